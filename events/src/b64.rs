@@ -1,0 +1,56 @@
+//! Base64 as DSSE and C2SP use it.
+
+use base64::Engine;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+// DSSE lets producers pick either alphabet, with or without padding; accept all four.
+const DECODE_CONFIG: GeneralPurposeConfig =
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+const STD_ANY_PAD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, DECODE_CONFIG);
+const URL_ANY_PAD: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, DECODE_CONFIG);
+
+/// Decodes standard or URL-safe base64, padded or not.
+pub fn decode_any(s: &str) -> Result<Vec<u8>, Base64Error> {
+    // The alphabets differ only in two characters; a string with '-' or '_' can only be
+    // URL-safe, anything else is tried as standard. Mixing both alphabets is an error.
+    let engine = if s.contains(['-', '_']) {
+        &URL_ANY_PAD
+    } else {
+        &STD_ANY_PAD
+    };
+    engine.decode(s).map_err(|e| Base64Error(e.to_string()))
+}
+
+/// Standard alphabet, padded.
+pub fn encode_std(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("invalid base64: {0}")]
+pub struct Base64Error(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_four_forms_decode() {
+        // 0xfb 0xff encodes to characters that differ between the alphabets.
+        let bytes = [0xfbu8, 0xff, 0xfe, 0x00, 0x01];
+        for s in ["+//+AAE=", "+//+AAE", "-__-AAE=", "-__-AAE"] {
+            assert_eq!(decode_any(s).unwrap(), bytes, "{s}");
+        }
+        assert_eq!(encode_std(&bytes), "+//+AAE=");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(decode_any("+_").is_err());
+        assert!(decode_any("a").is_err());
+        assert!(decode_any("ab!c").is_err());
+        assert!(decode_any("ab c").is_err());
+        assert_eq!(decode_any("").unwrap(), Vec::<u8>::new());
+    }
+}

@@ -1,0 +1,226 @@
+//! DSSE v1 envelopes (https://github.com/secure-systems-lab/dsse) and PAE.
+
+use crate::b64;
+use crate::keys::{SignerKey, VerifierKey};
+
+/// The payload type of every Assay event.
+pub const PAYLOAD_TYPE: &str = "application/vnd.assay.event+json";
+
+/// `"DSSEv1" SP len(type) SP type SP len(payload) SP payload`, lengths in ASCII decimal.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    // Decimal lengths as DSSE v1.0.0 specifies; the 8-byte little-endian variant found in
+    // some older code does not interoperate.
+    let head = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    );
+    let mut out = Vec::with_capacity(head.len() + payload.len());
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The envelope as JSON carries it (base64 strings). Unknown fields are rejected.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    #[serde(rename = "payloadType")]
+    pub payload_type: String,
+    pub payload: String,
+    pub signatures: Vec<EnvelopeSignature>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvelopeSignature {
+    pub keyid: String,
+    pub sig: String,
+}
+
+/// A decoded signature: the DSSE `keyid` (`name+hexid`) and the 64 signature bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    pub keyid: String,
+    pub sig: [u8; 64],
+}
+
+/// An envelope with payload and signatures decoded from base64.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedEnvelope {
+    pub payload_type: String,
+    pub payload: Vec<u8>,
+    pub signatures: Vec<Signature>,
+}
+
+impl Envelope {
+    /// Parses envelope JSON and decodes it. Errors name what is wrong
+    /// (malformed JSON, bad base64 in payload or in signature N, wrong signature length,
+    /// no signatures, payload type other than [`PAYLOAD_TYPE`]).
+    pub fn parse(json: &[u8]) -> Result<DecodedEnvelope, EnvelopeError> {
+        let env: Envelope =
+            serde_json::from_slice(json).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+        env.decode()
+    }
+
+    pub fn decode(&self) -> Result<DecodedEnvelope, EnvelopeError> {
+        if self.payload_type != PAYLOAD_TYPE {
+            return Err(EnvelopeError::PayloadType {
+                expected: PAYLOAD_TYPE,
+                got: self.payload_type.clone(),
+            });
+        }
+        let payload = b64::decode_any(&self.payload).map_err(EnvelopeError::PayloadBase64)?;
+        if self.signatures.is_empty() {
+            return Err(EnvelopeError::NoSignatures);
+        }
+        let signatures = decode_signatures(&self.signatures)?;
+        Ok(DecodedEnvelope {
+            payload_type: self.payload_type.clone(),
+            payload,
+            signatures,
+        })
+    }
+}
+
+impl DecodedEnvelope {
+    /// Signs `payload` with `key`: one signature over PAE(PAYLOAD_TYPE, payload).
+    pub fn sign(payload: Vec<u8>, key: &SignerKey) -> DecodedEnvelope {
+        let sig = key.sign(&pae(PAYLOAD_TYPE, &payload));
+        DecodedEnvelope {
+            payload_type: PAYLOAD_TYPE.to_owned(),
+            payload,
+            signatures: vec![Signature {
+                keyid: key.keyid(),
+                sig,
+            }],
+        }
+    }
+
+    /// The JSON form with standard base64.
+    pub fn to_envelope(&self) -> Envelope {
+        Envelope {
+            payload_type: self.payload_type.clone(),
+            payload: b64::encode_std(&self.payload),
+            signatures: self
+                .signatures
+                .iter()
+                .map(|s| EnvelopeSignature {
+                    keyid: s.keyid.clone(),
+                    sig: b64::encode_std(&s.sig),
+                })
+                .collect(),
+        }
+    }
+
+    /// Compact JSON bytes of [`Self::to_envelope`].
+    pub fn to_json(&self) -> Vec<u8> {
+        // Written by hand so that it is infallible and its field order fixed.
+        let env = self.to_envelope();
+        let mut out = String::from("{\"payloadType\":");
+        out.push_str(&json_string(&env.payload_type));
+        out.push_str(",\"payload\":");
+        out.push_str(&json_string(&env.payload));
+        out.push_str(",\"signatures\":");
+        push_signatures(&mut out, &env.signatures);
+        out.push('}');
+        out.into_bytes()
+    }
+
+    /// PAE bytes this envelope's signatures cover.
+    pub fn pae(&self) -> Vec<u8> {
+        pae(&self.payload_type, &self.payload)
+    }
+
+    /// True iff some signature has `key.keyid()` and verifies (strict Ed25519) over PAE.
+    pub fn verify_with(&self, key: &VerifierKey) -> bool {
+        let keyid = key.keyid();
+        let msg = self.pae();
+        self.signatures
+            .iter()
+            .any(|s| s.keyid == keyid && key.verify(&msg, &s.sig))
+    }
+}
+
+/// The canonical signatures JSON that the record leaf hashes:
+/// `[{"keyid":"<keyid>","sig":"<standard padded base64>"}]`, compact, in envelope order,
+/// keys in that order, strings JSON-escaped as serde_json does.
+pub fn signatures_canonical_json(sigs: &[Signature]) -> Vec<u8> {
+    let encoded: Vec<EnvelopeSignature> = sigs
+        .iter()
+        .map(|s| EnvelopeSignature {
+            keyid: s.keyid.clone(),
+            sig: b64::encode_std(&s.sig),
+        })
+        .collect();
+    let mut out = String::new();
+    push_signatures(&mut out, &encoded);
+    out.into_bytes()
+}
+
+/// Parses [`signatures_canonical_json`] output back (as stored).
+pub fn signatures_from_json(json: &[u8]) -> Result<Vec<Signature>, EnvelopeError> {
+    let sigs: Vec<EnvelopeSignature> =
+        serde_json::from_slice(json).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+    decode_signatures(&sigs)
+}
+
+fn decode_signatures(sigs: &[EnvelopeSignature]) -> Result<Vec<Signature>, EnvelopeError> {
+    sigs.iter()
+        .enumerate()
+        .map(|(index, s)| {
+            let raw = b64::decode_any(&s.sig).map_err(|e| EnvelopeError::SignatureEncoding {
+                index,
+                reason: e.to_string(),
+            })?;
+            let sig: [u8; 64] =
+                raw.as_slice()
+                    .try_into()
+                    .map_err(|_| EnvelopeError::SignatureEncoding {
+                        index,
+                        reason: format!("Ed25519 signatures are 64 bytes, got {}", raw.len()),
+                    })?;
+            Ok(Signature {
+                keyid: s.keyid.clone(),
+                sig,
+            })
+        })
+        .collect()
+}
+
+/// `[{"keyid":…,"sig":…},…]`, compact.
+fn push_signatures(out: &mut String, sigs: &[EnvelopeSignature]) {
+    out.push('[');
+    for (i, s) in sigs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"keyid\":");
+        out.push_str(&json_string(&s.keyid));
+        out.push_str(",\"sig\":");
+        out.push_str(&json_string(&s.sig));
+        out.push('}');
+    }
+    out.push(']');
+}
+
+/// A JSON string literal escaped exactly as serde_json escapes it (its Display is infallible).
+fn json_string(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    #[error("malformed envelope JSON: {0}")]
+    Json(String),
+    #[error("payloadType must be {expected:?}, got {got:?}")]
+    PayloadType { expected: &'static str, got: String },
+    #[error("payload: {0}")]
+    PayloadBase64(crate::b64::Base64Error),
+    #[error("signatures[{index}].sig: {reason}")]
+    SignatureEncoding { index: usize, reason: String },
+    #[error("envelope has no signatures")]
+    NoSignatures,
+}

@@ -1,0 +1,26 @@
+//! Assay's event and record model.
+//!
+//! Pure: this crate never does I/O, never reads a clock and never draws randomness.
+//! Time is data in records; keys are generated from seeds the caller supplies.
+//!
+//! - [`dsse`]: DSSE envelopes and PAE.
+//! - [`cloudevent`]: the CloudEvents 1.0 payload.
+//! - [`keys`]: Ed25519 keys in C2SP signed-note text form.
+//! - [`note`]: C2SP signed notes.
+//! - [`checkpoint`]: C2SP `tlog-checkpoint` bodies, signed as notes.
+//! - [`merkle`]: the RFC 6962 SHA-256 tree, its compact frontier, proofs and their checks.
+//! - [`record`]: the record leaf, the record hash and the hash chain.
+//! - [`roles`]: event types and the roles that may emit them.
+
+pub mod b64;
+pub mod checkpoint;
+pub mod cloudevent;
+pub mod dsse;
+pub mod hash;
+pub mod keys;
+pub mod merkle;
+pub mod note;
+pub mod record;
+pub mod roles;
+
+pub use hash::Hash32;

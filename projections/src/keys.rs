@@ -1,0 +1,152 @@
+//! The key registry: which keys are trusted, with which roles, at each seq (DESIGN §2).
+
+use std::collections::BTreeMap;
+
+use assay_events::keys::VerifierKey;
+use assay_events::record::Record;
+use assay_events::roles::Role;
+use assay_events::Hash32;
+use serde::Serialize;
+
+/// One key the ledger knows about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyEntry {
+    /// C2SP verifier key text.
+    pub vkey: String,
+    pub roles: Vec<Role>,
+    pub registered_seq: u64,
+    pub revoked_seq: Option<u64>,
+    #[serde(skip)]
+    pub verifier: VerifierKey,
+}
+
+/// Why a key may not sign.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyProblem {
+    #[error("unknown key {0}: it was never registered")]
+    Unknown(String),
+    #[error("key {keyid} was revoked at seq {seq}")]
+    Revoked { keyid: String, seq: u64 },
+}
+
+/// Keys by DSSE keyid (`name+hexid`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KeyRegistry {
+    keys: BTreeMap<String, KeyEntry>,
+    /// The ledger's own key (from genesis).
+    ledger_keyid: Option<String>,
+    origin: Option<String>,
+}
+
+impl KeyRegistry {
+    pub fn new() -> KeyRegistry {
+        KeyRegistry::default()
+    }
+
+    /// Folds one record. Records are already authorized by the sequencer; data that does not
+    /// parse is ignored here (the schema and the sequencer rejected it before it was stored).
+    pub fn apply(&mut self, record: &Record) {
+        let data = &record.event.data;
+        match record.event.ty.as_str() {
+            "ledger.initialized" => {
+                self.origin = data["origin"].as_str().map(str::to_owned);
+                if let Some(v) = data["ledger_key"].as_str().and_then(parse_vkey) {
+                    self.ledger_keyid = Some(v.keyid());
+                    self.insert(v, vec![Role::Ledger], record.seq);
+                }
+                for text in data["admin_keys"].as_array().into_iter().flatten() {
+                    if let Some(v) = text.as_str().and_then(parse_vkey) {
+                        self.insert(v, vec![Role::Admin], record.seq);
+                    }
+                }
+            }
+            "key.registered" => {
+                let Some(v) = data["vkey"].as_str().and_then(parse_vkey) else { return };
+                let mut roles: Vec<Role> = data["roles"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r.as_str().and_then(Role::parse_grantable))
+                    .collect();
+                roles.sort();
+                roles.dedup();
+                self.insert(v, roles, record.seq);
+            }
+            "key.revoked" => {
+                let Some(v) = data["vkey"].as_str().and_then(parse_vkey) else { return };
+                if let Some(entry) = self.keys.get_mut(&v.keyid()) {
+                    entry.revoked_seq.get_or_insert(record.seq);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn insert(&mut self, verifier: VerifierKey, roles: Vec<Role>, seq: u64) {
+        let keyid = verifier.keyid();
+        match self.keys.get_mut(&keyid) {
+            // Re-registration replaces the roles of a live key; a revoked key stays revoked.
+            Some(entry) if entry.revoked_seq.is_none() => entry.roles = roles,
+            Some(_) => {}
+            None => {
+                self.keys.insert(
+                    keyid,
+                    KeyEntry {
+                        vkey: verifier.to_text(),
+                        roles,
+                        registered_seq: seq,
+                        revoked_seq: None,
+                        verifier,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The live key for `keyid`, or why it may not sign.
+    pub fn live(&self, keyid: &str) -> Result<&KeyEntry, KeyProblem> {
+        match self.keys.get(keyid) {
+            None => Err(KeyProblem::Unknown(keyid.to_owned())),
+            Some(KeyEntry { revoked_seq: Some(seq), .. }) => {
+                Err(KeyProblem::Revoked { keyid: keyid.to_owned(), seq: *seq })
+            }
+            Some(entry) => Ok(entry),
+        }
+    }
+
+    /// Any entry, live or revoked.
+    pub fn get(&self, keyid: &str) -> Option<&KeyEntry> {
+        self.keys.get(keyid)
+    }
+
+    /// True iff `keyid` is live and holds one of `roles`. The runner role includes
+    /// everything a worker may emit; `allowed_roles` already lists both where that applies.
+    pub fn may_emit(&self, keyid: &str, roles: &[Role]) -> bool {
+        self.live(keyid).is_ok_and(|e| e.roles.iter().any(|r| roles.contains(r)))
+    }
+
+    pub fn ledger_keyid(&self) -> Option<&str> {
+        self.ledger_keyid.as_deref()
+    }
+
+    pub fn ledger_key(&self) -> Option<&VerifierKey> {
+        self.ledger_keyid.as_deref().and_then(|k| self.keys.get(k)).map(|e| &e.verifier)
+    }
+
+    pub fn origin(&self) -> Option<&str> {
+        self.origin.as_deref()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = (&String, &KeyEntry)> {
+        self.keys.iter()
+    }
+
+    pub fn digest(&self) -> Hash32 {
+        crate::digest::state_digest(self)
+    }
+}
+
+fn parse_vkey(text: &str) -> Option<VerifierKey> {
+    VerifierKey::parse(text).ok()
+}

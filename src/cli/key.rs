@@ -1,0 +1,102 @@
+//! `assay key new|register|revoke`.
+
+use std::path::PathBuf;
+
+use assay::keyfile;
+use assay::ledger::{build_envelope, Incoming};
+use assay_events::roles::Role;
+
+use super::{open, DbArgs, Exit, LedgerKeyArgs};
+
+#[derive(clap::Subcommand)]
+pub enum KeyCommand {
+    /// Write DIR/NAME.key and DIR/NAME.vkey.
+    New {
+        name: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Register a key with roles (signed by an admin key).
+    Register {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        ledger_key: LedgerKeyArgs,
+        /// The admin's signing key.
+        #[arg(long)]
+        signer: PathBuf,
+        /// The key to register (a .vkey file).
+        #[arg(long)]
+        vkey: PathBuf,
+        /// admin, dispatcher, worker, runner, author or auditor; repeatable.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// Revoke a key (signed by an admin key). Revocation is final.
+    Revoke {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        ledger_key: LedgerKeyArgs,
+        #[arg(long)]
+        signer: PathBuf,
+        #[arg(long)]
+        vkey: PathBuf,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+pub async fn run(cmd: KeyCommand) -> anyhow::Result<Exit> {
+    match cmd {
+        KeyCommand::New { name, out } => {
+            let key = keyfile::generate(&name)?;
+            let (k, v) = keyfile::write_pair(&out, &key)?;
+            println!("{}", key.verifier().to_text());
+            eprintln!("wrote {} and {}", k.display(), v.display());
+            Ok(Exit::Ok)
+        }
+        KeyCommand::Register { db, ledger_key, signer, vkey, roles } => {
+            for r in &roles {
+                anyhow::ensure!(
+                    Role::parse_grantable(r).is_some(),
+                    "unknown role {r:?}: use admin, dispatcher, worker, runner, author or auditor"
+                );
+            }
+            let data = serde_json::json!({ "vkey": read_vkey_text(&vkey)?, "roles": roles });
+            change(&db, &ledger_key, &signer, "key.registered", &vkey, data).await
+        }
+        KeyCommand::Revoke { db, ledger_key, signer, vkey, reason } => {
+            let mut data = serde_json::json!({ "vkey": read_vkey_text(&vkey)? });
+            if let Some(r) = reason {
+                data["reason"] = r.into();
+            }
+            change(&db, &ledger_key, &signer, "key.revoked", &vkey, data).await
+        }
+    }
+}
+
+fn read_vkey_text(path: &std::path::Path) -> anyhow::Result<String> {
+    Ok(keyfile::read_verifier(path)?.to_text())
+}
+
+async fn change(
+    db: &DbArgs,
+    ledger_key: &LedgerKeyArgs,
+    signer: &std::path::Path,
+    ty: &str,
+    vkey: &std::path::Path,
+    data: serde_json::Value,
+) -> anyhow::Result<Exit> {
+    let admin = keyfile::read_signer(signer)?;
+    let target = keyfile::read_verifier(vkey)?;
+    let ledger = open::ledger(db, ledger_key).await?;
+    let subject = format!("key/{}", target.name());
+    let env = build_envelope(&admin, ty, Some(&subject), data, None, assay::clock::now_ns());
+    let result = ledger.append(vec![Incoming::Decoded(env)]).await;
+    ledger.shutdown().await;
+    let outcome = result?;
+    let ack = outcome.acks[0];
+    println!("{ty} {} at seq {} digest {}", target.keyid(), ack.seq, ack.digest);
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,84 @@
+//! Command definitions and dispatch. Every command returns `Exit` or an error (exit 2).
+
+mod append;
+mod demo;
+mod init;
+mod key;
+mod log;
+mod open;
+mod proof;
+mod verify;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use assay::store::Durability;
+
+/// What a successful command reports to the shell.
+pub enum Exit {
+    Ok,
+    /// Verification ran and found a problem: exit status 1.
+    VerifyFailed,
+}
+
+#[derive(Parser)]
+#[command(name = "assay", version, about = "An auditable, signed, Merkle-logged event ledger for GPU research work")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the ledger lives and how hard it syncs.
+#[derive(Args, Clone, Debug)]
+pub struct DbArgs {
+    /// The ledger database: a SQLite file path.
+    #[arg(long, default_value = "assay.db", env = "ASSAY_DB")]
+    pub db: String,
+    /// `full`: synchronous=FULL (survives power loss); `relaxed`: synchronous=NORMAL.
+    #[arg(long, value_enum, default_value_t = Durability::Full)]
+    pub durability: Durability,
+}
+
+/// For commands that append: the ledger's own signing key.
+#[derive(Args, Clone, Debug)]
+pub struct LedgerKeyArgs {
+    /// The ledger's signing key (default: the one `assay init` wrote, as recorded in the ledger's settings).
+    #[arg(long, env = "ASSAY_LEDGER_KEY")]
+    pub ledger_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a ledger: keys (if absent) and genesis.
+    Init(init::InitArgs),
+    /// Create, register and revoke keys.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Sign and append events.
+    Append(append::AppendArgs),
+    /// Print records.
+    Log(log::LogArgs),
+    /// Verify signatures, roles, schemas, the chain, the tree and checkpoints.
+    Verify(verify::VerifyArgs),
+    /// Print the latest signed checkpoint.
+    Checkpoint(verify::CheckpointArgs),
+    /// Inclusion and consistency proofs.
+    #[command(subcommand)]
+    Proof(proof::ProofCommand),
+    /// Build a demonstration ledger of a research lab and verify it.
+    Demo(demo::DemoArgs),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Init(a) => init::run(a).await,
+        Command::Key(c) => key::run(c).await,
+        Command::Append(a) => append::run(a).await,
+        Command::Log(a) => log::run(a).await,
+        Command::Verify(a) => verify::run(a).await,
+        Command::Checkpoint(a) => verify::checkpoint(a).await,
+        Command::Proof(c) => proof::run(c).await,
+        Command::Demo(a) => demo::run(a).await,
+    }
+}

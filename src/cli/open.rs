@@ -1,0 +1,31 @@
+//! Opening stores and ledgers for commands.
+
+use anyhow::Context;
+use assay::keyfile;
+use assay::ledger::{Ledger, LedgerOptions};
+use assay::store::Store;
+
+use super::{DbArgs, LedgerKeyArgs};
+
+/// The settings key under which `assay init` records the ledger key's path.
+pub const LEDGER_KEY_SETTING: &str = "ledger_key_path";
+
+/// Opens an existing store (never creates one).
+pub async fn store(db: &DbArgs) -> anyhow::Result<Store> {
+    Ok(Store::open(&db.db, db.durability, false).await?)
+}
+
+/// Opens an existing ledger for appending.
+pub async fn ledger(db: &DbArgs, key: &LedgerKeyArgs) -> anyhow::Result<Ledger> {
+    let store = store(db).await?;
+    let path = match &key.ledger_key {
+        Some(p) => p.clone(),
+        None => store
+            .setting(LEDGER_KEY_SETTING)
+            .await?
+            .context("the ledger key's path is not recorded; pass --ledger-key")?
+            .into(),
+    };
+    let ledger_key = keyfile::read_signer(&path).context("reading the ledger key")?;
+    Ok(Ledger::open(store, ledger_key, LedgerOptions::default()).await?)
+}

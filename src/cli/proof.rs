@@ -1,0 +1,46 @@
+//! `assay proof inclusion|consistency`.
+
+use super::{open, DbArgs, Exit};
+
+#[derive(clap::Subcommand)]
+pub enum ProofCommand {
+    /// Inclusion of record SEQ in the tree of a signed checkpoint.
+    Inclusion {
+        #[command(flatten)]
+        db: DbArgs,
+        seq: u64,
+        /// Tree size of a signed checkpoint (default: the latest).
+        #[arg(long)]
+        size: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Consistency of tree size OLD with the checkpoint signed at NEW.
+    Consistency {
+        #[command(flatten)]
+        db: DbArgs,
+        old: u64,
+        new: u64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(cmd: ProofCommand) -> anyhow::Result<Exit> {
+    let (value, json) = match cmd {
+        ProofCommand::Inclusion { db, seq, size, json } => {
+            let store = open::store(&db).await?;
+            (serde_json::to_value(assay::proof::inclusion(&store, seq, size).await?)?, json)
+        }
+        ProofCommand::Consistency { db, old, new, json } => {
+            let store = open::store(&db).await?;
+            (serde_json::to_value(assay::proof::consistency(&store, old, new).await?)?, json)
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string(&value)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    }
+    Ok(Exit::Ok)
+}

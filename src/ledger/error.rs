@@ -1,0 +1,121 @@
+//! Errors of the ledger's operations: one enum per operation.
+
+use assay_events::cloudevent::CloudEventError;
+use assay_events::dsse::EnvelopeError;
+
+use crate::schema::SchemaError;
+use crate::store::StoreError;
+
+/// Why one envelope was refused. Nothing of the request it came in is stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    #[error("{0}")]
+    Envelope(#[from] EnvelopeError),
+    #[error("payload: {0}")]
+    Event(#[from] CloudEventError),
+    #[error("schema: {0}")]
+    Schema(#[from] SchemaError),
+    #[error("payload is {bytes} bytes; the limit is {max} bytes")]
+    PayloadTooLarge { bytes: usize, max: usize },
+    #[error("source {event_source:?} must be assay:key/<name> of a key that signed the envelope")]
+    SourceNotSigner { event_source: String },
+    #[error("unknown key {0}: it was never registered")]
+    UnknownKey(String),
+    #[error("key {keyid} was revoked at seq {seq}")]
+    RevokedKey { keyid: String, seq: u64 },
+    #[error("signature by {0} does not verify")]
+    BadSignature(String),
+    #[error("key {keyid} may not emit {ty}: it needs one of the roles {needed}")]
+    RoleNotAllowed { keyid: String, ty: String, needed: String },
+    #[error("{0} is written only by the ledger itself")]
+    LedgerOnly(String),
+    #[error("(source, id) = ({event_source}, {id}) already names seq {seq} with other bytes")]
+    Conflict { event_source: String, id: String, seq: u64 },
+    #[error("subject must be {expected:?}, got {got:?}")]
+    Subject { expected: String, got: Option<String> },
+    #[error("{0}")]
+    KeyState(String),
+    #[error("the ledger is not initialized")]
+    NotInitialized,
+}
+
+impl Rejection {
+    /// The class of the problem, for exit codes and HTTP statuses.
+    pub fn class(&self) -> RejectionClass {
+        match self {
+            Rejection::Conflict { .. } => RejectionClass::Conflict,
+            Rejection::PayloadTooLarge { .. } => RejectionClass::TooLarge,
+            Rejection::UnknownKey(_) | Rejection::RevokedKey { .. } | Rejection::BadSignature(_) => {
+                RejectionClass::Unauthorized
+            }
+            Rejection::RoleNotAllowed { .. } | Rejection::LedgerOnly(_) | Rejection::SourceNotSigner { .. } => {
+                RejectionClass::Forbidden
+            }
+            Rejection::Schema(_) | Rejection::Subject { .. } | Rejection::KeyState(_) => RejectionClass::Unprocessable,
+            _ => RejectionClass::BadRequest,
+        }
+    }
+
+    /// A short machine-readable name.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::Envelope(_) => "bad_envelope",
+            Rejection::Event(_) => "bad_event",
+            Rejection::Schema(_) => "schema_violation",
+            Rejection::PayloadTooLarge { .. } => "payload_too_large",
+            Rejection::SourceNotSigner { .. } => "source_not_signer",
+            Rejection::UnknownKey(_) => "unknown_key",
+            Rejection::RevokedKey { .. } => "revoked_key",
+            Rejection::BadSignature(_) => "bad_signature",
+            Rejection::RoleNotAllowed { .. } => "role_not_allowed",
+            Rejection::LedgerOnly(_) => "ledger_only",
+            Rejection::Conflict { .. } => "conflict",
+            Rejection::Subject { .. } => "bad_subject",
+            Rejection::KeyState(_) => "key_state",
+            Rejection::NotInitialized => "not_initialized",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionClass {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    Conflict,
+    TooLarge,
+    Unprocessable,
+}
+
+/// Errors of [`crate::ledger::Ledger::append`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppendError {
+    #[error("envelope {index}: {reason}")]
+    Rejected { index: usize, reason: Rejection },
+    #[error("a request holds {got} envelopes; the limit is {max}")]
+    TooManyEnvelopes { got: usize, max: usize },
+    #[error("the ledger could not commit: {0}")]
+    Storage(String),
+    #[error("the ledger is shutting down")]
+    ShuttingDown,
+}
+
+/// Errors of opening or initializing a ledger.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the ledger is not initialized (run `assay init`)")]
+    NotInitialized,
+    #[error("the ledger is already initialized with {0} records; refusing to re-initialize")]
+    AlreadyInitialized(u64),
+    #[error("the ledger key {given} is not this ledger's key {expected}")]
+    WrongLedgerKey { given: String, expected: String },
+    #[error("stored ledger is inconsistent: {0}")]
+    Inconsistent(String),
+    #[error("genesis rejected: {0}")]
+    Genesis(String),
+}

@@ -1,0 +1,256 @@
+//! The ledger: open or initialize a store, append through the sequencer, watch the head.
+//!
+//! Only the sequencer appends. Callers hand envelopes to [`Ledger::append`], which checks them
+//! in parallel ([`prepare`]) and then queues them on a bounded channel; the reply comes after
+//! the batch holding them is committed and covered by a signed checkpoint.
+
+pub mod error;
+pub mod prepare;
+mod sequencer;
+pub mod state;
+
+use std::sync::{Arc, RwLock};
+
+use assay_events::cloudevent::CloudEvent;
+use assay_events::dsse::DecodedEnvelope;
+use assay_events::keys::{SignerKey, VerifierKey};
+use assay_events::merkle::Frontier;
+use assay_events::Hash32;
+use assay_projections::KeyRegistry;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+pub use error::{AppendError, OpenError, Rejection, RejectionClass};
+pub use prepare::{Incoming, Prepared, PAYLOAD_BYTES_MAX};
+use sequencer::{Request, Sequencer};
+pub use state::LedgerState;
+
+use crate::clock::{now_ns, rfc3339};
+use crate::store::Store;
+
+/// Tuning with bounds: every queue and batch is limited.
+#[derive(Debug, Clone)]
+pub struct LedgerOptions {
+    /// Events per committed batch (group commit).
+    pub batch_events_max: usize,
+    /// Requests waiting for the sequencer.
+    pub queue_requests_max: usize,
+    /// Envelopes in one append request.
+    pub request_envelopes_max: usize,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        LedgerOptions { batch_events_max: 4096, queue_requests_max: 1024, request_envelopes_max: 1000 }
+    }
+}
+
+/// One acknowledged envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    pub seq: u64,
+    pub digest: Hash32,
+    /// True when identical bytes were already in the ledger (no new record).
+    pub existed: bool,
+}
+
+/// The reply to an append: one ack per envelope, in order, and the checkpoint covering them.
+#[derive(Debug, Clone)]
+pub struct AppendOutcome {
+    pub acks: Vec<Ack>,
+    pub checkpoint: Arc<str>,
+}
+
+/// The committed head as subscribers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadInfo {
+    pub size: u64,
+    pub root: Hash32,
+    pub checkpoint: Arc<str>,
+}
+
+/// A handle on a running ledger. Cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    origin: String,
+    ledger_key: VerifierKey,
+    tx: mpsc::Sender<Request>,
+    keys: Arc<RwLock<Arc<KeyRegistry>>>,
+    head: watch::Receiver<HeadInfo>,
+    shutdown: watch::Sender<bool>,
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+    options: LedgerOptions,
+}
+
+impl Ledger {
+    /// Writes genesis (`ledger.initialized`) into an empty store and starts the sequencer.
+    pub async fn init(
+        store: Store,
+        origin: &str,
+        ledger_key: SignerKey,
+        admin_keys: &[VerifierKey],
+        options: LedgerOptions,
+    ) -> Result<Ledger, OpenError> {
+        if let Some(head) = store.head().await? {
+            return Err(OpenError::AlreadyInitialized(head.size));
+        }
+        let ledger = Ledger::start(store, origin.to_owned(), ledger_key.clone(), options).await?;
+        let data = serde_json::json!({
+            "origin": origin,
+            "ledger_key": ledger_key.verifier().to_text(),
+            "admin_keys": admin_keys.iter().map(VerifierKey::to_text).collect::<Vec<_>>(),
+        });
+        let envelope = build_envelope(&ledger_key, "ledger.initialized", Some("ledger"), data, None, now_ns());
+        ledger
+            .append(vec![Incoming::Decoded(envelope)])
+            .await
+            .map_err(|e| OpenError::Genesis(e.to_string()))?;
+        Ok(ledger)
+    }
+
+    /// Opens an initialized ledger: replays the log into the sequencer's state.
+    pub async fn open(store: Store, ledger_key: SignerKey, options: LedgerOptions) -> Result<Ledger, OpenError> {
+        if store.head().await?.is_none() {
+            return Err(OpenError::NotInitialized);
+        }
+        let genesis = store.records(0, 1).await?;
+        let genesis = genesis.first().ok_or(OpenError::NotInitialized)?.to_record()?;
+        let origin = genesis.event.data["origin"].as_str().unwrap_or_default().to_owned();
+        let expected = genesis.event.data["ledger_key"].as_str().unwrap_or_default();
+        if expected != ledger_key.verifier().to_text() {
+            return Err(OpenError::WrongLedgerKey {
+                given: ledger_key.keyid(),
+                expected: VerifierKey::parse(expected).map(|k| k.keyid()).unwrap_or_else(|_| expected.to_owned()),
+            });
+        }
+        Ledger::start(store, origin, ledger_key, options).await
+    }
+
+    async fn start(store: Store, origin: String, ledger_key: SignerKey, options: LedgerOptions) -> Result<Ledger, OpenError> {
+        let (tx, rx) = mpsc::channel(options.queue_requests_max);
+        let (head_tx, head_rx) = watch::channel(HeadInfo { size: 0, root: assay_events::merkle::empty_root(), checkpoint: Arc::from("") });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let keys = Arc::new(RwLock::new(Arc::new(KeyRegistry::new())));
+        let mut sequencer = Sequencer {
+            store: store.clone(),
+            ledger_key: ledger_key.clone(),
+            origin: origin.clone(),
+            state: LedgerState::default(),
+            frontier: Frontier::new(),
+            last_hash: Hash32::ZERO,
+            last_received_ns: 0,
+            checkpoint: Arc::from(""),
+            published_keys: keys.clone(),
+            head_tx,
+            batch_events_max: options.batch_events_max,
+        };
+        sequencer.catch_up().await?;
+        let task = tokio::spawn(sequencer.run(rx, shutdown_rx));
+        Ok(Ledger {
+            inner: Arc::new(Inner {
+                store,
+                origin,
+                ledger_key: ledger_key.verifier(),
+                tx,
+                keys,
+                head: head_rx,
+                shutdown: shutdown_tx,
+                task: std::sync::Mutex::new(Some(task)),
+                options,
+            }),
+        })
+    }
+
+    /// Checks and appends envelopes as one all-or-nothing request.
+    pub async fn append(&self, items: Vec<Incoming>) -> Result<AppendOutcome, AppendError> {
+        let prepared = self.prepare(items).await?;
+        self.submit(prepared).await?.await.map_err(|_| AppendError::ShuttingDown)?
+    }
+
+    /// The stateless checks of [`Ledger::append`], in parallel for many envelopes.
+    pub async fn prepare(&self, items: Vec<Incoming>) -> Result<Vec<Prepared>, AppendError> {
+        let max = self.inner.options.request_envelopes_max;
+        if items.len() > max {
+            return Err(AppendError::TooManyEnvelopes { got: items.len(), max });
+        }
+        let keys = self.inner.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let prepared = if items.len() > 1 {
+            tokio::task::spawn_blocking(move || prepare::prepare_all(items, &keys))
+                .await
+                .map_err(|e| AppendError::Storage(format!("verification task failed: {e}")))?
+        } else {
+            prepare::prepare_all(items, &keys)
+        };
+        let mut ok = Vec::with_capacity(prepared.len());
+        for (index, p) in prepared.into_iter().enumerate() {
+            ok.push(p.map_err(|reason| AppendError::Rejected { index, reason })?);
+        }
+        Ok(ok)
+    }
+
+    /// Queues prepared envelopes for the sequencer, in call order; the receiver yields the
+    /// outcome once committed. Lets a producer pipeline checking and committing.
+    pub async fn submit(&self, items: Vec<Prepared>) -> Result<oneshot::Receiver<Result<AppendOutcome, AppendError>>, AppendError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner.tx.send(Request { items, reply }).await.map_err(|_| AppendError::ShuttingDown)?;
+        Ok(rx)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    pub fn ledger_key(&self) -> &VerifierKey {
+        &self.inner.ledger_key
+    }
+
+    /// The key registry as of the last commit.
+    pub fn keys(&self) -> Arc<KeyRegistry> {
+        self.inner.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The committed head; changes after every commit.
+    pub fn head(&self) -> watch::Receiver<HeadInfo> {
+        self.inner.head.clone()
+    }
+
+    /// Stops taking requests, sequences everything already queued, and waits for the task.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        let task = self.inner.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Builds and signs a CloudEvent envelope as a producer does.
+pub fn build_envelope(
+    key: &SignerKey,
+    ty: &str,
+    subject: Option<&str>,
+    data: serde_json::Value,
+    id: Option<String>,
+    time_ns: i64,
+) -> DecodedEnvelope {
+    let event = CloudEvent {
+        specversion: "1.0".to_owned(),
+        id: id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+        source: format!("assay:key/{}", key.name()),
+        ty: ty.to_owned(),
+        subject: subject.map(str::to_owned),
+        time: rfc3339(time_ns),
+        datacontenttype: Some("application/json".to_owned()),
+        data,
+    };
+    DecodedEnvelope::sign(event.to_bytes(), key)
+}

@@ -1,0 +1,431 @@
+//! The sequencer: the one task that appends.
+//!
+//! It drains requests from a bounded channel into a batch (bounded in events), validates each
+//! request against the state as of its position (all-or-nothing per request), assigns seqs,
+//! extends the chain and the tree, signs one checkpoint, commits records, nodes, checkpoint and
+//! head in one transaction, and only then acknowledges. A failed commit acknowledges nothing
+//! and restores the in-memory state to the last commit.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use assay_events::checkpoint::Checkpoint;
+use assay_events::dsse::signatures_canonical_json;
+use assay_events::keys::{SignerKey, VerifierKey};
+use assay_events::merkle::{leaf_hash, Frontier, NodeId};
+use assay_events::record::Record;
+use assay_events::roles::{allowed_roles, Role};
+use assay_events::Hash32;
+use assay_projections::KeyRegistry;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::error::{AppendError, OpenError, Rejection};
+use super::prepare::Prepared;
+use super::state::LedgerState;
+use super::{Ack, AppendOutcome, HeadInfo};
+use crate::clock::now_ns;
+use crate::store::{CheckpointRow, CommitBatch, HeadRow, RecordRow, Store, StoreError};
+
+/// Records read per query while catching up with the store.
+const CATCH_UP_PAGE_RECORDS: u32 = 4096;
+/// Attempts at one batch when another writer moved the head in between.
+const BATCH_ATTEMPTS_MAX: u32 = 4;
+
+pub(crate) struct Request {
+    pub items: Vec<Prepared>,
+    pub reply: oneshot::Sender<Result<AppendOutcome, AppendError>>,
+}
+
+pub(crate) struct Sequencer {
+    pub store: Store,
+    pub ledger_key: SignerKey,
+    pub origin: String,
+    pub state: LedgerState,
+    pub frontier: Frontier,
+    pub last_hash: Hash32,
+    pub last_received_ns: i64,
+    pub checkpoint: Arc<str>,
+    pub published_keys: Arc<RwLock<Arc<KeyRegistry>>>,
+    pub head_tx: watch::Sender<HeadInfo>,
+    pub batch_events_max: usize,
+}
+
+/// In-memory state at the last commit, to return to when a commit fails.
+struct Saved {
+    state: LedgerState,
+    frontier: Frontier,
+    last_hash: Hash32,
+    last_received_ns: i64,
+}
+
+/// What one request came to inside a batch.
+enum Outcome {
+    Done(Vec<Ack>),
+    Rejected(AppendError),
+}
+
+impl Sequencer {
+    /// Runs until the channel closes or `shutdown` turns true; then drains what is queued.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Request>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let first = tokio::select! {
+                biased;
+                r = rx.recv() => r,
+                _ = shutdown.wait_for(|s| *s) => None,
+            };
+            let Some(first) = first else { break };
+            let batch = self.drain(first, &mut rx);
+            self.run_batch(batch).await;
+        }
+        // Drain: everything already queued is sequenced before the task ends.
+        rx.close();
+        while let Some(first) = rx.recv().await {
+            let batch = self.drain(first, &mut rx);
+            self.run_batch(batch).await;
+        }
+    }
+
+    fn drain(&self, first: Request, rx: &mut mpsc::Receiver<Request>) -> Vec<Request> {
+        let mut events = first.items.len();
+        let mut batch = vec![first];
+        while events < self.batch_events_max {
+            match rx.try_recv() {
+                Ok(r) => {
+                    events += r.items.len();
+                    batch.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        batch
+    }
+
+    async fn run_batch(&mut self, batch: Vec<Request>) {
+        let mut attempt = 0;
+        let outcomes = loop {
+            attempt += 1;
+            let saved = self.save();
+            let (outcomes, commit) = match self.sequence(&batch).await {
+                Ok(x) => x,
+                Err(e) => {
+                    self.restore(saved);
+                    break vec_of_errors(batch.len(), &e);
+                }
+            };
+            let Some(commit) = commit else { break outcomes };
+            match self.store.commit(&commit).await {
+                Ok(()) => {
+                    self.published(&commit);
+                    break outcomes;
+                }
+                Err(StoreError::HeadMoved { .. }) if attempt < BATCH_ATTEMPTS_MAX => {
+                    // Another writer appended: take its records in, then sequence again.
+                    self.restore(saved);
+                    if let Err(e) = self.catch_up().await {
+                        break vec_of_errors(batch.len(), &e.to_string());
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "commit failed; nothing of this batch is acknowledged");
+                    self.restore(saved);
+                    break vec_of_errors(batch.len(), &e.to_string());
+                }
+            }
+        };
+        for (request, outcome) in batch.into_iter().zip(outcomes) {
+            let reply = match outcome {
+                Outcome::Done(acks) => Ok(AppendOutcome { acks, checkpoint: self.checkpoint.clone() }),
+                Outcome::Rejected(e) => Err(e),
+            };
+            // The requester may have gone away; the records are committed regardless.
+            let _ = request.reply.send(reply);
+        }
+    }
+
+    fn save(&self) -> Saved {
+        Saved {
+            state: self.state.clone(),
+            frontier: self.frontier.clone(),
+            last_hash: self.last_hash,
+            last_received_ns: self.last_received_ns,
+        }
+    }
+
+    fn restore(&mut self, saved: Saved) {
+        self.state = saved.state;
+        self.frontier = saved.frontier;
+        self.last_hash = saved.last_hash;
+        self.last_received_ns = saved.last_received_ns;
+    }
+
+    /// Validates and sequences every request; returns each request's outcome and the batch
+    /// to commit (None when nothing new was sequenced).
+    async fn sequence(&mut self, batch: &[Request]) -> Result<(Vec<Outcome>, Option<CommitBatch>), String> {
+        let base_size = self.frontier.size();
+        let existing = self.existing_ids(batch).await.map_err(|e| e.to_string())?;
+        let mut in_batch: HashMap<(String, String), (u64, Hash32)> = HashMap::new();
+        let mut commit = CommitBatch { base_size, ..CommitBatch::default() };
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut keys_changed = false;
+        for request in batch {
+            match self.validate_request(&request.items, &existing, &in_batch) {
+                Err(e) => outcomes.push(Outcome::Rejected(e)),
+                Ok(plan) => {
+                    let mut acks = Vec::with_capacity(plan.len());
+                    for (item, known) in request.items.iter().zip(plan) {
+                        if let Some((seq, digest)) = known {
+                            acks.push(Ack { seq, digest, existed: true });
+                            continue;
+                        }
+                        let record = self.sequence_one(item, &mut commit);
+                        keys_changed |= record.event.ty.starts_with("key.") || record.seq == 0;
+                        in_batch.insert(
+                            (record.event.source.clone(), record.event.id.clone()),
+                            (record.seq, record.digest),
+                        );
+                        acks.push(Ack { seq: record.seq, digest: record.digest, existed: false });
+                    }
+                    outcomes.push(Outcome::Done(acks));
+                }
+            }
+        }
+        if commit.records.is_empty() {
+            return Ok((outcomes, None));
+        }
+        let size = self.frontier.size();
+        let root = self.frontier.root();
+        let note = Checkpoint { origin: self.origin.clone(), size, root }.sign(&self.ledger_key);
+        commit.checkpoint = Some(CheckpointRow { size, root, note, signed_at_ns: now_ns() });
+        commit.head = Some(HeadRow {
+            size,
+            record_hash: self.last_hash,
+            frontier: self.frontier.to_bytes(),
+            checkpoint_size: size,
+        });
+        if keys_changed {
+            *self.published_keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(self.state.keys.clone());
+        }
+        Ok((outcomes, Some(commit)))
+    }
+
+    /// Appends one accepted envelope as the next record and folds it into the state.
+    fn sequence_one(&mut self, item: &Prepared, commit: &mut CommitBatch) -> Record {
+        let seq = self.frontier.size();
+        // received_at never goes backwards, whatever the wall clock does.
+        let received_at_ns = now_ns().max(self.last_received_ns);
+        let record = Record::new(
+            seq,
+            received_at_ns,
+            item.envelope.payload.clone(),
+            item.envelope.signatures.clone(),
+            self.last_hash,
+        )
+        .expect("a prepared payload parses again");
+        let leaf = record.leaf();
+        commit.nodes.extend(self.frontier.push(leaf_hash(&leaf)));
+        self.last_hash = record.record_hash;
+        self.last_received_ns = received_at_ns;
+        self.state.apply(&record);
+        commit
+            .records
+            .push(RecordRow::from_record(&record, signatures_canonical_json(&record.signatures)));
+        record
+    }
+
+    /// Checks every item of one request against the state at its position. Ok holds, per
+    /// item, the existing (seq, digest) for an identical resend, or None for a new record.
+    #[allow(clippy::type_complexity)]
+    fn validate_request(
+        &self,
+        items: &[Prepared],
+        existing: &HashMap<(String, String), (u64, Hash32)>,
+        in_batch: &HashMap<(String, String), (u64, Hash32)>,
+    ) -> Result<Vec<Option<(u64, Hash32)>>, AppendError> {
+        // Keys registered or revoked earlier in this same request count for later items.
+        let mut scratch: Option<KeyRegistry> = None;
+        let mut mine: HashMap<(String, String), Hash32> = HashMap::new();
+        let mut plan = Vec::with_capacity(items.len());
+        let mut position = self.frontier.size();
+        for (index, item) in items.iter().enumerate() {
+            let reject = |reason| AppendError::Rejected { index, reason };
+            let id = (item.event.source.clone(), item.event.id.clone());
+            let known = existing.get(&id).or_else(|| in_batch.get(&id)).copied();
+            if let Some((_, digest)) = known
+                && digest == item.digest
+            {
+                plan.push(known);
+                continue;
+            }
+            if let Some(digest) = mine.get(&id) {
+                if *digest == item.digest {
+                    // The same envelope twice in one request: one record.
+                    plan.push(None);
+                    continue;
+                }
+                return Err(reject(Rejection::Conflict { event_source: id.0, id: id.1, seq: position }));
+            }
+            let keys = scratch.as_ref().unwrap_or(&self.state.keys);
+            self.authorize(item, keys, position).map_err(reject)?;
+            if let Some((seq, _)) = known {
+                return Err(reject(Rejection::Conflict { event_source: id.0, id: id.1, seq }));
+            }
+            if item.event.ty.starts_with("key.") || position == 0 {
+                let mut next = scratch.take().unwrap_or_else(|| self.state.keys.clone());
+                if let Ok(r) = Record::new(
+                    position,
+                    0,
+                    item.envelope.payload.clone(),
+                    item.envelope.signatures.clone(),
+                    Hash32::ZERO,
+                ) {
+                    next.apply(&r);
+                }
+                scratch = Some(next);
+            }
+            mine.insert(id, item.digest);
+            plan.push(None);
+            position += 1;
+        }
+        // Duplicates inside the request resolve to the first occurrence's record: mark them
+        // so the sequencing pass acknowledges them with that record.
+        Ok(plan)
+    }
+
+    /// Authorization of one new envelope at `position` (DESIGN §2).
+    fn authorize(&self, item: &Prepared, keys: &KeyRegistry, position: u64) -> Result<(), Rejection> {
+        let ty = item.event.ty.as_str();
+        if ty == "ledger.initialized" {
+            return self.authorize_genesis(item, position);
+        }
+        if position == 0 {
+            return Err(Rejection::NotInitialized);
+        }
+        let roles = allowed_roles(ty).ok_or_else(|| {
+            Rejection::Schema(crate::schema::SchemaError::UnknownType(ty.to_owned()))
+        })?;
+        if roles == [Role::Ledger] {
+            return Err(Rejection::LedgerOnly(ty.to_owned()));
+        }
+        let entry = keys.live(&item.signer).map_err(|p| match p {
+            assay_projections::keys::KeyProblem::Revoked { keyid, seq } => Rejection::RevokedKey { keyid, seq },
+            _ => Rejection::UnknownKey(item.signer.clone()),
+        })?;
+        if item.verified_with.as_deref() != Some(entry.vkey.as_str()) && !item.envelope.verify_with(&entry.verifier) {
+            return Err(Rejection::BadSignature(item.signer.clone()));
+        }
+        if !entry.roles.iter().any(|r| roles.contains(r)) {
+            let needed: Vec<&str> = roles.iter().map(Role::as_str).collect();
+            return Err(Rejection::RoleNotAllowed {
+                keyid: item.signer.clone(),
+                ty: ty.to_owned(),
+                needed: needed.join("|"),
+            });
+        }
+        match ty {
+            "key.registered" | "key.revoked" => self.authorize_key_change(item, keys),
+            _ => Ok(()),
+        }
+    }
+
+    fn authorize_key_change(&self, item: &Prepared, keys: &KeyRegistry) -> Result<(), Rejection> {
+        let text = item.event.data["vkey"].as_str().unwrap_or_default();
+        let vkey = VerifierKey::parse(text).map_err(|e| Rejection::KeyState(format!("data.vkey: {e}")))?;
+        let keyid = vkey.keyid();
+        if keys.ledger_keyid() == Some(keyid.as_str()) {
+            return Err(Rejection::KeyState(format!("{keyid} is the ledger key; its roles cannot change")));
+        }
+        match (item.event.ty.as_str(), keys.get(&keyid)) {
+            ("key.registered", Some(e)) if e.revoked_seq.is_some() => Err(Rejection::KeyState(format!(
+                "{keyid} was revoked at seq {}; revocation is final",
+                e.revoked_seq.unwrap_or_default()
+            ))),
+            ("key.revoked", None) => Err(Rejection::KeyState(format!("{keyid} is not registered"))),
+            ("key.revoked", Some(e)) if e.revoked_seq.is_some() => {
+                Err(Rejection::KeyState(format!("{keyid} is already revoked")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn authorize_genesis(&self, item: &Prepared, position: u64) -> Result<(), Rejection> {
+        if position != 0 {
+            return Err(Rejection::LedgerOnly("ledger.initialized".to_owned()));
+        }
+        let ledger = self.ledger_key.verifier();
+        let named = item.event.data["ledger_key"].as_str().unwrap_or_default();
+        if named != ledger.to_text() || item.signer != ledger.keyid() {
+            return Err(Rejection::KeyState("genesis must name and be signed by this ledger's key".to_owned()));
+        }
+        if item.event.data["origin"].as_str() != Some(self.origin.as_str()) {
+            return Err(Rejection::KeyState(format!("genesis must name the origin {:?}", self.origin)));
+        }
+        if !item.envelope.verify_with(&ledger) {
+            return Err(Rejection::BadSignature(item.signer.clone()));
+        }
+        Ok(())
+    }
+
+    async fn existing_ids(
+        &self,
+        batch: &[Request],
+    ) -> Result<HashMap<(String, String), (u64, Hash32)>, StoreError> {
+        let ids: Vec<(&str, &str)> = batch
+            .iter()
+            .flat_map(|r| r.items.iter())
+            .map(|p| (p.event.source.as_str(), p.event.id.as_str()))
+            .collect();
+        let found = self.store.find_ids(&ids).await?;
+        Ok(found.into_iter().map(|(s, i, seq, d)| ((s, i), (seq, d))).collect())
+    }
+
+    fn published(&mut self, commit: &CommitBatch) {
+        if let Some(c) = &commit.checkpoint {
+            self.checkpoint = Arc::from(c.note.as_str());
+            self.head_tx.send_replace(HeadInfo {
+                size: c.size,
+                root: c.root,
+                checkpoint: self.checkpoint.clone(),
+            });
+        }
+    }
+
+    /// Folds records that another writer appended after our head.
+    pub async fn catch_up(&mut self) -> Result<(), OpenError> {
+        let Some(head) = self.store.head().await? else { return Ok(()) };
+        let mut loops_left = head.size.saturating_sub(self.frontier.size()) / u64::from(CATCH_UP_PAGE_RECORDS) + 2;
+        while self.frontier.size() < head.size && loops_left > 0 {
+            loops_left -= 1;
+            for stored in self.store.records(self.frontier.size(), CATCH_UP_PAGE_RECORDS).await? {
+                let record = stored.to_record()?;
+                if record.seq != self.frontier.size() || record.prev_hash != self.last_hash {
+                    return Err(OpenError::Inconsistent(format!("record {} does not extend the chain", record.seq)));
+                }
+                self.frontier.push(leaf_hash(&record.leaf()));
+                self.last_hash = record.record_hash;
+                self.last_received_ns = self.last_received_ns.max(record.received_at_ns);
+                self.state.apply(&record);
+            }
+        }
+        if self.frontier.size() != head.size || self.last_hash != head.record_hash {
+            return Err(OpenError::Inconsistent(format!(
+                "replayed {} records but the head says {}",
+                self.frontier.size(),
+                head.size
+            )));
+        }
+        if let Some(c) = self.store.checkpoint_at(head.checkpoint_size).await? {
+            self.checkpoint = Arc::from(c.note.as_str());
+            self.head_tx.send_replace(HeadInfo { size: c.size, root: c.root, checkpoint: self.checkpoint.clone() });
+        }
+        *self.published_keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(self.state.keys.clone());
+        Ok(())
+    }
+}
+
+fn vec_of_errors(n: usize, e: &str) -> Vec<Outcome> {
+    (0..n).map(|_| Outcome::Rejected(AppendError::Storage(e.to_owned()))).collect()
+}
+
+/// Kept for the store layer's node type in signatures above.
+#[allow(dead_code)]
+fn _node(_: NodeId) {}

@@ -1,0 +1,111 @@
+//! Inclusion and consistency proofs read from the store: O(log n) node reads each.
+
+use std::collections::HashMap;
+
+use assay_events::b64::encode_std;
+use assay_events::merkle::{self, leaf_hash, NodeId, ProofPlan};
+use assay_events::Hash32;
+use serde::Serialize;
+
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProofError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Range(String),
+    #[error("no checkpoint was signed at tree size {0}; ask for the size of a checkpoint (the latest is {1})")]
+    NoCheckpoint(u64, u64),
+    #[error("the tree is missing node {0:?}")]
+    MissingNode(NodeId),
+}
+
+/// `assay proof inclusion --json` and `GET /v1/proof/inclusion`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct InclusionProof {
+    pub seq: u64,
+    pub tree_size: u64,
+    /// base64 of the leaf bytes.
+    pub leaf: String,
+    /// base64 of SHA-256(0x00 ‖ leaf).
+    pub leaf_hash: String,
+    pub proof: Vec<String>,
+    /// The checkpoint note signed at `tree_size`.
+    pub checkpoint: String,
+}
+
+/// `assay proof consistency --json` and `GET /v1/proof/consistency`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ConsistencyProof {
+    pub old_size: u64,
+    pub new_size: u64,
+    pub old_root: String,
+    pub new_root: String,
+    pub proof: Vec<String>,
+    /// The checkpoint note signed at `new_size`.
+    pub checkpoint: String,
+}
+
+async fn checkpoint_note(store: &Store, size: Option<u64>) -> Result<(u64, String), ProofError> {
+    let head = store.head().await?.ok_or_else(|| ProofError::Range("the ledger is empty".into()))?;
+    let size = size.unwrap_or(head.checkpoint_size);
+    match store.checkpoint_at(size).await? {
+        Some(c) => Ok((size, c.note)),
+        None => Err(ProofError::NoCheckpoint(size, head.checkpoint_size)),
+    }
+}
+
+async fn fetch(store: &Store, plan: &ProofPlan) -> Result<Vec<Hash32>, ProofError> {
+    let nodes: HashMap<NodeId, Hash32> = store.nodes(&plan.nodes()).await?.into_iter().collect();
+    plan.assemble(|id| nodes.get(&id).copied()).map_err(|e| match e {
+        merkle::ProofError::MissingNode(id) => ProofError::MissingNode(id),
+        other => ProofError::Range(other.to_string()),
+    })
+}
+
+/// The root of the first `size` leaves, folded from stored nodes.
+pub async fn root_at(store: &Store, size: u64) -> Result<Hash32, ProofError> {
+    if size == 0 {
+        return Ok(merkle::empty_root());
+    }
+    let plan = ProofPlan { ranges: vec![merkle::range_nodes(0, size)] };
+    Ok(fetch(store, &plan).await?[0])
+}
+
+pub async fn inclusion(store: &Store, seq: u64, size: Option<u64>) -> Result<InclusionProof, ProofError> {
+    let (tree_size, checkpoint) = checkpoint_note(store, size).await?;
+    let plan = merkle::inclusion_plan(seq, tree_size).map_err(|e| ProofError::Range(e.to_string()))?;
+    let record = store
+        .records(seq, 1)
+        .await?
+        .into_iter()
+        .next()
+        .filter(|r| r.seq == seq)
+        .ok_or_else(|| ProofError::Range(format!("no record {seq}")))?;
+    let leaf = record.to_record()?.leaf();
+    let proof = fetch(store, &plan).await?;
+    Ok(InclusionProof {
+        seq,
+        tree_size,
+        leaf: encode_std(&leaf),
+        leaf_hash: encode_std(&leaf_hash(&leaf).0),
+        proof: proof.iter().map(|h| encode_std(&h.0)).collect(),
+        checkpoint,
+    })
+}
+
+pub async fn consistency(store: &Store, old: u64, new: u64) -> Result<ConsistencyProof, ProofError> {
+    let (new_size, checkpoint) = checkpoint_note(store, Some(new)).await?;
+    let plan = merkle::consistency_plan(old, new_size).map_err(|e| ProofError::Range(e.to_string()))?;
+    let proof = fetch(store, &plan).await?;
+    Ok(ConsistencyProof {
+        old_size: old,
+        new_size,
+        old_root: encode_std(&root_at(store, old).await?.0),
+        new_root: encode_std(&root_at(store, new_size).await?.0),
+        proof: proof.iter().map(|h| encode_std(&h.0)).collect(),
+        checkpoint,
+    })
+}

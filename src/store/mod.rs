@@ -1,0 +1,133 @@
+//! Storage. Only this module knows SQL.
+//!
+//! The log (`records`, `merkle_nodes`, `checkpoints`, `head`) is the ground state; anything
+//! else stored is derived or operator configuration.
+
+mod rows;
+mod sqlite;
+
+use std::path::Path;
+
+use assay_events::merkle::NodeId;
+use assay_events::Hash32;
+
+pub use rows::{CheckpointRow, CommitBatch, HeadRow, RecordRow, StoredRecord};
+pub use sqlite::SqliteStore;
+
+/// How hard a commit pushes data to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Durability {
+    /// `synchronous=FULL`: an acknowledged append survives power loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: survives a process crash; the last commits may be lost on power loss.
+    Relaxed,
+}
+
+/// Errors from the store. Callers map them to exit codes and HTTP statuses.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("cannot open the ledger database {target}: {source}")]
+    Open { target: String, source: sqlx::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("the ledger head moved: expected size {expected}, found {found}")]
+    HeadMoved { expected: u64, found: u64 },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The ledger store. One enum over the backends so callers never see a dialect.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqliteStore),
+}
+
+/// Delegates a method to the backend.
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating if `create`) the ledger at `target`: a SQLite file path.
+    pub async fn open(target: &str, durability: Durability, create: bool) -> Result<Store, StoreError> {
+        let path = target.strip_prefix("sqlite://").unwrap_or(target);
+        if !create && !Path::new(path).exists() {
+            return Err(StoreError::Open {
+                target: target.to_owned(),
+                source: sqlx::Error::Configuration("no such file".into()),
+            });
+        }
+        Ok(Store::Sqlite(SqliteStore::open(path, durability, create).await?))
+    }
+
+    pub async fn head(&self) -> Result<Option<HeadRow>, StoreError> {
+        dispatch!(self, s => s.head().await)
+    }
+
+    /// Writes a batch in one transaction; fails with `HeadMoved` unless the stored head
+    /// still has `batch.base_size` records.
+    pub async fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError> {
+        dispatch!(self, s => s.commit(batch).await)
+    }
+
+    /// Records with seq in `[from, from + limit)`, ascending.
+    pub async fn records(&self, from: u64, limit: u32) -> Result<Vec<StoredRecord>, StoreError> {
+        dispatch!(self, s => s.records(from, limit).await)
+    }
+
+    /// Records filtered by type and/or subject, seq ≥ from, ascending.
+    pub async fn records_filtered(
+        &self,
+        from: u64,
+        limit: u32,
+        ty: Option<&str>,
+        subject: Option<&str>,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        dispatch!(self, s => s.records_filtered(from, limit, ty, subject).await)
+    }
+
+    pub async fn record_by_digest(&self, digest: &Hash32) -> Result<Option<StoredRecord>, StoreError> {
+        dispatch!(self, s => s.record_by_digest(digest).await)
+    }
+
+    /// (seq, digest) of the records with these (source, event id) pairs.
+    pub async fn find_ids(
+        &self,
+        ids: &[(&str, &str)],
+    ) -> Result<Vec<(String, String, u64, Hash32)>, StoreError> {
+        dispatch!(self, s => s.find_ids(ids).await)
+    }
+
+    pub async fn nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, Hash32)>, StoreError> {
+        dispatch!(self, s => s.nodes(ids).await)
+    }
+
+    pub async fn checkpoint_at(&self, size: u64) -> Result<Option<CheckpointRow>, StoreError> {
+        dispatch!(self, s => s.checkpoint_at(size).await)
+    }
+
+    /// Checkpoints with size in `[from, from + limit)` order, ascending.
+    pub async fn checkpoints(&self, from: u64, limit: u32) -> Result<Vec<CheckpointRow>, StoreError> {
+        dispatch!(self, s => s.checkpoints(from, limit).await)
+    }
+
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.setting(name).await)
+    }
+
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_setting(name, value).await)
+    }
+
+    pub async fn close(&self) {
+        dispatch!(self, s => s.close().await)
+    }
+}

@@ -1,0 +1,86 @@
+//! Rows as the store reads and writes them: plain data, no SQL.
+
+use assay_events::dsse::signatures_from_json;
+use assay_events::merkle::NodeId;
+use assay_events::record::Record;
+use assay_events::Hash32;
+
+use super::StoreError;
+
+/// A record as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub seq: u64,
+    pub digest: Hash32,
+    pub source: String,
+    pub event_id: String,
+    pub ty: String,
+    pub subject: Option<String>,
+    pub time: String,
+    pub received_at_ns: i64,
+    pub payload: Vec<u8>,
+    /// Canonical signatures JSON.
+    pub signatures: Vec<u8>,
+    pub prev_hash: Hash32,
+    pub record_hash: Hash32,
+}
+
+impl StoredRecord {
+    /// Rebuilds the record, recomputing digest and record hash from the stored bytes
+    /// (so a tampered row yields a record whose hashes differ from the stored ones).
+    pub fn to_record(&self) -> Result<Record, StoreError> {
+        let signatures = signatures_from_json(&self.signatures)
+            .map_err(|e| StoreError::Corrupt(format!("seq {}: signatures: {e}", self.seq)))?;
+        Record::new(self.seq, self.received_at_ns, self.payload.clone(), signatures, self.prev_hash)
+            .map_err(|e| StoreError::Corrupt(format!("seq {}: {e}", self.seq)))
+    }
+}
+
+/// A record to insert.
+pub type RecordRow = StoredRecord;
+
+impl RecordRow {
+    pub fn from_record(record: &Record, signatures_json: Vec<u8>) -> RecordRow {
+        RecordRow {
+            seq: record.seq,
+            digest: record.digest,
+            source: record.event.source.clone(),
+            event_id: record.event.id.clone(),
+            ty: record.event.ty.clone(),
+            subject: record.event.subject.clone(),
+            time: record.event.time.clone(),
+            received_at_ns: record.received_at_ns,
+            payload: record.payload.clone(),
+            signatures: signatures_json,
+            prev_hash: record.prev_hash,
+            record_hash: record.record_hash,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub size: u64,
+    pub root: Hash32,
+    pub note: String,
+    pub signed_at_ns: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadRow {
+    pub size: u64,
+    pub record_hash: Hash32,
+    pub frontier: Vec<u8>,
+    pub checkpoint_size: u64,
+}
+
+/// Everything one sequencer batch writes, in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct CommitBatch {
+    /// The number of records the store must hold before this batch.
+    pub base_size: u64,
+    pub records: Vec<RecordRow>,
+    pub nodes: Vec<(NodeId, Hash32)>,
+    pub checkpoint: Option<CheckpointRow>,
+    pub head: Option<HeadRow>,
+}

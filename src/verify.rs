@@ -1,0 +1,330 @@
+//! Full verification of a stored ledger (DESIGN §9): every signature, key, role and schema,
+//! the chain, the tree against every stored checkpoint, the head, and optionally consistency
+//! with a checkpoint saved earlier. Reports the first bad seq.
+
+use assay_events::checkpoint::Checkpoint;
+use assay_events::cloudevent::event_digest;
+use assay_events::keys::VerifierKey;
+use assay_events::merkle::{leaf_hash, Frontier};
+use assay_events::record::Record;
+use assay_events::roles::{allowed_roles, Role};
+use assay_events::Hash32;
+use assay_projections::KeyRegistry;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::ledger::prepare::expected_subject;
+use crate::store::{CheckpointRow, Store, StoreError, StoredRecord};
+
+/// Records read and checked per page.
+const PAGE_RECORDS: u32 = 8192;
+const CHECKPOINT_PAGE: u32 = 4096;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub records: u64,
+    pub first_bad_seq: Option<u64>,
+    pub reason: Option<String>,
+    /// Stored checkpoints whose root and signature were checked.
+    #[serde(skip)]
+    pub checkpoints_checked: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the saved checkpoint cannot be read: {0}")]
+    SavedCheckpoint(String),
+}
+
+/// A failure at a seq (None: not tied to one record).
+struct Bad(Option<u64>, String);
+
+/// Verifies everything; `progress(done, total)` is called after each page.
+pub async fn verify(
+    store: &Store,
+    saved_checkpoint: Option<&str>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<VerifyReport, VerifyError> {
+    let head = store.head().await?;
+    let total = head.as_ref().map_or(0, |h| h.size);
+    let mut v = Verifier::default();
+    let mut checkpoints = CheckpointCursor::default();
+    let outcome: Result<(), Bad> = async {
+        loop {
+            let page = store.records(v.frontier.size(), PAGE_RECORDS).await?;
+            if page.is_empty() {
+                break;
+            }
+            v.page(store, &page, &mut checkpoints).await?;
+            progress(v.frontier.size(), total);
+        }
+        v.finish(store, head.as_ref(), &mut checkpoints).await?;
+        if let Some(note) = saved_checkpoint {
+            v.saved(store, note).await?;
+        }
+        Ok(())
+    }
+    .await;
+    let records = v.frontier.size();
+    Ok(match outcome {
+        Ok(()) => VerifyReport { ok: true, records, first_bad_seq: None, reason: None, checkpoints_checked: v.checkpoints },
+        Err(Bad(seq, reason)) => VerifyReport {
+            ok: false,
+            records,
+            first_bad_seq: seq,
+            reason: Some(reason),
+            checkpoints_checked: v.checkpoints,
+        },
+    })
+}
+
+impl From<StoreError> for Bad {
+    fn from(e: StoreError) -> Bad {
+        Bad(None, format!("storage: {e}"))
+    }
+}
+
+#[derive(Default)]
+struct Verifier {
+    keys: KeyRegistry,
+    ledger_key: Option<VerifierKey>,
+    origin: String,
+    frontier: Frontier,
+    last_hash: Hash32,
+    checkpoints: u64,
+}
+
+/// Stored checkpoints, read in pages as the verifier walks the log.
+#[derive(Default)]
+struct CheckpointCursor {
+    buffered: std::collections::VecDeque<CheckpointRow>,
+    next_from: u64,
+    exhausted: bool,
+}
+
+impl CheckpointCursor {
+    async fn peek(&mut self, store: &Store) -> Result<Option<&CheckpointRow>, StoreError> {
+        if self.buffered.is_empty() && !self.exhausted {
+            let page = store.checkpoints(self.next_from, CHECKPOINT_PAGE).await?;
+            self.exhausted = page.len() < CHECKPOINT_PAGE as usize;
+            if let Some(last) = page.last() {
+                self.next_from = last.size + 1;
+            }
+            self.buffered.extend(page);
+        }
+        Ok(self.buffered.front())
+    }
+}
+
+impl Verifier {
+    async fn page(&mut self, store: &Store, page: &[StoredRecord], cps: &mut CheckpointCursor) -> Result<(), Bad> {
+        // Stage 1, in parallel: each record alone (hashes, payload, schema).
+        let parsed: Vec<Result<Record, Bad>> = page.par_iter().map(check_alone).collect();
+        // Stage 2, in order: the key that must have signed each record, as of its seq.
+        // An error here is reported only if no earlier record fails a later stage.
+        let mut jobs = Vec::with_capacity(page.len());
+        let mut pending: Option<Bad> = None;
+        for (stored, record) in page.iter().zip(parsed) {
+            let seq = self.frontier.size() + jobs.len() as u64;
+            if stored.seq != seq {
+                pending = Some(Bad(Some(seq), format!("record {seq} is missing (next stored seq is {})", stored.seq)));
+                break;
+            }
+            let checked = record.and_then(|record| {
+                let verifier = self.authorize(&record)?;
+                Ok((record, verifier))
+            });
+            match checked {
+                Ok((record, verifier)) => {
+                    if record.event.ty.starts_with("key.") || record.seq == 0 {
+                        self.keys.apply(&record);
+                    }
+                    jobs.push((record, verifier));
+                }
+                Err(bad) => {
+                    pending = Some(bad);
+                    break;
+                }
+            }
+        }
+        // Stage 3, in parallel: signatures.
+        let bad_sig = jobs
+            .par_iter()
+            .filter(|(r, key)| !r.envelope().verify_with(key))
+            .map(|(r, _)| r.seq)
+            .min();
+        // Stage 4, in order: chain, tree, checkpoints; whichever failure comes first wins.
+        for (record, _) in &jobs {
+            if bad_sig == Some(record.seq) {
+                return Err(Bad(Some(record.seq), "signature does not verify".into()));
+            }
+            if record.prev_hash != self.last_hash {
+                return Err(Bad(Some(record.seq), "prev_hash does not link to the previous record".into()));
+            }
+            self.frontier.push(leaf_hash(&record.leaf()));
+            self.last_hash = record.record_hash;
+            self.check_checkpoints(store, cps).await?;
+        }
+        pending.map_or(Ok(()), Err)
+    }
+
+    /// The key whose signature `record` needs, after checking the key is live and holds a role
+    /// that may emit the record's type.
+    fn authorize(&mut self, record: &Record) -> Result<VerifierKey, Bad> {
+        let seq = record.seq;
+        let bad = |m: String| Bad(Some(seq), m);
+        let ty = record.event.ty.as_str();
+        let name = record.event.source.strip_prefix("assay:key/").ok_or_else(|| bad(format!("source {:?} names no key", record.event.source)))?;
+        let signer = record
+            .signatures
+            .iter()
+            .find(|s| s.keyid.rsplit_once('+').is_some_and(|(n, _)| n == name))
+            .ok_or_else(|| bad(format!("no signature by the source's key {name}")))?;
+        if seq == 0 {
+            if ty != "ledger.initialized" {
+                return Err(bad("record 0 is not ledger.initialized".into()));
+            }
+            let key = VerifierKey::parse(record.event.data["ledger_key"].as_str().unwrap_or_default())
+                .map_err(|e| bad(format!("genesis ledger_key: {e}")))?;
+            if key.keyid() != signer.keyid {
+                return Err(bad("genesis is not signed by the ledger key it names".into()));
+            }
+            self.origin = record.event.data["origin"].as_str().unwrap_or_default().to_owned();
+            self.ledger_key = Some(key.clone());
+            return Ok(key);
+        }
+        if ty == "ledger.initialized" {
+            return Err(bad("a second ledger.initialized".into()));
+        }
+        let roles = allowed_roles(ty).ok_or_else(|| bad(format!("unknown type {ty}")))?;
+        let entry = self.keys.live(&signer.keyid).map_err(|p| bad(p.to_string()))?;
+        if !entry.roles.iter().any(|r| roles.contains(r)) {
+            return Err(bad(format!("key {} may not emit {ty}", signer.keyid)));
+        }
+        if roles == [Role::Ledger] && self.keys.ledger_keyid() != Some(signer.keyid.as_str()) {
+            return Err(bad(format!("{ty} not signed by the ledger key")));
+        }
+        Ok(entry.verifier.clone())
+    }
+
+    async fn check_checkpoints(&mut self, store: &Store, cps: &mut CheckpointCursor) -> Result<(), Bad> {
+        let size = self.frontier.size();
+        let Some(cp) = cps.peek(store).await? else { return Ok(()) };
+        if cp.size > size {
+            return Ok(());
+        }
+        let cp = cps.buffered.pop_front().expect("peeked");
+        if cp.size < size {
+            return Err(Bad(None, format!("checkpoint at size {} out of order", cp.size)));
+        }
+        let seq = size - 1;
+        let key = self.ledger_key.as_ref().ok_or_else(|| Bad(Some(0), "no genesis".into()))?;
+        let opened = Checkpoint::open(&cp.note, key)
+            .map_err(|e| Bad(Some(seq), format!("checkpoint at size {size}: {e}")))?;
+        let root = self.frontier.root();
+        if opened.size != size || opened.root != root || cp.root != root || opened.origin != self.origin {
+            return Err(Bad(Some(seq), format!("the tree of the first {size} records does not match the checkpoint signed at that size")));
+        }
+        self.checkpoints += 1;
+        Ok(())
+    }
+
+    async fn finish(
+        &mut self,
+        store: &Store,
+        head: Option<&crate::store::HeadRow>,
+        cps: &mut CheckpointCursor,
+    ) -> Result<(), Bad> {
+        let size = self.frontier.size();
+        if let Some(cp) = cps.peek(store).await? {
+            return Err(Bad(Some(size), format!("record {size} is missing: a checkpoint was signed at size {}", cp.size)));
+        }
+        if let Some(head) = head {
+            if head.size != size {
+                return Err(Bad(Some(size.min(head.size)), format!("the head says {} records, the log holds {size}", head.size)));
+            }
+            if head.record_hash != self.last_hash {
+                return Err(Bad(Some(size.saturating_sub(1)), "the head's record hash does not match the last record".into()));
+            }
+        } else if size > 0 {
+            return Err(Bad(None, "records exist but the head is missing".into()));
+        }
+        Ok(())
+    }
+
+    async fn saved(&mut self, store: &Store, note: &str) -> Result<(), Bad> {
+        let key = self.ledger_key.as_ref().ok_or_else(|| Bad(None, "the ledger has no genesis".into()))?;
+        let saved = Checkpoint::open(note, key).map_err(|e| Bad(None, format!("saved checkpoint: {e}")))?;
+        if saved.origin != self.origin {
+            return Err(Bad(None, format!("saved checkpoint is for origin {:?}, not {:?}", saved.origin, self.origin)));
+        }
+        let size = self.frontier.size();
+        if saved.size > size {
+            return Err(Bad(Some(size), format!(
+                "checkpoint inconsistency: the saved checkpoint covers {} records but the log holds {size}",
+                saved.size
+            )));
+        }
+        let root = crate::proof::root_at(store, saved.size).await.map_err(|e| Bad(None, e.to_string()))?;
+        let recomputed = self.root_of_prefix(store, saved.size).await?;
+        if root != saved.root || recomputed != saved.root {
+            return Err(Bad(None, format!(
+                "checkpoint inconsistency: the log's first {} records do not have the root of the saved checkpoint",
+                saved.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// Recomputes the root of a prefix from the records themselves (not stored nodes).
+    async fn root_of_prefix(&self, store: &Store, size: u64) -> Result<Hash32, Bad> {
+        let mut f = Frontier::new();
+        while f.size() < size {
+            let want = u32::try_from((size - f.size()).min(u64::from(PAGE_RECORDS))).unwrap_or(PAGE_RECORDS);
+            let page = store.records(f.size(), want).await?;
+            if page.is_empty() {
+                break;
+            }
+            for r in page {
+                let record = r.to_record().map_err(|e| Bad(Some(r.seq), e.to_string()))?;
+                f.push(leaf_hash(&record.leaf()));
+            }
+        }
+        Ok(f.root())
+    }
+}
+
+/// Checks of one record that need nothing else: the stored hashes against the bytes, the
+/// columns against the payload, the schema.
+fn check_alone(stored: &StoredRecord) -> Result<Record, Bad> {
+    let seq = stored.seq;
+    let bad = |m: String| Bad(Some(seq), m);
+    if event_digest(&stored.payload) != stored.digest {
+        return Err(bad("payload does not match its digest".into()));
+    }
+    let record = stored.to_record().map_err(|e| bad(e.to_string()))?;
+    if record.record_hash != stored.record_hash {
+        return Err(bad("record hash does not match the record's leaf".into()));
+    }
+    let e = &record.event;
+    if e.source != stored.source || e.id != stored.id_column() || e.ty != stored.ty || e.subject != stored.subject || e.time != stored.time {
+        return Err(bad("indexed columns disagree with the payload".into()));
+    }
+    crate::schema::validate(&e.ty, &e.data).map_err(|err| bad(err.to_string()))?;
+    if let Some(expected) = expected_subject(e)
+        && e.subject.as_deref() != Some(expected.as_str())
+    {
+        return Err(bad(format!("subject must be {expected}")));
+    }
+    Ok(record)
+}
+
+impl StoredRecord {
+    fn id_column(&self) -> &str {
+        &self.event_id
+    }
+}
