@@ -57,11 +57,13 @@ fn write_private(path: &Path, text: &str) -> Result<(), KeyFileError> {
 }
 
 pub fn read_signer(path: &Path) -> Result<SignerKey, KeyFileError> {
-    let text = fs::read_to_string(path).map_err(|source| KeyFileError::Io { path: path.to_owned(), source })?;
+    let text =
+        fs::read_to_string(path).map_err(|source| KeyFileError::Io { path: path.to_owned(), source })?;
     SignerKey::parse(text.trim()).map_err(|source| KeyFileError::Key { path: path.to_owned(), source })
 }
 
 pub fn read_verifier(path: &Path) -> Result<VerifierKey, KeyFileError> {
-    let text = fs::read_to_string(path).map_err(|source| KeyFileError::Io { path: path.to_owned(), source })?;
+    let text =
+        fs::read_to_string(path).map_err(|source| KeyFileError::Io { path: path.to_owned(), source })?;
     VerifierKey::parse(text.trim()).map_err(|source| KeyFileError::Key { path: path.to_owned(), source })
 }

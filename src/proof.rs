@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use assay_events::b64::encode_std;
-use assay_events::merkle::{self, leaf_hash, NodeId, ProofPlan};
 use assay_events::Hash32;
+use assay_events::b64::encode_std;
+use assay_events::merkle::{self, NodeId, ProofPlan, leaf_hash};
 use serde::Serialize;
 
 use crate::store::{Store, StoreError};
@@ -16,7 +16,9 @@ pub enum ProofError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Range(String),
-    #[error("no checkpoint was signed at tree size {0}; ask for the size of a checkpoint (the latest is {1})")]
+    #[error(
+        "no checkpoint was signed at tree size {0}; ask for the size of a checkpoint (the latest is {1})"
+    )]
     NoCheckpoint(u64, u64),
     #[error("the tree is missing node {0:?}")]
     MissingNode(NodeId),

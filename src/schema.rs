@@ -80,10 +80,7 @@ fn schemas() -> &'static Schemas {
 
 /// Validates `data` of an event of type `ty`. The error names the first failing field.
 pub fn validate(ty: &str, data: &serde_json::Value) -> Result<(), SchemaError> {
-    let validator = schemas()
-        .validators
-        .get(ty)
-        .ok_or_else(|| SchemaError::UnknownType(ty.to_owned()))?;
+    let validator = schemas().validators.get(ty).ok_or_else(|| SchemaError::UnknownType(ty.to_owned()))?;
     match validator.iter_errors(data).next() {
         None => Ok(()),
         Some(e) => Err(SchemaError::Invalid {

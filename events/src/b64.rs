@@ -14,11 +14,7 @@ const URL_ANY_PAD: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, DEC
 pub fn decode_any(s: &str) -> Result<Vec<u8>, Base64Error> {
     // The alphabets differ only in two characters; a string with '-' or '_' can only be
     // URL-safe, anything else is tried as standard. Mixing both alphabets is an error.
-    let engine = if s.contains(['-', '_']) {
-        &URL_ANY_PAD
-    } else {
-        &STD_ANY_PAD
-    };
+    let engine = if s.contains(['-', '_']) { &URL_ANY_PAD } else { &STD_ANY_PAD };
     engine.decode(s).map_err(|e| Base64Error(e.to_string()))
 }
 

@@ -23,12 +23,7 @@ pub fn valid_origin(origin: &str) -> bool {
 impl Checkpoint {
     /// The checkpoint body (three lines; no extension lines).
     pub fn to_text(&self) -> String {
-        format!(
-            "{}\n{}\n{}\n",
-            self.origin,
-            self.size,
-            STANDARD.encode(self.root.0)
-        )
+        format!("{}\n{}\n{}\n", self.origin, self.size, STANDARD.encode(self.root.0))
     }
 
     /// Parses a body; extension lines after the root are allowed and ignored.
@@ -47,11 +42,7 @@ impl Checkpoint {
         if lines.any(str::is_empty) {
             return Err(malformed("empty extension line"));
         }
-        Ok(Checkpoint {
-            origin: origin.to_owned(),
-            size,
-            root,
-        })
+        Ok(Checkpoint { origin: origin.to_owned(), size, root })
     }
 
     /// The signed note.
@@ -60,8 +51,7 @@ impl Checkpoint {
     /// If the origin is not [`valid_origin`]; [`Checkpoint::try_sign`] returns an error instead.
     pub fn sign(&self, key: &SignerKey) -> String {
         // Signing a body that would read back differently must never happen silently.
-        self.try_sign(key)
-            .expect("checkpoint origin must be valid_origin")
+        self.try_sign(key).expect("checkpoint origin must be valid_origin")
     }
 
     /// The signed note, or an error if the origin would not make a valid body.
@@ -91,14 +81,11 @@ fn parse_size(line: &str) -> Result<u64, CheckpointError> {
     if !canonical {
         return Err(malformed(format!("size {line:?} is not a decimal number")));
     }
-    line.parse()
-        .map_err(|e| malformed(format!("size {line:?}: {e}")))
+    line.parse().map_err(|e| malformed(format!("size {line:?}: {e}")))
 }
 
 fn parse_root(line: &str) -> Result<Hash32, CheckpointError> {
-    let raw = STANDARD
-        .decode(line)
-        .map_err(|e| malformed(format!("root: {e}")))?;
+    let raw = STANDARD.decode(line).map_err(|e| malformed(format!("root: {e}")))?;
     Hash32::from_slice(&raw).map_err(|e| malformed(format!("root: {e}")))
 }
 

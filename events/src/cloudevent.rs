@@ -36,18 +36,12 @@ impl CloudEvent {
         let value: Value =
             serde_json::from_slice(payload).map_err(|e| CloudEventError::Json(e.to_string()))?;
         let Value::Object(mut obj) = value else {
-            return Err(CloudEventError::Json(format!(
-                "top level is {}",
-                kind(&value)
-            )));
+            return Err(CloudEventError::Json(format!("top level is {}", kind(&value))));
         };
 
         let specversion = required(&obj, "specversion")?;
         if specversion != SPEC_VERSION {
-            return Err(invalid(
-                "specversion",
-                format!("must be \"1.0\", got {specversion:?}"),
-            ));
+            return Err(invalid("specversion", format!("must be \"1.0\", got {specversion:?}")));
         }
         let id = required(&obj, "id")?;
         let source = required(&obj, "source")?;
@@ -60,23 +54,11 @@ impl CloudEvent {
         if let Some(ct) = &datacontenttype
             && ct != DATA_CONTENT_TYPE
         {
-            return Err(invalid(
-                "datacontenttype",
-                format!("must be {DATA_CONTENT_TYPE:?}, got {ct:?}"),
-            ));
+            return Err(invalid("datacontenttype", format!("must be {DATA_CONTENT_TYPE:?}, got {ct:?}")));
         }
         let data = obj.remove("data").unwrap_or(Value::Null);
 
-        Ok(CloudEvent {
-            specversion,
-            id,
-            source,
-            ty,
-            subject,
-            time,
-            datacontenttype,
-            data,
-        })
+        Ok(CloudEvent { specversion, id, source, ty, subject, time, datacontenttype, data })
     }
 
     /// `time` as nanoseconds since the Unix epoch.
@@ -84,12 +66,8 @@ impl CloudEvent {
         let t = chrono::DateTime::parse_from_rfc3339(&self.time)
             .map_err(|e| invalid("time", format!("not RFC 3339 ({e}): {:?}", self.time)))?;
         // i64 nanoseconds cover 1677-09-21 to 2262-04-11.
-        t.timestamp_nanos_opt().ok_or_else(|| {
-            invalid(
-                "time",
-                format!("{:?} is outside the i64 nanosecond range", self.time),
-            )
-        })
+        t.timestamp_nanos_opt()
+            .ok_or_else(|| invalid("time", format!("{:?} is outside the i64 nanosecond range", self.time)))
     }
 
     /// Compact JSON bytes (for producers building a payload).
@@ -126,18 +104,12 @@ fn required(obj: &Map<String, Value>, field: &'static str) -> Result<String, Clo
 }
 
 /// An optional string attribute; when present it must be a non-empty string.
-fn optional(
-    obj: &Map<String, Value>,
-    field: &'static str,
-) -> Result<Option<String>, CloudEventError> {
+fn optional(obj: &Map<String, Value>, field: &'static str) -> Result<Option<String>, CloudEventError> {
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Err(invalid(field, "must not be empty".into())),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(invalid(
-            field,
-            format!("must be a string, got {}", kind(other)),
-        )),
+        Some(other) => Err(invalid(field, format!("must be a string, got {}", kind(other)))),
     }
 }
 

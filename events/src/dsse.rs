@@ -10,12 +10,7 @@ pub const PAYLOAD_TYPE: &str = "application/vnd.assay.event+json";
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     // Decimal lengths as DSSE v1.0.0 specifies; the 8-byte little-endian variant found in
     // some older code does not interoperate.
-    let head = format!(
-        "DSSEv1 {} {} {} ",
-        payload_type.len(),
-        payload_type,
-        payload.len()
-    );
+    let head = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len());
     let mut out = Vec::with_capacity(head.len() + payload.len());
     out.extend_from_slice(head.as_bytes());
     out.extend_from_slice(payload);
@@ -59,8 +54,7 @@ impl Envelope {
     /// (malformed JSON, bad base64 in payload or in signature N, wrong signature length,
     /// no signatures, payload type other than [`PAYLOAD_TYPE`]).
     pub fn parse(json: &[u8]) -> Result<DecodedEnvelope, EnvelopeError> {
-        let env: Envelope =
-            serde_json::from_slice(json).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+        let env: Envelope = serde_json::from_slice(json).map_err(|e| EnvelopeError::Json(e.to_string()))?;
         env.decode()
     }
 
@@ -76,11 +70,7 @@ impl Envelope {
             return Err(EnvelopeError::NoSignatures);
         }
         let signatures = decode_signatures(&self.signatures)?;
-        Ok(DecodedEnvelope {
-            payload_type: self.payload_type.clone(),
-            payload,
-            signatures,
-        })
+        Ok(DecodedEnvelope { payload_type: self.payload_type.clone(), payload, signatures })
     }
 }
 
@@ -91,10 +81,7 @@ impl DecodedEnvelope {
         DecodedEnvelope {
             payload_type: PAYLOAD_TYPE.to_owned(),
             payload,
-            signatures: vec![Signature {
-                keyid: key.keyid(),
-                sig,
-            }],
+            signatures: vec![Signature { keyid: key.keyid(), sig }],
         }
     }
 
@@ -106,10 +93,7 @@ impl DecodedEnvelope {
             signatures: self
                 .signatures
                 .iter()
-                .map(|s| EnvelopeSignature {
-                    keyid: s.keyid.clone(),
-                    sig: b64::encode_std(&s.sig),
-                })
+                .map(|s| EnvelopeSignature { keyid: s.keyid.clone(), sig: b64::encode_std(&s.sig) })
                 .collect(),
         }
     }
@@ -134,13 +118,62 @@ impl DecodedEnvelope {
     }
 
     /// True iff some signature has `key.keyid()` and verifies (strict Ed25519) over PAE.
+    ///
+    /// The check is the one [`verify_many`] applies, so one envelope and a batch agree.
     pub fn verify_with(&self, key: &VerifierKey) -> bool {
-        let keyid = key.keyid();
-        let msg = self.pae();
-        self.signatures
-            .iter()
-            .any(|s| s.keyid == keyid && key.verify(&msg, &s.sig))
+        verify_many(&[(self, key)])[0]
     }
+
+    /// The signature by `key`'s keyid, if any.
+    fn signature_by(&self, key: &VerifierKey) -> Option<&Signature> {
+        let keyid = key.keyid();
+        self.signatures.iter().find(|s| s.keyid == keyid)
+    }
+}
+
+/// Signatures per Ed25519 batch: large enough to halve the cost per signature, small enough
+/// that a failing batch is cheap to re-check one by one.
+pub const VERIFY_BATCH_MAX: usize = 64;
+
+/// Verifies each envelope's signature by its key (the first signature carrying the key's
+/// keyid), with Ed25519 batch verification in chunks of [`VERIFY_BATCH_MAX`]; a chunk that
+/// fails is re-checked one signature at a time to find the bad ones.
+///
+/// Semantics: a signature is valid iff a batch holding only it verifies (the cofactored
+/// equation of ed25519-dalek's `verify_batch`), and the key is not of small order. Ingest and
+/// `assay verify` both use this function, so the ledger never refuses at verification what it
+/// accepted at ingest. (Strict single verification differs only on signatures with torsion
+/// components, which only the key's holder can make.)
+pub fn verify_many(items: &[(&DecodedEnvelope, &VerifierKey)]) -> Vec<bool> {
+    let mut out = Vec::with_capacity(items.len());
+    for chunk in items.chunks(VERIFY_BATCH_MAX) {
+        let prepared: Vec<Option<(Vec<u8>, ed25519_dalek::Signature, ed25519_dalek::VerifyingKey)>> = chunk
+            .iter()
+            .map(|(env, key)| {
+                let sig = env.signature_by(key)?;
+                if key.ed25519().is_weak() {
+                    return None;
+                }
+                Some((env.pae(), ed25519_dalek::Signature::from_bytes(&sig.sig), *key.ed25519()))
+            })
+            .collect();
+        let batch_ok = prepared.iter().all(Option::is_some) && {
+            let msgs: Vec<&[u8]> = prepared.iter().flatten().map(|p| p.0.as_slice()).collect();
+            let sigs: Vec<ed25519_dalek::Signature> = prepared.iter().flatten().map(|p| p.1).collect();
+            let keys: Vec<ed25519_dalek::VerifyingKey> = prepared.iter().flatten().map(|p| p.2).collect();
+            ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
+        };
+        if batch_ok {
+            out.extend(std::iter::repeat_n(true, chunk.len()));
+            continue;
+        }
+        out.extend(prepared.iter().map(|p| {
+            p.as_ref().is_some_and(|(msg, sig, key)| {
+                ed25519_dalek::verify_batch(&[msg.as_slice()], &[*sig], &[*key]).is_ok()
+            })
+        }));
+    }
+    out
 }
 
 /// The canonical signatures JSON that the record leaf hashes:
@@ -149,10 +182,7 @@ impl DecodedEnvelope {
 pub fn signatures_canonical_json(sigs: &[Signature]) -> Vec<u8> {
     let encoded: Vec<EnvelopeSignature> = sigs
         .iter()
-        .map(|s| EnvelopeSignature {
-            keyid: s.keyid.clone(),
-            sig: b64::encode_std(&s.sig),
-        })
+        .map(|s| EnvelopeSignature { keyid: s.keyid.clone(), sig: b64::encode_std(&s.sig) })
         .collect();
     let mut out = String::new();
     push_signatures(&mut out, &encoded);
@@ -170,21 +200,13 @@ fn decode_signatures(sigs: &[EnvelopeSignature]) -> Result<Vec<Signature>, Envel
     sigs.iter()
         .enumerate()
         .map(|(index, s)| {
-            let raw = b64::decode_any(&s.sig).map_err(|e| EnvelopeError::SignatureEncoding {
+            let raw = b64::decode_any(&s.sig)
+                .map_err(|e| EnvelopeError::SignatureEncoding { index, reason: e.to_string() })?;
+            let sig: [u8; 64] = raw.as_slice().try_into().map_err(|_| EnvelopeError::SignatureEncoding {
                 index,
-                reason: e.to_string(),
+                reason: format!("Ed25519 signatures are 64 bytes, got {}", raw.len()),
             })?;
-            let sig: [u8; 64] =
-                raw.as_slice()
-                    .try_into()
-                    .map_err(|_| EnvelopeError::SignatureEncoding {
-                        index,
-                        reason: format!("Ed25519 signatures are 64 bytes, got {}", raw.len()),
-                    })?;
-            Ok(Signature {
-                keyid: s.keyid.clone(),
-                sig,
-            })
+            Ok(Signature { keyid: s.keyid.clone(), sig })
         })
         .collect()
 }

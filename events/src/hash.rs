@@ -30,9 +30,7 @@ impl Hash32 {
     }
     /// From a slice that must be exactly 32 bytes.
     pub fn from_slice(b: &[u8]) -> Result<Hash32, HashParseError> {
-        let arr: [u8; 32] = b
-            .try_into()
-            .map_err(|_| HashParseError::ByteLength(b.len()))?;
+        let arr: [u8; 32] = b.try_into().map_err(|_| HashParseError::ByteLength(b.len()))?;
         Ok(Hash32(arr))
     }
     pub fn as_bytes(&self) -> &[u8; 32] {
@@ -122,10 +120,7 @@ mod tests {
     #[test]
     fn parse_errors() {
         assert_eq!(Hash32::from_hex("ab"), Err(HashParseError::Length(2)));
-        assert!(matches!(
-            Hash32::from_hex(&"zz".repeat(32)),
-            Err(HashParseError::NotHex(_))
-        ));
+        assert!(matches!(Hash32::from_hex(&"zz".repeat(32)), Err(HashParseError::NotHex(_))));
         // A multi-byte character must not slice through a char boundary.
         assert!(Hash32::from_hex(&"é".repeat(32)).is_err());
         assert!(Hash32::from_slice(&[0; 31]).is_err());

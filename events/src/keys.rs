@@ -49,11 +49,7 @@ impl SignerKey {
         }
         let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
         let id = key_id(name, signing.verifying_key().as_bytes());
-        Ok(SignerKey {
-            name: name.to_owned(),
-            id,
-            signing,
-        })
+        Ok(SignerKey { name: name.to_owned(), id, signing })
     }
 
     /// Parses the signer text form; checks the id matches.
@@ -61,34 +57,22 @@ impl SignerKey {
         // At most 4 splits: the base64 tail may itself contain '+'.
         let parts: Vec<&str> = text.splitn(5, '+').collect();
         let [private, key, name, hexid, material] = parts[..] else {
-            return Err(KeyError::Malformed(
-                "expected PRIVATE+KEY+<name>+<id>+<key>".into(),
-            ));
+            return Err(KeyError::Malformed("expected PRIVATE+KEY+<name>+<id>+<key>".into()));
         };
         if private != "PRIVATE" || key != "KEY" {
-            return Err(KeyError::Malformed(
-                "signer key must start with PRIVATE+KEY+".into(),
-            ));
+            return Err(KeyError::Malformed("signer key must start with PRIVATE+KEY+".into()));
         }
         let given = parse_hex_id(hexid)?;
         let seed = decode_material(material)?;
         let signer = SignerKey::from_seed(name, seed)?;
         if signer.id != given {
-            return Err(KeyError::IdMismatch {
-                given,
-                expected: signer.id,
-            });
+            return Err(KeyError::IdMismatch { given, expected: signer.id });
         }
         Ok(signer)
     }
 
     pub fn to_text(&self) -> String {
-        format!(
-            "PRIVATE+KEY+{}+{:08x}+{}",
-            self.name,
-            self.id,
-            encode_material(&self.signing.to_bytes())
-        )
+        format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.id, encode_material(&self.signing.to_bytes()))
     }
     pub fn name(&self) -> &str {
         &self.name
@@ -101,11 +85,7 @@ impl SignerKey {
         format!("{}+{:08x}", self.name, self.id)
     }
     pub fn verifier(&self) -> VerifierKey {
-        VerifierKey {
-            name: self.name.clone(),
-            id: self.id,
-            verifying: self.signing.verifying_key(),
-        }
+        VerifierKey { name: self.name.clone(), id: self.id, verifying: self.signing.verifying_key() }
     }
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
         self.signing.sign(msg).to_bytes()
@@ -137,20 +117,11 @@ impl VerifierKey {
         if given != expected {
             return Err(KeyError::IdMismatch { given, expected });
         }
-        Ok(VerifierKey {
-            name: name.to_owned(),
-            id: expected,
-            verifying,
-        })
+        Ok(VerifierKey { name: name.to_owned(), id: expected, verifying })
     }
 
     pub fn to_text(&self) -> String {
-        format!(
-            "{}+{:08x}+{}",
-            self.name,
-            self.id,
-            encode_material(self.verifying.as_bytes())
-        )
+        format!("{}+{:08x}+{}", self.name, self.id, encode_material(self.verifying.as_bytes()))
     }
     pub fn name(&self) -> &str {
         &self.name
@@ -180,9 +151,7 @@ impl VerifierKey {
 /// Exactly 8 hex digits. `u32::from_str_radix` alone would also accept a sign or fewer digits.
 fn parse_hex_id(s: &str) -> Result<u32, KeyError> {
     if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(KeyError::Malformed(format!(
-            "key id {s:?} is not 8 hex digits"
-        )));
+        return Err(KeyError::Malformed(format!("key id {s:?} is not 8 hex digits")));
     }
     u32::from_str_radix(s, 16).map_err(|e| KeyError::Malformed(format!("key id {s:?}: {e}")))
 }
@@ -252,43 +221,16 @@ mod tests {
         let k = SignerKey::from_seed("a", [1; 32]).unwrap();
         let vt = k.verifier().to_text();
         let (_, rest) = vt.split_once('+').unwrap();
-        assert!(matches!(
-            VerifierKey::parse(&format!("b+{rest}")),
-            Err(KeyError::IdMismatch { .. })
-        ));
-        assert!(matches!(
-            VerifierKey::parse("a+1234"),
-            Err(KeyError::Malformed(_))
-        ));
-        assert!(matches!(
-            VerifierKey::parse("a++1234567+AQ=="),
-            Err(KeyError::Malformed(_))
-        ));
-        assert!(matches!(
-            VerifierKey::parse("a+0000000g+AQ=="),
-            Err(KeyError::Malformed(_))
-        ));
-        assert!(matches!(
-            VerifierKey::parse("a+00000000+AQ=="),
-            Err(KeyError::Length(0))
-        ));
-        assert!(matches!(
-            VerifierKey::parse("a+00000000+"),
-            Err(KeyError::Length(0))
-        ));
-        assert!(matches!(
-            VerifierKey::parse("a+00000000+Ag=="),
-            Err(KeyError::Algorithm(2))
-        ));
+        assert!(matches!(VerifierKey::parse(&format!("b+{rest}")), Err(KeyError::IdMismatch { .. })));
+        assert!(matches!(VerifierKey::parse("a+1234"), Err(KeyError::Malformed(_))));
+        assert!(matches!(VerifierKey::parse("a++1234567+AQ=="), Err(KeyError::Malformed(_))));
+        assert!(matches!(VerifierKey::parse("a+0000000g+AQ=="), Err(KeyError::Malformed(_))));
+        assert!(matches!(VerifierKey::parse("a+00000000+AQ=="), Err(KeyError::Length(0))));
+        assert!(matches!(VerifierKey::parse("a+00000000+"), Err(KeyError::Length(0))));
+        assert!(matches!(VerifierKey::parse("a+00000000+Ag=="), Err(KeyError::Algorithm(2))));
         assert!(matches!(SignerKey::parse(&vt), Err(KeyError::Malformed(_))));
-        assert!(matches!(
-            SignerKey::from_seed("a b", [0; 32]),
-            Err(KeyError::Name(_))
-        ));
+        assert!(matches!(SignerKey::from_seed("a b", [0; 32]), Err(KeyError::Name(_))));
         let st = k.to_text().replacen("+a+", "+z+", 1);
-        assert!(matches!(
-            SignerKey::parse(&st),
-            Err(KeyError::IdMismatch { .. })
-        ));
+        assert!(matches!(SignerKey::parse(&st), Err(KeyError::IdMismatch { .. })));
     }
 }

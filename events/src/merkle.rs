@@ -78,10 +78,7 @@ impl Frontier {
     /// Appends a leaf hash; returns every complete subtree it completes, the leaf itself
     /// (level 0) first, then its ancestors by increasing level.
     pub fn push(&mut self, leaf_hash: Hash32) -> Vec<(NodeId, Hash32)> {
-        let mut node = NodeId {
-            level: 0,
-            index: self.size,
-        };
+        let mut node = NodeId { level: 0, index: self.size };
         let mut hash = leaf_hash;
         let mut out = vec![(node, hash)];
         // Each trailing one bit of the old size is a left sibling waiting for this leaf.
@@ -89,10 +86,7 @@ impl Frontier {
         while bits & 1 == 1 {
             let Some(left) = self.hashes.pop() else { break };
             hash = node_hash(&left, &hash);
-            node = NodeId {
-                level: node.level + 1,
-                index: node.index >> 1,
-            };
+            node = NodeId { level: node.level + 1, index: node.index >> 1 };
             out.push((node, hash));
             bits >>= 1;
         }
@@ -144,19 +138,11 @@ impl ProofPlan {
     /// Every distinct node the plan needs (to fetch in one query).
     pub fn nodes(&self) -> Vec<NodeId> {
         let mut seen = std::collections::HashSet::new();
-        self.ranges
-            .iter()
-            .flatten()
-            .copied()
-            .filter(|n| seen.insert(*n))
-            .collect()
+        self.ranges.iter().flatten().copied().filter(|n| seen.insert(*n)).collect()
     }
 
     /// Builds the proof from fetched node hashes; errors if one is missing.
-    pub fn assemble(
-        &self,
-        mut get: impl FnMut(NodeId) -> Option<Hash32>,
-    ) -> Result<Vec<Hash32>, ProofError> {
+    pub fn assemble(&self, mut get: impl FnMut(NodeId) -> Option<Hash32>) -> Result<Vec<Hash32>, ProofError> {
         self.ranges
             .iter()
             .map(|range| {
@@ -164,11 +150,31 @@ impl ProofPlan {
                     .iter()
                     .map(|&n| get(n).ok_or(ProofError::MissingNode(n)))
                     .collect::<Result<Vec<_>, _>>()?;
-                right_fold(&hashes)
-                    .ok_or_else(|| ProofError::Malformed("empty range in plan".into()))
+                right_fold(&hashes).ok_or_else(|| ProofError::Malformed("empty range in plan".into()))
             })
             .collect()
     }
+}
+
+/// [`verify_consistency`] over opaque byte strings, as transparency-log verifiers take them:
+/// equal sizes compare the roots byte for byte (whatever their length); otherwise every hash
+/// must be 32 bytes.
+pub fn verify_consistency_bytes(
+    old_size: u64,
+    new_size: u64,
+    old_root: &[u8],
+    new_root: &[u8],
+    proof: &[Vec<u8>],
+) -> Result<(), ProofError> {
+    if old_size == new_size && old_size > 0 {
+        if !proof.is_empty() {
+            return Err(ProofError::Length { got: proof.len(), want: 0 });
+        }
+        return if old_root == new_root { Ok(()) } else { Err(ProofError::RootMismatch) };
+    }
+    let typed = |b: &[u8]| Hash32::from_slice(b).map_err(|e| ProofError::Malformed(e.to_string()));
+    let proof = proof.iter().map(|h| typed(h)).collect::<Result<Vec<_>, _>>()?;
+    verify_consistency(old_size, new_size, &typed(old_root)?, &typed(new_root)?, &proof)
 }
 
 /// In-memory reference: root of the given leaf hashes (for tests and small trees).

@@ -37,11 +37,7 @@ pub fn sign(text: &str, key: &SignerKey) -> Result<String, NoteError> {
     check_text(text)?;
     let mut blob = key.id().to_be_bytes().to_vec();
     blob.extend_from_slice(&key.sign(text.as_bytes()));
-    Ok(format!(
-        "{text}\n{SIG_PREFIX}{} {}\n",
-        key.name(),
-        STANDARD.encode(blob)
-    ))
+    Ok(format!("{text}\n{SIG_PREFIX}{} {}\n", key.name(), STANDARD.encode(blob)))
 }
 
 /// Splits a note into text and signature lines without checking any signature.
@@ -50,9 +46,7 @@ pub fn parse(note: &str) -> Result<Note, NoteError> {
         return Err(malformed(format!("control character {:#04x}", c as u32)));
     }
     // The last blank line separates text and signatures; signature lines never are blank.
-    let split = note
-        .rfind("\n\n")
-        .ok_or_else(|| malformed("no blank line before signatures"))?;
+    let split = note.rfind("\n\n").ok_or_else(|| malformed("no blank line before signatures"))?;
     let (text, sigs) = (&note[..=split], &note[split + 2..]);
     if sigs.is_empty() {
         return Err(malformed("no signature lines"));
@@ -64,14 +58,8 @@ pub fn parse(note: &str) -> Result<Note, NoteError> {
     if lines.len() > MAX_SIGNATURES {
         return Err(malformed(format!("more than {MAX_SIGNATURES} signatures")));
     }
-    let signatures = lines
-        .into_iter()
-        .map(parse_sig_line)
-        .collect::<Result<_, _>>()?;
-    Ok(Note {
-        text: text.to_owned(),
-        signatures,
-    })
+    let signatures = lines.into_iter().map(parse_sig_line).collect::<Result<_, _>>()?;
+    Ok(Note { text: text.to_owned(), signatures })
 }
 
 /// Parses and requires a valid signature by `key` (matching name and id); signatures by other
@@ -79,15 +67,11 @@ pub fn parse(note: &str) -> Result<Note, NoteError> {
 pub fn open(note: &str, key: &VerifierKey) -> Result<Note, NoteError> {
     let parsed = parse(note)?;
     let mut verified = false;
-    for s in parsed
-        .signatures
-        .iter()
-        .filter(|s| s.name == key.name() && s.id == key.id())
-    {
+    for s in parsed.signatures.iter().filter(|s| s.name == key.name() && s.id == key.id()) {
         // A signature that claims to be this key but fails rejects the whole note, as C2SP
         // recommends: it means tampering, not an unknown co-signer.
-        let ok = <&[u8; 64]>::try_from(s.sig.as_slice())
-            .is_ok_and(|sig| key.verify(parsed.text.as_bytes(), sig));
+        let ok =
+            <&[u8; 64]>::try_from(s.sig.as_slice()).is_ok_and(|sig| key.verify(parsed.text.as_bytes(), sig));
         if !ok {
             return Err(NoteError::BadSignature(key.keyid()));
         }
@@ -104,40 +88,28 @@ fn check_text(text: &str) -> Result<(), NoteError> {
         return Err(malformed("text must be non-empty and end in a newline"));
     }
     if let Some(c) = text.chars().find(|&c| c < ' ' && c != '\n') {
-        return Err(malformed(format!(
-            "control character {:#04x} in text",
-            c as u32
-        )));
+        return Err(malformed(format!("control character {:#04x} in text", c as u32)));
     }
     Ok(())
 }
 
 fn parse_sig_line(line: &str) -> Result<NoteSignature, NoteError> {
-    let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(|| {
-        malformed(format!(
-            "signature line does not start with \"— \": {line:?}"
-        ))
-    })?;
-    let (name, b64) = rest
-        .split_once(' ')
-        .ok_or_else(|| malformed(format!("signature line has no space: {line:?}")))?;
+    let rest = line
+        .strip_prefix(SIG_PREFIX)
+        .ok_or_else(|| malformed(format!("signature line does not start with \"— \": {line:?}")))?;
+    let (name, b64) =
+        rest.split_once(' ').ok_or_else(|| malformed(format!("signature line has no space: {line:?}")))?;
     if !valid_key_name(name) {
         return Err(malformed(format!("invalid key name {name:?}")));
     }
     // C2SP uses standard, padded base64 here.
-    let blob = STANDARD
-        .decode(b64)
-        .map_err(|e| malformed(format!("signature by {name}: {e}")))?;
+    let blob = STANDARD.decode(b64).map_err(|e| malformed(format!("signature by {name}: {e}")))?;
     if blob.len() < 5 {
         return Err(malformed(format!("signature by {name} is too short")));
     }
     let (id, sig) = blob.split_at(4);
     let id = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
-    Ok(NoteSignature {
-        name: name.to_owned(),
-        id,
-        sig: sig.to_vec(),
-    })
+    Ok(NoteSignature { name: name.to_owned(), id, sig: sig.to_vec() })
 }
 
 fn malformed(msg: impl Into<String>) -> NoteError {

@@ -44,15 +44,10 @@ impl LeafFields {
 
     pub fn from_bytes(leaf: &[u8]) -> Result<LeafFields, RecordError> {
         if leaf.len() != LEAF_LEN {
-            return Err(RecordError::Leaf(format!(
-                "{} bytes, expected {LEAF_LEN}",
-                leaf.len()
-            )));
+            return Err(RecordError::Leaf(format!("{} bytes, expected {LEAF_LEN}", leaf.len())));
         }
         let Some(rest) = leaf.strip_prefix(LEAF_PREFIX) else {
-            return Err(RecordError::Leaf(
-                "wrong prefix (not assay/record/v1)".into(),
-            ));
+            return Err(RecordError::Leaf("wrong prefix (not assay/record/v1)".into()));
         };
         // The length check above makes every split below exact.
         let (seq, rest) = rest.split_at(8);
@@ -61,14 +56,9 @@ impl LeafFields {
         let (sigs, prev) = rest.split_at(32);
         let hash = |b: &[u8]| Hash32::from_slice(b).map_err(|e| RecordError::Leaf(e.to_string()));
         Ok(LeafFields {
-            seq: u64::from_be_bytes(
-                seq.try_into()
-                    .map_err(|_| RecordError::Leaf("seq".into()))?,
-            ),
+            seq: u64::from_be_bytes(seq.try_into().map_err(|_| RecordError::Leaf("seq".into()))?),
             received_at_ns: i64::from_be_bytes(
-                received
-                    .try_into()
-                    .map_err(|_| RecordError::Leaf("received_at".into()))?,
+                received.try_into().map_err(|_| RecordError::Leaf("received_at".into()))?,
             ),
             digest: hash(digest)?,
             signatures_digest: hash(sigs)?,
@@ -125,6 +115,38 @@ impl Record {
             record_hash: fields.record_hash(),
             event,
         })
+    }
+
+    /// Like [`Record::new`] for a payload the caller has already parsed into `event` and
+    /// hashed into `digest` (the sequencer has, while checking it). Both must come from
+    /// `payload`; debug builds check.
+    pub fn from_parts(
+        seq: u64,
+        received_at_ns: i64,
+        payload: Vec<u8>,
+        signatures: Vec<Signature>,
+        prev_hash: Hash32,
+        event: CloudEvent,
+        digest: Hash32,
+    ) -> Record {
+        debug_assert_eq!(digest, event_digest(&payload), "digest of another payload");
+        let fields = LeafFields {
+            seq,
+            received_at_ns,
+            digest,
+            signatures_digest: Hash32::blake3(&signatures_canonical_json(&signatures)),
+            prev_hash,
+        };
+        Record {
+            seq,
+            received_at_ns,
+            payload,
+            signatures,
+            prev_hash,
+            digest,
+            record_hash: fields.record_hash(),
+            event,
+        }
     }
 
     pub fn leaf_fields(&self) -> LeafFields {

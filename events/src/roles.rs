@@ -1,8 +1,6 @@
 //! Event types (v1) and the roles allowed to emit each (DESIGN §2).
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -95,9 +93,7 @@ pub fn allowed_roles(event_type: &str) -> Option<&'static [Role]> {
         "gpu.preflight" | "gpu.telemetry" | "gpu.xid" => &[Runner],
         "artifact.submitted" | "claim.asserted" | "claim.withdrawn" => &[Author],
         "audit.attested" => &[Auditor],
-        "ledger.initialized" | "dispatch.decided" | "artifact.admitted" | "artifact.rejected" => {
-            &[Ledger]
-        }
+        "ledger.initialized" | "dispatch.decided" | "artifact.admitted" | "artifact.rejected" => &[Ledger],
         _ => return None,
     };
     Some(roles)
@@ -133,24 +129,14 @@ mod tests {
         assert!(may("ledger.initialized", Ledger) && !may("ledger.initialized", Admin));
         // Every type is in the table and every table entry is a known type.
         let roles = [Admin, Dispatcher, Worker, Runner, Author, Auditor, Ledger];
-        let total: usize = EVENT_TYPES
-            .iter()
-            .map(|t| roles.iter().filter(|r| may(t, **r)).count())
-            .sum();
+        let total: usize = EVENT_TYPES.iter().map(|t| roles.iter().filter(|r| may(t, **r)).count()).sum();
         // 29 types, 7 of which (the worker's) two roles may emit.
         assert_eq!(total, EVENT_TYPES.len() + 7);
     }
 
     #[test]
     fn role_strings() {
-        for r in [
-            Role::Admin,
-            Role::Dispatcher,
-            Role::Worker,
-            Role::Runner,
-            Role::Author,
-            Role::Auditor,
-        ] {
+        for r in [Role::Admin, Role::Dispatcher, Role::Worker, Role::Runner, Role::Author, Role::Auditor] {
             assert_eq!(Role::parse_grantable(r.as_str()), Some(r));
             let json = serde_json::to_string(&r).unwrap();
             assert_eq!(json, format!("\"{}\"", r.as_str()));

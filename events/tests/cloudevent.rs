@@ -45,12 +45,7 @@ fn parses_a_valid_event() {
 
     let minimal = parse(&without("subject")).unwrap();
     assert_eq!(minimal.subject, None);
-    assert!(
-        parse(&without("datacontenttype"))
-            .unwrap()
-            .datacontenttype
-            .is_none()
-    );
+    assert!(parse(&without("datacontenttype")).unwrap().datacontenttype.is_none());
     assert_eq!(parse(&without("data")).unwrap().data, Value::Null);
 }
 
@@ -60,10 +55,7 @@ fn each_required_field_is_named_when_missing() {
         let err = parse(&without(field)).unwrap_err();
         assert_eq!(err, CloudEventError::Missing(field));
         assert!(err.to_string().contains(field));
-        assert_eq!(
-            parse(&with(field, Value::Null)).unwrap_err(),
-            CloudEventError::Missing(field)
-        );
+        assert_eq!(parse(&with(field, Value::Null)).unwrap_err(), CloudEventError::Missing(field));
     }
 }
 
@@ -99,20 +91,14 @@ fn each_field_is_named_when_invalid() {
 #[test]
 fn non_objects_are_rejected() {
     for bad in [&b"[]"[..], b"\"x\"", b"null", b"{", b""] {
-        assert!(matches!(
-            CloudEvent::parse(bad),
-            Err(CloudEventError::Json(_))
-        ));
+        assert!(matches!(CloudEvent::parse(bad), Err(CloudEventError::Json(_))));
     }
 }
 
 #[test]
 fn time_range() {
     let e = parse(&with("time", json!("2300-01-01T00:00:00Z"))).unwrap();
-    assert!(matches!(
-        e.time_ns(),
-        Err(CloudEventError::Invalid { field: "time", .. })
-    ));
+    assert!(matches!(e.time_ns(), Err(CloudEventError::Invalid { field: "time", .. })));
     let e = parse(&with("time", json!("1970-01-01T00:00:00Z"))).unwrap();
     assert_eq!(e.time_ns().unwrap(), 0);
 }

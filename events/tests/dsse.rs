@@ -15,10 +15,8 @@ fn key(name: &str) -> SignerKey {
 }
 
 fn envelope_json(payload_type: &str, payload: &str, sigs: &[(&str, &str)]) -> Vec<u8> {
-    let sigs: Vec<serde_json::Value> = sigs
-        .iter()
-        .map(|(k, s)| serde_json::json!({"keyid": k, "sig": s}))
-        .collect();
+    let sigs: Vec<serde_json::Value> =
+        sigs.iter().map(|(k, s)| serde_json::json!({"keyid": k, "sig": s})).collect();
     serde_json::to_vec(&serde_json::json!({
         "payloadType": payload_type, "payload": payload, "signatures": sigs
     }))
@@ -41,10 +39,7 @@ fn sign_verify_and_round_trip() {
     assert_eq!(env.payload_type, PAYLOAD_TYPE);
     assert_eq!(env.signatures[0].keyid, k.keyid());
     assert!(env.verify_with(&k.verifier()));
-    assert!(
-        !env.verify_with(&key("runner-gpu0").verifier()),
-        "same name, other key"
-    );
+    assert!(!env.verify_with(&key("runner-gpu0").verifier()), "same name, other key");
     let mut tampered = env.clone();
     tampered.payload.push(b' ');
     assert!(!tampered.verify_with(&k.verifier()));
@@ -65,11 +60,8 @@ fn every_base64_form_is_accepted() {
     let env = DecodedEnvelope::sign(payload.clone(), &k);
     let sig = env.signatures[0].sig;
     for engine in [&STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
-        let json = envelope_json(
-            PAYLOAD_TYPE,
-            &engine.encode(&payload),
-            &[(&k.keyid(), &engine.encode(sig))],
-        );
+        let json =
+            envelope_json(PAYLOAD_TYPE, &engine.encode(&payload), &[(&k.keyid(), &engine.encode(sig))]);
         let parsed = Envelope::parse(&json).unwrap();
         assert_eq!(parsed, env);
         assert!(parsed.verify_with(&k.verifier()));
@@ -83,57 +75,30 @@ fn parse_errors_name_the_problem() {
     assert!(Envelope::parse(&ok("e30=")).is_ok());
 
     assert!(matches!(Envelope::parse(b"{"), Err(EnvelopeError::Json(_))));
-    assert!(matches!(
-        Envelope::parse(b"[]"),
-        Err(EnvelopeError::Json(_))
-    ));
-    assert!(matches!(
-        Envelope::parse(&ok("*")),
-        Err(EnvelopeError::PayloadBase64(_))
-    ));
+    assert!(matches!(Envelope::parse(b"[]"), Err(EnvelopeError::Json(_))));
+    assert!(matches!(Envelope::parse(&ok("*")), Err(EnvelopeError::PayloadBase64(_))));
     let e = Envelope::parse(&envelope_json("text/plain", "e30=", &[("k", &sig)])).unwrap_err();
     assert!(matches!(e, EnvelopeError::PayloadType { .. }));
     assert!(e.to_string().contains("text/plain"));
-    assert_eq!(
-        Envelope::parse(&envelope_json(PAYLOAD_TYPE, "e30=", &[])),
-        Err(EnvelopeError::NoSignatures)
-    );
-    let e = Envelope::parse(&envelope_json(
-        PAYLOAD_TYPE,
-        "e30=",
-        &[("k", &sig), ("k", "AAAA")],
-    ))
-    .unwrap_err();
-    assert!(
-        matches!(e, EnvelopeError::SignatureEncoding { index: 1, .. }),
-        "{e}"
-    );
+    assert_eq!(Envelope::parse(&envelope_json(PAYLOAD_TYPE, "e30=", &[])), Err(EnvelopeError::NoSignatures));
+    let e = Envelope::parse(&envelope_json(PAYLOAD_TYPE, "e30=", &[("k", &sig), ("k", "AAAA")])).unwrap_err();
+    assert!(matches!(e, EnvelopeError::SignatureEncoding { index: 1, .. }), "{e}");
     assert!(e.to_string().starts_with("signatures[1].sig"), "{e}");
     let e = Envelope::parse(&envelope_json(PAYLOAD_TYPE, "e30=", &[("k", "!!")])).unwrap_err();
-    assert!(
-        matches!(e, EnvelopeError::SignatureEncoding { index: 0, .. }),
-        "{e}"
-    );
+    assert!(matches!(e, EnvelopeError::SignatureEncoding { index: 0, .. }), "{e}");
 
-    let unknown = br#"{"payloadType":"application/vnd.assay.event+json","payload":"e30=","signatures":[],"extra":1}"#;
+    let unknown =
+        br#"{"payloadType":"application/vnd.assay.event+json","payload":"e30=","signatures":[],"extra":1}"#;
     assert!(matches!(Envelope::parse(unknown), Err(EnvelopeError::Json(m)) if m.contains("extra")));
     let missing = br#"{"payloadType":"application/vnd.assay.event+json","signatures":[]}"#;
-    assert!(
-        matches!(Envelope::parse(missing), Err(EnvelopeError::Json(m)) if m.contains("payload"))
-    );
+    assert!(matches!(Envelope::parse(missing), Err(EnvelopeError::Json(m)) if m.contains("payload")));
 }
 
 #[test]
 fn canonical_signatures_json() {
     let sigs = vec![
-        Signature {
-            keyid: "a+0000000a".into(),
-            sig: [1; 64],
-        },
-        Signature {
-            keyid: "we\"ird\u{1}é".into(),
-            sig: [2; 64],
-        },
+        Signature { keyid: "a+0000000a".into(), sig: [1; 64] },
+        Signature { keyid: "we\"ird\u{1}é".into(), sig: [2; 64] },
     ];
     let json = signatures_canonical_json(&sigs);
     let expected = format!(
@@ -143,13 +108,8 @@ fn canonical_signatures_json() {
     );
     assert_eq!(String::from_utf8(json.clone()).unwrap(), expected);
     // Byte-identical to serde_json over the wire struct (same escaping, same key order).
-    let wire: Vec<EnvelopeSignature> = sigs
-        .iter()
-        .map(|s| EnvelopeSignature {
-            keyid: s.keyid.clone(),
-            sig: encode_std(&s.sig),
-        })
-        .collect();
+    let wire: Vec<EnvelopeSignature> =
+        sigs.iter().map(|s| EnvelopeSignature { keyid: s.keyid.clone(), sig: encode_std(&s.sig) }).collect();
     assert_eq!(json, serde_json::to_vec(&wire).unwrap());
     assert_eq!(signatures_from_json(&json).unwrap(), sigs);
     assert_eq!(signatures_canonical_json(&[]), b"[]");

@@ -8,16 +8,13 @@ use assay_events::keys::{KeyError, SignerKey, VerifierKey};
 use assay_events::note::{self, NoteError};
 
 fn vector() -> serde_json::Value {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/signed-note/note.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/signed-note/note.json");
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap()
 }
 
 fn field<'a>(v: &'a serde_json::Value, name: &str) -> &'a str {
-    v[name]
-        .as_str()
-        .unwrap_or_else(|| panic!("vector field {name}"))
+    v[name].as_str().unwrap_or_else(|| panic!("vector field {name}"))
 }
 
 #[test]
@@ -49,10 +46,7 @@ fn signed_note_vector() {
         VerifierKey::parse(bad[0].as_str().unwrap()),
         Err(KeyError::Length(_) | KeyError::Malformed(_))
     ));
-    assert!(matches!(
-        VerifierKey::parse(bad[1].as_str().unwrap()),
-        Err(KeyError::Algorithm(_))
-    ));
+    assert!(matches!(VerifierKey::parse(bad[1].as_str().unwrap()), Err(KeyError::Algorithm(_))));
 }
 
 #[test]
@@ -62,15 +56,9 @@ fn note_rejections() {
     let signed = field(&v, "signed_note");
 
     let tampered = signed.replacen("cryptography", "cryptographY", 1);
-    assert_eq!(
-        note::open(&tampered, &verifier),
-        Err(NoteError::BadSignature(verifier.keyid()))
-    );
+    assert_eq!(note::open(&tampered, &verifier), Err(NoteError::BadSignature(verifier.keyid())));
     let other = SignerKey::from_seed("PeterNeumann", [7; 32]).unwrap();
-    assert!(matches!(
-        note::open(signed, &other.verifier()),
-        Err(NoteError::NoSignatureByKey(_))
-    ));
+    assert!(matches!(note::open(signed, &other.verifier()), Err(NoteError::NoSignatureByKey(_))));
 
     for bad in [
         "",
@@ -83,10 +71,7 @@ fn note_rejections() {
         "text\n\n\u{2014} PeterNeumann AAAA\n",
         "te\rxt\n\n\u{2014} PeterNeumann AAAAAAA=\n",
     ] {
-        assert!(
-            matches!(note::parse(bad), Err(NoteError::Malformed(_))),
-            "{bad:?}"
-        );
+        assert!(matches!(note::parse(bad), Err(NoteError::Malformed(_))), "{bad:?}");
     }
     // Another key's signature line is ignored, ours still verifies.
     let extra = format!("{signed}\u{2014} someone AAAAAAA=\n");
@@ -98,12 +83,7 @@ fn note_rejections() {
     assert!(note::sign("tab\there\n", &k).is_err());
     // C2SP allows empty lines inside the text: the last blank line separates the signatures.
     let text = "a\n\nb\n\n";
-    assert_eq!(
-        note::open(&note::sign(text, &k).unwrap(), &k.verifier())
-            .unwrap()
-            .text,
-        text
-    );
+    assert_eq!(note::open(&note::sign(text, &k).unwrap(), &k.verifier()).unwrap().text, text);
 }
 
 fn keys() -> (SignerKey, SignerKey) {
@@ -116,19 +96,9 @@ fn keys() -> (SignerKey, SignerKey) {
 #[test]
 fn checkpoint_round_trip() {
     let (k, _) = keys();
-    let cp = Checkpoint {
-        origin: "ledger.example/log".into(),
-        size: 42,
-        root: Hash32([3; 32]),
-    };
+    let cp = Checkpoint { origin: "ledger.example/log".into(), size: 42, root: Hash32([3; 32]) };
     let text = cp.to_text();
-    assert_eq!(
-        text,
-        format!(
-            "ledger.example/log\n42\n{}\n",
-            assay_events::b64::encode_std(&[3; 32])
-        )
-    );
+    assert_eq!(text, format!("ledger.example/log\n42\n{}\n", assay_events::b64::encode_std(&[3; 32])));
     let signed = cp.sign(&k);
     assert!(signed.starts_with(&text));
     assert_eq!(Checkpoint::open(&signed, &k.verifier()).unwrap(), cp);
@@ -139,11 +109,7 @@ fn checkpoint_round_trip() {
 #[test]
 fn checkpoint_tampering_and_wrong_key() {
     let (k, other) = keys();
-    let cp = Checkpoint {
-        origin: "o".into(),
-        size: 7,
-        root: Hash32([9; 32]),
-    };
+    let cp = Checkpoint { origin: "o".into(), size: 7, root: Hash32([9; 32]) };
     let signed = cp.sign(&k);
 
     let bigger = signed.replacen("\n7\n", "\n8\n", 1);
@@ -171,12 +137,7 @@ fn checkpoint_body_rules() {
     let root = assay_events::b64::encode_std(&[1; 32]);
     let ok = Checkpoint::from_text(&format!("o\n3\n{root}\next one\n")).unwrap();
     assert_eq!(ok.size, 3);
-    assert_eq!(
-        Checkpoint::from_text(&format!("o\n0\n{root}\n"))
-            .unwrap()
-            .size,
-        0
-    );
+    assert_eq!(Checkpoint::from_text(&format!("o\n0\n{root}\n")).unwrap().size, 0);
     for bad in [
         format!("o\n3\n{root}"),
         format!("\n3\n{root}\n"),
@@ -190,19 +151,9 @@ fn checkpoint_body_rules() {
         "o\n3\n!!\n".to_string(),
         "o\n".to_string(),
     ] {
-        assert!(
-            matches!(
-                Checkpoint::from_text(&bad),
-                Err(CheckpointError::Malformed(_))
-            ),
-            "{bad:?}"
-        );
+        assert!(matches!(Checkpoint::from_text(&bad), Err(CheckpointError::Malformed(_))), "{bad:?}");
     }
     let k = SignerKey::from_seed("k", [1; 32]).unwrap();
-    let cp = Checkpoint {
-        origin: "two\nlines".into(),
-        size: 1,
-        root: Hash32::ZERO,
-    };
+    let cp = Checkpoint { origin: "two\nlines".into(), size: 1, root: Hash32::ZERO };
     assert!(cp.try_sign(&k).is_err());
 }

@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 
 use assay_events::Hash32;
 use assay_events::merkle::{
-    Frontier, NodeId, ProofError, ProofPlan, consistency_plan, inclusion_plan, leaf_hash,
-    node_hash, range_nodes, root_of, verify_consistency, verify_inclusion,
+    Frontier, NodeId, ProofError, ProofPlan, consistency_plan, inclusion_plan, leaf_hash, node_hash,
+    range_nodes, root_of, verify_consistency, verify_inclusion,
 };
 use proptest::prelude::*;
 
@@ -19,10 +19,7 @@ struct Reference {
 
 impl Reference {
     fn new(leaves: &[Hash32]) -> Reference {
-        Reference {
-            leaves: leaves.to_vec(),
-            memo: HashMap::new(),
-        }
+        Reference { leaves: leaves.to_vec(), memo: HashMap::new() }
     }
 
     /// RFC 6962 §2.1 MTH(D[lo:hi]).
@@ -64,11 +61,7 @@ impl Reference {
     fn subproof(&mut self, m: usize, lo: usize, hi: usize, b: bool) -> Vec<Hash32> {
         let n = hi - lo;
         if m == n {
-            return if b {
-                Vec::new()
-            } else {
-                vec![self.mth(lo, hi)]
-            };
+            return if b { Vec::new() } else { vec![self.mth(lo, hi)] };
         }
         let k = largest_pow2_below(n);
         if m <= k {
@@ -106,11 +99,7 @@ fn node_map(leaves: &[Hash32]) -> HashMap<NodeId, Hash32> {
 fn assemble(plan: &ProofPlan, nodes: &HashMap<NodeId, Hash32>, size: u64) -> Vec<Hash32> {
     plan.assemble(|id| {
         let end = (id.index + 1) << id.level;
-        if end <= size {
-            nodes.get(&id).copied()
-        } else {
-            None
-        }
+        if end <= size { nodes.get(&id).copied() } else { None }
     })
     .unwrap()
 }
@@ -127,11 +116,7 @@ fn exhaustive_up_to_70() {
         for i in 0..n {
             let plan = inclusion_plan(i, n).unwrap();
             let got = assemble(&plan, &nodes, n);
-            assert_eq!(
-                got,
-                reference.path(i as usize, 0, n as usize),
-                "inclusion {i} in {n}"
-            );
+            assert_eq!(got, reference.path(i as usize, 0, n as usize), "inclusion {i} in {n}");
             verify_inclusion(i, n, &all[i as usize], &got, &root).unwrap();
             let other = all[((i + 1) % MAX) as usize];
             assert!(verify_inclusion(i, n, &other, &got, &root).is_err());
@@ -160,44 +145,23 @@ fn exhaustive_up_to_70() {
 
 #[test]
 fn plan_errors_and_nodes() {
-    assert_eq!(
-        inclusion_plan(0, 0),
-        Err(ProofError::IndexOutOfRange { index: 0, size: 0 })
-    );
-    assert_eq!(
-        inclusion_plan(5, 5),
-        Err(ProofError::IndexOutOfRange { index: 5, size: 5 })
-    );
-    assert_eq!(
-        consistency_plan(0, 3),
-        Err(ProofError::Sizes { old: 0, new: 3 })
-    );
-    assert_eq!(
-        consistency_plan(4, 3),
-        Err(ProofError::Sizes { old: 4, new: 3 })
-    );
+    assert_eq!(inclusion_plan(0, 0), Err(ProofError::IndexOutOfRange { index: 0, size: 0 }));
+    assert_eq!(inclusion_plan(5, 5), Err(ProofError::IndexOutOfRange { index: 5, size: 5 }));
+    assert_eq!(consistency_plan(0, 3), Err(ProofError::Sizes { old: 0, new: 3 }));
+    assert_eq!(consistency_plan(4, 3), Err(ProofError::Sizes { old: 4, new: 3 }));
     assert!(consistency_plan(3, 3).unwrap().ranges.is_empty());
     assert!(inclusion_plan(0, 1).unwrap().ranges.is_empty());
 
     // Leaf 0 of 7: siblings are leaf 1, [2,4), then the incomplete [4,7) = [4,6) + [6,7).
     let plan = inclusion_plan(0, 7).unwrap();
     let n = |level, index| NodeId { level, index };
-    assert_eq!(
-        plan.ranges,
-        vec![vec![n(0, 1)], vec![n(1, 1)], vec![n(1, 2), n(0, 6)]]
-    );
+    assert_eq!(plan.ranges, vec![vec![n(0, 1)], vec![n(1, 1)], vec![n(1, 2), n(0, 6)]]);
     assert_eq!(plan.nodes(), vec![n(0, 1), n(1, 1), n(1, 2), n(0, 6)]);
-    assert_eq!(
-        plan.assemble(|_| None),
-        Err(ProofError::MissingNode(n(0, 1)))
-    );
+    assert_eq!(plan.assemble(|_| None), Err(ProofError::MissingNode(n(0, 1))));
 
     assert_eq!(range_nodes(3, 3), vec![]);
     assert_eq!(range_nodes(0, 8), vec![n(3, 0)]);
-    assert_eq!(
-        range_nodes(3, 13),
-        vec![n(0, 3), n(2, 1), n(2, 2), n(0, 12)]
-    );
+    assert_eq!(range_nodes(3, 13), vec![n(0, 3), n(2, 1), n(2, 2), n(0, 12)]);
     assert_eq!(range_nodes(0, u64::MAX).len(), 64);
 }
 
@@ -212,10 +176,7 @@ fn verify_rejects_bad_shapes() {
     );
     let mut longer = proof.clone();
     longer.push(root);
-    assert!(matches!(
-        verify_inclusion(1, 5, &all[1], &longer, &root),
-        Err(ProofError::Length { .. })
-    ));
+    assert!(matches!(verify_inclusion(1, 5, &all[1], &longer, &root), Err(ProofError::Length { .. })));
     assert!(verify_inclusion(5, 5, &all[1], &proof, &root).is_err());
     assert!(verify_inclusion(u64::MAX, u64::MAX, &all[1], &proof, &root).is_err());
     let empty = root_of(&[]);

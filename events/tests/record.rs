@@ -15,10 +15,7 @@ fn payload(id: &str) -> Vec<u8> {
 }
 
 fn sigs() -> Vec<Signature> {
-    vec![Signature {
-        keyid: "runner-gpu0+01020304".into(),
-        sig: [5; 64],
-    }]
+    vec![Signature { keyid: "runner-gpu0+01020304".into(), sig: [5; 64] }]
 }
 
 #[test]
@@ -36,48 +33,29 @@ fn leaf_layout_is_exact() {
     assert_eq!(&leaf[..16], b"assay/record/v1\n");
     assert_eq!(&leaf[..16], LEAF_PREFIX);
     assert_eq!(&leaf[16..24], &[1, 2, 3, 4, 5, 6, 7, 8]);
-    assert_eq!(
-        &leaf[24..32],
-        &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe]
-    );
+    assert_eq!(&leaf[24..32], &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe]);
     assert_eq!(&leaf[32..64], &[0xaa; 32]);
     assert_eq!(&leaf[64..96], &[0xbb; 32]);
     assert_eq!(&leaf[96..128], &[0xcc; 32]);
     assert_eq!(f.record_hash(), Hash32(*blake3::hash(&leaf).as_bytes()));
     assert_eq!(LeafFields::from_bytes(&leaf).unwrap(), f);
 
-    assert!(matches!(
-        LeafFields::from_bytes(&leaf[..127]),
-        Err(RecordError::Leaf(_))
-    ));
+    assert!(matches!(LeafFields::from_bytes(&leaf[..127]), Err(RecordError::Leaf(_))));
     let mut wrong = leaf;
     wrong[0] = b'A';
-    assert!(matches!(
-        LeafFields::from_bytes(&wrong),
-        Err(RecordError::Leaf(_))
-    ));
+    assert!(matches!(LeafFields::from_bytes(&wrong), Err(RecordError::Leaf(_))));
 }
 
 #[test]
 fn record_new_computes_and_parses() {
     let p = payload("e1");
-    let r = Record::new(
-        0,
-        1_700_000_000_000_000_000,
-        p.clone(),
-        sigs(),
-        Hash32::ZERO,
-    )
-    .unwrap();
+    let r = Record::new(0, 1_700_000_000_000_000_000, p.clone(), sigs(), Hash32::ZERO).unwrap();
     assert_eq!(r.event.id, "e1");
     assert_eq!(r.event.ty, "run.heartbeat");
     assert_eq!(r.event.subject.as_deref(), Some("run/r1"));
     assert_eq!(r.digest, Hash32(*blake3::hash(&p).as_bytes()));
     assert_eq!(r.digest, event_digest(&p));
-    assert_eq!(
-        r.signatures_digest(),
-        Hash32::blake3(&signatures_canonical_json(&sigs()))
-    );
+    assert_eq!(r.signatures_digest(), Hash32::blake3(&signatures_canonical_json(&sigs())));
     let leaf = r.leaf();
     assert_eq!(r.record_hash, Hash32::blake3(&leaf));
     assert_eq!(&leaf[96..], &[0; 32], "seq 0 chains to zeros");

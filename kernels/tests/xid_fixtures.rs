@@ -3,14 +3,10 @@
 use assay_kernels::xid::{XidParse, classify, parse_log};
 use serde_json::{Value, json};
 
-const SHARED_LOG_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/xid/kmsg-sample.log"
-);
-const SHARED_EXPECTED_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/xid/kmsg-sample.expected.json"
-);
+const SHARED_LOG_PATH: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/xid/kmsg-sample.log");
+const SHARED_EXPECTED_PATH: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/xid/kmsg-sample.expected.json");
 const OWN_LOG: &str = include_str!("fixtures/xid/real-shapes.log");
 const OWN_EXPECTED: &str = include_str!("fixtures/xid/real-shapes.expected.json");
 
@@ -21,11 +17,7 @@ struct Found {
 }
 
 fn run(log: &str, with_catalog: bool) -> Found {
-    let mut found = Found {
-        xids: Vec::new(),
-        fallen_off_bus: Vec::new(),
-        malformed_lines: Vec::new(),
-    };
+    let mut found = Found { xids: Vec::new(), fallen_off_bus: Vec::new(), malformed_lines: Vec::new() };
     for (line, parsed) in parse_log(log) {
         match parsed {
             XidParse::Xid(record) => {
@@ -77,10 +69,8 @@ fn shared_kmsg_sample_gives_exactly_the_expected_records() {
     let want_xids = as_vec(&want["xids"]);
     assert!(!want_xids.is_empty());
     assert_eq!(found.xids, want_xids);
-    let want_malformed: Vec<u64> = as_vec(&want["malformed_lines"])
-        .iter()
-        .filter_map(Value::as_u64)
-        .collect();
+    let want_malformed: Vec<u64> =
+        as_vec(&want["malformed_lines"]).iter().filter_map(Value::as_u64).collect();
     assert_eq!(found.malformed_lines, want_malformed);
     assert!(found.fallen_off_bus.is_empty());
 }
@@ -92,10 +82,8 @@ fn real_world_shapes_give_exactly_the_expected_records() {
     let found = run(OWN_LOG, true);
     assert_eq!(found.xids, as_vec(&want["xids"]));
     assert_eq!(found.fallen_off_bus, as_vec(&want["fallen_off_bus"]));
-    let want_malformed: Vec<u64> = as_vec(&want["malformed_lines"])
-        .iter()
-        .filter_map(Value::as_u64)
-        .collect();
+    let want_malformed: Vec<u64> =
+        as_vec(&want["malformed_lines"]).iter().filter_map(Value::as_u64).collect();
     assert_eq!(found.malformed_lines, want_malformed);
 }
 

@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use assay_events::Hash32;
 use assay_events::keys::VerifierKey;
 use assay_events::record::Record;
 use assay_events::roles::Role;
-use assay_events::Hash32;
 use serde::Serialize;
 
 /// One key the ledger knows about.
@@ -37,6 +37,16 @@ pub struct KeyRegistry {
     /// The ledger's own key (from genesis).
     ledger_keyid: Option<String>,
     origin: Option<String>,
+    /// Role grants per keyid in seq order (registration, then each re-registration), so
+    /// that the roles a key held when it signed a record can be asked later.
+    grants: BTreeMap<String, Vec<RoleGrant>>,
+}
+
+/// The roles a key was given at `seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoleGrant {
+    pub seq: u64,
+    pub roles: Vec<Role>,
 }
 
 impl KeyRegistry {
@@ -87,9 +97,13 @@ impl KeyRegistry {
         let keyid = verifier.keyid();
         match self.keys.get_mut(&keyid) {
             // Re-registration replaces the roles of a live key; a revoked key stays revoked.
-            Some(entry) if entry.revoked_seq.is_none() => entry.roles = roles,
+            Some(entry) if entry.revoked_seq.is_none() => {
+                entry.roles = roles.clone();
+                self.grants.entry(keyid).or_default().push(RoleGrant { seq, roles });
+            }
             Some(_) => {}
             None => {
+                self.grants.entry(keyid.clone()).or_default().push(RoleGrant { seq, roles: roles.clone() });
                 self.keys.insert(
                     keyid,
                     KeyEntry {
@@ -124,6 +138,22 @@ impl KeyRegistry {
     /// everything a worker may emit; `allowed_roles` already lists both where that applies.
     pub fn may_emit(&self, keyid: &str, roles: &[Role]) -> bool {
         self.live(keyid).is_ok_and(|e| e.roles.iter().any(|r| roles.contains(r)))
+    }
+
+    /// True iff `keyid` held one of `roles` when record `seq` was appended: registered at or
+    /// before `seq`, not revoked at or before `seq`, and its grant in force at `seq` names one
+    /// of `roles`. Revocation stops trust from its record on; earlier records stay valid.
+    pub fn held_role_at(&self, keyid: &str, roles: &[Role], seq: u64) -> bool {
+        let Some(entry) = self.keys.get(keyid) else { return false };
+        if entry.registered_seq > seq || entry.revoked_seq.is_some_and(|r| r <= seq) {
+            return false;
+        }
+        let granted = self
+            .grants
+            .get(keyid)
+            .and_then(|g| g.iter().rev().find(|g| g.seq <= seq))
+            .map_or(entry.roles.as_slice(), |g| g.roles.as_slice());
+        granted.iter().any(|r| roles.contains(r))
     }
 
     pub fn ledger_keyid(&self) -> Option<&str> {

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use assay::keyfile;
-use assay::ledger::{build_envelope, AppendError, AppendOutcome, Incoming};
+use assay::ledger::{AppendError, AppendOutcome, Incoming, build_envelope};
 use assay_events::keys::SignerKey;
 use tokio::sync::oneshot;
 
-use super::{open, DbArgs, Exit, LedgerKeyArgs};
+use super::{DbArgs, Exit, LedgerKeyArgs, open};
 
 /// Lines one invocation reads at most: the input is checked whole before anything is appended.
 const INPUT_LINES_MAX: usize = 10_000_000;
@@ -111,7 +111,8 @@ pub async fn run(a: AppendArgs) -> anyhow::Result<Exit> {
             let ty = a.ty.clone().context("give --type/--data, --ndjson or --envelopes")?;
             let data: serde_json::Value = serde_json::from_str(a.data.as_deref().unwrap_or("{}"))
                 .context("--data is not valid JSON")?;
-            let env = build_envelope(&key, &ty, a.subject.as_deref(), data, a.id.clone(), assay::clock::now_ns());
+            let env =
+                build_envelope(&key, &ty, a.subject.as_deref(), data, a.id.clone(), assay::clock::now_ns());
             (vec![1], vec![Incoming::Decoded(env)])
         }
     };
@@ -150,7 +151,11 @@ async fn pipeline(
     let line_of = |start: usize, e: AppendError| -> anyhow::Error {
         match e {
             AppendError::Rejected { index, reason } => {
-                anyhow::anyhow!("line {}: {reason} [{}]", linenos.get(start + index).copied().unwrap_or(0), reason.code())
+                anyhow::anyhow!(
+                    "line {}: {reason} [{}]",
+                    linenos.get(start + index).copied().unwrap_or(0),
+                    reason.code()
+                )
             }
             other => other.into(),
         }
@@ -162,7 +167,8 @@ async fn pipeline(
         if !done && failure.is_none() {
             let n = batch.len();
             match ledger.prepare(batch).await {
-                Ok(prepared) => in_flight.push_back((first, ledger.submit(prepared).await.map_err(|e| line_of(first, e))?)),
+                Ok(prepared) => in_flight
+                    .push_back((first, ledger.submit(prepared).await.map_err(|e| line_of(first, e))?)),
                 Err(e) => failure = Some(line_of(first, e)),
             }
             first += n;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use assay::demo::{build, DemoOptions};
+use assay::demo::{DemoOptions, build};
 use assay::store::Durability;
 
 use super::Exit;
@@ -33,9 +33,16 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<Exit> {
     println!("keys:        {}", summary.keys.display());
     println!("records:     {}", summary.records);
     if summary.verify.ok {
-        println!("verify:      ok ({} records, {} checkpoints)", summary.verify.records, summary.verify.checkpoints_checked);
+        println!(
+            "verify:      ok ({} records, {} checkpoints)",
+            summary.verify.records, summary.verify.checkpoints_checked
+        );
     } else {
-        println!("verify:      FAILED at seq {:?}: {}", summary.verify.first_bad_seq, summary.verify.reason.as_deref().unwrap_or(""));
+        println!(
+            "verify:      FAILED at seq {:?}: {}",
+            summary.verify.first_bad_seq,
+            summary.verify.reason.as_deref().unwrap_or("")
+        );
     }
     println!("checkpoint:");
     print!("{}", summary.checkpoint);

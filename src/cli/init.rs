@@ -41,11 +41,16 @@ pub async fn run(a: InitArgs) -> anyhow::Result<Exit> {
     );
     let store = Store::open(&a.db.db, a.db.durability, true).await?;
     if let Some(head) = store.head().await? {
-        anyhow::bail!("{} already holds a ledger of {} records; refusing to re-initialize", a.db.db, head.size);
+        anyhow::bail!(
+            "{} already holds a ledger of {} records; refusing to re-initialize",
+            a.db.db,
+            head.size
+        );
     }
     let ledger_key = key_in(&a.keys, "ledger")?;
     let admin = key_in(&a.keys, "admin")?;
-    let key_path = std::fs::canonicalize(keyfile::paths(&a.keys, "ledger").0).context("locating the ledger key")?;
+    let key_path =
+        std::fs::canonicalize(keyfile::paths(&a.keys, "ledger").0).context("locating the ledger key")?;
     store.set_setting(LEDGER_KEY_SETTING, &key_path.to_string_lossy()).await?;
     let admins: Vec<VerifierKey> = vec![admin.verifier()];
     let ledger = Ledger::init(store, &a.origin, ledger_key, &admins, LedgerOptions::default()).await?;

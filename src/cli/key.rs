@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use assay::keyfile;
-use assay::ledger::{build_envelope, Incoming};
+use assay::ledger::{Incoming, build_envelope};
 use assay_events::roles::Role;
 
-use super::{open, DbArgs, Exit, LedgerKeyArgs};
+use super::{DbArgs, Exit, LedgerKeyArgs, open};
 
 #[derive(clap::Subcommand)]
 pub enum KeyCommand {

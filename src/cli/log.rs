@@ -5,7 +5,7 @@ use std::io::Write;
 use assay::clock::rfc3339;
 use assay::store::StoredRecord;
 
-use super::{open, DbArgs, Exit};
+use super::{DbArgs, Exit, open};
 
 /// Records read per query.
 const PAGE_RECORDS: u32 = 1000;

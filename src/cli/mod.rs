@@ -23,7 +23,11 @@ pub enum Exit {
 }
 
 #[derive(Parser)]
-#[command(name = "assay", version, about = "An auditable, signed, Merkle-logged event ledger for GPU research work")]
+#[command(
+    name = "assay",
+    version,
+    about = "An auditable, signed, Merkle-logged event ledger for GPU research work"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -1,6 +1,6 @@
 //! `assay proof inclusion|consistency`.
 
-use super::{open, DbArgs, Exit};
+use super::{DbArgs, Exit, open};
 
 #[derive(clap::Subcommand)]
 pub enum ProofCommand {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{open, DbArgs, Exit};
+use super::{DbArgs, Exit, open};
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
@@ -31,7 +31,8 @@ pub async fn run(a: VerifyArgs) -> anyhow::Result<Exit> {
         None => None,
     };
     let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("verifying {bar:40} {pos}/{len} records ({per_sec})").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("verifying {bar:40} {pos}/{len} records ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let report = assay::verify::verify(&store, saved.as_deref(), |done, total| {
         bar.set_length(total);

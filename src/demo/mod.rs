@@ -8,9 +8,9 @@ use assay_events::keys::SignerKey;
 
 use crate::clock::now_ns;
 use crate::keyfile;
-use crate::ledger::{build_envelope, AppendError, Incoming, Ledger, LedgerOptions, OpenError};
+use crate::ledger::{AppendError, Incoming, Ledger, LedgerOptions, OpenError, build_envelope};
 use crate::store::{Durability, Store, StoreError};
-use crate::verify::{verify, VerifyError, VerifyReport};
+use crate::verify::{VerifyError, VerifyReport, verify};
 
 /// Size and seed of the generated history.
 #[derive(Debug, Clone)]
@@ -85,9 +85,19 @@ pub async fn build(dir: &Path, options: &DemoOptions) -> Result<DemoSummary, Dem
     let store = Store::open(&db.to_string_lossy(), options.durability, true).await?;
     let ledger_key_path = keys_dir.join("ledger.key");
     store
-        .set_setting("ledger_key_path", &std::fs::canonicalize(&ledger_key_path).unwrap_or(ledger_key_path).to_string_lossy())
+        .set_setting(
+            "ledger_key_path",
+            &std::fs::canonicalize(&ledger_key_path).unwrap_or(ledger_key_path).to_string_lossy(),
+        )
         .await?;
-    let ledger = Ledger::init(store.clone(), "demo.assay.dev/lab", ledger_key, &[p.admin.verifier()], LedgerOptions::default()).await?;
+    let ledger = Ledger::init(
+        store.clone(),
+        "demo.assay.dev/lab",
+        ledger_key,
+        &[p.admin.verifier()],
+        LedgerOptions::default(),
+    )
+    .await?;
     let mut t = now_ns();
     let registrations = [
         (&p.dispatcher, "dispatcher"),
@@ -100,7 +110,14 @@ pub async fn build(dir: &Path, options: &DemoOptions) -> Result<DemoSummary, Dem
     .map(|(k, role)| {
         t += 1_000_000;
         let data = serde_json::json!({"vkey": k.verifier().to_text(), "roles": [role]});
-        Incoming::Decoded(build_envelope(&p.admin, "key.registered", Some(&format!("key/{}", k.name())), data, None, t))
+        Incoming::Decoded(build_envelope(
+            &p.admin,
+            "key.registered",
+            Some(&format!("key/{}", k.name())),
+            data,
+            None,
+            t,
+        ))
     })
     .collect();
     ledger.append(registrations).await?;
@@ -112,5 +129,11 @@ pub async fn build(dir: &Path, options: &DemoOptions) -> Result<DemoSummary, Dem
     ledger.shutdown().await;
     let report = verify(&store, None, |_, _| {}).await?;
     store.close().await;
-    Ok(DemoSummary { db, keys: keys_dir, records: head.size, checkpoint: head.checkpoint.to_string(), verify: report })
+    Ok(DemoSummary {
+        db,
+        keys: keys_dir,
+        records: head.size,
+        checkpoint: head.checkpoint.to_string(),
+        verify: report,
+    })
 }

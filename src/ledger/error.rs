@@ -49,10 +49,12 @@ impl Rejection {
             Rejection::UnknownKey(_) | Rejection::RevokedKey { .. } | Rejection::BadSignature(_) => {
                 RejectionClass::Unauthorized
             }
-            Rejection::RoleNotAllowed { .. } | Rejection::LedgerOnly(_) | Rejection::SourceNotSigner { .. } => {
-                RejectionClass::Forbidden
+            Rejection::RoleNotAllowed { .. }
+            | Rejection::LedgerOnly(_)
+            | Rejection::SourceNotSigner { .. } => RejectionClass::Forbidden,
+            Rejection::Schema(_) | Rejection::Subject { .. } | Rejection::KeyState(_) => {
+                RejectionClass::Unprocessable
             }
-            Rejection::Schema(_) | Rejection::Subject { .. } | Rejection::KeyState(_) => RejectionClass::Unprocessable,
             _ => RejectionClass::BadRequest,
         }
     }

@@ -11,17 +11,17 @@ pub mod state;
 
 use std::sync::{Arc, RwLock};
 
+use assay_events::Hash32;
 use assay_events::cloudevent::CloudEvent;
 use assay_events::dsse::DecodedEnvelope;
 use assay_events::keys::{SignerKey, VerifierKey};
 use assay_events::merkle::Frontier;
-use assay_events::Hash32;
 use assay_projections::KeyRegistry;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use error::{AppendError, OpenError, Rejection, RejectionClass};
-pub use prepare::{Incoming, Prepared, PAYLOAD_BYTES_MAX};
+pub use prepare::{Incoming, PAYLOAD_BYTES_MAX, Prepared};
 use sequencer::{Request, Sequencer};
 pub use state::LedgerState;
 
@@ -69,6 +69,19 @@ pub struct HeadInfo {
     pub checkpoint: Arc<str>,
 }
 
+/// One committed batch, as followers receive it: records in seq order and the checkpoint
+/// that covers them.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub records: Vec<assay_events::record::Record>,
+    /// The tree size after this batch.
+    pub size: u64,
+    pub checkpoint: Arc<str>,
+}
+
+/// Committed batches a follower may fall behind by before it must read the store.
+const COMMITTED_BATCHES_BUFFERED: usize = 256;
+
 /// A handle on a running ledger. Cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
@@ -82,6 +95,7 @@ struct Inner {
     tx: mpsc::Sender<Request>,
     keys: Arc<RwLock<Arc<KeyRegistry>>>,
     head: watch::Receiver<HeadInfo>,
+    committed: broadcast::Sender<Arc<Committed>>,
     shutdown: watch::Sender<bool>,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
     options: LedgerOptions,
@@ -105,7 +119,8 @@ impl Ledger {
             "ledger_key": ledger_key.verifier().to_text(),
             "admin_keys": admin_keys.iter().map(VerifierKey::to_text).collect::<Vec<_>>(),
         });
-        let envelope = build_envelope(&ledger_key, "ledger.initialized", Some("ledger"), data, None, now_ns());
+        let envelope =
+            build_envelope(&ledger_key, "ledger.initialized", Some("ledger"), data, None, now_ns());
         ledger
             .append(vec![Incoming::Decoded(envelope)])
             .await
@@ -114,7 +129,11 @@ impl Ledger {
     }
 
     /// Opens an initialized ledger: replays the log into the sequencer's state.
-    pub async fn open(store: Store, ledger_key: SignerKey, options: LedgerOptions) -> Result<Ledger, OpenError> {
+    pub async fn open(
+        store: Store,
+        ledger_key: SignerKey,
+        options: LedgerOptions,
+    ) -> Result<Ledger, OpenError> {
         if store.head().await?.is_none() {
             return Err(OpenError::NotInitialized);
         }
@@ -125,17 +144,29 @@ impl Ledger {
         if expected != ledger_key.verifier().to_text() {
             return Err(OpenError::WrongLedgerKey {
                 given: ledger_key.keyid(),
-                expected: VerifierKey::parse(expected).map(|k| k.keyid()).unwrap_or_else(|_| expected.to_owned()),
+                expected: VerifierKey::parse(expected)
+                    .map(|k| k.keyid())
+                    .unwrap_or_else(|_| expected.to_owned()),
             });
         }
         Ledger::start(store, origin, ledger_key, options).await
     }
 
-    async fn start(store: Store, origin: String, ledger_key: SignerKey, options: LedgerOptions) -> Result<Ledger, OpenError> {
+    async fn start(
+        store: Store,
+        origin: String,
+        ledger_key: SignerKey,
+        options: LedgerOptions,
+    ) -> Result<Ledger, OpenError> {
         let (tx, rx) = mpsc::channel(options.queue_requests_max);
-        let (head_tx, head_rx) = watch::channel(HeadInfo { size: 0, root: assay_events::merkle::empty_root(), checkpoint: Arc::from("") });
+        let (head_tx, head_rx) = watch::channel(HeadInfo {
+            size: 0,
+            root: assay_events::merkle::empty_root(),
+            checkpoint: Arc::from(""),
+        });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let keys = Arc::new(RwLock::new(Arc::new(KeyRegistry::new())));
+        let (committed_tx, _) = broadcast::channel(COMMITTED_BATCHES_BUFFERED);
         let mut sequencer = Sequencer {
             store: store.clone(),
             ledger_key: ledger_key.clone(),
@@ -147,6 +178,7 @@ impl Ledger {
             checkpoint: Arc::from(""),
             published_keys: keys.clone(),
             head_tx,
+            committed_tx: committed_tx.clone(),
             batch_events_max: options.batch_events_max,
         };
         sequencer.catch_up().await?;
@@ -159,6 +191,7 @@ impl Ledger {
                 tx,
                 keys,
                 head: head_rx,
+                committed: committed_tx,
                 shutdown: shutdown_tx,
                 task: std::sync::Mutex::new(Some(task)),
                 options,
@@ -195,7 +228,10 @@ impl Ledger {
 
     /// Queues prepared envelopes for the sequencer, in call order; the receiver yields the
     /// outcome once committed. Lets a producer pipeline checking and committing.
-    pub async fn submit(&self, items: Vec<Prepared>) -> Result<oneshot::Receiver<Result<AppendOutcome, AppendError>>, AppendError> {
+    pub async fn submit(
+        &self,
+        items: Vec<Prepared>,
+    ) -> Result<oneshot::Receiver<Result<AppendOutcome, AppendError>>, AppendError> {
         let (reply, rx) = oneshot::channel();
         self.inner.tx.send(Request { items, reply }).await.map_err(|_| AppendError::ShuttingDown)?;
         Ok(rx)
@@ -221,6 +257,12 @@ impl Ledger {
     /// The committed head; changes after every commit.
     pub fn head(&self) -> watch::Receiver<HeadInfo> {
         self.inner.head.clone()
+    }
+
+    /// Committed batches from now on. A receiver that lags more than a bounded number of
+    /// batches gets `Lagged` and must read the missing records from the store.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
+        self.inner.committed.subscribe()
     }
 
     /// Stops taking requests, sequences everything already queued, and waits for the task.

@@ -3,10 +3,12 @@
 //! key registry as last published (a key registered later in the same batch is checked again
 //! inside the sequencer).
 
-use assay_events::cloudevent::{event_digest, CloudEvent};
-use assay_events::dsse::{DecodedEnvelope, Envelope, PAYLOAD_TYPE};
 use assay_events::Hash32;
+use assay_events::cloudevent::{CloudEvent, event_digest};
+use assay_events::dsse::{DecodedEnvelope, Envelope, PAYLOAD_TYPE, VERIFY_BATCH_MAX, verify_many};
+use assay_events::keys::VerifierKey;
 use assay_projections::KeyRegistry;
+use assay_projections::keys::KeyEntry;
 use rayon::prelude::*;
 
 use super::error::Rejection;
@@ -36,16 +38,44 @@ pub enum Incoming {
     Decoded(DecodedEnvelope),
 }
 
-/// Checks every envelope, in parallel when there are many.
+/// Checks every envelope, in parallel when there are many; signatures by keys already
+/// registered are checked in Ed25519 batches.
 pub fn prepare_all(items: Vec<Incoming>, keys: &KeyRegistry) -> Vec<Result<Prepared, Rejection>> {
-    if items.len() < PARALLEL_ENVELOPES_MIN {
-        items.into_iter().map(|i| prepare(i, keys)).collect()
+    let parallel = items.len() >= PARALLEL_ENVELOPES_MIN;
+    let mut out: Vec<Result<Prepared, Rejection>> = if parallel {
+        items.into_par_iter().map(check_unsigned).collect()
     } else {
-        items.into_par_iter().map(|i| prepare(i, keys)).collect()
+        items.into_iter().map(check_unsigned).collect()
+    };
+    // (position, key) of every envelope whose signer the registry knows.
+    let jobs: Vec<(usize, &KeyEntry)> =
+        out.iter().enumerate().filter_map(|(i, p)| Some((i, keys.get(&p.as_ref().ok()?.signer)?))).collect();
+    let verdicts: Vec<bool> = {
+        let pairs: Vec<(&DecodedEnvelope, &VerifierKey)> = jobs
+            .iter()
+            .filter_map(|(i, entry)| Some((&out[*i].as_ref().ok()?.envelope, &entry.verifier)))
+            .collect();
+        if parallel {
+            pairs.par_chunks(VERIFY_BATCH_MAX).flat_map_iter(verify_many).collect()
+        } else {
+            verify_many(&pairs)
+        }
+    };
+    for ((i, entry), ok) in jobs.into_iter().zip(verdicts) {
+        let vkey = entry.vkey.clone();
+        if let Ok(p) = &mut out[i] {
+            if ok {
+                p.verified_with = Some(vkey);
+            } else {
+                out[i] = Err(Rejection::BadSignature(p.signer.clone()));
+            }
+        }
     }
+    out
 }
 
-pub fn prepare(item: Incoming, keys: &KeyRegistry) -> Result<Prepared, Rejection> {
+/// Every check but the signature.
+fn check_unsigned(item: Incoming) -> Result<Prepared, Rejection> {
     let envelope = match item {
         Incoming::Json(bytes) => Envelope::parse(&bytes)?,
         Incoming::Decoded(env) => env,
@@ -63,17 +93,8 @@ pub fn prepare(item: Incoming, keys: &KeyRegistry) -> Result<Prepared, Rejection
     schema::validate(&event.ty, &event.data)?;
     check_subject(&event)?;
     let signer = signer_keyid(&event, &envelope)?;
-    let verified_with = match keys.get(&signer) {
-        Some(entry) => {
-            if !envelope.verify_with(&entry.verifier) {
-                return Err(Rejection::BadSignature(signer));
-            }
-            Some(entry.vkey.clone())
-        }
-        None => None,
-    };
     let digest = event_digest(&envelope.payload);
-    Ok(Prepared { envelope, event, digest, signer, verified_with })
+    Ok(Prepared { envelope, event, digest, signer, verified_with: None })
 }
 
 /// The keyid of the signature whose key name `source` (`assay:key/<name>`) names.

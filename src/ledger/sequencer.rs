@@ -9,20 +9,20 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use assay_events::Hash32;
 use assay_events::checkpoint::Checkpoint;
 use assay_events::dsse::signatures_canonical_json;
 use assay_events::keys::{SignerKey, VerifierKey};
-use assay_events::merkle::{leaf_hash, Frontier, NodeId};
+use assay_events::merkle::{Frontier, leaf_hash};
 use assay_events::record::Record;
-use assay_events::roles::{allowed_roles, Role};
-use assay_events::Hash32;
+use assay_events::roles::{Role, allowed_roles};
 use assay_projections::KeyRegistry;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::error::{AppendError, OpenError, Rejection};
 use super::prepare::Prepared;
 use super::state::LedgerState;
-use super::{Ack, AppendOutcome, HeadInfo};
+use super::{Ack, AppendOutcome, Committed, HeadInfo};
 use crate::clock::now_ns;
 use crate::store::{CheckpointRow, CommitBatch, HeadRow, RecordRow, Store, StoreError};
 
@@ -47,6 +47,9 @@ pub(crate) struct Sequencer {
     pub checkpoint: Arc<str>,
     pub published_keys: Arc<RwLock<Arc<KeyRegistry>>>,
     pub head_tx: watch::Sender<HeadInfo>,
+    /// Committed records, for followers (projections, live streams). Lagging receivers miss
+    /// batches and must read the store; the sequencer never waits for them.
+    pub committed_tx: broadcast::Sender<Arc<Committed>>,
     pub batch_events_max: usize,
 }
 
@@ -112,10 +115,10 @@ impl Sequencer {
                     break vec_of_errors(batch.len(), &e);
                 }
             };
-            let Some(commit) = commit else { break outcomes };
+            let Some((commit, records)) = commit else { break outcomes };
             match self.store.commit(&commit).await {
                 Ok(()) => {
-                    self.published(&commit);
+                    self.published(&commit, records);
                     break outcomes;
                 }
                 Err(StoreError::HeadMoved { .. }) if attempt < BATCH_ATTEMPTS_MAX => {
@@ -160,13 +163,18 @@ impl Sequencer {
 
     /// Validates and sequences every request; returns each request's outcome and the batch
     /// to commit (None when nothing new was sequenced).
-    async fn sequence(&mut self, batch: &[Request]) -> Result<(Vec<Outcome>, Option<CommitBatch>), String> {
+    #[allow(clippy::type_complexity)]
+    async fn sequence(
+        &mut self,
+        batch: &[Request],
+    ) -> Result<(Vec<Outcome>, Option<(CommitBatch, Vec<Record>)>), String> {
         let base_size = self.frontier.size();
         let existing = self.existing_ids(batch).await.map_err(|e| e.to_string())?;
         let mut in_batch: HashMap<(String, String), (u64, Hash32)> = HashMap::new();
         let mut commit = CommitBatch { base_size, ..CommitBatch::default() };
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut keys_changed = false;
+        let mut records = Vec::new();
         for request in batch {
             match self.validate_request(&request.items, &existing, &in_batch) {
                 Err(e) => outcomes.push(Outcome::Rejected(e)),
@@ -184,6 +192,7 @@ impl Sequencer {
                             (record.seq, record.digest),
                         );
                         acks.push(Ack { seq: record.seq, digest: record.digest, existed: false });
+                        records.push(record);
                     }
                     outcomes.push(Outcome::Done(acks));
                 }
@@ -203,9 +212,10 @@ impl Sequencer {
             checkpoint_size: size,
         });
         if keys_changed {
-            *self.published_keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(self.state.keys.clone());
+            *self.published_keys.write().unwrap_or_else(|p| p.into_inner()) =
+                Arc::new(self.state.keys.clone());
         }
-        Ok((outcomes, Some(commit)))
+        Ok((outcomes, Some((commit, records))))
     }
 
     /// Appends one accepted envelope as the next record and folds it into the state.
@@ -213,22 +223,21 @@ impl Sequencer {
         let seq = self.frontier.size();
         // received_at never goes backwards, whatever the wall clock does.
         let received_at_ns = now_ns().max(self.last_received_ns);
-        let record = Record::new(
+        let record = Record::from_parts(
             seq,
             received_at_ns,
             item.envelope.payload.clone(),
             item.envelope.signatures.clone(),
             self.last_hash,
-        )
-        .expect("a prepared payload parses again");
+            item.event.clone(),
+            item.digest,
+        );
         let leaf = record.leaf();
         commit.nodes.extend(self.frontier.push(leaf_hash(&leaf)));
         self.last_hash = record.record_hash;
         self.last_received_ns = received_at_ns;
         self.state.apply(&record);
-        commit
-            .records
-            .push(RecordRow::from_record(&record, signatures_canonical_json(&record.signatures)));
+        commit.records.push(RecordRow::from_record(&record, signatures_canonical_json(&record.signatures)));
         record
     }
 
@@ -300,17 +309,20 @@ impl Sequencer {
         if position == 0 {
             return Err(Rejection::NotInitialized);
         }
-        let roles = allowed_roles(ty).ok_or_else(|| {
-            Rejection::Schema(crate::schema::SchemaError::UnknownType(ty.to_owned()))
-        })?;
+        let roles = allowed_roles(ty)
+            .ok_or_else(|| Rejection::Schema(crate::schema::SchemaError::UnknownType(ty.to_owned())))?;
         if roles == [Role::Ledger] {
             return Err(Rejection::LedgerOnly(ty.to_owned()));
         }
         let entry = keys.live(&item.signer).map_err(|p| match p {
-            assay_projections::keys::KeyProblem::Revoked { keyid, seq } => Rejection::RevokedKey { keyid, seq },
+            assay_projections::keys::KeyProblem::Revoked { keyid, seq } => {
+                Rejection::RevokedKey { keyid, seq }
+            }
             _ => Rejection::UnknownKey(item.signer.clone()),
         })?;
-        if item.verified_with.as_deref() != Some(entry.vkey.as_str()) && !item.envelope.verify_with(&entry.verifier) {
+        if item.verified_with.as_deref() != Some(entry.vkey.as_str())
+            && !item.envelope.verify_with(&entry.verifier)
+        {
             return Err(Rejection::BadSignature(item.signer.clone()));
         }
         if !entry.roles.iter().any(|r| roles.contains(r)) {
@@ -354,7 +366,9 @@ impl Sequencer {
         let ledger = self.ledger_key.verifier();
         let named = item.event.data["ledger_key"].as_str().unwrap_or_default();
         if named != ledger.to_text() || item.signer != ledger.keyid() {
-            return Err(Rejection::KeyState("genesis must name and be signed by this ledger's key".to_owned()));
+            return Err(Rejection::KeyState(
+                "genesis must name and be signed by this ledger's key".to_owned(),
+            ));
         }
         if item.event.data["origin"].as_str() != Some(self.origin.as_str()) {
             return Err(Rejection::KeyState(format!("genesis must name the origin {:?}", self.origin)));
@@ -378,27 +392,33 @@ impl Sequencer {
         Ok(found.into_iter().map(|(s, i, seq, d)| ((s, i), (seq, d))).collect())
     }
 
-    fn published(&mut self, commit: &CommitBatch) {
+    fn published(&mut self, commit: &CommitBatch, records: Vec<Record>) {
         if let Some(c) = &commit.checkpoint {
             self.checkpoint = Arc::from(c.note.as_str());
-            self.head_tx.send_replace(HeadInfo {
+            // No receiver is fine: nobody follows this ledger live.
+            let _ = self.committed_tx.send(Arc::new(Committed {
+                records,
                 size: c.size,
-                root: c.root,
                 checkpoint: self.checkpoint.clone(),
-            });
+            }));
+            self.head_tx.send_replace(HeadInfo { size: c.size, root: c.root, checkpoint: self.checkpoint.clone() });
         }
     }
 
     /// Folds records that another writer appended after our head.
     pub async fn catch_up(&mut self) -> Result<(), OpenError> {
         let Some(head) = self.store.head().await? else { return Ok(()) };
-        let mut loops_left = head.size.saturating_sub(self.frontier.size()) / u64::from(CATCH_UP_PAGE_RECORDS) + 2;
+        let mut loops_left =
+            head.size.saturating_sub(self.frontier.size()) / u64::from(CATCH_UP_PAGE_RECORDS) + 2;
         while self.frontier.size() < head.size && loops_left > 0 {
             loops_left -= 1;
             for stored in self.store.records(self.frontier.size(), CATCH_UP_PAGE_RECORDS).await? {
                 let record = stored.to_record()?;
                 if record.seq != self.frontier.size() || record.prev_hash != self.last_hash {
-                    return Err(OpenError::Inconsistent(format!("record {} does not extend the chain", record.seq)));
+                    return Err(OpenError::Inconsistent(format!(
+                        "record {} does not extend the chain",
+                        record.seq
+                    )));
                 }
                 self.frontier.push(leaf_hash(&record.leaf()));
                 self.last_hash = record.record_hash;
@@ -415,7 +435,11 @@ impl Sequencer {
         }
         if let Some(c) = self.store.checkpoint_at(head.checkpoint_size).await? {
             self.checkpoint = Arc::from(c.note.as_str());
-            self.head_tx.send_replace(HeadInfo { size: c.size, root: c.root, checkpoint: self.checkpoint.clone() });
+            self.head_tx.send_replace(HeadInfo {
+                size: c.size,
+                root: c.root,
+                checkpoint: self.checkpoint.clone(),
+            });
         }
         *self.published_keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(self.state.keys.clone());
         Ok(())
@@ -426,6 +450,3 @@ fn vec_of_errors(n: usize, e: &str) -> Vec<Outcome> {
     (0..n).map(|_| Outcome::Rejected(AppendError::Storage(e.to_owned()))).collect()
 }
 
-/// Kept for the store layer's node type in signatures above.
-#[allow(dead_code)]
-fn _node(_: NodeId) {}

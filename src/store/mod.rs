@@ -8,8 +8,8 @@ mod sqlite;
 
 use std::path::Path;
 
-use assay_events::merkle::NodeId;
 use assay_events::Hash32;
+use assay_events::merkle::NodeId;
 
 pub use rows::{CheckpointRow, CommitBatch, HeadRow, RecordRow, StoredRecord};
 pub use sqlite::SqliteStore;

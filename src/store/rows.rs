@@ -1,9 +1,9 @@
 //! Rows as the store reads and writes them: plain data, no SQL.
 
+use assay_events::Hash32;
 use assay_events::dsse::signatures_from_json;
 use assay_events::merkle::NodeId;
 use assay_events::record::Record;
-use assay_events::Hash32;
 
 use super::StoreError;
 

@@ -4,11 +4,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use assay_events::merkle::NodeId;
 use assay_events::Hash32;
+use assay_events::merkle::NodeId;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -66,9 +65,8 @@ impl SqliteStore {
 
     pub async fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let found: Option<i64> = sqlx::query_scalar("SELECT size FROM head WHERE id = 0")
-            .fetch_optional(&mut *tx)
-            .await?;
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT size FROM head WHERE id = 0").fetch_optional(&mut *tx).await?;
         let found = found.map_or(0, |s| s as u64);
         if found != batch.base_size {
             return Err(StoreError::HeadMoved { expected: batch.base_size, found });
@@ -125,13 +123,12 @@ impl SqliteStore {
     }
 
     pub async fn records(&self, from: u64, limit: u32) -> Result<Vec<StoredRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {RECORD_COLUMNS} FROM records WHERE seq >= ? ORDER BY seq LIMIT ?"
-        ))
-        .bind(from as i64)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE seq >= ? ORDER BY seq LIMIT ?"))
+                .bind(from as i64)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(record_from_row).collect()
     }
 
@@ -142,7 +139,8 @@ impl SqliteStore {
         ty: Option<&str>,
         subject: Option<&str>,
     ) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {RECORD_COLUMNS} FROM records WHERE seq >= "));
+        let mut q =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {RECORD_COLUMNS} FROM records WHERE seq >= "));
         q.push_bind(from as i64);
         if let Some(t) = ty {
             q.push(" AND type = ").push_bind(t);
@@ -163,7 +161,10 @@ impl SqliteStore {
         row.as_ref().map(record_from_row).transpose()
     }
 
-    pub async fn find_ids(&self, ids: &[(&str, &str)]) -> Result<Vec<(String, String, u64, Hash32)>, StoreError> {
+    pub async fn find_ids(
+        &self,
+        ids: &[(&str, &str)],
+    ) -> Result<Vec<(String, String, u64, Hash32)>, StoreError> {
         let mut found = Vec::new();
         for chunk in ids.chunks(FIND_IDS_PAIRS_MAX) {
             let mut q = QueryBuilder::<Sqlite>::new(
@@ -204,7 +205,8 @@ impl SqliteStore {
                 let level: i64 = row.try_get("level")?;
                 let index: i64 = row.try_get("idx")?;
                 let hash: Vec<u8> = row.try_get("hash")?;
-                let level = u8::try_from(level).map_err(|_| StoreError::Corrupt(format!("node level {level}")))?;
+                let level =
+                    u8::try_from(level).map_err(|_| StoreError::Corrupt(format!("node level {level}")))?;
                 out.push((NodeId { level, index: index as u64 }, hash_from(&hash, "node hash")?));
             }
         }
@@ -220,11 +222,13 @@ impl SqliteStore {
     }
 
     pub async fn checkpoints(&self, from: u64, limit: u32) -> Result<Vec<CheckpointRow>, StoreError> {
-        let rows = sqlx::query("SELECT size, root, note, signed_at FROM checkpoints WHERE size >= ? ORDER BY size LIMIT ?")
-            .bind(from as i64)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT size, root, note, signed_at FROM checkpoints WHERE size >= ? ORDER BY size LIMIT ?",
+        )
+        .bind(from as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(checkpoint_from_row).collect()
     }
 

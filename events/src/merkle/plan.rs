@@ -18,10 +18,7 @@ pub fn range_nodes(begin: u64, end: u64) -> Vec<NodeId> {
         let align = at.trailing_zeros().min(63);
         let fit = 63 - (end - at).leading_zeros();
         let level = align.min(fit);
-        out.push(NodeId {
-            level: level as u8,
-            index: at >> level,
-        });
+        out.push(NodeId { level: level as u8, index: at >> level });
         at += 1 << level;
     }
     out
@@ -77,9 +74,7 @@ pub(crate) fn consistency_ranges(old: u64, new: u64) -> Result<Vec<(u64, u64)>, 
 }
 
 fn plan_of(ranges: Vec<(u64, u64)>) -> ProofPlan {
-    ProofPlan {
-        ranges: ranges.into_iter().map(|(b, e)| range_nodes(b, e)).collect(),
-    }
+    ProofPlan { ranges: ranges.into_iter().map(|(b, e)| range_nodes(b, e)).collect() }
 }
 
 /// Plan for the inclusion proof of leaf `index` in the tree of `size` leaves.

@@ -15,19 +15,13 @@ pub fn verify_inclusion(
     // Checking the length first gives a precise error and bounds the loop below.
     let want = inclusion_ranges(index, size)?.len();
     if proof.len() != want {
-        return Err(ProofError::Length {
-            got: proof.len(),
-            want,
-        });
+        return Err(ProofError::Length { got: proof.len(), want });
     }
     let (mut fn_, mut sn) = (index, size - 1);
     let mut r = *leaf_hash;
     for p in proof {
         if sn == 0 {
-            return Err(ProofError::Length {
-                got: proof.len(),
-                want,
-            });
+            return Err(ProofError::Length { got: proof.len(), want });
         }
         if fn_ & 1 == 1 || fn_ == sn {
             r = node_hash(p, &r);
@@ -43,10 +37,7 @@ pub fn verify_inclusion(
         sn >>= 1;
     }
     if sn != 0 {
-        return Err(ProofError::Length {
-            got: proof.len(),
-            want,
-        });
+        return Err(ProofError::Length { got: proof.len(), want });
     }
     if r != *root {
         return Err(ProofError::RootMismatch);
@@ -64,10 +55,7 @@ pub fn verify_consistency(
 ) -> Result<(), ProofError> {
     if old_size == new_size && old_size > 0 {
         if !proof.is_empty() {
-            return Err(ProofError::Length {
-                got: proof.len(),
-                want: 0,
-            });
+            return Err(ProofError::Length { got: proof.len(), want: 0 });
         }
         if old_root != new_root {
             return Err(ProofError::RootMismatch);
@@ -77,10 +65,7 @@ pub fn verify_consistency(
     // Errors for old size 0 (nothing to prove about an empty tree) and old > new.
     let want = consistency_ranges(old_size, new_size)?.len();
     if proof.len() != want {
-        return Err(ProofError::Length {
-            got: proof.len(),
-            want,
-        });
+        return Err(ProofError::Length { got: proof.len(), want });
     }
 
     // When the old tree is a complete subtree its root is the proof's implicit first hash.
@@ -90,10 +75,7 @@ pub fn verify_consistency(
     }
     path.extend_from_slice(proof);
     let Some((first, rest)) = path.split_first() else {
-        return Err(ProofError::Length {
-            got: proof.len(),
-            want,
-        });
+        return Err(ProofError::Length { got: proof.len(), want });
     };
 
     let (mut fn_, mut sn) = (old_size - 1, new_size - 1);
@@ -104,10 +86,7 @@ pub fn verify_consistency(
     let (mut fr, mut sr) = (*first, *first);
     for c in rest {
         if sn == 0 {
-            return Err(ProofError::Length {
-                got: proof.len(),
-                want,
-            });
+            return Err(ProofError::Length { got: proof.len(), want });
         }
         if fn_ & 1 == 1 || fn_ == sn {
             fr = node_hash(c, &fr);
@@ -123,10 +102,7 @@ pub fn verify_consistency(
         sn >>= 1;
     }
     if sn != 0 {
-        return Err(ProofError::Length {
-            got: proof.len(),
-            want,
-        });
+        return Err(ProofError::Length { got: proof.len(), want });
     }
     if fr != *old_root || sr != *new_root {
         return Err(ProofError::RootMismatch);

@@ -218,17 +218,8 @@ const CATALOG: &[Row] = &[
 pub fn catalog(code: u32) -> XidInfo {
     match CATALOG.binary_search_by_key(&code, |row| row.0) {
         Ok(index) => {
-            let (code, name, description, severity, action, catalog_action, taints_hardware) =
-                CATALOG[index];
-            XidInfo {
-                code,
-                name,
-                description,
-                severity,
-                action,
-                catalog_action,
-                taints_hardware,
-            }
+            let (code, name, description, severity, action, catalog_action, taints_hardware) = CATALOG[index];
+            XidInfo { code, name, description, severity, action, catalog_action, taints_hardware }
         }
         Err(_) => XidInfo {
             code,
@@ -321,8 +312,18 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", severity.as_str()));
         }
         for action in [
-            A::None, A::RestartApp, A::ResetGpu, A::Reboot, A::CheckMechanicals, A::ContactSupport,
-            A::UpdateSoftware, A::RestartVm, A::DrainP2p, A::WorkflowNvlink, A::SeeRecoveryAction, A::Unknown,
+            A::None,
+            A::RestartApp,
+            A::ResetGpu,
+            A::Reboot,
+            A::CheckMechanicals,
+            A::ContactSupport,
+            A::UpdateSoftware,
+            A::RestartVm,
+            A::DrainP2p,
+            A::WorkflowNvlink,
+            A::SeeRecoveryAction,
+            A::Unknown,
         ] {
             let json = serde_json::to_string(&action).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", action.as_str()));
@@ -340,7 +341,8 @@ mod tests {
         };
         let reset = record("GPU recovery action changed from 0x0 (None) to 0x1 (GPU Reset Required)");
         assert_eq!(classify(&reset).action, Action::ResetGpu);
-        let reboot = record("GPU recovery action changed from 0x1 (GPU Reset Required) to 0x2 (Node Reboot Required)");
+        let reboot =
+            record("GPU recovery action changed from 0x1 (GPU Reset Required) to 0x2 (Node Reboot Required)");
         assert_eq!(classify(&reboot).action, Action::Reboot);
         let drain = record("GPU recovery action changed from 0x0 (None) to 0x3 (Drain P2P)");
         assert_eq!(classify(&drain).action, Action::DrainP2p);

@@ -93,11 +93,7 @@ impl XidDeduper {
     pub fn observe(&mut self, source: XidSource, pci: &str, code: u32, at_ns: i64) -> Seen {
         let pci = normalize_pci(pci).unwrap_or_else(|| pci.trim().to_ascii_lowercase());
         let oldest_ns = at_ns.saturating_sub(self.window_ns);
-        while self
-            .recent
-            .front()
-            .is_some_and(|report| report.at_ns < oldest_ns)
-        {
+        while self.recent.front().is_some_and(|report| report.at_ns < oldest_ns) {
             self.recent.pop_front();
         }
         let window_ns = self.window_ns;
@@ -115,13 +111,7 @@ impl XidDeduper {
         if self.recent.len() >= self.capacity {
             self.recent.pop_front();
         }
-        self.recent.push_back(Report {
-            source,
-            pci,
-            code,
-            at_ns,
-            paired: false,
-        });
+        self.recent.push_back(Report { source, pci, code, at_ns, paired: false });
         Seen::New
     }
 }
@@ -136,10 +126,7 @@ mod tests {
     fn pairs_one_report_from_each_source() {
         let mut dedup = XidDeduper::new(5 * SECOND_NS, 16);
         assert_eq!(dedup.observe(XidSource::Kmsg, "0000:3b:00", 79, 0), Seen::New);
-        assert_eq!(
-            dedup.observe(XidSource::Nvml, "00000000:3B:00.0", 79, SECOND_NS),
-            Seen::Duplicate
-        );
+        assert_eq!(dedup.observe(XidSource::Nvml, "00000000:3B:00.0", 79, SECOND_NS), Seen::Duplicate);
         // A second NVML report has nothing left to pair with.
         assert_eq!(dedup.observe(XidSource::Nvml, "00000000:3B:00.0", 79, 2 * SECOND_NS), Seen::New);
     }

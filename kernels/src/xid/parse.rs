@@ -75,9 +75,7 @@ fn excerpt(s: &str) -> String {
 }
 
 fn malformed(reason: impl Into<String>) -> XidParse {
-    XidParse::Malformed {
-        reason: reason.into(),
-    }
+    XidParse::Malformed { reason: reason.into() }
 }
 
 /// Parses one kernel-log line.
@@ -116,28 +114,19 @@ fn parse_xid(after: &str) -> XidParse {
         return malformed("expected ':' after the PCI address");
     };
     let after_colon = after_colon.trim_start();
-    let digits_len = after_colon
-        .bytes()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
+    let digits_len = after_colon.bytes().take_while(|b| b.is_ascii_digit()).count();
     if digits_len == 0 {
         return malformed("missing Xid code");
     }
     let Ok(code) = after_colon[..digits_len].parse::<u32>() else {
-        return malformed(format!(
-            "Xid code out of range: {}",
-            excerpt(&after_colon[..digits_len])
-        ));
+        return malformed(format!("Xid code out of range: {}", excerpt(&after_colon[..digits_len])));
     };
     let after_code = after_colon[digits_len..].trim_start();
     if after_code.is_empty() {
         return malformed(format!("line ends after Xid code {code}"));
     }
     let Some(body) = after_code.strip_prefix(',') else {
-        return malformed(format!(
-            "expected ',' after Xid code {code}, found {:?}",
-            excerpt(after_code)
-        ));
+        return malformed(format!("expected ',' after Xid code {code}, found {:?}", excerpt(after_code)));
     };
     let (pid, name, message) = match split_process(body.trim_start()) {
         Ok(parts) => parts,
@@ -147,13 +136,7 @@ fn parse_xid(after: &str) -> XidParse {
     if message.is_empty() {
         return malformed(format!("Xid {code} has no message"));
     }
-    XidParse::Xid(XidRecord {
-        pci,
-        code,
-        pid,
-        name,
-        message: message.to_owned(),
-    })
+    XidParse::Xid(XidRecord { pci, code, pid, name, message: message.to_owned() })
 }
 
 type ProcessParts<'a> = (Option<u32>, Option<String>, &'a str);
@@ -175,11 +158,7 @@ fn split_process(body: &str) -> Result<ProcessParts<'_>, String> {
         return Err("truncated name field".to_owned());
     };
     let name_text = name_text.trim();
-    let name = if name_text.is_empty() || is_unknown(name_text) {
-        None
-    } else {
-        Some(name_text.to_owned())
-    };
+    let name = if name_text.is_empty() || is_unknown(name_text) { None } else { Some(name_text.to_owned()) };
     Ok((pid, name, message))
 }
 
@@ -192,10 +171,7 @@ fn parse_pid(text: &str) -> Result<Option<u32>, String> {
         return Ok(None);
     }
     let unquoted = text.trim_matches(['\'', '"']);
-    unquoted
-        .parse::<u32>()
-        .map(Some)
-        .map_err(|_| format!("not a pid: {:?}", excerpt(text)))
+    unquoted.parse::<u32>().map(Some).map_err(|_| format!("not a pid: {:?}", excerpt(text)))
 }
 
 /// Reads the PCI address from a "fallen off the bus" line that has no Xid number.
@@ -209,11 +185,7 @@ fn parse_fallen_off_bus(rest: &str) -> XidParse {
             // or a function so that only addresses match.
             let has_domain = token.trim_start_matches("PCI:").matches(':').count() == 2;
             let has_function = token.contains('.');
-            if has_domain || has_function {
-                normalize_pci(token)
-            } else {
-                None
-            }
+            if has_domain || has_function { normalize_pci(token) } else { None }
         });
     match found {
         Some(pci) => XidParse::FallenOffBus { pci },
@@ -271,19 +243,19 @@ mod tests {
 
     #[test]
     fn reads_pid_without_name() {
-        let record =
-            xid("NVRM: Xid (PCI:0000:10:1c): 63, pid=1896, Row Remapper: New row marked for remapping, reset gpu to activate.");
+        let record = xid(
+            "NVRM: Xid (PCI:0000:10:1c): 63, pid=1896, Row Remapper: New row marked for remapping, reset gpu to activate.",
+        );
         assert_eq!(record.pid, Some(1896));
         assert_eq!(record.name, None);
-        assert_eq!(
-            record.message,
-            "Row Remapper: New row marked for remapping, reset gpu to activate."
-        );
+        assert_eq!(record.message, "Row Remapper: New row marked for remapping, reset gpu to activate.");
     }
 
     #[test]
     fn reads_raw_kmsg_record() {
-        let record = xid("4,2280,1399140323,-;NVRM: Xid (PCI:0000:01:00): 79, pid=2131, name=python3, GPU has fallen off the bus.");
+        let record = xid(
+            "4,2280,1399140323,-;NVRM: Xid (PCI:0000:01:00): 79, pid=2131, name=python3, GPU has fallen off the bus.",
+        );
         assert_eq!(record.code, 79);
         assert_eq!(record.pid, Some(2131));
         assert_eq!(record.name.as_deref(), Some("python3"));
@@ -333,17 +305,16 @@ mod tests {
     #[test]
     fn fallen_off_the_bus_without_xid() {
         assert_eq!(
-            parse_line("[ 5.1] NVRM: The NVIDIA GPU 0000:3b:00.0 (PCI ID: 10de:1db6) installed in this system has fallen off the bus and is not responding to commands."),
+            parse_line(
+                "[ 5.1] NVRM: The NVIDIA GPU 0000:3b:00.0 (PCI ID: 10de:1db6) installed in this system has fallen off the bus and is not responding to commands."
+            ),
             XidParse::FallenOffBus { pci: "0000:3b:00".into() }
         );
         assert_eq!(
             parse_line("NVRM: GPU 0000:af:00.0: GPU has fallen off the bus."),
             XidParse::FallenOffBus { pci: "0000:af:00".into() }
         );
-        assert!(matches!(
-            parse_line("NVRM: A GPU has fallen off the bus."),
-            XidParse::Malformed { .. }
-        ));
+        assert!(matches!(parse_line("NVRM: A GPU has fallen off the bus."), XidParse::Malformed { .. }));
     }
 
     #[test]

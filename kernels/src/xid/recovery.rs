@@ -80,12 +80,10 @@ mod tests {
             recovery_change("GPU recovery action changed from 0x0 (None) to 0x2 (Node Reboot Required)");
         assert_eq!(
             change,
-            Some(RecoveryChange {
-                from: RecoveryAction::None,
-                to: RecoveryAction::NodeReboot
-            })
+            Some(RecoveryChange { from: RecoveryAction::None, to: RecoveryAction::NodeReboot })
         );
-        let change = recovery_change("GPU recovery action changed from 0x3 (Drain P2P) to 0x4 (Drain and Reset)");
+        let change =
+            recovery_change("GPU recovery action changed from 0x3 (Drain P2P) to 0x4 (Drain and Reset)");
         assert_eq!(change.map(|c| c.to), Some(RecoveryAction::DrainAndReset));
         assert_eq!(recovery_change("from 0x9 to 0x1f").map(|c| c.to), Some(RecoveryAction::Other(31)));
     }

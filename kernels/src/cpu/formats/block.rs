@@ -63,9 +63,9 @@ pub struct QuantizedMatrix {
     /// The layout.
     pub format: Fp4Format,
     /// Rows.
-    pub rows: usize,
+    pub rows: u32,
     /// Columns (unpadded).
-    pub cols: usize,
+    pub cols: u32,
     /// Packed E2M1 codes, `rows · padded_cols / 2` bytes.
     pub codes: Vec<u8>,
     /// Scale codes (E8M0 or E4M3), `rows · blocks_per_row` bytes.
@@ -75,16 +75,21 @@ pub struct QuantizedMatrix {
 }
 
 fn mismatch(reason: String) -> KernelError {
-    KernelError::InputMismatch {
-        kernel: "fp4_dequant_matmul",
-        reason,
-    }
+    KernelError::InputMismatch { kernel: "fp4_dequant_matmul", reason }
 }
 
 impl QuantizedMatrix {
+    fn row_count(&self) -> usize {
+        self.rows as usize
+    }
+
+    fn col_count(&self) -> usize {
+        self.cols as usize
+    }
+
     /// Scale blocks per row.
     pub fn blocks_per_row(&self) -> usize {
-        self.cols.div_ceil(self.format.block_len())
+        self.col_count().div_ceil(self.format.block_len())
     }
 
     /// Columns padded to whole blocks.
@@ -98,38 +103,24 @@ impl QuantizedMatrix {
     /// `tensor_scale = amax / (448 · 6)` over the finite values (1 if there are none or all
     /// are zero), each block's scale to `e4m3(block_amax / 6 / tensor_scale)`, and elements to
     /// `e2m1(x / (scale · tensor_scale))`. A block holding a NaN or infinity gets a NaN scale.
-    pub fn quantize(
-        format: Fp4Format,
-        rows: usize,
-        cols: usize,
-        values: &[f32],
-    ) -> Result<Self, KernelError> {
-        let expected = rows.checked_mul(cols);
+    pub fn quantize(format: Fp4Format, rows: u32, cols: u32, values: &[f32]) -> Result<Self, KernelError> {
+        let (row_count, col_count) = (rows as usize, cols as usize);
+        let expected = row_count.checked_mul(col_count);
         if expected != Some(values.len()) {
-            return Err(mismatch(format!(
-                "{} values for a {rows}×{cols} matrix",
-                values.len()
-            )));
+            return Err(mismatch(format!("{} values for a {rows}×{cols} matrix", values.len())));
         }
         let block_len = format.block_len();
-        let blocks_per_row = cols.div_ceil(block_len);
+        let blocks_per_row = col_count.div_ceil(block_len);
         let tensor_scale = match format {
             Fp4Format::Mxfp4 => 1.0,
             Fp4Format::Nvfp4 => {
-                let amax = values
-                    .iter()
-                    .filter(|v| v.is_finite())
-                    .fold(0.0f32, |acc, v| acc.max(v.abs()));
-                if amax > 0.0 {
-                    amax / (E4M3_MAX * E2M1_MAX)
-                } else {
-                    1.0
-                }
+                let amax = values.iter().filter(|v| v.is_finite()).fold(0.0f32, |acc, v| acc.max(v.abs()));
+                if amax > 0.0 { amax / (E4M3_MAX * E2M1_MAX) } else { 1.0 }
             }
         };
-        let mut element_codes = Vec::with_capacity(rows * blocks_per_row * block_len);
-        let mut scales = Vec::with_capacity(rows * blocks_per_row);
-        for row in values.chunks(cols.max(1)).take(rows) {
+        let mut element_codes = Vec::with_capacity(row_count * blocks_per_row * block_len);
+        let mut scales = Vec::with_capacity(row_count * blocks_per_row);
+        for row in values.chunks(col_count.max(1)).take(row_count) {
             for block in row.chunks(block_len) {
                 let finite = block.iter().all(|v| v.is_finite());
                 let amax = block.iter().fold(0.0f32, |acc, v| acc.max(v.abs()));
@@ -142,29 +133,18 @@ impl QuantizedMatrix {
                 scales.push(scale_code);
                 let scale = format.decode_scale(scale_code) * tensor_scale;
                 for &value in block {
-                    let code = if finite && scale > 0.0 {
-                        e2m1_encode(value / scale)
-                    } else {
-                        0
-                    };
+                    let code = if finite && scale > 0.0 { e2m1_encode(value / scale) } else { 0 };
                     element_codes.push(code);
                 }
                 element_codes.extend(std::iter::repeat_n(0, block_len - block.len()));
             }
         }
-        Ok(QuantizedMatrix {
-            format,
-            rows,
-            cols,
-            codes: pack_nibbles(&element_codes),
-            scales,
-            tensor_scale,
-        })
+        Ok(QuantizedMatrix { format, rows, cols, codes: pack_nibbles(&element_codes), scales, tensor_scale })
     }
 
     /// Checks that the buffers have the sizes the shape implies.
     pub fn validate(&self) -> Result<(), KernelError> {
-        let code_bytes = self.rows.checked_mul(self.padded_cols() / 2);
+        let code_bytes = self.row_count().checked_mul(self.padded_cols() / 2);
         if code_bytes != Some(self.codes.len()) {
             return Err(mismatch(format!(
                 "{} code bytes for {}×{} ({:?})",
@@ -174,7 +154,7 @@ impl QuantizedMatrix {
                 self.format
             )));
         }
-        if self.rows.checked_mul(self.blocks_per_row()) != Some(self.scales.len()) {
+        if self.row_count().checked_mul(self.blocks_per_row()) != Some(self.scales.len()) {
             return Err(mismatch(format!(
                 "{} scales for {}×{} ({:?})",
                 self.scales.len(),
@@ -191,16 +171,8 @@ impl QuantizedMatrix {
 
     /// The dequantization multiplier of one block (scale · tensor_scale).
     pub fn block_scale(&self, row: usize, block: usize) -> f32 {
-        let code = self
-            .scales
-            .get(row * self.blocks_per_row() + block)
-            .copied()
-            .unwrap_or(E8M0_NAN);
-        let code = if self.format == Fp4Format::Nvfp4 && code == E8M0_NAN {
-            E4M3_NAN
-        } else {
-            code
-        };
+        let code = self.scales.get(row * self.blocks_per_row() + block).copied().unwrap_or(E8M0_NAN);
+        let code = if self.format == Fp4Format::Nvfp4 && code == E8M0_NAN { E4M3_NAN } else { code };
         self.format.decode_scale(code) * self.tensor_scale
     }
 
@@ -217,9 +189,9 @@ impl QuantizedMatrix {
 
     /// All values, row-major `rows × cols`.
     pub fn dequantize(&self) -> Vec<f32> {
-        let mut out = Vec::with_capacity(self.rows * self.cols);
-        for row in 0..self.rows {
-            for col in 0..self.cols {
+        let mut out = Vec::with_capacity(self.row_count() * self.col_count());
+        for row in 0..self.row_count() {
+            for col in 0..self.col_count() {
                 out.push(self.get(row, col));
             }
         }
@@ -285,7 +257,7 @@ mod tests {
     #[test]
     fn shape_mismatches_are_errors() {
         assert!(QuantizedMatrix::quantize(Fp4Format::Mxfp4, 2, 3, &[0.0; 5]).is_err());
-        assert!(QuantizedMatrix::quantize(Fp4Format::Mxfp4, usize::MAX, 3, &[0.0; 5]).is_err());
+        assert!(QuantizedMatrix::quantize(Fp4Format::Mxfp4, u32::MAX, 3, &[0.0; 5]).is_err());
         let mut q = QuantizedMatrix::quantize(Fp4Format::Mxfp4, 2, 3, &[0.0; 6]).expect("quantize");
         q.codes.pop();
         assert!(q.validate().is_err());

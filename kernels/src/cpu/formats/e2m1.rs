@@ -41,9 +41,8 @@ mod tests {
 
     #[test]
     fn all_sixteen_codes_decode_exactly() {
-        let expected = [
-            0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0,
-        ];
+        let expected =
+            [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0];
         for (code, want) in (0u8..16).zip(expected) {
             let got = e2m1_decode(code);
             assert_eq!(got, want, "code {code}");

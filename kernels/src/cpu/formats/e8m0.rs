@@ -1,19 +1,15 @@
 //! E8M0: an 8-bit unsigned power-of-two scale, value 2^(code-127); code 0xFF is NaN. No
 //! sign, no zero, no infinity. Used as the MXFP4 block scale (one per 32 elements).
 
-use super::{floor_log2, pow2};
 use super::e2m1::E2M1_MAX;
+use super::{floor_log2, pow2};
 
 /// The NaN code.
 pub const E8M0_NAN: u8 = 0xFF;
 
 /// 2^(code-127); NaN for 0xFF. Code 0 is 2^-127, an f32 subnormal, represented exactly.
 pub fn e8m0_decode(code: u8) -> f32 {
-    if code == E8M0_NAN {
-        f32::NAN
-    } else {
-        pow2(i32::from(code) - 127)
-    }
+    if code == E8M0_NAN { f32::NAN } else { pow2(i32::from(code) - 127) }
 }
 
 /// Rounds `x` to the nearest power of two 2^-127..=2^127, ties (x = 1.5 · 2^e) to the even

@@ -60,11 +60,7 @@ pub(crate) fn nearest_code(a: f32, max_code: u8, decode: impl Fn(u8) -> f32) -> 
     }
     let below = f64::from(a) - f64::from(decode(lo));
     let above = f64::from(decode(hi)) - f64::from(a);
-    if below < above || (below == above && lo % 2 == 0) {
-        lo
-    } else {
-        hi
-    }
+    if below < above || (below == above && lo.is_multiple_of(2)) { lo } else { hi }
 }
 
 #[cfg(test)]

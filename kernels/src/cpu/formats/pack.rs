@@ -17,15 +17,13 @@ pub fn pack_nibbles(codes: &[u8]) -> Vec<u8> {
 /// The code of element `index`, or `None` past the end of `bytes`.
 pub fn unpack_nibble(bytes: &[u8], index: usize) -> Option<u8> {
     let byte = *bytes.get(index / 2)?;
-    Some(if index % 2 == 0 { byte & 0xF } else { byte >> 4 })
+    Some(if index.is_multiple_of(2) { byte & 0xF } else { byte >> 4 })
 }
 
 /// The first `count` codes (at most two per byte available).
 pub fn unpack_nibbles(bytes: &[u8], count: usize) -> Vec<u8> {
     let count = count.min(bytes.len().saturating_mul(2));
-    (0..count)
-        .map(|index| unpack_nibble(bytes, index).unwrap_or(0))
-        .collect()
+    (0..count).map(|index| unpack_nibble(bytes, index).unwrap_or(0)).collect()
 }
 
 #[cfg(test)]

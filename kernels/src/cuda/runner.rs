@@ -1,0 +1,226 @@
+//! Running kernels on a CUDA device: NVRTC compilation, launch, event timing, copy back.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use cudarc::driver::sys::CUevent_flags;
+use cudarc::driver::{CudaContext, CudaModule, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::nvrtc::{CompileError, CompileOptions, compile_ptx_with_opts};
+use serde::{Deserialize, Serialize};
+
+use super::dims::{LaunchDims, launch_dims};
+use super::error::{CudaError, panic_message};
+use super::fault::CudaFault;
+use super::probe::missing_library;
+use super::sources::{CudaSource, source_for};
+use crate::cpu::{Inputs, KernelSpec, sum_partials};
+
+/// One CUDA launch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CudaLaunch {
+    /// The kernel's output, copied back.
+    pub output: Vec<f32>,
+    /// Kernel time between two CUDA events (created with `CU_EVENT_DEFAULT`), microseconds.
+    pub duration_us: u64,
+    /// The launch configuration.
+    pub dims: LaunchDims,
+    /// The device's name.
+    pub device: String,
+}
+
+/// A CUDA context on one device, with the kernels compiled so far.
+///
+/// After a sticky fault (see [`CudaFault::sticky`]) the context is unusable and every later
+/// [`run`](Self::run) returns that fault again; run cells that may fault in a child process.
+pub struct CudaRunner {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    device: String,
+    modules: HashMap<&'static str, Arc<CudaModule>>,
+    poisoned: Option<CudaFault>,
+}
+
+impl std::fmt::Debug for CudaRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaRunner")
+            .field("device", &self.device)
+            .field("modules", &self.modules.keys().collect::<Vec<_>>())
+            .field("poisoned", &self.poisoned)
+            .finish()
+    }
+}
+
+fn guarded<T>(during: &'static str, body: impl FnOnce() -> Result<T, CudaError>) -> Result<T, CudaError> {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
+        Err(CudaError::Panicked { during, message: panic_message(payload.as_ref()) })
+    })
+}
+
+fn compile_message(error: &CompileError) -> String {
+    match error {
+        CompileError::CompileError { nvrtc, log, .. } => {
+            format!("{:?}: {}", nvrtc.0, log.to_string_lossy())
+        }
+        CompileError::CreationError(e)
+        | CompileError::GetLogError(e)
+        | CompileError::GetPtxError(e)
+        | CompileError::DestroyError(e) => format!("{:?}", e.0),
+    }
+}
+
+fn cfg(dims: LaunchDims) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (dims.grid[0], dims.grid[1], dims.grid[2]),
+        block_dim: (dims.block[0], dims.block[1], dims.block[2]),
+        shared_mem_bytes: dims.shared_mem_bytes,
+    }
+}
+
+impl CudaRunner {
+    /// Opens a context on device `ordinal`. Checks for the libraries first.
+    pub fn new(ordinal: usize) -> Result<Self, CudaError> {
+        if let Some(reason) = missing_library() {
+            return Err(CudaError::Unavailable { reason });
+        }
+        guarded("context creation", || {
+            let ctx = CudaContext::new(ordinal)?;
+            let device = ctx.name()?;
+            let stream = ctx.default_stream();
+            Ok(CudaRunner { ctx, stream, device, modules: HashMap::new(), poisoned: None })
+        })
+    }
+
+    /// The device's name.
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    /// The sticky fault that ended this context, if any.
+    pub fn poisoned(&self) -> Option<&CudaFault> {
+        self.poisoned.as_ref()
+    }
+
+    fn module(&mut self, source: CudaSource) -> Result<Arc<CudaModule>, CudaError> {
+        if let Some(module) = self.modules.get(source.file) {
+            return Ok(module.clone());
+        }
+        let options = CompileOptions { name: Some(source.file.to_owned()), ..Default::default() };
+        let ptx = compile_ptx_with_opts(source.source, options)
+            .map_err(|error| CudaError::Compile { file: source.file, message: compile_message(&error) })?;
+        let module = self.ctx.load_module(ptx)?;
+        self.modules.insert(source.file, module.clone());
+        Ok(module)
+    }
+
+    /// Compiles (once), launches and times `spec` on `inputs`, and copies the output back.
+    pub fn run(&mut self, spec: &KernelSpec, inputs: &Inputs) -> Result<CudaLaunch, CudaError> {
+        if let Some(fault) = &self.poisoned {
+            return Err(CudaError::Driver(fault.clone()));
+        }
+        spec.check_inputs(inputs)?;
+        let (Some((source, entry)), Some(dims)) = (source_for(spec), launch_dims(spec)) else {
+            return Err(CudaError::Unsupported { kernel: spec.name() });
+        };
+        let result = guarded("kernel launch", || self.launch(spec, inputs, source, entry, dims));
+        if let Err(CudaError::Driver(fault)) = &result
+            && fault.sticky
+        {
+            self.poisoned = Some(fault.clone());
+        }
+        result
+    }
+
+    fn launch(
+        &mut self,
+        spec: &KernelSpec,
+        inputs: &Inputs,
+        source: CudaSource,
+        entry: &'static str,
+        dims: LaunchDims,
+    ) -> Result<CudaLaunch, CudaError> {
+        let module = self.module(source)?;
+        let function = module.load_function(entry)?;
+        let stream = self.stream.clone();
+        let start = self.ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
+        let end = self.ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
+        let config = cfg(dims);
+        let output = match (*spec, inputs) {
+            (KernelSpec::Saxpy { n, alpha }, Inputs::Saxpy { x, y }) => {
+                let x = stream.clone_htod(x)?;
+                let y = stream.clone_htod(y)?;
+                let mut out = stream.alloc_zeros::<f32>(n as usize)?;
+                let mut launch = stream.launch_builder(&function);
+                launch.arg(&x).arg(&y).arg(&mut out).arg(&alpha).arg(&n);
+                start.record(&stream)?;
+                // SAFETY: the arguments match saxpy.cu's signature; the grid covers n.
+                unsafe { launch.launch(config) }?;
+                end.record(&stream)?;
+                stream.synchronize()?;
+                stream.clone_dtoh(&out)?
+            }
+            (KernelSpec::ReduceSum { n, .. }, Inputs::ReduceSum { x }) => {
+                let x = stream.clone_htod(x)?;
+                let mut partials = stream.alloc_zeros::<f64>(dims.grid[0] as usize)?;
+                let mut launch = stream.launch_builder(&function);
+                launch.arg(&x).arg(&mut partials).arg(&n);
+                start.record(&stream)?;
+                // SAFETY: the arguments match reduce_sum.cu; one partial per block.
+                unsafe { launch.launch(config) }?;
+                end.record(&stream)?;
+                stream.synchronize()?;
+                vec![sum_partials(&stream.clone_dtoh(&partials)?)]
+            }
+            (KernelSpec::MatmulTiled { m, n, k, tile }, Inputs::Matmul { a, b }) => {
+                let a = stream.clone_htod(a)?;
+                let b = stream.clone_htod(b)?;
+                let mut c = stream.alloc_zeros::<f32>(m as usize * n as usize)?;
+                let mut launch = stream.launch_builder(&function);
+                launch.arg(&a).arg(&b).arg(&mut c).arg(&m).arg(&n).arg(&k).arg(&tile);
+                start.record(&stream)?;
+                // SAFETY: the arguments match matmul_tiled.cu; shared memory holds two tiles.
+                unsafe { launch.launch(config) }?;
+                end.record(&stream)?;
+                stream.synchronize()?;
+                stream.clone_dtoh(&c)?
+            }
+            (KernelSpec::SoftmaxRows { rows, cols }, Inputs::SoftmaxRows { x }) => {
+                let x = stream.clone_htod(x)?;
+                let mut y = stream.alloc_zeros::<f32>(rows as usize * cols as usize)?;
+                let mut launch = stream.launch_builder(&function);
+                launch.arg(&x).arg(&mut y).arg(&rows).arg(&cols);
+                start.record(&stream)?;
+                // SAFETY: the arguments match softmax_rows.cu; one block per row.
+                unsafe { launch.launch(config) }?;
+                end.record(&stream)?;
+                stream.synchronize()?;
+                stream.clone_dtoh(&y)?
+            }
+            (KernelSpec::Fp4DequantMatmul { m, n, k, .. }, Inputs::Fp4Matmul { a, w }) => {
+                let a = stream.clone_htod(a)?;
+                let codes = stream.clone_htod(&w.codes)?;
+                let scales = stream.clone_htod(&w.scales)?;
+                let mut c = stream.alloc_zeros::<f32>(m as usize * n as usize)?;
+                let tensor_scale = w.tensor_scale;
+                let mut launch = stream.launch_builder(&function);
+                launch.arg(&a).arg(&codes).arg(&scales).arg(&mut c).arg(&m).arg(&n).arg(&k);
+                if entry.ends_with("nvfp4") {
+                    launch.arg(&tensor_scale);
+                }
+                start.record(&stream)?;
+                // SAFETY: the arguments match fp4_dequant_matmul.cu; `check_inputs` verified
+                // the code and scale buffer sizes against the shape.
+                unsafe { launch.launch(config) }?;
+                end.record(&stream)?;
+                stream.synchronize()?;
+                stream.clone_dtoh(&c)?
+            }
+            _ => {
+                return Err(CudaError::Unsupported { kernel: spec.name() });
+            }
+        };
+        let elapsed_ms = start.elapsed_ms(&end)?;
+        let duration_us = (f64::from(elapsed_ms) * 1000.0).round().max(0.0) as u64;
+        Ok(CudaLaunch { output, duration_us, dims, device: self.device.clone() })
+    }
+}

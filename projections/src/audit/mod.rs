@@ -1,0 +1,291 @@
+//! The claim/evidence audit.
+//!
+//! `apply` only gathers the inputs a verdict needs (cheap): run windows and GPUs, metric
+//! series, Xids per GPU, kernel launches, evidence bundles and claims. Verdicts are
+//! evaluated on demand ([`Audit::verdicts`], [`Audit::report`]), so evidence that arrives
+//! after a claim changes its verdict, and the verdicts at any seq are those of the state
+//! folded up to it. The rules are in [`verdict`].
+
+pub mod checks;
+pub mod verdict;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use assay_events::Hash32;
+use assay_events::record::Record;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::canon::{canonical, canonical_string};
+use crate::data::{bool_of, event_time_ns, f64_of, i64_of, owned, producer_keyid, str_of, strs_of, u64_of};
+use crate::pci;
+use crate::xid_class::{XidClass, classify};
+
+pub use checks::{Agg, Aggregate, Check, MetricPoint, Op};
+pub use verdict::{ArtifactVerdict, AuditReport, ClaimVerdict, Verdict, VerdictCounts, WithdrawnClaim};
+
+/// What the audit knows of a run. Times are the producers' event `time` (Unix ns), so an
+/// Xid recorded late still falls in the window it happened in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunFacts {
+    /// Normalized PCI ids: the GPU of the accepted dispatch and of `run.started`.
+    pub gpus: BTreeSet<String>,
+    /// Earliest `run.started`.
+    pub started_ns: Option<i64>,
+    /// Latest `run.finished`.
+    pub finished_ns: Option<i64>,
+    pub finished: bool,
+    pub exit_code: Option<i64>,
+    pub signal: Option<i64>,
+    pub quiesced: bool,
+    /// `evidence.captured` events for this run.
+    pub evidence: u64,
+}
+
+impl RunFacts {
+    /// Finished with exit code 0.
+    pub fn succeeded(&self) -> bool {
+        self.finished && self.exit_code == Some(0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct XidFact {
+    pub seq: u64,
+    pub time_ns: i64,
+    pub code: u32,
+    pub class: XidClass,
+}
+
+/// An `evidence.captured` event, by its event digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EvidenceFact {
+    pub run: String,
+    pub seq: u64,
+    /// keyid of the signature by the `source` key.
+    pub producer: Option<String>,
+    pub bundle_digest: Option<String>,
+}
+
+/// Kernel launches of one (kernel, variant, backend).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LaunchCell {
+    /// The variant, keys sorted.
+    pub variant: Value,
+    pub passed: u64,
+    pub failed: u64,
+    pub faulted: u64,
+    pub errors: BTreeSet<String>,
+    pub runs: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Withdrawal {
+    pub seq: u64,
+    pub reason: Option<String>,
+}
+
+/// The latest `claim.asserted` for (artifact, claim).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Claim {
+    pub statement: String,
+    pub location: Option<String>,
+    /// `None` if the check did not parse (verdict `unsupported`, reason `check_invalid`).
+    pub check: Option<Check>,
+    /// Cited event digests.
+    pub evidence: Vec<String>,
+    pub asserted_seq: u64,
+    pub withdrawn: Option<Withdrawal>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Audit {
+    runs: BTreeMap<String, RunFacts>,
+    /// run → metric name → values.
+    metrics: BTreeMap<String, BTreeMap<String, Vec<MetricPoint>>>,
+    /// normalized PCI id → Xids.
+    xids: BTreeMap<String, Vec<XidFact>>,
+    /// kernel → canonical variant JSON → backend → launches.
+    kernels: BTreeMap<String, BTreeMap<String, BTreeMap<String, LaunchCell>>>,
+    /// event digest (hex) → evidence bundle.
+    evidence: BTreeMap<String, EvidenceFact>,
+    /// artifact slug → claim id → claim.
+    claims: BTreeMap<String, BTreeMap<String, Claim>>,
+}
+
+impl Audit {
+    pub fn new() -> Audit {
+        Audit::default()
+    }
+
+    pub fn apply(&mut self, record: &Record) {
+        let data = &record.event.data;
+        match record.event.ty.as_str() {
+            "metric.recorded" => {
+                let (Some(run), Some(name), Some(step), Some(value)) =
+                    (str_of(data, "run"), str_of(data, "name"), u64_of(data, "step"), f64_of(data, "value"))
+                else {
+                    return;
+                };
+                let point = MetricPoint { step, seq: record.seq, value };
+                // Look up by &str first: the common case (a known series) allocates nothing.
+                if !self.metrics.contains_key(run) {
+                    self.metrics.insert(run.to_owned(), BTreeMap::new());
+                }
+                let Some(by_name) = self.metrics.get_mut(run) else { return };
+                match by_name.get_mut(name) {
+                    Some(series) => series.push(point),
+                    None => {
+                        by_name.insert(name.to_owned(), vec![point]);
+                    }
+                }
+            }
+            "dispatch.decided" => {
+                if bool_of(data, "accepted") == Some(true)
+                    && let Some(gpu) = str_of(data, "gpu").and_then(pci::normalize)
+                    && let Some(run) = self.run_mut(data)
+                {
+                    run.gpus.insert(gpu);
+                }
+            }
+            "run.started" => {
+                let at = event_time_ns(record);
+                let Some(run) = self.run_mut(data) else { return };
+                run.started_ns = Some(run.started_ns.map_or(at, |s| s.min(at)));
+                if let Some(gpu) = str_of(data, "gpu").and_then(pci::normalize) {
+                    run.gpus.insert(gpu);
+                }
+            }
+            "run.finished" => {
+                let at = event_time_ns(record);
+                let Some(run) = self.run_mut(data) else { return };
+                run.finished = true;
+                run.finished_ns = Some(run.finished_ns.map_or(at, |f| f.max(at)));
+                run.exit_code = i64_of(data, "exit_code");
+                run.signal = i64_of(data, "signal");
+            }
+            "run.quiesced" => {
+                if let Some(run) = self.run_mut(data) {
+                    run.quiesced = true;
+                }
+            }
+            "evidence.captured" => {
+                let Some(run_id) = str_of(data, "run") else { return };
+                if let Some(run) = self.run_mut(data) {
+                    run.evidence += 1;
+                }
+                self.evidence.insert(
+                    record.digest.to_hex(),
+                    EvidenceFact {
+                        run: run_id.to_owned(),
+                        seq: record.seq,
+                        producer: owned(producer_keyid(record)),
+                        bundle_digest: owned(str_of(data, "bundle_digest")),
+                    },
+                );
+            }
+            "kernel.launch.completed" | "kernel.launch.faulted" => self.apply_launch(record),
+            "gpu.xid" => {
+                let Some(gpu) = str_of(data, "pci").and_then(pci::normalize) else { return };
+                let Some(code) = u64_of(data, "code").and_then(|c| u32::try_from(c).ok()) else { return };
+                let class = classify(code, str_of(data, "severity").unwrap_or("unknown"));
+                let fact = XidFact { seq: record.seq, time_ns: event_time_ns(record), code, class };
+                self.xids.entry(gpu).or_default().push(fact);
+            }
+            "claim.asserted" => {
+                let (Some(slug), Some(id)) = (str_of(data, "artifact"), str_of(data, "claim")) else {
+                    return;
+                };
+                let claim = Claim {
+                    statement: str_of(data, "statement").unwrap_or_default().to_owned(),
+                    location: owned(str_of(data, "location")),
+                    check: data.get("check").and_then(Check::parse),
+                    evidence: strs_of(data, "evidence").map(str::to_owned).collect(),
+                    asserted_seq: record.seq,
+                    withdrawn: None,
+                };
+                self.claims.entry(slug.to_owned()).or_default().insert(id.to_owned(), claim);
+            }
+            "claim.withdrawn" => {
+                let (Some(slug), Some(id)) = (str_of(data, "artifact"), str_of(data, "claim")) else {
+                    return;
+                };
+                if let Some(claim) = self.claims.get_mut(slug).and_then(|c| c.get_mut(id)) {
+                    claim.withdrawn = Some(Withdrawal { seq: record.seq, reason: owned(str_of(data, "reason")) });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn run_mut(&mut self, data: &Value) -> Option<&mut RunFacts> {
+        let id = str_of(data, "run")?;
+        if !self.runs.contains_key(id) {
+            self.runs.insert(id.to_owned(), RunFacts::default());
+        }
+        self.runs.get_mut(id)
+    }
+
+    fn apply_launch(&mut self, record: &Record) {
+        let data = &record.event.data;
+        let (Some(run), Some(kernel), Some(variant), Some(backend)) =
+            (str_of(data, "run"), str_of(data, "kernel"), data.get("variant"), str_of(data, "backend"))
+        else {
+            return;
+        };
+        let cell = self
+            .kernels
+            .entry(kernel.to_owned())
+            .or_default()
+            .entry(canonical_string(variant))
+            .or_default()
+            .entry(backend.to_owned())
+            .or_insert_with(|| LaunchCell { variant: canonical(variant), ..LaunchCell::default() });
+        if record.event.ty == "kernel.launch.faulted" {
+            cell.faulted += 1;
+            if let Some(e) = str_of(data, "error") {
+                cell.errors.insert(e.to_owned());
+            }
+        } else if bool_of(data, "passed") == Some(true) {
+            cell.passed += 1;
+        } else {
+            cell.failed += 1;
+        }
+        if !cell.runs.contains(run) {
+            cell.runs.insert(run.to_owned());
+        }
+    }
+
+    pub fn run(&self, id: &str) -> Option<&RunFacts> {
+        self.runs.get(id)
+    }
+
+    pub fn runs(&self) -> &BTreeMap<String, RunFacts> {
+        &self.runs
+    }
+
+    /// The values of metric `name` of `run`, in seq order.
+    pub fn series(&self, run: &str, name: &str) -> &[MetricPoint] {
+        self.metrics.get(run).and_then(|m| m.get(name)).map_or(&[], Vec::as_slice)
+    }
+
+    /// Xids seen on a GPU (PCI id in either form), in seq order.
+    pub fn xids_on(&self, gpu: &str) -> &[XidFact] {
+        pci::normalize(gpu).and_then(|g| self.xids.get(&g)).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn evidence(&self, digest: &str) -> Option<&EvidenceFact> {
+        self.evidence.get(digest)
+    }
+
+    /// artifact slug → claim id → claim (withdrawn ones included, marked).
+    pub fn claims(&self) -> &BTreeMap<String, BTreeMap<String, Claim>> {
+        &self.claims
+    }
+
+    /// Digest of the audit's inputs. Verdicts are a function of these and the key registry;
+    /// see [`crate::Projections::digests`] for the digest of the verdicts themselves.
+    pub fn digest(&self) -> Hash32 {
+        crate::digest::state_digest(self)
+    }
+}

@@ -1,0 +1,106 @@
+//! The kernel campaign matrix: kernel × variant × backend → launches passed, failed and
+//! faulted. A variant is keyed by its canonical JSON text (keys sorted, compact), e.g.
+//! `{"block":256,"dtype":"f32","n":1048576,"seed":7}`.
+
+use std::collections::BTreeMap;
+
+use assay_events::Hash32;
+use assay_events::record::Record;
+use serde::Serialize;
+
+use crate::canon::canonical_string;
+use crate::data::{bool_of, f64_of, owned, str_of, u64_of};
+
+/// One cell of the matrix.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Cell {
+    pub passed: u64,
+    pub failed: u64,
+    pub faulted: u64,
+    /// `max_abs_err` of the latest completed launch (`None` if it was non-finite or none ran).
+    pub last_max_abs_err: Option<f64>,
+    pub last_tolerance: Option<f64>,
+    pub last_duration_us: Option<u64>,
+    /// `error` of the latest faulted launch.
+    pub last_error: Option<String>,
+    pub last_seq: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KernelTotals {
+    pub launches: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub faulted: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Kernels {
+    /// kernel → canonical variant JSON → backend → cell.
+    matrix: BTreeMap<String, BTreeMap<String, BTreeMap<String, Cell>>>,
+    totals: KernelTotals,
+}
+
+impl Kernels {
+    pub fn new() -> Kernels {
+        Kernels::default()
+    }
+
+    pub fn apply(&mut self, record: &Record) {
+        let faulted = match record.event.ty.as_str() {
+            "kernel.launch.completed" => false,
+            "kernel.launch.faulted" => true,
+            _ => return,
+        };
+        let data = &record.event.data;
+        let (Some(kernel), Some(variant), Some(backend)) =
+            (str_of(data, "kernel"), data.get("variant"), str_of(data, "backend"))
+        else {
+            return;
+        };
+        let cell = self
+            .matrix
+            .entry(kernel.to_owned())
+            .or_default()
+            .entry(canonical_string(variant))
+            .or_default()
+            .entry(backend.to_owned())
+            .or_default();
+        cell.last_seq = record.seq;
+        self.totals.launches += 1;
+        if faulted {
+            cell.faulted += 1;
+            cell.last_error = owned(str_of(data, "error"));
+            self.totals.faulted += 1;
+        } else if bool_of(data, "passed") == Some(true) {
+            cell.passed += 1;
+            self.totals.passed += 1;
+        } else {
+            cell.failed += 1;
+            self.totals.failed += 1;
+        }
+        if !faulted {
+            cell.last_max_abs_err = f64_of(data, "max_abs_err");
+            cell.last_tolerance = f64_of(data, "tolerance");
+            cell.last_duration_us = u64_of(data, "duration_us");
+        }
+    }
+
+    /// kernel → canonical variant JSON → backend → cell.
+    pub fn matrix(&self) -> &BTreeMap<String, BTreeMap<String, BTreeMap<String, Cell>>> {
+        &self.matrix
+    }
+
+    /// The cell for `kernel`, a variant (any key order) and a backend.
+    pub fn cell(&self, kernel: &str, variant: &serde_json::Value, backend: &str) -> Option<&Cell> {
+        self.matrix.get(kernel)?.get(&canonical_string(variant))?.get(backend)
+    }
+
+    pub fn totals(&self) -> &KernelTotals {
+        &self.totals
+    }
+
+    pub fn digest(&self) -> Hash32 {
+        crate::digest::state_digest(self)
+    }
+}

@@ -1,0 +1,105 @@
+//! Xid classes: which NVIDIA Xid errors are hardware faults (they taint runs on that GPU)
+//! and which are the application's own doing (context only).
+//!
+//! The catalog table wins; codes it does not list take the class the producer recorded in
+//! the event's `severity` (the runner fills it from NVIDIA's Xid catalog).
+
+use serde::Serialize;
+
+/// Hardware-class Xids: memory ECC/DBE and row remapping (48, 63, 64, 92, 94, 95), internal
+/// microcontroller faults (61, 62), NVLink (74), fallen off the bus (79), GSP/firmware
+/// errors (119, 120).
+pub const HARDWARE_XIDS: &[u32] = &[48, 61, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120];
+/// NVLink Xids of NVIDIA's newer catalog.
+pub const NVLINK_XIDS: std::ops::RangeInclusive<u32> = 144..=150;
+/// Application-class Xids: graphics engine exception (13), MMU fault (31), channel reset
+/// (43), preemptive cleanup (45).
+pub const APPLICATION_XIDS: &[u32] = &[13, 31, 43, 45];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XidClass {
+    Hardware,
+    Nvlink,
+    Application,
+    Driver,
+    Informational,
+    Unknown,
+}
+
+impl XidClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            XidClass::Hardware => "hardware",
+            XidClass::Nvlink => "nvlink",
+            XidClass::Application => "application",
+            XidClass::Driver => "driver",
+            XidClass::Informational => "informational",
+            XidClass::Unknown => "unknown",
+        }
+    }
+
+    /// The `severity` vocabulary of `gpu.xid`; anything else is `Unknown`.
+    pub fn from_severity(severity: &str) -> XidClass {
+        match severity {
+            "hardware" => XidClass::Hardware,
+            "nvlink" => XidClass::Nvlink,
+            "application" => XidClass::Application,
+            "driver" => XidClass::Driver,
+            "informational" => XidClass::Informational,
+            _ => XidClass::Unknown,
+        }
+    }
+
+    /// Hardware and NVLink Xids taint the runs on that GPU inside their window.
+    pub fn taints(self) -> bool {
+        matches!(self, XidClass::Hardware | XidClass::Nvlink)
+    }
+}
+
+/// The class our table gives `code`, if it lists it.
+pub fn catalog_class(code: u32) -> Option<XidClass> {
+    if HARDWARE_XIDS.contains(&code) {
+        Some(XidClass::Hardware)
+    } else if NVLINK_XIDS.contains(&code) {
+        Some(XidClass::Nvlink)
+    } else if APPLICATION_XIDS.contains(&code) {
+        Some(XidClass::Application)
+    } else {
+        None
+    }
+}
+
+/// The table's class for `code`, else the event's own `severity`.
+pub fn classify(code: u32, severity: &str) -> XidClass {
+    catalog_class(code).unwrap_or_else(|| XidClass::from_severity(severity))
+}
+
+/// True iff the recommended `action` needs the GPU reset (or the node rebooted).
+pub fn action_needs_reset(action: &str) -> bool {
+    matches!(action, "RESET_GPU" | "REBOOT" | "DRAIN_AND_RESET")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_then_severity() {
+        for code in [48, 61, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120] {
+            assert_eq!(classify(code, "application"), XidClass::Hardware, "{code}");
+        }
+        for code in 144..=150 {
+            assert_eq!(classify(code, "unknown"), XidClass::Nvlink);
+        }
+        for code in [13, 31, 43, 45] {
+            assert_eq!(classify(code, "hardware"), XidClass::Application, "{code}");
+        }
+        assert_eq!(classify(154, "hardware"), XidClass::Hardware);
+        assert_eq!(classify(8, "driver"), XidClass::Driver);
+        assert_eq!(classify(999, "bogus"), XidClass::Unknown);
+        assert!(XidClass::Hardware.taints() && XidClass::Nvlink.taints());
+        assert!(!XidClass::Application.taints() && !XidClass::Driver.taints());
+        assert!(action_needs_reset("RESET_GPU") && !action_needs_reset("RESTART_APP"));
+    }
+}
