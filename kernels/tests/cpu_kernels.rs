@@ -185,3 +185,20 @@ fn invalid_variants_and_inputs_are_errors() {
     assert!(spec.run_cpu(&Inputs::ReduceSum { x: vec![1.0; 3] }).is_err());
     assert!(spec.generate(1, InputRange { lo: 2.0, hi: 1.0 }).is_err());
 }
+
+#[test]
+fn specs_flatten_into_campaign_cells() {
+    #[derive(serde::Deserialize)]
+    struct Cell {
+        #[serde(flatten)]
+        spec: KernelSpec,
+        seed: u64,
+        tolerance: f64,
+    }
+    let cell: Cell = serde_json::from_str(
+        r#"{"kernel":"matmul_tiled","m":4,"n":5,"k":6,"tile":2,"seed":9,"tolerance":0.001}"#,
+    )
+    .expect("cell");
+    assert_eq!(cell.spec, KernelSpec::MatmulTiled { m: 4, n: 5, k: 6, tile: 2 });
+    assert_eq!((cell.seed, cell.tolerance), (9, 0.001));
+}

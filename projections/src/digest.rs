@@ -1,14 +1,21 @@
-//! State digests: blake3 over a canonical JSON serialization.
+//! State digests: blake3 over the canonical JSON of a state ([`crate::canon`]: compact,
+//! object keys sorted at every depth).
 //!
-//! Canonical = serde_json of types whose maps are `BTreeMap`s (sorted keys) and whose
-//! floats are finite, so equal states always give equal bytes.
+//! States hold maps with string (or integer) keys and finite floats only, so equal states
+//! give equal bytes, and the JSON a projection shows (`Projections::state_json`) hashes to
+//! its digest once written canonically.
 
 use assay_events::Hash32;
 
+/// The canonical JSON text of `state`.
+pub fn canonical_json<T: serde::Serialize>(state: &T) -> String {
+    // Projection state is plain data: string or integer map keys, finite floats, no
+    // serializer that can fail, so conversion to a JSON value cannot fail.
+    let value = serde_json::to_value(state).expect("projection state serializes");
+    crate::canon::canonical_string(&value)
+}
+
 /// blake3 of the canonical JSON of `state`.
 pub fn state_digest<T: serde::Serialize>(state: &T) -> Hash32 {
-    // Serializing plain data structures into a Vec cannot fail: no maps with non-string
-    // keys and no custom serializers that error live in projection state.
-    let bytes = serde_json::to_vec(state).expect("projection state serializes");
-    Hash32::blake3(&bytes)
+    Hash32::blake3(canonical_json(state).as_bytes())
 }

@@ -1,10 +1,36 @@
 //! Assay's projections: pure state machines over records.
 //!
 //! Every projection folds records in seq order with `apply(&Record)`, is deterministic, and
-//! has a `digest()`: blake3 of its canonical serialization. Projections never do I/O, never
-//! read a clock and never write events; the sequencer consults them to decide gates.
+//! has a `digest()`: blake3 of its canonical JSON ([`digest`]). Projections never do I/O,
+//! never read a clock and never write events; time is data (`received_at_ns`, the event's
+//! `time`). The sequencer consults them to decide [`gates`].
+//!
+//! - [`keys`]: trusted keys and roles.
+//! - [`queue`]: runs by state, GPU lanes, pause and maintenance, preflights, decisions.
+//! - [`corpus`]: artifacts by slug and version, canonical versions, duplicates.
+//! - [`audit`]: claim verdicts from runs, metrics, Xids, kernel launches and evidence.
+//! - [`gpus`]: per-device telemetry, Xid history, needs-reset.
+//! - [`kernels`]: the campaign matrix.
+//! - [`bundle`]: all of them together ([`Projections`]).
 
+pub mod audit;
+pub mod bundle;
+pub mod canon;
+pub mod corpus;
+mod data;
+pub mod decimal;
 pub mod digest;
+pub mod gates;
+pub mod gpus;
+pub mod kernels;
 pub mod keys;
+pub mod pci;
+pub mod queue;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod xid_class;
 
+pub use bundle::{NAMES, Projections};
+pub use data::reason_code;
+pub use gates::{AdmissionDecision, DispatchDecision, GateError, LedgerDecision, admission_decision, dispatch_decision, ledger_event_data};
 pub use keys::KeyRegistry;

@@ -401,7 +401,11 @@ impl Sequencer {
                 size: c.size,
                 checkpoint: self.checkpoint.clone(),
             }));
-            self.head_tx.send_replace(HeadInfo { size: c.size, root: c.root, checkpoint: self.checkpoint.clone() });
+            self.head_tx.send_replace(HeadInfo {
+                size: c.size,
+                root: c.root,
+                checkpoint: self.checkpoint.clone(),
+            });
         }
     }
 
@@ -449,4 +453,3 @@ impl Sequencer {
 fn vec_of_errors(n: usize, e: &str) -> Vec<Outcome> {
     (0..n).map(|_| Outcome::Rejected(AppendError::Storage(e.to_owned()))).collect()
 }
-

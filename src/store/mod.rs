@@ -3,6 +3,8 @@
 //! The log (`records`, `merkle_nodes`, `checkpoints`, `head`) is the ground state; anything
 //! else stored is derived or operator configuration.
 
+mod backend;
+mod postgres;
 mod rows;
 mod sqlite;
 
@@ -11,6 +13,7 @@ use std::path::Path;
 use assay_events::Hash32;
 use assay_events::merkle::NodeId;
 
+pub use postgres::PgStore;
 pub use rows::{CheckpointRow, CommitBatch, HeadRow, RecordRow, StoredRecord};
 pub use sqlite::SqliteStore;
 
@@ -44,6 +47,7 @@ pub enum StoreError {
 #[derive(Clone, Debug)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 /// Delegates a method to the backend.
@@ -51,13 +55,18 @@ macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
             Store::Sqlite($s) => $e,
+            Store::Postgres($s) => $e,
         }
     };
 }
 
 impl Store {
-    /// Opens (creating if `create`) the ledger at `target`: a SQLite file path.
+    /// Opens (creating if `create`) the ledger at `target`: a `postgres://` URL (optionally
+    /// with `?schema=NAME`), or a SQLite file path (optionally `sqlite://PATH`).
     pub async fn open(target: &str, durability: Durability, create: bool) -> Result<Store, StoreError> {
+        if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+            return Ok(Store::Postgres(PgStore::open(target, durability, create).await?));
+        }
         let path = target.strip_prefix("sqlite://").unwrap_or(target);
         if !create && !Path::new(path).exists() {
             return Err(StoreError::Open {

@@ -328,6 +328,19 @@ mod tests {
     }
 
     #[test]
+    fn results_serialise_with_a_kind_tag() {
+        let parsed = parse_line("NVRM: Xid (PCI:0000:01:00): 13, pid=7, name=a, b");
+        let json = serde_json::to_value(&parsed).unwrap_or_default();
+        assert_eq!(json["kind"], "xid");
+        assert_eq!(json["pid"], 7);
+        assert_eq!(json["message"], "b");
+        let back: XidParse = serde_json::from_value(json).unwrap_or(XidParse::NotXid);
+        assert_eq!(back, parsed);
+        let fallen = serde_json::to_value(XidParse::FallenOffBus { pci: "0000:3b:00".into() });
+        assert_eq!(fallen.unwrap_or_default()["kind"], "fallen_off_bus");
+    }
+
+    #[test]
     fn parse_log_numbers_lines_from_one() {
         let text = "a\nNVRM: Xid (PCI:0000:01:00): 13, x\r\nb\nNVRM: Xid (PCI:0000:01:00): 13\n";
         let found = parse_log(text);

@@ -1,0 +1,104 @@
+//! The PostgreSQL backend, for several servers on one database. Each batch transaction takes
+//! a transaction-scoped advisory lock and then `SELECT … FROM head FOR UPDATE`, so writers are
+//! serialized, commit order equals seq order, and no two servers sign inconsistent checkpoints.
+//! The queries are in `backend.rs`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use assay_events::Hash32;
+use assay_events::merkle::NodeId;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
+use sqlx::{Executor, QueryBuilder, Row, Transaction};
+
+use super::backend::{
+    INSERT_NODES_ROWS_MAX, INSERT_RECORDS_ROWS_MAX, LOOKUP_PAIRS_MAX, RECORD_COLUMNS, sql_backend,
+};
+use super::{CheckpointRow, CommitBatch, Durability, HeadRow, StoreError, StoredRecord};
+
+const CONNECTIONS_MAX: u32 = 8;
+/// The advisory lock every writer of an Assay ledger takes (ASCII "assay" in a bigint).
+const WRITER_LOCK_KEY: i64 = 0x6173_7361_79;
+
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// `url` is a `postgres://` URL; an optional `schema=NAME` query parameter keeps the ledger
+    /// in its own schema (created if `create`), so one database can hold several ledgers.
+    pub async fn open(url: &str, durability: Durability, create: bool) -> Result<PgStore, StoreError> {
+        let open_err = |source| StoreError::Open { target: redact(url), source };
+        let (base, schema) = split_schema(url);
+        let mut options = PgConnectOptions::from_str(&base).map_err(open_err)?;
+        if let Some(schema) = &schema {
+            if create {
+                let admin = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options.clone())
+                    .await
+                    .map_err(open_err)?;
+                admin.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str()).await?;
+                admin.close().await;
+            }
+            options = options.options([("search_path", schema.as_str())]);
+        }
+        // Relaxed durability: commits return before the WAL is flushed (a crash of the
+        // database server may lose the last commits, never corrupt).
+        if durability == Durability::Relaxed {
+            options = options.options([("synchronous_commit", "off")]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS_MAX)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(open_err)?;
+        sqlx::migrate!("schemas/sql/postgres").run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    /// The pool, for LISTEN/NOTIFY followers.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Splits a `schema=NAME` parameter off a URL. Schema names are restricted to
+/// `[A-Za-z0-9_]` so they can be quoted safely.
+fn split_schema(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else { return (url.to_owned(), None) };
+    let mut schema = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|kv| match kv.strip_prefix("schema=") {
+            Some(name) if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                schema = Some(name.to_owned());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let base = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
+    (base, schema)
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
+async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITER_LOCK_KEY).execute(&mut *tx).await?;
+    Ok(tx)
+}
+
+sql_backend!(PgStore, Postgres, PgRow, begin, " FOR UPDATE");
