@@ -37,11 +37,22 @@ pub struct LedgerOptions {
     pub queue_requests_max: usize,
     /// Envelopes in one append request.
     pub request_envelopes_max: usize,
+    /// Look for other writers' commits this often (milliseconds; PostgreSQL notifications
+    /// wake it sooner). None for one-shot processes that only append.
+    pub follow_poll_ms: Option<u64>,
+    /// The dispatch gate refuses a worker whose latest preflight is older than this.
+    pub preflight_max_age_ms: u64,
 }
 
 impl Default for LedgerOptions {
     fn default() -> Self {
-        LedgerOptions { batch_events_max: 4096, queue_requests_max: 1024, request_envelopes_max: 1000 }
+        LedgerOptions {
+            batch_events_max: 4096,
+            queue_requests_max: 1024,
+            request_envelopes_max: 1000,
+            follow_poll_ms: None,
+            preflight_max_age_ms: 15 * 60 * 1000,
+        }
     }
 }
 
@@ -180,8 +191,12 @@ impl Ledger {
             head_tx,
             committed_tx: committed_tx.clone(),
             batch_events_max: options.batch_events_max,
+            follow_poll: options.follow_poll_ms.map(std::time::Duration::from_millis),
+            dirty: false,
+            preflight_max_age_ns: i64::try_from(options.preflight_max_age_ms.saturating_mul(1_000_000))
+                .unwrap_or(i64::MAX),
         };
-        sequencer.catch_up().await?;
+        sequencer.catch_up_quietly().await?;
         let task = tokio::spawn(sequencer.run(rx, shutdown_rx));
         Ok(Ledger {
             inner: Arc::new(Inner {

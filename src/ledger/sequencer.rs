@@ -11,12 +11,14 @@ use std::sync::{Arc, RwLock};
 
 use assay_events::Hash32;
 use assay_events::checkpoint::Checkpoint;
-use assay_events::dsse::signatures_canonical_json;
+use assay_events::cloudevent::{event_digest, CloudEvent};
+use assay_events::dsse::{signatures_canonical_json, DecodedEnvelope};
 use assay_events::keys::{SignerKey, VerifierKey};
 use assay_events::merkle::{Frontier, leaf_hash};
 use assay_events::record::Record;
 use assay_events::roles::{Role, allowed_roles};
-use assay_projections::KeyRegistry;
+use assay_projections::gates::LedgerDecision;
+use assay_projections::{admission_decision, dispatch_decision, GateError, KeyRegistry};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::error::{AppendError, OpenError, Rejection};
@@ -24,12 +26,11 @@ use super::prepare::Prepared;
 use super::state::LedgerState;
 use super::{Ack, AppendOutcome, Committed, HeadInfo};
 use crate::clock::now_ns;
-use crate::store::{CheckpointRow, CommitBatch, HeadRow, RecordRow, Store, StoreError};
+use crate::ledger::build_envelope;
+use crate::store::{Changes, CheckpointRow, CommitBatch, HeadRow, RecordRow, Store, StoreError};
 
 /// Records read per query while catching up with the store.
 const CATCH_UP_PAGE_RECORDS: u32 = 4096;
-/// Attempts at one batch when another writer moved the head in between.
-const BATCH_ATTEMPTS_MAX: u32 = 4;
 
 pub(crate) struct Request {
     pub items: Vec<Prepared>,
@@ -51,14 +52,20 @@ pub(crate) struct Sequencer {
     /// batches and must read the store; the sequencer never waits for them.
     pub committed_tx: broadcast::Sender<Arc<Committed>>,
     pub batch_events_max: usize,
+    /// How often to look for other writers' commits; None: never (a one-shot CLI process).
+    pub follow_poll: Option<std::time::Duration>,
+    /// The in-memory state may be ahead of the store (a batch failed mid-way): rebuild it
+    /// before sequencing again.
+    pub dirty: bool,
+    /// A worker's latest preflight older than this (at the request's arrival) is stale.
+    pub preflight_max_age_ns: i64,
 }
 
-/// In-memory state at the last commit, to return to when a commit fails.
-struct Saved {
-    state: LedgerState,
-    frontier: Frontier,
-    last_hash: Hash32,
-    last_received_ns: i64,
+/// What woke the sequencer.
+enum Next {
+    Request(Request),
+    /// Another writer may have committed; the flag says the listener is still healthy.
+    Follow(bool),
 }
 
 /// What one request came to inside a batch.
@@ -69,16 +76,43 @@ enum Outcome {
 
 impl Sequencer {
     /// Runs until the channel closes or `shutdown` turns true; then drains what is queued.
+    /// With `follow_poll` set, it also takes in records other writers commit (PostgreSQL
+    /// notifications, else polling), so followers see every record in seq order.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Request>, mut shutdown: watch::Receiver<bool>) {
+        let mut changes = match self.follow_poll {
+            Some(_) => Some(self.store.changes().await.unwrap_or(Changes::Poll)),
+            None => None,
+        };
+        let poll = self.follow_poll.unwrap_or_default();
         loop {
-            let first = tokio::select! {
+            let next = tokio::select! {
                 biased;
-                r = rx.recv() => r,
+                r = rx.recv() => r.map(Next::Request),
                 _ = shutdown.wait_for(|s| *s) => None,
+                woke = async {
+                    match changes.as_mut() {
+                        Some(c) => c.wait(poll).await,
+                        None => std::future::pending().await,
+                    }
+                } => Some(Next::Follow(woke.is_ok())),
             };
-            let Some(first) = first else { break };
-            let batch = self.drain(first, &mut rx);
-            self.run_batch(batch).await;
+            match next {
+                None => break,
+                Some(Next::Request(first)) => {
+                    let batch = self.drain(first, &mut rx);
+                    self.run_batch(batch).await;
+                }
+                Some(Next::Follow(listener_ok)) => {
+                    if !listener_ok {
+                        // The notification connection broke (e.g. the database restarted):
+                        // poll until it can be opened again.
+                        changes = Some(self.store.changes().await.unwrap_or(Changes::Poll));
+                    }
+                    if let Err(e) = self.catch_up().await {
+                        tracing::warn!(error = %e, "following the store failed; will retry");
+                    }
+                }
+            }
         }
         // Drain: everything already queued is sequenced before the task ends.
         rx.close();
@@ -104,35 +138,14 @@ impl Sequencer {
     }
 
     async fn run_batch(&mut self, batch: Vec<Request>) {
-        let mut attempt = 0;
-        let outcomes = loop {
-            attempt += 1;
-            let saved = self.save();
-            let (outcomes, commit) = match self.sequence(&batch).await {
-                Ok(x) => x,
-                Err(e) => {
-                    self.restore(saved);
-                    break vec_of_errors(batch.len(), &e);
-                }
-            };
-            let Some((commit, records)) = commit else { break outcomes };
-            match self.store.commit(&commit).await {
-                Ok(()) => {
-                    self.published(&commit, records);
-                    break outcomes;
-                }
-                Err(StoreError::HeadMoved { .. }) if attempt < BATCH_ATTEMPTS_MAX => {
-                    // Another writer appended: take its records in, then sequence again.
-                    self.restore(saved);
-                    if let Err(e) = self.catch_up().await {
-                        break vec_of_errors(batch.len(), &e.to_string());
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "commit failed; nothing of this batch is acknowledged");
-                    self.restore(saved);
-                    break vec_of_errors(batch.len(), &e.to_string());
-                }
+        let outcomes = match self.lock_sequence_commit(&batch).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                // Nothing of this batch is acknowledged; the in-memory state may hold some of
+                // it, so it is rebuilt from the store before the next batch.
+                tracing::error!(error = %e, "batch failed; nothing of it is acknowledged");
+                self.dirty = true;
+                vec_of_errors(batch.len(), &e)
             }
         };
         for (request, outcome) in batch.into_iter().zip(outcomes) {
@@ -145,20 +158,37 @@ impl Sequencer {
         }
     }
 
-    fn save(&self) -> Saved {
-        Saved {
-            state: self.state.clone(),
-            frontier: self.frontier.clone(),
-            last_hash: self.last_hash,
-            last_received_ns: self.last_received_ns,
+    /// Takes the writer lock, folds in whatever other writers committed, sequences the batch
+    /// against that head and commits it, all under the lock: seqs stay gap-free and no
+    /// other writer can sign a checkpoint in between.
+    async fn lock_sequence_commit(&mut self, batch: &[Request]) -> Result<Vec<Outcome>, String> {
+        if self.dirty {
+            self.rebuild().await.map_err(|e| e.to_string())?;
         }
+        let (tx, stored_size) = self.store.lock().await.map_err(|e| e.to_string())?;
+        if stored_size != self.frontier.size() {
+            self.catch_up().await.map_err(|e| e.to_string())?;
+        }
+        let (outcomes, commit) = self.sequence(batch).await?;
+        if let Some((commit, records)) = commit {
+            // Mark dirty until the commit is known to have happened.
+            self.dirty = true;
+            tx.write(&commit).await.map_err(|e| e.to_string())?;
+            self.dirty = false;
+            self.published(&commit, records);
+        }
+        Ok(outcomes)
     }
 
-    fn restore(&mut self, saved: Saved) {
-        self.state = saved.state;
-        self.frontier = saved.frontier;
-        self.last_hash = saved.last_hash;
-        self.last_received_ns = saved.last_received_ns;
+    /// Forgets the in-memory state and folds the whole log again.
+    async fn rebuild(&mut self) -> Result<(), OpenError> {
+        self.state = LedgerState::default();
+        self.frontier = Frontier::new();
+        self.last_hash = Hash32::ZERO;
+        self.last_received_ns = 0;
+        self.catch_up_quietly().await?;
+        self.dirty = false;
+        Ok(())
     }
 
     /// Validates and sequences every request; returns each request's outcome and the batch
@@ -185,14 +215,13 @@ impl Sequencer {
                             acks.push(Ack { seq, digest, existed: true });
                             continue;
                         }
-                        let record = self.sequence_one(item, &mut commit);
+                        let (record, decision) = self.sequence_one(item, &mut commit);
                         keys_changed |= record.event.ty.starts_with("key.") || record.seq == 0;
-                        in_batch.insert(
-                            (record.event.source.clone(), record.event.id.clone()),
-                            (record.seq, record.digest),
-                        );
                         acks.push(Ack { seq: record.seq, digest: record.digest, existed: false });
-                        records.push(record);
+                        for r in std::iter::once(record).chain(decision) {
+                            in_batch.insert((r.event.source.clone(), r.event.id.clone()), (r.seq, r.digest));
+                            records.push(r);
+                        }
                     }
                     outcomes.push(Outcome::Done(acks));
                 }
@@ -213,25 +242,71 @@ impl Sequencer {
         });
         if keys_changed {
             *self.published_keys.write().unwrap_or_else(|p| p.into_inner()) =
-                Arc::new(self.state.keys.clone());
+                Arc::new(self.state.keys().clone());
         }
         Ok((outcomes, Some((commit, records))))
     }
 
-    /// Appends one accepted envelope as the next record and folds it into the state.
-    fn sequence_one(&mut self, item: &Prepared, commit: &mut CommitBatch) -> Record {
+    /// Appends one accepted envelope as the next record and folds it into the state; when a
+    /// gate applies, appends the ledger's decision right after it.
+    fn sequence_one(&mut self, item: &Prepared, commit: &mut CommitBatch) -> (Record, Option<Record>) {
+        let record = self.append_record(
+            item.envelope.payload.clone(),
+            item.envelope.signatures.clone(),
+            item.event.clone(),
+            item.digest,
+            commit,
+        );
+        let decision = self.gate(&record).map(|env| {
+            let event = CloudEvent::parse(&env.payload).expect("the ledger's own event parses");
+            debug_assert!(crate::schema::validate(&event.ty, &event.data).is_ok(), "ledger event off schema");
+            let digest = event_digest(&env.payload);
+            self.append_record(env.payload, env.signatures, event, digest, commit)
+        });
+        (record, decision)
+    }
+
+    /// The ledger's decision on `record`, if a gate applies to its type (DESIGN §6).
+    fn gate(&self, record: &Record) -> Option<DecodedEnvelope> {
+        let state = &self.state.projections;
+        let decided: Result<(&str, String, serde_json::Value), GateError> = match record.event.ty.as_str() {
+            "dispatch.requested" => dispatch_decision(state, record, self.preflight_max_age_ns)
+                .map(|d| (d.event_type(), d.subject(), d.ledger_event_data())),
+            "artifact.submitted" => {
+                admission_decision(state, record).map(|d| (d.event_type(), d.subject(), d.ledger_event_data()))
+            }
+            _ => return None,
+        };
+        match decided {
+            Ok((ty, subject, data)) => Some(build_envelope(
+                &self.ledger_key,
+                ty,
+                Some(&subject),
+                data,
+                // Derived from the request, so the decision is named by what it decides.
+                Some(format!("{ty}:{}", record.digest)),
+                record.received_at_ns,
+            )),
+            Err(e) => {
+                // The schema guarantees the fields a gate reads; this is a defect, logged.
+                tracing::error!(seq = record.seq, error = %e, "gate could not decide");
+                None
+            }
+        }
+    }
+
+    fn append_record(
+        &mut self,
+        payload: Vec<u8>,
+        signatures: Vec<assay_events::dsse::Signature>,
+        event: CloudEvent,
+        digest: Hash32,
+        commit: &mut CommitBatch,
+    ) -> Record {
         let seq = self.frontier.size();
         // received_at never goes backwards, whatever the wall clock does.
         let received_at_ns = now_ns().max(self.last_received_ns);
-        let record = Record::from_parts(
-            seq,
-            received_at_ns,
-            item.envelope.payload.clone(),
-            item.envelope.signatures.clone(),
-            self.last_hash,
-            item.event.clone(),
-            item.digest,
-        );
+        let record = Record::from_parts(seq, received_at_ns, payload, signatures, self.last_hash, event, digest);
         let leaf = record.leaf();
         commit.nodes.extend(self.frontier.push(leaf_hash(&leaf)));
         self.last_hash = record.record_hash;
@@ -273,13 +348,13 @@ impl Sequencer {
                 }
                 return Err(reject(Rejection::Conflict { event_source: id.0, id: id.1, seq: position }));
             }
-            let keys = scratch.as_ref().unwrap_or(&self.state.keys);
+            let keys = scratch.as_ref().unwrap_or(self.state.keys());
             self.authorize(item, keys, position).map_err(reject)?;
             if let Some((seq, _)) = known {
                 return Err(reject(Rejection::Conflict { event_source: id.0, id: id.1, seq }));
             }
             if item.event.ty.starts_with("key.") || position == 0 {
-                let mut next = scratch.take().unwrap_or_else(|| self.state.keys.clone());
+                let mut next = scratch.take().unwrap_or_else(|| self.state.keys().clone());
                 if let Ok(r) = Record::new(
                     position,
                     0,
@@ -409,14 +484,29 @@ impl Sequencer {
         }
     }
 
-    /// Folds records that another writer appended after our head.
+    /// Folds records that another writer appended after our head, and hands them to followers.
     pub async fn catch_up(&mut self) -> Result<(), OpenError> {
+        self.catch_up_inner(true).await
+    }
+
+    /// [`Self::catch_up`] without telling followers (at open, and when rebuilding records
+    /// they have already seen).
+    pub async fn catch_up_quietly(&mut self) -> Result<(), OpenError> {
+        self.catch_up_inner(false).await
+    }
+
+    async fn catch_up_inner(&mut self, tell_followers: bool) -> Result<(), OpenError> {
         let Some(head) = self.store.head().await? else { return Ok(()) };
-        let mut loops_left =
+        if head.size == self.frontier.size() && head.record_hash == self.last_hash {
+            return Ok(());
+        }
+        let mut pages_left =
             head.size.saturating_sub(self.frontier.size()) / u64::from(CATCH_UP_PAGE_RECORDS) + 2;
-        while self.frontier.size() < head.size && loops_left > 0 {
-            loops_left -= 1;
-            for stored in self.store.records(self.frontier.size(), CATCH_UP_PAGE_RECORDS).await? {
+        while self.frontier.size() < head.size && pages_left > 0 {
+            pages_left -= 1;
+            let page = self.store.records(self.frontier.size(), CATCH_UP_PAGE_RECORDS).await?;
+            let mut records = Vec::with_capacity(page.len());
+            for stored in page.into_iter().take_while(|r| r.seq < head.size) {
                 let record = stored.to_record()?;
                 if record.seq != self.frontier.size() || record.prev_hash != self.last_hash {
                     return Err(OpenError::Inconsistent(format!(
@@ -428,6 +518,14 @@ impl Sequencer {
                 self.last_hash = record.record_hash;
                 self.last_received_ns = self.last_received_ns.max(record.received_at_ns);
                 self.state.apply(&record);
+                records.push(record);
+            }
+            if tell_followers && self.committed_tx.receiver_count() > 0 && !records.is_empty() {
+                let _ = self.committed_tx.send(Arc::new(Committed {
+                    records,
+                    size: self.frontier.size(),
+                    checkpoint: self.checkpoint.clone(),
+                }));
             }
         }
         if self.frontier.size() != head.size || self.last_hash != head.record_hash {
@@ -439,13 +537,9 @@ impl Sequencer {
         }
         if let Some(c) = self.store.checkpoint_at(head.checkpoint_size).await? {
             self.checkpoint = Arc::from(c.note.as_str());
-            self.head_tx.send_replace(HeadInfo {
-                size: c.size,
-                root: c.root,
-                checkpoint: self.checkpoint.clone(),
-            });
+            self.head_tx.send_replace(HeadInfo { size: c.size, root: c.root, checkpoint: self.checkpoint.clone() });
         }
-        *self.published_keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(self.state.keys.clone());
+        *self.published_keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(self.state.keys().clone());
         Ok(())
     }
 }

@@ -1,16 +1,20 @@
-//! The state the sequencer decides with: folded from every record, in seq order.
+//! The state the sequencer decides with: every projection, folded from every record in seq
+//! order. Authorization reads its key registry; gates read the queue and the corpus.
 
 use assay_events::record::Record;
-use assay_projections::KeyRegistry;
+use assay_projections::{KeyRegistry, Projections};
 
-/// What gates and authorization consult. Rebuilt from the log at open.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerState {
-    pub keys: KeyRegistry,
+    pub projections: Projections,
 }
 
 impl LedgerState {
     pub fn apply(&mut self, record: &Record) {
-        self.keys.apply(record);
+        self.projections.apply(record);
+    }
+
+    pub fn keys(&self) -> &KeyRegistry {
+        &self.projections.keys
     }
 }

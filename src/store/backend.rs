@@ -13,9 +13,10 @@ pub const RECORD_COLUMNS: &str = "seq, digest, source, event_id, type, subject, 
                                   payload, signatures, prev_hash, record_hash";
 
 /// Implements the store methods for `$Store { pool }` over database `$Db`. `$begin` opens the
-/// batch transaction holding the writer lock; `$for_update` ends the head read inside it.
+/// batch transaction holding the writer lock; `$for_update` ends the head read inside it;
+/// `$announce` (if not empty) runs before commit to tell followers the head moved.
 macro_rules! sql_backend {
-    ($Store:ident, $Db:ty, $Row:ty, $begin:path, $for_update:literal) => {
+    ($Store:ident, $Db:ty, $Row:ty, $begin:path, $for_update:literal, $announce:literal) => {
         impl $Store {
             pub async fn head(&self) -> Result<Option<HeadRow>, StoreError> {
                 let row = QueryBuilder::<$Db>::new(
@@ -27,7 +28,8 @@ macro_rules! sql_backend {
                 row.map(|r| head_from_row(&r)).transpose()
             }
 
-            pub async fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError> {
+            /// Opens a batch transaction holding the writer lock and reads the stored size.
+            pub async fn lock(&self) -> Result<(Transaction<'static, $Db>, u64), StoreError> {
                 let mut tx = $begin(&self.pool).await?;
                 let found = QueryBuilder::<$Db>::new(concat!("SELECT size FROM head WHERE id = 0", $for_update))
                     .build()
@@ -37,9 +39,19 @@ macro_rules! sql_backend {
                     Some(row) => row.try_get::<i64, _>("size")? as u64,
                     None => 0,
                 };
+                Ok((tx, found))
+            }
+
+            pub async fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError> {
+                let (tx, found) = self.lock().await?;
                 if found != batch.base_size {
                     return Err(StoreError::HeadMoved { expected: batch.base_size, found });
                 }
+                Self::write(tx, batch).await
+            }
+
+            /// Writes `batch` in the locked transaction and commits.
+            pub async fn write(mut tx: Transaction<'static, $Db>, batch: &CommitBatch) -> Result<(), StoreError> {
                 for chunk in batch.records.chunks(INSERT_RECORDS_ROWS_MAX) {
                     let mut q = QueryBuilder::<$Db>::new(format!("INSERT INTO records ({RECORD_COLUMNS}) "));
                     q.push_values(chunk, |mut b, r| {
@@ -91,6 +103,9 @@ macro_rules! sql_backend {
                          frontier = excluded.frontier, checkpoint_size = excluded.checkpoint_size",
                     );
                     q.build().execute(&mut *tx).await?;
+                }
+                if !$announce.is_empty() {
+                    QueryBuilder::<$Db>::new($announce).build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())

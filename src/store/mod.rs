@@ -50,6 +50,46 @@ pub enum Store {
     Postgres(PgStore),
 }
 
+/// A batch transaction holding the writer lock.
+pub enum BatchTx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl BatchTx {
+    /// Writes records, nodes, checkpoint and head, and commits.
+    pub async fn write(self, batch: &CommitBatch) -> Result<(), StoreError> {
+        match self {
+            BatchTx::Sqlite(tx) => SqliteStore::write(tx, batch).await,
+            BatchTx::Postgres(tx) => PgStore::write(tx, batch).await,
+        }
+    }
+}
+
+/// How a follower learns that the head may have moved.
+pub enum Changes {
+    /// Poll the head (SQLite).
+    Poll,
+    /// PostgreSQL LISTEN on the head channel.
+    Listen(Box<sqlx::postgres::PgListener>),
+}
+
+impl Changes {
+    /// Returns after a notification or after `poll`, whichever comes first.
+    pub async fn wait(&mut self, poll: std::time::Duration) -> Result<(), StoreError> {
+        match self {
+            Changes::Poll => {
+                tokio::time::sleep(poll).await;
+                Ok(())
+            }
+            Changes::Listen(l) => match tokio::time::timeout(poll, l.recv()).await {
+                Ok(r) => r.map(|_| ()).map_err(StoreError::Db),
+                Err(_) => Ok(()),
+            },
+        }
+    }
+}
+
 /// Delegates a method to the backend.
 macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
@@ -79,6 +119,21 @@ impl Store {
 
     pub async fn head(&self) -> Result<Option<HeadRow>, StoreError> {
         dispatch!(self, s => s.head().await)
+    }
+
+    /// Opens a batch transaction that holds the writer lock (no other writer can commit
+    /// until it ends) and returns the stored size. Dropping it rolls back.
+    pub async fn lock(&self) -> Result<(BatchTx, u64), StoreError> {
+        Ok(match self {
+            Store::Sqlite(s) => {
+                let (tx, size) = s.lock().await?;
+                (BatchTx::Sqlite(tx), size)
+            }
+            Store::Postgres(s) => {
+                let (tx, size) = s.lock().await?;
+                (BatchTx::Postgres(tx), size)
+            }
+        })
     }
 
     /// Writes a batch in one transaction; fails with `HeadMoved` unless the stored head
@@ -134,6 +189,16 @@ impl Store {
 
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
         dispatch!(self, s => s.set_setting(name, value).await)
+    }
+
+    /// Waits until another writer may have committed: a PostgreSQL notification, or, for
+    /// SQLite (no notifications), the poll interval. Errors when the listener breaks; callers
+    /// then fall back to polling.
+    pub async fn changes(&self) -> Result<Changes, StoreError> {
+        Ok(match self {
+            Store::Sqlite(_) => Changes::Poll,
+            Store::Postgres(s) => Changes::Listen(Box::new(s.listen().await?)),
+        })
     }
 
     pub async fn close(&self) {

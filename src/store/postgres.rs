@@ -59,9 +59,11 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
-    /// The pool, for LISTEN/NOTIFY followers.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// A listener on [`HEAD_CHANNEL`]: wakes when any server commits.
+    pub async fn listen(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(HEAD_CHANNEL).await?;
+        Ok(listener)
     }
 }
 
@@ -101,4 +103,7 @@ async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Er
     Ok(tx)
 }
 
-sql_backend!(PgStore, Postgres, PgRow, begin, " FOR UPDATE");
+/// The channel on which every commit announces itself (delivered at commit).
+pub const HEAD_CHANNEL: &str = "assay_head";
+
+sql_backend!(PgStore, Postgres, PgRow, begin, " FOR UPDATE", "SELECT pg_notify('assay_head', '')");

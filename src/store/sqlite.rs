@@ -53,4 +53,4 @@ async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
-sql_backend!(SqliteStore, Sqlite, SqliteRow, begin, "");
+sql_backend!(SqliteStore, Sqlite, SqliteRow, begin, "", "");
