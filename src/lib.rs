@@ -11,6 +11,7 @@ pub mod demo;
 pub mod keyfile;
 pub mod ledger;
 pub mod proof;
+pub mod replay;
 pub mod schema;
 pub mod store;
 pub mod verify;

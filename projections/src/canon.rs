@@ -103,16 +103,14 @@ mod tests {
     #[test]
     fn keys_sorted_at_every_depth() {
         let v = json!({"b": 1, "a": {"d": [ {"z": 0, "y": 1.5} ], "c": null}, "e": [true, "x"]});
-        assert_eq!(
-            canonical_string(&v),
-            r#"{"a":{"c":null,"d":[{"y":1.5,"z":0}]},"b":1,"e":[true,"x"]}"#
-        );
+        assert_eq!(canonical_string(&v), r#"{"a":{"c":null,"d":[{"y":1.5,"z":0}]},"b":1,"e":[true,"x"]}"#);
         assert_eq!(canonical(&v).to_string(), canonical_string(&v));
     }
 
     #[test]
     fn strings_escape_like_serde_json() {
-        let tricky: String = (0u32..0x30).filter_map(char::from_u32).chain("\"\\/é\u{7f}\u{2028}😀".chars()).collect();
+        let tricky: String =
+            (0u32..0x30).filter_map(char::from_u32).chain("\"\\/é\u{7f}\u{2028}😀".chars()).collect();
         let v = Value::String(tricky);
         assert_eq!(canonical_string(&v), serde_json::to_string(&v).unwrap());
         let n = json!([1, -2, 1.5, 1e300, 0.1, 18446744073709551615u64]);

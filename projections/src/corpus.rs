@@ -126,7 +126,8 @@ impl Corpus {
         }
         if let Some(digest) = &content_digest {
             let entry = self.content.entry(digest.clone()).or_default();
-            let others: Vec<String> = entry.slugs.keys().filter(|s| *s != slug).map(|s| format!("content:{s}")).collect();
+            let others: Vec<String> =
+                entry.slugs.keys().filter(|s| *s != slug).map(|s| format!("content:{s}")).collect();
             if !others.is_empty() {
                 self.counts.content_duplicates += 1;
             }

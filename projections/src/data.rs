@@ -48,9 +48,10 @@ pub(crate) fn source_key_name(record: &Record) -> Option<&str> {
 /// The keyid of the signature made by the `source` key (`<name>+<hexid>`), else the first.
 pub(crate) fn producer_keyid(record: &Record) -> Option<&str> {
     let name = source_key_name(record);
-    let by_source = record.signatures.iter().find(|s| {
-        name.is_some_and(|n| s.keyid.split_once('+').is_some_and(|(kn, _)| kn == n))
-    });
+    let by_source = record
+        .signatures
+        .iter()
+        .find(|s| name.is_some_and(|n| s.keyid.split_once('+').is_some_and(|(kn, _)| kn == n)));
     by_source.or(record.signatures.first()).map(|s| s.keyid.as_str())
 }
 

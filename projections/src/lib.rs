@@ -32,5 +32,8 @@ pub mod xid_class;
 
 pub use bundle::{NAMES, Projections};
 pub use data::reason_code;
-pub use gates::{AdmissionDecision, DispatchDecision, GateError, LedgerDecision, admission_decision, dispatch_decision, ledger_event_data};
+pub use gates::{
+    AdmissionDecision, DispatchDecision, GateError, LedgerDecision, admission_decision, dispatch_decision,
+    ledger_event_data,
+};
 pub use keys::KeyRegistry;

@@ -280,7 +280,8 @@ impl Queue {
         let at = record.received_at_ns;
         match record.event.ty.as_str() {
             "control.paused" => {
-                self.paused = Some(Pause { reason: owned(str_of(data, "reason")), seq: record.seq, at_ns: at });
+                self.paused =
+                    Some(Pause { reason: owned(str_of(data, "reason")), seq: record.seq, at_ns: at });
             }
             "control.resumed" => self.paused = None,
             "control.maintenance" => {
@@ -335,8 +336,7 @@ impl Queue {
                 run.signal = i64_of(data, "signal");
                 run.duration_ms = u64_of(data, "duration_ms");
                 if !matches!(run.state, RunState::Cancelled | RunState::Quiesced) {
-                    run.state =
-                        if run.exit_code == Some(0) { RunState::Finished } else { RunState::Failed };
+                    run.state = if run.exit_code == Some(0) { RunState::Finished } else { RunState::Failed };
                 }
             }
             "run.quiesced" => {

@@ -12,7 +12,11 @@ fn verdict(s: &Projections, slug: &str, claim: &str) -> ClaimVerdict {
 #[track_caller]
 fn assert_verdict(s: &Projections, slug: &str, claim: &str, expected: Verdict, reasons: &[&str]) {
     let v = verdict(s, slug, claim);
-    assert_eq!((v.verdict, v.reasons.iter().map(String::as_str).collect::<Vec<_>>()), (expected, reasons.to_vec()), "{v:#?}");
+    assert_eq!(
+        (v.verdict, v.reasons.iter().map(String::as_str).collect::<Vec<_>>()),
+        (expected, reasons.to_vec()),
+        "{v:#?}"
+    );
 }
 
 /// loss: step 0 → 3.0, 1 → 2.0, 2 → 1.5, then step 2 again → 1.25 (latest seq wins `last`).
@@ -57,7 +61,12 @@ fn eq_is_exact_not_fooled_by_float_noise() {
         vec![
             claim("a", "mean", metric_check("r1", "x", "mean", "eq", "0.15"), &["@evidence:r1"]),
             claim("a", "mean-above", metric_check("r1", "x", "mean", "gt", "0.15"), &["@evidence:r1"]),
-            claim("a", "max", metric_check("r1", "x", "max", "eq", "0.2000000000000000001"), &["@evidence:r1"]),
+            claim(
+                "a",
+                "max",
+                metric_check("r1", "x", "max", "eq", "0.2000000000000000001"),
+                &["@evidence:r1"],
+            ),
         ],
     ]))
     .then(|s| {
@@ -69,17 +78,23 @@ fn eq_is_exact_not_fooled_by_float_noise() {
 
 #[test]
 fn contradicted_when_the_value_does_not_hold() {
-    given(history(vec![loss_run("r1"), vec![claim("a", "c1", metric_check("r1", "loss", "last", "lt", "1.2"), &["@evidence:r1"])]]))
-        .then(|s| {
-            assert_verdict(s, "a", "c1", Verdict::Contradicted, &["value_mismatch"]);
-            assert_eq!(verdict(s, "a", "c1").context, ["observed:1.25"]);
-        });
+    given(history(vec![
+        loss_run("r1"),
+        vec![claim("a", "c1", metric_check("r1", "loss", "last", "lt", "1.2"), &["@evidence:r1"])],
+    ]))
+    .then(|s| {
+        assert_verdict(s, "a", "c1", Verdict::Contradicted, &["value_mismatch"]);
+        assert_eq!(verdict(s, "a", "c1").context, ["observed:1.25"]);
+    });
 }
 
 #[test]
 fn unsupported_metric_missing() {
-    given(history(vec![loss_run("r1"), vec![claim("a", "c1", metric_check("r1", "acc", "max", "gt", "0.9"), &["@evidence:r1"])]]))
-        .then(|s| assert_verdict(s, "a", "c1", Verdict::Unsupported, &["metric_missing:r1"]));
+    given(history(vec![
+        loss_run("r1"),
+        vec![claim("a", "c1", metric_check("r1", "acc", "max", "gt", "0.9"), &["@evidence:r1"])],
+    ]))
+    .then(|s| assert_verdict(s, "a", "c1", Verdict::Unsupported, &["metric_missing:r1"]));
 }
 
 #[test]
@@ -94,12 +109,28 @@ fn unsupported_until_the_run_finishes_quiesces_and_has_evidence() {
         claim("a", "c1", check, &[]),
     ])
     .then(|s| {
-        assert_verdict(s, "a", "c1", Verdict::Unsupported, &["evidence_missing", "run_not_finished:r1", "run_without_evidence:r1"])
+        assert_verdict(
+            s,
+            "a",
+            "c1",
+            Verdict::Unsupported,
+            &["evidence_missing", "run_not_finished:r1", "run_without_evidence:r1"],
+        )
     })
     .when(run_finished("r1", Some(0)))
-    .then(|s| assert_verdict(s, "a", "c1", Verdict::Unsupported, &["evidence_missing", "run_not_quiesced:r1", "run_without_evidence:r1"]))
+    .then(|s| {
+        assert_verdict(
+            s,
+            "a",
+            "c1",
+            Verdict::Unsupported,
+            &["evidence_missing", "run_not_quiesced:r1", "run_without_evidence:r1"],
+        )
+    })
     .when(evidence_captured("r1"))
-    .then(|s| assert_verdict(s, "a", "c1", Verdict::Unsupported, &["evidence_missing", "run_not_quiesced:r1"]))
+    .then(|s| {
+        assert_verdict(s, "a", "c1", Verdict::Unsupported, &["evidence_missing", "run_not_quiesced:r1"])
+    })
     // Late evidence: the claim is restated citing the bundle, then the run quiesces.
     .when(claim("a", "c1", metric_check("r1", "loss", "last", "lt", "2"), &["@evidence:r1"]))
     .then(|s| assert_verdict(s, "a", "c1", Verdict::Unsupported, &["run_not_quiesced:r1"]))
@@ -116,7 +147,12 @@ fn unknown_run_and_unknown_evidence() {
             "a",
             "c1",
             Verdict::Unsupported,
-            &[&format!("evidence_missing:{unknown}"), "metric_missing:ghost", "run_not_finished:ghost", "run_without_evidence:ghost"],
+            &[
+                &format!("evidence_missing:{unknown}"),
+                "metric_missing:ghost",
+                "run_not_finished:ghost",
+                "run_without_evidence:ghost",
+            ],
         )
     });
 }
@@ -165,7 +201,12 @@ fn an_xid_recorded_late_counts_by_its_own_time() {
     // Recorded after the run finished, but its time lies inside the window (seqs 6+: the
     // run starts at the 4th event after genesis).
     let s = given(loss_run("r1"));
-    let started = s.records().iter().find(|r| r.event.ty == "run.started").map(|r| r.received_at_ns).unwrap_or_default();
+    let started = s
+        .records()
+        .iter()
+        .find(|r| r.event.ty == "run.started")
+        .map(|r| r.received_at_ns)
+        .unwrap_or_default();
     s.when(gpu_xid(GPU0, 95, "hardware", "DRAIN_AND_RESET").at_ns(started + 1))
         .when(gpu_xid(GPU0, 145, "nvlink", "RESET_GPU").at_ns(started + 2))
         .when(gpu_xid(GPU0, 154, "hardware", "RESET_GPU").at_ns(started + 3))
@@ -210,7 +251,10 @@ fn withdrawn_claims_do_not_count() {
     .then(|s| {
         let r = s.audit_report();
         assert_eq!(r.artifacts_passing, 0);
-        assert_eq!(r.artifact("a").map(|a| a.reasons.clone()), Some(vec!["claim_contradicted:bad".to_owned()]));
+        assert_eq!(
+            r.artifact("a").map(|a| a.reasons.clone()),
+            Some(vec!["claim_contradicted:bad".to_owned()])
+        );
     })
     .when(claim_withdrawn("a", "bad"))
     .then(|s| {
@@ -236,11 +280,36 @@ fn compare_checks_with_margin() {
         clean_run("base", "w1", GPU0, &[("tok_s", 0, 100.0), ("tok_s", 1, 150.0), ("tok_s", 2, 50.0)]),
         vec![
             // mean(fast) − mean(base) = 1650.5 − 100 = 1550.5 exactly.
-            claim("a", "ge", compare_check("tok_s", "fast", "base", "mean", "ge", "1500"), &["@evidence:fast", "@evidence:base"]),
-            claim("a", "eq", compare_check("tok_s", "fast", "base", "mean", "eq", "1550.5"), &["@evidence:fast"]),
-            claim("a", "gt", compare_check("tok_s", "fast", "base", "mean", "gt", "1550.5"), &["@evidence:fast"]),
-            claim("a", "neg", compare_check("tok_s", "base", "fast", "max", "lt", "-1550"), &["@evidence:fast"]),
-            claim("a", "missing", compare_check("loss", "fast", "base", "last", "lt", "0"), &["@evidence:fast"]),
+            claim(
+                "a",
+                "ge",
+                compare_check("tok_s", "fast", "base", "mean", "ge", "1500"),
+                &["@evidence:fast", "@evidence:base"],
+            ),
+            claim(
+                "a",
+                "eq",
+                compare_check("tok_s", "fast", "base", "mean", "eq", "1550.5"),
+                &["@evidence:fast"],
+            ),
+            claim(
+                "a",
+                "gt",
+                compare_check("tok_s", "fast", "base", "mean", "gt", "1550.5"),
+                &["@evidence:fast"],
+            ),
+            claim(
+                "a",
+                "neg",
+                compare_check("tok_s", "base", "fast", "max", "lt", "-1550"),
+                &["@evidence:fast"],
+            ),
+            claim(
+                "a",
+                "missing",
+                compare_check("loss", "fast", "base", "last", "lt", "0"),
+                &["@evidence:fast"],
+            ),
         ],
     ]))
     .then(|s| {
@@ -249,7 +318,13 @@ fn compare_checks_with_margin() {
         assert_verdict(s, "a", "gt", Verdict::Contradicted, &["value_mismatch"]);
         // max(base) − max(fast) = 150 − 1700.5 = −1550.5 < −1550.
         assert_verdict(s, "a", "neg", Verdict::Supported, &[]);
-        assert_verdict(s, "a", "missing", Verdict::Unsupported, &["metric_missing:base", "metric_missing:fast"]);
+        assert_verdict(
+            s,
+            "a",
+            "missing",
+            Verdict::Unsupported,
+            &["metric_missing:base", "metric_missing:fast"],
+        );
         assert_eq!(verdict(s, "a", "ge").context, ["observed_delta:3301/2 - 300/3"]);
         assert_eq!(verdict(s, "a", "ge").runs, ["base", "fast"]);
     });
@@ -261,18 +336,53 @@ fn compare_checks_need_both_runs_settled() {
     h.extend([run_queued("base", "p", false), metric("base", "tok_s", 0, 1.0)]);
     h.push(claim("a", "c", compare_check("tok_s", "fast", "base", "last", "gt", "0"), &["@evidence:fast"]));
     given(h).then(|s| {
-        assert_verdict(s, "a", "c", Verdict::Unsupported, &["run_not_finished:base", "run_without_evidence:base"])
+        assert_verdict(
+            s,
+            "a",
+            "c",
+            Verdict::Unsupported,
+            &["run_not_finished:base", "run_without_evidence:base"],
+        )
     });
 }
 
 fn campaign() -> Vec<Ev> {
-    let mut h = vec![run_queued("camp", "kernels", true), worker_preflight("w1", true, &[GPU0]), dispatch_requested("camp", "w1", Some(GPU0)), run_started("camp", "w1", Some(GPU0))];
+    let mut h = vec![
+        run_queued("camp", "kernels", true),
+        worker_preflight("w1", true, &[GPU0]),
+        dispatch_requested("camp", "w1", Some(GPU0)),
+        run_started("camp", "w1", Some(GPU0)),
+    ];
     h.extend([
         kernel_completed("camp", "vector_add", json!({"dtype": "f32", "n": 1024, "block": 256}), "cpu", true),
-        kernel_completed("camp", "vector_add", json!({"n": 1024, "dtype": "f32", "block": 256}), "cuda", true),
-        kernel_completed("camp", "vector_add", json!({"dtype": "f32", "n": 4096, "block": 128}), "cuda", true),
-        kernel_completed("camp", "vector_add", json!({"dtype": "f16", "n": 1024, "block": 256}), "cuda", false),
-        kernel_faulted("camp", "oob_write", json!({"dtype": "f32", "n": 4096, "block": 128}), "cuda", "CUDA_ERROR_ILLEGAL_ADDRESS"),
+        kernel_completed(
+            "camp",
+            "vector_add",
+            json!({"n": 1024, "dtype": "f32", "block": 256}),
+            "cuda",
+            true,
+        ),
+        kernel_completed(
+            "camp",
+            "vector_add",
+            json!({"dtype": "f32", "n": 4096, "block": 128}),
+            "cuda",
+            true,
+        ),
+        kernel_completed(
+            "camp",
+            "vector_add",
+            json!({"dtype": "f16", "n": 1024, "block": 256}),
+            "cuda",
+            false,
+        ),
+        kernel_faulted(
+            "camp",
+            "oob_write",
+            json!({"dtype": "f32", "n": 4096, "block": 128}),
+            "cuda",
+            "CUDA_ERROR_ILLEGAL_ADDRESS",
+        ),
         kernel_completed("camp", "oob_write", json!({"dtype": "f32", "n": 64, "block": 32}), "cpu", true),
         run_finished("camp", Some(0)),
         evidence_captured("camp"),
@@ -287,7 +397,12 @@ fn kernel_checks() {
     let mut h = campaign();
     h.extend([
         claim("k", "f32", kernel_check("vector_add", Some(json!({"dtype": "f32"})), None), e),
-        claim("k", "f32-cuda-1024", kernel_check("vector_add", Some(json!({"n": 1024, "dtype": "f32"})), Some("cuda")), e),
+        claim(
+            "k",
+            "f32-cuda-1024",
+            kernel_check("vector_add", Some(json!({"n": 1024, "dtype": "f32"})), Some("cuda")),
+            e,
+        ),
         claim("k", "all", kernel_check("vector_add", None, None), e),
         claim("k", "f16", kernel_check("vector_add", Some(json!({"dtype": "f16"})), Some("cuda")), e),
         claim("k", "oob", kernel_check("oob_write", None, Some("cuda")), e),
@@ -303,7 +418,10 @@ fn kernel_checks() {
         assert_verdict(s, "k", "all", Verdict::Contradicted, &["kernel_failed"]);
         assert_verdict(s, "k", "f16", Verdict::Contradicted, &["kernel_failed"]);
         assert_verdict(s, "k", "oob", Verdict::Contradicted, &["kernel_faulted"]);
-        assert_eq!(verdict(s, "k", "oob").context, ["kernel_error:CUDA_ERROR_ILLEGAL_ADDRESS", "launches:passed=0,failed=0,faulted=1"]);
+        assert_eq!(
+            verdict(s, "k", "oob").context,
+            ["kernel_error:CUDA_ERROR_ILLEGAL_ADDRESS", "launches:passed=0,failed=0,faulted=1"]
+        );
         assert_verdict(s, "k", "oob-cpu", Verdict::Supported, &[]);
         assert_verdict(s, "k", "matmul", Verdict::Unsupported, &["kernel_missing"]);
         assert_verdict(s, "k", "f64", Verdict::Unsupported, &["kernel_missing"]);
@@ -314,7 +432,12 @@ fn kernel_checks() {
 fn kernel_checks_are_tainted_through_their_launch_runs() {
     let mut h = campaign();
     h.insert(5, gpu_xid(GPU0, 62, "hardware", "RESET_GPU"));
-    h.push(claim("k", "f32", kernel_check("vector_add", Some(json!({"dtype": "f32"})), None), &["@evidence:camp"]));
+    h.push(claim(
+        "k",
+        "f32",
+        kernel_check("vector_add", Some(json!({"dtype": "f32"})), None),
+        &["@evidence:camp"],
+    ));
     given(h).then(|s| assert_verdict(s, "k", "f32", Verdict::Tainted, &["xid_hardware_in_window:62"]));
 }
 
@@ -341,7 +464,13 @@ fn completed_checks() {
         // Metrics of a run that then failed still stand; the failure is context.
         assert_verdict(s, "a", "killed-metric", Verdict::Supported, &[]);
         assert_eq!(verdict(s, "a", "killed-metric").context, ["observed:1", "run_failed:killed"]);
-        assert_verdict(s, "a", "later", Verdict::Unsupported, &["run_not_finished:later", "run_without_evidence:later"]);
+        assert_verdict(
+            s,
+            "a",
+            "later",
+            Verdict::Unsupported,
+            &["run_not_finished:later", "run_without_evidence:later"],
+        );
     });
 }
 
@@ -357,8 +486,20 @@ fn producer_lacks_role() {
     h.push(claim("a", "stranger-signed", metric_check("r1", "loss", "last", "le", "1"), &["@evidence:r1"]));
     given(h).then(|s| {
         assert_verdict(s, "a", "worker-signed", Verdict::Supported, &[]);
-        assert_verdict(s, "a", "author-signed", Verdict::Tainted, &[&format!("producer_lacks_role:{author}")]);
-        assert_verdict(s, "a", "stranger-signed", Verdict::Tainted, &[&format!("producer_lacks_role:{stranger}")]);
+        assert_verdict(
+            s,
+            "a",
+            "author-signed",
+            Verdict::Tainted,
+            &[&format!("producer_lacks_role:{author}")],
+        );
+        assert_verdict(
+            s,
+            "a",
+            "stranger-signed",
+            Verdict::Tainted,
+            &[&format!("producer_lacks_role:{stranger}")],
+        );
     });
 }
 
@@ -372,7 +513,13 @@ fn revocation_after_the_evidence_leaves_it_valid_before_does_not() {
     h.push(claim("a", "after", metric_check("r1", "loss", "last", "le", "1"), &["@evidence:r1"]));
     given(h).then(|s| {
         assert_verdict(s, "a", "before", Verdict::Supported, &[]);
-        assert_verdict(s, "a", "after", Verdict::Tainted, &[&format!("producer_lacks_role:{}", key("runner").keyid())]);
+        assert_verdict(
+            s,
+            "a",
+            "after",
+            Verdict::Tainted,
+            &[&format!("producer_lacks_role:{}", key("runner").keyid())],
+        );
     });
 }
 
@@ -439,5 +586,7 @@ fn artifacts_pass_only_when_canonical_with_all_claims_supported() {
         .then(|s| assert_eq!(s.audit_report().artifacts_canonical, 2))
         .sequence(artifact_submitted("b", 2, "b2", &["r1"]))
         .when(claim_withdrawn("b", "no"))
-        .then(|s| assert_eq!(s.audit_report().headline, "2 of 3 canonical artifacts pass the claim/evidence audit"));
+        .then(|s| {
+            assert_eq!(s.audit_report().headline, "2 of 3 canonical artifacts pass the claim/evidence audit")
+        });
 }

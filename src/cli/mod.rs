@@ -7,6 +7,7 @@ mod key;
 mod log;
 mod open;
 mod proof;
+mod state;
 mod verify;
 
 use std::path::PathBuf;
@@ -70,6 +71,14 @@ enum Command {
     /// Inclusion and consistency proofs.
     #[command(subcommand)]
     Proof(proof::ProofCommand),
+    /// The projections as of a seq, and their digests.
+    Replay(state::ReplayArgs),
+    /// Claim verdicts with reasons, and the audit headline.
+    Audit(state::AuditArgs),
+    /// Runs by state, GPU lanes, pause and maintenance.
+    Queue(state::StateArgs),
+    /// GPU telemetry, Xid history and reset flags.
+    Gpus(state::StateArgs),
     /// Build a demonstration ledger of a research lab and verify it.
     Demo(demo::DemoArgs),
 }
@@ -83,6 +92,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Verify(a) => verify::run(a).await,
         Command::Checkpoint(a) => verify::checkpoint(a).await,
         Command::Proof(c) => proof::run(c).await,
+        Command::Replay(a) => state::replay(a).await,
+        Command::Audit(a) => state::audit(a).await,
+        Command::Queue(a) => state::queue(a).await,
+        Command::Gpus(a) => state::gpus(a).await,
         Command::Demo(a) => demo::run(a).await,
     }
 }

@@ -11,14 +11,14 @@ use std::sync::{Arc, RwLock};
 
 use assay_events::Hash32;
 use assay_events::checkpoint::Checkpoint;
-use assay_events::cloudevent::{event_digest, CloudEvent};
-use assay_events::dsse::{signatures_canonical_json, DecodedEnvelope};
+use assay_events::cloudevent::{CloudEvent, event_digest};
+use assay_events::dsse::{DecodedEnvelope, signatures_canonical_json};
 use assay_events::keys::{SignerKey, VerifierKey};
 use assay_events::merkle::{Frontier, leaf_hash};
 use assay_events::record::Record;
 use assay_events::roles::{Role, allowed_roles};
 use assay_projections::gates::LedgerDecision;
-use assay_projections::{admission_decision, dispatch_decision, GateError, KeyRegistry};
+use assay_projections::{GateError, KeyRegistry, admission_decision, dispatch_decision};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::error::{AppendError, OpenError, Rejection};
@@ -272,9 +272,8 @@ impl Sequencer {
         let decided: Result<(&str, String, serde_json::Value), GateError> = match record.event.ty.as_str() {
             "dispatch.requested" => dispatch_decision(state, record, self.preflight_max_age_ns)
                 .map(|d| (d.event_type(), d.subject(), d.ledger_event_data())),
-            "artifact.submitted" => {
-                admission_decision(state, record).map(|d| (d.event_type(), d.subject(), d.ledger_event_data()))
-            }
+            "artifact.submitted" => admission_decision(state, record)
+                .map(|d| (d.event_type(), d.subject(), d.ledger_event_data())),
             _ => return None,
         };
         match decided {
@@ -306,7 +305,8 @@ impl Sequencer {
         let seq = self.frontier.size();
         // received_at never goes backwards, whatever the wall clock does.
         let received_at_ns = now_ns().max(self.last_received_ns);
-        let record = Record::from_parts(seq, received_at_ns, payload, signatures, self.last_hash, event, digest);
+        let record =
+            Record::from_parts(seq, received_at_ns, payload, signatures, self.last_hash, event, digest);
         let leaf = record.leaf();
         commit.nodes.extend(self.frontier.push(leaf_hash(&leaf)));
         self.last_hash = record.record_hash;
@@ -537,7 +537,11 @@ impl Sequencer {
         }
         if let Some(c) = self.store.checkpoint_at(head.checkpoint_size).await? {
             self.checkpoint = Arc::from(c.note.as_str());
-            self.head_tx.send_replace(HeadInfo { size: c.size, root: c.root, checkpoint: self.checkpoint.clone() });
+            self.head_tx.send_replace(HeadInfo {
+                size: c.size,
+                root: c.root,
+                checkpoint: self.checkpoint.clone(),
+            });
         }
         *self.published_keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(self.state.keys().clone());
         Ok(())

@@ -199,7 +199,11 @@ mod tests {
     use serde_json::json;
 
     fn pts(values: &[(u64, f64)]) -> Vec<MetricPoint> {
-        values.iter().enumerate().map(|(i, (step, value))| MetricPoint { step: *step, seq: i as u64, value: *value }).collect()
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, (step, value))| MetricPoint { step: *step, seq: i as u64, value: *value })
+            .collect()
     }
 
     fn dec(s: &str) -> Decimal {
@@ -231,9 +235,16 @@ mod tests {
 
     #[test]
     fn parse_checks() {
-        let c = Check::parse(&json!({"kind": "metric", "run": "r", "metric": "m", "agg": "last", "op": "lt", "value": "1.9"}));
+        let c = Check::parse(
+            &json!({"kind": "metric", "run": "r", "metric": "m", "agg": "last", "op": "lt", "value": "1.9"}),
+        );
         assert_eq!(c.map(|c| c.kind()), Some("metric"));
-        assert_eq!(Check::parse(&json!({"kind": "metric", "run": "r", "metric": "m", "agg": "last", "op": "lt", "value": "x"})), None);
+        assert_eq!(
+            Check::parse(
+                &json!({"kind": "metric", "run": "r", "metric": "m", "agg": "last", "op": "lt", "value": "x"})
+            ),
+            None
+        );
         assert_eq!(Check::parse(&json!({"kind": "nope"})), None);
         let k = Check::parse(&json!({"kind": "kernel", "kernel": "k", "expect": "pass"})).unwrap();
         assert_eq!(k, Check::Kernel { kernel: "k".into(), variant: None, backend: None });

@@ -211,7 +211,8 @@ impl Audit {
                     return;
                 };
                 if let Some(claim) = self.claims.get_mut(slug).and_then(|c| c.get_mut(id)) {
-                    claim.withdrawn = Some(Withdrawal { seq: record.seq, reason: owned(str_of(data, "reason")) });
+                    claim.withdrawn =
+                        Some(Withdrawal { seq: record.seq, reason: owned(str_of(data, "reason")) });
                 }
             }
             _ => {}

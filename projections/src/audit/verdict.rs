@@ -255,13 +255,7 @@ impl Audit {
         }
     }
 
-    fn evaluate(
-        &self,
-        slug: &str,
-        id: &str,
-        claim: &Claim,
-        keys: &KeyRegistry,
-    ) -> ClaimVerdict {
+    fn evaluate(&self, slug: &str, id: &str, claim: &Claim, keys: &KeyRegistry) -> ClaimVerdict {
         let mut f = Findings::default();
         self.check_evidence(claim, keys, &mut f);
         let runs: BTreeSet<String> = match &claim.check {

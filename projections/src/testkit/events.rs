@@ -95,7 +95,10 @@ pub fn run_started(run: &str, worker: &str, gpu: Option<&str>) -> Ev {
 }
 
 pub fn run_heartbeat(run: &str, cpu_pct: f64) -> Ev {
-    ev("run.heartbeat", json!({"run": run, "cpu_pct": cpu_pct, "rss_bytes": 1_048_576, "gpu_util_pct": 50.0, "processes": 3}))
+    ev(
+        "run.heartbeat",
+        json!({"run": run, "cpu_pct": cpu_pct, "rss_bytes": 1_048_576, "gpu_util_pct": 50.0, "processes": 3}),
+    )
 }
 
 /// `run.finished`; `exit_code: None` = killed by a signal (9).
@@ -105,7 +108,10 @@ pub fn run_finished(run: &str, exit_code: Option<i64>) -> Ev {
 }
 
 pub fn run_quiesced(run: &str) -> Ev {
-    ev("run.quiesced", json!({"run": run, "quiet_window_ms": 30_000, "cpu_pct_max": 1.5, "gpu_util_max": 0.0}))
+    ev(
+        "run.quiesced",
+        json!({"run": run, "quiet_window_ms": 30_000, "cpu_pct_max": 1.5, "gpu_util_max": 0.0}),
+    )
 }
 
 pub fn run_cancelled(run: &str) -> Ev {
@@ -181,7 +187,10 @@ pub fn gpu_preflight(host: &str, available: bool, devices: &[&str]) -> Ev {
         })
         .collect();
     let reason = if available { Value::Null } else { json!("libcuda.so not found") };
-    ev("gpu.preflight", json!({"host": host, "available": available, "devices": devices, "unavailable_reason": reason}))
+    ev(
+        "gpu.preflight",
+        json!({"host": host, "available": available, "devices": devices, "unavailable_reason": reason}),
+    )
 }
 
 /// `artifact.submitted`; `content` seeds the content digest (same seed = same content).

@@ -44,7 +44,8 @@ pub const MAX_AGE_NS: i64 = 300 * STEP_NS;
 
 /// Names of the test keys. Each role's key is named after the role; `stranger` is never
 /// registered.
-pub const KEY_NAMES: &[&str] = &["ledger", "admin", "dispatcher", "worker", "runner", "author", "auditor", "stranger"];
+pub const KEY_NAMES: &[&str] =
+    &["ledger", "admin", "dispatcher", "worker", "runner", "author", "auditor", "stranger"];
 
 /// The deterministic test key `name`.
 pub fn key(name: &str) -> SignerKey {
@@ -292,7 +293,9 @@ impl Scenario {
     pub fn decide(self) -> Scenario {
         let Some(request) = self.last.clone() else { return self };
         let decision = match request.event.ty.as_str() {
-            "dispatch.requested" => dispatch_decision(&self.state, &request, MAX_AGE_NS).map(|d| decision_event(&d)),
+            "dispatch.requested" => {
+                dispatch_decision(&self.state, &request, MAX_AGE_NS).map(|d| decision_event(&d))
+            }
             "artifact.submitted" => admission_decision(&self.state, &request).map(|d| decision_event(&d)),
             _ => return self,
         };

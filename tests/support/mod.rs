@@ -1,0 +1,396 @@
+//! Shared helpers of the CLI tests: a ledger in a temporary folder driven through the real
+//! `assay` binary ([`Lab`]), an independent recomputation of the tree from `assay log --json`
+//! ([`leaf_hashes_from_log`]), and direct access to the SQLite file for tampering ([`sql`]).
+
+// Each test file uses a different subset of these helpers.
+#![allow(dead_code)]
+
+pub mod sql;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use assay_events::checkpoint::Checkpoint;
+use assay_events::dsse::Envelope;
+use assay_events::keys::VerifierKey;
+use assay_events::merkle::leaf_hash;
+use assay_events::record::Record;
+use assay_events::Hash32;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+/// The origin every test ledger is initialized with.
+pub const ORIGIN: &str = "t.local/assay";
+
+/// The `assay` binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_assay")
+}
+
+/// A command line for the binary, isolated from the caller's environment.
+pub fn command() -> Command {
+    let mut c = Command::new(bin());
+    c.env_remove("ASSAY_DB").env_remove("ASSAY_LEDGER_KEY").env_remove("ASSAY_LOG");
+    c
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// The command line, for failure messages.
+    pub cmdline: String,
+}
+
+impl Out {
+    fn from_output(cmdline: String, o: Output) -> Out {
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(o.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(o.stderr).expect("stderr is UTF-8"),
+            cmdline,
+        }
+    }
+
+    /// Asserts exit status 0 and returns self.
+    #[track_caller]
+    pub fn ok(self) -> Out {
+        self.status(0)
+    }
+
+    /// Asserts the exit status and returns self.
+    #[track_caller]
+    pub fn status(self, code: i32) -> Out {
+        assert_eq!(
+            self.code, code,
+            "`{}` exited {} (expected {code})\nstdout:\n{}\nstderr:\n{}",
+            self.cmdline, self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    /// stdout parsed as one JSON value per line.
+    #[track_caller]
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// stdout parsed as one JSON value.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+
+    /// The `{"seq","digest"}` acknowledgements of `append --json`.
+    #[track_caller]
+    pub fn acks(&self) -> Vec<(u64, String)> {
+        self.json_lines().iter().map(ack_of).collect()
+    }
+}
+
+/// One `{"seq":N,"digest":"hex"}` line.
+#[track_caller]
+pub fn ack_of(v: &Value) -> (u64, String) {
+    let seq = v["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {v}"));
+    let digest = v["digest"].as_str().unwrap_or_else(|| panic!("no digest in {v}")).to_owned();
+    assert!(digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()), "digest {digest:?}");
+    (seq, digest)
+}
+
+/// `assay verify --json` as parsed, with the exit status.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Verified {
+    pub ok: bool,
+    pub records: u64,
+    pub first_bad_seq: Option<u64>,
+    pub reason: Option<String>,
+    #[serde(skip)]
+    pub code: i32,
+}
+
+/// A producer key written by `assay key new`.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub name: String,
+    pub key: PathBuf,
+    pub vkey: PathBuf,
+}
+
+impl Key {
+    pub fn verifier(&self) -> VerifierKey {
+        read_verifier(&self.vkey)
+    }
+}
+
+pub fn read_verifier(path: &Path) -> VerifierKey {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    VerifierKey::parse(text.trim()).expect("a verifier key")
+}
+
+/// A ledger initialized by `assay init` in a fresh temporary folder.
+pub struct Lab {
+    dir: TempDir,
+    pub db: PathBuf,
+    pub keys: PathBuf,
+}
+
+impl Lab {
+    /// `assay init --db DIR/ledger.db --origin t.local/assay --keys DIR/keys`.
+    pub fn new() -> Lab {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let db = dir.path().join("ledger.db");
+        let keys = dir.path().join("keys");
+        let lab = Lab { dir, db, keys };
+        let out = lab
+            .run([
+                OsStr::new("init"),
+                OsStr::new("--db"),
+                lab.db.as_os_str(),
+                OsStr::new("--origin"),
+                OsStr::new(ORIGIN),
+                OsStr::new("--keys"),
+                lab.keys.as_os_str(),
+            ])
+            .ok();
+        assert!(out.stdout.starts_with("initialized "), "init said: {}", out.stdout);
+        lab
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A path inside the lab's folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a file into the lab's folder.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, contents).expect("writing a test file");
+        p
+    }
+
+    /// Runs `assay ARGS…` (no --db added).
+    pub fn run<I, S>(&self, args: I) -> Out
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut c = command();
+        c.args(args).current_dir(self.dir.path());
+        let cmdline = format!("{c:?}");
+        Out::from_output(cmdline, c.output().expect("running the assay binary"))
+    }
+
+    /// Runs `assay SUBCOMMAND… --db DB REST…` where `sub` are the words before the options.
+    pub fn db<S: AsRef<OsStr>>(&self, sub: &[&str], rest: &[S]) -> Out {
+        let mut args: Vec<&OsStr> = sub.iter().map(OsStr::new).collect();
+        args.push(OsStr::new("--db"));
+        args.push(self.db.as_os_str());
+        args.extend(rest.iter().map(AsRef::as_ref));
+        self.run(args)
+    }
+
+    pub fn admin(&self) -> PathBuf {
+        self.keys.join("admin.key")
+    }
+
+    pub fn ledger_vkey(&self) -> VerifierKey {
+        read_verifier(&self.keys.join("ledger.vkey"))
+    }
+
+    /// `assay key new NAME --out KEYS`.
+    pub fn new_key(&self, name: &str) -> Key {
+        let out = self.run([OsStr::new("key"), OsStr::new("new"), OsStr::new(name), OsStr::new("--out"), self.keys.as_os_str()]).ok();
+        let key = Key { name: name.to_owned(), key: self.keys.join(format!("{name}.key")), vkey: self.keys.join(format!("{name}.vkey")) };
+        assert_eq!(out.stdout.trim(), key.verifier().to_text(), "key new prints the verifier key");
+        key
+    }
+
+    /// `assay key register --signer ADMIN --vkey KEY --role R…`; returns the output.
+    pub fn register_with(&self, signer: &Path, key: &Key, roles: &[&str]) -> Out {
+        let mut rest: Vec<&OsStr> = vec![OsStr::new("--signer"), signer.as_os_str(), OsStr::new("--vkey"), key.vkey.as_os_str()];
+        for r in roles {
+            rest.push(OsStr::new("--role"));
+            rest.push(OsStr::new(r));
+        }
+        self.db(&["key", "register"], &rest)
+    }
+
+    /// Registers with the lab's admin key; asserts success.
+    pub fn register(&self, key: &Key, roles: &[&str]) {
+        let out = self.register_with(&self.admin(), key, roles).ok();
+        assert!(out.stdout.starts_with(&format!("key.registered {}", key.verifier().keyid())), "{}", out.stdout);
+    }
+
+    /// `assay key revoke`; asserts success.
+    pub fn revoke(&self, key: &Key) {
+        let out = self.db(&["key", "revoke"], &[OsStr::new("--signer"), self.admin().as_os_str(), OsStr::new("--vkey"), key.vkey.as_os_str()]).ok();
+        assert!(out.stdout.starts_with(&format!("key.revoked {}", key.verifier().keyid())), "{}", out.stdout);
+    }
+
+    /// A new key registered with `roles`.
+    pub fn producer(&self, name: &str, roles: &[&str]) -> Key {
+        let key = self.new_key(name);
+        self.register(&key, roles);
+        key
+    }
+
+    /// A new key registered as a worker.
+    pub fn worker(&self, name: &str) -> Key {
+        self.producer(name, &["worker"])
+    }
+
+    /// `assay append --key KEY --ndjson FILE --json EXTRA…` (exit status not checked).
+    pub fn append_ndjson(&self, key: &Key, file: &Path, extra: &[&str]) -> Out {
+        let mut rest: Vec<&OsStr> =
+            vec![OsStr::new("--key"), key.key.as_os_str(), OsStr::new("--ndjson"), file.as_os_str(), OsStr::new("--json")];
+        rest.extend(extra.iter().map(OsStr::new));
+        self.db(&["append"], &rest)
+    }
+
+    /// Writes `n` metric lines for `run` (steps from `first_step`) and appends them; returns the acks.
+    #[track_caller]
+    pub fn append_metrics(&self, key: &Key, run: &str, first_step: u64, n: u64) -> Vec<(u64, String)> {
+        let file = self.write(&format!("{run}-{first_step}-{n}.ndjson"), metric_lines(run, first_step, n));
+        let acks = self.append_ndjson(key, &file, &[]).ok().acks();
+        assert_eq!(acks.len() as u64, n);
+        acks
+    }
+
+    /// `assay append --envelopes FILE EXTRA…`.
+    pub fn append_envelopes(&self, file: &Path, extra: &[&str]) -> Out {
+        let mut rest: Vec<&OsStr> = vec![OsStr::new("--envelopes"), file.as_os_str()];
+        rest.extend(extra.iter().map(OsStr::new));
+        self.db(&["append"], &rest)
+    }
+
+    /// `assay append --key KEY --ndjson FILE --sign-only`: the signed envelope lines.
+    #[track_caller]
+    pub fn sign_only(&self, key: &Key, ndjson: &str) -> Vec<String> {
+        let file = self.write("sign-only-input.ndjson", ndjson);
+        let out = self
+            .run([OsStr::new("append"), OsStr::new("--key"), key.key.as_os_str(), OsStr::new("--ndjson"), file.as_os_str(), OsStr::new("--sign-only")])
+            .ok();
+        out.lines().into_iter().map(str::to_owned).collect()
+    }
+
+    /// `assay verify --json EXTRA…`, parsed, with the exit status.
+    #[track_caller]
+    pub fn verify(&self, extra: &[&Path]) -> Verified {
+        let mut rest: Vec<&OsStr> = vec![OsStr::new("--json")];
+        for p in extra {
+            rest.push(OsStr::new("--checkpoint"));
+            rest.push(p.as_os_str());
+        }
+        let out = self.db(&["verify"], &rest);
+        assert!(out.code == 0 || out.code == 1, "verify exited {}: {}", out.code, out.stderr);
+        let mut v: Verified = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("verify --json ({e}): {}", out.stdout));
+        v.code = out.code;
+        assert_eq!(v.ok, out.code == 0, "verify's exit status agrees with ok: {v:?}");
+        v
+    }
+
+    /// `assay verify` (text form).
+    pub fn verify_text(&self, checkpoint: Option<&Path>) -> Out {
+        match checkpoint {
+            Some(p) => self.db(&["verify"], &[OsStr::new("--checkpoint"), p.as_os_str()]),
+            None => self.db::<&str>(&["verify"], &[]),
+        }
+    }
+
+    /// Asserts `verify` passes and returns the record count.
+    #[track_caller]
+    pub fn records(&self) -> u64 {
+        let v = self.verify(&[]);
+        assert!(v.ok, "verify failed: {v:?}");
+        v.records
+    }
+
+    /// `assay log --json EXTRA…`.
+    #[track_caller]
+    pub fn log(&self, extra: &[&str]) -> Vec<Value> {
+        let mut rest = vec!["--json"];
+        rest.extend_from_slice(extra);
+        self.db(&["log"], &rest).ok().json_lines()
+    }
+
+    /// `assay checkpoint`: the latest note, verbatim.
+    #[track_caller]
+    pub fn checkpoint(&self) -> String {
+        self.db::<&str>(&["checkpoint"], &[]).ok().stdout
+    }
+
+    /// Saves the latest checkpoint note to a file, as a witness would; returns its path and body.
+    #[track_caller]
+    pub fn save_checkpoint(&self, name: &str) -> (PathBuf, Checkpoint) {
+        let note = self.checkpoint();
+        let opened = Checkpoint::open(&note, &self.ledger_vkey()).expect("the checkpoint opens with ledger.vkey");
+        (self.write(name, &note), opened)
+    }
+}
+
+/// `n` NDJSON lines of `metric.recorded` for `run`, steps `first_step..first_step + n`.
+pub fn metric_lines(run: &str, first_step: u64, n: u64) -> String {
+    let mut s = String::new();
+    for step in first_step..first_step + n {
+        let line = json!({
+            "type": "metric.recorded",
+            "subject": format!("run/{run}"),
+            "data": {"run": run, "name": "train/loss", "step": step, "value": metric_value(step)},
+        });
+        s.push_str(&line.to_string());
+        s.push('\n');
+    }
+    s
+}
+
+/// The value `metric_lines` records at `step`.
+pub fn metric_value(step: u64) -> f64 {
+    4.0 / (1.0 + step as f64 / 64.0)
+}
+
+/// Rebuilds every record from `assay log --json` alone (payload and signatures from the
+/// envelope, received_at from its RFC 3339 text, prev hash from the previous record) and
+/// returns the Merkle leaf hashes: a client's independent view of the tree.
+#[track_caller]
+pub fn leaf_hashes_from_log(log: &[Value]) -> Vec<Hash32> {
+    let mut prev = Hash32::ZERO;
+    let mut out = Vec::with_capacity(log.len());
+    for (i, line) in log.iter().enumerate() {
+        assert_eq!(line["seq"].as_u64(), Some(i as u64), "log is gap-free from 0");
+        let env = Envelope::parse(line["envelope"].to_string().as_bytes()).expect("the envelope parses");
+        let received = line["received_at"].as_str().expect("received_at");
+        let received_ns = chrono::DateTime::parse_from_rfc3339(received)
+            .expect("received_at is RFC 3339")
+            .timestamp_nanos_opt()
+            .expect("in range");
+        let record = Record::new(i as u64, received_ns, env.payload, env.signatures, prev).expect("the payload parses");
+        assert_eq!(record.digest.to_hex(), line["digest"].as_str().expect("digest"), "digest of seq {i}");
+        out.push(leaf_hash(&record.leaf()));
+        prev = record.record_hash;
+    }
+    out
+}
+
+/// Base64 (standard) decode, for proof fields.
+pub fn b64(s: &str) -> Vec<u8> {
+    assay_events::b64::decode_any(s).unwrap_or_else(|e| panic!("base64 {s:?}: {e}"))
+}
+
+/// A 32-byte hash from base64.
+pub fn b64_hash(s: &str) -> Hash32 {
+    Hash32::from_slice(&b64(s)).expect("32 bytes")
+}
