@@ -445,7 +445,8 @@ fn kernel_checks_are_tainted_through_their_launch_runs() {
 fn completed_checks() {
     let mut h = clean_run("ok", "w1", GPU0, &[]);
     h.extend(clean_run("bad", "w1", GPU0, &[]));
-    h[h.len() - 3] = run_finished("bad", Some(1));
+    let n = h.len();
+    h[n - 3] = run_finished("bad", Some(1));
     h.extend(clean_run("killed", "w1", GPU0, &[("loss", 0, 1.0)]));
     let n = h.len();
     h[n - 3] = run_finished("killed", None);

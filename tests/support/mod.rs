@@ -241,6 +241,13 @@ impl Lab {
         assert!(out.stdout.starts_with(&format!("key.revoked {}", key.verifier().keyid())), "{}", out.stdout);
     }
 
+    /// A key written earlier into the keys folder.
+    pub fn key(&self, name: &str) -> Key {
+        let key = Key { name: name.to_owned(), key: self.keys.join(format!("{name}.key")), vkey: self.keys.join(format!("{name}.vkey")) };
+        assert!(key.key.is_file() && key.vkey.is_file(), "no key {name}");
+        key
+    }
+
     /// A new key registered with `roles`.
     pub fn producer(&self, name: &str, roles: &[&str]) -> Key {
         let key = self.new_key(name);

@@ -38,8 +38,13 @@ pub async fn ledger(dir: &Path, durability: Durability) -> anyhow::Result<Fixtur
 
 /// `n` metric events signed by `key`, as decoded envelopes (built in parallel).
 pub fn envelopes(key: &SignerKey, n: u64) -> Vec<DecodedEnvelope> {
+    envelopes_from(key, 0, n)
+}
+
+/// Events `first..first + n` of the same series.
+pub fn envelopes_from(key: &SignerKey, first: u64, n: u64) -> Vec<DecodedEnvelope> {
     let t0 = assay::clock::now_ns();
-    (0..n)
+    (first..first + n)
         .into_par_iter()
         .map(|i| {
             let run = format!("r-{:05}", i / 1000);

@@ -3,16 +3,20 @@
 
 mod fixture;
 mod ingest;
+mod rebuild;
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
     /// Ingest: Ed25519 verification and raw SQLite inserts (the limits) against the real
     /// verify → sequence → commit path.
     Ingest(ingest::IngestArgs),
+    /// Rebuild of every projection, and full verification, of a large ledger.
+    Rebuild(rebuild::RebuildArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(a) => ingest::run(a).await,
+        BenchCommand::Rebuild(a) => rebuild::run(a).await,
     }
 }

@@ -1,0 +1,162 @@
+//! Through the CLI: init → register → append 10,000 → verify, log, sign-only/envelopes
+//! idempotency, and the checkpoint note.
+
+mod support;
+
+use std::collections::{BTreeSet, HashSet};
+
+use assay_events::checkpoint::Checkpoint;
+use assay_events::cloudevent::event_digest;
+use assay_events::dsse::Envelope;
+use assay_events::merkle::root_of;
+use serde_json::{json, Value};
+use support::{leaf_hashes_from_log, metric_lines, metric_value, Lab, ORIGIN};
+
+const EVENTS: u64 = 10_000;
+const RUNS: u64 = 8;
+
+/// The 10,000 metric lines: RUNS runs, EVENTS / RUNS steps each.
+fn big_input() -> String {
+    (0..RUNS).map(|r| metric_lines(&format!("r-{r}"), 0, EVENTS / RUNS)).collect()
+}
+
+#[test]
+fn init_register_append_10k_verify_log_checkpoint() {
+    let lab = Lab::new();
+    for f in ["ledger.key", "ledger.vkey", "admin.key", "admin.vkey"] {
+        assert!(lab.keys.join(f).is_file(), "init wrote {f}");
+    }
+    assert_eq!(lab.records(), 1, "genesis only");
+
+    // A second init refuses and leaves the ledger alone.
+    let again = lab.db(&["init"], &["--origin", ORIGIN, "--keys", "keys"]).status(2);
+    assert!(again.stderr.contains("refusing to re-initialize"), "{}", again.stderr);
+    assert_eq!(lab.records(), 1);
+
+    let w = lab.worker("w1");
+    assert_eq!(lab.records(), 2);
+
+    // Append 10,000 events in one invocation.
+    let input = lab.write("metrics.ndjson", big_input());
+    let acks = lab.append_ndjson(&w, &input, &[]).ok().acks();
+    assert_eq!(acks.len() as u64, EVENTS);
+    let seqs: Vec<u64> = acks.iter().map(|a| a.0).collect();
+    assert_eq!(seqs, (2..2 + EVENTS).collect::<Vec<_>>(), "acks are gap-free, in input order");
+    assert_eq!(acks.iter().map(|a| &a.1).collect::<HashSet<_>>().len() as u64, EVENTS, "digests are distinct");
+
+    // verify: exit 0, ok, every record counted.
+    let v = lab.verify(&[]);
+    assert!(v.ok && v.code == 0, "{v:?}");
+    assert_eq!((v.records, v.first_bad_seq, v.reason.as_deref()), (EVENTS + 2, None, None));
+    let text = lab.verify_text(None).ok();
+    assert!(text.stdout.starts_with(&format!("ok: {} records", EVENTS + 2)), "{}", text.stdout);
+
+    // log --json: one line per record with exactly the documented fields.
+    let log = lab.log(&[]);
+    assert_eq!(log.len() as u64, EVENTS + 2);
+    let fields: BTreeSet<&str> =
+        ["seq", "digest", "type", "subject", "source", "id", "time", "received_at", "event", "envelope"].into();
+    for line in &log {
+        let keys: BTreeSet<&str> = line.as_object().expect("an object").keys().map(String::as_str).collect();
+        assert_eq!(keys, fields, "fields of {line}");
+    }
+    assert_eq!(log[0]["type"], "ledger.initialized");
+    assert_eq!(log[0]["subject"], "ledger");
+    assert_eq!(log[0]["source"], "assay:key/ledger");
+    assert_eq!(log[0]["event"]["data"]["origin"], ORIGIN);
+    assert_eq!(log[1]["type"], "key.registered");
+    assert_eq!(log[1]["subject"], "key/w1");
+    assert_eq!(log[1]["event"]["data"]["vkey"], w.verifier().to_text());
+    assert_eq!(log[1]["event"]["data"]["roles"], json!(["worker"]));
+
+    let wkey = w.verifier();
+    let expected: Vec<Value> = big_input().lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    let mut ids = HashSet::new();
+    for ((line, (seq, digest)), input) in log[2..].iter().zip(&acks).zip(&expected) {
+        assert_eq!(line["seq"].as_u64(), Some(*seq));
+        assert_eq!(line["digest"].as_str(), Some(digest.as_str()));
+        assert_eq!(line["type"], "metric.recorded");
+        assert_eq!(line["subject"], input["subject"]);
+        assert_eq!(line["source"], "assay:key/w1");
+        let event = &line["event"];
+        assert_eq!(event["data"], input["data"], "seq {seq}");
+        assert_eq!(event["specversion"], "1.0");
+        assert_eq!(event["type"], line["type"]);
+        assert_eq!(event["subject"], line["subject"]);
+        assert_eq!(event["source"], line["source"]);
+        assert_eq!(event["id"], line["id"]);
+        assert_eq!(event["time"], line["time"]);
+        assert!(ids.insert(line["id"].as_str().expect("id").to_owned()), "ids are unique");
+        // The envelope is the signed original: its payload is the event, hashed to the digest.
+        let env = Envelope::parse(line["envelope"].to_string().as_bytes()).expect("envelope");
+        assert!(env.verify_with(&wkey), "seq {seq}: the envelope verifies with w1.vkey");
+        assert_eq!(&event_digest(&env.payload).to_hex(), digest);
+        assert_eq!(&serde_json::from_slice::<Value>(&env.payload).expect("payload"), event);
+        assert!(chrono::DateTime::parse_from_rfc3339(line["received_at"].as_str().expect("received_at")).is_ok());
+    }
+    // Spot-check the values themselves (the input order is run-major).
+    let per_run = EVENTS / RUNS;
+    assert_eq!(log[2 + per_run as usize + 5]["event"]["data"]["value"].as_f64(), Some(metric_value(5)));
+
+    // Filters.
+    assert_eq!(lab.log(&["--type", "metric.recorded"]).len() as u64, EVENTS);
+    let r3 = lab.log(&["--subject", "run/r-3"]);
+    assert_eq!(r3.len() as u64, per_run);
+    assert!(r3.iter().all(|l| l["subject"] == "run/r-3"));
+    let page = lab.log(&["--from", "5000", "--limit", "7"]);
+    assert_eq!(page.iter().map(|l| l["seq"].as_u64().unwrap()).collect::<Vec<_>>(), (5000..5007).collect::<Vec<_>>());
+    assert_eq!(lab.log(&["--type", "key.registered"]).len(), 1);
+
+    // The checkpoint: a note signed by the ledger key over every record, whose root a client
+    // recomputes from `log --json` alone.
+    let note = lab.checkpoint();
+    let cp = Checkpoint::open(&note, &lab.ledger_vkey()).expect("the checkpoint opens with ledger.vkey");
+    assert_eq!(cp.origin, ORIGIN);
+    assert_eq!(cp.size, EVENTS + 2);
+    assert_eq!(cp.root, root_of(&leaf_hashes_from_log(&log)), "the tree of the logged records");
+    assert!(Checkpoint::open(&note, &support::read_verifier(&lab.keys.join("admin.vkey"))).is_err());
+    assert!(note.starts_with(&format!("{ORIGIN}\n{}\n", EVENTS + 2)), "{note}");
+}
+
+#[test]
+fn sign_only_envelopes_append_once() {
+    let lab = Lab::new();
+    let w = lab.worker("w1");
+    let before = lab.records();
+
+    let envelopes = lab.sign_only(&w, &metric_lines("r-env", 0, 50));
+    assert_eq!(envelopes.len(), 50);
+    for e in &envelopes {
+        let env = Envelope::parse(e.as_bytes()).expect("one envelope per line");
+        assert!(env.verify_with(&w.verifier()));
+    }
+    assert_eq!(lab.records(), before, "--sign-only appends nothing");
+    let file = lab.write("signed.ndjson", envelopes.join("\n") + "\n");
+
+    let first = lab.append_envelopes(&file, &[]).ok();
+    let first: Vec<&str> = first.lines();
+    assert_eq!(first.len(), 50);
+    for (i, line) in first.iter().enumerate() {
+        let want = format!("seq {} ", before + i as u64);
+        assert!(line.starts_with(&want) && !line.contains("already present"), "{line}");
+    }
+    assert_eq!(lab.records(), before + 50);
+
+    // The same bytes again: the same records, acknowledged as already present.
+    let second = lab.append_envelopes(&file, &[]).ok();
+    let second: Vec<&str> = second.lines();
+    assert_eq!(second.len(), 50);
+    for (a, b) in first.iter().zip(&second) {
+        assert_eq!(format!("{a} (already present)"), *b);
+    }
+    let third = lab.append_envelopes(&file, &["--json"]).ok().acks();
+    let firsts: Vec<(u64, String)> = first
+        .iter()
+        .map(|l| {
+            let mut w = l.split(' ');
+            (w.nth(1).unwrap().parse().unwrap(), w.next().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(third, firsts);
+    assert_eq!(lab.records(), before + 50, "no second record");
+}

@@ -1,0 +1,68 @@
+//! `bench rebuild`: a ledger of N records (ingested through the real path, durability relaxed,
+//! not timed), then (a) rebuilding every projection from the log and (b) a full `verify`,
+//! each timed alone. Also the raw read of the same records, the bound both share.
+
+use std::time::Instant;
+
+use assay::ledger::Incoming;
+use assay::store::Durability;
+use rayon::prelude::*;
+
+use super::fixture;
+
+#[derive(clap::Args)]
+pub struct RebuildArgs {
+    /// Records in the ledger.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+}
+
+pub async fn run(a: RebuildArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    println!("bench rebuild: {} records, {} cores", a.events, std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let fx = fixture::ledger(dir.path(), Durability::Relaxed).await?;
+    let t = Instant::now();
+    // Signed and appended in slices so memory stays bounded.
+    let slice_events = 100_000u64;
+    let mut done = 0u64;
+    while done < a.events {
+        let n = slice_events.min(a.events - done);
+        let envelopes = fixture::envelopes_from(&fx.worker, done, n);
+        let requests: Vec<Vec<Incoming>> =
+            envelopes.chunks(1000).map(|c| c.iter().cloned().map(Incoming::Decoded).collect()).collect();
+        for r in requests {
+            fx.ledger.append(r).await?;
+        }
+        done += n;
+    }
+    fx.ledger.shutdown().await;
+    let head = fx.store.head().await?.map_or(0, |h| h.size);
+    println!("setup  {} records ingested in {:.1} s (not part of the figures)", head, t.elapsed().as_secs_f64());
+
+    let t = Instant::now();
+    let mut read = 0u64;
+    let mut next = 0u64;
+    while next < head {
+        let page = fx.store.records(next, 8192).await?;
+        let Some(last) = page.last() else { break };
+        next = last.seq + 1;
+        read += page.par_iter().map(|r| r.payload.len() as u64).sum::<u64>().min(1);
+    }
+    let read_rate = head as f64 / t.elapsed().as_secs_f64();
+    println!("limit  read records from SQLite:     {:>10.0} records/s ({read} pages)", read_rate);
+
+    let t = Instant::now();
+    let p = assay::replay::replay(&fx.store, None, |_, _| {}).await?;
+    let rebuild_rate = head as f64 / t.elapsed().as_secs_f64();
+    anyhow::ensure!(p.seq() == Some(head - 1), "replay reached the head");
+    println!("rebuild all projections:            {:>10.0} records/s", rebuild_rate);
+
+    let t = Instant::now();
+    let report = assay::verify::verify(&fx.store, None, |_, _| {}).await?;
+    anyhow::ensure!(report.ok, "the ledger verifies: {:?}", report.reason);
+    let verify_rate = head as f64 / t.elapsed().as_secs_f64();
+    println!("verify (signatures, chain, tree):   {:>10.0} records/s", verify_rate);
+    println!("ratio  rebuild / read:               {:>10.2}", rebuild_rate / read_rate);
+    println!("ratio  verify / read:                {:>10.2}", verify_rate / read_rate);
+    Ok(())
+}
