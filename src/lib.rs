@@ -7,6 +7,7 @@
 //! - [`schema`]: event `data` schemas.
 
 pub mod clock;
+pub mod copy;
 pub mod demo;
 pub mod keyfile;
 pub mod ledger;

@@ -20,13 +20,12 @@ pub async fn replay(
     let end = at.map_or(head, |a| a.saturating_add(1).min(head));
     let mut projections = Projections::new();
     let mut next = 0u64;
+    let mut pages = store.scan(0, PAGE_RECORDS);
     while next < end {
-        let want = u32::try_from((end - next).min(u64::from(PAGE_RECORDS))).unwrap_or(PAGE_RECORDS);
-        let page = store.records(next, want).await?;
-        if page.is_empty() {
-            break;
-        }
-        let records: Vec<Record> = page.par_iter().map(trusted).collect::<Result<_, _>>()?;
+        let Some(page) = pages.recv().await else { break };
+        let page = page?;
+        let take = usize::try_from(end - next).unwrap_or(usize::MAX).min(page.len());
+        let records: Vec<Record> = page[..take].par_iter().map(trusted).collect::<Result<_, _>>()?;
         for r in &records {
             if r.seq != next {
                 return Err(StoreError::Corrupt(format!("record {next} is missing")));

@@ -55,12 +55,9 @@ pub async fn verify(
     let mut v = Verifier::default();
     let mut checkpoints = CheckpointCursor::default();
     let outcome: Result<(), Bad> = async {
-        loop {
-            let page = store.records(v.frontier.size(), PAGE_RECORDS).await?;
-            if page.is_empty() {
-                break;
-            }
-            v.page(store, &page, &mut checkpoints).await?;
+        let mut pages = store.scan(0, PAGE_RECORDS);
+        while let Some(page) = pages.recv().await {
+            v.page(store, &page?, &mut checkpoints).await?;
             progress(v.frontier.size(), total);
         }
         v.finish(store, head.as_ref(), &mut checkpoints).await?;

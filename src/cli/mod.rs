@@ -1,6 +1,7 @@
 //! Command definitions and dispatch. Every command returns `Exit` or an error (exit 2).
 
 mod append;
+mod copy;
 mod demo;
 mod init;
 mod key;
@@ -79,6 +80,8 @@ enum Command {
     Queue(state::StateArgs),
     /// GPU telemetry, Xid history and reset flags.
     Gpus(state::StateArgs),
+    /// Copy a ledger between backends verbatim (SQLite ↔ PostgreSQL) and verify the copy.
+    Copy(copy::CopyArgs),
     /// Build a demonstration ledger of a research lab and verify it.
     Demo(demo::DemoArgs),
 }
@@ -96,6 +99,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Audit(a) => state::audit(a).await,
         Command::Queue(a) => state::queue(a).await,
         Command::Gpus(a) => state::gpus(a).await,
+        Command::Copy(a) => copy::run(a).await,
         Command::Demo(a) => demo::run(a).await,
     }
 }

@@ -233,7 +233,7 @@ impl Sequencer {
         let size = self.frontier.size();
         let root = self.frontier.root();
         let note = Checkpoint { origin: self.origin.clone(), size, root }.sign(&self.ledger_key);
-        commit.checkpoint = Some(CheckpointRow { size, root, note, signed_at_ns: now_ns() });
+        commit.checkpoints = vec![CheckpointRow { size, root, note, signed_at_ns: now_ns() }];
         commit.head = Some(HeadRow {
             size,
             record_hash: self.last_hash,
@@ -468,7 +468,7 @@ impl Sequencer {
     }
 
     fn published(&mut self, commit: &CommitBatch, records: Vec<Record>) {
-        if let Some(c) = &commit.checkpoint {
+        if let Some(c) = commit.checkpoints.last() {
             self.checkpoint = Arc::from(c.note.as_str());
             // No receiver is fine: nobody follows this ledger live.
             let _ = self.committed_tx.send(Arc::new(Committed {

@@ -77,9 +77,9 @@ macro_rules! sql_backend {
                     });
                     q.build().execute(&mut *tx).await?;
                 }
-                if let Some(c) = &batch.checkpoint {
+                if !batch.checkpoints.is_empty() {
                     let mut q = QueryBuilder::<$Db>::new("INSERT INTO checkpoints (size, root, note, signed_at) ");
-                    q.push_values([c], |mut b, c| {
+                    q.push_values(&batch.checkpoints, |mut b, c| {
                         b.push_bind(c.size as i64)
                             .push_bind(c.root.0.as_slice())
                             .push_bind(c.note.as_str())

@@ -147,6 +147,41 @@ impl Store {
         dispatch!(self, s => s.records(from, limit).await)
     }
 
+    /// Reads records from `from` on, in pages of `page_records`, one page ahead of the
+    /// consumer (a bounded channel of two pages), so reading overlaps the caller's work.
+    /// The stream ends at the first empty page or after the first error.
+    pub fn scan(&self, from: u64, page_records: u32) -> tokio::sync::mpsc::Receiver<Result<Vec<StoredRecord>, StoreError>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut next = from;
+            loop {
+                let page = store.records(next, page_records).await;
+                let done = match &page {
+                    Ok(p) => match p.last() {
+                        Some(last) => {
+                            next = last.seq + 1;
+                            false
+                        }
+                        None => true,
+                    },
+                    Err(_) => true,
+                };
+                if done {
+                    // An empty page ends the stream; an error is passed on first.
+                    if page.is_err() {
+                        let _ = tx.send(page).await;
+                    }
+                    return;
+                }
+                if tx.send(page).await.is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
     /// Records filtered by type and/or subject, seq ≥ from, ascending.
     pub async fn records_filtered(
         &self,

@@ -81,6 +81,7 @@ pub struct CommitBatch {
     pub base_size: u64,
     pub records: Vec<RecordRow>,
     pub nodes: Vec<(NodeId, Hash32)>,
-    pub checkpoint: Option<CheckpointRow>,
+    /// Signed checkpoints to store (the sequencer writes one per batch; `copy` several).
+    pub checkpoints: Vec<CheckpointRow>,
     pub head: Option<HeadRow>,
 }

@@ -25,7 +25,7 @@
 //! canonical version. An artifact passes iff it has a canonical version, at least one claim
 //! that is not withdrawn, and every such claim is supported. Withdrawn claims do not count.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use assay_events::roles::Role;
 use serde::Serialize;
@@ -136,7 +136,7 @@ pub struct AuditReport {
     pub artifacts_passing: u64,
     /// Verdicts of the claims of canonical artifacts (the `audit.attested` `verdicts`).
     pub verdicts: VerdictCounts,
-    /// Every canonical artifact and every slug with claims, by slug.
+    /// Every canonical artifact and every slug with claims that are not withdrawn, by slug.
     pub artifacts: Vec<ArtifactVerdict>,
     /// Every claim that is not withdrawn, by (artifact, claim).
     pub claims: Vec<ClaimVerdict>,
@@ -197,25 +197,27 @@ impl Audit {
     /// Claims, artifacts and the headline, with the corpus of the same state.
     pub fn report(&self, keys: &KeyRegistry, corpus: &Corpus) -> AuditReport {
         let claims = self.verdicts(keys);
-        let mut slugs: BTreeSet<&str> = corpus.canonical_set().map(|(s, _)| s).collect();
-        slugs.extend(self.claims.keys().map(String::as_str));
+        let mut by_slug: BTreeMap<&str, Vec<&ClaimVerdict>> =
+            corpus.canonical_set().map(|(slug, _)| (slug, Vec::new())).collect();
+        for c in &claims {
+            by_slug.entry(c.artifact.as_str()).or_default().push(c);
+        }
         let mut verdicts = VerdictCounts::default();
-        let mut artifacts = Vec::with_capacity(slugs.len());
-        for slug in slugs {
+        let mut artifacts = Vec::with_capacity(by_slug.len());
+        for (slug, of_slug) in by_slug {
             let canonical_version = corpus.canonical(slug);
             let mut counts = VerdictCounts::default();
             let mut reasons = Vec::new();
-            for c in claims.iter().filter(|c| c.artifact == slug) {
+            if canonical_version.is_none() {
+                reasons.push("not_canonical".to_owned());
+            }
+            for c in of_slug {
                 counts.add(c.verdict);
+                if canonical_version.is_some() {
+                    verdicts.add(c.verdict);
+                }
                 if c.verdict != Verdict::Supported {
                     reasons.push(format!("claim_{}:{}", c.verdict.as_str(), c.claim));
-                }
-            }
-            if canonical_version.is_none() {
-                reasons.insert(0, "not_canonical".to_owned());
-            } else {
-                for c in claims.iter().filter(|c| c.artifact == slug) {
-                    verdicts.add(c.verdict);
                 }
             }
             if counts.total() == 0 {

@@ -1,7 +1,10 @@
 //! Test builders (feature `testkit`): signed records from (type, data) and a
 //! given/when/then over [`Projections`].
 //!
-//! ```ignore
+//! ```
+//! use assay_projections::dispatch_decision;
+//! use assay_projections::testkit::*;
+//!
 //! given(vec![run_queued("r1", "p", true), worker_preflight("w1", true, &[GPU0])])
 //!     .when(dispatch_requested("r1", "w1", Some(GPU0)))
 //!     .then_with(|state, request| {

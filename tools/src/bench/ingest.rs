@@ -101,7 +101,7 @@ async fn sqlite_limit(
             last = r.record_hash;
             b.records.push(RecordRow::from_record(&r, signatures_canonical_json(&r.signatures)));
         }
-        b.checkpoint = Some(assay::store::CheckpointRow {
+        b.checkpoints = vec![assay::store::CheckpointRow {
             size: frontier.size(),
             root: frontier.root(),
             note: "x".repeat(200),

@@ -1,0 +1,300 @@
+//! Bad input through `assay append`: exit 2, an error naming the problem, nothing stored.
+//! Identical bytes sent again are acknowledged with the same seq.
+
+mod support;
+
+use assay_events::b64::encode_std;
+use assay_events::dsse::{pae, Envelope, PAYLOAD_TYPE};
+use serde_json::{json, Value};
+use support::{b64, metric_lines, Key, Lab, Out};
+
+/// Asserts a refusal: exit status 2, stderr holding every needle, the record count unchanged.
+#[track_caller]
+fn assert_refused(lab: &Lab, before: u64, out: Out, needles: &[&str]) {
+    let out = out.status(2);
+    for n in needles {
+        assert!(out.stderr.contains(n), "stderr lacks {n:?}: {}", out.stderr);
+    }
+    assert!(out.stdout.is_empty(), "nothing acknowledged: {}", out.stdout);
+    assert_eq!(lab.records(), before, "nothing stored after: {}", out.stderr);
+}
+
+/// One event appended with `--type/--subject/--data`.
+fn append_one(lab: &Lab, key: &Key, ty: &str, subject: &str, data: &Value, extra: &[&str]) -> Out {
+    let key_path = key.key.to_string_lossy().into_owned();
+    let data = data.to_string();
+    let mut rest = vec!["--key", key_path.as_str(), "--type", ty, "--subject", subject, "--data", data.as_str(), "--json"];
+    rest.extend_from_slice(extra);
+    lab.db(&["append"], &rest)
+}
+
+fn metric(run: &str, step: i64) -> Value {
+    json!({"run": run, "name": "train/loss", "step": step, "value": 1.5})
+}
+
+/// A lab with a registered worker `w1`.
+fn lab_with_worker() -> (Lab, Key) {
+    let lab = Lab::new();
+    let w = lab.worker("w1");
+    (lab, w)
+}
+
+/// One envelope signed by `key` (via `--sign-only`), as a JSON object to tamper with.
+fn signed_envelope(lab: &Lab, key: &Key, step: u64) -> Value {
+    let lines = lab.sign_only(key, &metric_lines("r-env", step, 1));
+    serde_json::from_str(&lines[0]).expect("envelope JSON")
+}
+
+fn envelope_file(lab: &Lab, name: &str, envelopes: &[Value]) -> std::path::PathBuf {
+    let text: String = envelopes.iter().map(|e| format!("{e}\n")).collect();
+    lab.write(name, text)
+}
+
+#[test]
+fn malformed_json_line() {
+    let (lab, w) = lab_with_worker();
+    let before = lab.records();
+    let mut text = metric_lines("r-1", 0, 3);
+    text.insert_str(text.find('\n').unwrap() + 1, "{\"type\":\"metric.recorded\",\"subject\":\"run/r-1\",\"data\":\n");
+    let file = lab.write("bad.ndjson", text);
+    assert_refused(&lab, before, lab.append_ndjson(&w, &file, &[]), &["line 2", "malformed JSON"]);
+
+    // An unknown member of an input line is refused the same way.
+    let file = lab.write("extra.ndjson", "{\"type\":\"metric.recorded\",\"data\":{},\"colour\":1}\n");
+    assert_refused(&lab, before, lab.append_ndjson(&w, &file, &[]), &["line 1", "malformed JSON", "colour"]);
+
+    // And a line of pre-signed envelopes that is not JSON.
+    let good = signed_envelope(&lab, &w, 0);
+    let file = lab.write("bad.env", format!("{good}\n{{\"payloadType\": oops}}\n"));
+    assert_refused(&lab, before, lab.append_envelopes(&file, &[]), &["line 2", "[bad_envelope]", "malformed envelope JSON"]);
+}
+
+#[test]
+fn bad_base64_in_an_envelope() {
+    let (lab, w) = lab_with_worker();
+    let before = lab.records();
+    let good = signed_envelope(&lab, &w, 0);
+
+    let mut bad = good.clone();
+    let payload = bad["payload"].as_str().unwrap().to_owned();
+    bad["payload"] = format!("{}!{}", &payload[..8], &payload[9..]).into();
+    let file = envelope_file(&lab, "payload.env", &[good.clone(), bad]);
+    assert_refused(&lab, before, lab.append_envelopes(&file, &[]), &["line 2", "[bad_envelope]", "payload", "base64"]);
+
+    let mut bad = good.clone();
+    let sig = bad["signatures"][0]["sig"].as_str().unwrap().to_owned();
+    bad["signatures"][0]["sig"] = format!("*{}", &sig[1..]).into();
+    let file = envelope_file(&lab, "sig.env", &[bad]);
+    assert_refused(&lab, before, lab.append_envelopes(&file, &[]), &["[bad_envelope]", "signatures[0].sig", "base64"]);
+
+    // URL-safe base64 is accepted (DSSE allows either alphabet): the same event appends.
+    let mut url = good.clone();
+    let p = url["payload"].as_str().unwrap().replace('+', "-").replace('/', "_");
+    url["payload"] = p.trim_end_matches('=').into();
+    let file = envelope_file(&lab, "url.env", &[url]);
+    let acks = lab.append_envelopes(&file, &["--json"]).ok().acks();
+    assert_eq!(acks.len(), 1);
+    assert_eq!(lab.records(), before + 1);
+}
+
+#[test]
+fn wrong_signature() {
+    let (lab, w) = lab_with_worker();
+    let w2 = lab.worker("w2");
+    let before = lab.records();
+    let good = signed_envelope(&lab, &w, 0);
+
+    // One bit of the signature flipped.
+    let mut bad = good.clone();
+    let mut sig = b64(bad["signatures"][0]["sig"].as_str().unwrap());
+    sig[0] ^= 0x80;
+    bad["signatures"][0]["sig"] = encode_std(&sig).into();
+    let file = envelope_file(&lab, "flip.env", &[bad]);
+    assert_refused(&lab, before, lab.append_envelopes(&file, &[]), &["[bad_signature]", &w.verifier().keyid()]);
+
+    // The payload changed after signing (a different metric value).
+    let mut bad = good.clone();
+    let payload = String::from_utf8(b64(bad["payload"].as_str().unwrap())).unwrap();
+    assert!(payload.contains("\"step\":0"));
+    bad["payload"] = encode_std(payload.replace("\"step\":0", "\"step\":1").as_bytes()).into();
+    let file = envelope_file(&lab, "payload.env", &[bad]);
+    assert_refused(&lab, before, lab.append_envelopes(&file, &[]), &["[bad_signature]"]);
+
+    // Signed by another registered key but labelled with w1's key id.
+    let mut bad = good.clone();
+    let payload = b64(good["payload"].as_str().unwrap());
+    let other = assay::keyfile::read_signer(&w2.key).unwrap().sign(&pae(PAYLOAD_TYPE, &payload));
+    bad["signatures"][0]["sig"] = encode_std(&other).into();
+    let file = envelope_file(&lab, "other.env", &[good.clone(), bad]);
+    assert_refused(&lab, before, lab.append_envelopes(&file, &[]), &["line 2", "[bad_signature]"]);
+
+    // The untouched envelope is accepted.
+    let file = envelope_file(&lab, "good.env", &[good]);
+    assert_eq!(lab.append_envelopes(&file, &["--json"]).ok().acks().len(), 1);
+}
+
+#[test]
+fn unregistered_key() {
+    let lab = Lab::new();
+    let stranger = lab.new_key("stranger");
+    let before = lab.records();
+    let out = append_one(&lab, &stranger, "metric.recorded", "run/r-1", &metric("r-1", 0), &[]);
+    assert_refused(&lab, before, out, &["[unknown_key]", &stranger.verifier().keyid(), "never registered"]);
+    // Pre-signed by the unknown key, among good envelopes from a registered one.
+    let w = lab.worker("w1");
+    let before = lab.records();
+    let file = envelope_file(&lab, "mixed.env", &[signed_envelope(&lab, &w, 0), signed_envelope(&lab, &stranger, 1)]);
+    assert_refused(&lab, before, lab.append_envelopes(&file, &[]), &["line 2", "[unknown_key]"]);
+}
+
+#[test]
+fn revoked_key() {
+    let (lab, w) = lab_with_worker();
+    append_one(&lab, &w, "metric.recorded", "run/r-1", &metric("r-1", 0), &[]).ok();
+    let pre_signed = signed_envelope(&lab, &w, 1);
+    lab.revoke(&w);
+    let before = lab.records();
+    let out = append_one(&lab, &w, "metric.recorded", "run/r-1", &metric("r-1", 2), &[]);
+    assert_refused(&lab, before, out, &["[revoked_key]", &w.verifier().keyid()]);
+    // An envelope signed before the revocation but sent after it is refused too.
+    let file = envelope_file(&lab, "late.env", &[pre_signed]);
+    assert_refused(&lab, before, lab.append_envelopes(&file, &[]), &["[revoked_key]"]);
+    // Revocation is final.
+    let out = lab.register_with(&lab.admin(), &w, &["worker"]);
+    assert_refused(&lab, before, out, &["[key_state]", "revocation is final"]);
+}
+
+#[test]
+fn role_not_allowed_for_the_type() {
+    let (lab, w) = lab_with_worker();
+    let before = lab.records();
+    let queued = json!({"run": "r-1", "project": "p", "needs_gpu": true, "spec": {}});
+    let out = append_one(&lab, &w, "run.queued", "run/r-1", &queued, &[]);
+    assert_refused(&lab, before, out, &["[role_not_allowed]", "run.queued", "dispatcher"]);
+
+    // A worker key cannot register keys, even its own kind.
+    let other = lab.new_key("w9");
+    let out = lab.register_with(&w.key, &other, &["worker"]);
+    assert_refused(&lab, before, out, &["[role_not_allowed]", "key.registered", "admin"]);
+
+    // Types only the ledger writes are refused from anyone else, admin included.
+    let admin = lab.key("admin");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/examples/dispatch.decided.json");
+    let decided: Value = serde_json::from_str(&std::fs::read_to_string(example).unwrap()).unwrap();
+    let out = append_one(&lab, &admin, "dispatch.decided", "run/r-0042", &decided, &[]);
+    assert_refused(&lab, before, out, &["[ledger_only]", "dispatch.decided"]);
+}
+
+#[test]
+fn schema_violation() {
+    let (lab, w) = lab_with_worker();
+    let before = lab.records();
+    let cases = [
+        (json!({"run": "r-1", "name": "loss", "step": -1, "value": 1.0}), "data/step"),
+        (json!({"run": "r-1", "name": "loss", "step": 1, "value": "1.0"}), "data/value"),
+        (json!({"run": "r-1", "name": "loss", "step": 1}), "value"),
+        (json!({"run": "r-1", "name": "loss", "step": 1, "value": 1.0, "colour": "red"}), "colour"),
+        (json!({"run": "-bad id", "name": "loss", "step": 1, "value": 1.0}), "data/run"),
+    ];
+    for (data, field) in cases {
+        let subject = format!("run/{}", data["run"].as_str().unwrap());
+        let out = append_one(&lab, &w, "metric.recorded", &subject, &data, &[]);
+        assert_refused(&lab, before, out, &["[schema_violation]", "metric.recorded", field]);
+    }
+    // A type without a schema.
+    let out = append_one(&lab, &w, "metric.recordedd", "run/r-1", &metric("r-1", 0), &[]);
+    assert_refused(&lab, before, out, &["[schema_violation]", "unknown event type"]);
+    // The subject the data dictates.
+    let out = append_one(&lab, &w, "metric.recorded", "run/r-2", &metric("r-1", 0), &[]);
+    assert_refused(&lab, before, out, &["[bad_subject]", "run/r-1"]);
+    // One bad line in an NDJSON file stores none of the others.
+    let mut lines: Vec<String> = metric_lines("r-1", 0, 5).lines().map(str::to_owned).collect();
+    lines[2] = lines[2].replace("\"step\":2", "\"step\":-2");
+    let file = lab.write("one-bad.ndjson", lines.join("\n"));
+    assert_refused(&lab, before, lab.append_ndjson(&w, &file, &[]), &["line 3", "[schema_violation]"]);
+}
+
+#[test]
+fn oversize_event() {
+    let lab = Lab::new();
+    let d = lab.producer("disp", &["dispatcher"]);
+    let before = lab.records();
+    // run.queued's `spec` is open: a filler string sets the payload size to the byte.
+    let line = |id: &str, filler: usize| {
+        json!({
+            "type": "run.queued", "subject": "run/r-big", "id": id, "time": "2025-01-01T00:00:00Z",
+            "data": {"run": "r-big", "project": "p", "needs_gpu": false, "spec": {"blob": "a".repeat(filler)}},
+        })
+        .to_string()
+    };
+    let probe = lab.sign_only(&d, &line("big-1", 1000));
+    let probe: Envelope = serde_json::from_str(&probe[0]).unwrap();
+    let base = b64(&probe.payload).len() - 1000;
+    let limit = 1 << 20;
+
+    let over = lab.write("over.ndjson", line("big-1", limit + 1 - base) + "\n");
+    assert_refused(&lab, before, lab.append_ndjson(&d, &over, &[]), &["[payload_too_large]", "1048577 bytes", "1048576"]);
+
+    // Exactly at the limit is accepted.
+    let at = lab.write("at.ndjson", line("big-2", limit - base) + "\n");
+    let acks = lab.append_ndjson(&d, &at, &[]).ok().acks();
+    assert_eq!(acks[0].0, before);
+    assert_eq!(lab.records(), before + 1);
+    let logged = lab.log(&["--from", &before.to_string()]);
+    assert_eq!(b64(logged[0]["envelope"]["payload"].as_str().unwrap()).len(), limit);
+}
+
+#[test]
+fn source_id_reused_with_other_bytes() {
+    let (lab, w) = lab_with_worker();
+    let first = append_one(&lab, &w, "metric.recorded", "run/r-1", &metric("r-1", 0), &["--id", "fixed-1"]).ok().acks();
+    let before = lab.records();
+    let out = append_one(&lab, &w, "metric.recorded", "run/r-1", &metric("r-1", 1), &["--id", "fixed-1"]);
+    let seq = format!("already names seq {}", first[0].0);
+    assert_refused(&lab, before, out, &["[conflict]", "assay:key/w1", "fixed-1", &seq]);
+    // Same data, same id, but a new `time`: other bytes all the same.
+    let out = append_one(&lab, &w, "metric.recorded", "run/r-1", &metric("r-1", 0), &["--id", "fixed-1"]);
+    assert_refused(&lab, before, out, &["[conflict]"]);
+    // The same (source, id) twice with other bytes inside one request.
+    let text = format!(
+        "{}\n{}\n",
+        json!({"type": "metric.recorded", "subject": "run/r-2", "id": "dup", "data": metric("r-2", 0)}),
+        json!({"type": "metric.recorded", "subject": "run/r-2", "id": "dup", "data": metric("r-2", 1)}),
+    );
+    let file = lab.write("dup.ndjson", text);
+    assert_refused(&lab, before, lab.append_ndjson(&w, &file, &[]), &["line 2", "[conflict]"]);
+}
+
+#[test]
+fn identical_bytes_again_are_idempotent() {
+    let (lab, w) = lab_with_worker();
+    // With id and time fixed, the CLI builds and signs the same bytes each time.
+    let text: String = (0..3)
+        .map(|i| {
+            let line = json!({"type": "metric.recorded", "subject": "run/r-1", "id": format!("ev-{i}"),
+                              "time": "2025-06-01T12:00:00Z", "data": metric("r-1", i)});
+            format!("{line}\n")
+        })
+        .collect();
+    let file = lab.write("fixed.ndjson", text);
+    let first = lab.append_ndjson(&w, &file, &[]).ok().acks();
+    let count = lab.records();
+    let again = lab.append_ndjson(&w, &file, &[]).ok().acks();
+    assert_eq!(again, first, "same seqs and digests");
+    assert_eq!(lab.records(), count);
+
+    // Pre-signed envelopes, the same bytes again, and mixed with a new one.
+    let env = signed_envelope(&lab, &w, 9);
+    let file = envelope_file(&lab, "one.env", std::slice::from_ref(&env));
+    let once = lab.append_envelopes(&file, &[]).ok();
+    let once = once.stdout.trim().to_owned();
+    let twice = lab.append_envelopes(&file, &[]).ok();
+    assert_eq!(twice.stdout.trim(), format!("{once} (already present)"));
+    let fresh = signed_envelope(&lab, &w, 10);
+    let file = envelope_file(&lab, "mixed.env", &[env, fresh]);
+    let lines = lab.append_envelopes(&file, &[]).ok();
+    let lines = lines.lines();
+    assert_eq!(lines[0], format!("{once} (already present)"));
+    assert!(lines[1].starts_with(&format!("seq {} ", count + 1)) && !lines[1].contains("already"), "{lines:?}");
+    assert_eq!(lab.records(), count + 2);
+}
