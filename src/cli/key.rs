@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use assay::keyfile;
-use assay::ledger::{Incoming, build_envelope};
+use assay::ledger::{AppendError, Incoming, build_envelope};
 use assay_events::roles::Role;
 
 use super::{DbArgs, Exit, LedgerKeyArgs, open};
@@ -95,7 +95,11 @@ async fn change(
     let env = build_envelope(&admin, ty, Some(&subject), data, None, assay::clock::now_ns());
     let result = ledger.append(vec![Incoming::Decoded(env)]).await;
     ledger.shutdown().await;
-    let outcome = result?;
+    // Refusals name their class as `assay append` does: `reason [code]`.
+    let outcome = result.map_err(|e| match e {
+        AppendError::Rejected { reason, .. } => anyhow::anyhow!("{ty}: {reason} [{}]", reason.code()),
+        other => other.into(),
+    })?;
     let ack = outcome.acks[0];
     println!("{ty} {} at seq {} digest {}", target.keyid(), ack.seq, ack.digest);
     Ok(Exit::Ok)
