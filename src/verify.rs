@@ -132,10 +132,18 @@ impl Verifier {
         cps: &mut CheckpointCursor,
     ) -> Result<(), Bad> {
         // Stage 1, in parallel: each record alone (hashes, payload, schema).
-        let parsed: Vec<Result<Record, Bad>> = page.par_iter().map(check_alone).collect();
+        // The leaf hash is computed here too, so the ordered stage only folds the tree.
+        let parsed: Vec<Result<(Record, Hash32), Bad>> = page
+            .par_iter()
+            .map(|s| check_alone(s).map(|r| {
+                let leaf = leaf_hash(&r.leaf());
+                (r, leaf)
+            }))
+            .collect();
         // Stage 2, in order: the key that must have signed each record, as of its seq.
         // An error here is reported only if no earlier record fails a later stage.
         let mut jobs = Vec::with_capacity(page.len());
+        let mut leaves = Vec::with_capacity(page.len());
         let mut pending: Option<Bad> = None;
         for (stored, record) in page.iter().zip(parsed) {
             let seq = self.frontier.size() + jobs.len() as u64;
@@ -146,15 +154,16 @@ impl Verifier {
                 ));
                 break;
             }
-            let checked = record.and_then(|record| {
+            let checked = record.and_then(|(record, leaf)| {
                 let verifier = self.authorize(&record)?;
-                Ok((record, verifier))
+                Ok((record, leaf, verifier))
             });
             match checked {
-                Ok((record, verifier)) => {
+                Ok((record, leaf, verifier)) => {
                     if record.event.ty.starts_with("key.") || record.seq == 0 {
                         self.keys.apply(&record);
                     }
+                    leaves.push(leaf);
                     jobs.push((record, verifier));
                 }
                 Err(bad) => {
@@ -170,14 +179,14 @@ impl Verifier {
         let verdicts: Vec<bool> = pairs.par_chunks(VERIFY_BATCH_MAX).flat_map_iter(verify_many).collect();
         let bad_sig = verdicts.iter().position(|ok| !ok).map(|i| jobs[i].0.seq);
         // Stage 4, in order: chain, tree, checkpoints; whichever failure comes first wins.
-        for (record, _) in &jobs {
+        for ((record, _), leaf) in jobs.iter().zip(leaves) {
             if bad_sig == Some(record.seq) {
                 return Err(Bad(Some(record.seq), "signature does not verify".into()));
             }
             if record.prev_hash != self.last_hash {
                 return Err(Bad(Some(record.seq), "prev_hash does not link to the previous record".into()));
             }
-            self.frontier.push(leaf_hash(&record.leaf()));
+            self.frontier.push(leaf);
             self.last_hash = record.record_hash;
             self.check_checkpoints(store, cps).await?;
         }

@@ -37,6 +37,7 @@ pub struct CudaRunner {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     device: String,
+    uuid: String,
     modules: HashMap<&'static str, Arc<CudaModule>>,
     poisoned: Option<CudaFault>,
 }
@@ -77,6 +78,19 @@ fn cfg(dims: LaunchDims) -> LaunchConfig {
     }
 }
 
+/// `GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` from the driver's 16 UUID bytes.
+pub(crate) fn format_uuid(bytes: &[std::ffi::c_char; 16]) -> String {
+    let hex: Vec<String> = bytes.iter().map(|&b| format!("{:02x}", b as u8)).collect();
+    format!(
+        "GPU-{}-{}-{}-{}-{}",
+        hex[0..4].concat(),
+        hex[4..6].concat(),
+        hex[6..8].concat(),
+        hex[8..10].concat(),
+        hex[10..16].concat()
+    )
+}
+
 impl CudaRunner {
     /// Opens a context on device `ordinal`. Checks for the libraries first.
     pub fn new(ordinal: usize) -> Result<Self, CudaError> {
@@ -86,14 +100,21 @@ impl CudaRunner {
         guarded("context creation", || {
             let ctx = CudaContext::new(ordinal)?;
             let device = ctx.name()?;
+            // The UUID identifies the GPU in launch events; the name is the fallback.
+            let uuid = ctx.uuid().map(|uuid| format_uuid(&uuid.bytes)).unwrap_or_else(|_| device.clone());
             let stream = ctx.default_stream();
-            Ok(CudaRunner { ctx, stream, device, modules: HashMap::new(), poisoned: None })
+            Ok(CudaRunner { ctx, stream, device, uuid, modules: HashMap::new(), poisoned: None })
         })
     }
 
     /// The device's name.
     pub fn device(&self) -> &str {
         &self.device
+    }
+
+    /// The device's UUID as NVML prints it (`GPU-…`), or its name if the driver did not say.
+    pub fn uuid(&self) -> &str {
+        &self.uuid
     }
 
     /// The sticky fault that ended this context, if any.
@@ -222,5 +243,14 @@ impl CudaRunner {
         let elapsed_ms = start.elapsed_ms(&end)?;
         let duration_us = (f64::from(elapsed_ms) * 1000.0).round().max(0.0) as u64;
         Ok(CudaLaunch { output, duration_us, dims, device: self.device.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uuids_print_as_nvml_does() {
+        let bytes: [std::ffi::c_char; 16] = std::array::from_fn(|i| (i as u8 * 17) as std::ffi::c_char);
+        assert_eq!(super::format_uuid(&bytes), "GPU-00112233-4455-6677-8899-aabbccddeeff");
     }
 }
