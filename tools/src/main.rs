@@ -4,6 +4,9 @@ mod bench;
 
 use clap::{Parser, Subcommand};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "assay-tools", about = "Assay's benchmarks and harnesses")]
 struct Cli {
