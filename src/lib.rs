@@ -5,14 +5,24 @@
 //! - [`verify`]: full verification of a stored ledger.
 //! - [`proof`]: inclusion and consistency proofs from the store.
 //! - [`schema`]: event `data` schemas.
+//! - [`export`]: Parquet exports and offline audit bundles, and their verification.
+//! - [`http`]: the HTTP service; [`client`]: its client; [`live`]: projections kept current.
+//! - [`view`]: the JSON form of a record; [`tokens`]: read tokens.
 
+pub mod client;
 pub mod clock;
 pub mod copy;
 pub mod demo;
+pub mod export;
+pub mod http;
 pub mod keyfile;
 pub mod ledger;
+pub mod live;
 pub mod proof;
 pub mod replay;
 pub mod schema;
+pub mod sink;
 pub mod store;
+pub mod tokens;
 pub mod verify;
+pub mod view;

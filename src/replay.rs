@@ -40,7 +40,7 @@ pub async fn replay(
 
 /// The record as stored, its hashes taken as stored: replay folds state; `assay verify` is
 /// what checks hashes and signatures.
-fn trusted(stored: &StoredRecord) -> Result<Record, StoreError> {
+pub(crate) fn trusted(stored: &StoredRecord) -> Result<Record, StoreError> {
     let signatures = assay_events::dsse::signatures_from_json(&stored.signatures)
         .map_err(|e| StoreError::Corrupt(format!("seq {}: {e}", stored.seq)))?;
     let event = assay_events::cloudevent::CloudEvent::parse(&stored.payload)

@@ -4,9 +4,9 @@
 mod support;
 
 use assay_events::b64::encode_std;
-use assay_events::dsse::{pae, Envelope, PAYLOAD_TYPE};
-use serde_json::{json, Value};
-use support::{b64, metric_lines, Key, Lab, Out};
+use assay_events::dsse::{Envelope, PAYLOAD_TYPE, pae};
+use serde_json::{Value, json};
+use support::{Key, Lab, Out, b64, metric_lines};
 
 /// Asserts a refusal: exit status 2, stderr holding every needle, the record count unchanged.
 #[track_caller]
@@ -23,7 +23,17 @@ fn assert_refused(lab: &Lab, before: u64, out: Out, needles: &[&str]) {
 fn append_one(lab: &Lab, key: &Key, ty: &str, subject: &str, data: &Value, extra: &[&str]) -> Out {
     let key_path = key.key.to_string_lossy().into_owned();
     let data = data.to_string();
-    let mut rest = vec!["--key", key_path.as_str(), "--type", ty, "--subject", subject, "--data", data.as_str(), "--json"];
+    let mut rest = vec![
+        "--key",
+        key_path.as_str(),
+        "--type",
+        ty,
+        "--subject",
+        subject,
+        "--data",
+        data.as_str(),
+        "--json",
+    ];
     rest.extend_from_slice(extra);
     lab.db(&["append"], &rest)
 }
@@ -55,7 +65,10 @@ fn malformed_json_line() {
     let (lab, w) = lab_with_worker();
     let before = lab.records();
     let mut text = metric_lines("r-1", 0, 3);
-    text.insert_str(text.find('\n').unwrap() + 1, "{\"type\":\"metric.recorded\",\"subject\":\"run/r-1\",\"data\":\n");
+    text.insert_str(
+        text.find('\n').unwrap() + 1,
+        "{\"type\":\"metric.recorded\",\"subject\":\"run/r-1\",\"data\":\n",
+    );
     let file = lab.write("bad.ndjson", text);
     assert_refused(&lab, before, lab.append_ndjson(&w, &file, &[]), &["line 2", "malformed JSON"]);
 
@@ -66,7 +79,12 @@ fn malformed_json_line() {
     // And a line of pre-signed envelopes that is not JSON.
     let good = signed_envelope(&lab, &w, 0);
     let file = lab.write("bad.env", format!("{good}\n{{\"payloadType\": oops}}\n"));
-    assert_refused(&lab, before, lab.append_envelopes(&file, &[]), &["line 2", "[bad_envelope]", "malformed envelope JSON"]);
+    assert_refused(
+        &lab,
+        before,
+        lab.append_envelopes(&file, &[]),
+        &["line 2", "[bad_envelope]", "malformed envelope JSON"],
+    );
 }
 
 #[test]
@@ -79,13 +97,23 @@ fn bad_base64_in_an_envelope() {
     let payload = bad["payload"].as_str().unwrap().to_owned();
     bad["payload"] = format!("{}!{}", &payload[..8], &payload[9..]).into();
     let file = envelope_file(&lab, "payload.env", &[good.clone(), bad]);
-    assert_refused(&lab, before, lab.append_envelopes(&file, &[]), &["line 2", "[bad_envelope]", "payload", "base64"]);
+    assert_refused(
+        &lab,
+        before,
+        lab.append_envelopes(&file, &[]),
+        &["line 2", "[bad_envelope]", "payload", "base64"],
+    );
 
     let mut bad = good.clone();
     let sig = bad["signatures"][0]["sig"].as_str().unwrap().to_owned();
     bad["signatures"][0]["sig"] = format!("*{}", &sig[1..]).into();
     let file = envelope_file(&lab, "sig.env", &[bad]);
-    assert_refused(&lab, before, lab.append_envelopes(&file, &[]), &["[bad_envelope]", "signatures[0].sig", "base64"]);
+    assert_refused(
+        &lab,
+        before,
+        lab.append_envelopes(&file, &[]),
+        &["[bad_envelope]", "signatures[0].sig", "base64"],
+    );
 
     // URL-safe base64 is accepted (DSSE allows either alphabet): the same event appends.
     let mut url = good.clone();
@@ -110,7 +138,12 @@ fn wrong_signature() {
     sig[0] ^= 0x80;
     bad["signatures"][0]["sig"] = encode_std(&sig).into();
     let file = envelope_file(&lab, "flip.env", &[bad]);
-    assert_refused(&lab, before, lab.append_envelopes(&file, &[]), &["[bad_signature]", &w.verifier().keyid()]);
+    assert_refused(
+        &lab,
+        before,
+        lab.append_envelopes(&file, &[]),
+        &["[bad_signature]", &w.verifier().keyid()],
+    );
 
     // The payload changed after signing (a different metric value).
     let mut bad = good.clone();
@@ -143,7 +176,11 @@ fn unregistered_key() {
     // Pre-signed by the unknown key, among good envelopes from a registered one.
     let w = lab.worker("w1");
     let before = lab.records();
-    let file = envelope_file(&lab, "mixed.env", &[signed_envelope(&lab, &w, 0), signed_envelope(&lab, &stranger, 1)]);
+    let file = envelope_file(
+        &lab,
+        "mixed.env",
+        &[signed_envelope(&lab, &w, 0), signed_envelope(&lab, &stranger, 1)],
+    );
     assert_refused(&lab, before, lab.append_envelopes(&file, &[]), &["line 2", "[unknown_key]"]);
 }
 
@@ -233,7 +270,12 @@ fn oversize_event() {
     let limit = 1 << 20;
 
     let over = lab.write("over.ndjson", line("big-1", limit + 1 - base) + "\n");
-    assert_refused(&lab, before, lab.append_ndjson(&d, &over, &[]), &["[payload_too_large]", "1048577 bytes", "1048576"]);
+    assert_refused(
+        &lab,
+        before,
+        lab.append_ndjson(&d, &over, &[]),
+        &["[payload_too_large]", "1048577 bytes", "1048576"],
+    );
 
     // Exactly at the limit is accepted.
     let at = lab.write("at.ndjson", line("big-2", limit - base) + "\n");
@@ -247,7 +289,9 @@ fn oversize_event() {
 #[test]
 fn source_id_reused_with_other_bytes() {
     let (lab, w) = lab_with_worker();
-    let first = append_one(&lab, &w, "metric.recorded", "run/r-1", &metric("r-1", 0), &["--id", "fixed-1"]).ok().acks();
+    let first = append_one(&lab, &w, "metric.recorded", "run/r-1", &metric("r-1", 0), &["--id", "fixed-1"])
+        .ok()
+        .acks();
     let before = lab.records();
     let out = append_one(&lab, &w, "metric.recorded", "run/r-1", &metric("r-1", 1), &["--id", "fixed-1"]);
     let seq = format!("already names seq {}", first[0].0);
@@ -295,6 +339,35 @@ fn identical_bytes_again_are_idempotent() {
     let lines = lab.append_envelopes(&file, &[]).ok();
     let lines = lines.lines();
     assert_eq!(lines[0], format!("{once} (already present)"));
-    assert!(lines[1].starts_with(&format!("seq {} ", count + 1)) && !lines[1].contains("already"), "{lines:?}");
+    assert!(
+        lines[1].starts_with(&format!("seq {} ", count + 1)) && !lines[1].contains("already"),
+        "{lines:?}"
+    );
     assert_eq!(lab.records(), count + 2);
+}
+
+#[test]
+fn the_same_envelope_twice_in_one_request_is_one_record() {
+    let (lab, w) = lab_with_worker();
+    let before = lab.records();
+    let env = signed_envelope(&lab, &w, 0);
+    let other = signed_envelope(&lab, &w, 1);
+    let file = envelope_file(&lab, "twice.env", &[env.clone(), other, env]);
+    let out = lab.append_envelopes(&file, &[]).ok();
+    let lines = out.lines();
+    assert_eq!(lines.len(), 3, "{}", out.stdout);
+    assert!(lines[0].starts_with(&format!("seq {before} ")) && !lines[0].contains("already"), "{lines:?}");
+    assert!(lines[1].starts_with(&format!("seq {} ", before + 1)), "{lines:?}");
+    assert_eq!(lines[2], format!("{} (already present)", lines[0]));
+    assert_eq!(lab.records(), before + 2);
+
+    // The same through --ndjson: a line repeated with its id and time is the same bytes.
+    let line = json!({"type": "metric.recorded", "subject": "run/r-1", "id": "rep",
+                      "time": "2025-06-01T12:00:00Z", "data": metric("r-1", 5)});
+    let file = lab.write("repeat.ndjson", format!("{line}\n{line}\n"));
+    let acks = lab.append_ndjson(&w, &file, &[]).ok().acks();
+    assert_eq!(acks.len(), 2);
+    assert_eq!(acks[0], acks[1]);
+    assert_eq!(acks[0].0, before + 2);
+    assert_eq!(lab.records(), before + 3);
 }

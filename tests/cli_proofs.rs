@@ -3,12 +3,12 @@
 
 mod support;
 
+use assay_events::Hash32;
 use assay_events::checkpoint::Checkpoint;
 use assay_events::merkle::{leaf_hash, root_of, verify_consistency, verify_inclusion};
 use assay_events::record::LeafFields;
-use assay_events::Hash32;
 use serde_json::Value;
-use support::{b64, b64_hash, leaf_hashes_from_log, Lab};
+use support::{Lab, b64, b64_hash, leaf_hashes_from_log};
 
 /// A checkpoint saved after one append invocation.
 struct Saved {
@@ -35,7 +35,12 @@ fn ledger_with_checkpoints() -> (Lab, Vec<Saved>) {
 }
 
 fn proof_hashes(v: &Value) -> Vec<Hash32> {
-    v["proof"].as_array().expect("proof array").iter().map(|h| b64_hash(h.as_str().expect("base64"))).collect()
+    v["proof"]
+        .as_array()
+        .expect("proof array")
+        .iter()
+        .map(|h| b64_hash(h.as_str().expect("base64")))
+        .collect()
 }
 
 /// Flips one bit of one hash.
@@ -61,7 +66,12 @@ fn inclusion_and_consistency_proofs_verify_against_saved_checkpoints() {
         let mut seqs = vec![0, size / 2, size - 1, size / 3, (2 * size) / 3];
         seqs.dedup();
         for seq in seqs {
-            let out = lab.db(&["proof", "inclusion"], &[seq.to_string().as_str(), "--size", &size.to_string(), "--json"]).ok();
+            let out = lab
+                .db(
+                    &["proof", "inclusion"],
+                    &[seq.to_string().as_str(), "--size", &size.to_string(), "--json"],
+                )
+                .ok();
             let v = out.json();
             assert_eq!(v["seq"].as_u64(), Some(seq));
             assert_eq!(v["tree_size"].as_u64(), Some(size));
@@ -113,7 +123,10 @@ fn inclusion_and_consistency_proofs_verify_against_saved_checkpoints() {
     for (i, old) in saved.iter().enumerate() {
         for new in &saved[i + 1..] {
             let (o, n) = (old.cp.size, new.cp.size);
-            let v = lab.db(&["proof", "consistency"], &[o.to_string().as_str(), &n.to_string(), "--json"]).ok().json();
+            let v = lab
+                .db(&["proof", "consistency"], &[o.to_string().as_str(), &n.to_string(), "--json"])
+                .ok()
+                .json();
             assert_eq!((v["old_size"].as_u64(), v["new_size"].as_u64()), (Some(o), Some(n)));
             assert_eq!(v["checkpoint"].as_str(), Some(new.note.as_str()));
             let served_new = Checkpoint::open(v["checkpoint"].as_str().unwrap(), &vkey).expect("opens");
@@ -129,7 +142,9 @@ fn inclusion_and_consistency_proofs_verify_against_saved_checkpoints() {
                 assert!(verify_consistency(o, n, &old.cp.root, &new.cp.root, &flipped(&proof, k)).is_err());
             }
             if !proof.is_empty() {
-                assert!(verify_consistency(o, n, &old.cp.root, &new.cp.root, &proof[..proof.len() - 1]).is_err());
+                assert!(
+                    verify_consistency(o, n, &old.cp.root, &new.cp.root, &proof[..proof.len() - 1]).is_err()
+                );
             }
             assert!(verify_consistency(o, n, &new.cp.root, &old.cp.root, &proof).is_err());
             assert!(verify_consistency(o + 1, n, &old.cp.root, &new.cp.root, &proof).is_err());
@@ -141,7 +156,10 @@ fn inclusion_and_consistency_proofs_verify_against_saved_checkpoints() {
     // An old size that is no checkpoint: the old root is the tree of that prefix of the log.
     let n = latest.cp.size;
     for o in [2, 3, 700, n - 1] {
-        let v = lab.db(&["proof", "consistency"], &[o.to_string().as_str(), &n.to_string(), "--json"]).ok().json();
+        let v = lab
+            .db(&["proof", "consistency"], &[o.to_string().as_str(), &n.to_string(), "--json"])
+            .ok()
+            .json();
         let old_root = b64_hash(v["old_root"].as_str().unwrap());
         assert_eq!(old_root, root_of(&leaves[..o as usize]), "root of the first {o} records");
         verify_consistency(o, n, &old_root, &latest.cp.root, &proof_hashes(&v)).expect("consistent");

@@ -9,8 +9,8 @@ use assay_events::checkpoint::Checkpoint;
 use assay_events::cloudevent::event_digest;
 use assay_events::dsse::Envelope;
 use assay_events::merkle::root_of;
-use serde_json::{json, Value};
-use support::{leaf_hashes_from_log, metric_lines, metric_value, Lab, ORIGIN};
+use serde_json::{Value, json};
+use support::{Lab, ORIGIN, leaf_hashes_from_log, metric_lines, metric_value};
 
 const EVENTS: u64 = 10_000;
 const RUNS: u64 = 8;
@@ -42,7 +42,11 @@ fn init_register_append_10k_verify_log_checkpoint() {
     assert_eq!(acks.len() as u64, EVENTS);
     let seqs: Vec<u64> = acks.iter().map(|a| a.0).collect();
     assert_eq!(seqs, (2..2 + EVENTS).collect::<Vec<_>>(), "acks are gap-free, in input order");
-    assert_eq!(acks.iter().map(|a| &a.1).collect::<HashSet<_>>().len() as u64, EVENTS, "digests are distinct");
+    assert_eq!(
+        acks.iter().map(|a| &a.1).collect::<HashSet<_>>().len() as u64,
+        EVENTS,
+        "digests are distinct"
+    );
 
     // verify: exit 0, ok, every record counted.
     let v = lab.verify(&[]);
@@ -55,7 +59,8 @@ fn init_register_append_10k_verify_log_checkpoint() {
     let log = lab.log(&[]);
     assert_eq!(log.len() as u64, EVENTS + 2);
     let fields: BTreeSet<&str> =
-        ["seq", "digest", "type", "subject", "source", "id", "time", "received_at", "event", "envelope"].into();
+        ["seq", "digest", "type", "subject", "source", "id", "time", "received_at", "event", "envelope"]
+            .into();
     for line in &log {
         let keys: BTreeSet<&str> = line.as_object().expect("an object").keys().map(String::as_str).collect();
         assert_eq!(keys, fields, "fields of {line}");
@@ -92,7 +97,9 @@ fn init_register_append_10k_verify_log_checkpoint() {
         assert!(env.verify_with(&wkey), "seq {seq}: the envelope verifies with w1.vkey");
         assert_eq!(&event_digest(&env.payload).to_hex(), digest);
         assert_eq!(&serde_json::from_slice::<Value>(&env.payload).expect("payload"), event);
-        assert!(chrono::DateTime::parse_from_rfc3339(line["received_at"].as_str().expect("received_at")).is_ok());
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(line["received_at"].as_str().expect("received_at")).is_ok()
+        );
     }
     // Spot-check the values themselves (the input order is run-major).
     let per_run = EVENTS / RUNS;
@@ -104,7 +111,10 @@ fn init_register_append_10k_verify_log_checkpoint() {
     assert_eq!(r3.len() as u64, per_run);
     assert!(r3.iter().all(|l| l["subject"] == "run/r-3"));
     let page = lab.log(&["--from", "5000", "--limit", "7"]);
-    assert_eq!(page.iter().map(|l| l["seq"].as_u64().unwrap()).collect::<Vec<_>>(), (5000..5007).collect::<Vec<_>>());
+    assert_eq!(
+        page.iter().map(|l| l["seq"].as_u64().unwrap()).collect::<Vec<_>>(),
+        (5000..5007).collect::<Vec<_>>()
+    );
     assert_eq!(lab.log(&["--type", "key.registered"]).len(), 1);
 
     // The checkpoint: a note signed by the ledger key over every record, whose root a client

@@ -7,8 +7,8 @@ use assay_events::b64::encode_std;
 use assay_events::checkpoint::Checkpoint;
 use assay_events::merkle::verify_consistency;
 use serde_json::Value;
-use support::sql::{rewind, Db};
-use support::{b64, b64_hash, Lab, Verified};
+use support::sql::{Db, rewind};
+use support::{Lab, Verified, b64, b64_hash};
 
 /// Records in the ledger [`setup`] builds: genesis, one registration, 3 × 200 metrics.
 const RECORDS: u64 = 602;
@@ -133,7 +133,9 @@ fn two_records_events_swapped_with_their_columns() {
     let cols = "payload, signatures, digest, source, event_id, type, subject, time";
     db.exec(&format!("CREATE TEMP TABLE swap AS SELECT seq, {cols} FROM records WHERE seq IN ({a}, {b})"));
     // Park the unique columns first so that the swap never holds two equal values.
-    db.exec(&format!("UPDATE records SET digest = randomblob(32), event_id = 'parked-' || seq WHERE seq IN ({a}, {b})"));
+    db.exec(&format!(
+        "UPDATE records SET digest = randomblob(32), event_id = 'parked-' || seq WHERE seq IN ({a}, {b})"
+    ));
     let changed = db.exec(&format!(
         "UPDATE records SET ({cols}) = (SELECT {cols} FROM swap WHERE swap.seq = \
          CASE records.seq WHEN {a} THEN {b} ELSE {a} END) WHERE seq IN ({a}, {b})"
@@ -204,7 +206,8 @@ fn forged_tail_is_caught_only_by_a_saved_checkpoint() {
         .db(&["proof", "consistency"], &[n.to_string().as_str(), &forged_size.to_string(), "--json"])
         .ok()
         .json();
-    let proof: Vec<_> = out["proof"].as_array().unwrap().iter().map(|h| b64_hash(h.as_str().unwrap())).collect();
+    let proof: Vec<_> =
+        out["proof"].as_array().unwrap().iter().map(|h| b64_hash(h.as_str().unwrap())).collect();
     assert_ne!(b64_hash(out["old_root"].as_str().unwrap()), saved.root);
     assert!(verify_consistency(n, forged_size, &saved.root, &head.root, &proof).is_err());
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use assay::schema::{known, validate, SchemaError, SCHEMA_TEXTS};
+use assay::schema::{SCHEMA_TEXTS, SchemaError, known, validate};
 use assay_events::roles::EVENT_TYPES;
 use serde_json::Value;
 
@@ -43,7 +43,11 @@ fn every_event_type_has_exactly_one_schema() {
     assert_eq!(SCHEMA_TEXTS.len(), EVENT_TYPES.len(), "no type compiled twice");
     for (ty, text) in SCHEMA_TEXTS {
         let file = schemas_dir("events").join(format!("{ty}.json"));
-        assert_eq!(std::fs::read_to_string(&file).expect("schema file"), *text, "{ty}: the binary holds the file");
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("schema file"),
+            *text,
+            "{ty}: the binary holds the file"
+        );
         let schema = read_json(&file);
         assert_eq!(schema["title"], *ty, "{ty}: title");
         assert_eq!(schema["type"], "object", "{ty}: data is an object");

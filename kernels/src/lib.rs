@@ -1,13 +1,20 @@
 //! Assay's kernel runner, library side: CPU reference kernels and the FP4 formats, the
-//! CUDA backend (loaded at run time), NVML telemetry, and Xid parsing.
+//! CUDA backend (loaded at run time), NVML telemetry, Xid parsing, campaigns, process
+//! supervision, and the sink trait every event leaves through.
 
 pub mod backend;
+pub mod campaign;
 pub mod cpu;
 pub mod cuda;
 pub mod digest;
 mod error;
+pub mod follow;
 pub mod nvml;
+pub mod preflight;
+pub mod sink;
+pub mod supervise;
 pub mod xid;
 
 pub use backend::{Backend, BackendRequest};
 pub use error::KernelError;
+pub use sink::{EventSink, SinkError};

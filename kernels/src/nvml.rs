@@ -175,6 +175,27 @@ impl NvmlHandle {
         })
     }
 
+    /// The highest GPU utilisation, percent, among every device, or of the device at `pci`
+    /// (any form [`normalize_pci`] accepts). `None` when no device could be read.
+    pub fn utilization_max(&self, pci: Option<&str>) -> Option<f64> {
+        let want = pci.and_then(normalize_pci);
+        let mut best: Option<f64> = None;
+        for index in 0..self.device_count().ok()? {
+            let Ok(device) = self.nvml.device_by_index(index) else { continue };
+            if let Some(want) = &want {
+                let bus_id = device.pci_info().ok().map(|info| info.bus_id);
+                if bus_id.as_deref().and_then(normalize_pci).as_ref() != Some(want) {
+                    continue;
+                }
+            }
+            if let Ok(rates) = device.utilization_rates() {
+                let util = f64::from(rates.gpu);
+                best = Some(best.map_or(util, |b| b.max(util)));
+            }
+        }
+        best
+    }
+
     /// Registers for critical-Xid events on every device.
     pub fn xid_events(&self) -> Result<XidEvents<'_>, String> {
         let mut set = self.nvml.create_event_set().map_err(|e| reason("event set", &e))?;
@@ -186,6 +207,21 @@ impl NvmlHandle {
                 .map_err(|e| format!("registering Xid events on device {index}: {}", e.error))?;
         }
         Ok(XidEvents { set })
+    }
+}
+
+/// GPU utilisation for supervised runs: the busiest device, or the one at a PCI address.
+#[derive(Debug)]
+pub struct NvmlUtilization {
+    /// The library.
+    pub handle: NvmlHandle,
+    /// The run's GPU, if it has one.
+    pub pci: Option<String>,
+}
+
+impl crate::supervise::GpuUtilization for NvmlUtilization {
+    fn utilization_pct(&mut self) -> Option<f64> {
+        self.handle.utilization_max(self.pci.as_deref())
     }
 }
 

@@ -108,7 +108,11 @@ impl Preflight {
         checks.push(check(
             "proc",
             proc_ok,
-            if proc_ok { "process accounting readable".into() } else { "/proc/<pid>/stat is not readable".into() },
+            if proc_ok {
+                "process accounting readable".into()
+            } else {
+                "/proc/<pid>/stat is not readable".into()
+            },
         ));
         let cuda_detail = match &self.cuda {
             CudaProbe::Available { driver_version, devices } => {
@@ -208,7 +212,8 @@ mod tests {
         assert_eq!(worker["gpus"], json!(["0000:01:00"]));
         assert_eq!(worker["healthy"], true);
 
-        let broken = Preflight { cuda: CudaProbe::Unavailable { reason: "NVRTC missing".into() }, ..preflight };
+        let broken =
+            Preflight { cuda: CudaProbe::Unavailable { reason: "NVRTC missing".into() }, ..preflight };
         assert_eq!(broken.worker_preflight("n")["healthy"], false);
         assert_eq!(broken.gpu_preflight("n")["unavailable_reason"], "NVRTC missing");
     }

@@ -1,8 +1,10 @@
 //! Where the runner's events go. The runner builds each event's `type`, `subject` and `data`;
 //! a sink signs and records them (a local ledger, a server, or memory in tests).
 //!
-//! `emit` may buffer; `flush` returns once everything emitted so far is recorded (for a
-//! ledger: committed and covered by a signed checkpoint), or with the first error.
+//! `emit` may buffer; `submit` hands what is buffered on to be recorded without waiting (so
+//! a sampling loop is never held up by commits); `flush` returns once everything emitted so
+//! far is recorded (for a ledger: committed and covered by a signed checkpoint), or with the
+//! first error.
 
 use serde_json::Value;
 
@@ -23,6 +25,12 @@ pub trait EventSink {
     /// Records (or queues) one event of type `ty` about `subject` (e.g. `run/r-1`).
     fn emit(&mut self, ty: &str, subject: &str, data: Value) -> Result<(), SinkError>;
 
+    /// Starts recording what is buffered without waiting for it; reports an earlier
+    /// failure if there was one. By default the same as [`EventSink::flush`].
+    fn submit(&mut self) -> Result<(), SinkError> {
+        self.flush()
+    }
+
     /// Waits until every event emitted so far is recorded.
     fn flush(&mut self) -> Result<(), SinkError>;
 }
@@ -30,6 +38,10 @@ pub trait EventSink {
 impl<S: EventSink + ?Sized> EventSink for &mut S {
     fn emit(&mut self, ty: &str, subject: &str, data: Value) -> Result<(), SinkError> {
         (**self).emit(ty, subject, data)
+    }
+
+    fn submit(&mut self) -> Result<(), SinkError> {
+        (**self).submit()
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
@@ -40,6 +52,10 @@ impl<S: EventSink + ?Sized> EventSink for &mut S {
 impl<S: EventSink + ?Sized> EventSink for Box<S> {
     fn emit(&mut self, ty: &str, subject: &str, data: Value) -> Result<(), SinkError> {
         (**self).emit(ty, subject, data)
+    }
+
+    fn submit(&mut self) -> Result<(), SinkError> {
+        (**self).submit()
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
@@ -99,7 +115,9 @@ pub fn is_identifier(text: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= 128
         && bytes[0].is_ascii_alphanumeric()
-        && bytes[1..].iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'-'))
+        && bytes[1..]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'-'))
 }
 
 #[cfg(test)]
@@ -120,7 +138,7 @@ mod tests {
     #[test]
     fn memory_sink_keeps_order() {
         let mut sink = MemorySink::new();
-        let mut by_ref: &mut dyn EventSink = &mut sink;
+        let by_ref: &mut dyn EventSink = &mut sink;
         by_ref.emit("a", "run/x", serde_json::json!({})).expect("emit");
         by_ref.emit("b", "run/x", serde_json::json!({"k": 1})).expect("emit");
         by_ref.flush().expect("flush");

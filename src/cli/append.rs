@@ -10,6 +10,7 @@ use assay::ledger::{AppendError, AppendOutcome, Incoming, build_envelope};
 use assay_events::keys::SignerKey;
 use tokio::sync::oneshot;
 
+use super::remote::{ServerArgs, at_line};
 use super::{DbArgs, Exit, LedgerKeyArgs, open};
 
 /// Lines one invocation reads at most: the input is checked whole before anything is appended.
@@ -23,6 +24,8 @@ pub struct AppendArgs {
     db: DbArgs,
     #[command(flatten)]
     ledger_key: LedgerKeyArgs,
+    #[command(flatten)]
+    server: ServerArgs,
     /// The producer's signing key; `source` becomes assay:key/<its name>.
     #[arg(long, required_unless_present = "envelopes")]
     key: Option<PathBuf>,
@@ -126,10 +129,46 @@ pub async fn run(a: AppendArgs) -> anyhow::Result<Exit> {
         }
         return Ok(Exit::Ok);
     }
+    if let Some(client) = a.server.client()? {
+        return remote(&client, items, &linenos, usize::from(a.chunk), a.json).await;
+    }
     let ledger = open::ledger(&a.db, &a.ledger_key).await?;
     let result = pipeline(&ledger, items, &linenos, usize::from(a.chunk), a.json).await;
     ledger.shutdown().await;
     result?;
+    Ok(Exit::Ok)
+}
+
+/// Appends through a server, a request per chunk, printing acknowledgements as they come.
+async fn remote(
+    client: &assay::client::Client,
+    items: Vec<Incoming>,
+    linenos: &[usize],
+    chunk: usize,
+    json: bool,
+) -> anyhow::Result<Exit> {
+    let wire: Vec<Vec<u8>> = items
+        .into_iter()
+        .map(|i| match i {
+            Incoming::Json(bytes) => bytes,
+            Incoming::Decoded(env) => env.to_json(),
+        })
+        .collect();
+    let mut stdout = std::io::stdout().lock();
+    for (k, part) in wire.chunks(chunk).enumerate() {
+        let first = k * chunk;
+        let appended = client.append(part).await.map_err(|e| at_line(e, linenos, first))?;
+        for ack in &appended.response.records {
+            if json {
+                writeln!(stdout, "{{\"seq\":{},\"digest\":\"{}\"}}", ack.seq, ack.digest)?;
+            } else if ack.existed {
+                writeln!(stdout, "seq {} {} (already present)", ack.seq, ack.digest)?;
+            } else {
+                writeln!(stdout, "seq {} {}", ack.seq, ack.digest)?;
+            }
+        }
+        stdout.flush()?;
+    }
     Ok(Exit::Ok)
 }
 

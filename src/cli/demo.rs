@@ -1,24 +1,33 @@
-//! `assay demo`: build the demonstration ledger, verify it, print a summary.
+//! `assay demo`: build the demonstration ledger of a research lab, check and verify it, and
+//! print what it holds and the audit headline.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use assay::demo::{DemoOptions, build};
+use assay::clock::rfc3339;
+use assay::demo::{DemoOptions, DemoSize, build};
 use assay::store::Durability;
 
 use super::Exit;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Folder for the demo ledger (default: a fresh temporary folder). Must not hold a ledger.
+    /// Folder for the demo ledger, its keys and its evidence files (default: a fresh
+    /// temporary folder). Must not hold a ledger.
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Seed of the generated history.
+    /// Seed of the generated history: the same seed gives the same lab.
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// Research runs to simulate.
-    #[arg(long, default_value_t = 120)]
-    runs: u32,
+    /// small (seconds, for tests), default (~6 weeks, ~400 artifact submissions) or large.
+    #[arg(long, value_enum, default_value_t = DemoSize::Default)]
+    size: DemoSize,
+    /// Runs to queue (overrides the size's).
+    #[arg(long)]
+    runs: Option<u32>,
+    /// Artifact submissions, roughly (overrides the size's).
+    #[arg(long)]
+    artifacts: Option<u32>,
 }
 
 pub async fn run(a: DemoArgs) -> anyhow::Result<Exit> {
@@ -27,24 +36,76 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<Exit> {
         None => std::env::temp_dir().join(format!("assay-demo-{}", uuid::Uuid::now_v7())),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let options = DemoOptions { seed: a.seed, runs: a.runs, durability: Durability::Relaxed };
-    let summary = build(&dir, &options).await?;
-    println!("demo ledger: {}", summary.db.display());
-    println!("keys:        {}", summary.keys.display());
-    println!("records:     {}", summary.records);
-    if summary.verify.ok {
+    let options = DemoOptions {
+        seed: a.seed,
+        size: a.size,
+        runs: a.runs,
+        artifacts: a.artifacts,
+        durability: Durability::Relaxed,
+        start_ns: None,
+    };
+    let s = build(&dir, &options).await?;
+    let st = &s.stats;
+    let day = |ns: i64| rfc3339(ns).chars().take(10).collect::<String>();
+    let list = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    };
+    println!("demo ledger: {}", s.db.display());
+    println!("keys:        {}", s.keys.display());
+    println!("files:       {} (evidence/, artifacts/)", s.files.display());
+    println!("history:     {} to {} (seed {})", day(s.history_start_ns), day(s.history_end_ns), a.seed);
+    println!(
+        "runs:        {}",
+        st.runs
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "dispatch:    {} accepted, {} refused ({})",
+        st.dispatch_accepted,
+        st.dispatch_refused,
+        list(&st.refusals)
+    );
+    println!(
+        "artifacts:   {} submitted, {} admitted, {} rejected, {} superseded; {} claims withdrawn",
+        st.artifacts_submitted,
+        st.artifacts_admitted,
+        st.artifacts_rejected,
+        st.artifacts_superseded,
+        st.claims_withdrawn
+    );
+    println!(
+        "kernels:     {} launches passed, {} failed, {} faulted (CUDA faults simulated)",
+        st.launches_passed, st.launches_failed, st.launches_faulted
+    );
+    println!(
+        "xids:        {} hardware in a run's window, {} hardware outside any, {} other; GPUs needing a reset: {}",
+        st.xids_hardware_in_window, st.xids_hardware_outside, st.xids_other, st.gpus_needing_reset
+    );
+    println!("records:     {}", s.records);
+    if s.verify.ok {
         println!(
             "verify:      ok ({} records, {} checkpoints)",
-            summary.verify.records, summary.verify.checkpoints_checked
+            s.verify.records, s.verify.checkpoints_checked
         );
     } else {
         println!(
             "verify:      FAILED at seq {:?}: {}",
-            summary.verify.first_bad_seq,
-            summary.verify.reason.as_deref().unwrap_or("")
+            s.verify.first_bad_seq,
+            s.verify.reason.as_deref().unwrap_or("")
         );
     }
+    let v = s.verdicts();
+    println!(
+        "claims:      {} supported, {} contradicted, {} unsupported, {} tainted",
+        v.supported, v.contradicted, v.unsupported, v.tainted
+    );
+    println!("built in:    {:.1} s", s.elapsed.as_secs_f64());
     println!("checkpoint:");
-    print!("{}", summary.checkpoint);
-    Ok(if summary.verify.ok { Exit::Ok } else { Exit::VerifyFailed })
+    print!("{}", s.checkpoint);
+    println!("{}", s.headline());
+    Ok(if s.verify.ok { Exit::Ok } else { Exit::VerifyFailed })
 }

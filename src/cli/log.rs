@@ -1,10 +1,11 @@
-//! `assay log`: records in seq order, filtered by type and subject.
+//! `assay log`: records in seq order, filtered by type and subject, from the database or from
+//! a server (`--server URL`).
 
 use std::io::Write;
 
-use assay::clock::rfc3339;
-use assay::store::StoredRecord;
+use assay::view::RecordView;
 
+use super::remote::ServerArgs;
 use super::{DbArgs, Exit, open};
 
 /// Records read per query.
@@ -14,6 +15,8 @@ const PAGE_RECORDS: u32 = 1000;
 pub struct LogArgs {
     #[command(flatten)]
     db: DbArgs,
+    #[command(flatten)]
+    server: ServerArgs,
     #[arg(long = "type")]
     ty: Option<String>,
     #[arg(long)]
@@ -24,44 +27,41 @@ pub struct LogArgs {
     /// At most this many records (default: all).
     #[arg(long)]
     limit: Option<u64>,
-    /// One JSON object per line.
+    /// One JSON object per line (the record JSON the HTTP service serves).
     #[arg(long)]
     json: bool,
 }
 
-/// The `--json` form of one record (also served over HTTP).
-pub fn record_json(r: &StoredRecord) -> anyhow::Result<serde_json::Value> {
-    let record = r.to_record()?;
-    let envelope: serde_json::Value = serde_json::from_slice(&record.envelope().to_json())?;
-    let event: serde_json::Value = serde_json::from_slice(&r.payload)?;
-    Ok(serde_json::json!({
-        "seq": r.seq,
-        "digest": r.digest.to_hex(),
-        "type": r.ty,
-        "subject": r.subject,
-        "source": r.source,
-        "id": r.event_id,
-        "time": r.time,
-        "received_at": rfc3339(r.received_at_ns),
-        "event": event,
-        "envelope": envelope,
-    }))
+enum Source {
+    Db(assay::store::Store),
+    Server(assay::client::Client),
 }
 
 pub async fn run(a: LogArgs) -> anyhow::Result<Exit> {
-    let store = open::store(&a.db).await?;
+    let source = match a.server.client()? {
+        Some(c) => Source::Server(c),
+        None => Source::Db(open::store(&a.db).await?),
+    };
     let mut from = a.from;
     let mut left = a.limit.unwrap_or(u64::MAX);
     let mut out = std::io::stdout().lock();
     while left > 0 {
         let want = u32::try_from(left.min(u64::from(PAGE_RECORDS))).unwrap_or(PAGE_RECORDS);
-        let page = store.records_filtered(from, want, a.ty.as_deref(), a.subject.as_deref()).await?;
-        let Some(last) = page.last() else { break };
-        from = last.seq + 1;
+        let (page, next) = match &source {
+            Source::Server(c) => {
+                let page = c.events(from, want, a.ty.as_deref(), a.subject.as_deref()).await?;
+                (page.records, page.next)
+            }
+            Source::Db(s) => {
+                let page = s.records_filtered(from, want, a.ty.as_deref(), a.subject.as_deref()).await?;
+                let next = page.last().map(|r| r.seq + 1).filter(|_| page.len() == want as usize);
+                (page.iter().map(RecordView::of_stored).collect::<Result<Vec<_>, _>>()?, next)
+            }
+        };
         left -= page.len() as u64;
         for r in &page {
             if a.json {
-                serde_json::to_writer(&mut out, &record_json(r)?)?;
+                serde_json::to_writer(&mut out, r)?;
                 writeln!(out)?;
             } else {
                 writeln!(
@@ -72,9 +72,13 @@ pub async fn run(a: LogArgs) -> anyhow::Result<Exit> {
                     r.ty,
                     r.subject.as_deref().unwrap_or("-"),
                     r.source,
-                    &r.digest.to_hex()[..16]
+                    &r.digest[..16.min(r.digest.len())]
                 )?;
             }
+        }
+        match next {
+            Some(n) => from = n,
+            None => break,
         }
     }
     Ok(Exit::Ok)

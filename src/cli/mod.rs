@@ -3,13 +3,21 @@
 mod append;
 mod copy;
 mod demo;
+mod export;
+mod gpu;
 mod init;
 mod key;
 mod log;
 mod open;
 mod proof;
+mod remote;
+mod run;
+mod serve;
 mod state;
+mod token;
 mod verify;
+mod verify_export;
+mod xid;
 
 use std::path::PathBuf;
 
@@ -84,6 +92,27 @@ enum Command {
     Copy(copy::CopyArgs),
     /// Build a demonstration ledger of a research lab and verify it.
     Demo(demo::DemoArgs),
+    /// The HTTP service: append, query, subscribe, prove.
+    Serve(serve::ServeArgs),
+    /// Bearer tokens for reading over HTTP beyond loopback.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Export Parquet tables, or an artifact's offline audit bundle.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
+    /// Verify a Parquet export offline against the ledger's verifier key.
+    VerifyExport(verify_export::VerifyExportArgs),
+    /// Verify an audit bundle offline against the ledger's verifier key.
+    VerifyBundle(verify_export::VerifyBundleArgs),
+    /// The kernel runner: campaigns and supervised runs.
+    #[command(subcommand)]
+    Run(run::RunCommand),
+    /// GPU Xid errors: parse kernel logs, watch and record them.
+    #[command(subcommand)]
+    Xid(xid::XidCommand),
+    /// GPU preflight.
+    #[command(subcommand)]
+    Gpu(gpu::GpuCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -100,6 +129,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Queue(a) => state::queue(a).await,
         Command::Gpus(a) => state::gpus(a).await,
         Command::Copy(a) => copy::run(a).await,
+        Command::Serve(a) => serve::run(a).await,
+        Command::Token(c) => token::run(c).await,
         Command::Demo(a) => demo::run(a).await,
+        Command::Export(c) => export::run(c).await,
+        Command::VerifyExport(a) => verify_export::export(a).await,
+        Command::VerifyBundle(a) => verify_export::bundle(a).await,
+        Command::Run(c) => run::run(c).await,
+        Command::Xid(c) => xid::run(c).await,
+        Command::Gpu(c) => gpu::run(c).await,
     }
 }

@@ -17,6 +17,11 @@ pub async fn store(db: &DbArgs) -> anyhow::Result<Store> {
 
 /// Opens an existing ledger for appending.
 pub async fn ledger(db: &DbArgs, key: &LedgerKeyArgs) -> anyhow::Result<Ledger> {
+    ledger_with(db, key, LedgerOptions::default()).await
+}
+
+/// [`ledger`] with options (a server follows other writers' commits).
+pub async fn ledger_with(db: &DbArgs, key: &LedgerKeyArgs, options: LedgerOptions) -> anyhow::Result<Ledger> {
     let store = store(db).await?;
     let path = match &key.ledger_key {
         Some(p) => p.clone(),
@@ -27,5 +32,5 @@ pub async fn ledger(db: &DbArgs, key: &LedgerKeyArgs) -> anyhow::Result<Ledger> 
             .into(),
     };
     let ledger_key = keyfile::read_signer(&path).context("reading the ledger key")?;
-    Ok(Ledger::open(store, ledger_key, LedgerOptions::default()).await?)
+    Ok(Ledger::open(store, ledger_key, options).await?)
 }

@@ -1,5 +1,6 @@
 //! `assay proof inclusion|consistency`.
 
+use super::remote::ServerArgs;
 use super::{DbArgs, Exit, open};
 
 #[derive(clap::Subcommand)]
@@ -8,6 +9,8 @@ pub enum ProofCommand {
     Inclusion {
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        server: ServerArgs,
         seq: u64,
         /// Tree size of a signed checkpoint (default: the latest).
         #[arg(long)]
@@ -19,6 +22,8 @@ pub enum ProofCommand {
     Consistency {
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        server: ServerArgs,
         old: u64,
         new: u64,
         #[arg(long)]
@@ -28,14 +33,20 @@ pub enum ProofCommand {
 
 pub async fn run(cmd: ProofCommand) -> anyhow::Result<Exit> {
     let (value, json) = match cmd {
-        ProofCommand::Inclusion { db, seq, size, json } => {
-            let store = open::store(&db).await?;
-            (serde_json::to_value(assay::proof::inclusion(&store, seq, size).await?)?, json)
-        }
-        ProofCommand::Consistency { db, old, new, json } => {
-            let store = open::store(&db).await?;
-            (serde_json::to_value(assay::proof::consistency(&store, old, new).await?)?, json)
-        }
+        ProofCommand::Inclusion { db, server, seq, size, json } => match server.client()? {
+            Some(c) => (serde_json::to_value(c.inclusion(seq, size).await?)?, json),
+            None => {
+                let store = open::store(&db).await?;
+                (serde_json::to_value(assay::proof::inclusion(&store, seq, size).await?)?, json)
+            }
+        },
+        ProofCommand::Consistency { db, server, old, new, json } => match server.client()? {
+            Some(c) => (serde_json::to_value(c.consistency(old, new).await?)?, json),
+            None => {
+                let store = open::store(&db).await?;
+                (serde_json::to_value(assay::proof::consistency(&store, old, new).await?)?, json)
+            }
+        },
     };
     if json {
         println!("{}", serde_json::to_string(&value)?);

@@ -22,6 +22,8 @@ pub struct VerifyArgs {
 pub struct CheckpointArgs {
     #[command(flatten)]
     db: DbArgs,
+    #[command(flatten)]
+    server: super::remote::ServerArgs,
 }
 
 pub async fn run(a: VerifyArgs) -> anyhow::Result<Exit> {
@@ -55,6 +57,10 @@ pub async fn run(a: VerifyArgs) -> anyhow::Result<Exit> {
 }
 
 pub async fn checkpoint(a: CheckpointArgs) -> anyhow::Result<Exit> {
+    if let Some(client) = a.server.client()? {
+        print!("{}", client.checkpoint().await?);
+        return Ok(Exit::Ok);
+    }
     let store = open::store(&a.db).await?;
     let head = store.head().await?.context("the ledger is empty")?;
     let cp = store.checkpoint_at(head.checkpoint_size).await?.context("the latest checkpoint is missing")?;

@@ -19,7 +19,6 @@ pub struct Written {
     pub files: Value,
     /// blake3 of the b3sum manifest (`bundle_digest` / `content_digest`).
     pub digest: String,
-    pub bytes: u64,
 }
 
 impl FileSet {
@@ -37,7 +36,6 @@ impl FileSet {
         self.files.dedup_by(|a, b| a.0 == b.0);
         let mut manifest = String::new();
         let mut listed = Vec::with_capacity(self.files.len());
-        let mut total = 0u64;
         for (path, contents) in &self.files {
             let target: PathBuf = path.split('/').fold(folder.to_path_buf(), |p, part| p.join(part));
             if let Some(parent) = target.parent() {
@@ -46,13 +44,11 @@ impl FileSet {
             std::fs::write(&target, contents)?;
             let digest = blake3::hash(contents).to_hex().to_string();
             manifest.push_str(&format!("{digest}  {path}\n"));
-            total += contents.len() as u64;
             listed.push(json!({"path": path, "blake3": digest, "bytes": contents.len()}));
         }
         Ok(Written {
             files: Value::Array(listed),
             digest: blake3::hash(manifest.as_bytes()).to_hex().to_string(),
-            bytes: total,
         })
     }
 }
@@ -70,7 +66,8 @@ mod tests {
         set.add("a.txt", "a");
         let written = set.write(&dir).unwrap();
         let line = |p: &str, c: &str| format!("{}  {p}\n", blake3::hash(c.as_bytes()).to_hex());
-        let manifest = line("a.txt", "a") + &line("logs/stdout.txt", "hello\n") + &line("metrics.jsonl", "{}\n");
+        let manifest =
+            line("a.txt", "a") + &line("logs/stdout.txt", "hello\n") + &line("metrics.jsonl", "{}\n");
         assert_eq!(written.digest, blake3::hash(manifest.as_bytes()).to_hex().to_string());
         assert_eq!(written.files[1]["path"], "logs/stdout.txt");
         assert_eq!(std::fs::read(dir.join("logs").join("stdout.txt")).unwrap(), b"hello\n");

@@ -13,8 +13,6 @@ pub const DAY: i64 = 24 * HOUR;
 
 /// The driver every node runs until gpu-node-3's maintenance upgrades it.
 pub const DRIVER: &str = "570.133.20";
-/// The driver gpu-node-3 runs after its maintenance.
-pub const DRIVER_AFTER_MAINTENANCE: &str = "570.148.08";
 pub const CUDA: &str = "12.8";
 /// `generator` of every artifact.
 pub const GENERATOR: &str = concat!("assay-demo ", env!("CARGO_PKG_VERSION"));
@@ -273,12 +271,9 @@ impl Project {
                 ("randaug-m9", -0.015),
                 ("lr-warmup-10ep", -0.005),
             ],
-            Project::Tokenizer => &[
-                ("baseline-bpe-32k", 0.0),
-                ("bpe-64k", -0.015),
-                ("unigram-64k", -0.01),
-                ("bpe-128k", -0.02),
-            ],
+            Project::Tokenizer => {
+                &[("baseline-bpe-32k", 0.0), ("bpe-64k", -0.015), ("unigram-64k", -0.01), ("bpe-128k", -0.02)]
+            }
             Project::Kernels => &[("cpu-regression", 0.0), ("blackwell-bringup", 0.0)],
         }
     }

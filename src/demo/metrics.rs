@@ -31,36 +31,37 @@ const fn def(name: &'static str, unit: &'static str, every: u32, better: Better,
 
 use Better::{Higher, Lower};
 
+const PRETRAIN: &[MetricDef] = &[
+    def("train/loss", "nats", 1, Lower, 4),
+    def("val/loss", "nats", 3, Lower, 4),
+    def("lr", "1", 1, Lower, 8),
+    def("grad_norm", "1", 1, Lower, 3),
+    def("tokens_per_s", "tok/s", 1, Higher, 0),
+];
+const FLASH_ATTN: &[MetricDef] = &[
+    def("fwd/tflops", "TFLOP/s", 1, Higher, 1),
+    def("bwd/tflops", "TFLOP/s", 1, Higher, 1),
+    def("step_time_ms", "ms", 1, Lower, 2),
+];
+const MOE: &[MetricDef] = &[
+    def("train/loss", "nats", 1, Lower, 4),
+    def("val/loss", "nats", 3, Lower, 4),
+    def("router/aux_loss", "1", 1, Lower, 5),
+    def("router/load_cv", "1", 2, Lower, 4),
+    def("tokens_per_s", "tok/s", 2, Higher, 0),
+];
+const VIT: &[MetricDef] =
+    &[def("train/loss", "nats", 1, Lower, 4), def("val/acc", "%", 2, Higher, 2), def("lr", "1", 1, Lower, 8)];
+const TOKENIZER: &[MetricDef] =
+    &[def("train/loss", "nats", 1, Lower, 4), def("val/bpb", "bits/byte", 2, Lower, 4)];
+
 pub fn defs(project: Project) -> &'static [MetricDef] {
     match project {
-        Project::Pretrain => &[
-            def("train/loss", "nats", 1, Lower, 4),
-            def("val/loss", "nats", 3, Lower, 4),
-            def("lr", "1", 1, Lower, 8),
-            def("grad_norm", "1", 1, Lower, 3),
-            def("tokens_per_s", "tok/s", 1, Higher, 0),
-        ],
-        Project::FlashAttn => &[
-            def("fwd/tflops", "TFLOP/s", 1, Higher, 1),
-            def("bwd/tflops", "TFLOP/s", 1, Higher, 1),
-            def("step_time_ms", "ms", 1, Lower, 2),
-        ],
-        Project::Moe => &[
-            def("train/loss", "nats", 1, Lower, 4),
-            def("val/loss", "nats", 3, Lower, 4),
-            def("router/aux_loss", "1", 1, Lower, 5),
-            def("router/load_cv", "1", 2, Lower, 4),
-            def("tokens_per_s", "tok/s", 2, Higher, 0),
-        ],
-        Project::Vit => &[
-            def("train/loss", "nats", 1, Lower, 4),
-            def("val/acc", "%", 2, Higher, 2),
-            def("lr", "1", 1, Lower, 8),
-        ],
-        Project::Tokenizer => &[
-            def("train/loss", "nats", 1, Lower, 4),
-            def("val/bpb", "bits/byte", 2, Lower, 4),
-        ],
+        Project::Pretrain => PRETRAIN,
+        Project::FlashAttn => FLASH_ATTN,
+        Project::Moe => MOE,
+        Project::Vit => VIT,
+        Project::Tokenizer => TOKENIZER,
         Project::Kernels => &[],
     }
 }
@@ -172,7 +173,10 @@ pub fn series(
                     }
                     (Project::Pretrain | Project::Moe, "tokens_per_s") => {
                         let base = if project == Project::Moe { 96_000.0 } else { 138_000.0 };
-                        base * speed * (1.0 - offset) * (1.0 + noise(rng, 0.012)) * if i == 0 { 0.8 } else { 1.0 }
+                        base * speed
+                            * (1.0 - offset)
+                            * (1.0 + noise(rng, 0.012))
+                            * if i == 0 { 0.8 } else { 1.0 }
                     }
                     (Project::FlashAttn, "fwd/tflops") => {
                         let warmup = if i < 2 { 0.6 + 0.2 * f64::from(i) } else { 1.0 };

@@ -61,10 +61,6 @@ impl Timeline {
         (time_ns < self.end_ns).then(|| self.emit(key, ty, subject, data, time_ns))
     }
 
-    pub fn len(&self) -> usize {
-        self.events.len()
-    }
-
     /// The envelopes by (time, emission order).
     pub fn into_sorted(mut self) -> Vec<DecodedEnvelope> {
         self.events.sort_by_key(|p| (p.time_ns, p.order));

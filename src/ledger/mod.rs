@@ -5,6 +5,7 @@
 //! the batch holding them is committed and covered by a signed checkpoint.
 
 pub mod error;
+pub mod metrics;
 pub mod prepare;
 mod sequencer;
 pub mod state;
@@ -21,6 +22,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use error::{AppendError, OpenError, Rejection, RejectionClass};
+pub use metrics::LedgerMetrics;
 pub use prepare::{Incoming, PAYLOAD_BYTES_MAX, Prepared};
 use sequencer::{Request, Sequencer};
 pub use state::LedgerState;
@@ -110,6 +112,7 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
     options: LedgerOptions,
+    metrics: Arc<LedgerMetrics>,
 }
 
 impl Ledger {
@@ -197,7 +200,8 @@ impl Ledger {
                 .unwrap_or(i64::MAX),
         };
         sequencer.catch_up_quietly().await?;
-        let task = tokio::spawn(sequencer.run(rx, shutdown_rx));
+        let metrics = Arc::new(LedgerMetrics::default());
+        let task = tokio::spawn(metrics::scope(metrics.clone(), sequencer.run(rx, shutdown_rx)));
         Ok(Ledger {
             inner: Arc::new(Inner {
                 store,
@@ -210,6 +214,7 @@ impl Ledger {
                 shutdown: shutdown_tx,
                 task: std::sync::Mutex::new(Some(task)),
                 options,
+                metrics,
             }),
         })
     }
@@ -236,7 +241,10 @@ impl Ledger {
         };
         let mut ok = Vec::with_capacity(prepared.len());
         for (index, p) in prepared.into_iter().enumerate() {
-            ok.push(p.map_err(|reason| AppendError::Rejected { index, reason })?);
+            ok.push(p.map_err(|reason| {
+                self.inner.metrics.rejected(reason.code());
+                AppendError::Rejected { index, reason }
+            })?);
         }
         Ok(ok)
     }
@@ -262,6 +270,11 @@ impl Ledger {
 
     pub fn ledger_key(&self) -> &VerifierKey {
         &self.inner.ledger_key
+    }
+
+    /// The append path's counters and histograms.
+    pub fn metrics(&self) -> &Arc<LedgerMetrics> {
+        &self.inner.metrics
     }
 
     /// The key registry as of the last commit.

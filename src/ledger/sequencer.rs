@@ -138,6 +138,7 @@ impl Sequencer {
     }
 
     async fn run_batch(&mut self, batch: Vec<Request>) {
+        let (size_before, started) = (self.frontier.size(), std::time::Instant::now());
         let outcomes = match self.lock_sequence_commit(&batch).await {
             Ok(outcomes) => outcomes,
             Err(e) => {
@@ -148,11 +149,14 @@ impl Sequencer {
                 vec_of_errors(batch.len(), &e)
             }
         };
+        let committed = if self.dirty { 0 } else { self.frontier.size().saturating_sub(size_before) };
+        super::metrics::with(|m| m.batch(committed, started.elapsed()));
         for (request, outcome) in batch.into_iter().zip(outcomes) {
             let reply = match outcome {
                 Outcome::Done(acks) => Ok(AppendOutcome { acks, checkpoint: self.checkpoint.clone() }),
                 Outcome::Rejected(e) => Err(e),
             };
+            super::metrics::with(|m| m.request(&reply));
             // The requester may have gone away; the records are committed regardless.
             let _ = request.reply.send(reply);
         }
@@ -212,6 +216,13 @@ impl Sequencer {
                     let mut acks = Vec::with_capacity(plan.len());
                     for (item, known) in request.items.iter().zip(plan) {
                         if let Some((seq, digest)) = known {
+                            acks.push(Ack { seq, digest, existed: true });
+                            continue;
+                        }
+                        // The same envelope earlier in this request: its record, not a second one.
+                        if let Some(&(seq, digest)) =
+                            in_batch.get(&(item.event.source.clone(), item.event.id.clone()))
+                        {
                             acks.push(Ack { seq, digest, existed: true });
                             continue;
                         }

@@ -7,6 +7,8 @@ mod backend;
 mod postgres;
 mod rows;
 mod sqlite;
+mod tokens;
+mod sqlite_scan;
 
 use std::path::Path;
 
@@ -156,7 +158,7 @@ impl Store {
         tokio::spawn(async move {
             let mut next = from;
             loop {
-                let page = store.records(next, page_records).await;
+                let page = store.records_bulk(next, page_records).await;
                 let done = match &page {
                     Ok(p) => match p.last() {
                         Some(last) => {
@@ -180,6 +182,14 @@ impl Store {
             }
         });
         rx
+    }
+
+    /// [`Store::records`] for whole-log reads: SQLite pages come straight from its C API.
+    pub async fn records_bulk(&self, from: u64, limit: u32) -> Result<Vec<StoredRecord>, StoreError> {
+        match self {
+            Store::Sqlite(s) => sqlite_scan::records(s.pool(), from, limit).await,
+            Store::Postgres(s) => s.records(from, limit).await,
+        }
     }
 
     /// Records filtered by type and/or subject, seq ≥ from, ascending.

@@ -107,3 +107,4 @@ async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Er
 pub const HEAD_CHANNEL: &str = "assay_head";
 
 sql_backend!(PgStore, Postgres, PgRow, begin, " FOR UPDATE", "SELECT pg_notify('assay_head', '')");
+super::tokens::tokens_backend!(PgStore, Postgres);

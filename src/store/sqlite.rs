@@ -45,6 +45,10 @@ impl SqliteStore {
         sqlx::migrate!("schemas/sql/sqlite").run(&pool).await?;
         Ok(SqliteStore { pool })
     }
+
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
 }
 
 /// `BEGIN IMMEDIATE` takes the database's write lock at once, so the head read inside the
@@ -54,3 +58,4 @@ async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::
 }
 
 sql_backend!(SqliteStore, Sqlite, SqliteRow, begin, "", "");
+super::tokens::tokens_backend!(SqliteStore, Sqlite);

@@ -11,13 +11,13 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use assay_events::Hash32;
 use assay_events::checkpoint::Checkpoint;
 use assay_events::dsse::Envelope;
 use assay_events::keys::VerifierKey;
 use assay_events::merkle::leaf_hash;
 use assay_events::record::Record;
-use assay_events::Hash32;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tempfile::TempDir;
 
 /// The origin every test ledger is initialized with.
@@ -213,15 +213,28 @@ impl Lab {
 
     /// `assay key new NAME --out KEYS`.
     pub fn new_key(&self, name: &str) -> Key {
-        let out = self.run([OsStr::new("key"), OsStr::new("new"), OsStr::new(name), OsStr::new("--out"), self.keys.as_os_str()]).ok();
-        let key = Key { name: name.to_owned(), key: self.keys.join(format!("{name}.key")), vkey: self.keys.join(format!("{name}.vkey")) };
+        let out = self
+            .run([
+                OsStr::new("key"),
+                OsStr::new("new"),
+                OsStr::new(name),
+                OsStr::new("--out"),
+                self.keys.as_os_str(),
+            ])
+            .ok();
+        let key = Key {
+            name: name.to_owned(),
+            key: self.keys.join(format!("{name}.key")),
+            vkey: self.keys.join(format!("{name}.vkey")),
+        };
         assert_eq!(out.stdout.trim(), key.verifier().to_text(), "key new prints the verifier key");
         key
     }
 
     /// `assay key register --signer ADMIN --vkey KEY --role R…`; returns the output.
     pub fn register_with(&self, signer: &Path, key: &Key, roles: &[&str]) -> Out {
-        let mut rest: Vec<&OsStr> = vec![OsStr::new("--signer"), signer.as_os_str(), OsStr::new("--vkey"), key.vkey.as_os_str()];
+        let mut rest: Vec<&OsStr> =
+            vec![OsStr::new("--signer"), signer.as_os_str(), OsStr::new("--vkey"), key.vkey.as_os_str()];
         for r in roles {
             rest.push(OsStr::new("--role"));
             rest.push(OsStr::new(r));
@@ -232,18 +245,36 @@ impl Lab {
     /// Registers with the lab's admin key; asserts success.
     pub fn register(&self, key: &Key, roles: &[&str]) {
         let out = self.register_with(&self.admin(), key, roles).ok();
-        assert!(out.stdout.starts_with(&format!("key.registered {}", key.verifier().keyid())), "{}", out.stdout);
+        assert!(
+            out.stdout.starts_with(&format!("key.registered {}", key.verifier().keyid())),
+            "{}",
+            out.stdout
+        );
     }
 
     /// `assay key revoke`; asserts success.
     pub fn revoke(&self, key: &Key) {
-        let out = self.db(&["key", "revoke"], &[OsStr::new("--signer"), self.admin().as_os_str(), OsStr::new("--vkey"), key.vkey.as_os_str()]).ok();
+        let out = self
+            .db(
+                &["key", "revoke"],
+                &[
+                    OsStr::new("--signer"),
+                    self.admin().as_os_str(),
+                    OsStr::new("--vkey"),
+                    key.vkey.as_os_str(),
+                ],
+            )
+            .ok();
         assert!(out.stdout.starts_with(&format!("key.revoked {}", key.verifier().keyid())), "{}", out.stdout);
     }
 
     /// A key written earlier into the keys folder.
     pub fn key(&self, name: &str) -> Key {
-        let key = Key { name: name.to_owned(), key: self.keys.join(format!("{name}.key")), vkey: self.keys.join(format!("{name}.vkey")) };
+        let key = Key {
+            name: name.to_owned(),
+            key: self.keys.join(format!("{name}.key")),
+            vkey: self.keys.join(format!("{name}.vkey")),
+        };
         assert!(key.key.is_file() && key.vkey.is_file(), "no key {name}");
         key
     }
@@ -262,8 +293,13 @@ impl Lab {
 
     /// `assay append --key KEY --ndjson FILE --json EXTRA…` (exit status not checked).
     pub fn append_ndjson(&self, key: &Key, file: &Path, extra: &[&str]) -> Out {
-        let mut rest: Vec<&OsStr> =
-            vec![OsStr::new("--key"), key.key.as_os_str(), OsStr::new("--ndjson"), file.as_os_str(), OsStr::new("--json")];
+        let mut rest: Vec<&OsStr> = vec![
+            OsStr::new("--key"),
+            key.key.as_os_str(),
+            OsStr::new("--ndjson"),
+            file.as_os_str(),
+            OsStr::new("--json"),
+        ];
         rest.extend(extra.iter().map(OsStr::new));
         self.db(&["append"], &rest)
     }
@@ -289,7 +325,14 @@ impl Lab {
     pub fn sign_only(&self, key: &Key, ndjson: &str) -> Vec<String> {
         let file = self.write("sign-only-input.ndjson", ndjson);
         let out = self
-            .run([OsStr::new("append"), OsStr::new("--key"), key.key.as_os_str(), OsStr::new("--ndjson"), file.as_os_str(), OsStr::new("--sign-only")])
+            .run([
+                OsStr::new("append"),
+                OsStr::new("--key"),
+                key.key.as_os_str(),
+                OsStr::new("--ndjson"),
+                file.as_os_str(),
+                OsStr::new("--sign-only"),
+            ])
             .ok();
         out.lines().into_iter().map(str::to_owned).collect()
     }
@@ -304,7 +347,8 @@ impl Lab {
         }
         let out = self.db(&["verify"], &rest);
         assert!(out.code == 0 || out.code == 1, "verify exited {}: {}", out.code, out.stderr);
-        let mut v: Verified = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("verify --json ({e}): {}", out.stdout));
+        let mut v: Verified = serde_json::from_str(out.stdout.trim())
+            .unwrap_or_else(|e| panic!("verify --json ({e}): {}", out.stdout));
         v.code = out.code;
         assert_eq!(v.ok, out.code == 0, "verify's exit status agrees with ok: {v:?}");
         v
@@ -344,7 +388,8 @@ impl Lab {
     #[track_caller]
     pub fn save_checkpoint(&self, name: &str) -> (PathBuf, Checkpoint) {
         let note = self.checkpoint();
-        let opened = Checkpoint::open(&note, &self.ledger_vkey()).expect("the checkpoint opens with ledger.vkey");
+        let opened =
+            Checkpoint::open(&note, &self.ledger_vkey()).expect("the checkpoint opens with ledger.vkey");
         (self.write(name, &note), opened)
     }
 }
@@ -384,7 +429,8 @@ pub fn leaf_hashes_from_log(log: &[Value]) -> Vec<Hash32> {
             .expect("received_at is RFC 3339")
             .timestamp_nanos_opt()
             .expect("in range");
-        let record = Record::new(i as u64, received_ns, env.payload, env.signatures, prev).expect("the payload parses");
+        let record = Record::new(i as u64, received_ns, env.payload, env.signatures, prev)
+            .expect("the payload parses");
         assert_eq!(record.digest.to_hex(), line["digest"].as_str().expect("digest"), "digest of seq {i}");
         out.push(leaf_hash(&record.leaf()));
         prev = record.record_hash;

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::str::FromStr;
 
 use assay::store::{Durability, Store};
-use assay_events::dsse::signatures_from_json;
-use assay_events::merkle::{leaf_hash, Frontier};
-use assay_events::record::Record;
 use assay_events::Hash32;
+use assay_events::dsse::signatures_from_json;
+use assay_events::merkle::{Frontier, leaf_hash};
+use assay_events::record::Record;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 
@@ -44,7 +44,8 @@ impl Db {
     #[track_caller]
     pub fn int(&mut self, sql: &str) -> i64 {
         let (rt, conn) = self.conn();
-        rt.block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(conn)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+        rt.block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(conn))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// A BLOB column of one record.
@@ -78,9 +79,11 @@ impl Db {
                     .fetch_one(conn),
             )
             .unwrap_or_else(|e| panic!("record {seq}: {e}"));
-        let signatures = signatures_from_json(&row.get::<Vec<u8>, _>("signatures")).expect("stored signatures");
+        let signatures =
+            signatures_from_json(&row.get::<Vec<u8>, _>("signatures")).expect("stored signatures");
         let prev = Hash32::from_slice(&row.get::<Vec<u8>, _>("prev_hash")).expect("prev_hash");
-        Record::new(seq, row.get("received_at"), row.get("payload"), signatures, prev).expect("stored payload")
+        Record::new(seq, row.get("received_at"), row.get("payload"), signatures, prev)
+            .expect("stored payload")
     }
 
     /// Recomputes `record_hash` of `seq` from its (possibly changed) columns, as an attacker
@@ -124,7 +127,8 @@ pub fn rewind(path: &Path, keep: u64) {
     // The kept records through the library's own reader: StoredRecord -> Record -> leaf,
     // exactly as the sequencer folds them when it opens a ledger.
     let (frontier, last_hash) = rt.block_on(async {
-        let store = Store::open(&path.to_string_lossy(), Durability::Full, false).await.expect("opening the store");
+        let store =
+            Store::open(&path.to_string_lossy(), Durability::Full, false).await.expect("opening the store");
         let mut frontier = Frontier::new();
         let mut last = Hash32::ZERO;
         while frontier.size() < keep {

@@ -76,7 +76,13 @@ fn clip(text: &str) -> String {
 
 impl CellOutcome {
     /// A fault with a detail message.
-    pub fn fault(backend: Backend, device: Option<String>, error: &str, sticky: bool, detail: impl AsRef<str>) -> Self {
+    pub fn fault(
+        backend: Backend,
+        device: Option<String>,
+        error: &str,
+        sticky: bool,
+        detail: impl AsRef<str>,
+    ) -> Self {
         let detail = detail.as_ref().trim();
         CellOutcome::Faulted(Faulted {
             backend,
@@ -274,7 +280,11 @@ mod tests {
         let c = cell(KernelSpec::Saxpy { n: 4, alpha: 1.0 }, 0.0);
         let outcome = cuda_fault(
             Some("GPU-1".into()),
-            &CudaError::Driver(CudaFault { code: 700, name: "CUDA_ERROR_ILLEGAL_ADDRESS".into(), sticky: true }),
+            &CudaError::Driver(CudaFault {
+                code: 700,
+                name: "CUDA_ERROR_ILLEGAL_ADDRESS".into(),
+                sticky: true,
+            }),
         );
         assert!(outcome.is_sticky());
         let (ty, data) = outcome.event("r-1", &c);

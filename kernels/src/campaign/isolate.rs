@@ -22,6 +22,7 @@ use super::Cell;
 use super::cell::{CellOutcome, cuda_fault, run_cell_cpu, run_cell_cuda};
 use crate::backend::Backend;
 use crate::cuda::{CudaError, CudaRunner};
+use crate::supervise::signal_group;
 
 /// One request to a cell child.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -164,13 +165,6 @@ pub(crate) fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus>
     }
 }
 
-/// Sends `signal` to the process group led by `pid`.
-pub(crate) fn signal_group(pid: u32, signal: i32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
-    // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
-    unsafe { libc::kill(-pid, signal) == 0 }
-}
-
 impl IsolatedRunner {
     /// A runner that starts children with `command` and gives each cell `timeout`.
     pub fn new(command: ChildCommand, timeout: Duration) -> Self {
@@ -279,7 +273,13 @@ impl IsolatedRunner {
                 match worker.child.wait() {
                     Ok(status) => status,
                     Err(e) => {
-                        return CellOutcome::fault(backend, None, "CHILD_EXITED", false, format!("waiting for pid {pid}: {e}"));
+                        return CellOutcome::fault(
+                            backend,
+                            None,
+                            "CHILD_EXITED",
+                            false,
+                            format!("waiting for pid {pid}: {e}"),
+                        );
                     }
                 }
             }
@@ -293,7 +293,9 @@ impl IsolatedRunner {
                     None,
                     &format!("SIGNAL_{name}"),
                     false,
-                    format!("the cell's child process (pid {pid}) was killed by signal {signal} ({name}){core}"),
+                    format!(
+                        "the cell's child process (pid {pid}) was killed by signal {signal} ({name}){core}"
+                    ),
                 )
             }
             (None, code) => CellOutcome::fault(
@@ -301,7 +303,10 @@ impl IsolatedRunner {
                 None,
                 "CHILD_EXITED",
                 false,
-                format!("the cell's child process (pid {pid}) exited with status {} without a result", code.unwrap_or(-1)),
+                format!(
+                    "the cell's child process (pid {pid}) exited with status {} without a result",
+                    code.unwrap_or(-1)
+                ),
             ),
         }
     }
@@ -345,13 +350,21 @@ mod tests {
 
     #[test]
     fn serve_answers_each_request_on_its_own_line() {
-        let cell = Cell { spec: KernelSpec::Saxpy { n: 8, alpha: 2.0 }, seed: 1, range: InputRange::default(), tolerance: 0.0 };
+        let cell = Cell {
+            spec: KernelSpec::Saxpy { n: 8, alpha: 2.0 },
+            seed: 1,
+            range: InputRange::default(),
+            tolerance: 0.0,
+        };
         let request = serde_json::to_string(&CellRequest { cell, backend: Backend::Cpu }).expect("json");
         let input = format!("{request}\n\n{request}\n");
         let mut output = Vec::new();
         serve_cells(input.as_bytes(), &mut output, &ServeHooks::default()).expect("serves");
-        let lines: Vec<CellOutcome> =
-            String::from_utf8(output).expect("utf-8").lines().map(|l| serde_json::from_str(l).expect("outcome")).collect();
+        let lines: Vec<CellOutcome> = String::from_utf8(output)
+            .expect("utf-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("outcome"))
+            .collect();
         assert_eq!(lines.len(), 2);
         assert!(lines.iter().all(CellOutcome::passed));
         assert!(serve_cells("not json\n".as_bytes(), Vec::new(), &ServeHooks::default()).is_err());
@@ -362,7 +375,12 @@ mod tests {
         if crate::cuda::driver_library_present() {
             return;
         }
-        let cell = Cell { spec: KernelSpec::Saxpy { n: 8, alpha: 2.0 }, seed: 1, range: InputRange::default(), tolerance: 0.0 };
+        let cell = Cell {
+            spec: KernelSpec::Saxpy { n: 8, alpha: 2.0 },
+            seed: 1,
+            range: InputRange::default(),
+            tolerance: 0.0,
+        };
         let request = serde_json::to_string(&CellRequest { cell, backend: Backend::Cuda }).expect("json");
         let mut output = Vec::new();
         serve_cells(format!("{request}\n").as_bytes(), &mut output, &ServeHooks::default()).expect("serves");
@@ -373,9 +391,15 @@ mod tests {
 
     #[test]
     fn a_child_killed_by_a_signal_is_a_fault_named_after_it() {
-        let command = ChildCommand { program: "sh".into(), args: vec!["-c".into(), "read line; kill -ABRT $$".into()] };
+        let command =
+            ChildCommand { program: "sh".into(), args: vec!["-c".into(), "read line; kill -ABRT $$".into()] };
         let mut runner = IsolatedRunner::new(command, Duration::from_secs(20));
-        let cell = Cell { spec: KernelSpec::Saxpy { n: 8, alpha: 2.0 }, seed: 1, range: InputRange::default(), tolerance: 0.0 };
+        let cell = Cell {
+            spec: KernelSpec::Saxpy { n: 8, alpha: 2.0 },
+            seed: 1,
+            range: InputRange::default(),
+            tolerance: 0.0,
+        };
         let outcome = runner.run(&cell, Backend::Cpu);
         let CellOutcome::Faulted(fault) = outcome else { panic!("{outcome:?}") };
         assert_eq!(fault.error, "SIGNAL_SIGABRT");
@@ -387,7 +411,8 @@ mod tests {
         let CellOutcome::Faulted(fault) = outcome else { panic!("{outcome:?}") };
         assert_eq!(fault.error, "TIMEOUT");
 
-        let quitter = ChildCommand { program: "sh".into(), args: vec!["-c".into(), "read line; exit 3".into()] };
+        let quitter =
+            ChildCommand { program: "sh".into(), args: vec!["-c".into(), "read line; exit 3".into()] };
         let mut runner = IsolatedRunner::new(quitter, Duration::from_secs(20));
         let CellOutcome::Faulted(fault) = runner.run(&cell, Backend::Cpu) else { panic!("expected a fault") };
         assert_eq!(fault.error, "CHILD_EXITED");

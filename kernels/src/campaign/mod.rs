@@ -131,7 +131,8 @@ impl Campaign {
 
     /// Parses campaign TOML.
     pub fn parse(text: &str) -> Result<Campaign, CampaignError> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| CampaignError(format!("not valid TOML: {e}")))?;
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| CampaignError(format!("not valid TOML: {e}")))?;
         let mut top = to_json_map(table)?;
         let name = match top.remove("name") {
             Some(Value::String(name)) if crate::sink::is_identifier(&name) => name,
@@ -181,7 +182,8 @@ impl Campaign {
             let Value::Object(entry) = entry else {
                 return err(format!("kernel #{} is not a table", index + 1));
             };
-            expand(entry, &defaults, &mut cells).map_err(|e| CampaignError(format!("kernel #{}: {}", index + 1, e.0)))?;
+            expand(entry, &defaults, &mut cells)
+                .map_err(|e| CampaignError(format!("kernel #{}: {}", index + 1, e.0)))?;
         }
         Ok(Campaign { name, description, run, cells })
     }
@@ -205,25 +207,31 @@ fn to_json(value: toml::Value) -> Result<Value, CampaignError> {
     Ok(match value {
         toml::Value::String(s) => Value::String(s),
         toml::Value::Integer(i) => Value::from(i),
-        toml::Value::Float(f) => {
-            serde_json::Number::from_f64(f).map(Value::Number).ok_or_else(|| CampaignError(format!("{f} is not finite")))?
-        }
+        toml::Value::Float(f) => serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .ok_or_else(|| CampaignError(format!("{f} is not finite")))?,
         toml::Value::Boolean(b) => Value::Bool(b),
         toml::Value::Datetime(d) => return err(format!("dates are not campaign values: {d}")),
         toml::Value::Array(items) => Value::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?),
-        toml::Value::Table(table) => {
-            Value::Object(table.into_iter().map(|(k, v)| Ok((k, to_json(v)?))).collect::<Result<_, CampaignError>>()?)
-        }
+        toml::Value::Table(table) => Value::Object(
+            table.into_iter().map(|(k, v)| Ok((k, to_json(v)?))).collect::<Result<_, CampaignError>>()?,
+        ),
     })
 }
 
 fn seeds(value: &Value) -> Result<Vec<u64>, CampaignError> {
-    let one = |v: &Value| v.as_u64().ok_or_else(|| CampaignError(format!("a seed must be a non-negative integer, got {v}")));
+    let one = |v: &Value| {
+        v.as_u64().ok_or_else(|| CampaignError(format!("a seed must be a non-negative integer, got {v}")))
+    };
     match value {
         Value::Array(items) if !items.is_empty() => items.iter().map(one).collect(),
         Value::Object(map) => {
             let first = map.get("first").map(one).transpose()?.unwrap_or(0);
-            let count = map.get("count").map(one).transpose()?.ok_or_else(|| CampaignError("{first, count} needs count".into()))?;
+            let count = map
+                .get("count")
+                .map(one)
+                .transpose()?
+                .ok_or_else(|| CampaignError("{first, count} needs count".into()))?;
             if let Some(key) = map.keys().find(|k| *k != "first" && *k != "count") {
                 return err(format!("unknown key {key:?} in a seed range (expected first, count)"));
             }
@@ -271,10 +279,16 @@ fn axis(key: &str, value: Value) -> Result<Vec<Map<String, Value>>, CampaignErro
     }
 }
 
-fn expand(mut entry: Map<String, Value>, defaults: &Settings, out: &mut Vec<Cell>) -> Result<(), CampaignError> {
+fn expand(
+    mut entry: Map<String, Value>,
+    defaults: &Settings,
+    out: &mut Vec<Cell>,
+) -> Result<(), CampaignError> {
     let name = match entry.remove("name") {
         Some(Value::String(name)) if KERNEL_NAMES.contains(&name.as_str()) => name,
-        Some(other) => return err(format!("unknown kernel {other} (expected one of {})", KERNEL_NAMES.join(", "))),
+        Some(other) => {
+            return err(format!("unknown kernel {other} (expected one of {})", KERNEL_NAMES.join(", ")));
+        }
         None => return err("no name (the kernel to run)"),
     };
     let tolerance = match entry.remove("tolerance") {
@@ -289,8 +303,10 @@ fn expand(mut entry: Map<String, Value>, defaults: &Settings, out: &mut Vec<Cell
         Some(value) => seeds(&value)?,
         None => defaults.seeds.clone().unwrap_or_else(|| vec![0]),
     };
-    let axes: Vec<(String, Vec<Map<String, Value>>)> =
-        entry.into_iter().map(|(key, value)| Ok((key.clone(), axis(&key, value)?))).collect::<Result<_, CampaignError>>()?;
+    let axes: Vec<(String, Vec<Map<String, Value>>)> = entry
+        .into_iter()
+        .map(|(key, value)| Ok((key.clone(), axis(&key, value)?)))
+        .collect::<Result<_, CampaignError>>()?;
     let combinations = axes.iter().try_fold(seeds.len(), |acc, (_, options)| acc.checked_mul(options.len()));
     match combinations {
         Some(count) if out.len().saturating_add(count) <= MAX_CELLS => {}
@@ -329,13 +345,18 @@ fn expand(mut entry: Map<String, Value>, defaults: &Settings, out: &mut Vec<Cell
     }
 }
 
-fn spec_from(name: &str, params: Map<String, Value>, given: &BTreeMap<String, &str>) -> Result<KernelSpec, CampaignError> {
+fn spec_from(
+    name: &str,
+    params: Map<String, Value>,
+    given: &BTreeMap<String, &str>,
+) -> Result<KernelSpec, CampaignError> {
     let shown = Value::Object(params.clone());
     let spec: KernelSpec = serde_json::from_value(Value::Object(params))
         .map_err(|e| CampaignError(format!("{name}: {e} in {shown}")))?;
     let known = spec.variant();
     if let Some(unknown) = given.keys().find(|key| known.get(key.as_str()).is_none()) {
-        let expected: Vec<&str> = known.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+        let expected: Vec<&str> =
+            known.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
         return err(format!("{name}: unknown parameter {unknown:?} (expected {})", expected.join(", ")));
     }
     spec.validate().map_err(|e| CampaignError(format!("{e} in {shown}")))?;
@@ -402,16 +423,28 @@ mod tests {
             ("[[kernel]]\nname = \"saxpy\"\nn = 1\nalpha = 1\ntolerance = 0", "no name"),
             ("name = \"t\"\n[[kernel]]\nname = \"nope\"", "unknown kernel"),
             ("name = \"t\"\n[[kernel]]\nname = \"saxpy\"\nn = 1\nalpha = 1", "no tolerance"),
-            ("name = \"t\"\ntolerance = 0\n[[kernel]]\nname = \"saxpy\"\nn = 1\nalpha = 1\ntiel = 3", "unknown parameter \"tiel\""),
+            (
+                "name = \"t\"\ntolerance = 0\n[[kernel]]\nname = \"saxpy\"\nn = 1\nalpha = 1\ntiel = 3",
+                "unknown parameter \"tiel\"",
+            ),
             ("name = \"t\"\ntolerance = 0\n[[kernel]]\nname = \"saxpy\"\nn = 0\nalpha = 1", "at least 1"),
             ("name = \"t\"\ntolerance = 0\n[[kernel]]\nname = \"saxpy\"\nalpha = 1", "missing field `n`"),
             ("name = \"t\"\ntolerance = 0\n[[kernel]]\nname = \"saxpy\"\nn = []\nalpha = 1", "empty list"),
             ("name = \"t\"\ntolerance = -1\n[[kernel]]\nname = \"saxpy\"\nn = 1\nalpha = 1", "tolerance"),
             ("name = \"t\"\nextra = 1\n[[kernel]]\nname = \"saxpy\"\nn = 1\nalpha = 1", "unknown top-level"),
-            ("name = \"t\"\ntolerance = 0\n[[kernel]]\nname = \"saxpy\"\nshape = {n = 1}\nn = 2\nalpha = 1", "set by both"),
+            (
+                "name = \"t\"\ntolerance = 0\n[[kernel]]\nname = \"saxpy\"\nshape = {n = 1}\nn = 2\nalpha = 1",
+                "set by both",
+            ),
             ("name = \"bad name\"\n[[kernel]]\nname = \"saxpy\"", "identifier"),
-            ("name = \"t\"\ntolerance = 0\nseed = { first = 0, count = 2000000 }\n[[kernel]]\nname = \"saxpy\"\nn = 1\nalpha = 1", "count"),
-            ("name = \"t\"\ntolerance = 0\n[[kernel]]\nname = \"saxpy\"\nn = [1, 2]\nalpha = 1\nseed = { count = 600000 }", "more than"),
+            (
+                "name = \"t\"\ntolerance = 0\nseed = { first = 0, count = 2000000 }\n[[kernel]]\nname = \"saxpy\"\nn = 1\nalpha = 1",
+                "count",
+            ),
+            (
+                "name = \"t\"\ntolerance = 0\n[[kernel]]\nname = \"saxpy\"\nn = [1, 2]\nalpha = 1\nseed = { count = 600000 }",
+                "more than",
+            ),
             ("name = [", "not valid TOML"),
         ];
         for (text, want) in cases {
@@ -427,13 +460,16 @@ mod tests {
             let campaign = Campaign::load(&path).unwrap_or_else(|e| panic!("{e}"));
             assert!(!campaign.cells.is_empty(), "{file}");
         }
-        let smoke = Campaign::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/smoke.toml"))
-            .expect("smoke");
+        let smoke =
+            Campaign::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/smoke.toml"))
+                .expect("smoke");
         for kernel in KERNEL_NAMES {
             assert!(smoke.cells.iter().any(|c| c.spec.name() == *kernel), "smoke lacks {kernel}");
         }
-        let fp4 = Campaign::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/blackwell-fp4.toml"))
-            .expect("blackwell-fp4");
+        let fp4 = Campaign::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/blackwell-fp4.toml"),
+        )
+        .expect("blackwell-fp4");
         assert!(fp4.cells.iter().any(|c| c.spec.name() == "matmul_tiled_broken"));
     }
 }

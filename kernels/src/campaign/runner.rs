@@ -91,7 +91,9 @@ pub fn run_campaign(
     let needs_child = backend == Backend::Cuda || options.isolation == Isolation::Always;
     let mut isolated = match (&options.child, needs_child) {
         (Some(command), true) => Some(IsolatedRunner::new(command.clone(), options.cell_timeout)),
-        (None, true) => return Err(CampaignError("cells must run in a child, but no child command was given".into())),
+        (None, true) => {
+            return Err(CampaignError("cells must run in a child, but no child command was given".into()));
+        }
         (_, false) => None,
     };
     let subject = format!("run/{}", options.run);
@@ -171,8 +173,15 @@ mod tests {
     fn records_preflight_then_every_cell() {
         let mut sink = MemorySink::new();
         let mut seen = 0;
-        let report = run_campaign(&campaign(), &options(), &no_gpu(), &mut sink, &AtomicBool::new(false), &mut |_, _| seen += 1)
-            .expect("runs");
+        let report = run_campaign(
+            &campaign(),
+            &options(),
+            &no_gpu(),
+            &mut sink,
+            &AtomicBool::new(false),
+            &mut |_, _| seen += 1,
+        )
+        .expect("runs");
         assert_eq!(seen, 3);
         assert_eq!(report.backend, Backend::Cpu);
         assert_eq!(report.cuda_unavailable.as_deref(), Some("no driver; no NVML"));
@@ -194,8 +203,15 @@ mod tests {
     fn cuda_required_without_cuda_is_an_error_after_preflight() {
         let mut sink = MemorySink::new();
         let options = CampaignOptions { backend: BackendRequest::Cuda, ..options() };
-        let error = run_campaign(&campaign(), &options, &no_gpu(), &mut sink, &AtomicBool::new(false), &mut |_, _| {})
-            .expect_err("cuda is unavailable");
+        let error = run_campaign(
+            &campaign(),
+            &options,
+            &no_gpu(),
+            &mut sink,
+            &AtomicBool::new(false),
+            &mut |_, _| {},
+        )
+        .expect_err("cuda is unavailable");
         assert!(error.0.contains("no driver"), "{error}");
         assert_eq!(sink.events.len(), 1);
     }

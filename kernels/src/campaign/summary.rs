@@ -92,7 +92,11 @@ impl Summary {
     /// The matrix as text.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "{:<22} {:<7} {:>7} {:>7} {:>7} {:>7}", "kernel", "backend", "cells", "passed", "failed", "faulted");
+        let _ = writeln!(
+            out,
+            "{:<22} {:<7} {:>7} {:>7} {:>7} {:>7}",
+            "kernel", "backend", "cells", "passed", "failed", "faulted"
+        );
         for ((kernel, backend), counts) in &self.matrix {
             let _ = writeln!(
                 out,
@@ -104,7 +108,16 @@ impl Summary {
             );
         }
         let t = self.totals;
-        let _ = writeln!(out, "{:<22} {:<7} {:>7} {:>7} {:>7} {:>7}", "total", "", t.total(), t.passed, t.failed, t.faulted);
+        let _ = writeln!(
+            out,
+            "{:<22} {:<7} {:>7} {:>7} {:>7} {:>7}",
+            "total",
+            "",
+            t.total(),
+            t.passed,
+            t.failed,
+            t.faulted
+        );
         if !self.problems.is_empty() {
             let _ = writeln!(out, "\ncells that did not pass:");
             for p in self.problems.iter().take(PROBLEMS_LISTED) {

@@ -82,7 +82,8 @@ pub fn parse_stat(text: &str) -> Option<ProcStat> {
 /// Reads `/proc/<pid>/stat`.
 pub fn read_stat(pid: u32) -> io::Result<ProcStat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    parse_stat(&text).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("unreadable /proc/{pid}/stat")))
+    parse_stat(&text)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("unreadable /proc/{pid}/stat")))
 }
 
 /// Every process visible now. Processes that exit while the list is read are skipped.
@@ -111,6 +112,16 @@ pub fn page_size() -> u64 {
     // SAFETY: sysconf only reads a system constant.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if size > 0 { size as u64 } else { 4096 }
+}
+
+/// Sends `signal` to the process group led by `pid`; false if there is none.
+pub fn signal_group(pid: u32, signal: i32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    if pid <= 1 {
+        return false;
+    }
+    // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+    unsafe { libc::kill(-pid, signal) == 0 }
 }
 
 /// Seconds since boot, from `/proc/uptime`.

@@ -1,22 +1,36 @@
 //! Benchmarks. Each measures its limits and the real path in one run, so ratios hold on a
 //! shared, noisy machine.
 
+mod export;
 mod fixture;
 mod ingest;
 mod rebuild;
+mod runner;
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
     /// Ingest: Ed25519 verification and raw SQLite inserts (the limits) against the real
     /// verify → sequence → commit path.
     Ingest(ingest::IngestArgs),
+    /// Parquet export: the events table and the typed tables against a raw read of the same
+    /// records.
+    Export(export::ExportArgs),
     /// Rebuild of every projection, and full verification, of a large ledger.
     Rebuild(rebuild::RebuildArgs),
+    /// The kernel runner: campaign → ledger throughput of tiny cells, and the overhead of
+    /// `run exec` supervision on a CPU-bound command.
+    Runner(runner::RunnerArgs),
+    /// The CPU-bound command `bench runner` supervises.
+    #[command(hide = true)]
+    Spin(runner::SpinArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(a) => ingest::run(a).await,
+        BenchCommand::Export(a) => export::run(a).await,
         BenchCommand::Rebuild(a) => rebuild::run(a).await,
+        BenchCommand::Runner(a) => runner::run(a).await,
+        BenchCommand::Spin(a) => runner::spin(a),
     }
 }

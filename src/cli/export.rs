@@ -1,0 +1,175 @@
+//! `assay export parquet|bundle`: Parquet tables for analysis, and per-artifact audit bundles.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use assay::export::source::ServerSource;
+use assay::export::{ExportOptions, export_bundle, export_parquet, files::ROW_GROUP_ROWS};
+use assay::keyfile;
+use assay::store::{Durability, Store};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Exit;
+use super::open::LEDGER_KEY_SETTING;
+use super::remote::ServerArgs;
+
+#[derive(clap::Subcommand)]
+pub enum ExportCommand {
+    /// Parquet: `events/type=<type>/` (verbatim payloads, signatures and leaves), the typed
+    /// tables, and manifest.json naming the signed checkpoint the export ends at.
+    Parquet(ParquetArgs),
+    /// An artifact's offline audit bundle: DSSE envelopes, in-toto statements, a SLSA
+    /// verification summary signed by the ledger, and inclusion proofs beside it (FILE.proof).
+    Bundle(BundleArgs),
+}
+
+/// Where to read the ledger.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SourceArgs {
+    /// The ledger database (SQLite path or postgres:// URL; default assay.db).
+    #[arg(long, env = "ASSAY_DB")]
+    db: Option<String>,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// The ledger an export reads.
+enum Source {
+    Db(Store),
+    Server(ServerSource),
+}
+
+#[derive(clap::Args)]
+pub struct ParquetArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// The export folder (created if absent).
+    #[arg(long)]
+    out: PathBuf,
+    /// Append to the export already in --out, which must end just before this seq.
+    #[arg(long)]
+    since: Option<u64>,
+    /// Rows per Parquet row group.
+    #[arg(long, default_value_t = ROW_GROUP_ROWS, hide = true)]
+    row_group_rows: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct BundleArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// The artifact's slug.
+    #[arg(long)]
+    artifact: String,
+    /// The bundle (`.intoto.jsonl`); its proofs go to FILE.proof.
+    #[arg(long)]
+    out: PathBuf,
+    /// The ledger's signing key, which signs the statements (default: the one recorded in the
+    /// ledger's settings by `assay init`).
+    #[arg(long, env = "ASSAY_LEDGER_KEY")]
+    ledger_key: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(cmd: ExportCommand) -> anyhow::Result<Exit> {
+    match cmd {
+        ExportCommand::Parquet(a) => parquet(a).await,
+        ExportCommand::Bundle(a) => bundle(a).await,
+    }
+}
+
+async fn open(source: &SourceArgs) -> anyhow::Result<Source> {
+    if let Some(client) = source.server.client()? {
+        return Ok(Source::Server(ServerSource::new(client)));
+    }
+    let db = source.db.as_deref().unwrap_or("assay.db");
+    Ok(Source::Db(Store::open(db, Durability::Full, false).await?))
+}
+
+async fn parquet(a: ParquetArgs) -> anyhow::Result<Exit> {
+    let source = open(&a.source).await?;
+    anyhow::ensure!(a.row_group_rows > 0, "--row-group-rows must be at least 1");
+    let options = ExportOptions { row_group_rows: a.row_group_rows, ..ExportOptions::default() };
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("exporting {bar:40} {pos}/{len} records ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let progress = |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let summary = match &source {
+        Source::Db(store) => export_parquet(store, &a.out, a.since, &options, progress).await?,
+        Source::Server(server) => export_parquet(server, &a.out, a.since, &options, progress).await?,
+    };
+    bar.finish_and_clear();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "from": summary.from,
+                "size": summary.size,
+                "records": summary.size - summary.from,
+                "files": summary.files,
+                "manifest": summary.manifest,
+            })
+        );
+    } else if summary.files.is_empty() {
+        println!("nothing new: the latest checkpoint is at size {}, already exported", summary.size);
+    } else {
+        println!(
+            "exported seqs {}..={} ({} records) to {}: {} files, consistent with the checkpoint at size {}",
+            summary.from,
+            summary.size - 1,
+            summary.size - summary.from,
+            a.out.display(),
+            summary.files.len(),
+            summary.size
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+async fn bundle(a: BundleArgs) -> anyhow::Result<Exit> {
+    let source = open(&a.source).await?;
+    let key_path = match (&a.ledger_key, &source) {
+        (Some(p), _) => p.clone(),
+        (None, Source::Db(store)) => store
+            .setting(LEDGER_KEY_SETTING)
+            .await?
+            .context("the ledger key's path is not recorded; pass --ledger-key")?
+            .into(),
+        (None, Source::Server(_)) => {
+            anyhow::bail!("--server: pass the ledger's signing key with --ledger-key")
+        }
+    };
+    let key = keyfile::read_signer(&key_path).context("reading the ledger key")?;
+    let now = assay::clock::rfc3339(assay::clock::now_ns());
+    let s = match &source {
+        Source::Db(store) => export_bundle(store, &a.artifact, &key, &a.out, &now).await?,
+        Source::Server(server) => export_bundle(server, &a.artifact, &key, &a.out, &now).await?,
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "bundle": s.path, "proofs": s.proof_path, "events": s.events, "claims": s.claims,
+                "checkpoint_size": s.size, "passes": s.passes,
+            })
+        );
+    } else {
+        println!(
+            "{}: {} events, {} claim statements and the verification summary ({}), at checkpoint size {}",
+            s.path.display(),
+            s.events,
+            s.claims,
+            if s.passes { "PASSED" } else { "FAILED" },
+            s.size
+        );
+        println!("{}: inclusion proofs", s.proof_path.display());
+    }
+    Ok(Exit::Ok)
+}

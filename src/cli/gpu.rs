@@ -1,0 +1,89 @@
+//! `assay gpu preflight (--db|--server) --key K.key [--worker NAME]`: records `gpu.preflight`
+//! (the devices, with UUID, PCI bus id, memory and driver, or why CUDA is unusable) and
+//! `worker.preflight` (checks and the GPU lanes offered).
+
+use anyhow::Context;
+use assay_events::roles::Role;
+use assay_kernels::preflight::Preflight;
+
+use super::Exit;
+use super::run::{Opened, SinkArgs, open_sink, worker_name};
+
+#[derive(clap::Subcommand)]
+pub enum GpuCommand {
+    /// Probe CUDA and NVML and record gpu.preflight and worker.preflight.
+    Preflight(PreflightArgs),
+}
+
+#[derive(clap::Args)]
+pub struct PreflightArgs {
+    #[command(flatten)]
+    sink: SinkArgs,
+    /// The worker (host) name (default: the key's name).
+    #[arg(long)]
+    worker: Option<String>,
+    /// Print both events' data as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(command: GpuCommand) -> anyhow::Result<Exit> {
+    match command {
+        GpuCommand::Preflight(a) => preflight(a).await,
+    }
+}
+
+async fn preflight(a: PreflightArgs) -> anyhow::Result<Exit> {
+    let opened = open_sink(&a.sink, &[Role::Runner]).await?;
+    let worker = worker_name(a.worker.as_deref(), &opened)?;
+    let Opened { sink, closer, .. } = opened;
+    let subject = format!("worker/{worker}");
+    let result = tokio::task::spawn_blocking(move || {
+        let mut sink = sink;
+        let preflight = Preflight::gather();
+        let gpu = preflight.gpu_preflight(&worker);
+        let health = preflight.worker_preflight(&worker);
+        sink.emit("gpu.preflight", &subject, gpu.clone())?;
+        sink.emit("worker.preflight", &subject, health.clone())?;
+        sink.flush()?;
+        anyhow::Ok((gpu, health))
+    })
+    .await
+    .context("the preflight task failed")?;
+    closer.close().await;
+    let (gpu, health) = result?;
+    if a.json {
+        println!("{}", serde_json::json!({"gpu.preflight": gpu, "worker.preflight": health}));
+        return Ok(Exit::Ok);
+    }
+    match gpu["unavailable_reason"].as_str() {
+        Some(reason) => println!("CUDA unavailable: {reason}"),
+        None => {
+            for device in gpu["devices"].as_array().into_iter().flatten() {
+                println!(
+                    "gpu {} {} {} ({} MiB, driver {}, CUDA {})",
+                    device["index"],
+                    device["pci"].as_str().unwrap_or("?"),
+                    device["name"].as_str().unwrap_or("?"),
+                    device["memory_bytes"].as_u64().unwrap_or(0) >> 20,
+                    device["driver"].as_str().unwrap_or("?"),
+                    device["cuda"].as_str().unwrap_or("?"),
+                );
+            }
+        }
+    }
+    for check in health["checks"].as_array().into_iter().flatten() {
+        println!(
+            "check {:<12} {:<4} {}",
+            check["name"].as_str().unwrap_or("?"),
+            if check["ok"] == true { "ok" } else { "FAIL" },
+            check["detail"].as_str().unwrap_or("")
+        );
+    }
+    println!(
+        "worker {}: {}",
+        health["worker"].as_str().unwrap_or("?"),
+        if health["healthy"] == true { "healthy" } else { "unhealthy" }
+    );
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,156 @@
+//! `assay run campaign FILE (--db PATH | --server URL) --key K.key [--backend auto|cpu|cuda]
+//! [--run RUN]`: `gpu.preflight`, then one `kernel.launch.completed` or
+//! `kernel.launch.faulted` per cell; a progress bar, and the summary matrix at the end.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use assay_events::roles::Role;
+use assay_kernels::BackendRequest;
+use assay_kernels::campaign::{Campaign, CampaignOptions, ChildCommand, Isolation, run_campaign};
+use assay_kernels::preflight::Preflight;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{Opened, SinkArgs, count_interrupts, open_sink, parse_duration, worker_name};
+use crate::cli::Exit;
+
+#[derive(clap::Args)]
+pub struct CampaignArgs {
+    /// The campaign file (see kernels/campaigns/).
+    file: PathBuf,
+    #[command(flatten)]
+    sink: SinkArgs,
+    /// `auto`: CUDA when usable, else the CPU; `cpu`; or `cuda` (an error without CUDA).
+    #[arg(long, default_value = "auto")]
+    backend: BackendRequest,
+    /// Run id the launches are recorded under (default: the campaign's `run`, else
+    /// <name>-<UTC time>).
+    #[arg(long)]
+    run: Option<String>,
+    /// Worker name for `gpu.preflight` (default: the key's name).
+    #[arg(long)]
+    worker: Option<String>,
+    /// Run every cell in a child process, not only those that may fault (CUDA launches).
+    #[arg(long)]
+    isolate: bool,
+    /// How long one cell may run in a child before it is killed and recorded as TIMEOUT.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    cell_timeout: Duration,
+    /// CUDA device ordinal.
+    #[arg(long, default_value_t = 0)]
+    device: u32,
+    /// Exit with status 1 when any cell failed or faulted.
+    #[arg(long)]
+    strict: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn default_run(name: &str) -> String {
+    format!("{name}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
+}
+
+pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
+    let campaign = Campaign::load(&a.file)?;
+    let opened = open_sink(&a.sink, &[Role::Runner]).await?;
+    let worker = worker_name(a.worker.as_deref(), &opened)?;
+    let run = a.run.clone().or_else(|| campaign.run.clone()).unwrap_or_else(|| default_run(&campaign.name));
+    let program = std::env::current_exe().context("locating the assay binary for cell children")?;
+    let options = CampaignOptions {
+        run,
+        worker,
+        backend: a.backend,
+        isolation: if a.isolate { Isolation::Always } else { Isolation::MayFault },
+        child: Some(ChildCommand {
+            program,
+            args: vec![
+                "run".into(),
+                "cell".into(),
+                "--json".into(),
+                "--device".into(),
+                a.device.to_string().into(),
+            ],
+        }),
+        cell_timeout: a.cell_timeout,
+    };
+    let interrupts = count_interrupts()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (interrupts, stop) = (interrupts.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                if interrupts.load(Ordering::Relaxed) > 0 {
+                    if !stop.swap(true, Ordering::Relaxed) {
+                        eprintln!("interrupted: stopping after the current cell");
+                    }
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let total = campaign.cells.len() as u64;
+    let name = campaign.name.clone();
+    let Opened { sink, closer, .. } = opened;
+    let result = tokio::task::spawn_blocking(move || {
+        let mut sink = sink;
+        let preflight = Preflight::gather();
+        let bar = ProgressBar::new(total).with_style(
+            ProgressStyle::with_template("{prefix} {bar:40} {pos}/{len} cells ({per_sec}, {eta}) {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(name);
+        let mut problems = 0u64;
+        let result =
+            run_campaign(&campaign, &options, &preflight, sink.as_mut(), &stop, &mut |_, outcome| {
+                if !outcome.passed() {
+                    problems += 1;
+                    bar.set_message(format!("{problems} not passed"));
+                }
+                bar.inc(1);
+            });
+        bar.finish_and_clear();
+        result
+    })
+    .await
+    .context("the campaign task failed")?;
+    watcher.abort();
+    closer.close().await;
+    let report = result?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "run": report.run,
+                "backend": report.backend,
+                "cuda_unavailable": report.cuda_unavailable,
+                "interrupted": report.interrupted,
+                "totals": report.summary.totals,
+                "kernels": report.summary.matrix.iter().map(|((kernel, backend), counts)| {
+                    serde_json::json!({"kernel": kernel, "backend": backend, "passed": counts.passed, "failed": counts.failed, "faulted": counts.faulted})
+                }).collect::<Vec<_>>(),
+                "problems": report.summary.problems,
+            })
+        );
+    } else {
+        if let Some(reason) = &report.cuda_unavailable {
+            println!("CUDA unavailable ({reason}); ran on the CPU");
+        }
+        println!(
+            "run {} ({} backend){}",
+            report.run,
+            report.backend,
+            if report.interrupted { ", interrupted" } else { "" }
+        );
+        print!("{}", report.summary.render());
+    }
+    let t = report.summary.totals;
+    if report.interrupted || (a.strict && t.failed + t.faulted > 0) {
+        return Ok(Exit::VerifyFailed);
+    }
+    Ok(Exit::Ok)
+}

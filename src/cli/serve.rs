@@ -1,0 +1,103 @@
+//! `assay serve`: the HTTP service. Prints the URL it listens on (one line on stdout) once
+//! bound; SIGINT or SIGTERM stop it gracefully (everything acknowledged is committed).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use assay::http::{RateLimit, ServeOptions, Server};
+use assay::ledger::LedgerOptions;
+
+use super::{DbArgs, Exit, LedgerKeyArgs, open};
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    ledger_key: LedgerKeyArgs,
+    /// Address to listen on; port 0 picks a free port. Beyond loopback, reads need a token.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// More read tokens, one per line (`#` comments), besides those of `assay token create`.
+    #[arg(long)]
+    read_token_file: Option<PathBuf>,
+    /// Require a read token even on loopback.
+    #[arg(long)]
+    require_read_token: bool,
+    /// Envelopes per second each signing key may append (default: unlimited).
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<u32>,
+    /// Envelopes a key may append at once under --rate-limit (default: max(N, 1000)).
+    #[arg(long, value_name = "N", requires = "rate_limit")]
+    rate_burst: Option<u32>,
+    /// Seconds before a request (other than a live stream) ends with 408.
+    #[arg(long, default_value_t = 30)]
+    request_timeout: u64,
+}
+
+pub async fn run(a: ServeArgs) -> anyhow::Result<Exit> {
+    let read_tokens = match &a.read_token_file {
+        Some(p) => assay::tokens::parse_file(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        ),
+        None => Vec::new(),
+    };
+    let rate_limit = a.rate_limit.map(|n| RateLimit {
+        per_second: f64::from(n.max(1)),
+        burst: f64::from(a.rate_burst.unwrap_or(n.max(1000)).max(1)),
+    });
+    let options = ServeOptions {
+        listen: a.listen,
+        require_read_token: a.require_read_token,
+        read_tokens,
+        rate_limit,
+        request_timeout: Duration::from_secs(a.request_timeout.max(1)),
+        ..ServeOptions::default()
+    };
+    // Follow other writers (another server on the same PostgreSQL, `assay append` on the same
+    // file), so streams and projections see every commit.
+    let ledger_options = LedgerOptions { follow_poll_ms: Some(500), ..LedgerOptions::default() };
+    let ledger = open::ledger_with(&a.db, &a.ledger_key, ledger_options).await?;
+    let server = match Server::bind(ledger.clone(), options).await {
+        Ok(s) => s,
+        Err(e) => {
+            ledger.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", server.url())?;
+        out.flush()?;
+    }
+    if server.reads_need_token() {
+        eprintln!("reads need a bearer token (assay token create)");
+    }
+    server.run(shutdown_signal()).await?;
+    eprintln!("stopped; every acknowledged append is committed");
+    Ok(Exit::Ok)
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

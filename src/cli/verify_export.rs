@@ -1,0 +1,103 @@
+//! `assay verify-export` and `assay verify-bundle`: offline checks against the ledger key.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use assay::export::bundle::proof_path;
+use assay::export::{verify_bundle, verify_export};
+use assay::keyfile;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Exit;
+
+#[derive(clap::Args)]
+pub struct VerifyExportArgs {
+    /// The export folder (holding manifest.json).
+    dir: PathBuf,
+    /// The ledger's verifier key (LEDGER.vkey): the only thing trusted.
+    #[arg(long)]
+    ledger_key: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct VerifyBundleArgs {
+    /// The bundle (`.intoto.jsonl`).
+    file: PathBuf,
+    /// The ledger's verifier key (LEDGER.vkey): the only thing trusted.
+    #[arg(long)]
+    ledger_key: PathBuf,
+    /// The inclusion proofs (default: FILE.proof).
+    #[arg(long)]
+    proof: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn export(a: VerifyExportArgs) -> anyhow::Result<Exit> {
+    let key = keyfile::read_verifier(&a.ledger_key).context("reading the ledger key")?;
+    anyhow::ensure!(a.dir.is_dir(), "{} is not a folder", a.dir.display());
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("verifying {bar:40} {pos}/{len} records ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let progress_bar = bar.clone();
+    let dir = a.dir.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        verify_export(&dir, &key, |done, total| {
+            progress_bar.set_length(total);
+            progress_bar.set_position(done);
+        })
+    })
+    .await?;
+    bar.finish_and_clear();
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else if report.ok {
+        println!("ok: {} records and {} files verified", report.records, report.files);
+    } else {
+        let mut at = Vec::new();
+        if let Some(f) = &report.first_bad_file {
+            at.push(f.clone());
+        }
+        if let Some(r) = report.first_bad_row {
+            at.push(format!("row {r}"));
+        }
+        if let Some(s) = report.first_bad_seq {
+            at.push(format!("seq {s}"));
+        }
+        println!("bad: {}: {}", at.join(" "), report.reason.as_deref().unwrap_or("unknown"));
+    }
+    Ok(if report.ok { Exit::Ok } else { Exit::VerifyFailed })
+}
+
+pub async fn bundle(a: VerifyBundleArgs) -> anyhow::Result<Exit> {
+    let key = keyfile::read_verifier(&a.ledger_key).context("reading the ledger key")?;
+    let proof = a.proof.clone().unwrap_or_else(|| proof_path(&a.file));
+    let file = a.file.clone();
+    let report = tokio::task::spawn_blocking(move || verify_bundle(&file, &proof, &key)).await?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else if report.ok {
+        println!(
+            "ok: {} {} — {} events and {} statements verified against the checkpoint at size {}",
+            report.artifact.as_deref().unwrap_or("-"),
+            report.verdict.as_deref().unwrap_or("-"),
+            report.events,
+            report.statements,
+            report.checkpoint_size.unwrap_or(0)
+        );
+    } else {
+        let mut at = Vec::new();
+        if let Some(l) = report.first_bad_line {
+            at.push(format!("line {l}"));
+        }
+        if let Some(s) = report.first_bad_seq {
+            at.push(format!("seq {s}"));
+        }
+        let at = if at.is_empty() { String::new() } else { format!("{}: ", at.join(" ")) };
+        println!("bad: {at}{}", report.reason.as_deref().unwrap_or("unknown"));
+    }
+    Ok(if report.ok { Exit::Ok } else { Exit::VerifyFailed })
+}

@@ -1,0 +1,182 @@
+//! A client of the HTTP service (`assay serve`): append envelopes, read the log, fetch
+//! checkpoints and proofs, ask the dispatch gate. Used by the CLI's `--server` option.
+//!
+//! Nothing it returns need be trusted: checkpoints are signed notes and proofs verify with
+//! `assay_events::merkle` against them.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::http::wire::{
+    AppendResponse, ConsistencyProofSchema, DispatchResponse, ErrorBody, EventsPage, Health, InclusionProofSchema,
+};
+use crate::view::RecordView;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server refused the request (its JSON error).
+    #[error("{status}: {detail} [{error}]")]
+    Api { status: u16, error: String, detail: String, index: Option<usize> },
+    #[error("cannot reach {url}: {source}")]
+    Transport { url: String, source: reqwest::Error },
+    #[error("unexpected response from {url}: {detail}")]
+    Decode { url: String, detail: String },
+    #[error("envelope {index} is not JSON: {detail}")]
+    Input { index: usize, detail: String },
+    #[error("bad server URL {0:?}: it must start with http:// or https://")]
+    Url(String),
+}
+
+/// The reply to an append, and whether anything new was stored (201) or all was already (200).
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub response: AppendResponse,
+    pub created: bool,
+}
+
+/// A client of one server.
+#[derive(Clone, Debug)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client of the server at `base` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base: &str) -> Result<Client, ClientError> {
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Url(base.to_owned()));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|source| ClientError::Transport { url: base.to_owned(), source })?;
+        Ok(Client { base: base.trim_end_matches('/').to_owned(), http, token: None })
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every read.
+    pub fn with_token(mut self, token: Option<String>) -> Client {
+        self.token = token;
+        self
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut r = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            r = r.bearer_auth(t);
+        }
+        r
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let url = self.base.clone();
+        let response = req.send().await.map_err(|source| ClientError::Transport { url: url.clone(), source })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|source| ClientError::Transport { url, source })?;
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(e) => ClientError::Api { status, error: e.error, detail: e.detail, index: e.index },
+            Err(_) => ClientError::Api { status, error: "http".to_owned(), detail: text, index: None },
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
+        let response = self.send(req).await?;
+        let url = response.url().to_string();
+        let bytes = response.bytes().await.map_err(|source| ClientError::Transport { url: url.clone(), source })?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { url, detail: e.to_string() })
+    }
+
+    /// Appends envelopes (JSON texts, at most 1000) as one all-or-nothing request.
+    pub async fn append<E: AsRef<[u8]>>(&self, envelopes: &[E]) -> Result<Appended, ClientError> {
+        let mut body = Vec::with_capacity(envelopes.iter().map(|e| e.as_ref().len() + 1).sum::<usize>() + 16);
+        body.extend_from_slice(b"{\"envelopes\":[");
+        for (index, e) in envelopes.iter().enumerate() {
+            let raw: &RawValue = serde_json::from_slice(e.as_ref())
+                .map_err(|err| ClientError::Input { index, detail: err.to_string() })?;
+            if index > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(raw.get().as_bytes());
+        }
+        body.extend_from_slice(b"]}");
+        let req = self
+            .request(reqwest::Method::POST, "/v1/events")
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let response = self.send(req).await?;
+        let created = response.status() == StatusCode::CREATED;
+        let url = response.url().to_string();
+        let bytes = response.bytes().await.map_err(|source| ClientError::Transport { url: url.clone(), source })?;
+        let response = serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { url, detail: e.to_string() })?;
+        Ok(Appended { response, created })
+    }
+
+    /// One envelope to the dispatch gate; the request's record and the ledger's decision.
+    pub async fn dispatch(&self, envelope: &[u8]) -> Result<DispatchResponse, ClientError> {
+        let req = self
+            .request(reqwest::Method::POST, "/v1/dispatch")
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(envelope.to_vec());
+        self.json(req).await
+    }
+
+    /// A page of records from `from` (at most `limit`, ≤ 1000), optionally by type and subject.
+    pub async fn events(
+        &self,
+        from: u64,
+        limit: u32,
+        ty: Option<&str>,
+        subject: Option<&str>,
+    ) -> Result<EventsPage, ClientError> {
+        let mut query: Vec<(&str, String)> = vec![("from", from.to_string()), ("limit", limit.to_string())];
+        if let Some(t) = ty {
+            query.push(("type", t.to_owned()));
+        }
+        if let Some(s) = subject {
+            query.push(("subject", s.to_owned()));
+        }
+        self.json(self.request(reqwest::Method::GET, "/v1/events").query(&query)).await
+    }
+
+    /// One record by event digest (hex).
+    pub async fn event(&self, digest: &str) -> Result<RecordView, ClientError> {
+        self.json(self.request(reqwest::Method::GET, &format!("/v1/events/{digest}"))).await
+    }
+
+    /// The latest signed checkpoint note.
+    pub async fn checkpoint(&self) -> Result<String, ClientError> {
+        let response = self.send(self.request(reqwest::Method::GET, "/v1/checkpoint")).await?;
+        let url = response.url().to_string();
+        response.text().await.map_err(|source| ClientError::Transport { url, source })
+    }
+
+    pub async fn inclusion(&self, seq: u64, size: Option<u64>) -> Result<InclusionProofSchema, ClientError> {
+        let mut query = vec![("seq", seq)];
+        if let Some(s) = size {
+            query.push(("size", s));
+        }
+        self.json(self.request(reqwest::Method::GET, "/v1/proof/inclusion").query(&query)).await
+    }
+
+    pub async fn consistency(&self, old: u64, new: u64) -> Result<ConsistencyProofSchema, ClientError> {
+        let query = [("old", old), ("new", new)];
+        self.json(self.request(reqwest::Method::GET, "/v1/proof/consistency").query(&query)).await
+    }
+
+    pub async fn health(&self) -> Result<Health, ClientError> {
+        self.json(self.request(reqwest::Method::GET, "/healthz")).await
+    }
+}

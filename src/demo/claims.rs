@@ -1,0 +1,354 @@
+//! Research claims: machine-checkable statements about runs, metrics and kernels, with the
+//! verdict the scenario expects for each (from the same facts the audit will see). The demo
+//! compares these expectations with the ledger's audit once the history is appended.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::kernels::LaunchFact;
+use super::metrics::{Agg, Better};
+use super::runs::Run;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    Supported,
+    Contradicted,
+    Unsupported,
+    Tainted,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Supported => "supported",
+            Verdict::Contradicted => "contradicted",
+            Verdict::Unsupported => "unsupported",
+            Verdict::Tainted => "tainted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Lt => "lt",
+            Op::Le => "le",
+            Op::Gt => "gt",
+            Op::Ge => "ge",
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Op::Lt => "below",
+            Op::Le => "at most",
+            Op::Gt => "above",
+            Op::Ge => "at least",
+        }
+    }
+
+    fn holds(self, observed: f64, threshold: f64) -> bool {
+        match self {
+            Op::Lt => observed < threshold,
+            Op::Le => observed <= threshold,
+            Op::Gt => observed > threshold,
+            Op::Ge => observed >= threshold,
+        }
+    }
+}
+
+/// A claim's `check`, with runs by index.
+#[derive(Debug, Clone)]
+pub enum Check {
+    Metric { run: usize, metric: String, agg: Agg, op: Op, value: String },
+    Compare { metric: String, run: usize, baseline: usize, agg: Agg, op: Op, margin: String },
+    Kernel { kernel: &'static str, variant: Option<Value>, backend: Option<&'static str> },
+    Completed { run: usize },
+}
+
+impl Check {
+    pub fn json(&self, runs: &[Run]) -> Value {
+        match self {
+            Check::Metric { run, metric, agg, op, value } => json!({
+                "kind": "metric", "run": runs[*run].id, "metric": metric, "agg": agg.as_str(),
+                "op": op.as_str(), "value": value,
+            }),
+            Check::Compare { metric, run, baseline, agg, op, margin } => json!({
+                "kind": "compare", "metric": metric, "run": runs[*run].id,
+                "baseline_run": runs[*baseline].id, "agg": agg.as_str(), "op": op.as_str(), "margin": margin,
+            }),
+            Check::Kernel { kernel, variant, backend } => {
+                let mut v = json!({"kind": "kernel", "kernel": kernel, "expect": "pass"});
+                if let Some(variant) = variant {
+                    v["variant"] = variant.clone();
+                }
+                if let Some(b) = backend {
+                    v["backend"] = json!(b);
+                }
+                v
+            }
+            Check::Completed { run } => json!({"kind": "completed", "run": runs[*run].id}),
+        }
+    }
+
+    /// The runs the check rests on (kernel checks: see [`Facts::kernel_runs`]).
+    pub fn runs(&self, facts: &Facts) -> Vec<usize> {
+        match self {
+            Check::Metric { run, .. } | Check::Completed { run } => vec![*run],
+            Check::Compare { run, baseline, .. } => vec![*run, *baseline],
+            Check::Kernel { kernel, variant, backend } => {
+                facts.kernel_runs(kernel, variant.as_ref(), *backend)
+            }
+        }
+    }
+
+    /// The statement as an author would write it.
+    pub fn statement(&self, runs: &[Run]) -> String {
+        match self {
+            Check::Metric { run, metric, agg, op, value } => {
+                let r = &runs[*run];
+                let what = match agg {
+                    Agg::Last => format!("final {metric}"),
+                    Agg::Min => format!("best (lowest) {metric}"),
+                    Agg::Max => format!("peak {metric}"),
+                    Agg::Mean => format!("{metric} averaged over the run"),
+                };
+                format!(
+                    "With {} (seed {}), the {what} is {} {value} ({}).",
+                    r.config,
+                    r.seed,
+                    op.words(),
+                    r.id
+                )
+            }
+            Check::Compare { metric, run, baseline, agg, op, margin } => {
+                let (r, b) = (&runs[*run], &runs[*baseline]);
+                format!(
+                    "{} improves on {}: {} {metric} of {} minus that of {} is {} {margin}.",
+                    r.config,
+                    b.config,
+                    agg.as_str(),
+                    r.id,
+                    b.id,
+                    op.words()
+                )
+            }
+            Check::Kernel { kernel, variant, backend } => {
+                let on = backend.map_or("every backend".to_owned(), |b| format!("the {b} backend"));
+                let which = variant.as_ref().map_or("every variant".to_owned(), |v| format!("variants {v}"));
+                format!("{kernel} matches the f64 reference within tolerance on {on}, {which}.")
+            }
+            Check::Completed { run } => {
+                let r = &runs[*run];
+                format!("Run {} ({} seed {}) completed successfully.", r.id, r.config, r.seed)
+            }
+        }
+    }
+}
+
+/// One claim to assert.
+#[derive(Debug, Clone)]
+pub struct ClaimPlan {
+    pub slug: String,
+    pub id: String,
+    pub check: Check,
+    pub statement: String,
+    pub location: String,
+    /// `evidence.captured` digests cited.
+    pub evidence: Vec<String>,
+    pub time: i64,
+    pub author: usize,
+    /// Withdrawn later, for this reason.
+    pub withdraw: Option<&'static str>,
+}
+
+/// The facts claims are judged on: the runs as the simulation left them and every kernel
+/// launch.
+pub struct Facts<'a> {
+    pub runs: &'a [Run],
+    launches: Vec<(usize, &'a LaunchFact)>,
+}
+
+impl<'a> Facts<'a> {
+    pub fn new(runs: &'a [Run]) -> Facts<'a> {
+        let launches =
+            runs.iter().enumerate().flat_map(|(i, r)| r.launches.iter().map(move |l| (i, l))).collect();
+        Facts { runs, launches }
+    }
+
+    fn matching(
+        &self,
+        kernel: &str,
+        variant: Option<&Value>,
+        backend: Option<&str>,
+    ) -> impl Iterator<Item = &(usize, &'a LaunchFact)> {
+        self.launches.iter().filter(move |(_, l)| {
+            l.kernel == kernel
+                && backend.is_none_or(|b| b == l.backend)
+                && variant
+                    .and_then(Value::as_object)
+                    .is_none_or(|want| want.iter().all(|(k, v)| l.variant.get(k) == Some(v)))
+        })
+    }
+
+    pub fn kernel_runs(&self, kernel: &str, variant: Option<&Value>, backend: Option<&str>) -> Vec<usize> {
+        let mut runs: Vec<usize> = self.matching(kernel, variant, backend).map(|(i, _)| *i).collect();
+        runs.sort_unstable();
+        runs.dedup();
+        runs
+    }
+
+    /// (passed, failed, faulted) of the matching launches.
+    pub fn kernel_counts(
+        &self,
+        kernel: &str,
+        variant: Option<&Value>,
+        backend: Option<&str>,
+    ) -> (u64, u64, u64) {
+        let mut c = (0, 0, 0);
+        for (_, l) in self.matching(kernel, variant, backend) {
+            if l.faulted {
+                c.2 += 1;
+            } else if l.passed {
+                c.0 += 1;
+            } else {
+                c.1 += 1;
+            }
+        }
+        c
+    }
+
+    /// `agg` of the run's metric as it was logged.
+    pub fn observed(&self, run: usize, metric: &str, agg: Agg) -> Option<f64> {
+        agg.of(&self.runs[run].series(metric)?.points)
+    }
+
+    /// The verdict the audit should reach, with its reason codes.
+    pub fn expect(&self, check: &Check, evidence: &[String]) -> (Verdict, Vec<String>) {
+        let mut reasons: Vec<(Verdict, String)> = Vec::new();
+        if evidence.is_empty() {
+            reasons.push((Verdict::Unsupported, "evidence_missing".into()));
+        }
+        let require = |run: usize, completion: bool, reasons: &mut Vec<(Verdict, String)>| {
+            let r = &self.runs[run];
+            if r.finished.is_none() {
+                reasons.push((Verdict::Unsupported, "run_not_finished".into()));
+            } else {
+                if r.quiesced.is_none() {
+                    reasons.push((Verdict::Unsupported, "run_not_quiesced".into()));
+                }
+                if completion && !r.succeeded() {
+                    reasons.push((Verdict::Contradicted, "run_failed".into()));
+                }
+            }
+            if r.evidence.is_none() {
+                reasons.push((Verdict::Unsupported, "run_without_evidence".into()));
+            }
+        };
+        match check {
+            Check::Metric { run, metric, agg, op, value } => {
+                require(*run, false, &mut reasons);
+                match (self.observed(*run, metric, *agg), value.parse::<f64>()) {
+                    (Some(observed), Ok(threshold)) => {
+                        if !op.holds(observed, threshold) {
+                            reasons.push((Verdict::Contradicted, "value_mismatch".into()));
+                        }
+                    }
+                    _ => reasons.push((Verdict::Unsupported, "metric_missing".into())),
+                }
+            }
+            Check::Compare { metric, run, baseline, agg, op, margin } => {
+                require(*run, false, &mut reasons);
+                require(*baseline, false, &mut reasons);
+                match (self.observed(*run, metric, *agg), self.observed(*baseline, metric, *agg)) {
+                    (Some(a), Some(b)) => {
+                        if !op.holds(a - b, margin.parse::<f64>().unwrap_or(f64::NAN)) {
+                            reasons.push((Verdict::Contradicted, "value_mismatch".into()));
+                        }
+                    }
+                    _ => reasons.push((Verdict::Unsupported, "metric_missing".into())),
+                }
+            }
+            Check::Kernel { kernel, variant, backend } => {
+                let (passed, failed, faulted) = self.kernel_counts(kernel, variant.as_ref(), *backend);
+                if passed + failed + faulted == 0 {
+                    reasons.push((Verdict::Unsupported, "kernel_missing".into()));
+                }
+                if failed > 0 {
+                    reasons.push((Verdict::Contradicted, "kernel_failed".into()));
+                }
+                if faulted > 0 {
+                    reasons.push((Verdict::Contradicted, "kernel_faulted".into()));
+                }
+            }
+            Check::Completed { run } => require(*run, true, &mut reasons),
+        }
+        for run in check.runs(self) {
+            if self.runs[run].tainted() {
+                reasons.push((Verdict::Tainted, "xid_hardware_in_window".into()));
+            }
+        }
+        let verdict = reasons.iter().map(|r| r.0).max().unwrap_or(Verdict::Supported);
+        let mut codes: Vec<String> = reasons.into_iter().map(|r| r.1).collect();
+        codes.sort();
+        codes.dedup();
+        (verdict, codes)
+    }
+}
+
+/// A metric claim about `run` that holds (or, with `wrong`, misses by a clear margin).
+pub fn metric_claim(facts: &Facts, run: usize, metric: &str, agg: Agg, wrong: bool) -> Option<Check> {
+    let series = facts.runs[run].series(metric)?;
+    let observed = agg.of(&series.points)?;
+    let better = series.def.better;
+    let (op, value) = match (better, wrong) {
+        (Better::Lower, false) => (Op::Lt, super::metrics::above(observed, 0.01)),
+        (Better::Lower, true) => (Op::Lt, super::metrics::below(observed, 0.03)),
+        (Better::Higher, false) => (Op::Gt, super::metrics::below(observed, 0.01)),
+        (Better::Higher, true) => (Op::Ge, super::metrics::above(observed, 0.03)),
+    };
+    Some(Check::Metric { run, metric: metric.to_owned(), agg, op, value })
+}
+
+/// A compare claim of `run` against `baseline` that holds (or, with `wrong`, overstates the
+/// gain).
+pub fn compare_claim(
+    facts: &Facts,
+    run: usize,
+    baseline: usize,
+    metric: &str,
+    agg: Agg,
+    wrong: bool,
+) -> Option<Check> {
+    let better = facts.runs[run].series(metric)?.def.better;
+    let a = facts.observed(run, metric, agg)?;
+    let b = facts.observed(baseline, metric, agg)?;
+    let delta = a - b;
+    let (op, margin) = match (better, wrong) {
+        (Better::Lower, false) => (Op::Le, super::metrics::above(delta, 0.25)),
+        (Better::Lower, true) => {
+            (Op::Le, super::metrics::below(delta - delta.abs().max(b.abs() * 0.01), 0.25))
+        }
+        (Better::Higher, false) => (Op::Ge, super::metrics::below(delta, 0.25)),
+        (Better::Higher, true) => {
+            (Op::Ge, super::metrics::above(delta + delta.abs().max(b.abs() * 0.01), 0.25))
+        }
+    };
+    Some(Check::Compare { metric: metric.to_owned(), run, baseline, agg, op, margin })
+}
+
+/// Expected verdict counts, claim by claim, for the check against the ledger.
+#[derive(Debug, Clone, Default)]
+pub struct Expectations {
+    /// (slug, claim) → (verdict, reason codes), for claims not withdrawn.
+    pub claims: BTreeMap<(String, String), (Verdict, Vec<String>)>,
+}

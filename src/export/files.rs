@@ -1,0 +1,179 @@
+//! Parquet files: writer settings (ZSTD, row groups, statistics), a writer that hashes what it
+//! writes (blake3, for the manifest), and reading files back.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use super::ExportError;
+use super::manifest::FileEntry;
+
+/// Rows per row group unless the caller asks otherwise.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// ZSTD level: 1 is the fast end, and payload JSON compresses well at it.
+const ZSTD_LEVEL: i32 = 1;
+
+/// Writer settings: ZSTD, `row_group_rows` rows per row group, page statistics, and no
+/// dictionary for the columns listed in `unique` (values that are nearly all distinct).
+pub fn properties(row_group_rows: usize, unique: &[&str]) -> WriterProperties {
+    let level = ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default();
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_row_count(Some(row_group_rows.max(1)))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_created_by(concat!("assay ", env!("CARGO_PKG_VERSION")).to_owned());
+    for c in unique {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(*c), false);
+    }
+    b.build()
+}
+
+/// A `Write` that feeds blake3 and counts bytes on the way to the file.
+pub struct HashingWriter {
+    inner: BufWriter<File>,
+    hasher: blake3::Hasher,
+    bytes: u64,
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// One Parquet file being written: to `<path>.tmp`, renamed into place by [`PartWriter::finish`].
+pub struct PartWriter {
+    /// Path relative to the export folder, `/`-separated.
+    rel: String,
+    path: PathBuf,
+    tmp: PathBuf,
+    table: &'static str,
+    writer: ArrowWriter<HashingWriter>,
+    rows: u64,
+    first_seq: Option<u64>,
+    last_seq: Option<u64>,
+}
+
+impl PartWriter {
+    pub fn create(
+        root: &Path,
+        rel: String,
+        table: &'static str,
+        schema: SchemaRef,
+        props: WriterProperties,
+    ) -> Result<PartWriter, ExportError> {
+        let path = root.join(&rel);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| ExportError::io(dir, e))?;
+        }
+        let tmp = path.with_extension("parquet.tmp");
+        let file = File::create(&tmp).map_err(|e| ExportError::io(&tmp, e))?;
+        let sink = HashingWriter {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            hasher: blake3::Hasher::new(),
+            bytes: 0,
+        };
+        let writer = ArrowWriter::try_new(sink, schema, Some(props))?;
+        Ok(PartWriter { rel, path, tmp, table, writer, rows: 0, first_seq: None, last_seq: None })
+    }
+
+    /// Writes a batch whose rows hold seqs `first..=last` (None for snapshot tables).
+    pub fn write(&mut self, batch: &RecordBatch, seqs: Option<(u64, u64)>) -> Result<(), ExportError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.writer.write(batch)?;
+        self.rows += batch.num_rows() as u64;
+        if let Some((first, last)) = seqs {
+            self.first_seq.get_or_insert(first);
+            self.last_seq = Some(last);
+        }
+        Ok(())
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Closes and syncs the file (still under its temporary name) and returns its manifest
+    /// entry; [`Finished::publish`] renames it into place.
+    pub fn finish(self, export_size: u64) -> Result<Finished, ExportError> {
+        let sink = self.writer.into_inner()?;
+        let HashingWriter { inner, hasher, bytes } = sink;
+        let file = inner.into_inner().map_err(|e| ExportError::io(&self.tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| ExportError::io(&self.tmp, e))?;
+        Ok(Finished {
+            entry: FileEntry {
+                path: self.rel,
+                table: self.table.to_owned(),
+                rows: self.rows,
+                bytes,
+                blake3: hasher.finalize().to_hex().to_string(),
+                first_seq: self.first_seq,
+                last_seq: self.last_seq,
+                export_size,
+            },
+            tmp: self.tmp,
+            path: self.path,
+        })
+    }
+}
+
+/// A written file not yet in place.
+pub struct Finished {
+    pub entry: FileEntry,
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl Finished {
+    pub fn publish(self) -> Result<FileEntry, ExportError> {
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| ExportError::io(&self.path, e))?;
+        Ok(self.entry)
+    }
+}
+
+/// blake3 and length of a file.
+pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut file = File::open(path)?;
+    let bytes = std::io::copy(&mut file, &mut hasher)?;
+    Ok((hasher.finalize().to_hex().to_string(), bytes))
+}
+
+/// Every batch of a Parquet file, and the row count its footer declares.
+pub fn read_all(path: &Path) -> Result<(Vec<RecordBatch>, u64), String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
+    let declared = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let reader = builder.with_batch_size(8192).build().map_err(|e| e.to_string())?;
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+    Ok((batches, declared))
+}
+
+/// A streaming reader over a Parquet file's batches.
+pub fn open_batches(
+    path: &Path,
+    batch_rows: usize,
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| e.to_string())?
+        .with_batch_size(batch_rows)
+        .build()
+        .map_err(|e| e.to_string())
+}

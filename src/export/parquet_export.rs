@@ -1,0 +1,394 @@
+//! `assay export parquet`: records `[since, checkpoint size)` to Parquet, consistent with the
+//! latest signed checkpoint (the export ends exactly at its size), with a manifest.
+//!
+//! While writing, the export re-checks what it copies: every record's digest and record hash,
+//! the chain, and the tree root against the checkpoint, which must verify under the genesis
+//! ledger key. Files are written to temporary names and renamed into place only once all of
+//! that holds, and the manifest comes last.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use assay_events::Hash32;
+use assay_events::b64;
+use assay_events::checkpoint::Checkpoint;
+use assay_events::cloudevent::CloudEvent;
+use assay_events::keys::VerifierKey;
+use assay_events::merkle::Frontier;
+use assay_events::record::Record;
+use assay_projections::Projections;
+use rayon::prelude::*;
+
+use super::columns::{BatchBuilder, Row};
+use super::events::{self, EventsBuilder, Prepared};
+use super::files::{Finished, PartWriter, ROW_GROUP_ROWS, properties};
+use super::manifest::{FORMAT, FileEntry, Manifest, Step};
+use super::source::{LedgerSource, parse, replay, scan};
+use super::typed::{EVENT_TABLES, VERDICTS, table_of, verdicts_batch};
+use super::{ExportError, PAGE_RECORDS};
+use crate::store::StoredRecord;
+
+/// Which tables to write (the CLI writes all; the benchmark measures them apart).
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub events: bool,
+    pub typed: bool,
+    pub row_group_rows: usize,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions { events: true, typed: true, row_group_rows: ROW_GROUP_ROWS }
+    }
+}
+
+/// What an export run did.
+#[derive(Debug, Clone)]
+pub struct ExportSummary {
+    /// First seq exported by this run.
+    pub from: u64,
+    /// The checkpoint size it ends at (records exported: `size - from`).
+    pub size: u64,
+    /// Files this run wrote (empty when there was nothing new).
+    pub files: Vec<FileEntry>,
+    /// The manifest written, if any.
+    pub manifest: Option<PathBuf>,
+}
+
+/// A record's leaf (or why it is bad) and, when typed tables are written, its parse.
+type Checked = (Result<Prepared, String>, Option<Result<Record, ExportError>>);
+
+/// Rows buffered per events partition before they are handed to the Parquet writer.
+const EVENTS_BATCH_ROWS: usize = 8192;
+
+/// Exports `src` into `out`. `since`: append to the export already in `out`, which must end
+/// at exactly that seq. `progress(done, total)` after each page.
+pub async fn export_parquet<S: LedgerSource>(
+    src: &S,
+    out: &Path,
+    since: Option<u64>,
+    options: &ExportOptions,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<ExportSummary, ExportError> {
+    std::fs::create_dir_all(out).map_err(|e| ExportError::io(out, e))?;
+    let previous = Manifest::read(out)?;
+    let from = match (&previous, since) {
+        (Some(m), Some(s)) if s == m.size => s,
+        (Some(m), Some(s)) => {
+            return Err(ExportError::Invalid(format!(
+                "{} holds an export of seqs 0..{}; --since must be {} (got {s})",
+                out.display(),
+                m.size,
+                m.size
+            )));
+        }
+        (Some(m), None) => {
+            return Err(ExportError::Invalid(format!(
+                "{} already holds an export of seqs 0..{}; pass --since {} to append to it",
+                out.display(),
+                m.size,
+                m.size
+            )));
+        }
+        (None, Some(s)) if s > 0 => {
+            return Err(ExportError::Invalid(format!(
+                "--since {s}: {} holds no earlier export (no manifest.json) to append to",
+                out.display()
+            )));
+        }
+        (None, _) => 0,
+    };
+    let cp_row = src.latest_checkpoint().await?;
+    let size = cp_row.size;
+    if size <= from {
+        return Ok(ExportSummary { from, size: from, files: Vec::new(), manifest: None });
+    }
+
+    let mut run = Run::new(out, from, size, previous.as_ref(), options)?;
+    // Verdicts need the whole history folded: an incremental export first replays what the
+    // earlier steps exported.
+    if options.typed && from > 0 {
+        run.projections = replay(src, from).await?;
+    }
+    let mut pages = scan(src, from, size, PAGE_RECORDS);
+    while let Some(page) = pages.recv().await {
+        run.page(page?)?;
+        progress(run.frontier.size() - from, size - from);
+    }
+    let (manifest, files) = run.finish(&cp_row.note, previous)?;
+    manifest.write(out)?;
+    Ok(ExportSummary { from, size, files, manifest: Some(out.join(manifest.versioned_name())) })
+}
+
+/// A type name is a path component of `events/type=<type>/`: it must be a plain word.
+fn safe_type(ty: &str) -> bool {
+    !ty.is_empty() && ty.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+struct Partition {
+    builder: EventsBuilder,
+    writer: PartWriter,
+    first: Option<u64>,
+    last: u64,
+}
+
+struct Typed {
+    builder: BatchBuilder<'static>,
+    writer: PartWriter,
+    first: Option<u64>,
+    last: u64,
+}
+
+/// One export run in progress.
+struct Run<'a> {
+    out: &'a Path,
+    options: &'a ExportOptions,
+    from: u64,
+    size: u64,
+    suffix: String,
+    schema: arrow_schema::SchemaRef,
+    partitions: BTreeMap<String, Partition>,
+    typed: Vec<Typed>,
+    frontier: Frontier,
+    last_hash: Hash32,
+    projections: Projections,
+    ledger_key: Option<VerifierKey>,
+    origin: Option<String>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        out: &'a Path,
+        from: u64,
+        size: u64,
+        previous: Option<&Manifest>,
+        options: &'a ExportOptions,
+    ) -> Result<Run<'a>, ExportError> {
+        let suffix = format!("part-{from}-{}.parquet", size - 1);
+        let (frontier, last_hash, ledger_key, origin) = match previous {
+            Some(m) => {
+                let hashes = m
+                    .frontier
+                    .iter()
+                    .map(|h| b64::decode_any(h).ok().and_then(|b| Hash32::from_slice(&b).ok()))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| ExportError::Invalid("manifest.json: malformed frontier".into()))?;
+                let frontier = Frontier::from_parts(m.size, hashes)
+                    .map_err(|e| ExportError::Invalid(format!("manifest.json: frontier: {e}")))?;
+                let last = Hash32::from_hex(&m.record_hash)
+                    .map_err(|e| ExportError::Invalid(format!("manifest.json: record_hash: {e}")))?;
+                let key = VerifierKey::parse(&m.ledger_key)
+                    .map_err(|e| ExportError::Invalid(format!("manifest.json: ledger_key: {e}")))?;
+                (frontier, last, Some(key), Some(m.origin.clone()))
+            }
+            None => (Frontier::new(), Hash32::ZERO, None, None),
+        };
+        let mut typed = Vec::new();
+        if options.typed {
+            for t in EVENT_TABLES {
+                let props = properties(options.row_group_rows, &[]);
+                let writer =
+                    PartWriter::create(out, format!("{}/{suffix}", t.name), t.name, t.schema(), props)?;
+                typed.push(Typed { builder: t.builder(EVENTS_BATCH_ROWS), writer, first: None, last: 0 });
+            }
+        }
+        Ok(Run {
+            out,
+            options,
+            from,
+            size,
+            suffix,
+            schema: events::schema(),
+            partitions: BTreeMap::new(),
+            typed,
+            frontier,
+            last_hash,
+            projections: Projections::new(),
+            ledger_key,
+            origin,
+        })
+    }
+
+    fn page(&mut self, page: Vec<StoredRecord>) -> Result<(), ExportError> {
+        let want_records = self.options.typed;
+        let prepared: Vec<Checked> =
+            page.par_iter().map(|s| (events::prepare(s), want_records.then(|| parse(s)))).collect();
+        for (stored, (prep, record)) in page.iter().zip(prepared) {
+            let seq = self.frontier.size();
+            if stored.seq != seq {
+                return Err(ExportError::Ledger(format!("record {seq} is missing")));
+            }
+            let prep = prep.map_err(ExportError::Ledger)?;
+            if stored.prev_hash != self.last_hash {
+                return Err(ExportError::Ledger(format!(
+                    "record {seq}: prev_hash does not link to record {}",
+                    seq.wrapping_sub(1)
+                )));
+            }
+            if seq == 0 {
+                self.genesis(stored)?;
+            }
+            self.frontier.push(prep.leaf_hash);
+            self.last_hash = stored.record_hash;
+            if self.options.events {
+                self.push_event(stored, &prep)?;
+            }
+            if let Some(record) = record {
+                let record = record?;
+                if let Some(t) = table_of(&record.event.ty) {
+                    let typed = &mut self.typed[t];
+                    typed.builder.push(&Row {
+                        seq,
+                        time_ns: prep.time_ns,
+                        ty: &record.event.ty,
+                        data: &record.event.data,
+                    });
+                    typed.first.get_or_insert(seq);
+                    typed.last = seq;
+                    if typed.builder.rows() >= EVENTS_BATCH_ROWS {
+                        flush_typed(typed)?;
+                    }
+                }
+                self.projections.apply(&record);
+            }
+        }
+        Ok(())
+    }
+
+    /// Genesis names the origin and the ledger key the checkpoint must verify under.
+    fn genesis(&mut self, stored: &StoredRecord) -> Result<(), ExportError> {
+        let event =
+            CloudEvent::parse(&stored.payload).map_err(|e| ExportError::Ledger(format!("record 0: {e}")))?;
+        if event.ty != "ledger.initialized" {
+            return Err(ExportError::Ledger("record 0 is not ledger.initialized".into()));
+        }
+        let key = VerifierKey::parse(event.data["ledger_key"].as_str().unwrap_or_default())
+            .map_err(|e| ExportError::Ledger(format!("genesis ledger_key: {e}")))?;
+        self.ledger_key = Some(key);
+        self.origin = Some(event.data["origin"].as_str().unwrap_or_default().to_owned());
+        Ok(())
+    }
+
+    fn push_event(&mut self, stored: &StoredRecord, prep: &Prepared) -> Result<(), ExportError> {
+        if !self.partitions.contains_key(&stored.ty) {
+            if !safe_type(&stored.ty) {
+                return Err(ExportError::Ledger(format!(
+                    "record {}: type {:?} is not a plain name",
+                    stored.seq, stored.ty
+                )));
+            }
+            let rel = format!("events/type={}/{}", stored.ty, self.suffix);
+            let props = properties(self.options.row_group_rows, events::UNIQUE_COLUMNS);
+            let writer = PartWriter::create(self.out, rel, "events", self.schema.clone(), props)?;
+            let builder = EventsBuilder::new(self.schema.clone());
+            self.partitions.insert(stored.ty.clone(), Partition { builder, writer, first: None, last: 0 });
+        }
+        let Some(p) = self.partitions.get_mut(&stored.ty) else { return Ok(()) };
+        p.builder.push(stored, prep);
+        p.first.get_or_insert(stored.seq);
+        p.last = stored.seq;
+        if p.builder.rows() >= EVENTS_BATCH_ROWS {
+            flush_events(p)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the end state against the checkpoint, closes every file, renames them into place
+    /// and builds the manifest.
+    fn finish(
+        mut self,
+        note: &str,
+        previous: Option<Manifest>,
+    ) -> Result<(Manifest, Vec<FileEntry>), ExportError> {
+        if self.frontier.size() != self.size {
+            return Err(ExportError::Ledger(format!(
+                "read {} records, the checkpoint covers {}",
+                self.frontier.size(),
+                self.size
+            )));
+        }
+        let key = self.ledger_key.clone().ok_or_else(|| ExportError::Ledger("no genesis record".into()))?;
+        let origin = self.origin.clone().unwrap_or_default();
+        let cp = Checkpoint::open(note, &key).map_err(|e| {
+            ExportError::Ledger(format!("the checkpoint does not verify under the genesis ledger key: {e}"))
+        })?;
+        if cp.size != self.size || cp.root != self.frontier.root() || cp.origin != origin {
+            return Err(ExportError::Ledger(format!(
+                "the tree of the first {} records does not match the checkpoint signed at that size",
+                self.size
+            )));
+        }
+        let mut finished: Vec<Finished> = Vec::new();
+        for (_, mut p) in std::mem::take(&mut self.partitions) {
+            flush_events(&mut p)?;
+            finished.push(p.writer.finish(self.size)?);
+        }
+        for mut t in std::mem::take(&mut self.typed) {
+            flush_typed(&mut t)?;
+            finished.push(t.writer.finish(self.size)?);
+        }
+        if self.options.typed {
+            let report = self.projections.audit_report();
+            let batch = verdicts_batch(&report)?;
+            let rel = format!("{}/checkpoint={}/{}", VERDICTS.name, self.size, self.suffix);
+            let mut w = PartWriter::create(
+                self.out,
+                rel,
+                VERDICTS.name,
+                VERDICTS.schema(),
+                properties(self.options.row_group_rows, &[]),
+            )?;
+            w.write(&batch, None)?;
+            finished.push(w.finish(self.size)?);
+        }
+        let listed: Vec<&str> =
+            previous.iter().flat_map(|m| m.files.iter().map(|f| f.path.as_str())).collect();
+        if let Some(f) = finished.iter().find(|f| listed.contains(&f.entry.path.as_str())) {
+            return Err(ExportError::Invalid(format!(
+                "{} is already part of the export; refusing to rewrite it",
+                f.entry.path
+            )));
+        }
+        let mut files = Vec::with_capacity(finished.len());
+        for f in finished {
+            files.push(f.publish()?);
+        }
+        let mut steps = previous.as_ref().map_or_else(Vec::new, |m| m.steps.clone());
+        steps.push(Step { from: self.from, size: self.size, checkpoint: note.to_owned() });
+        let mut all_files = previous.as_ref().map_or_else(Vec::new, |m| m.files.clone());
+        all_files.extend(files.iter().cloned());
+        let manifest = Manifest {
+            format: FORMAT.to_owned(),
+            origin,
+            ledger_key: key.to_text(),
+            first_seq: 0,
+            last_seq: self.size - 1,
+            size: self.size,
+            checkpoint: note.to_owned(),
+            record_hash: self.last_hash.to_hex(),
+            frontier: self.frontier.hashes().iter().map(|h| b64::encode_std(&h.0)).collect(),
+            steps,
+            files: all_files,
+            previous: previous.as_ref().map(Manifest::versioned_name),
+        };
+        Ok((manifest, files))
+    }
+}
+
+fn flush_events(p: &mut Partition) -> Result<(), ExportError> {
+    if p.builder.rows() == 0 {
+        return Ok(());
+    }
+    let batch = p.builder.finish()?;
+    let first = p.first.take().unwrap_or(p.last);
+    p.writer.write(&batch, Some((first, p.last)))
+}
+
+fn flush_typed(t: &mut Typed) -> Result<(), ExportError> {
+    if t.builder.rows() == 0 {
+        return Ok(());
+    }
+    let batch = t.builder.finish()?;
+    let first = t.first.take().unwrap_or(t.last);
+    t.writer.write(&batch, Some((first, t.last)))
+}

@@ -1,0 +1,248 @@
+//! Where an export reads the ledger from: the store itself (`--db`), or a server (`--server`)
+//! through the HTTP client.
+
+use std::future::Future;
+
+use assay_events::cloudevent::CloudEvent;
+use assay_events::dsse::signatures_from_json;
+use assay_events::record::Record;
+use assay_projections::Projections;
+use rayon::prelude::*;
+use tokio::sync::mpsc;
+
+use super::{ExportError, PAGE_RECORDS};
+use crate::proof::InclusionProof;
+use crate::store::{CheckpointRow, Store, StoredRecord};
+
+/// What an export needs of a ledger.
+pub trait LedgerSource: Clone + Send + Sync + 'static {
+    /// The latest signed checkpoint (the head's).
+    fn latest_checkpoint(&self) -> impl Future<Output = Result<CheckpointRow, ExportError>> + Send;
+    /// Records with seq in `[from, from + limit)`, ascending.
+    fn records(
+        &self,
+        from: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StoredRecord>, ExportError>> + Send;
+    /// Inclusion of `seq` in the tree of the checkpoint signed at `size`.
+    fn inclusion(
+        &self,
+        seq: u64,
+        size: u64,
+    ) -> impl Future<Output = Result<InclusionProof, ExportError>> + Send;
+}
+
+impl LedgerSource for Store {
+    async fn latest_checkpoint(&self) -> Result<CheckpointRow, ExportError> {
+        let head = self.head().await?.ok_or_else(|| ExportError::Invalid("the ledger is empty".into()))?;
+        self.checkpoint_at(head.checkpoint_size).await?.ok_or_else(|| {
+            ExportError::Invalid(format!("the checkpoint at size {} is missing", head.checkpoint_size))
+        })
+    }
+
+    async fn records(&self, from: u64, limit: u32) -> Result<Vec<StoredRecord>, ExportError> {
+        Ok(Store::records(self, from, limit).await?)
+    }
+
+    async fn inclusion(&self, seq: u64, size: u64) -> Result<InclusionProof, ExportError> {
+        crate::proof::inclusion(self, seq, Some(size)).await.map_err(|e| ExportError::Invalid(e.to_string()))
+    }
+}
+
+/// Reads records `[from, end)` in pages of `page` records, one page ahead of the consumer
+/// (a channel of two pages), so reading overlaps the caller's work. Ends after `end`, at the
+/// first empty page, or after the first error (which it passes on).
+pub fn scan<S: LedgerSource>(
+    src: &S,
+    from: u64,
+    end: u64,
+    page: u32,
+) -> mpsc::Receiver<Result<Vec<StoredRecord>, ExportError>> {
+    let (tx, rx) = mpsc::channel(2);
+    let src = src.clone();
+    tokio::spawn(async move {
+        let mut next = from;
+        while next < end {
+            let want = u32::try_from((end - next).min(u64::from(page))).unwrap_or(page);
+            let result = src.records(next, want).await;
+            let stop = match &result {
+                Ok(p) => match p.last() {
+                    Some(last) => {
+                        next = last.seq + 1;
+                        false
+                    }
+                    None => true,
+                },
+                Err(_) => true,
+            };
+            if (result.is_err() || !stop) && tx.send(result).await.is_err() {
+                return;
+            }
+            if stop {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// The record as stored, parsed, its hashes taken as stored (exports check them separately).
+pub fn parse(s: &StoredRecord) -> Result<Record, ExportError> {
+    let bad = |e: String| ExportError::Ledger(format!("record {}: {e}", s.seq));
+    let signatures = signatures_from_json(&s.signatures).map_err(|e| bad(e.to_string()))?;
+    let event = CloudEvent::parse(&s.payload).map_err(|e| bad(e.to_string()))?;
+    Ok(Record {
+        seq: s.seq,
+        received_at_ns: s.received_at_ns,
+        payload: s.payload.clone(),
+        signatures,
+        prev_hash: s.prev_hash,
+        digest: s.digest,
+        record_hash: s.record_hash,
+        event,
+    })
+}
+
+/// The projections folded from records `[0, end)`.
+pub async fn replay<S: LedgerSource>(src: &S, end: u64) -> Result<Projections, ExportError> {
+    let mut p = Projections::new();
+    let mut next = 0;
+    let mut pages = scan(src, 0, end, PAGE_RECORDS);
+    while let Some(page) = pages.recv().await {
+        let records: Vec<Record> = page?.par_iter().map(parse).collect::<Result<_, _>>()?;
+        for r in &records {
+            if r.seq != next {
+                return Err(ExportError::Ledger(format!("record {next} is missing")));
+            }
+            p.apply(r);
+            next += 1;
+        }
+    }
+    if next != end {
+        return Err(ExportError::Ledger(format!("record {next} is missing")));
+    }
+    Ok(p)
+}
+
+/// A ledger read over HTTP (`--server`). Records come as the service shows them (verbatim
+/// payload, canonical envelope); their leaves are rebuilt here, each chained to the one
+/// before — the first from the leaf in an inclusion proof of the record before it — and every
+/// export checks the result against the signed checkpoint, so a server cannot slip anything in.
+#[derive(Clone)]
+pub struct ServerSource {
+    client: crate::client::Client,
+    /// (next seq, record hash of the seq before it) after the last page read.
+    chain: std::sync::Arc<std::sync::Mutex<(u64, assay_events::Hash32)>>,
+}
+
+impl ServerSource {
+    pub fn new(client: crate::client::Client) -> ServerSource {
+        ServerSource {
+            client,
+            chain: std::sync::Arc::new(std::sync::Mutex::new((0, assay_events::Hash32::ZERO))),
+        }
+    }
+
+    fn err(e: impl std::fmt::Display) -> ExportError {
+        ExportError::Invalid(format!("the server: {e}"))
+    }
+
+    /// The record hash of `seq - 1` (zeros for 0).
+    async fn prev_hash(&self, seq: u64) -> Result<assay_events::Hash32, ExportError> {
+        if seq == 0 {
+            return Ok(assay_events::Hash32::ZERO);
+        }
+        if let Ok(c) = self.chain.lock()
+            && c.0 == seq
+        {
+            return Ok(c.1);
+        }
+        let p = self.client.inclusion(seq - 1, None).await.map_err(Self::err)?;
+        let leaf = assay_events::b64::decode_any(&p.leaf).map_err(Self::err)?;
+        let fields = assay_events::record::LeafFields::from_bytes(&leaf).map_err(Self::err)?;
+        if fields.seq != seq - 1 {
+            return Err(Self::err(format!("the leaf of seq {} is for seq {}", seq - 1, fields.seq)));
+        }
+        Ok(fields.record_hash())
+    }
+}
+
+/// A record as the service shows it, made a stored record chained to `prev`.
+fn from_view(v: &crate::view::RecordView, prev: assay_events::Hash32) -> Result<StoredRecord, ExportError> {
+    let bad = |m: String| ExportError::Invalid(format!("the server's record {}: {m}", v.seq));
+    let payload = v.event.get().as_bytes().to_vec();
+    let envelope =
+        assay_events::dsse::Envelope::parse(v.envelope.get().as_bytes()).map_err(|e| bad(e.to_string()))?;
+    if envelope.payload != payload {
+        return Err(bad("the envelope's payload differs from the event".into()));
+    }
+    let signatures = assay_events::dsse::signatures_canonical_json(&envelope.signatures);
+    let received_at_ns = chrono::DateTime::parse_from_rfc3339(&v.received_at)
+        .ok()
+        .and_then(|t| t.timestamp_nanos_opt())
+        .ok_or_else(|| bad(format!("received_at {:?}", v.received_at)))?;
+    let digest = assay_events::Hash32::blake3(&payload);
+    let fields = assay_events::record::LeafFields {
+        seq: v.seq,
+        received_at_ns,
+        digest,
+        signatures_digest: assay_events::Hash32::blake3(&signatures),
+        prev_hash: prev,
+    };
+    Ok(StoredRecord {
+        seq: v.seq,
+        digest,
+        source: v.source.clone(),
+        event_id: v.id.clone(),
+        ty: v.ty.clone(),
+        subject: v.subject.clone(),
+        time: v.time.clone(),
+        received_at_ns,
+        payload,
+        signatures,
+        prev_hash: prev,
+        record_hash: fields.record_hash(),
+    })
+}
+
+/// Records per request the service serves at most.
+const SERVER_PAGE_MAX: u32 = 1000;
+
+impl LedgerSource for ServerSource {
+    async fn latest_checkpoint(&self) -> Result<CheckpointRow, ExportError> {
+        let note = self.client.checkpoint().await.map_err(Self::err)?;
+        let cp = assay_events::checkpoint::Checkpoint::parse_unverified(&note).map_err(Self::err)?;
+        Ok(CheckpointRow { size: cp.size, root: cp.root, note, signed_at_ns: 0 })
+    }
+
+    async fn records(&self, from: u64, limit: u32) -> Result<Vec<StoredRecord>, ExportError> {
+        let mut prev = self.prev_hash(from).await?;
+        let page =
+            self.client.events(from, limit.min(SERVER_PAGE_MAX), None, None).await.map_err(Self::err)?;
+        let mut out = Vec::with_capacity(page.records.len());
+        for (i, v) in page.records.iter().enumerate() {
+            if v.seq != from + i as u64 {
+                return Err(Self::err(format!("asked for seq {}, got {}", from + i as u64, v.seq)));
+            }
+            let r = from_view(v, prev)?;
+            prev = r.record_hash;
+            out.push(r);
+        }
+        if let Ok(mut c) = self.chain.lock() {
+            *c = (from + out.len() as u64, prev);
+        }
+        Ok(out)
+    }
+
+    async fn inclusion(&self, seq: u64, size: u64) -> Result<InclusionProof, ExportError> {
+        let p = self.client.inclusion(seq, Some(size)).await.map_err(Self::err)?;
+        Ok(InclusionProof {
+            seq: p.seq,
+            tree_size: p.tree_size,
+            leaf: p.leaf,
+            leaf_hash: p.leaf_hash,
+            proof: p.proof,
+            checkpoint: p.checkpoint,
+        })
+    }
+}

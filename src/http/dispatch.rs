@@ -1,0 +1,88 @@
+//! `POST /v1/dispatch`: a signed `dispatch.requested` in, the gate's `dispatch.decided` out.
+//! The sequencer decides inside the batch and appends the decision right after the request,
+//! so the decision is the record at the request's seq + 1.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::error::ApiError;
+use super::events::{ack_body, append_items};
+use super::extract::JsonBytes;
+use super::state::AppState;
+use super::wire::{DispatchResponse, EnvelopeSchema, ErrorBody};
+use crate::ledger::Incoming;
+use crate::view::RecordView;
+
+/// Ask the dispatch gate.
+///
+/// The body is one DSSE envelope of type `dispatch.requested` signed by a dispatcher. The
+/// ledger appends it and its decision (`dispatch.decided`, accepted or refused with reasons)
+/// and returns both. 201 for a new request; 200 for an identical resend.
+#[utoipa::path(
+    post,
+    path = "/v1/dispatch",
+    tag = "dispatch",
+    request_body(content = EnvelopeSchema, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Decided", body = DispatchResponse),
+        (status = 200, description = "Identical resend: the stored request and decision", body = DispatchResponse),
+        (status = 400, description = "Malformed JSON, envelope or event", body = ErrorBody),
+        (status = 401, description = "Unknown or revoked key, or a signature that does not verify", body = ErrorBody),
+        (status = 403, description = "The key is not a dispatcher", body = ErrorBody),
+        (status = 409, description = "(source, id) already names other bytes", body = ErrorBody),
+        (status = 413, description = "Body over 4 MiB", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "Not a dispatch.requested, schema violation or wrong subject", body = ErrorBody),
+        (status = 429, description = "The signing key's rate limit", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Shutting down, or the store failed: nothing was acknowledged", body = ErrorBody),
+    )
+)]
+pub async fn dispatch(
+    State(state): State<AppState>,
+    JsonBytes(body): JsonBytes,
+) -> Result<(StatusCode, Json<DispatchResponse>), ApiError> {
+    let outcome = append_items(&state, vec![Incoming::Json(body.to_vec())], |prepared| {
+        match prepared.first().map(|p| p.event.ty.as_str()) {
+            Some("dispatch.requested") => Ok(()),
+            other => Err(ApiError {
+                index: Some(0),
+                ..ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "not_a_dispatch_request",
+                    format!("POST /v1/dispatch takes a dispatch.requested event, got {}", other.unwrap_or("none")),
+                )
+            }),
+        }
+    })
+    .await?;
+    let ack = outcome.acks.first().ok_or_else(|| ApiError::internal("no_ack", "the ledger acknowledged nothing"))?;
+    let digest = ack.digest.to_hex();
+    let no_decision =
+        || ApiError::internal("no_decision", format!("the ledger recorded no decision after seq {}", ack.seq));
+    let stored = state.ledger.store().records(ack.seq + 1, 1).await?;
+    let stored = stored.first().filter(|r| r.seq == ack.seq + 1 && r.ty == "dispatch.decided").ok_or_else(no_decision)?;
+    let view = RecordView::of_stored(stored)?;
+    let event: serde_json::Value = serde_json::from_str(view.event.get()).unwrap_or_default();
+    let data = &event["data"];
+    if data["request"].as_str() != Some(digest.as_str()) {
+        return Err(no_decision());
+    }
+    let accepted = data["accepted"].as_bool().unwrap_or(false);
+    let reasons = data["reasons"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let status = if ack.existed { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((
+        status,
+        Json(DispatchResponse {
+            request: ack_body(ack),
+            accepted,
+            reasons,
+            decision: view,
+            checkpoint: outcome.checkpoint.to_string(),
+        }),
+    ))
+}

@@ -1,0 +1,35 @@
+//! The HTTP service (DESIGN §8): axum routes over a running ledger. Only this module knows
+//! HTTP servers.
+//!
+//! - [`events`]: append (one envelope or a batch), list, by digest.
+//! - [`stream`]: Server-Sent Events from a seq, catch-up then live.
+//! - [`proofs`]: checkpoint, inclusion and consistency proofs.
+//! - [`projections`]: live projections and `?at=SEQ` replays; audit; queue; gpus.
+//! - [`dispatch`]: the dispatch gate.
+//! - [`ops`]: `/healthz`, `/metrics`; [`openapi`]: `/v1/openapi.json`.
+//! - [`auth`]: read tokens beyond loopback; [`ratelimit`]: per-key write limits.
+//! - [`server`]: binding, the router and its limits, graceful shutdown.
+
+mod auth;
+mod dispatch;
+mod error;
+mod events;
+mod extract;
+pub mod openapi;
+mod ops;
+mod projections;
+mod proofs;
+mod ratelimit;
+mod server;
+mod state;
+mod stream;
+pub mod wire;
+
+pub use ratelimit::RateLimit;
+pub use server::{ServeError, ServeOptions, Server};
+
+/// The largest request body.
+pub const BODY_BYTES_MAX: usize = 4 << 20;
+
+/// The detail of a 413 for an oversize body.
+const BODY_TOO_LARGE: &str = "the request body exceeds 4 MiB (4194304 bytes); send fewer envelopes per request";

@@ -1,0 +1,210 @@
+//! Projections over HTTP: `GET /v1/projections/{name}`, `/v1/audit`, `/v1/audit/{slug}`,
+//! `/v1/queue`, `/v1/gpus`. The live state by default; `?at=SEQ` replays the log to SEQ.
+//!
+//! A projection's body is `{"seq","digest","state"}` with `state` in canonical JSON, so the
+//! digest is blake3 of exactly the `state` bytes served. Bodies of the live state are rendered
+//! once per seq and shared by every reader until the next commit.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use assay_events::Hash32;
+use assay_projections::Projections;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::ApiError;
+use super::extract::{Path, Query, Seq, seq};
+use super::state::AppState;
+use super::wire::{ArtifactAudit, ErrorBody, ProjectionBody};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AtParams {
+    /// The state as of this seq (records 0..=SEQ); default: the live head.
+    #[param(value_type = Option<u64>, minimum = 0)]
+    at: Option<Seq>,
+}
+
+/// Rendered bodies of the live state: name → (seq, body).
+#[derive(Default)]
+pub struct RenderCache {
+    bodies: Mutex<HashMap<&'static str, (Option<u64>, Bytes)>>,
+}
+
+fn render(p: &Projections, name: &str) -> Option<Bytes> {
+    let state = p.state_json(name)?;
+    let canonical = assay_projections::canon::canonical_string(&state);
+    let digest = Hash32::blake3(canonical.as_bytes());
+    let seq = p.seq().map_or("null".to_owned(), |s| s.to_string());
+    Some(Bytes::from(format!(r#"{{"seq":{seq},"digest":"{}","state":{canonical}}}"#, digest.to_hex())))
+}
+
+fn json(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn known(name: &str) -> Result<&'static str, ApiError> {
+    Projections::names().iter().copied().find(|n| *n == name).ok_or_else(|| {
+        ApiError::not_found(format!("no projection {name:?}; one of {}", Projections::names().join(", ")))
+    })
+}
+
+/// The state as of `at` (replayed from the store, a few at a time).
+async fn replayed(state: &AppState, at: u64) -> Result<Projections, ApiError> {
+    let size = state.ledger.head().borrow().size;
+    if at >= size {
+        return Err(ApiError::bad_request("bad_query", format!("at {at} is past the head (the last seq is {})", size.saturating_sub(1))));
+    }
+    let _permit = state.replays.acquire().await.map_err(|_| ApiError::unavailable("shutting down"))?;
+    Ok(crate::replay::replay(state.ledger.store(), Some(at), |_, _| {}).await?)
+}
+
+async fn projection_body(state: &AppState, name: &'static str, at: Option<u64>) -> Result<Bytes, ApiError> {
+    let missing = || ApiError::internal("projection", format!("projection {name} did not render"));
+    if let Some(at) = at {
+        let p = replayed(state, at).await?;
+        return render(&p, name).ok_or_else(missing);
+    }
+    let seq = state.live.seq();
+    if let Some((cached_seq, body)) = state.renders.bodies.lock().unwrap_or_else(|p| p.into_inner()).get(name)
+        && *cached_seq == seq
+    {
+        return Ok(body.clone());
+    }
+    let (seq, body) = {
+        let p = state.live.read();
+        (p.seq(), render(&p, name).ok_or_else(missing)?)
+    };
+    state.renders.bodies.lock().unwrap_or_else(|p| p.into_inner()).insert(name, (seq, body.clone()));
+    Ok(body)
+}
+
+/// One projection's state, its seq and digest.
+///
+/// Names: keys, queue, corpus, audit, gpus, kernels, verdicts (the audit report).
+#[utoipa::path(
+    get,
+    path = "/v1/projections/{name}",
+    tag = "projections",
+    params(("name" = ProjectionName, Path, description = "The projection"), AtParams),
+    responses(
+        (status = 200, description = "The state", body = ProjectionBody),
+        (status = 400, description = "Bad `at`", body = ErrorBody),
+        (status = 401, description = "A bearer token is required", body = ErrorBody),
+        (status = 404, description = "No such projection", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn projection(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<AtParams>,
+) -> Result<Response, ApiError> {
+    let name = known(&name)?;
+    Ok(json(projection_body(&state, name, seq(q.at)).await?))
+}
+
+/// The run queue: runs by state, GPU lanes, pause and maintenance, preflights.
+#[utoipa::path(
+    get,
+    path = "/v1/queue",
+    tag = "projections",
+    params(AtParams),
+    responses(
+        (status = 200, description = "The queue projection", body = ProjectionBody),
+        (status = 400, description = "Bad `at`", body = ErrorBody),
+        (status = 401, description = "A bearer token is required", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn queue(State(state): State<AppState>, Query(q): Query<AtParams>) -> Result<Response, ApiError> {
+    Ok(json(projection_body(&state, "queue", seq(q.at)).await?))
+}
+
+/// GPUs: telemetry, Xid history by code and severity, needs-reset.
+#[utoipa::path(
+    get,
+    path = "/v1/gpus",
+    tag = "projections",
+    params(AtParams),
+    responses(
+        (status = 200, description = "The gpus projection", body = ProjectionBody),
+        (status = 400, description = "Bad `at`", body = ErrorBody),
+        (status = 401, description = "A bearer token is required", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn gpus(State(state): State<AppState>, Query(q): Query<AtParams>) -> Result<Response, ApiError> {
+    Ok(json(projection_body(&state, "gpus", seq(q.at)).await?))
+}
+
+/// The audit report: a verdict per claim with reasons, per artifact, and the headline.
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "projections",
+    params(AtParams),
+    responses(
+        (status = 200, description = "The audit report (the `verdicts` projection)", body = ProjectionBody),
+        (status = 400, description = "Bad `at`", body = ErrorBody),
+        (status = 401, description = "A bearer token is required", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn audit(State(state): State<AppState>, Query(q): Query<AtParams>) -> Result<Response, ApiError> {
+    Ok(json(projection_body(&state, "verdicts", seq(q.at)).await?))
+}
+
+/// One artifact's audit: whether it passes, why not, and its claims' verdicts.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/{slug}",
+    tag = "projections",
+    params(("slug" = String, Path, description = "The artifact's slug"), AtParams),
+    responses(
+        (status = 200, description = "The artifact's verdict and its claims", body = ArtifactAudit),
+        (status = 400, description = "Bad `at`", body = ErrorBody),
+        (status = 401, description = "A bearer token is required", body = ErrorBody),
+        (status = 404, description = "No artifact with this slug has been audited", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn audit_artifact(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Query(q): Query<AtParams>,
+) -> Result<axum::Json<ArtifactAudit>, ApiError> {
+    let (seq, report) = match seq(q.at) {
+        Some(at) => {
+            let p = replayed(&state, at).await?;
+            (p.seq(), p.audit_report())
+        }
+        None => {
+            let p = state.live.read();
+            (p.seq(), p.audit_report())
+        }
+    };
+    let artifact = report.artifact(&slug).ok_or_else(|| ApiError::not_found(format!("no artifact {slug:?}")))?;
+    let claims = report.claims_of(&slug).map(|c| serde_json::to_value(c).unwrap_or_default()).collect();
+    Ok(axum::Json(ArtifactAudit { seq, artifact: serde_json::to_value(artifact).unwrap_or_default(), claims }))
+}
+
+/// The projections served (for the API description).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ProjectionName {
+    Keys,
+    Queue,
+    Corpus,
+    Audit,
+    Gpus,
+    Kernels,
+    Verdicts,
+}

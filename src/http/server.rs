@@ -1,0 +1,176 @@
+//! Binding, the router with its limits, and graceful shutdown: stop accepting, end live
+//! streams, let requests in flight finish, then drain the sequencer (everything acknowledged
+//! is committed).
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::{from_fn_with_state, map_response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use super::auth::{ReadAuth, require_read_token};
+use super::error::{json_errors, not_found};
+use super::ratelimit::RateLimit;
+use super::state::AppState;
+use super::{BODY_BYTES_MAX, dispatch, events, openapi, ops, projections, proofs, stream};
+use crate::ledger::Ledger;
+use crate::live::LiveProjections;
+use crate::store::StoreError;
+
+/// How the service runs. Every queue and wait is bounded.
+#[derive(Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// Require a bearer token for reads even on loopback (beyond loopback it always is).
+    pub require_read_token: bool,
+    /// Tokens the operator allows besides those in the store (`--read-token-file`).
+    pub read_tokens: Vec<String>,
+    /// Per-key limit on appended envelopes; None: unlimited.
+    pub rate_limit: Option<RateLimit>,
+    /// Requests other than live streams end with 408 after this.
+    pub request_timeout: Duration,
+    /// Events buffered per live subscriber.
+    pub stream_buffer_events: usize,
+    /// A subscriber whose buffer stays full this long is disconnected (told where to resume).
+    pub stream_stall: Duration,
+    /// Heartbeat comments on idle streams.
+    pub heartbeat: Duration,
+    /// After a shutdown signal, connections still open after this are closed.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            require_read_token: false,
+            read_tokens: Vec::new(),
+            rate_limit: None,
+            request_timeout: Duration::from_secs(30),
+            stream_buffer_events: 1024,
+            stream_stall: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("serving failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A bound server, not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: Router,
+    state: AppState,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Server {
+    /// Binds `options.listen` and brings the live projections up to the head.
+    pub async fn bind(ledger: Ledger, options: ServeOptions) -> Result<Server, ServeError> {
+        let listener = TcpListener::bind(options.listen)
+            .await
+            .map_err(|source| ServeError::Bind { addr: options.listen, source })?;
+        let addr = listener.local_addr()?;
+        let live = LiveProjections::start(&ledger).await?;
+        let read_auth = ReadAuth {
+            required: options.require_read_token || !addr.ip().is_loopback(),
+            file_tokens: options.read_tokens.iter().map(|t| crate::tokens::hash(t)).collect(),
+            store: ledger.store().clone(),
+        };
+        let (shutdown, stopping) = watch::channel(false);
+        let state = AppState::new(ledger, live, options, read_auth, stopping);
+        let router = router(state.clone());
+        Ok(Server { listener, addr, router, state, shutdown })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR:PORT` as bound.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Whether reads need a bearer token.
+    pub fn reads_need_token(&self) -> bool {
+        self.state.read_auth.required
+    }
+
+    /// Serves until `signal` resolves, then shuts down gracefully and drains the ledger.
+    pub async fn run(self, signal: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        let Server { listener, router, state, shutdown, .. } = self;
+        let mut stopping = state.shutdown.clone();
+        let serve = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            })
+            .into_future();
+        tokio::pin!(serve);
+        let result = tokio::select! {
+            r = &mut serve => r,
+            () = signal => {
+                shutdown.send_replace(true);
+                match tokio::time::timeout(state.options.shutdown_grace, &mut serve).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::warn!("connections still open after the shutdown grace period; closing them");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        // Whatever was acknowledged is committed; whatever is queued is sequenced now.
+        state.ledger.shutdown().await;
+        Ok(result?)
+    }
+}
+
+fn router(state: AppState) -> Router {
+    let auth = from_fn_with_state(state.clone(), require_read_token);
+    let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.options.request_timeout);
+    Router::new()
+        .route("/v1/events", get(events::list).route_layer(auth.clone()).post(events::append))
+        .route("/v1/events/{digest}", get(events::by_digest).route_layer(auth.clone()))
+        .route("/v1/checkpoint", get(proofs::checkpoint).route_layer(auth.clone()))
+        .route("/v1/proof/inclusion", get(proofs::inclusion).route_layer(auth.clone()))
+        .route("/v1/proof/consistency", get(proofs::consistency).route_layer(auth.clone()))
+        .route("/v1/projections/{name}", get(projections::projection).route_layer(auth.clone()))
+        .route("/v1/audit", get(projections::audit).route_layer(auth.clone()))
+        .route("/v1/audit/{slug}", get(projections::audit_artifact).route_layer(auth.clone()))
+        .route("/v1/queue", get(projections::queue).route_layer(auth.clone()))
+        .route("/v1/gpus", get(projections::gpus).route_layer(auth.clone()))
+        .route("/v1/dispatch", post(dispatch::dispatch))
+        .route("/v1/openapi.json", get(openapi::openapi_json))
+        .route("/metrics", get(ops::metrics).route_layer(auth.clone()))
+        .route("/healthz", get(ops::healthz))
+        .layer(timeout)
+        // Live streams last as long as the subscriber stays.
+        .route("/v1/stream", get(stream::stream).route_layer(auth))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(BODY_BYTES_MAX))
+        .layer(map_response(json_errors))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,85 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::sync::{Semaphore, watch};
+
+use super::ServeOptions;
+use super::auth::ReadAuth;
+use super::projections::RenderCache;
+use super::ratelimit::RateLimiter;
+use crate::ledger::Ledger;
+use crate::live::LiveProjections;
+
+/// Replays for `?at=SEQ` running at once (each folds the log from the start).
+const REPLAYS_AT_ONCE: usize = 2;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub ledger: Ledger,
+    pub live: Arc<LiveProjections>,
+    pub options: Arc<ServeOptions>,
+    pub read_auth: Arc<ReadAuth>,
+    pub limiter: Option<Arc<RateLimiter>>,
+    pub metrics: Arc<HttpMetrics>,
+    pub registry: Arc<Registry>,
+    /// Turns true when the server begins to shut down: live streams end.
+    pub shutdown: watch::Receiver<bool>,
+    pub replays: Arc<Semaphore>,
+    pub renders: Arc<RenderCache>,
+}
+
+impl AppState {
+    pub fn new(
+        ledger: Ledger,
+        live: LiveProjections,
+        options: ServeOptions,
+        read_auth: ReadAuth,
+        shutdown: watch::Receiver<bool>,
+    ) -> AppState {
+        let metrics = Arc::new(HttpMetrics::default());
+        let mut registry = Registry::with_prefix("assay");
+        ledger.metrics().register(&mut registry);
+        metrics.register(&mut registry);
+        let limiter = options.rate_limit.map(|l| Arc::new(RateLimiter::new(l)));
+        AppState {
+            ledger,
+            live: Arc::new(live),
+            options: Arc::new(options),
+            read_auth: Arc::new(read_auth),
+            limiter,
+            metrics,
+            registry: Arc::new(registry),
+            shutdown,
+            replays: Arc::new(Semaphore::new(REPLAYS_AT_ONCE)),
+            renders: Arc::new(RenderCache::default()),
+        }
+    }
+}
+
+/// The service's own metrics (the ledger's are registered beside them).
+#[derive(Debug, Default)]
+pub struct HttpMetrics {
+    pub subscribers: Gauge,
+    pub subscribers_dropped: Counter,
+    pub rate_limited: Counter,
+}
+
+impl HttpMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register("stream_subscribers", "Open /v1/stream subscriptions", self.subscribers.clone());
+        registry.register(
+            "stream_subscribers_dropped",
+            "Subscribers disconnected because they could not keep up (told where to resume)",
+            self.subscribers_dropped.clone(),
+        );
+        registry.register(
+            "rate_limited_requests",
+            "Write requests refused by the per-key rate limit",
+            self.rate_limited.clone(),
+        );
+    }
+}

@@ -1,0 +1,184 @@
+//! Request and response bodies as they travel, with their OpenAPI schemas. The client
+//! ([`crate::client`]) reads the same types.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::view::RecordView;
+
+/// Every error: a short machine-readable code and a sentence for people.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// e.g. `bad_signature`, `unknown_key`, `schema_violation`, `malformed_json`, `not_found`.
+    pub error: String,
+    pub detail: String,
+    /// For append errors: the position of the envelope at fault in the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
+    pub index: Option<usize>,
+}
+
+/// A DSSE envelope around a CloudEvent (DESIGN §2).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Envelope)]
+pub struct EnvelopeSchema {
+    /// Always `application/vnd.assay.event+json`.
+    #[serde(rename = "payloadType")]
+    #[schema(pattern = "^application/vnd\\.assay\\.event\\+json$")]
+    pub payload_type: String,
+    /// base64 of the CloudEvent JSON bytes (at most 1 MiB).
+    #[schema(min_length = 1, pattern = "^[A-Za-z0-9+/_-]+=*$")]
+    pub payload: String,
+    #[schema(min_items = 1)]
+    pub signatures: Vec<SignatureSchema>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Signature)]
+pub struct SignatureSchema {
+    /// `name+hexid` of the signing key.
+    #[schema(pattern = "^[^+]+\\+[0-9a-f]{8}$")]
+    pub keyid: String,
+    /// base64 of the 64-byte Ed25519 signature over DSSE PAE.
+    #[schema(pattern = "^[A-Za-z0-9+/_-]{86}(==)?$")]
+    pub sig: String,
+}
+
+/// Up to 1000 envelopes appended all-or-nothing.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EnvelopeBatch {
+    #[schema(min_items = 1, max_items = 1000)]
+    pub envelopes: Vec<EnvelopeSchema>,
+}
+
+/// One envelope, or a batch.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum AppendRequest {
+    Batch(EnvelopeBatch),
+    One(EnvelopeSchema),
+}
+
+/// The record that holds one appended envelope.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AckBody {
+    #[schema(minimum = 0)]
+    pub seq: u64,
+    /// blake3 of the payload bytes, hex.
+    pub digest: String,
+    /// True when identical bytes were already stored (no new record).
+    pub existed: bool,
+}
+
+/// The reply to an append: a record per envelope, in order, and the checkpoint covering them.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AppendResponse {
+    pub records: Vec<AckBody>,
+    /// The signed checkpoint note (C2SP tlog-checkpoint) that covers every record above.
+    pub checkpoint: String,
+}
+
+/// One record: its fields, the CloudEvent (payload bytes verbatim) and the DSSE envelope.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Record)]
+pub struct RecordSchema {
+    #[schema(minimum = 0)]
+    pub seq: u64,
+    pub digest: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub subject: Option<String>,
+    pub source: String,
+    pub id: String,
+    pub time: String,
+    pub received_at: String,
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+    pub envelope: EnvelopeSchema,
+}
+
+/// A page of records.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventsPage {
+    #[schema(value_type = Vec<RecordSchema>)]
+    pub records: Vec<RecordView>,
+    /// `from` for the next page; null when this page reached the end.
+    #[schema(minimum = 0)]
+    pub next: Option<u64>,
+}
+
+/// `GET /v1/proof/inclusion` (the same JSON as `assay proof inclusion --json`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = InclusionProof)]
+pub struct InclusionProofSchema {
+    #[schema(minimum = 0)]
+    pub seq: u64,
+    #[schema(minimum = 0)]
+    pub tree_size: u64,
+    /// base64 of the leaf bytes.
+    pub leaf: String,
+    /// base64 of SHA-256(0x00 ‖ leaf).
+    pub leaf_hash: String,
+    /// base64 hashes, RFC 9162 order.
+    pub proof: Vec<String>,
+    /// The checkpoint note signed at `tree_size`.
+    pub checkpoint: String,
+}
+
+/// `GET /v1/proof/consistency` (the same JSON as `assay proof consistency --json`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = ConsistencyProof)]
+pub struct ConsistencyProofSchema {
+    #[schema(minimum = 0)]
+    pub old_size: u64,
+    #[schema(minimum = 0)]
+    pub new_size: u64,
+    pub old_root: String,
+    pub new_root: String,
+    pub proof: Vec<String>,
+    /// The checkpoint note signed at `new_size`.
+    pub checkpoint: String,
+}
+
+/// A projection's state at a seq, with its digest (blake3 of the canonical JSON of `state`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProjectionBody {
+    /// The last record folded in.
+    #[schema(minimum = 0)]
+    pub seq: Option<u64>,
+    pub digest: String,
+    #[schema(value_type = Object)]
+    pub state: serde_json::Value,
+}
+
+/// One artifact's audit verdict and its claims' verdicts.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ArtifactAudit {
+    #[schema(minimum = 0)]
+    pub seq: Option<u64>,
+    #[schema(value_type = Object)]
+    pub artifact: serde_json::Value,
+    #[schema(value_type = Vec<Object>)]
+    pub claims: Vec<serde_json::Value>,
+}
+
+/// The dispatch gate's answer: the request's record and the ledger's decision record.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DispatchResponse {
+    pub request: AckBody,
+    pub accepted: bool,
+    pub reasons: Vec<String>,
+    #[schema(value_type = RecordSchema)]
+    pub decision: RecordView,
+    pub checkpoint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// The tree size of the latest checkpoint.
+    #[schema(minimum = 0)]
+    pub size: u64,
+    pub origin: String,
+}

@@ -1,0 +1,245 @@
+//! The kernel runner's event sink: each event is signed with the runner's key as it is
+//! emitted, and appended in batches by a background task, either into a local [`Ledger`]
+//! (which checks batch k+1 while batch k commits) or through a server's HTTP API
+//! ([`Client`]). Batches are submitted in emission order, so the log holds the events in the
+//! order the runner emitted them.
+//!
+//! [`LedgerSink`] is synchronous (the runner's loops are): call it from a blocking thread
+//! (`tokio::task::spawn_blocking` or a plain thread), never from inside an async task.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use assay_events::keys::SignerKey;
+use assay_kernels::sink::{EventSink, SinkError};
+use serde_json::Value;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::client::Client;
+use crate::ledger::{AppendError, AppendOutcome, Incoming, Ledger, build_envelope};
+
+/// Events per append request (the ledger's request limit is 1000).
+pub const BATCH_EVENTS: usize = 1000;
+/// Requests queued for the background task.
+const QUEUED_BATCHES: usize = 4;
+/// Requests submitted to the sequencer and not yet acknowledged.
+const IN_FLIGHT_BATCHES: usize = 4;
+
+enum Msg {
+    Batch(Vec<Incoming>),
+    Flush(oneshot::Sender<Result<u64, String>>),
+}
+
+#[derive(Default)]
+struct Shared {
+    failure: Option<String>,
+    recorded: u64,
+}
+
+/// Signs events with a producer key and appends them to a [`Ledger`] or a server.
+pub struct LedgerSink {
+    key: SignerKey,
+    batch: usize,
+    buffer: Vec<Incoming>,
+    tx: mpsc::Sender<Msg>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl std::fmt::Debug for LedgerSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerSink")
+            .field("key", &self.key.keyid())
+            .field("buffered", &self.buffer.len())
+            .finish()
+    }
+}
+
+fn describe(error: AppendError) -> String {
+    match error {
+        AppendError::Rejected { reason, .. } => {
+            format!("the ledger refused an event: {reason} [{}]", reason.code())
+        }
+        other => format!("appending failed: {other}"),
+    }
+}
+
+impl LedgerSink {
+    /// A sink appending to `ledger`, signing with `key`; its background task runs on
+    /// `runtime`.
+    pub fn new(ledger: Ledger, key: SignerKey, runtime: &Handle) -> LedgerSink {
+        LedgerSink::with_batch(ledger, key, runtime, BATCH_EVENTS)
+    }
+
+    /// Like [`LedgerSink::new`] with `batch` events per request (1..=1000).
+    pub fn with_batch(ledger: Ledger, key: SignerKey, runtime: &Handle, batch: usize) -> LedgerSink {
+        let (tx, rx) = mpsc::channel(QUEUED_BATCHES);
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        runtime.spawn(pump(ledger, rx, shared.clone()));
+        LedgerSink { key, batch: batch.clamp(1, BATCH_EVENTS), buffer: Vec::new(), tx, shared }
+    }
+
+    /// A sink appending through the HTTP service behind `client` (`POST /v1/events`).
+    pub fn server(client: Client, key: SignerKey, runtime: &Handle) -> LedgerSink {
+        let (tx, rx) = mpsc::channel(QUEUED_BATCHES);
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        runtime.spawn(pump_server(client, rx, shared.clone()));
+        LedgerSink { key, batch: BATCH_EVENTS, buffer: Vec::new(), tx, shared }
+    }
+
+    /// The signing key's name (events carry `source` = `assay:key/<name>`).
+    pub fn producer(&self) -> &str {
+        self.key.name()
+    }
+
+    /// Events acknowledged by the ledger so far.
+    pub fn recorded(&self) -> u64 {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner()).recorded
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner()).failure.clone()
+    }
+
+    fn send(&mut self) -> Result<(), SinkError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.buffer);
+        self.tx
+            .blocking_send(Msg::Batch(batch))
+            .map_err(|_| SinkError::new("the ledger's append task has stopped"))
+    }
+}
+
+impl EventSink for LedgerSink {
+    fn emit(&mut self, ty: &str, subject: &str, data: Value) -> Result<(), SinkError> {
+        if let Some(failure) = self.failure() {
+            return Err(SinkError(failure));
+        }
+        let envelope = build_envelope(&self.key, ty, Some(subject), data, None, crate::clock::now_ns());
+        self.buffer.push(Incoming::Decoded(envelope));
+        if self.buffer.len() >= self.batch {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    fn submit(&mut self) -> Result<(), SinkError> {
+        if let Some(failure) = self.failure() {
+            return Err(SinkError(failure));
+        }
+        self.send()
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.send()?;
+        let (reply, done) = oneshot::channel();
+        self.tx
+            .blocking_send(Msg::Flush(reply))
+            .map_err(|_| SinkError::new("the ledger's append task has stopped"))?;
+        match done.blocking_recv() {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(failure)) => Err(SinkError(failure)),
+            Err(_) => Err(SinkError::new("the ledger's append task has stopped")),
+        }
+    }
+}
+
+type Pending = oneshot::Receiver<Result<AppendOutcome, AppendError>>;
+
+async fn settle(pending: Pending, shared: &Mutex<Shared>) {
+    let result = pending.await.map_err(|_| AppendError::ShuttingDown).and_then(|r| r);
+    let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
+    match result {
+        Ok(outcome) => state.recorded += outcome.acks.len() as u64,
+        Err(e) => {
+            state.failure.get_or_insert_with(|| describe(e));
+        }
+    }
+}
+
+fn failed(shared: &Mutex<Shared>) -> bool {
+    shared.lock().unwrap_or_else(|p| p.into_inner()).failure.is_some()
+}
+
+async fn pump(ledger: Ledger, mut rx: mpsc::Receiver<Msg>, shared: Arc<Mutex<Shared>>) {
+    let mut pending: VecDeque<Pending> = VecDeque::new();
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Msg::Batch(items) => {
+                if failed(&shared) {
+                    continue;
+                }
+                let submitted = match ledger.prepare(items).await {
+                    Ok(prepared) => ledger.submit(prepared).await,
+                    Err(e) => Err(e),
+                };
+                match submitted {
+                    Ok(rx) => pending.push_back(rx),
+                    Err(e) => {
+                        shared
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .failure
+                            .get_or_insert_with(|| describe(e));
+                    }
+                }
+                while pending.len() > IN_FLIGHT_BATCHES {
+                    if let Some(first) = pending.pop_front() {
+                        settle(first, &shared).await;
+                    }
+                }
+            }
+            Msg::Flush(reply) => {
+                while let Some(first) = pending.pop_front() {
+                    settle(first, &shared).await;
+                }
+                let state = shared.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = reply.send(match &state.failure {
+                    Some(failure) => Err(failure.clone()),
+                    None => Ok(state.recorded),
+                });
+            }
+        }
+    }
+    while let Some(first) = pending.pop_front() {
+        settle(first, &shared).await;
+    }
+}
+
+async fn pump_server(client: Client, mut rx: mpsc::Receiver<Msg>, shared: Arc<Mutex<Shared>>) {
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Msg::Batch(items) => {
+                if failed(&shared) {
+                    continue;
+                }
+                let envelopes: Vec<Vec<u8>> = items
+                    .into_iter()
+                    .map(|item| match item {
+                        Incoming::Decoded(envelope) => envelope.to_json(),
+                        Incoming::Json(bytes) => bytes,
+                    })
+                    .collect();
+                let result = client.append(&envelopes).await;
+                let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
+                match result {
+                    Ok(appended) => state.recorded += appended.response.records.len() as u64,
+                    Err(e) => {
+                        state.failure.get_or_insert_with(|| {
+                            format!("appending through {} failed: {e}", client.base())
+                        });
+                    }
+                }
+            }
+            Msg::Flush(reply) => {
+                let state = shared.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = reply.send(match &state.failure {
+                    Some(failure) => Err(failure.clone()),
+                    None => Ok(state.recorded),
+                });
+            }
+        }
+    }
+}

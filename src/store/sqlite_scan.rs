@@ -1,0 +1,110 @@
+//! Bulk reads of records straight from SQLite's C API, on a connection borrowed from sqlx.
+//!
+//! sqlx hands each row from its worker thread to the caller one at a time (~13 µs a row here);
+//! verify, replay and export read every record, so for them a page is read with one prepared
+//! statement stepped in place (~1 µs a row). Same SQL, same rows as `records()`.
+
+use std::ffi::{c_int, CStr, CString};
+use std::ptr::{null_mut, NonNull};
+
+use assay_events::Hash32;
+use libsqlite3_sys as ffi;
+use sqlx::sqlite::SqlitePool;
+
+use super::backend::RECORD_COLUMNS;
+use super::{StoreError, StoredRecord};
+
+/// Finalizes the statement on every path.
+struct Statement(NonNull<ffi::sqlite3_stmt>);
+
+impl Drop for Statement {
+    fn drop(&mut self) {
+        // SAFETY: the statement was prepared by sqlite3_prepare_v2 and is finalized once.
+        unsafe { ffi::sqlite3_finalize(self.0.as_ptr()) };
+    }
+}
+
+fn error(db: *mut ffi::sqlite3, what: &str) -> StoreError {
+    // SAFETY: sqlite3_errmsg returns a NUL-terminated string owned by the connection.
+    let msg = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) }.to_string_lossy().into_owned();
+    StoreError::Corrupt(format!("{what}: {msg}"))
+}
+
+/// Records with seq in `[from, from + limit)`, ascending.
+pub async fn records(pool: &SqlitePool, from: u64, limit: u32) -> Result<Vec<StoredRecord>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    let sql = CString::new(format!("SELECT {RECORD_COLUMNS} FROM records WHERE seq >= ?1 ORDER BY seq LIMIT ?2"))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut raw: *mut ffi::sqlite3_stmt = null_mut();
+    // SAFETY: db is a live connection held locked for this scope; sql is NUL-terminated.
+    let rc = unsafe { ffi::sqlite3_prepare_v2(db, sql.as_ptr(), -1, &mut raw, null_mut()) };
+    let stmt = match NonNull::new(raw) {
+        Some(s) if rc == ffi::SQLITE_OK => Statement(s),
+        _ => return Err(error(db, "prepare")),
+    };
+    let s = stmt.0.as_ptr();
+    // SAFETY: s is a prepared statement with two parameters.
+    unsafe {
+        ffi::sqlite3_bind_int64(s, 1, from as i64);
+        ffi::sqlite3_bind_int64(s, 2, i64::from(limit));
+    }
+    let mut out = Vec::with_capacity(limit.min(1 << 16) as usize);
+    loop {
+        // SAFETY: stepping a live statement.
+        match unsafe { ffi::sqlite3_step(s) } {
+            ffi::SQLITE_ROW => out.push(row(s)?),
+            ffi::SQLITE_DONE => break,
+            _ => return Err(error(db, "step")),
+        }
+    }
+    drop(stmt);
+    Ok(out)
+}
+
+/// Reads the current row (columns in `RECORD_COLUMNS` order).
+fn row(s: *mut ffi::sqlite3_stmt) -> Result<StoredRecord, StoreError> {
+    // SAFETY (all helpers): s is positioned on a row; column indexes are within the 12
+    // selected columns; the pointers returned are valid until the next step, and are copied.
+    let int = |i: c_int| unsafe { ffi::sqlite3_column_int64(s, i) };
+    let bytes = |i: c_int| -> Vec<u8> {
+        unsafe {
+            let p = ffi::sqlite3_column_blob(s, i) as *const u8;
+            let n = ffi::sqlite3_column_bytes(s, i);
+            if p.is_null() || n <= 0 { Vec::new() } else { std::slice::from_raw_parts(p, n as usize).to_vec() }
+        }
+    };
+    let text = |i: c_int| -> Result<Option<String>, StoreError> {
+        unsafe {
+            if ffi::sqlite3_column_type(s, i) == ffi::SQLITE_NULL {
+                return Ok(None);
+            }
+            let p = ffi::sqlite3_column_text(s, i);
+            let n = ffi::sqlite3_column_bytes(s, i);
+            let b = if p.is_null() || n <= 0 { &[][..] } else { std::slice::from_raw_parts(p, n as usize) };
+            String::from_utf8(b.to_vec()).map(Some).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+        }
+    };
+    let seq = int(0) as u64;
+    let hash = |i: c_int, what: &str| {
+        Hash32::from_slice(&bytes(i)).map_err(|e| StoreError::Corrupt(format!("seq {seq}: {what}: {e}")))
+    };
+    let required = |i: c_int, what: &str| -> Result<String, StoreError> {
+        text(i)?.ok_or_else(|| StoreError::Corrupt(format!("seq {seq}: {what} is NULL")))
+    };
+    Ok(StoredRecord {
+        seq,
+        digest: hash(1, "digest")?,
+        source: required(2, "source")?,
+        event_id: required(3, "event_id")?,
+        ty: required(4, "type")?,
+        subject: text(5)?,
+        time: required(6, "time")?,
+        received_at_ns: int(7),
+        payload: bytes(8),
+        signatures: bytes(9),
+        prev_hash: hash(10, "prev_hash")?,
+        record_hash: hash(11, "record_hash")?,
+    })
+}

@@ -1,0 +1,60 @@
+//! The JSON form of a record, shared by `assay log --json` and the HTTP service: the record's
+//! fields, the CloudEvent as stored (verbatim payload bytes) and the DSSE envelope.
+
+use assay_events::record::Record;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::clock::rfc3339;
+use crate::store::{StoreError, StoredRecord};
+
+/// One record as clients see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordView {
+    pub seq: u64,
+    /// blake3 of the payload bytes, hex.
+    pub digest: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub subject: Option<String>,
+    pub source: String,
+    /// The CloudEvent id.
+    pub id: String,
+    /// The producer's time, as sent.
+    pub time: String,
+    /// The sequencer's clock at append, RFC 3339 with nanoseconds.
+    pub received_at: String,
+    /// The CloudEvent: the payload bytes, verbatim.
+    pub event: Box<RawValue>,
+    /// The DSSE envelope (canonical form: standard base64, canonical signatures).
+    pub envelope: Box<RawValue>,
+}
+
+impl RecordView {
+    pub fn of(record: &Record) -> Result<RecordView, StoreError> {
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("seq {}: {what}: {e}", record.seq))
+        };
+        let payload = String::from_utf8(record.payload.clone()).map_err(|e| corrupt("payload", &e))?;
+        let event = RawValue::from_string(payload).map_err(|e| corrupt("payload", &e))?;
+        let envelope = String::from_utf8(record.envelope().to_json()).map_err(|e| corrupt("envelope", &e))?;
+        let envelope = RawValue::from_string(envelope).map_err(|e| corrupt("envelope", &e))?;
+        Ok(RecordView {
+            seq: record.seq,
+            digest: record.digest.to_hex(),
+            ty: record.event.ty.clone(),
+            subject: record.event.subject.clone(),
+            source: record.event.source.clone(),
+            id: record.event.id.clone(),
+            time: record.event.time.clone(),
+            received_at: rfc3339(record.received_at_ns),
+            event,
+            envelope,
+        })
+    }
+
+    /// The view of a stored record (rebuilt from its stored bytes).
+    pub fn of_stored(stored: &StoredRecord) -> Result<RecordView, StoreError> {
+        RecordView::of(&stored.to_record()?)
+    }
+}

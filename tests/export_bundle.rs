@@ -1,0 +1,173 @@
+//! `assay export bundle` and `assay verify-bundle`: bundles verify offline and recompute the
+//! audit's verdict; a removed envelope, an altered metric value and a bundle checked against
+//! another ledger's key are caught.
+
+mod export_support;
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use export_support::{Demo, assay, s};
+use serde_json::Value;
+
+fn bundle(demo: &Demo, slug: &str, name: &str) -> PathBuf {
+    let out = demo.path(name);
+    assay(&["export", "bundle", "--db", &s(&demo.db()), "--artifact", slug, "--out", &s(&out)]).ok();
+    out
+}
+
+fn verify(file: &Path, vkey: &Path) -> (i32, Value) {
+    let out = assay(&["verify-bundle", &s(file), "--ledger-key", &s(vkey), "--json"]);
+    let code = out.code;
+    (code, out.json())
+}
+
+fn lines(file: &Path) -> Vec<String> {
+    std::fs::read_to_string(file).expect("the bundle").lines().map(str::to_owned).collect()
+}
+
+fn write_lines(file: &Path, lines: &[String]) {
+    std::fs::write(file, lines.iter().map(|l| format!("{l}\n")).collect::<String>())
+        .expect("writing the bundle");
+}
+
+/// The decoded payload of an envelope line.
+fn payload(line: &str) -> Value {
+    let env: Value = serde_json::from_str(line).expect("an envelope");
+    serde_json::from_slice(&STANDARD.decode(env["payload"].as_str().expect("payload")).expect("base64"))
+        .expect("JSON")
+}
+
+/// The first line holding a `metric.recorded` event, and its seq (from the summary's names).
+fn metric_line(file: &Path) -> Option<(usize, u64)> {
+    let ls = lines(file);
+    let summary = payload(ls.last().expect("a summary"));
+    let names = summary["predicate"]["inputAttestations"].as_array().expect("inputAttestations").clone();
+    ls.iter().enumerate().find_map(|(i, l)| {
+        (payload(l)["type"] == "metric.recorded").then(|| {
+            let name = names[i]["name"].as_str().expect("a name");
+            let seq = name.strip_prefix("seq/").and_then(|r| r.split_once(' ')).expect("seq/N type").0;
+            (i, seq.parse().expect("a seq"))
+        })
+    })
+}
+
+/// The audit's artifacts: (slug, passes).
+fn artifacts(demo: &Demo) -> Vec<(String, bool)> {
+    let audit = assay(&["audit", "--db", &s(&demo.db()), "--json"]).ok().json();
+    audit["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .map(|a| (a["slug"].as_str().expect("slug").to_owned(), a["passes"].as_bool().expect("passes")))
+        .collect()
+}
+
+#[test]
+fn bundles_verify_and_recompute_the_verdict() {
+    let demo = Demo::new(7);
+    let all = artifacts(&demo);
+    let passing = all.iter().find(|(_, p)| *p).expect("a passing artifact");
+    let failing = all.iter().find(|(_, p)| !*p).expect("a failing artifact");
+    for (i, (slug, passes)) in [passing, failing].into_iter().enumerate() {
+        let file = bundle(&demo, slug, &format!("b{i}.intoto.jsonl"));
+        assert!(PathBuf::from(format!("{}.proof", file.display())).is_file());
+        let proofs = std::fs::read_to_string(format!("{}.proof", file.display())).expect("proofs");
+        assert!(proofs.starts_with("c2sp.org/tlog-proof@v1\nextra "), "{}", &proofs[..80]);
+        let (code, report) = verify(&file, &demo.ledger_vkey());
+        assert_eq!(code, 0, "{report}");
+        assert_eq!(report["artifact"], slug.as_str());
+        assert_eq!(report["verdict"], if *passes { "PASSED" } else { "FAILED" }, "{report}");
+        // The summary is an in-toto SLSA verification summary signed by the ledger.
+        let ls = lines(&file);
+        let env: Value = serde_json::from_str(ls.last().expect("summary")).expect("envelope");
+        assert_eq!(env["payloadType"], "application/vnd.in-toto+json");
+        let vsa = payload(ls.last().expect("summary"));
+        assert_eq!(vsa["_type"], "https://in-toto.io/Statement/v1");
+        assert_eq!(vsa["predicateType"], "https://slsa.dev/verification_summary/v1");
+        assert_eq!(vsa["predicate"]["inputAttestations"].as_array().expect("inputs").len(), ls.len() - 1);
+        let claims =
+            ls.iter().filter(|l| payload(l)["predicateType"] == "https://assay.dev/claim/v1").count();
+        assert!(claims > 0);
+        assert_eq!(payload(&ls[0])["type"], "ledger.initialized", "genesis first");
+    }
+}
+
+/// A bundle of some artifact whose verdict rests on metric values.
+fn bundle_with_metrics(demo: &Demo) -> (PathBuf, usize, u64) {
+    for (i, (slug, _)) in artifacts(demo).iter().enumerate() {
+        let file = bundle(demo, slug, &format!("m{i}.intoto.jsonl"));
+        if let Some((line, seq)) = metric_line(&file) {
+            return (file, line, seq);
+        }
+    }
+    panic!("no artifact rests on a metric");
+}
+
+#[test]
+fn a_removed_envelope() {
+    let demo = Demo::new(7);
+    let (file, line, seq) = bundle_with_metrics(&demo);
+    let proof = PathBuf::from(format!("{}.proof", file.display()));
+    let original = lines(&file);
+    let mut ls = original.clone();
+    ls.remove(line);
+    write_lines(&file, &ls);
+    // Its proof is left without an envelope.
+    let (code, report) = verify(&file, &demo.ledger_vkey());
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["first_bad_seq"], seq, "{report}");
+    assert!(report["reason"].as_str().unwrap_or_default().contains("has no envelope"), "{report}");
+    // Its proof removed too: the summary's inputAttestations still list it.
+    let text = std::fs::read_to_string(&proof).expect("proofs");
+    let mut blocks: Vec<String> = Vec::new();
+    for l in text.split_inclusive('\n') {
+        if l == "c2sp.org/tlog-proof@v1\n" || blocks.is_empty() {
+            blocks.push(String::new());
+        }
+        blocks.last_mut().expect("a block").push_str(l);
+    }
+    let kept: String =
+        blocks.iter().filter(|b| !b.contains(&format!("\nindex {seq}\n"))).map(String::as_str).collect();
+    assert_eq!(blocks.len(), kept.matches("c2sp.org/tlog-proof@v1\n").count() + 1, "one proof removed");
+    std::fs::write(&proof, kept).expect("writing proofs");
+    let (code, report) = verify(&file, &demo.ledger_vkey());
+    assert_eq!(code, 1, "{report}");
+    assert!(report["reason"].as_str().unwrap_or_default().contains("an envelope is missing"), "{report}");
+}
+
+#[test]
+fn an_altered_metric_value() {
+    let demo = Demo::new(7);
+    let (file, line, seq) = bundle_with_metrics(&demo);
+    let mut ls = lines(&file);
+    let mut env: Value = serde_json::from_str(&ls[line]).expect("an envelope");
+    let text = String::from_utf8(STANDARD.decode(env["payload"].as_str().expect("payload")).expect("base64"))
+        .expect("UTF-8");
+    let altered = text.replacen("\"value\":", "\"value\":9", 1);
+    assert_ne!(altered, text);
+    env["payload"] = STANDARD.encode(altered).into();
+    ls[line] = env.to_string();
+    write_lines(&file, &ls);
+    let (code, report) = verify(&file, &demo.ledger_vkey());
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["first_bad_line"], line as u64 + 1, "{report}");
+    assert!(report["reason"].as_str().unwrap_or_default().contains("no inclusion proof"), "{report}");
+    let _ = seq;
+}
+
+#[test]
+fn a_bundle_from_another_ledger_key() {
+    let ours = Demo::new(7);
+    let theirs = Demo::new(8);
+    let (slug, _) = artifacts(&theirs).into_iter().next().expect("an artifact");
+    let file = bundle(&theirs, &slug, "theirs.intoto.jsonl");
+    assert_eq!(verify(&file, &theirs.ledger_vkey()).0, 0);
+    let (code, report) = verify(&file, &ours.ledger_vkey());
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report["reason"].as_str().unwrap_or_default().contains("does not verify under the ledger key"),
+        "{report}"
+    );
+}

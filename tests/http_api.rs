@@ -1,0 +1,321 @@
+//! Every endpoint of the HTTP service against the real server on a fresh ledger: appends
+//! (single, batch, resend, conflict), reads, proofs verified with the `events` crate against
+//! the served checkpoint, projections and their digests, the dispatch gate, operations.
+
+#[path = "support/http.rs"]
+mod app;
+
+use app::{acks, envelope, metric, spawn_app};
+use assay_events::Hash32;
+use assay_events::checkpoint::Checkpoint;
+use assay_events::dsse::Envelope;
+use assay_events::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+use assay_events::record::Record;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn b64(s: &str) -> Vec<u8> {
+    assay_events::b64::decode_any(s).expect("base64")
+}
+
+fn hash(s: &str) -> Hash32 {
+    Hash32::from_slice(&b64(s)).expect("32 bytes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_resend_conflict_and_read() {
+    let app = spawn_app().await;
+    let worker = app.key("worker-1", &["worker"]).await;
+    let start = app.size().await;
+
+    // One envelope, not in a batch.
+    let one = metric(&worker, "r1", 0);
+    let (status, body) = app.post("/v1/events", one.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(acks(&body), vec![(start, acks(&body)[0].1.clone())]);
+    let cp = Checkpoint::open(body["checkpoint"].as_str().expect("checkpoint"), &app.ledger_key.verifier())
+        .expect("the checkpoint is signed by the ledger");
+    assert_eq!(cp.size, start + 1, "the checkpoint covers the record");
+
+    // A batch: consecutive seqs, in order.
+    let batch: Vec<Vec<u8>> = (1..=5).map(|s| metric(&worker, "r1", s)).collect();
+    let first = app.append_ok(&batch).await;
+    assert_eq!(first.iter().map(|a| a.0).collect::<Vec<_>>(), (start + 1..start + 6).collect::<Vec<_>>());
+
+    // An identical resend: 200, the same records, nothing new.
+    let (status, body) = app.append(&batch).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(acks(&body), first);
+    assert!(body["records"].as_array().expect("records").iter().all(|r| r["existed"] == true));
+    assert_eq!(app.size().await, start + 6);
+
+    // (source, id) with other bytes: 409, nothing stored.
+    let key = |v: f64| {
+        assay::ledger::build_envelope(
+            &worker,
+            "metric.recorded",
+            Some("run/r1"),
+            json!({"run": "r1", "name": "x", "step": 1, "value": v}),
+            Some("fixed-id".to_owned()),
+            assay::clock::now_ns(),
+        )
+        .to_json()
+    };
+    app.append_ok(&[key(1.0)]).await;
+    let (status, body) = app.append(&[key(2.0)]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "conflict");
+    assert_eq!(app.size().await, start + 7);
+
+    // Pages follow `next` to the end and cover every seq once.
+    let size = app.size().await;
+    let mut seen = Vec::new();
+    let mut from = Some(0u64);
+    while let Some(f) = from {
+        let (status, page) = app.get(&format!("/v1/events?from={f}&limit=3")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let records = page["records"].as_array().expect("records");
+        assert!(records.len() <= 3);
+        seen.extend(records.iter().map(|r| r["seq"].as_u64().expect("seq")));
+        from = page["next"].as_u64();
+    }
+    assert_eq!(seen, (0..size).collect::<Vec<_>>());
+
+    // Filters.
+    let (_, page) = app.get("/v1/events?type=metric.recorded&limit=1000").await;
+    let metrics = page["records"].as_array().expect("records");
+    assert_eq!(metrics.len(), 7);
+    assert!(metrics.iter().all(|r| r["type"] == "metric.recorded" && r["subject"] == "run/r1"));
+    assert!(page["next"].is_null());
+    let (_, page) = app.get("/v1/events?subject=key/worker-1").await;
+    assert_eq!(page["records"].as_array().expect("records").len(), 1);
+
+    // By digest: the record fields, the event and the envelope as posted.
+    let (seq, digest) = first[2].clone();
+    let (status, record) = app.get(&format!("/v1/events/{digest}")).await;
+    assert_eq!(status, StatusCode::OK, "{record}");
+    assert_eq!(record["seq"], seq);
+    assert_eq!(record["digest"], digest.as_str());
+    let posted: Value = serde_json::from_slice(&batch[2]).expect("JSON");
+    assert_eq!(record["envelope"], posted, "the envelope comes back verbatim");
+    assert_eq!(record["event"]["data"]["step"], 3);
+    let (status, body) = app.get(&format!("/v1/events/{}", "0".repeat(64))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proofs_verify_against_served_checkpoints() {
+    let app = spawn_app().await;
+    let worker = app.key("worker-1", &["worker"]).await;
+    for b in 0..3 {
+        let batch: Vec<Vec<u8>> = (0..7).map(|s| metric(&worker, "r1", b * 10 + s)).collect();
+        app.append_ok(&batch).await;
+    }
+    let vkey = app.ledger_key.verifier();
+    let (status, note_a) = app.get_text("/v1/checkpoint").await;
+    assert_eq!(status, StatusCode::OK);
+    let a = Checkpoint::open(&note_a, &vkey).expect("checkpoint A opens with the ledger key");
+    assert_eq!(a.size, app.size().await);
+
+    // Every record: the leaf rebuilt from the served record JSON is the proven leaf, and the
+    // proof leads to A's root.
+    let (_, page) = app.get("/v1/events?limit=1000").await;
+    let records = page["records"].as_array().expect("records");
+    let mut prev = Hash32::ZERO;
+    for (seq, r) in records.iter().enumerate() {
+        let seq = seq as u64;
+        let (status, p) = app.get(&format!("/v1/proof/inclusion?seq={seq}&size={}", a.size)).await;
+        assert_eq!(status, StatusCode::OK, "{p}");
+        assert_eq!(p["checkpoint"], note_a.as_str());
+        let leaf = b64(p["leaf"].as_str().expect("leaf"));
+        assert_eq!(leaf_hash(&leaf), hash(p["leaf_hash"].as_str().expect("leaf_hash")));
+        let proof: Vec<Hash32> = p["proof"].as_array().expect("proof").iter().map(|h| hash(h.as_str().expect("hash"))).collect();
+        verify_inclusion(seq, a.size, &leaf_hash(&leaf), &proof, &a.root).expect("inclusion verifies");
+
+        let env = Envelope::parse(r["envelope"].to_string().as_bytes()).expect("envelope");
+        let received = chrono::DateTime::parse_from_rfc3339(r["received_at"].as_str().expect("received_at"))
+            .expect("RFC 3339")
+            .timestamp_nanos_opt()
+            .expect("in range");
+        let rebuilt = Record::new(seq, received, env.payload, env.signatures, prev).expect("record");
+        assert_eq!(rebuilt.leaf().to_vec(), leaf, "the served record is the proven leaf (seq {seq})");
+        prev = rebuilt.record_hash;
+    }
+    // The default size is the latest checkpoint.
+    let (_, p) = app.get("/v1/proof/inclusion?seq=0").await;
+    assert_eq!(p["tree_size"], a.size);
+
+    // The log grows; the later checkpoint is consistent with the earlier one.
+    app.append_ok(&(0..5).map(|s| metric(&worker, "r2", s)).collect::<Vec<_>>()).await;
+    app.append_ok(&[metric(&worker, "r2", 9)]).await;
+    let (_, note_b) = app.get_text("/v1/checkpoint").await;
+    let b = Checkpoint::open(&note_b, &vkey).expect("checkpoint B opens");
+    assert!(b.size > a.size);
+    let (status, c) = app.get(&format!("/v1/proof/consistency?old={}&new={}", a.size, b.size)).await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["checkpoint"], note_b.as_str());
+    assert_eq!(hash(c["old_root"].as_str().expect("old_root")), a.root);
+    assert_eq!(hash(c["new_root"].as_str().expect("new_root")), b.root);
+    let proof: Vec<Hash32> = c["proof"].as_array().expect("proof").iter().map(|h| hash(h.as_str().expect("hash"))).collect();
+    verify_consistency(a.size, b.size, &a.root, &b.root, &proof).expect("consistency verifies");
+    // A root the server did not sign does not verify.
+    assert!(verify_consistency(a.size, b.size, &Hash32::ZERO, &b.root, &proof).is_err());
+    app.stop().await;
+}
+
+/// Polls until the live projections have folded everything stored.
+async fn settled(app: &app::App, path: &str) -> Value {
+    let want = app.size().await - 1;
+    for _ in 0..200 {
+        let (status, body) = app.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        if body["seq"].as_u64() == Some(want) {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{path} never reached seq {want}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_dispatch_and_operations() {
+    let app = spawn_app().await;
+    let dispatcher = app.key("dispatcher-1", &["dispatcher"]).await;
+    let worker = app.key("node-1", &["worker"]).await;
+    let queued = |run: &str| {
+        envelope(
+            &dispatcher,
+            "run.queued",
+            &format!("run/{run}"),
+            json!({"run": run, "project": "p", "needs_gpu": true, "spec": {"command": ["true"]}}),
+        )
+    };
+    app.append_ok(&[queued("r-1"), queued("r-2")]).await;
+    let preflight = envelope(
+        &worker,
+        "worker.preflight",
+        "worker/node-1",
+        json!({"worker": "node-1", "healthy": true, "checks": [{"name": "nvml", "ok": true}], "gpus": ["0000:01:00"]}),
+    );
+    app.append_ok(&[preflight]).await;
+
+    // The gate: the first request takes the lane, the second is refused with reasons.
+    let request = |run: &str| {
+        envelope(&dispatcher, "dispatch.requested", &format!("run/{run}"), json!({"run": run, "worker": "node-1", "gpu": "0000:01:00"}))
+    };
+    let first = request("r-1");
+    let (status, d) = app.post("/v1/dispatch", first.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    assert_eq!(d["accepted"], true, "{d}");
+    assert_eq!(d["decision"]["type"], "dispatch.decided");
+    assert_eq!(d["decision"]["seq"].as_u64(), d["request"]["seq"].as_u64().map(|s| s + 1));
+    assert_eq!(d["decision"]["event"]["data"]["request"], d["request"]["digest"]);
+    let (status, d2) = app.post("/v1/dispatch", request("r-2")).await;
+    assert_eq!(status, StatusCode::CREATED, "{d2}");
+    assert_eq!(d2["accepted"], false, "{d2}");
+    assert!(!d2["reasons"].as_array().expect("reasons").is_empty());
+    let (status, again) = app.post("/v1/dispatch", first).await;
+    assert_eq!(status, StatusCode::OK, "an identical resend: {again}");
+    assert_eq!(again["request"], d["request"].as_object().map(|o| {
+        let mut o = o.clone();
+        o.insert("existed".into(), json!(true));
+        Value::Object(o)
+    }).expect("request"));
+    assert_eq!(again["decision"]["seq"], d["decision"]["seq"]);
+    let size = app.size().await;
+    let (status, body) = app.post("/v1/dispatch", metric(&worker, "r-1", 1)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "not_a_dispatch_request");
+    assert_eq!(app.size().await, size, "nothing stored");
+
+    // Projections: live, with digests that are blake3 of the canonical state served, and the
+    // same as a replay of the store.
+    let replayed = assay::replay::replay(&app.store, None, |_, _| {}).await.expect("replay");
+    for (path, name) in [
+        ("/v1/queue", "queue"),
+        ("/v1/gpus", "gpus"),
+        ("/v1/audit", "verdicts"),
+        ("/v1/projections/keys", "keys"),
+        ("/v1/projections/corpus", "corpus"),
+        ("/v1/projections/kernels", "kernels"),
+        ("/v1/projections/audit", "audit"),
+    ] {
+        let body = settled(&app, path).await;
+        let canonical = assay_projections::canon::canonical_string(&body["state"]);
+        assert_eq!(body["digest"], Hash32::blake3(canonical.as_bytes()).to_hex(), "{path}: digest of the state");
+        assert_eq!(body["digest"], replayed.digest(name).expect("digest").to_hex(), "{path}: same as a replay");
+    }
+    let queue = settled(&app, "/v1/queue").await;
+    assert!(queue["state"].to_string().contains("r-1"), "{queue}");
+    let audit = settled(&app, "/v1/audit").await;
+    assert!(audit["state"]["headline"].as_str().is_some(), "{audit}");
+
+    // ?at=SEQ replays: the keys projection at genesis has the ledger and admin keys only.
+    let (status, at0) = app.get("/v1/projections/keys?at=0").await;
+    assert_eq!(status, StatusCode::OK, "{at0}");
+    assert_eq!(at0["seq"], 0);
+    let (_, now) = app.get("/v1/projections/keys").await;
+    assert_ne!(at0["digest"], now["digest"]);
+    let (status, at_head) = app.get(&format!("/v1/queue?at={}", app.size().await - 1)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(at_head["digest"], queue["digest"]);
+    let (status, body) = app.get("/v1/projections/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = app.get("/v1/audit/no-such-artifact").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    // Operations.
+    let (status, health) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["origin"], app::ORIGIN);
+    let bad = {
+        let mut e: Value = serde_json::from_slice(&metric(&worker, "r-1", 2)).expect("JSON");
+        let other: Value = serde_json::from_slice(&metric(&worker, "r-1", 3)).expect("JSON");
+        e["signatures"] = other["signatures"].clone();
+        serde_json::to_vec(&e).expect("JSON")
+    };
+    let (status, _) = app.post("/v1/events", bad).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, text) = app.get_text("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    for needle in [
+        "assay_appended_records_total",
+        "assay_batch_records_bucket",
+        "assay_batch_commit_seconds_bucket",
+        "assay_rejections_total{reason=\"bad_signature\"} 1",
+        "assay_append_requests_total{result=\"committed\"}",
+        "assay_stream_subscribers",
+    ] {
+        assert!(text.contains(needle), "/metrics lacks {needle}:\n{text}");
+    }
+
+    // The OpenAPI document names every route.
+    let (status, doc) = app.get("/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, method) in [
+        ("/v1/events", "post"),
+        ("/v1/events", "get"),
+        ("/v1/events/{digest}", "get"),
+        ("/v1/stream", "get"),
+        ("/v1/checkpoint", "get"),
+        ("/v1/proof/inclusion", "get"),
+        ("/v1/proof/consistency", "get"),
+        ("/v1/projections/{name}", "get"),
+        ("/v1/audit", "get"),
+        ("/v1/audit/{slug}", "get"),
+        ("/v1/queue", "get"),
+        ("/v1/gpus", "get"),
+        ("/v1/dispatch", "post"),
+        ("/v1/openapi.json", "get"),
+        ("/metrics", "get"),
+        ("/healthz", "get"),
+    ] {
+        assert!(doc["paths"][path][method]["responses"].is_object(), "openapi lacks {method} {path}");
+    }
+    for schema in ["ErrorBody", "Envelope", "AppendResponse", "Record", "EventsPage", "InclusionProof", "ConsistencyProof"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "openapi lacks schema {schema}");
+    }
+    app.stop().await;
+}

@@ -1,0 +1,317 @@
+//! `bench runner`: the kernel runner's two costs.
+//!
+//! (a) Runner → ledger throughput: a campaign of tiny CPU cells recorded into a fresh local
+//!     ledger through the same path as `assay run campaign --db` (campaign runner, signing
+//!     sink, batched appends, verify → sequence → commit). Also measured alone: the cells
+//!     without recording (the compute limit).
+//! (b) Supervision overhead: the same CPU-bound command run directly and under
+//!     `run exec`'s supervisor (process-tree sampling from /proc, heartbeats into a ledger),
+//!     interleaved; the ratio of the command's wall times. Measured with the default sampling
+//!     (every second) and an aggressive one (every 50 ms).
+
+use std::hint::black_box;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::time::{Duration, Instant};
+
+use assay::keyfile;
+use assay::ledger::{Incoming, Ledger, LedgerOptions, build_envelope};
+use assay::sink::LedgerSink;
+use assay::store::{Durability, Store};
+use assay_events::keys::SignerKey;
+use assay_kernels::BackendRequest;
+use assay_kernels::campaign::{Campaign, CampaignOptions, Isolation, run_campaign};
+use assay_kernels::cuda::CudaProbe;
+use assay_kernels::preflight::Preflight;
+use assay_kernels::sink::{EventSink, SinkError};
+use assay_kernels::supervise::{ExecOptions, exec};
+
+#[derive(clap::Args)]
+pub struct RunnerArgs {
+    /// Cells in the throughput campaign.
+    #[arg(long, default_value_t = 50_000)]
+    cells: u64,
+    #[arg(long, value_enum, default_value_t = Durability::Full)]
+    durability: Durability,
+    /// Target wall time of one run of the CPU-bound command, seconds.
+    #[arg(long, default_value_t = 2.0)]
+    spin_seconds: f64,
+    /// Runs of the CPU-bound command per configuration (each direct and supervised).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Skip the supervision part.
+    #[arg(long)]
+    no_supervision: bool,
+}
+
+/// `bench spin`: the CPU-bound command (SplitMix64 steps on every thread).
+#[derive(clap::Args)]
+pub struct SpinArgs {
+    /// Steps per thread.
+    #[arg(long)]
+    iterations: u64,
+    /// Threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+pub fn spin(a: SpinArgs) -> anyhow::Result<()> {
+    std::thread::scope(|scope| {
+        for t in 0..a.threads.max(1) {
+            scope.spawn(move || {
+                let mut rng = assay_kernels::cpu::SplitMix64::new(t as u64);
+                let mut acc = 0u64;
+                for _ in 0..a.iterations {
+                    acc ^= rng.next_u64();
+                }
+                black_box(acc);
+            });
+        }
+    });
+    Ok(())
+}
+
+struct Fixture {
+    ledger: Ledger,
+    store: Store,
+    runner: SignerKey,
+}
+
+async fn fixture(dir: &std::path::Path, name: &str, durability: Durability) -> anyhow::Result<Fixture> {
+    let store = Store::open(&dir.join(format!("{name}.db")).to_string_lossy(), durability, true).await?;
+    let ledger_key = keyfile::generate("ledger")?;
+    let admin = keyfile::generate("admin")?;
+    let runner = keyfile::generate("runner")?;
+    let ledger = Ledger::init(
+        store.clone(),
+        "bench.assay.dev/runner",
+        ledger_key,
+        &[admin.verifier()],
+        LedgerOptions::default(),
+    )
+    .await?;
+    let data = serde_json::json!({"vkey": runner.verifier().to_text(), "roles": ["runner"]});
+    let env =
+        build_envelope(&admin, "key.registered", Some("key/runner"), data, None, assay::clock::now_ns());
+    ledger.append(vec![Incoming::Decoded(env)]).await?;
+    Ok(Fixture { ledger, store, runner })
+}
+
+/// Drops events (the compute limit).
+struct NullSink(u64);
+
+impl EventSink for NullSink {
+    fn emit(&mut self, _: &str, _: &str, data: serde_json::Value) -> Result<(), SinkError> {
+        black_box(data);
+        self.0 += 1;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+fn tiny_campaign(cells: u64) -> anyhow::Result<Campaign> {
+    let per_seed = 16u64;
+    let seeds = cells.div_ceil(per_seed).max(1);
+    let text = format!(
+        "name = \"tiny\"\ntolerance = 1e-6\nseed = {{ first = 0, count = {seeds} }}\n[[kernel]]\nname = \"saxpy\"\nn = [{}]\nalpha = 1.5\n",
+        (1..=per_seed).map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
+    );
+    let mut campaign = Campaign::parse(&text)?;
+    campaign.cells.truncate(cells as usize);
+    Ok(campaign)
+}
+
+fn options(run: &str) -> CampaignOptions {
+    CampaignOptions {
+        run: run.into(),
+        worker: "bench".into(),
+        backend: BackendRequest::Cpu,
+        isolation: Isolation::MayFault,
+        child: None,
+        cell_timeout: Duration::from_secs(60),
+    }
+}
+
+pub async fn run(a: RunnerArgs) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("bench runner: {} tiny cells, durability {:?}, {cores} cores", a.cells, a.durability);
+    let dir = tempfile::tempdir()?;
+    let campaign = tiny_campaign(a.cells)?;
+    let no_gpu = Preflight {
+        cuda: CudaProbe::Unavailable { reason: "not used by the benchmark".into() },
+        nvml: Err("not used".into()),
+    };
+
+    // The compute limit: the same cells, events dropped.
+    let (limit_rate, compute) = {
+        let campaign = campaign.clone();
+        let preflight = no_gpu.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut sink = NullSink(0);
+            let t = Instant::now();
+            run_campaign(
+                &campaign,
+                &options("limit"),
+                &preflight,
+                &mut sink,
+                &AtomicBool::new(false),
+                &mut |_, _| {},
+            )?;
+            anyhow::Ok((sink.0 as f64 / t.elapsed().as_secs_f64(), t.elapsed()))
+        })
+        .await??
+    };
+    println!(
+        "limit  cells computed, not recorded:      {limit_rate:>10.0} events/s ({:.2} s)",
+        compute.as_secs_f64()
+    );
+
+    // The real path.
+    let fx = fixture(dir.path(), "campaign", a.durability).await?;
+    let handle = tokio::runtime::Handle::current();
+    let sink = LedgerSink::new(fx.ledger.clone(), fx.runner.clone(), &handle);
+    let (rate, elapsed, recorded) = {
+        let campaign = campaign.clone();
+        let preflight = no_gpu.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut sink = sink;
+            let t = Instant::now();
+            let report = run_campaign(
+                &campaign,
+                &options("tiny-1"),
+                &preflight,
+                &mut sink,
+                &AtomicBool::new(false),
+                &mut |_, _| {},
+            )?;
+            let elapsed = t.elapsed();
+            anyhow::ensure!(
+                report.summary.totals.passed == campaign.cells.len() as u64,
+                "every tiny cell passes"
+            );
+            anyhow::Ok((sink.recorded() as f64 / elapsed.as_secs_f64(), elapsed, sink.recorded()))
+        })
+        .await??
+    };
+    println!(
+        "runner campaign → ledger (committed):    {rate:>10.0} events/s ({recorded} events incl. gpu.preflight, {:.2} s)",
+        elapsed.as_secs_f64()
+    );
+    println!("ratio  recorded / compute limit:         {:>10.2}", rate / limit_rate);
+    println!("target ≥ 10000 launch events/s:          {}", if rate >= 10_000.0 { "met" } else { "NOT met" });
+    fx.ledger.shutdown().await;
+    let report = assay::verify::verify(&fx.store, None, |_, _| {}).await?;
+    anyhow::ensure!(report.ok, "the benchmark ledger does not verify: {:?}", report.reason);
+    println!("check  verify: ok, {} records", report.records);
+
+    if a.no_supervision {
+        return Ok(());
+    }
+    supervision(&a, dir.path(), cores).await
+}
+
+fn spin_command(iterations: u64, threads: usize) -> anyhow::Result<Vec<std::ffi::OsString>> {
+    let exe = std::env::current_exe()?;
+    Ok(vec![
+        exe.into_os_string(),
+        "bench".into(),
+        "spin".into(),
+        "--iterations".into(),
+        iterations.to_string().into(),
+        "--threads".into(),
+        threads.to_string().into(),
+    ])
+}
+
+fn direct(command: &[std::ffi::OsString]) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let status = Command::new(&command[0]).args(&command[1..]).status()?;
+    anyhow::ensure!(status.success(), "the CPU-bound command failed: {status}");
+    Ok(t.elapsed())
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+}
+
+async fn supervision(a: &RunnerArgs, dir: &std::path::Path, cores: usize) -> anyhow::Result<()> {
+    // Calibrate: iterations for about `spin_seconds` on one thread.
+    let probe = 50_000_000u64;
+    let took = direct(&spin_command(probe, 1)?)?;
+    let iterations = ((probe as f64) * a.spin_seconds / took.as_secs_f64().max(1e-3)) as u64;
+    println!(
+        "supervision: CPU-bound command of {iterations} steps per thread (~{:.1} s), {} runs each way",
+        a.spin_seconds, a.repeats
+    );
+    let fx = fixture(dir, "supervision", a.durability).await?;
+    let handle = tokio::runtime::Handle::current();
+    let configs = [
+        ("default sampling (1 s, heartbeat 10 s)", Duration::from_secs(1), Duration::from_secs(10)),
+        (
+            "aggressive sampling (50 ms, heartbeat 100 ms)",
+            Duration::from_millis(50),
+            Duration::from_millis(100),
+        ),
+    ];
+    let mut run_no = 0u32;
+    for threads in [1, cores] {
+        let command = spin_command(iterations, threads)?;
+        for (label, sample_every, heartbeat_every) in configs {
+            let mut plain = Vec::new();
+            let mut supervised = Vec::new();
+            let mut totals = Vec::new();
+            for _ in 0..a.repeats {
+                plain.push(direct(&command)?.as_secs_f64());
+                run_no += 1;
+                let options = ExecOptions {
+                    run: format!("spin-{run_no}"),
+                    command: command.clone(),
+                    worker: None,
+                    gpu: None,
+                    evidence: None,
+                    metrics: None,
+                    quiet_window: Duration::from_millis(200),
+                    cpu_quiet_pct: 5.0,
+                    gpu_quiet_pct: 5.0,
+                    sample_every,
+                    heartbeat_every,
+                    quiesce_timeout: Some(Duration::from_secs(60)),
+                };
+                let sink = LedgerSink::new(fx.ledger.clone(), fx.runner.clone(), &handle);
+                let (child, total) = tokio::task::spawn_blocking(move || {
+                    let mut sink = sink;
+                    let t = Instant::now();
+                    let report = exec(&options, &mut sink, None, &AtomicU32::new(0))?;
+                    sink.flush()?;
+                    anyhow::ensure!(report.exit_code == Some(0), "the supervised command failed");
+                    anyhow::Ok((report.duration, t.elapsed()))
+                })
+                .await??;
+                supervised.push(child.as_secs_f64());
+                totals.push(total.as_secs_f64());
+            }
+            let (p, s) = (median(plain.clone()), median(supervised.clone()));
+            println!(
+                "{threads} thread(s), {label}: direct {p:.3} s, supervised {s:.3} s (medians; min {:.3} / {:.3}); ratio {:.4} → overhead {:+.2}%; exec incl. 200 ms quiet window {:.3} s",
+                plain.iter().copied().fold(f64::INFINITY, f64::min),
+                supervised.iter().copied().fold(f64::INFINITY, f64::min),
+                s / p,
+                (s / p - 1.0) * 100.0,
+                median(totals)
+            );
+        }
+    }
+    fx.ledger.shutdown().await;
+    let report = assay::verify::verify(&fx.store, None, |_, _| {}).await?;
+    anyhow::ensure!(report.ok, "the supervision ledger does not verify: {:?}", report.reason);
+    println!("check  verify: ok, {} records", report.records);
+    Ok(())
+}
