@@ -1,8 +1,8 @@
-//! The kernel runner's event sink: each event is signed with the runner's key as it is
-//! emitted, and appended in batches by a background task, either into a local [`Ledger`]
-//! (which checks batch k+1 while batch k commits) or through a server's HTTP API
-//! ([`Client`]). Batches are submitted in emission order, so the log holds the events in the
-//! order the runner emitted them.
+//! The kernel runner's event sink: events are stamped with the time they are emitted, and a
+//! background task signs them with the runner's key (a batch at a time, on every core) and
+//! appends them, either into a local [`Ledger`] (which checks batch k+1 while batch k
+//! commits) or through a server's HTTP API ([`Client`]). Batches are submitted in emission
+//! order, so the log holds the events in the order the runner emitted them.
 //!
 //! [`LedgerSink`] is synchronous (the runner's loops are): call it from a blocking thread
 //! (`tokio::task::spawn_blocking` or a plain thread), never from inside an async task.
@@ -26,9 +26,40 @@ const QUEUED_BATCHES: usize = 4;
 /// Requests submitted to the sequencer and not yet acknowledged.
 const IN_FLIGHT_BATCHES: usize = 4;
 
+/// An event waiting to be signed.
+struct Unsigned {
+    ty: String,
+    subject: String,
+    data: Value,
+    time_ns: i64,
+}
+
 enum Msg {
-    Batch(Vec<Incoming>),
+    Batch(Vec<Unsigned>),
     Flush(oneshot::Sender<Result<u64, String>>),
+}
+
+/// Signs a batch, in parallel when it is large.
+fn sign_all(key: &SignerKey, batch: Vec<Unsigned>) -> Vec<Incoming> {
+    use rayon::prelude::*;
+    let sign = |u: Unsigned| {
+        Incoming::Decoded(build_envelope(key, &u.ty, Some(&u.subject), u.data, None, u.time_ns))
+    };
+    if batch.len() >= 64 {
+        batch.into_par_iter().map(sign).collect()
+    } else {
+        batch.into_iter().map(sign).collect()
+    }
+}
+
+async fn sign_batch(key: &SignerKey, batch: Vec<Unsigned>) -> Result<Vec<Incoming>, String> {
+    if batch.len() < 64 {
+        return Ok(sign_all(key, batch));
+    }
+    let key = key.clone();
+    tokio::task::spawn_blocking(move || sign_all(&key, batch))
+        .await
+        .map_err(|e| format!("signing failed: {e}"))
 }
 
 #[derive(Default)]
@@ -41,7 +72,7 @@ struct Shared {
 pub struct LedgerSink {
     key: SignerKey,
     batch: usize,
-    buffer: Vec<Incoming>,
+    buffer: Vec<Unsigned>,
     tx: mpsc::Sender<Msg>,
     shared: Arc<Mutex<Shared>>,
 }
@@ -75,7 +106,7 @@ impl LedgerSink {
     pub fn with_batch(ledger: Ledger, key: SignerKey, runtime: &Handle, batch: usize) -> LedgerSink {
         let (tx, rx) = mpsc::channel(QUEUED_BATCHES);
         let shared = Arc::new(Mutex::new(Shared::default()));
-        runtime.spawn(pump(ledger, rx, shared.clone()));
+        runtime.spawn(pump(ledger, key.clone(), rx, shared.clone()));
         LedgerSink { key, batch: batch.clamp(1, BATCH_EVENTS), buffer: Vec::new(), tx, shared }
     }
 
@@ -83,7 +114,7 @@ impl LedgerSink {
     pub fn server(client: Client, key: SignerKey, runtime: &Handle) -> LedgerSink {
         let (tx, rx) = mpsc::channel(QUEUED_BATCHES);
         let shared = Arc::new(Mutex::new(Shared::default()));
-        runtime.spawn(pump_server(client, rx, shared.clone()));
+        runtime.spawn(pump_server(client, key.clone(), rx, shared.clone()));
         LedgerSink { key, batch: BATCH_EVENTS, buffer: Vec::new(), tx, shared }
     }
 
@@ -117,8 +148,12 @@ impl EventSink for LedgerSink {
         if let Some(failure) = self.failure() {
             return Err(SinkError(failure));
         }
-        let envelope = build_envelope(&self.key, ty, Some(subject), data, None, crate::clock::now_ns());
-        self.buffer.push(Incoming::Decoded(envelope));
+        self.buffer.push(Unsigned {
+            ty: ty.to_owned(),
+            subject: subject.to_owned(),
+            data,
+            time_ns: crate::clock::now_ns(),
+        });
         if self.buffer.len() >= self.batch {
             self.send()?;
         }
@@ -163,14 +198,25 @@ fn failed(shared: &Mutex<Shared>) -> bool {
     shared.lock().unwrap_or_else(|p| p.into_inner()).failure.is_some()
 }
 
-async fn pump(ledger: Ledger, mut rx: mpsc::Receiver<Msg>, shared: Arc<Mutex<Shared>>) {
+fn fail(shared: &Mutex<Shared>, failure: String) {
+    shared.lock().unwrap_or_else(|p| p.into_inner()).failure.get_or_insert(failure);
+}
+
+async fn pump(ledger: Ledger, key: SignerKey, mut rx: mpsc::Receiver<Msg>, shared: Arc<Mutex<Shared>>) {
     let mut pending: VecDeque<Pending> = VecDeque::new();
     while let Some(msg) = rx.recv().await {
         match msg {
-            Msg::Batch(items) => {
+            Msg::Batch(batch) => {
                 if failed(&shared) {
                     continue;
                 }
+                let items = match sign_batch(&key, batch).await {
+                    Ok(items) => items,
+                    Err(failure) => {
+                        fail(&shared, failure);
+                        continue;
+                    }
+                };
                 let submitted = match ledger.prepare(items).await {
                     Ok(prepared) => ledger.submit(prepared).await,
                     Err(e) => Err(e),
@@ -208,13 +254,25 @@ async fn pump(ledger: Ledger, mut rx: mpsc::Receiver<Msg>, shared: Arc<Mutex<Sha
     }
 }
 
-async fn pump_server(client: Client, mut rx: mpsc::Receiver<Msg>, shared: Arc<Mutex<Shared>>) {
+async fn pump_server(
+    client: Client,
+    key: SignerKey,
+    mut rx: mpsc::Receiver<Msg>,
+    shared: Arc<Mutex<Shared>>,
+) {
     while let Some(msg) = rx.recv().await {
         match msg {
-            Msg::Batch(items) => {
+            Msg::Batch(batch) => {
                 if failed(&shared) {
                     continue;
                 }
+                let items = match sign_batch(&key, batch).await {
+                    Ok(items) => items,
+                    Err(failure) => {
+                        fail(&shared, failure);
+                        continue;
+                    }
+                };
                 let envelopes: Vec<Vec<u8>> = items
                     .into_iter()
                     .map(|item| match item {

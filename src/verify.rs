@@ -7,7 +7,7 @@ use assay_events::checkpoint::Checkpoint;
 use assay_events::cloudevent::event_digest;
 use assay_events::dsse::{DecodedEnvelope, VERIFY_BATCH_MAX, verify_many};
 use assay_events::keys::VerifierKey;
-use assay_events::merkle::{Frontier, leaf_hash};
+use assay_events::merkle::{Frontier, NodeId, leaf_hash};
 use assay_events::record::Record;
 use assay_events::roles::{Role, allowed_roles};
 use assay_projections::KeyRegistry;
@@ -179,6 +179,7 @@ impl Verifier {
         let verdicts: Vec<bool> = pairs.par_chunks(VERIFY_BATCH_MAX).flat_map_iter(verify_many).collect();
         let bad_sig = verdicts.iter().position(|ok| !ok).map(|i| jobs[i].0.seq);
         // Stage 4, in order: chain, tree, checkpoints; whichever failure comes first wins.
+        let mut nodes: Vec<(NodeId, Hash32, u64)> = Vec::with_capacity(2 * jobs.len());
         for ((record, _), leaf) in jobs.iter().zip(leaves) {
             if bad_sig == Some(record.seq) {
                 return Err(Bad(Some(record.seq), "signature does not verify".into()));
@@ -186,9 +187,31 @@ impl Verifier {
             if record.prev_hash != self.last_hash {
                 return Err(Bad(Some(record.seq), "prev_hash does not link to the previous record".into()));
             }
-            self.frontier.push(leaf);
+            for (id, hash) in self.frontier.push(leaf) {
+                nodes.push((id, hash, record.seq));
+            }
             self.last_hash = record.record_hash;
             self.check_checkpoints(store, cps).await?;
+        }
+        // The stored tree must be the one the records make: proofs are served from it. The
+        // nodes a page completes are, per level, one contiguous run of indexes.
+        let mut levels: std::collections::BTreeMap<u8, Vec<(u64, Hash32, u64)>> = std::collections::BTreeMap::new();
+        for (id, hash, seq) in nodes {
+            levels.entry(id.level).or_default().push((id.index, hash, seq));
+        }
+        for (level, expected) in levels {
+            let (first, last) = (expected[0].0, expected[expected.len() - 1].0);
+            let stored = store.nodes_range(level, first, last).await?;
+            let mut stored = stored.into_iter().peekable();
+            for (index, hash, seq) in expected {
+                while stored.next_if(|(i, _)| *i < index).is_some() {}
+                if stored.next_if(|(i, h)| *i == index && *h == hash).is_none() {
+                    return Err(Bad(
+                        Some(seq),
+                        format!("stored tree node (level {level}, index {index}) does not match the records"),
+                    ));
+                }
+            }
         }
         pending.map_or(Ok(()), Err)
     }

@@ -72,6 +72,9 @@ struct Xid {
     taints: bool,
 }
 
+/// (step, seq, value) of one metric point.
+type Point = (u64, u64, f64);
+
 struct ClaimState {
     check: Value,
     evidence: Vec<String>,
@@ -84,7 +87,7 @@ struct Recount {
     roles: HashMap<String, Vec<String>>,
     runs: HashMap<String, RunFacts>,
     /// (run, metric) → (step, seq, value).
-    metrics: HashMap<(String, String), Vec<(u64, u64, f64)>>,
+    metrics: HashMap<(String, String), Vec<Point>>,
     /// evidence.captured digest → signing key name.
     evidence: HashMap<String, String>,
     xids: Vec<Xid>,

@@ -194,7 +194,7 @@ impl<'a, 'k> Corpus<'a, 'k> {
             .collect();
         let mut early_done = false;
         let mut no_evidence_done = false;
-        'rounds: for round in 0..SUFFIXES.len() {
+        'rounds: for suffix in SUFFIXES {
             let mut order: Vec<usize> = (0..self.experiments.len()).collect();
             order.shuffle(&mut self.rng);
             for e in order {
@@ -216,7 +216,7 @@ impl<'a, 'k> Corpus<'a, 'k> {
                     1 => exp.config.to_owned(),
                     n => format!("{}-sweep{n}", exp.config),
                 };
-                let slug = format!("{}/{base}{}", project.name(), SUFFIXES[round]);
+                let slug = format!("{}/{base}{}", project.name(), suffix);
                 if used.contains(&slug) {
                     continue;
                 }
@@ -232,8 +232,9 @@ impl<'a, 'k> Corpus<'a, 'k> {
                     self.runs[r].outcome == Outcome::NoEvidence && self.runs[r].finished.is_some()
                 });
                 let mut flow;
+                let mut was_forced = false;
                 if let Some(r) = no_evidence
-                    && (!no_evidence_done || self.rng.gen_bool(0.5))
+                    && (!no_evidence_done || self.rng.gen_bool(0.2))
                 {
                     flow = Flow::NoEvidence(r);
                     no_evidence_done = true;
@@ -246,6 +247,7 @@ impl<'a, 'k> Corpus<'a, 'k> {
                     continue;
                 } else if let Some(f) = forced.pop() {
                     flow = f;
+                    was_forced = true;
                 } else {
                     let x: f64 = self.rng.gen_range(0.0..1.0);
                     flow = match x {
@@ -285,17 +287,28 @@ impl<'a, 'k> Corpus<'a, 'k> {
                         (runs, time)
                     }
                     _ => {
-                        let Some(time) = self.ready_at(&with_evidence, after) else { continue };
+                        let Some(time) = self.ready_at(&with_evidence, after) else {
+                            if was_forced {
+                                forced.push(flow);
+                            }
+                            continue;
+                        };
                         (with_evidence.clone(), time)
                     }
                 };
                 if time >= self.end - 2 * HOUR || time <= self.start {
+                    if was_forced {
+                        forced.push(flow);
+                    }
                     continue;
                 }
                 if let Flow::Superseded { .. } | Flow::SlugDuplicate | Flow::ContentDuplicate = flow
                     && time > self.end - 30 * HOUR
                 {
-                    // Not enough history left for the follow-ups; keep it simple.
+                    // Not enough history left for the follow-ups: another slug gets this flow.
+                    if was_forced {
+                        forced.push(flow);
+                    }
                     flow = Flow::Normal;
                 }
                 submissions += match flow {
@@ -307,7 +320,7 @@ impl<'a, 'k> Corpus<'a, 'k> {
                 used.insert(slug.clone());
                 let seeds = runs.len();
                 plans.push(SlugPlan {
-                    title: title(project, exp.config, SUFFIXES[round], seeds),
+                    title: title(project, exp.config, suffix, seeds),
                     slug,
                     project,
                     author: author_of(project),
@@ -611,8 +624,12 @@ impl<'a, 'k> Corpus<'a, 'k> {
         if p.project == Project::Kernels {
             return self.kernel_claims(facts, p, t);
         }
-        let runs: Vec<usize> =
-            p.runs.iter().copied().filter(|&r| self.runs[r].evidence.as_ref().is_some_and(|e| e.0 < t)).collect();
+        let runs: Vec<usize> = p
+            .runs
+            .iter()
+            .copied()
+            .filter(|&r| self.runs[r].evidence.as_ref().is_some_and(|e| e.0 < t))
+            .collect();
         let Some(&main) = runs.choose(&mut self.rng) else { return out };
         let headline = metrics::headline(p.project);
         let agg = *Agg::ALL.choose(&mut self.rng).unwrap_or(&Agg::Last);

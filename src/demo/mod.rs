@@ -184,8 +184,6 @@ pub enum DemoError {
 
 /// Envelopes per append request (the ledger's bound is 1000).
 const CHUNK_EVENTS: usize = 1000;
-/// Append requests in flight at once (checking the next while the last commits).
-const IN_FLIGHT_REQUESTS: usize = 3;
 
 /// The generated history, ready to append.
 struct History {
@@ -271,22 +269,12 @@ fn new_keys(keys_dir: &Path) -> Result<(assay_events::keys::SignerKey, lab::Keys
     Ok((ledger, lab::Keys { admin, dispatcher, auditor, runners, authors }))
 }
 
-/// Appends `events` in requests of at most [`CHUNK_EVENTS`], a few in flight at once.
+/// Appends `events` through [`Ledger::append`], in requests of at most [`CHUNK_EVENTS`].
 async fn append_all(ledger: &Ledger, events: Vec<DecodedEnvelope>) -> Result<(), DemoError> {
-    let mut pending = std::collections::VecDeque::new();
     let mut events = events.into_iter().peekable();
     while events.peek().is_some() {
         let chunk: Vec<Incoming> = events.by_ref().take(CHUNK_EVENTS).map(Incoming::Decoded).collect();
-        let prepared = ledger.prepare(chunk).await?;
-        pending.push_back(ledger.submit(prepared).await?);
-        if pending.len() >= IN_FLIGHT_REQUESTS
-            && let Some(rx) = pending.pop_front()
-        {
-            rx.await.map_err(|_| AppendError::ShuttingDown)??;
-        }
-    }
-    for rx in pending {
-        rx.await.map_err(|_| AppendError::ShuttingDown)??;
+        ledger.append(chunk).await?;
     }
     Ok(())
 }

@@ -209,13 +209,13 @@ fn draw_outcome(rng: &mut StdRng) -> Outcome {
             };
             Outcome::Failed { at: rng.gen_range(0.2..0.9), exit, signal, xid, why }
         }
-        x if x < 0.085 => Outcome::Tainted { code: if rng.gen_bool(0.7) { 48 } else { 63 } },
-        x if x < 0.115 => Outcome::AppXid { code: if rng.gen_bool(0.6) { 13 } else { 43 } },
-        x if x < 0.135 => Outcome::SlowQuiesce { probe: rng.gen_bool(0.5) },
-        x if x < 0.145 => Outcome::NoEvidence,
-        x if x < 0.152 => Outcome::Leaky { probe: false },
-        x if x < 0.16 => Outcome::PostXid,
-        x if x < 0.167 => Outcome::CancelRunning { at: rng.gen_range(0.2..0.7) },
+        x if x < 0.1 => Outcome::Tainted { code: if rng.gen_bool(0.7) { 48 } else { 63 } },
+        x if x < 0.13 => Outcome::AppXid { code: if rng.gen_bool(0.6) { 13 } else { 43 } },
+        x if x < 0.15 => Outcome::SlowQuiesce { probe: rng.gen_bool(0.5) },
+        x if x < 0.16 => Outcome::NoEvidence,
+        x if x < 0.167 => Outcome::Leaky { probe: false },
+        x if x < 0.175 => Outcome::PostXid,
+        x if x < 0.182 => Outcome::CancelRunning { at: rng.gen_range(0.2..0.7) },
         _ => Outcome::Ok,
     }
 }

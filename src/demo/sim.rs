@@ -52,7 +52,8 @@ enum Ev {
 #[derive(Debug, Clone, Default)]
 struct Lane {
     holder: Option<usize>,
-    /// Taken out of the dispatcher's rotation (the GPU about to fail, then under repair).
+    /// Out of the dispatcher's rotation: drained by the admin for rising correctable-error
+    /// counts (where it then falls off the bus), and under repair.
     reserved: bool,
 }
 
@@ -540,9 +541,9 @@ impl<'k> Sim<'k> {
         let duration = self.runs[i].duration_ns;
         let outcome = self.runs[i].outcome;
         let (stop, stop_ev) = match outcome {
-            Outcome::Failed { at, .. } => (start + (duration as f64 * at) as i64, Some(Ev::Finish(i))),
-            Outcome::CancelRunning { at } => (start + (duration as f64 * at) as i64, Some(Ev::Cancel(i))),
-            _ => (start + duration, Some(Ev::Finish(i))),
+            Outcome::Failed { at, .. } => (start + (duration as f64 * at) as i64, Ev::Finish(i)),
+            Outcome::CancelRunning { at } => (start + (duration as f64 * at) as i64, Ev::Cancel(i)),
+            _ => (start + duration, Ev::Finish(i)),
         };
         let r = &mut self.runs[i];
         r.started = Some(start).filter(|s| *s < self.end);
@@ -560,10 +561,8 @@ impl<'k> Sim<'k> {
             started["gpu"] = json!(self.workers[w].gpus[g].pci);
         }
         self.tl.emit(key, "run.started", &subject, started, start);
-        if let Some(ev) = stop_ev {
-            if stop < self.end {
-                self.schedule(stop, ev);
-            }
+        if stop < self.end {
+            self.schedule(stop, stop_ev);
         }
         // Everything below happens while it runs: at most until it stops or the history ends.
         let until = stop.min(self.end);

@@ -9,6 +9,9 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::file::writer::SerializedFileWriter;
+use rayon::prelude::*;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -55,14 +58,22 @@ impl Write for HashingWriter {
     }
 }
 
-/// One Parquet file being written: to `<path>.tmp`, renamed into place by [`PartWriter::finish`].
+/// One Parquet file being written: to `<path>.tmp`, renamed into place by
+/// [`Finished::publish`]. The columns of each batch are encoded and compressed in parallel
+/// (one task per column), and row groups are cut at the configured row count.
 pub struct PartWriter {
     /// Path relative to the export folder, `/`-separated.
     rel: String,
     path: PathBuf,
     tmp: PathBuf,
     table: &'static str,
-    writer: ArrowWriter<HashingWriter>,
+    file: SerializedFileWriter<HashingWriter>,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    /// The open row group's column writers and its rows so far.
+    group: Option<(Vec<ArrowColumnWriter>, usize)>,
+    groups: usize,
+    group_rows: usize,
     rows: u64,
     first_seq: Option<u64>,
     last_seq: Option<u64>,
@@ -87,21 +98,69 @@ impl PartWriter {
             hasher: blake3::Hasher::new(),
             bytes: 0,
         };
-        let writer = ArrowWriter::try_new(sink, schema, Some(props))?;
-        Ok(PartWriter { rel, path, tmp, table, writer, rows: 0, first_seq: None, last_seq: None })
+        let group_rows = props.max_row_group_row_count().unwrap_or(ROW_GROUP_ROWS).max(1);
+        let (file, factory) = ArrowWriter::try_new(sink, schema.clone(), Some(props))?.into_serialized_writer()?;
+        Ok(PartWriter {
+            rel,
+            path,
+            tmp,
+            table,
+            file,
+            factory,
+            schema,
+            group: None,
+            groups: 0,
+            group_rows,
+            rows: 0,
+            first_seq: None,
+            last_seq: None,
+        })
     }
 
     /// Writes a batch whose rows hold seqs `first..=last` (None for snapshot tables).
     pub fn write(&mut self, batch: &RecordBatch, seqs: Option<(u64, u64)>) -> Result<(), ExportError> {
-        if batch.num_rows() == 0 {
-            return Ok(());
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            if self.group.is_none() {
+                self.group = Some((self.factory.create_column_writers(self.groups)?, 0));
+            }
+            let Some((writers, rows)) = self.group.as_mut() else { break };
+            let n = (self.group_rows - *rows).min(batch.num_rows() - offset);
+            let part = batch.slice(offset, n);
+            let mut leaves = Vec::with_capacity(writers.len());
+            for (field, array) in self.schema.fields().iter().zip(part.columns()) {
+                leaves.extend(compute_leaves(field, array)?);
+            }
+            if leaves.len() != writers.len() {
+                return Err(ExportError::Invalid(format!("{}: {} leaves for {} columns", self.rel, leaves.len(), writers.len())));
+            }
+            writers.par_iter_mut().zip(leaves.par_iter()).try_for_each(|(w, leaf)| w.write(leaf))?;
+            *rows += n;
+            offset += n;
+            if *rows >= self.group_rows {
+                self.close_group()?;
+            }
         }
-        self.writer.write(batch)?;
         self.rows += batch.num_rows() as u64;
-        if let Some((first, last)) = seqs {
+        if let Some((first, last)) = seqs
+            && batch.num_rows() > 0
+        {
             self.first_seq.get_or_insert(first);
             self.last_seq = Some(last);
         }
+        Ok(())
+    }
+
+    /// Closes the open row group: its column chunks, finished in parallel, go to the file.
+    fn close_group(&mut self) -> Result<(), ExportError> {
+        let Some((writers, _)) = self.group.take() else { return Ok(()) };
+        let chunks = writers.into_par_iter().map(ArrowColumnWriter::close).collect::<Result<Vec<_>, _>>()?;
+        let mut group = self.file.next_row_group()?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut group)?;
+        }
+        group.close()?;
+        self.groups += 1;
         Ok(())
     }
 
@@ -111,9 +170,10 @@ impl PartWriter {
 
     /// Closes and syncs the file (still under its temporary name) and returns its manifest
     /// entry; [`Finished::publish`] renames it into place.
-    pub fn finish(self, export_size: u64) -> Result<Finished, ExportError> {
-        let sink = self.writer.into_inner()?;
-        let HashingWriter { inner, hasher, bytes } = sink;
+    pub fn finish(mut self, export_size: u64) -> Result<Finished, ExportError> {
+        self.close_group()?;
+        self.file.finish()?;
+        let HashingWriter { inner, hasher, bytes } = self.file.into_inner()?;
         let file = inner.into_inner().map_err(|e| ExportError::io(&self.tmp, e.into_error()))?;
         file.sync_all().map_err(|e| ExportError::io(&self.tmp, e))?;
         Ok(Finished {

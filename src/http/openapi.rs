@@ -53,6 +53,7 @@ use super::{dispatch, events, ops, projections, proofs, stream};
         ArtifactAudit,
         DispatchResponse,
         Health,
+        projections::ProjectionName,
     )),
     modifiers(&BearerScheme),
     tags(

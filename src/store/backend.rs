@@ -150,15 +150,15 @@ macro_rules! sql_backend {
             ) -> Result<Vec<(String, String, u64, Hash32)>, StoreError> {
                 let mut found = Vec::new();
                 for chunk in ids.chunks(LOOKUP_PAIRS_MAX) {
-                    let mut q = QueryBuilder::<$Db>::new(
-                        "SELECT source, event_id, seq, digest FROM records WHERE (source, event_id) IN (VALUES ",
-                    );
+                    // A join on a VALUES list: both engines search the unique index per pair
+                    // (a row-value IN over VALUES makes SQLite scan the table).
+                    let mut q = QueryBuilder::<$Db>::new("SELECT r.source, r.event_id, r.seq, r.digest FROM (VALUES ");
                     let mut sep = q.separated(", ");
                     for (source, id) in chunk {
-                        sep.push("(").push_bind_unseparated(*source).push_unseparated(", ");
-                        sep.push_bind_unseparated(*id).push_unseparated(")");
+                        sep.push("(CAST(").push_bind_unseparated(*source).push_unseparated(" AS TEXT), CAST(");
+                        sep.push_bind_unseparated(*id).push_unseparated(" AS TEXT))");
                     }
-                    q.push(")");
+                    q.push(") AS v JOIN records r ON r.source = v.column1 AND r.event_id = v.column2");
                     for row in q.build().fetch_all(&self.pool).await? {
                         let digest: Vec<u8> = row.try_get("digest")?;
                         found.push((
@@ -175,15 +175,13 @@ macro_rules! sql_backend {
             pub async fn nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, Hash32)>, StoreError> {
                 let mut out = Vec::with_capacity(ids.len());
                 for chunk in ids.chunks(LOOKUP_PAIRS_MAX) {
-                    let mut q = QueryBuilder::<$Db>::new(
-                        "SELECT level, idx, hash FROM merkle_nodes WHERE (level, idx) IN (VALUES ",
-                    );
+                    let mut q = QueryBuilder::<$Db>::new("SELECT m.level, m.idx, m.hash FROM (VALUES ");
                     let mut sep = q.separated(", ");
                     for id in chunk {
-                        sep.push("(").push_bind_unseparated(i64::from(id.level)).push_unseparated(", ");
-                        sep.push_bind_unseparated(id.index as i64).push_unseparated(")");
+                        sep.push("(CAST(").push_bind_unseparated(i64::from(id.level)).push_unseparated(" AS BIGINT), CAST(");
+                        sep.push_bind_unseparated(id.index as i64).push_unseparated(" AS BIGINT))");
                     }
-                    q.push(")");
+                    q.push(") AS v JOIN merkle_nodes m ON m.level = v.column1 AND m.idx = v.column2");
                     for row in q.build().fetch_all(&self.pool).await? {
                         let level: i64 = row.try_get("level")?;
                         let index: i64 = row.try_get("idx")?;

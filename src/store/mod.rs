@@ -192,6 +192,20 @@ impl Store {
         }
     }
 
+    /// Tree nodes of one level with index in `[first, last]`, ascending (a bulk read).
+    pub async fn nodes_range(&self, level: u8, first: u64, last: u64) -> Result<Vec<(u64, Hash32)>, StoreError> {
+        match self {
+            Store::Sqlite(s) => sqlite_scan::nodes(s.pool(), level, first, last).await,
+            Store::Postgres(s) => {
+                let ids: Vec<NodeId> = (first..=last).map(|index| NodeId { level, index }).collect();
+                let mut out: Vec<(u64, Hash32)> =
+                    s.nodes(&ids).await?.into_iter().map(|(id, h)| (id.index, h)).collect();
+                out.sort_unstable_by_key(|n| n.0);
+                Ok(out)
+            }
+        }
+    }
+
     /// Records filtered by type and/or subject, seq ≥ from, ascending.
     pub async fn records_filtered(
         &self,

@@ -32,11 +32,35 @@ fn error(db: *mut ffi::sqlite3, what: &str) -> StoreError {
 
 /// Records with seq in `[from, from + limit)`, ascending.
 pub async fn records(pool: &SqlitePool, from: u64, limit: u32) -> Result<Vec<StoredRecord>, StoreError> {
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE seq >= ?1 ORDER BY seq LIMIT ?2");
+    query(pool, &sql, &[from as i64, i64::from(limit)], limit, row).await
+}
+
+/// Tree nodes of one level with index in `[first, last]`, ascending.
+pub async fn nodes(pool: &SqlitePool, level: u8, first: u64, last: u64) -> Result<Vec<(u64, Hash32)>, StoreError> {
+    let sql = "SELECT idx, hash FROM merkle_nodes WHERE level = ?1 AND idx BETWEEN ?2 AND ?3 ORDER BY idx";
+    let n = u32::try_from(last.saturating_sub(first) + 1).unwrap_or(u32::MAX);
+    query(pool, sql, &[i64::from(level), first as i64, last as i64], n, |s| {
+        // SAFETY: s is positioned on a row of two columns.
+        let idx = unsafe { ffi::sqlite3_column_int64(s, 0) } as u64;
+        let hash = Hash32::from_slice(&blob(s, 1)).map_err(|e| StoreError::Corrupt(format!("node {idx}: {e}")))?;
+        Ok((idx, hash))
+    })
+    .await
+}
+
+/// Prepares `sql`, binds `params` (integers, ?1…), steps every row through `read`.
+async fn query<T>(
+    pool: &SqlitePool,
+    sql: &str,
+    params: &[i64],
+    expected_rows: u32,
+    read: impl Fn(*mut ffi::sqlite3_stmt) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
     let mut conn = pool.acquire().await?;
     let mut handle = conn.lock_handle().await?;
     let db = handle.as_raw_handle().as_ptr();
-    let sql = CString::new(format!("SELECT {RECORD_COLUMNS} FROM records WHERE seq >= ?1 ORDER BY seq LIMIT ?2"))
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sql = CString::new(sql).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut raw: *mut ffi::sqlite3_stmt = null_mut();
     // SAFETY: db is a live connection held locked for this scope; sql is NUL-terminated.
     let rc = unsafe { ffi::sqlite3_prepare_v2(db, sql.as_ptr(), -1, &mut raw, null_mut()) };
@@ -45,16 +69,15 @@ pub async fn records(pool: &SqlitePool, from: u64, limit: u32) -> Result<Vec<Sto
         _ => return Err(error(db, "prepare")),
     };
     let s = stmt.0.as_ptr();
-    // SAFETY: s is a prepared statement with two parameters.
-    unsafe {
-        ffi::sqlite3_bind_int64(s, 1, from as i64);
-        ffi::sqlite3_bind_int64(s, 2, i64::from(limit));
+    for (i, p) in params.iter().enumerate() {
+        // SAFETY: s is a prepared statement; parameter indexes are 1-based and in range.
+        unsafe { ffi::sqlite3_bind_int64(s, i as c_int + 1, *p) };
     }
-    let mut out = Vec::with_capacity(limit.min(1 << 16) as usize);
+    let mut out = Vec::with_capacity(expected_rows.min(1 << 16) as usize);
     loop {
         // SAFETY: stepping a live statement.
         match unsafe { ffi::sqlite3_step(s) } {
-            ffi::SQLITE_ROW => out.push(row(s)?),
+            ffi::SQLITE_ROW => out.push(read(s)?),
             ffi::SQLITE_DONE => break,
             _ => return Err(error(db, "step")),
         }
@@ -63,18 +86,22 @@ pub async fn records(pool: &SqlitePool, from: u64, limit: u32) -> Result<Vec<Sto
     Ok(out)
 }
 
+/// A BLOB column, copied.
+fn blob(s: *mut ffi::sqlite3_stmt, i: c_int) -> Vec<u8> {
+    // SAFETY: s is positioned on a row; the pointer is valid until the next step and is copied.
+    unsafe {
+        let p = ffi::sqlite3_column_blob(s, i) as *const u8;
+        let n = ffi::sqlite3_column_bytes(s, i);
+        if p.is_null() || n <= 0 { Vec::new() } else { std::slice::from_raw_parts(p, n as usize).to_vec() }
+    }
+}
+
 /// Reads the current row (columns in `RECORD_COLUMNS` order).
 fn row(s: *mut ffi::sqlite3_stmt) -> Result<StoredRecord, StoreError> {
     // SAFETY (all helpers): s is positioned on a row; column indexes are within the 12
     // selected columns; the pointers returned are valid until the next step, and are copied.
     let int = |i: c_int| unsafe { ffi::sqlite3_column_int64(s, i) };
-    let bytes = |i: c_int| -> Vec<u8> {
-        unsafe {
-            let p = ffi::sqlite3_column_blob(s, i) as *const u8;
-            let n = ffi::sqlite3_column_bytes(s, i);
-            if p.is_null() || n <= 0 { Vec::new() } else { std::slice::from_raw_parts(p, n as usize).to_vec() }
-        }
-    };
+    let bytes = |i: c_int| blob(s, i);
     let text = |i: c_int| -> Result<Option<String>, StoreError> {
         unsafe {
             if ffi::sqlite3_column_type(s, i) == ffi::SQLITE_NULL {

@@ -106,7 +106,7 @@ async fn sqlite_limit(
             root: frontier.root(),
             note: "x".repeat(200),
             signed_at_ns: 0,
-        });
+        }];
         b.head = Some(HeadRow {
             size: frontier.size(),
             record_hash: last,

@@ -6,6 +6,7 @@ mod fixture;
 mod ingest;
 mod rebuild;
 mod runner;
+mod serve;
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
@@ -20,6 +21,9 @@ pub enum BenchCommand {
     /// The kernel runner: campaign → ledger throughput of tiny cells, and the overhead of
     /// `run exec` supervision on a CPU-bound command.
     Runner(runner::RunnerArgs),
+    /// The HTTP service: writers posting batches of pre-signed envelopes while readers fetch
+    /// projections, on loopback.
+    Serve(serve::ServeArgs),
     /// The CPU-bound command `bench runner` supervises.
     #[command(hide = true)]
     Spin(runner::SpinArgs),
@@ -31,6 +35,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Export(a) => export::run(a).await,
         BenchCommand::Rebuild(a) => rebuild::run(a).await,
         BenchCommand::Runner(a) => runner::run(a).await,
+        BenchCommand::Serve(a) => serve::run(a).await,
         BenchCommand::Spin(a) => runner::spin(a),
     }
 }
