@@ -11,7 +11,8 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::http::wire::{
-    AppendResponse, ConsistencyProofSchema, DispatchResponse, ErrorBody, EventsPage, Health, InclusionProofSchema,
+    AppendResponse, ConsistencyProofSchema, DispatchResponse, ErrorBody, EventsPage, Health,
+    InclusionProofSchema,
 };
 use crate::view::RecordView;
 
@@ -80,7 +81,8 @@ impl Client {
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
         let url = self.base.clone();
-        let response = req.send().await.map_err(|source| ClientError::Transport { url: url.clone(), source })?;
+        let response =
+            req.send().await.map_err(|source| ClientError::Transport { url: url.clone(), source })?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -95,7 +97,8 @@ impl Client {
     async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
         let response = self.send(req).await?;
         let url = response.url().to_string();
-        let bytes = response.bytes().await.map_err(|source| ClientError::Transport { url: url.clone(), source })?;
+        let bytes =
+            response.bytes().await.map_err(|source| ClientError::Transport { url: url.clone(), source })?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { url, detail: e.to_string() })
     }
 
@@ -119,8 +122,10 @@ impl Client {
         let response = self.send(req).await?;
         let created = response.status() == StatusCode::CREATED;
         let url = response.url().to_string();
-        let bytes = response.bytes().await.map_err(|source| ClientError::Transport { url: url.clone(), source })?;
-        let response = serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { url, detail: e.to_string() })?;
+        let bytes =
+            response.bytes().await.map_err(|source| ClientError::Transport { url: url.clone(), source })?;
+        let response =
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { url, detail: e.to_string() })?;
         Ok(Appended { response, created })
     }
 

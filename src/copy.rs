@@ -1,8 +1,8 @@
 //! `assay copy`: a ledger moved between backends verbatim — the same records (seqs, bytes,
 //! hashes), the same tree and the same signed checkpoints — then verified at the destination.
 
-use assay_events::merkle::{leaf_hash, Frontier};
 use assay_events::Hash32;
+use assay_events::merkle::{Frontier, leaf_hash};
 
 use crate::store::{CommitBatch, HeadRow, Store, StoreError};
 
@@ -41,7 +41,10 @@ pub async fn copy(src: &Store, dst: &Store, mut progress: impl FnMut(u64, u64)) 
         let mut batch = CommitBatch { base_size: frontier.size(), ..CommitBatch::default() };
         for row in page?.into_iter().take_while(|r| r.seq < head.size) {
             let record = row.to_record()?;
-            if record.seq != frontier.size() || record.prev_hash != last || record.record_hash != row.record_hash {
+            if record.seq != frontier.size()
+                || record.prev_hash != last
+                || record.record_hash != row.record_hash
+            {
                 return Err(CopyError::Source(format!("record {} does not extend the chain", record.seq)));
             }
             batch.nodes.extend(frontier.push(leaf_hash(&record.leaf())));
@@ -58,12 +61,17 @@ pub async fn copy(src: &Store, dst: &Store, mut progress: impl FnMut(u64, u64)) 
         for c in &batch.checkpoints {
             checkpoint_size = checkpoint_size.max(c.size);
         }
-        batch.head = Some(HeadRow { size, record_hash: last, frontier: frontier.to_bytes(), checkpoint_size });
+        batch.head =
+            Some(HeadRow { size, record_hash: last, frontier: frontier.to_bytes(), checkpoint_size });
         dst.commit(&batch).await?;
         progress(size, head.size);
     }
     if frontier.size() != head.size || last != head.record_hash {
-        return Err(CopyError::Source(format!("copied {} records, the source head says {}", frontier.size(), head.size)));
+        return Err(CopyError::Source(format!(
+            "copied {} records, the source head says {}",
+            frontier.size(),
+            head.size
+        )));
     }
     Ok(head.size)
 }

@@ -21,9 +21,5 @@ pub fn hash(token: &str) -> [u8; 32] {
 
 /// Tokens listed in a file: one per line; blank lines and `#` comments are skipped.
 pub fn parse_file(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect()
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
 }

@@ -135,10 +135,12 @@ impl Verifier {
         // The leaf hash is computed here too, so the ordered stage only folds the tree.
         let parsed: Vec<Result<(Record, Hash32), Bad>> = page
             .par_iter()
-            .map(|s| check_alone(s).map(|r| {
-                let leaf = leaf_hash(&r.leaf());
-                (r, leaf)
-            }))
+            .map(|s| {
+                check_alone(s).map(|r| {
+                    let leaf = leaf_hash(&r.leaf());
+                    (r, leaf)
+                })
+            })
             .collect();
         // Stage 2, in order: the key that must have signed each record, as of its seq.
         // An error here is reported only if no earlier record fails a later stage.
@@ -195,7 +197,8 @@ impl Verifier {
         }
         // The stored tree must be the one the records make: proofs are served from it. The
         // nodes a page completes are, per level, one contiguous run of indexes.
-        let mut levels: std::collections::BTreeMap<u8, Vec<(u64, Hash32, u64)>> = std::collections::BTreeMap::new();
+        let mut levels: std::collections::BTreeMap<u8, Vec<(u64, Hash32, u64)>> =
+            std::collections::BTreeMap::new();
         for (id, hash, seq) in nodes {
             levels.entry(id.level).or_default().push((id.index, hash, seq));
         }

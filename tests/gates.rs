@@ -3,10 +3,10 @@
 
 use assay::clock::now_ns;
 use assay::keyfile;
-use assay::ledger::{build_envelope, Incoming, Ledger, LedgerOptions};
+use assay::ledger::{Incoming, Ledger, LedgerOptions, build_envelope};
 use assay::store::{Durability, Store};
 use assay_events::keys::SignerKey;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const WORKER: &str = "gpu-node-1";
 const GPU: &str = "0000:01:00";
@@ -21,7 +21,8 @@ struct Lab {
 
 async fn lab() -> Lab {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("l.db").to_string_lossy(), Durability::Relaxed, true).await.unwrap();
+    let store =
+        Store::open(&dir.path().join("l.db").to_string_lossy(), Durability::Relaxed, true).await.unwrap();
     let admin = keyfile::generate("admin").unwrap();
     let dispatcher = keyfile::generate("dispatcher").unwrap();
     let worker = keyfile::generate("worker").unwrap();
@@ -36,13 +37,25 @@ async fn lab() -> Lab {
     .unwrap();
     let register = |k: &SignerKey, role: &str| {
         let data = json!({"vkey": k.verifier().to_text(), "roles": [role]});
-        Incoming::Decoded(build_envelope(&admin, "key.registered", Some(&format!("key/{}", k.name())), data, None, now_ns()))
+        Incoming::Decoded(build_envelope(
+            &admin,
+            "key.registered",
+            Some(&format!("key/{}", k.name())),
+            data,
+            None,
+            now_ns(),
+        ))
     };
     ledger.append(vec![register(&dispatcher, "dispatcher"), register(&worker, "worker")]).await.unwrap();
     let lab = Lab { ledger, store, dispatcher, worker, _dir: dir };
-    lab.emit(&lab.worker, "worker.preflight", format!("worker/{WORKER}"), json!({
-        "worker": WORKER, "healthy": true, "checks": [{"name": "nvml", "ok": true}], "gpus": [GPU]
-    }))
+    lab.emit(
+        &lab.worker,
+        "worker.preflight",
+        format!("worker/{WORKER}"),
+        json!({
+            "worker": WORKER, "healthy": true, "checks": [{"name": "nvml", "ok": true}], "gpus": [GPU]
+        }),
+    )
     .await;
     lab
 }
@@ -54,9 +67,14 @@ impl Lab {
     }
 
     async fn queue(&self, run: &str) {
-        self.emit(&self.dispatcher, "run.queued", format!("run/{run}"), json!({
-            "run": run, "project": "p", "needs_gpu": true, "spec": {}
-        }))
+        self.emit(
+            &self.dispatcher,
+            "run.queued",
+            format!("run/{run}"),
+            json!({
+                "run": run, "project": "p", "needs_gpu": true, "spec": {}
+            }),
+        )
         .await;
     }
 
@@ -80,7 +98,8 @@ async fn concurrent_requests_for_one_lane_get_exactly_one_acceptance() {
         let key = lab.dispatcher.clone();
         tasks.push(tokio::spawn(async move {
             let data = json!({"run": run, "worker": WORKER, "gpu": GPU});
-            let env = build_envelope(&key, "dispatch.requested", Some(&format!("run/{run}")), data, None, now_ns());
+            let env =
+                build_envelope(&key, "dispatch.requested", Some(&format!("run/{run}")), data, None, now_ns());
             ledger.append(vec![Incoming::Decoded(env)]).await.unwrap().acks[0].seq
         }));
     }
@@ -94,14 +113,27 @@ async fn concurrent_requests_for_one_lane_get_exactly_one_acceptance() {
     let holder = accepted[0]["run"].as_str().unwrap().to_owned();
     let held = format!("lane_held_by:{holder}");
     for d in decisions.iter().filter(|d| d["accepted"] == false) {
-        let reasons: Vec<&str> = d["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+        let reasons: Vec<&str> =
+            d["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
         assert_eq!(reasons, vec![held.as_str()], "refusal of {}", d["run"]);
     }
 
     // The lane stays held through the run, and frees once it quiesces.
     let subject = format!("run/{holder}");
-    lab.emit(&lab.worker, "run.started", subject.clone(), json!({"run": holder, "worker": WORKER, "gpu": GPU})).await;
-    lab.emit(&lab.worker, "run.finished", subject.clone(), json!({"run": holder, "exit_code": 0, "duration_ms": 10})).await;
+    lab.emit(
+        &lab.worker,
+        "run.started",
+        subject.clone(),
+        json!({"run": holder, "worker": WORKER, "gpu": GPU}),
+    )
+    .await;
+    lab.emit(
+        &lab.worker,
+        "run.finished",
+        subject.clone(),
+        json!({"run": holder, "exit_code": 0, "duration_ms": 10}),
+    )
+    .await;
     let other = runs.iter().find(|r| **r != holder).unwrap().clone();
     lab.queue("r-late").await;
     let request = |run: &str| json!({"run": run, "worker": WORKER, "gpu": GPU});
@@ -110,9 +142,14 @@ async fn concurrent_requests_for_one_lane_get_exactly_one_acceptance() {
     assert_eq!(last["accepted"], false, "finished but not quiesced still holds the lane");
     assert_eq!(last["reasons"][0], held.as_str());
 
-    lab.emit(&lab.worker, "run.quiesced", subject, json!({
-        "run": holder, "quiet_window_ms": 5000, "cpu_pct_max": 1.0, "gpu_util_max": 0.0
-    }))
+    lab.emit(
+        &lab.worker,
+        "run.quiesced",
+        subject,
+        json!({
+            "run": holder, "quiet_window_ms": 5000, "cpu_pct_max": 1.0, "gpu_util_max": 0.0
+        }),
+    )
     .await;
     lab.emit(&lab.dispatcher, "dispatch.requested", format!("run/{other}"), request(&other)).await;
     let last = lab.decisions().await.pop().unwrap();
@@ -126,7 +163,12 @@ async fn the_decision_follows_its_request_and_names_it() {
     let lab = lab().await;
     lab.queue("r-1").await;
     let seq = lab
-        .emit(&lab.dispatcher, "dispatch.requested", "run/r-1".into(), json!({"run": "r-1", "worker": WORKER, "gpu": GPU}))
+        .emit(
+            &lab.dispatcher,
+            "dispatch.requested",
+            "run/r-1".into(),
+            json!({"run": "r-1", "worker": WORKER, "gpu": GPU}),
+        )
         .await;
     let records = lab.store.records(seq, 2).await.unwrap();
     assert_eq!(records[1].ty, "dispatch.decided");

@@ -130,7 +130,8 @@ async fn proofs_verify_against_served_checkpoints() {
         assert_eq!(p["checkpoint"], note_a.as_str());
         let leaf = b64(p["leaf"].as_str().expect("leaf"));
         assert_eq!(leaf_hash(&leaf), hash(p["leaf_hash"].as_str().expect("leaf_hash")));
-        let proof: Vec<Hash32> = p["proof"].as_array().expect("proof").iter().map(|h| hash(h.as_str().expect("hash"))).collect();
+        let proof: Vec<Hash32> =
+            p["proof"].as_array().expect("proof").iter().map(|h| hash(h.as_str().expect("hash"))).collect();
         verify_inclusion(seq, a.size, &leaf_hash(&leaf), &proof, &a.root).expect("inclusion verifies");
 
         let env = Envelope::parse(r["envelope"].to_string().as_bytes()).expect("envelope");
@@ -157,7 +158,8 @@ async fn proofs_verify_against_served_checkpoints() {
     assert_eq!(c["checkpoint"], note_b.as_str());
     assert_eq!(hash(c["old_root"].as_str().expect("old_root")), a.root);
     assert_eq!(hash(c["new_root"].as_str().expect("new_root")), b.root);
-    let proof: Vec<Hash32> = c["proof"].as_array().expect("proof").iter().map(|h| hash(h.as_str().expect("hash"))).collect();
+    let proof: Vec<Hash32> =
+        c["proof"].as_array().expect("proof").iter().map(|h| hash(h.as_str().expect("hash"))).collect();
     verify_consistency(a.size, b.size, &a.root, &b.root, &proof).expect("consistency verifies");
     // A root the server did not sign does not verify.
     assert!(verify_consistency(a.size, b.size, &Hash32::ZERO, &b.root, &proof).is_err());
@@ -202,7 +204,12 @@ async fn projections_dispatch_and_operations() {
 
     // The gate: the first request takes the lane, the second is refused with reasons.
     let request = |run: &str| {
-        envelope(&dispatcher, "dispatch.requested", &format!("run/{run}"), json!({"run": run, "worker": "node-1", "gpu": "0000:01:00"}))
+        envelope(
+            &dispatcher,
+            "dispatch.requested",
+            &format!("run/{run}"),
+            json!({"run": run, "worker": "node-1", "gpu": "0000:01:00"}),
+        )
     };
     let first = request("r-1");
     let (status, d) = app.post("/v1/dispatch", first.clone()).await;
@@ -217,11 +224,17 @@ async fn projections_dispatch_and_operations() {
     assert!(!d2["reasons"].as_array().expect("reasons").is_empty());
     let (status, again) = app.post("/v1/dispatch", first).await;
     assert_eq!(status, StatusCode::OK, "an identical resend: {again}");
-    assert_eq!(again["request"], d["request"].as_object().map(|o| {
-        let mut o = o.clone();
-        o.insert("existed".into(), json!(true));
-        Value::Object(o)
-    }).expect("request"));
+    assert_eq!(
+        again["request"],
+        d["request"]
+            .as_object()
+            .map(|o| {
+                let mut o = o.clone();
+                o.insert("existed".into(), json!(true));
+                Value::Object(o)
+            })
+            .expect("request")
+    );
     assert_eq!(again["decision"]["seq"], d["decision"]["seq"]);
     let size = app.size().await;
     let (status, body) = app.post("/v1/dispatch", metric(&worker, "r-1", 1)).await;
@@ -243,8 +256,16 @@ async fn projections_dispatch_and_operations() {
     ] {
         let body = settled(&app, path).await;
         let canonical = assay_projections::canon::canonical_string(&body["state"]);
-        assert_eq!(body["digest"], Hash32::blake3(canonical.as_bytes()).to_hex(), "{path}: digest of the state");
-        assert_eq!(body["digest"], replayed.digest(name).expect("digest").to_hex(), "{path}: same as a replay");
+        assert_eq!(
+            body["digest"],
+            Hash32::blake3(canonical.as_bytes()).to_hex(),
+            "{path}: digest of the state"
+        );
+        assert_eq!(
+            body["digest"],
+            replayed.digest(name).expect("digest").to_hex(),
+            "{path}: same as a replay"
+        );
     }
     let queue = settled(&app, "/v1/queue").await;
     assert!(queue["state"].to_string().contains("r-1"), "{queue}");
@@ -314,7 +335,15 @@ async fn projections_dispatch_and_operations() {
     ] {
         assert!(doc["paths"][path][method]["responses"].is_object(), "openapi lacks {method} {path}");
     }
-    for schema in ["ErrorBody", "Envelope", "AppendResponse", "Record", "EventsPage", "InclusionProof", "ConsistencyProof"] {
+    for schema in [
+        "ErrorBody",
+        "Envelope",
+        "AppendResponse",
+        "Record",
+        "EventsPage",
+        "InclusionProof",
+        "ConsistencyProof",
+    ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "openapi lacks schema {schema}");
     }
     app.stop().await;

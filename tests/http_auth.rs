@@ -27,7 +27,11 @@ fn assay(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-async fn get(app: &app::App, path: &str, token: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, String) {
+async fn get(
+    app: &app::App,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, reqwest::header::HeaderMap, String) {
     let mut req = app.http.get(app.url(path));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -48,7 +52,9 @@ async fn reads_need_a_token_beyond_loopback() {
     let db = db.to_str().expect("UTF-8 path");
 
     // No token: 401 with a JSON error and a Bearer challenge, on every read route.
-    for path in ["/v1/checkpoint", "/v1/events", "/v1/queue", "/v1/proof/inclusion?seq=0", "/metrics", "/v1/stream"] {
+    for path in
+        ["/v1/checkpoint", "/v1/events", "/v1/queue", "/v1/proof/inclusion?seq=0", "/metrics", "/v1/stream"]
+    {
         let (status, headers, body) = get(&app, path, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
         assert_eq!(headers.get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"), "{path}");

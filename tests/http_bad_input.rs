@@ -69,11 +69,21 @@ async fn bad_input_matrix() {
         post("not UTF-8", vec![0xff, 0xfe, 0x7b], 400, "malformed_json"),
         post("empty body", vec![], 400, "malformed_json"),
         post("envelopes not an array", br#"{"envelopes":{"a":1}}"#.to_vec(), 400, "malformed_json"),
-        post("batch with another field", format!(r#"{{"envelopes":[{}],"x":1}}"#, String::from_utf8_lossy(&good)).into_bytes(), 400, "malformed_json"),
+        post(
+            "batch with another field",
+            format!(r#"{{"envelopes":[{}],"x":1}}"#, String::from_utf8_lossy(&good)).into_bytes(),
+            400,
+            "malformed_json",
+        ),
         post("empty batch", br#"{"envelopes":[]}"#.to_vec(), 400, "empty_batch"),
         post("unknown envelope field", with(&good, "extra", json!(1)), 400, "bad_envelope"),
         post("bad base64 payload", with(&good, "payload", json!("!!!not base64!!!")), 400, "bad_envelope"),
-        post("bad base64 signature", with(&good, "signatures", json!([{"keyid": "worker-1+00000000", "sig": "%%%"}])), 400, "bad_envelope"),
+        post(
+            "bad base64 signature",
+            with(&good, "signatures", json!([{"keyid": "worker-1+00000000", "sig": "%%%"}])),
+            400,
+            "bad_envelope",
+        ),
         post("no signatures", with(&good, "signatures", json!([])), 400, "bad_envelope"),
         post("wrong payload type", with(&good, "payloadType", json!("text/plain")), 400, "bad_envelope"),
         post("payload not a CloudEvent", with(&good, "payload", json!("eyJhIjoxfQ==")), 400, "bad_event"),
@@ -84,7 +94,12 @@ async fn bad_input_matrix() {
         post("unknown key", metric(&stranger, "r1", 1), 401, "unknown_key"),
         post(
             "role",
-            envelope(&worker, "run.queued", "run/r9", json!({"run": "r9", "project": "p", "needs_gpu": false, "spec": {}})),
+            envelope(
+                &worker,
+                "run.queued",
+                "run/r9",
+                json!({"run": "r9", "project": "p", "needs_gpu": false, "spec": {}}),
+            ),
             403,
             "role_not_allowed",
         ),
@@ -102,37 +117,86 @@ async fn bad_input_matrix() {
         post(
             "source not the signer",
             {
-                let mut event: Value = serde_json::from_slice(&assay_events::b64::decode_any(
-                    serde_json::from_slice::<Value>(&good).expect("JSON")["payload"].as_str().expect("payload"),
+                let mut event: Value = serde_json::from_slice(
+                    &assay_events::b64::decode_any(
+                        serde_json::from_slice::<Value>(&good).expect("JSON")["payload"]
+                            .as_str()
+                            .expect("payload"),
+                    )
+                    .expect("base64"),
                 )
-                .expect("base64"))
                 .expect("JSON");
                 event["source"] = json!("assay:key/someone-else");
-                assay_events::dsse::DecodedEnvelope::sign(serde_json::to_vec(&event).expect("JSON"), &worker).to_json()
+                assay_events::dsse::DecodedEnvelope::sign(serde_json::to_vec(&event).expect("JSON"), &worker)
+                    .to_json()
             },
             403,
             "source_not_signer",
         ),
-        post("schema", envelope(&worker, "metric.recorded", "run/r1", json!({"run": "r1", "name": "x", "step": 1})), 422, "schema_violation"),
-        post("unknown type", envelope(&worker, "metric.invented", "run/r1", json!({"run": "r1"})), 422, "schema_violation"),
+        post(
+            "schema",
+            envelope(&worker, "metric.recorded", "run/r1", json!({"run": "r1", "name": "x", "step": 1})),
+            422,
+            "schema_violation",
+        ),
+        post(
+            "unknown type",
+            envelope(&worker, "metric.invented", "run/r1", json!({"run": "r1"})),
+            422,
+            "schema_violation",
+        ),
         post(
             "wrong subject",
-            envelope(&worker, "metric.recorded", "run/r2", json!({"run": "r1", "name": "x", "step": 1, "value": 1.0})),
+            envelope(
+                &worker,
+                "metric.recorded",
+                "run/r2",
+                json!({"run": "r1", "name": "x", "step": 1, "value": 1.0}),
+            ),
             422,
             "bad_subject",
         ),
         post(
             "payload over 1 MiB",
-            envelope(&worker, "metric.recorded", "run/r1", json!({"run": "r1", "name": "x", "step": 1, "value": 1.0, "unit": huge_unit})),
+            envelope(
+                &worker,
+                "metric.recorded",
+                "run/r1",
+                json!({"run": "r1", "name": "x", "step": 1, "value": 1.0, "unit": huge_unit}),
+            ),
             413,
             "payload_too_large",
         ),
         post("batch over 1000", batch(&vec![good.clone(); 1001]), 413, "too_many_envelopes"),
-        post("one bad envelope in a batch", batch(&[metric(&worker, "r1", 7), metric(&worker, "r1", 8), metric(&stranger, "r1", 9)]), 401, "unknown_key"),
-        Case { content_type: Some("text/plain"), ..post("wrong content type", good.clone(), 415, "unsupported_media_type") },
+        post(
+            "one bad envelope in a batch",
+            batch(&[metric(&worker, "r1", 7), metric(&worker, "r1", 8), metric(&stranger, "r1", 9)]),
+            401,
+            "unknown_key",
+        ),
+        Case {
+            content_type: Some("text/plain"),
+            ..post("wrong content type", good.clone(), 415, "unsupported_media_type")
+        },
         Case { content_type: None, ..post("no content type", good.clone(), 415, "unsupported_media_type") },
-        Case { path: "/v1/dispatch".into(), ..post("dispatch: not JSON", b"nope".to_vec(), 400, "bad_envelope") },
-        Case { path: "/v1/dispatch".into(), ..post("dispatch: unknown key", envelope(&stranger, "dispatch.requested", "run/r1", json!({"run": "r1", "worker": "w", "gpu": null})), 401, "unknown_key") },
+        Case {
+            path: "/v1/dispatch".into(),
+            ..post("dispatch: not JSON", b"nope".to_vec(), 400, "bad_envelope")
+        },
+        Case {
+            path: "/v1/dispatch".into(),
+            ..post(
+                "dispatch: unknown key",
+                envelope(
+                    &stranger,
+                    "dispatch.requested",
+                    "run/r1",
+                    json!({"run": "r1", "worker": "w", "gpu": null}),
+                ),
+                401,
+                "unknown_key",
+            )
+        },
         get("limit 0", "/v1/events?limit=0", 400),
         get("limit over 1000", "/v1/events?limit=1001", 400),
         get("limit not a number", "/v1/events?limit=ten", 400),
@@ -158,7 +222,11 @@ async fn bad_input_matrix() {
         get("unversioned", "/events", 404),
         Case { method: Method::DELETE, ..get("DELETE events", "/v1/events", 405) },
         Case { method: Method::PUT, ..get("PUT checkpoint", "/v1/checkpoint", 405) },
-        Case { method: Method::POST, content_type: Some("application/json"), ..get("POST queue", "/v1/queue", 405) },
+        Case {
+            method: Method::POST,
+            content_type: Some("application/json"),
+            ..get("POST queue", "/v1/queue", 405)
+        },
     ];
     let mut failures = Vec::new();
     for case in cases.drain(..) {
@@ -171,7 +239,8 @@ async fn bad_input_matrix() {
         }
         let response = req.send().await.expect("a response");
         let status = response.status();
-        let ct = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let ct =
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         let text = response.text().await.expect("a body");
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let problems = [
@@ -180,7 +249,10 @@ async fn bad_input_matrix() {
             (!ct.starts_with("application/json"), format!("content type {ct:?}")),
             (body["error"].as_str().is_none_or(str::is_empty), "no error code".to_owned()),
             (body["detail"].as_str().is_none_or(|d| d.len() < 8), "no clear detail".to_owned()),
-            (case.error.is_some_and(|e| body["error"] != e), format!("error {}, expected {:?}", body["error"], case.error)),
+            (
+                case.error.is_some_and(|e| body["error"] != e),
+                format!("error {}, expected {:?}", body["error"], case.error),
+            ),
         ];
         for (bad, what) in problems {
             if bad {
@@ -193,7 +265,10 @@ async fn bad_input_matrix() {
     let head = "POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
                 Content-Length: 5242880\r\nConnection: close\r\n\r\n";
     let (status, body) = raw(app.addr, head).await;
-    if status != 413 || body["error"] != "body_too_large" || !body["detail"].as_str().is_some_and(|d| d.contains("4 MiB")) {
+    if status != 413
+        || body["error"] != "body_too_large"
+        || !body["detail"].as_str().is_some_and(|d| d.contains("4 MiB"))
+    {
         failures.push(format!("body over 4 MiB: {status} {body}"));
     }
     assert!(failures.is_empty(), "bad input handled badly:\n{}", failures.join("\n"));

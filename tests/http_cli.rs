@@ -50,7 +50,21 @@ fn lab() -> Lab {
     let db = dir.join("ledger.db").to_string_lossy().into_owned();
     ok(assay(&dir, &["init", "--db", &db, "--origin", "t.local/assay", "--keys", "keys"]));
     ok(assay(&dir, &["key", "new", "worker-1", "--out", "keys"]));
-    ok(assay(&dir, &["key", "register", "--db", &db, "--signer", "keys/admin.key", "--vkey", "keys/worker-1.vkey", "--role", "worker"]));
+    ok(assay(
+        &dir,
+        &[
+            "key",
+            "register",
+            "--db",
+            &db,
+            "--signer",
+            "keys/admin.key",
+            "--vkey",
+            "keys/worker-1.vkey",
+            "--role",
+            "worker",
+        ],
+    ));
     Lab { _dir: tmp, dir, db, worker_key: "keys/worker-1.key".to_owned() }
 }
 
@@ -86,16 +100,43 @@ fn cli_server_option_matches_db() {
     let (mut child, url) = serve(&lab);
     let d = &lab.dir;
 
-    let one = ok(assay(d, &[
-        "append", "--server", &url, "--key", &lab.worker_key, "--type", "metric.recorded", "--subject", "run/r1",
-        "--data", r#"{"run":"r1","name":"loss","step":0,"value":2.5}"#, "--json",
-    ]));
+    let one = ok(assay(
+        d,
+        &[
+            "append",
+            "--server",
+            &url,
+            "--key",
+            &lab.worker_key,
+            "--type",
+            "metric.recorded",
+            "--subject",
+            "run/r1",
+            "--data",
+            r#"{"run":"r1","name":"loss","step":0,"value":2.5}"#,
+            "--json",
+        ],
+    ));
     assert_eq!(json_lines(&one.stdout).len(), 1);
     let lines: String = (1..=30)
         .map(|s| format!("{{\"type\":\"metric.recorded\",\"subject\":\"run/r1\",\"data\":{{\"run\":\"r1\",\"name\":\"loss\",\"step\":{s},\"value\":1.5}}}}\n"))
         .collect();
     std::fs::write(d.join("m.ndjson"), lines).expect("write");
-    let many = ok(assay(d, &["append", "--server", &url, "--key", &lab.worker_key, "--ndjson", "m.ndjson", "--json", "--chunk", "7"]));
+    let many = ok(assay(
+        d,
+        &[
+            "append",
+            "--server",
+            &url,
+            "--key",
+            &lab.worker_key,
+            "--ndjson",
+            "m.ndjson",
+            "--json",
+            "--chunk",
+            "7",
+        ],
+    ));
     let acks = json_lines(&many.stdout);
     assert_eq!(acks.len(), 30);
     let first = acks[0]["seq"].as_u64().expect("seq");
@@ -120,11 +161,18 @@ fn cli_server_option_matches_db() {
     let via_server = ok(assay(d, &["log", "--server", &url, "--json"]));
     let via_db = ok(assay(d, &["log", "--db", &lab.db, "--json"]));
     assert_eq!(json_lines(&via_server.stdout), json_lines(&via_db.stdout));
-    let filtered = ok(assay(d, &["log", "--server", &url, "--type", "metric.recorded", "--from", "3", "--limit", "5"]));
+    let filtered =
+        ok(assay(d, &["log", "--server", &url, "--type", "metric.recorded", "--from", "3", "--limit", "5"]));
     assert_eq!(filtered.stdout.lines().count(), 5);
-    assert_eq!(ok(assay(d, &["checkpoint", "--server", &url])).stdout, ok(assay(d, &["checkpoint", "--db", &lab.db])).stdout);
+    assert_eq!(
+        ok(assay(d, &["checkpoint", "--server", &url])).stdout,
+        ok(assay(d, &["checkpoint", "--db", &lab.db])).stdout
+    );
     let size = json_lines(&via_db.stdout).len().to_string();
-    for args in [vec!["proof", "inclusion", "4", "--json"], vec!["proof", "consistency", "3", size.as_str(), "--json"]] {
+    for args in [
+        vec!["proof", "inclusion", "4", "--json"],
+        vec!["proof", "consistency", "3", size.as_str(), "--json"],
+    ] {
         let mut s = args.clone();
         s.extend(["--server", &url]);
         let mut d_args = args.clone();
@@ -158,9 +206,12 @@ fn sigterm_commits_everything_acknowledged() {
         })
         .collect();
     std::fs::write(lab.dir.join("m.ndjson"), lines).expect("write");
-    let signed = ok(assay(&lab.dir, &["append", "--key", &lab.worker_key, "--ndjson", "m.ndjson", "--sign-only"])).stdout;
+    let signed =
+        ok(assay(&lab.dir, &["append", "--key", &lab.worker_key, "--ndjson", "m.ndjson", "--sign-only"]))
+            .stdout;
     let envelopes: Vec<String> = signed.lines().map(str::to_owned).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let acked: Vec<String> = runtime.block_on(async {
         let client = assay::client::Client::new(&url).expect("client");
         let mut tasks = Vec::new();
@@ -189,6 +240,8 @@ fn sigterm_commits_everything_acknowledged() {
     for d in &acked {
         assert!(stored.contains(d.as_str()), "acknowledged {d} is not stored");
     }
-    let verify: Value = serde_json::from_str(&ok(assay(&lab.dir, &["verify", "--db", &lab.db, "--json"])).stdout).expect("JSON");
+    let verify: Value =
+        serde_json::from_str(&ok(assay(&lab.dir, &["verify", "--db", &lab.db, "--json"])).stdout)
+            .expect("JSON");
     assert_eq!(verify["ok"], true, "{verify}");
 }

@@ -48,7 +48,10 @@ fn kill(pid: u32) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_conformance() {
     let Some(mut st) = schemathesis() else {
-        assert!(std::env::var_os("CI").is_none(), "schemathesis is required under CI (python3 -m pip install schemathesis)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "schemathesis is required under CI (python3 -m pip install schemathesis)"
+        );
         eprintln!("skipped: schemathesis is not installed (python3 -m pip install schemathesis)");
         return;
     };
@@ -66,7 +69,8 @@ async fn openapi_conformance() {
         .arg("--report-dir")
         .arg(&report)
         .current_dir(app.dir.path());
-    let out = tokio::task::spawn_blocking(move || run_bounded(st, Duration::from_secs(240))).await.expect("join");
+    let out =
+        tokio::task::spawn_blocking(move || run_bounded(st, Duration::from_secs(240))).await.expect("join");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let tail: String = stdout.chars().rev().take(12_000).collect::<Vec<_>>().into_iter().rev().collect();
     assert!(

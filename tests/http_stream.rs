@@ -31,7 +31,8 @@ impl Seen {
     fn take(&mut self, ev: &SseEvent) -> Option<u64> {
         match ev.event.as_str() {
             "record" => {
-                let id: u64 = ev.id.as_deref().and_then(|i| i.parse().ok()).expect("record events have a seq id");
+                let id: u64 =
+                    ev.id.as_deref().and_then(|i| i.parse().ok()).expect("record events have a seq id");
                 let data: Value = serde_json::from_str(&ev.data).expect("record data is JSON");
                 assert_eq!(data["seq"], id, "id is the record's seq");
                 self.seqs.push(id);
@@ -40,7 +41,11 @@ impl Seen {
             "overflow" => {
                 let data: Value = serde_json::from_str(&ev.data).expect("overflow data is JSON");
                 let resume = data["resume_from"].as_u64().expect("resume_from");
-                assert_eq!(Some(resume), self.seqs.last().map(|s| s + 1), "resume right after the last event sent");
+                assert_eq!(
+                    Some(resume),
+                    self.seqs.last().map(|s| s + 1),
+                    "resume right after the last event sent"
+                );
                 self.overflows += 1;
                 Some(resume)
             }
@@ -96,7 +101,9 @@ async fn slow_subscriber(
                     sse = Sse::connect(&http, &format!("{base}/v1/stream?from={from}"), None).await;
                 }
             }
-            None => panic!("the slow stream ended without an overflow event after {} records", seen.seqs.len()),
+            None => {
+                panic!("the slow stream ended without an overflow event after {} records", seen.seqs.len())
+            }
         }
     }
     seen
@@ -150,10 +157,13 @@ async fn every_subscriber_sees_every_seq_once_in_order() {
 
     let all: Vec<u64> = (0..total).collect();
     let deadline = Duration::from_secs(120);
-    let plain = tokio::time::timeout(deadline, plain).await.expect("plain subscriber in time").expect("plain");
+    let plain =
+        tokio::time::timeout(deadline, plain).await.expect("plain subscriber in time").expect("plain");
     assert_eq!(plain.seqs, all, "plain subscriber: every seq once, in order");
-    let reconnecting =
-        tokio::time::timeout(deadline, reconnecting).await.expect("reconnecting subscriber in time").expect("reconnecting");
+    let reconnecting = tokio::time::timeout(deadline, reconnecting)
+        .await
+        .expect("reconnecting subscriber in time")
+        .expect("reconnecting");
     assert_eq!(reconnecting.reconnects, 1);
     assert_eq!(reconnecting.seqs, all, "reconnecting subscriber: every seq once, in order");
     let slow = tokio::time::timeout(deadline, slow).await.expect("slow subscriber in time").expect("slow");
@@ -162,7 +172,9 @@ async fn every_subscriber_sees_every_seq_once_in_order() {
 
     let (_, metrics) = app.get_text("/metrics").await;
     assert!(
-        metrics.lines().any(|l| l.starts_with("assay_stream_subscribers_dropped_total") && !l.ends_with(" 0")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("assay_stream_subscribers_dropped_total") && !l.ends_with(" 0")),
         "{metrics}"
     );
     app.stop().await;
@@ -180,7 +192,10 @@ async fn heartbeats_live_events_and_shutdown() {
     assert!(sse.comments >= 2, "heartbeats on an idle stream: {}", sse.comments);
     let acks = app.append_ok(&[metric(&worker, "r1", 0), metric(&worker, "r1", 1)]).await;
     for (seq, digest) in acks {
-        let ev = tokio::time::timeout(Duration::from_secs(10), sse.next()).await.expect("live event").expect("event");
+        let ev = tokio::time::timeout(Duration::from_secs(10), sse.next())
+            .await
+            .expect("live event")
+            .expect("event");
         assert_eq!(ev.event, "record");
         assert_eq!(ev.id, Some(seq.to_string()));
         let data: Value = serde_json::from_str(&ev.data).expect("JSON");
@@ -192,5 +207,7 @@ async fn heartbeats_live_events_and_shutdown() {
     assert!(metrics.contains("assay_stream_subscribers 1"), "{metrics}");
     // Shutdown ends open streams instead of waiting for them.
     tokio::time::timeout(Duration::from_secs(10), app.stop()).await.expect("shutdown with an open stream");
-    assert!(tokio::time::timeout(Duration::from_secs(5), sse.next()).await.expect("the stream ends").is_none());
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), sse.next()).await.expect("the stream ends").is_none()
+    );
 }

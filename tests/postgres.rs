@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use assay::clock::now_ns;
 use assay::keyfile;
-use assay::ledger::{build_envelope, Incoming, Ledger, LedgerOptions};
+use assay::ledger::{Incoming, Ledger, LedgerOptions, build_envelope};
 use assay::store::{Durability, Store};
 use serde_json::json;
 
@@ -57,7 +57,18 @@ async fn concurrent_writer_processes_share_one_gap_free_log() {
     let k = keys.to_str().unwrap();
     ok(&["init", "--db", &url, "--origin", "pg.test/log", "--keys", k]);
     ok(&["key", "new", "w", "--out", k]);
-    ok(&["key", "register", "--db", &url, "--signer", &format!("{k}/admin.key"), "--vkey", &format!("{k}/w.vkey"), "--role", "worker"]);
+    ok(&[
+        "key",
+        "register",
+        "--db",
+        &url,
+        "--signer",
+        &format!("{k}/admin.key"),
+        "--vkey",
+        &format!("{k}/w.vkey"),
+        "--role",
+        "worker",
+    ]);
     let writers = 4;
     let per_writer = 1500;
     let mut children = Vec::new();
@@ -69,7 +80,18 @@ async fn concurrent_writer_processes_share_one_gap_free_log() {
         std::fs::write(&file, lines).unwrap();
         children.push(
             Command::new(env!("CARGO_BIN_EXE_assay"))
-                .args(["append", "--db", &url, "--key", &format!("{k}/w.key"), "--ndjson", file.to_str().unwrap(), "--chunk", "100", "--json"])
+                .args([
+                    "append",
+                    "--db",
+                    &url,
+                    "--key",
+                    &format!("{k}/w.key"),
+                    "--ndjson",
+                    file.to_str().unwrap(),
+                    "--chunk",
+                    "100",
+                    "--json",
+                ])
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap(),
@@ -98,33 +120,70 @@ async fn the_dispatch_gate_holds_across_two_sequencers_on_one_database() {
     let worker = keyfile::generate("worker").unwrap();
     let ledger_key = keyfile::generate("ledger").unwrap();
     let a_store = Store::open(&url, Durability::Full, true).await.unwrap();
-    let a = Ledger::init(a_store.clone(), "pg.test/gate", ledger_key.clone(), &[admin.verifier()], LedgerOptions::default())
-        .await
-        .unwrap();
+    let a = Ledger::init(
+        a_store.clone(),
+        "pg.test/gate",
+        ledger_key.clone(),
+        &[admin.verifier()],
+        LedgerOptions::default(),
+    )
+    .await
+    .unwrap();
     let env = |k: &assay_events::keys::SignerKey, ty: &str, subject: String, data: serde_json::Value| {
         Incoming::Decoded(build_envelope(k, ty, Some(&subject), data, None, now_ns()))
     };
     a.append(vec![
-        env(&admin, "key.registered", "key/dispatcher".into(), json!({"vkey": dispatcher.verifier().to_text(), "roles": ["dispatcher"]})),
-        env(&admin, "key.registered", "key/worker".into(), json!({"vkey": worker.verifier().to_text(), "roles": ["worker"]})),
-        env(&worker, "worker.preflight", "worker/n1".into(), json!({"worker": "n1", "healthy": true, "checks": [], "gpus": ["0000:01:00"]})),
+        env(
+            &admin,
+            "key.registered",
+            "key/dispatcher".into(),
+            json!({"vkey": dispatcher.verifier().to_text(), "roles": ["dispatcher"]}),
+        ),
+        env(
+            &admin,
+            "key.registered",
+            "key/worker".into(),
+            json!({"vkey": worker.verifier().to_text(), "roles": ["worker"]}),
+        ),
+        env(
+            &worker,
+            "worker.preflight",
+            "worker/n1".into(),
+            json!({"worker": "n1", "healthy": true, "checks": [], "gpus": ["0000:01:00"]}),
+        ),
     ])
     .await
     .unwrap();
     let runs: Vec<String> = (0..40).map(|i| format!("r{i}")).collect();
     let queued = runs
         .iter()
-        .map(|r| env(&dispatcher, "run.queued", format!("run/{r}"), json!({"run": r, "project": "p", "needs_gpu": true, "spec": {}})))
+        .map(|r| {
+            env(
+                &dispatcher,
+                "run.queued",
+                format!("run/{r}"),
+                json!({"run": r, "project": "p", "needs_gpu": true, "spec": {}}),
+            )
+        })
         .collect();
     a.append(queued).await.unwrap();
     // A second "server": its own sequencer on the same database.
-    let b = Ledger::open(Store::open(&url, Durability::Full, false).await.unwrap(), ledger_key, LedgerOptions::default())
-        .await
-        .unwrap();
+    let b = Ledger::open(
+        Store::open(&url, Durability::Full, false).await.unwrap(),
+        ledger_key,
+        LedgerOptions::default(),
+    )
+    .await
+    .unwrap();
     let mut tasks = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let ledger = if i % 2 == 0 { a.clone() } else { b.clone() };
-        let e = env(&dispatcher, "dispatch.requested", format!("run/{run}"), json!({"run": run, "worker": "n1", "gpu": "0000:01:00"}));
+        let e = env(
+            &dispatcher,
+            "dispatch.requested",
+            format!("run/{run}"),
+            json!({"run": run, "worker": "n1", "gpu": "0000:01:00"}),
+        );
         tasks.push(tokio::spawn(async move { ledger.append(vec![e]).await.unwrap() }));
     }
     for t in tasks {
@@ -152,7 +211,11 @@ async fn copy_sqlite_to_postgres_and_back_keeps_every_checkpoint() {
     let back = dir.path().join("back.db");
     ok(&["copy", "--from", &url, "--to", back.to_str().unwrap()]);
     for db in [&url, back.to_str().unwrap()] {
-        assert_eq!(ok(&["checkpoint", "--db", db]), ok(&["checkpoint", "--db", src]), "same signed checkpoint");
+        assert_eq!(
+            ok(&["checkpoint", "--db", db]),
+            ok(&["checkpoint", "--db", src]),
+            "same signed checkpoint"
+        );
         assert_eq!(
             ok(&["replay", "--db", db, "--digest-only"]),
             ok(&["replay", "--db", src, "--digest-only"]),
@@ -169,7 +232,8 @@ async fn copy_sqlite_to_postgres_and_back_keeps_every_checkpoint() {
 #[test]
 fn postgres_migrations_are_the_sqlite_ones_in_dialect() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/sql");
-    let mut names: Vec<_> = std::fs::read_dir(root.join("sqlite")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut names: Vec<_> =
+        std::fs::read_dir(root.join("sqlite")).unwrap().map(|e| e.unwrap().file_name()).collect();
     names.sort();
     assert!(!names.is_empty());
     for name in names {

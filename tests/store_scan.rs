@@ -2,19 +2,25 @@
 
 use assay::clock::now_ns;
 use assay::keyfile;
-use assay::ledger::{build_envelope, Incoming, Ledger, LedgerOptions};
+use assay::ledger::{Incoming, Ledger, LedgerOptions, build_envelope};
 use assay::store::{Durability, Store};
 use serde_json::json;
 
 #[tokio::test]
 async fn bulk_pages_equal_sqlx_pages() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("l.db").to_string_lossy(), Durability::Relaxed, true).await.unwrap();
+    let store =
+        Store::open(&dir.path().join("l.db").to_string_lossy(), Durability::Relaxed, true).await.unwrap();
     let admin = keyfile::generate("admin").unwrap();
-    let ledger =
-        Ledger::init(store.clone(), "scan.test/log", keyfile::generate("ledger").unwrap(), &[admin.verifier()], LedgerOptions::default())
-            .await
-            .unwrap();
+    let ledger = Ledger::init(
+        store.clone(),
+        "scan.test/log",
+        keyfile::generate("ledger").unwrap(),
+        &[admin.verifier()],
+        LedgerOptions::default(),
+    )
+    .await
+    .unwrap();
     // Key events carry a subject; a control event has the fixed subject `control`; mixed sizes.
     let mut batch = Vec::new();
     for i in 0..300 {

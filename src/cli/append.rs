@@ -14,7 +14,7 @@ use super::remote::{ServerArgs, at_line};
 use super::{DbArgs, Exit, LedgerKeyArgs, open};
 
 /// Lines one invocation reads at most: the input is checked whole before anything is appended.
-const INPUT_LINES_MAX: usize = 10_000_000;
+const INPUT_LINES_MAX: usize = 2_000_000;
 /// Requests in flight while checking the next (pipelining check and commit).
 const IN_FLIGHT_MAX: usize = 4;
 
@@ -174,8 +174,9 @@ async fn remote(
 
 type Pending = (usize, oneshot::Receiver<Result<AppendOutcome, AppendError>>);
 
-/// Checks chunk k+1 while chunk k commits; prints acknowledgements in input order, each only
-/// after its commit.
+/// Checks the whole input first (every stateless check, then keys, roles and ids against the
+/// ledger as it is), so bad input stores nothing; then submits requests of `chunk` envelopes,
+/// several in flight, and prints acknowledgements in input order, each only after its commit.
 async fn pipeline(
     ledger: &assay::ledger::Ledger,
     items: Vec<Incoming>,
@@ -183,10 +184,6 @@ async fn pipeline(
     chunk: usize,
     json: bool,
 ) -> anyhow::Result<()> {
-    let mut in_flight: VecDeque<Pending> = VecDeque::new();
-    let mut first = 0usize;
-    let mut items = items.into_iter();
-    let mut stdout = std::io::stdout().lock();
     let line_of = |start: usize, e: AppendError| -> anyhow::Error {
         match e {
             AppendError::Rejected { index, reason } => {
@@ -199,20 +196,32 @@ async fn pipeline(
             other => other.into(),
         }
     };
-    let mut failure: Option<anyhow::Error> = None;
+    let mut prepared = Vec::with_capacity(items.len());
+    let mut items = items.into_iter();
     loop {
         let batch: Vec<Incoming> = items.by_ref().take(chunk).collect();
-        let done = batch.is_empty();
-        if !done && failure.is_none() {
+        if batch.is_empty() {
+            break;
+        }
+        let first = prepared.len();
+        prepared.extend(ledger.prepare(batch).await.map_err(|e| line_of(first, e))?);
+    }
+    ledger.precheck(&prepared).await.map_err(|e| line_of(0, e))?;
+
+    let mut in_flight: VecDeque<Pending> = VecDeque::new();
+    let mut stdout = std::io::stdout().lock();
+    let mut failure: Option<anyhow::Error> = None;
+    let mut first = 0usize;
+    let mut prepared = prepared.into_iter();
+    loop {
+        let batch: Vec<_> = prepared.by_ref().take(chunk).collect();
+        let done = batch.is_empty() || failure.is_some();
+        if !done {
             let n = batch.len();
-            match ledger.prepare(batch).await {
-                Ok(prepared) => in_flight
-                    .push_back((first, ledger.submit(prepared).await.map_err(|e| line_of(first, e))?)),
-                Err(e) => failure = Some(line_of(first, e)),
-            }
+            in_flight.push_back((first, ledger.submit(batch).await.map_err(|e| line_of(first, e))?));
             first += n;
         }
-        while in_flight.len() > IN_FLIGHT_MAX || ((done || failure.is_some()) && !in_flight.is_empty()) {
+        while in_flight.len() > IN_FLIGHT_MAX || (done && !in_flight.is_empty()) {
             let (start, rx) = in_flight.pop_front().expect("non-empty");
             match rx.await.map_err(|_| AppendError::ShuttingDown).and_then(|r| r) {
                 Ok(outcome) => {
@@ -232,7 +241,7 @@ async fn pipeline(
                 }
             }
         }
-        if done || failure.is_some() {
+        if done {
             break;
         }
     }

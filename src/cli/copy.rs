@@ -20,7 +20,8 @@ pub async fn run(a: CopyArgs) -> anyhow::Result<Exit> {
     let src = Store::open(&a.from, Durability::Full, false).await?;
     let dst = Store::open(&a.to, Durability::Full, true).await?;
     let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("copying {bar:40} {pos}/{len} records").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("copying {bar:40} {pos}/{len} records")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let n = assay::copy::copy(&src, &dst, |done, total| {
         bar.set_length(total);
@@ -32,7 +33,8 @@ pub async fn run(a: CopyArgs) -> anyhow::Result<Exit> {
     let (src_head, dst_head) = (src.head().await?, dst.head().await?);
     let same_root = match (src_head, dst_head) {
         (Some(s), Some(d)) => {
-            let (a, b) = (src.checkpoint_at(s.checkpoint_size).await?, dst.checkpoint_at(d.checkpoint_size).await?);
+            let (a, b) =
+                (src.checkpoint_at(s.checkpoint_size).await?, dst.checkpoint_at(d.checkpoint_size).await?);
             a.zip(b).is_some_and(|(a, b)| a.root == b.root && a.note == b.note)
         }
         _ => false,
@@ -41,7 +43,10 @@ pub async fn run(a: CopyArgs) -> anyhow::Result<Exit> {
         println!("copied {n} records; the copy verifies and carries the same signed checkpoints");
         Ok(Exit::Ok)
     } else {
-        println!("the copy does not verify: {}", report.reason.unwrap_or_else(|| "checkpoints differ".into()));
+        println!(
+            "the copy does not verify: {}",
+            report.reason.unwrap_or_else(|| "checkpoints differ".into())
+        );
         Ok(Exit::VerifyFailed)
     }
 }

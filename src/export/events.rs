@@ -4,11 +4,14 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{BinaryBuilder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder};
-use arrow_array::{Array, BinaryArray, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array};
+use arrow_array::builder::{BinaryBuilder, StringBuilder};
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array,
+};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use assay_events::Hash32;
 use assay_events::record::{LEAF_LEN, LeafFields};
+use rayon::prelude::*;
 
 use super::columns::{TZ, timestamp_type};
 use crate::store::StoredRecord;
@@ -96,93 +99,61 @@ pub fn prepare(r: &StoredRecord) -> Result<Prepared, String> {
     Ok(Prepared { leaf_hash: assay_events::merkle::leaf_hash(&leaf), leaf, time_ns: time_ns(&r.time) })
 }
 
-/// Appends rows of one partition (one type) and emits record batches.
-pub struct EventsBuilder {
-    schema: SchemaRef,
-    seq: UInt64Builder,
-    received_at: TimestampNanosecondBuilder,
-    time: TimestampNanosecondBuilder,
-    source: StringBuilder,
-    event_id: StringBuilder,
-    subject: StringBuilder,
-    digest: StringBuilder,
-    record_hash: StringBuilder,
-    prev_hash: StringBuilder,
-    leaf: BinaryBuilder,
-    payload: StringBuilder,
-    signatures: StringBuilder,
-    rows: usize,
-}
-
-fn push_hex(b: &mut StringBuilder, h: &Hash32) {
+fn hex_column<'a>(hashes: impl ExactSizeIterator<Item = &'a Hash32>) -> ArrayRef {
+    let mut b = StringBuilder::with_capacity(hashes.len(), hashes.len() * 64);
     let mut buf = [0u8; 64];
-    // Infallible: the buffer is exactly twice the input.
-    let _ = hex::encode_to_slice(h.0, &mut buf);
-    b.append_value(std::str::from_utf8(&buf).unwrap_or_default());
+    for h in hashes {
+        // Infallible: the buffer is exactly twice the input, and hex is ASCII.
+        let _ = hex::encode_to_slice(h.0, &mut buf);
+        b.append_value(std::str::from_utf8(&buf).unwrap_or_default());
+    }
+    Arc::new(b.finish())
 }
 
-impl EventsBuilder {
-    pub fn new(schema: SchemaRef) -> EventsBuilder {
-        let ts = || TimestampNanosecondBuilder::new().with_timezone(TZ);
-        EventsBuilder {
-            schema,
-            seq: UInt64Builder::new(),
-            received_at: ts(),
-            time: ts(),
-            source: StringBuilder::new(),
-            event_id: StringBuilder::new(),
-            subject: StringBuilder::new(),
-            digest: StringBuilder::new(),
-            record_hash: StringBuilder::new(),
-            prev_hash: StringBuilder::new(),
-            leaf: BinaryBuilder::new(),
-            payload: StringBuilder::new(),
-            signatures: StringBuilder::new(),
-            rows: 0,
+fn string_column<'a>(values: impl ExactSizeIterator<Item = Option<&'a [u8]>> + Clone) -> ArrayRef {
+    let bytes = values.clone().map(|v| v.map_or(0, <[u8]>::len)).sum();
+    let mut b = StringBuilder::with_capacity(values.len(), bytes);
+    for v in values {
+        // Checked UTF-8 in `prepare` (payload, signatures) or a `String` already.
+        b.append_option(v.map(|v| std::str::from_utf8(v).unwrap_or_default()));
+    }
+    Arc::new(b.finish())
+}
+
+/// The `events` batch of `rows` (one partition's rows, in seq order). The columns are built in
+/// parallel.
+pub fn batch(schema: &SchemaRef, rows: &[(&StoredRecord, &Prepared)]) -> Result<RecordBatch, ArrowError> {
+    let column = |c: usize| -> ArrayRef {
+        let records = rows.iter().map(|(r, _)| *r);
+        let text = |f: fn(&StoredRecord) -> Option<&[u8]>| string_column(rows.iter().map(move |(r, _)| f(r)));
+        match c {
+            0 => Arc::new(UInt64Array::from_iter_values(records.map(|r| r.seq))),
+            1 => Arc::new(
+                TimestampNanosecondArray::from_iter_values(records.map(|r| r.received_at_ns))
+                    .with_timezone(TZ),
+            ),
+            2 => Arc::new(
+                TimestampNanosecondArray::from_iter(rows.iter().map(|(_, p)| p.time_ns)).with_timezone(TZ),
+            ),
+            3 => text(|r| Some(r.source.as_bytes())),
+            4 => text(|r| Some(r.event_id.as_bytes())),
+            5 => text(|r| r.subject.as_deref().map(str::as_bytes)),
+            6 => hex_column(records.map(|r| &r.digest)),
+            7 => hex_column(records.map(|r| &r.record_hash)),
+            8 => hex_column(records.map(|r| &r.prev_hash)),
+            9 => {
+                let mut b = BinaryBuilder::with_capacity(rows.len(), rows.len() * LEAF_LEN);
+                for (_, p) in rows {
+                    b.append_value(p.leaf);
+                }
+                Arc::new(b.finish())
+            }
+            10 => text(|r| Some(r.payload.as_slice())),
+            _ => text(|r| Some(r.signatures.as_slice())),
         }
-    }
-
-    pub fn push(&mut self, r: &StoredRecord, p: &Prepared) {
-        self.seq.append_value(r.seq);
-        self.received_at.append_value(r.received_at_ns);
-        self.time.append_option(p.time_ns);
-        self.source.append_value(&r.source);
-        self.event_id.append_value(&r.event_id);
-        self.subject.append_option(r.subject.as_deref());
-        push_hex(&mut self.digest, &r.digest);
-        push_hex(&mut self.record_hash, &r.record_hash);
-        push_hex(&mut self.prev_hash, &r.prev_hash);
-        self.leaf.append_value(p.leaf);
-        // Checked UTF-8 in `prepare`.
-        self.payload.append_value(std::str::from_utf8(&r.payload).unwrap_or_default());
-        self.signatures.append_value(std::str::from_utf8(&r.signatures).unwrap_or_default());
-        self.rows += 1;
-    }
-
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-        self.rows = 0;
-        RecordBatch::try_new(
-            self.schema.clone(),
-            vec![
-                Arc::new(self.seq.finish()),
-                Arc::new(self.received_at.finish()),
-                Arc::new(self.time.finish()),
-                Arc::new(self.source.finish()),
-                Arc::new(self.event_id.finish()),
-                Arc::new(self.subject.finish()),
-                Arc::new(self.digest.finish()),
-                Arc::new(self.record_hash.finish()),
-                Arc::new(self.prev_hash.finish()),
-                Arc::new(self.leaf.finish()),
-                Arc::new(self.payload.finish()),
-                Arc::new(self.signatures.finish()),
-            ],
-        )
-    }
+    };
+    let columns: Vec<ArrayRef> = (0..COLUMNS.len()).into_par_iter().map(column).collect();
+    RecordBatch::try_new(schema.clone(), columns)
 }
 
 /// One row of the `events` table as read back.

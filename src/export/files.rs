@@ -10,11 +10,11 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves};
-use parquet::file::writer::SerializedFileWriter;
-use rayon::prelude::*;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
 
 use super::ExportError;
 use super::manifest::FileEntry;
@@ -99,7 +99,8 @@ impl PartWriter {
             bytes: 0,
         };
         let group_rows = props.max_row_group_row_count().unwrap_or(ROW_GROUP_ROWS).max(1);
-        let (file, factory) = ArrowWriter::try_new(sink, schema.clone(), Some(props))?.into_serialized_writer()?;
+        let (file, factory) =
+            ArrowWriter::try_new(sink, schema.clone(), Some(props))?.into_serialized_writer()?;
         Ok(PartWriter {
             rel,
             path,
@@ -132,7 +133,12 @@ impl PartWriter {
                 leaves.extend(compute_leaves(field, array)?);
             }
             if leaves.len() != writers.len() {
-                return Err(ExportError::Invalid(format!("{}: {} leaves for {} columns", self.rel, leaves.len(), writers.len())));
+                return Err(ExportError::Invalid(format!(
+                    "{}: {} leaves for {} columns",
+                    self.rel,
+                    leaves.len(),
+                    writers.len()
+                )));
             }
             writers.par_iter_mut().zip(leaves.par_iter()).try_for_each(|(w, leaf)| w.write(leaf))?;
             *rows += n;
@@ -172,7 +178,6 @@ impl PartWriter {
     /// entry; [`Finished::publish`] renames it into place.
     pub fn finish(mut self, export_size: u64) -> Result<Finished, ExportError> {
         self.close_group()?;
-        self.file.finish()?;
         let HashingWriter { inner, hasher, bytes } = self.file.into_inner()?;
         let file = inner.into_inner().map_err(|e| ExportError::io(&self.tmp, e.into_error()))?;
         file.sync_all().map_err(|e| ExportError::io(&self.tmp, e))?;

@@ -20,7 +20,7 @@ use assay_projections::Projections;
 use rayon::prelude::*;
 
 use super::columns::{BatchBuilder, Row};
-use super::events::{self, EventsBuilder, Prepared};
+use super::events::{self, Prepared};
 use super::files::{Finished, PartWriter, ROW_GROUP_ROWS, properties};
 use super::manifest::{FORMAT, FileEntry, Manifest, Step};
 use super::source::{LedgerSource, parse, replay, scan};
@@ -58,8 +58,8 @@ pub struct ExportSummary {
 /// A record's leaf (or why it is bad) and, when typed tables are written, its parse.
 type Checked = (Result<Prepared, String>, Option<Result<Record, ExportError>>);
 
-/// Rows buffered per events partition before they are handed to the Parquet writer.
-const EVENTS_BATCH_ROWS: usize = 8192;
+/// Rows buffered per typed table before they are handed to the Parquet writer.
+const TYPED_BATCH_ROWS: usize = 8192;
 
 /// Exports `src` into `out`. `since`: append to the export already in `out`, which must end
 /// at exactly that seq. `progress(done, total)` after each page.
@@ -125,13 +125,6 @@ fn safe_type(ty: &str) -> bool {
     !ty.is_empty() && ty.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
-struct Partition {
-    builder: EventsBuilder,
-    writer: PartWriter,
-    first: Option<u64>,
-    last: u64,
-}
-
 struct Typed {
     builder: BatchBuilder<'static>,
     writer: PartWriter,
@@ -147,7 +140,7 @@ struct Run<'a> {
     size: u64,
     suffix: String,
     schema: arrow_schema::SchemaRef,
-    partitions: BTreeMap<String, Partition>,
+    partitions: BTreeMap<String, PartWriter>,
     typed: Vec<Typed>,
     frontier: Frontier,
     last_hash: Hash32,
@@ -189,7 +182,7 @@ impl<'a> Run<'a> {
                 let props = properties(options.row_group_rows, &[]);
                 let writer =
                     PartWriter::create(out, format!("{}/{suffix}", t.name), t.name, t.schema(), props)?;
-                typed.push(Typed { builder: t.builder(EVENTS_BATCH_ROWS), writer, first: None, last: 0 });
+                typed.push(Typed { builder: t.builder(TYPED_BATCH_ROWS), writer, first: None, last: 0 });
             }
         }
         Ok(Run {
@@ -211,9 +204,12 @@ impl<'a> Run<'a> {
 
     fn page(&mut self, page: Vec<StoredRecord>) -> Result<(), ExportError> {
         let want_records = self.options.typed;
-        let prepared: Vec<Checked> =
+        let checked: Vec<Checked> =
             page.par_iter().map(|s| (events::prepare(s), want_records.then(|| parse(s)))).collect();
-        for (stored, (prep, record)) in page.iter().zip(prepared) {
+        let mut prepared = Vec::with_capacity(page.len());
+        // Rows of this page per partition, in seq order.
+        let mut by_type: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, (stored, (prep, record))) in page.iter().zip(checked).enumerate() {
             let seq = self.frontier.size();
             if stored.seq != seq {
                 return Err(ExportError::Ledger(format!("record {seq} is missing")));
@@ -231,7 +227,7 @@ impl<'a> Run<'a> {
             self.frontier.push(prep.leaf_hash);
             self.last_hash = stored.record_hash;
             if self.options.events {
-                self.push_event(stored, &prep)?;
+                by_type.entry(stored.ty.as_str()).or_default().push(i);
             }
             if let Some(record) = record {
                 let record = record?;
@@ -245,12 +241,20 @@ impl<'a> Run<'a> {
                     });
                     typed.first.get_or_insert(seq);
                     typed.last = seq;
-                    if typed.builder.rows() >= EVENTS_BATCH_ROWS {
+                    if typed.builder.rows() >= TYPED_BATCH_ROWS {
                         flush_typed(typed)?;
                     }
                 }
                 self.projections.apply(&record);
             }
+            prepared.push(prep);
+        }
+        for (ty, rows) in by_type {
+            let rows: Vec<(&StoredRecord, &Prepared)> =
+                rows.iter().map(|&i| (&page[i], &prepared[i])).collect();
+            let batch = events::batch(&self.schema, &rows)?;
+            let (first, last) = (rows[0].0.seq, rows[rows.len() - 1].0.seq);
+            self.partition(ty)?.write(&batch, Some((first, last)))?;
         }
         Ok(())
     }
@@ -269,28 +273,18 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    fn push_event(&mut self, stored: &StoredRecord, prep: &Prepared) -> Result<(), ExportError> {
-        if !self.partitions.contains_key(&stored.ty) {
-            if !safe_type(&stored.ty) {
-                return Err(ExportError::Ledger(format!(
-                    "record {}: type {:?} is not a plain name",
-                    stored.seq, stored.ty
-                )));
+    /// The writer of the `type=<ty>` partition, created on first use.
+    fn partition(&mut self, ty: &str) -> Result<&mut PartWriter, ExportError> {
+        if !self.partitions.contains_key(ty) {
+            if !safe_type(ty) {
+                return Err(ExportError::Ledger(format!("type {ty:?} is not a plain name")));
             }
-            let rel = format!("events/type={}/{}", stored.ty, self.suffix);
+            let rel = format!("events/type={ty}/{}", self.suffix);
             let props = properties(self.options.row_group_rows, events::UNIQUE_COLUMNS);
             let writer = PartWriter::create(self.out, rel, "events", self.schema.clone(), props)?;
-            let builder = EventsBuilder::new(self.schema.clone());
-            self.partitions.insert(stored.ty.clone(), Partition { builder, writer, first: None, last: 0 });
+            self.partitions.insert(ty.to_owned(), writer);
         }
-        let Some(p) = self.partitions.get_mut(&stored.ty) else { return Ok(()) };
-        p.builder.push(stored, prep);
-        p.first.get_or_insert(stored.seq);
-        p.last = stored.seq;
-        if p.builder.rows() >= EVENTS_BATCH_ROWS {
-            flush_events(p)?;
-        }
-        Ok(())
+        self.partitions.get_mut(ty).ok_or_else(|| ExportError::Invalid(format!("no partition {ty}")))
     }
 
     /// Checks the end state against the checkpoint, closes every file, renames them into place
@@ -319,9 +313,8 @@ impl<'a> Run<'a> {
             )));
         }
         let mut finished: Vec<Finished> = Vec::new();
-        for (_, mut p) in std::mem::take(&mut self.partitions) {
-            flush_events(&mut p)?;
-            finished.push(p.writer.finish(self.size)?);
+        for (_, p) in std::mem::take(&mut self.partitions) {
+            finished.push(p.finish(self.size)?);
         }
         for mut t in std::mem::take(&mut self.typed) {
             flush_typed(&mut t)?;
@@ -373,15 +366,6 @@ impl<'a> Run<'a> {
         };
         Ok((manifest, files))
     }
-}
-
-fn flush_events(p: &mut Partition) -> Result<(), ExportError> {
-    if p.builder.rows() == 0 {
-        return Ok(());
-    }
-    let batch = p.builder.finish()?;
-    let first = p.first.take().unwrap_or(p.last);
-    p.writer.write(&batch, Some((first, p.last)))
 }
 
 fn flush_typed(t: &mut Typed) -> Result<(), ExportError> {

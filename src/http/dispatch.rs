@@ -51,18 +51,28 @@ pub async fn dispatch(
                 ..ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "not_a_dispatch_request",
-                    format!("POST /v1/dispatch takes a dispatch.requested event, got {}", other.unwrap_or("none")),
+                    format!(
+                        "POST /v1/dispatch takes a dispatch.requested event, got {}",
+                        other.unwrap_or("none")
+                    ),
                 )
             }),
         }
     })
     .await?;
-    let ack = outcome.acks.first().ok_or_else(|| ApiError::internal("no_ack", "the ledger acknowledged nothing"))?;
+    let ack = outcome
+        .acks
+        .first()
+        .ok_or_else(|| ApiError::internal("no_ack", "the ledger acknowledged nothing"))?;
     let digest = ack.digest.to_hex();
-    let no_decision =
-        || ApiError::internal("no_decision", format!("the ledger recorded no decision after seq {}", ack.seq));
+    let no_decision = || {
+        ApiError::internal("no_decision", format!("the ledger recorded no decision after seq {}", ack.seq))
+    };
     let stored = state.ledger.store().records(ack.seq + 1, 1).await?;
-    let stored = stored.first().filter(|r| r.seq == ack.seq + 1 && r.ty == "dispatch.decided").ok_or_else(no_decision)?;
+    let stored = stored
+        .first()
+        .filter(|r| r.seq == ack.seq + 1 && r.ty == "dispatch.decided")
+        .ok_or_else(no_decision)?;
     let view = RecordView::of_stored(stored)?;
     let event: serde_json::Value = serde_json::from_str(view.event.get()).unwrap_or_default();
     let data = &event["data"];

@@ -95,7 +95,9 @@ impl From<ProofError> for ApiError {
     fn from(e: ProofError) -> ApiError {
         match e {
             ProofError::Range(_) => ApiError::bad_request("bad_range", e.to_string()),
-            ProofError::NoCheckpoint(..) => ApiError::new(StatusCode::NOT_FOUND, "no_checkpoint", e.to_string()),
+            ProofError::NoCheckpoint(..) => {
+                ApiError::new(StatusCode::NOT_FOUND, "no_checkpoint", e.to_string())
+            }
             ProofError::Store(s) => s.into(),
             _ => ApiError::internal("proof", e.to_string()),
         }
@@ -152,7 +154,8 @@ pub async fn json_errors(response: Response) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
         s => status_code_name(s),
     };
-    let body = serde_json::to_vec(&ErrorBody { error: code.to_owned(), detail, index: None }).unwrap_or_default();
+    let body =
+        serde_json::to_vec(&ErrorBody { error: code.to_owned(), detail, index: None }).unwrap_or_default();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))

@@ -25,7 +25,8 @@ const PAGE_DEFAULT: u32 = 100;
 
 /// The envelopes of a request body: one envelope, or `{"envelopes":[…]}`, as raw JSON.
 pub fn envelopes_of(body: &[u8]) -> Result<Vec<Incoming>, ApiError> {
-    let malformed = |e: serde_json::Error| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}"));
+    let malformed =
+        |e: serde_json::Error| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}"));
     let top: BTreeMap<String, &RawValue> = serde_json::from_slice(body).map_err(malformed)?;
     let Some(list) = top.get("envelopes") else {
         return Ok(vec![Incoming::Json(body.to_vec())]);
@@ -101,7 +102,10 @@ pub fn ack_body(ack: &crate::ledger::Ack) -> AckBody {
         (status = 503, description = "Shutting down, or the store failed: nothing was acknowledged", body = ErrorBody),
     )
 )]
-pub async fn append(State(state): State<AppState>, JsonBytes(body): JsonBytes) -> Result<(StatusCode, Json<AppendResponse>), ApiError> {
+pub async fn append(
+    State(state): State<AppState>,
+    JsonBytes(body): JsonBytes,
+) -> Result<(StatusCode, Json<AppendResponse>), ApiError> {
     let items = envelopes_of(&body)?;
     let outcome = append_items(&state, items, |_| Ok(())).await?;
     let status = if outcome.acks.iter().all(|a| a.existed) { StatusCode::OK } else { StatusCode::CREATED };
@@ -140,13 +144,20 @@ pub struct ListParams {
     ),
     security((), ("bearer" = []))
 )]
-pub async fn list(State(state): State<AppState>, Query(q): Query<ListParams>) -> Result<Json<EventsPage>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListParams>,
+) -> Result<Json<EventsPage>, ApiError> {
     let limit = q.limit.unwrap_or(PAGE_DEFAULT);
     if !(1..=PAGE_MAX).contains(&limit) {
-        return Err(ApiError::bad_request("bad_query", format!("limit must be 1 to {PAGE_MAX}, got {limit}")));
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("limit must be 1 to {PAGE_MAX}, got {limit}"),
+        ));
     }
     let from = seq(q.from).unwrap_or(0);
-    let page = state.ledger.store().records_filtered(from, limit, q.ty.as_deref(), q.subject.as_deref()).await?;
+    let page =
+        state.ledger.store().records_filtered(from, limit, q.ty.as_deref(), q.subject.as_deref()).await?;
     let next = match page.last() {
         Some(last) if page.len() == limit as usize => Some(last.seq + 1),
         _ => None,
@@ -169,7 +180,10 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<ListParams>) ->
     ),
     security((), ("bearer" = []))
 )]
-pub async fn by_digest(State(state): State<AppState>, Path(digest): Path<String>) -> Result<Json<RecordView>, ApiError> {
+pub async fn by_digest(
+    State(state): State<AppState>,
+    Path(digest): Path<String>,
+) -> Result<Json<RecordView>, ApiError> {
     let hash = Hash32::from_hex(&digest)
         .map_err(|e| ApiError::bad_request("bad_digest", format!("digest {digest:?}: {e}")))?;
     let record = state

@@ -48,7 +48,8 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
         let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let json = content_type.is_some_and(|ct| {
             let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
         });
         if !json {
             return Err(ApiError::new(

@@ -32,4 +32,5 @@ pub use server::{ServeError, ServeOptions, Server};
 pub const BODY_BYTES_MAX: usize = 4 << 20;
 
 /// The detail of a 413 for an oversize body.
-const BODY_TOO_LARGE: &str = "the request body exceeds 4 MiB (4194304 bytes); send fewer envelopes per request";
+const BODY_TOO_LARGE: &str =
+    "the request body exceeds 4 MiB (4194304 bytes); send fewer envelopes per request";

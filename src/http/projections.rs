@@ -59,7 +59,10 @@ fn known(name: &str) -> Result<&'static str, ApiError> {
 async fn replayed(state: &AppState, at: u64) -> Result<Projections, ApiError> {
     let size = state.ledger.head().borrow().size;
     if at >= size {
-        return Err(ApiError::bad_request("bad_query", format!("at {at} is past the head (the last seq is {})", size.saturating_sub(1))));
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("at {at} is past the head (the last seq is {})", size.saturating_sub(1)),
+        ));
     }
     let _permit = state.replays.acquire().await.map_err(|_| ApiError::unavailable("shutting down"))?;
     Ok(crate::replay::replay(state.ledger.store(), Some(at), |_, _| {}).await?)
@@ -190,9 +193,14 @@ pub async fn audit_artifact(
             (p.seq(), p.audit_report())
         }
     };
-    let artifact = report.artifact(&slug).ok_or_else(|| ApiError::not_found(format!("no artifact {slug:?}")))?;
+    let artifact =
+        report.artifact(&slug).ok_or_else(|| ApiError::not_found(format!("no artifact {slug:?}")))?;
     let claims = report.claims_of(&slug).map(|c| serde_json::to_value(c).unwrap_or_default()).collect();
-    Ok(axum::Json(ArtifactAudit { seq, artifact: serde_json::to_value(artifact).unwrap_or_default(), claims }))
+    Ok(axum::Json(ArtifactAudit {
+        seq,
+        artifact: serde_json::to_value(artifact).unwrap_or_default(),
+        claims,
+    }))
 }
 
 /// The projections served (for the API description).

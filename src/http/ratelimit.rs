@@ -52,14 +52,18 @@ impl RateLimiter {
             b.at = now;
             if *n > burst {
                 return Err(limited(
-                    format!("{key}: a request may carry at most {burst} envelopes of one key under this rate limit"),
+                    format!(
+                        "{key}: a request may carry at most {burst} envelopes of one key under this rate limit"
+                    ),
                     None,
                 ));
             }
             if b.tokens < *n {
                 let wait = ((n - b.tokens) / per_second).ceil().max(1.0) as u64;
                 return Err(limited(
-                    format!("{key} is limited to {per_second} envelopes/s (burst {burst}); retry in {wait} s"),
+                    format!(
+                        "{key} is limited to {per_second} envelopes/s (burst {burst}); retry in {wait} s"
+                    ),
                     Some(wait),
                 ));
             }

@@ -68,7 +68,8 @@ pub async fn stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let from = match headers.get("last-event-id") {
         Some(v) => {
-            let id = v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).filter(|id| *id < i64::MAX as u64);
+            let id =
+                v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).filter(|id| *id < i64::MAX as u64);
             let id = id.ok_or_else(|| {
                 ApiError::bad_request("bad_last_event_id", "Last-Event-ID must be the seq of a record")
             })?;
@@ -90,15 +91,16 @@ pub async fn stream(
     };
     tokio::spawn(feeder.run(final_tx));
     let guard = Subscribed::new(state.metrics.clone());
-    let events = futures_util::stream::unfold((rx, Some(final_rx), guard), |(mut rx, final_rx, guard)| async move {
-        if let Some(event) = rx.recv().await {
-            return Some((Ok(event), (rx, final_rx, guard)));
-        }
-        // The feeder is done: a last event if it dropped this subscriber, then the end.
-        let last = final_rx?.await.ok()?;
-        guard.metrics.subscribers_dropped.inc();
-        Some((Ok(last), (rx, None, guard)))
-    });
+    let events =
+        futures_util::stream::unfold((rx, Some(final_rx), guard), |(mut rx, final_rx, guard)| async move {
+            if let Some(event) = rx.recv().await {
+                return Some((Ok(event), (rx, final_rx, guard)));
+            }
+            // The feeder is done: a last event if it dropped this subscriber, then the end.
+            let last = final_rx?.await.ok()?;
+            guard.metrics.subscribers_dropped.inc();
+            Some((Ok(last), (rx, None, guard)))
+        });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(state.options.heartbeat).text("heartbeat")))
 }
 

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod metrics;
+pub mod precheck;
 pub mod prepare;
 mod sequencer;
 pub mod state;
@@ -247,6 +248,12 @@ impl Ledger {
             })?);
         }
         Ok(ok)
+    }
+
+    /// Checks a whole input against the current keys and stored ids before any of it is
+    /// submitted (see [`precheck`]).
+    pub async fn precheck(&self, items: &[Prepared]) -> Result<(), AppendError> {
+        precheck::precheck(&self.inner.store, &self.keys(), items).await
     }
 
     /// Queues prepared envelopes for the sequencer, in call order; the receiver yields the

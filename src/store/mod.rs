@@ -7,8 +7,8 @@ mod backend;
 mod postgres;
 mod rows;
 mod sqlite;
-mod tokens;
 mod sqlite_scan;
+mod tokens;
 
 use std::path::Path;
 
@@ -152,7 +152,11 @@ impl Store {
     /// Reads records from `from` on, in pages of `page_records`, one page ahead of the
     /// consumer (a bounded channel of two pages), so reading overlaps the caller's work.
     /// The stream ends at the first empty page or after the first error.
-    pub fn scan(&self, from: u64, page_records: u32) -> tokio::sync::mpsc::Receiver<Result<Vec<StoredRecord>, StoreError>> {
+    pub fn scan(
+        &self,
+        from: u64,
+        page_records: u32,
+    ) -> tokio::sync::mpsc::Receiver<Result<Vec<StoredRecord>, StoreError>> {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let store = self.clone();
         tokio::spawn(async move {
@@ -193,7 +197,12 @@ impl Store {
     }
 
     /// Tree nodes of one level with index in `[first, last]`, ascending (a bulk read).
-    pub async fn nodes_range(&self, level: u8, first: u64, last: u64) -> Result<Vec<(u64, Hash32)>, StoreError> {
+    pub async fn nodes_range(
+        &self,
+        level: u8,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<(u64, Hash32)>, StoreError> {
         match self {
             Store::Sqlite(s) => sqlite_scan::nodes(s.pool(), level, first, last).await,
             Store::Postgres(s) => {

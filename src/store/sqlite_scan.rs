@@ -4,8 +4,8 @@
 //! verify, replay and export read every record, so for them a page is read with one prepared
 //! statement stepped in place (~1 µs a row). Same SQL, same rows as `records()`.
 
-use std::ffi::{c_int, CStr, CString};
-use std::ptr::{null_mut, NonNull};
+use std::ffi::{CStr, CString, c_int};
+use std::ptr::{NonNull, null_mut};
 
 use assay_events::Hash32;
 use libsqlite3_sys as ffi;
@@ -37,13 +37,19 @@ pub async fn records(pool: &SqlitePool, from: u64, limit: u32) -> Result<Vec<Sto
 }
 
 /// Tree nodes of one level with index in `[first, last]`, ascending.
-pub async fn nodes(pool: &SqlitePool, level: u8, first: u64, last: u64) -> Result<Vec<(u64, Hash32)>, StoreError> {
+pub async fn nodes(
+    pool: &SqlitePool,
+    level: u8,
+    first: u64,
+    last: u64,
+) -> Result<Vec<(u64, Hash32)>, StoreError> {
     let sql = "SELECT idx, hash FROM merkle_nodes WHERE level = ?1 AND idx BETWEEN ?2 AND ?3 ORDER BY idx";
     let n = u32::try_from(last.saturating_sub(first) + 1).unwrap_or(u32::MAX);
     query(pool, sql, &[i64::from(level), first as i64, last as i64], n, |s| {
         // SAFETY: s is positioned on a row of two columns.
         let idx = unsafe { ffi::sqlite3_column_int64(s, 0) } as u64;
-        let hash = Hash32::from_slice(&blob(s, 1)).map_err(|e| StoreError::Corrupt(format!("node {idx}: {e}")))?;
+        let hash =
+            Hash32::from_slice(&blob(s, 1)).map_err(|e| StoreError::Corrupt(format!("node {idx}: {e}")))?;
         Ok((idx, hash))
     })
     .await
@@ -110,7 +116,9 @@ fn row(s: *mut ffi::sqlite3_stmt) -> Result<StoredRecord, StoreError> {
             let p = ffi::sqlite3_column_text(s, i);
             let n = ffi::sqlite3_column_bytes(s, i);
             let b = if p.is_null() || n <= 0 { &[][..] } else { std::slice::from_raw_parts(p, n as usize) };
-            String::from_utf8(b.to_vec()).map(Some).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+            String::from_utf8(b.to_vec())
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
         }
     };
     let seq = int(0) as u64;

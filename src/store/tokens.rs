@@ -27,11 +27,13 @@ macro_rules! tokens_backend {
                 Ok(q.build().execute(&self.pool).await?.rows_affected() == 1)
             }
 
-            pub async fn revoke_read_token(&self, name: &str, revoked_at_ns: i64) -> Result<bool, StoreError> {
+            pub async fn revoke_read_token(
+                &self,
+                name: &str,
+                revoked_at_ns: i64,
+            ) -> Result<bool, StoreError> {
                 let mut q = sqlx::QueryBuilder::<$Db>::new("UPDATE read_tokens SET revoked_at = ");
-                q.push_bind(revoked_at_ns)
-                    .push(" WHERE revoked_at IS NULL AND name = ")
-                    .push_bind(name);
+                q.push_bind(revoked_at_ns).push(" WHERE revoked_at IS NULL AND name = ").push_bind(name);
                 Ok(q.build().execute(&self.pool).await?.rows_affected() == 1)
             }
 
@@ -51,7 +53,12 @@ pub(crate) use tokens_backend;
 impl Store {
     /// Stores the hash of a new read token named `name`. False if a valid token of that name
     /// exists (revoke it first).
-    pub async fn create_read_token(&self, name: &str, hash: &[u8], created_at_ns: i64) -> Result<bool, StoreError> {
+    pub async fn create_read_token(
+        &self,
+        name: &str,
+        hash: &[u8],
+        created_at_ns: i64,
+    ) -> Result<bool, StoreError> {
         match self {
             Store::Sqlite(s) => s.create_read_token(name, hash, created_at_ns).await,
             Store::Postgres(s) => s.create_read_token(name, hash, created_at_ns).await,

@@ -49,13 +49,20 @@ pub async fn spawn_app_with(mut options: ServeOptions) -> App {
     let store = Store::open(&db.to_string_lossy(), Durability::Relaxed, true).await.expect("a store");
     let ledger_key = assay::keyfile::generate("ledger").expect("a key");
     let admin = assay::keyfile::generate("admin").expect("a key");
-    let ledger = Ledger::init(store.clone(), ORIGIN, ledger_key.clone(), &[admin.verifier()], LedgerOptions::default())
-        .await
-        .expect("genesis");
+    let ledger = Ledger::init(
+        store.clone(),
+        ORIGIN,
+        ledger_key.clone(),
+        &[admin.verifier()],
+        LedgerOptions::default(),
+    )
+    .await
+    .expect("genesis");
     let server = Server::bind(ledger, options).await.expect("the server binds");
     let addr = server.local_addr();
     // A server on every interface is reached on loopback.
-    let url = if addr.ip().is_unspecified() { format!("http://127.0.0.1:{}", addr.port()) } else { server.url() };
+    let url =
+        if addr.ip().is_unspecified() { format!("http://127.0.0.1:{}", addr.port()) } else { server.url() };
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(async move {
         let _ = stopped.await;
@@ -216,7 +223,8 @@ impl Sse {
         }
         let response = req.send().await.expect("GET /v1/stream");
         assert_eq!(response.status(), StatusCode::OK, "stream status");
-        let ct = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let ct =
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         assert!(ct.starts_with("text/event-stream"), "content type {ct}");
         Sse { source: Source::Http(response), buf: Vec::new(), comments: 0 }
     }

@@ -19,7 +19,11 @@ pub struct RebuildArgs {
 
 pub async fn run(a: RebuildArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    println!("bench rebuild: {} records, {} cores", a.events, std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "bench rebuild: {} records, {} cores",
+        a.events,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     let fx = fixture::ledger(dir.path(), Durability::Relaxed).await?;
     let t = Instant::now();
     // Signed and appended in slices so memory stays bounded.
@@ -37,7 +41,11 @@ pub async fn run(a: RebuildArgs) -> anyhow::Result<()> {
     }
     fx.ledger.shutdown().await;
     let head = fx.store.head().await?.map_or(0, |h| h.size);
-    println!("setup  {} records ingested in {:.1} s (not part of the figures)", head, t.elapsed().as_secs_f64());
+    println!(
+        "setup  {} records ingested in {:.1} s (not part of the figures)",
+        head,
+        t.elapsed().as_secs_f64()
+    );
 
     let t = Instant::now();
     let mut read = 0u64;

@@ -53,8 +53,11 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let fx = fixture::ledger(dir.path(), a.durability).await?;
     let envelopes = fixture::envelopes(&fx.worker, a.events);
     let bodies: Vec<Vec<u8>> = envelopes.par_chunks(a.batch).map(body).collect();
-    let server = Server::bind(fx.ledger.clone(), ServeOptions { listen: ([127, 0, 0, 1], 0).into(), ..Default::default() })
-        .await?;
+    let server = Server::bind(
+        fx.ledger.clone(),
+        ServeOptions { listen: ([127, 0, 0, 1], 0).into(), ..Default::default() },
+    )
+    .await?;
     let base = server.url();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.run(async move {
@@ -69,7 +72,9 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let readers: Vec<_> = (0..a.readers)
         .map(|_| {
             let (http, base, posting) = (http.clone(), base.clone(), posting.clone());
-            tokio::spawn(async move { read_for(&http, &base, Duration::from_secs(a.max_seconds + 5), Some(posting)).await })
+            tokio::spawn(async move {
+                read_for(&http, &base, Duration::from_secs(a.max_seconds + 5), Some(posting)).await
+            })
         })
         .collect();
     let queue = Arc::new(std::sync::Mutex::new(bodies.into_iter()));
@@ -78,14 +83,20 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let writers: Vec<_> = (0..a.writers)
         .map(|_| {
-            let (http, url, queue, posted) = (http.clone(), format!("{base}/v1/events"), queue.clone(), posted.clone());
+            let (http, url, queue, posted) =
+                (http.clone(), format!("{base}/v1/events"), queue.clone(), posted.clone());
             let per = a.batch as u64;
             tokio::spawn(async move {
                 while Instant::now() < deadline {
                     let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
                     let Some(body) = next else { break };
-                    let r = http.post(&url).header("content-type", "application/json").body(body).send().await?;
-                    anyhow::ensure!(r.status() == reqwest::StatusCode::CREATED, "append: {}", r.text().await?);
+                    let r =
+                        http.post(&url).header("content-type", "application/json").body(body).send().await?;
+                    anyhow::ensure!(
+                        r.status() == reqwest::StatusCode::CREATED,
+                        "append: {}",
+                        r.text().await?
+                    );
                     posted.fetch_add(per, Ordering::Relaxed);
                 }
                 anyhow::Ok(())
@@ -156,7 +167,9 @@ async fn read_for(
 fn report(what: &str, latencies: &[Duration]) {
     let mut ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
     ms.sort_by(f64::total_cmp);
-    let at = |q: f64| ms.get(((ms.len() as f64 * q) as usize).min(ms.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    let at = |q: f64| {
+        ms.get(((ms.len() as f64 * q) as usize).min(ms.len().saturating_sub(1))).copied().unwrap_or(0.0)
+    };
     println!(
         "{what:<38} p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  ({} reads)",
         at(0.50),

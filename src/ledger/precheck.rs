@@ -1,0 +1,89 @@
+//! A whole-input check before anything is appended: what the sequencer would refuse, judged
+//! against the key registry and the stored (source, id) pairs as they are now. A producer that
+//! appends a large input in several requests calls it first, so bad input stores nothing.
+//! The sequencer stays the authority: a key revoked in between is still refused there.
+
+use std::collections::HashMap;
+
+use assay_events::Hash32;
+use assay_events::record::Record;
+use assay_events::roles::{Role, allowed_roles};
+use assay_projections::KeyRegistry;
+use assay_projections::keys::KeyProblem;
+
+use super::error::{AppendError, Rejection};
+use super::prepare::Prepared;
+use crate::store::Store;
+
+/// Checks every prepared envelope, in order; the error's index is into `items`.
+pub async fn precheck(store: &Store, keys: &KeyRegistry, items: &[Prepared]) -> Result<(), AppendError> {
+    let ids: Vec<(&str, &str)> =
+        items.iter().map(|p| (p.event.source.as_str(), p.event.id.as_str())).collect();
+    let stored: HashMap<(String, String), (u64, Hash32)> = store
+        .find_ids(&ids)
+        .await
+        .map_err(|e| AppendError::Storage(e.to_string()))?
+        .into_iter()
+        .map(|(s, i, seq, d)| ((s, i), (seq, d)))
+        .collect();
+    let mut scratch: Option<KeyRegistry> = None;
+    let mut seen: HashMap<(&str, &str), Hash32> = HashMap::new();
+    for (index, item) in items.iter().enumerate() {
+        let reject = |reason| AppendError::Rejected { index, reason };
+        let id = (item.event.source.as_str(), item.event.id.as_str());
+        match stored.get(&(id.0.to_owned(), id.1.to_owned())) {
+            Some((_, d)) if *d == item.digest => continue,
+            Some((seq, _)) => {
+                return Err(reject(Rejection::Conflict {
+                    event_source: id.0.into(),
+                    id: id.1.into(),
+                    seq: *seq,
+                }));
+            }
+            None => {}
+        }
+        if let Some(d) = seen.insert(id, item.digest)
+            && d != item.digest
+        {
+            return Err(reject(Rejection::Conflict { event_source: id.0.into(), id: id.1.into(), seq: 0 }));
+        }
+        let ty = item.event.ty.as_str();
+        let roles = allowed_roles(ty).ok_or_else(|| {
+            reject(Rejection::Schema(crate::schema::SchemaError::UnknownType(ty.to_owned())))
+        })?;
+        if roles == [Role::Ledger] {
+            return Err(reject(Rejection::LedgerOnly(ty.to_owned())));
+        }
+        let registry = scratch.as_ref().unwrap_or(keys);
+        let entry = registry.live(&item.signer).map_err(|p| {
+            reject(match p {
+                KeyProblem::Revoked { keyid, seq } => Rejection::RevokedKey { keyid, seq },
+                _ => Rejection::UnknownKey(item.signer.clone()),
+            })
+        })?;
+        if !entry.roles.iter().any(|r| roles.contains(r)) {
+            let needed: Vec<&str> = roles.iter().map(Role::as_str).collect();
+            return Err(reject(Rejection::RoleNotAllowed {
+                keyid: item.signer.clone(),
+                ty: ty.to_owned(),
+                needed: needed.join("|"),
+            }));
+        }
+        if ty.starts_with("key.") {
+            // Later items may use a key this one registers (or must not use one it revokes).
+            let mut next = scratch.take().unwrap_or_else(|| keys.clone());
+            let r = Record::from_parts(
+                u64::MAX,
+                0,
+                item.envelope.payload.clone(),
+                item.envelope.signatures.clone(),
+                Hash32::ZERO,
+                item.event.clone(),
+                item.digest,
+            );
+            next.apply(&r);
+            scratch = Some(next);
+        }
+    }
+    Ok(())
+}
