@@ -109,6 +109,7 @@ struct Inner {
     tx: mpsc::Sender<Request>,
     keys: Arc<RwLock<Arc<KeyRegistry>>>,
     head: watch::Receiver<HeadInfo>,
+    healthy: Arc<std::sync::atomic::AtomicBool>,
     committed: broadcast::Sender<Arc<Committed>>,
     shutdown: watch::Sender<bool>,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
@@ -181,6 +182,7 @@ impl Ledger {
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let keys = Arc::new(RwLock::new(Arc::new(KeyRegistry::new())));
+        let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (committed_tx, _) = broadcast::channel(COMMITTED_BATCHES_BUFFERED);
         let mut sequencer = Sequencer {
             store: store.clone(),
@@ -197,6 +199,7 @@ impl Ledger {
             batch_events_max: options.batch_events_max,
             follow_poll: options.follow_poll_ms.map(std::time::Duration::from_millis),
             dirty: false,
+            healthy: healthy.clone(),
             preflight_max_age_ns: i64::try_from(options.preflight_max_age_ms.saturating_mul(1_000_000))
                 .unwrap_or(i64::MAX),
         };
@@ -211,6 +214,7 @@ impl Ledger {
                 tx,
                 keys,
                 head: head_rx,
+                healthy,
                 committed: committed_tx,
                 shutdown: shutdown_tx,
                 task: std::sync::Mutex::new(Some(task)),
@@ -287,6 +291,11 @@ impl Ledger {
     /// The key registry as of the last commit.
     pub fn keys(&self) -> Arc<KeyRegistry> {
         self.inner.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// False while the store is failing (the last batch or follow step could not reach it).
+    pub fn healthy(&self) -> bool {
+        self.inner.healthy.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The committed head; changes after every commit.

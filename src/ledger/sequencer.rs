@@ -57,6 +57,9 @@ pub(crate) struct Sequencer {
     /// The in-memory state may be ahead of the store (a batch failed mid-way): rebuild it
     /// before sequencing again.
     pub dirty: bool,
+    /// False while the store fails (a batch, a rebuild or a follow step did); servers report
+    /// it on /healthz and refuse writes with 503 until it clears.
+    pub healthy: Arc<std::sync::atomic::AtomicBool>,
     /// A worker's latest preflight older than this (at the request's arrival) is stale.
     pub preflight_max_age_ns: i64,
 }
@@ -108,9 +111,12 @@ impl Sequencer {
                         // poll until it can be opened again.
                         changes = Some(self.store.changes().await.unwrap_or(Changes::Poll));
                     }
-                    if let Err(e) = self.catch_up().await {
+                    // A failed batch left the state ahead of the store: rebuild first.
+                    let followed = if self.dirty { self.rebuild().await } else { self.catch_up().await };
+                    if let Err(e) = &followed {
                         tracing::warn!(error = %e, "following the store failed; will retry");
                     }
+                    self.healthy.store(followed.is_ok(), std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }
@@ -149,6 +155,7 @@ impl Sequencer {
                 vec_of_errors(batch.len(), &e)
             }
         };
+        self.healthy.store(!self.dirty, std::sync::atomic::Ordering::Relaxed);
         let committed = if self.dirty { 0 } else { self.frontier.size().saturating_sub(size_before) };
         super::metrics::with(|m| m.batch(committed, started.elapsed()));
         for (request, outcome) in batch.into_iter().zip(outcomes) {

@@ -18,7 +18,7 @@ use super::{CheckpointRow, CommitBatch, Durability, HeadRow, StoreError, StoredR
 
 const CONNECTIONS_MAX: u32 = 8;
 /// The advisory lock every writer of an Assay ledger takes (ASCII "assay" in a bigint).
-const WRITER_LOCK_KEY: i64 = 0x6173_7361_79;
+const WRITER_LOCK_KEY: i64 = 0x0061_7373_6179;
 
 #[derive(Clone, Debug)]
 pub struct PgStore {
