@@ -38,6 +38,15 @@ impl LiveProjections {
         self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The current state, unless the follower is applying a batch right now.
+    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, Projections>> {
+        match self.state.try_read() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// The seq of the last record applied.
     pub fn seq(&self) -> Option<u64> {
         self.read().seq()

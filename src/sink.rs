@@ -1,7 +1,7 @@
 //! The kernel runner's event sink: events are stamped with the time they are emitted, and a
 //! background task signs them with the runner's key (a batch at a time, on every core) and
-//! appends them, either into a local [`Ledger`] (which checks batch k+1 while batch k
-//! commits) or through a server's HTTP API ([`Client`]). Batches are submitted in emission
+//! appends them, either into a local [`Ledger`] (signing and checking the next batches
+//! while earlier ones commit) or through a server's HTTP API ([`Client`]). Batches are submitted in emission
 //! order, so the log holds the events in the order the runner emitted them.
 //!
 //! [`LedgerSink`] is synchronous (the runner's loops are): call it from a blocking thread
@@ -17,7 +17,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::Client;
-use crate::ledger::{AppendError, AppendOutcome, Incoming, Ledger, build_envelope};
+use crate::ledger::{AppendError, AppendOutcome, Incoming, Ledger, Prepared, build_envelope};
 
 /// Events per append request (the ledger's request limit is 1000).
 pub const BATCH_EVENTS: usize = 1000;
@@ -25,6 +25,8 @@ pub const BATCH_EVENTS: usize = 1000;
 const QUEUED_BATCHES: usize = 4;
 /// Requests submitted to the sequencer and not yet acknowledged.
 const IN_FLIGHT_BATCHES: usize = 4;
+/// Batches being signed and checked at once.
+const PREPARING_BATCHES: usize = 2;
 
 /// An event waiting to be signed.
 struct Unsigned {
@@ -202,7 +204,39 @@ fn fail(shared: &Mutex<Shared>, failure: String) {
     shared.lock().unwrap_or_else(|p| p.into_inner()).failure.get_or_insert(failure);
 }
 
+type Preparing = tokio::task::JoinHandle<Result<Vec<Prepared>, String>>;
+
+/// Submits the oldest prepared batch (keeping emission order) and bounds what is in flight.
+async fn submit_oldest(
+    ledger: &Ledger,
+    preparing: &mut VecDeque<Preparing>,
+    pending: &mut VecDeque<Pending>,
+    shared: &Mutex<Shared>,
+) {
+    let Some(first) = preparing.pop_front() else { return };
+    let prepared = match first.await {
+        Ok(Ok(prepared)) => prepared,
+        Ok(Err(failure)) => return fail(shared, failure),
+        Err(e) => return fail(shared, format!("checking a batch failed: {e}")),
+    };
+    if failed(shared) {
+        return;
+    }
+    match ledger.submit(prepared).await {
+        Ok(rx) => pending.push_back(rx),
+        Err(e) => fail(shared, describe(e)),
+    }
+    while pending.len() > IN_FLIGHT_BATCHES {
+        if let Some(oldest) = pending.pop_front() {
+            settle(oldest, shared).await;
+        }
+    }
+}
+
 async fn pump(ledger: Ledger, key: SignerKey, mut rx: mpsc::Receiver<Msg>, shared: Arc<Mutex<Shared>>) {
+    // Batches are signed and checked concurrently (PREPARING_BATCHES at a time) and
+    // submitted to the sequencer strictly in the order they were emitted.
+    let mut preparing: VecDeque<Preparing> = VecDeque::new();
     let mut pending: VecDeque<Pending> = VecDeque::new();
     while let Some(msg) = rx.recv().await {
         match msg {
@@ -210,34 +244,19 @@ async fn pump(ledger: Ledger, key: SignerKey, mut rx: mpsc::Receiver<Msg>, share
                 if failed(&shared) {
                     continue;
                 }
-                let items = match sign_batch(&key, batch).await {
-                    Ok(items) => items,
-                    Err(failure) => {
-                        fail(&shared, failure);
-                        continue;
-                    }
-                };
-                let submitted = match ledger.prepare(items).await {
-                    Ok(prepared) => ledger.submit(prepared).await,
-                    Err(e) => Err(e),
-                };
-                match submitted {
-                    Ok(rx) => pending.push_back(rx),
-                    Err(e) => {
-                        shared
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .failure
-                            .get_or_insert_with(|| describe(e));
-                    }
-                }
-                while pending.len() > IN_FLIGHT_BATCHES {
-                    if let Some(first) = pending.pop_front() {
-                        settle(first, &shared).await;
-                    }
+                let (ledger_for_task, key) = (ledger.clone(), key.clone());
+                preparing.push_back(tokio::spawn(async move {
+                    let items = sign_batch(&key, batch).await?;
+                    ledger_for_task.prepare(items).await.map_err(describe)
+                }));
+                while preparing.len() > PREPARING_BATCHES {
+                    submit_oldest(&ledger, &mut preparing, &mut pending, &shared).await;
                 }
             }
             Msg::Flush(reply) => {
+                while !preparing.is_empty() {
+                    submit_oldest(&ledger, &mut preparing, &mut pending, &shared).await;
+                }
                 while let Some(first) = pending.pop_front() {
                     settle(first, &shared).await;
                 }
@@ -248,6 +267,9 @@ async fn pump(ledger: Ledger, key: SignerKey, mut rx: mpsc::Receiver<Msg>, share
                 });
             }
         }
+    }
+    while !preparing.is_empty() {
+        submit_oldest(&ledger, &mut preparing, &mut pending, &shared).await;
     }
     while let Some(first) = pending.pop_front() {
         settle(first, &shared).await;

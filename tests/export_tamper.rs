@@ -7,7 +7,7 @@ mod export_support;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{Array, Float64Array, RecordBatch, StringArray, UInt64Array};
 use export_support::{
     Demo, assay, edit_manifest, files_of, keep_row_groups, manifest, read, refresh_manifest_entry,
     row_groups, s, write,
@@ -212,4 +212,32 @@ fn a_manifest_pointing_at_another_checkpoint() {
         m["steps"][last]["checkpoint"] = foreign.clone().into();
     });
     assert_bad(&demo, &out2, Some("manifest.json"), None, None, "does not verify under the ledger key");
+}
+
+#[test]
+fn a_changed_typed_table_cell() {
+    let demo = Demo::new(7);
+    let out = fresh_export(&demo, "typed");
+    let file = files_of(&out, "metrics").into_iter().next().expect("a metrics file");
+    let path = out.join(&file);
+    let mut batches = read(&path);
+    let b = &batches[0];
+    let values =
+        b.column_by_name("value").and_then(|c| c.as_any().downcast_ref::<Float64Array>()).expect("value");
+    let changed: Float64Array =
+        (0..b.num_rows()).map(|i| Some(values.value(i) + if i == 5 { 1.0 } else { 0.0 })).collect();
+    let idx = b.schema().index_of("value").expect("value");
+    let mut cols = b.columns().to_vec();
+    cols[idx] = Arc::new(changed);
+    batches[0] = RecordBatch::try_new(b.schema(), cols).expect("a batch");
+    write(&path, &batches, ROWS);
+    refresh_manifest_entry(&out, &file);
+    assert_bad(
+        &demo,
+        &out,
+        Some(&file),
+        Some(5),
+        None,
+        "differs from the one derived from the verified events",
+    );
 }

@@ -211,7 +211,7 @@ async fn bad_input_matrix() {
         get("consistency old above new", &format!("/v1/proof/consistency?old={size}&new=1"), 400),
         get("consistency old 0", &format!("/v1/proof/consistency?old=0&new={size}"), 400),
         get("consistency missing new", "/v1/proof/consistency?old=1", 400),
-        get("consistency huge", "/v1/proof/consistency?old=1&new=18446744073709551615", 404),
+        get("consistency past the largest seq", "/v1/proof/consistency?old=1&new=18446744073709551615", 400),
         get("at not a number", "/v1/queue?at=x", 400),
         get("at past the head", "/v1/projections/queue?at=999999", 400),
         get("unknown projection", "/v1/projections/nothing", 404),

@@ -132,6 +132,10 @@ pub fn driver_text(code: u32, process: Option<(u64, &str)>, rng: &mut StdRng) ->
             proc(None),
             rng.gen_range(0..8)
         ),
+        145 => format!(
+            "RLW_RXPIPE Nonfatal XC0 i0 Link {} (0x0409a0c2 0x00000008 0x00000001 0x00000000 0x00100000 0x00000004)",
+            rng.gen_range(0..18)
+        ),
         154 => "GPU recovery action changed from 0x0 (None) to 0x1 (GPU Reset Required)".to_owned(),
         _ => format!("{}Xid {code}", proc(process)),
     }

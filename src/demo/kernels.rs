@@ -117,18 +117,34 @@ pub fn simulated_fault(cell: &Cell, seed: u64, device_uuid: &str, device_name: &
     (data, LaunchFact { kernel: cell.spec.name(), variant, backend: "cuda", passed: false, faulted: true })
 }
 
-/// The campaign file a run names, as its evidence keeps it.
+/// The campaign file a run names, as its evidence keeps it (the runner's campaign format:
+/// one `[[kernel]]` table per cell here, each parameter a one-element list).
 pub fn campaign_toml(name: &str, cells: &[Cell], seeds: &[u64], backend: &str) -> String {
+    let toml = |v: &Value| match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    };
     let mut out = format!(
-        "# kernels/campaigns/{name}.toml\nname = \"{name}\"\nbackend = \"{backend}\"\nseeds = {seeds:?}\n"
+        "# kernels/campaigns/{name}.toml, run with --backend {backend}\nname = \"{name}\"\nseed = {seeds:?}\nrange = [-1.0, 1.0]\n"
     );
     for c in cells {
+        let variant = c.spec.variant();
+        let Some(params) = variant.as_object() else { continue };
+        let shape: Vec<String> = params
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "m" | "n" | "k" | "rows" | "cols"))
+            .map(|(k, v)| format!("{k} = {}", toml(v)))
+            .collect();
         out.push_str(&format!(
-            "\n[[cell]]\nkernel = \"{}\"\nvariant = {}\ntolerance = {:e}\n",
+            "\n[[kernel]]\nname = \"{}\"\nshape = [{{ {} }}]\n",
             c.spec.name(),
-            c.spec.variant(),
-            c.tolerance
+            shape.join(", ")
         ));
+        for (k, v) in params.iter().filter(|(k, _)| !matches!(k.as_str(), "m" | "n" | "k" | "rows" | "cols"))
+        {
+            out.push_str(&format!("{k} = [{}]\n", toml(v)));
+        }
+        out.push_str(&format!("tolerance = {:e}\n", c.tolerance));
     }
     out
 }

@@ -497,33 +497,3 @@ fn stats(state: &Projections, corpus: &corpus::CorpusOutcome, xids: &[(u32, bool
         gpus_needing_reset: state.gpus.needing_reset().count() as u64,
     }
 }
-
-#[cfg(test)]
-mod dev_tests {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn dev_small() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = std::env::var("DEMO_DIR").map(PathBuf::from).unwrap_or_else(|_| tmp.path().to_path_buf());
-        std::fs::create_dir_all(&dir).unwrap();
-        let size = match std::env::var("DEMO_SIZE").as_deref() {
-            Ok("default") => DemoSize::Default,
-            _ => DemoSize::Small,
-        };
-        let options = DemoOptions {
-            size,
-            seed: std::env::var("DEMO_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(7),
-            ..DemoOptions::default()
-        };
-        let s = build(&dir, &options).await;
-        match s {
-            Ok(s) => {
-                eprintln!("{:#?}", s.stats);
-                eprintln!("{:?}", s.audit.verdicts);
-                eprintln!("{} records in {:?}: {}", s.records, s.elapsed, s.audit.headline);
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
-}

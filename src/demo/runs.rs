@@ -95,6 +95,8 @@ pub struct Run {
     pub series: Vec<Series>,
     /// Xids on its GPU inside its window: (code, taints).
     pub xids_in_window: Vec<(u32, bool)>,
+    /// One of those asks for a GPU reset (done once the run has quiesced).
+    pub reset_after: bool,
     pub launches: Vec<LaunchFact>,
     /// `kernel.launch.*` data of a campaign, for its evidence.
     pub campaign_results: Vec<serde_json::Value>,
@@ -131,6 +133,7 @@ impl Run {
             cancelled: None,
             series: Vec::new(),
             xids_in_window: Vec::new(),
+            reset_after: false,
             launches: Vec::new(),
             campaign_results: Vec::new(),
             refusals: 0,

@@ -47,6 +47,8 @@ enum Ev {
     PreflightFails,
     PreflightRecovers,
     AgentStops,
+    /// NVLink errors on an idle Blackwell GPU late in the history; nobody resets it.
+    LateNvlink,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -194,6 +196,7 @@ impl<'k> Sim<'k> {
         self.schedule(self.at(XID79_AT), Ev::XidWatch);
         self.schedule(self.at(PREFLIGHT_FAIL_AT), Ev::PreflightFails);
         self.schedule(self.at(AGENT_STOPS_AT), Ev::AgentStops);
+        self.schedule(self.at(0.9), Ev::LateNvlink);
         while let Some(Reverse((time, index))) = self.heap.pop() {
             if time >= self.end {
                 break;
@@ -293,6 +296,18 @@ impl<'k> Sim<'k> {
                 self.preflight(w);
                 self.knows_unhealthy[w] = false;
                 self.try_dispatch();
+            }
+            Ev::LateNvlink => {
+                let w = BLACKWELL_WORKER;
+                let idle = (0..self.lanes[w].len()).find(|&g| self.lanes[w][g].holder.is_none());
+                match idle {
+                    Some(g) => {
+                        let t = self.stamp();
+                        self.xid(w, g, 145, None, t, false);
+                        self.xid(w, g, 154, None, t + SEC, false);
+                    }
+                    None => self.schedule(self.now + 2 * HOUR, Ev::LateNvlink),
+                }
             }
             Ev::AgentStops => {
                 let w = BLACKWELL_WORKER;
@@ -678,6 +693,7 @@ impl<'k> Sim<'k> {
         match gpus::xid_event(&worker, &worker.gpus[g], code, process, time, &mut self.rng) {
             Ok(x) => {
                 let subject = format!("gpu/{}", x.data["pci"].as_str().unwrap_or_default());
+                let reset = matches!(x.data["action"].as_str(), Some("RESET_GPU" | "REBOOT"));
                 self.tl.emit(&self.keys.runners[w], "gpu.xid", &subject, x.data, time);
                 // The run whose window it falls in (none for `in_window: false`).
                 let holder = self.runs.iter_mut().find(|r| {
@@ -690,6 +706,7 @@ impl<'k> Sim<'k> {
                 let found = holder.is_some();
                 if let Some(r) = holder {
                     r.xids_in_window.push((x.code, x.taints));
+                    r.reset_after |= reset;
                 }
                 if found != in_window {
                     self.problem(format!(
@@ -877,6 +894,16 @@ impl<'k> Sim<'k> {
         let subject = format!("run/{}", r.id);
         self.tl.emit(self.worker_key(i), "run.quiesced", &subject, data, t);
         self.runs[i].quiesced = Some(t);
+        if let Some(w) = self.runs[i].worker
+            && self.runs[i].reset_after
+            && t < self.at(0.9)
+        {
+            // The operator resets the GPU before it takes work again; the runner's preflight
+            // finds it healthy. (Late in the history nobody has yet: it still needs a reset.)
+            let data = gpus::preflight(&self.workers[w], self.driver[w]);
+            let subject = format!("worker/{}", self.workers[w].name);
+            self.tl.emit(&self.keys.runners[w], "gpu.preflight", &subject, data, t + 20 * SEC);
+        }
         if let (Some(w), Some(g)) = (self.runs[i].worker, self.runs[i].gpu) {
             // An idle sample once the lane is free.
             let data =

@@ -32,6 +32,9 @@ pub const COLUMNS: &[&str] = &[
     "signatures",
 ];
 
+/// Columns whose values only a verifier reads: no statistics.
+pub const OPAQUE_COLUMNS: &[&str] = &["leaf", "payload", "signatures"];
+
 /// Columns whose values are (nearly) unique per row: no dictionary encoding.
 pub const UNIQUE_COLUMNS: &[&str] = &[
     "seq",
@@ -82,9 +85,6 @@ pub fn prepare(r: &StoredRecord) -> Result<Prepared, String> {
     if Hash32::blake3(&r.payload) != r.digest {
         return Err(format!("record {}: the payload does not match its digest", r.seq));
     }
-    if std::str::from_utf8(&r.payload).is_err() || std::str::from_utf8(&r.signatures).is_err() {
-        return Err(format!("record {}: payload or signatures are not UTF-8", r.seq));
-    }
     let fields = LeafFields {
         seq: r.seq,
         received_at_ns: r.received_at_ns,
@@ -110,23 +110,25 @@ fn hex_column<'a>(hashes: impl ExactSizeIterator<Item = &'a Hash32>) -> ArrayRef
     Arc::new(b.finish())
 }
 
-fn string_column<'a>(values: impl ExactSizeIterator<Item = Option<&'a [u8]>> + Clone) -> ArrayRef {
+/// A string column from bytes, checked as UTF-8 once for the whole column.
+fn string_column<'a>(
+    values: impl ExactSizeIterator<Item = Option<&'a [u8]>> + Clone,
+) -> Result<ArrayRef, ArrowError> {
     let bytes = values.clone().map(|v| v.map_or(0, <[u8]>::len)).sum();
-    let mut b = StringBuilder::with_capacity(values.len(), bytes);
+    let mut b = BinaryBuilder::with_capacity(values.len(), bytes);
     for v in values {
-        // Checked UTF-8 in `prepare` (payload, signatures) or a `String` already.
-        b.append_option(v.map(|v| std::str::from_utf8(v).unwrap_or_default()));
+        b.append_option(v);
     }
-    Arc::new(b.finish())
+    Ok(Arc::new(StringArray::try_from_binary(b.finish())?))
 }
 
 /// The `events` batch of `rows` (one partition's rows, in seq order). The columns are built in
 /// parallel.
 pub fn batch(schema: &SchemaRef, rows: &[(&StoredRecord, &Prepared)]) -> Result<RecordBatch, ArrowError> {
-    let column = |c: usize| -> ArrayRef {
+    let column = |c: usize| -> Result<ArrayRef, ArrowError> {
         let records = rows.iter().map(|(r, _)| *r);
         let text = |f: fn(&StoredRecord) -> Option<&[u8]>| string_column(rows.iter().map(move |(r, _)| f(r)));
-        match c {
+        Ok(match c {
             0 => Arc::new(UInt64Array::from_iter_values(records.map(|r| r.seq))),
             1 => Arc::new(
                 TimestampNanosecondArray::from_iter_values(records.map(|r| r.received_at_ns))
@@ -135,9 +137,9 @@ pub fn batch(schema: &SchemaRef, rows: &[(&StoredRecord, &Prepared)]) -> Result<
             2 => Arc::new(
                 TimestampNanosecondArray::from_iter(rows.iter().map(|(_, p)| p.time_ns)).with_timezone(TZ),
             ),
-            3 => text(|r| Some(r.source.as_bytes())),
-            4 => text(|r| Some(r.event_id.as_bytes())),
-            5 => text(|r| r.subject.as_deref().map(str::as_bytes)),
+            3 => text(|r| Some(r.source.as_bytes()))?,
+            4 => text(|r| Some(r.event_id.as_bytes()))?,
+            5 => text(|r| r.subject.as_deref().map(str::as_bytes))?,
             6 => hex_column(records.map(|r| &r.digest)),
             7 => hex_column(records.map(|r| &r.record_hash)),
             8 => hex_column(records.map(|r| &r.prev_hash)),
@@ -148,11 +150,11 @@ pub fn batch(schema: &SchemaRef, rows: &[(&StoredRecord, &Prepared)]) -> Result<
                 }
                 Arc::new(b.finish())
             }
-            10 => text(|r| Some(r.payload.as_slice())),
-            _ => text(|r| Some(r.signatures.as_slice())),
-        }
+            10 => text(|r| Some(r.payload.as_slice()))?,
+            _ => text(|r| Some(r.signatures.as_slice()))?,
+        })
     };
-    let columns: Vec<ArrayRef> = (0..COLUMNS.len()).into_par_iter().map(column).collect();
+    let columns: Vec<ArrayRef> = (0..COLUMNS.len()).into_par_iter().map(column).collect::<Result<_, _>>()?;
     RecordBatch::try_new(schema.clone(), columns)
 }
 

@@ -24,9 +24,10 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// ZSTD level: 1 is the fast end, and payload JSON compresses well at it.
 const ZSTD_LEVEL: i32 = 1;
 
-/// Writer settings: ZSTD, `row_group_rows` rows per row group, page statistics, and no
-/// dictionary for the columns listed in `unique` (values that are nearly all distinct).
-pub fn properties(row_group_rows: usize, unique: &[&str]) -> WriterProperties {
+/// Writer settings: ZSTD, `row_group_rows` rows per row group, page statistics, no dictionary
+/// for the columns listed in `unique` (values that are nearly all distinct), and no statistics
+/// for the `opaque` ones (payloads, signatures, leaves: min/max of them prunes nothing).
+pub fn properties(row_group_rows: usize, unique: &[&str], opaque: &[&str]) -> WriterProperties {
     let level = ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default();
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
@@ -35,6 +36,9 @@ pub fn properties(row_group_rows: usize, unique: &[&str]) -> WriterProperties {
         .set_created_by(concat!("assay ", env!("CARGO_PKG_VERSION")).to_owned());
     for c in unique {
         b = b.set_column_dictionary_enabled(ColumnPath::from(*c), false);
+    }
+    for c in opaque {
+        b = b.set_column_statistics_enabled(ColumnPath::from(*c), EnabledStatistics::None);
     }
     b.build()
 }

@@ -179,7 +179,7 @@ impl<'a> Run<'a> {
         let mut typed = Vec::new();
         if options.typed {
             for t in EVENT_TABLES {
-                let props = properties(options.row_group_rows, &[]);
+                let props = properties(options.row_group_rows, &[], &[]);
                 let writer =
                     PartWriter::create(out, format!("{}/{suffix}", t.name), t.name, t.schema(), props)?;
                 typed.push(Typed { builder: t.builder(TYPED_BATCH_ROWS), writer, first: None, last: 0 });
@@ -280,7 +280,8 @@ impl<'a> Run<'a> {
                 return Err(ExportError::Ledger(format!("type {ty:?} is not a plain name")));
             }
             let rel = format!("events/type={ty}/{}", self.suffix);
-            let props = properties(self.options.row_group_rows, events::UNIQUE_COLUMNS);
+            let props =
+                properties(self.options.row_group_rows, events::UNIQUE_COLUMNS, events::OPAQUE_COLUMNS);
             let writer = PartWriter::create(self.out, rel, "events", self.schema.clone(), props)?;
             self.partitions.insert(ty.to_owned(), writer);
         }
@@ -329,7 +330,7 @@ impl<'a> Run<'a> {
                 rel,
                 VERDICTS.name,
                 VERDICTS.schema(),
-                properties(self.options.row_group_rows, &[]),
+                properties(self.options.row_group_rows, &[], &[]),
             )?;
             w.write(&batch, None)?;
             finished.push(w.finish(self.size)?);

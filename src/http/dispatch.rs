@@ -32,6 +32,7 @@ use crate::view::RecordView;
         (status = 403, description = "The key is not a dispatcher", body = ErrorBody),
         (status = 409, description = "(source, id) already names other bytes", body = ErrorBody),
         (status = 413, description = "Body over 4 MiB", body = ErrorBody),
+        (status = 408, description = "Over the request time limit; the append may still commit: resend it (identical resends are idempotent)", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Not a dispatch.requested, schema violation or wrong subject", body = ErrorBody),
         (status = 429, description = "The signing key's rate limit", body = ErrorBody,

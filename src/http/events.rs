@@ -62,11 +62,11 @@ pub async fn append_items(
 ) -> Result<AppendOutcome, ApiError> {
     let prepared = state.ledger.prepare(items).await?;
     check(&prepared)?;
-    if let Some(limiter) = &state.limiter {
-        if let Err(e) = limiter.charge(&prepared) {
-            state.metrics.rate_limited.inc();
-            return Err(e);
-        }
+    if let Some(limiter) = &state.limiter
+        && let Err(e) = limiter.charge(&prepared)
+    {
+        state.metrics.rate_limited.inc();
+        return Err(e);
     }
     let rx = state.ledger.submit(prepared).await?;
     Ok(rx.await.map_err(|_| ApiError::unavailable("the ledger is shutting down"))??)
@@ -95,6 +95,7 @@ pub fn ack_body(ack: &crate::ledger::Ack) -> AckBody {
         (status = 403, description = "The key lacks the role for this event type", body = ErrorBody),
         (status = 409, description = "(source, id) already names other bytes", body = ErrorBody),
         (status = 413, description = "Body over 4 MiB, more than 1000 envelopes, or a payload over 1 MiB", body = ErrorBody),
+        (status = 408, description = "Over the request time limit; the append may still commit: resend it (identical resends are idempotent)", body = ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Schema violation, wrong subject, or key state", body = ErrorBody),
         (status = 429, description = "The signing key's rate limit", body = ErrorBody,

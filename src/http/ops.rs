@@ -2,23 +2,31 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
 use super::error::ApiError;
 use super::state::AppState;
 use super::wire::{ErrorBody, Health};
 
-/// Liveness: the server answers and its ledger has a signed head.
+/// Health: the server answers, and its ledger reaches its store.
 #[utoipa::path(
     get,
     path = "/healthz",
     tag = "operations",
-    responses((status = 200, description = "Serving", body = Health))
+    responses(
+        (status = 200, description = "Serving", body = Health),
+        (status = 503, description = "The store is failing: appends are refused until it recovers", body = Health),
+    )
 )]
-pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let size = state.ledger.head().borrow().size;
-    Json(Health { status: "ok".to_owned(), size, origin: state.ledger.origin().to_owned() })
+    let (status, word) = if state.ledger.healthy() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "store_failing")
+    };
+    (status, Json(Health { status: word.to_owned(), size, origin: state.ledger.origin().to_owned() }))
 }
 
 /// Prometheus metrics: appends, batch sizes, commit latency, rejections by reason, subscribers.

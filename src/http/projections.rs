@@ -74,15 +74,17 @@ async fn projection_body(state: &AppState, name: &'static str, at: Option<u64>) 
         let p = replayed(state, at).await?;
         return render(&p, name).ok_or_else(missing);
     }
-    let seq = state.live.seq();
-    if let Some((cached_seq, body)) = state.renders.bodies.lock().unwrap_or_else(|p| p.into_inner()).get(name)
-        && *cached_seq == seq
-    {
-        return Ok(body.clone());
-    }
-    let (seq, body) = {
-        let p = state.live.read();
-        (p.seq(), render(&p, name).ok_or_else(missing)?)
+    let cached = state.renders.bodies.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+    // While the follower applies a batch, the last rendering (which names its seq) is served
+    // rather than waiting for the batch.
+    let (seq, body) = match (state.live.try_read(), cached) {
+        (Some(p), Some((seq, body))) if p.seq() == seq => return Ok(body),
+        (None, Some((_, body))) => return Ok(body),
+        (Some(p), _) => (p.seq(), render(&p, name).ok_or_else(missing)?),
+        (None, None) => {
+            let p = state.live.read();
+            (p.seq(), render(&p, name).ok_or_else(missing)?)
+        }
     };
     state.renders.bodies.lock().unwrap_or_else(|p| p.into_inner()).insert(name, (seq, body.clone()));
     Ok(body)

@@ -17,8 +17,19 @@ use crate::live::LiveProjections;
 /// Replays for `?at=SEQ` running at once (each folds the log from the start).
 const REPLAYS_AT_ONCE: usize = 2;
 
+/// Cheap to clone: every request takes a copy.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub ledger: Ledger,
     pub live: Arc<LiveProjections>,
     pub options: Arc<ServeOptions>,
@@ -45,7 +56,7 @@ impl AppState {
         ledger.metrics().register(&mut registry);
         metrics.register(&mut registry);
         let limiter = options.rate_limit.map(|l| Arc::new(RateLimiter::new(l)));
-        AppState {
+        AppState(Arc::new(Shared {
             ledger,
             live: Arc::new(live),
             options: Arc::new(options),
@@ -56,7 +67,7 @@ impl AppState {
             shutdown,
             replays: Arc::new(Semaphore::new(REPLAYS_AT_ONCE)),
             renders: Arc::new(RenderCache::default()),
-        }
+        }))
     }
 }
 

@@ -175,7 +175,7 @@ pub struct DispatchResponse {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Health {
-    /// `ok`.
+    /// `ok`, or `store_failing`.
     pub status: String,
     /// The tree size of the latest checkpoint.
     #[schema(minimum = 0)]

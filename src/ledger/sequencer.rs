@@ -522,7 +522,7 @@ impl Sequencer {
             head.size.saturating_sub(self.frontier.size()) / u64::from(CATCH_UP_PAGE_RECORDS) + 2;
         while self.frontier.size() < head.size && pages_left > 0 {
             pages_left -= 1;
-            let page = self.store.records(self.frontier.size(), CATCH_UP_PAGE_RECORDS).await?;
+            let page = self.store.records_bulk(self.frontier.size(), CATCH_UP_PAGE_RECORDS).await?;
             let mut records = Vec::with_capacity(page.len());
             for stored in page.into_iter().take_while(|r| r.seq < head.size) {
                 let record = stored.to_record()?;

@@ -14,9 +14,11 @@ pub const RECORD_COLUMNS: &str = "seq, digest, source, event_id, type, subject, 
 
 /// Implements the store methods for `$Store { pool }` over database `$Db`. `$begin` opens the
 /// batch transaction holding the writer lock; `$for_update` ends the head read inside it;
-/// `$announce` (if not empty) runs before commit to tell followers the head moved.
+/// `$announce` (if not empty) runs before commit to tell followers the head moved; `$join`
+/// joins a VALUES list to a table so that the list drives the loop (SQLite's `CROSS JOIN`
+/// fixes the order; without it SQLite 3.46+ may scan the table with an automatic index).
 macro_rules! sql_backend {
-    ($Store:ident, $Db:ty, $Row:ty, $begin:path, $for_update:literal, $announce:literal) => {
+    ($Store:ident, $Db:ty, $Row:ty, $begin:path, $for_update:literal, $announce:literal, $join:literal) => {
         impl $Store {
             pub async fn head(&self) -> Result<Option<HeadRow>, StoreError> {
                 let row = QueryBuilder::<$Db>::new(
@@ -150,15 +152,15 @@ macro_rules! sql_backend {
             ) -> Result<Vec<(String, String, u64, Hash32)>, StoreError> {
                 let mut found = Vec::new();
                 for chunk in ids.chunks(LOOKUP_PAIRS_MAX) {
-                    // A join on a VALUES list: both engines search the unique index per pair
-                    // (a row-value IN over VALUES makes SQLite scan the table).
+                    // A VALUES list joined in front: both engines search the unique index per
+                    // pair (a row-value IN over VALUES makes SQLite scan the table).
                     let mut q = QueryBuilder::<$Db>::new("SELECT r.source, r.event_id, r.seq, r.digest FROM (VALUES ");
                     let mut sep = q.separated(", ");
                     for (source, id) in chunk {
                         sep.push("(CAST(").push_bind_unseparated(*source).push_unseparated(" AS TEXT), CAST(");
                         sep.push_bind_unseparated(*id).push_unseparated(" AS TEXT))");
                     }
-                    q.push(") AS v JOIN records r ON r.source = v.column1 AND r.event_id = v.column2");
+                    q.push(concat!(") AS v ", $join, " records r ON r.source = v.column1 AND r.event_id = v.column2"));
                     for row in q.build().fetch_all(&self.pool).await? {
                         let digest: Vec<u8> = row.try_get("digest")?;
                         found.push((
@@ -181,7 +183,7 @@ macro_rules! sql_backend {
                         sep.push("(CAST(").push_bind_unseparated(i64::from(id.level)).push_unseparated(" AS BIGINT), CAST(");
                         sep.push_bind_unseparated(id.index as i64).push_unseparated(" AS BIGINT))");
                     }
-                    q.push(") AS v JOIN merkle_nodes m ON m.level = v.column1 AND m.idx = v.column2");
+                    q.push(concat!(") AS v ", $join, " merkle_nodes m ON m.level = v.column1 AND m.idx = v.column2"));
                     for row in q.build().fetch_all(&self.pool).await? {
                         let level: i64 = row.try_get("level")?;
                         let index: i64 = row.try_get("idx")?;

@@ -106,5 +106,5 @@ async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Er
 /// The channel on which every commit announces itself (delivered at commit).
 pub const HEAD_CHANNEL: &str = "assay_head";
 
-sql_backend!(PgStore, Postgres, PgRow, begin, " FOR UPDATE", "SELECT pg_notify('assay_head', '')");
+sql_backend!(PgStore, Postgres, PgRow, begin, " FOR UPDATE", "SELECT pg_notify('assay_head', '')", "JOIN");
 super::tokens::tokens_backend!(PgStore, Postgres);

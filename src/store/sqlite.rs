@@ -57,5 +57,5 @@ async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
-sql_backend!(SqliteStore, Sqlite, SqliteRow, begin, "", "");
+sql_backend!(SqliteStore, Sqlite, SqliteRow, begin, "", "", "CROSS JOIN");
 super::tokens::tokens_backend!(SqliteStore, Sqlite);

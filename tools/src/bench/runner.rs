@@ -329,7 +329,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 async fn supervision(a: &RunnerArgs, dir: &std::path::Path, cores: usize) -> anyhow::Result<()> {
     // Calibrate: steps for about `spin_seconds` on one thread (the fastest of three probes).
-    let probe = 50_000_000u64;
+    let probe = 300_000_000u64;
     let mut fastest = f64::INFINITY;
     for _ in 0..3 {
         fastest = fastest.min(direct(&spin_command(probe, 1)?)?.as_secs_f64());

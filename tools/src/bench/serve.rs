@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// Concurrent projection readers.
     #[arg(long, default_value_t = 2)]
     readers: usize,
+    /// Reads per second each reader sends (paced, open loop).
+    #[arg(long, default_value_t = 200)]
+    read_rate: u32,
     /// Stop posting after this many seconds even if events remain.
     #[arg(long, default_value_t = 60)]
     max_seconds: u64,
@@ -42,15 +45,22 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     anyhow::ensure!((1..=1000).contains(&a.batch), "--batch must be 1 to 1000");
     let dir = tempfile::tempdir()?;
     println!(
-        "bench serve: {} events in requests of {}, {} writers, {} readers, durability {:?}, {} cores",
+        "bench serve: {} events in requests of {}, {} writers, {} readers at {} reads/s, durability {:?}, {} cores",
         a.events,
         a.batch,
         a.writers,
         a.readers,
+        a.read_rate,
         a.durability,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let fx = fixture::ledger(dir.path(), a.durability).await?;
+    // The limit: the same requests appended in process (no HTTP), on the same ledger.
+    let direct = fixture::envelopes_from(&fx.worker, a.events, a.events / 2);
+    let direct: Vec<Vec<Vec<u8>>> =
+        direct.par_chunks(a.batch).map(|c| c.iter().map(DecodedEnvelope::to_json).collect()).collect();
+    let limit = in_process(&fx.ledger, direct, a.writers).await?;
+    println!("limit  in-process ingest (same requests): {limit:>10.0} events/s");
     let envelopes = fixture::envelopes(&fx.worker, a.events);
     let bodies: Vec<Vec<u8>> = envelopes.par_chunks(a.batch).map(body).collect();
     let server = Server::bind(
@@ -65,16 +75,16 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     }));
     let http = reqwest::Client::builder().pool_max_idle_per_host(a.writers + a.readers).build()?;
 
-    let idle = read_for(&http, &base, Duration::from_secs(2), None).await?;
+    let pace = Duration::from_secs_f64(1.0 / f64::from(a.read_rate.max(1)));
+    let idle = read_for(&http, &base, pace, Duration::from_secs(2), None).await?;
     report("idle   projection reads", &idle);
 
     let posting = Arc::new(AtomicBool::new(true));
     let readers: Vec<_> = (0..a.readers)
         .map(|_| {
             let (http, base, posting) = (http.clone(), base.clone(), posting.clone());
-            tokio::spawn(async move {
-                read_for(&http, &base, Duration::from_secs(a.max_seconds + 5), Some(posting)).await
-            })
+            let limit = Duration::from_secs(a.max_seconds + 5);
+            tokio::spawn(async move { read_for(&http, &base, pace, limit, Some(posting)).await })
         })
         .collect();
     let queue = Arc::new(std::sync::Mutex::new(bodies.into_iter()));
@@ -113,12 +123,13 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         loaded.extend(r.await??);
     }
     let events = posted.load(Ordering::Relaxed);
+    let rate = events as f64 / elapsed.as_secs_f64();
     println!(
-        "ingest over HTTP (with {} readers):     {:>10.0} events/s  ({events} events in {:.1} s)",
+        "ingest over HTTP, {} readers reading:   {rate:>10.0} events/s  ({events} events in {:.1} s)",
         a.readers,
-        events as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64()
     );
+    println!("ratio  HTTP ingest / in-process:          {:>10.2}", rate / limit);
     report("loaded projection reads", &loaded);
 
     let _ = stop.send(());
@@ -127,6 +138,33 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     anyhow::ensure!(report.ok, "the benchmark ledger does not verify: {:?}", report.reason);
     println!("check  verify after the run: ok, {} records", report.records);
     Ok(())
+}
+
+/// `writers` producers appending the requests through the library; events/s.
+async fn in_process(
+    ledger: &assay::ledger::Ledger,
+    requests: Vec<Vec<Vec<u8>>>,
+    writers: usize,
+) -> anyhow::Result<f64> {
+    let n: usize = requests.iter().map(Vec::len).sum();
+    let queue = Arc::new(std::sync::Mutex::new(requests.into_iter()));
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let (ledger, queue) = (ledger.clone(), queue.clone());
+            tokio::spawn(async move {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                    let Some(req) = next else { return anyhow::Ok(()) };
+                    ledger.append(req.into_iter().map(assay::ledger::Incoming::Json).collect()).await?;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(n as f64 / t.elapsed().as_secs_f64())
 }
 
 /// `{"envelopes":[…]}` of a chunk.
@@ -142,16 +180,21 @@ fn body(chunk: &[DecodedEnvelope]) -> Vec<u8> {
     out
 }
 
-/// Reads projections in turn for `limit` (or while `while_set` stays true); the latencies.
+/// Reads projections in turn, one every `pace`, for `limit` (or while `while_set` stays
+/// true); the latencies.
 async fn read_for(
     http: &reqwest::Client,
     base: &str,
+    pace: Duration,
     limit: Duration,
     while_set: Option<Arc<AtomicBool>>,
 ) -> anyhow::Result<Vec<Duration>> {
     let end = Instant::now() + limit;
     let mut latencies = Vec::new();
+    let mut ticks = tokio::time::interval(pace);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for path in READ_PATHS.iter().cycle() {
+        ticks.tick().await;
         if Instant::now() >= end || while_set.as_ref().is_some_and(|w| !w.load(Ordering::Relaxed)) {
             break;
         }
