@@ -12,7 +12,7 @@ fn assay(args: &[&str]) -> String {
 fn replay_at_a_past_head_equals_the_state_at_that_head() {
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first");
-    assay(&["demo", "--dir", first.to_str().unwrap(), "--runs", "6", "--seed", "3"]);
+    assay(&["demo", "--dir", first.to_str().unwrap(), "--size", "small", "--seed", "3"]);
     let db = first.join("assay.db");
     let db = db.to_str().unwrap();
     let digests_then = assay(&["replay", "--db", db, "--digest-only"]);
@@ -25,7 +25,7 @@ fn replay_at_a_past_head_equals_the_state_at_that_head() {
         .unwrap();
 
     // Grow the ledger, then ask for the state at the old head.
-    let key = first.join("keys/worker.key");
+    let key = first.join("keys/runner-gpu-node-1.key");
     let lines: String = (0..50)
         .map(|i| format!("{{\"type\":\"metric.recorded\",\"subject\":\"run/late\",\"data\":{{\"run\":\"late\",\"name\":\"x\",\"step\":{i},\"value\":1}}}}\n"))
         .collect();
