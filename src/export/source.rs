@@ -41,7 +41,8 @@ impl LedgerSource for Store {
     }
 
     async fn records(&self, from: u64, limit: u32) -> Result<Vec<StoredRecord>, ExportError> {
-        Ok(Store::records(self, from, limit).await?)
+        // The bulk read: exports read the whole log in pages.
+        Ok(self.records_bulk(from, limit).await?)
     }
 
     async fn inclusion(&self, seq: u64, size: u64) -> Result<InclusionProof, ExportError> {

@@ -25,8 +25,8 @@ pub struct ServeArgs {
     /// Envelopes per request.
     #[arg(long, default_value_t = 100)]
     batch: usize,
-    /// Concurrent writers.
-    #[arg(long, default_value_t = 8)]
+    /// Concurrent writers (more writers, larger group commits).
+    #[arg(long, default_value_t = 16)]
     writers: usize,
     /// Concurrent projection readers.
     #[arg(long, default_value_t = 2)]
