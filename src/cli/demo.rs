@@ -28,6 +28,13 @@ pub struct DemoArgs {
     /// Artifact submissions, roughly (overrides the size's).
     #[arg(long)]
     artifacts: Option<u32>,
+    /// Then serve the demo ledger over HTTP (the URL is printed on its own line once the
+    /// server accepts connections) until SIGINT or SIGTERM.
+    #[arg(long)]
+    serve: bool,
+    /// Address to serve on, with --serve; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080", requires = "serve")]
+    listen: std::net::SocketAddr,
 }
 
 pub async fn run(a: DemoArgs) -> anyhow::Result<Exit> {
@@ -107,5 +114,14 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<Exit> {
     println!("checkpoint:");
     print!("{}", s.checkpoint);
     println!("{}", s.headline());
-    Ok(if s.verify.ok { Exit::Ok } else { Exit::VerifyFailed })
+    if !s.verify.ok {
+        return Ok(Exit::VerifyFailed);
+    }
+    if a.serve {
+        let db = super::DbArgs { db: s.db.to_string_lossy().into_owned(), durability: Durability::Relaxed };
+        let key = super::LedgerKeyArgs { ledger_key: Some(s.keys.join("ledger.key")) };
+        let options = assay::http::ServeOptions { listen: a.listen, ..assay::http::ServeOptions::default() };
+        return super::serve::serve_ledger(&db, &key, options).await;
+    }
+    Ok(Exit::Ok)
 }

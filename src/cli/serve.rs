@@ -57,10 +57,19 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Exit> {
         request_timeout: Duration::from_secs(a.request_timeout.max(1)),
         ..ServeOptions::default()
     };
+    serve_ledger(&a.db, &a.ledger_key, options).await
+}
+
+/// Opens the ledger, serves it until SIGINT or SIGTERM, and prints the URL once bound.
+pub async fn serve_ledger(
+    db: &DbArgs,
+    ledger_key: &LedgerKeyArgs,
+    options: ServeOptions,
+) -> anyhow::Result<Exit> {
     // Follow other writers (another server on the same PostgreSQL, `assay append` on the same
     // file), so streams and projections see every commit.
     let ledger_options = LedgerOptions { follow_poll_ms: Some(500), ..LedgerOptions::default() };
-    let ledger = open::ledger_with(&a.db, &a.ledger_key, ledger_options).await?;
+    let ledger = open::ledger_with(db, ledger_key, ledger_options).await?;
     let server = match Server::bind(ledger.clone(), options).await {
         Ok(s) => s,
         Err(e) => {
