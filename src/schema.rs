@@ -5,45 +5,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-/// Includes every v1 schema as `(type, text)`.
-macro_rules! schemas {
-    ($($ty:literal),* $(,)?) => {
-        &[$(($ty, include_str!(concat!("../schemas/events/", $ty, ".json")))),*]
-    };
-}
-
-/// Every v1 event type with its schema text.
-pub const SCHEMA_TEXTS: &[(&str, &str)] = schemas![
-    "ledger.initialized",
-    "key.registered",
-    "key.revoked",
-    "control.paused",
-    "control.resumed",
-    "control.maintenance",
-    "run.queued",
-    "worker.preflight",
-    "dispatch.requested",
-    "dispatch.decided",
-    "run.started",
-    "run.heartbeat",
-    "run.finished",
-    "run.quiesced",
-    "run.cancelled",
-    "evidence.captured",
-    "metric.recorded",
-    "kernel.launch.completed",
-    "kernel.launch.faulted",
-    "gpu.preflight",
-    "gpu.telemetry",
-    "gpu.xid",
-    "artifact.submitted",
-    "artifact.admitted",
-    "artifact.rejected",
-    "artifact.superseded",
-    "claim.asserted",
-    "claim.withdrawn",
-    "audit.attested",
-];
+pub use assay_events::schemas::SCHEMA_TEXTS;
 
 /// Why `data` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

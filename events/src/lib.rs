@@ -22,5 +22,6 @@ pub mod merkle;
 pub mod note;
 pub mod record;
 pub mod roles;
+pub mod schemas;
 
 pub use hash::Hash32;

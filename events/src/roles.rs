@@ -40,38 +40,7 @@ impl Role {
     }
 }
 
-/// Every v1 event type.
-pub const EVENT_TYPES: &[&str] = &[
-    "ledger.initialized",
-    "key.registered",
-    "key.revoked",
-    "control.paused",
-    "control.resumed",
-    "control.maintenance",
-    "run.queued",
-    "worker.preflight",
-    "dispatch.requested",
-    "dispatch.decided",
-    "run.started",
-    "run.heartbeat",
-    "run.finished",
-    "run.quiesced",
-    "run.cancelled",
-    "evidence.captured",
-    "metric.recorded",
-    "kernel.launch.completed",
-    "kernel.launch.faulted",
-    "gpu.preflight",
-    "gpu.telemetry",
-    "gpu.xid",
-    "artifact.submitted",
-    "artifact.admitted",
-    "artifact.rejected",
-    "artifact.superseded",
-    "claim.asserted",
-    "claim.withdrawn",
-    "audit.attested",
-];
+pub use crate::schemas::EVENT_TYPES;
 
 /// The roles any of which lets a key emit `event_type`; `None` for an unknown type.
 /// admin: key.*, control.*, artifact.superseded; dispatcher: run.queued, dispatch.requested,

@@ -6,43 +6,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-macro_rules! schemas {
-    ($($ty:literal),* $(,)?) => {
-        &[$(($ty, include_str!(concat!("../../../schemas/events/", $ty, ".json")))),*]
-    };
-}
-
-const SCHEMAS: &[(&str, &str)] = schemas![
-    "ledger.initialized",
-    "key.registered",
-    "key.revoked",
-    "control.paused",
-    "control.resumed",
-    "control.maintenance",
-    "run.queued",
-    "worker.preflight",
-    "dispatch.requested",
-    "dispatch.decided",
-    "run.started",
-    "run.heartbeat",
-    "run.finished",
-    "run.quiesced",
-    "run.cancelled",
-    "evidence.captured",
-    "metric.recorded",
-    "kernel.launch.completed",
-    "kernel.launch.faulted",
-    "gpu.preflight",
-    "gpu.telemetry",
-    "gpu.xid",
-    "artifact.submitted",
-    "artifact.admitted",
-    "artifact.rejected",
-    "artifact.superseded",
-    "claim.asserted",
-    "claim.withdrawn",
-    "audit.attested",
-];
+use assay_events::schemas::SCHEMA_TEXTS as SCHEMAS;
 
 fn validators() -> &'static BTreeMap<&'static str, jsonschema::Validator> {
     static V: OnceLock<BTreeMap<&'static str, jsonschema::Validator>> = OnceLock::new();
