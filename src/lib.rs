@@ -8,6 +8,7 @@
 //! - [`export`]: Parquet exports and offline audit bundles, and their verification.
 //! - [`http`]: the HTTP service; [`client`]: its client; [`live`]: projections kept current.
 //! - [`view`]: the JSON form of a record; [`tokens`]: read tokens.
+//! - `web`: the dashboard, HTML pages over the HTTP service's read model.
 
 pub mod client;
 pub mod clock;
@@ -26,3 +27,4 @@ pub mod store;
 pub mod tokens;
 pub mod verify;
 pub mod view;
+pub(crate) mod web;

@@ -25,9 +25,15 @@ pub struct LiveProjections {
 impl LiveProjections {
     /// Folds the whole log, then follows the ledger.
     pub async fn start(ledger: &Ledger) -> Result<LiveProjections, StoreError> {
-        // Subscribe first: nothing committed after the fold below can be missed.
-        let rx = ledger.subscribe();
-        let folded = crate::replay::replay(ledger.store(), None, |_, _| {}).await?;
+        let (folded, rx) = match ledger.take_opened_state() {
+            // The sequencer's fold at open, with the batches committed since: no second replay.
+            Some(opened) => opened,
+            None => {
+                // Subscribe first: nothing committed after the fold below can be missed.
+                let rx = ledger.subscribe();
+                (crate::replay::replay(ledger.store(), None, |_, _| {}).await?, rx)
+            }
+        };
         let state = Arc::new(RwLock::new(folded));
         let task = tokio::spawn(follow(ledger.store().clone(), rx, state.clone()));
         Ok(LiveProjections { state, task })

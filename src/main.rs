@@ -30,9 +30,32 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(args)) {
         Ok(cli::Exit::Ok) => ExitCode::SUCCESS,
         Ok(cli::Exit::VerifyFailed) => ExitCode::from(1),
+        // The reader of our output went away (`assay log | head`): what it wanted was written.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", message(&e));
             ExitCode::from(2)
         }
     }
+}
+
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<cli::StdoutClosed>().is_some()
+}
+
+/// The error and its causes, `: `-joined, each said once: many errors already print their
+/// source in their own message, and `{:#}` would repeat it.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain().take(16) {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }

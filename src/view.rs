@@ -8,9 +8,12 @@ use serde_json::value::RawValue;
 use crate::clock::rfc3339;
 use crate::store::{StoreError, StoredRecord};
 
-/// One record as clients see it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One record: its fields, the CloudEvent (payload bytes verbatim) and the DSSE envelope.
+// The same type is the OpenAPI schema `Record`, so the description cannot drift from the JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Record)]
 pub struct RecordView {
+    #[schema(minimum = 0)]
     pub seq: u64,
     /// blake3 of the payload bytes, hex.
     pub digest: String,
@@ -25,8 +28,10 @@ pub struct RecordView {
     /// The sequencer's clock at append, RFC 3339 with nanoseconds.
     pub received_at: String,
     /// The CloudEvent: the payload bytes, verbatim.
+    #[schema(value_type = Object)]
     pub event: Box<RawValue>,
     /// The DSSE envelope (canonical form: standard base64, canonical signatures).
+    #[schema(value_type = crate::http::wire::EnvelopeSchema)]
     pub envelope: Box<RawValue>,
 }
 

@@ -134,7 +134,7 @@ fn two_records_events_swapped_with_their_columns() {
     db.exec(&format!("CREATE TEMP TABLE swap AS SELECT seq, {cols} FROM records WHERE seq IN ({a}, {b})"));
     // Park the unique columns first so that the swap never holds two equal values.
     db.exec(&format!(
-        "UPDATE records SET digest = randomblob(32), event_id = 'parked-' || seq WHERE seq IN ({a}, {b})"
+        "UPDATE records SET digest = record_hash, event_id = 'parked-' || seq WHERE seq IN ({a}, {b})"
     ));
     let changed = db.exec(&format!(
         "UPDATE records SET ({cols}) = (SELECT {cols} FROM swap WHERE swap.seq = \

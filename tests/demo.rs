@@ -49,7 +49,8 @@ impl Verdict {
 
 #[derive(Debug, Default)]
 struct RunFacts {
-    gpus: BTreeSet<String>,
+    /// (worker, normalized PCI id): nodes of one model share PCI bus ids.
+    gpus: BTreeSet<(String, String)>,
     started: Option<i64>,
     finished: Option<i64>,
     exit_code: Option<i64>,
@@ -67,7 +68,8 @@ struct Launch {
 }
 
 struct Xid {
-    gpu: String,
+    /// (host, normalized PCI id).
+    gpu: (String, String),
     time: i64,
     taints: bool,
 }
@@ -164,7 +166,7 @@ impl Recount {
                 if data["accepted"] == Value::Bool(true)
                     && let Some(gpu) = data["gpu"].as_str()
                 {
-                    self.run(&run).gpus.insert(pci(gpu));
+                    self.run(&run).gpus.insert((s(data, "worker"), pci(gpu)));
                 }
             }
             "run.started" => {
@@ -172,7 +174,7 @@ impl Recount {
                 let f = self.run(&run);
                 f.started = Some(f.started.map_or(t, |s| s.min(t)));
                 if let Some(gpu) = data["gpu"].as_str() {
-                    f.gpus.insert(pci(gpu));
+                    f.gpus.insert((s(data, "worker"), pci(gpu)));
                 }
             }
             "run.finished" => {
@@ -194,8 +196,10 @@ impl Recount {
             }
             "gpu.xid" => {
                 let code = data["code"].as_u64().expect("Xid code");
+                // Every demo node names itself in its Xids.
+                let host = data["host"].as_str().expect("gpu.xid host").to_owned();
                 self.xids.push(Xid {
-                    gpu: pci(&s(data, "pci")),
+                    gpu: (host, pci(&s(data, "pci"))),
                     time: time_ns(event),
                     taints: xid_taints(code, &s(data, "severity")),
                 });
@@ -370,7 +374,8 @@ impl Recount {
             }
             other => panic!("check kind {other}"),
         };
-        // A hardware Xid on the run's GPU between its start and its end taints.
+        // A hardware Xid on the run's GPU (its PCI id on its worker) between its start and its
+        // end taints.
         for run in runs {
             let Some(f) = self.runs.get(&run) else { continue };
             let Some(start) = f.started else { continue };

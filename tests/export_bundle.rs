@@ -13,7 +13,7 @@ use serde_json::Value;
 
 fn bundle(demo: &Demo, slug: &str, name: &str) -> PathBuf {
     let out = demo.path(name);
-    assay(&["export", "bundle", "--db", &s(&demo.db()), "--artifact", slug, "--out", &s(&out)]).ok();
+    assay(&["export", "bundle", "--db", &demo.db(), "--artifact", slug, "--out", &s(&out)]).ok();
     out
 }
 
@@ -55,7 +55,7 @@ fn metric_line(file: &Path) -> Option<(usize, u64)> {
 
 /// The audit's artifacts: (slug, passes).
 fn artifacts(demo: &Demo) -> Vec<(String, bool)> {
-    let audit = assay(&["audit", "--db", &s(&demo.db()), "--json"]).ok().json();
+    let audit = assay(&["audit", "--db", &demo.db(), "--json"]).ok().json();
     audit["artifacts"]
         .as_array()
         .expect("artifacts")

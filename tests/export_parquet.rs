@@ -7,11 +7,11 @@ mod export_support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use arrow_array::{Array, Float64Array, RecordBatch, UInt64Array};
+use arrow_array::{Array, Float64Array, RecordBatch, StringArray, UInt64Array};
 use assay::export::events::{EventColumns, EventRow};
 use assay::export::typed::EVENT_TABLES;
 use assay::store::{Durability, Store};
-use export_support::{Demo, assay, files_of, manifest, read, s};
+use export_support::{Demo, assay, files_of, manifest, read};
 
 /// Every `events` row, by seq, with the type its partition names.
 fn event_rows(dir: &Path) -> BTreeMap<u64, (String, EventRow)> {
@@ -57,7 +57,7 @@ async fn round_trip_record_by_record() {
     let (code, report) = demo.verify_export(&out);
     assert_eq!(code, 0, "{report}");
 
-    let store = Store::open(&s(&demo.db()), Durability::Full, false).await.expect("the store");
+    let store = Store::open(&demo.db(), Durability::Full, false).await.expect("the store");
     let head = store.head().await.expect("head").expect("a ledger");
     let stored = store.records(0, u32::try_from(head.size).expect("small")).await.expect("records");
     assert_eq!(stored.len() as u64, head.size);
@@ -116,8 +116,31 @@ async fn round_trip_record_by_record() {
         assert_eq!(Some(value), payloads[&seq]["data"]["value"].as_f64(), "metric at seq {seq}");
     }
 
+    // Xids and telemetry name their host (nullable: events from before it was recorded have
+    // none), as the payload does.
+    for table in ["xids", "telemetry"] {
+        let rows = table_rows(&out, table);
+        assert!(!rows.is_empty(), "{table}");
+        for b in &rows {
+            let seq = b
+                .column_by_name("seq")
+                .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+                .expect("seq")
+                .value(0);
+            let field = b.schema().field_with_name("host").expect("a host column").clone();
+            assert!(field.is_nullable(), "{table}.host is nullable");
+            let host = b
+                .column_by_name("host")
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                .expect("host");
+            let want = payloads[&seq]["data"]["host"].as_str();
+            assert!(want.is_some(), "the demo's {table} event at seq {seq} names its host");
+            assert_eq!((!host.is_null(0)).then(|| host.value(0)), want, "{table} at seq {seq}");
+        }
+    }
+
     // Verdicts: the audit's, one row per artifact and per claim.
-    let audit = assay(&["audit", "--db", &s(&demo.db()), "--json"]).ok().json();
+    let audit = assay(&["audit", "--db", &demo.db(), "--json"]).ok().json();
     let verdict_rows: usize =
         files_of(&out, "verdicts").iter().flat_map(|f| read(&out.join(f))).map(|b| b.num_rows()).sum();
     let want = audit["artifacts"].as_array().expect("artifacts").len()

@@ -6,7 +6,7 @@ mod export_support;
 
 use std::process::Command;
 
-use export_support::{Demo, assay, s};
+use export_support::{Demo, assay};
 
 #[test]
 fn duckdb_and_pyarrow_read_every_table() {
@@ -14,8 +14,7 @@ fn duckdb_and_pyarrow_read_every_table() {
     let out = demo.path("export");
     demo.export(&out, &[]).ok();
     let log = demo.path("log.jsonl");
-    std::fs::write(&log, assay(&["log", "--db", &s(&demo.db()), "--json"]).ok().stdout)
-        .expect("writing the log");
+    std::fs::write(&log, assay(&["log", "--db", &demo.db(), "--json"]).ok().stdout).expect("writing the log");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/export_check.py");
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let result = Command::new("python3").arg(&script).arg(&out).arg(&log).output();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow_array::{Array, Float64Array, RecordBatch, StringArray, UInt64Array};
 use export_support::{
     Demo, assay, edit_manifest, files_of, keep_row_groups, manifest, read, refresh_manifest_entry,
-    row_groups, s, write,
+    row_groups, write,
 };
 use serde_json::Value;
 
@@ -187,7 +187,7 @@ fn a_manifest_pointing_at_another_checkpoint() {
     let size = manifest(&out)["size"].as_u64().expect("size");
     // An earlier checkpoint of the same ledger (genesis is committed alone, under a checkpoint
     // at size 1): validly signed, another tree.
-    let first_cp = assay(&["proof", "inclusion", "--db", &s(&demo.db()), "0", "--size", "1", "--json"])
+    let first_cp = assay(&["proof", "inclusion", "--db", &demo.db(), "0", "--size", "1", "--json"])
         .ok()
         .json()["checkpoint"]
         .as_str()

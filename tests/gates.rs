@@ -6,6 +6,9 @@ use assay::keyfile;
 use assay::ledger::{Incoming, Ledger, LedgerOptions, build_envelope};
 use assay::store::{Durability, Store};
 use assay_events::keys::SignerKey;
+#[path = "support/store.rs"]
+mod store;
+
 use serde_json::{Value, json};
 
 const WORKER: &str = "gpu-node-1";
@@ -16,13 +19,14 @@ struct Lab {
     store: Store,
     dispatcher: SignerKey,
     worker: SignerKey,
+    _db: store::TestDb,
     _dir: tempfile::TempDir,
 }
 
 async fn lab() -> Lab {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        Store::open(&dir.path().join("l.db").to_string_lossy(), Durability::Relaxed, true).await.unwrap();
+    let db = store::TestDb::new(dir.path(), "l.db");
+    let store = Store::open(&db.target, Durability::Relaxed, true).await.unwrap();
     let admin = keyfile::generate("admin").unwrap();
     let dispatcher = keyfile::generate("dispatcher").unwrap();
     let worker = keyfile::generate("worker").unwrap();
@@ -47,7 +51,7 @@ async fn lab() -> Lab {
         ))
     };
     ledger.append(vec![register(&dispatcher, "dispatcher"), register(&worker, "worker")]).await.unwrap();
-    let lab = Lab { ledger, store, dispatcher, worker, _dir: dir };
+    let lab = Lab { ledger, store, dispatcher, worker, _db: db, _dir: dir };
     lab.emit(
         &lab.worker,
         "worker.preflight",

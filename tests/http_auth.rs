@@ -48,8 +48,7 @@ async fn reads_need_a_token_beyond_loopback() {
         ..ServeOptions::default()
     };
     let app = spawn_app_with(options).await;
-    let db = app.dir.path().join("ledger.db");
-    let db = db.to_str().expect("UTF-8 path");
+    let db = app.db.as_str();
 
     // No token: 401 with a JSON error and a Bearer challenge, on every read route.
     for path in

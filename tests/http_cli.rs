@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
+#[path = "support/store.rs"]
+mod store;
+
 struct Out {
     code: i32,
     stdout: String,
@@ -38,16 +41,18 @@ fn ok(o: Out) -> Out {
 
 /// A ledger made by `assay init`, with a registered worker.
 struct Lab {
-    _dir: tempfile::TempDir,
     dir: PathBuf,
     db: String,
     worker_key: String,
+    _db: store::TestDb,
+    _dir: tempfile::TempDir,
 }
 
 fn lab() -> Lab {
     let tmp = tempfile::tempdir().expect("a folder");
     let dir = tmp.path().to_owned();
-    let db = dir.join("ledger.db").to_string_lossy().into_owned();
+    let test_db = store::TestDb::new(&dir, "ledger.db");
+    let db = test_db.target.clone();
     ok(assay(&dir, &["init", "--db", &db, "--origin", "t.local/assay", "--keys", "keys"]));
     ok(assay(&dir, &["key", "new", "worker-1", "--out", "keys"]));
     ok(assay(
@@ -65,7 +70,7 @@ fn lab() -> Lab {
             "worker",
         ],
     ));
-    Lab { _dir: tmp, dir, db, worker_key: "keys/worker-1.key".to_owned() }
+    Lab { dir, db, worker_key: "keys/worker-1.key".to_owned(), _db: test_db, _dir: tmp }
 }
 
 /// `assay serve --listen 127.0.0.1:0`; its URL from the first line it prints.

@@ -2,6 +2,9 @@
 //! between backends. Needs `ASSAY_TEST_DATABASE_URL`; under `CI=true` a missing or unreachable
 //! database fails the test instead of skipping it.
 
+#[path = "support/store.rs"]
+mod store;
+
 use std::process::{Command, Stdio};
 
 use assay::clock::now_ns;
@@ -9,29 +12,6 @@ use assay::keyfile;
 use assay::ledger::{Incoming, Ledger, LedgerOptions, build_envelope};
 use assay::store::{Durability, Store};
 use serde_json::json;
-
-/// A URL for a fresh schema of the test database, or None to skip (outside CI only).
-async fn fresh_pg(name: &str) -> Option<String> {
-    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let Ok(base) = std::env::var("ASSAY_TEST_DATABASE_URL") else {
-        assert!(!in_ci, "CI=true but ASSAY_TEST_DATABASE_URL is not set");
-        eprintln!("skipping: ASSAY_TEST_DATABASE_URL is not set");
-        return None;
-    };
-    let schema = format!("t_{name}_{}", std::process::id());
-    let admin = match sqlx::PgPool::connect(&base).await {
-        Ok(p) => p,
-        Err(e) => {
-            assert!(!in_ci, "CI=true but PostgreSQL at ASSAY_TEST_DATABASE_URL is unreachable: {e}");
-            eprintln!("skipping: PostgreSQL unreachable: {e}");
-            return None;
-        }
-    };
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&admin).await.unwrap();
-    admin.close().await;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}schema={schema}"))
-}
 
 fn assay(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_assay")).args(args).output().unwrap()
@@ -51,7 +31,7 @@ fn records_of(verify_json: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_writer_processes_share_one_gap_free_log() {
-    let Some(url) = fresh_pg("writers").await else { return };
+    let Some(url) = store::fresh_pg("writers") else { return };
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
     let k = keys.to_str().unwrap();
@@ -114,7 +94,7 @@ async fn concurrent_writer_processes_share_one_gap_free_log() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_dispatch_gate_holds_across_two_sequencers_on_one_database() {
-    let Some(url) = fresh_pg("gate").await else { return };
+    let Some(url) = store::fresh_pg("gate") else { return };
     let admin = keyfile::generate("admin").unwrap();
     let dispatcher = keyfile::generate("dispatcher").unwrap();
     let worker = keyfile::generate("worker").unwrap();
@@ -201,7 +181,7 @@ async fn the_dispatch_gate_holds_across_two_sequencers_on_one_database() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn copy_sqlite_to_postgres_and_back_keeps_every_checkpoint() {
-    let Some(url) = fresh_pg("copy").await else { return };
+    let Some(url) = store::fresh_pg("copy") else { return };
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo");
     ok(&["demo", "--dir", demo.to_str().unwrap(), "--runs", "5"]);

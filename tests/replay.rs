@@ -2,6 +2,9 @@
 
 use std::process::Command;
 
+#[path = "support/store.rs"]
+mod store;
+
 fn assay(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_assay")).args(args).output().unwrap();
     assert!(out.status.success(), "assay {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -13,8 +16,8 @@ fn replay_at_a_past_head_equals_the_state_at_that_head() {
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first");
     assay(&["demo", "--dir", first.to_str().unwrap(), "--size", "small", "--seed", "3"]);
-    let db = first.join("assay.db");
-    let db = db.to_str().unwrap();
+    let test_db = store::TestDb::from_sqlite(&first.join("assay.db"));
+    let db = test_db.target.as_str();
     let digests_then = assay(&["replay", "--db", db, "--digest-only"]);
     assert_eq!(digests_then, assay(&["replay", "--db", db, "--digest-only"]), "replay twice, same digests");
     let head: u64 = assay(&["verify", "--db", db, "--json"])

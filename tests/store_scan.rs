@@ -4,13 +4,16 @@ use assay::clock::now_ns;
 use assay::keyfile;
 use assay::ledger::{Incoming, Ledger, LedgerOptions, build_envelope};
 use assay::store::{Durability, Store};
+#[path = "support/store.rs"]
+mod store;
+
 use serde_json::json;
 
 #[tokio::test]
 async fn bulk_pages_equal_sqlx_pages() {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        Store::open(&dir.path().join("l.db").to_string_lossy(), Durability::Relaxed, true).await.unwrap();
+    let db = store::TestDb::new(dir.path(), "l.db");
+    let store = Store::open(&db.target, Durability::Relaxed, true).await.unwrap();
     let admin = keyfile::generate("admin").unwrap();
     let ledger = Ledger::init(
         store.clone(),

@@ -43,6 +43,31 @@ fn parse_gives_exactly_the_expected_records() {
     for line in expected["malformed_lines"].as_array().expect("malformed") {
         assert!(out.stderr.contains(&format!(":{line}: malformed Xid line")), "{}", out.stderr);
     }
+    // With --host, each object also names it; nothing else changes.
+    let hosted = lab
+        .run([
+            OsStr::new("xid"),
+            OsStr::new("parse"),
+            log.as_os_str(),
+            OsStr::new("--json"),
+            OsStr::new("--host"),
+            OsStr::new("gpu-node-1"),
+        ])
+        .ok()
+        .json_lines();
+    assert_eq!(hosted.len(), found.len());
+    for (mut with, without) in hosted.into_iter().zip(&found) {
+        assert_eq!(with.as_object_mut().expect("object").remove("host"), Some(json!("gpu-node-1")));
+        assert_eq!(&with, without);
+    }
+    let bad = lab.run([
+        OsStr::new("xid"),
+        OsStr::new("parse"),
+        log.as_os_str(),
+        OsStr::new("--host"),
+        OsStr::new("not a host"),
+    ]);
+    assert!(bad.code == 2 && bad.stderr.contains("not a valid host name"), "{}", bad.stderr);
     // The human form says the same in words.
     let text = lab.run([OsStr::new("xid"), OsStr::new("parse"), log.as_os_str()]).ok();
     assert!(text.stdout.contains("line 9: gpu 0000:01:00 Xid 48 [hardware / RESET_GPU]"), "{}", text.stdout);
@@ -155,8 +180,9 @@ fn watch_records_each_new_xid_once() {
     assert_eq!(summary, vec![(13, "gpu/0000:41:00"), (79, "gpu/0000:3b:00"), (48, "gpu/0000:01:00")]);
     assert_eq!(
         events[1]["data"],
+        // The host defaults to the key's name, as `assay gpu preflight` names its worker.
         json!({
-            "pci": "0000:3b:00", "code": 79, "pid": 2131, "process": "python3",
+            "host": "runner", "pci": "0000:3b:00", "code": 79, "pid": 2131, "process": "python3",
             "message": "GPU has fallen off the bus.", "source": "kmsg", "severity": "hardware",
             "action": "REBOOT", "kernel_time": "3.0",
         })
@@ -179,7 +205,7 @@ fn watch_stops_when_idle_and_handles_truncation() {
         .arg(&rig.runner.key)
         .arg("--kmsg")
         .arg(&log)
-        .args(["--until-idle", "1500ms", "--poll", "20ms"])
+        .args(["--until-idle", "1500ms", "--poll", "20ms", "--host", "gpu-node-7"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -204,5 +230,7 @@ fn watch_stops_when_idle_and_handles_truncation() {
         .filter_map(|e| e["data"]["message"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(messages, vec!["first", "second", "halt"]);
+    let hosts: Vec<Value> = rig.events("gpu.xid").iter().map(|e| e["data"]["host"].clone()).collect();
+    assert_eq!(hosts, vec![json!("gpu-node-7"); 3]);
     rig.check_signed_and_verified();
 }

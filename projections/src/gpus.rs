@@ -1,15 +1,30 @@
-//! GPU health per device (normalized PCI id): what the runner's preflight found, the last
-//! telemetry sample, the Xid history and whether the device needs a reset.
+//! GPU health per device: what the runner's preflight found, the last telemetry sample, the
+//! Xid history and whether the device needs a reset.
+//!
+//! A device is a (host, normalized PCI id) pair, a [`GpuKey`]: nodes of one model have the
+//! same PCI bus ids, so the bus id alone does not name a GPU in a lab. The host is the event's
+//! `host` (`gpu.preflight` without one: the signing key's name, as for its subject); it is the
+//! name dispatch uses as `worker`.
+//!
+//! Events written before `gpu.xid` and `gpu.telemetry` carried a host have none; they are kept
+//! under a host-less key (`host: None`), and read conservatively: a host-less Xid may have
+//! happened on that PCI id on any host. So [`Gpus::needs_reset`] for (host, pci) also answers
+//! yes for a host-less reset on that pci, and a host-less reset also marks that pci on every
+//! host already known.
 //!
 //! `needs_reset` is set by any Xid whose catalog action is RESET_GPU, REBOOT or
 //! DRAIN_AND_RESET, and cleared by a later (in seq order) `gpu.preflight` with
-//! `available: true` that lists the device: the runner found it working again.
+//! `available: true` that lists the device: the runner found it working again. Such a
+//! preflight of host H clears (H, pci), and the host-less entry of that pci too, since
+//! before hosts were recorded that is what cleared it; a host-less reset already copied to
+//! another known host stays there until that host's own preflight lists the device.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 
 use assay_events::Hash32;
 use assay_events::record::Record;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use crate::data::{bool_of, f64_of, i64_of, owned, source_key_name, str_of, strs_of, u64_of};
@@ -18,6 +33,37 @@ use crate::xid_class::{XidClass, action_needs_reset, classify};
 
 /// How many Xid events each device keeps in `recent`.
 pub const RECENT_XIDS: usize = 32;
+
+/// A GPU: the host that reported it (`None` for events from before hosts were recorded) and
+/// its normalized PCI id. Serialized (as a map key in JSON) as `<host>/<pci>`, or `<pci>`
+/// without a host; a PCI id has no `/`, so the last `/` splits the two.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GpuKey {
+    pub host: Option<String>,
+    pub pci: String,
+}
+
+impl GpuKey {
+    /// The key of `pci` (either form) on `host`; `None` if `pci` is not a PCI id.
+    pub fn new(host: Option<&str>, pci_id: &str) -> Option<GpuKey> {
+        Some(GpuKey { host: host.map(str::to_owned), pci: pci::normalize(pci_id)? })
+    }
+}
+
+impl fmt::Display for GpuKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            Some(host) => write!(f, "{host}/{}", self.pci),
+            None => f.write_str(&self.pci),
+        }
+    }
+}
+
+impl Serialize for GpuKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Telemetry {
@@ -71,6 +117,7 @@ pub struct ResetCause {
 pub struct Device {
     pub uuid: Option<String>,
     pub name: Option<String>,
+    /// The host of its key.
     pub host: Option<String>,
     pub index: Option<u64>,
     pub memory_bytes: Option<u64>,
@@ -95,8 +142,8 @@ pub struct HostPreflight {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Gpus {
-    /// normalized PCI id → device.
-    devices: BTreeMap<String, Device>,
+    /// (host, normalized PCI id) → device.
+    devices: BTreeMap<GpuKey, Device>,
     hosts: BTreeMap<String, HostPreflight>,
 }
 
@@ -120,11 +167,20 @@ impl Gpus {
         let host = str_of(data, "host").or_else(|| source_key_name(record));
         let mut listed = Vec::new();
         for d in data.get("devices").and_then(Value::as_array).into_iter().flatten() {
-            let Some(pci) = str_of(d, "pci").and_then(pci::normalize) else { continue };
-            let device = self.devices.entry(pci.clone()).or_default();
+            let Some(key) = str_of(d, "pci").and_then(|p| GpuKey::new(host, p)) else { continue };
+            let pci = key.pci.clone();
+            if available && key.host.is_some() {
+                // Host-less resets are cleared by whichever host's preflight lists the
+                // device, as they were before hosts were recorded.
+                if let Some(hostless) = self.devices.get_mut(&GpuKey { host: None, pci: pci.clone() }) {
+                    hostless.needs_reset = false;
+                    hostless.reset_cause = None;
+                }
+            }
+            let device = self.devices.entry(key).or_default();
             device.uuid = owned(str_of(d, "uuid")).or(device.uuid.take());
             device.name = owned(str_of(d, "name")).or(device.name.take());
-            device.host = owned(host).or(device.host.take());
+            device.host = owned(host);
             device.index = u64_of(d, "index").or(device.index);
             device.memory_bytes = u64_of(d, "memory_bytes").or(device.memory_bytes);
             device.driver = owned(str_of(d, "driver")).or(device.driver.take());
@@ -151,7 +207,9 @@ impl Gpus {
 
     fn apply_telemetry(&mut self, record: &Record) {
         let data = &record.event.data;
-        let Some(pci) = str_of(data, "pci").and_then(pci::normalize) else { return };
+        let Some(key) = str_of(data, "pci").and_then(|p| GpuKey::new(str_of(data, "host"), p)) else {
+            return;
+        };
         let clocks = data
             .get("clocks")
             .and_then(Value::as_object)
@@ -159,7 +217,7 @@ impl Gpus {
             .flatten()
             .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
             .collect();
-        let device = self.devices.entry(pci).or_default();
+        let device = self.device_mut(key);
         let uuid = owned(str_of(data, "uuid"));
         if uuid.is_some() {
             device.uuid.clone_from(&uuid);
@@ -179,12 +237,22 @@ impl Gpus {
 
     fn apply_xid(&mut self, record: &Record) {
         let data = &record.event.data;
-        let Some(pci) = str_of(data, "pci").and_then(pci::normalize) else { return };
+        let Some(key) = str_of(data, "pci").and_then(|p| GpuKey::new(str_of(data, "host"), p)) else {
+            return;
+        };
         let Some(code) = u64_of(data, "code").and_then(|c| u32::try_from(c).ok()) else { return };
         let severity = str_of(data, "severity").unwrap_or("unknown");
         let action = str_of(data, "action").unwrap_or("UNKNOWN");
         let class = classify(code, severity);
-        let device = self.devices.entry(pci).or_default();
+        let cause = ResetCause { seq: record.seq, code, action: action.to_owned() };
+        if action_needs_reset(action) && key.host.is_none() {
+            // A host-less Xid may have been on this PCI id on any host.
+            for (_, d) in self.devices.iter_mut().filter(|(k, _)| k.host.is_some() && k.pci == key.pci) {
+                d.needs_reset = true;
+                d.reset_cause = Some(cause.clone());
+            }
+        }
+        let device = self.device_mut(key);
         let xids = &mut device.xids;
         xids.total += 1;
         *xids.by_code.entry(code).or_default() += 1;
@@ -207,27 +275,45 @@ impl Gpus {
         });
         if action_needs_reset(action) {
             device.needs_reset = true;
-            device.reset_cause = Some(ResetCause { seq: record.seq, code, action: action.to_owned() });
+            device.reset_cause = Some(cause);
         }
     }
 
-    /// normalized PCI id → device.
-    pub fn devices(&self) -> &BTreeMap<String, Device> {
+    /// The device of `key`, created with its host if new.
+    fn device_mut(&mut self, key: GpuKey) -> &mut Device {
+        let host = key.host.clone();
+        self.devices.entry(key).or_insert_with(|| Device { host, ..Device::default() })
+    }
+
+    /// (host, normalized PCI id) → device; host-less keys hold events without a host.
+    pub fn devices(&self) -> &BTreeMap<GpuKey, Device> {
         &self.devices
     }
 
-    /// The device with this PCI id (either form).
-    pub fn device(&self, pci_id: &str) -> Option<&Device> {
-        self.devices.get(&pci::normalize(pci_id)?)
+    /// The device with this PCI id (either form) on `host` (`None`: the host-less entry).
+    pub fn device(&self, host: Option<&str>, pci_id: &str) -> Option<&Device> {
+        self.devices.get(&GpuKey::new(host, pci_id)?)
+    }
+
+    /// Why the GPU `pci_id` (either form) of `host` needs a reset, if it does: an Xid
+    /// reported by that host, or a host-less one on that PCI id (which may have been on
+    /// any host), not cleared since.
+    pub fn needs_reset(&self, host: &str, pci_id: &str) -> Option<&ResetCause> {
+        let pci = pci::normalize(pci_id)?;
+        let on = |host: Option<&str>| {
+            let d = self.devices.get(&GpuKey { host: host.map(str::to_owned), pci: pci.clone() })?;
+            d.reset_cause.as_ref().filter(|_| d.needs_reset)
+        };
+        on(Some(host)).or_else(|| on(None))
     }
 
     pub fn hosts(&self) -> &BTreeMap<String, HostPreflight> {
         &self.hosts
     }
 
-    /// Devices that need a reset, by normalized PCI id.
-    pub fn needing_reset(&self) -> impl Iterator<Item = (&str, &Device)> {
-        self.devices.iter().filter(|(_, d)| d.needs_reset).map(|(p, d)| (p.as_str(), d))
+    /// Devices that need a reset (a host-less one included: its PCI id on any host).
+    pub fn needing_reset(&self) -> impl Iterator<Item = (&GpuKey, &Device)> {
+        self.devices.iter().filter(|(_, d)| d.needs_reset)
     }
 
     pub fn digest(&self) -> Hash32 {

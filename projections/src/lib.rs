@@ -9,7 +9,7 @@
 //! - [`queue`]: runs by state, GPU lanes, pause and maintenance, preflights, decisions.
 //! - [`corpus`]: artifacts by slug and version, canonical versions, duplicates.
 //! - [`audit`]: claim verdicts from runs, metrics, Xids, kernel launches and evidence.
-//! - [`gpus`]: per-device telemetry, Xid history, needs-reset.
+//! - [`gpus`]: per-device (host, PCI id) telemetry, Xid history, needs-reset.
 //! - [`kernels`]: the campaign matrix.
 //! - [`bundle`]: all of them together ([`Projections`]).
 

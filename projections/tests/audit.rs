@@ -196,6 +196,55 @@ fn hardware_xid_outside_the_window_or_on_another_gpu_does_not_taint() {
     given(h).then(|s| assert_verdict(s, "a", "c1", Verdict::Supported, &[]));
 }
 
+/// Two nodes of one model have the same PCI bus ids: r1 runs on w1's GPU0, r2 on w2's.
+fn two_hosts_one_pci() -> Vec<Ev> {
+    let mut h = loss_run("r1");
+    h.extend(clean_run("r2", "w2", GPU0, &[("loss", 0, 1.0)]));
+    h
+}
+
+/// Inserts `xid` into both runs' windows (after their `run.started`).
+fn in_both_windows(mut h: Vec<Ev>, xid: Ev) -> Vec<Ev> {
+    let started: Vec<usize> =
+        h.iter().enumerate().filter(|(_, e)| e.ty == "run.started").map(|(i, _)| i).collect();
+    for at in started.into_iter().rev() {
+        h.insert(at + 1, xid.clone());
+    }
+    h
+}
+
+fn claims_on_both(mut h: Vec<Ev>) -> Vec<Ev> {
+    h.push(claim("a", "c1", metric_check("r1", "loss", "last", "lt", "2"), &["@evidence:r1"]));
+    h.push(claim("b", "c2", metric_check("r2", "loss", "last", "lt", "2"), &["@evidence:r2"]));
+    h
+}
+
+#[test]
+fn an_xid_on_one_host_does_not_taint_a_run_on_the_same_pci_of_another() {
+    let h = in_both_windows(two_hosts_one_pci(), gpu_xid(GPU0, 79, "hardware", "RESET_GPU").on_host("w1"));
+    given(claims_on_both(h)).then(|s| {
+        assert_verdict(s, "a", "c1", Verdict::Tainted, &["xid_hardware_in_window:79"]);
+        assert_verdict(s, "b", "c2", Verdict::Supported, &[]);
+        assert!(!verdict(s, "b", "c2").context.iter().any(|c| c.starts_with("xid_")));
+    });
+    // The same with the host in the NVML form of the PCI id and the run on the other host.
+    let h =
+        in_both_windows(two_hosts_one_pci(), gpu_xid(GPU0_NVML, 48, "hardware", "RESET_GPU").on_host("w2"));
+    given(claims_on_both(h)).then(|s| {
+        assert_verdict(s, "a", "c1", Verdict::Supported, &[]);
+        assert_verdict(s, "b", "c2", Verdict::Tainted, &["xid_hardware_in_window:48"]);
+    });
+}
+
+#[test]
+fn an_xid_without_a_host_taints_runs_on_that_pci_of_every_host() {
+    let h = in_both_windows(two_hosts_one_pci(), gpu_xid(GPU0, 79, "hardware", "RESET_GPU"));
+    given(claims_on_both(h)).then(|s| {
+        assert_verdict(s, "a", "c1", Verdict::Tainted, &["xid_hardware_in_window:79"]);
+        assert_verdict(s, "b", "c2", Verdict::Tainted, &["xid_hardware_in_window:79"]);
+    });
+}
+
 #[test]
 fn an_xid_recorded_late_counts_by_its_own_time() {
     // Recorded after the run finished, but its time lies inside the window (seqs 6+: the

@@ -40,13 +40,10 @@ pub async fn run(a: CopyArgs) -> anyhow::Result<Exit> {
         _ => false,
     };
     if report.ok && same_root {
-        println!("copied {n} records; the copy verifies and carries the same signed checkpoints");
+        outln!("copied {n} records; the copy verifies and carries the same signed checkpoints");
         Ok(Exit::Ok)
     } else {
-        println!(
-            "the copy does not verify: {}",
-            report.reason.unwrap_or_else(|| "checkpoints differ".into())
-        );
+        outln!("the copy does not verify: {}", report.reason.unwrap_or_else(|| "checkpoints differ".into()));
         Ok(Exit::VerifyFailed)
     }
 }

@@ -57,11 +57,11 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<Exit> {
     let list = |m: &std::collections::BTreeMap<String, u64>| {
         m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
     };
-    println!("demo ledger: {}", s.db.display());
-    println!("keys:        {}", s.keys.display());
-    println!("files:       {} (evidence/, artifacts/)", s.files.display());
-    println!("history:     {} to {} (seed {})", day(s.history_start_ns), day(s.history_end_ns), a.seed);
-    println!(
+    outln!("demo ledger: {}", s.db.display());
+    outln!("keys:        {}", s.keys.display());
+    outln!("files:       {} (evidence/, artifacts/)", s.files.display());
+    outln!("history:     {} to {} (seed {})", day(s.history_start_ns), day(s.history_end_ns), a.seed);
+    outln!(
         "runs:        {}",
         st.runs
             .iter()
@@ -70,13 +70,13 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<Exit> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!(
+    outln!(
         "dispatch:    {} accepted, {} refused ({})",
         st.dispatch_accepted,
         st.dispatch_refused,
         list(&st.refusals)
     );
-    println!(
+    outln!(
         "artifacts:   {} submitted, {} admitted, {} rejected, {} superseded; {} claims withdrawn",
         st.artifacts_submitted,
         st.artifacts_admitted,
@@ -84,36 +84,45 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<Exit> {
         st.artifacts_superseded,
         st.claims_withdrawn
     );
-    println!(
+    outln!(
         "kernels:     {} launches passed, {} failed, {} faulted (CUDA faults simulated)",
-        st.launches_passed, st.launches_failed, st.launches_faulted
+        st.launches_passed,
+        st.launches_failed,
+        st.launches_faulted
     );
-    println!(
+    outln!(
         "xids:        {} hardware in a run's window, {} hardware outside any, {} other; GPUs needing a reset: {}",
-        st.xids_hardware_in_window, st.xids_hardware_outside, st.xids_other, st.gpus_needing_reset
+        st.xids_hardware_in_window,
+        st.xids_hardware_outside,
+        st.xids_other,
+        st.gpus_needing_reset
     );
-    println!("records:     {}", s.records);
+    outln!("records:     {}", s.records);
     if s.verify.ok {
-        println!(
+        outln!(
             "verify:      ok ({} records, {} checkpoints)",
-            s.verify.records, s.verify.checkpoints_checked
+            s.verify.records,
+            s.verify.checkpoints_checked
         );
     } else {
-        println!(
+        outln!(
             "verify:      FAILED at seq {:?}: {}",
             s.verify.first_bad_seq,
             s.verify.reason.as_deref().unwrap_or("")
         );
     }
     let v = s.verdicts();
-    println!(
+    outln!(
         "claims:      {} supported, {} contradicted, {} unsupported, {} tainted",
-        v.supported, v.contradicted, v.unsupported, v.tainted
+        v.supported,
+        v.contradicted,
+        v.unsupported,
+        v.tainted
     );
-    println!("built in:    {:.1} s", s.elapsed.as_secs_f64());
-    println!("checkpoint:");
-    print!("{}", s.checkpoint);
-    println!("{}", s.headline());
+    outln!("built in:    {:.1} s", s.elapsed.as_secs_f64());
+    outln!("checkpoint:");
+    out!("{}", s.checkpoint);
+    outln!("{}", s.headline());
     if !s.verify.ok {
         return Ok(Exit::VerifyFailed);
     }

@@ -107,7 +107,7 @@ async fn parquet(a: ParquetArgs) -> anyhow::Result<Exit> {
     };
     bar.finish_and_clear();
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "from": summary.from,
@@ -118,9 +118,9 @@ async fn parquet(a: ParquetArgs) -> anyhow::Result<Exit> {
             })
         );
     } else if summary.files.is_empty() {
-        println!("nothing new: the latest checkpoint is at size {}, already exported", summary.size);
+        outln!("nothing new: the latest checkpoint is at size {}, already exported", summary.size);
     } else {
-        println!(
+        outln!(
             "exported seqs {}..={} ({} records) to {}: {} files, consistent with the checkpoint at size {}",
             summary.from,
             summary.size - 1,
@@ -153,7 +153,7 @@ async fn bundle(a: BundleArgs) -> anyhow::Result<Exit> {
         Source::Server(server) => export_bundle(server, &a.artifact, &key, &a.out, &now).await?,
     };
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "bundle": s.path, "proofs": s.proof_path, "events": s.events, "claims": s.claims,
@@ -161,7 +161,7 @@ async fn bundle(a: BundleArgs) -> anyhow::Result<Exit> {
             })
         );
     } else {
-        println!(
+        outln!(
             "{}: {} events, {} claim statements and the verification summary ({}), at checkpoint size {}",
             s.path.display(),
             s.events,
@@ -169,7 +169,7 @@ async fn bundle(a: BundleArgs) -> anyhow::Result<Exit> {
             if s.passes { "PASSED" } else { "FAILED" },
             s.size
         );
-        println!("{}: inclusion proofs", s.proof_path.display());
+        outln!("{}: inclusion proofs", s.proof_path.display());
     }
     Ok(Exit::Ok)
 }

@@ -53,14 +53,14 @@ async fn preflight(a: PreflightArgs) -> anyhow::Result<Exit> {
     closer.close().await;
     let (gpu, health) = result?;
     if a.json {
-        println!("{}", serde_json::json!({"gpu.preflight": gpu, "worker.preflight": health}));
+        outln!("{}", serde_json::json!({"gpu.preflight": gpu, "worker.preflight": health}));
         return Ok(Exit::Ok);
     }
     match gpu["unavailable_reason"].as_str() {
-        Some(reason) => println!("CUDA unavailable: {reason}"),
+        Some(reason) => outln!("CUDA unavailable: {reason}"),
         None => {
             for device in gpu["devices"].as_array().into_iter().flatten() {
-                println!(
+                outln!(
                     "gpu {} {} {} ({} MiB, driver {}, CUDA {})",
                     device["index"],
                     device["pci"].as_str().unwrap_or("?"),
@@ -73,14 +73,14 @@ async fn preflight(a: PreflightArgs) -> anyhow::Result<Exit> {
         }
     }
     for check in health["checks"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "check {:<12} {:<4} {}",
             check["name"].as_str().unwrap_or("?"),
             if check["ok"] == true { "ok" } else { "FAIL" },
             check["detail"].as_str().unwrap_or("")
         );
     }
-    println!(
+    outln!(
         "worker {}: {}",
         health["worker"].as_str().unwrap_or("?"),
         if health["healthy"] == true { "healthy" } else { "unhealthy" }

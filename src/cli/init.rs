@@ -56,9 +56,9 @@ pub async fn run(a: InitArgs) -> anyhow::Result<Exit> {
     let ledger = Ledger::init(store, &a.origin, ledger_key, &admins, LedgerOptions::default()).await?;
     let checkpoint = ledger.head().borrow().checkpoint.to_string();
     ledger.shutdown().await;
-    println!("initialized {} (origin {})", a.db.db, a.origin);
-    println!("ledger key: {}", key_path.display());
-    println!("admin key:  {}", std::fs::canonicalize(keyfile::paths(&a.keys, "admin").0)?.display());
-    print!("{checkpoint}");
+    outln!("initialized {} (origin {})", a.db.db, a.origin);
+    outln!("ledger key: {}", key_path.display());
+    outln!("admin key:  {}", std::fs::canonicalize(keyfile::paths(&a.keys, "admin").0)?.display());
+    out!("{checkpoint}");
     Ok(Exit::Ok)
 }

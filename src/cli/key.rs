@@ -52,7 +52,7 @@ pub async fn run(cmd: KeyCommand) -> anyhow::Result<Exit> {
         KeyCommand::New { name, out } => {
             let key = keyfile::generate(&name)?;
             let (k, v) = keyfile::write_pair(&out, &key)?;
-            println!("{}", key.verifier().to_text());
+            outln!("{}", key.verifier().to_text());
             eprintln!("wrote {} and {}", k.display(), v.display());
             Ok(Exit::Ok)
         }
@@ -101,6 +101,6 @@ async fn change(
         other => other.into(),
     })?;
     let ack = outcome.acks[0];
-    println!("{ty} {} at seq {} digest {}", target.keyid(), ack.seq, ack.digest);
+    outln!("{ty} {} at seq {} digest {}", target.keyid(), ack.seq, ack.digest);
     Ok(Exit::Ok)
 }

@@ -61,8 +61,10 @@ pub async fn run(a: LogArgs) -> anyhow::Result<Exit> {
         left -= page.len() as u64;
         for r in &page {
             if a.json {
-                serde_json::to_writer(&mut out, r)?;
-                writeln!(out)?;
+                serde_json::to_writer(&mut out, r)
+                    .map_err(std::io::Error::from)
+                    .map_err(super::stdout_error)?;
+                writeln!(out).map_err(super::stdout_error)?;
             } else {
                 writeln!(
                     out,
@@ -73,7 +75,8 @@ pub async fn run(a: LogArgs) -> anyhow::Result<Exit> {
                     r.subject.as_deref().unwrap_or("-"),
                     r.source,
                     &r.digest[..16.min(r.digest.len())]
-                )?;
+                )
+                .map_err(super::stdout_error)?;
             }
         }
         match next {

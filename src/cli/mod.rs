@@ -1,5 +1,22 @@
 //! Command definitions and dispatch. Every command returns `Exit` or an error (exit 2).
 
+/// `println!` for command output: a closed stdout (`assay log | head`) is an error that `main`
+/// turns into a quiet exit, where `println!` would panic.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*).map_err(crate::cli::stdout_error)?;
+    }};
+}
+
+/// `print!` for command output; see [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($t)*).map_err(crate::cli::stdout_error)?;
+    }};
+}
+
 mod append;
 mod copy;
 mod demo;
@@ -24,6 +41,24 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use assay::store::Durability;
+
+/// Stdout was closed by its reader (`assay log | head`): `main` exits quietly, as a filter
+/// should. Only writes to stdout produce it; a broken connection elsewhere stays an error.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout was closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// Maps a failed write to stdout: a closed pipe becomes [`StdoutClosed`].
+pub fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe { StdoutClosed.into() } else { e.into() }
+}
 
 /// What a successful command reports to the shell.
 pub enum Exit {

@@ -4,6 +4,7 @@ use anyhow::Context;
 use assay::keyfile;
 use assay::ledger::{Ledger, LedgerOptions};
 use assay::store::Store;
+use assay_events::keys::SignerKey;
 
 use super::{DbArgs, LedgerKeyArgs};
 
@@ -22,6 +23,15 @@ pub async fn ledger(db: &DbArgs, key: &LedgerKeyArgs) -> anyhow::Result<Ledger> 
 
 /// [`ledger`] with options (a server follows other writers' commits).
 pub async fn ledger_with(db: &DbArgs, key: &LedgerKeyArgs, options: LedgerOptions) -> anyhow::Result<Ledger> {
+    Ok(ledger_and_key(db, key, options).await?.0)
+}
+
+/// The ledger and its signing key (which the service also signs audit bundles with).
+pub async fn ledger_and_key(
+    db: &DbArgs,
+    key: &LedgerKeyArgs,
+    options: LedgerOptions,
+) -> anyhow::Result<(Ledger, SignerKey)> {
     let store = store(db).await?;
     let path = match &key.ledger_key {
         Some(p) => p.clone(),
@@ -32,5 +42,5 @@ pub async fn ledger_with(db: &DbArgs, key: &LedgerKeyArgs, options: LedgerOption
             .into(),
     };
     let ledger_key = keyfile::read_signer(&path).context("reading the ledger key")?;
-    Ok(Ledger::open(store, ledger_key, options).await?)
+    Ok((Ledger::open(store, ledger_key.clone(), options).await?, ledger_key))
 }

@@ -49,9 +49,9 @@ pub async fn run(cmd: ProofCommand) -> anyhow::Result<Exit> {
         },
     };
     if json {
-        println!("{}", serde_json::to_string(&value)?);
+        outln!("{}", serde_json::to_string(&value)?);
     } else {
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     }
     Ok(Exit::Ok)
 }

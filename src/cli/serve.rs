@@ -68,8 +68,11 @@ pub async fn serve_ledger(
 ) -> anyhow::Result<Exit> {
     // Follow other writers (another server on the same PostgreSQL, `assay append` on the same
     // file), so streams and projections see every commit.
-    let ledger_options = LedgerOptions { follow_poll_ms: Some(500), ..LedgerOptions::default() };
-    let ledger = open::ledger_with(db, ledger_key, ledger_options).await?;
+    let ledger_options =
+        LedgerOptions { follow_poll_ms: Some(500), keep_opened_state: true, ..LedgerOptions::default() };
+    let (ledger, key) = open::ledger_and_key(db, ledger_key, ledger_options).await?;
+    // The service signs audit bundles with the key it signs checkpoints with.
+    let options = ServeOptions { bundle_key: options.bundle_key.or(Some(key)), ..options };
     let server = match Server::bind(ledger.clone(), options).await {
         Ok(s) => s,
         Err(e) => {

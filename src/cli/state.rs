@@ -75,16 +75,16 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<Exit> {
     for name in names {
         let digest = p.digest(name).context("projection digest")?;
         if a.digest_only {
-            println!("{name} {digest}");
+            outln!("{name} {digest}");
         } else if a.json {
             let state = p.state_json(name).context("projection state")?;
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"projection": name, "seq": seq, "digest": digest.to_hex(), "state": state})
             );
         } else {
-            println!("== {name} (seq {}, digest {digest})", seq.map_or("-".to_owned(), |s| s.to_string()));
-            println!("{}", serde_json::to_string_pretty(&p.state_json(name).context("projection state")?)?);
+            outln!("== {name} (seq {}, digest {digest})", seq.map_or("-".to_owned(), |s| s.to_string()));
+            outln!("{}", serde_json::to_string_pretty(&p.state_json(name).context("projection state")?)?);
         }
     }
     Ok(Exit::Ok)
@@ -97,51 +97,55 @@ pub async fn audit(a: AuditArgs) -> anyhow::Result<Exit> {
         let artifact = report.artifact(slug).with_context(|| format!("no artifact {slug:?}"))?;
         let claims: Vec<_> = report.claims_of(slug).collect();
         if a.json {
-            println!("{}", serde_json::json!({"artifact": artifact, "claims": claims}));
+            outln!("{}", serde_json::json!({"artifact": artifact, "claims": claims}));
         } else {
-            print_artifact(artifact, &claims);
+            print_artifact(artifact, &claims)?;
         }
         return Ok(Exit::Ok);
     }
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
         return Ok(Exit::Ok);
     }
     let v = &report.verdicts;
-    println!(
+    outln!(
         "claims: {} supported, {} contradicted, {} unsupported, {} tainted",
-        v.supported, v.contradicted, v.unsupported, v.tainted
+        v.supported,
+        v.contradicted,
+        v.unsupported,
+        v.tainted
     );
     for artifact in report.artifacts.iter().filter(|a| !a.passes) {
-        println!(
+        outln!(
             "  {:<40} {}",
             artifact.slug,
             artifact.reasons.iter().take(4).cloned().collect::<Vec<_>>().join(", ")
         );
     }
-    println!("{}", report.headline);
+    outln!("{}", report.headline);
     Ok(Exit::Ok)
 }
 
 fn print_artifact(
     a: &assay_projections::audit::ArtifactVerdict,
     claims: &[&assay_projections::audit::ClaimVerdict],
-) {
-    println!(
+) -> anyhow::Result<()> {
+    outln!(
         "{} (canonical version {}): {}",
         a.slug,
         a.canonical_version.map_or("-".to_owned(), |v| v.to_string()),
         if a.passes { "passes" } else { "does not pass" }
     );
     for r in &a.reasons {
-        println!("  reason: {r}");
+        outln!("  reason: {r}");
     }
     for c in claims {
-        println!("  claim {} [{}]: {:?} {}", c.claim, c.kind, c.verdict, c.reasons.join(", "));
+        outln!("  claim {} [{}]: {:?} {}", c.claim, c.kind, c.verdict, c.reasons.join(", "));
         if !c.context.is_empty() {
-            println!("    context: {}", c.context.join(", "));
+            outln!("    context: {}", c.context.join(", "));
         }
     }
+    Ok(())
 }
 
 pub async fn queue(a: StateArgs) -> anyhow::Result<Exit> {
@@ -156,9 +160,9 @@ async fn show(a: StateArgs, name: &str) -> anyhow::Result<Exit> {
     let p = state(&a.db, None).await?;
     let state = p.state_json(name).context("projection state")?;
     if a.json {
-        println!("{}", serde_json::to_string(&state)?);
+        outln!("{}", serde_json::to_string(&state)?);
     } else {
-        println!("{}", serde_json::to_string_pretty(&state)?);
+        outln!("{}", serde_json::to_string_pretty(&state)?);
     }
     Ok(Exit::Ok)
 }

@@ -36,14 +36,14 @@ pub async fn run(cmd: TokenCommand) -> anyhow::Result<Exit> {
                 .await
                 .context("storing the token")?;
             anyhow::ensure!(created, "a valid token named {name:?} exists; revoke it first");
-            println!("{token}");
+            outln!("{token}");
             eprintln!("read token {name:?} created; it is shown only now");
         }
         TokenCommand::Revoke { db, name } => {
             let store = open::store(&db).await?;
             let revoked = store.revoke_read_token(&name, assay::clock::now_ns()).await?;
             anyhow::ensure!(revoked, "no valid token named {name:?}");
-            println!("revoked read token {name:?}");
+            outln!("revoked read token {name:?}");
         }
     }
     Ok(Exit::Ok)

@@ -43,14 +43,14 @@ pub async fn run(a: VerifyArgs) -> anyhow::Result<Exit> {
     .await?;
     bar.finish_and_clear();
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
     } else if report.ok {
-        println!("ok: {} records, {} checkpoints verified", report.records, report.checkpoints_checked);
+        outln!("ok: {} records, {} checkpoints verified", report.records, report.checkpoints_checked);
     } else {
         let reason = report.reason.as_deref().unwrap_or("unknown");
         match report.first_bad_seq {
-            Some(seq) => println!("first bad seq {seq}: {reason}"),
-            None => println!("{reason}"),
+            Some(seq) => outln!("first bad seq {seq}: {reason}"),
+            None => outln!("{reason}"),
         }
     }
     Ok(if report.ok { Exit::Ok } else { Exit::VerifyFailed })
@@ -58,12 +58,12 @@ pub async fn run(a: VerifyArgs) -> anyhow::Result<Exit> {
 
 pub async fn checkpoint(a: CheckpointArgs) -> anyhow::Result<Exit> {
     if let Some(client) = a.server.client()? {
-        print!("{}", client.checkpoint().await?);
+        out!("{}", client.checkpoint().await?);
         return Ok(Exit::Ok);
     }
     let store = open::store(&a.db).await?;
     let head = store.head().await?.context("the ledger is empty")?;
     let cp = store.checkpoint_at(head.checkpoint_size).await?.context("the latest checkpoint is missing")?;
-    print!("{}", cp.note);
+    out!("{}", cp.note);
     Ok(Exit::Ok)
 }

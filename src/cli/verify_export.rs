@@ -53,9 +53,9 @@ pub async fn export(a: VerifyExportArgs) -> anyhow::Result<Exit> {
     .await?;
     bar.finish_and_clear();
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
     } else if report.ok {
-        println!("ok: {} records and {} files verified", report.records, report.files);
+        outln!("ok: {} records and {} files verified", report.records, report.files);
     } else {
         let mut at = Vec::new();
         if let Some(f) = &report.first_bad_file {
@@ -67,7 +67,7 @@ pub async fn export(a: VerifyExportArgs) -> anyhow::Result<Exit> {
         if let Some(s) = report.first_bad_seq {
             at.push(format!("seq {s}"));
         }
-        println!("bad: {}: {}", at.join(" "), report.reason.as_deref().unwrap_or("unknown"));
+        outln!("bad: {}: {}", at.join(" "), report.reason.as_deref().unwrap_or("unknown"));
     }
     Ok(if report.ok { Exit::Ok } else { Exit::VerifyFailed })
 }
@@ -78,9 +78,9 @@ pub async fn bundle(a: VerifyBundleArgs) -> anyhow::Result<Exit> {
     let file = a.file.clone();
     let report = tokio::task::spawn_blocking(move || verify_bundle(&file, &proof, &key)).await?;
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
     } else if report.ok {
-        println!(
+        outln!(
             "ok: {} {} — {} events and {} statements verified against the checkpoint at size {}",
             report.artifact.as_deref().unwrap_or("-"),
             report.verdict.as_deref().unwrap_or("-"),
@@ -97,7 +97,7 @@ pub async fn bundle(a: VerifyBundleArgs) -> anyhow::Result<Exit> {
             at.push(format!("seq {s}"));
         }
         let at = if at.is_empty() { String::new() } else { format!("{}: ", at.join(" ")) };
-        println!("bad: {at}{}", report.reason.as_deref().unwrap_or("unknown"));
+        outln!("bad: {at}{}", report.reason.as_deref().unwrap_or("unknown"));
     }
     Ok(if report.ok { Exit::Ok } else { Exit::VerifyFailed })
 }

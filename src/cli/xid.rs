@@ -1,11 +1,14 @@
-//! `assay xid parse FILE [--json]` and `assay xid watch (--db|--server) --key K.key
-//! [--kmsg PATH | --journal] [--nvml]`.
+//! `assay xid parse FILE [--json] [--host NAME]` and `assay xid watch (--db|--server) --key
+//! K.key [--host NAME] [--kmsg PATH | --journal] [--nvml]`.
 //!
 //! `parse` prints one object per Xid found, `{"line","pci","code","pid","name","message",
-//! "severity","action"}`; malformed Xid lines are reported on stderr and never stop it.
+//! "severity","action"}` (and `"host"` when `--host` is given); malformed Xid lines are
+//! reported on stderr and never stop it.
 //! `watch` follows the kernel log (`/dev/kmsg`, a file, or `journalctl -k -f`) and, with
 //! `--nvml`, NVML's critical-Xid events; reports of one Xid by both sources are recorded
-//! once, as `gpu.xid` with subject `gpu/<pci>`.
+//! once, as `gpu.xid` with subject `gpu/<pci>` and `host` the watched node (by default the
+//! key's name, as `assay gpu preflight` names its worker): nodes of one model share PCI bus
+//! ids, so the host is what tells their GPUs apart.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
@@ -40,12 +43,19 @@ pub struct ParseArgs {
     /// One JSON object per line.
     #[arg(long)]
     json: bool,
+    /// The host (worker name) whose log this is, added to each JSON object as `host`.
+    #[arg(long, value_parser = parse_host)]
+    host: Option<String>,
 }
 
 #[derive(clap::Args)]
 pub struct WatchArgs {
     #[command(flatten)]
     sink: SinkArgs,
+    /// The host (worker name) being watched, recorded as each gpu.xid's `host`; the name
+    /// dispatch uses as `worker` (default: the key's name, as for `assay gpu preflight`).
+    #[arg(long, value_parser = parse_host)]
+    host: Option<String>,
     /// The kernel log to follow: /dev/kmsg (the default) or a file being appended to.
     #[arg(long, conflicts_with = "journal")]
     kmsg: Option<PathBuf>,
@@ -79,6 +89,15 @@ pub async fn run(command: XidCommand) -> anyhow::Result<Exit> {
     match command {
         XidCommand::Parse(a) => parse(a),
         XidCommand::Watch(a) => watch(a).await,
+    }
+}
+
+/// A host name as the schemas' `id` accepts it.
+fn parse_host(text: &str) -> Result<String, String> {
+    if assay_kernels::sink::is_identifier(text) {
+        Ok(text.to_owned())
+    } else {
+        Err("not a valid host name (1-128 letters, digits and ._:/-, starting with a letter or digit)".into())
     }
 }
 
@@ -143,7 +162,7 @@ fn parse(a: ParseArgs) -> anyhow::Result<Exit> {
                 found += 1;
                 let action = recorded_action(report.action, &accepted);
                 if a.json {
-                    let value = serde_json::json!({
+                    let mut value = serde_json::json!({
                         "line": number,
                         "pci": report.pci,
                         "code": report.code,
@@ -153,6 +172,9 @@ fn parse(a: ParseArgs) -> anyhow::Result<Exit> {
                         "severity": report.severity.as_str(),
                         "action": action,
                     });
+                    if let Some(host) = &a.host {
+                        value["host"] = host.as_str().into();
+                    }
                     writeln!(out, "{value}")
                 } else {
                     let who = match (&report.pid, &report.process) {
@@ -241,9 +263,16 @@ enum Incoming {
 }
 
 async fn watch(a: WatchArgs) -> anyhow::Result<Exit> {
-    let Opened { sink, closer, .. } = open_sink(&a.sink, &[Role::Runner]).await?;
+    let opened = open_sink(&a.sink, &[Role::Runner]).await?;
+    // The default is the one `assay gpu preflight` uses for its worker: the key's name.
+    let host = a.host.clone().unwrap_or_else(|| opened.producer());
+    anyhow::ensure!(
+        assay_kernels::sink::is_identifier(&host),
+        "{host:?} is not a valid host name (letters, digits and ._:/-); pass --host NAME"
+    );
+    let Opened { sink, closer, .. } = opened;
     let interrupts = count_interrupts()?;
-    let result = tokio::task::spawn_blocking(move || watch_blocking(a, sink, &interrupts))
+    let result = tokio::task::spawn_blocking(move || watch_blocking(a, &host, sink, &interrupts))
         .await
         .context("the watch task failed")?;
     closer.close().await;
@@ -253,6 +282,7 @@ async fn watch(a: WatchArgs) -> anyhow::Result<Exit> {
 
 fn watch_blocking(
     a: WatchArgs,
+    host: &str,
     mut sink: Box<dyn EventSink + Send>,
     interrupts: &Arc<AtomicU32>,
 ) -> anyhow::Result<()> {
@@ -337,7 +367,8 @@ fn watch_blocking(
                 continue;
             }
             let action = recorded_action(report.action, &accepted);
-            let data = report.data(&action);
+            let mut data = report.data(&action);
+            data["host"] = host.into();
             sink.emit("gpu.xid", &format!("gpu/{}", report.pci), data.clone())?;
             emitted = true;
             recorded += 1;

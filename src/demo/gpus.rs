@@ -11,10 +11,11 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
 
-use super::lab::{CUDA, Gpu, GpuModel, SEC, Worker};
+use super::lab::{CUDA, Gpu, SEC, Worker};
 
-/// One telemetry sample of a GPU at a utilisation level (percent; 0 when idle).
-pub fn telemetry(model: &GpuModel, gpu: &Gpu, util: f64, mem_fraction: f64, rng: &mut StdRng) -> Value {
+/// One telemetry sample of a GPU of `worker` at a utilisation level (percent; 0 when idle).
+pub fn telemetry(worker: &Worker, gpu: &Gpu, util: f64, mem_fraction: f64, rng: &mut StdRng) -> Value {
+    let model = &worker.model;
     let busy = util / 100.0;
     let power = model.idle_power_mw as f64
         + (model.power_limit_mw - model.idle_power_mw) as f64 * busy * rng.gen_range(0.82..0.98);
@@ -41,6 +42,7 @@ pub fn telemetry(model: &GpuModel, gpu: &Gpu, util: f64, mem_fraction: f64, rng:
         (model.memory_bytes as f64 * mem_fraction * rng.gen_range(0.97..1.0)) as u64
     };
     json!({
+        "host": worker.name,
         "uuid": gpu.uuid,
         "pci": gpu.nvml_pci,
         "temp_c": temp.round() as i64,
@@ -183,7 +185,9 @@ pub fn xid_event(
     Ok(XidEvent {
         code: record.code,
         taints: info.taints_hardware,
+        // The node's name, as its `xid watch` records it: nodes share PCI bus ids.
         data: json!({
+            "host": worker.name,
             "pci": record.pci,
             "code": record.code,
             "pid": record.pid,

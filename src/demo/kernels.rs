@@ -1,20 +1,42 @@
-//! Kernel campaigns: the CPU reference kernels of `assay_kernels::cpu` really run on this
-//! machine (digests, errors and durations are measured, not made up), including the
-//! deliberately broken tiled matmul, which fails its check on every machine.
+//! Kernel campaigns: the demo runs the campaign files shipped in `kernels/campaigns/`
+//! through the kernel runner ([`run_campaign`], as `assay run campaign --backend cpu` does),
+//! so its launches are the runner's own events: the CPU reference kernels really run on this
+//! machine (input, output and reference digests, errors and verdicts are computed, not made
+//! up), including the deliberately broken tiled matmul, which fails its check on every
+//! machine.
 //!
-//! The Blackwell bring-up campaign also lists CUDA cells of the NVFP4 kernel. This demo has
-//! no GPU: those launches are recorded as faulted with CUDA_ERROR_ILLEGAL_ADDRESS, and the
+//! The Blackwell bring-up also asks for CUDA launches of the NVFP4 kernel. This demo has no
+//! GPU: those launches are recorded as faulted with CUDA_ERROR_ILLEGAL_ADDRESS, and the
 //! event's `detail` says plainly that the fault is the demo's simulation.
 
-use assay_kernels::cpu::{Fp4Format, InputRange, KernelSpec, run_cpu_checked};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use assay_kernels::BackendRequest;
+use assay_kernels::campaign::{Campaign, CampaignOptions, Isolation, run_campaign};
+use assay_kernels::cpu::{Fp4Format, KernelSpec};
+use assay_kernels::cuda::CudaProbe;
+use assay_kernels::preflight::Preflight;
+use assay_kernels::sink::{EventSink, SinkError};
 use serde_json::{Value, json};
 
-/// One cell of a campaign's variant matrix.
-#[derive(Debug, Clone, Copy)]
-pub struct Cell {
-    pub spec: KernelSpec,
-    pub tolerance: f64,
+/// A campaign file the demo runs, embedded as shipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CampaignFile {
+    /// The file's stem in `kernels/campaigns/` (also the run's config name).
+    pub name: &'static str,
+    /// The file's text.
+    pub text: &'static str,
 }
+
+/// The CPU regression: every kernel on small shapes, the broken matmul included.
+pub const REGRESSION: CampaignFile =
+    CampaignFile { name: "smoke", text: include_str!("../../kernels/campaigns/smoke.toml") };
+
+/// The Blackwell bring-up: MXFP4/NVFP4 dequant-matmul across shapes, with the tiled matmul
+/// and its broken control.
+pub const BRINGUP: CampaignFile =
+    CampaignFile { name: "blackwell-fp4", text: include_str!("../../kernels/campaigns/blackwell-fp4.toml") };
 
 /// What a campaign launch came to (for the claims that cite it).
 #[derive(Debug, Clone)]
@@ -26,82 +48,145 @@ pub struct LaunchFact {
     pub faulted: bool,
 }
 
-/// The CPU regression matrix (every kernel, the broken one included).
-pub fn cpu_cells(small: bool) -> Vec<Cell> {
-    let n = if small { 16_384 } else { 65_536 };
-    let mm = if small { 32 } else { 64 };
-    let fp4 = |format| KernelSpec::Fp4DequantMatmul { m: 16, n: if small { 32 } else { 64 }, k: 256, format };
-    vec![
-        Cell { spec: KernelSpec::Saxpy { n, alpha: 2.0 }, tolerance: 1e-6 },
-        Cell { spec: KernelSpec::ReduceSum { n, block: 256 }, tolerance: 1e-3 },
-        Cell { spec: KernelSpec::ReduceSum { n, block: 1024 }, tolerance: 1e-3 },
-        Cell { spec: KernelSpec::MatmulTiled { m: mm, n: mm, k: mm, tile: 16 }, tolerance: 1e-4 },
-        Cell { spec: KernelSpec::MatmulTiled { m: 48, n: 40, k: 72, tile: 32 }, tolerance: 1e-4 },
-        Cell { spec: KernelSpec::MatmulTiledBroken { m: mm, n: mm, k: mm, tile: 16 }, tolerance: 1e-4 },
-        Cell {
-            spec: KernelSpec::SoftmaxRows { rows: 64, cols: if small { 256 } else { 512 } },
-            tolerance: 1e-6,
-        },
-        Cell { spec: fp4(Fp4Format::Mxfp4), tolerance: 1e-3 },
-        Cell { spec: fp4(Fp4Format::Nvfp4), tolerance: 1e-3 },
-    ]
+/// One launch the runner recorded: its event and what it came to.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// `kernel.launch.completed` or `kernel.launch.faulted`.
+    pub ty: String,
+    /// The event's `data`, as the runner built it (`run` included).
+    pub data: Value,
+    pub fact: LaunchFact,
+    /// The kernel and its parameters.
+    pub spec: KernelSpec,
 }
 
-/// The Blackwell bring-up matrix: the FP4 kernel in both formats. The CPU cells run for
-/// real; the CUDA cells of NVFP4 are the simulated faults.
-pub fn blackwell_cells(small: bool) -> Vec<Cell> {
-    let n = if small { 32 } else { 64 };
-    [Fp4Format::Mxfp4, Fp4Format::Nvfp4]
+/// Simulated kernel time of a launch, microseconds: a fixed launch cost plus the kernel's
+/// multiply-adds (or elements) at about 2 per nanosecond.
+fn simulated_duration_us(spec: &KernelSpec) -> u64 {
+    let work = match *spec {
+        KernelSpec::Saxpy { n, .. } | KernelSpec::ReduceSum { n, .. } => u64::from(n),
+        KernelSpec::MatmulTiled { m, n, k, .. }
+        | KernelSpec::MatmulTiledBroken { m, n, k, .. }
+        | KernelSpec::Fp4DequantMatmul { m, n, k, .. } => u64::from(m) * u64::from(n) * u64::from(k),
+        KernelSpec::SoftmaxRows { rows, cols } => 4 * u64::from(rows) * u64::from(cols),
+        _ => 0,
+    };
+    5 + work / 2000
+}
+
+/// The sink the demo's campaigns record into. It keeps the launches in order and rewrites
+/// each launch's `duration_us` to the simulated worker's time for it.
+///
+/// Why rewrite: every time in the demo's ledger comes from its simulated clock, and the same
+/// seed must give the same history, event for event (payloads, event digests, evidence
+/// digests, projection digests). A measured duration differs from one build to the next, so
+/// it would make every one of those differ; the computed digests, errors and verdicts do
+/// not (the inputs derive from the campaign's seeds), and they stay as the runner measured.
+#[derive(Debug, Default)]
+struct SimulatedClockSink {
+    launches: Vec<(String, Value)>,
+}
+
+impl EventSink for SimulatedClockSink {
+    fn emit(&mut self, ty: &str, _subject: &str, mut data: Value) -> Result<(), SinkError> {
+        match ty {
+            "kernel.launch.completed" | "kernel.launch.faulted" => {
+                if data.get("duration_us").is_some() {
+                    let spec =
+                        spec_of(&data).ok_or_else(|| SinkError::new(format!("no kernel in {data}")))?;
+                    data["duration_us"] = json!(simulated_duration_us(&spec));
+                }
+                self.launches.push((ty.to_owned(), data));
+            }
+            // The runner's `gpu.preflight` describes the machine building the demo, not the
+            // simulated worker (whose GPUs the demo's own preflights describe): not recorded.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// The kernel and its parameters from a launch's `data` (`kernel` and `variant`).
+fn spec_of(data: &Value) -> Option<KernelSpec> {
+    let mut spec = data.get("variant")?.as_object()?.clone();
+    spec.insert("kernel".into(), data.get("kernel")?.clone());
+    // The variant also carries dtype, seed and range, which are not kernel parameters.
+    for extra in ["dtype", "seed", "range"] {
+        spec.remove(extra);
+    }
+    serde_json::from_value(Value::Object(spec)).ok()
+}
+
+/// Runs `file` through the kernel runner on the CPU backend, recording under `run` on
+/// `worker`; the launches in the order the runner recorded them.
+pub fn run(file: CampaignFile, run: &str, worker: &str) -> Result<Vec<Launch>, String> {
+    let campaign =
+        Campaign::parse(file.text).map_err(|e| format!("kernels/campaigns/{}.toml: {e}", file.name))?;
+    let options = CampaignOptions {
+        run: run.to_owned(),
+        worker: worker.to_owned(),
+        backend: BackendRequest::Cpu,
+        isolation: Isolation::MayFault,
+        child: None,
+        cell_timeout: Duration::from_secs(60),
+    };
+    // Not `Preflight::gather()`: the worker is simulated, and probing the machine that builds
+    // the demo would make the history depend on it.
+    let preflight = Preflight {
+        cuda: CudaProbe::Unavailable { reason: "the demo runs the CPU backend".into() },
+        nvml: Err("the demo's GPUs are simulated".into()),
+    };
+    let mut sink = SimulatedClockSink::default();
+    let mut specs = Vec::with_capacity(campaign.cells.len());
+    let report =
+        run_campaign(&campaign, &options, &preflight, &mut sink, &AtomicBool::new(false), &mut |cell, _| {
+            specs.push(cell.spec)
+        })
+        .map_err(|e| format!("campaign {}: {e}", file.name))?;
+    if report.interrupted
+        || sink.launches.len() != campaign.cells.len()
+        || specs.len() != campaign.cells.len()
+    {
+        return Err(format!(
+            "campaign {}: {} cells, {} launches recorded",
+            file.name,
+            campaign.cells.len(),
+            sink.launches.len()
+        ));
+    }
+    sink.launches
         .into_iter()
-        .flat_map(|format| {
-            [128u32, 256]
-                .map(|k| Cell { spec: KernelSpec::Fp4DequantMatmul { m: 16, n, k, format }, tolerance: 1e-3 })
+        .zip(specs)
+        .map(|((ty, data), spec)| {
+            let faulted = ty == "kernel.launch.faulted";
+            let fact = LaunchFact {
+                kernel: spec.name(),
+                variant: data["variant"].clone(),
+                backend: if data["backend"] == "cuda" { "cuda" } else { "cpu" },
+                passed: !faulted && data["passed"] == Value::Bool(true),
+                faulted,
+            };
+            Ok(Launch { ty, data, fact, spec })
         })
         .collect()
 }
 
-/// The variant of a cell as recorded: the kernel's parameters plus the input seed.
-pub fn variant(spec: &KernelSpec, seed: u64) -> Value {
-    let mut v = spec.variant();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("seed".into(), json!(seed));
-    }
-    v
+/// Whether a launch is of the NVFP4 kernel (the one whose CUDA launches fault on Blackwell).
+pub fn is_nvfp4(spec: &KernelSpec) -> bool {
+    matches!(spec, KernelSpec::Fp4DequantMatmul { format: Fp4Format::Nvfp4, .. })
 }
 
-/// Runs one cell on the CPU: `kernel.launch.completed` data (without `run`) and the fact.
-pub fn run_cpu(cell: &Cell, seed: u64) -> Result<(Value, LaunchFact), String> {
-    let spec = &cell.spec;
-    let inputs = spec.generate(seed, InputRange::default()).map_err(|e| e.to_string())?;
-    let launch = run_cpu_checked(spec, &inputs, cell.tolerance).map_err(|e| e.to_string())?;
-    let e = &launch.evaluation;
-    // A non-finite error is recorded as null (the schema's rule), and fails.
-    let max_abs_err = if e.max_abs_err.is_finite() { json!(e.max_abs_err) } else { Value::Null };
-    let passed = e.passed && e.max_abs_err.is_finite();
-    let variant = variant(spec, seed);
+/// The simulated CUDA fault of an NVFP4 launch on the emulated Blackwell device, for the
+/// cell `cpu` (the CPU launch of the same cell) ran.
+pub fn simulated_fault(cpu: &Launch, device_uuid: &str, device_name: &str) -> (Value, LaunchFact) {
+    let variant = cpu.data["variant"].clone();
     let data = json!({
-        "kernel": spec.name(),
-        "variant": variant,
-        "backend": "cpu",
-        "device": "cpu",
-        "grid": [1, 1, 1],
-        "block": [1, 1, 1],
-        "duration_us": launch.duration_us,
-        "input_digest": e.input_digest,
-        "output_digest": e.output_digest,
-        "reference_digest": e.reference_digest,
-        "max_abs_err": max_abs_err,
-        "tolerance": e.tolerance,
-        "passed": passed,
-    });
-    Ok((data, LaunchFact { kernel: spec.name(), variant, backend: "cpu", passed, faulted: false }))
-}
-
-/// The simulated CUDA fault of an NVFP4 cell on the emulated Blackwell device.
-pub fn simulated_fault(cell: &Cell, seed: u64, device_uuid: &str, device_name: &str) -> (Value, LaunchFact) {
-    let variant = variant(&cell.spec, seed);
-    let data = json!({
-        "kernel": cell.spec.name(),
+        "run": cpu.data["run"],
+        "kernel": cpu.spec.name(),
         "variant": variant,
         "backend": "cuda",
         "device": device_uuid,
@@ -114,37 +199,50 @@ pub fn simulated_fault(cell: &Cell, seed: u64, device_uuid: &str, device_name: &
              which the runner then replaced; the rest of the campaign continued."
         ),
     });
-    (data, LaunchFact { kernel: cell.spec.name(), variant, backend: "cuda", passed: false, faulted: true })
+    (data, LaunchFact { kernel: cpu.spec.name(), variant, backend: "cuda", passed: false, faulted: true })
 }
 
-/// The campaign file a run names, as its evidence keeps it (the runner's campaign format:
-/// one `[[kernel]]` table per cell here, each parameter a one-element list).
-pub fn campaign_toml(name: &str, cells: &[Cell], seeds: &[u64], backend: &str) -> String {
-    let toml = |v: &Value| match v {
-        Value::String(s) => format!("{s:?}"),
-        other => other.to_string(),
-    };
-    let mut out = format!(
-        "# kernels/campaigns/{name}.toml, run with --backend {backend}\nname = \"{name}\"\nseed = {seeds:?}\nrange = [-1.0, 1.0]\n"
-    );
-    for c in cells {
-        let variant = c.spec.variant();
-        let Some(params) = variant.as_object() else { continue };
-        let shape: Vec<String> = params
-            .iter()
-            .filter(|(k, _)| matches!(k.as_str(), "m" | "n" | "k" | "rows" | "cols"))
-            .map(|(k, v)| format!("{k} = {}", toml(v)))
-            .collect();
-        out.push_str(&format!(
-            "\n[[kernel]]\nname = \"{}\"\nshape = [{{ {} }}]\n",
-            c.spec.name(),
-            shape.join(", ")
-        ));
-        for (k, v) in params.iter().filter(|(k, _)| !matches!(k.as_str(), "m" | "n" | "k" | "rows" | "cols"))
-        {
-            out.push_str(&format!("{k} = [{}]\n", toml(v)));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn campaigns_run_through_the_runner_and_repeat_exactly() {
+        for file in [REGRESSION, BRINGUP] {
+            let first = run(file, "r-1", "node-1").unwrap_or_else(|e| panic!("{e}"));
+            let cells = Campaign::parse(file.text).expect("parses").cells;
+            assert_eq!(first.len(), cells.len(), "{}", file.name);
+            for (launch, cell) in first.iter().zip(&cells) {
+                assert_eq!(launch.spec, cell.spec);
+                assert_eq!(launch.ty, "kernel.launch.completed");
+                assert_eq!(launch.data["run"], "r-1");
+                assert_eq!(launch.data["variant"], cell.variant());
+                assert_eq!(launch.data["duration_us"], json!(simulated_duration_us(&cell.spec)));
+            }
+            // The broken matmul fails with a real error; everything else passes.
+            for launch in &first {
+                let broken = launch.spec.name() == "matmul_tiled_broken";
+                assert_eq!(launch.fact.passed, !broken, "{}", launch.data);
+                if broken {
+                    let err = launch.data["max_abs_err"].as_f64().expect("finite error");
+                    assert!(err > launch.data["tolerance"].as_f64().expect("tolerance"), "{}", launch.data);
+                }
+            }
+            assert!(first.iter().any(|l| l.spec.name() == "matmul_tiled_broken"), "{}", file.name);
+            let again = run(file, "r-1", "node-1").expect("runs again");
+            let data = |ls: &[Launch]| ls.iter().map(|l| l.data.clone()).collect::<Vec<_>>();
+            assert_eq!(data(&first), data(&again), "{}: the same launches every time", file.name);
         }
-        out.push_str(&format!("tolerance = {:e}\n", c.tolerance));
     }
-    out
+
+    #[test]
+    fn the_simulated_fault_names_its_cell() {
+        let launches = run(BRINGUP, "r-2", "node-1").expect("runs");
+        let nvfp4 = launches.iter().find(|l| is_nvfp4(&l.spec)).expect("an NVFP4 cell");
+        let (data, fact) = simulated_fault(nvfp4, "GPU-1", "B200");
+        assert_eq!(data["variant"], nvfp4.data["variant"]);
+        assert_eq!(data["run"], "r-2");
+        assert!(fact.faulted && !fact.passed);
+        assert!(data["detail"].as_str().is_some_and(|d| d.starts_with("SIMULATED")));
+    }
 }

@@ -84,11 +84,12 @@ pub struct Worker {
     pub booted_ns: i64,
 }
 
-/// PCI buses of each worker's two GPUs. Every node has its own buses: the audit matches an
-/// Xid to a run by PCI id alone, so nodes sharing bus ids would taint each other's runs.
+/// PCI buses of each worker's two GPUs. The two H100 nodes are the same build, so their GPUs
+/// have the same bus ids, as in a real lab: Xids and telemetry carry their node's name, and
+/// the audit and the GPU health keep (host, PCI id) apart.
 const NODES: [(&str, GpuModel, [u8; 2]); 4] = [
     ("gpu-node-1", H100, [0x18, 0x2a]),
-    ("gpu-node-2", H100, [0x3b, 0x5d]),
+    ("gpu-node-2", H100, [0x18, 0x2a]),
     ("gpu-node-3", A100, [0x9a, 0xab]),
     ("gpu-node-4", B200, [0xca, 0xdb]),
 ];
@@ -174,21 +175,19 @@ pub struct Scale {
     pub days: u32,
     /// Kernel campaign runs (at least two: one CPU regression, one Blackwell bring-up).
     pub campaigns: u32,
-    /// Seeds per kernel campaign cell.
-    pub campaign_seeds: u32,
 }
 
 impl Scale {
     pub fn small() -> Scale {
-        Scale { runs: 24, artifacts: 40, points: 10, days: 8, campaigns: 2, campaign_seeds: 1 }
+        Scale { runs: 24, artifacts: 40, points: 10, days: 8, campaigns: 2 }
     }
 
     pub fn default_size() -> Scale {
-        Scale { runs: 240, artifacts: 400, points: 36, days: 42, campaigns: 6, campaign_seeds: 2 }
+        Scale { runs: 240, artifacts: 400, points: 36, days: 42, campaigns: 6 }
     }
 
     pub fn large() -> Scale {
-        Scale { runs: 1000, artifacts: 1600, points: 48, days: 120, campaigns: 16, campaign_seeds: 3 }
+        Scale { runs: 1000, artifacts: 1600, points: 48, days: 120, campaigns: 16 }
     }
 
     pub fn span_ns(&self) -> i64 {
@@ -274,7 +273,7 @@ impl Project {
             Project::Tokenizer => {
                 &[("baseline-bpe-32k", 0.0), ("bpe-64k", -0.015), ("unigram-64k", -0.01), ("bpe-128k", -0.02)]
             }
-            Project::Kernels => &[("cpu-regression", 0.0), ("blackwell-bringup", 0.0)],
+            Project::Kernels => &[("smoke", 0.0), ("blackwell-fp4", 0.0)],
         }
     }
 
@@ -293,7 +292,7 @@ impl Project {
                     "campaign".into(),
                     format!("kernels/campaigns/{config}.toml"),
                     "--backend".into(),
-                    if config == "blackwell-bringup" { "cuda".into() } else { "cpu".into() },
+                    if config == "blackwell-fp4" { "cuda".into() } else { "cpu".into() },
                 ];
             }
         };

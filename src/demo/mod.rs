@@ -4,8 +4,9 @@
 //! - [`lab`]: workers, GPUs, projects, people and their keys; sizes.
 //! - [`runs`]: experiments and what becomes of each run; [`sim`]: the dispatcher, the gate
 //!   model and the runs' lifecycles; [`metrics`]: the curves runs log.
-//! - [`kernels`]: kernel campaigns, really run on the CPU; [`gpus`]: telemetry, preflights and
-//!   Xids from kernel-log lines; [`evidence`]: the files behind every digest.
+//! - [`kernels`]: the shipped kernel campaigns, run through the kernel runner on the CPU;
+//!   [`gpus`]: telemetry, preflights and Xids from kernel-log lines; [`evidence`]: the files
+//!   behind every digest.
 //! - [`corpus`]: artifacts and their admission; [`claims`]: claims and expected verdicts.
 //!
 //! Everything goes through [`Ledger::append`]. The demo then replays the ledger, checks that

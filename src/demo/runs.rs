@@ -4,7 +4,7 @@
 use rand::Rng;
 use rand::rngs::StdRng;
 
-use super::kernels::LaunchFact;
+use super::kernels::{self, LaunchFact};
 use super::lab::{BLACKWELL_WORKER, HOUR, MIN, Project, Scale};
 use super::metrics::Series;
 
@@ -361,7 +361,7 @@ pub fn plan(scale: &Scale, rng: &mut StdRng, start: i64) -> Plan {
     // Kernel campaigns: CPU regressions spread over the history, one Blackwell bring-up.
     for c in 0..campaigns {
         let blackwell = c == 1;
-        let config = if blackwell { "blackwell-bringup" } else { "cpu-regression" };
+        let config = if blackwell { kernels::BRINGUP.name } else { kernels::REGRESSION.name };
         let e = experiment(Project::Kernels, config, &mut experiments);
         let mut r = Run::new(Project::Kernels, config, 0.0, Outcome::Campaign { blackwell });
         r.seed = c;

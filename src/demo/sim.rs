@@ -634,13 +634,8 @@ impl<'k> Sim<'k> {
             for s in 0..samples {
                 let t = start + (until - start) * (2 * s + 1) / (2 * samples) + 17 * SEC;
                 let util = self.rng.gen_range(88.0..99.5);
-                let data = gpus::telemetry(
-                    &self.workers[w].model,
-                    &self.workers[w].gpus[g],
-                    util,
-                    mem,
-                    &mut self.rng,
-                );
+                let data =
+                    gpus::telemetry(&self.workers[w], &self.workers[w].gpus[g], util, mem, &mut self.rng);
                 let pci = self.workers[w].gpus[g].nvml_pci.clone();
                 self.tl.emit(key, "gpu.telemetry", &format!("gpu/{pci}"), data, t);
             }
@@ -720,56 +715,40 @@ impl<'k> Sim<'k> {
     }
 
     fn campaign(&mut self, i: usize, w: usize, g: Option<usize>, start: i64, until: i64, blackwell: bool) {
-        let small = self.scale.days < 20;
-        let cells = if blackwell { kernels::blackwell_cells(small) } else { kernels::cpu_cells(small) };
-        let seeds: Vec<u64> = (0..u64::from(self.scale.campaign_seeds))
-            .map(|s| 1 + s + 10 * u64::from(self.runs[i].seed))
-            .collect();
-        let total = (cells.len() * seeds.len() * if blackwell { 2 } else { 1 }) as i64;
+        let file = if blackwell { kernels::BRINGUP } else { kernels::REGRESSION };
+        let launches = match kernels::run(file, &self.runs[i].id, self.workers[w].name) {
+            Ok(launches) => launches,
+            Err(e) => return self.problem(e),
+        };
+        // On the Blackwell node every NVFP4 cell also has a (simulated) CUDA launch.
+        let gpu = g.filter(|_| blackwell).map(|g| (g, self.workers[w].gpus[g].clone()));
+        let faults =
+            if gpu.is_some() { launches.iter().filter(|l| kernels::is_nvfp4(&l.spec)).count() } else { 0 };
+        let total = (launches.len() + faults) as i64;
         let key = &self.keys.runners[w];
         let subject = format!("run/{}", self.runs[i].id);
         let mut n = 0i64;
         let mut results = Vec::new();
-        for cell in &cells {
-            for &seed in &seeds {
-                let t = start + (until - start) * (n + 1) / (total + 2);
-                n += 1;
-                match kernels::run_cpu(cell, seed) {
-                    Ok((mut data, fact)) => {
-                        data["run"] = json!(self.runs[i].id);
-                        results.push(data.clone());
-                        self.tl.emit(key, "kernel.launch.completed", &subject, data, t);
-                        self.runs[i].launches.push(fact);
-                    }
-                    Err(e) => self.problem(format!("kernel {}: {e}", cell.spec.name())),
-                }
-                let nvfp4 = matches!(
-                    cell.spec,
-                    assay_kernels::cpu::KernelSpec::Fp4DequantMatmul {
-                        format: assay_kernels::cpu::Fp4Format::Nvfp4,
-                        ..
-                    }
-                );
-                if blackwell && let Some(g) = g {
-                    let t = start + (until - start) * (n + 1) / (total + 2);
-                    n += 1;
-                    if !nvfp4 {
-                        continue;
-                    }
-                    let gpu = self.workers[w].gpus[g].clone();
-                    let (mut data, fact) =
-                        kernels::simulated_fault(cell, seed, &gpu.uuid, self.workers[w].model.name);
-                    data["run"] = json!(self.runs[i].id);
-                    results.push(data.clone());
-                    self.tl.emit(key, "kernel.launch.faulted", &subject, data, t);
-                    self.runs[i].launches.push(fact);
-                    // What the kernel log shows for such a fault: an SM exception, then the
-                    // MMU fault, for the child process.
-                    let child = (self.rng.gen_range(20_000..4_000_000), "assay");
-                    self.xid(w, g, 13, Some(child), t - 2 * SEC, true);
-                    self.xid(w, g, 31, Some(child), t - SEC, true);
-                }
-            }
+        for launch in launches {
+            let t = start + (until - start) * (n + 1) / (total + 2);
+            n += 1;
+            results.push(launch.data.clone());
+            self.tl.emit(key, &launch.ty, &subject, launch.data.clone(), t);
+            self.runs[i].launches.push(launch.fact.clone());
+            let Some((g, device)) = gpu.as_ref().filter(|_| kernels::is_nvfp4(&launch.spec)) else {
+                continue;
+            };
+            let t = start + (until - start) * (n + 1) / (total + 2);
+            n += 1;
+            let (data, fact) = kernels::simulated_fault(&launch, &device.uuid, self.workers[w].model.name);
+            results.push(data.clone());
+            self.tl.emit(key, "kernel.launch.faulted", &subject, data, t);
+            self.runs[i].launches.push(fact);
+            // What the kernel log shows for such a fault: an SM exception, then the MMU
+            // fault, for the child process.
+            let child = (self.rng.gen_range(20_000..4_000_000), "assay");
+            self.xid(w, *g, 13, Some(child), t - 2 * SEC, true);
+            self.xid(w, *g, 31, Some(child), t - SEC, true);
         }
         self.runs[i].campaign_results = results;
     }
@@ -906,8 +885,7 @@ impl<'k> Sim<'k> {
         }
         if let (Some(w), Some(g)) = (self.runs[i].worker, self.runs[i].gpu) {
             // An idle sample once the lane is free.
-            let data =
-                gpus::telemetry(&self.workers[w].model, &self.workers[w].gpus[g], 0.0, 0.0, &mut self.rng);
+            let data = gpus::telemetry(&self.workers[w], &self.workers[w].gpus[g], 0.0, 0.0, &mut self.rng);
             let pci = self.workers[w].gpus[g].nvml_pci.clone();
             self.tl.emit_before_end(
                 &self.keys.runners[w],
@@ -964,16 +942,12 @@ impl<'k> Sim<'k> {
         set.add("config.json", format!("{config:#}\n"));
         let mut stdout = String::new();
         if let Outcome::Campaign { .. } = r.outcome {
-            let small = self.scale.days < 20;
-            let (name, cells, backend) = match r.outcome {
-                Outcome::Campaign { blackwell: true } => {
-                    ("blackwell-bringup", kernels::blackwell_cells(small), "cuda")
-                }
-                _ => ("cpu-regression", kernels::cpu_cells(small), "cpu"),
+            // The campaign file as shipped, which the run's command names.
+            let file = match r.outcome {
+                Outcome::Campaign { blackwell: true } => kernels::BRINGUP,
+                _ => kernels::REGRESSION,
             };
-            let seeds: Vec<u64> =
-                (0..u64::from(self.scale.campaign_seeds)).map(|s| 1 + s + 10 * u64::from(r.seed)).collect();
-            set.add("campaign.toml", kernels::campaign_toml(name, &cells, &seeds, backend));
+            set.add("campaign.toml", file.text);
             let lines: String = r.campaign_results.iter().map(|v| format!("{v}\n")).collect();
             set.add("results.jsonl", lines);
             for l in &r.launches {

@@ -26,7 +26,7 @@ use assay_events::checkpoint::Checkpoint;
 use assay_events::keys::{SignerKey, VerifierKey};
 use assay_events::record::Record;
 use assay_projections::Projections;
-use assay_projections::audit::{Check, ClaimVerdict, checks::variant_matches};
+use assay_projections::audit::{Check, ClaimVerdict, checks::variant_matches, xid_on_run_host};
 use assay_projections::canon::canonical;
 use assay_projections::pci;
 use serde_json::{Value, json};
@@ -69,8 +69,9 @@ struct Needs {
     kernels: Vec<(String, Option<Value>, Option<String>)>,
     /// Evidence digests cited by claims.
     cited: BTreeSet<String>,
-    /// Per normalized GPU: the windows of the runs on it.
-    windows: BTreeMap<String, Vec<(i64, i64)>>,
+    /// Per normalized PCI id: the windows of the runs on it, with the runs' workers (an
+    /// Xid counts for a run on its own host, or on any host when it names none).
+    windows: BTreeMap<String, Vec<(i64, i64, BTreeSet<String>)>>,
 }
 
 impl Needs {
@@ -100,7 +101,7 @@ impl Needs {
             let Some(start) = facts.started_ns else { continue };
             let end = if facts.finished { facts.finished_ns.unwrap_or(i64::MAX) } else { i64::MAX };
             for gpu in &facts.gpus {
-                n.windows.entry(gpu.clone()).or_default().push((start, end));
+                n.windows.entry(gpu.clone()).or_default().push((start, end, facts.workers.clone()));
             }
         }
         n
@@ -132,7 +133,10 @@ impl Needs {
             "gpu.xid" => {
                 let Some(gpu) = s("pci").and_then(pci::normalize) else { return false };
                 let at = r.event.time_ns().unwrap_or(r.received_at_ns);
-                self.windows.get(&gpu).is_some_and(|w| w.iter().any(|(a, b)| *a <= at && at <= *b))
+                let host = s("host");
+                self.windows.get(&gpu).is_some_and(|w| {
+                    w.iter().any(|(a, b, workers)| *a <= at && at <= *b && xid_on_run_host(host, workers))
+                })
             }
             _ => false,
         }

@@ -145,6 +145,8 @@ pub const XIDS: TableDef = TableDef {
     columns: &[
         SEQ,
         TIME,
+        // Null for events recorded before producers gave the host.
+        col!("host", Str, |r| r.str("host")),
         col!("pci", Str, |r| r.str("pci")),
         col!("code", U64, |r| r.u64("code")),
         col!("pid", I64, |r| r.i64("pid")),
@@ -165,6 +167,8 @@ pub const TELEMETRY: TableDef = TableDef {
         SEQ,
         TIME,
         col!("uuid", Str, |r| r.str("uuid")),
+        // Null for events recorded before producers gave the host.
+        col!("host", Str, |r| r.str("host")),
         col!("pci", Str, |r| r.str("pci")),
         col!("temp_c", I64, |r| r.i64("temp_c")),
         col!("power_mw", I64, |r| r.i64("power_mw")),

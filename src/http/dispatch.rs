@@ -37,7 +37,8 @@ use crate::view::RecordView;
         (status = 422, description = "Not a dispatch.requested, schema violation or wrong subject", body = ErrorBody),
         (status = 429, description = "The signing key's rate limit", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "Shutting down, or the store failed: nothing was acknowledged", body = ErrorBody),
+        (status = 503, description = "Shutting down, or the store failed: nothing was acknowledged; resend after Retry-After (identical resends are idempotent)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn dispatch(

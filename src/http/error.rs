@@ -11,6 +11,10 @@ use crate::ledger::{AppendError, RejectionClass};
 use crate::proof::ProofError;
 use crate::store::StoreError;
 
+/// Seconds a client is told to wait after a 503: about how long a database restart or a
+/// reconnect takes; the follower notices recovery within its poll interval.
+pub const RETRY_AFTER_UNAVAILABLE_S: u64 = 1;
+
 /// An error response.
 #[derive(Debug)]
 pub struct ApiError {
@@ -19,7 +23,7 @@ pub struct ApiError {
     pub detail: String,
     /// For append errors: the envelope at fault.
     pub index: Option<usize>,
-    /// Seconds, for 429.
+    /// Seconds, for 429 and 503.
     pub retry_after: Option<u64>,
 }
 
@@ -36,8 +40,13 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", detail)
     }
 
+    /// 503 with `Retry-After`: the store is failing or the server is stopping; nothing of the
+    /// request was acknowledged, and a client should try again (here or at another server).
     pub fn unavailable(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+        ApiError {
+            retry_after: Some(RETRY_AFTER_UNAVAILABLE_S),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+        }
     }
 
     pub fn internal(code: &'static str, detail: impl Into<String>) -> ApiError {
@@ -133,7 +142,13 @@ pub async fn json_errors(response: Response) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    // The dashboard's error pages are HTML on purpose; only framework text is rewritten.
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json || is_html {
         return response;
     }
     let (mut parts, body) = response.into_parts();

@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 use super::error::ApiError;
 use super::extract::{JsonBytes, Path, Query, Seq, seq};
 use super::state::AppState;
-use super::wire::{AckBody, AppendRequest, AppendResponse, ErrorBody, EventsPage, RecordSchema};
+use super::wire::{AckBody, AppendRequest, AppendResponse, ErrorBody, EventsPage};
 use crate::ledger::{AppendOutcome, Incoming, Prepared};
 use crate::view::RecordView;
 
@@ -100,7 +100,8 @@ pub fn ack_body(ack: &crate::ledger::Ack) -> AckBody {
         (status = 422, description = "Schema violation, wrong subject, or key state", body = ErrorBody),
         (status = 429, description = "The signing key's rate limit", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "Shutting down, or the store failed: nothing was acknowledged", body = ErrorBody),
+        (status = 503, description = "Shutting down, or the store failed: nothing was acknowledged; resend after Retry-After (identical resends are idempotent)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn append(
@@ -174,7 +175,7 @@ pub async fn list(
     tag = "events",
     params(("digest" = String, Path, description = "blake3 of the payload, 64 hex characters", pattern = "^[0-9a-fA-F]{64}$")),
     responses(
-        (status = 200, description = "The record", body = RecordSchema),
+        (status = 200, description = "The record", body = crate::view::RecordView),
         (status = 400, description = "Not a 64-character hex digest", body = ErrorBody),
         (status = 401, description = "A bearer token is required", body = ErrorBody),
         (status = 404, description = "No record with this digest", body = ErrorBody),

@@ -10,10 +10,11 @@
 //! - [`auth`]: read tokens beyond loopback; [`ratelimit`]: per-key write limits.
 //! - [`server`]: binding, the router and its limits, graceful shutdown.
 
-mod auth;
+pub(crate) mod auth;
+mod bundle;
 mod dispatch;
-mod error;
-mod events;
+pub(crate) mod error;
+pub(crate) mod events;
 mod extract;
 pub mod openapi;
 mod ops;
@@ -21,7 +22,7 @@ mod projections;
 mod proofs;
 mod ratelimit;
 mod server;
-mod state;
+pub(crate) mod state;
 mod stream;
 pub mod wire;
 
@@ -34,3 +35,5 @@ pub const BODY_BYTES_MAX: usize = 4 << 20;
 /// The detail of a 413 for an oversize body.
 const BODY_TOO_LARGE: &str =
     "the request body exceeds 4 MiB (4194304 bytes); send fewer envelopes per request";
+
+pub(crate) use bundle::file_stem as bundle_file_stem;

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::wire::*;
-use super::{dispatch, events, ops, projections, proofs, stream};
+use super::{bundle, dispatch, events, ops, projections, proofs, stream};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,7 @@ use super::{dispatch, events, ops, projections, proofs, stream};
         projections::projection,
         projections::audit,
         projections::audit_artifact,
+        bundle::bundle,
         projections::queue,
         projections::gpus,
         dispatch::dispatch,
@@ -45,7 +46,7 @@ use super::{dispatch, events, ops, projections, proofs, stream};
         AppendRequest,
         AckBody,
         AppendResponse,
-        RecordSchema,
+        crate::view::RecordView,
         EventsPage,
         InclusionProofSchema,
         ConsistencyProofSchema,

@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use super::error::{ApiError, RETRY_AFTER_UNAVAILABLE_S};
 use super::state::AppState;
 use super::wire::{ErrorBody, Health};
 
@@ -16,17 +16,21 @@ use super::wire::{ErrorBody, Health};
     tag = "operations",
     responses(
         (status = 200, description = "Serving", body = Health),
-        (status = 503, description = "The store is failing: appends are refused until it recovers", body = Health),
+        (status = 503, description = "The store is failing: appends are refused until it recovers", body = Health,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+pub async fn healthz(State(state): State<AppState>) -> Response {
     let size = state.ledger.head().borrow().size;
-    let (status, word) = if state.ledger.healthy() {
-        (StatusCode::OK, "ok")
+    let health =
+        |word: &str| Json(Health { status: word.to_owned(), size, origin: state.ledger.origin().to_owned() });
+    if state.ledger.healthy() {
+        (StatusCode::OK, health("ok")).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "store_failing")
-    };
-    (status, Json(Health { status: word.to_owned(), size, origin: state.ledger.origin().to_owned() }))
+        // Load balancers and clients back off for as long as appends would be refused.
+        let retry = [(header::RETRY_AFTER, RETRY_AFTER_UNAVAILABLE_S.to_string())];
+        (StatusCode::SERVICE_UNAVAILABLE, retry, health("store_failing")).into_response()
+    }
 }
 
 /// Prometheus metrics: appends, batch sizes, commit latency, rejections by reason, subscribers.

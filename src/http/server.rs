@@ -21,10 +21,11 @@ use super::auth::{ReadAuth, require_read_token};
 use super::error::{json_errors, not_found};
 use super::ratelimit::RateLimit;
 use super::state::AppState;
-use super::{BODY_BYTES_MAX, dispatch, events, openapi, ops, projections, proofs, stream};
+use super::{BODY_BYTES_MAX, bundle, dispatch, events, openapi, ops, projections, proofs, stream};
 use crate::ledger::Ledger;
 use crate::live::LiveProjections;
 use crate::store::StoreError;
+use assay_events::keys::SignerKey;
 
 /// How the service runs. Every queue and wait is bounded.
 #[derive(Clone)]
@@ -46,6 +47,8 @@ pub struct ServeOptions {
     pub heartbeat: Duration,
     /// After a shutdown signal, connections still open after this are closed.
     pub shutdown_grace: Duration,
+    /// The ledger's signing key, for audit bundles (`/v1/audit/{slug}/bundle`); None: 503.
+    pub bundle_key: Option<SignerKey>,
 }
 
 impl Default for ServeOptions {
@@ -60,6 +63,7 @@ impl Default for ServeOptions {
             stream_stall: Duration::from_secs(10),
             heartbeat: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(30),
+            bundle_key: None,
         }
     }
 }
@@ -158,12 +162,15 @@ fn router(state: AppState) -> Router {
         .route("/v1/projections/{name}", get(projections::projection).route_layer(auth.clone()))
         .route("/v1/audit", get(projections::audit).route_layer(auth.clone()))
         .route("/v1/audit/{slug}", get(projections::audit_artifact).route_layer(auth.clone()))
+        .route("/v1/audit/{slug}/bundle", get(bundle::bundle).route_layer(auth.clone()))
         .route("/v1/queue", get(projections::queue).route_layer(auth.clone()))
         .route("/v1/gpus", get(projections::gpus).route_layer(auth.clone()))
         .route("/v1/dispatch", post(dispatch::dispatch))
         .route("/v1/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(ops::metrics).route_layer(auth.clone()))
         .route("/healthz", get(ops::healthz))
+        // The dashboard: HTML pages over the same read model, behind the same read auth.
+        .merge(crate::web::router(state.clone()))
         .layer(timeout)
         // Live streams last as long as the subscriber stays.
         .route("/v1/stream", get(stream::stream).route_layer(auth))

@@ -78,29 +78,9 @@ pub struct AppendResponse {
     pub checkpoint: String,
 }
 
-/// One record: its fields, the CloudEvent (payload bytes verbatim) and the DSSE envelope.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(as = Record)]
-pub struct RecordSchema {
-    #[schema(minimum = 0)]
-    pub seq: u64,
-    pub digest: String,
-    #[serde(rename = "type")]
-    pub ty: String,
-    pub subject: Option<String>,
-    pub source: String,
-    pub id: String,
-    pub time: String,
-    pub received_at: String,
-    #[schema(value_type = Object)]
-    pub event: serde_json::Value,
-    pub envelope: EnvelopeSchema,
-}
-
 /// A page of records.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EventsPage {
-    #[schema(value_type = Vec<RecordSchema>)]
     pub records: Vec<RecordView>,
     /// `from` for the next page; null when this page reached the end.
     #[schema(minimum = 0)]
@@ -168,7 +148,6 @@ pub struct DispatchResponse {
     pub request: AckBody,
     pub accepted: bool,
     pub reasons: Vec<String>,
-    #[schema(value_type = RecordSchema)]
     pub decision: RecordView,
     pub checkpoint: String,
 }

@@ -18,7 +18,7 @@ use assay_events::cloudevent::CloudEvent;
 use assay_events::dsse::DecodedEnvelope;
 use assay_events::keys::{SignerKey, VerifierKey};
 use assay_events::merkle::Frontier;
-use assay_projections::KeyRegistry;
+use assay_projections::{KeyRegistry, Projections};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -45,6 +45,12 @@ pub struct LedgerOptions {
     pub follow_poll_ms: Option<u64>,
     /// The dispatch gate refuses a worker whose latest preflight is older than this.
     pub preflight_max_age_ms: u64,
+    /// Longest wait for one database call of the sequencer (see [`crate::store::CALL_TIMEOUT`]);
+    /// a call that takes longer fails its batch like a failed commit.
+    pub store_call_timeout: std::time::Duration,
+    /// Keep a copy of the state folded at open, for the service's live read model
+    /// ([`Ledger::take_opened_state`]), so the service does not fold the log a second time.
+    pub keep_opened_state: bool,
 }
 
 impl Default for LedgerOptions {
@@ -55,6 +61,8 @@ impl Default for LedgerOptions {
             request_envelopes_max: 1000,
             follow_poll_ms: None,
             preflight_max_age_ms: 15 * 60 * 1000,
+            store_call_timeout: crate::store::CALL_TIMEOUT,
+            keep_opened_state: false,
         }
     }
 }
@@ -115,7 +123,13 @@ struct Inner {
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
     options: LedgerOptions,
     metrics: Arc<LedgerMetrics>,
+    /// The state at open and a subscription taken before the sequencer started (so no batch
+    /// falls between them); taken once.
+    opened: std::sync::Mutex<Option<OpenedState>>,
 }
+
+/// The projections as the ledger opened, and the committed batches from that point on.
+pub type OpenedState = (Projections, broadcast::Receiver<Arc<Committed>>);
 
 impl Ledger {
     /// Writes genesis (`ledger.initialized`) into an empty store and starts the sequencer.
@@ -202,8 +216,12 @@ impl Ledger {
             healthy: healthy.clone(),
             preflight_max_age_ns: i64::try_from(options.preflight_max_age_ms.saturating_mul(1_000_000))
                 .unwrap_or(i64::MAX),
+            call_timeout: options.store_call_timeout,
         };
         sequencer.catch_up_quietly().await?;
+        let opened = options
+            .keep_opened_state
+            .then(|| (sequencer.state.projections.clone(), committed_tx.subscribe()));
         let metrics = Arc::new(LedgerMetrics::default());
         let task = tokio::spawn(metrics::scope(metrics.clone(), sequencer.run(rx, shutdown_rx)));
         Ok(Ledger {
@@ -220,8 +238,15 @@ impl Ledger {
                 task: std::sync::Mutex::new(Some(task)),
                 options,
                 metrics,
+                opened: std::sync::Mutex::new(opened),
             }),
         })
+    }
+
+    /// The state folded at open and every committed batch since, once (with
+    /// [`LedgerOptions::keep_opened_state`]); None otherwise or when already taken.
+    pub fn take_opened_state(&self) -> Option<OpenedState> {
+        self.inner.opened.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// Checks and appends envelopes as one all-or-nothing request.

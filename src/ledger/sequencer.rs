@@ -27,7 +27,7 @@ use super::state::LedgerState;
 use super::{Ack, AppendOutcome, Committed, HeadInfo};
 use crate::clock::now_ns;
 use crate::ledger::build_envelope;
-use crate::store::{Changes, CheckpointRow, CommitBatch, HeadRow, RecordRow, Store, StoreError};
+use crate::store::{Changes, CheckpointRow, CommitBatch, HeadRow, RecordRow, Store, StoreError, bounded};
 
 /// Records read per query while catching up with the store.
 const CATCH_UP_PAGE_RECORDS: u32 = 4096;
@@ -62,6 +62,9 @@ pub(crate) struct Sequencer {
     pub healthy: Arc<std::sync::atomic::AtomicBool>,
     /// A worker's latest preflight older than this (at the request's arrival) is stale.
     pub preflight_max_age_ns: i64,
+    /// Longest wait for one database call; past it the call counts as failed (see
+    /// [`crate::store::CALL_TIMEOUT`]).
+    pub call_timeout: std::time::Duration,
 }
 
 /// What woke the sequencer.
@@ -83,7 +86,7 @@ impl Sequencer {
     /// notifications, else polling), so followers see every record in seq order.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Request>, mut shutdown: watch::Receiver<bool>) {
         let mut changes = match self.follow_poll {
-            Some(_) => Some(self.store.changes().await.unwrap_or(Changes::Poll)),
+            Some(_) => Some(self.changes().await),
             None => None,
         };
         let poll = self.follow_poll.unwrap_or_default();
@@ -106,10 +109,12 @@ impl Sequencer {
                     self.run_batch(batch).await;
                 }
                 Some(Next::Follow(listener_ok)) => {
-                    if !listener_ok {
-                        // The notification connection broke (e.g. the database restarted):
-                        // poll until it can be opened again.
-                        changes = Some(self.store.changes().await.unwrap_or(Changes::Poll));
+                    // The notification connection broke (e.g. the database restarted), or
+                    // could not be opened then: poll meanwhile, and open it again once the
+                    // database answers, so followers go back to hearing of commits at once.
+                    let reopen = matches!(changes, Some(Changes::Poll)) && self.store.notifies();
+                    if !listener_ok || reopen {
+                        changes = Some(self.changes().await);
                     }
                     // A failed batch left the state ahead of the store: rebuild first.
                     let followed = if self.dirty { self.rebuild().await } else { self.catch_up().await };
@@ -126,6 +131,11 @@ impl Sequencer {
             let batch = self.drain(first, &mut rx);
             self.run_batch(batch).await;
         }
+    }
+
+    /// A listener for other writers' commits, or polling when it cannot be had in time.
+    async fn changes(&self) -> Changes {
+        bounded("listen", self.call_timeout, self.store.changes()).await.unwrap_or(Changes::Poll)
     }
 
     fn drain(&self, first: Request, rx: &mut mpsc::Receiver<Request>) -> Vec<Request> {
@@ -175,8 +185,14 @@ impl Sequencer {
     async fn lock_sequence_commit(&mut self, batch: &[Request]) -> Result<Vec<Outcome>, String> {
         if self.dirty {
             self.rebuild().await.map_err(|e| e.to_string())?;
+        } else if self.store.notifies() {
+            // Other servers may write here: fold what they committed before taking the lock,
+            // so it is held only for the (usually empty) rest and one writer's catch-up
+            // overlaps another's commit instead of waiting for it.
+            self.catch_up().await.map_err(|e| e.to_string())?;
         }
-        let (tx, stored_size) = self.store.lock().await.map_err(|e| e.to_string())?;
+        let limit = self.call_timeout;
+        let (tx, stored_size) = bounded("lock", limit, self.store.lock()).await.map_err(|e| e.to_string())?;
         if stored_size != self.frontier.size() {
             self.catch_up().await.map_err(|e| e.to_string())?;
         }
@@ -184,7 +200,9 @@ impl Sequencer {
         if let Some((commit, records)) = commit {
             // Mark dirty until the commit is known to have happened.
             self.dirty = true;
-            tx.write(&commit).await.map_err(|e| e.to_string())?;
+            // A timeout here is a failed commit: the batch may or may not have committed, so
+            // nothing is acknowledged and the state is rebuilt from the store.
+            bounded("commit", limit, tx.write(&commit)).await.map_err(|e| e.to_string())?;
             self.dirty = false;
             self.published(&commit, records);
         }
@@ -481,7 +499,7 @@ impl Sequencer {
             .flat_map(|r| r.items.iter())
             .map(|p| (p.event.source.as_str(), p.event.id.as_str()))
             .collect();
-        let found = self.store.find_ids(&ids).await?;
+        let found = bounded("find ids", self.call_timeout, self.store.find_ids(&ids)).await?;
         Ok(found.into_iter().map(|(s, i, seq, d)| ((s, i), (seq, d))).collect())
     }
 
@@ -514,7 +532,8 @@ impl Sequencer {
     }
 
     async fn catch_up_inner(&mut self, tell_followers: bool) -> Result<(), OpenError> {
-        let Some(head) = self.store.head().await? else { return Ok(()) };
+        let limit = self.call_timeout;
+        let Some(head) = bounded("read head", limit, self.store.head()).await? else { return Ok(()) };
         if head.size == self.frontier.size() && head.record_hash == self.last_hash {
             return Ok(());
         }
@@ -522,7 +541,12 @@ impl Sequencer {
             head.size.saturating_sub(self.frontier.size()) / u64::from(CATCH_UP_PAGE_RECORDS) + 2;
         while self.frontier.size() < head.size && pages_left > 0 {
             pages_left -= 1;
-            let page = self.store.records_bulk(self.frontier.size(), CATCH_UP_PAGE_RECORDS).await?;
+            let page = bounded(
+                "read records",
+                limit,
+                self.store.records_bulk(self.frontier.size(), CATCH_UP_PAGE_RECORDS),
+            )
+            .await?;
             let mut records = Vec::with_capacity(page.len());
             for stored in page.into_iter().take_while(|r| r.seq < head.size) {
                 let record = stored.to_record()?;
@@ -553,7 +577,9 @@ impl Sequencer {
                 head.size
             )));
         }
-        if let Some(c) = self.store.checkpoint_at(head.checkpoint_size).await? {
+        if let Some(c) =
+            bounded("read checkpoint", limit, self.store.checkpoint_at(head.checkpoint_size)).await?
+        {
             self.checkpoint = Arc::from(c.note.as_str());
             self.head_tx.send_replace(HeadInfo {
                 size: c.size,

@@ -1,6 +1,7 @@
 //! The SQL both backends share, stamped out per dialect by `sql_backend!`: one source for every
 //! query, so SQLite and PostgreSQL cannot drift. Statements are built with `QueryBuilder`, which
-//! writes each dialect's placeholders.
+//! writes each dialect's placeholders; the one dialect-specific path is how a batch's records and
+//! nodes are inserted (`insert_rows!`: multi-row VALUES, or PostgreSQL's arrays through UNNEST).
 
 /// Rows per multi-row INSERT: 12 columns × 64 rows stays far below both engines' bound-parameter
 /// limits (SQLite 32766, PostgreSQL 65535) while amortising per-statement overhead.
@@ -9,16 +10,89 @@ pub const INSERT_NODES_ROWS_MAX: usize = 256;
 /// Pairs per lookup statement (2 parameters each).
 pub const LOOKUP_PAIRS_MAX: usize = 256;
 
+/// PostgreSQL's whole-batch inserts (`insert_rows!(unnest, …)`): the columns as arrays.
+pub const PG_INSERT_RECORDS: &str = "INSERT INTO records (seq, digest, source, event_id, type, subject, time, \
+     received_at, payload, signatures, prev_hash, record_hash) SELECT * FROM UNNEST($1::BIGINT[], \
+     $2::BYTEA[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BYTEA[], \
+     $10::BYTEA[], $11::BYTEA[], $12::BYTEA[])";
+pub const PG_INSERT_NODES: &str = "INSERT INTO merkle_nodes (level, idx, hash) SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BYTEA[])";
+
 pub const RECORD_COLUMNS: &str = "seq, digest, source, event_id, type, subject, time, received_at, \
                                   payload, signatures, prev_hash, record_hash";
 
-/// Implements the store methods for `$Store { pool }` over database `$Db`. `$begin` opens the
+/// Inserts the records and Merkle nodes of `$batch` in the transaction `$tx`. `values`:
+/// multi-row INSERTs of bound parameters (SQLite). `unnest`: one statement per table with each
+/// column bound as an array (PostgreSQL): one round trip, one parse and one plan per batch
+/// instead of one per 64 rows.
+macro_rules! insert_rows {
+    (values, $Db:ty, $tx:ident, $batch:ident) => {{
+        for chunk in $batch.records.chunks(INSERT_RECORDS_ROWS_MAX) {
+            let mut q = QueryBuilder::<$Db>::new(format!("INSERT INTO records ({RECORD_COLUMNS}) "));
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.seq as i64)
+                    .push_bind(r.digest.0.as_slice())
+                    .push_bind(r.source.as_str())
+                    .push_bind(r.event_id.as_str())
+                    .push_bind(r.ty.as_str())
+                    .push_bind(r.subject.as_deref())
+                    .push_bind(r.time.as_str())
+                    .push_bind(r.received_at_ns)
+                    .push_bind(r.payload.as_slice())
+                    .push_bind(r.signatures.as_slice())
+                    .push_bind(r.prev_hash.0.as_slice())
+                    .push_bind(r.record_hash.0.as_slice());
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+        for chunk in $batch.nodes.chunks(INSERT_NODES_ROWS_MAX) {
+            let mut q = QueryBuilder::<$Db>::new("INSERT INTO merkle_nodes (level, idx, hash) ");
+            q.push_values(chunk, |mut b, (id, hash)| {
+                b.push_bind(i64::from(id.level)).push_bind(id.index as i64).push_bind(hash.0.as_slice());
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+    }};
+    (unnest, $Db:ty, $tx:ident, $batch:ident) => {{
+        let r = &$batch.records;
+        if !r.is_empty() {
+            sqlx::query(PG_INSERT_RECORDS)
+                .bind(r.iter().map(|r| r.seq as i64).collect::<Vec<i64>>())
+                .bind(r.iter().map(|r| r.digest.0.as_slice()).collect::<Vec<&[u8]>>())
+                .bind(r.iter().map(|r| r.source.as_str()).collect::<Vec<&str>>())
+                .bind(r.iter().map(|r| r.event_id.as_str()).collect::<Vec<&str>>())
+                .bind(r.iter().map(|r| r.ty.as_str()).collect::<Vec<&str>>())
+                .bind(r.iter().map(|r| r.subject.as_deref()).collect::<Vec<Option<&str>>>())
+                .bind(r.iter().map(|r| r.time.as_str()).collect::<Vec<&str>>())
+                .bind(r.iter().map(|r| r.received_at_ns).collect::<Vec<i64>>())
+                .bind(r.iter().map(|r| r.payload.as_slice()).collect::<Vec<&[u8]>>())
+                .bind(r.iter().map(|r| r.signatures.as_slice()).collect::<Vec<&[u8]>>())
+                .bind(r.iter().map(|r| r.prev_hash.0.as_slice()).collect::<Vec<&[u8]>>())
+                .bind(r.iter().map(|r| r.record_hash.0.as_slice()).collect::<Vec<&[u8]>>())
+                .execute(&mut *$tx)
+                .await?;
+        }
+        let n = &$batch.nodes;
+        if !n.is_empty() {
+            sqlx::query(PG_INSERT_NODES)
+                .bind(n.iter().map(|(id, _)| i64::from(id.level)).collect::<Vec<i64>>())
+                .bind(n.iter().map(|(id, _)| id.index as i64).collect::<Vec<i64>>())
+                .bind(n.iter().map(|(_, h)| h.0.as_slice()).collect::<Vec<&[u8]>>())
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+
+pub(crate) use insert_rows;
+
+/// Implements the store methods for `$Store { pool }` over database `$Db`. `$rows` says how a
+/// batch's records and nodes are inserted ([`insert_rows`]); `$begin` opens the
 /// batch transaction holding the writer lock; `$for_update` ends the head read inside it;
 /// `$announce` (if not empty) runs before commit to tell followers the head moved; `$join`
 /// joins a VALUES list to a table so that the list drives the loop (SQLite's `CROSS JOIN`
 /// fixes the order; without it SQLite 3.46+ may scan the table with an automatic index).
 macro_rules! sql_backend {
-    ($Store:ident, $Db:ty, $Row:ty, $begin:path, $for_update:literal, $announce:literal, $join:literal) => {
+    ($Store:ident, $Db:ty, $Row:ty, $rows:ident, $begin:path, $for_update:literal, $announce:literal, $join:literal) => {
         impl $Store {
             pub async fn head(&self) -> Result<Option<HeadRow>, StoreError> {
                 let row = QueryBuilder::<$Db>::new(
@@ -54,31 +128,7 @@ macro_rules! sql_backend {
 
             /// Writes `batch` in the locked transaction and commits.
             pub async fn write(mut tx: Transaction<'static, $Db>, batch: &CommitBatch) -> Result<(), StoreError> {
-                for chunk in batch.records.chunks(INSERT_RECORDS_ROWS_MAX) {
-                    let mut q = QueryBuilder::<$Db>::new(format!("INSERT INTO records ({RECORD_COLUMNS}) "));
-                    q.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.seq as i64)
-                            .push_bind(r.digest.0.as_slice())
-                            .push_bind(r.source.as_str())
-                            .push_bind(r.event_id.as_str())
-                            .push_bind(r.ty.as_str())
-                            .push_bind(r.subject.as_deref())
-                            .push_bind(r.time.as_str())
-                            .push_bind(r.received_at_ns)
-                            .push_bind(r.payload.as_slice())
-                            .push_bind(r.signatures.as_slice())
-                            .push_bind(r.prev_hash.0.as_slice())
-                            .push_bind(r.record_hash.0.as_slice());
-                    });
-                    q.build().execute(&mut *tx).await?;
-                }
-                for chunk in batch.nodes.chunks(INSERT_NODES_ROWS_MAX) {
-                    let mut q = QueryBuilder::<$Db>::new("INSERT INTO merkle_nodes (level, idx, hash) ");
-                    q.push_values(chunk, |mut b, (id, hash)| {
-                        b.push_bind(i64::from(id.level)).push_bind(id.index as i64).push_bind(hash.0.as_slice());
-                    });
-                    q.build().execute(&mut *tx).await?;
-                }
+                insert_rows!($rows, $Db, tx, batch);
                 if !batch.checkpoints.is_empty() {
                     let mut q = QueryBuilder::<$Db>::new("INSERT INTO checkpoints (size, root, note, signed_at) ");
                     q.push_values(&batch.checkpoints, |mut b, c| {

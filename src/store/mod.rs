@@ -11,6 +11,7 @@ mod sqlite_scan;
 mod tokens;
 
 use std::path::Path;
+use std::time::Duration;
 
 use assay_events::Hash32;
 use assay_events::merkle::NodeId;
@@ -18,6 +19,27 @@ use assay_events::merkle::NodeId;
 pub use postgres::PgStore;
 pub use rows::{CheckpointRow, CommitBatch, HeadRow, RecordRow, StoredRecord};
 pub use sqlite::SqliteStore;
+
+/// Longest wait for one database call of the append path and the follower (a read, taking the
+/// writer lock, writing and committing a batch). Longer than any healthy call (a full batch of
+/// 4096 events commits in tens of milliseconds), shorter than a client's patience (the server
+/// ends requests after 30 s; a request may wait for the batch in flight and then its own, so
+/// two of these must fit). A database that stops answering without closing the connection (a
+/// black-holed network) thus fails the batch instead of blocking the sequencer until the
+/// operating system's TCP timeout, minutes later.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `call`, failing with [`StoreError::Timeout`] after `limit`. Dropping the call drops its
+/// connection: a pooled one is checked with a bounded ping before it is reused, and closed
+/// when the ping does not answer (see `postgres.rs`), so a timed-out connection never serves
+/// another query.
+pub async fn bounded<T>(
+    what: &'static str,
+    limit: Duration,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, call).await.unwrap_or(Err(StoreError::Timeout { what, after: limit }))
+}
 
 /// How hard a commit pushes data to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -43,6 +65,9 @@ pub enum StoreError {
     HeadMoved { expected: u64, found: u64 },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database did not answer in time; the connection was given up.
+    #[error("the database call {what} timed out after {after:?}")]
+    Timeout { what: &'static str, after: Duration },
 }
 
 /// The ledger store. One enum over the backends so callers never see a dialect.
@@ -267,6 +292,11 @@ impl Store {
             Store::Sqlite(_) => Changes::Poll,
             Store::Postgres(s) => Changes::Listen(Box::new(s.listen().await?)),
         })
+    }
+
+    /// True when [`Store::changes`] can listen for commits rather than poll.
+    pub fn notifies(&self) -> bool {
+        matches!(self, Store::Postgres(_))
     }
 
     pub async fn close(&self) {

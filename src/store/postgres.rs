@@ -9,14 +9,39 @@ use std::time::Duration;
 use assay_events::Hash32;
 use assay_events::merkle::NodeId;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
-use sqlx::{Executor, QueryBuilder, Row, Transaction};
+use sqlx::{Connection, Executor, QueryBuilder, Row, Transaction};
 
 use super::backend::{
-    INSERT_NODES_ROWS_MAX, INSERT_RECORDS_ROWS_MAX, LOOKUP_PAIRS_MAX, RECORD_COLUMNS, sql_backend,
+    LOOKUP_PAIRS_MAX, PG_INSERT_NODES, PG_INSERT_RECORDS, RECORD_COLUMNS, insert_rows, sql_backend,
 };
 use super::{CheckpointRow, CommitBatch, Durability, HeadRow, StoreError, StoredRecord};
 
 const CONNECTIONS_MAX: u32 = 8;
+/// Longest wait for a pooled connection, including the pool's liveness ping of an idle one and
+/// opening a new one: a healthy database hands one over in milliseconds, so a wait this long
+/// means it stopped answering.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for a released connection to answer a ping before it goes back to the pool.
+/// sqlx drains what a dropped (timed-out) query left on the connection and pings it on release,
+/// without a time limit: on a black-holed network that check would hold the pool slot until the
+/// operating system's TCP timeout. Past this bound the connection is closed instead.
+const RELEASE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Server-side session settings that end sessions of a vanished client (a crashed host, a
+/// black-holed network), so a writer lock it held does not stall other servers' batches for
+/// the operating system's TCP timeout. sqlx has no client-side keepalive or TCP_USER_TIMEOUT
+/// (libpq's `keepalives*` parameters do not exist there); the client side is bounded by the
+/// call timeouts instead. No `statement_timeout`: it only helps while the server answers, and
+/// would also cut long legitimate reads (verify, export).
+const SESSION_SETTINGS: [(&str, &str); 4] = [
+    // No Assay transaction sits idle between its statements for more than milliseconds; a
+    // session idle in one this long lost its client, and ending it frees the writer lock.
+    ("idle_in_transaction_session_timeout", "30s"),
+    // An idle session's peer is probed after 30 s and given up after 3 unanswered probes
+    // 10 s apart (ignored on Unix sockets).
+    ("tcp_keepalives_idle", "30"),
+    ("tcp_keepalives_interval", "10"),
+    ("tcp_keepalives_count", "3"),
+];
 /// The advisory lock every writer of an Assay ledger takes (ASCII "assay" in a bigint).
 const WRITER_LOCK_KEY: i64 = 0x0061_7373_6179;
 
@@ -44,6 +69,12 @@ impl PgStore {
             }
             options = options.options([("search_path", schema.as_str())]);
         }
+        // Plan every execution with the table as it is now. sqlx prepares each statement once
+        // per connection, and after five runs PostgreSQL may switch to a generic plan made when
+        // `records` was small (a hash join over a seq scan for the idempotency lookup) and keep
+        // it as the table grows: ingest turned quadratic. Custom plans cost a little planning
+        // per statement and always pick the unique index.
+        options = options.options([("plan_cache_mode", "force_custom_plan")]).options(SESSION_SETTINGS);
         // Relaxed durability: commits return before the WAL is flushed (a crash of the
         // database server may lose the last commits, never corrupt).
         if durability == Durability::Relaxed {
@@ -51,7 +82,19 @@ impl PgStore {
         }
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS_MAX)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // An error closes the connection without reusing it (sqlx closes it hard).
+                    match tokio::time::timeout(RELEASE_CHECK_TIMEOUT, conn.ping()).await {
+                        Ok(answered) => answered.map(|()| true),
+                        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "a released connection did not answer a ping",
+                        ))),
+                    }
+                })
+            })
             .connect_with(options)
             .await
             .map_err(open_err)?;
@@ -106,5 +149,14 @@ async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Er
 /// The channel on which every commit announces itself (delivered at commit).
 pub const HEAD_CHANNEL: &str = "assay_head";
 
-sql_backend!(PgStore, Postgres, PgRow, begin, " FOR UPDATE", "SELECT pg_notify('assay_head', '')", "JOIN");
+sql_backend!(
+    PgStore,
+    Postgres,
+    PgRow,
+    unnest,
+    begin,
+    " FOR UPDATE",
+    "SELECT pg_notify('assay_head', '')",
+    "JOIN"
+);
 super::tokens::tokens_backend!(PgStore, Postgres);

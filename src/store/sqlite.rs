@@ -12,7 +12,8 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::backend::{
-    INSERT_NODES_ROWS_MAX, INSERT_RECORDS_ROWS_MAX, LOOKUP_PAIRS_MAX, RECORD_COLUMNS, sql_backend,
+    INSERT_NODES_ROWS_MAX, INSERT_RECORDS_ROWS_MAX, LOOKUP_PAIRS_MAX, RECORD_COLUMNS, insert_rows,
+    sql_backend,
 };
 use super::{CheckpointRow, CommitBatch, Durability, HeadRow, StoreError, StoredRecord};
 
@@ -57,5 +58,5 @@ async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
-sql_backend!(SqliteStore, Sqlite, SqliteRow, begin, "", "", "CROSS JOIN");
+sql_backend!(SqliteStore, Sqlite, SqliteRow, values, begin, "", "", "CROSS JOIN");
 super::tokens::tokens_backend!(SqliteStore, Sqlite);

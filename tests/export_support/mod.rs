@@ -14,6 +14,9 @@ use parquet::file::properties::WriterProperties;
 use serde_json::Value;
 use tempfile::TempDir;
 
+#[path = "../support/store.rs"]
+mod store;
+
 /// What one run of the binary did.
 #[derive(Debug)]
 pub struct Out {
@@ -51,8 +54,10 @@ pub fn assay<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Out {
     }
 }
 
-/// A small demo ledger (`assay demo --size small`) in a temporary folder.
+/// A small demo ledger (`assay demo --size small`) in a temporary folder; under
+/// `ASSAY_TEST_STORE=postgres` its ledger is copied into a fresh PostgreSQL schema and used there.
 pub struct Demo {
+    db: store::TestDb,
     pub dir: TempDir,
 }
 
@@ -61,11 +66,13 @@ impl Demo {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let lab = dir.path().join("lab");
         assay(&["demo", "--dir", &s(&lab), "--size", "small", "--seed", &seed.to_string()]).ok();
-        Demo { dir }
+        let db = store::TestDb::from_sqlite(&lab.join("assay.db"));
+        Demo { db, dir }
     }
 
-    pub fn db(&self) -> PathBuf {
-        self.dir.path().join("lab/assay.db")
+    /// What `--db` takes for the demo's ledger.
+    pub fn db(&self) -> String {
+        self.db.target.clone()
     }
 
     pub fn keys(&self) -> PathBuf {
@@ -83,7 +90,7 @@ impl Demo {
     /// `assay export parquet --db DB --out DIR EXTRA…`.
     pub fn export(&self, out: &Path, extra: &[&str]) -> Out {
         let mut args =
-            vec!["export".to_owned(), "parquet".into(), "--db".into(), s(&self.db()), "--out".into(), s(out)];
+            vec!["export".to_owned(), "parquet".into(), "--db".into(), self.db(), "--out".into(), s(out)];
         args.extend(extra.iter().map(|e| (*e).to_owned()));
         assay(&args)
     }
@@ -97,7 +104,7 @@ impl Demo {
 
     /// `assay log --json` records.
     pub fn log(&self) -> Vec<Value> {
-        assay(&["log", "--db", &s(&self.db()), "--json"])
+        assay(&["log", "--db", &self.db(), "--json"])
             .ok()
             .stdout
             .lines()
@@ -127,7 +134,7 @@ impl Demo {
             .collect();
         let file = self.path(&format!("extra-{run}-{n}.ndjson"));
         std::fs::write(&file, lines).expect("writing metrics");
-        assay(&["append", "--db", &s(&self.db()), "--key", &s(&key), "--ndjson", &s(&file)]).ok();
+        assay(&["append", "--db", &self.db(), "--key", &s(&key), "--ndjson", &s(&file)]).ok();
     }
 }
 

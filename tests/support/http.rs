@@ -1,6 +1,7 @@
 //! Helpers of the HTTP tests: [`spawn_app`] starts the real service on 127.0.0.1:0 in this
-//! process over a fresh ledger (genesis with an admin key) in a temporary folder; [`Sse`]
-//! reads a Server-Sent Events stream; producers sign envelopes as real ones do.
+//! process over a fresh ledger (genesis with an admin key) in a temporary folder, or in a fresh
+//! PostgreSQL schema under `ASSAY_TEST_STORE=postgres` ([`store`]); [`Sse`] reads a
+//! Server-Sent Events stream; producers sign envelopes as real ones do.
 
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -18,6 +19,9 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+#[path = "store.rs"]
+pub mod store;
+
 /// The origin of every test ledger.
 pub const ORIGIN: &str = "t.local/assay";
 
@@ -29,9 +33,13 @@ pub struct App {
     pub store: Store,
     pub ledger_key: SignerKey,
     pub admin: SignerKey,
+    /// What `--db` takes for this ledger (a file path or a schema URL).
+    pub db: String,
     pub dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServeError>>>,
+    /// Last, so the schema is dropped after everything else of the app.
+    _db: store::TestDb,
 }
 
 /// The service on 127.0.0.1:0 with default options.
@@ -45,8 +53,8 @@ pub async fn spawn_app_with(mut options: ServeOptions) -> App {
         options.listen.set_port(0);
     }
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let db = dir.path().join("ledger.db");
-    let store = Store::open(&db.to_string_lossy(), Durability::Relaxed, true).await.expect("a store");
+    let test_db = store::TestDb::new(dir.path(), "ledger.db");
+    let store = Store::open(&test_db.target, Durability::Relaxed, true).await.expect("a store");
     let ledger_key = assay::keyfile::generate("ledger").expect("a key");
     let admin = assay::keyfile::generate("admin").expect("a key");
     let ledger = Ledger::init(
@@ -68,7 +76,20 @@ pub async fn spawn_app_with(mut options: ServeOptions) -> App {
         let _ = stopped.await;
     }));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("a client");
-    App { url, addr, http, store, ledger_key, admin, dir, stop: Some(stop), task: Some(task) }
+    let db = test_db.target.clone();
+    App {
+        url,
+        addr,
+        http,
+        store,
+        ledger_key,
+        admin,
+        db,
+        dir,
+        _db: test_db,
+        stop: Some(stop),
+        task: Some(task),
+    }
 }
 
 impl App {

@@ -1,11 +1,13 @@
 //! Shared helpers of the CLI tests: a ledger in a temporary folder driven through the real
 //! `assay` binary ([`Lab`]), an independent recomputation of the tree from `assay log --json`
-//! ([`leaf_hashes_from_log`]), and direct access to the SQLite file for tampering ([`sql`]).
+//! ([`leaf_hashes_from_log`]), and direct access to the ledger's tables for tampering ([`sql`]).
+//! The ledger is a SQLite file or a PostgreSQL schema, as `ASSAY_TEST_STORE` says ([`store`]).
 
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
 
 pub mod sql;
+pub mod store;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -137,25 +139,30 @@ pub fn read_verifier(path: &Path) -> VerifierKey {
     VerifierKey::parse(text.trim()).expect("a verifier key")
 }
 
-/// A ledger initialized by `assay init` in a fresh temporary folder.
+/// A ledger initialized by `assay init` in a fresh temporary folder (keys and files) and a
+/// fresh database (`DIR/ledger.db`, or a PostgreSQL schema under `ASSAY_TEST_STORE=postgres`).
 pub struct Lab {
-    dir: TempDir,
-    pub db: PathBuf,
+    /// What `--db` takes: the SQLite file's path or the schema's URL.
+    pub db: String,
     pub keys: PathBuf,
+    /// Dropped before the folder: a PostgreSQL schema goes with the lab.
+    store: store::TestDb,
+    dir: TempDir,
 }
 
 impl Lab {
-    /// `assay init --db DIR/ledger.db --origin t.local/assay --keys DIR/keys`.
+    /// `assay init --db DB --origin t.local/assay --keys DIR/keys`.
     pub fn new() -> Lab {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let db = dir.path().join("ledger.db");
+        let store = store::TestDb::new(dir.path(), "ledger.db");
+        let db = store.target.clone();
         let keys = dir.path().join("keys");
-        let lab = Lab { dir, db, keys };
+        let lab = Lab { db, keys, store, dir };
         let out = lab
             .run([
                 OsStr::new("init"),
                 OsStr::new("--db"),
-                lab.db.as_os_str(),
+                OsStr::new(&lab.db),
                 OsStr::new("--origin"),
                 OsStr::new(ORIGIN),
                 OsStr::new("--keys"),
@@ -198,7 +205,7 @@ impl Lab {
     pub fn db<S: AsRef<OsStr>>(&self, sub: &[&str], rest: &[S]) -> Out {
         let mut args: Vec<&OsStr> = sub.iter().map(OsStr::new).collect();
         args.push(OsStr::new("--db"));
-        args.push(self.db.as_os_str());
+        args.push(OsStr::new(&self.db));
         args.extend(rest.iter().map(AsRef::as_ref));
         self.run(args)
     }

@@ -1,8 +1,9 @@
-//! The ledger's SQLite file opened directly, as an attacker with write access to the disk
+//! The ledger's tables opened directly, as an attacker with write access to the database
 //! would: rows of `records`, `merkle_nodes`, `checkpoints` and `head` changed behind the
-//! ledger's back (schemas/sql/sqlite/0001_ledger.sql).
+//! ledger's back (schemas/sql/{sqlite,postgres}/0001_ledger.sql). Works on a SQLite file and on
+//! a PostgreSQL schema URL alike; statements are written once with `?` placeholders and in the
+//! SQL both engines accept.
 
-use std::path::Path;
 use std::str::FromStr;
 
 use assay::store::{Durability, Store};
@@ -10,80 +11,168 @@ use assay_events::Hash32;
 use assay_events::dsse::signatures_from_json;
 use assay_events::merkle::{Frontier, leaf_hash};
 use assay_events::record::Record;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, PgConnection, SqliteConnection};
 
-/// One connection to a ledger file, with its own runtime so tests stay synchronous.
+/// A connection to either engine.
+enum Conn {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// A bound parameter.
+enum Bind<'a> {
+    Int(i64),
+    Blob(&'a [u8]),
+}
+
+/// `?` placeholders as PostgreSQL's `$1, $2, …` (the statements here hold no `?` in literals).
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// One connection to a ledger, with its own runtime so tests stay synchronous.
 pub struct Db {
     rt: tokio::runtime::Runtime,
-    conn: Option<SqliteConnection>,
+    conn: Option<Conn>,
 }
 
 impl Db {
-    pub fn open(path: &Path) -> Db {
+    /// Opens the ledger at `target`: a SQLite file path or a `postgres://…?schema=NAME` URL.
+    pub fn open(target: &str) -> Db {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .expect("sqlite options")
-            .create_if_missing(false);
-        let conn = rt.block_on(options.connect()).expect("opening the ledger file");
+        let conn = if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+            let (base, schema) = target.split_once("?schema=").expect("a test URL names its schema");
+            let options = PgConnectOptions::from_str(base)
+                .expect("postgres options")
+                .options([("search_path", schema)]);
+            Conn::Postgres(rt.block_on(options.connect()).expect("connecting to the ledger schema"))
+        } else {
+            let options = SqliteConnectOptions::from_str(&format!("sqlite://{target}"))
+                .expect("sqlite options")
+                .create_if_missing(false);
+            Conn::Sqlite(rt.block_on(options.connect()).expect("opening the ledger file"))
+        };
         Db { rt, conn: Some(conn) }
     }
 
-    fn conn(&mut self) -> (&tokio::runtime::Runtime, &mut SqliteConnection) {
-        (&self.rt, self.conn.as_mut().expect("open"))
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.conn, Some(Conn::Postgres(_)))
+    }
+
+    /// Runs one statement with parameters; returns the rows it changed.
+    #[track_caller]
+    fn run(&mut self, sql: &str, binds: &[Bind]) -> u64 {
+        let rt = &self.rt;
+        let done = match self.conn.as_mut().expect("open") {
+            Conn::Sqlite(c) => {
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = match b {
+                        Bind::Int(v) => q.bind(*v),
+                        Bind::Blob(v) => q.bind(*v),
+                    };
+                }
+                rt.block_on(q.execute(c)).map(|d| d.rows_affected())
+            }
+            Conn::Postgres(c) => {
+                let sql = numbered(sql);
+                let mut q = sqlx::query(&sql);
+                for b in binds {
+                    q = match b {
+                        Bind::Int(v) => q.bind(*v),
+                        Bind::Blob(v) => q.bind(*v),
+                    };
+                }
+                rt.block_on(q.execute(c)).map(|d| d.rows_affected())
+            }
+        };
+        done.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The first column of one row as `T` (i64 or Vec<u8>), after binding `seq` if given.
+    #[track_caller]
+    fn one<T>(&mut self, sql: &str, seq: Option<u64>) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>
+            + Send
+            + Unpin,
+    {
+        let rt = &self.rt;
+        let got = match self.conn.as_mut().expect("open") {
+            Conn::Sqlite(c) => {
+                let mut q = sqlx::query_scalar::<_, T>(sql);
+                if let Some(s) = seq {
+                    q = q.bind(s as i64);
+                }
+                rt.block_on(q.fetch_one(c))
+            }
+            Conn::Postgres(c) => {
+                let sql = numbered(sql);
+                let mut q = sqlx::query_scalar::<_, T>(&sql);
+                if let Some(s) = seq {
+                    q = q.bind(s as i64);
+                }
+                rt.block_on(q.fetch_one(c))
+            }
+        };
+        got.unwrap_or_else(|e| panic!("{sql} ({seq:?}): {e}"))
     }
 
     /// Runs one statement; returns the rows it changed.
     #[track_caller]
     pub fn exec(&mut self, sql: &str) -> u64 {
-        let (rt, conn) = self.conn();
-        rt.block_on(sqlx::query(sql).execute(conn)).unwrap_or_else(|e| panic!("{sql}: {e}")).rows_affected()
+        self.run(sql, &[])
+    }
+
+    /// Starts a transaction that holds the writer lock until `COMMIT`.
+    pub fn begin(&mut self) {
+        let sql = if self.is_postgres() { "BEGIN" } else { "BEGIN IMMEDIATE" };
+        self.exec(sql);
     }
 
     /// One integer from a query.
     #[track_caller]
     pub fn int(&mut self, sql: &str) -> i64 {
-        let (rt, conn) = self.conn();
-        rt.block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(conn))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        self.one(sql, None)
     }
 
     /// A BLOB column of one record.
     #[track_caller]
     pub fn blob(&mut self, seq: u64, column: &str) -> Vec<u8> {
-        let (rt, conn) = self.conn();
-        let sql = format!("SELECT {column} FROM records WHERE seq = ?");
-        rt.block_on(sqlx::query_scalar::<_, Vec<u8>>(&sql).bind(seq as i64).fetch_one(conn))
-            .unwrap_or_else(|e| panic!("{sql} ({seq}): {e}"))
+        self.one(&format!("SELECT {column} FROM records WHERE seq = ?"), Some(seq))
     }
 
     /// Overwrites a BLOB column of one record.
     #[track_caller]
     pub fn set_blob(&mut self, seq: u64, column: &str, value: &[u8]) {
-        let (rt, conn) = self.conn();
         let sql = format!("UPDATE records SET {column} = ? WHERE seq = ?");
-        let done = rt
-            .block_on(sqlx::query(&sql).bind(value).bind(seq as i64).execute(conn))
-            .unwrap_or_else(|e| panic!("{sql} ({seq}): {e}"));
-        assert_eq!(done.rows_affected(), 1, "{sql} ({seq})");
+        let changed = self.run(&sql, &[Bind::Blob(value), Bind::Int(seq as i64)]);
+        assert_eq!(changed, 1, "{sql} ({seq})");
     }
 
     /// The record as the ledger's hashes see it, rebuilt from the stored columns.
     #[track_caller]
     pub fn record(&mut self, seq: u64) -> Record {
-        let (rt, conn) = self.conn();
-        let row = rt
-            .block_on(
-                sqlx::query("SELECT received_at, payload, signatures, prev_hash FROM records WHERE seq = ?")
-                    .bind(seq as i64)
-                    .fetch_one(conn),
-            )
-            .unwrap_or_else(|e| panic!("record {seq}: {e}"));
-        let signatures =
-            signatures_from_json(&row.get::<Vec<u8>, _>("signatures")).expect("stored signatures");
-        let prev = Hash32::from_slice(&row.get::<Vec<u8>, _>("prev_hash")).expect("prev_hash");
-        Record::new(seq, row.get("received_at"), row.get("payload"), signatures, prev)
-            .expect("stored payload")
+        let received_at: i64 = self.one("SELECT received_at FROM records WHERE seq = ?", Some(seq));
+        let payload = self.blob(seq, "payload");
+        let signatures = signatures_from_json(&self.blob(seq, "signatures")).expect("stored signatures");
+        let prev = Hash32::from_slice(&self.blob(seq, "prev_hash")).expect("prev_hash");
+        Record::new(seq, received_at, payload, signatures, prev).expect("stored payload")
     }
 
     /// Recomputes `record_hash` of `seq` from its (possibly changed) columns, as an attacker
@@ -103,32 +192,32 @@ impl Db {
             self.set_blob(s, "prev_hash", &prev.0);
             prev = self.rehash(s);
         }
-        let (rt, conn) = self.conn();
-        rt.block_on(sqlx::query("UPDATE head SET record_hash = ?").bind(prev.0.as_slice()).execute(conn))
-            .expect("updating the head");
+        self.run("UPDATE head SET record_hash = ?", &[Bind::Blob(prev.0.as_slice())]);
     }
 
     pub fn close(mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.rt.block_on(conn.close()).expect("closing the ledger file");
-        }
+        let closed = match self.conn.take() {
+            Some(Conn::Sqlite(c)) => self.rt.block_on(c.close()),
+            Some(Conn::Postgres(c)) => self.rt.block_on(c.close()),
+            None => Ok(()),
+        };
+        closed.expect("closing the ledger connection");
     }
 }
 
-/// Rewinds the ledger file to its first `keep` records, leaving a ledger that is internally
+/// Rewinds the ledger to its first `keep` records, leaving a ledger that is internally
 /// consistent at size `keep`: deletes the later records, every Merkle node that covers a
 /// deleted leaf, every checkpoint over more than `keep` records, and rewrites the head (size,
 /// last record hash, frontier recomputed from the kept records, latest remaining checkpoint).
 /// This is what an attacker holding the database and the keys does before appending a
 /// different history; only a checkpoint saved elsewhere can tell.
-pub fn rewind(path: &Path, keep: u64) {
+pub fn rewind(target: &str, keep: u64) {
     assert!(keep > 0, "genesis stays");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     // The kept records through the library's own reader: StoredRecord -> Record -> leaf,
     // exactly as the sequencer folds them when it opens a ledger.
     let (frontier, last_hash) = rt.block_on(async {
-        let store =
-            Store::open(&path.to_string_lossy(), Durability::Full, false).await.expect("opening the store");
+        let store = Store::open(target, Durability::Full, false).await.expect("opening the store");
         let mut frontier = Frontier::new();
         let mut last = Hash32::ZERO;
         while frontier.size() < keep {
@@ -152,27 +241,24 @@ pub fn rewind(path: &Path, keep: u64) {
     });
     drop(rt);
 
-    let mut db = Db::open(path);
-    db.exec("BEGIN IMMEDIATE");
+    let mut db = Db::open(target);
+    db.begin();
     db.exec(&format!("DELETE FROM records WHERE seq >= {keep}"));
-    // Node (level, idx) covers leaves [idx << level, (idx + 1) << level).
-    db.exec(&format!("DELETE FROM merkle_nodes WHERE ((idx + 1) << level) > {keep}"));
+    // Node (level, idx) covers leaves [idx << level, (idx + 1) << level). PostgreSQL shifts a
+    // bigint by an integer only, hence the cast (a no-op in SQLite).
+    db.exec(&format!("DELETE FROM merkle_nodes WHERE ((idx + 1) << CAST(level AS INTEGER)) > {keep}"));
     db.exec(&format!("DELETE FROM checkpoints WHERE size > {keep}"));
     let checkpoint_size = db.int("SELECT MAX(size) FROM checkpoints");
-    {
-        let (rt, conn) = db.conn();
-        let done = rt
-            .block_on(
-                sqlx::query("UPDATE head SET size = ?, record_hash = ?, frontier = ?, checkpoint_size = ? WHERE id = 0")
-                    .bind(keep as i64)
-                    .bind(last_hash.0.as_slice())
-                    .bind(frontier.to_bytes())
-                    .bind(checkpoint_size)
-                    .execute(conn),
-            )
-            .expect("rewriting the head");
-        assert_eq!(done.rows_affected(), 1);
-    }
+    let done = db.run(
+        "UPDATE head SET size = ?, record_hash = ?, frontier = ?, checkpoint_size = ? WHERE id = 0",
+        &[
+            Bind::Int(keep as i64),
+            Bind::Blob(last_hash.0.as_slice()),
+            Bind::Blob(&frontier.to_bytes()),
+            Bind::Int(checkpoint_size),
+        ],
+    );
+    assert_eq!(done, 1, "rewriting the head");
     db.exec("COMMIT");
     assert_eq!(db.int("SELECT COUNT(*) FROM records") as u64, keep);
     db.close();

@@ -30,6 +30,11 @@ pub use verdict::{ArtifactVerdict, AuditReport, ClaimVerdict, Verdict, VerdictCo
 pub struct RunFacts {
     /// Normalized PCI ids: the GPU of the accepted dispatch and of `run.started`.
     pub gpus: BTreeSet<String>,
+    /// The worker of the accepted dispatch and of `run.started`: the host its GPUs are on.
+    /// Left out of the serialized state when empty, so the digest of a run without a GPU
+    /// or worker is what it was before workers were kept.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub workers: BTreeSet<String>,
     /// Earliest `run.started`.
     pub started_ns: Option<i64>,
     /// Latest `run.finished`.
@@ -51,10 +56,25 @@ impl RunFacts {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct XidFact {
+    /// The host that reported it; `None` for an Xid recorded without one, which may have
+    /// happened on that PCI id on any host (left out of the serialized state when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub seq: u64,
     pub time_ns: i64,
     pub code: u32,
     pub class: XidClass,
+}
+
+/// Whether an Xid reported by `xid_host` on a run's PCI id was on the run's GPU, the run
+/// being on `run_workers`: the Xid names the same host, or it names none (recorded before
+/// hosts were, so it may have been on any host with that PCI id). A run whose worker is
+/// unknown matches every host, for the same reason.
+pub fn xid_on_run_host(xid_host: Option<&str>, run_workers: &BTreeSet<String>) -> bool {
+    match xid_host {
+        None => true,
+        Some(host) => run_workers.is_empty() || run_workers.contains(host),
+    }
 }
 
 /// An `evidence.captured` event, by its event digest.
@@ -103,7 +123,7 @@ pub struct Audit {
     runs: BTreeMap<String, RunFacts>,
     /// run → metric name → values.
     metrics: BTreeMap<String, BTreeMap<String, Vec<MetricPoint>>>,
-    /// normalized PCI id → Xids.
+    /// normalized PCI id → Xids (of every host; [`xid_on_run_host`] picks a run's).
     xids: BTreeMap<String, Vec<XidFact>>,
     /// kernel → canonical variant JSON → backend → launches.
     kernels: BTreeMap<String, BTreeMap<String, BTreeMap<String, LaunchCell>>>,
@@ -146,6 +166,9 @@ impl Audit {
                     && let Some(run) = self.run_mut(data)
                 {
                     run.gpus.insert(gpu);
+                    if let Some(worker) = str_of(data, "worker") {
+                        run.workers.insert(worker.to_owned());
+                    }
                 }
             }
             "run.started" => {
@@ -154,6 +177,9 @@ impl Audit {
                 run.started_ns = Some(run.started_ns.map_or(at, |s| s.min(at)));
                 if let Some(gpu) = str_of(data, "gpu").and_then(pci::normalize) {
                     run.gpus.insert(gpu);
+                    if let Some(worker) = str_of(data, "worker") {
+                        run.workers.insert(worker.to_owned());
+                    }
                 }
             }
             "run.finished" => {
@@ -189,7 +215,8 @@ impl Audit {
                 let Some(gpu) = str_of(data, "pci").and_then(pci::normalize) else { return };
                 let Some(code) = u64_of(data, "code").and_then(|c| u32::try_from(c).ok()) else { return };
                 let class = classify(code, str_of(data, "severity").unwrap_or("unknown"));
-                let fact = XidFact { seq: record.seq, time_ns: event_time_ns(record), code, class };
+                let host = owned(str_of(data, "host"));
+                let fact = XidFact { host, seq: record.seq, time_ns: event_time_ns(record), code, class };
                 self.xids.entry(gpu).or_default().push(fact);
             }
             "claim.asserted" => {
@@ -270,7 +297,7 @@ impl Audit {
         self.metrics.get(run).and_then(|m| m.get(name)).map_or(&[], Vec::as_slice)
     }
 
-    /// Xids seen on a GPU (PCI id in either form), in seq order.
+    /// Xids seen on a PCI id (either form) on any host, in seq order.
     pub fn xids_on(&self, gpu: &str) -> &[XidFact] {
         pci::normalize(gpu).and_then(|g| self.xids.get(&g)).map_or(&[], Vec::as_slice)
     }

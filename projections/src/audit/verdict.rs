@@ -5,7 +5,7 @@
 //!
 //! | class | codes |
 //! |---|---|
-//! | tainted | `xid_hardware_in_window:<code>`, `xid_nvlink_in_window:<code>` (a hardware-class Xid on the run's GPU between its `run.started` and `run.finished`, or after the start of a run not yet finished), `producer_lacks_role:<keyid>` (a cited evidence bundle was signed by a key that did not hold `worker` or `runner` when it was appended) |
+//! | tainted | `xid_hardware_in_window:<code>`, `xid_nvlink_in_window:<code>` (a hardware-class Xid on the run's GPU between its `run.started` and `run.finished`, or after the start of a run not yet finished; "the run's GPU" is its PCI id on its worker: an Xid whose `host` is another worker does not count, one without a `host` counts on every host), `producer_lacks_role:<keyid>` (a cited evidence bundle was signed by a key that did not hold `worker` or `runner` when it was appended) |
 //! | unsupported | `evidence_missing` (no evidence cited), `evidence_missing:<digest>` (a cited digest is not an `evidence.captured` event of the log, yet), `run_without_evidence:<run>`, `run_not_finished:<run>`, `run_not_started:<run>` (finished but never started: no window to check), `run_not_quiesced:<run>`, `metric_missing:<run>`, `kernel_missing`, `check_invalid` |
 //! | contradicted | `value_mismatch`, `kernel_failed`, `kernel_faulted`, `run_failed:<run>` (a `completed` check on a run that exited nonzero or by a signal) |
 //!
@@ -14,6 +14,10 @@
 //! `driver`, `informational` and `unknown` classes, `run_failed:<run>` for metric and
 //! compare checks (their data stands even if the process then failed),
 //! `launches:passed=<n>,failed=<n>,faulted=<n>`, `kernel_error:<error>`.
+//!
+//! A GPU is (host, PCI id): nodes of one model share PCI bus ids. An Xid with no `host`
+//! (written before producers recorded it) is matched to that PCI id on every host, so old
+//! ledgers keep their verdicts and never lose a taint ([`super::xid_on_run_host`]).
 //!
 //! Rules by check kind: a metric or compare check rests on its run(s), which must have
 //! finished, quiesced, and captured evidence; a completed check rests on its run likewise
@@ -31,7 +35,7 @@ use assay_events::roles::Role;
 use serde::Serialize;
 
 use super::checks::{Check, aggregate, variant_matches};
-use super::{Audit, Claim};
+use super::{Audit, Claim, xid_on_run_host};
 use crate::corpus::Corpus;
 use crate::data::reason_code;
 use crate::decimal::Decimal;
@@ -373,14 +377,16 @@ impl Audit {
         }
     }
 
-    /// Hardware-class Xids on the run's GPUs inside its window taint; others are context.
+    /// Hardware-class Xids on the run's GPUs (its PCI ids on its worker, or host-less)
+    /// inside its window taint; others are context.
     fn check_taint(&self, run: &str, f: &mut Findings) {
         let Some(facts) = self.runs.get(run) else { return };
         let Some(start) = facts.started_ns else { return };
         let end = if facts.finished { facts.finished_ns.unwrap_or(i64::MAX) } else { i64::MAX };
         for gpu in &facts.gpus {
             for x in self.xids.get(gpu).into_iter().flatten() {
-                if x.time_ns < start || x.time_ns > end {
+                if x.time_ns < start || x.time_ns > end || !xid_on_run_host(x.host.as_deref(), &facts.workers)
+                {
                     continue;
                 }
                 let finding = format!("xid_{}_in_window:{}", x.class.as_str(), x.code);

@@ -101,6 +101,11 @@ impl Ev {
         self.subject = Some(s.to_owned());
         self
     }
+    /// Sets `data.host` (the host of a `gpu.xid`, `gpu.telemetry` or `gpu.preflight`).
+    pub fn on_host(mut self, host: &str) -> Ev {
+        self.data["host"] = host.into();
+        self
+    }
     /// Skips the schema check (for malformed-data tests).
     pub fn unchecked(mut self) -> Ev {
         self.check_schema = false;

@@ -122,7 +122,7 @@ pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
     closer.close().await;
     let report = result?;
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "run": report.run,
@@ -138,15 +138,15 @@ pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
         );
     } else {
         if let Some(reason) = &report.cuda_unavailable {
-            println!("CUDA unavailable ({reason}); ran on the CPU");
+            outln!("CUDA unavailable ({reason}); ran on the CPU");
         }
-        println!(
+        outln!(
             "run {} ({} backend){}",
             report.run,
             report.backend,
             if report.interrupted { ", interrupted" } else { "" }
         );
-        print!("{}", report.summary.render());
+        out!("{}", report.summary.render());
     }
     let t = report.summary.totals;
     if report.interrupted || (a.strict && t.failed + t.faulted > 0) {

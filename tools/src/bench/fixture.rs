@@ -13,18 +13,25 @@ pub struct Fixture {
     pub ledger: Ledger,
     pub store: Store,
     pub worker: SignerKey,
+    pub ledger_key: SignerKey,
 }
 
 /// Initializes a ledger in `dir` with a worker key registered.
 pub async fn ledger(dir: &Path, durability: Durability) -> anyhow::Result<Fixture> {
-    let store = Store::open(&dir.join("bench.db").to_string_lossy(), durability, true).await?;
+    ledger_at(&dir.join("bench.db").to_string_lossy(), durability).await
+}
+
+/// Initializes a ledger at `target` (a SQLite path or a PostgreSQL URL) with a worker key
+/// registered.
+pub async fn ledger_at(target: &str, durability: Durability) -> anyhow::Result<Fixture> {
+    let store = Store::open(target, durability, true).await?;
     let ledger_key = keyfile::generate("ledger")?;
     let admin = keyfile::generate("admin")?;
     let worker = keyfile::generate("worker")?;
     let ledger = Ledger::init(
         store.clone(),
         "bench.assay.dev/log",
-        ledger_key,
+        ledger_key.clone(),
         &[admin.verifier()],
         LedgerOptions::default(),
     )
@@ -33,7 +40,7 @@ pub async fn ledger(dir: &Path, durability: Durability) -> anyhow::Result<Fixtur
     let env =
         build_envelope(&admin, "key.registered", Some("key/worker"), data, None, assay::clock::now_ns());
     ledger.append(vec![Incoming::Decoded(env)]).await?;
-    Ok(Fixture { ledger, store, worker })
+    Ok(Fixture { ledger, store, worker, ledger_key })
 }
 
 /// `n` metric events signed by `key`, as decoded envelopes (built in parallel).

@@ -1,7 +1,12 @@
-//! `bench ingest`: (a) the limits — Ed25519 verification on all cores, and raw SQLite commits
-//! of the same rows with the same durability; (b) sustained ingest of pre-signed envelopes
-//! through the real verify → sequence → commit path. Prints each rate and
+//! `bench ingest`: (a) the limits — Ed25519 verification on all cores, and raw commits of the
+//! same rows with the same durability to the same backend; (b) sustained ingest of pre-signed
+//! envelopes through the real verify → sequence → commit path. Prints each rate and
 //! `ingest / min(limits)`.
+//!
+//! With `--db postgres://…` the ledger lives in a fresh schema of that database (dropped at
+//! the end), and `--servers N` runs N sequencers on it, each with its own connection pool as N
+//! `assay serve` processes would, producers spread over them: the aggregate rate of several
+//! writers taking turns under the writer lock.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,33 +34,109 @@ pub struct IngestArgs {
     producers: usize,
     #[arg(long, value_enum, default_value_t = Durability::Full)]
     durability: Durability,
+    /// A PostgreSQL URL: ingest into fresh schemas of this database instead of SQLite files.
+    #[arg(long)]
+    db: Option<String>,
+    /// Sequencers on the one database (PostgreSQL only), each with its own connection pool, as
+    /// that many servers run them; producers are spread over them.
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
+}
+
+/// Where the benchmark's ledgers live: files of a temporary folder, or schemas of a PostgreSQL
+/// database named after this process (dropped by [`Place::cleanup`]).
+struct Place {
+    dir: tempfile::TempDir,
+    postgres: Option<String>,
+}
+
+impl Place {
+    /// The target `Store::open` takes for the ledger called `name`.
+    fn target(&self, name: &str) -> String {
+        match &self.postgres {
+            Some(url) => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}schema={}", self.schema(name))
+            }
+            None => self.dir.path().join(format!("{name}.db")).to_string_lossy().into_owned(),
+        }
+    }
+
+    fn schema(&self, name: &str) -> String {
+        format!("bench_{}_{name}", std::process::id())
+    }
+
+    /// Drops the PostgreSQL schemas (the folder goes by itself).
+    async fn cleanup(&self, names: &[&str]) -> anyhow::Result<()> {
+        let Some(url) = &self.postgres else { return Ok(()) };
+        let pool = sqlx::PgPool::connect(url).await?;
+        for name in names {
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema(name)))
+                .execute(&pool)
+                .await?;
+        }
+        pool.close().await;
+        Ok(())
+    }
 }
 
 pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    let postgres = match &a.db {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Some(url.clone()),
+        Some(other) => {
+            anyhow::bail!("--db takes a postgres:// URL (SQLite runs in a temporary folder): {other}")
+        }
+        None => None,
+    };
+    anyhow::ensure!(a.servers >= 1, "--servers must be at least 1");
+    anyhow::ensure!(a.servers == 1 || postgres.is_some(), "--servers above 1 needs --db postgres://…");
+    let place = Place { dir: tempfile::tempdir()?, postgres };
+    let backend = if place.postgres.is_some() { "postgres" } else { "sqlite" };
     println!(
-        "bench ingest: {} events, requests of {}, {} producers, durability {:?}, {} cores",
+        "bench ingest: {} events, requests of {}, {} producers, {} sequencer(s) on {backend}, durability {:?}, {} cores",
         a.events,
         a.request,
         a.producers,
+        a.servers,
         a.durability,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    let fx = fixture::ledger(dir.path(), a.durability).await?;
+    let result = measure(&a, &place, backend).await;
+    place.cleanup(&["ledger", "raw"]).await?;
+    result
+}
+
+async fn measure(a: &IngestArgs, place: &Place, backend: &str) -> anyhow::Result<()> {
+    let fx = fixture::ledger_at(&place.target("ledger"), a.durability).await?;
     let envelopes = fixture::envelopes(&fx.worker, a.events);
     let wire: Vec<Vec<u8>> = envelopes.par_iter().map(DecodedEnvelope::to_json).collect();
 
     let verify_rate = verify_limit(&envelopes, &fx.worker.verifier());
     println!("limit  ed25519 verify (all cores):   {:>10.0} sig/s", verify_rate);
 
-    let sqlite_rate = sqlite_limit(dir.path(), a.durability, &envelopes).await?;
-    println!("limit  sqlite commit (same rows):    {:>10.0} rows/s", sqlite_rate);
+    let commit_rate = commit_limit(&place.target("raw"), a.durability, &envelopes).await?;
+    println!("limit  {backend} commit (same rows): {:>10.0} rows/s", commit_rate);
 
-    let ingest_rate = ingest(&fx.ledger, wire, a.request, a.producers).await?;
+    // Further sequencers open the same ledger through their own pools, as servers do.
+    let mut ledgers = vec![fx.ledger.clone()];
+    for _ in 1..a.servers {
+        let store = Store::open(&place.target("ledger"), a.durability, false).await?;
+        ledgers.push(
+            assay::ledger::Ledger::open(
+                store,
+                fx.ledger_key.clone(),
+                assay::ledger::LedgerOptions::default(),
+            )
+            .await?,
+        );
+    }
+    let ingest_rate = ingest(&ledgers, wire, a.request, a.producers).await?;
     println!("ingest verify→sequence→commit:      {:>10.0} events/s", ingest_rate);
-    let limit = verify_rate.min(sqlite_rate);
+    let limit = verify_rate.min(commit_rate);
     println!("ratio  ingest / min(limits):         {:>10.2}", ingest_rate / limit);
-    fx.ledger.shutdown().await;
+    for l in &ledgers {
+        l.shutdown().await;
+    }
 
     let t = Instant::now();
     let report = assay::verify::verify(&fx.store, None, |_, _| {}).await?;
@@ -83,12 +164,12 @@ fn verify_limit(envelopes: &[DecodedEnvelope], key: &assay_events::keys::Verifie
 
 /// Commits the same rows the sequencer would write (records, nodes, checkpoint, head) in
 /// batches of the sequencer's size, timing only the commits.
-async fn sqlite_limit(
-    dir: &std::path::Path,
+async fn commit_limit(
+    target: &str,
     durability: Durability,
     envelopes: &[DecodedEnvelope],
 ) -> anyhow::Result<f64> {
-    let store = Store::open(&dir.join("raw.db").to_string_lossy(), durability, true).await?;
+    let store = Store::open(target, durability, true).await?;
     let batch_events = assay::ledger::LedgerOptions::default().batch_events_max;
     let mut frontier = Frontier::new();
     let mut last = Hash32::ZERO;
@@ -124,9 +205,10 @@ async fn sqlite_limit(
     Ok(rate)
 }
 
-/// Producers append requests of wire-form envelopes concurrently.
+/// Producers append requests of wire-form envelopes concurrently, producer i through
+/// `ledgers[i % ledgers.len()]`.
 async fn ingest(
-    ledger: &assay::ledger::Ledger,
+    ledgers: &[assay::ledger::Ledger],
     wire: Vec<Vec<u8>>,
     request: usize,
     producers: usize,
@@ -136,8 +218,8 @@ async fn ingest(
     let queue = Arc::new(std::sync::Mutex::new(requests.into_iter()));
     let t = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..producers {
-        let ledger = ledger.clone();
+    for i in 0..producers {
+        let ledger = ledgers[i % ledgers.len()].clone();
         let queue = queue.clone();
         tasks.push(tokio::spawn(async move {
             loop {

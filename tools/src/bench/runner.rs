@@ -46,6 +46,9 @@ pub struct RunnerArgs {
     /// Skip the supervision part.
     #[arg(long)]
     no_supervision: bool,
+    /// Measure only the real path (campaign → ledger), not its limits: for profiling it.
+    #[arg(long)]
+    no_limits: bool,
 }
 
 /// `bench spin`: the CPU-bound command (SplitMix64 steps on every thread).
@@ -149,6 +152,68 @@ pub async fn run(a: RunnerArgs) -> anyhow::Result<()> {
         nvml: Err("not used".into()),
     };
 
+    let append_rate =
+        if a.no_limits { None } else { Some(limits(&campaign, &no_gpu, dir.path(), a.durability).await?) };
+
+    // The real path.
+    let fx = fixture(dir.path(), "campaign", a.durability).await?;
+    let handle = tokio::runtime::Handle::current();
+    let sink = LedgerSink::new(fx.ledger.clone(), fx.runner.clone(), &handle);
+    let cpu_before = cpu_seconds();
+    let (rate, elapsed, recorded) = {
+        let campaign = campaign.clone();
+        let preflight = no_gpu.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut sink = sink;
+            let t = Instant::now();
+            let report = run_campaign(
+                &campaign,
+                &options("tiny-1"),
+                &preflight,
+                &mut sink,
+                &AtomicBool::new(false),
+                &mut |_, _| {},
+            )?;
+            let elapsed = t.elapsed();
+            anyhow::ensure!(
+                report.summary.totals.passed == campaign.cells.len() as u64,
+                "every tiny cell passes"
+            );
+            anyhow::Ok((sink.recorded() as f64 / elapsed.as_secs_f64(), elapsed, sink.recorded()))
+        })
+        .await??
+    };
+    let cpu = cpu_seconds() - cpu_before;
+    println!(
+        "runner campaign → ledger (committed):    {rate:>10.0} events/s ({recorded} events incl. gpu.preflight, {:.2} s; {:.2} CPU-s used, {:.0} events per CPU-s)",
+        elapsed.as_secs_f64(),
+        cpu,
+        recorded as f64 / cpu.max(1e-9)
+    );
+    if let Some(append_rate) = append_rate {
+        println!("ratio  runner / pre-signed append:       {:>10.2}", rate / append_rate);
+    }
+    println!("target ≥ 10000 launch events/s:          {}", if rate >= 10_000.0 { "met" } else { "NOT met" });
+    fx.ledger.shutdown().await;
+    let report = assay::verify::verify(&fx.store, None, |_, _| {}).await?;
+    anyhow::ensure!(report.ok, "the benchmark ledger does not verify: {:?}", report.reason);
+    println!("check  verify: ok, {} records", report.records);
+
+    if a.no_supervision {
+        return Ok(());
+    }
+    supervision(&a, dir.path(), cores).await
+}
+
+/// The limits of the real path, measured in the same run: the cells with events dropped,
+/// signing the same events on every core, and appending them pre-signed. Returns the
+/// pre-signed append rate.
+async fn limits(
+    campaign: &Campaign,
+    no_gpu: &Preflight,
+    dir: &std::path::Path,
+    durability: Durability,
+) -> anyhow::Result<f64> {
     // The compute limit: the same cells, events dropped.
     let (limit_rate, compute) = {
         let campaign = campaign.clone();
@@ -191,7 +256,7 @@ pub async fn run(a: RunnerArgs) -> anyhow::Result<()> {
         })
         .await??
     };
-    let signer = fixture(dir.path(), "limit", a.durability).await?;
+    let signer = fixture(dir, "limit", durability).await?;
     let (sign_rate, envelopes) = {
         let key = signer.runner.clone();
         tokio::task::spawn_blocking(move || {
@@ -242,52 +307,7 @@ pub async fn run(a: RunnerArgs) -> anyhow::Result<()> {
     );
     signer.ledger.shutdown().await;
 
-    // The real path.
-    let fx = fixture(dir.path(), "campaign", a.durability).await?;
-    let handle = tokio::runtime::Handle::current();
-    let sink = LedgerSink::new(fx.ledger.clone(), fx.runner.clone(), &handle);
-    let cpu_before = cpu_seconds();
-    let (rate, elapsed, recorded) = {
-        let campaign = campaign.clone();
-        let preflight = no_gpu.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut sink = sink;
-            let t = Instant::now();
-            let report = run_campaign(
-                &campaign,
-                &options("tiny-1"),
-                &preflight,
-                &mut sink,
-                &AtomicBool::new(false),
-                &mut |_, _| {},
-            )?;
-            let elapsed = t.elapsed();
-            anyhow::ensure!(
-                report.summary.totals.passed == campaign.cells.len() as u64,
-                "every tiny cell passes"
-            );
-            anyhow::Ok((sink.recorded() as f64 / elapsed.as_secs_f64(), elapsed, sink.recorded()))
-        })
-        .await??
-    };
-    let cpu = cpu_seconds() - cpu_before;
-    println!(
-        "runner campaign → ledger (committed):    {rate:>10.0} events/s ({recorded} events incl. gpu.preflight, {:.2} s; {:.2} CPU-s used, {:.0} events per CPU-s)",
-        elapsed.as_secs_f64(),
-        cpu,
-        recorded as f64 / cpu.max(1e-9)
-    );
-    println!("ratio  runner / pre-signed append:       {:>10.2}", rate / append_rate);
-    println!("target ≥ 10000 launch events/s:          {}", if rate >= 10_000.0 { "met" } else { "NOT met" });
-    fx.ledger.shutdown().await;
-    let report = assay::verify::verify(&fx.store, None, |_, _| {}).await?;
-    anyhow::ensure!(report.ok, "the benchmark ledger does not verify: {:?}", report.reason);
-    println!("check  verify: ok, {} records", report.records);
-
-    if a.no_supervision {
-        return Ok(());
-    }
-    supervision(&a, dir.path(), cores).await
+    Ok(append_rate)
 }
 
 /// CPU time this process has used, seconds (user + system, all threads).

@@ -1,0 +1,230 @@
+//! `/runs/{id}`: a run's state and facts, a line chart per metric (`metric.recorded` of
+//! `run/<id>`), its heartbeats' CPU and RSS, the evidence it captured, and the claims that
+//! rest on it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use assay_events::record::Record;
+use axum::extract::{Path, State};
+use axum::response::Html;
+use serde_json::Value;
+
+use super::layout::{
+    Nav, artifact_href, bytes, digest_link, document, esc, exit_text, link, num, or_dash, query, thead,
+    time_ns,
+};
+use super::svg::line_chart;
+use super::{PageResult, WebError};
+use crate::http::events::PAGE_MAX;
+use crate::http::state::AppState;
+use crate::store::Store;
+
+/// Records of one type read for a run at most (then charts say they are partial).
+const RUN_EVENTS_MAX: usize = 20_000;
+
+/// A metric's unit and its (step, value) points.
+type Series = (Option<String>, Vec<(f64, f64)>);
+
+/// The run's records of type `ty`, in seq order, at most [`RUN_EVENTS_MAX`], read a page
+/// (at most 1000) at a time; and whether there were more.
+async fn records_of(store: &Store, subject: &str, ty: &str) -> Result<(Vec<Record>, bool), WebError> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = store.records_filtered(from, PAGE_MAX, Some(ty), Some(subject)).await?;
+        let full = page.len() == PAGE_MAX as usize;
+        for stored in &page {
+            out.push(stored.to_record()?);
+        }
+        match page.last() {
+            Some(last) if full && out.len() < RUN_EVENTS_MAX => from = last.seq + 1,
+            _ => return Ok((out, full)),
+        }
+    }
+}
+
+pub async fn page(State(state): State<AppState>, Path(id): Path<String>) -> PageResult {
+    let store = state.ledger.store();
+    let subject = format!("run/{id}");
+    let any = store.records_filtered(0, 1, None, Some(&subject)).await?;
+    let (metrics, metrics_more) = records_of(store, &subject, "metric.recorded").await?;
+    let (beats, beats_more) = records_of(store, &subject, "run.heartbeat").await?;
+    let (evidence, _) = records_of(store, &subject, "evidence.captured").await?;
+
+    let mut body = format!(r#"<h1>Run <span id="run-id">{}</span></h1>"#, esc(&id));
+    {
+        let p = state.live.read();
+        let run = p.queue.run(&id);
+        let facts = p.audit.run(&id);
+        if run.is_none() && facts.is_none() && any.is_empty() {
+            return Err(WebError::not_found(format!("no run {id:?}: no record has subject {subject:?}")));
+        }
+        body.push_str(r#"<dl class="facts" id="run-facts">"#);
+        if let Some(r) = run {
+            let exit = exit_text(r.exit_code, r.signal);
+            let _ = write!(
+                body,
+                r#"<dt>state</dt><dd><span class="state {st}">{st}</span></dd><dt>project</dt><dd>{project}</dd><dt>worker</dt><dd>{worker}</dd><dt>GPU</dt><dd class="mono">{gpu}</dd><dt>queued</dt><dd>{queued}</dd><dt>started</dt><dd>{started}</dd><dt>finished</dt><dd>{finished}</dd><dt>exit</dt><dd>{exit}</dd><dt>quiesced</dt><dd>{quiesced}</dd>"#,
+                st = r.state.as_str(),
+                project = esc(r.project.as_deref().unwrap_or("—")),
+                worker = esc(r.worker.as_deref().unwrap_or("—")),
+                gpu = esc(r.gpu.as_deref().unwrap_or("none (CPU only)")),
+                queued = or_dash(r.queued_at_ns.map(time_ns)),
+                started = or_dash(r.started_at_ns.map(time_ns)),
+                finished = or_dash(r.finished_at_ns.map(time_ns)),
+                quiesced = or_dash(r.quiesced_at_ns.map(time_ns)),
+            );
+            if let Some(reason) = &r.cancel_reason {
+                let _ = write!(body, "<dt>cancelled</dt><dd>{}</dd>", esc(reason));
+            }
+            if let Some(spec) = &r.spec {
+                let _ = write!(
+                    body,
+                    r#"<dt>spec</dt><dd><code class="wrap">{}</code></dd>"#,
+                    esc(&spec.to_string())
+                );
+            }
+        }
+        if let Some(f) = facts {
+            let _ = write!(
+                body,
+                "<dt>evidence bundles</dt><dd>{}</dd><dt>GPUs (audit)</dt><dd>{}</dd>",
+                f.evidence,
+                esc(&f.gpus.iter().cloned().collect::<Vec<_>>().join(", "))
+            );
+        }
+        body.push_str("</dl>");
+        let _ = write!(
+            body,
+            "<p>{}</p>",
+            link(&format!("/events{}", query(&[("subject", &subject)])), "Every event of this run")
+        );
+
+        let report = p.audit_report();
+        let resting: Vec<_> = report.claims.iter().filter(|c| c.runs.contains(&id)).collect();
+        if !resting.is_empty() {
+            let _ = write!(
+                body,
+                r#"<h2>Claims resting on this run</h2><table id="run-claims">{}<tbody>"#,
+                thead(&["artifact", "claim", "verdict"])
+            );
+            for c in resting {
+                let _ = write!(
+                    body,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    link(&artifact_href(&c.artifact), &c.artifact),
+                    esc(&c.claim),
+                    super::layout::verdict_badge(c.verdict)
+                );
+            }
+            body.push_str("</tbody></table>");
+        }
+    }
+
+    // Metrics: one chart per name, x = step.
+    let mut series: BTreeMap<String, Series> = BTreeMap::new();
+    for r in &metrics {
+        let d = &r.event.data;
+        let (Some(name), Some(step), Some(value)) = (
+            d.get("name").and_then(Value::as_str),
+            d.get("step").and_then(Value::as_f64),
+            d.get("value").and_then(Value::as_f64),
+        ) else {
+            continue;
+        };
+        let entry = series.entry(name.to_owned()).or_default();
+        if entry.0.is_none() {
+            entry.0 = d.get("unit").and_then(Value::as_str).map(str::to_owned);
+        }
+        entry.1.push((step, value));
+    }
+    body.push_str("<h2>Metrics</h2>");
+    if series.is_empty() {
+        body.push_str("<p>No metric recorded.</p>");
+    }
+    if metrics_more {
+        let _ = write!(body, r#"<p class="note">The first {} metric values are charted.</p>"#, metrics.len());
+    }
+    body.push_str(r#"<div class="charts">"#);
+    for (name, (unit, mut points)) in series {
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let title = match &unit {
+            Some(u) => format!("{name} ({u})"),
+            None => name.clone(),
+        };
+        let last = points.last().map(|p| num(p.1)).unwrap_or_default();
+        let _ = write!(
+            body,
+            r#"<figure class="metric" data-metric="{n}"><figcaption>{t} — {count} values, last {last}</figcaption>{chart}</figure>"#,
+            n = esc(&name),
+            t = esc(&title),
+            count = points.len(),
+            last = esc(&last),
+            chart = line_chart(&title, "step", &points, &|x| num(x)),
+        );
+    }
+    body.push_str("</div>");
+
+    // Heartbeats: CPU and RSS over the run's time.
+    body.push_str("<h2>Heartbeats</h2>");
+    let t0 = beats.iter().filter_map(|r| super::layout::parse_time_ns(&r.event.time)).min();
+    let mut cpu = Vec::new();
+    let mut rss = Vec::new();
+    for r in &beats {
+        let (Some(t), Some(t0)) = (super::layout::parse_time_ns(&r.event.time), t0) else { continue };
+        let minutes = (t - t0) as f64 / 60e9;
+        if let Some(c) = r.event.data.get("cpu_pct").and_then(Value::as_f64) {
+            cpu.push((minutes, c));
+        }
+        if let Some(b) = r.event.data.get("rss_bytes").and_then(Value::as_f64) {
+            rss.push((minutes, b / (1u64 << 30) as f64));
+        }
+    }
+    cpu.sort_by(|a, b| a.0.total_cmp(&b.0));
+    rss.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if cpu.is_empty() && rss.is_empty() {
+        body.push_str("<p>No heartbeat recorded.</p>");
+    } else {
+        if beats_more {
+            let _ = write!(body, r#"<p class="note">The first {} heartbeats are charted.</p>"#, beats.len());
+        }
+        let minutes = |x: f64| format!("{} min", num(x));
+        let _ = write!(
+            body,
+            r#"<div class="charts"><figure class="metric" data-metric="cpu_pct"><figcaption>CPU (% of one core), {} samples</figcaption>{}</figure><figure class="metric" data-metric="rss"><figcaption>RSS (GiB), {} samples</figcaption>{}</figure></div>"#,
+            cpu.len(),
+            line_chart("CPU %", "minutes since the first heartbeat", &cpu, &minutes),
+            rss.len(),
+            line_chart("RSS GiB", "minutes since the first heartbeat", &rss, &minutes),
+        );
+    }
+
+    // Evidence.
+    body.push_str("<h2>Evidence</h2>");
+    if evidence.is_empty() {
+        body.push_str("<p>No evidence captured.</p>");
+    }
+    for r in &evidence {
+        let d = &r.event.data;
+        let _ = write!(
+            body,
+            r#"<h3>Record {} · {}</h3><p>Bundle digest <code>{}</code></p><table class="evidence">{}<tbody>"#,
+            r.seq,
+            digest_link(&r.digest.to_hex()),
+            esc(d.get("bundle_digest").and_then(Value::as_str).unwrap_or("—")),
+            thead(&["path", "bytes", "blake3"])
+        );
+        for f in d.get("files").and_then(Value::as_array).into_iter().flatten().take(1000) {
+            let _ = write!(
+                body,
+                r#"<tr><td class="mono">{}</td><td class="num">{}</td><td class="mono">{}</td></tr>"#,
+                esc(f.get("path").and_then(Value::as_str).unwrap_or("—")),
+                f.get("bytes").and_then(Value::as_u64).map_or("—".to_owned(), bytes),
+                esc(f.get("blake3").and_then(Value::as_str).unwrap_or("—")),
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    Ok(Html(document(&format!("Run {id}"), Nav::None, &body)))
+}

@@ -1,0 +1,330 @@
+//! The dashboard against the real server: every page of a fresh ledger is valid HTML; on the
+//! small demo ledger the pages show the numbers `/v1` serves; text from producers is escaped;
+//! unknown things are 404 pages and bad query parameters 400 pages.
+
+#[path = "support/http.rs"]
+mod app;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use app::{App, envelope, spawn_app};
+use reqwest::StatusCode;
+use scraper::{Html, Selector};
+use serde_json::{Value, json};
+
+/// GETs `path`: the status and the body, after checking the page is HTML that parses
+/// without a single error.
+async fn page(http: &reqwest::Client, base: &str, path: &str) -> (StatusCode, Html) {
+    let r = http.get(format!("{base}{path}")).send().await.expect("GET");
+    let status = r.status();
+    let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let text = r.text().await.expect("a body");
+    assert!(content_type.starts_with("text/html"), "{path}: {status} {content_type}: {text}");
+    let html = Html::parse_document(&text);
+    assert!(html.errors.is_empty(), "{path}: HTML parse errors {:?}", html.errors);
+    assert!(text.starts_with("<!DOCTYPE html>"), "{path}: no doctype");
+    (status, html)
+}
+
+fn select<'a>(html: &'a Html, css: &str) -> Vec<scraper::ElementRef<'a>> {
+    html.select(&Selector::parse(css).expect("a selector")).collect()
+}
+
+fn text_of(html: &Html, css: &str) -> String {
+    let found = select(html, css);
+    let first = found.first().unwrap_or_else(|| panic!("no {css}"));
+    first.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn attr(html: &Html, css: &str, name: &str) -> String {
+    let found = select(html, css);
+    let first = found.first().unwrap_or_else(|| panic!("no {css}"));
+    first.value().attr(name).unwrap_or_else(|| panic!("{css} has no {name}")).to_owned()
+}
+
+async fn api(app_http: &reqwest::Client, base: &str, path: &str) -> Value {
+    let r = app_http.get(format!("{base}{path}")).send().await.expect("GET");
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.json().await.expect("JSON")
+}
+
+#[tokio::test]
+async fn every_page_of_a_fresh_ledger_is_valid_html() {
+    let app = spawn_app().await;
+    let genesis = api(&app.http, &app.url, "/v1/events?limit=1").await["records"][0]["digest"]
+        .as_str()
+        .expect("genesis")
+        .to_owned();
+    for path in ["/", "/artifacts", "/queue", "/gpus", "/kernels", "/events", &format!("/events/{genesis}")] {
+        let (status, html) = page(&app.http, &app.url, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(!select(&html, "header.top nav a").is_empty(), "{path}: the navigation bar");
+    }
+    let (_, home) = page(&app.http, &app.url, "/").await;
+    assert_eq!(attr(&home, "#headline", "data-passing"), "0");
+    assert_eq!(attr(&home, "#headline", "data-canonical"), "0");
+    assert_eq!(text_of(&home, "#checkpoint-size"), "1");
+    assert!(text_of(&home, "#checkpoint-status").contains("verifies"), "the genesis checkpoint verifies");
+    let (_, gpus) = page(&app.http, &app.url, "/gpus").await;
+    assert!(select(&gpus, "#xid-timeline").is_empty() && !select(&gpus, "#xid-timeline-empty").is_empty());
+    // The static assets are served from the binary.
+    for (path, ty) in [("/assets/app.css", "text/css"), ("/assets/live.js", "text/javascript")] {
+        let r = app.http.get(app.url(path)).send().await.expect("GET");
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with(ty), "{path}");
+        assert!(!r.text().await.unwrap().is_empty(), "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_things_are_404_pages_and_bad_parameters_400_pages() {
+    let app = spawn_app().await;
+    let zeros = "0".repeat(64);
+    for path in ["/artifacts/no-such-artifact", "/runs/no-such-run", &format!("/events/{zeros}")] {
+        let (status, html) = page(&app.http, &app.url, path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(text_of(&html, "h1").starts_with("404"), "{path}");
+    }
+    for path in [
+        "/events/not-a-digest",
+        "/events?limit=0",
+        "/events?limit=1001",
+        "/events?from=-1",
+        "/events?colour=red",
+        "/artifacts?verdict=great",
+        "/artifacts?page=0",
+        "/artifacts?page=2",
+        "/queue?state=sleeping",
+        "/queue?page=x",
+    ] {
+        let (status, html) = page(&app.http, &app.url, path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(!text_of(&html, "p.error").is_empty(), "{path}: says what is wrong");
+    }
+    // Blank form fields mean "not given".
+    let (status, _) = page(&app.http, &app.url, "/events?type=&subject=").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = page(&app.http, &app.url, "/artifacts?verdict=&q=").await;
+    assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+}
+
+/// Elements that would run script: `<script>` other than ours, and inline event handlers.
+fn scripts_injected(html: &Html) -> Vec<String> {
+    let mut found = Vec::new();
+    for el in select(html, "*") {
+        let v = el.value();
+        if v.name() == "script" && v.attr("src") != Some("/assets/live.js") {
+            found.push(el.html());
+        }
+        if v.attrs().any(|(name, _)| name.starts_with("on")) {
+            found.push(el.html());
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn text_from_producers_is_escaped() {
+    let app: App = spawn_app().await;
+    let author = app.key("author-x", &["author"]).await;
+    let dispatcher = app.key("dispatcher-x", &["dispatcher"]).await;
+    let statement = r#"<script>alert("statement")</script><img src=x onerror=alert(1)>"#;
+    let location = r#""><svg onload=alert(2)>"#;
+    app.append_ok(&[
+        envelope(
+            &author,
+            "claim.asserted",
+            "artifact/xss-demo",
+            json!({
+                "artifact": "xss-demo", "claim": "c1", "statement": statement, "location": location,
+                "check": {"kind": "completed", "run": "r-xss"}, "evidence": ["ab".repeat(32)],
+            }),
+        ),
+        envelope(
+            &dispatcher,
+            "run.queued",
+            "run/r-xss",
+            json!({"run": "r-xss", "project": "p", "needs_gpu": false, "spec": {"note": "</code><script>alert(3)</script>"}}),
+        ),
+    ])
+    .await;
+    for path in [
+        "/artifacts/xss-demo",
+        "/artifacts?q=%3Cscript%3Ealert(4)%3C/script%3E",
+        "/runs/r-xss",
+        "/events?type=%22%3E%3Cscript%3Ealert(5)%3C/script%3E",
+        "/events?subject=run/r-xss",
+        "/",
+    ] {
+        let (status, html) = page(&app.http, &app.url, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let injected = scripts_injected(&html);
+        assert!(injected.is_empty(), "{path}: markup from a producer or the URL became live: {injected:?}");
+    }
+    // The text is shown, as text.
+    let (_, html) = page(&app.http, &app.url, "/artifacts/xss-demo").await;
+    assert!(text_of(&html, "#claims td.statement").contains(statement), "the statement is shown verbatim");
+    assert!(text_of(&html, "#claims td.statement").contains(location));
+    let (_, html) = page(&app.http, &app.url, "/runs/r-xss").await;
+    assert!(text_of(&html, "#run-facts").contains("<script>alert(3)</script>"));
+    app.stop().await;
+}
+
+/// `assay demo --size small --serve` on port 0: the child and its URL.
+fn serve_demo(dir: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(["demo", "--size", "small", "--dir"])
+        .arg(dir)
+        .args(["--serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("assay demo");
+    let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let url =
+        lines.map_while(Result::ok).find(|l| l.starts_with("http://")).expect("the URL on its own line");
+    (child, url)
+}
+
+#[tokio::test]
+async fn pages_of_the_demo_show_the_numbers_the_api_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = serve_demo(&dir.path().join("lab"));
+    let http = reqwest::Client::new();
+    let audit = api(&http, &url, "/v1/audit").await["state"].clone();
+
+    let (_, home) = page(&http, &url, "/").await;
+    assert_eq!(attr(&home, "#headline", "data-passing"), audit["artifacts_passing"].to_string());
+    assert_eq!(attr(&home, "#headline", "data-canonical"), audit["artifacts_canonical"].to_string());
+    assert_eq!(text_of(&home, "#headline h1"), audit["headline"].as_str().unwrap());
+    for v in ["supported", "contradicted", "unsupported", "tainted"] {
+        assert_eq!(text_of(&home, &format!("td[data-verdict={v}]")), audit["verdicts"][v].to_string(), "{v}");
+    }
+    let size = api(&http, &url, "/healthz").await["size"].as_u64().unwrap();
+    assert_eq!(text_of(&home, "#checkpoint-size"), size.to_string());
+    assert_eq!(select(&home, "#live-feed tbody tr").len(), 25, "the live feed's rows");
+
+    // Artifacts: every failing one listed (over the pages), each with the API's claims.
+    let artifacts = audit["artifacts"].as_array().unwrap();
+    let failing: Vec<&str> =
+        artifacts.iter().filter(|a| a["passes"] == false).map(|a| a["slug"].as_str().unwrap()).collect();
+    let (_, list) = page(&http, &url, "/artifacts?verdict=fail").await;
+    assert!(text_of(&list, "#artifact-count").starts_with(&format!("{} ", failing.len())));
+    let listed: Vec<String> = select(&list, "#artifacts tbody tr")
+        .iter()
+        .map(|tr| tr.value().attr("data-slug").unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, failing.iter().take(50).map(|s| s.to_string()).collect::<Vec<_>>());
+    let (_, all) = page(&http, &url, "/artifacts").await;
+    assert!(text_of(&all, "#artifact-count").starts_with(&format!("{} ", artifacts.len())));
+    let searched = failing[0].split('/').next().unwrap();
+    let (_, found) = page(&http, &url, &format!("/artifacts?q={searched}")).await;
+    assert!(select(&found, "#artifacts tbody tr").iter().all(|tr| {
+        tr.value().attr("data-slug").unwrap().contains(searched) || tr.text().any(|t| t.contains(searched))
+    }));
+    for slug in failing.iter().take(5) {
+        let served = api(&http, &url, &format!("/v1/audit/{}", slug.replace('/', "%2F"))).await;
+        let (status, html) = page(&http, &url, &format!("/artifacts/{slug}")).await;
+        assert_eq!(status, StatusCode::OK, "{slug}");
+        let claims = served["claims"].as_array().unwrap();
+        assert_eq!(select(&html, "#claims tbody tr").len(), claims.len(), "{slug}");
+        for c in claims {
+            let id = c["claim"].as_str().unwrap();
+            let row = format!("#claims tr[data-claim=\"{id}\"]");
+            assert_eq!(attr(&html, &row, "data-verdict"), c["verdict"].as_str().unwrap(), "{slug} {id}");
+            let reasons = text_of(&html, &format!("{row} td.reasons"));
+            for r in c["reasons"].as_array().unwrap() {
+                assert!(reasons.contains(r.as_str().unwrap()), "{slug} {id}: {r} in {reasons}");
+            }
+        }
+    }
+    // The artifact page's bundle link downloads the bundle (a tar; tests/export_server.rs checks
+    // that what it holds verifies).
+    let (_, html) = page(&http, &url, &format!("/artifacts/{}", failing[0])).await;
+    let href = attr(&html, "#bundle-download", "href");
+    let download = http.get(format!("{url}{href}")).send().await.expect("GET bundle");
+    assert_eq!(download.status(), StatusCode::OK, "{href}");
+    assert_eq!(download.headers()["content-type"], "application/x-tar", "{href}");
+    assert!(download.bytes().await.expect("a body").len() > 1024, "{href}: a bundle");
+
+    // Kernels, GPUs, queue: the projections' numbers.
+    let kernels = api(&http, &url, "/v1/projections/kernels").await["state"]["totals"].clone();
+    let (_, html) = page(&http, &url, "/kernels").await;
+    assert_eq!(
+        text_of(&html, "#kernel-totals"),
+        format!(
+            "{} launches: {} passed, {} failed, {} faulted.",
+            kernels["launches"], kernels["passed"], kernels["failed"], kernels["faulted"]
+        )
+    );
+    assert!(!select(&html, "#kernel-heatmap g.k-fault").is_empty(), "the demo's simulated faults show");
+    let gpus = api(&http, &url, "/v1/gpus").await["state"]["devices"].clone();
+    let (_, html) = page(&http, &url, "/gpus").await;
+    let devices = gpus.as_object().unwrap();
+    assert_eq!(select(&html, "#devices tbody tr").len(), devices.len());
+    let resets = devices.values().filter(|d| d["needs_reset"] == true).count();
+    assert_eq!(select(&html, "#devices tr[data-needs-reset=true]").len(), resets);
+    let xids: u64 = devices.values().map(|d| d["xids"]["recent"].as_array().unwrap().len() as u64).sum();
+    assert_eq!(select(&html, "#xid-timeline g.xid").len() as u64, xids, "one mark per recent Xid");
+    // A device is (host, PCI id): the demo's two H100 nodes share bus ids, and each GPU has
+    // its own row in the table and in the timeline.
+    let rows: std::collections::BTreeSet<String> = select(&html, "#devices tbody tr")
+        .iter()
+        .map(|r| format!("{}/{}", r.value().attr("data-host").unwrap(), r.value().attr("data-pci").unwrap()))
+        .collect();
+    assert_eq!(rows, devices.keys().cloned().collect(), "one row per (host, pci)");
+    let with_xids: Vec<&String> =
+        devices.iter().filter(|(_, d)| d["xids"]["total"] != 0).map(|(k, _)| k).collect();
+    let timeline_rows: Vec<String> = select(&html, "#xid-timeline g.xid-row")
+        .iter()
+        .map(|r| format!("{}/{}", r.value().attr("data-host").unwrap(), r.value().attr("data-pci").unwrap()))
+        .collect();
+    assert_eq!(timeline_rows.iter().collect::<Vec<_>>(), with_xids, "one timeline row per GPU with Xids");
+    let pcis: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.rsplit_once('/').unwrap().1).collect();
+    assert!(pcis.len() < rows.len(), "some PCI id is on two hosts: {rows:?}");
+    let queue = api(&http, &url, "/v1/queue").await["state"].clone();
+    let (_, html) = page(&http, &url, "/queue").await;
+    let lanes: usize =
+        queue["lanes"].as_object().unwrap().values().map(|l| l.as_object().unwrap().len()).sum();
+    assert_eq!(select(&html, "#lanes tbody tr").len(), lanes);
+    assert_eq!(
+        select(&html, "#decisions tbody tr").len(),
+        queue["decisions"]["recent"].as_array().unwrap().len()
+    );
+
+    // A run: one chart per metric name, heartbeats, evidence.
+    let metrics = api(&http, &url, "/v1/events?type=metric.recorded&subject=run/r-0002&limit=1000").await;
+    let names: std::collections::BTreeSet<&str> = metrics["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["event"]["data"]["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.is_empty(), "the demo's run r-0002 records metrics");
+    let (_, html) = page(&http, &url, "/runs/r-0002").await;
+    let charted: std::collections::BTreeSet<String> = select(&html, "figure.metric")
+        .iter()
+        .map(|f| f.value().attr("data-metric").unwrap().to_owned())
+        .filter(|n| n != "cpu_pct" && n != "rss")
+        .collect();
+    assert_eq!(charted, names.iter().map(|n| n.to_string()).collect());
+    assert!(!select(&html, "figure[data-metric=cpu_pct] polyline").is_empty(), "the CPU chart");
+    assert!(!select(&html, "table.evidence tbody tr").is_empty(), "the evidence files");
+
+    // Events: filtered as the API filters; an event page holds the envelope and its proof.
+    let xid_events = api(&http, &url, "/v1/events?type=gpu.xid&limit=1000").await;
+    let (_, html) = page(&http, &url, "/events?type=gpu.xid&limit=1000").await;
+    assert_eq!(select(&html, "#events-log tbody tr").len(), xid_events["records"].as_array().unwrap().len());
+    let record = &xid_events["records"][0];
+    let (_, html) = page(&http, &url, &format!("/events/{}", record["digest"].as_str().unwrap())).await;
+    let shown: Value = serde_json::from_str(&text_of(&html, "#envelope")).expect("the envelope is JSON");
+    assert_eq!(shown, record["envelope"]);
+    let proof = api(&http, &url, &format!("/v1/proof/inclusion?seq={}", record["seq"])).await;
+    assert_eq!(select(&html, "ol.proof li").len(), proof["proof"].as_array().unwrap().len());
+
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    assert!(child.wait().unwrap().success(), "graceful stop");
+}

@@ -1,0 +1,157 @@
+//! Where a test ledger lives. `ASSAY_TEST_STORE` chooses the backend for the whole ledger test
+//! suite: `sqlite` (the default) puts each ledger in a file of the test's temporary folder;
+//! `postgres` puts it in a fresh schema of the database at `ASSAY_TEST_DATABASE_URL`, dropped
+//! when the test passes (kept, and named on stderr, when it fails, for inspection).
+//!
+//! With `postgres` chosen explicitly, a missing URL or an unreachable database fails the test:
+//! the run was asked to exercise PostgreSQL, so passing without it would be a lie.
+
+// Each test file uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The backend the suite runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// `ASSAY_TEST_STORE`, parsed; an unknown value fails loudly rather than silently testing SQLite.
+pub fn backend() -> Backend {
+    match std::env::var("ASSAY_TEST_STORE").as_deref() {
+        Err(_) | Ok("") | Ok("sqlite") => Backend::Sqlite,
+        Ok("postgres") => Backend::Postgres,
+        Ok(other) => panic!("ASSAY_TEST_STORE={other:?}: expected sqlite or postgres"),
+    }
+}
+
+pub fn is_postgres() -> bool {
+    backend() == Backend::Postgres
+}
+
+/// The base URL of the test database (no schema); panics when it is not set.
+pub fn database_url() -> String {
+    std::env::var("ASSAY_TEST_DATABASE_URL")
+        .expect("ASSAY_TEST_STORE=postgres needs ASSAY_TEST_DATABASE_URL (a postgres:// URL)")
+}
+
+/// One ledger's database: `target` is what `--db` and `Store::open` take.
+pub struct TestDb {
+    pub target: String,
+    /// (base URL, schema) of a PostgreSQL ledger, dropped with this value.
+    schema: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A new, empty ledger location: `dir/file` for SQLite, a fresh schema for PostgreSQL.
+    pub fn new(dir: &Path, file: &str) -> TestDb {
+        match backend() {
+            Backend::Sqlite => TestDb { target: dir.join(file).to_string_lossy().into_owned(), schema: None },
+            Backend::Postgres => {
+                let base = database_url();
+                let schema = fresh_schema_name();
+                // A leftover of an earlier run with the same process id would not be empty.
+                run_sql(&base, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .unwrap_or_else(|e| panic!("PostgreSQL at ASSAY_TEST_DATABASE_URL: {e}"));
+                let sep = if base.contains('?') { '&' } else { '?' };
+                TestDb { target: format!("{base}{sep}schema={schema}"), schema: Some((base, schema)) }
+            }
+        }
+    }
+
+    /// The SQLite ledger at `path` as a test ledger: itself for SQLite; for PostgreSQL, copied
+    /// (`assay copy`) into a fresh schema, so ledgers built by `assay demo` (which writes SQLite)
+    /// are tested on PostgreSQL too.
+    pub fn from_sqlite(path: &Path) -> TestDb {
+        match backend() {
+            Backend::Sqlite => TestDb { target: path.to_string_lossy().into_owned(), schema: None },
+            Backend::Postgres => {
+                let db = TestDb::new(path.parent().unwrap_or(path), "unused");
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_assay"))
+                    .arg("copy")
+                    .arg("--from")
+                    .arg(path)
+                    .arg("--to")
+                    .arg(&db.target)
+                    .env_remove("ASSAY_DB")
+                    .output()
+                    .expect("running assay copy");
+                assert!(
+                    out.status.success(),
+                    "assay copy {} to PostgreSQL: {}",
+                    path.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                db
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.schema.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((base, schema)) = self.schema.take() else { return };
+        if std::thread::panicking() {
+            eprintln!("the failed test's ledger is kept in PostgreSQL schema {schema}");
+            return;
+        }
+        // The lock timeout keeps a leftover connection (a killed child's session not yet
+        // reaped) from hanging the test; the schema is then left behind, which is harmless.
+        let sql = format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {schema} CASCADE");
+        if let Err(e) = run_sql(&base, &sql) {
+            eprintln!("could not drop test schema {schema}: {e}");
+        }
+    }
+}
+
+/// A schema name unique to this process and call.
+fn fresh_schema_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("t_lab_{}_{n}", std::process::id())
+}
+
+/// Runs SQL (one or more statements, no parameters) on its own thread and runtime, so it works
+/// from synchronous tests, async tests and `Drop` alike.
+pub fn run_sql(url: &str, sql: &str) -> Result<(), String> {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || {
+        let rt =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            use sqlx::{Connection, Executor};
+            let mut conn = sqlx::PgConnection::connect(&url).await.map_err(|e| e.to_string())?;
+            conn.execute(sql.as_str()).await.map_err(|e| e.to_string())?;
+            conn.close().await.map_err(|e| e.to_string())
+        })
+    })
+    .join()
+    .map_err(|_| "the SQL thread panicked".to_owned())?
+}
+
+/// A URL for a fresh schema `t_NAME_PID` of the test database, for the PostgreSQL-only tests;
+/// None to skip when no database is configured or reachable, except under `CI=true`, where
+/// that fails the test.
+pub fn fresh_pg(name: &str) -> Option<String> {
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let Ok(base) = std::env::var("ASSAY_TEST_DATABASE_URL") else {
+        assert!(!in_ci, "CI=true but ASSAY_TEST_DATABASE_URL is not set");
+        eprintln!("skipping: ASSAY_TEST_DATABASE_URL is not set");
+        return None;
+    };
+    let schema = format!("t_{name}_{}", std::process::id());
+    if let Err(e) = run_sql(&base, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")) {
+        assert!(!in_ci, "CI=true but PostgreSQL at ASSAY_TEST_DATABASE_URL is unreachable: {e}");
+        eprintln!("skipping: PostgreSQL unreachable: {e}");
+        return None;
+    }
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}schema={schema}"))
+}
