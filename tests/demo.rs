@@ -396,6 +396,13 @@ fn check_demo(dir: &Path, seed: &str) {
     let dir_text = dir.to_str().expect("UTF-8 temp path");
     let summary = assay(&["demo", "--dir", dir_text, "--size", "small", "--seed", seed]);
     assert!(summary.contains("verify:      ok"), "{summary}");
+    // Every dispatch refusal the gate knows shows up (the GPU left needing a reset included).
+    let refusals = summary.lines().find(|l| l.starts_with("dispatch:")).expect("dispatch line");
+    for reason in
+        ["gpu_needs_reset", "lane_held_by", "maintenance", "paused", "preflight_failed", "preflight_stale"]
+    {
+        assert!(refusals.contains(&format!("{reason} ")), "no {reason} refusal in the demo: {refusals}");
+    }
     let db = dir.join("assay.db");
     let db = db.to_str().expect("UTF-8 path");
 

@@ -88,6 +88,9 @@ impl LedgerDecision for DispatchDecision {
 ///   `preflight_max_age_ns` before the request's `received_at_ns`);
 /// - `gpu_required`: the run was queued with `needs_gpu: true` and the request names no GPU;
 /// - `gpu_not_offered:<pci>`: the worker's latest preflight does not list that GPU;
+/// - `gpu_needs_reset:<pci>`: an Xid whose catalog action is a reset (or reboot) hit that GPU
+///   of this worker (or, recorded without a host, that PCI id) and no `gpu.preflight` has
+///   found it working since (see [`crate::gpus`]): work sent there would fault or be tainted;
 /// - `lane_held_by:<run>`: the (worker, GPU) lane is held by an accepted run that has not
 ///   quiesced or been cancelled.
 pub fn dispatch_decision(
@@ -136,6 +139,11 @@ pub fn dispatch_decision(
         && !p.gpus.contains(lane)
     {
         reasons.push(format!("gpu_not_offered:{}", gpu.unwrap_or_default()));
+    }
+    if let Some(lane) = &lane
+        && state.gpus.needs_reset(worker, lane).is_some()
+    {
+        reasons.push(format!("gpu_needs_reset:{}", gpu.unwrap_or_default()));
     }
     if let Some(holder) = lane.as_deref().and_then(|g| queue.lanes().get(worker)?.get(g)?.holder.as_deref()) {
         reasons.push(format!("lane_held_by:{holder}"));

@@ -174,6 +174,33 @@ fn gpu_required_and_gpu_not_offered() {
 }
 
 #[test]
+fn a_gpu_that_needs_a_reset_takes_no_work_until_a_preflight_finds_it_working() {
+    given(ready())
+        // An Xid that asks for no reset leaves the lane usable.
+        .when(gpu_xid(GPU0, 13, "application", "RESTART_APP").on_host("w1"))
+        .when(dispatch_requested("r1", "w1", Some(GPU0)))
+        .then_with(accepted)
+        // The same PCI id on another host, and another GPU of this host, stay usable.
+        .when(gpu_xid(GPU1, 79, "hardware", "RESET_GPU").on_host("w2"))
+        .when(dispatch_requested("r2", "w1", Some(GPU1)))
+        .then_with(accepted)
+        .when(gpu_xid(GPU1, 79, "hardware", "RESET_GPU").on_host("w1"))
+        .when(dispatch_requested("r2", "w1", Some("00000000:41:00.0")))
+        .then_with(|s, r| refused(s, r, &["gpu_needs_reset:00000000:41:00.0"]))
+        // Another host's preflight does not clear it; this host's does.
+        .when(gpu_preflight("w2", true, &[GPU1]))
+        .when(dispatch_requested("r2", "w1", Some(GPU1)))
+        .then_with(|s, r| refused(s, r, &[&format!("gpu_needs_reset:{GPU1}")]))
+        .when(gpu_preflight("w1", true, &[GPU0, GPU1]))
+        .when(dispatch_requested("r2", "w1", Some(GPU1)))
+        .then_with(accepted)
+        // An Xid recorded without a host counts on every host.
+        .when(gpu_xid(GPU1, 48, "hardware", "RESET_GPU"))
+        .when(dispatch_requested("r2", "w1", Some(GPU1)))
+        .then_with(|s, r| refused(s, r, &[&format!("gpu_needs_reset:{GPU1}")]));
+}
+
+#[test]
 fn the_lane_is_held_until_the_holder_quiesces() {
     given(ready())
         .sequence(dispatch_requested("r1", "w1", Some(GPU0)))

@@ -13,6 +13,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::path::PathBuf;
 
+use assay_projections::xid_class::action_needs_reset;
 use rand::Rng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -57,6 +58,12 @@ struct Lane {
     /// Out of the dispatcher's rotation: drained by the admin for rising correctable-error
     /// counts (where it then falls off the bus), and under repair.
     reserved: bool,
+    /// The gate's input: (time, set) for each Xid asking for a reset (set) and each
+    /// `gpu.preflight` finding the device working (cleared), in emission order; the ledger
+    /// orders them by (time, emission order), as [`Sim::needs_reset`] reads them.
+    resets: Vec<(i64, bool)>,
+    /// The dispatcher learned from a refusal that the GPU needs a reset, and has not seen one.
+    knows_reset: bool,
 }
 
 /// What the ledger's gates are expected to decide, for the check against the ledger.
@@ -182,9 +189,7 @@ impl<'k> Sim<'k> {
     pub fn run(&mut self) {
         let before = self.start - 3 * HOUR;
         for w in 0..self.workers.len() {
-            let data = gpus::preflight(&self.workers[w], self.driver[w]);
-            let subject = format!("worker/{}", self.workers[w].name);
-            self.tl.emit(&self.keys.runners[w], "gpu.preflight", &subject, data, before + w as i64 * MIN);
+            self.gpu_preflight(w, before + w as i64 * MIN);
         }
         for i in 0..self.runs.len() {
             if self.runs[i].probe.is_none() {
@@ -250,11 +255,8 @@ impl<'k> Sim<'k> {
                 self.schedule(self.now + 70 * MIN, Ev::GpuReset);
             }
             Ev::GpuReset => {
-                let w = MAINTENANCE_WORKER;
-                let data = gpus::preflight(&self.workers[w], self.driver[w]);
-                let subject = format!("worker/{}", self.workers[w].name);
                 let t = self.stamp();
-                self.tl.emit(&self.keys.runners[w], "gpu.preflight", &subject, data, t);
+                self.gpu_preflight(MAINTENANCE_WORKER, t);
             }
             Ev::MaintenanceOn => {
                 let w = MAINTENANCE_WORKER;
@@ -395,7 +397,7 @@ impl<'k> Sim<'k> {
                 continue;
             }
             for (g, lane) in lanes.iter().enumerate() {
-                if lane.holder.is_none() && !lane.reserved {
+                if lane.holder.is_none() && !lane.reserved && !lane.knows_reset {
                     out.push((w, g));
                 }
             }
@@ -493,14 +495,20 @@ impl<'k> Sim<'k> {
         if self.final_phase {
             reasons.push("preflight_stale".into());
         }
+        // The final request follows the whole history in the ledger.
+        let t = if self.final_phase { self.now + self.sub + MIN } else { self.stamp() };
+        let state_at = if self.final_phase { i64::MAX } else { t };
+        if let (Some(g), Some(pci)) = (g, &pci)
+            && self.needs_reset(w, g, state_at)
+        {
+            reasons.push(format!("gpu_needs_reset:{pci}"));
+        }
         if let Some(holder) = g.and_then(|g| self.lanes[w][g].holder) {
             reasons.push(format!("lane_held_by:{}", self.runs[holder].id));
         }
         if self.final_phase {
-            let t = self.now + self.sub + MIN;
             self.final_tl.emit(&self.keys.dispatcher, "dispatch.requested", &subject, data, t);
         } else {
-            let t = self.stamp();
             self.tl.emit(&self.keys.dispatcher, "dispatch.requested", &subject, data, t);
         }
         if reasons.is_empty() {
@@ -524,7 +532,36 @@ impl<'k> Sim<'k> {
         self.knows_paused |= self.paused;
         self.knows_maintenance[w] |= self.maintenance[w];
         self.knows_unhealthy[w] |= self.healthy[w] == Some(false);
+        if let Some(g) = g
+            && reasons.iter().any(|r| r.starts_with("gpu_needs_reset:"))
+        {
+            self.lanes[w][g].knows_reset = true;
+        }
         false
+    }
+
+    /// Whether the ledger's GPU state at `time` says (`w`, `g`) needs a reset: the latest of
+    /// its reset Xids and clearing preflights at or before `time` (ties: the later emitted).
+    fn needs_reset(&self, w: usize, g: usize, time: i64) -> bool {
+        let mut latest: Option<(i64, bool)> = None;
+        for &(at, set) in &self.lanes[w][g].resets {
+            if at <= time && latest.is_none_or(|(seen, _)| at >= seen) {
+                latest = Some((at, set));
+            }
+        }
+        latest.is_some_and(|(_, set)| set)
+    }
+
+    /// The runner's `gpu.preflight` for worker `w` at `time`: every device works, so any
+    /// reset it needed is done (for the gate, and for the dispatcher, which reads GPU health).
+    fn gpu_preflight(&mut self, w: usize, time: i64) {
+        let data = gpus::preflight(&self.workers[w], self.driver[w]);
+        let subject = format!("worker/{}", self.workers[w].name);
+        self.tl.emit(&self.keys.runners[w], "gpu.preflight", &subject, data, time);
+        for lane in &mut self.lanes[w] {
+            lane.resets.push((time, false));
+            lane.knows_reset = false;
+        }
     }
 
     /// The final request: a run for the Blackwell node, whose preflight agent stopped.
@@ -688,7 +725,10 @@ impl<'k> Sim<'k> {
         match gpus::xid_event(&worker, &worker.gpus[g], code, process, time, &mut self.rng) {
             Ok(x) => {
                 let subject = format!("gpu/{}", x.data["pci"].as_str().unwrap_or_default());
-                let reset = matches!(x.data["action"].as_str(), Some("RESET_GPU" | "REBOOT"));
+                let reset = x.data["action"].as_str().is_some_and(action_needs_reset);
+                if reset {
+                    self.lanes[w][g].resets.push((time, true));
+                }
                 self.tl.emit(&self.keys.runners[w], "gpu.xid", &subject, x.data, time);
                 // The run whose window it falls in (none for `in_window: false`).
                 let holder = self.runs.iter_mut().find(|r| {
@@ -878,10 +918,11 @@ impl<'k> Sim<'k> {
             && t < self.at(0.9)
         {
             // The operator resets the GPU before it takes work again; the runner's preflight
-            // finds it healthy. (Late in the history nobody has yet: it still needs a reset.)
-            let data = gpus::preflight(&self.workers[w], self.driver[w]);
-            let subject = format!("worker/{}", self.workers[w].name);
-            self.tl.emit(&self.keys.runners[w], "gpu.preflight", &subject, data, t + 20 * SEC);
+            // finds it healthy (before the lane is released below, so before any request for
+            // it). Late in the history nobody has yet: it still needs a reset, and the gate
+            // refuses it.
+            let t = self.stamp();
+            self.gpu_preflight(w, t);
         }
         if let (Some(w), Some(g)) = (self.runs[i].worker, self.runs[i].gpu) {
             // An idle sample once the lane is free.
