@@ -4,6 +4,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+#[path = "support/demo.rs"]
+mod demo;
+
 fn assay() -> Command {
     Command::new(env!("CARGO_BIN_EXE_assay"))
 }
@@ -11,11 +14,8 @@ fn assay() -> Command {
 #[test]
 fn commands_whose_reader_goes_away_exit_quietly() {
     let dir = tempfile::tempdir().unwrap();
-    let lab = dir.path().join("lab");
-    let built = assay().args(["demo", "--size", "small", "--dir"]).arg(&lab).output().unwrap();
-    assert!(built.status.success(), "demo: {}", String::from_utf8_lossy(&built.stderr));
-    let db = lab.join("assay.db");
-    let db = db.to_str().unwrap();
+    let db = demo::build(&dir.path().join("lab"));
+    let db = db.as_str();
     // Each prints far more than a pipe buffer holds, so the writes after the close must fail.
     for args in [
         vec!["log", "--db", db, "--json"],

@@ -4,9 +4,10 @@
 
 #[path = "support/http.rs"]
 mod app;
+#[path = "support/demo.rs"]
+mod demo;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use app::{App, envelope, spawn_app};
 use reqwest::StatusCode;
@@ -173,26 +174,11 @@ async fn text_from_producers_is_escaped() {
     app.stop().await;
 }
 
-/// `assay demo --size small --serve` on port 0: the child and its URL.
-fn serve_demo(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args(["demo", "--size", "small", "--dir"])
-        .arg(dir)
-        .args(["--serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("assay demo");
-    let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let url =
-        lines.map_while(Result::ok).find(|l| l.starts_with("http://")).expect("the URL on its own line");
-    (child, url)
-}
-
 #[tokio::test]
 async fn pages_of_the_demo_show_the_numbers_the_api_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, url) = serve_demo(&dir.path().join("lab"));
+    let (mut child, printed) = demo::serve(&dir.path().join("lab"));
+    let url = demo::url(&printed).to_owned();
     let http = reqwest::Client::new();
     let audit = api(&http, &url, "/v1/audit").await["state"].clone();
 

@@ -7,9 +7,11 @@
 //! Needs node, /usr/bin/chromium and `npm ci --prefix tests/browser`. Without them the test
 //! fails under CI=true (which installs them) and is skipped otherwise.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+#[path = "support/demo.rs"]
+mod demo;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -41,17 +43,8 @@ fn the_dashboard_works_in_chromium() {
     }
     let dir = tempfile::tempdir().unwrap();
     let lab = dir.path().join("lab");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args(["demo", "--size", "small", "--dir"])
-        .arg(&lab)
-        .args(["--serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("assay demo");
-    let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let url =
-        lines.map_while(Result::ok).find(|l| l.starts_with("http://")).expect("the URL on its own line");
+    let (mut child, printed) = demo::serve(&lab);
+    let url = demo::url(&printed).to_owned();
 
     let screenshots = root.join("target/screenshots");
     std::fs::create_dir_all(&screenshots).unwrap();

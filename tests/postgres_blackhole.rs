@@ -7,14 +7,13 @@
 #[path = "support/cluster.rs"]
 mod cluster;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use cluster::http::store::fresh_pg;
 use cluster::{
-    Ledger, Relay, Seen, Server, WAIT, appenders_on, client, envelope, health, pg_addr, post, via, wait_for,
-    workers,
+    Ledger, Relay, Seen, Server, WAIT, appenders_on, client, envelope, every_ack_is_in_the_log, health,
+    pg_addr, post, recovers, via, wait_for, workers,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -66,34 +65,14 @@ async fn a_server_behind_a_black_holed_network_answers_503_and_recovers() {
     .await;
     let log = server.log_text();
     assert!(log.contains("timed out"), "the server names the timeout it met:\n{log}");
-    let acked_in_hole = seen.acked.load(Ordering::Relaxed);
 
     relay.restore();
-    wait_for("/healthz to say 200 again", || async {
-        health(&http, &server.url).await.is_some_and(|(s, ..)| s == StatusCode::OK)
-    })
-    .await;
-    wait_for("300 more acknowledged appends after the network healed", || async {
-        seen.acked.load(Ordering::Relaxed) >= acked_in_hole + 300
-    })
-    .await;
-    seen.stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.expect("an appender");
-    }
+    recovers(&http, &server.url, &seen, 300).await;
+    seen.stop_all(tasks).await;
     assert!(seen.unavailable.load(Ordering::Relaxed) > 0, "the appenders met 503s behind the black hole");
     let r = post(&http, &format!("{}/v1/events", server.url), probe).await.expect("the server answers");
     assert!(r.status.is_success(), "the refused probe goes in once the network healed: {}", r.body);
 
     // Nothing acknowledged lost, nothing half-written, no seq gaps.
-    let size = ledger.verify();
-    let log = ledger.log();
-    assert_eq!(log.len() as u64, size);
-    for (i, (seq, _)) in log.iter().enumerate() {
-        assert_eq!(*seq, i as u64, "the log has no gap");
-    }
-    let log: HashMap<u64, String> = log.into_iter().collect();
-    for (seq, digest) in seen.acks.lock().expect("acks").iter() {
-        assert_eq!(log.get(seq), Some(digest), "acknowledged seq {seq} is in the log with its digest");
-    }
+    every_ack_is_in_the_log(&ledger, &seen);
 }

@@ -1,34 +1,49 @@
-//! A real restart of the PostgreSQL server under load (`pg_ctlcluster … restart`): the writing
-//! server refuses appends with 503 and Retry-After and reports unhealthy while the database is
-//! gone, then recovers by itself; nothing acknowledged is lost, nothing is half-written, and a
-//! second server following the same database catches up. It restarts the database everyone
-//! shares, so it runs only when `ASSAY_TEST_PG_RESTART=1` (CI sets it; cargo runs test
-//! binaries one after another, so no other test is using the database meanwhile).
+//! A real restart of the PostgreSQL server under load (`pg_ctlcluster … restart`), then a
+//! longer outage (`stop`, a pause past the store's 10 s bound on a call, `start`): nothing
+//! acknowledged is lost, nothing is half-written, the writing server recovers by itself and a
+//! second server following the same database catches up. During a quick restart an append
+//! either waits for a connection (bounded) or gets 503: which depends on whether a call was in
+//! flight when the connections were cut. During the long outage it must be refused with 503 and
+//! Retry-After, and `/healthz` must say 503 (with Retry-After) meanwhile.
+//!
+//! It restarts the database everyone shares, so it runs only when `ASSAY_TEST_PG_RESTART=1`
+//! (CI sets it; cargo runs test binaries one after another, so no other test is using the
+//! database meanwhile).
 
 #[path = "support/cluster.rs"]
 mod cluster;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cluster::http::store;
-use cluster::{Ledger, Seen, Server, appenders_on, client, health, wait_for, workers};
+use cluster::{
+    Ledger, Seen, Server, appenders_on, client, every_ack_is_in_the_log, health, recovers, wait_for, workers,
+};
 use reqwest::StatusCode;
 
-/// `pg_ctlcluster --skip-systemctl-redirect VERSION main restart` for the one installed version.
-fn restart_postgres() {
+/// `pg_ctlcluster --skip-systemctl-redirect VERSION main ACTION` for the one installed version.
+fn pg_ctlcluster(action: &str) {
     let version = std::fs::read_dir("/etc/postgresql")
         .expect("/etc/postgresql (a Debian PostgreSQL cluster)")
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .min()
         .expect("an installed PostgreSQL version");
     let out = std::process::Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", &version, "main", "restart"])
+        .args(["--skip-systemctl-redirect", &version, "main", action])
         .output()
         .expect("running pg_ctlcluster");
-    assert!(out.status.success(), "pg_ctlcluster restart: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "pg_ctlcluster {action}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Starts the database again even when the test fails while it is stopped.
+struct StartOnDrop;
+
+impl Drop for StartOnDrop {
+    fn drop(&mut self) {
+        pg_ctlcluster("start");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -63,31 +78,35 @@ async fn a_database_restart_under_load_loses_nothing_and_servers_recover() {
             }
         })
     };
-    tokio::task::spawn_blocking(restart_postgres).await.expect("the restart");
-    let after_restart = seen.acked.load(Ordering::Relaxed);
-    wait_for("/healthz to say 200 after the restart", || async {
-        health(&http, &writer.url).await.is_some_and(|(s, ..)| s == StatusCode::OK)
+    tokio::task::spawn_blocking(|| pg_ctlcluster("restart")).await.expect("the restart");
+    recovers(&http, &writer.url, &seen, 500).await;
+    eprintln!(
+        "quick restart: {} appends refused with 503, /healthz said 503: {}",
+        seen.unavailable.load(Ordering::Relaxed),
+        unhealthy_seen.load(Ordering::Relaxed)
+    );
+
+    // A longer outage: calls waiting for a connection reach their bound, so appends are refused.
+    let refused_before = seen.unavailable.load(Ordering::Relaxed);
+    unhealthy_seen.store(false, Ordering::Relaxed);
+    tokio::task::spawn_blocking(|| {
+        pg_ctlcluster("stop");
+        let _start = StartOnDrop;
+        std::thread::sleep(Duration::from_secs(12));
     })
-    .await;
-    wait_for("500 more acknowledged appends after the restart", || async {
-        seen.acked.load(Ordering::Relaxed) >= after_restart + 500
-    })
-    .await;
-    seen.stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.expect("an appender");
-    }
+    .await
+    .expect("the outage");
+    recovers(&http, &writer.url, &seen, 500).await;
+    seen.stop_all(tasks).await;
     watcher.abort();
-    assert!(seen.unavailable.load(Ordering::Relaxed) > 0, "appends were refused with 503 during the restart");
-    assert!(unhealthy_seen.load(Ordering::Relaxed), "/healthz said 503 during the restart");
+    assert!(
+        seen.unavailable.load(Ordering::Relaxed) > refused_before,
+        "appends were refused with 503 while the database was down"
+    );
+    assert!(unhealthy_seen.load(Ordering::Relaxed), "/healthz said 503 while the database was down");
     assert!(!retry_after_missing.load(Ordering::Relaxed), "every unhealthy /healthz carried Retry-After");
 
-    let size = ledger.verify();
-    let log: HashMap<u64, String> = ledger.log().into_iter().collect();
-    assert_eq!(log.len() as u64, size);
-    for (seq, digest) in seen.acks.lock().expect("acks").iter() {
-        assert_eq!(log.get(seq), Some(digest), "acknowledged seq {seq} is in the log with its digest");
-    }
+    let size = every_ack_is_in_the_log(&ledger, &seen);
     wait_for(&format!("the follower to reach size {size}"), || async {
         health(&http, &follower.url).await.is_some_and(|(s, n, _)| s == StatusCode::OK && n == size)
     })

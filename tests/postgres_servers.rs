@@ -8,7 +8,6 @@
 #[path = "support/cluster.rs"]
 mod cluster;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,8 +16,8 @@ use cluster::http;
 use cluster::http::Sse;
 use cluster::http::store::fresh_pg;
 use cluster::{
-    Ledger, Relay, Seen, Server, WAIT, appender, appenders_on, client, envelope, health, pg_addr, post,
-    register, via, wait_for, workers,
+    Ledger, Relay, Seen, Server, WAIT, appender, appenders_on, client, envelope, every_ack_is_in_the_log,
+    health, pg_addr, post, recovers, register, via, wait_for, workers,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -283,21 +282,9 @@ async fn kill_9_of_one_server_under_load_loses_nothing_acknowledged() {
         seen.acked.load(Ordering::Relaxed) >= at_kill + 2000
     })
     .await;
-    seen.stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.expect("an appender");
-    }
+    seen.stop_all(tasks).await;
     assert!(seen.unreachable.load(Ordering::Relaxed) > 0, "some appender found the victim gone");
-
-    let size = ledger.verify();
-    let log: HashMap<u64, String> = ledger.log().into_iter().collect();
-    assert_eq!(log.len() as u64, size);
-    let acked = seen.acks.lock().expect("acks").clone();
-    let distinct: HashSet<u64> = acked.iter().map(|a| a.0).collect();
-    assert_eq!(distinct.len(), acked.len(), "no seq acknowledged twice");
-    for (seq, digest) in &acked {
-        assert_eq!(log.get(seq), Some(digest), "acknowledged seq {seq} is in the log with its digest");
-    }
+    let size = every_ack_is_in_the_log(&ledger, &seen);
 
     // The survivor still takes appends, and reports the head everyone sees.
     let r = post(
@@ -346,32 +333,16 @@ async fn a_server_cut_off_from_the_database_answers_503_and_recovers() {
         post(&http, &format!("{}/v1/events", server.url), probe.clone()).await.expect("the server answers");
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
     assert!(r.retry_after.is_some(), "503 carries Retry-After");
-    let acked_while_cut = seen.acked.load(Ordering::Relaxed);
 
     relay.restore();
-    wait_for("/healthz to say 200 again", || async {
-        health(&http, &server.url).await.is_some_and(|(s, ..)| s == StatusCode::OK)
-    })
-    .await;
-    wait_for("500 more acknowledged appends after the restore", || async {
-        seen.acked.load(Ordering::Relaxed) >= acked_while_cut + 500
-    })
-    .await;
-    seen.stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.expect("an appender");
-    }
+    recovers(&http, &server.url, &seen, 500).await;
+    seen.stop_all(tasks).await;
     assert!(seen.unavailable.load(Ordering::Relaxed) > 0, "the appenders met 503s while cut off");
     let r = post(&http, &format!("{}/v1/events", server.url), probe).await.expect("the server answers");
     assert!(r.status.is_success(), "the refused probe goes in once the database is back: {}", r.body);
 
     // Nothing acknowledged lost, nothing half-written: the log verifies and holds every ack.
-    let size = ledger.verify();
-    let log: HashMap<u64, String> = ledger.log().into_iter().collect();
-    assert_eq!(log.len() as u64, size);
-    for (seq, digest) in seen.acks.lock().expect("acks").iter() {
-        assert_eq!(log.get(seq), Some(digest), "acknowledged seq {seq} is in the log with its digest");
-    }
+    every_ack_is_in_the_log(&ledger, &seen);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -398,24 +369,8 @@ async fn terminated_database_sessions_are_replaced_without_losing_acknowledged_a
         http::store::run_sql(&base, &sql).expect("terminating the server's sessions");
         terminated += 1;
     }
-    let at_last = seen.acked.load(Ordering::Relaxed);
-    wait_for("400 more acknowledged appends after the last termination", || async {
-        seen.acked.load(Ordering::Relaxed) >= at_last + 400
-    })
-    .await;
-    seen.stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.expect("an appender");
-    }
+    recovers(&http, &server.url, &seen, 400).await;
+    seen.stop_all(tasks).await;
     assert_eq!(terminated, 3);
-    wait_for("/healthz to say 200", || async {
-        health(&http, &server.url).await.is_some_and(|(s, ..)| s == StatusCode::OK)
-    })
-    .await;
-    let size = ledger.verify();
-    let log: HashMap<u64, String> = ledger.log().into_iter().collect();
-    assert_eq!(log.len() as u64, size);
-    for (seq, digest) in seen.acks.lock().expect("acks").iter() {
-        assert_eq!(log.get(seq), Some(digest), "acknowledged seq {seq} is in the log with its digest");
-    }
+    every_ack_is_in_the_log(&ledger, &seen);
 }

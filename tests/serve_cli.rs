@@ -8,6 +8,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+#[path = "support/demo.rs"]
+mod demo;
+
 fn assay() -> Command {
     Command::new(env!("CARGO_BIN_EXE_assay"))
 }
@@ -124,24 +127,11 @@ fn a_stalled_request_ends_with_408() {
     assert!(get(addr, "/v1/checkpoint", None).contains(" 200 "), "after the timeout");
 }
 
-/// The body of a GET, with its status line checked.
-fn body_of(addr: &str, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{path}: {}", response.lines().next().unwrap_or(""));
-    response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
-}
-
 #[test]
 fn the_served_projections_are_a_replay_of_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let lab = dir.path().join("lab");
-    let built = assay().args(["demo", "--size", "small", "--dir"]).arg(&lab).output().unwrap();
-    assert!(built.status.success(), "demo: {}", String::from_utf8_lossy(&built.stderr));
-    let db = lab.join("assay.db");
-    let db = db.to_str().unwrap();
+    let db = demo::build(&dir.path().join("lab"));
+    let db = db.as_str();
     let replayed = assay().args(["replay", "--db", db, "--digest-only"]).output().unwrap();
     assert!(replayed.status.success(), "replay: {}", String::from_utf8_lossy(&replayed.stderr));
     let replayed = String::from_utf8(replayed.stdout).unwrap();
@@ -150,7 +140,7 @@ fn the_served_projections_are_a_replay_of_the_log() {
     for line in replayed.lines() {
         let (name, digest) = line.split_once(' ').expect("NAME DIGEST");
         let body: serde_json::Value =
-            serde_json::from_str(&body_of(&served.addr, &format!("/v1/projections/{name}"))).unwrap();
+            serde_json::from_str(&demo::get_ok(&served.addr, &format!("/v1/projections/{name}"))).unwrap();
         assert_eq!(body["digest"], digest, "{name}");
         compared += 1;
     }

@@ -26,7 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 pub mod http;
 
 use http::store;
-pub use http::{batch, envelope};
+pub use http::{acks, batch, envelope};
 
 /// Longest wait for anything a test waits on (a server to start, a follower to catch up).
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -213,17 +213,6 @@ pub async fn register(
     key
 }
 
-/// The (seq, digest) of an append response.
-#[track_caller]
-pub fn acks(body: &Value) -> Vec<(u64, String)> {
-    body["records"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no records in {body}"))
-        .iter()
-        .map(|r| (r["seq"].as_u64().expect("seq"), r["digest"].as_str().expect("digest").to_owned()))
-        .collect()
-}
-
 /// What appenders saw, shared while they run.
 #[derive(Default)]
 pub struct Seen {
@@ -303,6 +292,51 @@ pub async fn appender(
         }
         panic!("a batch of {run} was refused for {WAIT:?}");
     }
+}
+
+impl Seen {
+    /// Tells appenders that run until told to stop, and waits for them.
+    pub async fn stop_all(&self, tasks: Vec<tokio::task::JoinHandle<()>>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            t.await.expect("an appender");
+        }
+    }
+}
+
+/// After an outage: waits for the server at `url` to report healthy, then for `more` appends
+/// acknowledged beyond those acknowledged when it is called.
+pub async fn recovers(http: &reqwest::Client, url: &str, seen: &Seen, more: u64) {
+    let before = seen.acked.load(Ordering::Relaxed);
+    wait_for(&format!("/healthz of {url} to say 200 again"), || async {
+        health(http, url).await.is_some_and(|(s, ..)| s == StatusCode::OK)
+    })
+    .await;
+    wait_for(&format!("{more} more acknowledged appends"), || async {
+        seen.acked.load(Ordering::Relaxed) >= before + more
+    })
+    .await;
+}
+
+/// Nothing acknowledged lost, nothing half-written: the ledger verifies, its log is gap-free
+/// and holds every acknowledged (seq, digest), and no seq was acknowledged twice. Returns the
+/// log's size.
+#[track_caller]
+pub fn every_ack_is_in_the_log(ledger: &Ledger, seen: &Seen) -> u64 {
+    let size = ledger.verify();
+    let log = ledger.log();
+    assert_eq!(log.len() as u64, size);
+    for (i, (seq, _)) in log.iter().enumerate() {
+        assert_eq!(*seq, i as u64, "the log has no gap");
+    }
+    let log: std::collections::HashMap<u64, String> = log.into_iter().collect();
+    let acked = seen.acks.lock().expect("acks");
+    let distinct: std::collections::HashSet<u64> = acked.iter().map(|a| a.0).collect();
+    assert_eq!(distinct.len(), acked.len(), "no seq acknowledged twice");
+    for (seq, digest) in acked.iter() {
+        assert_eq!(log.get(seq), Some(digest), "acknowledged seq {seq} is in the log with its digest");
+    }
+    size
 }
 
 /// Waits up to [`WAIT`] for `done` to hold, polling every 50 ms; panics with `what` otherwise.
