@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::{ExportError, PAGE_RECORDS};
 use crate::proof::InclusionProof;
-use crate::store::{CheckpointRow, Store, StoredRecord};
+use crate::store::{CheckpointRow, Store, StoredRecord, read_ahead};
 
 /// What an export needs of a ledger.
 pub trait LedgerSource: Clone + Send + Sync + 'static {
@@ -50,41 +50,19 @@ impl LedgerSource for Store {
     }
 }
 
-/// Reads records `[from, end)` in pages of `page` records, one page ahead of the consumer
-/// (a channel of two pages), so reading overlaps the caller's work. Ends after `end`, at the
-/// first empty page, or after the first error (which it passes on).
+/// Reads records `[from, end)` from `src` in pages of `page` records, one page ahead of the
+/// consumer (see [`read_ahead`]).
 pub fn scan<S: LedgerSource>(
     src: &S,
     from: u64,
     end: u64,
     page: u32,
 ) -> mpsc::Receiver<Result<Vec<StoredRecord>, ExportError>> {
-    let (tx, rx) = mpsc::channel(2);
     let src = src.clone();
-    tokio::spawn(async move {
-        let mut next = from;
-        while next < end {
-            let want = u32::try_from((end - next).min(u64::from(page))).unwrap_or(page);
-            let result = src.records(next, want).await;
-            let stop = match &result {
-                Ok(p) => match p.last() {
-                    Some(last) => {
-                        next = last.seq + 1;
-                        false
-                    }
-                    None => true,
-                },
-                Err(_) => true,
-            };
-            if (result.is_err() || !stop) && tx.send(result).await.is_err() {
-                return;
-            }
-            if stop {
-                return;
-            }
-        }
-    });
-    rx
+    read_ahead(from, end, page, move |next, limit| {
+        let src = src.clone();
+        async move { src.records(next, limit).await }
+    })
 }
 
 /// The record as stored, parsed, its hashes taken as stored (exports check them separately).

@@ -5,10 +5,13 @@
 
 mod backend;
 mod postgres;
+mod read_ahead;
 mod rows;
 mod sqlite;
 mod sqlite_scan;
 mod tokens;
+
+pub use read_ahead::read_ahead;
 
 use std::path::Path;
 use std::time::Duration;
@@ -175,42 +178,18 @@ impl Store {
     }
 
     /// Reads records from `from` on, in pages of `page_records`, one page ahead of the
-    /// consumer (a bounded channel of two pages), so reading overlaps the caller's work.
-    /// The stream ends at the first empty page or after the first error.
+    /// consumer (see [`read_ahead`]). The stream ends at the first empty page or after the
+    /// first error.
     pub fn scan(
         &self,
         from: u64,
         page_records: u32,
     ) -> tokio::sync::mpsc::Receiver<Result<Vec<StoredRecord>, StoreError>> {
-        let (tx, rx) = tokio::sync::mpsc::channel(2);
         let store = self.clone();
-        tokio::spawn(async move {
-            let mut next = from;
-            loop {
-                let page = store.records_bulk(next, page_records).await;
-                let done = match &page {
-                    Ok(p) => match p.last() {
-                        Some(last) => {
-                            next = last.seq + 1;
-                            false
-                        }
-                        None => true,
-                    },
-                    Err(_) => true,
-                };
-                if done {
-                    // An empty page ends the stream; an error is passed on first.
-                    if page.is_err() {
-                        let _ = tx.send(page).await;
-                    }
-                    return;
-                }
-                if tx.send(page).await.is_err() {
-                    return;
-                }
-            }
-        });
-        rx
+        read_ahead(from, u64::MAX, page_records, move |next, limit| {
+            let store = store.clone();
+            async move { store.records_bulk(next, limit).await }
+        })
     }
 
     /// [`Store::records`] for whole-log reads: SQLite pages come straight from its C API.
