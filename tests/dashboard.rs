@@ -299,6 +299,20 @@ async fn pages_of_the_demo_show_the_numbers_the_api_serves() {
     assert_eq!(charted, names.iter().map(|n| n.to_string()).collect());
     assert!(!select(&html, "figure[data-metric=cpu_pct] polyline").is_empty(), "the CPU chart");
     assert!(!select(&html, "table.evidence tbody tr").is_empty(), "the evidence files");
+    // Its times are the runner's (the demo's events span days; the ledger received them in
+    // seconds), each with the ledger's receive time beside it.
+    let run = &queue["runs"]["r-0002"];
+    let shown: Vec<String> = select(&html, "#run-facts time")
+        .iter()
+        .map(|t| t.value().attr("datetime").unwrap().to_owned())
+        .collect();
+    let producer = &run["producer_time"];
+    let expected: Vec<String> = ["queued", "started", "finished", "quiesced"]
+        .iter()
+        .filter_map(|k| producer[*k].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(shown, expected, "the run page shows the producer's times");
+    assert!(expected.len() == 4 && expected[0] < expected[3], "r-0002 ran its course: {producer}");
 
     // Events: filtered as the API filters; an event page holds the envelope and its proof.
     let xid_events = api(&http, &url, "/v1/events?type=gpu.xid&limit=1000").await;

@@ -65,7 +65,8 @@ impl RunState {
     }
 }
 
-/// One run. Times are the ledger's `received_at_ns` of the record that set them.
+/// One run. `*_at_ns` are the ledger's `received_at_ns` of the record that set them: when the
+/// ledger heard. [`Run::producer_time`] holds when the producer says it happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
     pub state: RunState,
@@ -91,6 +92,20 @@ pub struct Run {
     pub cancel_reason: Option<String>,
     pub heartbeat: Option<Heartbeat>,
     pub last_seq: u64,
+    pub producer_time: ProducerTimes,
+}
+
+/// The CloudEvents `time` (verbatim) of the records that set a run's `*_at_ns`: when the
+/// dispatcher and the runner say it happened. They differ from the ledger's receive times
+/// when events are uploaded late (a runner that was offline, a backfill). The dispatch
+/// decision has none: the ledger itself makes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ProducerTimes {
+    pub queued: Option<String>,
+    pub started: Option<String>,
+    pub finished: Option<String>,
+    pub quiesced: Option<String>,
+    pub cancelled: Option<String>,
 }
 
 impl Run {
@@ -117,6 +132,7 @@ impl Run {
             cancel_reason: None,
             heartbeat: None,
             last_seq: seq,
+            producer_time: ProducerTimes::default(),
         }
     }
 }
@@ -278,6 +294,7 @@ impl Queue {
     pub fn apply(&mut self, record: &Record) {
         let data = &record.event.data;
         let at = record.received_at_ns;
+        let time = || Some(record.event.time.clone());
         match record.event.ty.as_str() {
             "control.paused" => {
                 self.paused =
@@ -302,12 +319,16 @@ impl Queue {
                 run.spec = data.get("spec").map(canonical);
                 run.queued_seq = Some(record.seq);
                 run.queued_at_ns = Some(at);
+                run.producer_time.queued = time();
                 self.runs.insert(id.to_owned(), run);
             }
             "dispatch.decided" => self.apply_decision(record),
             "run.started" => {
                 let Some(run) = self.run_mut(record) else { return };
-                run.started_at_ns.get_or_insert(at);
+                if run.started_at_ns.is_none() {
+                    run.started_at_ns = Some(at);
+                    run.producer_time.started = time();
+                }
                 run.pid = run.pid.or(u64_of(data, "pid"));
                 if run.worker.is_none() {
                     run.worker = owned(str_of(data, "worker"));
@@ -332,6 +353,7 @@ impl Queue {
             "run.finished" => {
                 let Some(run) = self.run_mut(record) else { return };
                 run.finished_at_ns = Some(at);
+                run.producer_time.finished = time();
                 run.exit_code = i64_of(data, "exit_code");
                 run.signal = i64_of(data, "signal");
                 run.duration_ms = u64_of(data, "duration_ms");
@@ -342,6 +364,7 @@ impl Queue {
             "run.quiesced" => {
                 let Some(run) = self.run_mut(record) else { return };
                 run.quiesced_at_ns = Some(at);
+                run.producer_time.quiesced = time();
                 if !matches!(run.state, RunState::Cancelled | RunState::Failed) {
                     run.state = RunState::Quiesced;
                 }
@@ -350,6 +373,7 @@ impl Queue {
             "run.cancelled" => {
                 let Some(run) = self.run_mut(record) else { return };
                 run.cancelled_at_ns = Some(at);
+                run.producer_time.cancelled = time();
                 run.cancel_reason = owned(str_of(data, "reason"));
                 if run.state != RunState::Quiesced {
                     run.state = RunState::Cancelled;

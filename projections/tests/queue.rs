@@ -50,6 +50,32 @@ fn a_run_moves_through_its_states() {
 }
 
 #[test]
+fn producer_times_are_kept_beside_the_ledgers_receive_times() {
+    // A runner that was offline uploads its run late: each record is received an hour after
+    // the runner says it happened. The first run.started counts; a repeat does not move it.
+    let hour = 3600 * STEP_NS;
+    let late = |e: Ev, n: i64| e.at_ns(BASE_NS + n * STEP_NS).received_at_ns(BASE_NS + hour + n * STEP_NS);
+    given(vec![late(run_queued("r1", "p", false), 0)])
+        .when(late(run_started("r1", "w1", None), 10))
+        .when(late(run_started("r1", "w1", None), 11))
+        .when(late(run_finished("r1", Some(0)), 70))
+        .when(late(run_quiesced("r1"), 75))
+        .then(|s| {
+            let r = s.queue.run("r1").unwrap();
+            let t = |n: i64| Some(rfc3339(BASE_NS + n * STEP_NS));
+            assert_eq!(r.producer_time.queued, t(0));
+            assert_eq!(r.producer_time.started, t(10));
+            assert_eq!(r.producer_time.finished, t(70));
+            assert_eq!(r.producer_time.quiesced, t(75));
+            assert_eq!(r.producer_time.cancelled, None);
+            assert_eq!(r.started_at_ns, Some(BASE_NS + hour + 10 * STEP_NS));
+            assert_eq!(r.finished_at_ns, Some(BASE_NS + hour + 70 * STEP_NS));
+            let json = s.state_json("queue").unwrap();
+            assert_eq!(json["runs"]["r1"]["producer_time"]["started"], rfc3339(BASE_NS + 10 * STEP_NS));
+        });
+}
+
+#[test]
 fn failed_and_cancelled_runs() {
     given(vec![
         run_queued("f", "p", false),

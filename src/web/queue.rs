@@ -150,7 +150,7 @@ pub async fn page(State(state): State<AppState>, Params(q): Params<QueueParams>)
             esc(r.project.as_deref().unwrap_or("—")),
             esc(r.worker.as_deref().unwrap_or("—")),
             esc(r.gpu.as_deref().unwrap_or("—")),
-            or_dash(r.queued_at_ns.map(time_ns)),
+            super::runs::happened(r.producer_time.queued.as_deref(), r.queued_at_ns),
             or_dash(r.duration_ms.map(|d| format!("{:.1} min", d as f64 / 60_000.0))),
             r.last_seq,
             st = r.state.as_str(),

@@ -70,10 +70,10 @@ pub async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Page
                 project = esc(r.project.as_deref().unwrap_or("—")),
                 worker = esc(r.worker.as_deref().unwrap_or("—")),
                 gpu = esc(r.gpu.as_deref().unwrap_or("none (CPU only)")),
-                queued = or_dash(r.queued_at_ns.map(time_ns)),
-                started = or_dash(r.started_at_ns.map(time_ns)),
-                finished = or_dash(r.finished_at_ns.map(time_ns)),
-                quiesced = or_dash(r.quiesced_at_ns.map(time_ns)),
+                queued = happened(r.producer_time.queued.as_deref(), r.queued_at_ns),
+                started = happened(r.producer_time.started.as_deref(), r.started_at_ns),
+                finished = happened(r.producer_time.finished.as_deref(), r.finished_at_ns),
+                quiesced = happened(r.producer_time.quiesced.as_deref(), r.quiesced_at_ns),
             );
             if let Some(reason) = &r.cancel_reason {
                 let _ = write!(body, "<dt>cancelled</dt><dd>{}</dd>", esc(reason));
@@ -227,4 +227,19 @@ pub async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Page
         body.push_str("</tbody></table>");
     }
     Ok(Html(document(&format!("Run {id}"), Nav::None, &body)))
+}
+
+/// When something happened to a run: the producer's time (its CloudEvents `time`), with the
+/// ledger's receive time in the tooltip; the receive time alone when the producer gave none.
+pub(super) fn happened(producer: Option<&str>, received_ns: Option<i64>) -> String {
+    let Some(received_ns) = received_ns else { return or_dash(None) };
+    let received = time_ns(received_ns);
+    match producer.and_then(|t| super::layout::parse_time_ns(t).map(|ns| (t, ns))) {
+        Some((t, ns)) => format!(
+            r#"<time datetime="{}" title="received by the ledger {received}">{}</time>"#,
+            esc(t),
+            time_ns(ns)
+        ),
+        None => format!(r#"<span title="received by the ledger">{received}</span>"#),
+    }
 }

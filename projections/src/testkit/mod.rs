@@ -239,7 +239,8 @@ fn subject_of(ty: &str, data: &Value, signer: &str) -> Option<String> {
     })
 }
 
-fn rfc3339(ns: i64) -> String {
+/// The RFC 3339 text the testkit writes as an event's `time`.
+pub fn rfc3339(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
