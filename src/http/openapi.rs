@@ -16,7 +16,8 @@ use super::{bundle, dispatch, events, ops, projections, proofs, stream};
         title = "Assay",
         description = "An auditable, signed, Merkle-logged event ledger for GPU research work. \
             Writes are DSSE envelopes authorized by their signatures and the signer's roles. \
-            Reads are open on loopback; beyond loopback they need a bearer token. \
+            Reads are open on loopback; beyond loopback they need a bearer token (browsers may \
+            instead sign in at /login, which keeps the token in the assay_read cookie). \
             Every error is JSON {\"error\", \"detail\"}."
     ),
     paths(

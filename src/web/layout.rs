@@ -8,6 +8,7 @@
 use std::fmt::Write;
 
 use assay_projections::audit::Verdict;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// The pages of the navigation bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,27 +48,21 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+/// Everything but RFC 3986 unreserved characters (ASCII letters, digits, `-._~`).
+pub const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// [`NOT_UNRESERVED`] but `/`.
+const NOT_UNRESERVED_OR_SLASH: &AsciiSet = &NOT_UNRESERVED.remove(b'/');
+
 /// Percent-encodes everything but RFC 3986 unreserved characters (a query value, a segment).
 pub fn enc(s: &str) -> String {
-    enc_keeping(s, b"")
+    utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
 /// Like [`enc`] but keeps `/` (slugs and run ids may hold slashes; the routes take the rest
 /// of the path).
 pub fn enc_path(s: &str) -> String {
-    enc_keeping(s, b"/")
-}
-
-fn enc_keeping(s: &str, keep: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    utf8_percent_encode(s, NOT_UNRESERVED_OR_SLASH).to_string()
 }
 
 /// `?k=v&…` of the pairs whose value is not empty (`""` when none is).
@@ -206,13 +201,16 @@ pub fn pager(path: &str, params: &[(&str, &str)], page: u64, pages: u64) -> Stri
     out
 }
 
-/// The whole document: head, navigation bar, `body` (already escaped markup).
+/// The whole document: head, navigation bar (with a sign-out button when the sign-in cookie
+/// authorized the page), `body` (already escaped markup).
 pub fn document(title: &str, active: Nav, body: &str) -> String {
     let mut nav = String::new();
     for (which, href, name) in NAV {
         let current = if *which == active { r#" aria-current="page""# } else { "" };
         let _ = write!(nav, r#"<li><a href="{href}"{current}>{name}</a></li>"#);
     }
+    // Only a page that the sign-in cookie authorized offers to sign out.
+    let sign_out = if super::login::signed_in() { super::login::SIGN_OUT_FORM } else { "" };
     format!(
         r#"<!DOCTYPE html>
 <html lang="en">
@@ -225,7 +223,7 @@ pub fn document(title: &str, active: Nav, body: &str) -> String {
 <script src="/assets/live.js" defer></script>
 </head>
 <body>
-<header class="top"><a class="brand" href="/">Assay</a><nav aria-label="main"><ul>{nav}</ul></nav></header>
+<header class="top"><a class="brand" href="/">Assay</a><nav aria-label="main"><ul>{nav}</ul></nav>{sign_out}</header>
 <main>
 {body}
 </main>

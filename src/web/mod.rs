@@ -6,8 +6,20 @@
 //! Pages only read: they never append, never replay (`?at=` stays an API feature), and every
 //! list is bounded (rows per page, records per store query, points per chart).
 //!
+//! Pages take the read authorization of `/v1` (`crate::http::auth`), but where `/v1` answers
+//! a missing or refused credential with a JSON 401, a page answers 303 to
+//! `/login?next=<path and query>`. There ([`login`]) a browser signs in with a read token
+//! (from `assay token create` or `--read-token-file`); the token is checked as a bearer token
+//! is and kept in the `assay_read` cookie (`HttpOnly; SameSite=Strict; Path=/`), which the
+//! read middleware accepts as well as `Authorization: Bearer`, on every request (a revoked
+//! token stops working at once). The cookie also carries the live feed: `EventSource` on the
+//! same origin sends it. It only authorizes reads: writes are authorized by signatures alone.
+//! `POST /logout` clears it; the navigation bar shows a "Sign out" button on pages a cookie
+//! authorized.
+//!
 //! - [`layout`]: the shell, navigation, escaping, URLs; [`svg`]: charts.
 //! - [`home`], [`artifacts`], [`queue`], [`gpus`], [`kernels`], [`runs`], [`events`]: pages.
+//! - [`login`]: the sign-in form, sign-out, and the pages' read check.
 
 mod artifacts;
 mod events;
@@ -15,6 +27,7 @@ mod gpus;
 mod home;
 mod kernels;
 mod layout;
+mod login;
 mod queue;
 mod runs;
 mod svg;
@@ -25,10 +38,9 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
-use crate::http::auth::require_read_token;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::store::StoreError;
@@ -40,10 +52,11 @@ pub const ROWS_PER_PAGE: u64 = 50;
 const APP_CSS: &str = include_str!("assets/app.css");
 const LIVE_JS: &str = include_str!("assets/live.js");
 
-/// The dashboard's routes. Pages take the same read authorization as `/v1`; the two static
-/// assets hold no ledger data and are open.
+/// The dashboard's routes. Pages take the same read authorization as `/v1` (but send a
+/// browser without a valid credential to `/login`); the sign-in form and the two static assets
+/// hold no ledger data and are open.
 pub fn router(state: AppState) -> Router<AppState> {
-    let auth = from_fn_with_state(state, require_read_token);
+    let auth = from_fn_with_state(state, login::require_read_page);
     Router::new()
         .route("/", get(home::page))
         .route("/artifacts", get(artifacts::list))
@@ -55,6 +68,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/events", get(events::list))
         .route("/events/{digest}", get(events::one))
         .route_layer(auth)
+        .route("/login", get(login::page).post(login::sign_in))
+        .route("/logout", post(login::sign_out))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
         .route("/assets/live.js", get(|| async { asset("text/javascript; charset=utf-8", LIVE_JS) }))
 }

@@ -104,9 +104,10 @@
       });
       source.addEventListener("error", function () {
         // EventSource reconnects by itself (sending Last-Event-ID); a 401 ends it for good.
+        // Off loopback it authenticates with the sign-in cookie, which same-origin requests carry.
         setStatus(source.readyState === EventSource.CLOSED ? "closed" : "reconnecting",
           source.readyState === EventSource.CLOSED
-            ? "live updates stopped (reads may need a token, which a browser's EventSource cannot send)"
+            ? "live updates stopped (the read token may have been revoked: reload to sign in again)"
             : "reconnecting");
       });
     }
