@@ -19,6 +19,7 @@ struct Lab {
     store: Store,
     dispatcher: SignerKey,
     worker: SignerKey,
+    runner: SignerKey,
     _db: store::TestDb,
     _dir: tempfile::TempDir,
 }
@@ -30,6 +31,7 @@ async fn lab() -> Lab {
     let admin = keyfile::generate("admin").unwrap();
     let dispatcher = keyfile::generate("dispatcher").unwrap();
     let worker = keyfile::generate("worker").unwrap();
+    let runner = keyfile::generate("runner").unwrap();
     let ledger = Ledger::init(
         store.clone(),
         "gates.test/log",
@@ -50,8 +52,10 @@ async fn lab() -> Lab {
             now_ns(),
         ))
     };
-    ledger.append(vec![register(&dispatcher, "dispatcher"), register(&worker, "worker")]).await.unwrap();
-    let lab = Lab { ledger, store, dispatcher, worker, _db: db, _dir: dir };
+    let keys =
+        vec![register(&dispatcher, "dispatcher"), register(&worker, "worker"), register(&runner, "runner")];
+    ledger.append(keys).await.unwrap();
+    let lab = Lab { ledger, store, dispatcher, worker, runner, _db: db, _dir: dir };
     lab.emit(
         &lab.worker,
         "worker.preflight",
@@ -159,6 +163,36 @@ async fn concurrent_requests_for_one_lane_get_exactly_one_acceptance() {
     let last = lab.decisions().await.pop().unwrap();
     assert_eq!(last["accepted"], true, "the lane is free after run.quiesced: {last}");
     assert_eq!(last["run"], other.as_str());
+    lab.ledger.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_gpu_that_needs_a_reset_is_refused_until_a_preflight_finds_it_working() {
+    let lab = lab().await;
+    lab.queue("r-1").await;
+    let xid = json!({
+        "host": WORKER, "pci": GPU, "code": 79, "pid": null, "process": null,
+        "message": "GPU has fallen off the bus.", "source": "kmsg", "severity": "hardware",
+        "action": "RESET_GPU", "kernel_time": "2026-09-08T01:00:02+0000"
+    });
+    lab.emit(&lab.runner, "gpu.xid", format!("gpu/{GPU}"), xid).await;
+    let request = json!({"run": "r-1", "worker": WORKER, "gpu": GPU});
+    lab.emit(&lab.dispatcher, "dispatch.requested", "run/r-1".into(), request.clone()).await;
+    let last = lab.decisions().await.pop().unwrap();
+    assert_eq!(last["accepted"], false, "{last}");
+    assert_eq!(last["reasons"], json!([format!("gpu_needs_reset:{GPU}")]));
+
+    // The runner's preflight after the reset finds the device working.
+    let preflight = json!({
+        "host": WORKER, "available": true, "unavailable_reason": null,
+        "devices": [{"index": 0, "uuid": "GPU-34d7319c-5b19-1e75-186d-c187099e4fe5",
+                     "pci": "00000000:01:00.0", "name": "NVIDIA A100-SXM4-80GB",
+                     "memory_bytes": 85_899_345_920_u64, "driver": "570.133.20", "cuda": "12.8"}]
+    });
+    lab.emit(&lab.runner, "gpu.preflight", format!("worker/{WORKER}"), preflight).await;
+    lab.emit(&lab.dispatcher, "dispatch.requested", "run/r-1".into(), request).await;
+    let last = lab.decisions().await.pop().unwrap();
+    assert_eq!(last["accepted"], true, "{last}");
     lab.ledger.shutdown().await;
 }
 
