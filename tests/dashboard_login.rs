@@ -9,10 +9,9 @@
 #[path = "support/http.rs"]
 mod app;
 
-use std::process::Command;
 use std::time::Duration;
 
-use app::{App, spawn_app, spawn_app_with};
+use app::{App, assay_cli as assay, spawn_app, spawn_app_with};
 use assay::http::ServeOptions;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, SET_COOKIE};
@@ -20,20 +19,6 @@ use scraper::{Html, Selector};
 
 const FILE_TOKEN: &str = "operator-file-token-0123456789";
 const FORM: &str = "application/x-www-form-urlencoded";
-
-fn assay(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args(args)
-        .env_remove("ASSAY_DB")
-        .env_remove("ASSAY_TOKEN")
-        .output()
-        .expect("running assay");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// A token from `assay token create`.
 fn create_token(app: &App, name: &str) -> String {

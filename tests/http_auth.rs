@@ -7,25 +7,10 @@
 mod app;
 
 use std::net::SocketAddr;
-use std::process::Command;
 
-use app::{metric, spawn_app, spawn_app_with};
+use app::{assay_cli as assay, metric, spawn_app, spawn_app_with};
 use assay::http::ServeOptions;
 use reqwest::StatusCode;
-
-fn assay(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args(args)
-        .env_remove("ASSAY_DB")
-        .env_remove("ASSAY_TOKEN")
-        .output()
-        .expect("running assay");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 async fn get(
     app: &app::App,

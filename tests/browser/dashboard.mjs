@@ -7,12 +7,11 @@
 //   SCREENSHOT_DIR  where to save a PNG of each page
 // Exits nonzero with a message on the first failed check.
 
-import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { CHROMIUM, CHROMIUM_ARGS } from "./chromium.mjs";
+import { CHROMIUM, CHROMIUM_ARGS, appendProbe } from "./common.mjs";
 
 const url = process.env.DASHBOARD_URL;
 const bin = process.env.ASSAY_BIN;
@@ -69,16 +68,7 @@ try {
   // A newly appended event appears in the live feed within 2 s.
   await page.waitForFunction(() => document.body.dataset.live === "open", null, { timeout: 10000 });
   await shot("home");
-  const out = execFileSync(bin, [
-    "append",
-    "--server", url,
-    "--key", join(demoDir, "keys", "runner-gpu-node-1.key"),
-    "--type", "metric.recorded",
-    "--subject", "run/r-0001",
-    "--data", JSON.stringify({ run: "r-0001", name: "browser/probe", step: 1, value: 0.5, unit: "x" }),
-    "--json",
-  ]).toString();
-  const { digest } = JSON.parse(out.trim().split("\n").pop());
+  const { digest } = appendProbe(bin, url, demoDir, "browser/probe", 0.5);
   const appended = Date.now();
   await page.locator(`#live-feed tr[data-digest="${digest}"]`).waitFor({ timeout: 2000 });
   check(true, `the appended event ${digest.slice(0, 12)} is in the live feed after ${Date.now() - appended} ms`);

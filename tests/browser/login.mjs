@@ -15,7 +15,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { CHROMIUM, CHROMIUM_ARGS } from "./chromium.mjs";
+import { CHROMIUM, CHROMIUM_ARGS, appendProbe } from "./common.mjs";
 
 const url = process.env.DASHBOARD_URL;
 const token = process.env.READ_TOKEN;
@@ -156,16 +156,7 @@ try {
       throw new Error(`check failed: [${step}] the live feed did not open over the cookie: ${state}`);
     });
   check(true, "the live feed is open");
-  const out = execFileSync(bin, [
-    "append",
-    "--server", url,
-    "--key", join(demoDir, "keys", "runner-gpu-node-1.key"),
-    "--type", "metric.recorded",
-    "--subject", "run/r-0001",
-    "--data", JSON.stringify({ run: "r-0001", name: "browser/login-probe", step: 1, value: 0.25, unit: "x" }),
-    "--json",
-  ]).toString();
-  const { seq, digest } = JSON.parse(out.trim().split("\n").pop());
+  const { seq, digest } = appendProbe(bin, url, demoDir, "browser/login-probe", 0.25);
   const appended = Date.now();
   await page
     .locator(`#live-feed tr[data-digest="${digest}"]`)

@@ -172,6 +172,22 @@ impl App {
     }
 }
 
+/// The `assay` binary with `args`, isolated from the caller's `ASSAY_DB` and `ASSAY_TOKEN`:
+/// (exit code, stdout, stderr).
+pub fn assay_cli(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(args)
+        .env_remove("ASSAY_DB")
+        .env_remove("ASSAY_TOKEN")
+        .output()
+        .expect("running assay");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// `{"envelopes":[…]}` of JSON texts.
 pub fn batch(envelopes: &[Vec<u8>]) -> Vec<u8> {
     let mut body = b"{\"envelopes\":[".to_vec();

@@ -1,0 +1,31 @@
+// What the browser tests share: how they start Debian's chromium (headless, no sandbox: CI
+// runs as root; nothing that talks to the network on its own), and how they append an event
+// through the server while a page watches.
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+
+export const CHROMIUM = "/usr/bin/chromium";
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+// Appends one `metric.recorded` for run r-0001, signed by the demo's runner key, through the
+// server at `url` with the `assay` binary `bin`; returns the acknowledgement ({seq, digest}).
+export function appendProbe(bin, url, demoDir, name, value) {
+  const out = execFileSync(bin, [
+    "append",
+    "--server", url,
+    "--key", join(demoDir, "keys", "runner-gpu-node-1.key"),
+    "--type", "metric.recorded",
+    "--subject", "run/r-0001",
+    "--data", JSON.stringify({ run: "r-0001", name, step: 1, value, unit: "x" }),
+    "--json",
+  ]).toString();
+  return JSON.parse(out.trim().split("\n").pop());
+}
