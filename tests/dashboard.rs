@@ -57,7 +57,17 @@ async fn every_page_of_a_fresh_ledger_is_valid_html() {
         .as_str()
         .expect("genesis")
         .to_owned();
-    for path in ["/", "/artifacts", "/queue", "/gpus", "/kernels", "/events", &format!("/events/{genesis}")] {
+    let pages = [
+        "/",
+        "/artifacts",
+        "/queue",
+        "/gpus",
+        "/kernels",
+        "/events",
+        "/login",
+        &format!("/events/{genesis}"),
+    ];
+    for path in pages {
         let (status, html) = page(&app.http, &app.url, path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
         assert!(!select(&html, "header.top nav a").is_empty(), "{path}: the navigation bar");
