@@ -171,3 +171,34 @@ fn a_bundle_from_another_ledger_key() {
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn a_bundle_from_kept_projections_equals_one_from_a_replay() {
+    use assay::export::bundle::{export_bundle, export_bundle_with};
+    use assay::store::{Durability, Store};
+
+    let demo = Demo::new(7);
+    let (slug, _) = artifacts(&demo).into_iter().next().expect("an artifact");
+    let store = Store::open(&demo.db(), Durability::Full, false).await.expect("the store");
+    let key = assay::keyfile::read_signer(&demo.keys().join("ledger.key")).expect("the ledger key");
+    let now = "2026-11-24T12:00:00Z";
+    let replayed = demo.path("replayed.intoto.jsonl");
+    export_bundle(&store, &slug, &key, &replayed, now).await.expect("the bundle, replayed");
+    // What a server keeps: the fold of every record, here up to the latest checkpoint.
+    let folded = assay::replay::replay(&store, None, |_, _| {}).await.expect("a fold");
+    let mut asked = None;
+    let kept = demo.path("kept.intoto.jsonl");
+    export_bundle_with(&store, &slug, &key, &kept, now, |size| {
+        asked = Some(size);
+        Some(folded)
+    })
+    .await
+    .expect("the bundle from kept projections");
+    let head = store.head().await.expect("head").expect("a ledger");
+    assert_eq!(asked, Some(head.checkpoint_size), "asked for the fold at the checkpoint");
+    assert_eq!(std::fs::read(&kept).unwrap(), std::fs::read(&replayed).unwrap());
+    let proof = |p: &Path| std::fs::read(assay::export::bundle::proof_path(p)).unwrap();
+    assert_eq!(proof(&kept), proof(&replayed));
+    let (code, report) = verify(&kept, &demo.ledger_vkey());
+    assert_eq!(code, 0, "{report}");
+}

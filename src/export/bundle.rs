@@ -187,6 +187,21 @@ pub async fn export_bundle<S: LedgerSource>(
     out: &Path,
     now: &str,
 ) -> Result<BundleSummary, ExportError> {
+    export_bundle_with(src, slug, ledger_key, out, now, |_| None).await
+}
+
+/// [`export_bundle`], given a way to the projections folded from exactly the records
+/// `[0, size)` of the checkpoint it builds at, when the caller keeps them (a server's live
+/// state): `folded(size)` returns them, or `None` to have the log replayed. Either way the
+/// events selected must reproduce the verdict on their own, or nothing is written.
+pub async fn export_bundle_with<S: LedgerSource>(
+    src: &S,
+    slug: &str,
+    ledger_key: &SignerKey,
+    out: &Path,
+    now: &str,
+    folded: impl FnOnce(u64) -> Option<Projections>,
+) -> Result<BundleSummary, ExportError> {
     let cp_row = src.latest_checkpoint().await?;
     let size = cp_row.size;
     let checkpoint = Checkpoint::open(&cp_row.note, &ledger_key.verifier()).map_err(|e| {
@@ -195,7 +210,17 @@ pub async fn export_bundle<S: LedgerSource>(
             ledger_key.keyid()
         ))
     })?;
-    let state = replay(src, size).await?;
+    let state = match folded(size) {
+        Some(state) => {
+            assert_eq!(
+                state.seq().map(|s| s + 1),
+                Some(size),
+                "the caller's projections are at the checkpoint"
+            );
+            state
+        }
+        None => replay(src, size).await?,
+    };
     if state.keys.ledger_keyid() != Some(ledger_key.keyid().as_str()) {
         return Err(ExportError::Invalid(format!("{} is not this ledger's key", ledger_key.keyid())));
     }

@@ -12,7 +12,7 @@ use super::extract::Path;
 use super::state::AppState;
 use super::wire::ErrorBody;
 use crate::export::ExportError;
-use crate::export::bundle::{export_bundle, proof_path};
+use crate::export::bundle::{export_bundle_with, proof_path};
 
 /// Bytes of one bundle download at most: a bundle holds every event its verdict rests on, and
 /// the whole of it is built in memory before it is sent.
@@ -44,20 +44,28 @@ pub async fn bundle(State(state): State<AppState>, Path(slug): Path<String>) -> 
     let Some(key) = state.options.bundle_key.clone() else {
         return Err(ApiError::unavailable("this server was started without the ledger's signing key"));
     };
-    // A bundle replays the log to the checkpoint: it shares the replay slots of `?at=`.
+    // A bundle reads the whole log (and replays it when the live state has moved past the
+    // checkpoint): it shares the replay slots of `?at=`.
     let _permit = state.replays.acquire().await.map_err(|_| ApiError::unavailable("shutting down"))?;
     let dir =
         tempfile::tempdir().map_err(|e| ApiError::internal("bundle", format!("a temporary folder: {e}")))?;
     let stem = file_stem(&slug);
     let file = dir.path().join(format!("{stem}.intoto.jsonl"));
     let now = crate::clock::rfc3339(crate::clock::now_ns());
-    let summary =
-        export_bundle(state.ledger.store(), &slug, &key, &file, &now).await.map_err(|e| match e {
+    // The live projections at the checkpoint save replaying the log; they are one clone away
+    // unless a commit lands in between.
+    let live = |size: u64| {
+        let p = state.live.read();
+        (p.seq().map(|s| s + 1) == Some(size)).then(|| p.clone())
+    };
+    let summary = export_bundle_with(state.ledger.store(), &slug, &key, &file, &now, live).await.map_err(
+        |e| match e {
             ExportError::Store(e) => ApiError::from(e),
             // The artifact was audited a moment ago; the bundle is built from the store's checkpoint.
             ExportError::Invalid(detail) => ApiError::not_found(detail),
             other => ApiError::internal("bundle", other.to_string()),
-        })?;
+        },
+    )?;
     let mut tar = tar::Builder::new(Vec::new());
     for path in [summary.path.clone(), proof_path(&summary.path)] {
         let bytes = std::fs::read(&path)
