@@ -17,8 +17,9 @@ fn bundle(demo: &Demo, slug: &str, name: &str) -> PathBuf {
     out
 }
 
+/// Authenticity only: signatures, proofs and the recomputed verdict, whatever the verdict is.
 fn verify(file: &Path, vkey: &Path) -> (i32, Value) {
-    let out = assay(&["verify-bundle", &s(file), "--ledger-key", &s(vkey), "--json"]);
+    let out = assay(&["verify-bundle", &s(file), "--ledger-key", &s(vkey), "--authentic-only", "--json"]);
     let code = out.code;
     (code, out.json())
 }
@@ -79,6 +80,25 @@ fn bundles_verify_and_recompute_the_verdict() {
         assert_eq!(code, 0, "{report}");
         assert_eq!(report["artifact"], slug.as_str());
         assert_eq!(report["verdict"], if *passes { "PASSED" } else { "FAILED" }, "{report}");
+        // As a gate (no --authentic-only) a FAILED artifact exits 1, in text and JSON alike.
+        for json in [false, true] {
+            let mut args =
+                vec!["verify-bundle".to_owned(), s(&file), "--ledger-key".to_owned(), s(&demo.ledger_vkey())];
+            if json {
+                args.push("--json".to_owned());
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let gate = assay(&args);
+            assert_eq!(gate.code, if *passes { 0 } else { 1 }, "json {json}: {}{}", gate.stdout, gate.stderr);
+            if !json && !*passes {
+                assert!(
+                    gate.stdout.contains("FAILED") && gate.stderr.contains("does not pass"),
+                    "{}{}",
+                    gate.stdout,
+                    gate.stderr
+                );
+            }
+        }
         // The summary is an in-toto SLSA verification summary signed by the ledger.
         let ls = lines(&file);
         let env: Value = serde_json::from_str(ls.last().expect("summary")).expect("envelope");
@@ -201,4 +221,31 @@ async fn a_bundle_from_kept_projections_equals_one_from_a_replay() {
     assert_eq!(proof(&kept), proof(&replayed));
     let (code, report) = verify(&kept, &demo.ledger_vkey());
     assert_eq!(code, 0, "{report}");
+}
+
+#[test]
+fn audit_is_a_gate() {
+    let demo = Demo::new(7);
+    let all = artifacts(&demo);
+    let (passing, _) = all.iter().find(|(_, p)| *p).expect("a passing artifact");
+    let (failing, _) = all.iter().find(|(_, p)| !*p).expect("a failing artifact");
+    for json in [false, true] {
+        let with = |extra: &[&str]| {
+            let mut args = vec!["audit", "--db"];
+            let db = demo.db();
+            args.push(&db);
+            args.extend_from_slice(extra);
+            if json {
+                args.push("--json");
+            }
+            assay(&args).code
+        };
+        assert_eq!(with(&["--artifact", passing]), 0, "a passing artifact");
+        assert_eq!(with(&["--artifact", failing]), 1, "a failing artifact");
+        assert_eq!(with(&[]), 0, "the report alone is no gate");
+        assert_eq!(with(&["--require-all"]), 1, "the demo has failing canonical artifacts");
+        assert_eq!(with(&["--artifact", "no/such-artifact"]), 2, "an unknown slug is bad input");
+    }
+    let text = assay(&["audit", "--db", &demo.db(), "--require-all"]);
+    assert!(text.stderr.contains("canonical artifacts do not pass"), "{}", text.stderr);
 }

@@ -110,7 +110,14 @@ fn a_bundle_over_http_needs_the_ledger_key_and_verifies() {
     for k in ["events", "claims", "checkpoint_size", "passes"] {
         assert_eq!(remote[k], local[k], "{k}");
     }
-    let checked = assay(&["verify-bundle", &s(&out), "--ledger-key", &s(&demo.ledger_vkey()), "--json"]);
+    let checked = assay(&[
+        "verify-bundle",
+        &s(&out),
+        "--ledger-key",
+        &s(&demo.ledger_vkey()),
+        "--authentic-only",
+        "--json",
+    ]);
     assert_eq!(checked.code, 0, "verify-bundle: {}", checked.stdout);
 }
 
@@ -153,7 +160,14 @@ fn the_bundle_download_verifies_offline() {
     tar::Archive::new(body.as_slice()).unpack(&out).expect("a tar");
     let file = out.join(format!("{stem}.intoto.jsonl"));
     assert!(out.join(format!("{stem}.intoto.jsonl.proof")).is_file(), "the proof sidecar");
-    let checked = assay(&["verify-bundle", &s(&file), "--ledger-key", &s(&demo.ledger_vkey()), "--json"]);
+    let checked = assay(&[
+        "verify-bundle",
+        &s(&file),
+        "--ledger-key",
+        &s(&demo.ledger_vkey()),
+        "--authentic-only",
+        "--json",
+    ]);
     assert_eq!(checked.code, 0, "verify-bundle: {}", checked.stdout);
     let report = checked.json();
     assert_eq!(report["ok"], true, "{report}");

@@ -222,6 +222,13 @@ fn without_a_gpu_nothing_panics_and_preflight_says_why() {
         );
         assert_eq!(worker[0]["data"]["healthy"], true, "a CPU worker is healthy");
         assert_eq!(worker[0]["data"]["gpus"], serde_json::json!([]));
+        assert_eq!(checks[2]["required"], false, "the failed CUDA check says it does not count");
+        // In text, "healthy" under a failed check comes with why that check does not count.
+        let text = rig.run(&["gpu", "preflight"], &[os("--worker"), os("node-1")]).ok();
+        let cuda = text.stdout.lines().find(|l| l.starts_with("check cuda")).expect("the cuda line");
+        assert!(cuda.contains("does not count: no GPU is visible"), "{}", text.stdout);
+        assert!(!text.stdout.contains("FAIL"), "{}", text.stdout);
+        assert!(text.stdout.contains("worker node-1: healthy"), "{}", text.stdout);
     }
     // A server that does not answer is refused clearly, and a bad campaign is refused
     // before anything is recorded.

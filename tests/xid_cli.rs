@@ -1,4 +1,4 @@
-//! `assay xid parse` on the shared kernel-log fixture and on hostile input, and `assay xid
+//! `assay xid parse` on the vendored kernel-log fixture and on hostile input, and `assay xid
 //! watch` on a file being appended to, recording each new Xid once.
 
 mod runner_support;
@@ -10,17 +10,19 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use runner_support::{Rig, shared_fixtures};
+use runner_support::{Rig, xid_fixtures};
 use serde_json::{Value, json};
 
 #[test]
 fn parse_gives_exactly_the_expected_records() {
-    let dir = shared_fixtures().join("xid");
+    let dir = xid_fixtures();
     let log = dir.join("kmsg-sample.log");
-    let expected: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("kmsg-sample.expected.json")).expect("expectation"),
-    )
-    .expect("JSON");
+    assert!(log.is_file(), "fixture missing: {}", log.display());
+    let expected_path = dir.join("kmsg-sample.expected.json");
+    let expected_text = std::fs::read_to_string(&expected_path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", expected_path.display()));
+    let expected: Value =
+        serde_json::from_str(&expected_text).unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
     let lab = support::Lab::new();
     let out = lab.run([OsStr::new("xid"), OsStr::new("parse"), log.as_os_str(), OsStr::new("--json")]).ok();
     let found = out.json_lines();

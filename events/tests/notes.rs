@@ -1,4 +1,4 @@
-//! C2SP signed notes and checkpoints, including ../shared/vectors/signed-note.
+//! C2SP signed notes and checkpoints, including the vendored tests/vectors/signed-note.
 
 use std::path::Path;
 
@@ -8,7 +8,7 @@ use assay_events::keys::{KeyError, SignerKey, VerifierKey};
 use assay_events::note::{self, NoteError};
 
 fn vector() -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/signed-note/note.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/signed-note/note.json");
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap()
 }

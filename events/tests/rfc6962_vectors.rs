@@ -1,4 +1,4 @@
-//! The transparency-dev/merkle RFC 6962 vectors in ../shared/vectors/rfc6962.
+//! The transparency-dev/merkle RFC 6962 vectors, vendored in tests/vectors/rfc6962.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use assay_events::merkle::{
 use serde_json::Value;
 
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/rfc6962")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/rfc6962")
 }
 
 fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -29,7 +29,8 @@ fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn load(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A base64 hash from a vector: "" or a wrong length is an error, never a panic.

@@ -120,15 +120,16 @@ impl Preflight {
             }
             CudaProbe::Unavailable { reason } => reason.clone(),
         };
-        checks.push(check("cuda", self.cuda.is_available(), cuda_detail));
+        // CUDA counts only where NVML sees a GPU: a machine without GPUs is a CPU worker.
+        let nvml_devices = self.nvml.as_ref().map(Vec::len).unwrap_or(0);
+        checks.push(check_required("cuda", self.cuda.is_available(), cuda_detail, nvml_devices > 0));
         let (nvml_ok, nvml_detail) = match &self.nvml {
             Ok(devices) => (true, format!("{} device(s)", devices.len())),
             Err(reason) => (false, reason.clone()),
         };
-        checks.push(check("nvml", nvml_ok, nvml_detail));
-        let nvml_devices = self.nvml.as_ref().map(Vec::len).unwrap_or(0);
-        let gpus_unusable = nvml_devices > 0 && !self.available();
-        let healthy = checks[0]["ok"] == true && proc_ok && !gpus_unusable;
+        checks.push(check_required("nvml", nvml_ok, nvml_detail, false));
+        // One rule: healthy iff every check that counts passed.
+        let healthy = checks.iter().all(|c| c["ok"] == true || c["required"] == false);
         let gpus: Vec<String> = if self.available() {
             self.nvml.as_ref().map(|ds| ds.iter().map(|d| d.pci.clone()).collect()).unwrap_or_default()
         } else {
@@ -142,12 +143,29 @@ impl Preflight {
 }
 
 fn check(name: &str, ok: bool, detail: String) -> Value {
+    check_required(name, ok, detail, true)
+}
+
+/// A check; one that does not count toward `healthy` says so with `"required": false`.
+fn check_required(name: &str, ok: bool, detail: String, required: bool) -> Value {
     let detail = clip(detail.trim(), 4000);
     let mut value = json!({"name": name, "ok": ok});
     if !detail.is_empty() {
         value["detail"] = Value::from(detail);
     }
+    if !required {
+        value["required"] = Value::from(false);
+    }
     value
+}
+
+/// Why a `worker.preflight` check with `"required": false` does not count toward `healthy`.
+pub fn why_not_required(check_name: &str) -> &'static str {
+    match check_name {
+        "cuda" => "no GPU is visible to NVML, so this worker offers CPU lanes only",
+        "nvml" => "NVML only lists GPUs; without it this worker offers CPU lanes only",
+        _ => "this check is informational",
+    }
 }
 
 /// Runs a few tiny CPU cells and checks they pass.
@@ -187,6 +205,8 @@ mod tests {
         assert_eq!(worker["gpus"], json!([]));
         assert_eq!(worker["checks"][2]["name"], "cuda");
         assert_eq!(worker["checks"][2]["ok"], false);
+        // The failed check says it does not count, so "healthy" is not a contradiction.
+        assert_eq!(worker["checks"][2]["required"], false, "{worker}");
     }
 
     #[test]
@@ -211,6 +231,8 @@ mod tests {
         let worker = preflight.worker_preflight("n");
         assert_eq!(worker["gpus"], json!(["0000:01:00"]));
         assert_eq!(worker["healthy"], true);
+        // With a GPU visible, CUDA counts.
+        assert!(worker["checks"][2].get("required").is_none(), "{worker}");
 
         let broken =
             Preflight { cuda: CudaProbe::Unavailable { reason: "NVRTC missing".into() }, ..preflight };

@@ -3,10 +3,9 @@
 use assay_kernels::xid::{XidParse, classify, parse_log};
 use serde_json::{Value, json};
 
-const SHARED_LOG_PATH: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/xid/kmsg-sample.log");
-const SHARED_EXPECTED_PATH: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/xid/kmsg-sample.expected.json");
+const SAMPLE_LOG_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xid/kmsg-sample.log");
+const SAMPLE_EXPECTED_PATH: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xid/kmsg-sample.expected.json");
 const OWN_LOG: &str = include_str!("fixtures/xid/real-shapes.log");
 const OWN_EXPECTED: &str = include_str!("fixtures/xid/real-shapes.expected.json");
 
@@ -63,8 +62,8 @@ fn as_vec(value: &Value) -> Vec<Value> {
 
 #[test]
 fn shared_kmsg_sample_gives_exactly_the_expected_records() {
-    let log = read(SHARED_LOG_PATH);
-    let want = expected(&read(SHARED_EXPECTED_PATH));
+    let log = read(SAMPLE_LOG_PATH);
+    let want = expected(&read(SAMPLE_EXPECTED_PATH));
     let found = run(&log, false);
     let want_xids = as_vec(&want["xids"]);
     assert!(!want_xids.is_empty());
@@ -89,8 +88,8 @@ fn real_world_shapes_give_exactly_the_expected_records() {
 
 #[test]
 fn every_prefix_of_every_fixture_line_parses_without_panic() {
-    let shared = read(SHARED_LOG_PATH);
-    for log in [shared.as_str(), OWN_LOG] {
+    let sample = read(SAMPLE_LOG_PATH);
+    for log in [sample.as_str(), OWN_LOG] {
         for line in log.lines() {
             for (end, _) in line.char_indices() {
                 let _ = assay_kernels::xid::parse_line(&line[..end]);

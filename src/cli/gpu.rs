@@ -52,9 +52,11 @@ async fn preflight(a: PreflightArgs) -> anyhow::Result<Exit> {
     .context("the preflight task failed")?;
     closer.close().await;
     let (gpu, health) = result?;
+    // Recorded either way; an unhealthy worker is a failed check, so the shell hears it.
+    let exit = if health["healthy"] == true { Exit::Ok } else { Exit::VerifyFailed };
     if a.json {
         outln!("{}", serde_json::json!({"gpu.preflight": gpu, "worker.preflight": health}));
-        return Ok(Exit::Ok);
+        return Ok(exit);
     }
     match gpu["unavailable_reason"].as_str() {
         Some(reason) => outln!("CUDA unavailable: {reason}"),
@@ -73,10 +75,24 @@ async fn preflight(a: PreflightArgs) -> anyhow::Result<Exit> {
         }
     }
     for check in health["checks"].as_array().into_iter().flatten() {
+        let name = check["name"].as_str().unwrap_or("?");
+        let ok = check["ok"] == true;
+        let counts = check["required"] != false;
+        let why = if !ok && !counts {
+            format!(" (does not count: {})", assay_kernels::preflight::why_not_required(name))
+        } else {
+            String::new()
+        };
         outln!(
-            "check {:<12} {:<4} {}",
-            check["name"].as_str().unwrap_or("?"),
-            if check["ok"] == true { "ok" } else { "FAIL" },
+            "check {:<12} {:<4} {}{why}",
+            name,
+            if ok {
+                "ok"
+            } else if counts {
+                "FAIL"
+            } else {
+                "fail"
+            },
             check["detail"].as_str().unwrap_or("")
         );
     }
@@ -85,5 +101,5 @@ async fn preflight(a: PreflightArgs) -> anyhow::Result<Exit> {
         health["worker"].as_str().unwrap_or("?"),
         if health["healthy"] == true { "healthy" } else { "unhealthy" }
     );
-    Ok(Exit::Ok)
+    Ok(exit)
 }

@@ -27,9 +27,13 @@ pub struct ReplayArgs {
 pub struct AuditArgs {
     #[command(flatten)]
     db: DbArgs,
-    /// Only this artifact.
+    /// Only this artifact; exit status 1 when it does not pass.
     #[arg(long)]
     artifact: Option<String>,
+    /// Exit status 1 unless every canonical artifact passes (a gate for CI).
+    #[arg(long, conflicts_with = "artifact")]
+    require_all: bool,
+    /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -101,11 +105,15 @@ pub async fn audit(a: AuditArgs) -> anyhow::Result<Exit> {
         } else {
             print_artifact(artifact, &claims)?;
         }
-        return Ok(Exit::Ok);
+        return Ok(if artifact.passes { Exit::Ok } else { Exit::VerifyFailed });
     }
+    // `--require-all` gates on the canonical artifacts; slugs with claims but no canonical
+    // version are listed in the report but do not count (they are not published).
+    let all_pass = report.artifacts_passing == report.artifacts_canonical;
+    let exit = if a.require_all && !all_pass { Exit::VerifyFailed } else { Exit::Ok };
     if a.json {
         outln!("{}", serde_json::to_string(&report)?);
-        return Ok(Exit::Ok);
+        return Ok(exit);
     }
     let v = &report.verdicts;
     outln!(
@@ -123,7 +131,14 @@ pub async fn audit(a: AuditArgs) -> anyhow::Result<Exit> {
         );
     }
     outln!("{}", report.headline);
-    Ok(Exit::Ok)
+    if a.require_all && !all_pass {
+        eprintln!(
+            "error: --require-all: {} of {} canonical artifacts do not pass",
+            report.artifacts_canonical - report.artifacts_passing,
+            report.artifacts_canonical
+        );
+    }
+    Ok(exit)
 }
 
 fn print_artifact(

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use assay::export::bundle::proof_path;
+use assay::export::bundle_check::PASSED;
 use assay::export::{verify_bundle, verify_export};
 use assay::keyfile;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -31,6 +32,11 @@ pub struct VerifyBundleArgs {
     /// The inclusion proofs (default: FILE.proof).
     #[arg(long)]
     proof: Option<PathBuf>,
+    /// Check only that the bundle is authentic (signatures, proofs, the recomputed verdict
+    /// equals the stated one), and exit 0 even when the artifact's verdict is FAILED.
+    #[arg(long)]
+    authentic_only: bool,
+    /// Print the report as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -81,7 +87,7 @@ pub async fn bundle(a: VerifyBundleArgs) -> anyhow::Result<Exit> {
         outln!("{}", serde_json::to_string(&report)?);
     } else if report.ok {
         outln!(
-            "ok: {} {} — {} events and {} statements verified against the checkpoint at size {}",
+            "authentic: {} {} — {} events and {} statements verified against the checkpoint at size {}",
             report.artifact.as_deref().unwrap_or("-"),
             report.verdict.as_deref().unwrap_or("-"),
             report.events,
@@ -99,5 +105,13 @@ pub async fn bundle(a: VerifyBundleArgs) -> anyhow::Result<Exit> {
         let at = if at.is_empty() { String::new() } else { format!("{}: ", at.join(" ")) };
         outln!("bad: {at}{}", report.reason.as_deref().unwrap_or("unknown"));
     }
-    Ok(if report.ok { Exit::Ok } else { Exit::VerifyFailed })
+    // A bundle is a gate: authentic but FAILED is a failure unless only authenticity was asked.
+    let passed = report.verdict.as_deref() == Some(PASSED);
+    if report.ok && !passed && !a.authentic_only && !a.json {
+        eprintln!(
+            "error: the artifact does not pass its audit (verdict {}); --authentic-only checks only the bundle's authenticity",
+            report.verdict.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(if report.ok && (passed || a.authentic_only) { Exit::Ok } else { Exit::VerifyFailed })
 }

@@ -296,7 +296,7 @@ pub async fn export_bundle_with<S: LedgerSource>(
             "resourceUri": format!("assay:{}/artifact/{slug}", checkpoint.origin),
             "policy": {"uri": AUDIT_POLICY},
             "inputAttestations": inputs,
-            "verificationResult": if artifact.passes { "PASSED" } else { "FAILED" },
+            "verificationResult": if artifact.passes { super::bundle_check::PASSED } else { super::bundle_check::FAILED },
             "verifiedLevels": if artifact.passes { vec!["ASSAY_CLAIMS_SUPPORTED"] } else { Vec::new() },
             "slsaVersion": "1.0",
             "assay": {

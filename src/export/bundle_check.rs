@@ -33,6 +33,11 @@ use super::intoto::{
 };
 use super::tlog_proof::parse_many;
 
+/// The verification summary's `verificationResult` of an artifact that passes its audit.
+pub const PASSED: &str = "PASSED";
+/// … and of one that does not.
+pub const FAILED: &str = "FAILED";
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct BundleReport {
     pub ok: bool,
@@ -262,7 +267,7 @@ fn run(file: &Path, proof_file: &Path, key: &VerifierKey, o: &mut Outcome) -> Re
             ),
         ));
     }
-    let result = if artifact.passes { "PASSED" } else { "FAILED" };
+    let result = if artifact.passes { PASSED } else { FAILED };
     if vsa.predicate["verificationResult"] != result {
         return Err(bad_line(*vsa_line, format!("verificationResult is not {result}")));
     }

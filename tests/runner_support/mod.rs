@@ -68,9 +68,9 @@ pub fn campaigns() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("kernels/campaigns")
 }
 
-/// The shared fixtures' folder.
-pub fn shared_fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+/// The kernel-log fixtures' folder (vendored in the kernels crate).
+pub fn xid_fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("kernels/tests/fixtures/xid")
 }
 
 /// RFC 3339 text as nanoseconds.
