@@ -11,6 +11,7 @@
 //! - [`merkle`]: the RFC 6962 SHA-256 tree, its compact frontier, proofs and their checks.
 //! - [`record`]: the record leaf, the record hash and the hash chain.
 //! - [`roles`]: event types and the roles that may emit them.
+//! - [`pci`]: PCI bus ids in their one canonical form.
 
 pub mod b64;
 pub mod checkpoint;
@@ -20,6 +21,7 @@ pub mod hash;
 pub mod keys;
 pub mod merkle;
 pub mod note;
+pub mod pci;
 pub mod record;
 pub mod roles;
 pub mod schemas;

@@ -104,7 +104,7 @@ pub fn dispatch_decision(
     let worker = field(request, "worker", str_of(data, "worker"))?;
     let gpu = str_of(data, "gpu");
     let lane = match gpu {
-        Some(g) => Some(field(request, "gpu", pci::normalize(g))?),
+        Some(g) => Some(field(request, "gpu", pci::canonical(g))?),
         None => None,
     };
     let queue = &state.queue;

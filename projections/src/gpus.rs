@@ -46,7 +46,7 @@ pub struct GpuKey {
 impl GpuKey {
     /// The key of `pci` (either form) on `host`; `None` if `pci` is not a PCI id.
     pub fn new(host: Option<&str>, pci_id: &str) -> Option<GpuKey> {
-        Some(GpuKey { host: host.map(str::to_owned), pci: pci::normalize(pci_id)? })
+        Some(GpuKey { host: host.map(str::to_owned), pci: pci::canonical(pci_id)? })
     }
 }
 
@@ -299,7 +299,7 @@ impl Gpus {
     /// reported by that host, or a host-less one on that PCI id (which may have been on
     /// any host), not cleared since.
     pub fn needs_reset(&self, host: &str, pci_id: &str) -> Option<&ResetCause> {
-        let pci = pci::normalize(pci_id)?;
+        let pci = pci::canonical(pci_id)?;
         let on = |host: Option<&str>| {
             let d = self.devices.get(&GpuKey { host: host.map(str::to_owned), pci: pci.clone() })?;
             d.reset_cause.as_ref().filter(|_| d.needs_reset)

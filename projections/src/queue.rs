@@ -303,7 +303,7 @@ impl Queue {
             "control.resumed" => self.paused = None,
             "control.maintenance" => {
                 let Some(on) = bool_of(data, "on") else { return };
-                let gpus: Vec<String> = strs_of(data, "gpus").filter_map(pci::normalize).collect();
+                let gpus: Vec<String> = strs_of(data, "gpus").filter_map(pci::canonical).collect();
                 let entry = MaintenanceEntry { reason: owned(str_of(data, "reason")), seq: record.seq };
                 self.maintenance.apply(on, str_of(data, "worker"), &gpus, entry);
             }
@@ -334,7 +334,7 @@ impl Queue {
                     run.worker = owned(str_of(data, "worker"));
                 }
                 if run.gpu.is_none() {
-                    run.gpu = str_of(data, "gpu").and_then(pci::normalize);
+                    run.gpu = str_of(data, "gpu").and_then(pci::canonical);
                 }
                 if matches!(run.state, RunState::Queued | RunState::Dispatched) {
                     run.state = RunState::Running;
@@ -410,7 +410,7 @@ impl Queue {
                 })
             })
             .collect();
-        let mut gpus: Vec<String> = strs_of(data, "gpus").filter_map(pci::normalize).collect();
+        let mut gpus: Vec<String> = strs_of(data, "gpus").filter_map(pci::canonical).collect();
         gpus.sort();
         gpus.dedup();
         let lanes = self.lanes.entry(worker.to_owned()).or_default();
@@ -459,7 +459,7 @@ impl Queue {
         if !accepted {
             return;
         }
-        let gpu = gpu.and_then(pci::normalize);
+        let gpu = gpu.and_then(pci::canonical);
         let Some(run) = self.run_mut(record) else { return };
         run.worker = Some(worker.to_owned());
         run.gpu.clone_from(&gpu);
@@ -524,7 +524,7 @@ impl Queue {
 
     /// The run holding lane (`worker`, `gpu`); `gpu` in either PCI form.
     pub fn lane_holder(&self, worker: &str, gpu: &str) -> Option<&str> {
-        let gpu = pci::normalize(gpu)?;
+        let gpu = pci::canonical(gpu)?;
         self.lanes.get(worker)?.get(&gpu)?.holder.as_deref()
     }
 

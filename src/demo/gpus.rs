@@ -44,7 +44,7 @@ pub fn telemetry(worker: &Worker, gpu: &Gpu, util: f64, mem_fraction: f64, rng: 
     json!({
         "host": worker.name,
         "uuid": gpu.uuid,
-        "pci": gpu.nvml_pci,
+        "pci": gpu.pci,
         "temp_c": temp.round() as i64,
         "power_mw": power.round() as u64,
         "util_gpu_pct": util.round(),
@@ -61,7 +61,7 @@ pub fn preflight(worker: &Worker, driver: &str) -> Value {
         .iter()
         .map(|g| {
             json!({
-                "index": g.index, "uuid": g.uuid, "pci": g.nvml_pci, "name": worker.model.name,
+                "index": g.index, "uuid": g.uuid, "pci": g.pci, "name": worker.model.name,
                 "memory_bytes": worker.model.memory_bytes, "driver": driver, "cuda": CUDA,
             })
         })

@@ -673,7 +673,7 @@ impl<'k> Sim<'k> {
                 let util = self.rng.gen_range(88.0..99.5);
                 let data =
                     gpus::telemetry(&self.workers[w], &self.workers[w].gpus[g], util, mem, &mut self.rng);
-                let pci = self.workers[w].gpus[g].nvml_pci.clone();
+                let pci = self.workers[w].gpus[g].pci.clone();
                 self.tl.emit(key, "gpu.telemetry", &format!("gpu/{pci}"), data, t);
             }
             self.in_window_xids(i, w, g, start, stop);
@@ -927,7 +927,7 @@ impl<'k> Sim<'k> {
         if let (Some(w), Some(g)) = (self.runs[i].worker, self.runs[i].gpu) {
             // An idle sample once the lane is free.
             let data = gpus::telemetry(&self.workers[w], &self.workers[w].gpus[g], 0.0, 0.0, &mut self.rng);
-            let pci = self.workers[w].gpus[g].nvml_pci.clone();
+            let pci = self.workers[w].gpus[g].pci.clone();
             self.tl.emit_before_end(
                 &self.keys.runners[w],
                 "gpu.telemetry",

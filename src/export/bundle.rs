@@ -131,7 +131,7 @@ impl Needs {
                 })
             }
             "gpu.xid" => {
-                let Some(gpu) = s("pci").and_then(pci::normalize) else { return false };
+                let Some(gpu) = s("pci").and_then(pci::canonical) else { return false };
                 let at = r.event.time_ns().unwrap_or(r.received_at_ns);
                 let host = s("host");
                 self.windows.get(&gpu).is_some_and(|w| {

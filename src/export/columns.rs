@@ -82,6 +82,14 @@ impl<'a> Row<'a> {
     pub fn i64(&self, key: &str) -> Cell<'a> {
         self.data.get(key).and_then(Value::as_i64).map_or(Cell::Null, Cell::I64)
     }
+    /// A PCI id field in its one canonical form (`0000:ca:00`), whatever form the event holds,
+    /// so that tables join on (host, pci); text that is not a PCI id is kept as it is.
+    pub fn pci(&self, key: &str) -> Cell<'a> {
+        match self.data.get(key).and_then(Value::as_str) {
+            Some(text) => assay_events::pci::canonical(text).map_or(Cell::Str(text), Cell::Owned),
+            None => Cell::Null,
+        }
+    }
     pub fn f64(&self, key: &str) -> Cell<'a> {
         self.data.get(key).and_then(Value::as_f64).map_or(Cell::Null, Cell::F64)
     }

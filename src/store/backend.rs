@@ -181,7 +181,14 @@ macro_rules! sql_backend {
                     q.push(" AND type = ").push_bind(t);
                 }
                 if let Some(s) = subject {
-                    q.push(" AND subject = ").push_bind(s);
+                    // A GPU's events may sit under older producers' forms of its PCI id.
+                    let forms = assay_events::pci::subject_forms(s);
+                    q.push(" AND subject IN (");
+                    let mut list = q.separated(", ");
+                    for form in forms {
+                        list.push_bind(form);
+                    }
+                    q.push(")");
                 }
                 q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit));
                 let rows = q.build().fetch_all(&self.pool).await?;

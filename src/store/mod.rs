@@ -219,7 +219,8 @@ impl Store {
         }
     }
 
-    /// Records filtered by type and/or subject, seq ≥ from, ascending.
+    /// Records filtered by type and/or subject, seq ≥ from, ascending. A GPU subject
+    /// (`gpu/<pci>`, any form) matches every form of that PCI id a ledger may hold.
     pub async fn records_filtered(
         &self,
         from: u64,

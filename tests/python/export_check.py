@@ -77,6 +77,25 @@ def main(export, log_path):
     check(n == by_type["run.started"], "duckdb: runs started")
     s = con.execute(f"SELECT coalesce(sum(code), 0) FROM read_parquet('{glob('xids')}')").fetchone()[0]
     check(s == xid_code_sum, "duckdb: xid codes")
+    # One identity per GPU: every PCI column holds the canonical form, so the typed tables join
+    # on (host, pci) — telemetry with Xids, and the runs on a GPU with the Xids on it.
+    canonical = r"^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}$"
+    for table, column in [("xids", "pci"), ("telemetry", "pci"), ("runs", "gpu"), ("dispatches", "gpu")]:
+        bad = con.execute(
+            f"SELECT count(*) FROM read_parquet('{glob(table)}') WHERE {column} IS NOT NULL "
+            f"AND NOT regexp_full_match({column}, '{canonical}')"
+        ).fetchone()[0]
+        check(bad == 0, f"duckdb: {bad} {table}.{column} values not in the canonical PCI form")
+    n = con.execute(
+        f"SELECT count(*) FROM (SELECT DISTINCT host, pci FROM read_parquet('{glob('telemetry')}')) t "
+        f"JOIN (SELECT DISTINCT host, pci FROM read_parquet('{glob('xids')}')) x USING (host, pci)"
+    ).fetchone()[0]
+    check(n > 0, "duckdb: telemetry joins xids on (host, pci)")
+    n = con.execute(
+        f"SELECT count(*) FROM read_parquet('{glob('runs')}') r JOIN read_parquet('{glob('xids')}') x "
+        "ON r.host = x.host AND r.gpu = x.pci WHERE r.event = 'started'"
+    ).fetchone()[0]
+    check(n > 0, "duckdb: runs join xids on (host, gpu = pci)")
     vd = f"read_parquet('{os.path.join(export, 'verdicts', '*', '*.parquet')}', hive_partitioning = true)"
     n = con.execute(f"SELECT count(*) FROM {vd} WHERE checkpoint = {manifest['size']}").fetchone()[0]
     check(n == rows_by_table["verdicts"], "duckdb: verdicts at the export's checkpoint")

@@ -27,44 +27,11 @@ const MAX_TOKENS: usize = 64;
 /// Longest reason excerpt copied from a line into a `Malformed` reason.
 const MAX_EXCERPT_CHARS: usize = 48;
 
-/// Normalises a PCI address to the driver's short form `dddd:bb:dd` (lower-case hex).
-///
-/// Accepts an optional `PCI:` prefix, an optional `.f` function suffix, NVML's 8-digit
-/// domain (`00000000:3B:00.0`) and a missing domain (`3b:00.0`, taken as domain 0).
-/// Returns `None` for anything else.
-pub fn normalize_pci(text: &str) -> Option<String> {
-    let text = text.trim();
-    let text = text.strip_prefix("PCI:").unwrap_or(text);
-    let (body, function) = match text.rsplit_once('.') {
-        Some((body, function)) => (body, Some(function)),
-        None => (text, None),
-    };
-    if let Some(function) = function
-        && (function.is_empty() || function.len() > 1 || !is_hex(function))
-    {
-        return None;
-    }
-    let mut parts = body.split(':');
-    let (domain, bus, device) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(domain), Some(bus), Some(device), None) => (domain, bus, device),
-        (Some(bus), Some(device), None, None) => ("0", bus, device),
-        _ => return None,
-    };
-    let field = |s: &str, max_len: usize| -> Option<u32> {
-        if s.is_empty() || s.len() > max_len || !is_hex(s) {
-            return None;
-        }
-        u32::from_str_radix(s, 16).ok()
-    };
-    let domain = field(domain, 8)?;
-    let bus = field(bus, 2)?;
-    let device = field(device, 2)?;
-    Some(format!("{domain:04x}:{bus:02x}:{device:02x}"))
-}
-
-fn is_hex(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_hexdigit())
-}
+/// Normalises a PCI address to the one canonical form `dddd:bb:dd` (lower-case hex): the
+/// same function every boundary of Assay calls ([`assay_events::pci::canonical`]). Accepts an
+/// optional `PCI:` prefix, an optional `.f` function suffix, NVML's 8-digit domain
+/// (`00000000:3B:00.0`) and a missing domain (`3b:00.0`, taken as domain 0).
+pub use assay_events::pci::canonical as normalize_pci;
 
 fn excerpt(s: &str) -> String {
     let mut out: String = s.chars().take(MAX_EXCERPT_CHARS).collect();

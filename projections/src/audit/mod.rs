@@ -162,7 +162,7 @@ impl Audit {
             }
             "dispatch.decided" => {
                 if bool_of(data, "accepted") == Some(true)
-                    && let Some(gpu) = str_of(data, "gpu").and_then(pci::normalize)
+                    && let Some(gpu) = str_of(data, "gpu").and_then(pci::canonical)
                     && let Some(run) = self.run_mut(data)
                 {
                     run.gpus.insert(gpu);
@@ -175,7 +175,7 @@ impl Audit {
                 let at = event_time_ns(record);
                 let Some(run) = self.run_mut(data) else { return };
                 run.started_ns = Some(run.started_ns.map_or(at, |s| s.min(at)));
-                if let Some(gpu) = str_of(data, "gpu").and_then(pci::normalize) {
+                if let Some(gpu) = str_of(data, "gpu").and_then(pci::canonical) {
                     run.gpus.insert(gpu);
                     if let Some(worker) = str_of(data, "worker") {
                         run.workers.insert(worker.to_owned());
@@ -212,7 +212,7 @@ impl Audit {
             }
             "kernel.launch.completed" | "kernel.launch.faulted" => self.apply_launch(record),
             "gpu.xid" => {
-                let Some(gpu) = str_of(data, "pci").and_then(pci::normalize) else { return };
+                let Some(gpu) = str_of(data, "pci").and_then(pci::canonical) else { return };
                 let Some(code) = u64_of(data, "code").and_then(|c| u32::try_from(c).ok()) else { return };
                 let class = classify(code, str_of(data, "severity").unwrap_or("unknown"));
                 let host = owned(str_of(data, "host"));
@@ -299,7 +299,7 @@ impl Audit {
 
     /// Xids seen on a PCI id (either form) on any host, in seq order.
     pub fn xids_on(&self, gpu: &str) -> &[XidFact] {
-        pci::normalize(gpu).and_then(|g| self.xids.get(&g)).map_or(&[], Vec::as_slice)
+        pci::canonical(gpu).and_then(|g| self.xids.get(&g)).map_or(&[], Vec::as_slice)
     }
 
     pub fn evidence(&self, digest: &str) -> Option<&EvidenceFact> {
