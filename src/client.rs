@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::http::wire::{
-    AppendResponse, ConsistencyProofSchema, DispatchResponse, ErrorBody, EventsPage, Health,
+    AppendResponse, CheckpointList, ConsistencyProofSchema, DispatchResponse, ErrorBody, EventsPage, Health,
     InclusionProofSchema,
 };
 use crate::view::RecordView;
@@ -174,6 +174,12 @@ impl Client {
             query.push(("size", s));
         }
         self.json(self.request(reqwest::Method::GET, "/v1/proof/inclusion").query(&query)).await
+    }
+
+    /// A page of signed checkpoints from tree size `from`.
+    pub async fn checkpoints(&self, from: u64, limit: u32) -> Result<CheckpointList, ClientError> {
+        let query = [("from", from), ("limit", u64::from(limit))];
+        self.json(self.request(reqwest::Method::GET, "/v1/checkpoints").query(&query)).await
     }
 
     pub async fn consistency(&self, old: u64, new: u64) -> Result<ConsistencyProofSchema, ClientError> {

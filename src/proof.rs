@@ -17,7 +17,7 @@ pub enum ProofError {
     #[error("{0}")]
     Range(String),
     #[error(
-        "no checkpoint was signed at tree size {0}; ask for the size of a checkpoint (the latest is {1})"
+        "no checkpoint was signed at tree size {0}; ask for the size of a checkpoint (the latest is {1}; `assay checkpoint --list` or GET /v1/checkpoints lists them)"
     )]
     NoCheckpoint(u64, u64),
     #[error("the tree is missing node {0:?}")]

@@ -469,3 +469,52 @@ fn small_demo_agrees_with_a_recount_from_the_log() {
         check_demo(dir.path(), seed);
     }
 }
+
+/// The README's demo walkthrough, run as written (its `cargo install` line aside: the binary
+/// under test stands in for the installed one), in an empty folder, each line under `set -e`
+/// and `pipefail`, so a line that fails or a slug or size that does not exist fails the test.
+#[test]
+fn the_readme_demo_block_runs_as_written() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
+    let begin = readme.find("<!-- readme-demo: begin -->").expect("the README marks its demo block");
+    let end = readme.find("<!-- readme-demo: end -->").expect("the demo block's end marker");
+    let block = &readme[begin..end];
+    let body = block.split_once("```sh\n").expect("a sh block").1.rsplit_once("```").expect("its end").0;
+    let lines: Vec<&str> = body.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 10, "{block}");
+    assert!(
+        lines[0].starts_with("cargo install --locked --path ."),
+        "the block starts by installing assay: {}",
+        lines[0]
+    );
+    let script = format!("set -euo pipefail\n{}\n", lines[1..].join("\n"));
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_assay")).parent().expect("the binary's folder").to_owned();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env_remove("ASSAY_DB")
+        .env_remove("ASSAY_LEDGER_KEY")
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "the README's demo block failed ({:?})\nscript:\n{script}\nstdout (tail):\n{}\nstderr (tail):\n{}",
+        out.status.code(),
+        tail(&String::from_utf8_lossy(&out.stdout)),
+        tail(&String::from_utf8_lossy(&out.stderr))
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("canonical artifacts pass"), "the audit headline: {}", tail(&stdout));
+    assert!(dir.path().join("export/manifest.json").is_file() || dir.path().join("export").is_dir());
+    assert!(dir.path().join("fp8.intoto.jsonl").is_file());
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}

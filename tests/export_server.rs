@@ -178,3 +178,53 @@ fn the_bundle_download_verifies_offline() {
     let (missing, _, _) = http_get(&served.1, "/v1/audit/no-such-artifact/bundle");
     assert!(missing.contains(" 404 "), "{missing}");
 }
+
+#[test]
+fn slugs_with_a_slash_and_the_signed_sizes_over_http() {
+    let demo = Demo::new(7);
+    let served = serve(&demo);
+    let audit = assay(&["audit", "--db", &demo.db(), "--json"]).ok().json();
+    let slug = audit["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .filter_map(|a| a["slug"].as_str())
+        .find(|s| s.contains('/'))
+        .expect("a slug with a slash")
+        .to_owned();
+    // The slug as itself and with %2F: the same artifact, and its bundle.
+    let (plain, _, plain_body) = http_get(&served.1, &format!("/v1/audit/{slug}"));
+    let (encoded, _, encoded_body) = http_get(&served.1, &format!("/v1/audit/{}", slug.replace('/', "%2F")));
+    assert!(plain.contains(" 200 ") && encoded.contains(" 200 "), "{plain} / {encoded}");
+    let body: serde_json::Value = serde_json::from_slice(&plain_body).expect("JSON");
+    assert_eq!(body["artifact"]["slug"], slug.as_str());
+    let encoded: serde_json::Value = serde_json::from_slice(&encoded_body).expect("JSON");
+    assert_eq!(body["artifact"], encoded["artifact"]);
+    let (bundle, head, _) = http_get(&served.1, &format!("/v1/audit/{slug}/bundle"));
+    assert!(bundle.contains(" 200 "), "{bundle}");
+    assert!(head.to_ascii_lowercase().contains("application/x-tar"), "{head}");
+    let (missing, _, _) = http_get(&served.1, "/v1/audit/no-such/artifact");
+    assert!(missing.contains(" 404 "), "{missing}");
+    let (bad_at, _, _) = http_get(&served.1, &format!("/v1/audit/{slug}/bundle?at=5"));
+    assert!(bad_at.contains(" 400 "), "{bad_at}");
+
+    // The signed sizes: the CLI locally, the CLI through the server and the endpoint agree, and
+    // each is a size a consistency proof accepts.
+    let local = assay(&["checkpoint", "--db", &demo.db(), "--list", "--json"]).ok().stdout;
+    let remote = assay(&["checkpoint", "--server", &served.1, "--list", "--json"]).ok().stdout;
+    assert_eq!(local, remote);
+    let sizes: Vec<u64> = local
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON")["size"].as_u64().expect("size"))
+        .collect();
+    assert!(sizes.len() >= 3 && sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
+    let (status, _, page) = http_get(&served.1, "/v1/checkpoints?limit=2");
+    assert!(status.contains(" 200 "), "{status}");
+    let page: serde_json::Value = serde_json::from_slice(&page).expect("JSON");
+    assert_eq!(page["checkpoints"].as_array().map(Vec::len), Some(2));
+    assert_eq!(page["next"], sizes[2]);
+    let (status, _, _) = http_get(&served.1, "/v1/checkpoints?limit=0");
+    assert!(status.contains(" 400 "), "{status}");
+    let (old, new) = (sizes[0], sizes[sizes.len() - 1]);
+    assay(&["proof", "consistency", "--db", &demo.db(), &old.to_string(), &new.to_string(), "--json"]).ok();
+}

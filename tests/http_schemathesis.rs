@@ -7,6 +7,8 @@
 
 #[path = "support/http.rs"]
 mod app;
+#[path = "support/skip.rs"]
+mod skip;
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -48,11 +50,10 @@ fn kill(pid: u32) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_conformance() {
     let Some(mut st) = schemathesis() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "schemathesis is required under CI (python3 -m pip install schemathesis)"
+        skip::skip(
+            "openapi_conformance",
+            "schemathesis is not installed (python3 -m pip install schemathesis)",
         );
-        eprintln!("skipped: schemathesis is not installed (python3 -m pip install schemathesis)");
         return;
     };
     let app = spawn_app().await;

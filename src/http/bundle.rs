@@ -28,7 +28,7 @@ pub fn file_stem(slug: &str) -> String {
     get,
     path = "/v1/audit/{slug}/bundle",
     tag = "projections",
-    params(("slug" = String, Path, description = "The artifact's slug (a `/` in it as `%2F`)")),
+    params(("slug" = String, Path, description = "The artifact's slug (a `/` in it as itself or `%2F`)")),
     responses(
         (status = 200, description = "A tar: SLUG.intoto.jsonl and SLUG.intoto.jsonl.proof; check with `assay verify-bundle`", content_type = "application/x-tar", body = Vec<u8>),
         (status = 401, description = "A bearer token is required", body = ErrorBody),

@@ -205,6 +205,29 @@ pub async fn audit_artifact(
     }))
 }
 
+/// `/v1/audit/{*path}`: a slug may hold `/` (`flash-attn-repro/fp8-fwd`), so one route serves
+/// both an artifact's audit and its `…/bundle`, with or without `%2F`. A path that is itself an
+/// artifact's slug is that artifact; otherwise a path ending in `/bundle` is the bundle of the
+/// slug before it.
+pub async fn audit_path(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    Query(q): Query<AtParams>,
+) -> Result<Response, ApiError> {
+    let bundle_of = match path.strip_suffix("/bundle") {
+        Some(slug) if state.live.read().audit_report().artifact(&path).is_none() => Some(slug.to_owned()),
+        _ => None,
+    };
+    match bundle_of {
+        Some(_) if q.at.is_some() => Err(ApiError::bad_request(
+            "bad_parameter",
+            "a bundle is built at the latest checkpoint: `at` does not apply",
+        )),
+        Some(slug) => super::bundle::bundle(State(state), Path(slug)).await,
+        None => audit_artifact(State(state), Path(path), Query(q)).await.map(IntoResponse::into_response),
+    }
+}
+
 /// The projections served (for the API description).
 #[derive(utoipa::ToSchema)]
 #[schema(rename_all = "lowercase")]

@@ -12,7 +12,10 @@ use utoipa::IntoParams;
 use super::error::ApiError;
 use super::extract::{Query, Seq, seq};
 use super::state::AppState;
-use super::wire::{ConsistencyProofSchema, ErrorBody, InclusionProofSchema};
+use super::wire::{
+    CHECKPOINTS_PAGE_MAX, CheckpointEntry, CheckpointList, ConsistencyProofSchema, ErrorBody,
+    InclusionProofSchema,
+};
 use crate::proof::{ConsistencyProof, InclusionProof};
 
 /// The latest signed checkpoint.
@@ -98,4 +101,49 @@ pub async fn consistency(
     Query(q): Query<ConsistencyParams>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
     Ok(Json(crate::proof::consistency(state.ledger.store(), q.old.0, q.new.0).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CheckpointsParams {
+    /// The smallest tree size to list (default 0).
+    #[param(value_type = Option<u64>, minimum = 0)]
+    from: Option<Seq>,
+    /// Most checkpoints in the page (default and maximum 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
+
+/// The signed checkpoints, ascending by tree size: the sizes a consistency or inclusion proof
+/// can be asked against.
+#[utoipa::path(
+    get,
+    path = "/v1/checkpoints",
+    tag = "proofs",
+    params(CheckpointsParams),
+    responses(
+        (status = 200, description = "A page of signed checkpoints", body = CheckpointList),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "A bearer token is required", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn checkpoints(
+    State(state): State<AppState>,
+    Query(q): Query<CheckpointsParams>,
+) -> Result<Json<CheckpointList>, ApiError> {
+    let limit = q.limit.unwrap_or(CHECKPOINTS_PAGE_MAX);
+    if !(1..=CHECKPOINTS_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("limit {limit}: must be from 1 to {CHECKPOINTS_PAGE_MAX}"),
+        ));
+    }
+    let from = seq(q.from).unwrap_or(0);
+    // One more than asked says whether another page follows.
+    let mut rows = state.ledger.store().checkpoints(from, limit + 1).await?;
+    let next = (rows.len() > limit as usize).then(|| rows[limit as usize].size);
+    rows.truncate(limit as usize);
+    Ok(Json(CheckpointList { checkpoints: rows.iter().map(CheckpointEntry::from_row).collect(), next }))
 }

@@ -21,7 +21,7 @@ use super::auth::{ReadAuth, require_read_token};
 use super::error::{json_errors, not_found};
 use super::ratelimit::RateLimit;
 use super::state::AppState;
-use super::{BODY_BYTES_MAX, bundle, dispatch, events, openapi, ops, projections, proofs, stream};
+use super::{BODY_BYTES_MAX, dispatch, events, openapi, ops, projections, proofs, stream};
 use crate::ledger::Ledger;
 use crate::live::LiveProjections;
 use crate::store::StoreError;
@@ -161,8 +161,9 @@ fn router(state: AppState) -> Router {
         .route("/v1/proof/consistency", get(proofs::consistency).route_layer(auth.clone()))
         .route("/v1/projections/{name}", get(projections::projection).route_layer(auth.clone()))
         .route("/v1/audit", get(projections::audit).route_layer(auth.clone()))
-        .route("/v1/audit/{slug}", get(projections::audit_artifact).route_layer(auth.clone()))
-        .route("/v1/audit/{slug}/bundle", get(bundle::bundle).route_layer(auth.clone()))
+        // Slugs may hold `/`: one wildcard route for `{slug}` and `{slug}/bundle`.
+        .route("/v1/audit/{*path}", get(projections::audit_path).route_layer(auth.clone()))
+        .route("/v1/checkpoints", get(proofs::checkpoints).route_layer(auth.clone()))
         .route("/v1/queue", get(projections::queue).route_layer(auth.clone()))
         .route("/v1/gpus", get(projections::gpus).route_layer(auth.clone()))
         .route("/v1/dispatch", post(dispatch::dispatch))

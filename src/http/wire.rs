@@ -161,3 +161,36 @@ pub struct Health {
     pub size: u64,
     pub origin: String,
 }
+
+/// One signed checkpoint: its tree size, root and when it was signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointEntry {
+    #[schema(minimum = 0)]
+    pub size: u64,
+    /// The tree's root in standard base64, as the signed note writes it.
+    pub root: String,
+    /// RFC 3339, the ledger's clock.
+    pub signed_at: String,
+}
+
+impl CheckpointEntry {
+    pub fn from_row(row: &crate::store::CheckpointRow) -> CheckpointEntry {
+        CheckpointEntry {
+            size: row.size,
+            root: assay_events::b64::encode_std(&row.root.0),
+            signed_at: crate::clock::rfc3339(row.signed_at_ns),
+        }
+    }
+}
+
+/// A page of signed checkpoints, ascending by size.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointList {
+    pub checkpoints: Vec<CheckpointEntry>,
+    /// The `from` of the next page; null on the last.
+    #[schema(minimum = 0)]
+    pub next: Option<u64>,
+}
+
+/// Most checkpoints in one page of `/v1/checkpoints` (and of `assay checkpoint --list` reads).
+pub const CHECKPOINTS_PAGE_MAX: u32 = 1000;

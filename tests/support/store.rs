@@ -136,6 +136,13 @@ pub fn run_sql(url: &str, sql: &str) -> Result<(), String> {
     .map_err(|_| "the SQL thread panicked".to_owned())?
 }
 
+/// Says why a PostgreSQL test does not run, past libtest's capture of `eprintln!` (as
+/// `support/skip.rs` does; this file is included on its own by some binaries).
+fn say_skipped(name: &str, reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {name} (PostgreSQL): {reason}");
+}
+
 /// A URL for a fresh schema `t_NAME_PID` of the test database, for the PostgreSQL-only tests;
 /// None to skip when no database is configured or reachable, except under `CI=true`, where
 /// that fails the test.
@@ -143,13 +150,13 @@ pub fn fresh_pg(name: &str) -> Option<String> {
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let Ok(base) = std::env::var("ASSAY_TEST_DATABASE_URL") else {
         assert!(!in_ci, "CI=true but ASSAY_TEST_DATABASE_URL is not set");
-        eprintln!("skipping: ASSAY_TEST_DATABASE_URL is not set");
+        say_skipped(name, "ASSAY_TEST_DATABASE_URL is not set");
         return None;
     };
     let schema = format!("t_{name}_{}", std::process::id());
     if let Err(e) = run_sql(&base, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")) {
         assert!(!in_ci, "CI=true but PostgreSQL at ASSAY_TEST_DATABASE_URL is unreachable: {e}");
-        eprintln!("skipping: PostgreSQL unreachable: {e}");
+        say_skipped(name, &format!("PostgreSQL unreachable: {e}"));
         return None;
     }
     let sep = if base.contains('?') { '&' } else { '?' };
