@@ -16,6 +16,25 @@ pub enum KeyFileError {
     Key { path: PathBuf, source: KeyError },
     #[error("{0} exists already; refusing to overwrite a key")]
     Exists(PathBuf),
+    /// A private key where a public one belongs.
+    #[error("{path} is a private signing key, where a public verifier key belongs{}", beside(.public))]
+    PrivateGiven { path: PathBuf, public: Option<PathBuf> },
+    /// A public key where a private one belongs.
+    #[error("{path} is a public verifier key, where a private signing key belongs{}", beside(.private))]
+    PublicGiven { path: PathBuf, private: Option<PathBuf> },
+}
+
+fn beside(other: &Option<PathBuf>) -> String {
+    other.as_ref().map(|p| format!(" (use {})", p.display())).unwrap_or_default()
+}
+
+/// The text of a signer key starts so; a verifier key's never does (a name has no `+`).
+const PRIVATE_PREFIX: &str = "PRIVATE+KEY+";
+
+/// `NAME.key` beside `NAME.vkey` and the other way round, when that file exists.
+fn sibling(path: &Path, extension: &str) -> Option<PathBuf> {
+    let other = path.with_extension(extension);
+    (other != path && other.is_file()).then_some(other)
 }
 
 /// A fresh key named `name` from the operating system's randomness.
@@ -56,14 +75,28 @@ fn write_private(path: &Path, text: &str) -> Result<(), KeyFileError> {
     f.sync_all().map_err(io)
 }
 
+/// Reads a signer (private) key; a verifier key there is [`KeyFileError::PublicGiven`].
 pub fn read_signer(path: &Path) -> Result<SignerKey, KeyFileError> {
     let text =
         fs::read_to_string(path).map_err(|source| KeyFileError::Io { path: path.to_owned(), source })?;
-    SignerKey::parse(text.trim()).map_err(|source| KeyFileError::Key { path: path.to_owned(), source })
+    let text = text.trim();
+    SignerKey::parse(text).map_err(|source| {
+        if !text.starts_with(PRIVATE_PREFIX) && VerifierKey::parse(text).is_ok() {
+            KeyFileError::PublicGiven { path: path.to_owned(), private: sibling(path, "key") }
+        } else {
+            KeyFileError::Key { path: path.to_owned(), source }
+        }
+    })
 }
 
+/// Reads a verifier (public) key; a signer key there is [`KeyFileError::PrivateGiven`] (and
+/// its text is not repeated anywhere).
 pub fn read_verifier(path: &Path) -> Result<VerifierKey, KeyFileError> {
     let text =
         fs::read_to_string(path).map_err(|source| KeyFileError::Io { path: path.to_owned(), source })?;
-    VerifierKey::parse(text.trim()).map_err(|source| KeyFileError::Key { path: path.to_owned(), source })
+    let text = text.trim();
+    if text.starts_with(PRIVATE_PREFIX) {
+        return Err(KeyFileError::PrivateGiven { path: path.to_owned(), public: sibling(path, "vkey") });
+    }
+    VerifierKey::parse(text).map_err(|source| KeyFileError::Key { path: path.to_owned(), source })
 }

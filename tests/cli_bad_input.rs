@@ -238,9 +238,14 @@ fn schema_violation() {
         let out = append_one(&lab, &w, "metric.recorded", &subject, &data, &[]);
         assert_refused(&lab, before, out, &["[schema_violation]", "metric.recorded", field]);
     }
-    // A type without a schema.
+    // A type without a schema, with the v1 type it was probably meant to be.
     let out = append_one(&lab, &w, "metric.recordedd", "run/r-1", &metric("r-1", 0), &[]);
-    assert_refused(&lab, before, out, &["[schema_violation]", "unknown event type"]);
+    assert_refused(
+        &lab,
+        before,
+        out,
+        &["[schema_violation]", "unknown event type", "did you mean \"metric.recorded\"?"],
+    );
     // The subject the data dictates.
     let out = append_one(&lab, &w, "metric.recorded", "run/r-2", &metric("r-1", 0), &[]);
     assert_refused(&lab, before, out, &["[bad_subject]", "run/r-1"]);
@@ -370,4 +375,165 @@ fn the_same_envelope_twice_in_one_request_is_one_record() {
     assert_eq!(acks[0], acks[1]);
     assert_eq!(acks[0].0, before + 2);
     assert_eq!(lab.records(), before + 3);
+}
+
+/// A mistyped event type is refused before anything is signed, naming the type it was
+/// probably meant to be: in `append --type`, in an NDJSON line, and in `log --type`.
+#[test]
+fn a_mistyped_event_type_gets_a_suggestion() {
+    let (lab, w) = lab_with_worker();
+    let before = lab.records();
+    let mut lines: Vec<String> = metric_lines("r-1", 0, 3).lines().map(str::to_owned).collect();
+    lines[1] = lines[1].replace("metric.recorded", "metric.recroded");
+    let file = lab.write("typo.ndjson", lines.join("\n"));
+    assert_refused(
+        &lab,
+        before,
+        lab.append_ndjson(&w, &file, &[]),
+        &["line 2", "unknown event type \"metric.recroded\"", "did you mean \"metric.recorded\"?"],
+    );
+    // Nothing close: the family it names, or the whole list.
+    let out = append_one(&lab, &w, "kernel.launch", "run/r-1", &metric("r-1", 0), &[]);
+    assert_refused(&lab, before, out, &["--type", "kernel.launch.completed, kernel.launch.faulted"]);
+    let out = append_one(&lab, &w, "banana", "run/r-1", &metric("r-1", 0), &[]);
+    assert_refused(&lab, before, out, &["the v1 types are", "gpu.xid"]);
+    // `--sign-only` refuses it too: nothing is printed to sign.
+    let out = lab.run([
+        std::ffi::OsStr::new("append"),
+        std::ffi::OsStr::new("--key"),
+        w.key.as_os_str(),
+        std::ffi::OsStr::new("--ndjson"),
+        file.as_os_str(),
+        std::ffi::OsStr::new("--sign-only"),
+    ]);
+    let out = out.status(2);
+    assert!(out.stdout.is_empty() && out.stderr.contains("did you mean"), "{}", out.stderr);
+
+    let out = lab.db(&["log"], &["--type", "gpu.xdi"]).status(2);
+    assert!(
+        out.stderr.contains("--type: unknown event type \"gpu.xdi\"; did you mean \"gpu.xid\"?"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty());
+    // A projection and a role, the same way.
+    let out = lab.db(&["replay"], &["--projection", "qeue"]).status(2);
+    assert!(out.stderr.contains("did you mean \"queue\"?"), "{}", out.stderr);
+    let other = lab.new_key("w2");
+    let out = lab.register_with(&lab.admin(), &other, &["wroker"]);
+    assert_refused(&lab, before, out, &["unknown role \"wroker\"", "did you mean \"worker\"?"]);
+}
+
+/// Every command that reads a ledger, pointed at a SQLite file that does not exist, says to
+/// run `assay init` (exit 2) and leaves no file behind; an empty file is not a ledger either.
+#[test]
+fn a_missing_ledger_says_to_run_init() {
+    let lab = Lab::new();
+    let w = lab.worker("w1");
+    let missing = lab.path("nothing-here.db");
+    let db = missing.to_str().unwrap();
+    let key = w.key.to_str().unwrap();
+    let out_dir = lab.path("export-out");
+    let export_out = out_dir.to_str().unwrap();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["log", "--db", db],
+        vec!["verify", "--db", db],
+        vec!["checkpoint", "--db", db],
+        vec!["replay", "--db", db],
+        vec!["audit", "--db", db],
+        vec!["queue", "--db", db],
+        vec!["gpus", "--db", db],
+        vec!["proof", "inclusion", "--db", db, "0"],
+        vec!["proof", "consistency", "--db", db, "1", "2"],
+        vec!["token", "create", "--db", db, "--name", "t"],
+        vec!["export", "parquet", "--db", db, "--out", export_out],
+        vec!["copy", "--from", db, "--to", "copy.db"],
+        vec![
+            "append",
+            "--db",
+            db,
+            "--key",
+            key,
+            "--type",
+            "metric.recorded",
+            "--subject",
+            "run/r",
+            "--data",
+            "{}",
+        ],
+        vec!["serve", "--db", db, "--listen", "127.0.0.1:0"],
+        vec!["gpu", "preflight", "--db", db, "--key", key],
+    ];
+    let expected = format!("no ledger at {db}: create one with `assay init --db {db} ");
+    for args in &commands {
+        let out = lab.run(args).status(2);
+        assert!(out.stderr.contains(&expected), "{args:?}: {}", out.stderr);
+        assert!(!missing.exists(), "{args:?} created {db}");
+    }
+    assert!(!lab.path("copy.db").exists(), "copy created its destination before finding no source");
+    // An empty file (`touch lab.db`) holds no ledger, and is left empty.
+    std::fs::write(&missing, b"").unwrap();
+    let out = lab.run(["verify", "--db", db]).status(2);
+    assert!(out.stderr.contains(&expected), "{}", out.stderr);
+    assert_eq!(std::fs::metadata(&missing).unwrap().len(), 0);
+}
+
+/// `--durability` belongs to commands that write: a read command refuses it as a usage error.
+#[test]
+fn durability_is_refused_where_nothing_is_written() {
+    let lab = Lab::new();
+    for cmd in ["log", "verify", "queue", "replay"] {
+        let out = lab.db(&[cmd], &["--durability", "relaxed"]).status(2);
+        assert!(out.stderr.contains("unexpected argument '--durability'"), "{cmd}: {}", out.stderr);
+    }
+    // A command that writes takes it.
+    let w = lab.new_key("w1");
+    let (admin, vkey) = (lab.admin(), w.vkey.to_string_lossy().into_owned());
+    let admin = admin.to_string_lossy();
+    let rest = ["--signer", &admin, "--vkey", &vkey, "--role", "worker", "--durability", "relaxed"];
+    let out = lab.db(&["key", "register"], &rest).ok();
+    assert!(out.stdout.starts_with("key.registered"), "{}", out.stdout);
+}
+
+/// A private key where a public one belongs says so (and names the public key beside it), and
+/// the other way round; nothing is stored.
+#[test]
+fn a_private_key_for_a_public_one_and_back() {
+    let lab = Lab::new();
+    let w = lab.new_key("w1");
+    let before = lab.records();
+    let ledger_key = lab.keys.join("ledger.key");
+    let ledger_vkey = lab.keys.join("ledger.vkey");
+    let export = lab.path("export");
+    std::fs::create_dir(&export).unwrap();
+    let out = lab.run([
+        std::ffi::OsStr::new("verify-export"),
+        export.as_os_str(),
+        std::ffi::OsStr::new("--ledger-key"),
+        ledger_key.as_os_str(),
+    ]);
+    let out = out.status(2);
+    let said = format!(
+        "--ledger-key: {} is a private signing key, where a public verifier key belongs (use {})",
+        ledger_key.display(),
+        ledger_vkey.display()
+    );
+    assert!(out.stderr.contains(&said), "{}", out.stderr);
+    let secret = std::fs::read_to_string(&ledger_key).unwrap();
+    assert!(!out.stderr.contains(secret.trim()), "the private key is not repeated");
+
+    // `key register --vkey NAME.key`.
+    let swapped = Key { name: w.name.clone(), key: w.key.clone(), vkey: w.key.clone() };
+    let out = lab.register_with(&lab.admin(), &swapped, &["worker"]);
+    let said = format!("--vkey: {} is a private signing key", w.key.display());
+    assert_refused(&lab, before, out, &[&said, &format!("(use {})", w.vkey.display())]);
+
+    // `append --key NAME.vkey` and `key register --signer admin.vkey`.
+    let swapped = Key { name: w.name.clone(), key: w.vkey.clone(), vkey: w.vkey.clone() };
+    let out = append_one(&lab, &swapped, "metric.recorded", "run/r-1", &metric("r-1", 0), &[]);
+    let said =
+        format!("--key: {} is a public verifier key, where a private signing key belongs", w.vkey.display());
+    assert_refused(&lab, before, out, &[&said, &format!("(use {})", w.key.display())]);
+    let out = lab.register_with(&lab.keys.join("admin.vkey"), &w, &["worker"]);
+    assert_refused(&lab, before, out, &["--signer: ", "admin.vkey is a public verifier key"]);
 }

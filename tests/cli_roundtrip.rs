@@ -54,6 +54,13 @@ fn init_register_append_10k_verify_log_checkpoint() {
     assert_eq!((v.records, v.first_bad_seq, v.reason.as_deref()), (EVENTS + 2, None, None));
     let text = lab.verify_text(None).ok();
     assert!(text.stdout.starts_with(&format!("ok: {} records", EVENTS + 2)), "{}", text.stdout);
+    // Progress is for people: none when stderr is not a terminal; on a (pseudo-)terminal a
+    // bar, then what was done, with rates rounded ("1.2k records/s", never "1234.5678/s").
+    assert!(text.stderr.is_empty(), "no progress without a terminal: {}", text.stderr);
+    let screen = on_a_terminal(&["verify", "--db", &lab.db]);
+    assert!(screen.contains("verified 10.0k records in "), "{screen}");
+    assert!(screen.contains(&format!("ok: {} records", EVENTS + 2)), "{screen}");
+    assert_rates_rounded(&screen);
 
     // log --json: one line per record with exactly the documented fields.
     let log = lab.log(&[]);
@@ -194,4 +201,86 @@ fn a_gpu_has_one_identity_whatever_form_its_events_hold() {
     let text = gpus.to_string();
     assert!(text.contains("node-1/0000:ca:00"), "{text}");
     assert!(!text.contains("00000000:CA:00.0\""), "one key per GPU, in the canonical form: {text}");
+}
+
+/// Runs `assay ARGS…` on a pseudo-terminal (script(1)) and returns what it showed.
+fn on_a_terminal(args: &[&str]) -> String {
+    let quoted: Vec<String> = std::iter::once(support::bin())
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let out = std::process::Command::new("script")
+        .args(["-qec", &quoted.join(" "), "/dev/null"])
+        .env_remove("ASSAY_DB")
+        .env_remove("ASSAY_LOG")
+        .env("COLUMNS", "100")
+        .output()
+        .expect("script(1) from util-linux runs the CLI on a pseudo-terminal");
+    assert!(out.status.success(), "{quoted:?}: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every `N UNIT/s` on the screen is rounded for people: at most four digits, or three
+/// significant ones with k, M or G.
+#[track_caller]
+fn assert_rates_rounded(screen: &str) {
+    let mut rates = 0;
+    for (at, _) in screen.match_indices(" records/s") {
+        let number = screen[..at].rsplit([' ', '(']).next().unwrap_or("");
+        let (digits, unit) = match number.strip_suffix(['k', 'M', 'G']) {
+            Some(d) => (d, true),
+            None => (number, false),
+        };
+        let ok = if unit {
+            let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+            !int.is_empty()
+                && int.len() + frac.len() <= 3
+                && frac.len() <= 1
+                && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        } else {
+            !digits.is_empty() && digits.len() <= 4 && digits.chars().all(|c| c.is_ascii_digit())
+        };
+        assert!(ok, "rate {number:?} is not rounded for people in: {screen}");
+        rates += 1;
+    }
+    assert!(rates > 0, "no rate shown: {screen}");
+}
+
+/// `assay completions SHELL` and `assay man` come from the command tree: each shell's script
+/// names the subcommands, and the manual pages are roff with one page per (visible) command.
+#[test]
+fn completions_and_manual_pages() {
+    let lab = Lab::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = lab.run(["completions", shell]).ok();
+        assert!(out.stdout.len() > 1000, "{shell}: {} bytes", out.stdout.len());
+        for word in ["verify-export", "append", "replay", "durability", "projection"] {
+            assert!(out.stdout.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let bad = lab.run(["completions", "cmd.exe"]).status(2);
+    assert!(bad.stderr.contains("invalid value 'cmd.exe'"), "{}", bad.stderr);
+
+    let page = lab.run(["man"]).ok().stdout;
+    assert!(page.contains("\n.TH assay 1 "), "a title header: {}", &page[..page.len().min(400)]);
+    for sub in ["init", "append", "verify\\-export", "completions", "man"] {
+        assert!(page.contains(&format!("assay\\-{sub}(1)")), "the page lists {sub}");
+    }
+    assert!(!page.contains("assay\\-help(1)"), "no page for `help`, which --help is");
+
+    let dir = lab.path("man");
+    let out = lab.run([std::ffi::OsStr::new("man"), std::ffi::OsStr::new("--out"), dir.as_os_str()]).ok();
+    let mut pages: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    pages.sort();
+    assert_eq!(out.stdout.trim(), format!("wrote {} pages to {}", pages.len(), dir.display()));
+    for page in
+        ["assay.1", "assay-append.1", "assay-key.1", "assay-key-new.1", "assay-run-exec.1", "assay-man.1"]
+    {
+        assert!(pages.contains(&page.to_owned()), "{page} in {pages:?}");
+    }
+    assert!(!pages.contains(&"assay-run-cell.1".to_owned()), "{pages:?}");
+    let key_new = std::fs::read_to_string(dir.join("assay-key-new.1")).unwrap();
+    assert!(key_new.contains(".TH assay-key-new 1"), "{key_new}");
+    assert!(key_new.contains("\\-\\-out"), "the page describes the options: {key_new}");
 }

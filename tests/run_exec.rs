@@ -265,3 +265,21 @@ fn ctrl_c_is_forwarded_to_the_group_and_the_run_still_recorded() {
     );
     rig.check_signed_and_verified();
 }
+
+/// `--evidence DIR` that does not exist yet is created before the command starts, so the
+/// command can write its evidence there, and what it wrote is captured.
+#[test]
+fn a_missing_evidence_folder_is_created_for_the_command() {
+    let rig = Rig::new();
+    let evidence = rig.path("out/run-7/evidence");
+    assert!(!evidence.exists());
+    let write = format!("printf 'weights' > {}/model.bin", evidence.display());
+    let out =
+        exec(&rig, "ev-7", &[OsStr::new("--evidence"), evidence.as_os_str()], &["sh", "-c", &write]).ok();
+    assert!(evidence.is_dir(), "{}", out.stderr);
+    let events = run_events(&rig, "ev-7");
+    let captured = &events.iter().find(|e| e["type"] == "evidence.captured").expect("evidence")["data"];
+    let digest = blake3::hash(b"weights").to_hex().to_string();
+    assert_eq!(captured["files"], json!([{"path": "model.bin", "blake3": digest, "bytes": 7}]));
+    rig.check_signed_and_verified();
+}

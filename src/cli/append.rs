@@ -5,13 +5,12 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use assay::keyfile;
 use assay::ledger::{AppendError, AppendOutcome, Incoming, build_envelope};
 use assay_events::keys::SignerKey;
 use tokio::sync::oneshot;
 
 use super::remote::{ServerArgs, at_line};
-use super::{DbArgs, Exit, LedgerKeyArgs, open};
+use super::{DbArgs, Exit, LedgerKeyArgs, keys, open, suggest};
 
 /// Lines one invocation reads at most: the input is checked whole before anything is appended.
 const INPUT_LINES_MAX: usize = 2_000_000;
@@ -29,9 +28,10 @@ pub struct AppendArgs {
     /// The producer's signing key; `source` becomes assay:key/<its name>.
     #[arg(long, required_unless_present = "envelopes")]
     key: Option<PathBuf>,
-    /// The event type (with --data).
+    /// The event type (with --data), e.g. metric.recorded.
     #[arg(long = "type", requires = "data")]
     ty: Option<String>,
+    /// The event's subject, e.g. run/r-42 (the one its data dictates).
     #[arg(long, requires = "ty")]
     subject: Option<String>,
     /// The event's `data` as JSON.
@@ -87,6 +87,7 @@ fn read_lines(src: &str) -> anyhow::Result<Vec<(usize, String)>> {
 
 fn sign_line(key: &SignerKey, lineno: usize, text: &str) -> anyhow::Result<Incoming> {
     let line: Line = serde_json::from_str(text).with_context(|| format!("line {lineno}: malformed JSON"))?;
+    suggest::event_type(&line.ty).map_err(|e| anyhow::anyhow!("line {lineno}: {e} [schema_violation]"))?;
     let time_ns = match &line.time {
         Some(t) => chrono::DateTime::parse_from_rfc3339(t)
             .with_context(|| format!("line {lineno}: time {t:?} is not RFC 3339"))?
@@ -102,7 +103,7 @@ pub async fn run(a: AppendArgs) -> anyhow::Result<Exit> {
     let (linenos, items): (Vec<usize>, Vec<Incoming>) = if let Some(src) = &a.envelopes {
         read_lines(src)?.into_iter().map(|(n, l)| (n, Incoming::Json(l.into_bytes()))).unzip()
     } else {
-        let key = keyfile::read_signer(a.key.as_deref().context("--key is required")?)?;
+        let key = keys::signer("--key", a.key.as_deref().context("--key is required")?)?;
         if let Some(src) = &a.ndjson {
             let mut out = (Vec::new(), Vec::new());
             for (n, l) in read_lines(src)? {
@@ -112,6 +113,7 @@ pub async fn run(a: AppendArgs) -> anyhow::Result<Exit> {
             out
         } else {
             let ty = a.ty.clone().context("give --type/--data, --ndjson or --envelopes")?;
+            suggest::event_type(&ty).map_err(|e| anyhow::anyhow!("--type: {e} [schema_violation]"))?;
             let data: serde_json::Value = serde_json::from_str(a.data.as_deref().unwrap_or("{}"))
                 .context("--data is not valid JSON")?;
             let env =

@@ -1,35 +1,29 @@
 //! `assay copy --from SRC --to DST`: move a ledger between backends, then verify the copy.
 
-use indicatif::{ProgressBar, ProgressStyle};
-
 use assay::store::{Durability, Store};
 
-use super::Exit;
+use super::progress::Progress;
+use super::{Exit, open};
 
 #[derive(clap::Args)]
 pub struct CopyArgs {
-    /// The source ledger (SQLite path or postgres:// URL).
-    #[arg(long)]
+    /// The source ledger: a SQLite file path or a postgres:// URL.
+    #[arg(long, value_name = "PATH|URL")]
     from: String,
-    /// The destination (created; must not hold a ledger).
-    #[arg(long)]
+    /// The destination: a SQLite file path or a postgres:// URL (created; must not hold a ledger).
+    #[arg(long, value_name = "PATH|URL")]
     to: String,
 }
 
 pub async fn run(a: CopyArgs) -> anyhow::Result<Exit> {
-    let src = Store::open(&a.from, Durability::Full, false).await?;
+    let src = open::existing(&a.from, Durability::Full).await?;
     let dst = Store::open(&a.to, Durability::Full, true).await?;
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("copying {bar:40} {pos}/{len} records")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let n = assay::copy::copy(&src, &dst, |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })
-    .await?;
-    bar.finish_and_clear();
-    let report = assay::verify::verify(&dst, None, |_, _| {}).await?;
+    let bar = Progress::new("copying", "copied", "records");
+    let n = assay::copy::copy(&src, &dst, |done, total| bar.update(done, total)).await?;
+    bar.finish();
+    let bar = Progress::new("verifying the copy", "verified", "records");
+    let report = assay::verify::verify(&dst, None, |done, total| bar.update(done, total)).await?;
+    bar.finish();
     let (src_head, dst_head) = (src.head().await?, dst.head().await?);
     let same_root = match (src_head, dst_head) {
         (Some(s), Some(d)) => {

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use assay::clock::rfc3339;
-use assay::demo::{DemoOptions, DemoSize, build};
+use assay::demo::{DemoOptions, DemoSize, DemoStage, build_with_progress};
 use assay::store::Durability;
 
 use super::Exit;
+use super::progress::Progress;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -51,7 +52,33 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<Exit> {
         durability: Durability::Relaxed,
         start_ns: None,
     };
-    let s = build(&dir, &options).await?;
+    // One bar per stage, each replaced by its summary line when the next begins.
+    let current: std::sync::Mutex<Option<(DemoStage, Progress)>> = std::sync::Mutex::new(None);
+    let progress = |stage: DemoStage, done: u64, total: u64| {
+        let Ok(mut current) = current.lock() else { return };
+        if current.as_ref().is_none_or(|(s, _)| *s != stage) {
+            if let Some((_, bar)) = current.take() {
+                bar.finish();
+            }
+            let bar = match stage {
+                DemoStage::Generating => {
+                    Progress::new("generating the lab's history", "generated the lab's history", "events")
+                }
+                DemoStage::Appending => Progress::new("appending", "appended", "events"),
+                DemoStage::Checking => Progress::new("checking", "checked", "records"),
+                DemoStage::Verifying => Progress::new("verifying", "verified", "records"),
+            };
+            *current = Some((stage, bar));
+        }
+        if let Some((_, bar)) = current.as_ref() {
+            bar.update(done, total);
+        }
+    };
+    let built = build_with_progress(&dir, &options, &progress).await;
+    if let Some((_, bar)) = current.lock().ok().and_then(|mut c| c.take()) {
+        bar.finish();
+    }
+    let s = built?;
     let st = &s.stats;
     let day = |ns: i64| rfc3339(ns).chars().take(10).collect::<String>();
     let list = |m: &std::collections::BTreeMap<String, u64>| {

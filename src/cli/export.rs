@@ -5,13 +5,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use assay::export::source::ServerSource;
 use assay::export::{ExportOptions, export_bundle, export_parquet, files::ROW_GROUP_ROWS};
-use assay::keyfile;
 use assay::store::{Durability, Store};
-use indicatif::{ProgressBar, ProgressStyle};
 
-use super::Exit;
 use super::open::LEDGER_KEY_SETTING;
+use super::progress::Progress;
 use super::remote::ServerArgs;
+use super::{Exit, keys, open};
 
 #[derive(clap::Subcommand)]
 pub enum ExportCommand {
@@ -26,8 +25,8 @@ pub enum ExportCommand {
 /// Where to read the ledger.
 #[derive(clap::Args, Clone, Debug)]
 pub struct SourceArgs {
-    /// The ledger database (SQLite path or postgres:// URL; default assay.db).
-    #[arg(long, env = "ASSAY_DB")]
+    /// The ledger: a SQLite file path or a postgres:// URL (default assay.db).
+    #[arg(long, value_name = "PATH|URL", env = "ASSAY_DB")]
     db: Option<String>,
     #[command(flatten)]
     server: ServerArgs,
@@ -52,6 +51,7 @@ pub struct ParquetArgs {
     /// Rows per Parquet row group.
     #[arg(long, default_value_t = ROW_GROUP_ROWS, hide = true)]
     row_group_rows: usize,
+    /// Print the summary as JSON: `{"from","size","records","files","manifest"}`.
     #[arg(long)]
     json: bool,
 }
@@ -70,6 +70,7 @@ pub struct BundleArgs {
     /// ledger's settings by `assay init`).
     #[arg(long, env = "ASSAY_LEDGER_KEY")]
     ledger_key: Option<PathBuf>,
+    /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -86,26 +87,20 @@ async fn open(source: &SourceArgs) -> anyhow::Result<Source> {
         return Ok(Source::Server(ServerSource::new(client)));
     }
     let db = source.db.as_deref().unwrap_or("assay.db");
-    Ok(Source::Db(Store::open(db, Durability::Full, false).await?))
+    Ok(Source::Db(open::existing(db, Durability::Full).await?))
 }
 
 async fn parquet(a: ParquetArgs) -> anyhow::Result<Exit> {
     let source = open(&a.source).await?;
     anyhow::ensure!(a.row_group_rows > 0, "--row-group-rows must be at least 1");
     let options = ExportOptions { row_group_rows: a.row_group_rows, ..ExportOptions::default() };
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("exporting {bar:40} {pos}/{len} records ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let progress = |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    };
+    let bar = Progress::new("exporting", "exported", "records");
+    let progress = |done, total| bar.update(done, total);
     let summary = match &source {
         Source::Db(store) => export_parquet(store, &a.out, a.since, &options, progress).await?,
         Source::Server(server) => export_parquet(server, &a.out, a.since, &options, progress).await?,
     };
-    bar.finish_and_clear();
+    bar.finish();
     if a.json {
         outln!(
             "{}",
@@ -146,7 +141,7 @@ async fn bundle(a: BundleArgs) -> anyhow::Result<Exit> {
             anyhow::bail!("--server: pass the ledger's signing key with --ledger-key")
         }
     };
-    let key = keyfile::read_signer(&key_path).context("reading the ledger key")?;
+    let key = keys::signer("--ledger-key", &key_path)?;
     let now = assay::clock::rfc3339(assay::clock::now_ns());
     let s = match &source {
         Source::Db(store) => export_bundle(store, &a.artifact, &key, &a.out, &now).await?,

@@ -6,13 +6,18 @@ use assay::keyfile;
 use assay::ledger::{AppendError, Incoming, build_envelope};
 use assay_events::roles::Role;
 
-use super::{DbArgs, Exit, LedgerKeyArgs, open};
+use super::{DbArgs, Exit, LedgerKeyArgs, keys, open, suggest};
+
+/// The roles `--role` grants.
+const ROLES: &[&str] = &["admin", "dispatcher", "worker", "runner", "author", "auditor"];
 
 #[derive(clap::Subcommand)]
 pub enum KeyCommand {
     /// Write DIR/NAME.key and DIR/NAME.vkey.
     New {
+        /// The key's name (it signs as assay:key/NAME).
         name: String,
+        /// The folder to write NAME.key and NAME.vkey into (created if absent).
         #[arg(long)]
         out: PathBuf,
     },
@@ -25,7 +30,7 @@ pub enum KeyCommand {
         /// The admin's signing key.
         #[arg(long)]
         signer: PathBuf,
-        /// The key to register (a .vkey file).
+        /// The key to register: its public verifier key (NAME.vkey).
         #[arg(long)]
         vkey: PathBuf,
         /// admin, dispatcher, worker, runner, author or auditor; repeatable.
@@ -38,10 +43,13 @@ pub enum KeyCommand {
         db: DbArgs,
         #[command(flatten)]
         ledger_key: LedgerKeyArgs,
+        /// The admin's signing key.
         #[arg(long)]
         signer: PathBuf,
+        /// The key to revoke: its public verifier key (NAME.vkey).
         #[arg(long)]
         vkey: PathBuf,
+        /// Why, recorded in the key.revoked event.
         #[arg(long)]
         reason: Option<String>,
     },
@@ -60,7 +68,8 @@ pub async fn run(cmd: KeyCommand) -> anyhow::Result<Exit> {
             for r in &roles {
                 anyhow::ensure!(
                     Role::parse_grantable(r).is_some(),
-                    "unknown role {r:?}: use admin, dispatcher, worker, runner, author or auditor"
+                    "--role: unknown role {r:?}{}",
+                    suggest::hint(r, ROLES)
                 );
             }
             let data = serde_json::json!({ "vkey": read_vkey_text(&vkey)?, "roles": roles });
@@ -77,7 +86,7 @@ pub async fn run(cmd: KeyCommand) -> anyhow::Result<Exit> {
 }
 
 fn read_vkey_text(path: &std::path::Path) -> anyhow::Result<String> {
-    Ok(keyfile::read_verifier(path)?.to_text())
+    Ok(keys::verifier("--vkey", path)?.to_text())
 }
 
 async fn change(
@@ -88,8 +97,8 @@ async fn change(
     vkey: &std::path::Path,
     data: serde_json::Value,
 ) -> anyhow::Result<Exit> {
-    let admin = keyfile::read_signer(signer)?;
-    let target = keyfile::read_verifier(vkey)?;
+    let admin = keys::signer("--signer", signer)?;
+    let target = keys::verifier("--vkey", vkey)?;
     let ledger = open::ledger(db, ledger_key).await?;
     let subject = format!("key/{}", target.name());
     let env = build_envelope(&admin, ty, Some(&subject), data, None, assay::clock::now_ns());

@@ -6,7 +6,7 @@ use std::io::Write;
 use assay::view::RecordView;
 
 use super::remote::ServerArgs;
-use super::{DbArgs, Exit, open};
+use super::{Exit, ReadDbArgs, open, suggest};
 
 /// Records read per query.
 const PAGE_RECORDS: u32 = 1000;
@@ -14,11 +14,13 @@ const PAGE_RECORDS: u32 = 1000;
 #[derive(clap::Args)]
 pub struct LogArgs {
     #[command(flatten)]
-    db: DbArgs,
+    db: ReadDbArgs,
     #[command(flatten)]
     server: ServerArgs,
+    /// Only records of this event type (e.g. metric.recorded).
     #[arg(long = "type")]
     ty: Option<String>,
+    /// Only records about this subject (e.g. run/r-42).
     #[arg(long)]
     subject: Option<String>,
     /// First seq to show.
@@ -38,6 +40,9 @@ enum Source {
 }
 
 pub async fn run(a: LogArgs) -> anyhow::Result<Exit> {
+    if let Some(ty) = &a.ty {
+        suggest::event_type(ty).map_err(|e| anyhow::anyhow!("--type: {e}"))?;
+    }
     let source = match a.server.client()? {
         Some(c) => Source::Server(c),
         None => Source::Db(open::store(&a.db).await?),

@@ -20,17 +20,22 @@ macro_rules! out {
 mod append;
 mod copy;
 mod demo;
+mod docs;
 mod export;
 mod gpu;
 mod init;
 mod key;
+mod keys;
 mod log;
 mod open;
+mod progress;
 mod proof;
 mod remote;
 mod run;
 mod serve;
 mod state;
+mod suggest;
+mod table;
 mod token;
 mod verify;
 mod verify_export;
@@ -38,7 +43,7 @@ mod xid;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use assay::store::Durability;
 
@@ -78,15 +83,47 @@ pub struct Cli {
     command: Command,
 }
 
-/// Where the ledger lives and how hard it syncs.
+/// Where the ledger lives and how hard it syncs: for commands that write.
 #[derive(Args, Clone, Debug)]
 pub struct DbArgs {
-    /// The ledger database: a SQLite file path.
-    #[arg(long, default_value = "assay.db", env = "ASSAY_DB")]
+    /// The ledger: a SQLite file path or a postgres:// URL.
+    #[arg(long, value_name = "PATH|URL", default_value = "assay.db", env = "ASSAY_DB")]
     pub db: String,
     /// `full`: synchronous=FULL (survives power loss); `relaxed`: synchronous=NORMAL.
     #[arg(long, value_enum, default_value_t = Durability::Full)]
     pub durability: Durability,
+}
+
+/// Where the ledger lives: for commands that only read it.
+#[derive(Args, Clone, Debug)]
+pub struct ReadDbArgs {
+    /// The ledger: a SQLite file path or a postgres:// URL.
+    #[arg(long, value_name = "PATH|URL", default_value = "assay.db", env = "ASSAY_DB")]
+    pub db: String,
+}
+
+/// A ledger to open: what `--db` names, and how hard writes sync.
+pub trait DbTarget {
+    fn target(&self) -> &str;
+    fn durability(&self) -> Durability;
+}
+
+impl DbTarget for DbArgs {
+    fn target(&self) -> &str {
+        &self.db
+    }
+    fn durability(&self) -> Durability {
+        self.durability
+    }
+}
+
+impl DbTarget for ReadDbArgs {
+    fn target(&self) -> &str {
+        &self.db
+    }
+    fn durability(&self) -> Durability {
+        Durability::Full
+    }
 }
 
 /// For commands that append: the ledger's own signing key.
@@ -148,6 +185,15 @@ enum Command {
     /// GPU preflight.
     #[command(subcommand)]
     Gpu(gpu::GpuCommand),
+    /// Shell completions (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(docs::CompletionsArgs),
+    /// Manual pages (roff): the whole tool on stdout, or one page per subcommand with --out.
+    Man(docs::ManArgs),
+}
+
+/// The command tree (for completions, manual pages and tests).
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -173,5 +219,102 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Run(c) => run::run(c).await,
         Command::Xid(c) => xid::run(c).await,
         Command::Gpu(c) => gpu::run(c).await,
+        Command::Completions(a) => docs::completions(a),
+        Command::Man(a) => docs::man(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command, and every argument of every command, says what it is for: `--help` and
+    /// the manual pages show a description for each.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        command().debug_assert();
+        let mut root = command();
+        root.build();
+        let mut missing = Vec::new();
+        walk(&root, "assay", &mut missing);
+        assert!(missing.is_empty(), "without help text:\n{}", missing.join("\n"));
+    }
+
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        if path != "assay" && cmd.get_about().is_none() {
+            missing.push(format!("{path} (the command)"));
+        }
+        for arg in cmd.get_arguments() {
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                let name = arg.get_long().map_or_else(|| arg.get_id().to_string(), |l| format!("--{l}"));
+                missing.push(format!("{path} {name}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+
+    /// `--durability` is offered by the commands that write, and only by them.
+    #[test]
+    fn durability_only_where_the_ledger_is_written() {
+        let mut root = command();
+        root.build();
+        let writes = [
+            "init",
+            "key register",
+            "key revoke",
+            "append",
+            "serve",
+            "token create",
+            "token revoke",
+            "run campaign",
+            "run exec",
+            "xid watch",
+            "gpu preflight",
+        ];
+        let mut found = Vec::new();
+        collect_durability(&root, "", &mut found);
+        found.sort();
+        let mut expected: Vec<String> = writes.iter().map(|w| (*w).to_owned()).collect();
+        expected.sort();
+        assert_eq!(found, expected);
+    }
+
+    fn collect_durability(cmd: &clap::Command, path: &str, found: &mut Vec<String>) {
+        if cmd.get_arguments().any(|a| a.get_long() == Some("durability")) {
+            found.push(path.trim().to_owned());
+        }
+        for sub in cmd.get_subcommands() {
+            collect_durability(sub, &format!("{path} {}", sub.get_name()), found);
+        }
+    }
+
+    /// Every `--db` says it takes a SQLite path or a postgres:// URL.
+    #[test]
+    fn every_db_option_names_both_backends() {
+        let mut root = command();
+        root.build();
+        let mut wrong = Vec::new();
+        let mut seen = 0;
+        check_db(&root, "assay", &mut wrong, &mut seen);
+        assert!(seen > 20, "only {seen} --db options found");
+        assert!(wrong.is_empty(), "--db help without both backends: {wrong:?}");
+    }
+
+    fn check_db(cmd: &clap::Command, path: &str, wrong: &mut Vec<String>, seen: &mut usize) {
+        for arg in cmd.get_arguments() {
+            let long = arg.get_long();
+            if long == Some("db") || (path == "assay copy" && matches!(long, Some("from" | "to"))) {
+                *seen += 1;
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                if !(help.contains("SQLite file path") && help.contains("postgres:// URL")) {
+                    wrong.push(format!("{path} --{}: {help}", arg.get_long().unwrap_or_default()));
+                }
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            check_db(sub, &format!("{path} {}", sub.get_name()), wrong, seen);
+        }
     }
 }

@@ -1,46 +1,91 @@
 //! Opening stores and ledgers for commands.
 
+use std::path::Path;
+
 use anyhow::Context;
-use assay::keyfile;
 use assay::ledger::{Ledger, LedgerOptions};
-use assay::store::Store;
+use assay::store::{Durability, Store};
 use assay_events::keys::SignerKey;
 
-use super::{DbArgs, LedgerKeyArgs};
+use super::{DbTarget, LedgerKeyArgs, keys};
 
 /// The settings key under which `assay init` records the ledger key's path.
 pub const LEDGER_KEY_SETTING: &str = "ledger_key_path";
 
 /// Opens an existing store (never creates one).
-pub async fn store(db: &DbArgs) -> anyhow::Result<Store> {
-    Ok(Store::open(&db.db, db.durability, false).await?)
+pub async fn store(db: &impl DbTarget) -> anyhow::Result<Store> {
+    existing(db.target(), db.durability()).await
+}
+
+/// Opens the ledger at `target` (a SQLite path or a postgres:// URL), which must exist: a
+/// missing (or empty) SQLite file is not created, and a database without a ledger is refused,
+/// with what to run instead.
+pub async fn existing(target: &str, durability: Durability) -> anyhow::Result<Store> {
+    let postgres = target.starts_with("postgres://") || target.starts_with("postgresql://");
+    if !postgres {
+        let path = Path::new(target.strip_prefix("sqlite://").unwrap_or(target));
+        let empty = std::fs::metadata(path).map(|m| m.is_file() && m.len() == 0);
+        match empty {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(no_ledger(target)),
+            Ok(true) => anyhow::bail!(no_ledger(target)),
+            _ => {}
+        }
+    }
+    let store = Store::open(target, durability, false).await?;
+    if store.head().await?.is_none() {
+        store.close().await;
+        anyhow::bail!(no_ledger(target));
+    }
+    Ok(store)
+}
+
+/// `no ledger at PATH: create one with `assay init --db PATH …``.
+fn no_ledger(target: &str) -> String {
+    let shown = redact(target);
+    format!("no ledger at {shown}: create one with `assay init --db {shown} --origin NAME --keys DIR`")
+}
+
+/// A URL's password as `***`.
+fn redact(target: &str) -> String {
+    match (target.find("://"), target.find('@')) {
+        (Some(s), Some(at)) if at > s => match target[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &target[..s + 3], &target[at..]),
+            None => target.to_owned(),
+        },
+        _ => target.to_owned(),
+    }
 }
 
 /// Opens an existing ledger for appending.
-pub async fn ledger(db: &DbArgs, key: &LedgerKeyArgs) -> anyhow::Result<Ledger> {
+pub async fn ledger(db: &impl DbTarget, key: &LedgerKeyArgs) -> anyhow::Result<Ledger> {
     ledger_with(db, key, LedgerOptions::default()).await
 }
 
 /// [`ledger`] with options (a server follows other writers' commits).
-pub async fn ledger_with(db: &DbArgs, key: &LedgerKeyArgs, options: LedgerOptions) -> anyhow::Result<Ledger> {
+pub async fn ledger_with(
+    db: &impl DbTarget,
+    key: &LedgerKeyArgs,
+    options: LedgerOptions,
+) -> anyhow::Result<Ledger> {
     Ok(ledger_and_key(db, key, options).await?.0)
 }
 
 /// The ledger and its signing key (which the service also signs audit bundles with).
 pub async fn ledger_and_key(
-    db: &DbArgs,
+    db: &impl DbTarget,
     key: &LedgerKeyArgs,
     options: LedgerOptions,
 ) -> anyhow::Result<(Ledger, SignerKey)> {
     let store = store(db).await?;
-    let path = match &key.ledger_key {
-        Some(p) => p.clone(),
-        None => store
-            .setting(LEDGER_KEY_SETTING)
-            .await?
-            .context("the ledger key's path is not recorded; pass --ledger-key")?
-            .into(),
+    let ledger_key = match &key.ledger_key {
+        Some(p) => keys::signer("--ledger-key", p)?,
+        None => {
+            let path = store
+                .setting(LEDGER_KEY_SETTING)
+                .await?
+                .context("the ledger key's path is not recorded; pass --ledger-key")?;
+            keys::signer("the ledger key recorded by `assay init`", Path::new(&path))?
+        }
     };
-    let ledger_key = keyfile::read_signer(&path).context("reading the ledger key")?;
     Ok((Ledger::open(store, ledger_key.clone(), options).await?, ledger_key))
 }

@@ -1,31 +1,36 @@
 //! `assay proof inclusion|consistency`.
 
 use super::remote::ServerArgs;
-use super::{DbArgs, Exit, open};
+use super::{Exit, ReadDbArgs, open};
 
 #[derive(clap::Subcommand)]
 pub enum ProofCommand {
     /// Inclusion of record SEQ in the tree of a signed checkpoint.
     Inclusion {
         #[command(flatten)]
-        db: DbArgs,
+        db: ReadDbArgs,
         #[command(flatten)]
         server: ServerArgs,
+        /// The record's seq.
         seq: u64,
         /// Tree size of a signed checkpoint (default: the latest).
         #[arg(long)]
         size: Option<u64>,
+        /// Print the proof as one line of JSON.
         #[arg(long)]
         json: bool,
     },
     /// Consistency of tree size OLD with the checkpoint signed at NEW.
     Consistency {
         #[command(flatten)]
-        db: DbArgs,
+        db: ReadDbArgs,
         #[command(flatten)]
         server: ServerArgs,
+        /// The older tree size.
         old: u64,
+        /// The newer tree size, that of a signed checkpoint.
         new: u64,
+        /// Print the proof as one line of JSON.
         #[arg(long)]
         json: bool,
     },

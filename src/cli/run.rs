@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use assay::keyfile;
 use assay::ledger::Ledger;
 use assay::sink::LedgerSink;
 use assay::store::Durability;
@@ -20,7 +19,7 @@ use assay_events::keys::SignerKey;
 use assay_events::roles::Role;
 use assay_kernels::sink::EventSink;
 
-use super::{DbArgs, Exit, LedgerKeyArgs, open};
+use super::{DbArgs, Exit, LedgerKeyArgs, keys, open};
 
 #[derive(clap::Subcommand)]
 pub enum RunCommand {
@@ -46,11 +45,11 @@ pub async fn run(command: RunCommand) -> anyhow::Result<Exit> {
 #[derive(clap::Args, Clone, Debug)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["db", "server"])))]
 pub struct SinkArgs {
-    /// Record into this local ledger (a SQLite file made by `assay init`).
-    #[arg(long)]
+    /// Record into this ledger: a SQLite file path or a postgres:// URL (made by `assay init`).
+    #[arg(long, value_name = "PATH|URL")]
     pub db: Option<String>,
-    /// Record through an Assay server at this URL.
-    #[arg(long)]
+    /// Record through an Assay server at this URL (e.g. http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// The producer's signing key (registered with the runner role); `source` becomes
     /// assay:key/<its name>.
@@ -97,8 +96,7 @@ impl Opened {
 /// ledger and hold one of `roles` (checked before anything runs, so that a command is not
 /// started only to find that nothing it does can be recorded).
 pub async fn open_sink(args: &SinkArgs, roles: &[Role]) -> anyhow::Result<Opened> {
-    let key =
-        keyfile::read_signer(&args.key).with_context(|| format!("reading --key {}", args.key.display()))?;
+    let key = keys::signer("--key", &args.key)?;
     if let Some(url) = &args.server {
         let client = assay::client::Client::new(url)?;
         client.health().await.with_context(|| format!("--server {url}: the server does not answer"))?;

@@ -2,23 +2,26 @@
 
 use anyhow::Context;
 use assay_projections::Projections;
-use indicatif::{ProgressBar, ProgressStyle};
+use assay_projections::queue::{Queue, Run};
 
-use super::{DbArgs, Exit, open};
+use super::progress::Progress;
+use super::table::{Table, or_dash, time_ns, time_text};
+use super::{Exit, ReadDbArgs, open, suggest};
 
 #[derive(clap::Args)]
 pub struct ReplayArgs {
     #[command(flatten)]
-    db: DbArgs,
+    db: ReadDbArgs,
     /// The state as of this seq (default: the head).
     #[arg(long)]
     at: Option<u64>,
     /// One projection (keys, queue, corpus, audit, gpus, kernels, verdicts) or `all`.
     #[arg(long, default_value = "all")]
     projection: String,
+    /// One JSON object per projection: `{"projection","seq","digest","state"}`.
     #[arg(long)]
     json: bool,
-    /// Print `NAME DIGEST` lines only.
+    /// Print `NAME DIGEST` lines only (full digests; the table shows their first 16 digits).
     #[arg(long)]
     digest_only: bool,
 }
@@ -26,7 +29,7 @@ pub struct ReplayArgs {
 #[derive(clap::Args)]
 pub struct AuditArgs {
     #[command(flatten)]
-    db: DbArgs,
+    db: ReadDbArgs,
     /// Only this artifact; exit status 1 when it does not pass.
     #[arg(long)]
     artifact: Option<String>,
@@ -41,23 +44,17 @@ pub struct AuditArgs {
 #[derive(clap::Args)]
 pub struct StateArgs {
     #[command(flatten)]
-    db: DbArgs,
+    db: ReadDbArgs,
+    /// Print the projection's state as JSON (the bytes its digest covers) instead of a table.
     #[arg(long)]
     json: bool,
 }
 
-async fn state(db: &DbArgs, at: Option<u64>) -> anyhow::Result<Projections> {
+async fn state(db: &ReadDbArgs, at: Option<u64>) -> anyhow::Result<Projections> {
     let store = open::store(db).await?;
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("replaying {bar:40} {pos}/{len} records")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let p = assay::replay::replay(&store, at, |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })
-    .await?;
-    bar.finish_and_clear();
+    let progress = Progress::new("replaying", "replayed", "records");
+    let p = assay::replay::replay(&store, at, |done, total| progress.update(done, total)).await?;
+    progress.finish();
     Ok(p)
 }
 
@@ -66,32 +63,120 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<Exit> {
         Projections::names().to_vec()
     } else {
         let n = Projections::names().iter().find(|n| **n == a.projection).with_context(|| {
+            let mut names = Projections::names().to_vec();
+            names.push("all");
             format!(
-                "unknown projection {:?}; one of {} or all",
+                "--projection: unknown projection {:?}{}",
                 a.projection,
-                Projections::names().join(", ")
+                suggest::hint(&a.projection, &names)
             )
         })?;
         vec![*n]
     };
     let p = state(&a.db, a.at).await?;
     let seq = p.seq();
+    if a.digest_only || a.json {
+        for name in names {
+            let digest = p.digest(name).context("projection digest")?;
+            if a.digest_only {
+                outln!("{name} {digest}");
+            } else {
+                let state = p.state_json(name).context("projection state")?;
+                outln!(
+                    "{}",
+                    serde_json::json!({"projection": name, "seq": seq, "digest": digest.to_hex(), "state": state})
+                );
+            }
+        }
+        return Ok(Exit::Ok);
+    }
+    match seq {
+        Some(s) => outln!("as of seq {s} ({} records)", s + 1),
+        None => outln!("as of the empty log"),
+    }
+    let mut table = Table::new(&["PROJECTION", "DIGEST", "HOLDS"]);
     for name in names {
         let digest = p.digest(name).context("projection digest")?;
-        if a.digest_only {
-            outln!("{name} {digest}");
-        } else if a.json {
-            let state = p.state_json(name).context("projection state")?;
-            outln!(
-                "{}",
-                serde_json::json!({"projection": name, "seq": seq, "digest": digest.to_hex(), "state": state})
-            );
-        } else {
-            outln!("== {name} (seq {}, digest {digest})", seq.map_or("-".to_owned(), |s| s.to_string()));
-            outln!("{}", serde_json::to_string_pretty(&p.state_json(name).context("projection state")?)?);
-        }
+        let short: String = digest.to_hex().chars().take(16).collect();
+        table.row(vec![name.to_owned(), short, holds(&p, name)]);
     }
+    out!("{}", table.render());
     Ok(Exit::Ok)
+}
+
+/// What a projection holds, counted.
+fn holds(p: &Projections, name: &str) -> String {
+    match name {
+        "keys" => {
+            let (all, revoked) =
+                p.keys.keys().fold((0, 0), |(n, r), (_, k)| (n + 1, r + u64::from(k.revoked_seq.is_some())));
+            format!("{all} keys, {revoked} revoked")
+        }
+        "queue" => {
+            let d = p.queue.decisions();
+            format!(
+                "{} runs ({}); {} dispatches accepted, {} refused",
+                p.queue.runs().len(),
+                nonzero(&p.queue.counts()),
+                d.accepted,
+                d.refused
+            )
+        }
+        "corpus" => {
+            let c = p.corpus.counts();
+            format!(
+                "{} artifacts: {} submitted, {} admitted, {} rejected, {} superseded",
+                p.corpus.artifacts().len(),
+                c.submitted,
+                c.admitted,
+                c.rejected,
+                c.superseded
+            )
+        }
+        "audit" => {
+            let claims: usize = p.audit.claims().values().map(|c| c.len()).sum();
+            format!("{} runs, {claims} claims", p.audit.runs().len())
+        }
+        "gpus" => {
+            let xids: u64 = p.gpus.devices().values().map(|d| d.xids.total).sum();
+            format!(
+                "{} GPUs on {} hosts, {xids} Xids, {} needing a reset",
+                p.gpus.devices().len(),
+                p.gpus.hosts().len(),
+                p.gpus.needing_reset().count()
+            )
+        }
+        "kernels" => {
+            let t = p.kernels.totals();
+            format!(
+                "{} launches: {} passed, {} failed, {} faulted",
+                t.launches, t.passed, t.failed, t.faulted
+            )
+        }
+        "verdicts" => {
+            let r = p.audit_report();
+            let v = &r.verdicts;
+            format!(
+                "{} supported, {} contradicted, {} unsupported, {} tainted; {} of {} artifacts pass",
+                v.supported,
+                v.contradicted,
+                v.unsupported,
+                v.tainted,
+                r.artifacts_passing,
+                r.artifacts_canonical
+            )
+        }
+        _ => String::new(),
+    }
+}
+
+/// `3 queued, 1 running` (zeros left out), or `none`.
+fn nonzero(counts: &std::collections::BTreeMap<&'static str, u64>) -> String {
+    let parts: Vec<String> = assay_projections::queue::RunState::ALL
+        .iter()
+        .filter_map(|s| counts.get(s.as_str()).filter(|n| **n > 0).map(|n| format!("{n} {}", s.as_str())))
+        .collect();
+    if parts.is_empty() { "none".to_owned() } else { parts.join(", ") }
 }
 
 pub async fn audit(a: AuditArgs) -> anyhow::Result<Exit> {
@@ -164,20 +249,149 @@ fn print_artifact(
 }
 
 pub async fn queue(a: StateArgs) -> anyhow::Result<Exit> {
-    show(a, "queue").await
+    let p = state(&a.db, None).await?;
+    if a.json {
+        outln!("{}", serde_json::to_string(&p.state_json("queue").context("projection state")?)?);
+        return Ok(Exit::Ok);
+    }
+    out!("{}", queue_text(&p.queue));
+    Ok(Exit::Ok)
+}
+
+/// The queue for people: pause and maintenance, counts, decisions, then one row per run in
+/// queue order.
+fn queue_text(q: &Queue) -> String {
+    let mut out = String::new();
+    if let Some(pause) = q.paused() {
+        out += &format!(
+            "dispatch paused at seq {}: {}\n",
+            pause.seq,
+            pause.reason.as_deref().unwrap_or("no reason given")
+        );
+    }
+    let m = q.maintenance();
+    let reason = |r: &Option<String>| r.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+    if let Some(all) = &m.all {
+        out += &format!("maintenance: everything{}\n", reason(&all.reason));
+    }
+    for (worker, e) in &m.workers {
+        out += &format!("maintenance: worker {worker}{}\n", reason(&e.reason));
+    }
+    for (gpu, e) in &m.gpus {
+        out += &format!("maintenance: gpu {gpu}{}\n", reason(&e.reason));
+    }
+    for (worker, lanes) in &m.lanes {
+        for (gpu, e) in lanes {
+            out += &format!("maintenance: lane {worker} {gpu}{}\n", reason(&e.reason));
+        }
+    }
+    let d = q.decisions();
+    out += &format!("runs: {}\n", nonzero(&q.counts()));
+    let refusals: Vec<String> = d.refusals_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
+    out += &format!(
+        "dispatch: {} accepted, {} refused{}\n",
+        d.accepted,
+        d.refused,
+        if refusals.is_empty() { String::new() } else { format!(" ({})", refusals.join(", ")) }
+    );
+    let mut runs: Vec<(&String, &Run)> = q.runs().iter().collect();
+    runs.sort_by_key(|(id, r)| (r.queued_seq.unwrap_or(u64::MAX), *id));
+    let mut table = Table::new(&["RUN", "STATE", "WORKER", "GPU", "QUEUED", "STARTED", ">DURATION", "EXIT"]);
+    for (id, r) in runs {
+        let queued = match &r.producer_time.queued {
+            Some(t) => time_text(Some(t)),
+            None => time_ns(r.queued_at_ns),
+        };
+        let started = match &r.producer_time.started {
+            Some(t) => time_text(Some(t)),
+            None => time_ns(r.started_at_ns),
+        };
+        let exit = match (r.exit_code, r.signal) {
+            (_, Some(sig)) => format!("signal {sig}"),
+            (Some(code), None) => code.to_string(),
+            (None, None) => "-".to_owned(),
+        };
+        table.row(vec![
+            id.clone(),
+            r.state.as_str().to_owned(),
+            or_dash(r.worker.as_deref()),
+            or_dash(r.gpu.as_deref()),
+            queued,
+            started,
+            r.duration_ms.map_or("-".to_owned(), duration),
+            exit,
+        ]);
+    }
+    if !table.is_empty() {
+        out += &table.render();
+    }
+    out
+}
+
+/// `850ms`, `12.3s`, `4m05s`, `2h07m`.
+fn duration(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{}m{:02}s", ms / 60_000, ms / 1000 % 60),
+        _ => format!("{}h{:02}m", ms / 3_600_000, ms / 60_000 % 60),
+    }
 }
 
 pub async fn gpus(a: StateArgs) -> anyhow::Result<Exit> {
-    show(a, "gpus").await
+    let p = state(&a.db, None).await?;
+    if a.json {
+        outln!("{}", serde_json::to_string(&p.state_json("gpus").context("projection state")?)?);
+        return Ok(Exit::Ok);
+    }
+    out!("{}", gpus_text(&p.gpus));
+    Ok(Exit::Ok)
 }
 
-async fn show(a: StateArgs, name: &str) -> anyhow::Result<Exit> {
-    let p = state(&a.db, None).await?;
-    let state = p.state_json(name).context("projection state")?;
-    if a.json {
-        outln!("{}", serde_json::to_string(&state)?);
-    } else {
-        outln!("{}", serde_json::to_string_pretty(&state)?);
+/// GPUs for people: one row per (host, PCI id), then hosts whose preflight found no GPU.
+fn gpus_text(g: &assay_projections::gpus::Gpus) -> String {
+    let mut table = Table::new(&[
+        "HOST",
+        "PCI",
+        "MODEL",
+        "LAST TELEMETRY",
+        ">TEMP",
+        ">POWER",
+        ">UTIL",
+        ">XIDS",
+        "LAST XID",
+        "NEEDS RESET",
+    ]);
+    for (key, d) in g.devices() {
+        let t = d.telemetry.as_ref();
+        let last_xid = d.xids.recent.back();
+        table.row(vec![
+            // A GPU recorded without a host: its events count for that PCI id on every host.
+            key.host.clone().unwrap_or_else(|| "(any)".to_owned()),
+            key.pci.clone(),
+            or_dash(d.name.as_deref()),
+            time_text(t.map(|t| t.time.as_str())),
+            t.and_then(|t| t.temp_c).map_or("-".to_owned(), |c| format!("{c}°C")),
+            t.and_then(|t| t.power_mw).map_or("-".to_owned(), |mw| format!("{:.0} W", mw as f64 / 1000.0)),
+            t.and_then(|t| t.util_gpu_pct).map_or("-".to_owned(), |u| format!("{u:.0}%")),
+            d.xids.total.to_string(),
+            last_xid.map_or("-".to_owned(), |x| format!("{} at {}", x.code, time_text(Some(&x.time)))),
+            match &d.reset_cause {
+                Some(c) if d.needs_reset => format!("yes: Xid {} ({})", c.code, c.action),
+                _ if d.needs_reset => "yes".to_owned(),
+                _ => "no".to_owned(),
+            },
+        ]);
     }
-    Ok(Exit::Ok)
+    let mut out = if table.is_empty() { "no GPUs recorded\n".to_owned() } else { table.render() };
+    for (host, pre) in g.hosts() {
+        if !pre.available {
+            out += &format!(
+                "{host}: no usable GPU at seq {} ({})\n",
+                pre.seq,
+                pre.unavailable_reason.as_deref().unwrap_or("no reason given")
+            );
+        }
+    }
+    out
 }

@@ -10,6 +10,7 @@ pub enum TokenCommand {
     Create {
         #[command(flatten)]
         db: DbArgs,
+        /// The token's name (to revoke it by).
         #[arg(long)]
         name: String,
     },
@@ -17,6 +18,7 @@ pub enum TokenCommand {
     Revoke {
         #[command(flatten)]
         db: DbArgs,
+        /// The name given at `assay token create`.
         #[arg(long)]
         name: String,
     },

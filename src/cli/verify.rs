@@ -3,17 +3,18 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{DbArgs, Exit, open};
+use super::progress::Progress;
+use super::{Exit, ReadDbArgs, open};
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
-    db: DbArgs,
+    db: ReadDbArgs,
     /// A checkpoint note saved earlier: the log must be consistent with it.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
+    /// Print the report as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -21,7 +22,7 @@ pub struct VerifyArgs {
 #[derive(clap::Args)]
 pub struct CheckpointArgs {
     #[command(flatten)]
-    db: DbArgs,
+    db: ReadDbArgs,
     #[command(flatten)]
     server: super::remote::ServerArgs,
     /// List every signed checkpoint (size, root, signed at) instead of printing the latest
@@ -39,16 +40,10 @@ pub async fn run(a: VerifyArgs) -> anyhow::Result<Exit> {
         Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
         None => None,
     };
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("verifying {bar:40} {pos}/{len} records ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let report = assay::verify::verify(&store, saved.as_deref(), |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })
-    .await?;
-    bar.finish_and_clear();
+    let progress = Progress::new("verifying", "verified", "records");
+    let report =
+        assay::verify::verify(&store, saved.as_deref(), |done, total| progress.update(done, total)).await?;
+    progress.finish();
     if a.json {
         outln!("{}", serde_json::to_string(&report)?);
     } else if report.ok {

@@ -2,22 +2,21 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use assay::export::bundle::proof_path;
 use assay::export::bundle_check::PASSED;
 use assay::export::{verify_bundle, verify_export};
-use assay::keyfile;
-use indicatif::{ProgressBar, ProgressStyle};
 
-use super::Exit;
+use super::progress::Progress;
+use super::{Exit, keys};
 
 #[derive(clap::Args)]
 pub struct VerifyExportArgs {
     /// The export folder (holding manifest.json).
     dir: PathBuf,
-    /// The ledger's verifier key (LEDGER.vkey): the only thing trusted.
+    /// The ledger's public verifier key (ledger.vkey): the only thing trusted.
     #[arg(long)]
     ledger_key: PathBuf,
+    /// Print the report as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -26,7 +25,7 @@ pub struct VerifyExportArgs {
 pub struct VerifyBundleArgs {
     /// The bundle (`.intoto.jsonl`).
     file: PathBuf,
-    /// The ledger's verifier key (LEDGER.vkey): the only thing trusted.
+    /// The ledger's public verifier key (ledger.vkey): the only thing trusted.
     #[arg(long)]
     ledger_key: PathBuf,
     /// The inclusion proofs (default: FILE.proof).
@@ -42,22 +41,16 @@ pub struct VerifyBundleArgs {
 }
 
 pub async fn export(a: VerifyExportArgs) -> anyhow::Result<Exit> {
-    let key = keyfile::read_verifier(&a.ledger_key).context("reading the ledger key")?;
+    let key = keys::verifier("--ledger-key", &a.ledger_key)?;
     anyhow::ensure!(a.dir.is_dir(), "{} is not a folder", a.dir.display());
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("verifying {bar:40} {pos}/{len} records ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let progress_bar = bar.clone();
+    let bar = std::sync::Arc::new(Progress::new("verifying", "verified", "records"));
+    let progress = bar.clone();
     let dir = a.dir.clone();
     let report = tokio::task::spawn_blocking(move || {
-        verify_export(&dir, &key, |done, total| {
-            progress_bar.set_length(total);
-            progress_bar.set_position(done);
-        })
+        verify_export(&dir, &key, |done, total| progress.update(done, total))
     })
     .await?;
-    bar.finish_and_clear();
+    bar.finish();
     if a.json {
         outln!("{}", serde_json::to_string(&report)?);
     } else if report.ok {
@@ -79,7 +72,7 @@ pub async fn export(a: VerifyExportArgs) -> anyhow::Result<Exit> {
 }
 
 pub async fn bundle(a: VerifyBundleArgs) -> anyhow::Result<Exit> {
-    let key = keyfile::read_verifier(&a.ledger_key).context("reading the ledger key")?;
+    let key = keys::verifier("--ledger-key", &a.ledger_key)?;
     let proof = a.proof.clone().unwrap_or_else(|| proof_path(&a.file));
     let file = a.file.clone();
     let report = tokio::task::spawn_blocking(move || verify_bundle(&file, &proof, &key)).await?;

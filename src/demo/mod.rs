@@ -271,18 +271,53 @@ fn new_keys(keys_dir: &Path) -> Result<(assay_events::keys::SignerKey, lab::Keys
 }
 
 /// Appends `events` through [`Ledger::append`], in requests of at most [`CHUNK_EVENTS`].
-async fn append_all(ledger: &Ledger, events: Vec<DecodedEnvelope>) -> Result<(), DemoError> {
+/// Appends `events` in chunks; `done` counts the events appended so far (of `total`).
+async fn append_all(
+    ledger: &Ledger,
+    events: Vec<DecodedEnvelope>,
+    done: &mut u64,
+    total: u64,
+    progress: &DemoProgress<'_>,
+) -> Result<(), DemoError> {
     let mut events = events.into_iter().peekable();
     while events.peek().is_some() {
         let chunk: Vec<Incoming> = events.by_ref().take(CHUNK_EVENTS).map(Incoming::Decoded).collect();
+        let n = chunk.len() as u64;
         ledger.append(chunk).await?;
+        *done += n;
+        progress(DemoStage::Appending, *done, total);
     }
     Ok(())
 }
 
+/// What [`build_with_progress`] is doing, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoStage {
+    /// Simulating the lab's history (no count).
+    Generating,
+    /// Appending its events: (appended, of all).
+    Appending,
+    /// Replaying the log to check it against the scenario: (records, of all).
+    Checking,
+    /// Verifying the ledger: (records, of all).
+    Verifying,
+}
+
+/// A progress callback: the stage, done, total.
+pub type DemoProgress<'a> = dyn Fn(DemoStage, u64, u64) + Sync + 'a;
+
 /// Builds the demo ledger in `dir` (which must not hold one yet), checks it against the
 /// scenario, and verifies it.
 pub async fn build(dir: &Path, options: &DemoOptions) -> Result<DemoSummary, DemoError> {
+    build_with_progress(dir, options, &|_, _, _| {}).await
+}
+
+/// [`build`], telling `progress` how far it is.
+pub async fn build_with_progress(
+    dir: &Path,
+    options: &DemoOptions,
+    progress: &DemoProgress<'_>,
+) -> Result<DemoSummary, DemoError> {
     let began = Instant::now();
     let scale = options.scale();
     let start_ns = options.start_ns.unwrap_or_else(|| default_start(&scale));
@@ -325,6 +360,7 @@ pub async fn build(dir: &Path, options: &DemoOptions) -> Result<DemoSummary, Dem
         .collect();
     ledger.append(registrations).await?;
 
+    progress(DemoStage::Generating, 0, 0);
     let history = {
         let dir = dir.to_path_buf();
         let options = options.clone();
@@ -333,7 +369,9 @@ pub async fn build(dir: &Path, options: &DemoOptions) -> Result<DemoSummary, Dem
             .await
             .map_err(|e| DemoError::Generate(format!("generator task failed: {e}")))??
     };
-    append_all(&ledger, history.main).await?;
+    let total = (history.main.len() + history.last.len()) as u64;
+    let mut done = 0;
+    append_all(&ledger, history.main, &mut done, total, progress).await?;
     ledger.shutdown().await;
 
     // The ledger measures a preflight's age on its own clock; this history was written in
@@ -341,9 +379,9 @@ pub async fn build(dir: &Path, options: &DemoOptions) -> Result<DemoSummary, Dem
     // producer time) the ledger is reopened with no tolerance, as real time would have it.
     let strict = LedgerOptions { preflight_max_age_ms: 0, ..LedgerOptions::default() };
     let ledger = Ledger::open(store.clone(), ledger_key.clone(), strict).await?;
-    append_all(&ledger, history.last).await?;
+    append_all(&ledger, history.last, &mut done, total, progress).await?;
 
-    let state = crate::replay::replay(&store, None, |_, _| {}).await?;
+    let state = crate::replay::replay(&store, None, |n, of| progress(DemoStage::Checking, n, of)).await?;
     let report = state.audit_report();
     let problems = check(&state, &report, &history.expected, &history.corpus);
     if !problems.is_empty() {
@@ -374,7 +412,7 @@ pub async fn build(dir: &Path, options: &DemoOptions) -> Result<DemoSummary, Dem
     let head = ledger.head().borrow().clone();
     ledger.shutdown().await;
 
-    let verify = verify(&store, None, |_, _| {}).await?;
+    let verify = verify(&store, None, |n, of| progress(DemoStage::Verifying, n, of)).await?;
     store.close().await;
     let stats = stats(&state, &history.corpus, &history.xids);
     Ok(DemoSummary {

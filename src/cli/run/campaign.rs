@@ -12,10 +12,10 @@ use assay_events::roles::Role;
 use assay_kernels::BackendRequest;
 use assay_kernels::campaign::{Campaign, CampaignOptions, ChildCommand, Isolation, run_campaign};
 use assay_kernels::preflight::Preflight;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{Opened, SinkArgs, count_interrupts, open_sink, parse_duration, worker_name};
 use crate::cli::Exit;
+use crate::cli::progress::Progress;
 
 #[derive(clap::Args)]
 pub struct CampaignArgs {
@@ -99,11 +99,8 @@ pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
     let result = tokio::task::spawn_blocking(move || {
         let mut sink = sink;
         let preflight = Preflight::gather();
-        let bar = ProgressBar::new(total).with_style(
-            ProgressStyle::with_template("{prefix} {bar:40} {pos}/{len} cells ({per_sec}, {eta}) {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(name);
+        let bar = Progress::named(name, "ran", "cells");
+        bar.set_length(total);
         let mut problems = 0u64;
         let result =
             run_campaign(&campaign, &options, &preflight, sink.as_mut(), &stop, &mut |_, outcome| {
@@ -111,9 +108,9 @@ pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
                     problems += 1;
                     bar.set_message(format!("{problems} not passed"));
                 }
-                bar.inc(1);
+                bar.inc();
             });
-        bar.finish_and_clear();
+        bar.finish();
         result
     })
     .await

@@ -33,7 +33,8 @@ pub struct ExecArgs {
     /// The run's GPU (PCI id) for run.started and GPU sampling (default: every GPU).
     #[arg(long)]
     gpu: Option<String>,
-    /// Folder whose files are hashed into evidence.captured after the command exits.
+    /// Folder whose files are hashed into evidence.captured after the command exits (created
+    /// if absent, before the command starts, so that it can write there).
     #[arg(long)]
     evidence: Option<PathBuf>,
     /// JSONL file the command appends metrics to ({"name","step","value","unit"?} per line).
@@ -92,6 +93,12 @@ pub async fn run(a: ExecArgs) -> anyhow::Result<Exit> {
         quiesce_timeout: a.quiesce_timeout,
     };
     let Opened { sink, closer, .. } = open_sink(&a.sink, &[Role::Worker, Role::Runner]).await?;
+    if let Some(dir) = &a.evidence
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        closer.close().await;
+        return Err(anyhow::Error::new(e).context(format!("--evidence: creating {}", dir.display())));
+    }
     let interrupts = count_interrupts()?;
     let no_nvml = a.no_nvml;
     let gpu_pci = a.gpu.clone();
