@@ -75,7 +75,7 @@ fn compile(rules: Rules) -> Schemas {
                 Rules::New => {
                     mark_integers(&mut schema);
                     jsonschema::draft202012::options()
-                        .with_keyword(INTEGER_KEYWORD, |parent, _, _| Ok(Box::new(IntegerRule::of(parent))))
+                        .with_keyword(INTEGER_KEYWORD, integer_rule)
                         .build(&schema)
                 }
                 Rules::Recorded => {
@@ -200,6 +200,17 @@ fn as_int(v: &Value) -> Option<i128> {
         Value::Number(n) => n.as_u64().map(i128::from).or_else(|| n.as_i64().map(i128::from)),
         _ => None,
     }
+}
+
+/// The factory jsonschema calls for each [`INTEGER_KEYWORD`] (the signature, and so the size
+/// of its error type, is jsonschema's).
+#[allow(clippy::result_large_err)]
+fn integer_rule<'a>(
+    parent: &'a Map<String, Value>,
+    _value: &'a Value,
+    _at: Location,
+) -> Result<Box<dyn Keyword>, ValidationError<'a>> {
+    Ok(Box::new(IntegerRule::of(parent)))
 }
 
 /// The integer rule of one integer schema, with its bounds.
