@@ -253,7 +253,12 @@ pub fn table_of(ty: &str) -> Option<usize> {
 /// `verdicts`: one row per claim that is not withdrawn (`level` = `claim`) and one per artifact
 /// (`level` = `artifact`, `claim` null), as the audit projection judges them at the
 /// checkpoint. `passes` is the artifact's verdict on artifact rows and `verdict = supported`
-/// on claim rows. The checkpoint size is the folder's partition key (`checkpoint=<size>`).
+/// on claim rows.
+///
+/// An export holds the verdicts at its checkpoint as one file, [`CURRENT_VERDICTS`], which each
+/// `--since` step replaces, so a plain glob over `verdicts/` reads one current row per claim;
+/// and each step's snapshot under [`VERDICTS_HISTORY`]`/checkpoint=<size>/` (the partition
+/// key), never rewritten.
 pub const VERDICTS: TableDef = TableDef {
     name: "verdicts",
     types: &[],
@@ -273,6 +278,12 @@ pub const VERDICTS: TableDef = TableDef {
     ],
     required: &["artifact", "level", "passes"],
 };
+
+/// The verdicts at the export's checkpoint (table [`VERDICTS`]).
+pub const CURRENT_VERDICTS: &str = "verdicts/current.parquet";
+
+/// The table (and folder) of each export step's verdicts, `checkpoint=<size>/` partitioned.
+pub const VERDICTS_HISTORY: &str = "verdicts_history";
 
 /// The `data` of each verdicts row (see [`VERDICTS`]): artifacts first, each followed by its
 /// claims, in the report's order.
