@@ -146,11 +146,17 @@ async fn round_trip_record_by_record() {
     let want = audit["artifacts"].as_array().expect("artifacts").len()
         + audit["claims"].as_array().expect("claims").len();
     assert_eq!(verdict_rows, want);
-    let vfiles = files_of(&out, "verdicts");
+    assert_eq!(files_of(&out, "verdicts"), ["verdicts/current.parquet"]);
     assert_eq!(
-        vfiles,
-        [format!("verdicts/checkpoint={}/part-0-{}.parquet", head.checkpoint_size, head.checkpoint_size - 1)]
+        files_of(&out, "verdicts_history"),
+        [format!(
+            "verdicts_history/checkpoint={}/part-0-{}.parquet",
+            head.checkpoint_size,
+            head.checkpoint_size - 1
+        )]
     );
+    let snapshot = read(&out.join(&files_of(&out, "verdicts_history")[0]));
+    assert_eq!(read(&out.join("verdicts/current.parquet")), snapshot, "the current verdicts are the step's");
 
     // The files are ZSTD with statistics.
     let meta = parquet::file::reader::FileReader::metadata(
@@ -215,14 +221,17 @@ fn incremental_exports_equal_one_full_export() {
     for t in EVENT_TABLES {
         assert_eq!(table_rows(&inc, t.name), table_rows(&full, t.name), "table {}", t.name);
     }
-    // The latest verdicts snapshot is the full export's.
+    // One current verdicts file, the full export's; one snapshot per step, the latest also
+    // the full export's.
+    assert_eq!(files_of(&inc, "verdicts"), ["verdicts/current.parquet"]);
+    assert_eq!(read(&inc.join("verdicts/current.parquet")), read(&full.join("verdicts/current.parquet")));
     let latest = |dir: &Path| {
-        let f = files_of(dir, "verdicts")
+        let f = files_of(dir, "verdicts_history")
             .into_iter()
             .find(|f| f.contains(&format!("checkpoint={s3}/")))
             .expect("latest verdicts");
         read(&dir.join(f))
     };
     assert_eq!(latest(&inc), latest(&full));
-    assert_eq!(files_of(&inc, "verdicts").len(), 3, "one snapshot per step");
+    assert_eq!(files_of(&inc, "verdicts_history").len(), 3, "one snapshot per step");
 }

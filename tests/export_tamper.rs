@@ -241,3 +241,80 @@ fn a_changed_typed_table_cell() {
         "differs from the one derived from the verified events",
     );
 }
+
+/// An export of the demo in two steps, the `n`th claim withdrawn between them (so the
+/// verdicts differ).
+fn two_step_export(demo: &Demo, name: &str, n: usize) -> PathBuf {
+    let out = fresh_export(demo, name);
+    let log = demo.log();
+    let claim = log.iter().filter(|r| r["type"] == "claim.asserted").nth(n).expect("a claim");
+    let (key, data) = (claim["source"].as_str().expect("source"), &claim["event"]["data"]);
+    let withdrawn = serde_json::json!({"type": "claim.withdrawn", "subject": claim["subject"],
+        "data": {"artifact": data["artifact"], "claim": data["claim"], "reason": "wrong split"}});
+    demo.append(key.strip_prefix("assay:key/").expect("a key"), &[withdrawn]).ok();
+    let size = manifest(&out)["size"].as_u64().expect("size").to_string();
+    demo.export(&out, &["--since", &size]).ok();
+    let (code, report) = demo.verify_export(&out);
+    assert_eq!(code, 0, "the untouched export verifies: {report}");
+    out
+}
+
+#[test]
+fn stale_or_extra_current_verdicts() {
+    let demo = Demo::new(7);
+    // The first step's verdicts put back as the current ones, the manifest covering them.
+    let out = two_step_export(&demo, "stale", 0);
+    let first = files_of(&out, "verdicts_history").into_iter().next().expect("the first snapshot");
+    std::fs::copy(out.join(&first), out.join("verdicts/current.parquet")).expect("copying");
+    refresh_manifest_entry(&out, "verdicts/current.parquet");
+    assert_bad(&demo, &out, Some("verdicts/current.parquet"), None, None, "the audit of the verified events");
+
+    // A second verdicts file beside the current one: unlisted, then listed.
+    let out = two_step_export(&demo, "extra", 1);
+    let first = files_of(&out, "verdicts_history").into_iter().next().expect("the first snapshot");
+    std::fs::copy(out.join(&first), out.join("verdicts/old.parquet")).expect("copying");
+    assert_bad(&demo, &out, Some("verdicts/old.parquet"), None, None, "does not list");
+    edit_manifest(&out, |m| {
+        let files = m["files"].as_array_mut().expect("files");
+        let mut entry =
+            files.iter().find(|f| f["path"] == "verdicts/current.parquet").expect("current").clone();
+        entry["path"] = "verdicts/old.parquet".into();
+        files.push(entry);
+    });
+    refresh_manifest_entry(&out, "verdicts/old.parquet");
+    assert_bad(&demo, &out, Some("verdicts/old.parquet"), None, None, "other than verdicts/current.parquet");
+
+    // No current verdicts at all.
+    let out = two_step_export(&demo, "none", 2);
+    std::fs::remove_file(out.join("verdicts/current.parquet")).expect("removing");
+    edit_manifest(&out, |m| {
+        m["files"].as_array_mut().expect("files").retain(|f| f["path"] != "verdicts/current.parquet");
+    });
+    assert_bad(&demo, &out, Some("manifest.json"), None, None, "no verdicts/current.parquet");
+
+    // Current verdicts that claim an earlier step.
+    let out = two_step_export(&demo, "earlier", 3);
+    let step1 = manifest(&out)["steps"][0]["size"].as_u64().expect("size");
+    edit_manifest(&out, |m| {
+        for f in m["files"].as_array_mut().expect("files") {
+            if f["path"] == "verdicts/current.parquet" {
+                f["export_size"] = step1.into();
+            }
+        }
+    });
+    assert_bad(&demo, &out, Some("verdicts/current.parquet"), None, None, "the latest verdicts are at");
+}
+
+#[test]
+fn an_export_in_the_format_before_current_verdicts_is_refused_with_a_reason() {
+    let demo = Demo::new(7);
+    let out = fresh_export(&demo, "v1");
+    edit_manifest(&out, |m| m["format"] = "assay-export/v1".into());
+    let report = assert_bad(&demo, &out, Some("manifest.json"), None, None, "export the ledger again");
+    assert!(report["reason"].as_str().is_some_and(|r| r.contains("assay-export/v1")), "{report}");
+    let size = manifest(&out)["size"].as_u64().expect("size").to_string();
+    demo.append_metrics("r-later", 2);
+    let o = demo.export(&out, &["--since", &size]);
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(o.stderr.contains("assay-export/v1") && o.stderr.contains("empty folder"), "{}", o.stderr);
+}

@@ -101,3 +101,183 @@ fn a_valid_example_fails_when_closed_objects_gain_a_member() {
         assert!(validate(ty, &data).is_err(), "{ty} accepts an unknown member");
     }
 }
+
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+/// `data` of the valid example of `ty` with `field` (a top-level member) set to the JSON text
+/// `number`, written as given.
+fn example_with(ty: &str, field: &str, number: &str) -> Value {
+    let mut data = read_json(&schemas_dir("examples").join(format!("{ty}.json")));
+    data[field] = parse(number);
+    data
+}
+
+#[test]
+fn integer_fields_take_only_integers_of_their_range() {
+    // JSON Schema's `integer` takes all of these; none fits a 64-bit column.
+    for bad in ["100.0", "1e2", "1E2", "1.0e2", "1e30", "18446744073709551616", "-0", "-0.0", "0.5"] {
+        let data = example_with("metric.recorded", "step", bad);
+        match validate("metric.recorded", &data) {
+            Err(SchemaError::Invalid { path, message, .. }) => {
+                assert_eq!(path, "/step", "{bad}");
+                assert!(
+                    message.contains("is not an integer from 0 to 18446744073709551615"),
+                    "{bad}: {message}"
+                );
+            }
+            other => panic!("step {bad}: {other:?}"),
+        }
+        // The same at append's door says which event, field and why.
+        let e = validate("metric.recorded", &data).unwrap_err().to_string();
+        assert!(e.starts_with("metric.recorded: data/step: "), "{e}");
+    }
+    for good in ["0", "100", "18446744073709551615"] {
+        assert_eq!(
+            validate("metric.recorded", &example_with("metric.recorded", "step", good)),
+            Ok(()),
+            "{good}"
+        );
+    }
+    // Int64 columns: the bounds of i64, and the rule applies to nullable fields, nested
+    // fields, array items and open objects too.
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("run.finished", "duration_ms", "9223372036854775808", "/duration_ms"),
+        ("run.finished", "exit_code", "-9223372036854775809", "/exit_code"),
+        ("run.finished", "exit_code", "1e2", "/exit_code"),
+        ("run.finished", "signal", "9.0", "/signal"),
+        ("run.started", "pid", "31337.0", "/pid"),
+        ("gpu.xid", "pid", "1e3", "/pid"),
+        ("gpu.xid", "code", "4294967296", "/code"),
+        ("gpu.telemetry", "temp_c", "61.0", "/temp_c"),
+        ("gpu.telemetry", "power_mw", "9223372036854775808", "/power_mw"),
+        ("kernel.launch.completed", "duration_us", "4.1e1", "/duration_us"),
+        ("artifact.submitted", "version", "1.0", "/version"),
+        ("artifact.superseded", "by", "3e0", "/by"),
+        ("run.heartbeat", "processes", "5.0", "/processes"),
+    ];
+    for (ty, field, bad, path) in cases {
+        match validate(ty, &example_with(ty, field, bad)) {
+            Err(SchemaError::Invalid { path: p, message, .. }) => {
+                assert_eq!(&p, path, "{ty} {field} {bad}");
+                assert!(message.contains("is not an integer from"), "{ty} {field} {bad}: {message}");
+            }
+            other => panic!("{ty} {field} {bad}: {other:?}"),
+        }
+    }
+    let nested: &[(&str, &str, &str)] = &[
+        ("artifact.submitted", "/files/0/bytes", "9120.0"),
+        ("evidence.captured", "/files/1/bytes", "1e30"),
+        ("gpu.telemetry", "/clocks/sm_mhz", "1410.0"),
+        ("kernel.launch.completed", "/grid/0", "4096.0"),
+        ("gpu.preflight", "/devices/0/memory_bytes", "8.589934592e10"),
+        ("audit.attested", "/verdicts/supported", "14.0"),
+    ];
+    for (ty, pointer, bad) in nested {
+        let mut data = read_json(&schemas_dir("examples").join(format!("{ty}.json")));
+        *data.pointer_mut(pointer).unwrap_or_else(|| panic!("{ty} {pointer}")) = parse(bad);
+        match validate(ty, &data) {
+            Err(SchemaError::Invalid { path, message, .. }) => {
+                assert_eq!(&path, pointer, "{ty} {bad}");
+                assert!(message.contains("is not an integer from"), "{ty} {pointer}: {message}");
+            }
+            other => panic!("{ty} {pointer} {bad}: {other:?}"),
+        }
+    }
+    // The limits themselves are accepted.
+    for (ty, field, good) in [
+        ("run.finished", "duration_ms", "9223372036854775807"),
+        ("run.finished", "exit_code", "-9223372036854775808"),
+        ("gpu.xid", "code", "4294967295"),
+        ("gpu.telemetry", "temp_c", "-9223372036854775808"),
+    ] {
+        assert_eq!(validate(ty, &example_with(ty, field, good)), Ok(()), "{ty} {field} {good}");
+    }
+}
+
+#[test]
+fn number_fields_take_every_json_number_in_range() {
+    for good in ["1e308", "-1e308", "-0.0", "-0", "5e-324", "18446744073709551616", "1e30", "100", "-7"] {
+        assert_eq!(
+            validate("metric.recorded", &example_with("metric.recorded", "value", good)),
+            Ok(()),
+            "{good}"
+        );
+    }
+    for good in ["0", "-0.0", "100", "100.0", "1e2"] {
+        assert_eq!(
+            validate("gpu.telemetry", &example_with("gpu.telemetry", "util_gpu_pct", good)),
+            Ok(()),
+            "{good}"
+        );
+    }
+    assert!(validate("gpu.telemetry", &example_with("gpu.telemetry", "util_gpu_pct", "100.5")).is_err());
+    // NaN and infinities are not JSON; a number too large for f64 is not read as one.
+    assert!(serde_json::from_str::<Value>("1e400").is_err());
+}
+
+#[test]
+fn recorded_events_are_checked_without_the_integer_rule() {
+    use assay::schema::validate_recorded;
+    // What a ledger accepted before integer fields had to be integers of their range still
+    // verifies...
+    for legacy in ["100.0", "1e2", "1e30", "18446744073709551616"] {
+        let data = example_with("metric.recorded", "step", legacy);
+        assert!(validate("metric.recorded", &data).is_err(), "{legacy}");
+        assert_eq!(validate_recorded("metric.recorded", &data), Ok(()), "{legacy}");
+    }
+    let data = example_with("run.finished", "duration_ms", "9223372036854775808");
+    assert_eq!(validate_recorded("run.finished", &data), Ok(()));
+    // ... and every other rule still holds.
+    for bad in ["-1", "0.5", "\"100\"", "null"] {
+        let data = example_with("metric.recorded", "step", bad);
+        assert!(validate_recorded("metric.recorded", &data).is_err(), "{bad}");
+    }
+    let data = example_with("run.finished", "signal", "129");
+    assert!(validate_recorded("run.finished", &data).is_err());
+}
+
+/// Every integer schema anywhere in a schema (with the JSON pointer to it).
+fn integer_schemas(v: &Value, at: String, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(o) => {
+            let t = o.get("type");
+            if t == Some(&Value::from("integer"))
+                || t.and_then(Value::as_array).is_some_and(|ts| ts.contains(&Value::from("integer")))
+            {
+                out.push((at.clone(), v.clone()));
+            }
+            for (k, child) in o {
+                integer_schemas(child, format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                integer_schemas(child, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_integer_field_states_its_range() {
+    let (lo, hi) = (i128::from(i64::MIN), i128::from(u64::MAX));
+    let int = |v: &Value| v.as_i64().map(i128::from).or_else(|| v.as_u64().map(i128::from));
+    let mut seen = 0;
+    for (ty, text) in SCHEMA_TEXTS {
+        let mut found = Vec::new();
+        integer_schemas(&serde_json::from_str(text).expect("JSON"), String::new(), &mut found);
+        for (at, s) in found {
+            seen += 1;
+            let min =
+                s.get("minimum").and_then(int).unwrap_or_else(|| panic!("{ty} {at}: no integer minimum"));
+            let max =
+                s.get("maximum").and_then(int).unwrap_or_else(|| panic!("{ty} {at}: no integer maximum"));
+            assert!(lo <= min && min <= max && max <= hi, "{ty} {at}: {min}..={max} is not within 64 bits");
+            assert!(s.get("oneOf").is_none(), "{ty} {at}");
+        }
+    }
+    assert!(seen >= 26, "{seen} integer fields");
+}

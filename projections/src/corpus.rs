@@ -35,6 +35,7 @@ pub struct Version {
     pub content_digest: Option<String>,
     pub runs: Vec<String>,
     pub files: u64,
+    /// The files' total size; `u64::MAX` when it does not fit in 64 bits.
     pub bytes: u64,
     pub generator: Option<String>,
     /// Event digest of the latest `artifact.submitted` of this version.
@@ -144,7 +145,12 @@ impl Corpus {
                 content_digest,
                 runs: strs_of(data, "runs").map(str::to_owned).collect(),
                 files: files.map_or(0, |f| f.len() as u64),
-                bytes: files.into_iter().flatten().filter_map(|f| u64_of(f, "bytes")).sum(),
+                // Saturating: 10 000 files of up to 2^64 - 1 bytes each are schema-valid.
+                bytes: files
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| u64_of(f, "bytes"))
+                    .fold(0, u64::saturating_add),
                 generator: owned(str_of(data, "generator")),
                 submission: record.digest.to_hex(),
                 submitted_seq: record.seq,

@@ -64,3 +64,19 @@ fn a_resubmission_replaces_the_version_entry() {
         assert!(v.reasons.is_empty());
     });
 }
+
+#[test]
+fn the_total_size_of_an_artifacts_files_saturates() {
+    // Each file may be up to 2^64 - 1 bytes (the schema's bound); two of them do not overflow
+    // the projection.
+    let mut e = artifact_submitted("big", 1, "big", &[]);
+    let file = e.data["files"][0].clone();
+    let (mut a, mut b) = (file.clone(), file);
+    (a["path"], a["bytes"], b["path"], b["bytes"]) =
+        ("a.bin".into(), u64::MAX.into(), "b.bin".into(), u64::MAX.into());
+    e.data["files"] = serde_json::json!([a, b]);
+    given(vec![e]).then(|s| {
+        let v = &s.corpus.artifact("big").unwrap().versions[&1];
+        assert_eq!((v.files, v.bytes), (2, u64::MAX));
+    });
+}

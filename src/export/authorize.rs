@@ -94,7 +94,7 @@ impl Authorizer {
 /// subject.
 pub fn check_content(record: &Record) -> Result<(), String> {
     let e = &record.event;
-    crate::schema::validate(&e.ty, &e.data).map_err(|err| err.to_string())?;
+    crate::schema::validate_recorded(&e.ty, &e.data).map_err(|err| err.to_string())?;
     if let Some(expected) = expected_subject(e)
         && e.subject.as_deref() != Some(expected.as_str())
     {

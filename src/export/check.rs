@@ -8,8 +8,10 @@
 //! and schema, its signature by a key that held a role allowed to emit its type (keys and
 //! roles replayed from the exported key events, genesis bound to the key), the chain, and the
 //! RFC 6962 root at each step's checkpoint; finally the typed tables and the verdicts, which
-//! must equal the tables derived again from the verified events. The first failure is reported
-//! with its file, row and seq.
+//! must equal the tables derived again from the verified events: each step's snapshot in
+//! `verdicts_history/checkpoint=<size>/`, and `verdicts/current.parquet`, the only file under
+//! `verdicts/`, which must be the latest step's. The first failure is reported with its file,
+//! row and seq.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -33,7 +35,7 @@ use super::columns::{BatchBuilder, Row};
 use super::events::{EventColumns, EventRow};
 use super::files::{hash_file, open_batches, read_all};
 use super::manifest::{FileEntry, MANIFEST, Manifest, Step};
-use super::typed::{EVENT_TABLES, VERDICTS, table_of, verdicts_batch};
+use super::typed::{CURRENT_VERDICTS, EVENT_TABLES, VERDICTS, VERDICTS_HISTORY, table_of, verdicts_batch};
 
 /// Rows checked per parallel stage.
 const PAGE_ROWS: usize = 8192;
@@ -554,8 +556,10 @@ struct TypedFiles<'m> {
     dir: &'m Path,
     /// (table index, step size) → file and its reader position.
     open: BTreeMap<(usize, u64), TypedFile<'m>>,
-    /// step size → verdicts file.
-    verdicts: BTreeMap<u64, &'m FileEntry>,
+    /// step size → that step's verdicts snapshot (`verdicts_history/`).
+    history: BTreeMap<u64, &'m FileEntry>,
+    /// `verdicts/current.parquet`, until it is checked.
+    current: Option<&'m FileEntry>,
 }
 
 struct TypedFile<'m> {
@@ -569,23 +573,42 @@ struct TypedFile<'m> {
 impl<'m> TypedFiles<'m> {
     fn new(dir: &'m Path, m: &'m Manifest) -> Result<TypedFiles<'m>, Bad> {
         let mut open = BTreeMap::new();
-        let mut verdicts = BTreeMap::new();
+        let mut history = BTreeMap::new();
+        let mut current = None;
         for f in &m.files {
             if f.table == "events" {
                 continue;
             }
-            if f.table == VERDICTS.name {
-                if f.path != format!("{}/checkpoint={}/{}", VERDICTS.name, f.export_size, file_name(&f.path))
+            if f.table == VERDICTS_HISTORY {
+                if f.path != format!("{VERDICTS_HISTORY}/checkpoint={}/{}", f.export_size, file_name(&f.path))
                 {
-                    return Err(bad_file(&f.path, "a verdicts file outside verdicts/checkpoint=<size>/"));
+                    return Err(bad_file(
+                        &f.path,
+                        format!("a {VERDICTS_HISTORY} file outside {VERDICTS_HISTORY}/checkpoint=<size>/"),
+                    ));
                 }
-                verdicts.insert(f.export_size, f);
+                if history.insert(f.export_size, f).is_some() {
+                    return Err(bad_file(&f.path, "a second verdicts snapshot of the same step"));
+                }
+                continue;
+            }
+            if f.table == VERDICTS.name {
+                // A plain glob over verdicts/ must read the current verdicts and nothing else.
+                if f.path != CURRENT_VERDICTS {
+                    return Err(bad_file(&f.path, format!("a verdicts file other than {CURRENT_VERDICTS}")));
+                }
+                if current.replace(f).is_some() {
+                    return Err(bad_file(&f.path, "listed twice"));
+                }
                 continue;
             }
             let t = EVENT_TABLES
                 .iter()
                 .position(|t| t.name == f.table)
                 .ok_or_else(|| bad_file(&f.path, format!("unknown table {:?}", f.table)))?;
+            if f.path != format!("{}/{}", f.table, file_name(&f.path)) {
+                return Err(bad_file(&f.path, format!("a {} file outside {}/", f.table, f.table)));
+            }
             if open
                 .insert((t, f.export_size), TypedFile { entry: f, reader: None, pending: None, done: 0 })
                 .is_some()
@@ -595,8 +618,8 @@ impl<'m> TypedFiles<'m> {
         }
         // A step exported with typed tables has every one of them, and its verdicts.
         let steps: std::collections::BTreeSet<u64> =
-            open.keys().map(|(_, s)| *s).chain(verdicts.keys().copied()).collect();
-        for size in steps {
+            open.keys().map(|(_, s)| *s).chain(history.keys().copied()).collect();
+        for &size in &steps {
             for (t, table) in EVENT_TABLES.iter().enumerate() {
                 if !open.contains_key(&(t, size)) {
                     return Err(bad_file(
@@ -605,11 +628,35 @@ impl<'m> TypedFiles<'m> {
                     ));
                 }
             }
-            if !verdicts.contains_key(&size) {
-                return Err(bad_file(MANIFEST, format!("the step ending at {size} has no verdicts file")));
+            if !history.contains_key(&size) {
+                return Err(bad_file(
+                    MANIFEST,
+                    format!("the step ending at {size} has no verdicts snapshot"),
+                ));
             }
         }
-        Ok(TypedFiles { dir, open, verdicts })
+        // The current verdicts are the latest such step's.
+        match (steps.last(), current) {
+            (None, None) => {}
+            (Some(&last), Some(f)) if f.export_size == last => {}
+            (Some(&last), Some(f)) => {
+                return Err(bad_file(
+                    &f.path,
+                    format!(
+                        "holds the verdicts of the step ending at {}; the latest verdicts are at {last}",
+                        f.export_size
+                    ),
+                ));
+            }
+            (Some(&last), None) => {
+                return Err(bad_file(
+                    MANIFEST,
+                    format!("no {CURRENT_VERDICTS}: the verdicts at {last} are not current"),
+                ));
+            }
+            (None, Some(f)) => return Err(bad_file(&f.path, "verdicts of an export without typed tables")),
+        }
+        Ok(TypedFiles { dir, open, history, current })
     }
 
     /// `expected` must be the next rows of table `t`'s file of the step ending at `size`.
@@ -673,39 +720,49 @@ impl<'m> TypedFiles<'m> {
                 });
             }
         }
-        if let Some(f) = self.verdicts.remove(&size) {
+        let snapshot = self.history.remove(&size);
+        let current = self.current.take_if(|f| f.export_size == size);
+        if snapshot.is_some() || current.is_some() {
             let expected =
-                verdicts_batch(&projections.audit_report()).map_err(|e| bad_file(&f.path, e.to_string()))?;
-            let (batches, _) = read_all(&self.dir.join(&f.path)).map_err(|e| bad_file(&f.path, e))?;
-            let got_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-            let mut offset = 0;
-            for b in &batches {
-                let n = b.num_rows().min(expected.num_rows().saturating_sub(offset));
-                if let Some(i) = first_difference(&expected.slice(offset, n), &b.slice(0, n)) {
-                    return Err(Bad {
-                        row: Some((offset + i) as u64),
-                        ..bad_file(&f.path, "the verdict differs from the audit of the verified events")
-                    });
-                }
-                offset += n;
-            }
-            if got_rows != expected.num_rows() {
-                return Err(bad_file(
-                    &f.path,
-                    format!(
-                        "holds {got_rows} verdict rows, the audit of the verified events yields {}",
-                        expected.num_rows()
-                    ),
-                ));
+                verdicts_batch(&projections.audit_report()).map_err(|e| bad_file(MANIFEST, e.to_string()))?;
+            for f in snapshot.into_iter().chain(current) {
+                self.compare_verdicts(f, &expected)?;
             }
         }
         Ok(())
     }
 
-    /// Every step's verdicts were checked.
+    /// The verdicts file `f` holds exactly the rows of `expected`.
+    fn compare_verdicts(&self, f: &FileEntry, expected: &RecordBatch) -> Result<(), Bad> {
+        let (batches, _) = read_all(&self.dir.join(&f.path)).map_err(|e| bad_file(&f.path, e))?;
+        let got_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let mut offset = 0;
+        for b in &batches {
+            let n = b.num_rows().min(expected.num_rows().saturating_sub(offset));
+            if let Some(i) = first_difference(&expected.slice(offset, n), &b.slice(0, n)) {
+                return Err(Bad {
+                    row: Some((offset + i) as u64),
+                    ..bad_file(&f.path, "the verdict differs from the audit of the verified events")
+                });
+            }
+            offset += n;
+        }
+        if got_rows != expected.num_rows() {
+            return Err(bad_file(
+                &f.path,
+                format!(
+                    "holds {got_rows} verdict rows, the audit of the verified events yields {}",
+                    expected.num_rows()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every step's verdicts, and the current ones, were checked.
     fn check_done(&self) -> Result<(), Bad> {
-        match self.verdicts.values().next() {
-            Some(f) => Err(bad_file(&f.path, "a verdicts file for a checkpoint no step ends at")),
+        match self.history.values().next().or(self.current.as_ref()) {
+            Some(f) => Err(bad_file(&f.path, "verdicts for a checkpoint no step ends at")),
             None => Ok(()),
         }
     }

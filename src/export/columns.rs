@@ -76,11 +76,13 @@ impl<'a> Row<'a> {
     pub fn str(&self, key: &str) -> Cell<'a> {
         self.data.get(key).and_then(Value::as_str).map_or(Cell::Null, Cell::Str)
     }
+    /// An integer field for a UInt64 column (see [`integer`]).
     pub fn u64(&self, key: &str) -> Cell<'a> {
-        self.data.get(key).and_then(Value::as_u64).map_or(Cell::Null, Cell::U64)
+        self.data.get(key).and_then(integer).and_then(|i| u64::try_from(i).ok()).map_or(Cell::Null, Cell::U64)
     }
+    /// An integer field for an Int64 column (see [`integer`]).
     pub fn i64(&self, key: &str) -> Cell<'a> {
-        self.data.get(key).and_then(Value::as_i64).map_or(Cell::Null, Cell::I64)
+        self.data.get(key).and_then(integer).and_then(|i| i64::try_from(i).ok()).map_or(Cell::Null, Cell::I64)
     }
     /// A PCI id field in its one canonical form (`0000:ca:00`), whatever form the event holds,
     /// so that tables join on (host, pci); text that is not a PCI id is kept as it is.
@@ -115,6 +117,29 @@ impl<'a> Row<'a> {
     pub fn event(&self) -> Cell<'a> {
         Cell::Str(self.ty.split_once('.').map_or(self.ty, |(_, rest)| rest))
     }
+}
+
+/// The value of an integer field, for a column to take if it fits (a cell that does not fit
+/// its column is null).
+///
+/// The ledger accepts only JSON integers within each field's column range in integer fields
+/// (`crate::schema`), so every event it accepts fits. A ledger written before that rule may
+/// hold an integral number written as a float (`100.0`, `1e2`): it is taken at its value, 100.
+/// A number no 64-bit column can hold (`1e30`, `18446744073709551616`, `1.5`) is None, and the
+/// cell null; the event's payload in `events/` keeps the number as it was written. Either way
+/// the export never fails on an event the ledger holds.
+pub fn integer(v: &Value) -> Option<i128> {
+    if let Some(u) = v.as_u64() {
+        return Some(u.into());
+    }
+    if let Some(i) = v.as_i64() {
+        return Some(i.into());
+    }
+    // 2^64 and -2^63 are exact in f64; every integral f64 in between converts exactly.
+    const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+    const MINUS_TWO_63: f64 = -9_223_372_036_854_775_808.0;
+    let f = v.as_f64()?;
+    (f.fract() == 0.0 && (MINUS_TWO_63..TWO_64).contains(&f)).then_some(f as i128)
 }
 
 /// A column of a table.

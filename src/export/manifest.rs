@@ -8,8 +8,15 @@ use serde::{Deserialize, Serialize};
 
 use super::ExportError;
 
-/// `format` of every manifest this code writes.
-pub const FORMAT: &str = "assay-export/v1";
+/// `format` of every manifest this code writes and reads. v2 keeps the verdicts at the
+/// export's checkpoint in one file, `verdicts/current.parquet`, replaced by each `--since`
+/// step, and each step's snapshot under `verdicts_history/checkpoint=<size>/`; v1 had one
+/// snapshot per step under `verdicts/checkpoint=<size>/`, so a glob over `verdicts/`
+/// counted every claim once per step.
+pub const FORMAT: &str = "assay-export/v2";
+
+/// The format before v2.
+const FORMAT_V1: &str = "assay-export/v1";
 pub const MANIFEST: &str = "manifest.json";
 
 /// One Parquet file.
@@ -17,7 +24,7 @@ pub const MANIFEST: &str = "manifest.json";
 pub struct FileEntry {
     /// Relative to the export folder, `/`-separated.
     pub path: String,
-    /// `events`, a typed table's name, or `verdicts`.
+    /// `events`, a typed table's name, `verdicts` or `verdicts_history`.
     pub table: String,
     pub rows: u64,
     pub bytes: u64,
@@ -81,6 +88,14 @@ impl Manifest {
         };
         let m: Manifest = serde_json::from_slice(&bytes)
             .map_err(|e| ExportError::Invalid(format!("{}: {e}", path.display())))?;
+        if m.format == FORMAT_V1 {
+            return Err(ExportError::Invalid(format!(
+                "{}: an {FORMAT_V1} export (one verdicts snapshot per step under verdicts/), which \
+                 this assay neither verifies nor extends; export the ledger again into an empty \
+                 folder ({FORMAT})",
+                path.display()
+            )));
+        }
         if m.format != FORMAT {
             return Err(ExportError::Invalid(format!(
                 "{}: format {:?}, expected {FORMAT:?}",

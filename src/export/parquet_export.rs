@@ -24,7 +24,7 @@ use super::events::{self, Prepared};
 use super::files::{Finished, PartWriter, ROW_GROUP_ROWS, properties};
 use super::manifest::{FORMAT, FileEntry, Manifest, Step};
 use super::source::{LedgerSource, parse, replay, scan};
-use super::typed::{EVENT_TABLES, VERDICTS, table_of, verdicts_batch};
+use super::typed::{CURRENT_VERDICTS, EVENT_TABLES, VERDICTS, VERDICTS_HISTORY, table_of, verdicts_batch};
 use super::{ExportError, PAGE_RECORDS};
 use crate::store::StoredRecord;
 
@@ -321,28 +321,34 @@ impl<'a> Run<'a> {
             flush_typed(&mut t)?;
             finished.push(t.writer.finish(self.size)?);
         }
-        if self.options.typed {
-            let report = self.projections.audit_report();
-            let batch = verdicts_batch(&report)?;
-            let rel = format!("{}/checkpoint={}/{}", VERDICTS.name, self.size, self.suffix);
-            let mut w = PartWriter::create(
-                self.out,
-                rel,
-                VERDICTS.name,
-                VERDICTS.schema(),
-                properties(self.options.row_group_rows, &[], &[]),
-            )?;
-            w.write(&batch, None)?;
-            finished.push(w.finish(self.size)?);
+        let typed = self.options.typed;
+        if typed {
+            // The audit at this checkpoint, twice: the step's snapshot in verdicts_history/,
+            // and verdicts/current.parquet, which replaces the previous step's.
+            let batch = verdicts_batch(&self.projections.audit_report())?;
+            let history = format!("{}/checkpoint={}/{}", VERDICTS_HISTORY, self.size, self.suffix);
+            for (rel, table) in [(history, VERDICTS_HISTORY), (CURRENT_VERDICTS.to_owned(), VERDICTS.name)] {
+                let props = properties(self.options.row_group_rows, &[], &[]);
+                let mut w = PartWriter::create(self.out, rel, table, VERDICTS.schema(), props)?;
+                w.write(&batch, None)?;
+                finished.push(w.finish(self.size)?);
+            }
         }
-        let listed: Vec<&str> =
-            previous.iter().flat_map(|m| m.files.iter().map(|f| f.path.as_str())).collect();
+        // Files earlier steps wrote stay as they are; only the current verdicts are replaced.
+        let replaced = |path: &str| typed && path == CURRENT_VERDICTS;
+        let listed: Vec<&str> = previous
+            .iter()
+            .flat_map(|m| m.files.iter().map(|f| f.path.as_str()))
+            .filter(|p| !replaced(p))
+            .collect();
         if let Some(f) = finished.iter().find(|f| listed.contains(&f.entry.path.as_str())) {
             return Err(ExportError::Invalid(format!(
                 "{} is already part of the export; refusing to rewrite it",
                 f.entry.path
             )));
         }
+        // Renamed into place (the current verdicts over the previous ones, atomically) before
+        // the manifest that lists them is written.
         let mut files = Vec::with_capacity(finished.len());
         for f in finished {
             files.push(f.publish()?);
@@ -350,6 +356,7 @@ impl<'a> Run<'a> {
         let mut steps = previous.as_ref().map_or_else(Vec::new, |m| m.steps.clone());
         steps.push(Step { from: self.from, size: self.size, checkpoint: note.to_owned() });
         let mut all_files = previous.as_ref().map_or_else(Vec::new, |m| m.files.clone());
+        all_files.retain(|f| !replaced(&f.path));
         all_files.extend(files.iter().cloned());
         let manifest = Manifest {
             format: FORMAT.to_owned(),

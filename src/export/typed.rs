@@ -8,7 +8,7 @@ use arrow_schema::{ArrowError, SchemaRef};
 use assay_projections::audit::AuditReport;
 use serde_json::{Value, json};
 
-use super::columns::{BatchBuilder, Cell, Column, Kind, Row, schema_of};
+use super::columns::{BatchBuilder, Cell, Column, Kind, Row, integer, schema_of};
 
 /// A typed table: its name (the folder under the export), the event types it takes, and its
 /// columns.
@@ -100,7 +100,9 @@ pub const METRICS: TableDef = TableDef {
         SEQ,
         TIME,
     ],
-    required: &["seq", "run", "name", "step", "value"],
+    // `step` is null only for an event a ledger accepted before integer fields had to be
+    // integers of their column's range (`step: 1e30`); see `columns::integer`.
+    required: &["seq", "run", "name", "value"],
 };
 
 pub const KERNEL_LAUNCHES: TableDef = TableDef {
@@ -157,7 +159,8 @@ pub const XIDS: TableDef = TableDef {
         col!("action", Str, |r| r.str("action")),
         col!("kernel_time", Str, |r| r.str("kernel_time")),
     ],
-    required: &["seq", "pci", "code"],
+    // `code`: as `metrics.step`.
+    required: &["seq", "pci"],
 };
 
 pub const TELEMETRY: TableDef = TableDef {
@@ -216,9 +219,17 @@ pub const ARTIFACTS: TableDef = TableDef {
         col!("files", U64, |r| {
             r.data.get("files").and_then(Value::as_array).map_or(Cell::Null, |a| Cell::U64(a.len() as u64))
         }),
-        col!("bytes", U64, |r| match r.data.get("files").and_then(Value::as_array) {
-            Some(files) => Cell::U64(files.iter().filter_map(|f| f.get("bytes")?.as_u64()).sum()),
-            None => Cell::Null,
+        // Null when the sum does not fit in 64 bits (10 000 files of up to 2^64 - 1 bytes each).
+        col!("bytes", U64, |r| {
+            let files = r.data.get("files").and_then(Value::as_array);
+            files
+                .and_then(|files| {
+                    files.iter().try_fold(0u64, |sum, f| {
+                        let bytes = f.get("bytes").and_then(integer).and_then(|b| u64::try_from(b).ok())?;
+                        sum.checked_add(bytes)
+                    })
+                })
+                .map_or(Cell::Null, Cell::U64)
         }),
         col!("generator", Str, |r| r.str("generator")),
         col!("submission", Str, |r| r.str("submission")),
@@ -226,7 +237,8 @@ pub const ARTIFACTS: TableDef = TableDef {
         col!("by", U64, |r| r.u64("by")),
         col!("reason", Str, |r| r.str("reason")),
     ],
-    required: &["seq", "slug", "version", "event"],
+    // `version`: as `metrics.step`.
+    required: &["seq", "slug", "event"],
 };
 
 /// The tables built from events, in manifest order.
@@ -241,7 +253,12 @@ pub fn table_of(ty: &str) -> Option<usize> {
 /// `verdicts`: one row per claim that is not withdrawn (`level` = `claim`) and one per artifact
 /// (`level` = `artifact`, `claim` null), as the audit projection judges them at the
 /// checkpoint. `passes` is the artifact's verdict on artifact rows and `verdict = supported`
-/// on claim rows. The checkpoint size is the folder's partition key (`checkpoint=<size>`).
+/// on claim rows.
+///
+/// An export holds the verdicts at its checkpoint as one file, [`CURRENT_VERDICTS`], which each
+/// `--since` step replaces, so a plain glob over `verdicts/` reads one current row per claim;
+/// and each step's snapshot under [`VERDICTS_HISTORY`]`/checkpoint=<size>/` (the partition
+/// key), never rewritten.
 pub const VERDICTS: TableDef = TableDef {
     name: "verdicts",
     types: &[],
@@ -261,6 +278,12 @@ pub const VERDICTS: TableDef = TableDef {
     ],
     required: &["artifact", "level", "passes"],
 };
+
+/// The verdicts at the export's checkpoint (table [`VERDICTS`]).
+pub const CURRENT_VERDICTS: &str = "verdicts/current.parquet";
+
+/// The table (and folder) of each export step's verdicts, `checkpoint=<size>/` partitioned.
+pub const VERDICTS_HISTORY: &str = "verdicts_history";
 
 /// The `data` of each verdicts row (see [`VERDICTS`]): artifacts first, each followed by its
 /// claims, in the report's order.

@@ -112,6 +112,16 @@ impl Demo {
             .collect()
     }
 
+    /// `assay append` of `events` (`{"type", "subject", "data"}` each) signed by the demo's
+    /// key `key` (a file name under keys/ without `.key`).
+    pub fn append(&self, key: &str, events: &[Value]) -> Out {
+        let lines: String = events.iter().map(|e| format!("{e}\n")).collect();
+        let file = self.path(&format!("append-{key}-{}.ndjson", blake3::hash(lines.as_bytes()).to_hex()));
+        std::fs::write(&file, lines).expect("writing the events");
+        let key = self.keys().join(format!("{key}.key"));
+        assay(&["append", "--db", &self.db(), "--key", &s(&key), "--ndjson", &s(&file)])
+    }
+
     /// Appends `n` metrics for `run` signed by the demo's first runner key.
     pub fn append_metrics(&self, run: &str, n: u64) {
         let key = std::fs::read_dir(self.keys())
