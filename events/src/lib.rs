@@ -11,17 +11,21 @@
 //! - [`merkle`]: the RFC 6962 SHA-256 tree, its compact frontier, proofs and their checks.
 //! - [`record`]: the record leaf, the record hash and the hash chain.
 //! - [`roles`]: event types and the roles that may emit them.
+//! - [`text`]: the rule for identifier strings (no control characters, bounded length).
+//! - [`json`]: strict JSON (no duplicate keys).
 
 pub mod b64;
 pub mod checkpoint;
 pub mod cloudevent;
 pub mod dsse;
 pub mod hash;
+pub mod json;
 pub mod keys;
 pub mod merkle;
 pub mod note;
 pub mod record;
 pub mod roles;
 pub mod schemas;
+pub mod text;
 
 pub use hash::Hash32;
