@@ -693,7 +693,7 @@ async fn signed_bytes_mean_one_thing() {
     let (status, body) = app.post_raw("/v1/events", "Application/JSON; charset=UTF-8", plain.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let cosigned = cosign(&signed(&worker, text("cosigned").into_bytes()), &cosigner);
-    app.append_ok(&[cosigned.clone()]).await;
+    app.append_ok(std::slice::from_ref(&cosigned)).await;
     app.append_ok(&[signed(&worker, text(&"i".repeat(256)).into_bytes())]).await;
     app.append_ok(&[dated("1970-01-01T00:00:00Z"), dated("2261-12-31T23:59:59Z")]).await;
 
