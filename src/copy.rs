@@ -20,6 +20,13 @@ pub enum CopyError {
     SourceEmpty,
     #[error("the source changed or is inconsistent: {0}")]
     Source(String),
+    /// A record from before the ledger refused control characters, holding U+0000, which
+    /// PostgreSQL `text` cannot store.
+    #[error(
+        "record {seq}: its {column} holds U+0000, which PostgreSQL text cannot store (the ledger \
+         accepted it before it refused control characters); this ledger cannot be copied to PostgreSQL"
+    )]
+    Unstorable { seq: u64, column: &'static str },
 }
 
 /// Copies every record, tree node and checkpoint of `src` into the empty `dst`;
@@ -46,6 +53,18 @@ pub async fn copy(src: &Store, dst: &Store, mut progress: impl FnMut(u64, u64)) 
                 || record.record_hash != row.record_hash
             {
                 return Err(CopyError::Source(format!("record {} does not extend the chain", record.seq)));
+            }
+            if matches!(dst, Store::Postgres(_)) {
+                let columns = [
+                    ("source", Some(&row.source)),
+                    ("event_id", Some(&row.event_id)),
+                    ("type", Some(&row.ty)),
+                    ("subject", row.subject.as_ref()),
+                    ("time", Some(&row.time)),
+                ];
+                if let Some((column, _)) = columns.iter().find(|(_, v)| v.is_some_and(|v| v.contains('\0'))) {
+                    return Err(CopyError::Unstorable { seq: row.seq, column });
+                }
             }
             batch.nodes.extend(frontier.push(leaf_hash(&record.leaf())));
             last = record.record_hash;

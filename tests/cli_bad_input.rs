@@ -537,3 +537,119 @@ fn a_private_key_for_a_public_one_and_back() {
     let out = lab.register_with(&lab.keys.join("admin.vkey"), &w, &["worker"]);
     assert_refused(&lab, before, out, &["--signer: ", "admin.vkey is a public verifier key"]);
 }
+
+/// A metric CloudEvent by `key` as JSON text, with `id` and `time` fixed.
+fn event_text(key: &Key, id: &str, time: &str) -> String {
+    json!({
+        "specversion": "1.0", "id": id, "source": format!("assay:key/{}", key.name),
+        "type": "metric.recorded", "subject": "run/r-1", "time": time,
+        "datacontenttype": "application/json", "data": metric("r-1", 0),
+    })
+    .to_string()
+}
+
+/// `payload` signed by `key`, as an envelope JSON object.
+fn sign_bytes(key: &Key, payload: &str) -> Value {
+    let signer = assay::keyfile::read_signer(&key.key).expect("a signer key");
+    let env = assay_events::dsse::DecodedEnvelope::sign(payload.as_bytes().to_vec(), &signer);
+    serde_json::from_slice(&env.to_json()).expect("JSON")
+}
+
+/// `env` with one more signature by `key` over its payload.
+fn cosigned(env: &Value, key: &Key) -> Value {
+    let signer = assay::keyfile::read_signer(&key.key).expect("a signer key");
+    let payload = b64(env["payload"].as_str().unwrap());
+    let mut out = env.clone();
+    out["signatures"].as_array_mut().unwrap().push(
+        json!({"keyid": signer.keyid(), "sig": encode_std(&signer.sign(&pae(PAYLOAD_TYPE, &payload)))}),
+    );
+    out
+}
+
+#[test]
+fn control_characters_and_unbounded_strings_are_refused() {
+    let (lab, w) = lab_with_worker();
+    let before = lab.records();
+    let t = "2025-06-01T12:00:00Z";
+    let cases: Vec<(&str, Value, Vec<&str>)> = vec![
+        ("nul id", sign_bytes(&w, &event_text(&w, "a\u{0}b", t)), vec!["[bad_event]", "`id`", "U+0000"]),
+        ("escape id", sign_bytes(&w, &event_text(&w, "a\u{1b}[2Jb", t)), vec!["[bad_event]", "U+001B"]),
+        (
+            "long id",
+            sign_bytes(&w, &event_text(&w, &"i".repeat(10_000), t)),
+            vec!["[bad_event]", "10000 characters", "limit is 256"],
+        ),
+        (
+            "year 9999",
+            sign_bytes(&w, &event_text(&w, "y9999", "9999-12-31T23:59:59Z")),
+            vec!["[bad_event]", "`time`", "1970 to 2261"],
+        ),
+        (
+            "year 0000",
+            sign_bytes(&w, &event_text(&w, "y0000", "0000-01-01T00:00:00Z")),
+            vec!["[bad_event]", "`time`", "1970 to 2261"],
+        ),
+    ];
+    for (name, env, needles) in cases {
+        let file = envelope_file(&lab, &format!("{}.env", name.replace(' ', "-")), &[env]);
+        let out = lab.append_envelopes(&file, &[]);
+        assert_refused(&lab, before, out, &needles);
+    }
+    // Through --type/--data too: the CLI signs what it is given, the ledger refuses it.
+    let out = append_one(&lab, &w, "metric.recorded", "run/r-1", &metric("r-1", 0), &["--id", "a\u{1}b"]);
+    assert_refused(&lab, before, out, &["[bad_event]", "`id`", "U+0001"]);
+    // A filter no record can match is refused, naming it.
+    let out = lab.db(&["log"], &["--subject", "run/r\u{1}"]).status(2);
+    assert!(out.stderr.contains("subject") && out.stderr.contains("U+0001"), "{}", out.stderr);
+    let out = lab.db(&["log"], &["--type", &"t".repeat(200)]).status(2);
+    assert!(out.stderr.contains("type") && out.stderr.contains("limit is 128"), "{}", out.stderr);
+}
+
+#[test]
+fn envelopes_that_mean_two_things_are_refused() {
+    let (lab, w) = lab_with_worker();
+    let w2 = lab.worker("w2");
+    let stranger = lab.new_key("stranger");
+    let t = "2025-06-01T12:00:00Z";
+    let good = sign_bytes(&w, &event_text(&w, "good", t));
+    let file = envelope_file(&lab, "good.env", std::slice::from_ref(&good));
+    lab.append_envelopes(&file, &[]).ok();
+    let before = lab.records();
+
+    let dup = event_text(&w, "dup", t).replace(r#""value":1.5"#, r#""value":1.5,"value":2.5"#);
+    assert!(dup.contains(r#""value":2.5"#), "{dup}");
+    let mut garbage = sign_bytes(&w, &event_text(&w, "garbage", t));
+    garbage["signatures"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"keyid": "nobody+00000000", "sig": encode_std(&[0; 64])}));
+    let mut repeated = good.clone();
+    let one = repeated["signatures"][0].clone();
+    repeated["signatures"] = Value::Array(vec![one; 5000]);
+    let cases: Vec<(&str, Value, Vec<&str>)> = vec![
+        ("duplicate key", sign_bytes(&w, &dup), vec!["[bad_event]", "duplicate key /data/value"]),
+        ("garbage co-signature", garbage, vec!["[unknown_key]", "nobody+00000000"]),
+        (
+            "a co-signature by an unregistered key",
+            cosigned(&sign_bytes(&w, &event_text(&w, "co-1", t)), &stranger),
+            vec!["[unknown_key]", "stranger"],
+        ),
+        ("5000 signatures", repeated, vec!["[bad_envelope]", "5000 signatures", "limit is 8"]),
+        (
+            "a resend with an extra valid co-signature",
+            cosigned(&good, &w2),
+            vec!["[conflict]", "(assay:key/w1, good)", "other bytes"],
+        ),
+    ];
+    for (name, env, needles) in cases {
+        let file = envelope_file(&lab, &format!("{}.env", name.replace(' ', "-")), &[env]);
+        let out = lab.append_envelopes(&file, &[]);
+        assert_refused(&lab, before, out, &needles);
+    }
+    // A co-signature by a registered key is fine, and its identical resend is idempotent.
+    let co = cosigned(&sign_bytes(&w, &event_text(&w, "co-2", t)), &w2);
+    let file = envelope_file(&lab, "co.env", &[co]);
+    let first = lab.append_envelopes(&file, &["--json"]).ok().acks();
+    assert_eq!(lab.append_envelopes(&file, &["--json"]).ok().acks(), first);
+    assert_eq!(lab.records(), before + 1);
+}

@@ -346,5 +346,18 @@ async fn projections_dispatch_and_operations() {
     ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "openapi lacks schema {schema}");
     }
+    // The bounds the ledger enforces are the documented ones.
+    let envelope = &doc["components"]["schemas"]["Envelope"]["properties"];
+    assert_eq!(envelope["signatures"]["maxItems"], assay_events::dsse::SIGNATURES_MAX, "{envelope}");
+    let keyid = &doc["components"]["schemas"]["Signature"]["properties"]["keyid"];
+    assert_eq!(keyid["maxLength"], assay_events::text::KEYID_CHARS_MAX, "{keyid}");
+    let params = doc["paths"]["/v1/events"]["get"]["parameters"].as_array().expect("parameters");
+    for (name, max) in
+        [("type", assay_events::text::TYPE_CHARS_MAX), ("subject", assay_events::text::SUBJECT_CHARS_MAX)]
+    {
+        let p = params.iter().find(|p| p["name"] == name).expect("the parameter");
+        assert_eq!(p["schema"]["maxLength"], max, "{p}");
+        assert_eq!(p["schema"]["pattern"], "^[^\\x00-\\x1f\\x7f-\\x9f]*$", "{p}");
+    }
     app.stop().await;
 }

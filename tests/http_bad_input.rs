@@ -334,3 +334,390 @@ async fn rate_limit_per_key() {
     app.append_ok(&[metric(&worker, "r1", 4)]).await;
     app.stop().await;
 }
+
+/// A CloudEvent (as JSON, to tamper with) by the key named `signer`.
+fn event(signer: &str, id: &str, ty: &str, subject: &str, data: Value) -> Value {
+    json!({
+        "specversion": "1.0", "id": id, "source": format!("assay:key/{signer}"), "type": ty,
+        "subject": subject, "time": "2025-06-01T12:00:00Z", "datacontenttype": "application/json",
+        "data": data,
+    })
+}
+
+/// `payload` signed by `key` (any bytes: the test decides what the signed bytes say).
+fn signed(key: &assay_events::keys::SignerKey, payload: Vec<u8>) -> Vec<u8> {
+    assay_events::dsse::DecodedEnvelope::sign(payload, key).to_json()
+}
+
+/// `payload` under one all-zero signature by `keyid` (a key the ledger never saw).
+fn zero_signed(keyid: &str, payload: &[u8]) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "payloadType": assay_events::dsse::PAYLOAD_TYPE,
+        "payload": assay_events::b64::encode_std(payload),
+        "signatures": [{"keyid": keyid, "sig": assay_events::b64::encode_std(&[0u8; 64])}],
+    }))
+    .expect("JSON")
+}
+
+/// POSTs `body` to /v1/events on `url`: the status and the JSON body.
+async fn post_events(http: &reqwest::Client, url: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let r = http
+        .post(format!("{url}/v1/events"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Every string the store keeps as a column (the CloudEvents `id`, `source`, `type`,
+/// `subject`, `time`, the signature keyids, and the `data` strings that a subject is made of),
+/// and every query parameter that reaches SQL, with a control character in it, on the store
+/// under test: a 4xx naming the field, nothing stored, `/healthz` healthy, and innocent
+/// appends sent at the same time all succeed. (On PostgreSQL a NUL once failed the whole batch
+/// with 503, and `?subject=%00` answered 500; SQLite stored the NUL.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_never_reach_the_store() {
+    let app = spawn_app().await;
+    let worker = app.key("worker-1", &["worker"]).await;
+    let innocent = app.key("worker-2", &["worker"]).await;
+    let stranger = assay::keyfile::generate("stranger").expect("a key");
+    let before = app.size().await;
+
+    let mut bad: Vec<(String, Vec<u8>)> = Vec::new();
+    for c in ['\0', '\u{1}', '\n', '\u{1b}', '\u{7f}', '\u{85}'] {
+        let run = json!({"run": "r1", "name": "x", "step": 1, "value": 1.0});
+        let bad_run = json!({"run": format!("r{c}1"), "name": "x", "step": 1, "value": 1.0});
+        let vkey = format!("ne{c}w+00000000+{}", "A".repeat(44));
+        let events: Vec<(&str, Value)> = vec![
+            ("id", event("NAME", &format!("id{c}x"), "metric.recorded", "run/r1", run.clone())),
+            ("source", {
+                let mut e = event("NAME", "id-src", "metric.recorded", "run/r1", run.clone());
+                e["source"] = json!(format!("assay:key/NAME{c}"));
+                e
+            }),
+            ("type", event("NAME", "id-type", &format!("metric.recorded{c}"), "run/r1", run.clone())),
+            ("subject", event("NAME", "id-subj", "metric.recorded", &format!("run/r1{c}"), run.clone())),
+            ("data.run", event("NAME", "id-run", "metric.recorded", &format!("run/r{c}1"), bad_run)),
+            ("time", {
+                let mut e = event("NAME", "id-time", "metric.recorded", "run/r1", run.clone());
+                e["time"] = json!(format!("2025-06-01T12:00:00{c}Z"));
+                e
+            }),
+            (
+                "data.vkey",
+                event(
+                    "NAME",
+                    "id-key",
+                    "key.registered",
+                    &format!("key/ne{c}w"),
+                    json!({"vkey": vkey, "roles": ["worker"]}),
+                ),
+            ),
+        ];
+        for (field, e) in events {
+            let text = serde_json::to_string(&e).expect("JSON");
+            let by_worker = text.replace("NAME", "worker-1").into_bytes();
+            let by_stranger = text.replace("NAME", "stranger").into_bytes();
+            bad.push((format!("{field} {c:?} (registered key)"), signed(&worker, by_worker)));
+            bad.push((format!("{field} {c:?} (unknown key)"), zero_signed(&stranger.keyid(), &by_stranger)));
+        }
+        // The signature's keyid.
+        let payload =
+            serde_json::to_vec(&event("worker-1", "id-kid", "metric.recorded", "run/r1", run)).expect("JSON");
+        let mut env: Value = serde_json::from_slice(&signed(&worker, payload)).expect("JSON");
+        env["signatures"][0]["keyid"] = json!(format!("worker-1{c}+{:08x}", worker.id()));
+        bad.push((format!("keyid {c:?}"), serde_json::to_vec(&env).expect("JSON")));
+    }
+
+    // Every bad request at once, each beside an innocent append: none may fail another.
+    let mut tasks = Vec::new();
+    for (i, (name, body)) in bad.into_iter().enumerate() {
+        let (http, url) = (app.http.clone(), app.url.clone());
+        let good = metric(&innocent, "r-innocent", i as u64);
+        tasks.push(tokio::spawn(async move {
+            let (bad_status, bad_body) = post_events(&http, &url, body).await;
+            let (good_status, good_body) = post_events(&http, &url, good).await;
+            (name, bad_status, bad_body, good_status, good_body)
+        }));
+    }
+    let mut failures = Vec::new();
+    let mut innocents = 0;
+    for t in tasks {
+        let (name, bad_status, bad_body, good_status, good_body) = t.await.expect("a task");
+        if !bad_status.is_client_error() || bad_body["error"].as_str().is_none() {
+            failures.push(format!("{name}: {bad_status} {bad_body}"));
+        }
+        if good_status == StatusCode::CREATED {
+            innocents += 1;
+        } else {
+            failures.push(format!("innocent beside {name}: {good_status} {good_body}"));
+        }
+    }
+    assert!(failures.is_empty(), "control characters handled badly:\n{}", failures.join("\n"));
+    let (status, health) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK, "the store stays healthy: {health}");
+    assert_eq!(app.size().await, before + innocents, "only the innocent appends were stored");
+
+    // Named clearly: the field and the character.
+    let payload = serde_json::to_vec(&event(
+        "worker-1",
+        "a\u{0}b",
+        "metric.recorded",
+        "run/r1",
+        json!({"run": "r1", "name": "x", "step": 1, "value": 1.0}),
+    ))
+    .expect("JSON");
+    let (status, body) = app.append(&[signed(&worker, payload)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "bad_event");
+    let detail = body["detail"].as_str().expect("detail");
+    assert!(detail.contains("`id`") && detail.contains("U+0000"), "{detail}");
+
+    // Query parameters and paths that reach SQL: 400, JSON for /v1, a page for the dashboard.
+    let long = "a".repeat(300);
+    let mut paths = vec![
+        format!("/v1/events?subject={long}"),
+        format!("/v1/events?type={long}"),
+        format!("/events?subject={long}"),
+    ];
+    for c in ["%00", "%01", "%0A", "%1B", "%7F", "%C2%85"] {
+        for p in [
+            "/v1/events?subject=run%2Fr1",
+            "/v1/events?type=metric.recorded",
+            "/v1/events?from=0&limit=5&subject=x",
+            "/events?subject=run%2Fr1",
+            "/events?type=metric.recorded",
+            "/runs/r1",
+        ] {
+            paths.push(format!("{p}{c}x"));
+        }
+        paths.push(format!("/runs/{c}"));
+    }
+    for path in &paths {
+        let (status, text) = app.get_text(path).await;
+        if status != StatusCode::BAD_REQUEST {
+            failures.push(format!("GET {path}: {status} {}", &text[..text.len().min(200)]));
+        } else if path.starts_with("/v1/") {
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if body["error"] != "bad_query"
+                || !body["detail"].as_str().is_some_and(|d| d.contains("U+") || d.contains("limit"))
+            {
+                failures.push(format!("GET {path}: {text}"));
+            }
+        } else if !text.contains("control character") && !text.contains("limit is") {
+            failures.push(format!("GET {path}: the page does not say what is wrong"));
+        }
+    }
+    assert!(failures.is_empty(), "bad queries handled badly:\n{}", failures.join("\n"));
+    let (status, health) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    app.append_ok(&[metric(&innocent, "r-innocent", 10_000)]).await;
+    app.stop().await;
+}
+
+/// Signed bytes mean one thing, and nothing stored is junk: duplicate JSON keys, signatures
+/// the ledger cannot check, too many or repeated signatures, a resend whose signatures differ,
+/// unbounded ids, implausible times and the wrong Content-Type are all refused with a 4xx
+/// naming the problem, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_bytes_mean_one_thing() {
+    let app = spawn_app().await;
+    let worker = app.key("worker-1", &["worker"]).await;
+    let cosigner = app.key("worker-2", &["worker"]).await;
+    let dispatcher = app.key("disp", &["dispatcher"]).await;
+    let stranger = assay::keyfile::generate("stranger").expect("a key");
+    let data = json!({"run": "r1", "name": "x", "step": 1, "value": 1.0});
+    let text = |id: &str| {
+        serde_json::to_string(&event("worker-1", id, "metric.recorded", "run/r1", data.clone()))
+            .expect("JSON")
+    };
+    let add_signature = |env: &[u8], keyid: &str, sig: &[u8]| {
+        let mut v: Value = serde_json::from_slice(env).expect("JSON");
+        v["signatures"]
+            .as_array_mut()
+            .expect("signatures")
+            .push(json!({"keyid": keyid, "sig": assay_events::b64::encode_std(sig)}));
+        serde_json::to_vec(&v).expect("JSON")
+    };
+    let cosign = |env: &[u8], key: &assay_events::keys::SignerKey| {
+        let v: Value = serde_json::from_slice(env).expect("JSON");
+        let payload = assay_events::b64::decode_any(v["payload"].as_str().expect("payload")).expect("base64");
+        add_signature(
+            env,
+            &key.keyid(),
+            &key.sign(&assay_events::dsse::pae(assay_events::dsse::PAYLOAD_TYPE, &payload)),
+        )
+    };
+    let plain = signed(&worker, text("plain").into_bytes());
+    let mut repeated: Value = serde_json::from_slice(&plain).expect("JSON");
+    let one = repeated["signatures"][0].clone();
+    repeated["signatures"] = Value::Array(vec![one; 5000]);
+    let queued = serde_json::to_string(&event(
+        "disp",
+        "q1",
+        "run.queued",
+        "run/r9",
+        json!({"run": "r9", "project": "p", "needs_gpu": false, "spec": {"a": {"b": 1}}}),
+    ))
+    .expect("JSON");
+    let dated = |time: &str| {
+        let mut e = event("worker-1", &format!("t-{time}"), "metric.recorded", "run/r1", data.clone());
+        e["time"] = json!(time);
+        signed(&worker, serde_json::to_vec(&e).expect("JSON"))
+    };
+    let size = app.size().await;
+
+    let cases: Vec<(&str, Vec<u8>, u16, &str, &str)> = vec![
+        (
+            "a data key twice",
+            signed(
+                &worker,
+                text("dup-1").replace(r#""value":1.0"#, r#""value":1.0,"value":2.0"#).into_bytes(),
+            ),
+            400,
+            "bad_event",
+            "duplicate key /data/value",
+        ),
+        (
+            "a top-level key twice",
+            signed(&worker, text("dup-2").replacen('{', r#"{"id":"other","#, 1).into_bytes()),
+            400,
+            "bad_event",
+            "duplicate key /id",
+        ),
+        (
+            "a nested key twice",
+            signed(&dispatcher, queued.replace(r#""b":1"#, r#""b":1,"b":2"#).into_bytes()),
+            400,
+            "bad_event",
+            "duplicate key /data/spec/a/b",
+        ),
+        (
+            "envelopes twice in a batch",
+            format!(
+                r#"{{"envelopes":[{}],"envelopes":[{}]}}"#,
+                String::from_utf8_lossy(&plain),
+                String::from_utf8_lossy(&signed(&worker, text("dup-3").into_bytes()))
+            )
+            .into_bytes(),
+            400,
+            "malformed_json",
+            "duplicate key /envelopes",
+        ),
+        (
+            "a garbage signature by an unknown key",
+            add_signature(&plain, "nobody+00000000", &[0; 64]),
+            401,
+            "unknown_key",
+            "nobody+00000000",
+        ),
+        (
+            "a garbage signature by a registered key",
+            add_signature(&plain, &cosigner.keyid(), &[0; 64]),
+            401,
+            "bad_signature",
+            "worker-2",
+        ),
+        (
+            "a valid signature by an unregistered key",
+            cosign(&plain, &stranger),
+            401,
+            "unknown_key",
+            "stranger",
+        ),
+        (
+            "one signature 5000 times",
+            serde_json::to_vec(&repeated).expect("JSON"),
+            400,
+            "bad_envelope",
+            "5000 signatures; the limit is 8",
+        ),
+        (
+            "one signature twice",
+            {
+                let mut v: Value = serde_json::from_slice(&plain).expect("JSON");
+                let s = v["signatures"][0].clone();
+                v["signatures"] = json!([s.clone(), s]);
+                serde_json::to_vec(&v).expect("JSON")
+            },
+            400,
+            "bad_envelope",
+            "signs twice",
+        ),
+        (
+            "an id of 10 000 characters",
+            signed(&worker, text(&"i".repeat(10_000)).into_bytes()),
+            400,
+            "bad_event",
+            "limit is 256",
+        ),
+        (
+            "an id of 257 characters",
+            signed(&worker, text(&"i".repeat(257)).into_bytes()),
+            400,
+            "bad_event",
+            "limit is 256",
+        ),
+        ("the year 0000", dated("0000-01-01T00:00:00Z"), 400, "bad_event", "1970 to 2261"),
+        ("the year 9999", dated("9999-12-31T23:59:59Z"), 400, "bad_event", "1970 to 2261"),
+    ];
+    let mut failures = Vec::new();
+    for (name, body, status, error, needle) in cases {
+        let (got, body) = app.post("/v1/events", body).await;
+        let detail = body["detail"].as_str().unwrap_or("");
+        if got.as_u16() != status || body["error"] != error || !detail.contains(needle) {
+            failures.push(format!("{name}: {got} {body}, expected {status} {error} {needle:?}"));
+        }
+    }
+    for (content_type, path) in [
+        ("application/vnd.assay.event+json", "/v1/events"),
+        ("application/problem+json", "/v1/events"),
+        ("application/json; charset=latin1", "/v1/events"),
+        ("application/jsonx", "/v1/events"),
+        ("text/json", "/v1/events"),
+        ("application/vnd.assay.event+json", "/v1/dispatch"),
+    ] {
+        let (got, body) = app.post_raw(path, content_type, plain.clone()).await;
+        if got != StatusCode::UNSUPPORTED_MEDIA_TYPE || body["error"] != "unsupported_media_type" {
+            failures.push(format!("{path} as {content_type}: {got} {body}"));
+        }
+    }
+    assert!(failures.is_empty(), "refused badly:\n{}", failures.join("\n"));
+    assert_eq!(app.size().await, size, "nothing stored");
+
+    // What is fine: application/json with charset=utf-8, a co-signature by a registered key,
+    // an id of 256 characters, the years 1970 and 2261.
+    let (status, body) = app.post_raw("/v1/events", "Application/JSON; charset=UTF-8", plain.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let cosigned = cosign(&signed(&worker, text("cosigned").into_bytes()), &cosigner);
+    app.append_ok(std::slice::from_ref(&cosigned)).await;
+    app.append_ok(&[signed(&worker, text(&"i".repeat(256)).into_bytes())]).await;
+    app.append_ok(&[dated("1970-01-01T00:00:00Z"), dated("2261-12-31T23:59:59Z")]).await;
+
+    // A resend is identical only with the same payload bytes and the same signatures.
+    let (status, body) = app.append(std::slice::from_ref(&plain)).await;
+    assert_eq!(status, StatusCode::OK, "identical resend: {body}");
+    assert_eq!(body["records"][0]["existed"], true);
+    let (status, body) = app.append(std::slice::from_ref(&cosigned)).await;
+    assert_eq!(status, StatusCode::OK, "identical co-signed resend: {body}");
+    let size = app.size().await;
+    for (name, env) in [
+        ("an extra valid co-signature", cosign(&plain, &cosigner)),
+        ("a co-signature dropped", signed(&worker, text("cosigned").into_bytes())),
+    ] {
+        let (status, body) = app.append(&[env]).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{name}: {body}");
+        assert_eq!(body["error"], "conflict", "{name}");
+        assert!(body["detail"].as_str().unwrap_or("").contains("other bytes"), "{name}: {body}");
+    }
+    // Also inside one request: the same (source, id) with other signatures.
+    let fresh = signed(&worker, text("twice").into_bytes());
+    let (status, body) = app.append(&[fresh.clone(), cosign(&fresh, &cosigner)]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["index"], 1);
+    assert_eq!(app.size().await, size, "nothing stored");
+    app.stop().await;
+}

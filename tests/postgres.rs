@@ -5,6 +5,10 @@
 #[path = "support/store.rs"]
 mod store;
 
+#[path = "support/sql.rs"]
+#[allow(dead_code)]
+mod sql;
+
 use std::process::{Command, Stdio};
 
 use assay::clock::now_ns;
@@ -205,6 +209,26 @@ async fn copy_sqlite_to_postgres_and_back_keeps_every_checkpoint() {
     // A copy refuses a destination that already holds a ledger.
     let again = assay(&["copy", "--from", src, "--to", &url]);
     assert_eq!(again.status.code(), Some(2));
+}
+
+/// A SQLite ledger holding U+0000 in a column (as ledgers written before the ledger refused
+/// control characters could) is refused by `assay copy` to PostgreSQL with a sentence naming
+/// the record, not a database error.
+#[test]
+fn copy_to_postgres_names_a_record_it_cannot_store() {
+    let Some(url) = store::fresh_pg("copy_nul") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.db");
+    let src = src.to_str().unwrap();
+    let keys = dir.path().join("keys");
+    ok(&["init", "--db", src, "--origin", "pg.test/nul", "--keys", keys.to_str().unwrap()]);
+    let mut db = sql::Db::open(src);
+    assert_eq!(db.exec("UPDATE records SET event_id = 'a' || char(0) || 'b' WHERE seq = 0"), 1);
+    db.close();
+    let out = assay(&["copy", "--from", src, "--to", &url]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("record 0: its event_id holds U+0000"), "{stderr}");
 }
 
 /// One source of truth for the two dialects: every PostgreSQL migration is its SQLite twin with

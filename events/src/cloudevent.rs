@@ -1,8 +1,12 @@
 //! The CloudEvents 1.0 structured-JSON payload.
 
+use chrono::Datelike;
 use serde_json::{Map, Value};
 
 use crate::Hash32;
+use crate::text::{
+    ID_CHARS_MAX, SOURCE_CHARS_MAX, SUBJECT_CHARS_MAX, TIME_CHARS_MAX, TYPE_CHARS_MAX, check_text,
+};
 
 /// A parsed CloudEvent. The payload bytes it came from are kept by the caller verbatim;
 /// this is a view of them.
@@ -27,6 +31,11 @@ pub struct CloudEvent {
 pub const SPEC_VERSION: &str = "1.0";
 /// The only `datacontenttype` accepted when present.
 pub const DATA_CONTENT_TYPE: &str = "application/json";
+/// The earliest year (UTC) of a new event's `time`.
+pub const TIME_YEAR_MIN: i32 = 1970;
+/// The latest year (UTC) of a new event's `time`: every time up to the end of it has an i64
+/// nanosecond value ([`CloudEvent::time_ns`] covers 1677-09-21 to 2262-04-11).
+pub const TIME_YEAR_MAX: i32 = 2261;
 
 impl CloudEvent {
     /// Parses payload bytes. Requires a JSON object with `specversion` == "1.0", non-empty
@@ -59,6 +68,50 @@ impl CloudEvent {
         let data = obj.remove("data").unwrap_or(Value::Null);
 
         Ok(CloudEvent { specversion, id, source, ty, subject, time, datacontenttype, data })
+    }
+
+    /// Parses the payload of an envelope offered for appending: [`CloudEvent::parse`], plus the
+    /// rules for new events — no object in the payload holds a key twice (at any depth), and
+    /// [`CloudEvent::check_submitted`]. Stored records are read with [`CloudEvent::parse`], so
+    /// a ledger written before a rule existed still opens.
+    pub fn parse_submitted(payload: &[u8]) -> Result<CloudEvent, CloudEventError> {
+        let event = CloudEvent::parse(payload)?;
+        crate::json::check_unique_keys(payload).map_err(|e| CloudEventError::DuplicateKey(e.to_string()))?;
+        event.check_submitted()?;
+        Ok(event)
+    }
+
+    /// The rules for the attributes of a new event: `id`, `source`, `type` and `subject` hold
+    /// no control character and are at most [`ID_CHARS_MAX`], [`SOURCE_CHARS_MAX`],
+    /// [`TYPE_CHARS_MAX`] and [`SUBJECT_CHARS_MAX`] characters ([`crate::text`]); `time` is at
+    /// most [`TIME_CHARS_MAX`] characters and falls in the years [`TIME_YEAR_MIN`] to
+    /// [`TIME_YEAR_MAX`] (UTC).
+    pub fn check_submitted(&self) -> Result<(), CloudEventError> {
+        let fields = [
+            ("id", Some(&self.id), ID_CHARS_MAX),
+            ("source", Some(&self.source), SOURCE_CHARS_MAX),
+            ("type", Some(&self.ty), TYPE_CHARS_MAX),
+            ("subject", self.subject.as_ref(), SUBJECT_CHARS_MAX),
+            ("time", Some(&self.time), TIME_CHARS_MAX),
+        ];
+        for (field, value, max) in fields {
+            if let Some(value) = value {
+                check_text(value, max).map_err(|e| invalid(field, e.to_string()))?;
+            }
+        }
+        let t = chrono::DateTime::parse_from_rfc3339(&self.time)
+            .map_err(|e| invalid("time", format!("not RFC 3339 ({e}): {:?}", self.time)))?;
+        let year = t.naive_utc().year();
+        if !(TIME_YEAR_MIN..=TIME_YEAR_MAX).contains(&year) {
+            return Err(invalid(
+                "time",
+                format!(
+                    "{:?} is in the year {year}; the ledger takes {TIME_YEAR_MIN} to {TIME_YEAR_MAX}",
+                    self.time
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// `time` as nanoseconds since the Unix epoch.
@@ -122,4 +175,6 @@ pub enum CloudEventError {
     Missing(&'static str),
     #[error("attribute `{field}`: {reason}")]
     Invalid { field: &'static str, reason: String },
+    #[error("payload JSON holds a key twice: {0}")]
+    DuplicateKey(String),
 }

@@ -6,6 +6,11 @@ use crate::keys::{SignerKey, VerifierKey};
 /// The payload type of every Assay event.
 pub const PAYLOAD_TYPE: &str = "application/vnd.assay.event+json";
 
+/// Signatures one envelope offered for appending may carry: the producer's and a few
+/// co-signers'. Each must be by a different key, and each must verify under a key the
+/// registry knows.
+pub const SIGNATURES_MAX: usize = 8;
+
 /// `"DSSEv1" SP len(type) SP type SP len(payload) SP payload`, lengths in ASCII decimal.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     // Decimal lengths as DSSE v1.0.0 specifies; the 8-byte little-endian variant found in
@@ -75,6 +80,36 @@ impl Envelope {
 }
 
 impl DecodedEnvelope {
+    /// The rules for an envelope offered for appending (stored records are not re-judged by
+    /// them): the Assay payload type, 1 to [`SIGNATURES_MAX`] signatures, each `keyid`
+    /// non-empty, free of control characters and at most [`crate::text::KEYID_CHARS_MAX`]
+    /// characters ([`crate::text`]), and no keyid twice.
+    pub fn check_submitted(&self) -> Result<(), EnvelopeError> {
+        if self.payload_type != PAYLOAD_TYPE {
+            return Err(EnvelopeError::PayloadType {
+                expected: PAYLOAD_TYPE,
+                got: self.payload_type.clone(),
+            });
+        }
+        if self.signatures.is_empty() {
+            return Err(EnvelopeError::NoSignatures);
+        }
+        if self.signatures.len() > SIGNATURES_MAX {
+            return Err(EnvelopeError::TooManySignatures { got: self.signatures.len(), max: SIGNATURES_MAX });
+        }
+        for (index, s) in self.signatures.iter().enumerate() {
+            if s.keyid.is_empty() {
+                return Err(EnvelopeError::Keyid { index, reason: "must not be empty".to_owned() });
+            }
+            crate::text::check_text(&s.keyid, crate::text::KEYID_CHARS_MAX)
+                .map_err(|e| EnvelopeError::Keyid { index, reason: e.to_string() })?;
+            if self.signatures[..index].iter().any(|o| o.keyid == s.keyid) {
+                return Err(EnvelopeError::DuplicateKeyid { index, keyid: s.keyid.clone() });
+            }
+        }
+        Ok(())
+    }
+
     /// Signs `payload` with `key`: one signature over PAE(PAYLOAD_TYPE, payload).
     pub fn sign(payload: Vec<u8>, key: &SignerKey) -> DecodedEnvelope {
         let sig = key.sign(&pae(PAYLOAD_TYPE, &payload));
@@ -245,4 +280,10 @@ pub enum EnvelopeError {
     SignatureEncoding { index: usize, reason: String },
     #[error("envelope has no signatures")]
     NoSignatures,
+    #[error("envelope has {got} signatures; the limit is {max}")]
+    TooManySignatures { got: usize, max: usize },
+    #[error("signatures[{index}].keyid: {reason}")]
+    Keyid { index: usize, reason: String },
+    #[error("signatures[{index}].keyid {keyid:?} signs twice: each key signs an envelope once")]
+    DuplicateKeyid { index: usize, keyid: String },
 }

@@ -12,9 +12,11 @@ use crate::b64;
 /// The algorithm byte for Ed25519.
 pub const ALG_ED25519: u8 = 0x01;
 
-/// A key name is valid iff it is non-empty, has no Unicode whitespace and no `+`.
+/// A key name is valid iff it is non-empty, has no Unicode whitespace and no `+` (C2SP), and
+/// no control character (Assay's rule for identifiers, [`crate::text`]: a key name becomes a
+/// `keyid`, a `source` and a `subject`).
 pub fn valid_key_name(name: &str) -> bool {
-    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+')
+    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '+')
 }
 
 /// First 4 bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ pubkey), as a big-endian u32.
@@ -198,7 +200,7 @@ mod tests {
     fn names() {
         assert!(valid_key_name("runner-gpu0"));
         assert!(valid_key_name("example.com/abc"));
-        for bad in ["", "a b", "a+b", "a\u{2003}b", "a\nb"] {
+        for bad in ["", "a b", "a+b", "a\u{2003}b", "a\nb", "a\0b", "\u{1}", "a\u{7f}"] {
             assert!(!valid_key_name(bad), "{bad:?}");
         }
     }

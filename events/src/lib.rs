@@ -12,12 +12,15 @@
 //! - [`record`]: the record leaf, the record hash and the hash chain.
 //! - [`roles`]: event types and the roles that may emit them.
 //! - [`pci`]: PCI bus ids in their one canonical form.
+//! - [`text`]: the rule for identifier strings (no control characters, bounded length).
+//! - [`json`]: strict JSON (no duplicate keys).
 
 pub mod b64;
 pub mod checkpoint;
 pub mod cloudevent;
 pub mod dsse;
 pub mod hash;
+pub mod json;
 pub mod keys;
 pub mod merkle;
 pub mod note;
@@ -25,5 +28,6 @@ pub mod pci;
 pub mod record;
 pub mod roles;
 pub mod schemas;
+pub mod text;
 
 pub use hash::Hash32;

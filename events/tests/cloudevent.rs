@@ -102,3 +102,70 @@ fn time_range() {
     let e = parse(&with("time", json!("1970-01-01T00:00:00Z"))).unwrap();
     assert_eq!(e.time_ns().unwrap(), 0);
 }
+
+fn submitted(v: &Value) -> Result<CloudEvent, CloudEventError> {
+    CloudEvent::parse_submitted(&serde_json::to_vec(v).unwrap())
+}
+
+#[test]
+fn new_events_hold_no_control_characters_in_their_attributes() {
+    assert!(submitted(&base()).is_ok());
+    for field in ["id", "source", "type", "subject"] {
+        for c in ['\0', '\u{1}', '\n', '\u{7f}', '\u{9f}'] {
+            let value = format!("{}{c}x", base()[field].as_str().unwrap());
+            let err = submitted(&with(field, json!(value))).unwrap_err();
+            assert!(
+                matches!(&err, CloudEventError::Invalid { field: f, .. } if *f == field),
+                "{field}: {err}"
+            );
+            assert!(err.to_string().contains(&format!("U+{:04X}", u32::from(c))), "{err}");
+            // Stored records are still read as they are.
+            assert!(parse(&with(field, json!(value))).is_ok(), "{field}");
+        }
+    }
+}
+
+#[test]
+fn new_events_have_bounded_attributes() {
+    let cases = [("id", 256), ("source", 256), ("type", 128), ("subject", 256)];
+    for (field, max) in cases {
+        assert!(submitted(&with(field, json!("a".repeat(max)))).is_ok(), "{field} at {max}");
+        let err = submitted(&with(field, json!("a".repeat(max + 1)))).unwrap_err();
+        assert!(err.to_string().contains(&format!("limit is {max}")), "{err}");
+    }
+    let err = submitted(&with("id", json!("x".repeat(10_000)))).unwrap_err();
+    assert!(err.to_string().contains("10000 characters"), "{err}");
+    // time: RFC 3339 in the years 1970..=2261 (UTC), at most 64 characters.
+    for ok in ["1970-01-01T00:00:00Z", "2261-12-31T23:59:59.999999999Z", "2025-06-01T12:00:00+02:00"] {
+        assert!(submitted(&with("time", json!(ok))).is_ok(), "{ok}");
+    }
+    for bad in [
+        "0000-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "1969-12-31T23:59:59Z",
+        "1970-01-01T00:30:00+01:00",
+        "2262-01-01T00:00:00Z",
+    ] {
+        let err = submitted(&with("time", json!(bad))).unwrap_err();
+        assert!(matches!(&err, CloudEventError::Invalid { field: "time", .. }), "{bad}: {err}");
+        assert!(err.to_string().contains("1970 to 2261"), "{err}");
+    }
+    let long = format!("2025-06-01T12:00:00.{}Z", "1".repeat(60));
+    assert!(submitted(&with("time", json!(long))).unwrap_err().to_string().contains("limit is 64"));
+}
+
+#[test]
+fn new_events_hold_each_key_once_at_every_depth() {
+    let ok = serde_json::to_string(&base()).unwrap();
+    let cases = [
+        (ok.replacen("{", r#"{"id":"first","#, 1), "/id"),
+        (ok.replace(r#""code":79"#, r#""code":79,"code":80"#), "/data/code"),
+        (ok.replace(r#""code":79"#, r#""code":79,"x":{"y":[{"z":1,"z":1}]}"#), "/data/x/y/0/z"),
+    ];
+    for (json, path) in cases {
+        let err = CloudEvent::parse_submitted(json.as_bytes()).unwrap_err();
+        assert!(matches!(&err, CloudEventError::DuplicateKey(_)), "{err}");
+        assert!(err.to_string().contains(&format!("duplicate key {path}")), "{err}");
+        assert!(CloudEvent::parse(json.as_bytes()).is_ok(), "stored records are read as they are");
+    }
+}

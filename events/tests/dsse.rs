@@ -133,3 +133,40 @@ proptest! {
         let _ = Envelope::parse(&json);
     }
 }
+
+#[test]
+fn submitted_envelopes_carry_few_distinct_well_formed_keyids() {
+    use assay_events::dsse::SIGNATURES_MAX;
+    let k = key("w1");
+    let env = DecodedEnvelope::sign(b"{}".to_vec(), &k);
+    assert_eq!(env.check_submitted(), Ok(()));
+    let sig = |keyid: &str| Signature { keyid: keyid.to_owned(), sig: [7; 64] };
+
+    let mut many = env.clone();
+    many.signatures = (0..SIGNATURES_MAX).map(|i| sig(&format!("k{i}+00000000"))).collect();
+    assert_eq!(many.check_submitted(), Ok(()));
+    many.signatures.push(sig("k-last+00000000"));
+    assert_eq!(many.check_submitted(), Err(EnvelopeError::TooManySignatures { got: 9, max: 8 }));
+
+    let mut repeated = env.clone();
+    repeated.signatures = vec![env.signatures[0].clone(); 5000];
+    assert!(matches!(repeated.check_submitted(), Err(EnvelopeError::TooManySignatures { got: 5000, .. })));
+    repeated.signatures.truncate(2);
+    let err = repeated.check_submitted().unwrap_err();
+    assert_eq!(err, EnvelopeError::DuplicateKeyid { index: 1, keyid: k.keyid() });
+    assert!(err.to_string().contains("signs twice"), "{err}");
+
+    for bad in ["", "w1\0+00000000", "w\u{1b}[31m+00000000", &"k".repeat(257)] {
+        let mut e = env.clone();
+        e.signatures.push(sig(bad));
+        let err = e.check_submitted().unwrap_err();
+        assert!(matches!(err, EnvelopeError::Keyid { index: 1, .. }), "{bad:?}: {err}");
+        assert!(err.to_string().contains("signatures[1].keyid"), "{err}");
+    }
+    let mut e = env.clone();
+    e.payload_type = "text/plain".into();
+    assert!(matches!(e.check_submitted(), Err(EnvelopeError::PayloadType { .. })));
+    e = env;
+    e.signatures.clear();
+    assert_eq!(e.check_submitted(), Err(EnvelopeError::NoSignatures));
+}

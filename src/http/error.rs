@@ -96,7 +96,10 @@ impl From<AppendError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        ApiError::internal("storage", e.to_string())
+        match e {
+            StoreError::BadFilter { .. } => ApiError::bad_request("bad_query", e.to_string()),
+            _ => ApiError::internal("storage", e.to_string()),
+        }
     }
 }
 

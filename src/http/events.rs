@@ -28,6 +28,8 @@ pub fn envelopes_of(body: &[u8]) -> Result<Vec<Incoming>, ApiError> {
     let malformed =
         |e: serde_json::Error| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}"));
     let top: BTreeMap<String, &RawValue> = serde_json::from_slice(body).map_err(malformed)?;
+    // Strict JSON: a key twice (`{"envelopes":[A],"envelopes":[B]}`) would mean two things.
+    assay_events::json::check_unique_keys(body).map_err(malformed)?;
     let Some(list) = top.get("envelopes") else {
         return Ok(vec![Incoming::Json(body.to_vec())]);
     };
@@ -81,7 +83,13 @@ pub fn ack_body(ack: &crate::ledger::Ack) -> AckBody {
 /// One DSSE envelope, or `{"envelopes":[…]}` with up to 1000, appended all-or-nothing: one bad
 /// envelope refuses the request and stores none of it. 201 once committed and covered by the
 /// returned checkpoint; 200 when every envelope was already stored with identical bytes
-/// (the same records come back).
+/// and signatures (the same records come back).
+///
+/// JSON is strict: no object may hold a key twice, in the body or in the signed payload at
+/// any depth. An envelope has 1 to 8 signatures by distinct keys, each verifying under a
+/// registered key. CloudEvents `id`, `source`, `type` and `subject` hold no control
+/// characters and are at most 256, 256, 128 and 256 characters; `time` is RFC 3339 in the
+/// years 1970 to 2261.
 #[utoipa::path(
     post,
     path = "/v1/events",
@@ -90,13 +98,13 @@ pub fn ack_body(ack: &crate::ledger::Ack) -> AckBody {
     responses(
         (status = 201, description = "Appended", body = AppendResponse),
         (status = 200, description = "Identical resend: the records already stored", body = AppendResponse),
-        (status = 400, description = "Malformed JSON, envelope or event", body = ErrorBody),
-        (status = 401, description = "Unknown or revoked key, or a signature that does not verify", body = ErrorBody),
+        (status = 400, description = "Malformed JSON (a key twice included), envelope (over 8 signatures, a keyid twice) or event (a control character or over-long identifier, a time outside 1970–2261)", body = ErrorBody),
+        (status = 401, description = "A signature by an unknown or revoked key, or one that does not verify (every signature is checked)", body = ErrorBody),
         (status = 403, description = "The key lacks the role for this event type", body = ErrorBody),
-        (status = 409, description = "(source, id) already names other bytes", body = ErrorBody),
+        (status = 409, description = "(source, id) already names other payload bytes or other signatures", body = ErrorBody),
         (status = 413, description = "Body over 4 MiB, more than 1000 envelopes, or a payload over 1 MiB", body = ErrorBody),
         (status = 408, description = "Over the request time limit; the append may still commit: resend it (identical resends are idempotent)", body = ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json (`; charset=utf-8` may follow)", body = ErrorBody),
         (status = 422, description = "Schema violation, wrong subject, or key state", body = ErrorBody),
         (status = 429, description = "The signing key's rate limit", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -125,11 +133,12 @@ pub struct ListParams {
     /// Records per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
-    /// Only this event type.
+    /// Only this event type (no control characters, at most 128 characters).
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     ty: Option<String>,
-    /// Only this subject (e.g. `run/r1`).
+    /// Only this subject, e.g. `run/r1` (no control characters, at most 256 characters).
+    #[param(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     subject: Option<String>,
 }
 
@@ -141,7 +150,7 @@ pub struct ListParams {
     params(ListParams),
     responses(
         (status = 200, description = "A page; follow `next` for the rest", body = EventsPage),
-        (status = 400, description = "Bad query parameters", body = ErrorBody),
+        (status = 400, description = "Bad query parameters (a `type` or `subject` with a control character, or too long)", body = ErrorBody),
         (status = 401, description = "A bearer token is required", body = ErrorBody),
     ),
     security((), ("bearer" = []))

@@ -41,21 +41,39 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 /// the body limit (413 otherwise). Parsing is the handler's.
 pub struct JsonBytes(pub Bytes);
 
+/// True iff `content_type` is `application/json`, optionally with `charset=utf-8` (JSON is
+/// UTF-8, RFC 8259): what OpenAPI documents for every JSON request body. Other `+json` types
+/// and other charsets are 415.
+pub fn is_json_content_type(content_type: &str) -> bool {
+    let mut parts = content_type.split(';');
+    let essence = parts.next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+        && parts.all(|p| {
+            let (name, value) = p.split_once('=').unwrap_or((p, ""));
+            name.trim().eq_ignore_ascii_case("charset")
+                && value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        })
+}
+
 impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-        let json = content_type.is_some_and(|ct| {
-            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            essence == "application/json"
-                || (essence.starts_with("application/") && essence.ends_with("+json"))
-        });
-        if !json {
+        let mut content_types = req.headers().get_all(header::CONTENT_TYPE).iter();
+        let content_type = match (content_types.next(), content_types.next()) {
+            (Some(v), None) => v.to_str().ok(),
+            _ => None,
+        };
+        if !content_type.is_some_and(is_json_content_type) {
+            let got = match req.headers().get_all(header::CONTENT_TYPE).iter().count() {
+                0 => "none".to_owned(),
+                1 => format!("{:?}", content_type.unwrap_or("(not visible ASCII)")),
+                n => format!("{n} Content-Type headers"),
+            };
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                format!("Content-Type must be application/json, got {}", content_type.unwrap_or("none")),
+                format!("Content-Type must be application/json (with at most ; charset=utf-8), got {got}"),
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {

@@ -37,7 +37,7 @@ impl RateLimiter {
     /// when a key's bucket is short.
     pub fn charge(&self, prepared: &[Prepared]) -> Result<(), ApiError> {
         let mut wanted: HashMap<&str, f64> = HashMap::new();
-        for p in prepared.iter().filter(|p| p.verified_with.is_some()) {
+        for p in prepared.iter().filter(|p| p.signer_verified()) {
             *wanted.entry(p.signer.as_str()).or_default() += 1.0;
         }
         if wanted.is_empty() {

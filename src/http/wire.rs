@@ -29,15 +29,18 @@ pub struct EnvelopeSchema {
     /// base64 of the CloudEvent JSON bytes (at most 1 MiB).
     #[schema(min_length = 1, pattern = "^[A-Za-z0-9+/_-]+=*$")]
     pub payload: String,
-    #[schema(min_items = 1)]
+    /// 1 to 8 signatures over DSSE PAE, each by a different key; every one must verify under a
+    /// registered, unrevoked key (the key `source` names also needs a role for the type).
+    #[schema(min_items = 1, max_items = 8)]
     pub signatures: Vec<SignatureSchema>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = Signature)]
 pub struct SignatureSchema {
-    /// `name+hexid` of the signing key.
-    #[schema(pattern = "^[^+]+\\+[0-9a-f]{8}$")]
+    /// `name+hexid` of the signing key: no whitespace or control characters, at most 256
+    /// characters.
+    #[schema(max_length = 256, pattern = "^[^+\\s\\x00-\\x1f\\x7f-\\x9f]+\\+[0-9a-f]{8}$")]
     pub keyid: String,
     /// base64 of the 64-byte Ed25519 signature over DSSE PAE.
     #[schema(pattern = "^[A-Za-z0-9+/_-]{86}(==)?$")]

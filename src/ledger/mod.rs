@@ -287,10 +287,22 @@ impl Ledger {
 
     /// Queues prepared envelopes for the sequencer, in call order; the receiver yields the
     /// outcome once committed. Lets a producer pipeline checking and committing.
+    ///
+    /// The rules for the strings the store keeps are checked again here (cheaply: no parsing),
+    /// so that no item, however it was made, can reach the sequencer with what the store
+    /// cannot hold and fail the batch it shares with other requests.
     pub async fn submit(
         &self,
         items: Vec<Prepared>,
     ) -> Result<oneshot::Receiver<Result<AppendOutcome, AppendError>>, AppendError> {
+        for (index, p) in items.iter().enumerate() {
+            let checked = p
+                .envelope
+                .check_submitted()
+                .map_err(Rejection::from)
+                .and_then(|()| p.event.check_submitted().map_err(Rejection::from));
+            checked.map_err(|reason| AppendError::Rejected { index, reason })?;
+        }
         let (reply, rx) = oneshot::channel();
         self.inner.tx.send(Request { items, reply }).await.map_err(|_| AppendError::ShuttingDown)?;
         Ok(rx)
@@ -364,4 +376,51 @@ pub fn build_envelope(
         data,
     };
     DecodedEnvelope::sign(event.to_bytes(), key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Durability;
+
+    /// An item made without [`Ledger::prepare`] that breaks the identifier rule is refused at
+    /// submit, before any SQL, and the ledger keeps appending.
+    #[tokio::test]
+    async fn submit_refuses_what_the_store_cannot_keep() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let target = dir.path().join("l.db");
+        let store =
+            Store::open(target.to_str().expect("UTF-8"), Durability::Relaxed, true).await.expect("a store");
+        let key = SignerKey::from_seed("ledger", [7; 32]).expect("a key");
+        let admin = SignerKey::from_seed("admin", [8; 32]).expect("a key");
+        let ledger = Ledger::init(store, "t.local/assay", key, &[admin.verifier()], LedgerOptions::default())
+            .await
+            .expect("genesis");
+        let env = build_envelope(
+            &admin,
+            "control.paused",
+            Some("control"),
+            serde_json::json!({"reason": "x"}),
+            None,
+            now_ns(),
+        );
+        let good = ledger.prepare(vec![Incoming::Decoded(env)]).await.expect("a good envelope");
+        let mut bad = good.clone();
+        bad[0].event.id = "a\0b".to_owned();
+        match ledger.submit(bad).await {
+            Err(AppendError::Rejected { index: 0, reason }) => {
+                assert_eq!(reason.code(), "bad_event");
+                assert!(reason.to_string().contains("U+0000"), "{reason}");
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("accepted a NUL id"),
+        }
+        let mut bad = good.clone();
+        let again = bad[0].envelope.signatures[0].clone();
+        bad[0].envelope.signatures.push(again);
+        assert!(matches!(ledger.submit(bad).await, Err(AppendError::Rejected { index: 0, .. })));
+        let outcome = ledger.submit(good).await.expect("queued").await.expect("a reply").expect("appended");
+        assert_eq!(outcome.acks[0].seq, 1);
+        ledger.shutdown().await;
+    }
 }

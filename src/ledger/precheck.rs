@@ -19,21 +19,23 @@ use crate::store::Store;
 pub async fn precheck(store: &Store, keys: &KeyRegistry, items: &[Prepared]) -> Result<(), AppendError> {
     let ids: Vec<(&str, &str)> =
         items.iter().map(|p| (p.event.source.as_str(), p.event.id.as_str())).collect();
-    let stored: HashMap<(String, String), (u64, Hash32)> = store
+    // (seq, payload digest, signatures digest) by (source, id).
+    let stored: HashMap<(String, String), (u64, Hash32, Hash32)> = store
         .find_ids(&ids)
         .await
         .map_err(|e| AppendError::Storage(e.to_string()))?
         .into_iter()
-        .map(|(s, i, seq, d)| ((s, i), (seq, d)))
+        .map(|f| ((f.source, f.event_id), (f.seq, f.digest, f.signatures_digest)))
         .collect();
     let mut scratch: Option<KeyRegistry> = None;
-    let mut seen: HashMap<(&str, &str), Hash32> = HashMap::new();
+    let mut seen: HashMap<(&str, &str), (Hash32, Hash32)> = HashMap::new();
     for (index, item) in items.iter().enumerate() {
         let reject = |reason| AppendError::Rejected { index, reason };
         let id = (item.event.source.as_str(), item.event.id.as_str());
+        let identity = (item.digest, item.signatures_digest);
         match stored.get(&(id.0.to_owned(), id.1.to_owned())) {
-            Some((_, d)) if *d == item.digest => continue,
-            Some((seq, _)) => {
+            Some((_, d, s)) if (*d, *s) == identity => continue,
+            Some((seq, _, _)) => {
                 return Err(reject(Rejection::Conflict {
                     event_source: id.0.into(),
                     id: id.1.into(),
@@ -42,8 +44,8 @@ pub async fn precheck(store: &Store, keys: &KeyRegistry, items: &[Prepared]) -> 
             }
             None => {}
         }
-        if let Some(d) = seen.insert(id, item.digest)
-            && d != item.digest
+        if let Some(d) = seen.insert(id, identity)
+            && d != identity
         {
             return Err(reject(Rejection::Conflict { event_source: id.0.into(), id: id.1.into(), seq: 0 }));
         }
@@ -55,12 +57,15 @@ pub async fn precheck(store: &Store, keys: &KeyRegistry, items: &[Prepared]) -> 
             return Err(reject(Rejection::LedgerOnly(ty.to_owned())));
         }
         let registry = scratch.as_ref().unwrap_or(keys);
-        let entry = registry.live(&item.signer).map_err(|p| {
-            reject(match p {
-                KeyProblem::Revoked { keyid, seq } => Rejection::RevokedKey { keyid, seq },
-                _ => Rejection::UnknownKey(item.signer.clone()),
+        let live = |keyid: &str| {
+            registry.live(keyid).map_err(|p| {
+                reject(match p {
+                    KeyProblem::Revoked { keyid, seq } => Rejection::RevokedKey { keyid, seq },
+                    _ => Rejection::UnknownKey(keyid.to_owned()),
+                })
             })
-        })?;
+        };
+        let entry = live(&item.signer)?;
         if !entry.roles.iter().any(|r| roles.contains(r)) {
             let needed: Vec<&str> = roles.iter().map(Role::as_str).collect();
             return Err(reject(Rejection::RoleNotAllowed {
@@ -68,6 +73,11 @@ pub async fn precheck(store: &Store, keys: &KeyRegistry, items: &[Prepared]) -> 
                 ty: ty.to_owned(),
                 needed: needed.join("|"),
             }));
+        }
+        // Every co-signer is a live key too (its signature is checked in prepare, or by the
+        // sequencer for a key this input registers).
+        for s in item.envelope.signatures.iter().filter(|s| s.keyid != item.signer) {
+            live(&s.keyid)?;
         }
         if ty.starts_with("key.") {
             // Later items may use a key this one registers (or must not use one it revokes).

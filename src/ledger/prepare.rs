@@ -1,11 +1,14 @@
 //! Stateless checks of an envelope before it reaches the sequencer, run in parallel:
-//! decoding, the CloudEvent, the schema, the source binding, and the signature against the
-//! key registry as last published (a key registered later in the same batch is checked again
-//! inside the sequencer).
+//! decoding, the envelope and CloudEvent rules for new events (strict JSON, identifiers,
+//! bounds), the schema, the source binding, and every signature against the key registry as
+//! last published (a signature by a key not registered yet is checked again inside the
+//! sequencer, against the keys at its position).
 
 use assay_events::Hash32;
 use assay_events::cloudevent::{CloudEvent, event_digest};
-use assay_events::dsse::{DecodedEnvelope, Envelope, PAYLOAD_TYPE, VERIFY_BATCH_MAX, verify_many};
+use assay_events::dsse::{
+    DecodedEnvelope, Envelope, VERIFY_BATCH_MAX, signatures_canonical_json, verify_many,
+};
 use assay_events::keys::VerifierKey;
 use assay_projections::KeyRegistry;
 use assay_projections::keys::KeyEntry;
@@ -26,10 +29,25 @@ pub struct Prepared {
     pub envelope: DecodedEnvelope,
     pub event: CloudEvent,
     pub digest: Hash32,
+    /// blake3 of the canonical signatures JSON (the leaf's signatures digest): with `digest`,
+    /// what makes a resend identical to a stored record.
+    pub signatures_digest: Hash32,
     /// The keyid (`name+hexid`) of the signature that `source` names.
     pub signer: String,
-    /// The verifier key text the signature was verified with, if the key was known.
-    pub verified_with: Option<String>,
+    /// Per signature, in envelope order: the verifier key text it verified under here, or
+    /// None when its key was not registered yet (the sequencer checks it then).
+    pub verified: Vec<Option<String>>,
+}
+
+impl Prepared {
+    /// True when the signature `source` names verified here, under a registered key.
+    pub fn signer_verified(&self) -> bool {
+        self.envelope
+            .signatures
+            .iter()
+            .zip(&self.verified)
+            .any(|(s, v)| s.keyid == self.signer && v.is_some())
+    }
 }
 
 /// Input to [`prepare_all`]: raw JSON bytes or an already decoded envelope.
@@ -47,13 +65,23 @@ pub fn prepare_all(items: Vec<Incoming>, keys: &KeyRegistry) -> Vec<Result<Prepa
     } else {
         items.into_iter().map(check_unsigned).collect()
     };
-    // (position, key) of every envelope whose signer the registry knows.
-    let jobs: Vec<(usize, &KeyEntry)> =
-        out.iter().enumerate().filter_map(|(i, p)| Some((i, keys.get(&p.as_ref().ok()?.signer)?))).collect();
+    // (envelope, signature, key) of every signature whose key the registry knows.
+    let jobs: Vec<(usize, usize, &KeyEntry)> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| Some((i, p.as_ref().ok()?)))
+        .flat_map(|(i, p)| {
+            p.envelope
+                .signatures
+                .iter()
+                .enumerate()
+                .filter_map(move |(j, s)| Some((i, j, keys.get(&s.keyid)?)))
+        })
+        .collect();
     let verdicts: Vec<bool> = {
         let pairs: Vec<(&DecodedEnvelope, &VerifierKey)> = jobs
             .iter()
-            .filter_map(|(i, entry)| Some((&out[*i].as_ref().ok()?.envelope, &entry.verifier)))
+            .filter_map(|(i, _, entry)| Some((&out[*i].as_ref().ok()?.envelope, &entry.verifier)))
             .collect();
         if parallel {
             pairs.par_chunks(VERIFY_BATCH_MAX).flat_map_iter(verify_many).collect()
@@ -61,13 +89,12 @@ pub fn prepare_all(items: Vec<Incoming>, keys: &KeyRegistry) -> Vec<Result<Prepa
             verify_many(&pairs)
         }
     };
-    for ((i, entry), ok) in jobs.into_iter().zip(verdicts) {
-        let vkey = entry.vkey.clone();
+    for ((i, j, entry), ok) in jobs.into_iter().zip(verdicts) {
         if let Ok(p) = &mut out[i] {
             if ok {
-                p.verified_with = Some(vkey);
+                p.verified[j] = Some(entry.vkey.clone());
             } else {
-                out[i] = Err(Rejection::BadSignature(p.signer.clone()));
+                out[i] = Err(Rejection::BadSignature(p.envelope.signatures[j].keyid.clone()));
             }
         }
     }
@@ -80,21 +107,18 @@ fn check_unsigned(item: Incoming) -> Result<Prepared, Rejection> {
         Incoming::Json(bytes) => Envelope::parse(&bytes)?,
         Incoming::Decoded(env) => env,
     };
-    if envelope.payload_type != PAYLOAD_TYPE {
-        return Err(Rejection::Envelope(assay_events::dsse::EnvelopeError::PayloadType {
-            expected: PAYLOAD_TYPE,
-            got: envelope.payload_type.clone(),
-        }));
-    }
+    envelope.check_submitted()?;
     if envelope.payload.len() > PAYLOAD_BYTES_MAX {
         return Err(Rejection::PayloadTooLarge { bytes: envelope.payload.len(), max: PAYLOAD_BYTES_MAX });
     }
-    let event = CloudEvent::parse(&envelope.payload)?;
+    let event = CloudEvent::parse_submitted(&envelope.payload)?;
     schema::validate(&event.ty, &event.data)?;
     check_subject(&event)?;
     let signer = signer_keyid(&event, &envelope)?;
     let digest = event_digest(&envelope.payload);
-    Ok(Prepared { envelope, event, digest, signer, verified_with: None })
+    let signatures_digest = Hash32::blake3(&signatures_canonical_json(&envelope.signatures));
+    let verified = vec![None; envelope.signatures.len()];
+    Ok(Prepared { envelope, event, digest, signatures_digest, signer, verified })
 }
 
 /// The keyid of the signature whose key name `source` (`assay:key/<name>`) names.

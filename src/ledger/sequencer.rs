@@ -18,6 +18,7 @@ use assay_events::merkle::{Frontier, leaf_hash};
 use assay_events::record::Record;
 use assay_events::roles::{Role, allowed_roles};
 use assay_projections::gates::LedgerDecision;
+use assay_projections::keys::KeyEntry;
 use assay_projections::{GateError, KeyRegistry, admission_decision, dispatch_decision};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -73,6 +74,28 @@ enum Next {
     /// Another writer may have committed; the flag says the listener is still healthy.
     Follow(bool),
 }
+
+/// A record already stored or sequenced under a (source, id): what an identical resend must
+/// match (the payload bytes and the signatures) and the record it is acknowledged with.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    seq: u64,
+    digest: Hash32,
+    signatures_digest: Hash32,
+}
+
+impl Known {
+    fn of_record(r: &Record) -> Known {
+        Known { seq: r.seq, digest: r.digest, signatures_digest: r.signatures_digest() }
+    }
+
+    /// The same envelope: the same payload bytes and the same signatures.
+    fn same(&self, item: &Prepared) -> bool {
+        self.digest == item.digest && self.signatures_digest == item.signatures_digest
+    }
+}
+
+type KnownIds = HashMap<(String, String), Known>;
 
 /// What one request came to inside a batch.
 enum Outcome {
@@ -229,7 +252,7 @@ impl Sequencer {
     ) -> Result<(Vec<Outcome>, Option<(CommitBatch, Vec<Record>)>), String> {
         let base_size = self.frontier.size();
         let existing = self.existing_ids(batch).await.map_err(|e| e.to_string())?;
-        let mut in_batch: HashMap<(String, String), (u64, Hash32)> = HashMap::new();
+        let mut in_batch: KnownIds = HashMap::new();
         let mut commit = CommitBatch { base_size, ..CommitBatch::default() };
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut keys_changed = false;
@@ -245,17 +268,16 @@ impl Sequencer {
                             continue;
                         }
                         // The same envelope earlier in this request: its record, not a second one.
-                        if let Some(&(seq, digest)) =
-                            in_batch.get(&(item.event.source.clone(), item.event.id.clone()))
-                        {
-                            acks.push(Ack { seq, digest, existed: true });
+                        if let Some(k) = in_batch.get(&(item.event.source.clone(), item.event.id.clone())) {
+                            acks.push(Ack { seq: k.seq, digest: k.digest, existed: true });
                             continue;
                         }
                         let (record, decision) = self.sequence_one(item, &mut commit);
                         keys_changed |= record.event.ty.starts_with("key.") || record.seq == 0;
                         acks.push(Ack { seq: record.seq, digest: record.digest, existed: false });
                         for r in std::iter::once(record).chain(decision) {
-                            in_batch.insert((r.event.source.clone(), r.event.id.clone()), (r.seq, r.digest));
+                            in_batch
+                                .insert((r.event.source.clone(), r.event.id.clone()), Known::of_record(&r));
                             records.push(r);
                         }
                     }
@@ -353,31 +375,31 @@ impl Sequencer {
     }
 
     /// Checks every item of one request against the state at its position. Ok holds, per
-    /// item, the existing (seq, digest) for an identical resend, or None for a new record.
-    #[allow(clippy::type_complexity)]
+    /// item, the existing (seq, digest) for an identical resend (the same payload bytes and
+    /// signatures), or None for a new record.
     fn validate_request(
         &self,
         items: &[Prepared],
-        existing: &HashMap<(String, String), (u64, Hash32)>,
-        in_batch: &HashMap<(String, String), (u64, Hash32)>,
+        existing: &KnownIds,
+        in_batch: &KnownIds,
     ) -> Result<Vec<Option<(u64, Hash32)>>, AppendError> {
         // Keys registered or revoked earlier in this same request count for later items.
         let mut scratch: Option<KeyRegistry> = None;
-        let mut mine: HashMap<(String, String), Hash32> = HashMap::new();
+        let mut mine: HashMap<(String, String), (Hash32, Hash32)> = HashMap::new();
         let mut plan = Vec::with_capacity(items.len());
         let mut position = self.frontier.size();
         for (index, item) in items.iter().enumerate() {
             let reject = |reason| AppendError::Rejected { index, reason };
             let id = (item.event.source.clone(), item.event.id.clone());
             let known = existing.get(&id).or_else(|| in_batch.get(&id)).copied();
-            if let Some((_, digest)) = known
-                && digest == item.digest
+            if let Some(k) = known
+                && k.same(item)
             {
-                plan.push(known);
+                plan.push(Some((k.seq, k.digest)));
                 continue;
             }
-            if let Some(digest) = mine.get(&id) {
-                if *digest == item.digest {
+            if let Some(identity) = mine.get(&id) {
+                if *identity == (item.digest, item.signatures_digest) {
                     // The same envelope twice in one request: one record.
                     plan.push(None);
                     continue;
@@ -386,8 +408,8 @@ impl Sequencer {
             }
             let keys = scratch.as_ref().unwrap_or(self.state.keys());
             self.authorize(item, keys, position).map_err(reject)?;
-            if let Some((seq, _)) = known {
-                return Err(reject(Rejection::Conflict { event_source: id.0, id: id.1, seq }));
+            if let Some(k) = known {
+                return Err(reject(Rejection::Conflict { event_source: id.0, id: id.1, seq: k.seq }));
             }
             if item.event.ty.starts_with("key.") || position == 0 {
                 let mut next = scratch.take().unwrap_or_else(|| self.state.keys().clone());
@@ -402,7 +424,7 @@ impl Sequencer {
                 }
                 scratch = Some(next);
             }
-            mine.insert(id, item.digest);
+            mine.insert(id, (item.digest, item.signatures_digest));
             plan.push(None);
             position += 1;
         }
@@ -425,17 +447,7 @@ impl Sequencer {
         if roles == [Role::Ledger] {
             return Err(Rejection::LedgerOnly(ty.to_owned()));
         }
-        let entry = keys.live(&item.signer).map_err(|p| match p {
-            assay_projections::keys::KeyProblem::Revoked { keyid, seq } => {
-                Rejection::RevokedKey { keyid, seq }
-            }
-            _ => Rejection::UnknownKey(item.signer.clone()),
-        })?;
-        if item.verified_with.as_deref() != Some(entry.vkey.as_str())
-            && !item.envelope.verify_with(&entry.verifier)
-        {
-            return Err(Rejection::BadSignature(item.signer.clone()));
-        }
+        let entry = self.authorize_signature(item, keys, &item.signer)?;
         if !entry.roles.iter().any(|r| roles.contains(r)) {
             let needed: Vec<&str> = roles.iter().map(Role::as_str).collect();
             return Err(Rejection::RoleNotAllowed {
@@ -444,10 +456,41 @@ impl Sequencer {
                 needed: needed.join("|"),
             });
         }
+        // Co-signatures: each by a live key, each verifying. A signature the ledger cannot
+        // check would be stored as if it meant something.
+        for s in item.envelope.signatures.iter().filter(|s| s.keyid != item.signer) {
+            self.authorize_signature(item, keys, &s.keyid)?;
+        }
         match ty {
             "key.registered" | "key.revoked" => self.authorize_key_change(item, keys),
             _ => Ok(()),
         }
+    }
+
+    /// The signature by `keyid`: its key is registered and not revoked, and it verifies
+    /// (here, unless it already verified under that same key before the sequencer).
+    fn authorize_signature<'k>(
+        &self,
+        item: &Prepared,
+        keys: &'k KeyRegistry,
+        keyid: &str,
+    ) -> Result<&'k KeyEntry, Rejection> {
+        let entry = keys.live(keyid).map_err(|p| match p {
+            assay_projections::keys::KeyProblem::Revoked { keyid, seq } => {
+                Rejection::RevokedKey { keyid, seq }
+            }
+            _ => Rejection::UnknownKey(keyid.to_owned()),
+        })?;
+        let checked = item
+            .envelope
+            .signatures
+            .iter()
+            .zip(&item.verified)
+            .any(|(s, v)| s.keyid == keyid && v.as_deref() == Some(entry.vkey.as_str()));
+        if !checked && !item.envelope.verify_with(&entry.verifier) {
+            return Err(Rejection::BadSignature(keyid.to_owned()));
+        }
+        Ok(entry)
     }
 
     fn authorize_key_change(&self, item: &Prepared, keys: &KeyRegistry) -> Result<(), Rejection> {
@@ -484,23 +527,29 @@ impl Sequencer {
         if item.event.data["origin"].as_str() != Some(self.origin.as_str()) {
             return Err(Rejection::KeyState(format!("genesis must name the origin {:?}", self.origin)));
         }
+        if item.envelope.signatures.len() != 1 {
+            return Err(Rejection::KeyState("genesis is signed by the ledger key alone".to_owned()));
+        }
         if !item.envelope.verify_with(&ledger) {
             return Err(Rejection::BadSignature(item.signer.clone()));
         }
         Ok(())
     }
 
-    async fn existing_ids(
-        &self,
-        batch: &[Request],
-    ) -> Result<HashMap<(String, String), (u64, Hash32)>, StoreError> {
+    async fn existing_ids(&self, batch: &[Request]) -> Result<KnownIds, StoreError> {
         let ids: Vec<(&str, &str)> = batch
             .iter()
             .flat_map(|r| r.items.iter())
             .map(|p| (p.event.source.as_str(), p.event.id.as_str()))
             .collect();
         let found = bounded("find ids", self.call_timeout, self.store.find_ids(&ids)).await?;
-        Ok(found.into_iter().map(|(s, i, seq, d)| ((s, i), (seq, d))).collect())
+        Ok(found
+            .into_iter()
+            .map(|f| {
+                let known = Known { seq: f.seq, digest: f.digest, signatures_digest: f.signatures_digest };
+                ((f.source, f.event_id), known)
+            })
+            .collect())
     }
 
     fn published(&mut self, commit: &CommitBatch, records: Vec<Record>) {

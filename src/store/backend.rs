@@ -203,15 +203,14 @@ macro_rules! sql_backend {
                 row.as_ref().map(record_from_row).transpose()
             }
 
-            pub async fn find_ids(
-                &self,
-                ids: &[(&str, &str)],
-            ) -> Result<Vec<(String, String, u64, Hash32)>, StoreError> {
+            pub async fn find_ids(&self, ids: &[(&str, &str)]) -> Result<Vec<StoredId>, StoreError> {
                 let mut found = Vec::new();
                 for chunk in ids.chunks(LOOKUP_PAIRS_MAX) {
                     // A VALUES list joined in front: both engines search the unique index per
                     // pair (a row-value IN over VALUES makes SQLite scan the table).
-                    let mut q = QueryBuilder::<$Db>::new("SELECT r.source, r.event_id, r.seq, r.digest FROM (VALUES ");
+                    let mut q = QueryBuilder::<$Db>::new(
+                        "SELECT r.source, r.event_id, r.seq, r.digest, r.signatures FROM (VALUES ",
+                    );
                     let mut sep = q.separated(", ");
                     for (source, id) in chunk {
                         sep.push("(CAST(").push_bind_unseparated(*source).push_unseparated(" AS TEXT), CAST(");
@@ -220,12 +219,14 @@ macro_rules! sql_backend {
                     q.push(concat!(") AS v ", $join, " records r ON r.source = v.column1 AND r.event_id = v.column2"));
                     for row in q.build().fetch_all(&self.pool).await? {
                         let digest: Vec<u8> = row.try_get("digest")?;
-                        found.push((
-                            row.try_get("source")?,
-                            row.try_get("event_id")?,
-                            row.try_get::<i64, _>("seq")? as u64,
-                            hash_from(&digest, "digest")?,
-                        ));
+                        let signatures: Vec<u8> = row.try_get("signatures")?;
+                        found.push(StoredId {
+                            source: row.try_get("source")?,
+                            event_id: row.try_get("event_id")?,
+                            seq: row.try_get::<i64, _>("seq")? as u64,
+                            digest: hash_from(&digest, "digest")?,
+                            signatures_digest: Hash32::blake3(&signatures),
+                        });
                     }
                 }
                 Ok(found)

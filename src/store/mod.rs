@@ -20,7 +20,7 @@ use assay_events::Hash32;
 use assay_events::merkle::NodeId;
 
 pub use postgres::PgStore;
-pub use rows::{CheckpointRow, CommitBatch, HeadRow, RecordRow, StoredRecord};
+pub use rows::{CheckpointRow, CommitBatch, HeadRow, RecordRow, StoredId, StoredRecord};
 pub use sqlite::SqliteStore;
 
 /// Longest wait for one database call of the append path and the follower (a read, taking the
@@ -71,6 +71,10 @@ pub enum StoreError {
     /// The database did not answer in time; the connection was given up.
     #[error("the database call {what} timed out after {after:?}")]
     Timeout { what: &'static str, after: Duration },
+    /// A filter value that breaks the identifier rule (the caller's input, not the store's
+    /// failure).
+    #[error("{field}: {reason}")]
+    BadFilter { field: &'static str, reason: assay_events::text::TextError },
 }
 
 /// The ledger store. One enum over the backends so callers never see a dialect.
@@ -221,6 +225,10 @@ impl Store {
 
     /// Records filtered by type and/or subject, seq ≥ from, ascending. A GPU subject
     /// (`gpu/<pci>`, any form) matches every form of that PCI id a ledger may hold.
+    /// A filter no record can
+    /// match because it breaks the identifier rule ([`assay_events::text`]: a control
+    /// character, or too long) is [`StoreError::BadFilter`], on every backend alike, before any
+    /// SQL (PostgreSQL `text` cannot even hold U+0000).
     pub async fn records_filtered(
         &self,
         from: u64,
@@ -228,6 +236,12 @@ impl Store {
         ty: Option<&str>,
         subject: Option<&str>,
     ) -> Result<Vec<StoredRecord>, StoreError> {
+        use assay_events::text::{SUBJECT_CHARS_MAX, TYPE_CHARS_MAX, check_text};
+        for (field, value, max) in [("type", ty, TYPE_CHARS_MAX), ("subject", subject, SUBJECT_CHARS_MAX)] {
+            if let Some(v) = value {
+                check_text(v, max).map_err(|reason| StoreError::BadFilter { field, reason })?;
+            }
+        }
         dispatch!(self, s => s.records_filtered(from, limit, ty, subject).await)
     }
 
@@ -235,11 +249,8 @@ impl Store {
         dispatch!(self, s => s.record_by_digest(digest).await)
     }
 
-    /// (seq, digest) of the records with these (source, event id) pairs.
-    pub async fn find_ids(
-        &self,
-        ids: &[(&str, &str)],
-    ) -> Result<Vec<(String, String, u64, Hash32)>, StoreError> {
+    /// Seq, digest and signatures digest of the records with these (source, event id) pairs.
+    pub async fn find_ids(&self, ids: &[(&str, &str)]) -> Result<Vec<StoredId>, StoreError> {
         dispatch!(self, s => s.find_ids(ids).await)
     }
 

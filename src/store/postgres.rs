@@ -14,7 +14,7 @@ use sqlx::{Connection, Executor, QueryBuilder, Row, Transaction};
 use super::backend::{
     LOOKUP_PAIRS_MAX, PG_INSERT_NODES, PG_INSERT_RECORDS, RECORD_COLUMNS, insert_rows, sql_backend,
 };
-use super::{CheckpointRow, CommitBatch, Durability, HeadRow, StoreError, StoredRecord};
+use super::{CheckpointRow, CommitBatch, Durability, HeadRow, StoreError, StoredId, StoredRecord};
 
 const CONNECTIONS_MAX: u32 = 8;
 /// Longest wait for a pooled connection, including the pool's liveness ping of an idle one and

@@ -58,6 +58,19 @@ impl RecordRow {
     }
 }
 
+/// What [`super::Store::find_ids`] finds for one (source, event id): enough to tell an
+/// identical resend (the same payload bytes and the same signatures) from a conflict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredId {
+    pub source: String,
+    pub event_id: String,
+    pub seq: u64,
+    /// blake3 of the payload.
+    pub digest: Hash32,
+    /// blake3 of the stored canonical signatures JSON (the leaf's signatures digest).
+    pub signatures_digest: Hash32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointRow {
     pub size: u64,

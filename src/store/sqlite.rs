@@ -15,7 +15,7 @@ use super::backend::{
     INSERT_NODES_ROWS_MAX, INSERT_RECORDS_ROWS_MAX, LOOKUP_PAIRS_MAX, RECORD_COLUMNS, insert_rows,
     sql_backend,
 };
-use super::{CheckpointRow, CommitBatch, Durability, HeadRow, StoreError, StoredRecord};
+use super::{CheckpointRow, CommitBatch, Durability, HeadRow, StoreError, StoredId, StoredRecord};
 
 const CONNECTIONS_MAX: u32 = 8;
 

@@ -46,6 +46,9 @@ async fn records_of(store: &Store, subject: &str, ty: &str) -> Result<(Vec<Recor
 
 pub async fn page(State(state): State<AppState>, Path(id): Path<String>) -> PageResult {
     let store = state.ledger.store();
+    // The rule for identifiers (no record's subject can hold what breaks it).
+    assay_events::text::check_text(&id, assay_events::text::SUBJECT_CHARS_MAX)
+        .map_err(|e| WebError::bad_request(format!("the run id {e}")))?;
     let subject = format!("run/{id}");
     let any = store.records_filtered(0, 1, None, Some(&subject)).await?;
     let (metrics, metrics_more) = records_of(store, &subject, "metric.recorded").await?;
