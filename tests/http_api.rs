@@ -390,8 +390,11 @@ fn check_format(text: &str, openmetrics: bool) {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
             assert!(name_ok(name), "{line}");
-            let kinds: &[&str] =
-                if openmetrics { &["counter", "gauge", "histogram", "unknown"] } else { &["counter", "gauge", "histogram", "untyped"] };
+            let kinds: &[&str] = if openmetrics {
+                &["counter", "gauge", "histogram", "unknown"]
+            } else {
+                &["counter", "gauge", "histogram", "untyped"]
+            };
             assert!(kinds.contains(&kind), "{line}");
             if kind == "counter" {
                 assert_eq!(name.ends_with("_total"), !openmetrics, "a counter's TYPE name: {line}");
@@ -409,7 +412,10 @@ fn check_format(text: &str, openmetrics: bool) {
         assert!(!line.starts_with('#'), "0.0.4 has no {line}");
         assert!(openmetrics || !line.starts_with("# UNIT"), "{line}");
         let (series, value) = line.rsplit_once(' ').expect("a sample: name value");
-        assert!(value == "+Inf" || value == "-Inf" || value == "NaN" || value.parse::<f64>().is_ok(), "{line}");
+        assert!(
+            value == "+Inf" || value == "-Inf" || value == "NaN" || value.parse::<f64>().is_ok(),
+            "{line}"
+        );
         let name = series.split('{').next().unwrap();
         assert!(name_ok(name), "{line}");
         if let Some(labels) = series.strip_prefix(name).filter(|l| !l.is_empty()) {
@@ -455,7 +461,10 @@ print(len(a), "families")
 "#;
     let run = std::process::Command::new("python3").arg("-c").arg(script).arg(&a).arg(&b).output();
     match run {
-        Ok(o) if o.status.code() == Some(3) || !o.status.success() && o.stdout.is_empty() && o.stderr.is_empty() => {
+        Ok(o)
+            if o.status.code() == Some(3)
+                || !o.status.success() && o.stdout.is_empty() && o.stderr.is_empty() =>
+        {
             assert!(!ci, "CI=true: python3 -m pip install prometheus_client");
             eprintln!("skipped the Python parse: {}", String::from_utf8_lossy(&o.stdout));
         }
@@ -490,7 +499,11 @@ async fn metrics_count_requests_by_route_template_in_the_format_asked_for() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (ty, after) = scrape(&app.http, &app.url, None).await;
     assert_eq!(ty, "text/plain; version=0.0.4; charset=utf-8", "no Accept: the text format");
-    assert_eq!(count(&after, route) - count(&before, route), 2.0, "two reads of one route template:\n{after}");
+    assert_eq!(
+        count(&after, route) - count(&before, route),
+        2.0,
+        "two reads of one route template:\n{after}"
+    );
     let unmatched = r#"route="unmatched",method="GET",status="404""#;
     assert_eq!(count(&after, unmatched) - count(&before, unmatched), 1.0, "{after}");
     assert_eq!(count(&after, r#"route="/runs/{*id}",method="GET",status="404""#), 1.0, "{after}");
@@ -546,7 +559,11 @@ async fn metrics_gauges_of_the_demo_are_what_v1_serves() {
     assert_eq!(sample(&text, "assay_gpus_needing_reset", ""), Some(resets as f64), "{text}");
     let artifacts = audit["artifacts"].as_array().unwrap();
     let failing = artifacts.iter().filter(|a| a["passes"] == false).count();
-    assert_eq!(sample(&text, "assay_artifacts", r#"audit="pass""#), audit["artifacts_passing"].as_f64(), "{text}");
+    assert_eq!(
+        sample(&text, "assay_artifacts", r#"audit="pass""#),
+        audit["artifacts_passing"].as_f64(),
+        "{text}"
+    );
     assert_eq!(sample(&text, "assay_artifacts", r#"audit="fail""#), Some(failing as f64), "{text}");
     assert!(failing > 0 && audit["artifacts_passing"].as_u64() > Some(0), "the demo has both");
     // The demo's last checkpoint was signed as it finished building, a moment ago.

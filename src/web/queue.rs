@@ -129,7 +129,7 @@ pub async fn page(State(state): State<AppState>, Params(q): Params<QueueParams>)
                     c.seq
                 ),
                 (None, Some(c)) => format!(
-                    r#"<span class="badge fail">needs reset</span> Xid {} ({}) at record {}: not free"#,
+                    r#"<span class="badge fail">needs reset</span> Xid {} ({}) at record {}: the gate refuses it"#,
                     c.code,
                     esc(&c.action),
                     c.seq

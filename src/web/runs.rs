@@ -60,6 +60,9 @@ fn claim_link(artifact: &str, claim: &str, verdict: Verdict) -> String {
 /// A metric's unit and its (step, value) points.
 type Series = (Option<String>, Vec<(f64, f64)>);
 
+/// A metric's name and its (step, value) points, sorted by step.
+type Line = (String, Vec<(f64, f64)>);
+
 /// The run's records of type `ty`, in seq order, at most [`RUN_EVENTS_MAX`], read a page
 /// (at most 1000) at a time; and whether there were more.
 async fn records_of(store: &Store, subject: &str, ty: &str) -> Result<(Vec<Record>, bool), WebError> {
@@ -200,7 +203,7 @@ pub async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Page
         }
         entry.1.push((step, value));
     }
-    let mut charts: BTreeMap<(String, Option<String>), Vec<(String, Vec<(f64, f64)>)>> = BTreeMap::new();
+    let mut charts: BTreeMap<(String, Option<String>), Vec<Line>> = BTreeMap::new();
     for (name, (unit, mut points)) in series {
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         charts.entry((quantity(&name).to_owned(), unit)).or_default().push((name, points));
