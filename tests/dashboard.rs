@@ -10,6 +10,7 @@ mod demo;
 use std::process::Command;
 
 use app::{App, envelope, spawn_app};
+use assay_projections::reasons::explain;
 use reqwest::StatusCode;
 use scraper::{Html, Selector};
 use serde_json::{Value, json};
@@ -42,6 +43,27 @@ fn attr(html: &Html, css: &str, name: &str) -> String {
     let found = select(html, css);
     let first = found.first().unwrap_or_else(|| panic!("no {css}"));
     first.value().attr(name).unwrap_or_else(|| panic!("{css} has no {name}")).to_owned()
+}
+
+/// A duration in milliseconds as the pages write it: the two largest units, rounded at the
+/// smaller (`25 h 29 min`, `3 min 12 s`; days from 48 h).
+fn readable_duration(ms: u64) -> String {
+    let two = |a: u64, ua: &str, b: u64, ub: &str| {
+        if b == 0 { format!("{a} {ua}") } else { format!("{a} {ua} {b} {ub}") }
+    };
+    let s = (ms + 500) / 1000;
+    let m = (ms + 30_000) / 60_000;
+    if ms < 59_950 {
+        let t = format!("{:.1}", ms as f64 / 1000.0);
+        format!("{} s", t.strip_suffix(".0").unwrap_or(&t))
+    } else if s < 3600 {
+        two(s / 60, "min", s % 60, "s")
+    } else if m < 48 * 60 {
+        two(m / 60, "h", m % 60, "min")
+    } else {
+        let h = (ms + 1_800_000) / 3_600_000;
+        two(h / 24, "d", h % 24, "h")
+    }
 }
 
 async fn api(app_http: &reqwest::Client, base: &str, path: &str) -> Value {
@@ -201,6 +223,33 @@ async fn pages_of_the_demo_show_the_numbers_the_api_serves() {
     }
     let size = api(&http, &url, "/healthz").await["size"].as_u64().unwrap();
     assert_eq!(text_of(&home, "#checkpoint-size"), size.to_string());
+    // The root in the encoding of the signed note (its third line), and in hex.
+    let note = http.get(format!("{url}/v1/checkpoint")).send().await.unwrap().text().await.unwrap();
+    let root_b64 = note.lines().nth(2).expect("the note's root line");
+    assert_eq!(text_of(&home, "#checkpoint-root"), root_b64);
+    let root = assay_events::b64::decode_any(root_b64).expect("base64");
+    assert_eq!(
+        text_of(&home, "#checkpoint-root-hex"),
+        root.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    // GPU and queue health beside the headline: the numbers of /v1/gpus and /v1/queue.
+    let gpus = api(&http, &url, "/v1/gpus").await["state"]["devices"].clone();
+    let needing: Vec<&String> =
+        gpus.as_object().unwrap().iter().filter(|(_, d)| d["needs_reset"] == true).map(|(k, _)| k).collect();
+    assert!(!needing.is_empty(), "the demo has a GPU that needs a reset");
+    assert_eq!(attr(&home, "#health-gpus", "data-needing-reset"), needing.len().to_string());
+    for k in &needing {
+        assert!(text_of(&home, "#health-gpus").contains(k.as_str()), "{k} is named beside the headline");
+    }
+    assert!(!select(&home, "#headline #health").is_empty(), "the health is inside the headline");
+    let queue = api(&http, &url, "/v1/queue").await["state"].clone();
+    let in_state =
+        |s: &str| queue["runs"].as_object().unwrap().values().filter(|r| r["state"] == s).count().to_string();
+    for s in ["running", "dispatched", "queued"] {
+        assert_eq!(attr(&home, &format!("#health-{s}"), "data-count"), in_state(s), "{s}");
+        assert_eq!(attr(&home, &format!("#health-{s}"), "href"), format!("/queue?state={s}"));
+    }
+    assert_ne!(in_state("running"), "0", "the demo has running runs");
     assert_eq!(select(&home, "#live-feed tbody tr").len(), 25, "the live feed's rows");
 
     // Artifacts: every failing one listed (over the pages), each with the API's claims.
@@ -235,6 +284,46 @@ async fn pages_of_the_demo_show_the_numbers_the_api_serves() {
             for r in c["reasons"].as_array().unwrap() {
                 assert!(reasons.contains(r.as_str().unwrap()), "{slug} {id}: {r} in {reasons}");
             }
+            // Each reason and context in words, its code beside it.
+            let cells: Vec<String> = select(&html, &format!("{row} td.reasons"))
+                .iter()
+                .map(|td| td.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect();
+            for (r, cell) in c["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r, &cells[0]))
+                .chain(c["context"].as_array().unwrap().iter().map(|r| (r, &cells[1])))
+            {
+                let r = r.as_str().unwrap();
+                let words = explain(r).unwrap_or_else(|| panic!("{slug} {id}: {r} has no sentence"));
+                assert!(
+                    cell.contains(&format!("{words} {r}")),
+                    "{slug} {id}: {words:?} then {r:?} in {cell:?}"
+                );
+            }
+        }
+        let served = &artifacts.iter().find(|a| a["slug"] == *slug).unwrap()["reasons"];
+        let why: Vec<String> = select(&html, "#artifact-reasons li")
+            .iter()
+            .map(|li| li.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        let expected: Vec<String> = served
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let r = r.as_str().unwrap();
+                format!("{} {r}", explain(r).unwrap_or_else(|| panic!("{slug}: {r} has no sentence")))
+            })
+            .collect();
+        assert_eq!(why, expected, "{slug}: why it does not pass, in words");
+    }
+    // Every reason the demo's audit gives has a sentence.
+    for c in audit["claims"].as_array().unwrap() {
+        for r in c["reasons"].as_array().unwrap().iter().chain(c["context"].as_array().unwrap()) {
+            assert!(explain(r.as_str().unwrap()).is_some(), "{r} has no sentence");
         }
     }
     // The artifact page's bundle link downloads the bundle (a tar; tests/export_server.rs checks
@@ -257,14 +346,29 @@ async fn pages_of_the_demo_show_the_numbers_the_api_serves() {
         )
     );
     assert!(!select(&html, "#kernel-heatmap g.k-fault").is_empty(), "the demo's simulated faults show");
-    let gpus = api(&http, &url, "/v1/gpus").await["state"]["devices"].clone();
     let (_, html) = page(&http, &url, "/gpus").await;
     let devices = gpus.as_object().unwrap();
     assert_eq!(select(&html, "#devices tbody tr").len(), devices.len());
     let resets = devices.values().filter(|d| d["needs_reset"] == true).count();
     assert_eq!(select(&html, "#devices tr[data-needs-reset=true]").len(), resets);
+    // Every recent Xid is drawn, bursts as one mark that says its count.
     let xids: u64 = devices.values().map(|d| d["xids"]["recent"].as_array().unwrap().len() as u64).sum();
-    assert_eq!(select(&html, "#xid-timeline g.xid").len() as u64, xids, "one mark per recent Xid");
+    let marks = select(&html, "#xid-timeline g.xid");
+    let counts: Vec<u64> =
+        marks.iter().map(|m| m.value().attr("data-count").unwrap().parse().unwrap()).collect();
+    assert_eq!(counts.iter().sum::<u64>(), xids, "every recent Xid is in a mark");
+    let burst =
+        marks.iter().zip(&counts).find(|(_, n)| **n >= 10).expect("the demo's burst of Xids is one mark");
+    let label: String =
+        burst.0.select(&Selector::parse("text.code").unwrap()).flat_map(|t| t.text()).collect();
+    assert!(label.ends_with(&format!("×{}", burst.1)), "a burst is labelled with its count: {label}");
+    assert!((marks.len() as u64) < xids, "bursts are not overprinted marks");
+    // A time axis with round, distinct tick labels.
+    let ticks: Vec<String> =
+        select(&html, "#xid-timeline text.tick.time").iter().map(|t| t.text().collect::<String>()).collect();
+    assert!(ticks.len() >= 3, "time ticks: {ticks:?}");
+    assert_eq!(ticks.iter().collect::<std::collections::BTreeSet<_>>().len(), ticks.len(), "{ticks:?}");
+    assert!(text_of(&html, "#xid-timeline text.axis-label").starts_with("time (UTC)"));
     // A device is (host, PCI id): the demo's two H100 nodes share bus ids, and each GPU has
     // its own row in the table and in the timeline.
     let rows: std::collections::BTreeSet<String> = select(&html, "#devices tbody tr")
@@ -281,11 +385,45 @@ async fn pages_of_the_demo_show_the_numbers_the_api_serves() {
     assert_eq!(timeline_rows.iter().collect::<Vec<_>>(), with_xids, "one timeline row per GPU with Xids");
     let pcis: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.rsplit_once('/').unwrap().1).collect();
     assert!(pcis.len() < rows.len(), "some PCI id is on two hosts: {rows:?}");
-    let queue = api(&http, &url, "/v1/queue").await["state"].clone();
     let (_, html) = page(&http, &url, "/queue").await;
     let lanes: usize =
         queue["lanes"].as_object().unwrap().values().map(|l| l.as_object().unwrap().len()).sum();
     assert_eq!(select(&html, "#lanes tbody tr").len(), lanes);
+    // A lane whose GPU needs a reset is never listed as free (the demo's is not held).
+    let mut reset_lanes = 0;
+    for (worker, gpus_of) in queue["lanes"].as_object().unwrap() {
+        for (gpu, lane) in gpus_of.as_object().unwrap() {
+            let row = format!("#lanes tr[data-worker=\"{worker}\"][data-gpu=\"{gpu}\"]");
+            let resets = needing.contains(&&format!("{worker}/{gpu}"));
+            assert_eq!(attr(&html, &row, "data-needs-reset"), resets.to_string(), "{row}");
+            let free = lane["holder"].is_null() && !resets;
+            assert_eq!(attr(&html, &row, "data-free"), free.to_string(), "{row}");
+            assert_eq!(
+                select(&html, &format!("{row} .badge.pass")).len(),
+                usize::from(free),
+                "{row}: free badge"
+            );
+            if resets {
+                reset_lanes += 1;
+                assert!(text_of(&html, &row).contains("needs reset"), "{row}");
+            }
+        }
+    }
+    assert!(reset_lanes > 0, "the demo's GPU needing a reset has a lane");
+    // Durations read in the two largest units ("25 h 29 min"), never as fractional minutes.
+    let durations: Vec<(String, String)> = select(&html, "#runs tbody tr")
+        .iter()
+        .map(|tr| {
+            let cells: Vec<String> =
+                tr.select(&Selector::parse("td").unwrap()).map(|td| td.text().collect()).collect();
+            (cells[0].clone(), cells[7].clone())
+        })
+        .collect();
+    for (run, shown) in &durations {
+        let ms = queue["runs"][run]["duration_ms"].as_u64();
+        assert_eq!(shown, &ms.map_or("—".to_owned(), readable_duration), "{run}: {ms:?}");
+    }
+    assert!(durations.iter().any(|(_, d)| d.contains(" h ")), "some demo run took hours: {durations:?}");
     assert_eq!(
         select(&html, "#decisions tbody tr").len(),
         queue["decisions"]["recent"].as_array().unwrap().len()
@@ -301,13 +439,68 @@ async fn pages_of_the_demo_show_the_numbers_the_api_serves() {
         .collect();
     assert!(!names.is_empty(), "the demo's run r-0002 records metrics");
     let (_, html) = page(&http, &url, "/runs/r-0002").await;
-    let charted: std::collections::BTreeSet<String> = select(&html, "figure.metric")
+    let charted: std::collections::BTreeSet<String> = select(&html, "figure.metric g.series[data-series]")
         .iter()
-        .map(|f| f.value().attr("data-metric").unwrap().to_owned())
+        .filter(|g| !g.value().classes().any(|c| c == "legend"))
+        .map(|g| g.value().attr("data-series").unwrap().to_owned())
         .filter(|n| n != "cpu_pct" && n != "rss")
         .collect();
-    assert_eq!(charted, names.iter().map(|n| n.to_string()).collect());
+    assert_eq!(charted, names.iter().map(|n| n.to_string()).collect(), "every metric is charted once");
+    // train/loss and val/loss on one chart, with ticks and the unit on both axes.
+    let loss = "figure[data-metric=loss]";
+    let lines: Vec<String> = select(&html, &format!("{loss} svg > g.series[data-series]"))
+        .iter()
+        .map(|g| g.value().attr("data-series").unwrap().to_owned())
+        .collect();
+    assert_eq!(lines, ["train/loss", "val/loss"], "one chart for the loss");
+    assert!(select(&html, &format!("{loss} svg text.tick.x")).len() >= 3, "x ticks");
+    assert!(select(&html, &format!("{loss} svg text.tick.y")).len() >= 3, "y ticks");
+    assert_eq!(text_of(&html, &format!("{loss} svg text.axis-label.y")), "loss (nats)");
+    assert_eq!(text_of(&html, &format!("{loss} svg text.axis-label.x")), "step");
+    assert_eq!(select(&html, &format!("{loss} svg g.legend")).len(), 2, "a legend names both lines");
+    assert!(!select(&html, "figure[data-metric=cpu_pct] svg text.tick.x").is_empty(), "heartbeat time ticks");
+    assert!(
+        select(&html, "figure[data-metric=cpu_pct] svg text.tick.x")
+            .iter()
+            .any(|t| t.text().collect::<String>().ends_with(" h")),
+        "heartbeat ticks read as durations"
+    );
     assert!(!select(&html, "figure[data-metric=cpu_pct] polyline").is_empty(), "the CPU chart");
+    // A run links the claims that cite it, each to its row on its artifact's page; a chart
+    // links the claims that read its metric.
+    let citing: Vec<&Value> = audit["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["runs"].as_array().unwrap().iter().any(|r| r == "r-0005"))
+        .collect();
+    assert!(citing.len() >= 2, "the demo's r-0005 is cited");
+    let (_, r5) = page(&http, &url, "/runs/r-0005").await;
+    let links: Vec<String> = select(&r5, "#run-claims tbody tr td:nth-child(2) a")
+        .iter()
+        .map(|a| a.value().attr("href").unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = citing
+        .iter()
+        .map(|c| {
+            format!("/artifacts/{}#claim-{}", c["artifact"].as_str().unwrap(), c["claim"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(links, expected);
+    let (_, artifact) = page(&http, &url, links[0].split('#').next().unwrap()).await;
+    assert_eq!(
+        select(&artifact, &format!("tr#{}", links[0].split('#').nth(1).unwrap())).len(),
+        1,
+        "the claim's row"
+    );
+    let cites: Vec<String> = select(&r5, "figure[data-metric=loss] .cites a")
+        .iter()
+        .map(|a| a.value().attr("href").unwrap().to_owned())
+        .collect();
+    assert!(
+        !cites.is_empty() && cites.iter().all(|h| links.contains(h)),
+        "the loss chart's claims: {cites:?}"
+    );
     assert!(!select(&html, "table.evidence tbody tr").is_empty(), "the evidence files");
     // Its times are the runner's (the demo's events span days; the ledger received them in
     // seconds), each with the ledger's receive time beside it.

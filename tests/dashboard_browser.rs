@@ -3,7 +3,9 @@
 //!
 //! - `assay demo --size small --serve` on port 0, then `tests/browser/dashboard.mjs`: headline
 //!   equals `/v1/audit`, an artifact's claims and reasons, a newly appended event in the live
-//!   feed within 2 s, the GPU and kernel charts.
+//!   feed within 2 s, the GPU and queue health beside the headline, the GPU and kernel charts
+//!   (Xid bursts counted, a time axis), no lane needing a reset shown free, and a run chart
+//!   with train and val loss whose claim link leads to the claim's row.
 //! - `assay serve --require-read-token --read-token-file` on the small demo, then
 //!   `tests/browser/login.mjs`: a page redirects to `/login?next=…`, a wrong token is refused
 //!   without a cookie, the right one sets the `HttpOnly; SameSite=Strict` cookie and leads to
@@ -157,7 +159,8 @@ fn the_dashboard_works_in_chromium() {
     let server = Served { child: Some(child) };
     let url = demo::url(&printed).to_owned();
 
-    let pages = ["home", "artifacts", "artifact", "gpus", "kernels", "queue", "run", "events", "event"];
+    let pages =
+        ["home", "artifacts", "artifact", "gpus", "kernels", "queue", "run", "run-claims", "events", "event"];
     let screenshots = screenshot_dir(&pages);
     let run = node(
         &browser_dir.join("dashboard.mjs"),

@@ -1,9 +1,14 @@
 //! Every endpoint of the HTTP service against the real server on a fresh ledger: appends
 //! (single, batch, resend, conflict), reads, proofs verified with the `events` crate against
-//! the served checkpoint, projections and their digests, the dispatch gate, operations.
+//! the served checkpoint, projections and their digests, the dispatch gate, operations; the
+//! `/metrics` gauges on the demo ledger against `/v1`, its request counters by route template,
+//! and its two text formats (checked line by line, and by Python's prometheus_client parsers
+//! when installed: required under CI=true).
 
 #[path = "support/http.rs"]
 mod app;
+#[path = "support/demo.rs"]
+mod demo;
 
 use app::{acks, envelope, metric, spawn_app};
 use assay_events::Hash32;
@@ -360,4 +365,228 @@ async fn projections_dispatch_and_operations() {
         assert_eq!(p["schema"]["pattern"], "^[^\\x00-\\x1f\\x7f-\\x9f]*$", "{p}");
     }
     app.stop().await;
+}
+
+/// The content type, the body, and the status of `GET /metrics` with `accept` (none: no header).
+async fn scrape(http: &reqwest::Client, base: &str, accept: Option<&str>) -> (String, String) {
+    let mut request = http.get(format!("{base}/metrics"));
+    if let Some(a) = accept {
+        request = request.header("accept", a);
+    }
+    let r = request.send().await.expect("GET /metrics");
+    assert_eq!(r.status(), StatusCode::OK);
+    let ty = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    (ty, r.text().await.expect("a body"))
+}
+
+/// The value of the sample `name{labels}` (labels exactly as written, `""` for none).
+fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
+    let key = if labels.is_empty() { format!("{name} ") } else { format!("{name}{{{labels}}} ") };
+    text.lines().find_map(|l| l.strip_prefix(&key)).map(|v| v.trim().parse::<f64>().expect("a number"))
+}
+
+/// Checks the Prometheus text format 0.0.4 (`openmetrics: false`) or OpenMetrics 1.0 line by
+/// line: every sample belongs to the family its `# TYPE` line names (0.0.4: a counter's TYPE
+/// names its `_total` samples; OpenMetrics: the family without `_total`), names and label
+/// sets are well formed, values are numbers, and only OpenMetrics ends with `# EOF`.
+fn check_format(text: &str, openmetrics: bool) {
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+            && !n.as_bytes()[0].is_ascii_digit()
+    };
+    let mut family: Option<(String, String)> = None;
+    let mut types = std::collections::BTreeSet::new();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last() == Some(&"# EOF"), openmetrics, "# EOF ends OpenMetrics only:\n{text}");
+    for line in &lines {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(name_ok(name), "{line}");
+            let kinds: &[&str] = if openmetrics {
+                &["counter", "gauge", "histogram", "unknown"]
+            } else {
+                &["counter", "gauge", "histogram", "untyped"]
+            };
+            assert!(kinds.contains(&kind), "{line}");
+            if kind == "counter" {
+                assert_eq!(name.ends_with("_total"), !openmetrics, "a counter's TYPE name: {line}");
+            }
+            assert!(types.insert(name.to_owned()), "one TYPE line per family: {line}");
+            family = Some((name.to_owned(), kind.to_owned()));
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            continue;
+        }
+        if *line == "# EOF" {
+            continue;
+        }
+        assert!(!line.starts_with('#'), "0.0.4 has no {line}");
+        assert!(openmetrics || !line.starts_with("# UNIT"), "{line}");
+        let (series, value) = line.rsplit_once(' ').expect("a sample: name value");
+        assert!(
+            value == "+Inf" || value == "-Inf" || value == "NaN" || value.parse::<f64>().is_ok(),
+            "{line}"
+        );
+        let name = series.split('{').next().unwrap();
+        assert!(name_ok(name), "{line}");
+        if let Some(labels) = series.strip_prefix(name).filter(|l| !l.is_empty()) {
+            let inner = labels.strip_prefix('{').and_then(|l| l.strip_suffix('}')).expect("{labels}");
+            for pair in inner.split("\",").filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("label k=\"v\": {line}"));
+                assert!(name_ok(k) && !v.contains('\n'), "{line}");
+            }
+        }
+        let (fam, kind) = family.as_ref().unwrap_or_else(|| panic!("a sample before any TYPE: {line}"));
+        let suffixes: &[&str] = match (kind.as_str(), openmetrics) {
+            ("histogram", _) => &["_bucket", "_sum", "_count"],
+            ("counter", true) => &["_total", "_created"],
+            _ => &[""],
+        };
+        assert!(
+            suffixes.iter().any(|s| name == format!("{fam}{s}")),
+            "{name} is not a sample of the family {fam} ({kind}) its TYPE line names"
+        );
+    }
+}
+
+/// Parses both formats with Python's prometheus_client (its 0.0.4 and its strict OpenMetrics
+/// parser); skipped without it, except under CI=true.
+fn python_parses(text: &str, openmetrics: &str) {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("metrics.txt"), dir.path().join("metrics.om"));
+    std::fs::write(&a, text).unwrap();
+    std::fs::write(&b, openmetrics).unwrap();
+    let script = r#"
+import sys
+try:
+    from prometheus_client.parser import text_string_to_metric_families as text
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as om
+except ImportError as e:
+    print("missing:", e); sys.exit(3)
+a = list(text(open(sys.argv[1]).read()))
+b = list(om(open(sys.argv[2]).read()))
+assert {f.name for f in a} == {f.name for f in b}, (sorted(f.name for f in a), sorted(f.name for f in b))
+assert all(f.type != "unknown" for f in a), [f.name for f in a if f.type == "unknown"]
+print(len(a), "families")
+"#;
+    let run = std::process::Command::new("python3").arg("-c").arg(script).arg(&a).arg(&b).output();
+    match run {
+        Ok(o)
+            if o.status.code() == Some(3)
+                || !o.status.success() && o.stdout.is_empty() && o.stderr.is_empty() =>
+        {
+            assert!(!ci, "CI=true: python3 -m pip install prometheus_client");
+            eprintln!("skipped the Python parse: {}", String::from_utf8_lossy(&o.stdout));
+        }
+        Ok(o) => assert!(
+            o.status.success(),
+            "prometheus_client refused /metrics:\n{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => {
+            assert!(!ci, "CI=true: python3 cannot be run: {e}");
+            eprintln!("skipped the Python parse: {e}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_route_template_in_the_format_asked_for() {
+    let app = spawn_app().await;
+    let worker = app.key("worker-1", &["worker"]).await;
+    let acked = app.append_ok(&[metric(&worker, "r-m", 0), metric(&worker, "r-m", 1)]).await;
+    let (_, before) = scrape(&app.http, &app.url, None).await;
+    let route = r#"route="/v1/events/{digest}",method="GET",status="200""#;
+    let count = |text: &str, labels: &str| sample(text, "assay_http_requests_total", labels).unwrap_or(0.0);
+    for (_, digest) in &acked {
+        let (status, _) = app.get(&format!("/v1/events/{digest}")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _) = app.get("/no/such/path").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.get_text("/runs/no-such-run").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (ty, after) = scrape(&app.http, &app.url, None).await;
+    assert_eq!(ty, "text/plain; version=0.0.4; charset=utf-8", "no Accept: the text format");
+    assert_eq!(
+        count(&after, route) - count(&before, route),
+        2.0,
+        "two reads of one route template:\n{after}"
+    );
+    let unmatched = r#"route="unmatched",method="GET",status="404""#;
+    assert_eq!(count(&after, unmatched) - count(&before, unmatched), 1.0, "{after}");
+    assert_eq!(count(&after, r#"route="/runs/{*id}",method="GET",status="404""#), 1.0, "{after}");
+    assert!(
+        sample(&after, "assay_http_request_duration_seconds_count", route).is_some_and(|n| n >= 2.0),
+        "the latency histogram by the same labels:\n{after}"
+    );
+    // Label values are route templates, never raw paths.
+    for (_, digest) in &acked {
+        assert!(!after.contains(digest.as_str()), "a raw path became a label:\n{after}");
+    }
+    assert!(!after.contains("/no/such/path") && !after.contains("no-such-run"), "{after}");
+
+    // The format follows Accept.
+    let (ty, text) = scrape(&app.http, &app.url, Some("text/plain;version=0.0.4")).await;
+    assert_eq!(ty, "text/plain; version=0.0.4; charset=utf-8");
+    check_format(&text, false);
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (ty, om) = scrape(&app.http, &app.url, Some(prometheus)).await;
+    assert_eq!(ty, "application/openmetrics-text; version=1.0.0; charset=utf-8", "what Prometheus asks for");
+    check_format(&om, true);
+    assert!(text.contains("# TYPE assay_http_requests_total counter\n"), "{text}");
+    assert!(om.contains("# TYPE assay_http_requests counter\n"), "{om}");
+    let (ty, _) = scrape(&app.http, &app.url, Some("*/*")).await;
+    assert_eq!(ty, "text/plain; version=0.0.4; charset=utf-8");
+    python_parses(&text, &om);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_gauges_of_the_demo_are_what_v1_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, printed) = demo::serve(&dir.path().join("lab"));
+    let url = demo::url(&printed).to_owned();
+    let http = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let r = http.get(format!("{url}{path}")).send().await.expect("GET");
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            r.json::<Value>().await.expect("JSON")
+        }
+    };
+    let audit = get("/v1/audit").await["state"].clone();
+    let gpus = get("/v1/gpus").await["state"]["devices"].clone();
+    let size = get("/healthz").await["size"].as_f64().unwrap();
+    let (_, text) = scrape(&http, &url, None).await;
+    check_format(&text, false);
+
+    assert_eq!(sample(&text, "assay_tree_size_records", ""), Some(size), "{text}");
+    let resets = gpus.as_object().unwrap().values().filter(|d| d["needs_reset"] == true).count();
+    assert!(resets > 0, "the demo has a GPU that needs a reset");
+    assert_eq!(sample(&text, "assay_gpus_needing_reset", ""), Some(resets as f64), "{text}");
+    let artifacts = audit["artifacts"].as_array().unwrap();
+    let failing = artifacts.iter().filter(|a| a["passes"] == false).count();
+    assert_eq!(
+        sample(&text, "assay_artifacts", r#"audit="pass""#),
+        audit["artifacts_passing"].as_f64(),
+        "{text}"
+    );
+    assert_eq!(sample(&text, "assay_artifacts", r#"audit="fail""#), Some(failing as f64), "{text}");
+    assert!(failing > 0 && audit["artifacts_passing"].as_u64() > Some(0), "the demo has both");
+    // The demo's last checkpoint was signed as it finished building, a moment ago.
+    let age = sample(&text, "assay_checkpoint_age_seconds", "").expect("the checkpoint age");
+    assert!((0.0..600.0).contains(&age), "checkpoint age {age} s");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, later) = scrape(&http, &url, None).await;
+    let older = sample(&later, "assay_checkpoint_age_seconds", "").unwrap();
+    assert!(older >= age + 1.0, "the age grows while nothing is appended: {age} then {older}");
+
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    assert!(child.wait().unwrap().success(), "graceful stop");
 }

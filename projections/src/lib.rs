@@ -12,6 +12,7 @@
 //! - [`gpus`]: per-device (host, PCI id) telemetry, Xid history, needs-reset.
 //! - [`kernels`]: the campaign matrix.
 //! - [`bundle`]: all of them together ([`Projections`]).
+//! - [`reasons`]: every reason code the verdicts and gates write, in words.
 
 pub mod audit;
 pub mod bundle;
@@ -26,6 +27,7 @@ pub mod kernels;
 pub mod keys;
 pub mod pci;
 pub mod queue;
+pub mod reasons;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod xid_class;

@@ -1,13 +1,44 @@
-//! Operations: `GET /healthz` and `GET /metrics` (Prometheus text).
+//! Operations: `GET /healthz`, `GET /metrics`, and the service's own metrics.
+//!
+//! `/metrics` serves every metric of the registry (the append path's, [`ServiceMetrics`], the
+//! stream's) in the format the scraper asks for: OpenMetrics 1.0 when `Accept` prefers
+//! `application/openmetrics-text` (as Prometheus does), else the Prometheus text format
+//! 0.0.4 (`text/plain; version=0.0.4`), which is also the answer to no `Accept` at all or
+//! `*/*`. prometheus-client writes OpenMetrics; [`prometheus_text`] rewrites it.
+//!
+//! The gauges of the ledger's state (tree size, checkpoint age, GPUs needing a reset,
+//! artifacts passing and failing) are read at each scrape from what `/v1` serves: the head,
+//! the store's checkpoint row, the live projections. Request counts and latencies are counted
+//! by [`track_requests`], labelled by the matched route template (never the raw path: label
+//! values stay a fixed, small set), method and status.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
 
 use super::error::{ApiError, RETRY_AFTER_UNAVAILABLE_S};
 use super::state::AppState;
 use super::wire::{ErrorBody, Health};
+
+/// The `Content-Type` of the Prometheus text format.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The `Content-Type` of OpenMetrics text.
+pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The `route` label of a request no route matched (a 404).
+pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// Health: the server answers, and its ledger reaches its store.
 #[utoipa::path(
@@ -33,20 +64,282 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus metrics: appends, batch sizes, commit latency, rejections by reason, subscribers.
+/// Prometheus metrics: the ledger's state (tree size, checkpoint age, GPUs needing a reset,
+/// artifacts passing and failing), appends, batch sizes, commit latency, rejections by reason,
+/// subscribers, and requests by route and status.
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "operations",
     responses(
-        (status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String),
+        (status = 200, description = "The Prometheus text format 0.0.4, or OpenMetrics 1.0 when `Accept` prefers `application/openmetrics-text`",
+            content(
+                (String = "text/plain"),
+                (String = "application/openmetrics-text"),
+            )),
         (status = 401, description = "A bearer token is required", body = ErrorBody),
     ),
     security((), ("bearer" = []))
 )]
-pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    state.metrics.service.refresh(&state).await;
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &state.registry)
         .map_err(|e| ApiError::internal("metrics", e.to_string()))?;
-    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text))
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    Ok(if wants_openmetrics(accept) {
+        ([(header::CONTENT_TYPE, OPENMETRICS_TEXT)], text).into_response()
+    } else {
+        ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], prometheus_text(&text)).into_response()
+    })
+}
+
+/// Whether `Accept` prefers OpenMetrics to the Prometheus text format: a higher `q` for
+/// `application/openmetrics-text` than for `text/plain` (or `text/*`, `*/*`). No `Accept`,
+/// and a tie, get the text format.
+pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else { return false };
+    let (mut openmetrics, mut text) = (0.0f32, 0.0f32);
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, v)| v.trim().parse::<f32>().unwrap_or(0.0));
+        match media.as_str() {
+            "application/openmetrics-text" => openmetrics = openmetrics.max(q),
+            "text/plain" | "text/*" | "*/*" => text = text.max(q),
+            _ => {}
+        }
+    }
+    openmetrics > text
+}
+
+/// OpenMetrics text, as prometheus-client writes it, in the Prometheus text format 0.0.4:
+/// a counter's `# HELP` and `# TYPE` name its `_total` samples, `unknown` is `untyped`, and
+/// `# UNIT`, `# EOF` and `_created` samples (which 0.0.4 lacks) are left out. The other
+/// types (gauge, histogram) and the samples are the same in both. (No metric here has
+/// exemplars or is an info, state set or gauge histogram.)
+pub fn prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    // A family's HELP line waits for its TYPE line, which says whether it is a counter.
+    let mut help: Option<(&str, &str)> = None;
+    let mut counter: Option<&str> = None;
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            help = rest.split_once(' ').or(Some((rest, "")));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let (name, kind) = match kind {
+                "counter" => (format!("{name}_total"), "counter"),
+                "gauge" | "histogram" | "summary" => (name.to_owned(), kind),
+                _ => (name.to_owned(), "untyped"),
+            };
+            counter = (kind == "counter").then_some(rest.split(' ').next().unwrap_or(""));
+            if let Some((_, text)) = help.take() {
+                out.push_str(&format!("# HELP {name} {text}\n"));
+            }
+            out.push_str(&format!("# TYPE {name} {kind}\n"));
+            continue;
+        }
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        if let Some(family) = counter
+            && line.strip_prefix(family).is_some_and(|rest| rest.starts_with("_created"))
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuditLabel {
+    audit: &'static str,
+}
+
+/// The labels of a request: the matched route template, the method, the status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: &'static str,
+    status: u16,
+}
+
+fn latency_histogram() -> Histogram {
+    // 500 µs … ~16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// The service's gauges of the ledger's state, and its request counters and latencies.
+///
+/// TODO(witnesses): a gauge of each witness's lag (records between the head and the latest
+/// checkpoint it cosigned) once witnesses exist; the ledger has none yet.
+#[derive(Debug)]
+pub struct ServiceMetrics {
+    tree_size: Gauge,
+    checkpoint_age_seconds: Gauge<f64, AtomicU64>,
+    gpus_needing_reset: Gauge,
+    artifacts: Family<AuditLabel, Gauge>,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: Family<RequestLabels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for ServiceMetrics {
+    fn default() -> Self {
+        ServiceMetrics {
+            tree_size: Gauge::default(),
+            checkpoint_age_seconds: Gauge::default(),
+            gpus_needing_reset: Gauge::default(),
+            artifacts: Family::default(),
+            requests: Family::default(),
+            request_seconds: Family::new_with_constructor(latency_histogram),
+        }
+    }
+}
+
+impl ServiceMetrics {
+    /// Adds every metric to `registry` (names get the `assay_` prefix there).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "tree_size_records",
+            "Records in the log: the size of the latest signed checkpoint",
+            self.tree_size.clone(),
+        );
+        registry.register(
+            "checkpoint_age_seconds",
+            "Seconds since the latest checkpoint was signed (NaN when it cannot be read)",
+            self.checkpoint_age_seconds.clone(),
+        );
+        registry.register(
+            "gpus_needing_reset",
+            "GPUs (host and PCI id) that an Xid marked as needing a reset and no preflight has found working since",
+            self.gpus_needing_reset.clone(),
+        );
+        registry.register(
+            "artifacts",
+            "Audited artifacts by audit result: pass (canonical, every claim supported) or fail",
+            self.artifacts.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route template, method and status",
+            self.requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request (to the response head; a stream's life is not counted), by route template, method and status",
+            self.request_seconds.clone(),
+        );
+    }
+
+    /// Sets the gauges from the ledger's state now: its head, the store's row of the head's
+    /// checkpoint, the live projections. The projections' lock is not held across the read.
+    async fn refresh(&self, state: &AppState) {
+        let size = state.ledger.head().borrow().size;
+        self.tree_size.set(i64::try_from(size).unwrap_or(i64::MAX));
+        let age_s = match state.ledger.store().checkpoint_at(size).await {
+            Ok(Some(row)) => (crate::clock::now_ns() - row.signed_at_ns).max(0) as f64 / 1e9,
+            Ok(None) => f64::NAN,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: the latest checkpoint could not be read");
+                f64::NAN
+            }
+        };
+        self.checkpoint_age_seconds.set(age_s);
+        let p = state.live.read();
+        self.gpus_needing_reset.set(p.gpus.needing_reset().count() as i64);
+        let report = p.audit_report();
+        drop(p);
+        let passing = report.artifacts.iter().filter(|a| a.passes).count() as i64;
+        let failing = report.artifacts.len() as i64 - passing;
+        self.artifacts.get_or_create(&AuditLabel { audit: "pass" }).set(passing);
+        self.artifacts.get_or_create(&AuditLabel { audit: "fail" }).set(failing);
+    }
+
+    fn observe(&self, labels: RequestLabels, seconds: f64) {
+        self.request_seconds.get_or_create(&labels).observe(seconds);
+        self.requests.get_or_create(&labels).inc();
+    }
+}
+
+/// A method as a label: the standard ones by name, anything else `other` (so a client cannot
+/// make up label values).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Middleware (a `Router::layer`, so it runs after routing and sees [`MatchedPath`]): counts
+/// each request and its time to the response head by route template, method and status.
+pub async fn track_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route =
+        request.extensions().get::<MatchedPath>().map_or(UNMATCHED_ROUTE, MatchedPath::as_str).to_owned();
+    let method = method_label(request.method());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let labels = RequestLabels { route, method, status: response.status().as_u16() };
+    state.metrics.service.observe(labels, started.elapsed().as_secs_f64());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_chooses_the_format() {
+        // What Prometheus sends: OpenMetrics first.
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert!(wants_openmetrics(Some(prometheus)));
+        assert!(wants_openmetrics(Some("application/openmetrics-text")));
+        assert!(!wants_openmetrics(Some("text/plain;version=0.0.4")));
+        assert!(!wants_openmetrics(Some(
+            "text/plain; version=0.0.4; q=0.9, application/openmetrics-text; q=0.5"
+        )));
+        assert!(!wants_openmetrics(Some("*/*")));
+        assert!(!wants_openmetrics(None));
+        assert!(!wants_openmetrics(Some("application/openmetrics-text, */*")), "a tie is text");
+        assert!(wants_openmetrics(Some("application/openmetrics-text, */*;q=0.8")));
+    }
+
+    #[test]
+    fn openmetrics_becomes_the_text_format() {
+        let mut registry = Registry::with_prefix("t");
+        let c: Counter = Counter::default();
+        c.inc_by(3);
+        registry.register("hits", "Hits", c);
+        let g: Gauge = Gauge::default();
+        g.set(7);
+        registry.register("size_records", "Size", g);
+        let h = latency_histogram();
+        h.observe(0.01);
+        registry.register("wait_seconds", "Wait", h);
+        let mut om = String::new();
+        prometheus_client::encoding::text::encode(&mut om, &registry).unwrap();
+        assert!(om.contains("# TYPE t_hits counter") && om.ends_with("# EOF\n"), "{om}");
+        let text = prometheus_text(&om);
+        assert!(
+            text.contains("# HELP t_hits_total Hits.\n# TYPE t_hits_total counter\nt_hits_total 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE t_size_records gauge\nt_size_records 7\n"), "{text}");
+        assert!(text.contains("# TYPE t_wait_seconds histogram\n"), "{text}");
+        assert!(text.contains("t_wait_seconds_bucket{le=\"+Inf\"} 1\n"), "{text}");
+        assert!(!text.contains("# EOF") && !text.contains("# UNIT"), "{text}");
+    }
 }

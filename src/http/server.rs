@@ -179,6 +179,7 @@ fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(BODY_BYTES_MAX))
         .layer(map_response(json_errors))
+        .layer(from_fn_with_state(state.clone(), ops::track_requests))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

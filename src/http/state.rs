@@ -77,6 +77,8 @@ pub struct HttpMetrics {
     pub subscribers: Gauge,
     pub subscribers_dropped: Counter,
     pub rate_limited: Counter,
+    /// Gauges of the ledger's state and requests by route ([`super::ops`]).
+    pub service: super::ops::ServiceMetrics,
 }
 
 impl HttpMetrics {
@@ -92,5 +94,6 @@ impl HttpMetrics {
             "Write requests refused by the per-key rate limit",
             self.rate_limited.clone(),
         );
+        self.service.register(registry);
     }
 }

@@ -10,8 +10,8 @@ use axum::response::Html;
 use serde::Deserialize;
 
 use super::layout::{
-    Nav, artifact_href, digest_link, document, enc, esc, link, pager, pass_badge, query, run_href, thead,
-    verdict_badge,
+    Nav, artifact_href, digest_link, document, enc, esc, link, pager, pass_badge, query, reason, reasons,
+    run_href, thead, verdict_badge,
 };
 use super::{PageResult, Params, WebError, given, page_slice, paging};
 use crate::http::state::AppState;
@@ -112,7 +112,7 @@ pub async fn list(State(state): State<AppState>, Params(q): Params<ListParams>) 
         ])
     );
     for (a, title) in page_slice(&rows, page_no) {
-        let reasons: Vec<String> = a.reasons.iter().take(4).map(|r| esc(r)).collect();
+        let reasons = reasons(a.reasons.iter().take(4), "");
         let more = a.reasons.len().saturating_sub(4);
         let _ = write!(
             body,
@@ -126,7 +126,6 @@ pub async fn list(State(state): State<AppState>, Params(q): Params<ListParams>) 
             c = a.claims.contradicted,
             u = a.claims.unsupported,
             t = a.claims.tainted,
-            reasons = reasons.join("<br>"),
             more = if more > 0 { format!("<br>and {more} more") } else { String::new() },
         );
     }
@@ -169,9 +168,9 @@ pub async fn one(State(state): State<AppState>, Path(slug): Path<String>) -> Pag
                 t = v.claims.tainted,
             );
             if !v.reasons.is_empty() {
-                body.push_str(r#"<p>Why it does not pass:</p><ul class="reasons">"#);
+                body.push_str(r#"<p>Why it does not pass:</p><ul class="reasons" id="artifact-reasons">"#);
                 for r in &v.reasons {
-                    let _ = write!(body, "<li><code>{}</code></li>", esc(r));
+                    let _ = write!(body, "<li>{}</li>", reason(r));
                 }
                 body.push_str("</ul>");
             }
@@ -200,24 +199,21 @@ pub async fn one(State(state): State<AppState>, Path(slug): Path<String>) -> Pag
                     .map_or(String::new(), |l| format!(r#"<br><span class="sub">at {}</span>"#, esc(l)));
                 format!("{}{location}", esc(&cl.statement))
             });
-            let list = |items: &[String]| -> String {
-                if items.is_empty() {
-                    "—".to_owned()
-                } else {
-                    items.iter().map(|i| format!("<code>{}</code>", esc(i))).collect::<Vec<_>>().join("<br>")
-                }
-            };
             let evidence: Vec<String> = c.evidence.iter().map(|d| digest_link(d)).collect();
             let runs: Vec<String> = c.runs.iter().map(|r| link(&run_href(r), r)).collect();
             let _ = write!(
                 body,
-                r#"<tr data-claim="{id}" data-verdict="{v}"><td>{id}</td><td class="statement">{statement}</td><td>{kind}</td><td>{badge}</td><td class="reasons">{reasons}</td><td class="reasons">{context}</td><td>{evidence}</td><td>{runs}</td></tr>"#,
+                r#"<tr id="claim-{id}" data-claim="{id}" data-verdict="{v}"><td>{id}</td><td class="statement">{statement}</td><td>{kind}</td><td>{badge}</td><td class="reasons">{reasons}</td><td class="reasons">{context}</td><td>{evidence}</td><td>{runs}</td></tr>"#,
                 id = esc(&c.claim),
                 v = c.verdict.as_str(),
                 kind = esc(c.kind),
                 badge = verdict_badge(c.verdict),
-                reasons = if c.verdict == Verdict::Supported { "—".to_owned() } else { list(&c.reasons) },
-                context = list(&c.context),
+                reasons = if c.verdict == Verdict::Supported {
+                    "—".to_owned()
+                } else {
+                    reasons(&c.reasons, "—")
+                },
+                context = reasons(&c.context, "—"),
                 evidence = if evidence.is_empty() { "none cited".to_owned() } else { evidence.join("<br>") },
                 runs = if runs.is_empty() { "—".to_owned() } else { runs.join("<br>") },
             );
@@ -271,12 +267,7 @@ pub async fn one(State(state): State<AppState>, Path(slug): Path<String>) -> Pag
                 runs = if runs.is_empty() { "—".to_owned() } else { runs.join(", ") },
                 files = v.files,
                 submission = digest_link(&v.submission),
-                reasons = v
-                    .reasons
-                    .iter()
-                    .map(|r| format!("<code>{}</code>", esc(r)))
-                    .collect::<Vec<_>>()
-                    .join("<br>"),
+                reasons = reasons(&v.reasons, ""),
                 dups = esc(&v.duplicate_of.join(", ")),
             );
         }

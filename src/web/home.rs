@@ -1,9 +1,12 @@
-//! `/`: the headline, the latest checkpoint and what its signature proves, verdict counts, and
-//! the live activity feed.
+//! `/`: the headline with GPU and queue health beside it, the latest checkpoint (its root in
+//! the base64 of the signed note, and in hex) and what its signature proves, verdict counts,
+//! and the live activity feed.
 
 use std::fmt::Write;
 
 use assay_events::checkpoint::Checkpoint;
+use assay_projections::Projections;
+use assay_projections::queue::RunState;
 use axum::extract::State;
 use axum::response::Html;
 
@@ -15,6 +18,51 @@ use crate::view::RecordView;
 
 /// Events the live feed shows (the newest first; older rows fall off as new ones arrive).
 pub const LIVE_ROWS: u32 = 25;
+
+/// GPUs needing a reset named on the overview at most (the GPUs page lists them all).
+const RESETS_NAMED_MAX: usize = 5;
+
+/// GPU and queue health, beside the headline: GPUs needing a reset (the `gpus` projection of
+/// `GET /v1/gpus`), runs running, dispatched and queued (the `queue` projection), and whether
+/// the queue is paused.
+fn health(p: &Projections) -> String {
+    let needing: Vec<String> = p.gpus.needing_reset().map(|(k, _)| k.to_string()).collect();
+    let counts = p.queue.counts();
+    let count = |s: RunState| counts.get(s.as_str()).copied().unwrap_or(0);
+    let state_link = |s: RunState| {
+        format!(
+            r#"<a id="health-{name}" data-count="{n}" href="{href}">{n} {name}</a>"#,
+            name = s.as_str(),
+            n = count(s),
+            href = esc(&format!("/queue{}", query(&[("state", s.as_str())]))),
+        )
+    };
+    let resets = if needing.is_empty() {
+        r#"<p class="ok" id="health-gpus" data-needing-reset="0"><a href="/gpus">No GPU needs a reset</a></p>"#
+            .to_owned()
+    } else {
+        let named: Vec<String> = needing.iter().take(RESETS_NAMED_MAX).map(|k| esc(k)).collect();
+        let more = needing.len().saturating_sub(RESETS_NAMED_MAX);
+        format!(
+            r#"<p class="bad" id="health-gpus" data-needing-reset="{n}"><a href="/gpus"><strong>{n} GPU{s} need{v} a reset</strong></a>: {named}{more}</p>"#,
+            n = needing.len(),
+            s = if needing.len() == 1 { "" } else { "s" },
+            v = if needing.len() == 1 { "s" } else { "" },
+            named = named.join(", "),
+            more = if more > 0 { format!(" and {more} more") } else { String::new() },
+        )
+    };
+    let paused = match p.queue.paused() {
+        Some(_) => r#" <span class="badge fail" id="health-paused">queue paused</span>"#,
+        None => "",
+    };
+    format!(
+        r#"<aside class="health" id="health" aria-label="GPU and queue health"><h2>Health</h2>{resets}<p id="health-runs">Runs: {running} · {dispatched} · {queued}{paused}</p></aside>"#,
+        running = state_link(RunState::Running),
+        dispatched = state_link(RunState::Dispatched),
+        queued = state_link(RunState::Queued),
+    )
+}
 
 pub async fn page(State(state): State<AppState>) -> PageResult {
     let head = state.ledger.head().borrow().clone();
@@ -34,16 +82,17 @@ pub async fn page(State(state): State<AppState>) -> PageResult {
         let v = &report.verdicts;
         let _ = write!(
             body,
-            r#"<section class="headline" id="headline" data-passing="{passing}" data-canonical="{canonical}" data-seq="{seq}">
+            r#"<section class="headline" id="headline" data-passing="{passing}" data-canonical="{canonical}" data-seq="{seq}"><div class="headline-main">
 <h1><span class="big">{passing}</span> of <span class="big">{canonical}</span> canonical artifacts pass the claim/evidence audit</h1>
 <p>As of record {seq_text}. {fail_link} · {all_link}</p>
-</section>"#,
+</div>{health}</section>"#,
             passing = report.artifacts_passing,
             canonical = report.artifacts_canonical,
             seq = p.seq().map_or(String::new(), |s| s.to_string()),
             seq_text = p.seq().map_or("none (empty ledger)".to_owned(), |s| s.to_string()),
             fail_link = link(&format!("/artifacts{}", query(&[("verdict", "fail")])), "artifacts that fail"),
             all_link = link("/artifacts", "all artifacts"),
+            health = health(&p),
         );
         body.push_str(r#"<div class="grid">"#);
         let _ = write!(
@@ -96,11 +145,12 @@ pub async fn page(State(state): State<AppState>) -> PageResult {
         };
         let _ = write!(
             body,
-            r#"<dl class="facts"><dt>size</dt><dd id="checkpoint-size">{size}</dd><dt>root</dt><dd class="mono">{root}</dd><dt>signed</dt><dd>{when}</dd><dt>origin</dt><dd>{origin}</dd></dl>{check}
+            r#"<dl class="facts"><dt>size</dt><dd id="checkpoint-size">{size}</dd><dt>root</dt><dd><code id="checkpoint-root">{root}</code> <span class="sub">(base64, as in the signed note)</span><br><code class="sub" id="checkpoint-root-hex">{root_hex}</code> <span class="sub">(hex)</span></dd><dt>signed</dt><dd>{when}</dd><dt>origin</dt><dd>{origin}</dd></dl>{check}
 <p class="note">The checkpoint is the ledger's signed statement that the log holds exactly these {size} records under this Merkle root; any proof a client checks ends at it. It does not re-check the stored chain and tree: <code>assay verify</code> does (and names the first bad record). Store: {health}.</p>
 <details><summary>The signed note</summary><pre>{note}</pre></details>"#,
             size = head.size,
-            root = esc(&head.root.to_hex()),
+            root = esc(&assay_events::b64::encode_std(&head.root.0)),
+            root_hex = esc(&head.root.to_hex()),
             when = signed_at.map_or("—".to_owned(), time_ns),
             origin = esc(state.ledger.origin()),
             health = if state.ledger.healthy() { "reachable" } else { "failing (appends are refused)" },

@@ -4,13 +4,14 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
+use std::time::Duration;
 
 use assay_projections::kernels::Cell;
 use axum::extract::State;
 use axum::response::Html;
 
 use super::PageResult;
-use super::layout::{Nav, document, esc, num, or_dash, thead};
+use super::layout::{Nav, document, duration, esc, num, or_dash, thead};
 use crate::http::state::AppState;
 
 /// Matrix rows drawn at most (a campaign matrix is small; this bounds a runaway one).
@@ -157,7 +158,7 @@ pub async fn page(State(state): State<AppState>) -> PageResult {
                     (Some(e), None) => num(e),
                     _ => "—".to_owned(),
                 },
-                or_dash(c.last_duration_us.map(|d| format!("{} ms", num(d as f64 / 1000.0)))),
+                or_dash(c.last_duration_us.map(|d| duration(Duration::from_micros(d)))),
                 esc(c.last_error.as_deref().unwrap_or("—")),
             );
         }

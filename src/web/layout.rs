@@ -6,6 +6,7 @@
 //! first.
 
 use std::fmt::Write;
+use std::time::Duration;
 
 use assay_projections::audit::Verdict;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -75,6 +76,11 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
 /// The link to an artifact's page.
 pub fn artifact_href(slug: &str) -> String {
     format!("/artifacts/{}", enc_path(slug))
+}
+
+/// The link to a claim's row on its artifact's page (the row's id is `claim-<claim>`).
+pub fn claim_href(artifact: &str, claim: &str) -> String {
+    format!("{}#claim-{}", artifact_href(artifact), enc(claim))
 }
 
 /// The link to a run's page.
@@ -162,6 +168,67 @@ pub fn num(v: f64) -> String {
     let s = format!("{v:.4}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".to_owned() } else { s.to_owned() }
+}
+
+/// A duration for people, the one duration format of every page: `850 µs`, `12.5 ms`,
+/// `4.2 s`, `3 min 12 s`, `25 h 29 min`, `3 d 4 h` (the two largest units, rounded at the
+/// smaller; days from 48 h on).
+pub fn duration(d: Duration) -> String {
+    /// `v` with one decimal, but none when it is `.0`.
+    fn one_decimal(v: f64) -> String {
+        let s = format!("{v:.1}");
+        s.strip_suffix(".0").map_or_else(|| s.clone(), str::to_owned)
+    }
+    /// `a unit_a b unit_b`, or `a unit_a` when b is 0.
+    fn two(a: u128, unit_a: &str, b: u128, unit_b: &str) -> String {
+        if b == 0 { format!("{a} {unit_a}") } else { format!("{a} {unit_a} {b} {unit_b}") }
+    }
+    let ns = d.as_nanos();
+    let rounded = |unit_ns: u128| (ns + unit_ns / 2) / unit_ns;
+    if ns < 1_000 {
+        format!("{ns} ns")
+    } else if ns < 999_950 {
+        format!("{} µs", one_decimal(ns as f64 / 1e3))
+    } else if ns < 999_950_000 {
+        format!("{} ms", one_decimal(ns as f64 / 1e6))
+    } else if ns < 59_950_000_000 {
+        format!("{} s", one_decimal(ns as f64 / 1e9))
+    } else if rounded(1_000_000_000) < 3_600 {
+        let s = rounded(1_000_000_000);
+        two(s / 60, "min", s % 60, "s")
+    } else if rounded(60_000_000_000) < 48 * 60 {
+        let m = rounded(60_000_000_000);
+        two(m / 60, "h", m % 60, "min")
+    } else {
+        let h = rounded(3_600_000_000_000);
+        two(h / 24, "d", h % 24, "h")
+    }
+}
+
+/// [`duration`] of a count of milliseconds.
+pub fn duration_ms(ms: u64) -> String {
+    duration(Duration::from_millis(ms))
+}
+
+/// A reason code in words with the code beside it (`assay_projections::reasons`); the code
+/// alone when it has no sentence. Both are escaped: details come from producers.
+pub fn reason(code: &str) -> String {
+    match assay_projections::reasons::explain(code) {
+        Some(words) => {
+            format!(
+                r#"<span class="reason"><span class="why">{}</span> <code>{}</code></span>"#,
+                esc(&words),
+                esc(code)
+            )
+        }
+        None => format!(r#"<span class="reason"><code>{}</code></span>"#, esc(code)),
+    }
+}
+
+/// Reasons in words, one per line; `none` when there are none.
+pub fn reasons<'a>(codes: impl IntoIterator<Item = &'a String>, none: &str) -> String {
+    let shown: Vec<String> = codes.into_iter().map(|c| reason(c)).collect();
+    if shown.is_empty() { esc(none) } else { shown.join("<br>") }
 }
 
 /// How a run ended: its exit code, else the signal that killed it, else a dash.
@@ -270,5 +337,31 @@ mod tests {
         assert_eq!(num(2.0), "2");
         assert_eq!(num(1e-9), "1.000e-9");
         assert_eq!(bytes(2048), "2.0 KiB");
+    }
+
+    #[test]
+    fn formats_durations_in_the_two_largest_units() {
+        let ms = |n: u64| duration(Duration::from_millis(n));
+        assert_eq!(duration_ms(91_734_000), "25 h 29 min", "1528.9 min");
+        assert_eq!(duration(Duration::from_nanos(850)), "850 ns");
+        assert_eq!(duration(Duration::from_micros(850)), "850 µs");
+        assert_eq!(duration(Duration::from_micros(12_500)), "12.5 ms");
+        assert_eq!(ms(4_200), "4.2 s");
+        assert_eq!(ms(4_000), "4 s");
+        assert_eq!(ms(59_990), "1 min", "rounding up moves to the next unit");
+        assert_eq!(ms(192_000), "3 min 12 s");
+        assert_eq!(ms(3_599_700), "1 h");
+        assert_eq!(ms(7_200_000), "2 h");
+        assert_eq!(ms(48 * 3_600_000), "2 d");
+        assert_eq!(ms(76 * 3_600_000 + 1_000), "3 d 4 h");
+        assert_eq!(ms(0), "0 ns");
+    }
+
+    #[test]
+    fn reasons_read_in_words_with_their_code_escaped() {
+        let html = reason("run_not_finished:<b>r</b>");
+        assert!(html.contains("Run &lt;b&gt;r&lt;/b&gt; has not finished."), "{html}");
+        assert!(html.contains("<code>run_not_finished:&lt;b&gt;r&lt;/b&gt;</code>"), "{html}");
+        assert_eq!(reason("what<"), r#"<span class="reason"><code>what&lt;</code></span>"#);
     }
 }

@@ -49,6 +49,18 @@ use layout::{Nav, esc};
 /// Table rows per page.
 pub const ROWS_PER_PAGE: u64 = 50;
 
+/// Rows of a table that is not paged (lanes, preflights, devices, hosts), at most.
+pub const TABLE_MAX: usize = 500;
+
+/// A note that a list shows the first `shown` of `total` `what`; empty when it shows all.
+pub fn first_of(shown: usize, total: usize, what: &str) -> String {
+    if total > shown {
+        format!(r#"<p class="note">The first {shown} of {total} {}.</p>"#, esc(what))
+    } else {
+        String::new()
+    }
+}
+
 const APP_CSS: &str = include_str!("assets/app.css");
 const LIVE_JS: &str = include_str!("assets/live.js");
 

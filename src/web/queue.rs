@@ -10,10 +10,11 @@ use axum::response::Html;
 use serde::Deserialize;
 
 use super::layout::{
-    Nav, digest_link, document, esc, exit_text, link, or_dash, pager, query, run_href, thead, time_ns,
+    Nav, digest_link, document, duration_ms, esc, exit_text, link, or_dash, pager, query, reasons, run_href,
+    thead, time_ns,
 };
 use super::svg::{Bar, bars};
-use super::{PageResult, Params, WebError, given, page_slice, paging};
+use super::{PageResult, Params, TABLE_MAX, WebError, first_of, given, page_slice, paging};
 use crate::http::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -58,10 +59,10 @@ pub async fn page(State(state): State<AppState>, Params(q): Params<QueueParams>)
         if let Some(all) = &m.all {
             let _ = write!(body, "<li>Everything (record {}): {}</li>", all.seq, reason(&all.reason));
         }
-        for (w, e) in &m.workers {
+        for (w, e) in m.workers.iter().take(TABLE_MAX) {
             let _ = write!(body, "<li>Worker {} (record {}): {}</li>", esc(w), e.seq, reason(&e.reason));
         }
-        for (g, e) in &m.gpus {
+        for (g, e) in m.gpus.iter().take(TABLE_MAX) {
             let _ = write!(
                 body,
                 "<li>GPU {} on every worker (record {}): {}</li>",
@@ -70,8 +71,8 @@ pub async fn page(State(state): State<AppState>, Params(q): Params<QueueParams>)
                 reason(&e.reason)
             );
         }
-        for (w, lanes) in &m.lanes {
-            for (g, e) in lanes {
+        for (w, lanes) in m.lanes.iter().take(TABLE_MAX) {
+            for (g, e) in lanes.iter().take(TABLE_MAX) {
                 let _ = write!(
                     body,
                     "<li>Lane {} / {} (record {}): {}</li>",
@@ -112,22 +113,46 @@ pub async fn page(State(state): State<AppState>, Params(q): Params<QueueParams>)
         r#"<section class="card"><h2>GPU lanes</h2><table id="lanes">{}<tbody>"#,
         thead(&["worker", "GPU", "holder", "since record", "offered", "maintenance"])
     );
-    for (worker, lanes) in queue.lanes() {
-        for (gpu, lane) in lanes {
-            let holder = lane.holder.as_deref().map_or("free".to_owned(), |r| link(&run_href(r), r));
+    // A lane whose GPU needs a reset is never shown as free: the gate refuses it.
+    let gpus = &p.gpus;
+    let all_lanes = queue.lanes().iter().flat_map(|(w, lanes)| lanes.iter().map(move |(g, l)| (w, g, l)));
+    let lanes_total = queue.lanes().values().map(|l| l.len()).sum::<usize>();
+    {
+        for (worker, gpu, lane) in all_lanes.take(TABLE_MAX) {
+            let reset = gpus.needs_reset(worker, gpu);
+            let holder = match (lane.holder.as_deref(), reset) {
+                (Some(r), None) => link(&run_href(r), r),
+                (Some(r), Some(c)) => format!(
+                    r#"{} <span class="badge fail">needs reset</span> Xid {} at record {}"#,
+                    link(&run_href(r), r),
+                    c.code,
+                    c.seq
+                ),
+                (None, Some(c)) => format!(
+                    r#"<span class="badge fail">needs reset</span> Xid {} ({}) at record {}: the gate refuses it"#,
+                    c.code,
+                    esc(&c.action),
+                    c.seq
+                ),
+                (None, None) => r#"<span class="badge pass">free</span>"#.to_owned(),
+            };
             let maint =
                 m.covering(worker, Some(gpu)).map_or("—".to_owned(), |e| format!("yes (record {})", e.seq));
             let _ = write!(
                 body,
-                r#"<tr><td>{}</td><td class="mono">{}</td><td>{holder}</td><td class="num">{}</td><td>{}</td><td>{maint}</td></tr>"#,
-                esc(worker),
-                esc(gpu),
+                r#"<tr data-worker="{w}" data-gpu="{g}" data-needs-reset="{nr}" data-free="{free}"><td>{w}</td><td class="mono">{g}</td><td>{holder}</td><td class="num">{}</td><td>{}</td><td>{maint}</td></tr>"#,
                 or_dash(lane.held_since_seq.map(|s| s.to_string())),
                 if lane.offered { "yes" } else { "no" },
+                w = esc(worker),
+                g = esc(gpu),
+                nr = reset.is_some(),
+                free = lane.holder.is_none() && reset.is_none(),
             );
         }
     }
-    body.push_str("</tbody></table></section></div>");
+    body.push_str("</tbody></table>");
+    body.push_str(&first_of(TABLE_MAX, lanes_total, "lanes"));
+    body.push_str("</section></div>");
 
     // The runs table, filtered and paged.
     let runs: Vec<(&String, &assay_projections::queue::Run)> =
@@ -151,7 +176,7 @@ pub async fn page(State(state): State<AppState>, Params(q): Params<QueueParams>)
             esc(r.worker.as_deref().unwrap_or("—")),
             esc(r.gpu.as_deref().unwrap_or("—")),
             super::runs::happened(r.producer_time.queued.as_deref(), r.queued_at_ns),
-            or_dash(r.duration_ms.map(|d| format!("{:.1} min", d as f64 / 60_000.0))),
+            or_dash(r.duration_ms.map(duration_ms)),
             r.last_seq,
             st = r.state.as_str(),
         );
@@ -165,10 +190,11 @@ pub async fn page(State(state): State<AppState>, Params(q): Params<QueueParams>)
         r#"<h2>Worker preflights</h2><table id="preflights">{}<tbody>"#,
         thead(&["worker", "healthy", "received", "GPUs offered", "checks"])
     );
-    for (worker, pf) in queue.preflights() {
+    for (worker, pf) in queue.preflights().iter().take(TABLE_MAX) {
         let checks: Vec<String> = pf
             .checks
             .iter()
+            .take(64)
             .map(|c| {
                 format!(
                     "{} {}{}",
@@ -193,10 +219,12 @@ pub async fn page(State(state): State<AppState>, Params(q): Params<QueueParams>)
         );
     }
     body.push_str("</tbody></table>");
+    body.push_str(&first_of(TABLE_MAX, queue.preflights().len(), "workers"));
 
     // Dispatch decisions, newest first.
     let d = queue.decisions();
-    let refusals: Vec<String> = d.refusals_by_reason.iter().map(|(r, n)| format!("{} {n}", esc(r))).collect();
+    let refusals: Vec<String> =
+        d.refusals_by_reason.iter().take(64).map(|(r, n)| format!("<code>{}</code> {n}", esc(r))).collect();
     let _ = write!(
         body,
         r#"<h2>Dispatch decisions</h2><p>{} accepted, {} refused{}. The latest {} decisions, newest first:</p><table id="decisions">{}<tbody>"#,
@@ -219,7 +247,7 @@ pub async fn page(State(state): State<AppState>, Params(q): Params<QueueParams>)
             } else {
                 r#"<span class="badge fail">refused</span>"#
             },
-            e.reasons.iter().map(|r| format!("<code>{}</code>", esc(r))).collect::<Vec<_>>().join("<br>"),
+            reasons(&e.reasons, "—"),
             e.request.as_deref().map_or("—".to_owned(), digest_link),
         );
     }

@@ -1,19 +1,20 @@
-//! Server-rendered SVG charts: line charts, horizontal bars, and the downsampling that keeps
-//! every chart under [`POINTS_MAX`] points whatever the ledger holds.
+//! Server-rendered SVG charts: line charts with round ticks on both axes, horizontal bars,
+//! and the downsampling that keeps every chart under [`POINTS_MAX`] points per line whatever
+//! the ledger holds.
 
 use std::fmt::Write;
 
-use super::layout::{esc, num};
+use super::layout::{duration, esc};
 
 /// Points drawn per series at most.
 pub const POINTS_MAX: usize = 400;
 
 const W: f64 = 640.0;
-const H: f64 = 200.0;
-const LEFT: f64 = 64.0;
+const H: f64 = 220.0;
+const LEFT: f64 = 72.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
-const BOTTOM: f64 = 28.0;
+const BOTTOM: f64 = 36.0;
 
 /// At most `max` points of `points` (sorted by x): the first and last, and in between the
 /// lowest and highest of each bucket, so spikes survive.
@@ -52,64 +53,240 @@ fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if lo == hi { (lo - 1.0, hi + 1.0) } else { (lo, hi) }
 }
 
-/// A line chart of `points` (x, y), downsampled; `x_label` names the x axis and `format_x`
-/// writes its end values. `total` is the number of points before downsampling (said in the
-/// caption when some were dropped).
-pub fn line_chart(
-    title: &str,
-    x_label: &str,
-    points: &[(f64, f64)],
-    format_x: &dyn Fn(f64) -> String,
-) -> String {
-    let drawn = downsample(points, POINTS_MAX);
-    let (x0, x1) = span(drawn.iter().map(|p| p.0));
-    let (y0, y1) = span(drawn.iter().map(|p| p.1));
-    let px = |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
-    let py = |y: f64| TOP + (1.0 - (y - y0) / (y1 - y0)) * (H - TOP - BOTTOM);
-    let mut path = String::new();
-    for (x, y) in drawn.iter().filter(|p| p.0.is_finite() && p.1.is_finite()) {
-        let _ = write!(path, "{:.1},{:.1} ", px(*x), py(*y));
+/// Ticks drawn per axis, about.
+const TICKS: f64 = 5.0;
+
+/// The smallest of 1, 2, 5 × 10ⁿ at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    let magnitude = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw * (1.0 - 1e-9))
+        .unwrap_or(10.0 * magnitude)
+}
+
+/// Round ticks for numbers in `lo..=hi`: multiples of 1, 2 or 5 × 10ⁿ, about [`TICKS`].
+pub fn number_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    ticks_every(lo, hi, nice_step((hi - lo) / TICKS))
+}
+
+/// Round ticks for seconds in `lo..=hi`: multiples of 1, 2, 5, 10, 15 or 30 s or min, of 1,
+/// 2, 3, 6 or 12 h, or of days.
+pub fn seconds_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    ticks_every(lo, hi, seconds_step((hi - lo) / TICKS))
+}
+
+/// The smallest round duration (seconds) at least `raw`.
+pub fn seconds_step(raw: f64) -> f64 {
+    const STEPS_S: [f64; 20] = [
+        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 10800.0,
+        21600.0, 43200.0, 86400.0, 172800.0, 604800.0,
+    ];
+    if raw < 1.0 {
+        return nice_step(raw);
     }
+    STEPS_S.into_iter().find(|s| *s >= raw).unwrap_or_else(|| (raw / 86400.0).ceil() * 86400.0)
+}
+
+/// The multiples of `step` in `lo..=hi` (at most 50).
+fn ticks_every(lo: f64, hi: f64, step: f64) -> Vec<f64> {
+    if !(step > 0.0 && lo.is_finite() && hi.is_finite()) {
+        return Vec::new();
+    }
+    let first = (lo / step).ceil();
+    (0..50).map(|i| (first + i as f64) * step).take_while(|t| *t <= hi + step * 1e-9).collect()
+}
+
+/// One line of a [`line_chart`]: its name (the legend says it) and its (x, y) points, sorted
+/// by x.
+pub struct Series<'a> {
+    pub name: &'a str,
+    pub points: &'a [(f64, f64)],
+}
+
+/// What an axis measures, which sets its ticks and how they read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// Plain numbers: ticks at 1, 2, 5 × 10ⁿ, written with the decimals the step needs.
+    Number,
+    /// Seconds: ticks at round durations, written as durations (`30 min`, `2 h`).
+    Seconds,
+}
+
+impl Scale {
+    fn ticks(self, lo: f64, hi: f64) -> Vec<f64> {
+        match self {
+            Scale::Number => number_ticks(lo, hi),
+            Scale::Seconds => seconds_ticks(lo, hi),
+        }
+    }
+
+    /// Tick `v` of ticks `step` apart.
+    fn format(self, v: f64, step: f64) -> String {
+        match self {
+            Scale::Number => tick_text(v, step),
+            Scale::Seconds if v <= 0.0 => "0".to_owned(),
+            Scale::Seconds => duration(std::time::Duration::from_secs_f64(v)),
+        }
+    }
+}
+
+/// A tick value with as many decimals as ticks `step` apart need; an exponent for huge or
+/// tiny values (`3e-4`, `1.5e9`).
+pub fn tick_text(v: f64, step: f64) -> String {
+    if v == 0.0 {
+        return "0".to_owned();
+    }
+    let a = v.abs();
+    if !(1e-3..1e9).contains(&a) {
+        // As many mantissa digits as the step needs beside the value's magnitude.
+        let digits = (a.log10().floor() - step.abs().log10().floor()).clamp(0.0, 6.0) as usize;
+        let text = format!("{v:.digits$e}");
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let mantissa = if mantissa.contains('.') {
+            mantissa.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            mantissa
+        };
+        return format!("{mantissa}e{exponent}");
+    }
+    let decimals = (-step.log10().floor()).clamp(0.0, 9.0) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// A chart's axis: its label (with the unit) and its scale.
+pub struct Axis<'a> {
+    pub label: &'a str,
+    pub scale: Scale,
+}
+
+/// A line chart of up to four series on shared axes, each downsampled to [`POINTS_MAX`],
+/// with ticks and labels on both axes and a legend naming each line (lines differ in dash
+/// as well as colour).
+pub fn line_chart(title: &str, series: &[Series<'_>], x: &Axis<'_>, y: &Axis<'_>) -> String {
+    let series = &series[..series.len().min(SERIES_MAX)];
+    let drawn: Vec<Vec<(f64, f64)>> = series
+        .iter()
+        .map(|s| {
+            downsample(s.points, POINTS_MAX)
+                .into_iter()
+                .filter(|p| p.0.is_finite() && p.1.is_finite())
+                .collect()
+        })
+        .collect();
+    let (x0, x1) = span(drawn.iter().flatten().map(|p| p.0));
+    let (y0, y1) = span(drawn.iter().flatten().map(|p| p.1));
+    // The y range widened to round ticks, so the top and bottom lines are labelled.
+    let step = nice_step((y1 - y0) / TICKS);
+    let (y0, y1) = ((y0 / step).floor() * step, (y1 / step).ceil() * step);
+    let px = |v: f64| LEFT + (v - x0) / (x1 - x0) * (W - LEFT - RIGHT);
+    let py = |v: f64| TOP + (1.0 - (v - y0) / (y1 - y0)) * (H - TOP - BOTTOM);
+    let total: usize = series.iter().map(|s| s.points.len()).sum();
+    let names: Vec<&str> = series.iter().map(|s| s.name).collect();
     let mut out = format!(
         r#"<svg class="chart line" viewBox="0 0 {W} {H}" role="img" aria-label="{label}" data-points="{n}"><title>{label}</title>"#,
-        label = esc(&format!("{title}: {} points", points.len())),
-        n = drawn.len(),
+        label = esc(&format!("{title}: {} ({total} points)", names.join(", "))),
+        n = drawn.iter().map(Vec::len).sum::<usize>(),
     );
-    // Axes, with the extreme values as labels.
+    let bottom = H - BOTTOM;
+    // Grid lines and ticks.
+    let y_ticks = y.scale.ticks(y0, y1);
+    let y_step = tick_step(&y_ticks);
+    for t in y_ticks {
+        let ty = py(t);
+        let _ = write!(
+            out,
+            r#"<line class="grid" x1="{LEFT}" y1="{ty:.1}" x2="{r}" y2="{ty:.1}"/><text class="tick y" x="{tx}" y="{ly:.1}" text-anchor="end">{v}</text>"#,
+            r = W - RIGHT,
+            tx = LEFT - 6.0,
+            ly = ty + 4.0,
+            v = esc(&y.scale.format(t, y_step)),
+        );
+    }
+    let x_ticks = x.scale.ticks(x0, x1);
+    let x_step = tick_step(&x_ticks);
+    for t in x_ticks {
+        let tx = px(t);
+        // Labels at the ends stay inside the frame.
+        let anchor = if tx > W - RIGHT - 24.0 {
+            "end"
+        } else if tx < LEFT + 12.0 {
+            "start"
+        } else {
+            "middle"
+        };
+        let _ = write!(
+            out,
+            r#"<line class="axis" x1="{tx:.1}" y1="{bottom}" x2="{tx:.1}" y2="{b2}"/><text class="tick x" x="{tx:.1}" y="{ly}" text-anchor="{anchor}">{v}</text>"#,
+            b2 = bottom + 4.0,
+            ly = bottom + 16.0,
+            v = esc(&x.scale.format(t, x_step)),
+        );
+    }
     let _ = write!(
         out,
-        r#"<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{b}"/><line class="axis" x1="{LEFT}" y1="{b}" x2="{r}" y2="{b}"/>"#,
-        b = H - BOTTOM,
+        r#"<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom}"/><line class="axis" x1="{LEFT}" y1="{bottom}" x2="{r}" y2="{bottom}"/>"#,
         r = W - RIGHT,
     );
     let _ = write!(
         out,
-        r#"<text class="tick" x="{tx}" y="{t}" text-anchor="end">{hi}</text><text class="tick" x="{tx}" y="{b}" text-anchor="end">{lo}</text>"#,
-        tx = LEFT - 6.0,
-        t = TOP + 10.0,
-        b = H - BOTTOM,
-        hi = esc(&num(y1)),
-        lo = esc(&num(y0)),
-    );
-    let _ = write!(
-        out,
-        r#"<text class="tick" x="{LEFT}" y="{y}">{a}</text><text class="tick" x="{r}" y="{y}" text-anchor="end">{b}</text><text class="tick" x="{m}" y="{y}" text-anchor="middle">{x_label}</text>"#,
-        y = H - 8.0,
-        r = W - RIGHT,
+        r#"<text class="axis-label x" x="{m}" y="{ly}" text-anchor="middle">{xl}</text><text class="axis-label y" x="{yx}" y="{yy}" text-anchor="middle" transform="rotate(-90 {yx} {yy})">{yl}</text>"#,
         m = (LEFT + W - RIGHT) / 2.0,
-        a = esc(&format_x(x0)),
-        b = esc(&format_x(x1)),
-        x_label = esc(x_label),
+        ly = H - 4.0,
+        xl = esc(x.label),
+        yx = 14.0,
+        yy = (TOP + bottom) / 2.0,
+        yl = esc(y.label),
     );
-    if drawn.len() == 1 {
-        let (x, y) = drawn[0];
-        let _ = write!(out, r#"<circle class="series" cx="{:.1}" cy="{:.1}" r="3"/>"#, px(x), py(y));
-    } else {
-        let _ = write!(out, r#"<polyline class="series" points="{}"/>"#, path.trim_end());
+    for (i, (s, points)) in series.iter().zip(&drawn).enumerate() {
+        let _ = write!(
+            out,
+            r#"<g class="series s{i}" data-series="{}" data-points="{}">"#,
+            esc(s.name),
+            points.len()
+        );
+        if points.len() == 1 {
+            let (vx, vy) = points[0];
+            let _ = write!(out, r#"<circle cx="{:.1}" cy="{:.1}" r="3"/>"#, px(vx), py(vy));
+        } else if !points.is_empty() {
+            let mut path = String::new();
+            for (vx, vy) in points {
+                let _ = write!(path, "{:.1},{:.1} ", px(*vx), py(*vy));
+            }
+            let _ = write!(out, r#"<polyline points="{}"/>"#, path.trim_end());
+        }
+        out.push_str("</g>");
+    }
+    // The legend, top right, when there is more than one line.
+    if series.len() > 1 {
+        for (i, s) in series.iter().enumerate() {
+            let ly = TOP + 4.0 + 14.0 * i as f64;
+            let lx = W - RIGHT - 150.0;
+            let _ = write!(
+                out,
+                r#"<g class="legend series s{i}"><line x1="{lx}" y1="{ly}" x2="{x2}" y2="{ly}"/><text class="tick" x="{tx}" y="{ty}">{name}</text></g>"#,
+                x2 = lx + 22.0,
+                tx = lx + 28.0,
+                ty = ly + 4.0,
+                name = esc(s.name),
+            );
+        }
     }
     out.push_str("</svg>");
     out
 }
+
+/// The distance between ticks (1 when there are fewer than two).
+fn tick_step(ticks: &[f64]) -> f64 {
+    match ticks {
+        [a, b, ..] => b - a,
+        _ => 1.0,
+    }
+}
+
+/// Lines drawn on one chart at most.
+pub const SERIES_MAX: usize = 4;
 
 /// One bar of [`bars`]: label, value, CSS class.
 pub struct Bar<'a> {
@@ -167,6 +344,45 @@ mod tests {
     fn small_series_are_drawn_whole() {
         let points = vec![(0.0, 1.0), (1.0, 2.0)];
         assert_eq!(downsample(&points, 100), points);
-        assert!(line_chart("loss", "step", &points, &|x| num(x)).contains("<polyline"));
+    }
+
+    #[test]
+    fn ticks_are_round_and_inside_the_range() {
+        assert_eq!(number_ticks(0.0, 1000.0), vec![0.0, 200.0, 400.0, 600.0, 800.0, 1000.0]);
+        assert_eq!(number_ticks(1.83, 2.61), vec![2.0, 2.2, 2.4000000000000004, 2.6]);
+        assert_eq!(seconds_ticks(0.0, 3.0 * 3600.0), vec![0.0, 3600.0, 7200.0, 10800.0]);
+        assert_eq!(seconds_step(400.0), 600.0);
+        assert!(number_ticks(0.0, f64::NAN).is_empty());
+    }
+
+    #[test]
+    fn tick_text_has_the_decimals_its_step_needs() {
+        assert_eq!(tick_text(2.4000000000000004, 0.2), "2.4");
+        assert_eq!(tick_text(2000.0, 500.0), "2000");
+        assert_eq!(tick_text(3e-4, 1e-4), "3e-4");
+        assert_eq!(tick_text(2.5e-4, 5e-5), "2.5e-4");
+        assert_eq!(tick_text(1.5e9, 5e8), "1.5e9");
+        assert_eq!(tick_text(0.0, 1.0), "0");
+        assert_eq!(Scale::Seconds.format(5400.0, 1800.0), "1 h 30 min");
+    }
+
+    #[test]
+    fn a_chart_has_ticks_labels_and_a_legend() {
+        let train = [(0.0, 3.0), (500.0, 2.5), (1000.0, 2.0)];
+        let val = [(0.0, 3.1), (1000.0, 2.2)];
+        let x = Axis { label: "step", scale: Scale::Number };
+        let y = Axis { label: "loss (nats)", scale: Scale::Number };
+        let svg = line_chart(
+            "loss",
+            &[Series { name: "train/loss", points: &train }, Series { name: "val/<loss>", points: &val }],
+            &x,
+            &y,
+        );
+        assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
+        assert!(svg.contains(r#"data-series="val/&lt;loss&gt;""#), "names are escaped: {svg}");
+        assert!(svg.matches(r#"class="tick x""#).count() >= 3, "{svg}");
+        assert!(svg.matches(r#"class="tick y""#).count() >= 3, "{svg}");
+        assert!(svg.contains(">loss (nats)</text>"), "{svg}");
+        assert_eq!(svg.matches(r#"class="legend series"#).count(), 2, "{svg}");
     }
 }

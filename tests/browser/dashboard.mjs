@@ -64,6 +64,15 @@ try {
     check(shown === audit.verdicts[v], `${v} claims ${shown} = ${audit.verdicts[v]}`);
   }
   check((await page.locator("#checkpoint-status").innerText()).includes("verifies"), "the checkpoint signature verifies");
+  // GPU and queue health beside the headline, on the same row of the page.
+  const gpus = (await json("/v1/gpus")).state.devices;
+  const resets = Object.values(gpus).filter((d) => d.needs_reset).length;
+  const health = page.locator("#health");
+  check(Number(await page.locator("#health-gpus").getAttribute("data-needing-reset")) === resets, `${resets} GPUs needing a reset beside the headline`);
+  const [hBox, hlBox] = [await health.boundingBox(), await headline.locator("h1").boundingBox()];
+  check(hBox.x > hlBox.x + hlBox.width / 2 && hBox.y < hlBox.y + hlBox.height, "the health box stands beside the headline");
+  const root = (await (await fetch(url + "/v1/checkpoint")).text()).split("\n")[2];
+  check((await page.locator("#checkpoint-root").innerText()) === root, "the root is shown as the signed note writes it");
 
   // A newly appended event appears in the live feed within 2 s.
   await page.waitForFunction(() => document.body.dataset.live === "open", null, { timeout: 10000 });
@@ -101,7 +110,10 @@ try {
   await page.goto(url + "/gpus");
   const xids = await page.locator("#xid-timeline g.xid").count();
   check(xids > 0, `the Xid timeline has ${xids} marks`);
-  check((await page.locator("#xid-timeline g.xid text.code").first().textContent()).match(/^\d+$/) !== null, "Xid marks are labelled with their code");
+  const labels0 = await page.locator("#xid-timeline g.xid text.code").allTextContents();
+  check(labels0.every((l) => /^\d+(\/\d+)*(\/…)?( ×\d+)?$/.test(l)), "Xid marks are labelled with their codes");
+  check(labels0.some((l) => / ×\d+$/.test(l)), "a burst of Xids is one mark with its count");
+  check((await page.locator("#xid-timeline text.tick.time").count()) >= 3, "the Xid timeline has a time axis");
   await shot("gpus");
   await page.goto(url + "/kernels");
   const cells = await page.locator("#kernel-heatmap g.cell:not(.legend) rect").count();
@@ -112,12 +124,24 @@ try {
 
   await page.goto(url + "/queue");
   check((await page.locator("#lanes tbody tr").count()) > 0, "the queue lists GPU lanes");
+  const resetLanes = page.locator('#lanes tr[data-needs-reset="true"]');
+  check((await resetLanes.count()) > 0 && (await resetLanes.locator(".badge.pass").count()) === 0, "no lane whose GPU needs a reset is shown free");
   await shot("queue");
 
   await page.goto(url + "/runs/r-0002");
   const charts = await page.locator("figure.metric svg polyline").count();
   check(charts > 0, `run r-0002 has ${charts} line charts`);
   await shot("run");
+  await page.goto(url + "/runs/r-0005");
+  const loss = page.locator('figure[data-metric="loss"]');
+  check((await loss.locator("svg > g.series[data-series] polyline, svg > g.series[data-series] circle").count()) === 2, "train/loss and val/loss on one chart");
+  check((await loss.locator("svg text.tick.y").count()) >= 3 && (await loss.locator("svg text.tick.x").count()) >= 3, "the loss chart has ticks on both axes");
+  await loss.locator(".cites a").first().click();
+  await page.waitForURL((u) => u.pathname.startsWith("/artifacts/") && u.hash.startsWith("#claim-"));
+  const target = decodeURIComponent(new URL(page.url()).hash.slice(1));
+  check(await page.locator(`tr[id="${target}"]`).isVisible(), `a chart's claim link leads to the claim's row (${target})`);
+  await page.goto(url + "/runs/r-0005");
+  await shot("run-claims");
 
   await page.goto(url + "/events");
   check((await page.locator("#events-log tbody tr").count()) > 0, "the event log lists records");
