@@ -682,3 +682,238 @@ fn what_verify_cannot_see() {
     db.close();
     assert!(lab.verify(&[]).ok);
 }
+
+// ---------------------------------------------------------------------------------------------
+// What no checkpoint covers is not extended: appends refuse with the way out, and `assay
+// recover --truncate-to SIZE` takes it, keeping what it removes in a file.
+
+/// The advice every refused open gives.
+fn advice(size: u64) -> String {
+    format!("run `assay verify`, then `assay recover --truncate-to {size}`")
+}
+
+/// Appending refuses (exit 2) with `found` and the recover advice for `size`; the log is unchanged.
+#[track_caller]
+fn assert_append_refused(lab: &Lab, found: &str, size: u64) {
+    let before = lab.verify(&[]);
+    let file = lab.write("refused.ndjson", support::metric_lines("r-t", 50_000, 3));
+    let out = lab.append_ndjson(&lab.key("w1"), &file, &[]).status(2);
+    assert!(out.stderr.contains(found), "append said: {}", out.stderr);
+    assert!(out.stderr.contains(&advice(size)), "append said: {}", out.stderr);
+    assert!(out.stdout.is_empty(), "nothing acknowledged: {}", out.stdout);
+    // Nor does an admin's key registration get through.
+    let out =
+        lab.register_with(&lab.admin(), &lab.new_key(&format!("k{}", before.records)), &["worker"]).status(2);
+    assert!(out.stderr.contains(&advice(size)), "key register said: {}", out.stderr);
+    assert_eq!(lab.verify(&[]), before, "nothing was written");
+}
+
+fn recover(lab: &Lab, size: u64, extra: &[&str]) -> support::Out {
+    let size = size.to_string();
+    let mut rest = vec!["--truncate-to", size.as_str()];
+    rest.extend_from_slice(extra);
+    lab.db(&["recover"], &rest)
+}
+
+/// The lines of a file `recover` wrote, parsed.
+fn removed_lines(path: &std::path::Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+}
+
+/// Where `recover` puts its file by default (the lab's folder is the current one).
+fn default_removed(lab: &Lab, size: u64, head: u64) -> std::path::PathBuf {
+    let name = format!("removed-{size}-{head}.ndjson");
+    if support::store::is_postgres() {
+        lab.path(&format!("assay-{name}"))
+    } else {
+        format!("{}.{name}", lab.db).into()
+    }
+}
+
+/// After recovery the log verifies and takes appends again, continuing at `size`.
+#[track_caller]
+fn assert_recovered(lab: &Lab, size: u64) {
+    let v = lab.verify(&[]);
+    assert!(v.ok && v.records == size, "{v:?}");
+    let acks = lab.append_metrics(&lab.key("w1"), "r-t", 60_000, 5);
+    assert_eq!(acks[0].0, size, "appends continue at the recovered size");
+    assert_eq!(lab.records(), size + 5);
+}
+
+#[test]
+fn a_signed_tail_record_is_refused_then_recovered_into_a_file() {
+    let lab = setup();
+    let (saved_file, _) = lab.save_checkpoint("saved.txt");
+    let envelope = signed_by_w1(&lab, 9000);
+    let mut db = Db::open(&lab.db);
+    assert_eq!(db.append_forged(&envelope, true), RECORDS);
+    db.close();
+
+    // verify names it, with and without the saved checkpoint (which the prefix agrees with).
+    assert_bad_at(&lab, RECORDS, "no signed checkpoint covers record 602");
+    let v = lab.verify(&[&saved_file]);
+    assert_eq!((v.ok, v.code, v.first_bad_seq), (false, 1, Some(RECORDS)), "{v:?}");
+    assert_append_refused(&lab, "the head holds 603 records but its last checkpoint is at size 602", RECORDS);
+
+    // recover takes only the size of a signed checkpoint.
+    let out = recover(&lab, 300, &[]).status(2);
+    assert!(out.stderr.contains("no checkpoint is stored at size 300"), "{}", out.stderr);
+    assert!(out.stderr.contains("the nearest below is at size 202"), "{}", out.stderr);
+    let out = recover(&lab, 0, &[]).status(2);
+    assert!(out.stderr.contains("genesis stays"), "{}", out.stderr);
+
+    let out = recover(&lab, RECORDS, &[]).ok();
+    let file = default_removed(&lab, RECORDS, RECORDS + 1);
+    assert!(out.stdout.contains("removed 1 records, 0 checkpoints and 1 tree nodes"), "{}", out.stdout);
+    assert!(out.stdout.contains(&file.display().to_string()), "{}", out.stdout);
+    let lines = removed_lines(&file);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!((lines[0]["kind"].as_str(), lines[0]["size"].as_u64()), (Some("head"), Some(RECORDS + 1)));
+    assert_eq!(lines[0]["truncated_to"].as_u64(), Some(RECORDS));
+    assert_eq!((lines[1]["kind"].as_str(), lines[1]["seq"].as_u64()), (Some("record"), Some(RECORDS)));
+    let forged: Value = serde_json::from_str(&envelope).unwrap();
+    assert_eq!(lines[1]["envelope"], forged, "the removed envelope, as signed");
+    assert!(lab.verify(&[&saved_file]).ok);
+    // Again: nothing beyond, nothing to do, no file.
+    let out = recover(&lab, RECORDS, &[]).ok();
+    assert!(out.stdout.starts_with("nothing to remove"), "{}", out.stdout);
+
+    // The removed envelope was validly signed by a registered producer: appended for real
+    // now, it gets a record that a checkpoint covers.
+    let env_file = lab.write("removed.jsonl", format!("{}\n", lines[1]["envelope"]));
+    let acks = lab.append_envelopes(&env_file, &["--json"]).ok().acks();
+    assert_eq!(acks[0].0, RECORDS);
+    assert_recovered(&lab, RECORDS + 1);
+}
+
+#[test]
+fn a_record_beyond_the_head_is_refused_then_recovered() {
+    let lab = setup();
+    let mut db = Db::open(&lab.db);
+    db.append_forged(&signed_by_w1(&lab, 9000), false);
+    db.close();
+    assert_append_refused(&lab, "record 602 is stored beyond the head's 602 records", RECORDS);
+    let out_file = lab.path("kept.ndjson");
+    let out = recover(&lab, RECORDS, &["--out", out_file.to_str().unwrap()]).ok();
+    assert!(out.stdout.contains("removed 1 records, 0 checkpoints and 1 tree nodes"), "{}", out.stdout);
+    let lines = removed_lines(&out_file);
+    assert_eq!(lines[1]["seq"].as_u64(), Some(RECORDS));
+    assert_recovered(&lab, RECORDS);
+}
+
+#[test]
+fn a_spare_tree_node_is_refused_then_recovered() {
+    let lab = setup();
+    let mut db = Db::open(&lab.db);
+    db.insert_node(0, RECORDS, &assay_events::Hash32([7; 32]));
+    db.close();
+    assert_append_refused(
+        &lab,
+        "tree node (level 0, index 602) is stored beyond the head's 602 records",
+        RECORDS,
+    );
+    let out = recover(&lab, RECORDS, &[]).ok();
+    assert!(out.stdout.contains("removed 0 records, 0 checkpoints and 1 tree nodes"), "{}", out.stdout);
+    assert_eq!(removed_lines(&default_removed(&lab, RECORDS, RECORDS)).len(), 1, "the head only");
+    assert_recovered(&lab, RECORDS);
+}
+
+#[test]
+fn deleted_checkpoints_are_refused_then_recovered() {
+    let lab = setup();
+    let mut db = Db::open(&lab.db);
+    assert_eq!(db.exec("DELETE FROM checkpoints WHERE size > 202"), 2);
+    db.close();
+    assert_bad_at(&lab, 202, "no signed checkpoint covers record 202");
+    assert_append_refused(&lab, "no checkpoint is stored at the head's size 602", 202);
+    let out = recover(&lab, 402, &[]).status(2);
+    assert!(out.stderr.contains("no checkpoint is stored at size 402"), "{}", out.stderr);
+    let out = recover(&lab, 202, &[]).ok();
+    assert!(out.stdout.contains("removed 400 records, 0 checkpoints and "), "{}", out.stdout);
+    let lines = removed_lines(&default_removed(&lab, 202, RECORDS));
+    let seqs: Vec<u64> = lines[1..].iter().map(|l| l["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (202..RECORDS).collect::<Vec<_>>());
+    assert_recovered(&lab, 202);
+}
+
+#[test]
+fn recover_keeps_signed_checkpoints_it_removes_and_refuses_a_prefix_that_does_not_verify() {
+    let lab = setup();
+    let mut db = Db::open(&lab.db);
+    let mut payload = db.blob(TARGET, "payload");
+    let at = find(&payload, b"\"step\":") + 7;
+    payload[at] = if payload[at] == b'9' { b'8' } else { payload[at] + 1 };
+    db.set_blob(TARGET, "payload", &payload);
+    db.close();
+    // The part to keep holds the changed record: exit 1, nothing removed.
+    let out = recover(&lab, 402, &[]).status(1);
+    assert!(
+        out.stderr.contains("cannot truncate to 402: record 250 does not extend the chain"),
+        "{}",
+        out.stderr
+    );
+    assert_bad_at(&lab, TARGET, "payload does not match its digest");
+    // An existing file is never overwritten.
+    let taken = lab.write("taken.ndjson", "mine\n");
+    let out = recover(&lab, 202, &["--out", taken.to_str().unwrap()]).status(2);
+    assert!(out.stderr.contains("taken.ndjson"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "mine\n");
+    assert_bad_at(&lab, TARGET, "payload does not match its digest");
+    // Back to 202: the two signed checkpoints beyond are kept in the file, notes verbatim.
+    let notes = {
+        let mut db = Db::open(&lab.db);
+        let notes = [db.note(402), db.note(RECORDS)];
+        db.close();
+        notes
+    };
+    let out = recover(&lab, 202, &[]).ok();
+    assert!(out.stdout.contains("removed 400 records, 2 checkpoints"), "{}", out.stdout);
+    let lines = removed_lines(&default_removed(&lab, 202, RECORDS));
+    let kept: Vec<&str> =
+        lines.iter().filter(|l| l["kind"] == "checkpoint").map(|l| l["note"].as_str().unwrap()).collect();
+    assert_eq!(kept, notes.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_recovered(&lab, 202);
+}
+
+#[test]
+fn a_running_ledger_stops_extending_once_a_row_appears_beyond_its_head() {
+    use assay::ledger::{Incoming, Ledger, LedgerOptions, build_envelope};
+    let lab = setup();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let w1 = assay::keyfile::read_signer(&lab.key("w1").key).unwrap();
+    let metric = |step: u64| {
+        let data = serde_json::json!({"run": "r-t", "name": "train/loss", "step": step, "value": 1.0});
+        Incoming::Decoded(build_envelope(
+            &w1,
+            "metric.recorded",
+            Some("run/r-t"),
+            data,
+            None,
+            assay::clock::now_ns(),
+        ))
+    };
+    let ledger = rt.block_on(async {
+        let store = assay::store::Store::open(&lab.db, assay::store::Durability::Full, false).await.unwrap();
+        let key = assay::keyfile::read_signer(&lab.ledger_key()).unwrap();
+        Ledger::open(store, key, LedgerOptions::default()).await.unwrap()
+    });
+    rt.block_on(ledger.append(vec![metric(70_000)])).expect("appends while the log is sound");
+    // A spare node where the next leaf goes: the next commit collides with it, and from then
+    // on the ledger refuses with the advice instead of failing blindly.
+    let mut db = Db::open(&lab.db);
+    db.insert_node(0, RECORDS + 1, &assay_events::Hash32([7; 32]));
+    db.close();
+    let first = rt.block_on(ledger.append(vec![metric(70_001)])).expect_err("collides");
+    assert!(matches!(first, assay::ledger::AppendError::Storage(_)), "{first}");
+    let again = rt.block_on(ledger.append(vec![metric(70_002)])).expect_err("refused");
+    assert!(
+        again.to_string().contains("tree node (level 0, index 603) is stored beyond the head"),
+        "{again}"
+    );
+    assert!(again.to_string().contains(&advice(RECORDS + 1)), "{again}");
+    rt.block_on(ledger.shutdown());
+    drop(rt);
+    recover(&lab, RECORDS + 1, &[]).ok();
+    assert_recovered(&lab, RECORDS + 1);
+}
