@@ -219,7 +219,7 @@ fn record_line(r: &StoredRecord) -> serde_json::Value {
         signatures: parsed.as_ref().cloned().unwrap_or_default(),
     };
     let envelope: serde_json::Value =
-        serde_json::from_slice(&envelope.to_json()).unwrap_or_else(|_| json!(null));
+        serde_json::from_slice(&envelope.to_json()).unwrap_or(serde_json::Value::Null);
     let mut line = json!({
         "kind": "record",
         "seq": r.seq,

@@ -226,8 +226,8 @@ impl BatchTx {
     /// commit meanwhile, so anything found is not a commit in flight.
     pub async fn beyond(&mut self, size: u64) -> Result<Option<Beyond>, StoreError> {
         match self {
-            BatchTx::Sqlite(tx) => super::SqliteStore::beyond_on(&mut **tx, size).await,
-            BatchTx::Postgres(tx) => super::PgStore::beyond_on(&mut **tx, size).await,
+            BatchTx::Sqlite(tx) => super::SqliteStore::beyond_on(tx, size).await,
+            BatchTx::Postgres(tx) => super::PgStore::beyond_on(tx, size).await,
         }
     }
 }
