@@ -766,7 +766,8 @@ fn a_signed_tail_record_is_refused_then_recovered_into_a_file() {
     let out = recover(&lab, RECORDS, &[]).ok();
     let file = default_removed(&lab, RECORDS, RECORDS + 1);
     assert!(out.stdout.contains("removed 1 records, 0 checkpoints and 1 tree nodes"), "{}", out.stdout);
-    assert!(out.stdout.contains(&file.display().to_string()), "{}", out.stdout);
+    let name = file.file_name().unwrap().to_str().unwrap();
+    assert!(out.stdout.contains(name), "{}", out.stdout);
     let lines = removed_lines(&file);
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!((lines[0]["kind"].as_str(), lines[0]["size"].as_u64()), (Some("head"), Some(RECORDS + 1)));
