@@ -918,3 +918,64 @@ fn a_running_ledger_stops_extending_once_a_row_appears_beyond_its_head() {
     recover(&lab, RECORDS + 1, &[]).ok();
     assert_recovered(&lab, RECORDS + 1);
 }
+
+#[test]
+fn two_writers_extend_each_others_commits_but_not_a_forged_tail() {
+    use assay::ledger::{Incoming, Ledger, LedgerOptions, build_envelope};
+    let lab = setup();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let w1 = assay::keyfile::read_signer(&lab.key("w1").key).unwrap();
+    let metric = |step: u64| {
+        let data = serde_json::json!({"run": "r-t", "name": "train/loss", "step": step, "value": 1.0});
+        Incoming::Decoded(build_envelope(
+            &w1,
+            "metric.recorded",
+            Some("run/r-t"),
+            data,
+            None,
+            assay::clock::now_ns(),
+        ))
+    };
+    // Two servers' ledgers on one database, each following the other's commits.
+    let open = || async {
+        let store = assay::store::Store::open(&lab.db, assay::store::Durability::Full, false).await.unwrap();
+        let key = assay::keyfile::read_signer(&lab.ledger_key()).unwrap();
+        let options = LedgerOptions { follow_poll_ms: Some(20), ..LedgerOptions::default() };
+        Ledger::open(store, key, options).await.unwrap()
+    };
+    let (a, b) = rt.block_on(async { (open().await, open().await) });
+    for step in 0..4 {
+        let (first, second) = if step % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let acked = rt.block_on(first.append(vec![metric(80_000 + step)])).expect("an honest commit");
+        assert_eq!(acked.acks[0].seq, RECORDS + 2 * step);
+        let acked = rt.block_on(second.append(vec![metric(81_000 + step)])).expect("over the other's commit");
+        assert_eq!(acked.acks[0].seq, RECORDS + 2 * step + 1);
+    }
+    let size = RECORDS + 8;
+    let mut db = Db::open(&lab.db);
+    db.append_forged(&signed_by_w1(&lab, 9000), true);
+    db.close();
+    // Following, each finds a head no checkpoint it can open covers, and says so.
+    let unhealthy = rt.block_on(async {
+        for _ in 0..250 {
+            if !a.healthy() && !b.healthy() {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        false
+    });
+    assert!(unhealthy, "both writers stop at the forged tail");
+    for ledger in [&a, &b] {
+        let refused = rt.block_on(ledger.append(vec![metric(82_000)])).expect_err("refused");
+        assert!(refused.to_string().contains(&advice(size)), "{refused}");
+    }
+    rt.block_on(async {
+        a.shutdown().await;
+        b.shutdown().await;
+    });
+    drop(rt);
+    assert_bad_at(&lab, size, &format!("no signed checkpoint covers record {size}"));
+    recover(&lab, size, &[]).ok();
+    assert_recovered(&lab, size);
+}
