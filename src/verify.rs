@@ -1,6 +1,7 @@
 //! Full verification of a stored ledger (DESIGN §9): every signature, key, role and schema,
-//! the chain, the tree against every stored checkpoint, the head, and optionally consistency
-//! with a checkpoint saved earlier. Reports the first bad seq.
+//! the chain, the tree against every stored checkpoint, coverage of every record by a signed
+//! checkpoint, rows stored beyond the head, every field of the head, and optionally consistency
+//! with a checkpoint saved earlier. Reports the first bad seq (or the head field).
 
 use assay_events::Hash32;
 use assay_events::checkpoint::Checkpoint;
