@@ -20,6 +20,7 @@ pub mod keyfile;
 pub mod ledger;
 pub mod live;
 pub mod proof;
+pub mod recover;
 pub mod replay;
 pub mod schema;
 pub mod sink;

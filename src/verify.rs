@@ -1,6 +1,7 @@
 //! Full verification of a stored ledger (DESIGN §9): every signature, key, role and schema,
-//! the chain, the tree against every stored checkpoint, the head, and optionally consistency
-//! with a checkpoint saved earlier. Reports the first bad seq.
+//! the chain, the tree against every stored checkpoint, coverage of every record by a signed
+//! checkpoint, rows stored beyond the head, every field of the head, and optionally consistency
+//! with a checkpoint saved earlier. Reports the first bad seq (or the head field).
 
 use assay_events::Hash32;
 use assay_events::checkpoint::Checkpoint;
@@ -15,7 +16,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::ledger::prepare::expected_subject;
-use crate::store::{CheckpointRow, Store, StoreError, StoredRecord};
+use crate::store::{Beyond, CheckpointRow, HeadRow, Store, StoreError, StoredRecord};
 
 /// Records read and checked per page.
 const PAGE_RECORDS: u32 = 8192;
@@ -26,6 +27,9 @@ pub struct VerifyReport {
     pub ok: bool,
     pub records: u64,
     pub first_bad_seq: Option<u64>,
+    /// The field of the head that disagrees with the log (`size`, `record_hash`, `frontier`,
+    /// `checkpoint_size`), when that is the failure.
+    pub head_field: Option<String>,
     pub reason: Option<String>,
     /// Stored checkpoints whose root and signature were checked.
     #[serde(skip)]
@@ -41,10 +45,33 @@ pub enum VerifyError {
     SavedCheckpoint(String),
 }
 
-/// A failure at a seq (None: not tied to one record).
-struct Bad(Option<u64>, String);
+/// A failure: at a seq, or in a field of the head, or neither (a saved checkpoint).
+struct Bad {
+    seq: Option<u64>,
+    head_field: Option<&'static str>,
+    reason: String,
+}
+
+impl Bad {
+    fn at(seq: u64, reason: impl Into<String>) -> Bad {
+        Bad { seq: Some(seq), head_field: None, reason: reason.into() }
+    }
+
+    fn none(reason: impl Into<String>) -> Bad {
+        Bad { seq: None, head_field: None, reason: reason.into() }
+    }
+
+    /// A field of the head that disagrees with the log (and the seq it points at, if any).
+    fn head(field: &'static str, seq: Option<u64>, reason: impl Into<String>) -> Bad {
+        Bad { seq, head_field: Some(field), reason: reason.into() }
+    }
+}
 
 /// Verifies everything; `progress(done, total)` is called after each page.
+///
+/// The log is checked as of the head read first: its records, the checkpoints over them and
+/// the head's fields. Anything stored beyond that head (a record, a tree node, a checkpoint) is
+/// reported unless the head has moved meanwhile (a commit landed during the walk).
 pub async fn verify(
     store: &Store,
     saved_checkpoint: Option<&str>,
@@ -52,15 +79,25 @@ pub async fn verify(
 ) -> Result<VerifyReport, VerifyError> {
     let head = store.head().await?;
     let total = head.as_ref().map_or(0, |h| h.size);
+    // Records past the last stored checkpoint no signed checkpoint covers.
+    let covered = store.checkpoint_at_most(u64::MAX).await?.map_or(0, |c| c.size);
     let mut v = Verifier::default();
     let mut checkpoints = CheckpointCursor::default();
     let outcome: Result<(), Bad> = async {
-        let mut pages = store.scan(0, PAGE_RECORDS);
+        let fetch = store.clone();
+        let mut pages = crate::store::read_ahead(0, total, PAGE_RECORDS, move |next, limit| {
+            let store = fetch.clone();
+            async move { store.records_bulk(next, limit).await }
+        });
         while let Some(page) = pages.recv().await {
-            v.page(store, &page?, &mut checkpoints).await?;
+            match v.page(store, &page?, &mut checkpoints).await {
+                // A record no checkpoint covers is reported as that, whatever else is wrong with it.
+                Err(Bad { seq: Some(seq), .. }) if seq >= covered => return Err(uncovered(covered)),
+                walked => walked?,
+            }
             progress(v.frontier.size(), total);
         }
-        v.finish(store, head.as_ref(), &mut checkpoints).await?;
+        v.finish(store, head.as_ref(), covered, &mut checkpoints).await?;
         if let Some(note) = saved_checkpoint {
             v.saved(store, note).await?;
         }
@@ -68,27 +105,39 @@ pub async fn verify(
     }
     .await;
     let records = v.frontier.size();
+    let failed = |bad: Bad| VerifyReport {
+        ok: false,
+        records,
+        first_bad_seq: bad.seq,
+        head_field: bad.head_field.map(str::to_owned),
+        reason: Some(bad.reason),
+        checkpoints_checked: v.checkpoints,
+    };
     Ok(match outcome {
         Ok(()) => VerifyReport {
             ok: true,
             records,
             first_bad_seq: None,
+            head_field: None,
             reason: None,
             checkpoints_checked: v.checkpoints,
         },
-        Err(Bad(seq, reason)) => VerifyReport {
-            ok: false,
-            records,
-            first_bad_seq: seq,
-            reason: Some(reason),
-            checkpoints_checked: v.checkpoints,
-        },
+        Err(bad) => failed(bad),
     })
+}
+
+/// The failure of a log whose records from `covered` on no stored checkpoint covers.
+fn uncovered(covered: u64) -> Bad {
+    let last = match covered {
+        0 => "no checkpoint is stored".to_owned(),
+        n => format!("the last signed checkpoint is at size {n}"),
+    };
+    Bad::at(covered, format!("no signed checkpoint covers record {covered} or any after it ({last})"))
 }
 
 impl From<StoreError> for Bad {
     fn from(e: StoreError) -> Bad {
-        Bad(None, format!("storage: {e}"))
+        Bad::none(format!("storage: {e}"))
     }
 }
 
@@ -100,6 +149,8 @@ struct Verifier {
     frontier: Frontier,
     last_hash: Hash32,
     checkpoints: u64,
+    /// The size of the last checkpoint checked.
+    checkpoint_size: u64,
 }
 
 /// Stored checkpoints, read in pages as the verifier walks the log.
@@ -150,8 +201,8 @@ impl Verifier {
         for (stored, record) in page.iter().zip(parsed) {
             let seq = self.frontier.size() + jobs.len() as u64;
             if stored.seq != seq {
-                pending = Some(Bad(
-                    Some(seq),
+                pending = Some(Bad::at(
+                    seq,
                     format!("record {seq} is missing (next stored seq is {})", stored.seq),
                 ));
                 break;
@@ -184,10 +235,10 @@ impl Verifier {
         let mut nodes: Vec<(NodeId, Hash32, u64)> = Vec::with_capacity(2 * jobs.len());
         for ((record, _), leaf) in jobs.iter().zip(leaves) {
             if bad_sig == Some(record.seq) {
-                return Err(Bad(Some(record.seq), "signature does not verify".into()));
+                return Err(Bad::at(record.seq, "signature does not verify"));
             }
             if record.prev_hash != self.last_hash {
-                return Err(Bad(Some(record.seq), "prev_hash does not link to the previous record".into()));
+                return Err(Bad::at(record.seq, "prev_hash does not link to the previous record"));
             }
             for (id, hash) in self.frontier.push(leaf) {
                 nodes.push((id, hash, record.seq));
@@ -209,8 +260,8 @@ impl Verifier {
             for (index, hash, seq) in expected {
                 while stored.next_if(|(i, _)| *i < index).is_some() {}
                 if stored.next_if(|(i, h)| *i == index && *h == hash).is_none() {
-                    return Err(Bad(
-                        Some(seq),
+                    return Err(Bad::at(
+                        seq,
                         format!("stored tree node (level {level}, index {index}) does not match the records"),
                     ));
                 }
@@ -223,7 +274,7 @@ impl Verifier {
     /// that may emit the record's type.
     fn authorize(&mut self, record: &Record) -> Result<VerifierKey, Bad> {
         let seq = record.seq;
-        let bad = |m: String| Bad(Some(seq), m);
+        let bad = |m: String| Bad::at(seq, m);
         let ty = record.event.ty.as_str();
         let name = record
             .event
@@ -270,86 +321,150 @@ impl Verifier {
         }
         let cp = cps.buffered.pop_front().expect("peeked");
         if cp.size < size {
-            return Err(Bad(None, format!("checkpoint at size {} out of order", cp.size)));
+            return Err(Bad::none(format!("checkpoint at size {} out of order", cp.size)));
         }
         let seq = size - 1;
-        let key = self.ledger_key.as_ref().ok_or_else(|| Bad(Some(0), "no genesis".into()))?;
+        let key = self.ledger_key.as_ref().ok_or_else(|| Bad::at(0, "no genesis"))?;
         let opened = Checkpoint::open(&cp.note, key)
-            .map_err(|e| Bad(Some(seq), format!("checkpoint at size {size}: {e}")))?;
+            .map_err(|e| Bad::at(seq, format!("checkpoint at size {size}: {e}")))?;
         let root = self.frontier.root();
         if opened.size != size || opened.root != root || cp.root != root || opened.origin != self.origin {
-            return Err(Bad(
-                Some(seq),
+            return Err(Bad::at(
+                seq,
                 format!(
                     "the tree of the first {size} records does not match the checkpoint signed at that size"
                 ),
             ));
         }
         self.checkpoints += 1;
+        self.checkpoint_size = size;
         Ok(())
     }
 
+    /// After the walk over the head's records: records the walk did not reach, coverage by a
+    /// signed checkpoint, rows stored beyond the head, and the head's fields.
     async fn finish(
         &mut self,
         store: &Store,
-        head: Option<&crate::store::HeadRow>,
+        head: Option<&HeadRow>,
+        covered: u64,
         cps: &mut CheckpointCursor,
     ) -> Result<(), Bad> {
         let size = self.frontier.size();
-        if let Some(cp) = cps.peek(store).await? {
-            return Err(Bad(
+        let head_size = head.map_or(0, |h| h.size);
+        if size < head_size {
+            if let Some(cp) = cps.peek(store).await?.filter(|cp| cp.size <= head_size) {
+                return Err(Bad::at(
+                    size,
+                    format!("record {size} is missing: a checkpoint was signed at size {}", cp.size),
+                ));
+            }
+            return Err(Bad::head(
+                "size",
                 Some(size),
-                format!("record {size} is missing: a checkpoint was signed at size {}", cp.size),
+                format!("head.size says {head_size} records, the log holds {size}"),
             ));
         }
-        if let Some(head) = head {
-            if head.size != size {
-                return Err(Bad(
-                    Some(size.min(head.size)),
-                    format!("the head says {} records, the log holds {size}", head.size),
-                ));
-            }
-            if head.record_hash != self.last_hash {
-                return Err(Bad(
-                    Some(size.saturating_sub(1)),
-                    "the head's record hash does not match the last record".into(),
-                ));
-            }
-        } else if size > 0 {
-            return Err(Bad(None, "records exist but the head is missing".into()));
+        if size > covered {
+            return Err(uncovered(covered));
+        }
+        self.beyond_head(store, head, cps).await?;
+        let Some(head) = head else { return Ok(()) };
+        if head.record_hash != self.last_hash {
+            return Err(Bad::head(
+                "record_hash",
+                Some(size.saturating_sub(1)),
+                "head.record_hash does not match the last record",
+            ));
+        }
+        if head.frontier != self.frontier.to_bytes() {
+            return Err(Bad::head(
+                "frontier",
+                None,
+                format!("head.frontier does not match the tree of the log's {size} records"),
+            ));
+        }
+        if head.checkpoint_size != self.checkpoint_size {
+            return Err(Bad::head(
+                "checkpoint_size",
+                None,
+                format!(
+                    "head.checkpoint_size is {}, but the last signed checkpoint is at size {}",
+                    head.checkpoint_size, self.checkpoint_size
+                ),
+            ));
         }
         Ok(())
     }
 
+    /// Rows stored beyond the head's `size` records: none in an honest log, unless a commit
+    /// landed during the walk (the head then has moved, and they are left to the next run).
+    async fn beyond_head(
+        &mut self,
+        store: &Store,
+        head: Option<&HeadRow>,
+        cps: &mut CheckpointCursor,
+    ) -> Result<(), Bad> {
+        let size = self.frontier.size();
+        let record_or_node = store.beyond(size).await?;
+        let checkpoint = cps.peek(store).await?.map(|cp| cp.size);
+        if (record_or_node.is_none() && checkpoint.is_none()) || store.head().await?.as_ref() != head {
+            return Ok(());
+        }
+        match (record_or_node, checkpoint) {
+            (Some(Beyond::Record(seq)), _) if head.is_none() => {
+                Err(Bad::at(seq, "records exist but the head is missing"))
+            }
+            (Some(Beyond::Record(seq)), Some(cp)) => Err(Bad::head(
+                "size",
+                Some(size),
+                format!(
+                    "head.size says {size} records, but record {seq} is stored and a checkpoint is signed at size {cp}"
+                ),
+            )),
+            (Some(Beyond::Record(seq)), None) => Err(Bad::at(
+                seq,
+                format!(
+                    "record {seq} is stored beyond the head ({size} records) and no signed checkpoint covers it"
+                ),
+            )),
+            (_, Some(cp)) => {
+                Err(Bad::at(size, format!("record {size} is missing: a checkpoint was signed at size {cp}")))
+            }
+            (Some(node), None) => Err(Bad::at(
+                node.first_seq(size),
+                format!("{node} is stored beyond the log's {size} records"),
+            )),
+            (None, None) => Ok(()),
+        }
+    }
+
     async fn saved(&mut self, store: &Store, note: &str) -> Result<(), Bad> {
-        let key = self.ledger_key.as_ref().ok_or_else(|| Bad(None, "the ledger has no genesis".into()))?;
-        let saved = Checkpoint::open(note, key).map_err(|e| Bad(None, format!("saved checkpoint: {e}")))?;
+        let key = self.ledger_key.as_ref().ok_or_else(|| Bad::none("the ledger has no genesis"))?;
+        let saved = Checkpoint::open(note, key).map_err(|e| Bad::none(format!("saved checkpoint: {e}")))?;
         if saved.origin != self.origin {
-            return Err(Bad(
-                None,
-                format!("saved checkpoint is for origin {:?}, not {:?}", saved.origin, self.origin),
-            ));
+            return Err(Bad::none(format!(
+                "saved checkpoint is for origin {:?}, not {:?}",
+                saved.origin, self.origin
+            )));
         }
         let size = self.frontier.size();
         if saved.size > size {
-            return Err(Bad(
-                Some(size),
+            return Err(Bad::at(
+                size,
                 format!(
                     "checkpoint inconsistency: the saved checkpoint covers {} records but the log holds {size}",
                     saved.size
                 ),
             ));
         }
-        let root = crate::proof::root_at(store, saved.size).await.map_err(|e| Bad(None, e.to_string()))?;
+        let root = crate::proof::root_at(store, saved.size).await.map_err(|e| Bad::none(e.to_string()))?;
         let recomputed = self.root_of_prefix(store, saved.size).await?;
         if root != saved.root || recomputed != saved.root {
-            return Err(Bad(
-                None,
-                format!(
-                    "checkpoint inconsistency: the log's first {} records do not have the root of the saved checkpoint",
-                    saved.size
-                ),
-            ));
+            return Err(Bad::none(format!(
+                "checkpoint inconsistency: the log's first {} records do not have the root of the saved checkpoint",
+                saved.size
+            )));
         }
         Ok(())
     }
@@ -364,7 +479,7 @@ impl Verifier {
                 break;
             }
             for r in page {
-                let record = r.to_record().map_err(|e| Bad(Some(r.seq), e.to_string()))?;
+                let record = r.to_record().map_err(|e| Bad::at(r.seq, e.to_string()))?;
                 f.push(leaf_hash(&record.leaf()));
             }
         }
@@ -376,7 +491,7 @@ impl Verifier {
 /// columns against the payload, the schema.
 fn check_alone(stored: &StoredRecord) -> Result<Record, Bad> {
     let seq = stored.seq;
-    let bad = |m: String| Bad(Some(seq), m);
+    let bad = |m: String| Bad::at(seq, m);
     if event_digest(&stored.payload) != stored.digest {
         return Err(bad("payload does not match its digest".into()));
     }

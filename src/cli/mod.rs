@@ -30,6 +30,7 @@ mod log;
 mod open;
 mod progress;
 mod proof;
+mod recover;
 mod remote;
 mod run;
 mod serve;
@@ -149,6 +150,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Print the latest signed checkpoint.
     Checkpoint(verify::CheckpointArgs),
+    /// Truncate the log to a signed checkpoint, keeping what is removed in a file.
+    Recover(recover::RecoverArgs),
     /// Inclusion and consistency proofs.
     #[command(subcommand)]
     Proof(proof::ProofCommand),
@@ -204,6 +207,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Log(a) => log::run(a).await,
         Command::Verify(a) => verify::run(a).await,
         Command::Checkpoint(a) => verify::checkpoint(a).await,
+        Command::Recover(a) => recover::run(a).await,
         Command::Proof(c) => proof::run(c).await,
         Command::Replay(a) => state::replay(a).await,
         Command::Audit(a) => state::audit(a).await,

@@ -118,6 +118,15 @@ pub enum OpenError {
     WrongLedgerKey { given: String, expected: String },
     #[error("stored ledger is inconsistent: {0}")]
     Inconsistent(String),
+    /// The store holds what no checkpoint signed by this ledger covers: records past the last
+    /// signed checkpoint, a head that no signed checkpoint matches, or rows beyond the head.
+    /// This ledger's sequencer did not commit them (every batch it commits ends with a signed
+    /// checkpoint, in the same transaction) and will not sign over them.
+    #[error(
+        "{found}; this ledger did not commit that and will not extend the log over it: run `assay verify`, \
+         then `assay recover --truncate-to {truncate_to}` (it keeps what it removes in a file)"
+    )]
+    Unsigned { found: String, truncate_to: u64 },
     #[error("genesis rejected: {0}")]
     Genesis(String),
 }

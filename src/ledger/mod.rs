@@ -158,7 +158,10 @@ impl Ledger {
         Ok(ledger)
     }
 
-    /// Opens an initialized ledger: replays the log into the sequencer's state.
+    /// Opens an initialized ledger: replays the log into the sequencer's state. Refuses
+    /// ([`OpenError::Unsigned`]) a log that does not end exactly at a checkpoint this ledger
+    /// signed: records past the last signed checkpoint, a head no signed checkpoint matches,
+    /// or a record or tree node stored beyond the head.
     pub async fn open(
         store: Store,
         ledger_key: SignerKey,
@@ -213,12 +216,14 @@ impl Ledger {
             batch_events_max: options.batch_events_max,
             follow_poll: options.follow_poll_ms.map(std::time::Duration::from_millis),
             dirty: false,
+            nothing_beyond: false,
             healthy: healthy.clone(),
             preflight_max_age_ns: i64::try_from(options.preflight_max_age_ms.saturating_mul(1_000_000))
                 .unwrap_or(i64::MAX),
             call_timeout: options.store_call_timeout,
         };
         sequencer.catch_up_quietly().await?;
+        sequencer.check_nothing_beyond().await?;
         let opened = options
             .keep_opened_state
             .then(|| (sequencer.state.projections.clone(), committed_tx.subscribe()));

@@ -28,7 +28,9 @@ use super::state::LedgerState;
 use super::{Ack, AppendOutcome, Committed, HeadInfo};
 use crate::clock::now_ns;
 use crate::ledger::build_envelope;
-use crate::store::{Changes, CheckpointRow, CommitBatch, HeadRow, RecordRow, Store, StoreError, bounded};
+use crate::store::{
+    BatchTx, Changes, CheckpointRow, CommitBatch, HeadRow, RecordRow, Store, StoreError, bounded,
+};
 
 /// Records read per query while catching up with the store.
 const CATCH_UP_PAGE_RECORDS: u32 = 4096;
@@ -58,6 +60,9 @@ pub(crate) struct Sequencer {
     /// The in-memory state may be ahead of the store (a batch failed mid-way): rebuild it
     /// before sequencing again.
     pub dirty: bool,
+    /// Whether the store was seen, under the writer lock, to hold nothing beyond the head (no
+    /// record, no tree node) since the state was last folded from scratch.
+    pub nothing_beyond: bool,
     /// False while the store fails (a batch, a rebuild or a follow step did); servers report
     /// it on /healthz and refuse writes with 503 until it clears.
     pub healthy: Arc<std::sync::atomic::AtomicBool>,
@@ -215,9 +220,13 @@ impl Sequencer {
             self.catch_up().await.map_err(|e| e.to_string())?;
         }
         let limit = self.call_timeout;
-        let (tx, stored_size) = bounded("lock", limit, self.store.lock()).await.map_err(|e| e.to_string())?;
+        let (mut tx, stored_size) =
+            bounded("lock", limit, self.store.lock()).await.map_err(|e| e.to_string())?;
         if stored_size != self.frontier.size() {
             self.catch_up().await.map_err(|e| e.to_string())?;
+        }
+        if !self.nothing_beyond {
+            self.refuse_beyond(&mut tx).await.map_err(|e| e.to_string())?;
         }
         let (outcomes, commit) = self.sequence(batch).await?;
         if let Some((commit, records)) = commit {
@@ -238,9 +247,100 @@ impl Sequencer {
         self.frontier = Frontier::new();
         self.last_hash = Hash32::ZERO;
         self.last_received_ns = 0;
+        self.nothing_beyond = false;
         self.catch_up_quietly().await?;
         self.dirty = false;
         Ok(())
+    }
+
+    /// At open, after the first catch-up: under the writer lock, the store must hold nothing
+    /// beyond the head. A record or tree node there was not committed by a sequencer (a commit
+    /// writes them with the head that covers them) and would make every later commit fail.
+    pub async fn check_nothing_beyond(&mut self) -> Result<(), OpenError> {
+        if self.frontier.size() == 0 {
+            return Ok(());
+        }
+        let (mut tx, stored_size) = bounded("lock", self.call_timeout, self.store.lock()).await?;
+        if stored_size != self.frontier.size() {
+            // Another writer committed since the catch-up: fold it in, under the lock now.
+            self.catch_up_quietly().await?;
+        }
+        self.refuse_beyond(&mut tx).await
+        // Dropping the transaction rolls it back and frees the lock.
+    }
+
+    /// [`OpenError::Unsigned`] if the locked store holds a row beyond the folded head.
+    async fn refuse_beyond(&mut self, tx: &mut BatchTx) -> Result<(), OpenError> {
+        let size = self.frontier.size();
+        match bounded("read beyond the head", self.call_timeout, tx.beyond(size)).await? {
+            None => {
+                self.nothing_beyond = true;
+                Ok(())
+            }
+            Some(row) => {
+                Err(self.unsigned(format!("{row} is stored beyond the head's {size} records"), size).await)
+            }
+        }
+    }
+
+    /// The head must stand at a checkpoint this ledger signed: its size is the checkpoint's,
+    /// and the note opens under the ledger key for this origin. Returns that checkpoint.
+    async fn signed_head(&self, head: &HeadRow) -> Result<CheckpointRow, OpenError> {
+        let limit = self.call_timeout;
+        let size = head.size;
+        if head.checkpoint_size != size {
+            return Err(self
+                .unsigned(
+                    format!(
+                        "the head holds {size} records but its last checkpoint is at size {}",
+                        head.checkpoint_size
+                    ),
+                    size,
+                )
+                .await);
+        }
+        let Some(cp) = bounded("read checkpoint", limit, self.store.checkpoint_at(size)).await? else {
+            return Err(self
+                .unsigned(format!("no checkpoint is stored at the head's size {size}"), size)
+                .await);
+        };
+        match Checkpoint::open(&cp.note, &self.ledger_key.verifier()) {
+            Ok(c) if c.size == size && c.root == cp.root && c.origin == self.origin => Ok(cp),
+            Ok(_) => Err(self
+                .unsigned(
+                    format!("the checkpoint stored at size {size} is not this ledger's note for it"),
+                    size.saturating_sub(1),
+                )
+                .await),
+            Err(e) => Err(self
+                .unsigned(
+                    format!(
+                        "the checkpoint stored at size {size} does not verify under the ledger key ({e})"
+                    ),
+                    size.saturating_sub(1),
+                )
+                .await),
+        }
+    }
+
+    /// [`OpenError::Unsigned`] for `found`, advising the last checkpoint at most `at_most` that
+    /// opens under the ledger key (genesis, size 1, if none is found within a few).
+    async fn unsigned(&self, found: String, at_most: u64) -> OpenError {
+        const TRIES: usize = 8;
+        let key = self.ledger_key.verifier();
+        let mut at_most = at_most;
+        let mut truncate_to = 1;
+        for _ in 0..TRIES {
+            let read = bounded("read checkpoint", self.call_timeout, self.store.checkpoint_at_most(at_most));
+            let Ok(Some(cp)) = read.await else { break };
+            if Checkpoint::open(&cp.note, &key).is_ok_and(|c| c.size == cp.size && c.root == cp.root) {
+                truncate_to = cp.size;
+                break;
+            }
+            let Some(below) = cp.size.checked_sub(1) else { break };
+            at_most = below;
+        }
+        OpenError::Unsigned { found, truncate_to }
     }
 
     /// Validates and sequences every request; returns each request's outcome and the batch
@@ -581,11 +681,25 @@ impl Sequencer {
     }
 
     async fn catch_up_inner(&mut self, tell_followers: bool) -> Result<(), OpenError> {
+        let caught_up = self.catch_up_steps(tell_followers).await;
+        if matches!(caught_up, Err(OpenError::Unsigned { .. } | OpenError::Inconsistent(_))) {
+            // The state may hold records the store does not vouch for: fold it again before
+            // anything is sequenced (and the check fails again until the store is recovered).
+            self.dirty = true;
+        }
+        caught_up
+    }
+
+    /// Folds the records up to the stored head, which must stand at a checkpoint this ledger
+    /// signed over exactly those records: the sequencer extends only what it (or another
+    /// server of this ledger) committed.
+    async fn catch_up_steps(&mut self, tell_followers: bool) -> Result<(), OpenError> {
         let limit = self.call_timeout;
         let Some(head) = bounded("read head", limit, self.store.head()).await? else { return Ok(()) };
         if head.size == self.frontier.size() && head.record_hash == self.last_hash {
             return Ok(());
         }
+        let signed = self.signed_head(&head).await?;
         let mut pages_left =
             head.size.saturating_sub(self.frontier.size()) / u64::from(CATCH_UP_PAGE_RECORDS) + 2;
         while self.frontier.size() < head.size && pages_left > 0 {
@@ -626,16 +740,16 @@ impl Sequencer {
                 head.size
             )));
         }
-        if let Some(c) =
-            bounded("read checkpoint", limit, self.store.checkpoint_at(head.checkpoint_size)).await?
-        {
-            self.checkpoint = Arc::from(c.note.as_str());
-            self.head_tx.send_replace(HeadInfo {
-                size: c.size,
-                root: c.root,
-                checkpoint: self.checkpoint.clone(),
-            });
+        if self.frontier.root() != signed.root {
+            let found = format!("the first {} records do not have the root signed at that size", head.size);
+            return Err(self.unsigned(found, head.size.saturating_sub(1)).await);
         }
+        self.checkpoint = Arc::from(signed.note.as_str());
+        self.head_tx.send_replace(HeadInfo {
+            size: signed.size,
+            root: signed.root,
+            checkpoint: self.checkpoint.clone(),
+        });
         *self.published_keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(self.state.keys().clone());
         Ok(())
     }

@@ -9,6 +9,7 @@ mod read_ahead;
 mod rows;
 mod sqlite;
 mod sqlite_scan;
+mod tail;
 mod tokens;
 
 pub use read_ahead::read_ahead;
@@ -22,6 +23,7 @@ use assay_events::merkle::NodeId;
 pub use postgres::PgStore;
 pub use rows::{CheckpointRow, CommitBatch, HeadRow, RecordRow, StoredId, StoredRecord};
 pub use sqlite::SqliteStore;
+pub use tail::{Beyond, Truncated, Truncation};
 
 /// Longest wait for one database call of the append path and the follower (a read, taking the
 /// writer lock, writing and committing a batch). Longer than any healthy call (a full batch of
@@ -68,6 +70,9 @@ pub enum StoreError {
     HeadMoved { expected: u64, found: u64 },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Another writer changed the rows an all-or-nothing operation had read; it changed nothing.
+    #[error("the ledger changed meanwhile ({0}); nothing was changed")]
+    Changed(String),
     /// The database did not answer in time; the connection was given up.
     #[error("the database call {what} timed out after {after:?}")]
     Timeout { what: &'static str, after: Duration },

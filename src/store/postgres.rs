@@ -160,3 +160,11 @@ sql_backend!(
     "JOIN"
 );
 super::tokens::tokens_backend!(PgStore, Postgres);
+// The announcement as in `sql_backend!` above: a truncation moves the head too.
+super::tail::tail_backend!(
+    PgStore,
+    Postgres,
+    sqlx::PgConnection,
+    begin,
+    "SELECT pg_notify('assay_head', '')"
+);

@@ -60,3 +60,4 @@ async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::
 
 sql_backend!(SqliteStore, Sqlite, SqliteRow, values, begin, "", "", "CROSS JOIN");
 super::tokens::tokens_backend!(SqliteStore, Sqlite);
+super::tail::tail_backend!(SqliteStore, Sqlite, sqlx::SqliteConnection, begin, "");

@@ -115,6 +115,9 @@ pub struct Verified {
     pub ok: bool,
     pub records: u64,
     pub first_bad_seq: Option<u64>,
+    /// The head field that disagrees with the log, when that is the failure.
+    #[serde(default)]
+    pub head_field: Option<String>,
     pub reason: Option<String>,
     #[serde(skip)]
     pub code: i32,
@@ -175,6 +178,27 @@ impl Lab {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// A copy of this ledger (`assay copy`, verbatim and verified) in a fresh database and
+    /// folder, sharing this lab's keys: one ledger built once, tampered with many ways.
+    pub fn copy(&self) -> Lab {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let store = store::TestDb::new(dir.path(), "copy.db");
+        let lab = Lab { db: store.target.clone(), keys: self.keys.clone(), store, dir };
+        lab.run([
+            OsStr::new("copy"),
+            OsStr::new("--from"),
+            OsStr::new(&self.db),
+            OsStr::new("--to"),
+            OsStr::new(&lab.db),
+        ])
+        .ok();
+        lab
+    }
+
+    pub fn ledger_key(&self) -> PathBuf {
+        self.keys.join("ledger.key")
     }
 
     /// A path inside the lab's folder.

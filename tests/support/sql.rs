@@ -8,7 +8,8 @@ use std::str::FromStr;
 
 use assay::store::{Durability, Store};
 use assay_events::Hash32;
-use assay_events::dsse::signatures_from_json;
+use assay_events::checkpoint::Checkpoint;
+use assay_events::dsse::{Envelope, signatures_canonical_json, signatures_from_json};
 use assay_events::merkle::{Frontier, leaf_hash};
 use assay_events::record::Record;
 use sqlx::postgres::PgConnectOptions;
@@ -22,9 +23,11 @@ enum Conn {
 }
 
 /// A bound parameter.
-enum Bind<'a> {
+pub enum Bind<'a> {
     Int(i64),
     Blob(&'a [u8]),
+    Text(&'a str),
+    Null,
 }
 
 /// `?` placeholders as PostgreSQL's `$1, $2, …` (the statements here hold no `?` in literals).
@@ -73,7 +76,7 @@ impl Db {
 
     /// Runs one statement with parameters; returns the rows it changed.
     #[track_caller]
-    fn run(&mut self, sql: &str, binds: &[Bind]) -> u64 {
+    pub fn run(&mut self, sql: &str, binds: &[Bind]) -> u64 {
         let rt = &self.rt;
         let done = match self.conn.as_mut().expect("open") {
             Conn::Sqlite(c) => {
@@ -82,6 +85,8 @@ impl Db {
                     q = match b {
                         Bind::Int(v) => q.bind(*v),
                         Bind::Blob(v) => q.bind(*v),
+                        Bind::Text(v) => q.bind(*v),
+                        Bind::Null => q.bind(None::<&str>),
                     };
                 }
                 rt.block_on(q.execute(c)).map(|d| d.rows_affected())
@@ -93,6 +98,8 @@ impl Db {
                     q = match b {
                         Bind::Int(v) => q.bind(*v),
                         Bind::Blob(v) => q.bind(*v),
+                        Bind::Text(v) => q.bind(*v),
+                        Bind::Null => q.bind(None::<&str>),
                     };
                 }
                 rt.block_on(q.execute(c)).map(|d| d.rows_affected())
@@ -195,6 +202,93 @@ impl Db {
         self.run("UPDATE head SET record_hash = ?", &[Bind::Blob(prev.0.as_slice())]);
     }
 
+    /// One BLOB from a query.
+    #[track_caller]
+    pub fn bytes(&mut self, sql: &str) -> Vec<u8> {
+        self.one(sql, None)
+    }
+
+    /// A TEXT column of one record.
+    #[track_caller]
+    pub fn text(&mut self, seq: u64, column: &str) -> String {
+        self.one(&format!("SELECT {column} FROM records WHERE seq = ?"), Some(seq))
+    }
+
+    /// The head's frontier as stored.
+    #[track_caller]
+    pub fn head_frontier(&mut self) -> Frontier {
+        let size = self.int("SELECT size FROM head") as u64;
+        let bytes: Vec<u8> = self.one("SELECT frontier FROM head", None);
+        Frontier::from_bytes(size, &bytes).expect("the stored frontier")
+    }
+
+    /// Writes `envelope` (a signed DSSE envelope, JSON) straight into the log as the record after
+    /// the head, as an attacker with the database would: the record row with its chain link
+    /// and hash, the tree nodes it completes, and — with `move_head` — the head's size, record
+    /// hash and frontier (`checkpoint_size` untouched: no checkpoint can be signed without the
+    /// ledger key). Returns the new record's seq.
+    pub fn append_forged(&mut self, envelope: &str, move_head: bool) -> u64 {
+        let env = Envelope::parse(envelope.as_bytes()).expect("an envelope");
+        let mut frontier = self.head_frontier();
+        let seq = frontier.size();
+        let prev = self.record(seq - 1).record_hash;
+        let received_at = self.int(&format!("SELECT received_at FROM records WHERE seq = {}", seq - 1)) + 1;
+        let record = Record::new(seq, received_at, env.payload, env.signatures, prev).expect("the payload");
+        let e = &record.event;
+        let sigs = signatures_canonical_json(&record.signatures);
+        let subject = e.subject.as_deref().map_or(Bind::Null, Bind::Text);
+        self.run(
+            "INSERT INTO records (seq, digest, source, event_id, type, subject, time, received_at, payload, \
+             signatures, prev_hash, record_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &[
+                Bind::Int(seq as i64),
+                Bind::Blob(&record.digest.0),
+                Bind::Text(&e.source),
+                Bind::Text(&e.id),
+                Bind::Text(&e.ty),
+                subject,
+                Bind::Text(&e.time),
+                Bind::Int(received_at),
+                Bind::Blob(&record.payload),
+                Bind::Blob(&sigs),
+                Bind::Blob(&prev.0),
+                Bind::Blob(&record.record_hash.0),
+            ],
+        );
+        for (id, hash) in frontier.push(leaf_hash(&record.leaf())) {
+            self.insert_node(id.level, id.index, &hash);
+        }
+        if move_head {
+            let bytes = frontier.to_bytes();
+            self.run(
+                "UPDATE head SET size = ?, record_hash = ?, frontier = ? WHERE id = 0",
+                &[Bind::Int(frontier.size() as i64), Bind::Blob(&record.record_hash.0), Bind::Blob(&bytes)],
+            );
+        }
+        seq
+    }
+
+    /// Inserts one tree node row.
+    pub fn insert_node(&mut self, level: u8, index: u64, hash: &Hash32) {
+        self.run(
+            "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)",
+            &[Bind::Int(i64::from(level)), Bind::Int(index as i64), Bind::Blob(&hash.0)],
+        );
+    }
+
+    /// Inserts one checkpoint row.
+    pub fn insert_checkpoint(&mut self, size: u64, root: &Hash32, note: &str) {
+        self.run(
+            "INSERT INTO checkpoints (size, root, note, signed_at) VALUES (?, ?, ?, 0)",
+            &[Bind::Int(size as i64), Bind::Blob(&root.0), Bind::Text(note)],
+        );
+    }
+
+    /// The note of the checkpoint at `size`.
+    pub fn note(&mut self, size: u64) -> String {
+        self.one("SELECT note FROM checkpoints WHERE size = ?", Some(size))
+    }
+
     pub fn close(mut self) {
         let closed = match self.conn.take() {
             Some(Conn::Sqlite(c)) => self.rt.block_on(c.close()),
@@ -209,14 +303,16 @@ impl Db {
 /// consistent at size `keep`: deletes the later records, every Merkle node that covers a
 /// deleted leaf, every checkpoint over more than `keep` records, and rewrites the head (size,
 /// last record hash, frontier recomputed from the kept records, latest remaining checkpoint).
-/// This is what an attacker holding the database and the keys does before appending a
-/// different history; only a checkpoint saved elsewhere can tell.
-pub fn rewind(target: &str, keep: u64) {
+/// With `ledger_key` (an attacker who also holds the ledger's signing key) it signs a checkpoint
+/// at `keep` where none is stored: the rewound log then ends at a signed checkpoint, as an
+/// honest one does, and only a checkpoint saved elsewhere can tell. Without it, the records
+/// past the last checkpoint at most `keep` are covered by no signed checkpoint.
+pub fn rewind(target: &str, keep: u64, ledger_key: Option<&std::path::Path>) {
     assert!(keep > 0, "genesis stays");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     // The kept records through the library's own reader: StoredRecord -> Record -> leaf,
     // exactly as the sequencer folds them when it opens a ledger.
-    let (frontier, last_hash) = rt.block_on(async {
+    let (frontier, last_hash, signed, origin) = rt.block_on(async {
         let store = Store::open(target, Durability::Full, false).await.expect("opening the store");
         let mut frontier = Frontier::new();
         let mut last = Hash32::ZERO;
@@ -233,11 +329,15 @@ pub fn rewind(target: &str, keep: u64) {
             }
         }
         // Self-check of the recomputation: where a checkpoint was signed at `keep`, its root matches.
-        if let Some(cp) = store.checkpoint_at(keep).await.expect("reading checkpoints") {
+        let signed = store.checkpoint_at(keep).await.expect("reading checkpoints");
+        if let Some(cp) = &signed {
             assert_eq!(cp.root, frontier.root(), "the recomputed frontier has the signed root");
         }
+        // The log's origin, as its genesis checkpoint names it (this file is also included alone).
+        let first = store.checkpoints(0, 1).await.expect("reading checkpoints");
+        let origin = first.first().and_then(|c| c.note.lines().next()).unwrap_or_default().to_owned();
         store.close().await;
-        (frontier, last)
+        (frontier, last, signed.is_some(), origin)
     });
     drop(rt);
 
@@ -248,6 +348,11 @@ pub fn rewind(target: &str, keep: u64) {
     // bigint by an integer only, hence the cast (a no-op in SQLite).
     db.exec(&format!("DELETE FROM merkle_nodes WHERE ((idx + 1) << CAST(level AS INTEGER)) > {keep}"));
     db.exec(&format!("DELETE FROM checkpoints WHERE size > {keep}"));
+    if let Some(path) = ledger_key.filter(|_| !signed) {
+        let key = assay::keyfile::read_signer(path).expect("the ledger key");
+        let note = Checkpoint { origin: origin.clone(), size: keep, root: frontier.root() }.sign(&key);
+        db.insert_checkpoint(keep, &frontier.root(), &note);
+    }
     let checkpoint_size = db.int("SELECT MAX(size) FROM checkpoints");
     let done = db.run(
         "UPDATE head SET size = ?, record_hash = ?, frontier = ?, checkpoint_size = ? WHERE id = 0",
