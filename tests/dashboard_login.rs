@@ -32,6 +32,7 @@ async fn locked_app() -> App {
     spawn_app_with(ServeOptions {
         require_read_token: true,
         read_tokens: vec![FILE_TOKEN.to_owned()],
+        stream_token_check: Duration::from_millis(200),
         ..ServeOptions::default()
     })
     .await
@@ -217,9 +218,22 @@ async fn a_browser_signs_in_reads_and_signs_out() {
     let r = get(&http, &app, "/", Some("assay_read=")).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
 
-    // Revoked: the cookie stops working at once, pages send the browser back to sign in.
+    // Revoked: the cookie stops working at once, pages send the browser back to sign in, and
+    // the live feed it opened ends with a final `error` event.
+    let mut feed = app::Sse::open(http.get(app.url("/v1/stream")).header(COOKIE, &cookie)).await;
     let (code, _, err) = assay(&["token", "revoke", "--db", &app.db, "--name", "browser"]);
     assert_eq!(code, 0, "{err}");
+    let last = tokio::time::timeout(Duration::from_secs(10), feed.next())
+        .await
+        .expect("the live feed ends within the bound")
+        .expect("a final event");
+    assert_eq!(last.event, "error", "{last:?}");
+    let data: serde_json::Value = serde_json::from_str(&last.data).expect("JSON");
+    assert_eq!(data["error"], "token_revoked");
+    assert!(data["detail"].as_str().is_some_and(|d| d.contains("/login")), "{data}");
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), feed.next()).await.expect("the feed ends").is_none()
+    );
     let r = get(&http, &app, "/", Some(&cookie)).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.location(), "/login?next=%2F");
@@ -328,6 +342,77 @@ async fn bad_sign_in_forms_are_4xx_pages_without_a_cookie() {
     )
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
+    app.stop().await;
+}
+
+/// Login CSRF: a form another origin makes a browser send (its `Origin`, or its `Referer`
+/// when there is no `Origin`, naming another host or port) is refused with 403 and no cookie,
+/// `Sec-Fetch-Site: same-site` from another host too; the server's own origin is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_and_out_refuse_forms_from_other_origins() {
+    let app = locked_app().await;
+    let http = browser();
+    let own = app.url("");
+    let other_port = format!("http://127.0.0.1:{}", app.addr.port().wrapping_add(1).max(1));
+    let foreign: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("foreign Origin", vec![("origin", "http://evil.example".to_owned())]),
+        ("another port of this host", vec![("origin", other_port.clone())]),
+        ("Origin null", vec![("origin", "null".to_owned())]),
+        ("foreign Referer, no Origin", vec![("referer", "http://evil.example/page".to_owned())]),
+        ("Referer on another port", vec![("referer", format!("{other_port}/login"))]),
+        (
+            "same-site from another host",
+            vec![
+                ("sec-fetch-site", "same-site".to_owned()),
+                ("origin", "http://sibling.localhost".to_owned()),
+            ],
+        ),
+        ("same-site without an origin", vec![("sec-fetch-site", "same-site".to_owned())]),
+        (
+            "a foreign Origin wins over an own Referer",
+            vec![("origin", "http://evil.example".to_owned()), ("referer", format!("{own}/login"))],
+        ),
+        (
+            "cross-site, whatever the Origin",
+            vec![("sec-fetch-site", "cross-site".to_owned()), ("origin", own.clone())],
+        ),
+    ];
+    for (what, headers) in &foreign {
+        for path in ["/login", "/logout"] {
+            let mut req =
+                http.post(app.url(path)).header(CONTENT_TYPE, FORM).body(format!("token={FILE_TOKEN}"));
+            for (name, value) in headers {
+                req = req.header(*name, value);
+            }
+            let r = reply(req).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}, {what}: {}", r.body);
+            assert!(r.header(SET_COOKIE).is_none(), "{path}, {what}: no cookie");
+            assert!(r.body.contains("only taken from this server"), "{path}, {what}: says why: {}", r.body);
+        }
+    }
+    // The server's own origin, as a browser sends it with the form.
+    let own_cases: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("own Origin", vec![("origin", own.clone()), ("sec-fetch-site", "same-origin".to_owned())]),
+        ("own Referer, no Origin", vec![("referer", format!("{own}/login?next=%2F"))]),
+        ("no browser headers at all", vec![]),
+    ];
+    for (what, headers) in &own_cases {
+        let mut req =
+            http.post(app.url("/login")).header(CONTENT_TYPE, FORM).body(format!("token={FILE_TOKEN}"));
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let r = reply(req).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "/login, {what}: {}", r.body);
+        assert_eq!(r.cookie(), format!("assay_read={FILE_TOKEN}"), "{what}");
+        let mut req = http.post(app.url("/logout"));
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let r = reply(req).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "/logout, {what}: {}", r.body);
+        assert!(r.header(SET_COOKIE).is_some_and(|c| c.starts_with("assay_read=;")), "/logout, {what}");
+    }
     app.stop().await;
 }
 

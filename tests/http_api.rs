@@ -3,7 +3,9 @@
 //! the served checkpoint, projections and their digests, the dispatch gate, operations; the
 //! `/metrics` gauges on the demo ledger against `/v1`, its request counters by route template,
 //! and its two text formats (checked line by line, and by Python's prometheus_client parsers
-//! when installed: required under CI=true).
+//! when installed: required under CI=true); and a full disk (a small tmpfs, where mounting one
+//! is allowed): appends and /healthz answer 503 while it lasts, and once space returns appends
+//! succeed again with nothing acknowledged lost.
 
 #[path = "support/http.rs"]
 mod app;
@@ -339,6 +341,12 @@ async fn projections_dispatch_and_operations() {
         ("/healthz", "get"),
     ] {
         assert!(doc["paths"][path][method]["responses"].is_object(), "openapi lacks {method} {path}");
+        // Any route may meet the connection cap.
+        let unavailable = &doc["paths"][path][method]["responses"]["503"];
+        assert!(
+            unavailable["description"].as_str().is_some_and(|d| d.contains("too_many_connections")),
+            "openapi: {method} {path} does not say it may answer 503 too_many_connections: {unavailable}"
+        );
     }
     for schema in [
         "ErrorBody",
@@ -589,4 +597,165 @@ async fn metrics_gauges_of_the_demo_are_what_v1_serves() {
 
     let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     assert!(child.wait().unwrap().success(), "graceful stop");
+}
+
+/// A tmpfs of a few MiB mounted on a temporary folder, unmounted on drop (whatever the test
+/// did). Mounting needs root (CI runs as root); elsewhere the test is skipped, saying so,
+/// except under `CI=true`, where it must run.
+struct Tmpfs {
+    dir: std::path::PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(bytes: u64) -> Option<Tmpfs> {
+        let parent = tempfile::tempdir().expect("a temporary folder");
+        let dir = parent.path().join("tmpfs");
+        std::fs::create_dir(&dir).expect("a mount point");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(&dir)
+            .output();
+        let why = match mounted {
+            Ok(out) if out.status.success() => return Some(Tmpfs { dir, _parent: parent }),
+            Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: the full-disk test must run, but mount failed: {why}"
+        );
+        eprintln!("skipped: cannot mount a tmpfs here ({why}); run as root to test a full disk");
+        None
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let unmounted = std::process::Command::new("umount").arg(&self.dir).status();
+        if !unmounted.is_ok_and(|s| s.success()) {
+            // Still busy (a test that failed midway): detach it now, freed once unused.
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.dir).status();
+        }
+    }
+}
+
+/// Fills the file system holding `dir` to its last byte; the filler's path.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).expect("the filler");
+    for chunk in [64 * 1024, 512, 1] {
+        let bytes = vec![0xa5u8; chunk];
+        loop {
+            match file.write(&bytes) {
+                Ok(n) if n == chunk => {}
+                Ok(_) => continue,
+                Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
+                Err(e) => panic!("filling: {e}"),
+            }
+        }
+    }
+    path
+}
+
+/// POST /v1/events: the status, Retry-After, and the JSON body.
+async fn append_raw(app: &app::App, envelopes: &[Vec<u8>]) -> (StatusCode, Option<String>, Value) {
+    let r = app
+        .http
+        .post(app.url("/v1/events"))
+        .header("content-type", "application/json")
+        .body(app::batch(envelopes))
+        .send()
+        .await
+        .expect("POST");
+    let retry = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    (r.status(), retry, r.json().await.unwrap_or(Value::Null))
+}
+
+/// /healthz: the status and Retry-After.
+async fn health(app: &app::App) -> (StatusCode, Option<String>) {
+    let r = app.http.get(app.url("/healthz")).send().await.expect("GET /healthz");
+    (r.status(), r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned))
+}
+
+/// A full disk: appends fail with 503 and /healthz says 503 for as long as it lasts (reading
+/// still works, so a rebuild from the store does not make the server look healthy); once space
+/// returns, /healthz is 200 again without any append, appends succeed, every acknowledged
+/// record is in the log and `assay verify` passes. Before the fix, a commit that failed on the
+/// full disk left its connection counted inside a transaction and every later batch failed,
+/// for good, while /healthz said 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_appends_until_space_returns() {
+    use std::time::Duration;
+    let Some(tmpfs) = Tmpfs::mount(8 << 20) else { return };
+    let path = tmpfs.dir.join("ledger.db");
+    let ledger_options = assay::ledger::LedgerOptions {
+        // As `assay serve` runs: following the store, which is also what rebuilds after a
+        // failed batch and probes whether writes work again.
+        follow_poll_ms: Some(100),
+        keep_opened_state: true,
+        ..assay::ledger::LedgerOptions::default()
+    };
+    let app = app::spawn_app_on(
+        tempfile::tempdir().expect("a folder"),
+        app::store::TestDb::sqlite_at(&path),
+        ledger_options,
+        assay::http::ServeOptions::default(),
+    )
+    .await;
+    let worker = app.key("worker-1", &["worker"]).await;
+    let mut step = 0;
+    let mut batch_of = |n: u64| {
+        let envelopes: Vec<Vec<u8>> = (step..step + n).map(|i| metric(&worker, "r-full", i)).collect();
+        step += n;
+        envelopes
+    };
+    let mut acked: Vec<String> = app.append_ok(&batch_of(20)).await.into_iter().map(|(_, d)| d).collect();
+    let size_before = app.size().await;
+
+    let filler = fill(&tmpfs.dir);
+    // More failed batches than the store has connections: each one's connection must be reset.
+    for attempt in 0..12 {
+        let (status, retry, body) = append_raw(&app, &batch_of(200)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "append {attempt} on a full disk: {body}");
+        assert_eq!(retry.as_deref(), Some("1"), "append {attempt}: Retry-After");
+        assert!(body["error"].is_string() && body["detail"].is_string(), "{body}");
+    }
+    // For as long as appends fail, /healthz says so (the follower rebuilds and probes meanwhile).
+    for _ in 0..10 {
+        let (status, retry) = health(&app).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "/healthz while the disk is full");
+        assert_eq!(retry.as_deref(), Some("1"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _, _) = append_raw(&app, &batch_of(200)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "still full");
+    assert_eq!(app.size().await, size_before, "nothing of a failed batch is stored");
+
+    // Space returns: health comes back by itself, then appends succeed.
+    std::fs::remove_file(&filler).expect("freeing the space");
+    let mut healthy = false;
+    for _ in 0..100 {
+        if health(&app).await.0 == StatusCode::OK {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "/healthz is 200 within 10 s of the space returning");
+    for _ in 0..12 {
+        acked.extend(app.append_ok(&batch_of(50)).await.into_iter().map(|(_, d)| d));
+    }
+    // Nothing acknowledged is lost.
+    for digest in &acked {
+        let (status, body) = app.get(&format!("/v1/events/{digest}")).await;
+        assert_eq!(status, StatusCode::OK, "acknowledged {digest} is in the log: {body}");
+    }
+    assert_eq!(app.size().await, size_before + 12 * 50);
+    let db = app.db.clone();
+    app.stop().await;
+    let (code, out, err) = app::assay_cli(&["verify", "--db", &db]);
+    assert_eq!(code, 0, "assay verify after the full disk: {out}{err}");
+    drop(tmpfs);
 }

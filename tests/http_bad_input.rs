@@ -1,5 +1,8 @@
 //! Bad input never stores anything and never gets a 5xx: every case is a 4xx with a JSON
 //! `{"error","detail"}` that says what is wrong, and the record count does not move.
+//! Connections are bounded too: a client that dribbles its headers (slowloris) or says nothing
+//! is closed after the header read timeout, an idle keep-alive connection after the idle
+//! timeout, and past the connection cap one more connection is answered 503 with Retry-After.
 
 #[path = "support/http.rs"]
 mod app;
@@ -719,5 +722,177 @@ async fn signed_bytes_mean_one_thing() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["index"], 1);
     assert_eq!(app.size().await, size, "nothing stored");
+    app.stop().await;
+}
+
+/// Reads from `s` until the server closes it (EOF or a reset); the bytes read. None when it is
+/// still open after `bound`.
+async fn closed_within(s: &mut tokio::net::TcpStream, bound: std::time::Duration) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(bound, async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => out.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok().map(|()| out)
+}
+
+/// Reads one response from `s` (a head and a `content-length` body): its status and the head.
+async fn one_response(s: &mut tokio::net::TcpStream) -> (u16, String) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+                return (status, head);
+            }
+        }
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut chunk))
+            .await
+            .expect("a response in time")
+            .expect("read");
+        assert!(n > 0, "the server closed before a whole response");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_silent_clients_are_closed_after_the_header_timeout() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let options = assay::http::ServeOptions {
+        header_read_timeout: Duration::from_millis(400),
+        idle_timeout: Duration::from_secs(60),
+        ..assay::http::ServeOptions::default()
+    };
+    let app = app::spawn_app_with(options).await;
+    // Slowloris: a header line every 50 ms, never the blank line. The bytes keep coming, so
+    // only the header timeout can end it.
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n").await.expect("write");
+    let dribble = async {
+        for i in 0..200 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if slow.write_all(format!("X-Slow-{i}: 1\r\n").as_bytes()).await.is_err() {
+                return true; // The server closed the connection.
+            }
+            let mut probe = [0u8; 1];
+            match tokio::time::timeout(Duration::from_millis(1), slow.peek(&mut probe)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => {
+                    let rest = closed_within(&mut slow, Duration::from_secs(10)).await.expect("then closed");
+                    let text = String::from_utf8_lossy(&rest).to_string();
+                    assert!(!text.starts_with("HTTP/1.1 200"), "no answer to a head never finished: {text}");
+                    return true;
+                }
+                Err(_) => {}
+            }
+        }
+        false
+    };
+    assert!(dribble.await, "a slowloris connection is closed within 10 s (header timeout 400 ms)");
+
+    // A connection that never says anything.
+    let mut silent = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    let got = closed_within(&mut silent, Duration::from_secs(10)).await;
+    assert!(got.is_some(), "a silent connection is closed within 10 s (header timeout 400 ms)");
+
+    // Requests that arrive whole are served.
+    let (status, _) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let options = assay::http::ServeOptions {
+        header_read_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_millis(400),
+        ..assay::http::ServeOptions::default()
+    };
+    let app = app::spawn_app_with(options).await;
+    let mut s = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    // Two requests on one keep-alive connection, then silence.
+    for _ in 0..2 {
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").await.expect("write");
+        let (status, head) = one_response(&mut s).await;
+        assert_eq!(status, 200, "{head}");
+        assert!(!head.contains("connection: close"), "kept alive: {head}");
+    }
+    let rest = closed_within(&mut s, Duration::from_secs(10)).await;
+    let rest = rest.expect("an idle keep-alive connection is closed within 10 s (idle timeout 400 ms)");
+    assert!(rest.is_empty(), "nothing more was sent: {}", String::from_utf8_lossy(&rest));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_cap_a_503_with_retry_after() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    const CAP: usize = 3;
+    let options = assay::http::ServeOptions {
+        connections_max: CAP,
+        header_read_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
+        ..assay::http::ServeOptions::default()
+    };
+    let app = app::spawn_app_with(options).await;
+    // CAP keep-alive connections, each served once (so the server holds all of them).
+    let mut held = Vec::new();
+    for _ in 0..CAP {
+        let mut s = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").await.expect("write");
+        assert_eq!(one_response(&mut s).await.0, 200);
+        held.push(s);
+    }
+    // One more: 503, Retry-After, a JSON error; the connection is closed.
+    let fresh = || reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("a client");
+    let r = fresh().get(app.url("/healthz")).send().await.expect("an answer, not a reset");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    assert!(r.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/json")));
+    let body: Value = r.json().await.expect("JSON");
+    assert_eq!(body["error"], "too_many_connections", "{body}");
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains(&CAP.to_string())), "{body}");
+    // A raw client that sends its request gets the same answer.
+    let (status, body) = raw(app.addr, "GET /v1/checkpoint HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    assert_eq!((status, body["error"].as_str()), (503, Some("too_many_connections")));
+
+    // Once connections close, the server takes new ones again.
+    drop(held);
+    let mut healthy = false;
+    for _ in 0..100 {
+        if let Ok(r) = fresh().get(app.url("/healthz")).send().await
+            && r.status() == StatusCode::OK
+        {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "/healthz answers 200 again within 10 s of the connections closing");
+    let (status, metrics) = app.get_text("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let refused = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("assay_http_connections_refused_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(refused.is_some_and(|n| n >= 2), "{metrics}");
     app.stop().await;
 }

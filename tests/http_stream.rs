@@ -211,3 +211,25 @@ async fn heartbeats_live_events_and_shutdown() {
         tokio::time::timeout(Duration::from_secs(5), sse.next()).await.expect("the stream ends").is_none()
     );
 }
+
+/// The idle timeout never cuts a stream that is being read: heartbeats (at least twice per
+/// idle timeout) keep it moving, and records still arrive after many idle timeouts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idle_timeout_does_not_cut_a_live_stream() {
+    let options = ServeOptions {
+        idle_timeout: Duration::from_millis(300),
+        heartbeat: Duration::from_secs(15),
+        ..ServeOptions::default()
+    };
+    let app = spawn_app_with(options).await;
+    let worker = app.key("worker-1", &["worker"]).await;
+    let mut sse = Sse::connect(&app.http, &app.url("/v1/stream"), None).await;
+    let quiet = tokio::time::timeout(Duration::from_millis(1500), sse.next()).await;
+    assert!(quiet.is_err(), "the stream stays open (and sends no record) through five idle timeouts");
+    assert!(sse.comments >= 2, "heartbeats come at least twice per idle timeout: {}", sse.comments);
+    let acks = app.append_ok(&[metric(&worker, "r1", 0)]).await;
+    let ev =
+        tokio::time::timeout(Duration::from_secs(10), sse.next()).await.expect("live").expect("an event");
+    assert_eq!((ev.event.as_str(), ev.id), ("record", Some(acks[0].0.to_string())));
+    app.stop().await;
+}

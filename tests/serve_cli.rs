@@ -1,6 +1,8 @@
 //! `assay serve` as an operator starts it: read tokens from `--read-token-file`,
-//! `--request-timeout` ending a stalled request with 408, and the live read model it starts
-//! with (taken from the ledger's own fold at open) equal to a replay of the log.
+//! `--request-timeout` ending a stalled request with 408, the connection limits
+//! (`--connections-max`, `--header-read-timeout-ms`, the cap fitted to `ulimit -n`), and the
+//! live read model it starts with (taken from the ledger's own fold at open) equal to a replay
+//! of the log.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -125,6 +127,50 @@ fn a_stalled_request_ends_with_408() {
     assert!(status.contains(" 408 "), "stalled body: {status}");
     // The server goes on serving.
     assert!(get(addr, "/v1/checkpoint", None).contains(" 200 "), "after the timeout");
+}
+
+/// `ulimit -n 256` and 300 silent sockets: the server does not run out of descriptors (the
+/// cap is fitted to the limit), so /healthz is answered at once (503 while the cap is held,
+/// with Retry-After), and 200 again once the header timeout has closed the silent sockets.
+#[test]
+fn idle_sockets_cannot_starve_a_server_of_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n 256 && exec "$0" serve --db "$1" --listen 127.0.0.1:0 --header-read-timeout-ms 1500"#)
+        .arg(env!("CARGO_BIN_EXE_assay"))
+        .arg(&db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let served = Served { addr: line.trim().trim_start_matches("http://").to_owned(), child };
+    let addr = &served.addr;
+    assert!(addr.starts_with("127.0.0.1:"), "serve printed {line:?}");
+    let idle: Vec<TcpStream> = (0..300).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let status = get(addr, "/healthz", None);
+    assert!(status.contains(" 200 ") || status.contains(" 503 "), "answered at once: {status}");
+    let mut answer = String::new();
+    if status.contains(" 503 ") {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).unwrap();
+        let _ = s.read_to_string(&mut answer);
+        if answer.starts_with("HTTP/1.1 503") {
+            assert!(answer.to_lowercase().contains("retry-after: 1"), "{answer}");
+            assert!(answer.contains("too_many_connections"), "{answer}");
+        }
+    }
+    // The silent sockets are closed after the header timeout; then health is 200.
+    let healthy = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        get(addr, "/healthz", None).contains(" 200 ")
+    });
+    assert!(healthy, "/healthz is 200 within 20 s of the idle sockets timing out");
+    drop(idle);
 }
 
 #[test]

@@ -268,6 +268,7 @@ mod tests {
             "init",
             "key register",
             "key revoke",
+            "recover",
             "append",
             "serve",
             "token create",

@@ -32,7 +32,9 @@ pub async fn existing(target: &str, durability: Durability) -> anyhow::Result<St
         }
     }
     let store = Store::open(target, durability, false).await?;
-    if store.head().await?.is_none() {
+    // No head and no records: nothing was ever initialized here. A log with records but no
+    // head row is a damaged ledger, for `assay verify` to report, not a missing one.
+    if store.head().await?.is_none() && store.records(0, 1).await?.is_empty() {
         store.close().await;
         anyhow::bail!(no_ledger(target));
     }

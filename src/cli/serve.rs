@@ -36,6 +36,18 @@ pub struct ServeArgs {
     /// Seconds before a request (other than a live stream) ends with 408.
     #[arg(long, default_value_t = 30)]
     request_timeout: u64,
+    /// Milliseconds a client has to send a request's complete head (slowloris); also how long
+    /// a keep-alive connection waits for its next request.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    header_read_timeout_ms: u64,
+    /// Milliseconds a connection may stay silent both ways, no request being handled, before
+    /// it is closed (live streams send heartbeats at least twice as often).
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    idle_timeout_ms: u64,
+    /// Connections served at once (lowered to fit `ulimit -n`); one more is answered 503 with
+    /// Retry-After.
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    connections_max: u32,
 }
 
 pub async fn run(a: ServeArgs) -> anyhow::Result<Exit> {
@@ -55,6 +67,9 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Exit> {
         read_tokens,
         rate_limit,
         request_timeout: Duration::from_secs(a.request_timeout.max(1)),
+        header_read_timeout: Duration::from_millis(a.header_read_timeout_ms.max(1)),
+        idle_timeout: Duration::from_millis(a.idle_timeout_ms.max(1)),
+        connections_max: a.connections_max as usize,
         ..ServeOptions::default()
     };
     serve_ledger(&a.db, &a.ledger_key, options).await

@@ -12,6 +12,7 @@
 
 pub(crate) mod auth;
 mod bundle;
+mod conn;
 mod dispatch;
 pub(crate) mod error;
 pub(crate) mod events;
@@ -26,6 +27,7 @@ pub(crate) mod state;
 mod stream;
 pub mod wire;
 
+pub use conn::ConnLimits;
 pub use ratelimit::RateLimit;
 pub use server::{ServeError, ServeOptions, Server};
 

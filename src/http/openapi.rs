@@ -18,7 +18,11 @@ use super::{bundle, dispatch, events, ops, projections, proofs, stream};
             Writes are DSSE envelopes authorized by their signatures and the signer's roles. \
             Reads are open on loopback; beyond loopback they need a bearer token (browsers may \
             instead sign in at /login, which keeps the token in the assay_read cookie). \
-            Every error is JSON {\"error\", \"detail\"}."
+            Every error is JSON {\"error\", \"detail\"}. Connections are bounded: a request's \
+            head must arrive within the header read timeout (10 s by default), a connection \
+            silent both ways for the idle timeout (60 s) is closed, and a server serving its \
+            connection cap (1024) answers one more connection, on any route, 503 with \
+            Retry-After and the error too_many_connections."
     ),
     paths(
         events::append,
@@ -60,7 +64,7 @@ use super::{bundle, dispatch, events, ops, projections, proofs, stream};
         Health,
         projections::ProjectionName,
     )),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &ConnectionCap),
     tags(
         (name = "events", description = "Append signed events; read and follow the log"),
         (name = "proofs", description = "Checkpoints, inclusion and consistency proofs (RFC 9162)"),
@@ -77,6 +81,51 @@ impl Modify for BearerScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// Any route may answer 503 `too_many_connections` (with `Retry-After`) when the server is
+/// serving its connection cap: said on every operation.
+struct ConnectionCap;
+
+const CAP_DETAIL: &str = "The server is serving its connection cap: error `too_many_connections`, retry after \
+                          Retry-After seconds";
+
+impl Modify for ConnectionCap {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::Header;
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+        let retry_after = Header::new(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)));
+        let cap = ResponseBuilder::new()
+            .description(CAP_DETAIL)
+            .content("application/json", Content::new(Some(Ref::from_schema_name("ErrorBody"))))
+            .header("Retry-After", retry_after)
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for op in operations.into_iter().flatten() {
+                match op.responses.responses.get_mut("503") {
+                    // The route's own 503 stays; the cap is one more reason for it.
+                    Some(RefOr::T(own)) => {
+                        own.description = format!("{}; or: {CAP_DETAIL}", own.description);
+                    }
+                    Some(RefOr::Ref(_)) => {}
+                    None => {
+                        op.responses.responses.insert("503".to_owned(), RefOr::T(cap.clone()));
+                    }
+                }
+            }
+        }
     }
 }
 

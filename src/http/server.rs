@@ -1,8 +1,9 @@
 //! Binding, the router with its limits, and graceful shutdown: stop accepting, end live
 //! streams, let requests in flight finish, then drain the sequencer (everything acknowledged
-//! is committed).
+//! is committed). Connections and their limits (header read and idle timeouts, the connection
+//! cap) are in `conn.rs`.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use super::auth::{ReadAuth, require_read_token};
+use super::conn::{self, ConnLimits};
 use super::error::{json_errors, not_found};
 use super::ratelimit::RateLimit;
 use super::state::AppState;
@@ -26,6 +28,9 @@ use crate::ledger::Ledger;
 use crate::live::LiveProjections;
 use crate::store::StoreError;
 use assay_events::keys::SignerKey;
+
+/// The least header read or idle timeout taken (zero would close every connection at once).
+const MIN_TIMEOUT: Duration = Duration::from_millis(10);
 
 /// How the service runs. Every queue and wait is bounded.
 #[derive(Clone)]
@@ -45,8 +50,20 @@ pub struct ServeOptions {
     pub stream_stall: Duration,
     /// Heartbeat comments on idle streams.
     pub heartbeat: Duration,
+    /// When reads need a token, a live stream checks its token again this often and ends
+    /// (with a final `error` event) once it is revoked.
+    pub stream_token_check: Duration,
     /// After a shutdown signal, connections still open after this are closed.
     pub shutdown_grace: Duration,
+    /// A request's head must arrive complete within this long of the server waiting for it
+    /// (slowloris; also how long a keep-alive connection waits for its next request).
+    pub header_read_timeout: Duration,
+    /// A connection on which nothing moves for this long, with no request being handled, is
+    /// closed. Live stream heartbeats come at least twice per this.
+    pub idle_timeout: Duration,
+    /// Connections served at once (lowered to fit the descriptor limit); one more is answered
+    /// 503 with Retry-After.
+    pub connections_max: usize,
     /// The ledger's signing key, for audit bundles (`/v1/audit/{slug}/bundle`); None: 503.
     pub bundle_key: Option<SignerKey>,
 }
@@ -62,7 +79,11 @@ impl Default for ServeOptions {
             stream_buffer_events: 1024,
             stream_stall: Duration::from_secs(10),
             heartbeat: Duration::from_secs(15),
+            stream_token_check: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            connections_max: 1024,
             bundle_key: None,
         }
     }
@@ -86,11 +107,20 @@ pub struct Server {
     router: Router,
     state: AppState,
     shutdown: watch::Sender<bool>,
+    limits: ConnLimits,
 }
 
 impl Server {
     /// Binds `options.listen` and brings the live projections up to the head.
-    pub async fn bind(ledger: Ledger, options: ServeOptions) -> Result<Server, ServeError> {
+    pub async fn bind(ledger: Ledger, mut options: ServeOptions) -> Result<Server, ServeError> {
+        let limits = ConnLimits {
+            header_read_timeout: options.header_read_timeout.max(MIN_TIMEOUT),
+            idle_timeout: options.idle_timeout.max(MIN_TIMEOUT),
+            connections_max: options.connections_max,
+        }
+        .fitted_to_descriptors();
+        // A live stream that is read is never idle: it writes at least twice per idle timeout.
+        options.heartbeat = options.heartbeat.min(limits.idle_timeout / 2).max(MIN_TIMEOUT / 2);
         let listener = TcpListener::bind(options.listen)
             .await
             .map_err(|source| ServeError::Bind { addr: options.listen, source })?;
@@ -104,7 +134,7 @@ impl Server {
         let (shutdown, stopping) = watch::channel(false);
         let state = AppState::new(ledger, live, options, read_auth, stopping);
         let router = router(state.clone());
-        Ok(Server { listener, addr, router, state, shutdown })
+        Ok(Server { listener, addr, router, state, shutdown, limits })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -116,6 +146,11 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
+    /// The connection limits as applied (the cap fitted to the descriptor limit).
+    pub fn limits(&self) -> ConnLimits {
+        self.limits
+    }
+
     /// Whether reads need a bearer token.
     pub fn reads_need_token(&self) -> bool {
         self.state.read_auth.required
@@ -123,30 +158,21 @@ impl Server {
 
     /// Serves until `signal` resolves, then shuts down gracefully and drains the ledger.
     pub async fn run(self, signal: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
-        let Server { listener, router, state, shutdown, .. } = self;
-        let mut stopping = state.shutdown.clone();
-        let serve = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopping.wait_for(|s| *s).await;
-            })
-            .into_future();
+        let Server { listener, router, state, shutdown, limits, .. } = self;
+        let serve = conn::serve(listener, router, limits, state.metrics.clone(), state.shutdown.clone());
         tokio::pin!(serve);
-        let result = tokio::select! {
-            r = &mut serve => r,
+        tokio::select! {
+            () = &mut serve => {}
             () = signal => {
                 shutdown.send_replace(true);
-                match tokio::time::timeout(state.options.shutdown_grace, &mut serve).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        tracing::warn!("connections still open after the shutdown grace period; closing them");
-                        Ok(())
-                    }
+                if tokio::time::timeout(state.options.shutdown_grace, &mut serve).await.is_err() {
+                    tracing::warn!("connections still open after the shutdown grace period; closing them");
                 }
             }
-        };
+        }
         // Whatever was acknowledged is committed; whatever is queued is sequenced now.
         state.ledger.shutdown().await;
-        Ok(result?)
+        Ok(())
     }
 }
 

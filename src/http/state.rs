@@ -79,6 +79,8 @@ pub struct HttpMetrics {
     pub rate_limited: Counter,
     /// Gauges of the ledger's state and requests by route ([`super::ops`]).
     pub service: super::ops::ServiceMetrics,
+    pub connections: Gauge,
+    pub connections_refused: Counter,
 }
 
 impl HttpMetrics {
@@ -95,5 +97,11 @@ impl HttpMetrics {
             self.rate_limited.clone(),
         );
         self.service.register(registry);
+        registry.register("http_connections", "Client connections being served", self.connections.clone());
+        registry.register(
+            "http_connections_refused",
+            "Connections refused with 503 (or closed) because the connection cap was reached",
+            self.connections_refused.clone(),
+        );
     }
 }

@@ -6,6 +6,11 @@
 //! and the feeder then reads them from the store. A subscriber that leaves its buffer full for
 //! longer than the stall limit is disconnected after a final `overflow` event naming the seq to
 //! resume from (`?from=` it, or `Last-Event-ID:` one less, as EventSource does by itself).
+//!
+//! When reads need a token, the stream's credential (bearer header or sign-in cookie) is
+//! checked again every [`ServeOptions::stream_token_check`](super::ServeOptions): once it is
+//! revoked the stream ends with a final `error` event (`{"error": "token_revoked", "detail"}`),
+//! so a revocation cuts open streams too, not only new requests.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,6 +26,7 @@ use tokio::sync::mpsc::error::SendTimeoutError;
 use tokio::sync::{mpsc, oneshot, watch};
 use utoipa::IntoParams;
 
+use super::auth::{Access, ReadAuth};
 use super::error::ApiError;
 use super::extract::{Query, Seq, seq};
 use super::state::{AppState, HttpMetrics};
@@ -45,7 +51,9 @@ pub struct StreamParams {
 /// Each record is an event `record` whose `id` is its seq and whose data is the record JSON
 /// (as `GET /v1/events/{digest}` returns it). Comment lines are heartbeats. A subscriber that
 /// cannot keep up receives a final event `overflow` with data `{"resume_from": SEQ, "detail"}`
-/// and is disconnected.
+/// and is disconnected. On a server that requires read tokens the token is checked again every
+/// few seconds; once it is revoked the stream ends with a final event `error` with data
+/// `{"error": "token_revoked", "detail"}`.
 #[utoipa::path(
     get,
     path = "/v1/stream",
@@ -82,12 +90,19 @@ pub async fn stream(
     };
     let (tx, rx) = mpsc::channel(state.options.stream_buffer_events.max(1));
     let (final_tx, final_rx) = oneshot::channel();
+    // The credential this stream was authorized with, checked again while it lasts.
+    let credential = state.read_auth.required.then(|| Credential {
+        auth: state.read_auth.clone(),
+        headers: credential_headers(&headers),
+        every: state.options.stream_token_check,
+    });
     let feeder = Feeder {
         ledger: state.ledger.clone(),
         tx,
         next: from,
         stall: state.options.stream_stall,
         shutdown: state.shutdown.clone(),
+        credential,
     };
     tokio::spawn(feeder.run(final_tx));
     let guard = Subscribed::new(state.metrics.clone());
@@ -98,8 +113,10 @@ pub async fn stream(
             }
             // The feeder is done: a last event if it dropped this subscriber, then the end.
             let last = final_rx?.await.ok()?;
-            guard.metrics.subscribers_dropped.inc();
-            Some((Ok(last), (rx, None, guard)))
+            if last.overflow {
+                guard.metrics.subscribers_dropped.inc();
+            }
+            Some((Ok(last.event), (rx, None, guard)))
         });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(state.options.heartbeat).text("heartbeat")))
 }
@@ -128,6 +145,55 @@ enum Stop {
     Gone,
     /// The subscriber's buffer stayed full: resume from this seq.
     Overflow(u64),
+    /// The read token the stream was opened with is no longer accepted.
+    Revoked { by_cookie: bool },
+}
+
+/// The last event of a stream the server ended.
+struct Final {
+    event: Event,
+    /// The subscriber fell behind (counted as dropped).
+    overflow: bool,
+}
+
+/// A stream's credential, checked again every `every`.
+struct Credential {
+    auth: Arc<ReadAuth>,
+    /// The request's `Authorization` and `Cookie` headers.
+    headers: HeaderMap,
+    every: std::time::Duration,
+}
+
+impl Credential {
+    /// Returns once the credential is refused. A check that cannot reach the store keeps the
+    /// stream (the store is where revocations are kept, so they apply at the next check that
+    /// reaches it); refusing would end every stream on a database blip, and EventSource does
+    /// not come back from a 5xx.
+    async fn revoked(self) -> Stop {
+        let mut ticks = tokio::time::interval(self.every.max(std::time::Duration::from_millis(10)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await; // The first tick is now: the request was just authorized.
+        loop {
+            ticks.tick().await;
+            match self.auth.authorize(&self.headers).await {
+                Ok(Access::Granted { .. }) => {}
+                Ok(Access::Refused { by_cookie }) => return Stop::Revoked { by_cookie },
+                Ok(Access::Missing) => return Stop::Revoked { by_cookie: false },
+                Err(e) => tracing::warn!(error = ?e, "stream: checking the read token failed; will retry"),
+            }
+        }
+    }
+}
+
+/// The headers that carry a read credential.
+fn credential_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut kept = HeaderMap::new();
+    for name in [axum::http::header::AUTHORIZATION, axum::http::header::COOKIE] {
+        for value in headers.get_all(&name) {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    kept
 }
 
 struct Feeder {
@@ -137,24 +203,47 @@ struct Feeder {
     next: u64,
     stall: std::time::Duration,
     shutdown: watch::Receiver<bool>,
+    /// None: reads are open.
+    credential: Option<Credential>,
 }
 
 impl Feeder {
-    async fn run(mut self, final_tx: oneshot::Sender<Event>) {
+    async fn run(mut self, final_tx: oneshot::Sender<Final>) {
         let mut shutdown = self.shutdown.clone();
+        let credential = self.credential.take();
+        let revoked = async move {
+            match credential {
+                Some(c) => c.revoked().await,
+                None => std::future::pending().await,
+            }
+        };
         let stop = tokio::select! {
             stop = self.feed() => stop,
             _ = shutdown.wait_for(|s| *s) => Stop::Gone,
+            stop = revoked => stop,
         };
-        if let Stop::Overflow(resume_from) = stop {
-            let data = serde_json::json!({
-                "resume_from": resume_from,
-                "detail": format!(
-                    "this subscriber fell behind and was disconnected; reconnect with ?from={resume_from}"
-                ),
-            });
-            let _ = final_tx.send(Event::default().event("overflow").data(data.to_string()));
-        }
+        let last = match stop {
+            Stop::Gone => return,
+            Stop::Overflow(resume_from) => {
+                let data = serde_json::json!({
+                    "resume_from": resume_from,
+                    "detail": format!(
+                        "this subscriber fell behind and was disconnected; reconnect with ?from={resume_from}"
+                    ),
+                });
+                Final { event: Event::default().event("overflow").data(data.to_string()), overflow: true }
+            }
+            Stop::Revoked { by_cookie } => {
+                let detail = if by_cookie {
+                    "the token of the assay_read cookie was revoked; this stream is closed (sign in again at /login)"
+                } else {
+                    "the bearer token was revoked; this stream is closed"
+                };
+                let data = serde_json::json!({"error": "token_revoked", "detail": detail});
+                Final { event: Event::default().event("error").data(data.to_string()), overflow: false }
+            }
+        };
+        let _ = final_tx.send(last);
     }
 
     async fn feed(&mut self) -> Stop {

@@ -218,6 +218,7 @@ impl Ledger {
             dirty: false,
             nothing_beyond: false,
             healthy: healthy.clone(),
+            write_failing: false,
             preflight_max_age_ns: i64::try_from(options.preflight_max_age_ms.saturating_mul(1_000_000))
                 .unwrap_or(i64::MAX),
             call_timeout: options.store_call_timeout,

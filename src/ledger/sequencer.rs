@@ -66,6 +66,10 @@ pub(crate) struct Sequencer {
     /// False while the store fails (a batch, a rebuild or a follow step did); servers report
     /// it on /healthz and refuse writes with 503 until it clears.
     pub healthy: Arc<std::sync::atomic::AtomicBool>,
+    /// A batch failed and no write has succeeded since: the store may read but not write (a
+    /// full disk), so rebuilding or following does not make it healthy again; a committed
+    /// batch or a write probe on a follow step does.
+    pub write_failing: bool,
     /// A worker's latest preflight older than this (at the request's arrival) is stale.
     pub preflight_max_age_ns: i64,
     /// Longest wait for one database call; past it the call counts as failed (see
@@ -149,7 +153,20 @@ impl Sequencer {
                     if let Err(e) = &followed {
                         tracing::warn!(error = %e, "following the store failed; will retry");
                     }
-                    self.healthy.store(followed.is_ok(), std::sync::atomic::Ordering::Relaxed);
+                    // Reading works again; whether writing does is for a write to say.
+                    if followed.is_ok() && self.write_failing {
+                        match bounded("probe write", self.call_timeout, self.store.probe_write()).await {
+                            Ok(()) => {
+                                tracing::info!("the store takes writes again");
+                                self.write_failing = false;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the store still refuses writes; will retry")
+                            }
+                        }
+                    }
+                    let healthy = followed.is_ok() && !self.write_failing;
+                    self.healthy.store(healthy, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }
@@ -190,10 +207,11 @@ impl Sequencer {
                 // it, so it is rebuilt from the store before the next batch.
                 tracing::error!(error = %e, "batch failed; nothing of it is acknowledged");
                 self.dirty = true;
+                self.write_failing = true;
                 vec_of_errors(batch.len(), &e)
             }
         };
-        self.healthy.store(!self.dirty, std::sync::atomic::Ordering::Relaxed);
+        self.healthy.store(!self.dirty && !self.write_failing, std::sync::atomic::Ordering::Relaxed);
         let committed = if self.dirty { 0 } else { self.frontier.size().saturating_sub(size_before) };
         super::metrics::with(|m| m.batch(committed, started.elapsed()));
         for (request, outcome) in batch.into_iter().zip(outcomes) {
@@ -236,6 +254,7 @@ impl Sequencer {
             // nothing is acknowledged and the state is rebuilt from the store.
             bounded("commit", limit, tx.write(&commit)).await.map_err(|e| e.to_string())?;
             self.dirty = false;
+            self.write_failing = false;
             self.published(&commit, records);
         }
         Ok(outcomes)

@@ -17,6 +17,10 @@ pub const PG_INSERT_RECORDS: &str = "INSERT INTO records (seq, digest, source, e
      $10::BYTEA[], $11::BYTEA[], $12::BYTEA[])";
 pub const PG_INSERT_NODES: &str = "INSERT INTO merkle_nodes (level, idx, hash) SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BYTEA[])";
 
+/// The settings row [`probe_write`](super::Store::probe_write) writes and deletes in one
+/// transaction (never seen by anyone).
+pub const WRITE_PROBE_SETTING: &str = "assay.write_probe";
+
 pub const RECORD_COLUMNS: &str = "seq, digest, source, event_id, type, subject, time, received_at, \
                                   payload, signatures, prev_hash, record_hash";
 
@@ -116,6 +120,24 @@ macro_rules! sql_backend {
                     None => 0,
                 };
                 Ok((tx, found))
+            }
+
+            /// Takes the writer lock and commits a write that leaves nothing behind (a settings
+            /// row inserted and deleted again): whether the database takes writes now. A full
+            /// disk refuses it. (A row set to its own value would not do: SQLite skips writing
+            /// a page whose bytes do not change, so such a commit succeeds on a full disk.)
+            pub async fn probe_write(&self) -> Result<(), StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                let mut q = QueryBuilder::<$Db>::new("INSERT INTO settings (name, value) VALUES (");
+                q.push_bind(WRITE_PROBE_SETTING).push(", ").push_bind(WRITE_PROBE_SETTING).push(
+                    ") ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                );
+                q.build().execute(&mut *tx).await?;
+                let mut q = QueryBuilder::<$Db>::new("DELETE FROM settings WHERE name = ");
+                q.push_bind(WRITE_PROBE_SETTING);
+                q.build().execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             pub async fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError> {

@@ -175,6 +175,12 @@ impl Store {
         })
     }
 
+    /// Commits a write that changes nothing, under the writer lock: whether the database
+    /// takes writes now (after a failed commit, before any new batch has shown it).
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.probe_write().await)
+    }
+
     /// Writes a batch in one transaction; fails with `HeadMoved` unless the stored head
     /// still has `batch.base_size` records.
     pub async fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError> {

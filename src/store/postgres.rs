@@ -12,7 +12,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::{Connection, Executor, QueryBuilder, Row, Transaction};
 
 use super::backend::{
-    LOOKUP_PAIRS_MAX, PG_INSERT_NODES, PG_INSERT_RECORDS, RECORD_COLUMNS, insert_rows, sql_backend,
+    LOOKUP_PAIRS_MAX, PG_INSERT_NODES, PG_INSERT_RECORDS, RECORD_COLUMNS, WRITE_PROBE_SETTING, insert_rows,
+    sql_backend,
 };
 use super::{CheckpointRow, CommitBatch, Durability, HeadRow, StoreError, StoredId, StoredRecord};
 
@@ -87,7 +88,9 @@ impl PgStore {
                 Box::pin(async move {
                     // An error closes the connection without reusing it (sqlx closes it hard).
                     match tokio::time::timeout(RELEASE_CHECK_TIMEOUT, conn.ping()).await {
-                        Ok(answered) => answered.map(|()| true),
+                        // Still inside a transaction (a failed COMMIT left it counted so):
+                        // closed, never reused.
+                        Ok(answered) => answered.map(|()| !conn.is_in_transaction()),
                         Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
                             std::io::ErrorKind::TimedOut,
                             "a released connection did not answer a ping",

@@ -167,18 +167,83 @@ fn refusal(status: StatusCode, message: &str, required: bool) -> Response {
     login_page(status, "/".to_owned(), required, Some(Message::Bad(message.to_owned())), false)
 }
 
-/// Sign-in and sign-out take forms from this site only (`Sec-Fetch-Site`, which browsers set
-/// themselves): another site cannot sign a browser in with its own token, or out.
+/// Sign-in and sign-out take forms from this server only: another site must not sign a
+/// browser in with a token of its own choosing (login CSRF), nor out. Browsers say where a form
+/// comes from themselves, in headers a page cannot set:
+///
+/// - `Sec-Fetch-Site: cross-site` is refused, and so is `same-site` (another origin of the
+///   same site: a sibling host, or another port of this one) unless `Origin` names this server;
+/// - `Origin` (or, when a browser sends none, `Referer`) must name this server: its host and
+///   port must be the request's `Host` (`Origin: null`, sent from sandboxed or redirected
+///   contexts, is refused too).
+///
+/// A request with none of these headers (curl, a script) is taken: it is not a browser a page
+/// could steer. A TLS proxy in front must pass the `Host` the browser used.
 fn cross_site(headers: &HeaderMap) -> Option<Response> {
-    let cross =
-        headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
-    cross.then(|| {
+    let fetch_site = headers.get("sec-fetch-site").map(|v| v.as_bytes().to_ascii_lowercase());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin = headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("null"));
+    // The Referer is consulted only without an Origin (older browsers, some navigations).
+    let from = origin.or_else(|| headers.get(header::REFERER).map(|v| v.to_str().unwrap_or("null")));
+    let own = from.map(|f| same_authority(f, host));
+    let refused = match fetch_site.as_deref() {
+        Some(b"cross-site") => Some("the form was sent from another site"),
+        Some(b"same-site") if own != Some(true) => Some("the form was sent from another host of this site"),
+        _ => match own {
+            Some(false) => Some("the form was sent from another origin"),
+            _ => None,
+        },
+    };
+    refused.map(|why| {
         WebError {
             status: StatusCode::FORBIDDEN,
-            detail: "sign-in forms are only taken from this site".to_owned(),
+            detail: format!("sign-in forms are only taken from this server: {why}"),
         }
         .into_response()
     })
+}
+
+/// Whether the URL or origin `from` (`scheme://host[:port][/...]`) names the server reached at
+/// `host` (the `Host` header: `host[:port]`). Hosts compare without case; a missing port is
+/// the scheme's default (80 for http, 443 for https). Anything that does not parse (`null`,
+/// another scheme, user info) names another origin.
+fn same_authority(from: &str, host: Option<&str>) -> bool {
+    let Some(host) = host else { return false };
+    let (scheme, rest) = match from.split_once("://") {
+        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
+        None => return false,
+    };
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return false,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    match (split_port(authority, default_port), split_port(host.trim(), default_port)) {
+        (Some((a, p)), Some((b, q))) => !a.is_empty() && a.eq_ignore_ascii_case(b) && p == q,
+        _ => false,
+    }
+}
+
+/// `host[:port]` (an IPv6 host in brackets) as (host, port), the port `default` when absent.
+fn split_port(authority: &str, default: u16) -> Option<(&str, u16)> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        (inside, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        None | Some("") => default,
+        Some(p) => p.parse().ok()?,
+    };
+    Some((host, port))
 }
 
 /// A sentence above the form.
@@ -273,7 +338,35 @@ fn with_cookie(mut response: Response, cookie: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::safe_next;
+    use super::{safe_next, same_authority};
+
+    #[test]
+    fn origins_name_this_server_or_another() {
+        let host = Some("127.0.0.1:8080");
+        for own in ["http://127.0.0.1:8080", "http://127.0.0.1:8080/login?next=%2F", "HTTP://127.0.0.1:8080/"]
+        {
+            assert!(same_authority(own, host), "{own}");
+        }
+        for other in [
+            "http://127.0.0.1:8081",
+            "http://127.0.0.2:8080",
+            "http://evil.example",
+            "http://127.0.0.1",
+            "null",
+            "",
+            "file:///etc",
+            "http://127.0.0.1:8080@evil.example/",
+            "http://:8080",
+        ] {
+            assert!(!same_authority(other, host), "{other}");
+        }
+        assert!(same_authority("https://assay.lab", Some("ASSAY.lab:443")));
+        assert!(same_authority("http://assay.lab", Some("assay.lab")));
+        assert!(!same_authority("https://assay.lab", Some("assay.lab:80")));
+        assert!(same_authority("http://[::1]:9000/x", Some("[::1]:9000")));
+        assert!(!same_authority("http://[::1]:9000", Some("[::2]:9000")));
+        assert!(!same_authority("http://assay.lab", None));
+    }
 
     #[test]
     fn next_stays_on_this_server() {

@@ -186,6 +186,28 @@ try {
   const after = await fetchInPage("/v1/audit");
   check(after.status === 401, `/v1/audit fetched by the page is ${after.status} again`);
 
+  // 7. A token revoked while its live feed is open: the feed ends within seconds, says why,
+  //    and does not reconnect.
+  step = 7;
+  const revocable = execFileSync(bin, ["token", "create", "--db", db, "--name", "browser-revoked"]).toString().trim();
+  const signedIn = await signIn(revocable);
+  check(signedIn.status() === 303, `POST /login with a token of assay token create is ${signedIn.status()}`);
+  await page.waitForURL((u) => u.pathname === "/", { timeout: 10000 });
+  await page.waitForFunction(() => document.body.dataset.live === "open", null, { timeout: 10000 });
+  check(true, "the live feed is open");
+  execFileSync(bin, ["token", "revoke", "--db", db, "--name", "browser-revoked"]);
+  await page
+    .waitForFunction(() => document.body.dataset.live === "closed", null, { timeout: 10000 })
+    .catch(async () => {
+      const state = await page.evaluate(() => `${document.body.dataset.live} (${document.getElementById("live-status")?.textContent})`);
+      throw new Error(`check failed: [${step}] the live feed did not end within 10 s of the revocation: ${state}`);
+    });
+  const ended = (await page.locator("#live-status").innerText()).trim();
+  check(ended.includes("revoked"), `the feed ended saying "${ended}"`);
+  await page.waitForTimeout(1500);
+  const later = await page.evaluate(() => document.body.dataset.live);
+  check(later === "closed", `it stays closed (no reconnect): ${later}`);
+
   // The only failed loads are the two 401s asked for: the wrong token's POST /login and
   // /v1/audit fetched after signing out.
   const expected = (e) => /status of 401/.test(e.text) && (e.path === "/login" || e.path === "/v1/audit");

@@ -48,24 +48,29 @@ pub async fn spawn_app() -> App {
 }
 
 /// The service with `options` (its `listen` port is replaced by 0 when it is 8080).
-pub async fn spawn_app_with(mut options: ServeOptions) -> App {
+pub async fn spawn_app_with(options: ServeOptions) -> App {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let test_db = store::TestDb::new(dir.path(), "ledger.db");
+    spawn_app_on(dir, test_db, LedgerOptions::default(), options).await
+}
+
+/// The service over a fresh ledger at `test_db`, opened with `ledger_options` (`assay serve`
+/// follows the store with `follow_poll_ms`), with `options`.
+pub async fn spawn_app_on(
+    dir: TempDir,
+    test_db: store::TestDb,
+    ledger_options: LedgerOptions,
+    mut options: ServeOptions,
+) -> App {
     if options.listen.port() == 8080 {
         options.listen.set_port(0);
     }
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let test_db = store::TestDb::new(dir.path(), "ledger.db");
     let store = Store::open(&test_db.target, Durability::Relaxed, true).await.expect("a store");
     let ledger_key = assay::keyfile::generate("ledger").expect("a key");
     let admin = assay::keyfile::generate("admin").expect("a key");
-    let ledger = Ledger::init(
-        store.clone(),
-        ORIGIN,
-        ledger_key.clone(),
-        &[admin.verifier()],
-        LedgerOptions::default(),
-    )
-    .await
-    .expect("genesis");
+    let ledger = Ledger::init(store.clone(), ORIGIN, ledger_key.clone(), &[admin.verifier()], ledger_options)
+        .await
+        .expect("genesis");
     let server = Server::bind(ledger, options).await.expect("the server binds");
     let addr = server.local_addr();
     // A server on every interface is reached on loopback.
@@ -254,11 +259,17 @@ pub struct Sse {
 impl Sse {
     /// `GET url` with an optional `Last-Event-ID`; asserts 200 and text/event-stream.
     pub async fn connect(http: &reqwest::Client, url: &str, last_event_id: Option<u64>) -> Sse {
-        let mut req = http.get(url).header("accept", "text/event-stream");
+        let mut req = http.get(url);
         if let Some(id) = last_event_id {
             req = req.header("last-event-id", id.to_string());
         }
-        let response = req.send().await.expect("GET /v1/stream");
+        Sse::open(req).await
+    }
+
+    /// Sends `req` (a GET of the stream, with whatever credentials it carries); asserts 200
+    /// and text/event-stream.
+    pub async fn open(req: reqwest::RequestBuilder) -> Sse {
+        let response = req.header("accept", "text/event-stream").send().await.expect("GET /v1/stream");
         assert_eq!(response.status(), StatusCode::OK, "stream status");
         let ct =
             response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();

@@ -62,6 +62,12 @@ impl TestDb {
         }
     }
 
+    /// A SQLite ledger at `path`, whatever the suite's backend (for tests of SQLite itself,
+    /// e.g. on a full disk).
+    pub fn sqlite_at(path: &Path) -> TestDb {
+        TestDb { target: path.to_string_lossy().into_owned(), schema: None }
+    }
+
     /// The SQLite ledger at `path` as a test ledger: itself for SQLite; for PostgreSQL, copied
     /// (`assay copy`) into a fresh schema, so ledgers built by `assay demo` (which writes SQLite)
     /// are tested on PostgreSQL too.

@@ -102,7 +102,20 @@
         setStatus("reconnecting", "reconnecting");
         setTimeout(open, 1000);
       });
-      source.addEventListener("error", function () {
+      source.addEventListener("error", function (e) {
+        // The server ended the feed with a final `error` event (the read token was revoked):
+        // stop for good and say why.
+        if (typeof e.data === "string") {
+          source.close();
+          let detail = "the server closed the live feed";
+          try {
+            detail = String(JSON.parse(e.data).detail || detail);
+          } catch (_) {
+            /* keep the generic sentence */
+          }
+          setStatus("closed", "live updates stopped: " + detail);
+          return;
+        }
         // EventSource reconnects by itself (sending Last-Event-ID); a 401 ends it for good.
         // Off loopback it authenticates with the sign-in cookie, which same-origin requests carry.
         setStatus(source.readyState === EventSource.CLOSED ? "closed" : "reconnecting",
