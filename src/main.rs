@@ -1,6 +1,8 @@
 //! The `assay` command line. Exit status: 0 ok, 1 verification failure, 2 usage, bad input or
 //! I/O error.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 
 use std::process::ExitCode;

@@ -10,10 +10,10 @@
 //! (CI sets it; cargo runs test binaries one after another, so no other test is using the
 //! database meanwhile).
 
-#[path = "support/cluster.rs"]
-mod cluster;
-#[path = "support/skip.rs"]
-mod skip;
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{cluster, skip};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

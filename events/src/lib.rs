@@ -15,6 +15,8 @@
 //! - [`text`]: the rule for identifier strings (no control characters, bounded length).
 //! - [`json`]: strict JSON (no duplicate keys).
 
+#![forbid(unsafe_code)]
+
 pub mod b64;
 pub mod checkpoint;
 pub mod cloudevent;

@@ -14,6 +14,8 @@
 //! - [`bundle`]: all of them together ([`Projections`]).
 //! - [`reasons`]: every reason code the verdicts and gates write, in words.
 
+#![forbid(unsafe_code)]
+
 pub mod audit;
 pub mod bundle;
 pub mod canon;

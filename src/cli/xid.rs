@@ -280,6 +280,9 @@ async fn watch(a: WatchArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// NVML events queued between the NVML thread and the watch loop, at most.
+const NVML_QUEUED_MAX: usize = 1024;
+
 fn watch_blocking(
     a: WatchArgs,
     host: &str,
@@ -287,7 +290,8 @@ fn watch_blocking(
     interrupts: &Arc<AtomicU32>,
 ) -> anyhow::Result<()> {
     let accepted = accepted_actions();
-    let (tx, rx) = mpsc::channel::<Incoming>();
+    // Bounded: a stalled loop makes the NVML thread wait rather than queue without limit.
+    let (tx, rx) = mpsc::sync_channel::<Incoming>(NVML_QUEUED_MAX);
     let mut log = if a.journal {
         let reader = JournalReader::start(a.from_start).context("starting journalctl -k -f")?;
         eprintln!("watching journalctl -k");
@@ -410,7 +414,7 @@ fn watch_blocking(
 
 /// NVML's critical-Xid events on a thread of their own; without NVML, one note and nothing
 /// else.
-fn start_nvml(tx: mpsc::Sender<Incoming>) {
+fn start_nvml(tx: mpsc::SyncSender<Incoming>) {
     std::thread::spawn(move || {
         let handle = match probe_nvml() {
             Ok(handle) => handle,

@@ -4,6 +4,10 @@
 //! verify, replay and export read every record, so for them a page is read with one prepared
 //! statement stepped in place (~1 µs a row). Same SQL, same rows as `records()`.
 
+// One of the files ARCHITECTURE.md names as holding `unsafe`: SQLite's C API, stepped in place
+// (see above); every block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::ffi::{CStr, CString, c_int};
 use std::ptr::{NonNull, null_mut};
 
@@ -104,11 +108,12 @@ fn blob(s: *mut ffi::sqlite3_stmt, i: c_int) -> Vec<u8> {
 
 /// Reads the current row (columns in `RECORD_COLUMNS` order).
 fn row(s: *mut ffi::sqlite3_stmt) -> Result<StoredRecord, StoreError> {
-    // SAFETY (all helpers): s is positioned on a row; column indexes are within the 12
-    // selected columns; the pointers returned are valid until the next step, and are copied.
+    // SAFETY: s is positioned on a row and column indexes are within the 12 selected columns.
     let int = |i: c_int| unsafe { ffi::sqlite3_column_int64(s, i) };
     let bytes = |i: c_int| blob(s, i);
     let text = |i: c_int| -> Result<Option<String>, StoreError> {
+        // SAFETY: s is positioned on a row; column indexes are within the 12 selected columns;
+        // the text pointer is valid until the next step, and is copied before it.
         unsafe {
             if ffi::sqlite3_column_type(s, i) == ffi::SQLITE_NULL {
                 return Ok(None);

@@ -1,5 +1,5 @@
 // Drives the dashboard of a running demo ledger in Debian's chromium (playwright-core, no
-// downloaded browser). tests/dashboard_browser.rs starts `assay demo --serve` and runs this
+// downloaded browser). tests/http/dashboard_browser.rs starts `assay demo --serve` and runs this
 // with:
 //   DASHBOARD_URL   the server's URL
 //   ASSAY_BIN       the assay binary (to append a signed event through the server)

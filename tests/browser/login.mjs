@@ -1,5 +1,5 @@
 // Signs a browser in to the dashboard of a server that requires read tokens, in Debian's
-// chromium (playwright-core, no downloaded browser). tests/dashboard_browser.rs builds the
+// chromium (playwright-core, no downloaded browser). tests/http/dashboard_browser.rs builds the
 // small demo, starts `assay serve --require-read-token --read-token-file` on it and runs this
 // with:
 //   DASHBOARD_URL   the server's URL

@@ -22,8 +22,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
 // The HTTP helpers (and through them the store helpers), loaded once for every includer.
-#[path = "http.rs"]
-pub mod http;
+pub use super::http;
 
 use http::store;
 pub use http::{acks, batch, envelope};

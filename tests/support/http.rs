@@ -19,8 +19,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-#[path = "store.rs"]
-pub mod store;
+pub use super::store;
 
 /// The origin of every test ledger.
 pub const ORIGIN: &str = "t.local/assay";

@@ -6,6 +6,12 @@
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod demo;
+pub mod export;
+pub mod http;
+pub mod runner;
+pub mod skip;
 pub mod sql;
 pub mod store;
 

@@ -1,5 +1,7 @@
 //! `assay-tools`: benchmarks and harnesses. Not part of the shipped binary.
 
+#![forbid(unsafe_code)]
+
 mod bench;
 
 use clap::{Parser, Subcommand};

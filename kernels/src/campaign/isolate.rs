@@ -24,6 +24,9 @@ use crate::backend::Backend;
 use crate::cuda::{CudaError, CudaRunner};
 use crate::supervise::signal_group;
 
+/// Lines of a worker's stdout queued for the cell loop, at most.
+const LINES_QUEUED_MAX: usize = 1024;
+
 /// One request to a cell child.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CellRequest {
@@ -187,7 +190,8 @@ impl IsolatedRunner {
                 .spawn()?;
             let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout pipe"))?;
             let stdin = child.stdin.take();
-            let (tx, lines) = mpsc::channel();
+            // Bounded: the reader thread waits for the cell loop instead of queuing without limit.
+            let (tx, lines) = mpsc::sync_channel(LINES_QUEUED_MAX);
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };

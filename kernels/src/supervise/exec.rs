@@ -163,7 +163,7 @@ pub fn exec(
         .map_err(|source| ExecError::Spawn { program: program.to_string_lossy().into_owned(), source })?;
     let pid = child.id();
     // The waiter owns the child and notes the exact exit instant.
-    let (exit_tx, exit_rx) = mpsc::channel();
+    let (exit_tx, exit_rx) = mpsc::sync_channel(1);
     std::thread::spawn(move || {
         let status = child.wait();
         let _ = exit_tx.send((status, Instant::now()));

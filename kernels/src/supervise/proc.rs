@@ -1,5 +1,9 @@
 //! Reading processes from `/proc` (Linux): `stat` lines, the process list, clock ticks.
 
+// One of the files ARCHITECTURE.md names as holding `unsafe`: `sysconf` and `kill(2)` through
+// libc; every block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::io;
 
 /// One process as `/proc/<pid>/stat` describes it (the fields supervision needs).

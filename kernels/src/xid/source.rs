@@ -10,6 +10,9 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 
 use crate::follow::{FileFollower, FollowEvent};
 
+/// Lines of journalctl's output queued for the watch loop, at most.
+const LINES_QUEUED_MAX: usize = 4096;
+
 /// Longest kernel-log timestamp kept.
 const TIME_MAX_CHARS: usize = 64;
 
@@ -125,7 +128,8 @@ impl JournalReader {
         let mut child =
             command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
         let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout from journalctl"))?;
-        let (tx, lines) = mpsc::channel();
+        // Bounded: journalctl's reader waits for the watch loop instead of queuing without limit.
+        let (tx, lines) = mpsc::sync_channel(LINES_QUEUED_MAX);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };

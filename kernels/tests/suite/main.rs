@@ -1,0 +1,5 @@
+//! The `kernels` integration tests: one binary, one module per file.
+
+mod cpu_kernels;
+mod cuda_backend;
+mod xid_fixtures;

@@ -1,0 +1,9 @@
+//! The `projections` integration tests: one binary, one module per file.
+
+mod audit;
+mod corpus;
+mod determinism;
+mod gates;
+mod gpus;
+mod kernels;
+mod queue;

@@ -1,0 +1,21 @@
+//! The `cli` integration tests: one binary, one module per file.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bad_input;
+mod crash;
+mod demo;
+mod demo_kernels;
+mod gates;
+mod pipe;
+mod proofs;
+mod replay;
+mod roundtrip;
+mod run_campaign;
+mod run_exec;
+mod schemas;
+mod store_scan;
+mod tamper;
+mod whole_input;
+mod xid;

@@ -1,0 +1,17 @@
+//! The `http` integration tests: one binary, one module per file.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod api;
+mod auth;
+mod bad_input;
+mod dashboard;
+mod dashboard_browser;
+mod dashboard_login;
+mod demo_serve;
+mod numbers;
+mod remote;
+mod schemathesis;
+mod serve_cli;
+mod stream;

@@ -1,0 +1,8 @@
+//! The `postgres` integration tests: one binary, one module per file.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod blackhole;
+mod copies;
+mod servers;
