@@ -10,8 +10,7 @@ use assay_events::dsse::{DecodedEnvelope, VERIFY_BATCH_MAX, verify_many};
 use assay_events::keys::VerifierKey;
 use assay_events::merkle::{Frontier, NodeId, leaf_hash};
 use assay_events::record::Record;
-use assay_events::roles::{Role, allowed_roles};
-use assay_projections::KeyRegistry;
+use assay_projections::authorize::RecordAuthorizer;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -143,9 +142,8 @@ impl From<StoreError> for Bad {
 
 #[derive(Default)]
 struct Verifier {
-    keys: KeyRegistry,
-    ledger_key: Option<VerifierKey>,
-    origin: String,
+    /// Keys and roles as of the next record; genesis's ledger key and origin.
+    auth: RecordAuthorizer,
     frontier: Frontier,
     last_hash: Hash32,
     checkpoints: u64,
@@ -208,14 +206,12 @@ impl Verifier {
                 break;
             }
             let checked = record.and_then(|(record, leaf)| {
-                let verifier = self.authorize(&record)?;
+                let verifier =
+                    self.auth.authorize(&record).map_err(|e| Bad::at(record.seq, e.to_string()))?;
                 Ok((record, leaf, verifier))
             });
             match checked {
                 Ok((record, leaf, verifier)) => {
-                    if record.event.ty.starts_with("key.") || record.seq == 0 {
-                        self.keys.apply(&record);
-                    }
                     leaves.push(leaf);
                     jobs.push((record, verifier));
                 }
@@ -270,47 +266,9 @@ impl Verifier {
         pending.map_or(Ok(()), Err)
     }
 
-    /// The key whose signature `record` needs, after checking the key is live and holds a role
-    /// that may emit the record's type.
-    fn authorize(&mut self, record: &Record) -> Result<VerifierKey, Bad> {
-        let seq = record.seq;
-        let bad = |m: String| Bad::at(seq, m);
-        let ty = record.event.ty.as_str();
-        let name = record
-            .event
-            .source
-            .strip_prefix("assay:key/")
-            .ok_or_else(|| bad(format!("source {:?} names no key", record.event.source)))?;
-        let signer = record
-            .signatures
-            .iter()
-            .find(|s| s.keyid.rsplit_once('+').is_some_and(|(n, _)| n == name))
-            .ok_or_else(|| bad(format!("no signature by the source's key {name}")))?;
-        if seq == 0 {
-            if ty != "ledger.initialized" {
-                return Err(bad("record 0 is not ledger.initialized".into()));
-            }
-            let key = VerifierKey::parse(record.event.data["ledger_key"].as_str().unwrap_or_default())
-                .map_err(|e| bad(format!("genesis ledger_key: {e}")))?;
-            if key.keyid() != signer.keyid {
-                return Err(bad("genesis is not signed by the ledger key it names".into()));
-            }
-            self.origin = record.event.data["origin"].as_str().unwrap_or_default().to_owned();
-            self.ledger_key = Some(key.clone());
-            return Ok(key);
-        }
-        if ty == "ledger.initialized" {
-            return Err(bad("a second ledger.initialized".into()));
-        }
-        let roles = allowed_roles(ty).ok_or_else(|| bad(format!("unknown type {ty}")))?;
-        let entry = self.keys.live(&signer.keyid).map_err(|p| bad(p.to_string()))?;
-        if !entry.roles.iter().any(|r| roles.contains(r)) {
-            return Err(bad(format!("key {} may not emit {ty}", signer.keyid)));
-        }
-        if roles == [Role::Ledger] && self.keys.ledger_keyid() != Some(signer.keyid.as_str()) {
-            return Err(bad(format!("{ty} not signed by the ledger key")));
-        }
-        Ok(entry.verifier.clone())
+    /// The origin genesis names ("" before genesis).
+    fn origin(&self) -> &str {
+        self.auth.keys().origin().unwrap_or_default()
     }
 
     async fn check_checkpoints(&mut self, store: &Store, cps: &mut CheckpointCursor) -> Result<(), Bad> {
@@ -324,11 +282,11 @@ impl Verifier {
             return Err(Bad::none(format!("checkpoint at size {} out of order", cp.size)));
         }
         let seq = size - 1;
-        let key = self.ledger_key.as_ref().ok_or_else(|| Bad::at(0, "no genesis"))?;
+        let key = self.auth.keys().ledger_key().ok_or_else(|| Bad::at(0, "no genesis"))?;
         let opened = Checkpoint::open(&cp.note, key)
             .map_err(|e| Bad::at(seq, format!("checkpoint at size {size}: {e}")))?;
         let root = self.frontier.root();
-        if opened.size != size || opened.root != root || cp.root != root || opened.origin != self.origin {
+        if opened.size != size || opened.root != root || cp.root != root || opened.origin != self.origin() {
             return Err(Bad::at(
                 seq,
                 format!(
@@ -440,12 +398,13 @@ impl Verifier {
     }
 
     async fn saved(&mut self, store: &Store, note: &str) -> Result<(), Bad> {
-        let key = self.ledger_key.as_ref().ok_or_else(|| Bad::none("the ledger has no genesis"))?;
+        let key = self.auth.keys().ledger_key().ok_or_else(|| Bad::none("the ledger has no genesis"))?;
         let saved = Checkpoint::open(note, key).map_err(|e| Bad::none(format!("saved checkpoint: {e}")))?;
-        if saved.origin != self.origin {
+        if saved.origin != self.origin() {
             return Err(Bad::none(format!(
                 "saved checkpoint is for origin {:?}, not {:?}",
-                saved.origin, self.origin
+                saved.origin,
+                self.origin()
             )));
         }
         let size = self.frontier.size();
@@ -508,13 +467,22 @@ fn check_alone(stored: &StoredRecord) -> Result<Record, Bad> {
     {
         return Err(bad("indexed columns disagree with the payload".into()));
     }
-    crate::schema::validate_recorded(&e.ty, &e.data).map_err(|err| bad(err.to_string()))?;
+    check_content(&record).map_err(bad)?;
+    Ok(record)
+}
+
+/// Checks of a stored record's content that need nothing else: the schema of its `data` (as
+/// stored records are read, [`crate::schema::validate_recorded`]) and its subject. Export
+/// verification checks exported records with it too.
+pub(crate) fn check_content(record: &Record) -> Result<(), String> {
+    let e = &record.event;
+    crate::schema::validate_recorded(&e.ty, &e.data).map_err(|err| err.to_string())?;
     if let Some(expected) = expected_subject(e)
         && e.subject.as_deref() != Some(expected.as_str())
     {
-        return Err(bad(format!("subject must be {expected}")));
+        return Err(format!("subject must be {expected}"));
     }
-    Ok(record)
+    Ok(())
 }
 
 impl StoredRecord {

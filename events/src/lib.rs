@@ -11,6 +11,7 @@
 //! - [`merkle`]: the RFC 6962 SHA-256 tree, its compact frontier, proofs and their checks.
 //! - [`record`]: the record leaf, the record hash and the hash chain.
 //! - [`roles`]: event types and the roles that may emit them.
+//! - [`source`]: the key an event's `source` names, and that key's signature.
 //! - [`pci`]: PCI bus ids in their one canonical form.
 //! - [`text`]: the rule for identifier strings (no control characters, bounded length).
 //! - [`json`]: strict JSON (no duplicate keys).
@@ -30,6 +31,7 @@ pub mod pci;
 pub mod record;
 pub mod roles;
 pub mod schemas;
+pub mod source;
 pub mod text;
 
 pub use hash::Hash32;

@@ -168,6 +168,11 @@ impl Record {
         Hash32::blake3(&signatures_canonical_json(&self.signatures))
     }
 
+    /// The signature by the key the event's `source` names ([`crate::source`]).
+    pub fn source_signature(&self) -> Option<&Signature> {
+        crate::source::source_signature(&self.event.source, &self.signatures)
+    }
+
     /// The DSSE envelope (standard base64, payload type [`crate::dsse::PAYLOAD_TYPE`]).
     pub fn envelope(&self) -> DecodedEnvelope {
         DecodedEnvelope {

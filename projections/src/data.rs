@@ -42,17 +42,12 @@ pub(crate) fn event_time_ns(record: &Record) -> i64 {
 
 /// The key name in `source` = `assay:key/<name>`.
 pub(crate) fn source_key_name(record: &Record) -> Option<&str> {
-    record.event.source.strip_prefix("assay:key/")
+    assay_events::source::source_key_name(&record.event.source)
 }
 
 /// The keyid of the signature made by the `source` key (`<name>+<hexid>`), else the first.
 pub(crate) fn producer_keyid(record: &Record) -> Option<&str> {
-    let name = source_key_name(record);
-    let by_source = record
-        .signatures
-        .iter()
-        .find(|s| name.is_some_and(|n| s.keyid.split_once('+').is_some_and(|(kn, _)| kn == n)));
-    by_source.or(record.signatures.first()).map(|s| s.keyid.as_str())
+    record.source_signature().or(record.signatures.first()).map(|s| s.keyid.as_str())
 }
 
 /// `code` of a reason string `code` or `code:detail`.

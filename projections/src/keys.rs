@@ -1,4 +1,5 @@
 //! The key registry: which keys are trusted, with which roles, at each seq (DESIGN §2).
+//! Who may sign what, given the registry, is [`crate::authorize`].
 
 use std::collections::BTreeMap;
 
@@ -20,9 +21,8 @@ pub struct KeyEntry {
     pub verifier: VerifierKey,
 }
 
-/// Why a key may not sign.
+/// Why a key may not sign. Not `non_exhaustive`: ingest gives each its own rejection code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum KeyProblem {
     #[error("unknown key {0}: it was never registered")]
     Unknown(String),

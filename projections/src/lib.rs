@@ -6,6 +6,7 @@
 //! `time`). The sequencer consults them to decide [`gates`].
 //!
 //! - [`keys`]: trusted keys and roles.
+//! - [`authorize`]: who may sign what, the one rule ingest, verify and export verification apply.
 //! - [`queue`]: runs by state, GPU lanes, pause and maintenance, preflights, decisions.
 //! - [`corpus`]: artifacts by slug and version, canonical versions, duplicates.
 //! - [`audit`]: claim verdicts from runs, metrics, Xids, kernel launches and evidence.
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod authorize;
 pub mod bundle;
 pub mod canon;
 pub mod corpus;

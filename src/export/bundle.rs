@@ -145,11 +145,7 @@ impl Needs {
 
 /// The keyid of the signature by the record's source key.
 fn signer(r: &Record) -> Option<&str> {
-    let name = r.event.source.strip_prefix("assay:key/")?;
-    r.signatures
-        .iter()
-        .find(|s| s.keyid.rsplit_once('+').is_some_and(|(n, _)| n == name))
-        .map(|s| s.keyid.as_str())
+    r.source_signature().map(|s| s.keyid.as_str())
 }
 
 /// Adds the key events the selected records' signers depend on, closed over the admins that

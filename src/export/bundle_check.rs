@@ -23,15 +23,16 @@ use assay_events::keys::VerifierKey;
 use assay_events::merkle::{leaf_hash, verify_inclusion};
 use assay_events::record::{LeafFields, Record};
 use assay_projections::Projections;
+use assay_projections::authorize::RecordAuthorizer;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::authorize::{Authorizer, check_content};
 use super::bundle::{artifact_subject, claim_predicate};
 use super::intoto::{
     CLAIM_PREDICATE, STATEMENT_TYPE, Statement, VSA_PREDICATE, parse_envelope, root_b64, sha256_hex,
 };
 use super::tlog_proof::parse_many;
+use crate::verify::check_content;
 
 /// The verification summary's `verificationResult` of an artifact that passes its audit.
 pub const PASSED: &str = "PASSED";
@@ -181,13 +182,14 @@ fn run(file: &Path, proof_file: &Path, key: &VerifierKey, o: &mut Outcome) -> Re
     records.sort_by_key(|(_, r)| r.seq);
 
     // Keys, roles and signatures, in seq order.
-    let mut auth = Authorizer::new(key.clone());
+    let mut auth = RecordAuthorizer::new(Some(key.clone()));
     let mut keys = Vec::with_capacity(records.len());
     for (i, r) in &records {
-        keys.push(auth.authorize(r).map_err(|e| Bad { seq: Some(r.seq), ..bad_line(*i, e) })?);
+        keys.push(auth.authorize(r).map_err(|e| Bad { seq: Some(r.seq), ..bad_line(*i, e.to_string()) })?);
     }
-    if auth.origin() != Some(cp.origin.as_str()) {
-        return Err(bad(format!("genesis names origin {:?}, the checkpoint {:?}", auth.origin(), cp.origin)));
+    let origin = auth.keys().origin();
+    if origin != Some(cp.origin.as_str()) {
+        return Err(bad(format!("genesis names origin {origin:?}, the checkpoint {:?}", cp.origin)));
     }
     let envelopes: Vec<DecodedEnvelope> = records.iter().map(|(_, r)| r.envelope()).collect();
     let pairs: Vec<(&DecodedEnvelope, &VerifierKey)> = envelopes.iter().zip(&keys).collect();

@@ -26,16 +26,17 @@ use assay_events::keys::VerifierKey;
 use assay_events::merkle::{Frontier, leaf_hash};
 use assay_events::record::{LeafFields, Record};
 use assay_projections::Projections;
+use assay_projections::authorize::RecordAuthorizer;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::authorize::{Authorizer, check_content};
 use super::columns::{BatchBuilder, Row};
 use super::events::{EventColumns, EventRow};
 use super::files::{hash_file, open_batches, read_all};
 use super::manifest::{FileEntry, MANIFEST, Manifest, Step};
 use super::typed::{CURRENT_VERDICTS, EVENT_TABLES, VERDICTS, VERDICTS_HISTORY, table_of, verdicts_batch};
+use crate::verify::check_content;
 
 /// Rows checked per parallel stage.
 const PAGE_ROWS: usize = 8192;
@@ -272,7 +273,8 @@ struct EventsCheck<'m> {
     types: Vec<String>,
     cursors: Vec<Cursor>,
     heap: BinaryHeap<Reverse<(u64, usize)>>,
-    auth: Authorizer,
+    /// Keys and roles as of the next record; genesis must name the trusted ledger key.
+    auth: RecordAuthorizer,
     frontier: Frontier,
     last_hash: Hash32,
     roots: Vec<(u64, Hash32)>,
@@ -315,7 +317,7 @@ impl<'m> EventsCheck<'m> {
             types,
             cursors,
             heap,
-            auth: Authorizer::new(key),
+            auth: RecordAuthorizer::new(Some(key)),
             frontier: Frontier::new(),
             last_hash: Hash32::ZERO,
             roots,
@@ -399,7 +401,7 @@ impl<'m> EventsCheck<'m> {
                     if record.prev_hash != want_prev {
                         return Err("prev_hash does not link to the previous record".to_owned());
                     }
-                    let key = self.auth.authorize(&record)?;
+                    let key = self.auth.authorize(&record).map_err(|e| e.to_string())?;
                     Ok((record, key, leaf))
                 });
                 match outcome {

@@ -12,7 +12,6 @@
 //! - [`bundle_check`]: `assay verify-bundle` — all of that checked offline, and the verdict
 //!   recomputed from the bundle's events alone.
 
-pub mod authorize;
 pub mod bundle;
 pub mod bundle_check;
 pub mod check;

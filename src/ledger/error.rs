@@ -2,6 +2,10 @@
 
 use assay_events::cloudevent::CloudEventError;
 use assay_events::dsse::EnvelopeError;
+use assay_events::roles::Role;
+use assay_events::source::SOURCE_KEY_PREFIX;
+use assay_projections::authorize::{AuthError, GENESIS_TYPE};
+use assay_projections::keys::KeyProblem;
 
 use crate::schema::SchemaError;
 use crate::store::StoreError;
@@ -88,6 +92,43 @@ pub enum RejectionClass {
     Conflict,
     TooLarge,
     Unprocessable,
+}
+
+/// Ingest's answer for each reason the authorizer gives (reasons only stored records can
+/// have, such as a source that names no key, never reach here: `prepare` binds the source to
+/// its signature first).
+impl From<AuthError> for Rejection {
+    fn from(e: AuthError) -> Rejection {
+        match e {
+            AuthError::Key(KeyProblem::Revoked { keyid, seq }) => Rejection::RevokedKey { keyid, seq },
+            AuthError::Key(KeyProblem::Unknown(keyid)) => Rejection::UnknownKey(keyid),
+            AuthError::BadSignature(keyid) => Rejection::BadSignature(keyid),
+            AuthError::RoleNotAllowed { keyid, ty, needed } => {
+                let needed: Vec<&str> = needed.iter().map(Role::as_str).collect();
+                Rejection::RoleNotAllowed { keyid, ty, needed: needed.join("|") }
+            }
+            AuthError::UnknownType(ty) => Rejection::Schema(SchemaError::UnknownType(ty)),
+            AuthError::LedgerOnly(ty) | AuthError::NotLedgerKey(ty) => Rejection::LedgerOnly(ty),
+            // A producer's genesis past record 0 is a ledger-only type like the others.
+            AuthError::SecondGenesis => Rejection::LedgerOnly(GENESIS_TYPE.to_owned()),
+            AuthError::NotGenesis | AuthError::NoGenesis => Rejection::NotInitialized,
+            AuthError::SourceNamesNoKey(event_source) => Rejection::SourceNotSigner { event_source },
+            AuthError::NoSourceSignature(name) => {
+                Rejection::SourceNotSigner { event_source: format!("{SOURCE_KEY_PREFIX}{name}") }
+            }
+            e @ (AuthError::GenesisKey(_)
+            | AuthError::GenesisNotTrusted { .. }
+            | AuthError::GenesisNotSelfSigned
+            | AuthError::GenesisNotThisLedger
+            | AuthError::GenesisOrigin(_)
+            | AuthError::GenesisCosigned
+            | AuthError::KeyChangeVkey(_)
+            | AuthError::LedgerKeyChange(_)
+            | AuthError::RevocationFinal { .. }
+            | AuthError::NotRegistered(_)
+            | AuthError::AlreadyRevoked(_)) => Rejection::KeyState(e.to_string()),
+        }
+    }
 }
 
 /// Errors of [`crate::ledger::Ledger::append`].

@@ -7,9 +7,8 @@ use std::collections::HashMap;
 
 use assay_events::Hash32;
 use assay_events::record::Record;
-use assay_events::roles::{Role, allowed_roles};
 use assay_projections::KeyRegistry;
-use assay_projections::keys::KeyProblem;
+use assay_projections::authorize::authorize_signers;
 
 use super::error::{AppendError, Rejection};
 use super::prepare::Prepared;
@@ -49,36 +48,12 @@ pub async fn precheck(store: &Store, keys: &KeyRegistry, items: &[Prepared]) -> 
         {
             return Err(reject(Rejection::Conflict { event_source: id.0.into(), id: id.1.into(), seq: 0 }));
         }
-        let ty = item.event.ty.as_str();
-        let roles = allowed_roles(ty).ok_or_else(|| {
-            reject(Rejection::Schema(crate::schema::SchemaError::UnknownType(ty.to_owned())))
-        })?;
-        if roles == [Role::Ledger] {
-            return Err(reject(Rejection::LedgerOnly(ty.to_owned())));
-        }
-        let registry = scratch.as_ref().unwrap_or(keys);
-        let live = |keyid: &str| {
-            registry.live(keyid).map_err(|p| {
-                reject(match p {
-                    KeyProblem::Revoked { keyid, seq } => Rejection::RevokedKey { keyid, seq },
-                    _ => Rejection::UnknownKey(keyid.to_owned()),
-                })
-            })
-        };
-        let entry = live(&item.signer)?;
-        if !entry.roles.iter().any(|r| roles.contains(r)) {
-            let needed: Vec<&str> = roles.iter().map(Role::as_str).collect();
-            return Err(reject(Rejection::RoleNotAllowed {
-                keyid: item.signer.clone(),
-                ty: ty.to_owned(),
-                needed: needed.join("|"),
-            }));
-        }
-        // Every co-signer is a live key too (its signature is checked in prepare, or by the
+        // The sequencer's rule for the signers (signatures are checked in prepare, or by the
         // sequencer for a key this input registers).
-        for s in item.envelope.signatures.iter().filter(|s| s.keyid != item.signer) {
-            live(&s.keyid)?;
-        }
+        let registry = scratch.as_ref().unwrap_or(keys);
+        let ty = item.event.ty.as_str();
+        authorize_signers(registry, ty, &item.signer, &item.envelope.signatures, |_, _, _| true)
+            .map_err(|e| reject(e.into()))?;
         if ty.starts_with("key.") {
             // Later items may use a key this one registers (or must not use one it revokes).
             let mut next = scratch.take().unwrap_or_else(|| keys.clone());

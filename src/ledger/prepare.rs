@@ -10,6 +10,7 @@ use assay_events::dsse::{
     DecodedEnvelope, Envelope, VERIFY_BATCH_MAX, signatures_canonical_json, verify_many,
 };
 use assay_events::keys::VerifierKey;
+use assay_events::source::{source_key_name, source_signature};
 use assay_projections::KeyRegistry;
 use assay_projections::keys::KeyEntry;
 use rayon::prelude::*;
@@ -123,14 +124,9 @@ fn check_unsigned(item: Incoming) -> Result<Prepared, Rejection> {
 
 /// The keyid of the signature whose key name `source` (`assay:key/<name>`) names.
 fn signer_keyid(event: &CloudEvent, envelope: &DecodedEnvelope) -> Result<String, Rejection> {
-    let not_signer = || Rejection::SourceNotSigner { event_source: event.source.clone() };
-    let name = event.source.strip_prefix("assay:key/").ok_or_else(not_signer)?;
-    envelope
-        .signatures
-        .iter()
-        .find(|s| s.keyid.rsplit_once('+').is_some_and(|(n, _)| n == name))
+    source_signature(&event.source, &envelope.signatures)
         .map(|s| s.keyid.clone())
-        .ok_or_else(not_signer)
+        .ok_or_else(|| Rejection::SourceNotSigner { event_source: event.source.clone() })
 }
 
 /// The subject an event's `data` dictates (schemas/events/README.md), for every v1 type.
@@ -148,7 +144,7 @@ pub fn expected_subject(event: &CloudEvent) -> Option<String> {
         "claim" => scoped("artifact", field("artifact")),
         "worker" => scoped("worker", field("worker")),
         "gpu" if ty == "gpu.preflight" => {
-            scoped("worker", field("host").or_else(|| event.source.strip_prefix("assay:key/")))
+            scoped("worker", field("host").or_else(|| source_key_name(&event.source)))
         }
         "gpu" => scoped("gpu", field("pci")),
         _ => None,

@@ -16,9 +16,8 @@ use assay_events::dsse::{DecodedEnvelope, signatures_canonical_json};
 use assay_events::keys::{SignerKey, VerifierKey};
 use assay_events::merkle::{Frontier, leaf_hash};
 use assay_events::record::Record;
-use assay_events::roles::{Role, allowed_roles};
+use assay_projections::authorize::{LedgerIdentity, Submission, authorize_submission};
 use assay_projections::gates::LedgerDecision;
-use assay_projections::keys::KeyEntry;
 use assay_projections::{GateError, KeyRegistry, admission_decision, dispatch_decision};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -552,107 +551,27 @@ impl Sequencer {
         Ok(plan)
     }
 
-    /// Authorization of one new envelope at `position` (DESIGN §2).
+    /// Authorization of one new envelope at `position` (DESIGN §2). A signature that verified
+    /// in `prepare` under the same key is not checked again.
     fn authorize(&self, item: &Prepared, keys: &KeyRegistry, position: u64) -> Result<(), Rejection> {
-        let ty = item.event.ty.as_str();
-        if ty == "ledger.initialized" {
-            return self.authorize_genesis(item, position);
-        }
-        if position == 0 {
-            return Err(Rejection::NotInitialized);
-        }
-        let roles = allowed_roles(ty)
-            .ok_or_else(|| Rejection::Schema(crate::schema::SchemaError::UnknownType(ty.to_owned())))?;
-        if roles == [Role::Ledger] {
-            return Err(Rejection::LedgerOnly(ty.to_owned()));
-        }
-        let entry = self.authorize_signature(item, keys, &item.signer)?;
-        if !entry.roles.iter().any(|r| roles.contains(r)) {
-            let needed: Vec<&str> = roles.iter().map(Role::as_str).collect();
-            return Err(Rejection::RoleNotAllowed {
-                keyid: item.signer.clone(),
-                ty: ty.to_owned(),
-                needed: needed.join("|"),
-            });
-        }
-        // Co-signatures: each by a live key, each verifying. A signature the ledger cannot
-        // check would be stored as if it meant something.
-        for s in item.envelope.signatures.iter().filter(|s| s.keyid != item.signer) {
-            self.authorize_signature(item, keys, &s.keyid)?;
-        }
-        match ty {
-            "key.registered" | "key.revoked" => self.authorize_key_change(item, keys),
-            _ => Ok(()),
-        }
-    }
-
-    /// The signature by `keyid`: its key is registered and not revoked, and it verifies
-    /// (here, unless it already verified under that same key before the sequencer).
-    fn authorize_signature<'k>(
-        &self,
-        item: &Prepared,
-        keys: &'k KeyRegistry,
-        keyid: &str,
-    ) -> Result<&'k KeyEntry, Rejection> {
-        let entry = keys.live(keyid).map_err(|p| match p {
-            assay_projections::keys::KeyProblem::Revoked { keyid, seq } => {
-                Rejection::RevokedKey { keyid, seq }
-            }
-            _ => Rejection::UnknownKey(keyid.to_owned()),
-        })?;
-        let checked = item
-            .envelope
-            .signatures
-            .iter()
-            .zip(&item.verified)
-            .any(|(s, v)| s.keyid == keyid && v.as_deref() == Some(entry.vkey.as_str()));
-        if !checked && !item.envelope.verify_with(&entry.verifier) {
-            return Err(Rejection::BadSignature(keyid.to_owned()));
-        }
-        Ok(entry)
-    }
-
-    fn authorize_key_change(&self, item: &Prepared, keys: &KeyRegistry) -> Result<(), Rejection> {
-        let text = item.event.data["vkey"].as_str().unwrap_or_default();
-        let vkey = VerifierKey::parse(text).map_err(|e| Rejection::KeyState(format!("data.vkey: {e}")))?;
-        let keyid = vkey.keyid();
-        if keys.ledger_keyid() == Some(keyid.as_str()) {
-            return Err(Rejection::KeyState(format!("{keyid} is the ledger key; its roles cannot change")));
-        }
-        match (item.event.ty.as_str(), keys.get(&keyid)) {
-            ("key.registered", Some(e)) if e.revoked_seq.is_some() => Err(Rejection::KeyState(format!(
-                "{keyid} was revoked at seq {}; revocation is final",
-                e.revoked_seq.unwrap_or_default()
-            ))),
-            ("key.revoked", None) => Err(Rejection::KeyState(format!("{keyid} is not registered"))),
-            ("key.revoked", Some(e)) if e.revoked_seq.is_some() => {
-                Err(Rejection::KeyState(format!("{keyid} is already revoked")))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn authorize_genesis(&self, item: &Prepared, position: u64) -> Result<(), Rejection> {
-        if position != 0 {
-            return Err(Rejection::LedgerOnly("ledger.initialized".to_owned()));
-        }
-        let ledger = self.ledger_key.verifier();
-        let named = item.event.data["ledger_key"].as_str().unwrap_or_default();
-        if named != ledger.to_text() || item.signer != ledger.keyid() {
-            return Err(Rejection::KeyState(
-                "genesis must name and be signed by this ledger's key".to_owned(),
-            ));
-        }
-        if item.event.data["origin"].as_str() != Some(self.origin.as_str()) {
-            return Err(Rejection::KeyState(format!("genesis must name the origin {:?}", self.origin)));
-        }
-        if item.envelope.signatures.len() != 1 {
-            return Err(Rejection::KeyState("genesis is signed by the ledger key alone".to_owned()));
-        }
-        if !item.envelope.verify_with(&ledger) {
-            return Err(Rejection::BadSignature(item.signer.clone()));
-        }
-        Ok(())
+        let ledger_key = self.ledger_key.verifier();
+        let ledger = LedgerIdentity { key: &ledger_key, origin: &self.origin };
+        let submission = Submission {
+            seq: position,
+            event: &item.event,
+            signer: &item.signer,
+            signatures: &item.envelope.signatures,
+        };
+        let verifies = |keyid: &str, vkey: &str, key: &VerifierKey| {
+            let checked = item
+                .envelope
+                .signatures
+                .iter()
+                .zip(&item.verified)
+                .any(|(s, v)| s.keyid == keyid && v.as_deref() == Some(vkey));
+            checked || item.envelope.verify_with(key)
+        };
+        Ok(authorize_submission(keys, ledger, submission, verifies)?)
     }
 
     async fn existing_ids(&self, batch: &[Request]) -> Result<KnownIds, StoreError> {
