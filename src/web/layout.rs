@@ -334,6 +334,15 @@ mod tests {
     }
 
     #[test]
+    fn the_bar_offers_to_sign_out_only_when_signed_in() {
+        let page = |signed_in| document("<t>", Nav::Home, signed_in, html! { p { "x" } }).into_string();
+        assert!(page(true).contains(r#"<form class="signout" method="post" action="/logout">"#));
+        assert!(!page(false).contains("/logout"));
+        assert!(page(false).contains("<title>&lt;t&gt; · Assay</title>"));
+        assert!(page(false).contains(r#"<a href="/" aria-current="page">Overview</a>"#));
+    }
+
+    #[test]
     fn encodes_urls() {
         assert_eq!(enc("a/b c&d"), "a%2Fb%20c%26d");
         assert_eq!(enc_path("a/b c"), "a/b%20c");
