@@ -2,15 +2,14 @@
 //! `GET /v1/events`), live at its tail; `/events/{digest}`: one record with its verbatim
 //! envelope, its inclusion proof and the checkpoint the proof ends at.
 
-use std::fmt::Write;
-
 use assay_events::Hash32;
 use axum::extract::{Path, State};
-use axum::response::Html;
+use axum::response::Response;
+use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{Nav, digest_link, document, esc, link, query, thead, time_text};
-use super::{PageResult, Params, WebError, given, int_param};
+use super::layout::{Nav, artifact_href, digest_link, link, query, run_href, thead, time_text};
+use super::page::{Page, PageResult, Params, Viewer, WebError, given, int_param};
 use crate::http::events::PAGE_MAX;
 use crate::http::state::AppState;
 use crate::view::RecordView;
@@ -30,50 +29,46 @@ pub struct Live<'a> {
 }
 
 /// A table of records, in the order given (reversed for a newest-first feed).
-pub fn table(id: &str, records: &[RecordView], live: &Live<'_>) -> String {
-    let mut out = format!(
-        r#"<table class="events" id="{id}" data-live-from="{from}" data-live-order="{order}" data-live-max="{max}" data-filter-type="{ty}" data-filter-subject="{subject}">{head}<tbody>"#,
-        id = esc(id),
-        from = live.from.map_or(String::new(), |f| f.to_string()),
-        order = if live.newest_first.is_some() { "prepend" } else { "append" },
-        max = live.newest_first.unwrap_or(0),
-        ty = esc(live.ty),
-        subject = esc(live.subject),
-        head = thead(&["seq", "received", "type", "subject", "source", "digest"]),
-    );
+pub fn table(id: &str, records: &[RecordView], live: &Live<'_>) -> Markup {
     let rows: Box<dyn Iterator<Item = &RecordView>> =
         if live.newest_first.is_some() { Box::new(records.iter().rev()) } else { Box::new(records.iter()) };
-    for r in rows {
-        out.push_str(&row(r));
+    html! {
+        table.events #(id) data-live-from=(live.from.map_or(String::new(), |f| f.to_string()))
+            data-live-order=(if live.newest_first.is_some() { "prepend" } else { "append" })
+            data-live-max=(live.newest_first.unwrap_or(0)) data-filter-type=(live.ty)
+            data-filter-subject=(live.subject) {
+            (thead(&["seq", "received", "type", "subject", "source", "digest"]))
+            tbody { @for r in rows { (row(r)) } }
+        }
     }
-    out.push_str("</tbody></table>");
-    out
 }
 
 /// One record's row. `assets/live.js` builds the same cells for records that arrive live.
-fn row(r: &RecordView) -> String {
-    let subject = match r.subject.as_deref() {
-        Some(s) => subject_link(s),
-        None => "—".to_owned(),
-    };
-    format!(
-        r#"<tr data-seq="{seq}" data-digest="{digest}"><td class="num">{seq}</td><td>{received}</td><td>{ty}</td><td>{subject}</td><td>{source}</td><td>{link}</td></tr>"#,
-        seq = r.seq,
-        digest = esc(&r.digest),
-        received = esc(&time_text(&r.received_at)),
-        ty = link(&format!("/events{}", query(&[("type", &r.ty)])), &r.ty),
-        source = esc(&r.source),
-        link = digest_link(&r.digest),
-    )
+fn row(r: &RecordView) -> Markup {
+    html! {
+        tr data-seq=(r.seq) data-digest=(r.digest) {
+            td.num { (r.seq) }
+            td { (time_text(&r.received_at)) }
+            td { (type_link(&r.ty)) }
+            td { (r.subject.as_deref().map_or(html! { "—" }, subject_link)) }
+            td { (r.source) }
+            td { (digest_link(&r.digest)) }
+        }
+    }
+}
+
+/// An event type, linked to the log filtered by it.
+fn type_link(ty: &str) -> Markup {
+    link(&format!("/events{}", query(&[("type", ty)])), ty)
 }
 
 /// A subject, linked to its page when it has one (runs, artifacts), else to its events.
-pub fn subject_link(subject: &str) -> String {
+pub fn subject_link(subject: &str) -> Markup {
     if let Some(run) = subject.strip_prefix("run/") {
-        return link(&super::layout::run_href(run), subject);
+        return link(&run_href(run), subject);
     }
     if let Some(slug) = subject.strip_prefix("artifact/") {
-        return link(&super::layout::artifact_href(slug), subject);
+        return link(&artifact_href(slug), subject);
     }
     link(&format!("/events{}", query(&[("subject", subject)])), subject)
 }
@@ -88,7 +83,11 @@ pub struct ListParams {
     limit: Option<String>,
 }
 
-pub async fn list(State(state): State<AppState>, Params(q): Params<ListParams>) -> PageResult {
+pub async fn list(viewer: Viewer, State(state): State<AppState>, Params(q): Params<ListParams>) -> Response {
+    viewer.show(log(&state, q).await)
+}
+
+async fn log(state: &AppState, q: ListParams) -> PageResult {
     let ty = given(&q.ty);
     let subject = given(&q.subject);
     let limit = int_param("limit", &q.limit, 1, u64::from(PAGE_MAX))?.unwrap_or(LIMIT_DEFAULT);
@@ -105,32 +104,6 @@ pub async fn list(State(state): State<AppState>, Params(q): Params<ListParams>) 
     let records: Vec<RecordView> =
         page_records.iter().map(RecordView::of_stored).collect::<Result<_, _>>()?;
 
-    let mut body = String::from("<h1>Events</h1>");
-    let _ = write!(
-        body,
-        r#"<form class="filters" method="get" action="/events">
-<label>type <input name="type" list="event-types" value="{ty}" placeholder="e.g. gpu.xid"></label>
-<label>subject <input name="subject" value="{subject}" placeholder="e.g. run/r-0002"></label>
-<button type="submit">Filter</button> {clear}
-</form>
-<datalist id="event-types">{types}</datalist>"#,
-        ty = esc(ty.unwrap_or("")),
-        subject = esc(subject.unwrap_or("")),
-        clear = link("/events", "clear"),
-        types = assay_events::schemas::EVENT_TYPES
-            .iter()
-            .map(|t| format!(r#"<option value="{}"></option>"#, esc(t)))
-            .collect::<String>(),
-    );
-    let _ = write!(
-        body,
-        r#"<p class="note">Records {range} of {size} in seq order{live}. <label>Search these rows <input type="search" data-filter-table="events-log" placeholder="text in any column"></label></p>"#,
-        range = match (records.first(), records.last()) {
-            (Some(a), Some(b)) => format!("{}–{}", a.seq, b.seq),
-            _ => "none".to_owned(),
-        },
-        live = if next.is_none() { "; new records matching the filter appear at the end" } else { "" },
-    );
     let live = Live {
         // Only the tail of the log grows.
         from: next.is_none().then_some(size),
@@ -138,39 +111,67 @@ pub async fn list(State(state): State<AppState>, Params(q): Params<ListParams>) 
         ty: ty.unwrap_or(""),
         subject: subject.unwrap_or(""),
     };
-    let table = table("events-log", &records, &live);
-    body.push_str(&table);
     let limit_text = limit.to_string();
     let base = [("type", ty.unwrap_or("")), ("subject", subject.unwrap_or("")), ("limit", &limit_text)];
-    body.push_str(r#"<nav class="pager" aria-label="pages">"#);
-    if from > 0 {
-        let prev = from.saturating_sub(limit).to_string();
-        if ty.is_none() && subject.is_none() {
-            let mut p = base.to_vec();
-            p.push(("from", &prev));
-            let _ = write!(
-                body,
-                r#"<a rel="prev" href="{}">← earlier</a>"#,
-                esc(&format!("/events{}", query(&p)))
-            );
-        } else {
-            let mut p = base.to_vec();
-            p.push(("from", "0"));
-            let _ = write!(body, r#"<a href="{}">⇤ first</a>"#, esc(&format!("/events{}", query(&p))));
-        }
-    }
-    if let Some(next) = next {
-        let next = next.to_string();
+    let href_from = |from: &str| {
         let mut p = base.to_vec();
-        p.push(("from", &next));
-        let _ = write!(body, r#"<a rel="next" href="{}">later →</a>"#, esc(&format!("/events{}", query(&p))));
-    }
-    body.push_str("</nav>");
-    Ok(Html(document("Events", Nav::Events, &body)))
+        p.push(("from", from));
+        format!("/events{}", query(&p))
+    };
+    let body = html! {
+        h1 { "Events" }
+        form.filters method="get" action="/events" {
+            label {
+                "type "
+                input name="type" list="event-types" value=(ty.unwrap_or("")) placeholder="e.g. gpu.xid";
+            }
+            " "
+            label {
+                "subject "
+                input name="subject" value=(subject.unwrap_or("")) placeholder="e.g. run/r-0002";
+            }
+            " " button type="submit" { "Filter" } " " (link("/events", "clear"))
+        }
+        datalist #event-types {
+            @for t in assay_events::schemas::EVENT_TYPES { option value=(t) {} }
+        }
+        p.note {
+            "Records "
+            @match (records.first(), records.last()) {
+                (Some(a), Some(b)) => { (a.seq) "–" (b.seq) },
+                _ => "none",
+            }
+            " of " (size) " in seq order"
+            @if next.is_none() { "; new records matching the filter appear at the end" }
+            ". "
+            label {
+                "Search these rows "
+                input type="search" data-filter-table="events-log" placeholder="text in any column";
+            }
+        }
+        (table("events-log", &records, &live))
+        nav.pager aria-label="pages" {
+            @if from > 0 {
+                @if ty.is_none() && subject.is_none() {
+                    a rel="prev" href=(href_from(&from.saturating_sub(limit).to_string())) { "← earlier" }
+                } @else {
+                    a href=(href_from("0")) { "⇤ first" }
+                }
+            }
+            @if let Some(next) = next {
+                a rel="next" href=(href_from(&next.to_string())) { "later →" }
+            }
+        }
+    };
+    Ok(Page::new("Events", Nav::Events, body))
 }
 
-pub async fn one(State(state): State<AppState>, Path(digest): Path<String>) -> PageResult {
-    let hash = Hash32::from_hex(&digest).map_err(|e| {
+pub async fn one(viewer: Viewer, State(state): State<AppState>, Path(digest): Path<String>) -> Response {
+    viewer.show(record(&state, &digest).await)
+}
+
+async fn record(state: &AppState, digest: &str) -> PageResult {
+    let hash = Hash32::from_hex(digest).map_err(|e| {
         WebError::bad_request(format!("{digest:?} is not an event digest (64 hex characters): {e}"))
     })?;
     let stored = state
@@ -186,42 +187,38 @@ pub async fn one(State(state): State<AppState>, Path(digest): Path<String>) -> P
     let event: serde_json::Value = serde_json::from_str(view.event.get()).unwrap_or_default();
     let pretty = serde_json::to_string_pretty(&event).unwrap_or_else(|_| view.event.get().to_owned());
 
-    let mut body = format!(r#"<h1>Record {} <span class="sub">{}</span></h1>"#, view.seq, esc(&view.ty));
-    let _ = write!(
-        body,
-        r#"<dl class="facts"><dt>digest</dt><dd class="mono">{digest}</dd><dt>type</dt><dd>{ty}</dd><dt>subject</dt><dd>{subject}</dd><dt>source</dt><dd>{source}</dd><dt>event id</dt><dd class="mono">{id}</dd><dt>producer time</dt><dd>{time}</dd><dt>received</dt><dd>{received}</dd></dl>"#,
-        digest = esc(&view.digest),
-        ty = link(&format!("/events{}", query(&[("type", &view.ty)])), &view.ty),
-        subject = view.subject.as_deref().map_or("—".to_owned(), subject_link),
-        source = esc(&view.source),
-        id = esc(&view.id),
-        time = esc(&view.time),
-        received = esc(&view.received_at),
-    );
-    let _ = write!(
-        body,
-        r#"<h2>The CloudEvent</h2><pre class="json">{pretty}</pre>
-<h2>The DSSE envelope, verbatim</h2><p class="note">As <code>GET /v1/events/{digest}</code> serves it: the payload bytes as stored, the signatures in canonical form.</p><pre class="wrap" id="envelope">{envelope}</pre>"#,
-        pretty = esc(&pretty),
-        digest = esc(&view.digest),
-        envelope = esc(view.envelope.get()),
-    );
-    let _ = write!(
-        body,
-        r#"<h2>Inclusion proof</h2><p class="note">Record {seq} is leaf {seq} of the tree of size {size}; these {n} hashes lead from its leaf hash to the root the checkpoint below signs (<code>GET /v1/proof/inclusion?seq={seq}</code>).</p>
-<dl class="facts"><dt>leaf hash</dt><dd class="mono">{leaf_hash}</dd><dt>tree size</dt><dd>{size}</dd></dl><ol class="mono proof">"#,
-        seq = proof.seq,
-        size = proof.tree_size,
-        n = proof.proof.len(),
-        leaf_hash = esc(&proof.leaf_hash),
-    );
-    for h in &proof.proof {
-        let _ = write!(body, "<li>{}</li>", esc(h));
-    }
-    let _ = write!(
-        body,
-        r#"</ol><h2>Checkpoint</h2><pre id="proof-checkpoint">{}</pre>"#,
-        esc(&proof.checkpoint)
-    );
-    Ok(Html(document(&format!("Record {}", view.seq), Nav::Events, &body)))
+    let body = html! {
+        h1 { "Record " (view.seq) " " span.sub { (view.ty) } }
+        dl.facts {
+            dt { "digest" } dd.mono { (view.digest) }
+            dt { "type" } dd { (type_link(&view.ty)) }
+            dt { "subject" } dd { (view.subject.as_deref().map_or(html! { "—" }, subject_link)) }
+            dt { "source" } dd { (view.source) }
+            dt { "event id" } dd.mono { (view.id) }
+            dt { "producer time" } dd { (view.time) }
+            dt { "received" } dd { (view.received_at) }
+        }
+        h2 { "The CloudEvent" }
+        pre.json { (pretty) }
+        h2 { "The DSSE envelope, verbatim" }
+        p.note {
+            "As " code { "GET /v1/events/" (view.digest) } " serves it: the payload bytes as stored, the "
+            "signatures in canonical form."
+        }
+        pre.wrap #envelope { (view.envelope.get()) }
+        h2 { "Inclusion proof" }
+        p.note {
+            "Record " (proof.seq) " is leaf " (proof.seq) " of the tree of size " (proof.tree_size) "; these "
+            (proof.proof.len()) " hashes lead from its leaf hash to the root the checkpoint below signs ("
+            code { "GET /v1/proof/inclusion?seq=" (proof.seq) } ")."
+        }
+        dl.facts {
+            dt { "leaf hash" } dd.mono { (proof.leaf_hash) }
+            dt { "tree size" } dd { (proof.tree_size) }
+        }
+        ol.mono.proof { @for h in &proof.proof { li { (h) } } }
+        h2 { "Checkpoint" }
+        pre #proof-checkpoint { (proof.checkpoint) }
+    };
+    Ok(Page::new(format!("Record {}", view.seq), Nav::Events, body))
 }

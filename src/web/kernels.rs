@@ -2,16 +2,17 @@
 //! what they hold (passed, failed, faulted), and the same numbers as a table (the `kernels`
 //! projection `GET /v1/projections/kernels` serves).
 
-use std::collections::BTreeSet;
-use std::fmt::Write;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use assay_projections::kernels::Cell;
 use axum::extract::State;
-use axum::response::Html;
+use axum::response::Response;
+use maud::{Markup, html};
 
-use super::PageResult;
-use super::layout::{Nav, document, duration, esc, num, or_dash, thead};
+use super::layout::{Nav, duration, num, or_dash, thead};
+use super::page::{Page, PageResult, Viewer};
+use super::svg::f1;
 use crate::http::state::AppState;
 
 /// Matrix rows drawn at most (a campaign matrix is small; this bounds a runaway one).
@@ -28,7 +29,14 @@ fn status(c: &Cell) -> (&'static str, String) {
     }
 }
 
-pub async fn page(State(state): State<AppState>) -> PageResult {
+pub async fn page(viewer: Viewer, State(state): State<AppState>) -> Response {
+    viewer.show(kernels(&state))
+}
+
+/// A row of the matrix: kernel, variant, and its cells by backend.
+type Row<'a> = (&'a String, &'a String, &'a BTreeMap<String, Cell>);
+
+fn kernels(state: &AppState) -> PageResult {
     let p = state.live.read();
     let kernels = &p.kernels;
     let totals = kernels.totals();
@@ -38,132 +46,130 @@ pub async fn page(State(state): State<AppState>) -> PageResult {
         .flat_map(|variants| variants.values().flat_map(|b| b.keys().map(String::as_str)))
         .collect();
     let backends: Vec<&str> = backends.into_iter().collect();
-    let rows: Vec<(&String, &String, &std::collections::BTreeMap<String, Cell>)> = kernels
+    let rows: Vec<Row<'_>> = kernels
         .matrix()
         .iter()
         .flat_map(|(k, variants)| variants.iter().map(move |(v, cells)| (k, v, cells)))
         .collect();
 
-    let mut body = format!(
-        r#"<h1>Kernels</h1><p class="lead" id="kernel-totals">{} launches: {} passed, {} failed, {} faulted.</p>"#,
-        totals.launches, totals.passed, totals.failed, totals.faulted
-    );
-    if rows.is_empty() {
-        body.push_str("<p>No kernel launch recorded.</p>");
-        drop(p);
-        return Ok(Html(document("Kernels", Nav::Kernels, &body)));
-    }
+    let body = html! {
+        h1 { "Kernels" }
+        p.lead #kernel-totals {
+            (totals.launches) " launches: " (totals.passed) " passed, " (totals.failed) " failed, "
+            (totals.faulted) " faulted."
+        }
+        @if rows.is_empty() {
+            p { "No kernel launch recorded." }
+        } @else {
+            (heatmap(&rows, &backends))
+            @if rows.len() > ROWS_MAX {
+                p.note { "The first " (ROWS_MAX) " of " (rows.len()) " rows; the table below has them all." }
+            }
+            // The same numbers, as text.
+            h2 { "Cells" }
+            p {
+                label {
+                    "Search "
+                    input type="search" data-filter-table="kernel-cells"
+                        placeholder="kernel, variant, backend, error";
+                }
+            }
+            table #kernel-cells {
+                (thead(&[
+                    "kernel",
+                    "variant",
+                    "backend",
+                    "passed",
+                    "failed",
+                    "faulted",
+                    "max abs err / tolerance",
+                    "duration",
+                    "last error"
+                ]))
+                tbody {
+                    @for (kernel, variant, cells) in &rows {
+                        @for (b, c) in cells.iter() {
+                            tr {
+                                td { (kernel) }
+                                td.mono { (variant) }
+                                td { (b) }
+                                td.num { (c.passed) }
+                                td.num { (c.failed) }
+                                td.num { (c.faulted) }
+                                td.num {
+                                    @match (c.last_max_abs_err, c.last_tolerance) {
+                                        (Some(e), Some(t)) => { (num(e)) " / " (num(t)) },
+                                        (Some(e), None) => (num(e)),
+                                        _ => "—",
+                                    }
+                                }
+                                td.num {
+                                    (or_dash(c.last_duration_us.map(|d| duration(Duration::from_micros(d)))))
+                                }
+                                td { (c.last_error.as_deref().unwrap_or("—")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    drop(p);
+    Ok(Page::new("Kernels", Nav::Kernels, body))
+}
 
-    // The heatmap.
+/// The matrix as a heatmap: a row per kernel and variant (at most [`ROWS_MAX`]), a column per
+/// backend, each cell saying what it holds.
+fn heatmap(rows: &[Row<'_>], backends: &[&str]) -> Markup {
     let shown = &rows[..rows.len().min(ROWS_MAX)];
     let (label_w, cell_w, row_h, head_h) = (520.0, 170.0, 26.0, 30.0);
     let width = label_w + cell_w * backends.len() as f64 + 10.0;
     let legend_y = head_h + row_h * shown.len() as f64 + 22.0;
     let height = legend_y + 14.0;
-    let _ = write!(
-        body,
-        r#"<div class="scroll"><svg id="kernel-heatmap" class="chart heatmap" viewBox="0 0 {width} {height}" width="{width}" role="img" aria-label="Campaign matrix: kernel and variant by backend"><title>Campaign matrix: kernel × variant × backend</title>"#
-    );
-    for (j, b) in backends.iter().enumerate() {
-        let _ = write!(
-            body,
-            r#"<text class="colhead" x="{:.1}" y="20" text-anchor="middle">{}</text>"#,
-            label_w + cell_w * (j as f64 + 0.5),
-            esc(b)
-        );
-    }
-    for (i, (kernel, variant, cells)) in shown.iter().enumerate() {
-        let y = head_h + row_h * i as f64;
-        let _ = write!(
-            body,
-            r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="end"><tspan class="kname">{}</tspan> {}</text>"#,
-            label_w - 8.0,
-            y + 17.0,
-            esc(kernel),
-            esc(variant)
-        );
-        for (j, b) in backends.iter().enumerate() {
-            let x = label_w + cell_w * j as f64;
-            let (class, label) = match cells.get(*b) {
-                Some(c) => status(c),
-                None => ("k-none", "not run".to_owned()),
-            };
-            let _ = write!(
-                body,
-                r#"<g class="cell {class}"><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{w}" height="{h}"/><text x="{tx:.1}" y="{ty:.1}" text-anchor="middle">{label}</text></g>"#,
-                title = esc(&format!("{kernel} {variant} on {b}: {label}")),
-                w = cell_w - 4.0,
-                h = row_h - 4.0,
-                tx = x + (cell_w - 4.0) / 2.0,
-                ty = y + 16.0,
-                label = esc(&label),
-            );
-        }
-    }
-    for (i, (class, name)) in [
+    let legend = [
         ("k-pass", "all passed"),
         ("k-fail", "some failed"),
         ("k-fault", "some faulted"),
         ("k-none", "not run"),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let x = 10.0 + 150.0 * i as f64;
-        let _ = write!(
-            body,
-            r#"<g class="cell {class} legend"><rect x="{x}" y="{ry}" width="14" height="14"/><text class="tick" x="{tx}" y="{legend_y}">{name}</text></g>"#,
-            ry = legend_y - 11.0,
-            tx = x + 20.0,
-        );
-    }
-    body.push_str("</svg></div>");
-    if rows.len() > ROWS_MAX {
-        let _ = write!(
-            body,
-            r#"<p class="note">The first {ROWS_MAX} of {} rows; the table below has them all.</p>"#,
-            rows.len()
-        );
-    }
-
-    // The same numbers, as text.
-    let _ = write!(
-        body,
-        r#"<h2>Cells</h2><p><label>Search <input type="search" data-filter-table="kernel-cells" placeholder="kernel, variant, backend, error"></label></p><table id="kernel-cells">{}<tbody>"#,
-        thead(&[
-            "kernel",
-            "variant",
-            "backend",
-            "passed",
-            "failed",
-            "faulted",
-            "max abs err / tolerance",
-            "duration",
-            "last error"
-        ])
-    );
-    for (kernel, variant, cells) in &rows {
-        for (b, c) in cells.iter() {
-            let _ = write!(
-                body,
-                r#"<tr><td>{}</td><td class="mono">{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
-                esc(kernel),
-                esc(variant),
-                esc(b),
-                c.passed,
-                c.failed,
-                c.faulted,
-                match (c.last_max_abs_err, c.last_tolerance) {
-                    (Some(e), Some(t)) => format!("{} / {}", num(e), num(t)),
-                    (Some(e), None) => num(e),
-                    _ => "—".to_owned(),
-                },
-                or_dash(c.last_duration_us.map(|d| duration(Duration::from_micros(d)))),
-                esc(c.last_error.as_deref().unwrap_or("—")),
-            );
+    ];
+    html! {
+        div.scroll {
+            svg #kernel-heatmap.chart.heatmap viewBox={ "0 0 " (width) " " (height) } width=(width) role="img"
+                aria-label="Campaign matrix: kernel and variant by backend" {
+                title { "Campaign matrix: kernel × variant × backend" }
+                @for (j, b) in backends.iter().enumerate() {
+                    text.colhead x=(f1(label_w + cell_w * (j as f64 + 0.5))) y="20" text-anchor="middle" {
+                        (b)
+                    }
+                }
+                @for (i, (kernel, variant, cells)) in shown.iter().enumerate() {
+                    @let y = head_h + row_h * i as f64;
+                    text.tick x=(f1(label_w - 8.0)) y=(f1(y + 17.0)) text-anchor="end" {
+                        tspan.kname { (kernel) } " " (variant)
+                    }
+                    @for (j, b) in backends.iter().enumerate() {
+                        @let x = label_w + cell_w * j as f64;
+                        @let (class, label) = match cells.get(*b) {
+                            Some(c) => status(c),
+                            None => ("k-none", "not run".to_owned()),
+                        };
+                        g.cell.(class) {
+                            title { (kernel) " " (variant) " on " (b) ": " (label) }
+                            rect x=(f1(x)) y=(f1(y)) width=(cell_w - 4.0) height=(row_h - 4.0) {}
+                            text x=(f1(x + (cell_w - 4.0) / 2.0)) y=(f1(y + 16.0)) text-anchor="middle" {
+                                (label)
+                            }
+                        }
+                    }
+                }
+                @for (i, (class, name)) in legend.iter().enumerate() {
+                    @let x = 10.0 + 150.0 * i as f64;
+                    g.cell.(class).legend {
+                        rect x=(x) y=(legend_y - 11.0) width="14" height="14" {}
+                        text.tick x=(x + 20.0) y=(legend_y) { (name) }
+                    }
+                }
+            }
         }
     }
-    body.push_str("</tbody></table>");
-    drop(p);
-    Ok(Html(document("Kernels", Nav::Kernels, &body)))
 }

@@ -1,14 +1,15 @@
-//! The HTML shell every page shares, escaping, URLs, and small formatting helpers.
+//! The HTML shell every page shares, URLs, badges, and small formatting helpers.
 //!
-//! Subjects, slugs, claim text, run ids and messages come from signed but untrusted
-//! producers: every such string reaches the page through [`esc`] (text and attribute values
-//! alike, attributes always double-quoted) or, inside URLs, through [`enc`] / [`enc_path`]
-//! first.
+//! Markup is written with `maud`'s `html!`: every interpolated value — subjects, slugs,
+//! claim text, run ids and messages from signed but untrusted producers, and URLs — is
+//! escaped by construction (attributes are always double-quoted). Values inside URLs are
+//! percent-encoded first ([`enc`], [`enc_path`], [`query`]), then escaped like any other.
+//! Nothing here writes markup by string formatting, so no page can forget an escape.
 
-use std::fmt::Write;
 use std::time::Duration;
 
 use assay_projections::audit::Verdict;
+use maud::{DOCTYPE, Markup, html};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// The pages of the navigation bar.
@@ -32,22 +33,6 @@ const NAV: &[(Nav, &str, &str)] = &[
     (Nav::Kernels, "/kernels", "Kernels"),
     (Nav::Events, "/events", "Events"),
 ];
-
-/// Escapes text for HTML text and double- or single-quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Everything but RFC 3986 unreserved characters (ASCII letters, digits, `-._~`).
 pub const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
@@ -93,40 +78,46 @@ pub fn event_href(digest: &str) -> String {
     format!("/events/{}", enc(digest))
 }
 
-/// `<a href="…">text</a>`, both escaped.
-pub fn link(href: &str, text: &str) -> String {
-    format!(r#"<a href="{}">{}</a>"#, esc(href), esc(text))
+/// `<a href="…">text</a>`.
+pub fn link(href: &str, text: &str) -> Markup {
+    html! { a href=(href) { (text) } }
 }
 
 /// A digest shortened for tables, linked to its event; the full digest in the title.
-pub fn digest_link(digest: &str) -> String {
+pub fn digest_link(digest: &str) -> Markup {
     let short: String = digest.chars().take(12).collect();
-    format!(
-        r#"<a class="mono" href="{}" title="{}">{}…</a>"#,
-        esc(&event_href(digest)),
-        esc(digest),
-        esc(&short)
-    )
+    html! { a.mono href=(event_href(digest)) title=(digest) { (short) "…" } }
 }
 
 /// A verdict as a coloured badge that also says its name (colour is never the only cue).
-pub fn verdict_badge(v: Verdict) -> String {
+pub fn verdict_badge(v: Verdict) -> Markup {
     let (mark, name) = match v {
         Verdict::Supported => ("✓", "supported"),
         Verdict::Contradicted => ("✗", "contradicted"),
         Verdict::Unsupported => ("?", "unsupported"),
         Verdict::Tainted => ("!", "tainted"),
     };
-    format!(r#"<span class="badge v-{name}"><span aria-hidden="true">{mark}</span> {name}</span>"#)
+    html! { span.badge.{ "v-" (name) } { span aria-hidden="true" { (mark) } " " (name) } }
+}
+
+/// A badge with a mark and a word, in the colour of `class` (`pass` or `fail`).
+pub fn badge(class: &str, mark: &str, word: &str) -> Markup {
+    html! { span.badge.(class) { span aria-hidden="true" { (mark) } " " (word) } }
+}
+
+/// `1 GPU needs a reset`, `2 GPUs need a reset`.
+pub fn gpus_need_reset(n: usize) -> String {
+    if n == 1 { "1 GPU needs a reset".to_owned() } else { format!("{n} GPUs need a reset") }
+}
+
+/// A badge of one word, in the colour of `class` (`pass` or `fail`).
+pub fn badge_word(class: &str, word: &str) -> Markup {
+    html! { span.badge.(class) { (word) } }
 }
 
 /// PASS or FAIL, badged.
-pub fn pass_badge(passes: bool) -> String {
-    if passes {
-        r#"<span class="badge pass"><span aria-hidden="true">✓</span> PASS</span>"#.to_owned()
-    } else {
-        r#"<span class="badge fail"><span aria-hidden="true">✗</span> FAIL</span>"#.to_owned()
-    }
+pub fn pass_badge(passes: bool) -> Markup {
+    if passes { badge("pass", "✓", "PASS") } else { badge("fail", "✗", "FAIL") }
 }
 
 /// A time in nanoseconds as `YYYY-MM-DD HH:MM:SSZ`.
@@ -211,24 +202,38 @@ pub fn duration_ms(ms: u64) -> String {
 }
 
 /// A reason code in words with the code beside it (`assay_projections::reasons`); the code
-/// alone when it has no sentence. Both are escaped: details come from producers.
-pub fn reason(code: &str) -> String {
-    match assay_projections::reasons::explain(code) {
-        Some(words) => {
-            format!(
-                r#"<span class="reason"><span class="why">{}</span> <code>{}</code></span>"#,
-                esc(&words),
-                esc(code)
-            )
+/// alone when it has no sentence. Details come from producers: both are escaped as text.
+pub fn reason(code: &str) -> Markup {
+    html! {
+        span.reason {
+            @if let Some(words) = assay_projections::reasons::explain(code) {
+                span.why { (words) } " "
+            }
+            code { (code) }
         }
-        None => format!(r#"<span class="reason"><code>{}</code></span>"#, esc(code)),
     }
 }
 
 /// Reasons in words, one per line; `none` when there are none.
-pub fn reasons<'a>(codes: impl IntoIterator<Item = &'a String>, none: &str) -> String {
-    let shown: Vec<String> = codes.into_iter().map(|c| reason(c)).collect();
-    if shown.is_empty() { esc(none) } else { shown.join("<br>") }
+pub fn reasons<'a>(codes: impl IntoIterator<Item = &'a String>, none: &str) -> Markup {
+    lines(codes.into_iter().map(|c| reason(c)), none)
+}
+
+/// Markup, one per line (`<br>` between); `none` when there is none.
+pub fn lines(items: impl IntoIterator<Item = Markup>, none: &str) -> Markup {
+    joined(items, html! { br; }, none)
+}
+
+/// Markup with `separator` between; `none` when there is none.
+pub fn joined(items: impl IntoIterator<Item = Markup>, separator: Markup, none: &str) -> Markup {
+    let items: Vec<Markup> = items.into_iter().collect();
+    html! {
+        @if items.is_empty() { (none) }
+        @for (i, item) in items.iter().enumerate() {
+            @if i > 0 { (separator) }
+            (item)
+        }
+    }
 }
 
 /// How a run ended: its exit code, else the signal that killed it, else a dash.
@@ -246,70 +251,74 @@ pub fn or_dash(v: Option<String>) -> String {
 }
 
 /// Previous/next links for page `page` (1-based) of `pages`, keeping the other parameters.
-pub fn pager(path: &str, params: &[(&str, &str)], page: u64, pages: u64) -> String {
-    if pages <= 1 {
-        return String::new();
-    }
+pub fn pager(path: &str, params: &[(&str, &str)], page: u64, pages: u64) -> Markup {
     let href = |p: u64| {
         let p = p.to_string();
         let mut all: Vec<(&str, &str)> = params.to_vec();
         all.push(("page", &p));
         format!("{path}{}", query(&all))
     };
-    let mut out = String::from(r#"<nav class="pager" aria-label="pages">"#);
-    if page > 1 {
-        let _ = write!(out, r#"<a rel="prev" href="{}">← previous</a>"#, esc(&href(page - 1)));
+    html! {
+        @if pages > 1 {
+            nav.pager aria-label="pages" {
+                @if page > 1 { a rel="prev" href=(href(page - 1)) { "← previous" } }
+                span { "page " (page) " of " (pages) }
+                @if page < pages { a rel="next" href=(href(page + 1)) { "next →" } }
+            }
+        }
     }
-    let _ = write!(out, "<span>page {page} of {pages}</span>");
-    if page < pages {
-        let _ = write!(out, r#"<a rel="next" href="{}">next →</a>"#, esc(&href(page + 1)));
-    }
-    out.push_str("</nav>");
-    out
 }
 
-/// The whole document: head, navigation bar (with a sign-out button when the sign-in cookie
-/// authorized the page), `body` (already escaped markup).
-pub fn document(title: &str, active: Nav, body: &str) -> String {
-    let mut nav = String::new();
-    for (which, href, name) in NAV {
-        let current = if *which == active { r#" aria-current="page""# } else { "" };
-        let _ = write!(nav, r#"<li><a href="{href}"{current}>{name}</a></li>"#);
+/// The sign-out button of the navigation bar (and of the sign-in page).
+pub fn sign_out_form() -> Markup {
+    html! {
+        form.signout method="post" action="/logout" { button type="submit" { "Sign out" } }
     }
-    // Only a page that the sign-in cookie authorized offers to sign out.
-    let sign_out = if super::login::signed_in() { super::login::SIGN_OUT_FORM } else { "" };
-    format!(
-        r#"<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Assay</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="/assets/app.css">
-<script src="/assets/live.js" defer></script>
-</head>
-<body>
-<header class="top"><a class="brand" href="/">Assay</a><nav aria-label="main"><ul>{nav}</ul></nav>{sign_out}</header>
-<main>
-{body}
-</main>
-<footer>Read-only views of the ledger; the same data as <a href="/v1/openapi.json">/v1</a>.</footer>
-</body>
-</html>
-"#,
-        title = esc(title),
-    )
+}
+
+/// The whole document: head, navigation bar, `body`. `signed_in`: the sign-in cookie
+/// authorized this page, so the bar offers to sign out (a page authorized otherwise, by a
+/// bearer token or open reads, has nothing to sign out of).
+pub fn document(title: &str, active: Nav, signed_in: bool, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Assay" }
+                link rel="icon" href="data:,";
+                link rel="stylesheet" href="/assets/app.css";
+                script src="/assets/live.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "Assay" }
+                    nav aria-label="main" {
+                        ul {
+                            @for (which, href, name) in NAV {
+                                @let current = (*which == active).then_some("page");
+                                li { a href=(href) aria-current=[current] { (name) } }
+                            }
+                        }
+                    }
+                    @if signed_in { (sign_out_form()) }
+                }
+                main { (body) }
+                footer {
+                    "Read-only views of the ledger; the same data as "
+                    a href="/v1/openapi.json" { "/v1" } "."
+                }
+            }
+        }
+    }
 }
 
 /// A `<table>` head row from column names.
-pub fn thead(columns: &[&str]) -> String {
-    let mut out = String::from("<thead><tr>");
-    for c in columns {
-        let _ = write!(out, r#"<th scope="col">{}</th>"#, esc(c));
+pub fn thead(columns: &[&str]) -> Markup {
+    html! {
+        thead { tr { @for c in columns { th scope="col" { (c) } } } }
     }
-    out.push_str("</tr></thead>");
-    out
 }
 
 #[cfg(test)]
@@ -317,11 +326,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup_and_quotes() {
+    fn links_escape_their_text_and_href() {
         assert_eq!(
-            esc(r#"<script>"x"&'y'</script>"#),
-            "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;"
+            link(r#"/x?a=1&b="2""#, "<script>'y'</script>").into_string(),
+            r#"<a href="/x?a=1&amp;b=&quot;2&quot;">&lt;script&gt;'y'&lt;/script&gt;</a>"#
         );
+    }
+
+    #[test]
+    fn the_bar_offers_to_sign_out_only_when_signed_in() {
+        let page = |signed_in| document("<t>", Nav::Home, signed_in, html! { p { "x" } }).into_string();
+        assert!(page(true).contains(r#"<form class="signout" method="post" action="/logout">"#));
+        assert!(!page(false).contains("/logout"));
+        assert!(page(false).contains("<title>&lt;t&gt; · Assay</title>"));
+        assert!(page(false).contains(r#"<a href="/" aria-current="page">Overview</a>"#));
     }
 
     #[test]
@@ -359,9 +377,9 @@ mod tests {
 
     #[test]
     fn reasons_read_in_words_with_their_code_escaped() {
-        let html = reason("run_not_finished:<b>r</b>");
+        let html = reason("run_not_finished:<b>r</b>").into_string();
         assert!(html.contains("Run &lt;b&gt;r&lt;/b&gt; has not finished."), "{html}");
         assert!(html.contains("<code>run_not_finished:&lt;b&gt;r&lt;/b&gt;</code>"), "{html}");
-        assert_eq!(reason("what<"), r#"<span class="reason"><code>what&lt;</code></span>"#);
+        assert_eq!(reason("what<").into_string(), r#"<span class="reason"><code>what&lt;</code></span>"#);
     }
 }

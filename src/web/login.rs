@@ -16,10 +16,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
+use maud::html;
 use serde::Deserialize;
 
-use super::layout::{Nav, document, enc, esc};
-use super::{Params, WebError, given};
+use super::layout::{Nav, document, enc, sign_out_form};
+use super::page::{Params, Viewer, WebError, given};
 use crate::http::auth::{Access, READ_COOKIE, cookie_encode, read_cookie};
 use crate::http::state::AppState;
 
@@ -29,26 +30,16 @@ pub const FORM_BYTES_MAX: usize = 4096;
 /// The longest `next` followed after signing in.
 const NEXT_BYTES_MAX: usize = 2048;
 
-/// The sign-out button the navigation bar shows to a browser signed in with the cookie.
-pub const SIGN_OUT_FORM: &str =
-    r#"<form class="signout" method="post" action="/logout"><button type="submit">Sign out</button></form>"#;
-
-tokio::task_local! {
-    /// Set by [`require_read_page`] while a page renders: whether the request was authorized
-    /// by the sign-in cookie (so the page offers to sign out).
-    static SIGNED_IN: bool;
-}
-
-/// Whether the page being rendered was authorized by the sign-in cookie.
-pub fn signed_in() -> bool {
-    SIGNED_IN.try_with(|s| *s).unwrap_or(false)
-}
-
 /// Middleware on the dashboard's pages: the read check of `/v1`, but a browser without a valid
-/// credential is sent to the sign-in page, which brings it back here.
-pub async fn require_read_page(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// credential is sent to the sign-in page, which brings it back here. A page it lets through
+/// is told whether the sign-in cookie authorized it: a [`Viewer`] in the request's extensions,
+/// which the page takes as an argument.
+pub async fn require_read_page(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     match state.read_auth.authorize(request.headers()).await {
-        Ok(Access::Granted { by_cookie }) => SIGNED_IN.scope(by_cookie, next.run(request)).await,
+        Ok(Access::Granted { by_cookie }) => {
+            request.extensions_mut().insert(Viewer { signed_in: by_cookie });
+            next.run(request).await
+        }
         Ok(Access::Missing | Access::Refused { .. }) => {
             let here = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
             see_other(&format!("/login?next={}", enc(here)))
@@ -259,41 +250,36 @@ fn login_page(
     message: Option<Message>,
     signed_in: bool,
 ) -> Response {
-    let mut body = String::from("<h1>Sign in</h1>\n");
-    match &message {
-        Some(Message::Ok(text)) => {
-            body.push_str(&format!(r#"<p class="ok" id="login-status">{}</p>"#, esc(text)))
+    let body = html! {
+        h1 { "Sign in" }
+        @match &message {
+            Some(Message::Ok(text)) => p.ok #login-status { (text) },
+            Some(Message::Bad(text)) => p.bad.error #login-error role="alert" { (text) },
+            None => {}
         }
-        Some(Message::Bad(text)) => {
-            body.push_str(&format!(r#"<p class="bad error" id="login-error" role="alert">{}</p>"#, esc(text)))
+        p.lead {
+            @if required {
+                "Reads on this server need a read token."
+            } @else {
+                "Reads on this server are open (it listens on loopback): signing in is not needed."
+            }
+            " Tokens come from " code { "assay token create" } " or the server's "
+            code { "--read-token-file" } "."
         }
-        None => {}
-    }
-    body.push_str(if required {
-        r#"<p class="lead">Reads on this server need a read token."#
-    } else {
-        r#"<p class="lead">Reads on this server are open (it listens on loopback): signing in is not needed."#
-    });
-    body.push_str(
-        " Tokens come from <code>assay token create</code> or the server's <code>--read-token-file</code>.</p>\n",
-    );
-    body.push_str(&format!(
-        r#"<form class="login" method="post" action="/login">
-<input type="hidden" name="next" value="{next}">
-<label for="token">Read token</label>
-<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
-<button type="submit">Sign in</button>
-</form>
-"#,
-        next = esc(&next),
-    ));
-    if signed_in {
-        body.push_str(&format!(
-            r#"<p><a href="{next}">Continue</a>, or sign out of this browser:</p>{SIGN_OUT_FORM}"#,
-            next = esc(&next)
-        ));
-    }
-    let mut response = (status, Html(document("Sign in", Nav::None, &body))).into_response();
+        form.login method="post" action="/login" {
+            input type="hidden" name="next" value=(next);
+            label for="token" { "Read token" }
+            input #token name="token" type="password" autocomplete="current-password" required autofocus;
+            button type="submit" { "Sign in" }
+        }
+        @if signed_in {
+            p { a href=(next) { "Continue" } ", or sign out of this browser:" }
+            (sign_out_form())
+        }
+    };
+    // The bar offers no sign-out here: the form above does, when there is one to offer.
+    let page = document("Sign in", Nav::None, false, body).into_string();
+    let mut response = (status, Html(page)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

@@ -4,20 +4,21 @@
 //! and RSS, and the evidence it captured.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use assay_events::record::Record;
+use assay_projections::Projections;
 use assay_projections::audit::{Check, Verdict};
 use axum::extract::{Path, State};
-use axum::response::Html;
+use axum::response::Response;
+use maud::{Markup, html};
 use serde_json::Value;
 
 use super::layout::{
-    Nav, artifact_href, bytes, claim_href, digest_link, document, duration_ms, esc, exit_text, link, num,
-    or_dash, query, thead, time_ns, verdict_badge,
+    Nav, artifact_href, bytes, claim_href, digest_link, duration_ms, exit_text, joined, link, num, or_dash,
+    parse_time_ns, query, thead, time_ns, verdict_badge,
 };
+use super::page::{Page, PageResult, Viewer, WebError};
 use super::svg::{Axis, SERIES_MAX, Scale, Series as Svg, line_chart};
-use super::{PageResult, WebError};
 use crate::http::events::PAGE_MAX;
 use crate::http::state::AppState;
 use crate::store::Store;
@@ -49,12 +50,9 @@ fn quantity(name: &str) -> &str {
 }
 
 /// A claim, linked to its row on its artifact's page, with its verdict.
-fn claim_link(artifact: &str, claim: &str, verdict: Verdict) -> String {
-    format!(
-        "{} {}",
-        link(&claim_href(artifact, claim), &format!("{artifact}: {claim}")),
-        verdict_badge(verdict)
-    )
+fn claim_link(artifact: &str, claim: &str, verdict: Verdict) -> Markup {
+    let text = format!("{artifact}: {claim}");
+    html! { (link(&claim_href(artifact, claim), &text)) " " (verdict_badge(verdict)) }
 }
 
 /// A metric's unit and its (step, value) points.
@@ -81,10 +79,14 @@ async fn records_of(store: &Store, subject: &str, ty: &str) -> Result<(Vec<Recor
     }
 }
 
-pub async fn page(State(state): State<AppState>, Path(id): Path<String>) -> PageResult {
+pub async fn page(viewer: Viewer, State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    viewer.show(run(&state, &id).await)
+}
+
+async fn run(state: &AppState, id: &str) -> PageResult {
     let store = state.ledger.store();
     // The rule for identifiers (no record's subject can hold what breaks it).
-    assay_events::text::check_text(&id, assay_events::text::SUBJECT_CHARS_MAX)
+    assay_events::text::check_text(id, assay_events::text::SUBJECT_CHARS_MAX)
         .map_err(|e| WebError::bad_request(format!("the run id {e}")))?;
     let subject = format!("run/{id}");
     let any = store.records_filtered(0, 1, None, Some(&subject)).await?;
@@ -92,60 +94,37 @@ pub async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Page
     let (beats, beats_more) = records_of(store, &subject, "run.heartbeat").await?;
     let (evidence, _) = records_of(store, &subject, "evidence.captured").await?;
 
-    let mut body = format!(r#"<h1>Run <span id="run-id">{}</span></h1>"#, esc(&id));
-    let mut citations: Vec<Citation> = Vec::new();
-    {
+    let (facts, citations) = {
         let p = state.live.read();
-        let run = p.queue.run(&id);
-        let facts = p.audit.run(&id);
-        if run.is_none() && facts.is_none() && any.is_empty() {
+        if p.queue.run(id).is_none() && p.audit.run(id).is_none() && any.is_empty() {
             return Err(WebError::not_found(format!("no run {id:?}: no record has subject {subject:?}")));
         }
-        body.push_str(r#"<dl class="facts" id="run-facts">"#);
-        if let Some(r) = run {
-            let exit = exit_text(r.exit_code, r.signal);
-            let _ = write!(
-                body,
-                r#"<dt>state</dt><dd><span class="state {st}">{st}</span></dd><dt>project</dt><dd>{project}</dd><dt>worker</dt><dd>{worker}</dd><dt>GPU</dt><dd class="mono">{gpu}</dd><dt>queued</dt><dd>{queued}</dd><dt>started</dt><dd>{started}</dd><dt>finished</dt><dd>{finished}</dd><dt>duration</dt><dd>{duration}</dd><dt>exit</dt><dd>{exit}</dd><dt>quiesced</dt><dd>{quiesced}</dd>"#,
-                st = r.state.as_str(),
-                project = esc(r.project.as_deref().unwrap_or("—")),
-                worker = esc(r.worker.as_deref().unwrap_or("—")),
-                gpu = esc(r.gpu.as_deref().unwrap_or("none (CPU only)")),
-                queued = happened(r.producer_time.queued.as_deref(), r.queued_at_ns),
-                started = happened(r.producer_time.started.as_deref(), r.started_at_ns),
-                finished = happened(r.producer_time.finished.as_deref(), r.finished_at_ns),
-                quiesced = happened(r.producer_time.quiesced.as_deref(), r.quiesced_at_ns),
-                duration = or_dash(r.duration_ms.map(duration_ms)),
-            );
-            if let Some(reason) = &r.cancel_reason {
-                let _ = write!(body, "<dt>cancelled</dt><dd>{}</dd>", esc(reason));
-            }
-            if let Some(spec) = &r.spec {
-                let _ = write!(
-                    body,
-                    r#"<dt>spec</dt><dd><code class="wrap">{}</code></dd>"#,
-                    esc(&spec.to_string())
-                );
-            }
-        }
-        if let Some(f) = facts {
-            let _ = write!(
-                body,
-                "<dt>evidence bundles</dt><dd>{}</dd><dt>GPUs (audit)</dt><dd>{}</dd>",
-                f.evidence,
-                esc(&f.gpus.iter().cloned().collect::<Vec<_>>().join(", "))
-            );
-        }
-        body.push_str("</dl>");
-        let _ = write!(
-            body,
-            "<p>{}</p>",
-            link(&format!("/events{}", query(&[("subject", &subject)])), "Every event of this run")
-        );
+        let citations = citations(&p, id);
+        (facts(&p, id, &subject, &citations), citations)
+    };
+    let body = html! {
+        h1 { "Run " span #run-id { (id) } }
+        (facts)
+        h2 { "Metrics" }
+        (metric_charts(&metrics, metrics_more, &citations))
+        h2 { "Heartbeats" }
+        (heartbeat_charts(&beats, beats_more))
+        h2 { "Evidence" }
+        @if evidence.is_empty() { p { "No evidence captured." } }
+        @for r in &evidence { (evidence_table(r)) }
+    };
+    Ok(Page::new(format!("Run {id}"), Nav::None, body))
+}
 
-        // The claims that cite this run, and the metrics of this run their checks read.
-        let report = p.audit_report();
-        for c in report.claims.iter().filter(|c| c.runs.contains(&id)).take(CLAIMS_MAX) {
+/// The claims that cite run `id`, and the metrics of this run their checks read.
+fn citations(p: &Projections, id: &str) -> Vec<Citation> {
+    let report = p.audit_report();
+    report
+        .claims
+        .iter()
+        .filter(|c| c.runs.iter().any(|r| r == id))
+        .take(CLAIMS_MAX)
+        .map(|c| {
             let check = p
                 .audit
                 .claims()
@@ -153,45 +132,69 @@ pub async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Page
                 .and_then(|m| m.get(&c.claim))
                 .and_then(|c| c.check.as_ref());
             let metrics = match check {
-                Some(Check::Metric { run, metric, .. }) if *run == id => vec![metric.clone()],
-                Some(Check::Compare { metric, run, baseline_run, .. })
-                    if *run == id || *baseline_run == id =>
-                {
+                Some(Check::Metric { run, metric, .. }) if run == id => vec![metric.clone()],
+                Some(Check::Compare { metric, run, baseline_run, .. }) if run == id || baseline_run == id => {
                     vec![metric.clone()]
                 }
                 _ => Vec::new(),
             };
-            citations.push(Citation {
-                artifact: c.artifact.clone(),
-                claim: c.claim.clone(),
-                verdict: c.verdict,
-                metrics,
-            });
-        }
-        if !citations.is_empty() {
-            let _ = write!(
-                body,
-                r#"<h2>Claims citing this run</h2><table id="run-claims">{}<tbody>"#,
-                thead(&["artifact", "claim", "verdict", "metric"])
-            );
-            for c in &citations {
-                let _ = write!(
-                    body,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    link(&artifact_href(&c.artifact), &c.artifact),
-                    link(&claim_href(&c.artifact, &c.claim), &c.claim),
-                    super::layout::verdict_badge(c.verdict),
-                    if c.metrics.is_empty() { "—".to_owned() } else { esc(&c.metrics.join(", ")) },
-                );
+            Citation { artifact: c.artifact.clone(), claim: c.claim.clone(), verdict: c.verdict, metrics }
+        })
+        .collect()
+}
+
+/// The run's state and facts (the `queue` and `audit` projections), and the claims citing it.
+fn facts(p: &Projections, id: &str, subject: &str, citations: &[Citation]) -> Markup {
+    html! {
+        dl.facts #run-facts {
+            @if let Some(r) = p.queue.run(id) {
+                dt { "state" } dd { span.state.(r.state.as_str()) { (r.state.as_str()) } }
+                dt { "project" } dd { (r.project.as_deref().unwrap_or("—")) }
+                dt { "worker" } dd { (r.worker.as_deref().unwrap_or("—")) }
+                dt { "GPU" } dd.mono { (r.gpu.as_deref().unwrap_or("none (CPU only)")) }
+                dt { "queued" } dd { (happened(r.producer_time.queued.as_deref(), r.queued_at_ns)) }
+                dt { "started" } dd { (happened(r.producer_time.started.as_deref(), r.started_at_ns)) }
+                dt { "finished" } dd { (happened(r.producer_time.finished.as_deref(), r.finished_at_ns)) }
+                dt { "duration" } dd { (or_dash(r.duration_ms.map(duration_ms))) }
+                dt { "exit" } dd { (exit_text(r.exit_code, r.signal)) }
+                dt { "quiesced" } dd { (happened(r.producer_time.quiesced.as_deref(), r.quiesced_at_ns)) }
+                @if let Some(reason) = &r.cancel_reason {
+                    dt { "cancelled" } dd { (reason) }
+                }
+                @if let Some(spec) = &r.spec {
+                    dt { "spec" } dd { code.wrap { (spec.to_string()) } }
+                }
             }
-            body.push_str("</tbody></table>");
+            @if let Some(f) = p.audit.run(id) {
+                dt { "evidence bundles" } dd { (f.evidence) }
+                dt { "GPUs (audit)" } dd { (f.gpus.iter().cloned().collect::<Vec<_>>().join(", ")) }
+            }
+        }
+        p { (link(&format!("/events{}", query(&[("subject", subject)])), "Every event of this run")) }
+        @if !citations.is_empty() {
+            h2 { "Claims citing this run" }
+            table #run-claims {
+                (thead(&["artifact", "claim", "verdict", "metric"]))
+                tbody {
+                    @for c in citations {
+                        tr {
+                            td { (link(&artifact_href(&c.artifact), &c.artifact)) }
+                            td { (link(&claim_href(&c.artifact, &c.claim), &c.claim)) }
+                            td { (verdict_badge(c.verdict)) }
+                            td { @if c.metrics.is_empty() { "—" } @else { (c.metrics.join(", ")) } }
+                        }
+                    }
+                }
+            }
         }
     }
+}
 
-    // Metrics: one chart per quantity, x = step; train/ and val/ (eval/, test/) of one
-    // quantity in one unit share it.
+/// Metrics: one chart per quantity, x = step; train/ and val/ (eval/, test/) of one quantity
+/// in one unit share it, with the claims that read it.
+fn metric_charts(metrics: &[Record], more: bool, citations: &[Citation]) -> Markup {
     let mut series: BTreeMap<String, Series> = BTreeMap::new();
-    for r in &metrics {
+    for r in metrics {
         let d = &r.event.data;
         let (Some(name), Some(step), Some(value)) = (
             d.get("name").and_then(Value::as_str),
@@ -211,66 +214,67 @@ pub async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Page
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         charts.entry((quantity(&name).to_owned(), unit)).or_default().push((name, points));
     }
-    body.push_str("<h2>Metrics</h2>");
-    if charts.is_empty() {
-        body.push_str("<p>No metric recorded.</p>");
+    html! {
+        @if charts.is_empty() { p { "No metric recorded." } }
+        @if more { p.note { "The first " (metrics.len()) " metric values are charted." } }
+        div.charts {
+            @for ((quantity, unit), lines) in charts.into_iter().take(CHARTS_MAX) {
+                (metric_chart(&quantity, unit.as_deref(), lines, citations))
+            }
+        }
     }
-    if metrics_more {
-        let _ = write!(body, r#"<p class="note">The first {} metric values are charted.</p>"#, metrics.len());
-    }
-    body.push_str(r#"<div class="charts">"#);
-    for ((quantity, unit), mut lines) in charts.into_iter().take(CHARTS_MAX) {
-        // train/ first, then the rest by name.
-        lines.sort_by_key(|(name, _)| (!name.starts_with("train/"), name.clone()));
-        // `1` is the unit of a dimensionless quantity: nothing to say.
-        let y_label = match unit.as_deref() {
-            Some(u) if u != "1" && !u.is_empty() => format!("{quantity} ({u})"),
-            _ => quantity.clone(),
-        };
-        let shown: Vec<Svg<'_>> =
-            lines.iter().take(SERIES_MAX).map(|(name, points)| Svg { name, points }).collect();
-        let summary: Vec<String> = lines
-            .iter()
-            .map(|(name, points)| {
-                let last = points.last().map(|p| num(p.1)).unwrap_or_default();
-                let values = if points.len() == 1 { "value" } else { "values" };
-                format!("{name}: {} {values}, last {last}", points.len())
-            })
-            .collect();
-        let names: Vec<&str> = lines.iter().map(|(n, _)| n.as_str()).collect();
-        let citing: Vec<String> = citations
-            .iter()
-            .filter(|c| c.metrics.iter().any(|m| names.contains(&m.as_str())))
-            .map(|c| claim_link(&c.artifact, &c.claim, c.verdict))
-            .collect();
-        let _ = write!(
-            body,
-            r#"<figure class="metric" data-metric="{q}"><figcaption>{t}<span class="sub"> — {summary}</span>{cites}</figcaption>{chart}</figure>"#,
-            q = esc(&quantity),
-            t = esc(&y_label),
-            summary = esc(&summary.join("; ")),
-            cites = if citing.is_empty() {
-                String::new()
-            } else {
-                format!(r#"<br><span class="cites">Cited by {}</span>"#, citing.join(", "))
-            },
-            chart = line_chart(
+}
+
+/// The chart of one quantity in one unit: its lines, train/ first.
+fn metric_chart(quantity: &str, unit: Option<&str>, mut lines: Vec<Line>, citations: &[Citation]) -> Markup {
+    // train/ first, then the rest by name.
+    lines.sort_by_key(|(name, _)| (!name.starts_with("train/"), name.clone()));
+    // `1` is the unit of a dimensionless quantity: nothing to say.
+    let y_label = match unit {
+        Some(u) if u != "1" && !u.is_empty() => format!("{quantity} ({u})"),
+        _ => quantity.to_owned(),
+    };
+    let shown: Vec<Svg<'_>> =
+        lines.iter().take(SERIES_MAX).map(|(name, points)| Svg { name, points }).collect();
+    let summary: Vec<String> = lines
+        .iter()
+        .map(|(name, points)| {
+            let last = points.last().map(|p| num(p.1)).unwrap_or_default();
+            let values = if points.len() == 1 { "value" } else { "values" };
+            format!("{name}: {} {values}, last {last}", points.len())
+        })
+        .collect();
+    let names: Vec<&str> = lines.iter().map(|(n, _)| n.as_str()).collect();
+    let citing: Vec<Markup> = citations
+        .iter()
+        .filter(|c| c.metrics.iter().any(|m| names.contains(&m.as_str())))
+        .map(|c| claim_link(&c.artifact, &c.claim, c.verdict))
+        .collect();
+    html! {
+        figure.metric data-metric=(quantity) {
+            figcaption {
+                (y_label) span.sub { " — " (summary.join("; ")) }
+                @if !citing.is_empty() {
+                    br; span.cites { "Cited by " (joined(citing, html! { ", " }, "")) }
+                }
+            }
+            (line_chart(
                 &y_label,
                 &shown,
                 &Axis { label: "step", scale: Scale::Number },
                 &Axis { label: &y_label, scale: Scale::Number },
-            ),
-        );
+            ))
+        }
     }
-    body.push_str("</div>");
+}
 
-    // Heartbeats: CPU and RSS over the run's time.
-    body.push_str("<h2>Heartbeats</h2>");
-    let t0 = beats.iter().filter_map(|r| super::layout::parse_time_ns(&r.event.time)).min();
+/// Heartbeats: CPU and RSS over the run's time.
+fn heartbeat_charts(beats: &[Record], more: bool) -> Markup {
+    let t0 = beats.iter().filter_map(|r| parse_time_ns(&r.event.time)).min();
     let mut cpu = Vec::new();
     let mut rss = Vec::new();
-    for r in &beats {
-        let (Some(t), Some(t0)) = (super::layout::parse_time_ns(&r.event.time), t0) else { continue };
+    for r in beats {
+        let (Some(t), Some(t0)) = (parse_time_ns(&r.event.time), t0) else { continue };
         let seconds = (t - t0) as f64 / 1e9;
         if let Some(c) = r.event.data.get("cpu_pct").and_then(Value::as_f64) {
             cpu.push((seconds, c));
@@ -281,73 +285,66 @@ pub async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Page
     }
     cpu.sort_by(|a, b| a.0.total_cmp(&b.0));
     rss.sort_by(|a, b| a.0.total_cmp(&b.0));
-    if cpu.is_empty() && rss.is_empty() {
-        body.push_str("<p>No heartbeat recorded.</p>");
-    } else {
-        if beats_more {
-            let _ = write!(body, r#"<p class="note">The first {} heartbeats are charted.</p>"#, beats.len());
+    let x = Axis { label: "time since the first heartbeat", scale: Scale::Seconds };
+    html! {
+        @if cpu.is_empty() && rss.is_empty() {
+            p { "No heartbeat recorded." }
+        } @else {
+            @if more { p.note { "The first " (beats.len()) " heartbeats are charted." } }
+            div.charts {
+                figure.metric data-metric="cpu_pct" {
+                    figcaption { "CPU (% of one core)" span.sub { " — " (cpu.len()) " samples" } }
+                    (line_chart(
+                        "CPU",
+                        &[Svg { name: "cpu_pct", points: &cpu }],
+                        &x,
+                        &Axis { label: "CPU (%)", scale: Scale::Number },
+                    ))
+                }
+                figure.metric data-metric="rss" {
+                    figcaption { "RSS (GiB)" span.sub { " — " (rss.len()) " samples" } }
+                    (line_chart(
+                        "RSS",
+                        &[Svg { name: "rss", points: &rss }],
+                        &x,
+                        &Axis { label: "RSS (GiB)", scale: Scale::Number },
+                    ))
+                }
+            }
         }
-        let x = Axis { label: "time since the first heartbeat", scale: Scale::Seconds };
-        let _ = write!(
-            body,
-            r#"<div class="charts"><figure class="metric" data-metric="cpu_pct"><figcaption>CPU (% of one core)<span class="sub"> — {} samples</span></figcaption>{}</figure><figure class="metric" data-metric="rss"><figcaption>RSS (GiB)<span class="sub"> — {} samples</span></figcaption>{}</figure></div>"#,
-            cpu.len(),
-            line_chart(
-                "CPU",
-                &[Svg { name: "cpu_pct", points: &cpu }],
-                &x,
-                &Axis { label: "CPU (%)", scale: Scale::Number }
-            ),
-            rss.len(),
-            line_chart(
-                "RSS",
-                &[Svg { name: "rss", points: &rss }],
-                &x,
-                &Axis { label: "RSS (GiB)", scale: Scale::Number }
-            ),
-        );
     }
+}
 
-    // Evidence.
-    body.push_str("<h2>Evidence</h2>");
-    if evidence.is_empty() {
-        body.push_str("<p>No evidence captured.</p>");
-    }
-    for r in &evidence {
-        let d = &r.event.data;
-        let _ = write!(
-            body,
-            r#"<h3>Record {} · {}</h3><p>Bundle digest <code>{}</code></p><table class="evidence">{}<tbody>"#,
-            r.seq,
-            digest_link(&r.digest.to_hex()),
-            esc(d.get("bundle_digest").and_then(Value::as_str).unwrap_or("—")),
-            thead(&["path", "bytes", "blake3"])
-        );
-        for f in d.get("files").and_then(Value::as_array).into_iter().flatten().take(1000) {
-            let _ = write!(
-                body,
-                r#"<tr><td class="mono">{}</td><td class="num">{}</td><td class="mono">{}</td></tr>"#,
-                esc(f.get("path").and_then(Value::as_str).unwrap_or("—")),
-                f.get("bytes").and_then(Value::as_u64).map_or("—".to_owned(), bytes),
-                esc(f.get("blake3").and_then(Value::as_str).unwrap_or("—")),
-            );
+/// One `evidence.captured` record: its bundle digest and its files.
+fn evidence_table(r: &Record) -> Markup {
+    let d = &r.event.data;
+    html! {
+        h3 { "Record " (r.seq) " · " (digest_link(&r.digest.to_hex())) }
+        p { "Bundle digest " code { (d.get("bundle_digest").and_then(Value::as_str).unwrap_or("—")) } }
+        table.evidence {
+            (thead(&["path", "bytes", "blake3"]))
+            tbody {
+                @for f in d.get("files").and_then(Value::as_array).into_iter().flatten().take(1000) {
+                    tr {
+                        td.mono { (f.get("path").and_then(Value::as_str).unwrap_or("—")) }
+                        td.num { (f.get("bytes").and_then(Value::as_u64).map_or("—".to_owned(), bytes)) }
+                        td.mono { (f.get("blake3").and_then(Value::as_str).unwrap_or("—")) }
+                    }
+                }
+            }
         }
-        body.push_str("</tbody></table>");
     }
-    Ok(Html(document(&format!("Run {id}"), Nav::None, &body)))
 }
 
 /// When something happened to a run: the producer's time (its CloudEvents `time`), with the
 /// ledger's receive time in the tooltip; the receive time alone when the producer gave none.
-pub(super) fn happened(producer: Option<&str>, received_ns: Option<i64>) -> String {
-    let Some(received_ns) = received_ns else { return or_dash(None) };
+pub(super) fn happened(producer: Option<&str>, received_ns: Option<i64>) -> Markup {
+    let Some(received_ns) = received_ns else { return html! { (or_dash(None)) } };
     let received = time_ns(received_ns);
-    match producer.and_then(|t| super::layout::parse_time_ns(t).map(|ns| (t, ns))) {
-        Some((t, ns)) => format!(
-            r#"<time datetime="{}" title="received by the ledger {received}">{}</time>"#,
-            esc(t),
-            time_ns(ns)
-        ),
-        None => format!(r#"<span title="received by the ledger">{received}</span>"#),
+    match producer.and_then(|t| parse_time_ns(t).map(|ns| (t, ns))) {
+        Some((t, ns)) => html! {
+            time datetime=(t) title={ "received by the ledger " (received) } { (time_ns(ns)) }
+        },
+        None => html! { span title="received by the ledger" { (received) } },
     }
 }

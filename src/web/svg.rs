@@ -1,10 +1,18 @@
 //! Server-rendered SVG charts: line charts with round ticks on both axes, horizontal bars,
 //! and the downsampling that keeps every chart under [`POINTS_MAX`] points per line whatever
-//! the ledger holds.
+//! the ledger holds. Written with `maud` like the pages: names and labels are escaped by
+//! construction. Every shape has an end tag (`line … {}` writes `<line …></line>`): maud
+//! writes no `/>`, and inside `<svg>` an HTML parser keeps a shape without one open, so it
+//! would swallow what follows it.
 
-use std::fmt::Write;
+use maud::{Markup, html};
 
-use super::layout::{duration, esc};
+use super::layout::duration;
+
+/// `v` with one decimal: coordinates in the charts' viewBox.
+pub fn f1(v: f64) -> String {
+    format!("{v:.1}")
+}
 
 /// Points drawn per series at most.
 pub const POINTS_MAX: usize = 400;
@@ -164,7 +172,7 @@ pub struct Axis<'a> {
 /// A line chart of up to four series on shared axes, each downsampled to [`POINTS_MAX`],
 /// with ticks and labels on both axes and a legend naming each line (lines differ in dash
 /// as well as colour).
-pub fn line_chart(title: &str, series: &[Series<'_>], x: &Axis<'_>, y: &Axis<'_>) -> String {
+pub fn line_chart(title: &str, series: &[Series<'_>], x: &Axis<'_>, y: &Axis<'_>) -> Markup {
     let series = &series[..series.len().min(SERIES_MAX)];
     let drawn: Vec<Vec<(f64, f64)>> = series
         .iter()
@@ -184,97 +192,69 @@ pub fn line_chart(title: &str, series: &[Series<'_>], x: &Axis<'_>, y: &Axis<'_>
     let py = |v: f64| TOP + (1.0 - (v - y0) / (y1 - y0)) * (H - TOP - BOTTOM);
     let total: usize = series.iter().map(|s| s.points.len()).sum();
     let names: Vec<&str> = series.iter().map(|s| s.name).collect();
-    let mut out = format!(
-        r#"<svg class="chart line" viewBox="0 0 {W} {H}" role="img" aria-label="{label}" data-points="{n}"><title>{label}</title>"#,
-        label = esc(&format!("{title}: {} ({total} points)", names.join(", "))),
-        n = drawn.iter().map(Vec::len).sum::<usize>(),
-    );
+    let label = format!("{title}: {} ({total} points)", names.join(", "));
     let bottom = H - BOTTOM;
-    // Grid lines and ticks.
     let y_ticks = y.scale.ticks(y0, y1);
     let y_step = tick_step(&y_ticks);
-    for t in y_ticks {
-        let ty = py(t);
-        let _ = write!(
-            out,
-            r#"<line class="grid" x1="{LEFT}" y1="{ty:.1}" x2="{r}" y2="{ty:.1}"/><text class="tick y" x="{tx}" y="{ly:.1}" text-anchor="end">{v}</text>"#,
-            r = W - RIGHT,
-            tx = LEFT - 6.0,
-            ly = ty + 4.0,
-            v = esc(&y.scale.format(t, y_step)),
-        );
-    }
     let x_ticks = x.scale.ticks(x0, x1);
     let x_step = tick_step(&x_ticks);
-    for t in x_ticks {
-        let tx = px(t);
-        // Labels at the ends stay inside the frame.
-        let anchor = if tx > W - RIGHT - 24.0 {
+    // Labels at the ends stay inside the frame.
+    let anchor = |tx: f64| {
+        if tx > W - RIGHT - 24.0 {
             "end"
         } else if tx < LEFT + 12.0 {
             "start"
         } else {
             "middle"
-        };
-        let _ = write!(
-            out,
-            r#"<line class="axis" x1="{tx:.1}" y1="{bottom}" x2="{tx:.1}" y2="{b2}"/><text class="tick x" x="{tx:.1}" y="{ly}" text-anchor="{anchor}">{v}</text>"#,
-            b2 = bottom + 4.0,
-            ly = bottom + 16.0,
-            v = esc(&x.scale.format(t, x_step)),
-        );
-    }
-    let _ = write!(
-        out,
-        r#"<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom}"/><line class="axis" x1="{LEFT}" y1="{bottom}" x2="{r}" y2="{bottom}"/>"#,
-        r = W - RIGHT,
-    );
-    let _ = write!(
-        out,
-        r#"<text class="axis-label x" x="{m}" y="{ly}" text-anchor="middle">{xl}</text><text class="axis-label y" x="{yx}" y="{yy}" text-anchor="middle" transform="rotate(-90 {yx} {yy})">{yl}</text>"#,
-        m = (LEFT + W - RIGHT) / 2.0,
-        ly = H - 4.0,
-        xl = esc(x.label),
-        yx = 14.0,
-        yy = (TOP + bottom) / 2.0,
-        yl = esc(y.label),
-    );
-    for (i, (s, points)) in series.iter().zip(&drawn).enumerate() {
-        let _ = write!(
-            out,
-            r#"<g class="series s{i}" data-series="{}" data-points="{}">"#,
-            esc(s.name),
-            points.len()
-        );
-        if points.len() == 1 {
-            let (vx, vy) = points[0];
-            let _ = write!(out, r#"<circle cx="{:.1}" cy="{:.1}" r="3"/>"#, px(vx), py(vy));
-        } else if !points.is_empty() {
-            let mut path = String::new();
-            for (vx, vy) in points {
-                let _ = write!(path, "{:.1},{:.1} ", px(*vx), py(*vy));
+        }
+    };
+    let polyline = |points: &[(f64, f64)]| {
+        points.iter().map(|(vx, vy)| format!("{:.1},{:.1}", px(*vx), py(*vy))).collect::<Vec<_>>().join(" ")
+    };
+    let (y_label_x, y_label_y) = (14.0, (TOP + bottom) / 2.0);
+    html! {
+        svg.chart.line viewBox={ "0 0 " (W) " " (H) } role="img" aria-label=(label)
+            data-points=(drawn.iter().map(Vec::len).sum::<usize>()) {
+            title { (label) }
+            // Grid lines and ticks.
+            @for t in y_ticks {
+                line.grid x1=(LEFT) y1=(f1(py(t))) x2=(W - RIGHT) y2=(f1(py(t))) {}
+                text.tick.y x=(LEFT - 6.0) y=(f1(py(t) + 4.0)) text-anchor="end" {
+                    (y.scale.format(t, y_step))
+                }
             }
-            let _ = write!(out, r#"<polyline points="{}"/>"#, path.trim_end());
+            @for t in x_ticks {
+                line.axis x1=(f1(px(t))) y1=(bottom) x2=(f1(px(t))) y2=(bottom + 4.0) {}
+                text.tick.x x=(f1(px(t))) y=(bottom + 16.0) text-anchor=(anchor(px(t))) {
+                    (x.scale.format(t, x_step))
+                }
+            }
+            line.axis x1=(LEFT) y1=(TOP) x2=(LEFT) y2=(bottom) {}
+            line.axis x1=(LEFT) y1=(bottom) x2=(W - RIGHT) y2=(bottom) {}
+            text.axis-label.x x=((LEFT + W - RIGHT) / 2.0) y=(H - 4.0) text-anchor="middle" { (x.label) }
+            text.axis-label.y x=(y_label_x) y=(y_label_y) text-anchor="middle"
+                transform={ "rotate(-90 " (y_label_x) " " (y_label_y) ")" } { (y.label) }
+            @for (i, (s, points)) in series.iter().zip(&drawn).enumerate() {
+                g.series.{ "s" (i) } data-series=(s.name) data-points=(points.len()) {
+                    @if let [(vx, vy)] = points.as_slice() {
+                        circle cx=(f1(px(*vx))) cy=(f1(py(*vy))) r="3" {}
+                    } @else if !points.is_empty() {
+                        polyline points=(polyline(points)) {}
+                    }
+                }
+            }
+            // The legend, top right, when there is more than one line.
+            @if series.len() > 1 {
+                @for (i, s) in series.iter().enumerate() {
+                    @let (lx, ly) = (W - RIGHT - 150.0, TOP + 4.0 + 14.0 * i as f64);
+                    g.legend.series.{ "s" (i) } {
+                        line x1=(lx) y1=(ly) x2=(lx + 22.0) y2=(ly) {}
+                        text.tick x=(lx + 28.0) y=(ly + 4.0) { (s.name) }
+                    }
+                }
+            }
         }
-        out.push_str("</g>");
     }
-    // The legend, top right, when there is more than one line.
-    if series.len() > 1 {
-        for (i, s) in series.iter().enumerate() {
-            let ly = TOP + 4.0 + 14.0 * i as f64;
-            let lx = W - RIGHT - 150.0;
-            let _ = write!(
-                out,
-                r#"<g class="legend series s{i}"><line x1="{lx}" y1="{ly}" x2="{x2}" y2="{ly}"/><text class="tick" x="{tx}" y="{ty}">{name}</text></g>"#,
-                x2 = lx + 22.0,
-                tx = lx + 28.0,
-                ty = ly + 4.0,
-                name = esc(s.name),
-            );
-        }
-    }
-    out.push_str("</svg>");
-    out
 }
 
 /// The distance between ticks (1 when there are fewer than two).
@@ -296,32 +276,24 @@ pub struct Bar<'a> {
 }
 
 /// Horizontal bars, each labelled with its name and count.
-pub fn bars(title: &str, items: &[Bar<'_>]) -> String {
+pub fn bars(title: &str, items: &[Bar<'_>]) -> Markup {
     let row = 26.0;
     let height = row * items.len() as f64 + 8.0;
     let max = items.iter().map(|b| b.value).max().unwrap_or(0).max(1) as f64;
     let (label_w, width) = (120.0, 480.0);
-    let mut out = format!(
-        r#"<svg class="chart bars" viewBox="0 0 {width} {height}" role="img" aria-label="{t}"><title>{t}</title>"#,
-        t = esc(title),
-    );
-    for (i, b) in items.iter().enumerate() {
-        let y = 4.0 + row * i as f64;
-        let w = (b.value as f64 / max) * (width - label_w - 60.0);
-        let _ = write!(
-            out,
-            r#"<text class="tick" x="{lx}" y="{ty}" text-anchor="end">{label}</text><rect class="{class}" x="{label_w}" y="{y}" width="{w:.1}" height="{h}" data-value="{v}"/><text class="tick" x="{vx:.1}" y="{ty}">{v}</text>"#,
-            lx = label_w - 8.0,
-            ty = y + 15.0,
-            label = esc(b.label),
-            class = esc(b.class),
-            h = row - 8.0,
-            v = b.value,
-            vx = label_w + w + 6.0,
-        );
+    html! {
+        svg.chart.bars viewBox={ "0 0 " (width) " " (height) } role="img" aria-label=(title) {
+            title { (title) }
+            @for (i, b) in items.iter().enumerate() {
+                @let y = 4.0 + row * i as f64;
+                @let w = (b.value as f64 / max) * (width - label_w - 60.0);
+                text.tick x=(label_w - 8.0) y=(y + 15.0) text-anchor="end" { (b.label) }
+                rect class=(b.class) x=(label_w) y=(y) width=(f1(w)) height=(row - 8.0)
+                    data-value=(b.value) {}
+                text.tick x=(f1(label_w + w + 6.0)) y=(y + 15.0) { (b.value) }
+            }
+        }
     }
-    out.push_str("</svg>");
-    out
 }
 
 #[cfg(test)]
@@ -377,7 +349,8 @@ mod tests {
             &[Series { name: "train/loss", points: &train }, Series { name: "val/<loss>", points: &val }],
             &x,
             &y,
-        );
+        )
+        .into_string();
         assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
         assert!(svg.contains(r#"data-series="val/&lt;loss&gt;""#), "names are escaped: {svg}");
         assert!(svg.matches(r#"class="tick x""#).count() >= 3, "{svg}");
