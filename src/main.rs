@@ -2,6 +2,7 @@
 //! I/O error.
 
 mod cli;
+mod demo;
 
 use std::process::ExitCode;
 
