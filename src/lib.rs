@@ -13,7 +13,6 @@
 pub mod client;
 pub mod clock;
 pub mod copy;
-pub mod demo;
 pub mod export;
 pub mod http;
 pub mod keyfile;

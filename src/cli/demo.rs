@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
+use crate::demo::{DemoOptions, DemoSize, DemoStage, build};
 use anyhow::Context;
 use assay::clock::rfc3339;
-use assay::demo::{DemoOptions, DemoSize, DemoStage, build_with_progress};
 use assay::store::Durability;
 
 use super::Exit;
@@ -29,6 +29,10 @@ pub struct DemoArgs {
     /// Artifact submissions, roughly (overrides the size's).
     #[arg(long)]
     artifacts: Option<u32>,
+    /// First day of the history, `YYYY-MM-DD` (UTC); default: the history ends at 00:00 UTC
+    /// today. The same seed, size and start give the same history.
+    #[arg(long, value_parser = day_start_ns)]
+    start: Option<i64>,
     /// Then serve the demo ledger over HTTP (the URL is printed on its own line once the
     /// server accepts connections) until SIGINT or SIGTERM.
     #[arg(long)]
@@ -50,7 +54,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<Exit> {
         runs: a.runs,
         artifacts: a.artifacts,
         durability: Durability::Relaxed,
-        start_ns: None,
+        start_ns: a.start,
     };
     // One bar per stage, each replaced by its summary line when the next begins.
     let current: std::sync::Mutex<Option<(DemoStage, Progress)>> = std::sync::Mutex::new(None);
@@ -74,7 +78,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<Exit> {
             bar.update(done, total);
         }
     };
-    let built = build_with_progress(&dir, &options, &progress).await;
+    let built = build(&dir, &options, &progress).await;
     if let Some((_, bar)) = current.lock().ok().and_then(|mut c| c.take()) {
         bar.finish();
     }
@@ -160,4 +164,12 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<Exit> {
         return super::serve::serve_ledger(&db, &key, options).await;
     }
     Ok(Exit::Ok)
+}
+
+/// 00:00 UTC of a `YYYY-MM-DD` day, in Unix ns.
+fn day_start_ns(day: &str) -> Result<i64, String> {
+    let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|e| format!("{day:?}: {e}"))?;
+    date.and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_utc().timestamp_nanos_opt())
+        .ok_or_else(|| format!("{day:?} is out of range"))
 }

@@ -4,66 +4,39 @@
 
 use std::collections::BTreeMap;
 
+use assay_projections::audit::{Agg, Op};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::kernels::LaunchFact;
-use super::metrics::{Agg, Better};
+use super::metrics::{Better, aggregate};
 use super::runs::Run;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Verdict {
-    Supported,
-    Contradicted,
-    Unsupported,
-    Tainted,
-}
+pub use assay_projections::audit::Verdict;
 
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Supported => "supported",
-            Verdict::Contradicted => "contradicted",
-            Verdict::Unsupported => "unsupported",
-            Verdict::Tainted => "tainted",
-        }
+/// How a statement says `op`.
+fn words(op: Op) -> &'static str {
+    match op {
+        Op::Lt => "below",
+        Op::Le => "at most",
+        Op::Gt => "above",
+        Op::Ge => "at least",
+        Op::Eq => "exactly",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Lt,
-    Le,
-    Gt,
-    Ge,
+/// Whether `observed op threshold` holds, in binary64 (the demo's model of the audit's exact
+/// comparison; its thresholds clear the values by a margin).
+fn holds(op: Op, observed: f64, threshold: f64) -> bool {
+    match observed.partial_cmp(&threshold) {
+        Some(ordering) => op.holds(ordering),
+        None => false,
+    }
 }
 
-impl Op {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Lt => "lt",
-            Op::Le => "le",
-            Op::Gt => "gt",
-            Op::Ge => "ge",
-        }
-    }
-
-    fn words(self) -> &'static str {
-        match self {
-            Op::Lt => "below",
-            Op::Le => "at most",
-            Op::Gt => "above",
-            Op::Ge => "at least",
-        }
-    }
-
-    fn holds(self, observed: f64, threshold: f64) -> bool {
-        match self {
-            Op::Lt => observed < threshold,
-            Op::Le => observed <= threshold,
-            Op::Gt => observed > threshold,
-            Op::Ge => observed >= threshold,
-        }
-    }
+/// The name the audit reads for an aggregation or an operator (`last`, `lt`).
+fn wire_name(v: impl Serialize) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// A claim's `check`, with runs by index.
@@ -79,12 +52,12 @@ impl Check {
     pub fn json(&self, runs: &[Run]) -> Value {
         match self {
             Check::Metric { run, metric, agg, op, value } => json!({
-                "kind": "metric", "run": runs[*run].id, "metric": metric, "agg": agg.as_str(),
-                "op": op.as_str(), "value": value,
+                "kind": "metric", "run": runs[*run].id, "metric": metric, "agg": agg,
+                "op": op, "value": value,
             }),
             Check::Compare { metric, run, baseline, agg, op, margin } => json!({
                 "kind": "compare", "metric": metric, "run": runs[*run].id,
-                "baseline_run": runs[*baseline].id, "agg": agg.as_str(), "op": op.as_str(), "margin": margin,
+                "baseline_run": runs[*baseline].id, "agg": agg, "op": op, "margin": margin,
             }),
             Check::Kernel { kernel, variant, backend } => {
                 let mut v = json!({"kind": "kernel", "kernel": kernel, "expect": "pass"});
@@ -126,7 +99,7 @@ impl Check {
                     "With {} (seed {}), the {what} is {} {value} ({}).",
                     r.config,
                     r.seed,
-                    op.words(),
+                    words(*op),
                     r.id
                 )
             }
@@ -136,10 +109,10 @@ impl Check {
                     "{} improves on {}: {} {metric} of {} minus that of {} is {} {margin}.",
                     r.config,
                     b.config,
-                    agg.as_str(),
+                    wire_name(agg),
                     r.id,
                     b.id,
-                    op.words()
+                    words(*op)
                 )
             }
             Check::Kernel { kernel, variant, backend } => {
@@ -229,7 +202,7 @@ impl<'a> Facts<'a> {
 
     /// `agg` of the run's metric as it was logged.
     pub fn observed(&self, run: usize, metric: &str, agg: Agg) -> Option<f64> {
-        agg.of(&self.runs[run].series(metric)?.points)
+        aggregate(agg, &self.runs[run].series(metric)?.points)
     }
 
     /// The verdict the audit should reach, with its reason codes.
@@ -259,7 +232,7 @@ impl<'a> Facts<'a> {
                 require(*run, false, &mut reasons);
                 match (self.observed(*run, metric, *agg), value.parse::<f64>()) {
                     (Some(observed), Ok(threshold)) => {
-                        if !op.holds(observed, threshold) {
+                        if !holds(*op, observed, threshold) {
                             reasons.push((Verdict::Contradicted, "value_mismatch".into()));
                         }
                     }
@@ -271,7 +244,7 @@ impl<'a> Facts<'a> {
                 require(*baseline, false, &mut reasons);
                 match (self.observed(*run, metric, *agg), self.observed(*baseline, metric, *agg)) {
                     (Some(a), Some(b)) => {
-                        if !op.holds(a - b, margin.parse::<f64>().unwrap_or(f64::NAN)) {
+                        if !holds(*op, a - b, margin.parse::<f64>().unwrap_or(f64::NAN)) {
                             reasons.push((Verdict::Contradicted, "value_mismatch".into()));
                         }
                     }
@@ -308,7 +281,7 @@ impl<'a> Facts<'a> {
 /// A metric claim about `run` that holds (or, with `wrong`, misses by a clear margin).
 pub fn metric_claim(facts: &Facts, run: usize, metric: &str, agg: Agg, wrong: bool) -> Option<Check> {
     let series = facts.runs[run].series(metric)?;
-    let observed = agg.of(&series.points)?;
+    let observed = aggregate(agg, &series.points)?;
     let better = series.def.better;
     let (op, value) = match (better, wrong) {
         (Better::Lower, false) => (Op::Lt, super::metrics::above(observed, 0.01)),

@@ -19,9 +19,10 @@ use serde_json::json;
 use super::claims::{self, Check, ClaimPlan, Expectations, Facts, Verdict};
 use super::evidence::FileSet;
 use super::lab::{AUTHORS, GENERATOR, HOUR, Keys, MIN, Project, Scale};
-use super::metrics::{self, Agg};
+use super::metrics;
 use super::runs::{Experiment, Outcome, Run};
 use super::timeline::Timeline;
+use assay_projections::audit::{Agg, Op};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
@@ -443,7 +444,9 @@ impl<'a, 'k> Corpus<'a, 'k> {
             let last: serde_json::Map<String, serde_json::Value> = run
                 .series
                 .iter()
-                .filter_map(|s| Some((s.def.name.to_owned(), json!(Agg::Last.of(&s.points)?))))
+                .filter_map(|s| {
+                    Some((s.def.name.to_owned(), json!(metrics::aggregate(Agg::Last, &s.points)?)))
+                })
                 .collect();
             summary.insert(
                 run.id.clone(),
@@ -632,7 +635,7 @@ impl<'a, 'k> Corpus<'a, 'k> {
             .collect();
         let Some(&main) = runs.choose(&mut self.rng) else { return out };
         let headline = metrics::headline(p.project);
-        let agg = *Agg::ALL.choose(&mut self.rng).unwrap_or(&Agg::Last);
+        let agg = *metrics::AGGS.choose(&mut self.rng).unwrap_or(&Agg::Last);
         // In superseded artifacts, v1's headline claim is the one v2 corrects.
         let wrong = matches!(p.flow, Flow::Superseded { .. }) || self.rng.gen_bool(0.08);
         if let Some(c) = claims::metric_claim(facts, main, headline, agg, wrong) {
@@ -671,7 +674,7 @@ impl<'a, 'k> Corpus<'a, 'k> {
         if self.rng.gen_bool(0.3) {
             let defs = metrics::defs(p.project);
             let def = defs[self.rng.gen_range(0..defs.len())];
-            let agg = *Agg::ALL.choose(&mut self.rng).unwrap_or(&Agg::Min);
+            let agg = *metrics::AGGS.choose(&mut self.rng).unwrap_or(&Agg::Min);
             if def.name != "lr"
                 && let Some(c) = claims::metric_claim(facts, main, def.name, agg, self.rng.gen_bool(0.06))
             {
@@ -681,8 +684,7 @@ impl<'a, 'k> Corpus<'a, 'k> {
         }
         if self.rng.gen_bool(0.04) {
             let metric = metrics::never_logged(p.project).to_owned();
-            let c =
-                Check::Metric { run: main, metric, agg: Agg::Max, op: claims::Op::Gt, value: "0.5".into() };
+            let c = Check::Metric { run: main, metric, agg: Agg::Max, op: Op::Gt, value: "0.5".into() };
             let n = out.len() + 1;
             out.push(self.claim(facts, p, n, c, t));
         }
@@ -766,7 +768,7 @@ impl<'a, 'k> Corpus<'a, 'k> {
             find(&|r: &Run| r.clean() && r.succeeded() && r.project == host.project && !r.series.is_empty())
                 .or_else(|| find(&|r: &Run| r.clean() && r.succeeded() && !r.series.is_empty()));
         let headline_of = |r: usize| metrics::headline(self.runs[r].project);
-        for agg in Agg::ALL {
+        for agg in metrics::AGGS {
             if !has(&|c, v, _| {
                 v == Verdict::Supported && matches!(&c.check, Check::Metric { agg: a, .. } if *a == agg)
             }) && let Some(r) = clean
@@ -823,13 +825,7 @@ impl<'a, 'k> Corpus<'a, 'k> {
             && let Some(r) = clean
         {
             let metric = metrics::never_logged(self.runs[r].project).to_owned();
-            wanted.push(Check::Metric {
-                run: r,
-                metric,
-                agg: Agg::Max,
-                op: claims::Op::Gt,
-                value: "0.5".into(),
-            });
+            wanted.push(Check::Metric { run: r, metric, agg: Agg::Max, op: Op::Gt, value: "0.5".into() });
         }
         // A claim on a run still going: made once the run has logged for a while.
         let long = find(&|r: &Run| r.outcome == Outcome::Long && r.started.is_some() && !r.series.is_empty());

@@ -2,6 +2,7 @@
 //! validation every few points, learning-rate schedules with warmup and cosine decay,
 //! throughput plateaus that scale with the GPU, and seed-to-seed noise.
 
+use assay_projections::audit::Agg;
 use rand::Rng;
 use rand::rngs::StdRng;
 
@@ -224,38 +225,21 @@ pub fn series(
         .collect()
 }
 
-/// A metric aggregation as the audit defines it (`last` = value at the highest step).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Agg {
-    Last,
-    Min,
-    Max,
-    Mean,
-}
+/// Every aggregation, in the order the generator draws them.
+pub const AGGS: [Agg; 4] = [Agg::Last, Agg::Min, Agg::Max, Agg::Mean];
 
-impl Agg {
-    pub const ALL: [Agg; 4] = [Agg::Last, Agg::Min, Agg::Max, Agg::Mean];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Agg::Last => "last",
-            Agg::Min => "min",
-            Agg::Max => "max",
-            Agg::Mean => "mean",
-        }
+/// `agg` of the points as the run logged them (`last` = the value at the highest step), in
+/// binary64: the demo's model of what the audit computes exactly.
+pub fn aggregate(agg: Agg, points: &[Point]) -> Option<f64> {
+    if points.is_empty() {
+        return None;
     }
-
-    pub fn of(self, points: &[Point]) -> Option<f64> {
-        if points.is_empty() {
-            return None;
-        }
-        Some(match self {
-            Agg::Last => points.iter().max_by_key(|p| p.step)?.value,
-            Agg::Min => points.iter().map(|p| p.value).fold(f64::INFINITY, f64::min),
-            Agg::Max => points.iter().map(|p| p.value).fold(f64::NEG_INFINITY, f64::max),
-            Agg::Mean => points.iter().map(|p| p.value).sum::<f64>() / points.len() as f64,
-        })
-    }
+    Some(match agg {
+        Agg::Last => points.iter().max_by_key(|p| p.step)?.value,
+        Agg::Min => points.iter().map(|p| p.value).fold(f64::INFINITY, f64::min),
+        Agg::Max => points.iter().map(|p| p.value).fold(f64::NEG_INFINITY, f64::max),
+        Agg::Mean => points.iter().map(|p| p.value).sum::<f64>() / points.len() as f64,
+    })
 }
 
 /// Decimal places to state a threshold near `value` with.

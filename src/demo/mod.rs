@@ -35,11 +35,11 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::json;
 
-use crate::clock::now_ns;
-use crate::keyfile;
-use crate::ledger::{AppendError, Incoming, Ledger, LedgerOptions, OpenError, build_envelope};
-use crate::store::{Durability, Store, StoreError};
-use crate::verify::{VerifyError, VerifyReport, verify};
+use assay::clock::now_ns;
+use assay::keyfile;
+use assay::ledger::{AppendError, Incoming, Ledger, LedgerOptions, OpenError, build_envelope};
+use assay::store::{Durability, Store, StoreError};
+use assay::verify::{VerifyError, VerifyReport, verify};
 
 pub use lab::Scale;
 
@@ -290,7 +290,7 @@ async fn append_all(
     Ok(())
 }
 
-/// What [`build_with_progress`] is doing, for a progress display.
+/// What [`build`] is doing, for a progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DemoStage {
     /// Simulating the lab's history (no count).
@@ -307,13 +307,8 @@ pub enum DemoStage {
 pub type DemoProgress<'a> = dyn Fn(DemoStage, u64, u64) + Sync + 'a;
 
 /// Builds the demo ledger in `dir` (which must not hold one yet), checks it against the
-/// scenario, and verifies it.
-pub async fn build(dir: &Path, options: &DemoOptions) -> Result<DemoSummary, DemoError> {
-    build_with_progress(dir, options, &|_, _, _| {}).await
-}
-
-/// [`build`], telling `progress` how far it is.
-pub async fn build_with_progress(
+/// scenario, and verifies it, telling `progress` how far it is.
+pub async fn build(
     dir: &Path,
     options: &DemoOptions,
     progress: &DemoProgress<'_>,
@@ -381,7 +376,7 @@ pub async fn build_with_progress(
     let ledger = Ledger::open(store.clone(), ledger_key.clone(), strict).await?;
     append_all(&ledger, history.last, &mut done, total, progress).await?;
 
-    let state = crate::replay::replay(&store, None, |n, of| progress(DemoStage::Checking, n, of)).await?;
+    let state = assay::replay::replay(&store, None, |n, of| progress(DemoStage::Checking, n, of)).await?;
     let report = state.audit_report();
     let problems = check(&state, &report, &history.expected, &history.corpus);
     if !problems.is_empty() {
@@ -488,7 +483,7 @@ fn check(
         };
         let codes: Vec<&str> = claim.reasons.iter().map(|r| assay_projections::reason_code(r)).collect();
         let missing: Vec<&String> = reasons.iter().filter(|r| !codes.contains(&r.as_str())).collect();
-        if claim.verdict.as_str() != verdict.as_str() || !missing.is_empty() {
+        if claim.verdict != *verdict || !missing.is_empty() {
             mismatched += 1;
             if mismatched <= 10 {
                 out.push(format!(

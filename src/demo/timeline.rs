@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use crate::ledger::build_envelope;
+use assay::ledger::build_envelope;
 
 struct Pending {
     time_ns: i64,

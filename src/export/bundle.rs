@@ -16,9 +16,21 @@
 //! kernel check; the evidence each claim cites; and the key registrations and revocations of
 //! every signer, closed over the admins that signed them. The builder replays the selection and
 //! refuses to write a bundle whose events do not reproduce the verdict.
+//!
+//! Building is three steps: [`plan`] reads what the bundle holds (the checkpoint, the state
+//! there, the records chosen by [`select`] and their inclusion proofs), [`BundlePlan::sign`]
+//! signs the statements, and [`Bundle`] gives the bytes of the file and its sidecar as readers,
+//! so a caller writes them to files ([`export_bundle`]) or streams them (the HTTP download)
+//! without holding them whole.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod select;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Read};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use assay_events::Hash32;
 use assay_events::b64;
@@ -26,17 +38,16 @@ use assay_events::checkpoint::Checkpoint;
 use assay_events::keys::{SignerKey, VerifierKey};
 use assay_events::record::Record;
 use assay_projections::Projections;
-use assay_projections::audit::{Check, ClaimVerdict, checks::variant_matches, xid_on_run_host};
-use assay_projections::canon::canonical;
-use assay_projections::pci;
+use assay_projections::audit::{ArtifactVerdict, ClaimVerdict};
 use serde_json::{Value, json};
 
+use super::ExportError;
 use super::intoto::{
     AUDIT_POLICY, CLAIM_PREDICATE, ResourceDescriptor, Statement, VSA_PREDICATE, input_attestation, root_b64,
 };
-use super::source::{LedgerSource, parse, replay, scan};
+use super::source::{LedgerSource, replay};
 use super::tlog_proof::TlogProof;
-use super::{ExportError, PAGE_RECORDS};
+use select::{Needs, select};
 
 #[derive(Debug, Clone)]
 pub struct BundleSummary {
@@ -58,149 +69,37 @@ pub fn proof_path(file: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// What the verdict of one artifact needs, from the state at the checkpoint.
-#[derive(Default)]
-struct Needs {
-    subject: String,
-    runs: BTreeSet<String>,
-    /// (run, metric) series aggregated by a check.
-    series: BTreeSet<(String, String)>,
-    /// (kernel, variant, backend) of kernel checks.
-    kernels: Vec<(String, Option<Value>, Option<String>)>,
-    /// Evidence digests cited by claims.
-    cited: BTreeSet<String>,
-    /// Per normalized PCI id: the windows of the runs on it, with the runs' workers (an
-    /// Xid counts for a run on its own host, or on any host when it names none).
-    windows: BTreeMap<String, Vec<(i64, i64, BTreeSet<String>)>>,
+/// What the bundle of one artifact holds, read at the latest checkpoint: the verdict, the
+/// events it rests on and their inclusion proofs. Nothing in it is signed yet.
+#[derive(Debug)]
+pub struct BundlePlan {
+    slug: String,
+    checkpoint: Checkpoint,
+    /// The checkpoint's size as stored (the verdict is taken at it).
+    size: u64,
+    artifact: ArtifactVerdict,
+    claims: Vec<ClaimVerdict>,
+    subject: ResourceDescriptor,
+    /// In seq order.
+    events: Vec<Record>,
+    /// The sidecar: one `c2sp.org/tlog-proof@v1` proof per event, in the same order.
+    proofs: Arc<[u8]>,
 }
 
-impl Needs {
-    fn of(p: &Projections, slug: &str, claims: &[&ClaimVerdict]) -> Needs {
-        let mut n = Needs { subject: format!("artifact/{slug}"), ..Needs::default() };
-        for c in claims {
-            n.runs.extend(c.runs.iter().cloned());
-            n.cited.extend(c.evidence.iter().cloned());
-            let check =
-                p.audit.claims().get(slug).and_then(|m| m.get(&c.claim)).and_then(|c| c.check.as_ref());
-            match check {
-                Some(Check::Metric { run, metric, .. }) => {
-                    n.series.insert((run.clone(), metric.clone()));
-                }
-                Some(Check::Compare { metric, run, baseline_run, .. }) => {
-                    n.series.insert((run.clone(), metric.clone()));
-                    n.series.insert((baseline_run.clone(), metric.clone()));
-                }
-                Some(Check::Kernel { kernel, variant, backend }) => {
-                    n.kernels.push((kernel.clone(), variant.clone(), backend.clone()));
-                }
-                Some(Check::Completed { .. }) | None => {}
-            }
-        }
-        for run in &n.runs {
-            let Some(facts) = p.audit.run(run) else { continue };
-            let Some(start) = facts.started_ns else { continue };
-            let end = if facts.finished { facts.finished_ns.unwrap_or(i64::MAX) } else { i64::MAX };
-            for gpu in &facts.gpus {
-                n.windows.entry(gpu.clone()).or_default().push((start, end, facts.workers.clone()));
-            }
-        }
-        n
-    }
-
-    /// Whether the verdict rests on `r` (key events are chosen afterwards).
-    fn wants(&self, r: &Record) -> bool {
-        let data = &r.event.data;
-        let s = |k: &str| data.get(k).and_then(Value::as_str);
-        let run_needed = || s("run").is_some_and(|run| self.runs.contains(run));
-        match r.event.ty.as_str() {
-            "ledger.initialized" => true,
-            _ if r.event.subject.as_deref() == Some(self.subject.as_str()) => true,
-            "run.started" | "run.finished" | "run.quiesced" => run_needed(),
-            "evidence.captured" => run_needed() || self.cited.contains(&r.digest.to_hex()),
-            "dispatch.decided" => run_needed() && data.get("accepted").and_then(Value::as_bool) == Some(true),
-            "metric.recorded" => match (s("run"), s("name")) {
-                (Some(run), Some(name)) => self.series.contains(&(run.to_owned(), name.to_owned())),
-                _ => false,
-            },
-            "kernel.launch.completed" | "kernel.launch.faulted" => {
-                let variant = data.get("variant").map(canonical).unwrap_or(Value::Null);
-                self.kernels.iter().any(|(kernel, v, backend)| {
-                    s("kernel") == Some(kernel.as_str())
-                        && backend.as_deref().is_none_or(|b| s("backend") == Some(b))
-                        && variant_matches(v.as_ref(), &variant)
-                })
-            }
-            "gpu.xid" => {
-                let Some(gpu) = s("pci").and_then(pci::canonical) else { return false };
-                let at = r.event.time_ns().unwrap_or(r.received_at_ns);
-                let host = s("host");
-                self.windows.get(&gpu).is_some_and(|w| {
-                    w.iter().any(|(a, b, workers)| *a <= at && at <= *b && xid_on_run_host(host, workers))
-                })
-            }
-            _ => false,
-        }
-    }
-}
-
-/// The keyid of the signature by the record's source key.
-fn signer(r: &Record) -> Option<&str> {
-    r.source_signature().map(|s| s.keyid.as_str())
-}
-
-/// Adds the key events the selected records' signers depend on, closed over the admins that
-/// signed those key events.
-fn close_over_keys(selected: &mut BTreeMap<u64, Record>, key_events: Vec<Record>) {
-    let mut needed: BTreeSet<String> = selected.values().filter_map(signer).map(str::to_owned).collect();
-    let mut pending = key_events;
-    loop {
-        let before = pending.len();
-        let (take, rest): (Vec<Record>, Vec<Record>) = pending.into_iter().partition(|r| {
-            r.event.data["vkey"]
-                .as_str()
-                .and_then(|t| VerifierKey::parse(t).ok())
-                .is_some_and(|k| needed.contains(&k.keyid()))
-        });
-        for r in take {
-            if let Some(k) = signer(&r) {
-                needed.insert(k.to_owned());
-            }
-            selected.insert(r.seq, r);
-        }
-        pending = rest;
-        if pending.len() == before {
-            return;
-        }
-    }
-}
-
-/// Builds the bundle of `slug` at the latest checkpoint, signing its statements with
-/// `ledger_key` (which must be the key genesis names). `now` is `timeVerified` (RFC 3339).
-pub async fn export_bundle<S: LedgerSource>(
+/// Reads what the bundle of `slug` at the latest checkpoint holds. `ledger_key` must be the
+/// key genesis names. `folded(size)` returns the projections folded from exactly the records
+/// `[0, size)` of that checkpoint when the caller keeps them (a server's live state), or
+/// `None` to have the log replayed. Either way the events selected must reproduce the verdict
+/// on their own, or there is no plan.
+pub async fn plan<S: LedgerSource>(
     src: &S,
     slug: &str,
-    ledger_key: &SignerKey,
-    out: &Path,
-    now: &str,
-) -> Result<BundleSummary, ExportError> {
-    export_bundle_with(src, slug, ledger_key, out, now, |_| None).await
-}
-
-/// [`export_bundle`], given a way to the projections folded from exactly the records
-/// `[0, size)` of the checkpoint it builds at, when the caller keeps them (a server's live
-/// state): `folded(size)` returns them, or `None` to have the log replayed. Either way the
-/// events selected must reproduce the verdict on their own, or nothing is written.
-pub async fn export_bundle_with<S: LedgerSource>(
-    src: &S,
-    slug: &str,
-    ledger_key: &SignerKey,
-    out: &Path,
-    now: &str,
+    ledger_key: &VerifierKey,
     folded: impl FnOnce(u64) -> Option<Projections>,
-) -> Result<BundleSummary, ExportError> {
+) -> Result<BundlePlan, ExportError> {
     let cp_row = src.latest_checkpoint().await?;
     let size = cp_row.size;
-    let checkpoint = Checkpoint::open(&cp_row.note, &ledger_key.verifier()).map_err(|e| {
+    let checkpoint = Checkpoint::open(&cp_row.note, ledger_key).map_err(|e| {
         ExportError::Invalid(format!(
             "the latest checkpoint does not verify under the ledger key {} ({e}); pass this ledger's signing key",
             ledger_key.keyid()
@@ -221,95 +120,40 @@ pub async fn export_bundle_with<S: LedgerSource>(
         return Err(ExportError::Invalid(format!("{} is not this ledger's key", ledger_key.keyid())));
     }
     let report = state.audit_report();
-    let artifact = report.artifact(slug).ok_or_else(|| {
+    let artifact = report.artifact(slug).cloned().ok_or_else(|| {
         ExportError::Invalid(format!(
             "no artifact {slug:?} with a canonical version or claims at checkpoint size {size}"
         ))
     })?;
-    let claims: Vec<&ClaimVerdict> = report.claims_of(slug).collect();
+    let claims: Vec<ClaimVerdict> = report.claims_of(slug).cloned().collect();
     let needs = Needs::of(&state, slug, &claims);
-
-    // Second pass: the records the verdict rests on, and every key event.
-    let mut selected: BTreeMap<u64, Record> = BTreeMap::new();
-    let mut key_events = Vec::new();
-    let mut pages = scan(src, 0, size, PAGE_RECORDS);
-    while let Some(page) = pages.recv().await {
-        for stored in page? {
-            let interesting = stored.seq == 0
-                || stored.ty.starts_with("key.")
-                || stored.subject.as_deref() == Some(needs.subject.as_str())
-                || matches!(
-                    stored.ty.as_str(),
-                    "run.started"
-                        | "run.finished"
-                        | "run.quiesced"
-                        | "evidence.captured"
-                        | "dispatch.decided"
-                        | "metric.recorded"
-                        | "kernel.launch.completed"
-                        | "kernel.launch.faulted"
-                        | "gpu.xid"
-                );
-            if !interesting {
-                continue;
-            }
-            let r = parse(&stored)?;
-            if r.event.ty.starts_with("key.") {
-                key_events.push(r);
-            } else if needs.wants(&r) {
-                selected.insert(r.seq, r);
-            }
-        }
-    }
-    close_over_keys(&mut selected, key_events);
-
-    // The selection alone must reproduce the verdict.
-    let again = Projections::replay(selected.values()).audit_report();
-    let same = again.artifact(slug) == Some(artifact) && again.claims_of(slug).collect::<Vec<_>>() == claims;
-    if !same {
+    let selected = select(src, size, &needs).await?;
+    if !reproduces(&selected, slug, &artifact, &claims) {
         return Err(ExportError::Invalid(format!(
             "the events selected for {slug:?} do not reproduce its verdict; refusing to write a misleading bundle"
         )));
     }
-
     let subject = artifact_subject(&state, slug)?;
-    let mut lines: Vec<(String, Vec<u8>)> = Vec::new();
-    for r in selected.values() {
-        lines.push((format!("seq/{} {}", r.seq, r.event.ty), r.envelope().to_json()));
-    }
-    for c in &claims {
-        let statement = claim_statement(&selected, slug, c, &subject, size);
-        lines.push((format!("claim/{}", c.claim), statement.sign(ledger_key).to_json()));
-    }
-    let inputs: Vec<ResourceDescriptor> =
-        lines.iter().map(|(name, line)| input_attestation(name.clone(), line)).collect();
-    let vsa = Statement::new(
-        vec![subject.clone()],
-        VSA_PREDICATE,
-        json!({
-            "verifier": {"id": format!("https://assay.dev/ledger/{}", ledger_key.keyid()), "version": {"assay": env!("CARGO_PKG_VERSION")}},
-            "timeVerified": now,
-            "resourceUri": format!("assay:{}/artifact/{slug}", checkpoint.origin),
-            "policy": {"uri": AUDIT_POLICY},
-            "inputAttestations": inputs,
-            "verificationResult": if artifact.passes { super::bundle_check::PASSED } else { super::bundle_check::FAILED },
-            "verifiedLevels": if artifact.passes { vec!["ASSAY_CLAIMS_SUPPORTED"] } else { Vec::new() },
-            "slsaVersion": "1.0",
-            "assay": {
-                "checkpoint": {"origin": checkpoint.origin, "size": size, "root": root_b64(&checkpoint.root)},
-                "artifact": artifact,
-            },
-        }),
-    );
-    lines.push(("summary".to_owned(), vsa.sign(ledger_key).to_json()));
+    let events: Vec<Record> = selected.into_values().collect();
+    let proofs = prove(src, &events, size).await?;
+    Ok(BundlePlan { slug: slug.to_owned(), checkpoint, size, artifact, claims, subject, events, proofs })
+}
 
-    let mut text = Vec::new();
-    for (_, line) in &lines {
-        text.extend_from_slice(line);
-        text.push(b'\n');
-    }
+/// Whether the selected records alone give the artifact the same verdict.
+fn reproduces(
+    selected: &BTreeMap<u64, Record>,
+    slug: &str,
+    artifact: &ArtifactVerdict,
+    claims: &[ClaimVerdict],
+) -> bool {
+    let again = Projections::replay(selected.values()).audit_report();
+    again.artifact(slug) == Some(artifact) && again.claims_of(slug).eq(claims.iter())
+}
+
+/// The sidecar's text: an inclusion proof of every event in the tree of size `size`.
+async fn prove<S: LedgerSource>(src: &S, events: &[Record], size: u64) -> Result<Arc<[u8]>, ExportError> {
     let mut proofs = String::new();
-    for r in selected.values() {
+    for r in events {
         let p = src.inclusion(r.seq, size).await?;
         let hashes = p
             .proof
@@ -322,17 +166,184 @@ pub async fn export_bundle_with<S: LedgerSource>(
                 .to_text(),
         );
     }
-    let proof_file = proof_path(out);
-    std::fs::write(out, &text).map_err(|e| ExportError::io(out, e))?;
-    std::fs::write(&proof_file, proofs).map_err(|e| ExportError::io(&proof_file, e))?;
-    Ok(BundleSummary {
-        path: out.to_owned(),
-        proof_path: proof_file,
-        events: selected.len(),
-        claims: claims.len(),
-        size,
-        passes: artifact.passes,
-    })
+    Ok(Arc::from(proofs.into_bytes()))
+}
+
+impl BundlePlan {
+    /// The signed bundle: one statement per claim and the verification summary, signed with
+    /// `ledger_key` (the key the plan was read with); `now` is `timeVerified` (RFC 3339).
+    pub fn sign(self, ledger_key: &SignerKey, now: &str) -> Bundle {
+        let size = self.size;
+        let mut inputs: Vec<ResourceDescriptor> = Vec::with_capacity(self.events.len() + self.claims.len());
+        let mut file_bytes: u64 = 0;
+        for r in &self.events {
+            let line = event_line(r);
+            file_bytes += line.len() as u64 + 1;
+            inputs.push(input_attestation(format!("seq/{} {}", r.seq, r.event.ty), &line));
+        }
+        let mut statements: Vec<Vec<u8>> = Vec::with_capacity(self.claims.len() + 1);
+        for c in &self.claims {
+            let statement = claim_statement(&self.events, &self.slug, c, &self.subject, size);
+            let line = statement.sign(ledger_key).to_json();
+            inputs.push(input_attestation(format!("claim/{}", c.claim), &line));
+            statements.push(line);
+        }
+        let (slug, checkpoint, artifact) = (&self.slug, &self.checkpoint, &self.artifact);
+        let vsa = Statement::new(
+            vec![self.subject.clone()],
+            VSA_PREDICATE,
+            json!({
+                "verifier": {"id": format!("https://assay.dev/ledger/{}", ledger_key.keyid()), "version": {"assay": env!("CARGO_PKG_VERSION")}},
+                "timeVerified": now,
+                "resourceUri": format!("assay:{}/artifact/{slug}", checkpoint.origin),
+                "policy": {"uri": AUDIT_POLICY},
+                "inputAttestations": inputs,
+                "verificationResult": if artifact.passes { super::bundle_check::PASSED } else { super::bundle_check::FAILED },
+                "verifiedLevels": if artifact.passes { vec!["ASSAY_CLAIMS_SUPPORTED"] } else { Vec::new() },
+                "slsaVersion": "1.0",
+                "assay": {
+                    "checkpoint": {"origin": checkpoint.origin, "size": size, "root": root_b64(&checkpoint.root)},
+                    "artifact": artifact,
+                },
+            }),
+        );
+        statements.push(vsa.sign(ledger_key).to_json());
+        file_bytes += statements.iter().map(|l| l.len() as u64 + 1).sum::<u64>();
+        Bundle { plan: self, statements, file_bytes }
+    }
+}
+
+/// An event's line: its envelope as the ledger rebuilds it from the record.
+fn event_line(r: &Record) -> Vec<u8> {
+    r.envelope().to_json()
+}
+
+/// A signed bundle, ready to be written: the file is produced line by line as it is read.
+#[derive(Debug)]
+pub struct Bundle {
+    plan: BundlePlan,
+    /// The claim statements, then the verification summary, each without its newline.
+    statements: Vec<Vec<u8>>,
+    /// Bytes of the file.
+    file_bytes: u64,
+}
+
+impl Bundle {
+    /// Bytes of the bundle file (`<name>.intoto.jsonl`).
+    pub fn file_bytes(&self) -> u64 {
+        self.file_bytes
+    }
+
+    /// Bytes of the sidecar (`<name>.intoto.jsonl.proof`).
+    pub fn proof_bytes(&self) -> u64 {
+        self.plan.proofs.len() as u64
+    }
+
+    /// The sidecar's bytes.
+    pub fn proofs(&self) -> Arc<[u8]> {
+        Arc::clone(&self.plan.proofs)
+    }
+
+    /// The bundle file, read line by line from `bundle` (a `&Bundle`, an `Arc<Bundle>`).
+    pub fn file<B: Deref<Target = Bundle>>(bundle: B) -> FileReader<B> {
+        FileReader { bundle, next: 0, current: Vec::new(), at: 0 }
+    }
+
+    /// Line `i` of the file, without its newline: the events, the claims, the summary.
+    fn line(&self, i: usize) -> Option<Cow<'_, [u8]>> {
+        match self.plan.events.get(i) {
+            Some(r) => Some(Cow::Owned(event_line(r))),
+            None => self.statements.get(i - self.plan.events.len()).map(|l| Cow::Borrowed(l.as_slice())),
+        }
+    }
+
+    /// What `assay export bundle` reports, the file written at `path`.
+    fn summary(&self, path: PathBuf) -> BundleSummary {
+        BundleSummary {
+            proof_path: proof_path(&path),
+            path,
+            events: self.plan.events.len(),
+            claims: self.plan.claims.len(),
+            size: self.plan.size,
+            passes: self.plan.artifact.passes,
+        }
+    }
+}
+
+/// The bundle file as a reader: one line in memory at a time.
+pub struct FileReader<B> {
+    bundle: B,
+    /// The next line to read.
+    next: usize,
+    /// The line being read, with its newline, and how much of it was read.
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl<B: Deref<Target = Bundle>> Read for FileReader<B> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            if self.at == self.current.len() {
+                let Some(line) = self.bundle.line(self.next) else { break };
+                self.next += 1;
+                self.current = line.into_owned();
+                self.current.push(b'\n');
+                self.at = 0;
+            }
+            let k = (self.current.len() - self.at).min(buf.len() - n);
+            buf[n..n + k].copy_from_slice(&self.current[self.at..self.at + k]);
+            self.at += k;
+            n += k;
+        }
+        Ok(n)
+    }
+}
+
+/// Builds the bundle of `slug` at the latest checkpoint, signing its statements with
+/// `ledger_key` (which must be the key genesis names), and writes it to `out` and its
+/// sidecar. `now` is `timeVerified` (RFC 3339).
+pub async fn export_bundle<S: LedgerSource>(
+    src: &S,
+    slug: &str,
+    ledger_key: &SignerKey,
+    out: &Path,
+    now: &str,
+) -> Result<BundleSummary, ExportError> {
+    export_bundle_with(src, slug, ledger_key, out, now, |_| None).await
+}
+
+/// [`export_bundle`], given the caller's projections at the checkpoint (see [`plan`]'s
+/// `folded`). Either way the events selected must reproduce the verdict on their own, or
+/// nothing is written.
+pub async fn export_bundle_with<S: LedgerSource>(
+    src: &S,
+    slug: &str,
+    ledger_key: &SignerKey,
+    out: &Path,
+    now: &str,
+    folded: impl FnOnce(u64) -> Option<Projections>,
+) -> Result<BundleSummary, ExportError> {
+    let bundle = plan(src, slug, &ledger_key.verifier(), folded).await?.sign(ledger_key, now);
+    let out = out.to_owned();
+    let written = tokio::task::spawn_blocking(move || write_files(&bundle, out)).await;
+    match written {
+        Ok(summary) => summary,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(ExportError::Invalid(format!("writing the bundle was cancelled: {e}"))),
+    }
+}
+
+/// Writes the bundle to `out` and its sidecar beside it.
+fn write_files(bundle: &Bundle, out: PathBuf) -> Result<BundleSummary, ExportError> {
+    let create = |path: &Path| std::fs::File::create(path).map(BufWriter::new);
+    let mut file = create(&out).map_err(|e| ExportError::io(&out, e))?;
+    io::copy(&mut Bundle::file(bundle), &mut file)
+        .and_then(|_| file.into_inner().map_err(io::IntoInnerError::into_error))
+        .map_err(|e| ExportError::io(&out, e))?;
+    let proof_file = proof_path(&out);
+    std::fs::write(&proof_file, &*bundle.proofs()).map_err(|e| ExportError::io(&proof_file, e))?;
+    Ok(bundle.summary(out))
 }
 
 /// The artifact as an in-toto subject: its canonical version (else its latest) and that
@@ -361,13 +372,13 @@ pub fn artifact_subject(state: &Projections, slug: &str) -> Result<ResourceDescr
 
 /// The claim with its verdict, as an in-toto statement about the artifact.
 fn claim_statement(
-    selected: &BTreeMap<u64, Record>,
+    events: &[Record],
     slug: &str,
     c: &ClaimVerdict,
     subject: &ResourceDescriptor,
     size: u64,
 ) -> Statement {
-    let asserted = selected.get(&c.asserted_seq);
+    let asserted = events.binary_search_by_key(&c.asserted_seq, |r| r.seq).ok().map(|i| &events[i]);
     let data = asserted.map(|r| &r.event.data);
     let field = |k: &str| data.and_then(|d| d.get(k)).cloned().unwrap_or(Value::Null);
     Statement::new(

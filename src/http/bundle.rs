@@ -1,8 +1,13 @@
 //! `GET /v1/audit/{slug}/bundle`: an artifact's offline audit bundle, the one `assay export
 //! bundle` writes, as a download: a tar holding `<name>.intoto.jsonl` and its `.proof` sidecar,
-//! built at the latest checkpoint and signed with the ledger's key. `assay verify-bundle` checks
-//! it with nothing but the ledger's public key.
+//! built at the latest checkpoint and signed with the ledger's key, then streamed as the client
+//! reads it. `assay verify-bundle` checks it with nothing but the ledger's public key.
 
+mod tar_stream;
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -12,10 +17,12 @@ use super::extract::Path;
 use super::state::AppState;
 use super::wire::ErrorBody;
 use crate::export::ExportError;
-use crate::export::bundle::{export_bundle_with, proof_path};
+use crate::export::bundle::{Bundle, plan};
+use tar_stream::{Entry, Tar};
 
-/// Bytes of one bundle download at most: a bundle holds every event its verdict rests on, and
-/// the whole of it is built in memory before it is sent.
+/// Bytes of one bundle download at most: a bundle holds every event its verdict rests on. The
+/// archive's length is known before its first byte is sent, and it is refused above this;
+/// while it streams, it cannot grow past the length it declared.
 const BUNDLE_BYTES_MAX: u64 = 256 << 20;
 
 /// The file name for a slug: its `/` would make a folder inside the tar.
@@ -44,57 +51,63 @@ pub async fn bundle(State(state): State<AppState>, Path(slug): Path<String>) -> 
     let Some(key) = state.options.bundle_key.clone() else {
         return Err(ApiError::unavailable("this server was started without the ledger's signing key"));
     };
-    // A bundle reads the whole log (and replays it when the live state has moved past the
-    // checkpoint): it shares the replay slots of `?at=`.
-    let _permit = state.replays.acquire().await.map_err(|_| ApiError::unavailable("shutting down"))?;
-    let dir =
-        tempfile::tempdir().map_err(|e| ApiError::internal("bundle", format!("a temporary folder: {e}")))?;
-    let stem = file_stem(&slug);
-    let file = dir.path().join(format!("{stem}.intoto.jsonl"));
-    let now = crate::clock::rfc3339(crate::clock::now_ns());
-    // The live projections at the checkpoint save replaying the log; they are one clone away
-    // unless a commit lands in between.
-    let live = |size: u64| {
-        let p = state.live.read();
-        (p.seq().map(|s| s + 1) == Some(size)).then(|| p.clone())
-    };
-    let summary = export_bundle_with(state.ledger.store(), &slug, &key, &file, &now, live).await.map_err(
-        |e| match e {
+    let now_ns = crate::clock::now_ns();
+    let bundle = {
+        // A bundle reads the whole log (and replays it when the live state has moved past the
+        // checkpoint): it shares the replay slots of `?at=`. Sending it does not.
+        let _permit = state.replays.acquire().await.map_err(|_| ApiError::unavailable("shutting down"))?;
+        // The live projections at the checkpoint save replaying the log; they are one clone
+        // away unless a commit lands in between.
+        let live = |size: u64| {
+            let p = state.live.read();
+            (p.seq().map(|s| s + 1) == Some(size)).then(|| p.clone())
+        };
+        let plan = plan(state.ledger.store(), &slug, &key.verifier(), live).await.map_err(|e| match e {
             ExportError::Store(e) => ApiError::from(e),
             // The artifact was audited a moment ago; the bundle is built from the store's checkpoint.
             ExportError::Invalid(detail) => ApiError::not_found(detail),
             other => ApiError::internal("bundle", other.to_string()),
-        },
-    )?;
-    let mut tar = tar::Builder::new(Vec::new());
-    for path in [summary.path.clone(), proof_path(&summary.path)] {
-        let bytes = std::fs::read(&path)
-            .map_err(|e| ApiError::internal("bundle", format!("{}: {e}", path.display())))?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut head = tar::Header::new_ustar();
-        head.set_size(bytes.len() as u64);
-        head.set_mode(0o644);
-        head.set_mtime(crate::clock::now_ns().max(0) as u64 / 1_000_000_000);
-        head.set_cksum();
-        tar.append_data(&mut head, &name, bytes.as_slice())
-            .map_err(|e| ApiError::internal("bundle", format!("tar: {e}")))?;
-    }
-    let body = tar.into_inner().map_err(|e| ApiError::internal("bundle", format!("tar: {e}")))?;
-    if body.len() as u64 > BUNDLE_BYTES_MAX {
+        })?;
+        Arc::new(plan.sign(&key, &crate::clock::rfc3339(now_ns)))
+    };
+    let stem = file_stem(&slug);
+    let tar = archive(&bundle, &stem, now_ns.max(0) as u64 / 1_000_000_000)
+        .map_err(|e| ApiError::internal("bundle", format!("tar: {e}")))?;
+    if tar.bytes() > BUNDLE_BYTES_MAX {
         return Err(ApiError::internal(
             "bundle",
             format!(
                 "the bundle has {} bytes, more than {BUNDLE_BYTES_MAX}; use `assay export bundle`",
-                body.len()
+                tar.bytes()
             ),
         ));
     }
     let disposition = format!("attachment; filename=\"{stem}.bundle.tar\"");
+    let length = tar.bytes().to_string();
+    // Each chunk is made from the bundle in memory when the connection asks for it: no file,
+    // no blocking, and a client that stops reading holds one chunk.
+    let body = Body::from_stream(futures_util::stream::iter(tar.chunks().map(|c| c.map(Bytes::from))));
     Ok((
-        [(header::CONTENT_TYPE, "application/x-tar".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CONTENT_LENGTH, length),
+        ],
         body,
     )
         .into_response())
+}
+
+/// The download: `<stem>.intoto.jsonl` and its `.proof` sidecar, modified at `mtime`.
+fn archive(bundle: &Arc<Bundle>, stem: &str, mtime: u64) -> std::io::Result<Tar> {
+    let name = format!("{stem}.intoto.jsonl");
+    let proofs = Entry {
+        name: format!("{name}.proof"),
+        bytes: bundle.proof_bytes(),
+        data: Box::new(std::io::Cursor::new(bundle.proofs())),
+    };
+    let file = Entry { name, bytes: bundle.file_bytes(), data: Box::new(Bundle::file(Arc::clone(bundle))) };
+    Tar::new(vec![file, proofs], mtime)
 }
 
 #[cfg(test)]

@@ -70,30 +70,43 @@ async fn query<T>(
     let mut conn = pool.acquire().await?;
     let mut handle = conn.lock_handle().await?;
     let db = handle.as_raw_handle().as_ptr();
-    let sql = CString::new(sql).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let mut raw: *mut ffi::sqlite3_stmt = null_mut();
-    // SAFETY: db is a live connection held locked for this scope; sql is NUL-terminated.
-    let rc = unsafe { ffi::sqlite3_prepare_v2(db, sql.as_ptr(), -1, &mut raw, null_mut()) };
-    let stmt = match NonNull::new(raw) {
-        Some(s) if rc == ffi::SQLITE_OK => Statement(s),
-        _ => return Err(error(db, "prepare")),
-    };
-    let s = stmt.0.as_ptr();
-    for (i, p) in params.iter().enumerate() {
-        // SAFETY: s is a prepared statement; parameter indexes are 1-based and in range.
-        unsafe { ffi::sqlite3_bind_int64(s, i as c_int + 1, *p) };
-    }
-    let mut out = Vec::with_capacity(expected_rows.min(1 << 16) as usize);
-    loop {
-        // SAFETY: stepping a live statement.
-        match unsafe { ffi::sqlite3_step(s) } {
-            ffi::SQLITE_ROW => out.push(read(s)?),
-            ffi::SQLITE_DONE => break,
-            _ => return Err(error(db, "step")),
+    // Stepping a page is blocking work (a page is up to thousands of rows read from disk).
+    blocking(|| {
+        let sql = CString::new(sql).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut raw: *mut ffi::sqlite3_stmt = null_mut();
+        // SAFETY: db is a live connection held locked for this scope; sql is NUL-terminated.
+        let rc = unsafe { ffi::sqlite3_prepare_v2(db, sql.as_ptr(), -1, &mut raw, null_mut()) };
+        let stmt = match NonNull::new(raw) {
+            Some(s) if rc == ffi::SQLITE_OK => Statement(s),
+            _ => return Err(error(db, "prepare")),
+        };
+        let s = stmt.0.as_ptr();
+        for (i, p) in params.iter().enumerate() {
+            // SAFETY: s is a prepared statement; parameter indexes are 1-based and in range.
+            unsafe { ffi::sqlite3_bind_int64(s, i as c_int + 1, *p) };
         }
+        let mut out = Vec::with_capacity(expected_rows.min(1 << 16) as usize);
+        loop {
+            // SAFETY: stepping a live statement.
+            match unsafe { ffi::sqlite3_step(s) } {
+                ffi::SQLITE_ROW => out.push(read(s)?),
+                ffi::SQLITE_DONE => break,
+                _ => return Err(error(db, "step")),
+            }
+        }
+        drop(stmt);
+        Ok(out)
+    })
+}
+
+/// Runs blocking `f` where it stalls no other task: on a multi-threaded runtime the worker
+/// first hands its queued tasks to another thread (`block_in_place`); on a current-thread
+/// runtime (tests), where that is not allowed, in place.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
-    drop(stmt);
-    Ok(out)
 }
 
 /// A BLOB column, copied.

@@ -10,7 +10,6 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use assay::demo::{DemoOptions, DemoSize, build};
 use assay_kernels::BackendRequest;
 use assay_kernels::campaign::{Campaign, CampaignOptions, Isolation, run_campaign};
 use assay_kernels::cuda::CudaProbe;
@@ -18,8 +17,8 @@ use assay_kernels::preflight::Preflight;
 use assay_kernels::sink::MemorySink;
 use serde_json::Value;
 
-/// 2026-03-01T00:00:00Z: a fixed first day, so two builds have the same history.
-const START_NS: i64 = 1_772_323_200_000_000_000;
+/// A fixed first day, so two builds have the same history.
+const START: &str = "2026-03-01";
 
 fn assay(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_assay")).args(args).output().expect("runs assay");
@@ -27,11 +26,13 @@ fn assay(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
-async fn demo(dir: &Path) -> String {
-    let options = DemoOptions { size: DemoSize::Small, start_ns: Some(START_NS), ..DemoOptions::default() };
-    let summary = build(dir, &options).await.unwrap_or_else(|e| panic!("demo: {e}"));
-    assert!(summary.verify.ok, "{:?}", summary.verify);
-    dir.join("assay.db").to_str().expect("UTF-8 path").to_owned()
+/// The small demo built in `dir` by `assay demo` (which exits 0 only when the ledger agrees
+/// with the scenario and verifies); its ledger's path.
+fn demo(dir: &Path) -> String {
+    let dir = dir.to_str().expect("UTF-8 path");
+    let printed = assay(&["demo", "--size", "small", "--start", START, "--dir", dir]);
+    assert!(printed.contains("verify:      ok"), "{printed}");
+    Path::new(dir).join("assay.db").to_str().expect("UTF-8 path").to_owned()
 }
 
 /// The launches the runner records for a shipped campaign file under `run`, CPU backend.
@@ -74,10 +75,10 @@ fn close(a: Option<f64>, b: Option<f64>) -> bool {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_launches_are_the_runners_for_the_shipped_campaigns() {
+#[test]
+fn demo_launches_are_the_runners_for_the_shipped_campaigns() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = demo(dir.path()).await;
+    let db = demo(dir.path());
     let log: Vec<Value> = assay(&["log", "--db", &db, "--json"])
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON record"))
@@ -181,12 +182,12 @@ async fn demo_launches_are_the_runners_for_the_shipped_campaigns() {
     assert!(!failed.is_empty() && failed.iter().all(|k| *k == "matmul_tiled_broken"), "{failed:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_seed_gives_the_same_kernels_projection() {
+#[test]
+fn the_same_seed_gives_the_same_kernels_projection() {
     let (a, b) = (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
     let digest = |db: &str| assay(&["replay", "--db", db, "--projection", "kernels", "--digest-only"]);
-    let first = digest(&demo(a.path()).await);
-    let second = digest(&demo(b.path()).await);
+    let first = digest(&demo(a.path()));
+    let second = digest(&demo(b.path()));
     assert!(first.contains("kernels"), "{first}");
     assert_eq!(first, second);
     let results = |dir: &Path| {
