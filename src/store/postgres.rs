@@ -43,8 +43,13 @@ const SESSION_SETTINGS: [(&str, &str); 4] = [
     ("tcp_keepalives_interval", "10"),
     ("tcp_keepalives_count", "3"),
 ];
-/// The advisory lock every writer of an Assay ledger takes (ASCII "assay" in a bigint).
-const WRITER_LOCK_KEY: i64 = 0x0061_7373_6179;
+/// The advisory lock class every writer of an Assay ledger takes (ASCII "asy" in an int); the
+/// object is its schema's name hashed (`hashtext(current_schema())`), so the ledgers that one
+/// database holds in several schemas do not serialize each other's writers, and a writer stuck
+/// on one (a black-holed network holds its lock until the session times out) stalls no other.
+/// A collision of two schemas' hashes only serializes their writers, which is always safe; the
+/// `head` row lock taken next is what orders the writers of one ledger in any case.
+const WRITER_LOCK_CLASS: i32 = 0x0061_7379;
 
 #[derive(Clone, Debug)]
 pub struct PgStore {
@@ -145,7 +150,10 @@ fn redact(url: &str) -> String {
 
 async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITER_LOCK_KEY).execute(&mut *tx).await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
+        .bind(WRITER_LOCK_CLASS)
+        .execute(&mut *tx)
+        .await?;
     Ok(tx)
 }
 

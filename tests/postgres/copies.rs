@@ -24,6 +24,95 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `assay init` into `url` with keys in `k`, and a key `w` registered as a worker.
+fn init_with_worker(url: &str, k: &str) {
+    ok(&["init", "--db", url, "--origin", "pg.test/log", "--keys", k]);
+    ok(&["key", "new", "w", "--out", k]);
+    ok(&[
+        "key",
+        "register",
+        "--db",
+        url,
+        "--signer",
+        &format!("{k}/admin.key"),
+        "--vkey",
+        &format!("{k}/w.vkey"),
+        "--role",
+        "worker",
+    ]);
+}
+
+/// `assay append` of one metric to `url` as worker `w` of `k`, as a child process.
+fn append_one(url: &str, k: &str, step: u32) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_assay"));
+    c.args(["append", "--db", url, "--key", &format!("{k}/w.key"), "--type", "metric.recorded"])
+        .args(["--subject", "run/r1", "--data"])
+        .arg(format!(r#"{{"run":"r1","name":"x","step":{step},"value":1}}"#))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Advisory lock requests of Assay's writer lock class that wait, in the whole database.
+async fn writers_waiting(conn: &mut sqlx::PgConnection) -> i64 {
+    use sqlx::Row;
+    sqlx::query(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+         AND classid = 6386553::oid AND objsubid = 2",
+    )
+    .fetch_one(conn)
+    .await
+    .unwrap()
+    .get::<i64, _>(0)
+}
+
+/// Two ledgers in two schemas of one database. A session holding the first one's writer lock
+/// (as a server stuck behind a black-holed network holds it until its session times out) makes
+/// the first one's writers wait, and only them: the second ledger appends meanwhile, and the
+/// waiting append goes through once the lock is let go. (With one lock for the whole database,
+/// the second append waited too and failed at the store's 10 s call bound.)
+#[tokio::test(flavor = "multi_thread")]
+async fn one_ledgers_writer_lock_does_not_stop_another_ledger() {
+    use sqlx::{Connection, Executor};
+    let Some(url_a) = store::fresh_pg("lock_a") else { return };
+    let Some(url_b) = store::fresh_pg("lock_b") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (ka, kb) = (dir.path().join("a"), dir.path().join("b"));
+    let (ka, kb) = (ka.to_str().unwrap(), kb.to_str().unwrap());
+    init_with_worker(&url_a, ka);
+    init_with_worker(&url_b, kb);
+    let schema_a = url_a.rsplit_once("schema=").expect("a schema parameter").1.to_owned();
+
+    // Hold ledger A's writer lock as its writers take it: class "asy", object the schema's hash.
+    let base = store::database_url();
+    let mut holder = sqlx::PgConnection::connect(&base).await.unwrap();
+    holder.execute("BEGIN").await.unwrap();
+    holder.execute(format!("SET LOCAL search_path TO {schema_a}").as_str()).await.unwrap();
+    holder.execute("SELECT pg_advisory_xact_lock(6386553, hashtext(current_schema()))").await.unwrap();
+    let mut watcher = sqlx::PgConnection::connect(&base).await.unwrap();
+    assert_eq!(writers_waiting(&mut watcher).await, 0, "no writer waits before the append starts");
+
+    let mut blocked = append_one(&url_a, ka, 1).spawn().unwrap();
+    // Bounded: the append reaches the lock within a few seconds of starting.
+    let mut polls = 0;
+    while writers_waiting(&mut watcher).await == 0 {
+        assert!(blocked.try_wait().unwrap().is_none(), "the append to A ended instead of waiting");
+        polls += 1;
+        assert!(polls < 300, "the append to A never waited for the lock held on A");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let other = append_one(&url_b, kb, 1).output().unwrap();
+    assert!(other.status.success(), "append to B: {}", String::from_utf8_lossy(&other.stderr));
+    assert!(blocked.try_wait().unwrap().is_none(), "A's append finished while A's lock was held");
+
+    holder.execute("COMMIT").await.unwrap();
+    let out = blocked.wait_with_output().unwrap();
+    assert!(out.status.success(), "append to A after the lock: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(records_of(&ok(&["verify", "--db", &url_a, "--json"])), 3);
+    assert_eq!(records_of(&ok(&["verify", "--db", &url_b, "--json"])), 3);
+}
+
 fn records_of(verify_json: &str) -> u64 {
     let v: serde_json::Value = serde_json::from_str(verify_json.trim()).unwrap();
     assert_eq!(v["ok"], true, "{v}");
@@ -36,20 +125,7 @@ async fn concurrent_writer_processes_share_one_gap_free_log() {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
     let k = keys.to_str().unwrap();
-    ok(&["init", "--db", &url, "--origin", "pg.test/log", "--keys", k]);
-    ok(&["key", "new", "w", "--out", k]);
-    ok(&[
-        "key",
-        "register",
-        "--db",
-        &url,
-        "--signer",
-        &format!("{k}/admin.key"),
-        "--vkey",
-        &format!("{k}/w.vkey"),
-        "--role",
-        "worker",
-    ]);
+    init_with_worker(&url, k);
     let writers = 4;
     let per_writer = 1500;
     let mut children = Vec::new();
