@@ -830,3 +830,68 @@ fn check_batch(commit: &CommitBatch, records: &[Record], base_size: u64, tree_si
     let checkpoints: Vec<u64> = commit.checkpoints.iter().map(|c| c.size).collect();
     assert_eq!(checkpoints, [size], "one checkpoint must cover the batch, at the tree's size");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` records from seq `base` as one batch on a head of `base` records, with the head
+    /// and the checkpoint at the new size.
+    fn batch(base: u64, n: u64) -> (CommitBatch, Vec<Record>) {
+        let key = SignerKey::from_seed("ledger", [7; 32]).expect("a key");
+        let mut commit = CommitBatch { base_size: base, ..CommitBatch::default() };
+        let mut records = Vec::new();
+        for seq in base..base + n {
+            let data = serde_json::json!({"reason": "x"});
+            let env = build_envelope(&key, "control.paused", Some("control"), data, None, 0);
+            let r = Record::new(seq, 0, env.payload, env.signatures, Hash32::ZERO).expect("a record");
+            commit.records.push(RecordRow::from_record(&r, signatures_canonical_json(&r.signatures)));
+            records.push(r);
+        }
+        let size = base + n;
+        commit.head =
+            Some(HeadRow { size, record_hash: Hash32::ZERO, frontier: Vec::new(), checkpoint_size: size });
+        commit.checkpoints =
+            vec![CheckpointRow { size, root: Hash32::ZERO, note: String::new(), signed_at_ns: 0 }];
+        (commit, records)
+    }
+
+    #[test]
+    fn a_well_formed_batch_passes() {
+        let (commit, records) = batch(5, 3);
+        check_batch(&commit, &records, 5, 8);
+    }
+
+    #[test]
+    #[should_panic(expected = "contiguous seqs")]
+    fn a_gap_in_a_batch_is_caught() {
+        let (mut commit, records) = batch(5, 3);
+        commit.records[1].seq = 7;
+        check_batch(&commit, &records, 5, 8);
+    }
+
+    #[test]
+    #[should_panic(expected = "one leaf per record")]
+    fn a_tree_that_did_not_grow_with_the_batch_is_caught() {
+        let (commit, records) = batch(5, 3);
+        check_batch(&commit, &records, 5, 9);
+    }
+
+    #[test]
+    #[should_panic(expected = "the head must stand at the tree's size")]
+    fn a_head_behind_the_tree_is_caught() {
+        let (mut commit, records) = batch(5, 3);
+        if let Some(h) = commit.head.as_mut() {
+            h.size = 7;
+        }
+        check_batch(&commit, &records, 5, 8);
+    }
+
+    #[test]
+    #[should_panic(expected = "one checkpoint must cover the batch")]
+    fn a_checkpoint_short_of_the_tree_is_caught() {
+        let (mut commit, records) = batch(5, 3);
+        commit.checkpoints[0].size = 7;
+        check_batch(&commit, &records, 5, 8);
+    }
+}
