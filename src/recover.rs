@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use assay_events::Hash32;
 use assay_events::b64::encode_std;
-use assay_events::checkpoint::Checkpoint;
+use assay_events::checkpoint::{Checkpoint, CheckpointError};
 use assay_events::dsse::{DecodedEnvelope, PAYLOAD_TYPE, signatures_from_json};
-use assay_events::keys::VerifierKey;
+use assay_events::keys::{KeyError, VerifierKey};
 use assay_events::merkle::{Frontier, leaf_hash};
 use serde_json::json;
 
@@ -45,9 +45,34 @@ pub enum RecoverError {
     /// The log's first SIZE records are not what the ledger signed at SIZE (a verification
     /// failure: choose an earlier checkpoint).
     #[error("cannot truncate to {size}: {reason}")]
-    Mismatch { size: u64, reason: String },
+    Mismatch { size: u64, reason: Mismatch },
     #[error("writing the removed rows to {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+}
+
+/// How the stored log differs from what the ledger signed at the size asked for.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Mismatch {
+    #[error("record 0 (genesis) is missing")]
+    GenesisMissing,
+    #[error("genesis: {0}")]
+    GenesisUnreadable(StoreError),
+    #[error("genesis ledger_key: {0}")]
+    GenesisKey(KeyError),
+    #[error("the checkpoint at size {size} does not verify under the ledger key: {error}")]
+    CheckpointUnverified { size: u64, error: CheckpointError },
+    #[error("the checkpoint stored at size {0} is not the ledger's note for it")]
+    NotTheLedgersNote(u64),
+    #[error("record {0} is missing")]
+    RecordMissing(u64),
+    /// A stored record whose columns do not parse.
+    #[error("{0}")]
+    RecordUnreadable(StoreError),
+    #[error("record {0} does not extend the chain")]
+    BrokenChain(u64),
+    #[error("the first {0} records do not have the root signed at size {0}")]
+    RootDiffers(u64),
 }
 
 /// What [`plan`] found: the truncation to make, once the removed rows are saved.
@@ -77,7 +102,7 @@ pub async fn plan(store: &Store, size: u64) -> Result<Plan, RecoverError> {
     if size == 0 {
         return Err(RecoverError::Genesis);
     }
-    let mismatch = |reason: String| RecoverError::Mismatch { size, reason };
+    let mismatch = |reason: Mismatch| RecoverError::Mismatch { size, reason };
     let Some(cp) = store.checkpoint_at(size).await? else {
         let nearest = match store.checkpoint_at_most(size).await? {
             Some(c) => format!("the nearest below is at size {}", c.size),
@@ -86,17 +111,14 @@ pub async fn plan(store: &Store, size: u64) -> Result<Plan, RecoverError> {
         return Err(RecoverError::NotACheckpoint { size, nearest });
     };
     let (key, origin) = genesis(store).await?.map_err(mismatch)?;
-    let opened = Checkpoint::open(&cp.note, &key).map_err(|e| {
-        mismatch(format!("the checkpoint at size {size} does not verify under the ledger key: {e}"))
-    })?;
+    let opened = Checkpoint::open(&cp.note, &key)
+        .map_err(|error| mismatch(Mismatch::CheckpointUnverified { size, error }))?;
     if opened.size != size || opened.root != cp.root || opened.origin != origin {
-        return Err(mismatch(format!(
-            "the checkpoint stored at size {size} is not the ledger's note for it"
-        )));
+        return Err(mismatch(Mismatch::NotTheLedgersNote(size)));
     }
     let (frontier, last_hash) = fold(store, size).await?.map_err(mismatch)?;
     if frontier.root() != cp.root {
-        return Err(mismatch(format!("the first {size} records do not have the root signed at size {size}")));
+        return Err(mismatch(Mismatch::RootDiffers(size)));
     }
     let new_head =
         HeadRow { size, record_hash: last_hash, frontier: frontier.to_bytes(), checkpoint_size: size };
@@ -160,25 +182,26 @@ pub async fn apply(store: &Store, plan: &Plan, out: &Path) -> Result<Recovered, 
 }
 
 /// The ledger key and origin genesis names.
-async fn genesis(store: &Store) -> Result<Result<(VerifierKey, String), String>, StoreError> {
+/// The outer error is the store failing; the inner one what is wrong with the stored log.
+async fn genesis(store: &Store) -> Result<Result<(VerifierKey, String), Mismatch>, StoreError> {
     let Some(first) = store.records(0, 1).await?.into_iter().next().filter(|r| r.seq == 0) else {
-        return Ok(Err("record 0 (genesis) is missing".into()));
+        return Ok(Err(Mismatch::GenesisMissing));
     };
     let record = match first.to_record() {
         Ok(r) => r,
-        Err(e) => return Ok(Err(format!("genesis: {e}"))),
+        Err(e) => return Ok(Err(Mismatch::GenesisUnreadable(e))),
     };
     let data = &record.event.data;
     let key = match VerifierKey::parse(data["ledger_key"].as_str().unwrap_or_default()) {
         Ok(k) => k,
-        Err(e) => return Ok(Err(format!("genesis ledger_key: {e}"))),
+        Err(e) => return Ok(Err(Mismatch::GenesisKey(e))),
     };
     Ok(Ok((key, data["origin"].as_str().unwrap_or_default().to_owned())))
 }
 
 /// The frontier and last record hash of the first `size` records, folded from their bytes
 /// (gap-free, each linking to the one before, each stored hash the one its bytes give).
-async fn fold(store: &Store, size: u64) -> Result<Result<(Frontier, Hash32), String>, StoreError> {
+async fn fold(store: &Store, size: u64) -> Result<Result<(Frontier, Hash32), Mismatch>, StoreError> {
     let fetch = store.clone();
     let mut pages = crate::store::read_ahead(0, size, PAGE_RECORDS, move |next, limit| {
         let store = fetch.clone();
@@ -190,21 +213,21 @@ async fn fold(store: &Store, size: u64) -> Result<Result<(Frontier, Hash32), Str
         for stored in page? {
             let seq = stored.seq;
             if seq != frontier.size() {
-                return Ok(Err(format!("record {} is missing", frontier.size())));
+                return Ok(Err(Mismatch::RecordMissing(frontier.size())));
             }
             let record = match stored.to_record() {
                 Ok(r) => r,
-                Err(e) => return Ok(Err(e.to_string())),
+                Err(e) => return Ok(Err(Mismatch::RecordUnreadable(e))),
             };
             if record.prev_hash != last || record.record_hash != stored.record_hash {
-                return Ok(Err(format!("record {seq} does not extend the chain")));
+                return Ok(Err(Mismatch::BrokenChain(seq)));
             }
             frontier.push(leaf_hash(&record.leaf()));
             last = record.record_hash;
         }
     }
     if frontier.size() != size {
-        return Ok(Err(format!("record {} is missing", frontier.size())));
+        return Ok(Err(Mismatch::RecordMissing(frontier.size())));
     }
     Ok(Ok((frontier, last)))
 }

@@ -16,8 +16,8 @@ use serde_json::Value;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::client::Client;
-use crate::ledger::{AppendError, AppendOutcome, Incoming, Ledger, Prepared, build_envelope};
+use crate::client::{Client, ClientError};
+use crate::ledger::{AppendError, AppendOutcome, Incoming, Ledger, Prepared, Rejection, build_envelope};
 
 /// Events per append request (the ledger's request limit is 1000).
 pub const BATCH_EVENTS: usize = 1000;
@@ -38,7 +38,40 @@ struct Unsigned {
 
 enum Msg {
     Batch(Vec<Unsigned>),
-    Flush(oneshot::Sender<Result<u64, String>>),
+    Flush(oneshot::Sender<Result<u64, Failure>>),
+}
+
+/// Why the sink stopped recording. The first failure is kept and returned by every later
+/// call, so it is shared (and cloned) rather than moved.
+#[derive(Debug, Clone, thiserror::Error)]
+enum Failure {
+    /// The signing task died (its join error).
+    #[error("signing failed: {0}")]
+    Signing(Arc<tokio::task::JoinError>),
+    /// The checking task died (its join error).
+    #[error("checking a batch failed: {0}")]
+    Checking(Arc<tokio::task::JoinError>),
+    #[error("the ledger refused an event: {0} [{code}]", code = .0.code())]
+    Refused(Rejection),
+    #[error("appending failed: {0}")]
+    Append(Arc<AppendError>),
+    #[error("appending through {base} failed: {error}")]
+    Server { base: String, error: Arc<ClientError> },
+}
+
+impl From<AppendError> for Failure {
+    fn from(error: AppendError) -> Failure {
+        match error {
+            AppendError::Rejected { reason, .. } => Failure::Refused(reason),
+            other => Failure::Append(Arc::new(other)),
+        }
+    }
+}
+
+impl From<Failure> for SinkError {
+    fn from(failure: Failure) -> SinkError {
+        SinkError(failure.to_string())
+    }
 }
 
 /// Signs a batch, in parallel when it is large.
@@ -54,19 +87,19 @@ fn sign_all(key: &SignerKey, batch: Vec<Unsigned>) -> Vec<Incoming> {
     }
 }
 
-async fn sign_batch(key: &SignerKey, batch: Vec<Unsigned>) -> Result<Vec<Incoming>, String> {
+async fn sign_batch(key: &SignerKey, batch: Vec<Unsigned>) -> Result<Vec<Incoming>, Failure> {
     if batch.len() < 64 {
         return Ok(sign_all(key, batch));
     }
     let key = key.clone();
     tokio::task::spawn_blocking(move || sign_all(&key, batch))
         .await
-        .map_err(|e| format!("signing failed: {e}"))
+        .map_err(|e| Failure::Signing(Arc::new(e)))
 }
 
 #[derive(Default)]
 struct Shared {
-    failure: Option<String>,
+    failure: Option<Failure>,
     recorded: u64,
 }
 
@@ -85,15 +118,6 @@ impl std::fmt::Debug for LedgerSink {
             .field("key", &self.key.keyid())
             .field("buffered", &self.buffer.len())
             .finish()
-    }
-}
-
-fn describe(error: AppendError) -> String {
-    match error {
-        AppendError::Rejected { reason, .. } => {
-            format!("the ledger refused an event: {reason} [{}]", reason.code())
-        }
-        other => format!("appending failed: {other}"),
     }
 }
 
@@ -130,7 +154,7 @@ impl LedgerSink {
         self.shared.lock().unwrap_or_else(|p| p.into_inner()).recorded
     }
 
-    fn failure(&self) -> Option<String> {
+    fn failure(&self) -> Option<Failure> {
         self.shared.lock().unwrap_or_else(|p| p.into_inner()).failure.clone()
     }
 
@@ -148,7 +172,7 @@ impl LedgerSink {
 impl EventSink for LedgerSink {
     fn emit(&mut self, ty: &str, subject: &str, data: Value) -> Result<(), SinkError> {
         if let Some(failure) = self.failure() {
-            return Err(SinkError(failure));
+            return Err(failure.into());
         }
         self.buffer.push(Unsigned {
             ty: ty.to_owned(),
@@ -164,7 +188,7 @@ impl EventSink for LedgerSink {
 
     fn submit(&mut self) -> Result<(), SinkError> {
         if let Some(failure) = self.failure() {
-            return Err(SinkError(failure));
+            return Err(failure.into());
         }
         self.send()
     }
@@ -177,7 +201,7 @@ impl EventSink for LedgerSink {
             .map_err(|_| SinkError::new("the ledger's append task has stopped"))?;
         match done.blocking_recv() {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(failure)) => Err(SinkError(failure)),
+            Ok(Err(failure)) => Err(failure.into()),
             Err(_) => Err(SinkError::new("the ledger's append task has stopped")),
         }
     }
@@ -191,7 +215,7 @@ async fn settle(pending: Pending, shared: &Mutex<Shared>) {
     match result {
         Ok(outcome) => state.recorded += outcome.acks.len() as u64,
         Err(e) => {
-            state.failure.get_or_insert_with(|| describe(e));
+            state.failure.get_or_insert_with(|| e.into());
         }
     }
 }
@@ -200,11 +224,11 @@ fn failed(shared: &Mutex<Shared>) -> bool {
     shared.lock().unwrap_or_else(|p| p.into_inner()).failure.is_some()
 }
 
-fn fail(shared: &Mutex<Shared>, failure: String) {
+fn fail(shared: &Mutex<Shared>, failure: Failure) {
     shared.lock().unwrap_or_else(|p| p.into_inner()).failure.get_or_insert(failure);
 }
 
-type Preparing = tokio::task::JoinHandle<Result<Vec<Prepared>, String>>;
+type Preparing = tokio::task::JoinHandle<Result<Vec<Prepared>, Failure>>;
 
 /// Submits the oldest prepared batch (keeping emission order) and bounds what is in flight.
 async fn submit_oldest(
@@ -217,14 +241,14 @@ async fn submit_oldest(
     let prepared = match first.await {
         Ok(Ok(prepared)) => prepared,
         Ok(Err(failure)) => return fail(shared, failure),
-        Err(e) => return fail(shared, format!("checking a batch failed: {e}")),
+        Err(e) => return fail(shared, Failure::Checking(Arc::new(e))),
     };
     if failed(shared) {
         return;
     }
     match ledger.submit(prepared).await {
         Ok(rx) => pending.push_back(rx),
-        Err(e) => fail(shared, describe(e)),
+        Err(e) => fail(shared, e.into()),
     }
     while pending.len() > IN_FLIGHT_BATCHES {
         if let Some(oldest) = pending.pop_front() {
@@ -247,7 +271,7 @@ async fn pump(ledger: Ledger, key: SignerKey, mut rx: mpsc::Receiver<Msg>, share
                 let (ledger_for_task, key) = (ledger.clone(), key.clone());
                 preparing.push_back(tokio::spawn(async move {
                     let items = sign_batch(&key, batch).await?;
-                    ledger_for_task.prepare(items).await.map_err(describe)
+                    Ok(ledger_for_task.prepare(items).await?)
                 }));
                 while preparing.len() > PREPARING_BATCHES {
                     submit_oldest(&ledger, &mut preparing, &mut pending, &shared).await;
@@ -307,8 +331,9 @@ async fn pump_server(
                 match result {
                     Ok(appended) => state.recorded += appended.response.records.len() as u64,
                     Err(e) => {
-                        state.failure.get_or_insert_with(|| {
-                            format!("appending through {} failed: {e}", client.base())
+                        state.failure.get_or_insert_with(|| Failure::Server {
+                            base: client.base().to_owned(),
+                            error: Arc::new(e),
                         });
                     }
                 }

@@ -1,9 +1,11 @@
 //! The JSON form of a record, shared by `assay log --json` and the HTTP service: the record's
-//! fields, the CloudEvent as stored (verbatim payload bytes) and the DSSE envelope.
+//! fields, the CloudEvent as stored (verbatim payload bytes) and the DSSE envelope, with the
+//! envelope's OpenAPI schema (the HTTP bodies that carry envelopes name it from here).
 
 use assay_events::record::Record;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use crate::clock::rfc3339;
 use crate::store::{StoreError, StoredRecord};
@@ -31,8 +33,37 @@ pub struct RecordView {
     #[schema(value_type = Object)]
     pub event: Box<RawValue>,
     /// The DSSE envelope (canonical form: standard base64, canonical signatures).
-    #[schema(value_type = crate::http::wire::EnvelopeSchema)]
+    #[schema(value_type = EnvelopeSchema)]
     pub envelope: Box<RawValue>,
+}
+
+/// A DSSE envelope around a CloudEvent (DESIGN §2).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Envelope)]
+pub struct EnvelopeSchema {
+    /// Always `application/vnd.assay.event+json`.
+    #[serde(rename = "payloadType")]
+    #[schema(pattern = "^application/vnd\\.assay\\.event\\+json$")]
+    pub payload_type: String,
+    /// base64 of the CloudEvent JSON bytes (at most 1 MiB).
+    #[schema(min_length = 1, pattern = "^[A-Za-z0-9+/_-]+=*$")]
+    pub payload: String,
+    /// 1 to 8 signatures over DSSE PAE, each by a different key; every one must verify under a
+    /// registered, unrevoked key (the key `source` names also needs a role for the type).
+    #[schema(min_items = 1, max_items = 8)]
+    pub signatures: Vec<SignatureSchema>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Signature)]
+pub struct SignatureSchema {
+    /// `name+hexid` of the signing key: no whitespace or control characters, at most 256
+    /// characters.
+    #[schema(max_length = 256, pattern = "^[^+\\s\\x00-\\x1f\\x7f-\\x9f]+\\+[0-9a-f]{8}$")]
+    pub keyid: String,
+    /// base64 of the 64-byte Ed25519 signature over DSSE PAE.
+    #[schema(pattern = "^[A-Za-z0-9+/_-]{86}(==)?$")]
+    pub sig: String,
 }
 
 impl RecordView {

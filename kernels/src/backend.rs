@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cuda::CudaProbe;
+use crate::cuda::{CudaError, CudaProbe};
 
 /// A backend that runs kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,11 +69,11 @@ impl FromStr for BackendRequest {
 impl BackendRequest {
     /// The backend to use given the probe; `Err` carries the probe's reason when CUDA was
     /// required but is unavailable.
-    pub fn resolve(self, probe: &CudaProbe) -> Result<Backend, String> {
+    pub fn resolve(self, probe: &CudaProbe) -> Result<Backend, CudaError> {
         match (self, probe.unavailable_reason()) {
             (BackendRequest::Cpu, _) | (BackendRequest::Auto, Some(_)) => Ok(Backend::Cpu),
             (BackendRequest::Auto, None) | (BackendRequest::Cuda, None) => Ok(Backend::Cuda),
-            (BackendRequest::Cuda, Some(reason)) => Err(reason.to_owned()),
+            (BackendRequest::Cuda, Some(reason)) => Err(CudaError::Unavailable { reason: reason.to_owned() }),
         }
     }
 }
@@ -89,7 +89,10 @@ mod tests {
         assert_eq!(BackendRequest::Auto.resolve(&absent), Ok(Backend::Cpu));
         assert_eq!(BackendRequest::Auto.resolve(&present), Ok(Backend::Cuda));
         assert_eq!(BackendRequest::Cpu.resolve(&present), Ok(Backend::Cpu));
-        assert_eq!(BackendRequest::Cuda.resolve(&absent), Err("no driver".into()));
+        assert_eq!(
+            BackendRequest::Cuda.resolve(&absent),
+            Err(CudaError::Unavailable { reason: "no driver".into() })
+        );
         assert_eq!("cuda".parse::<BackendRequest>(), Ok(BackendRequest::Cuda));
         assert!("gpu".parse::<BackendRequest>().is_err());
         assert_eq!(serde_json::to_string(&Backend::Cuda).ok().as_deref(), Some("\"cuda\""));

@@ -1,5 +1,6 @@
 //! NVML: device inventory, telemetry and critical-Xid events, when the NVIDIA driver is
-//! present. Every NVML failure becomes a reason string; nothing here panics without a driver.
+//! present. Every NVML failure becomes an [`NvmlFailure`] that says which call failed;
+//! nothing here panics without a driver.
 
 use std::panic::catch_unwind;
 
@@ -27,8 +28,43 @@ impl std::fmt::Debug for NvmlHandle {
     }
 }
 
-fn reason(what: &str, error: &NvmlError) -> String {
-    format!("{what}: {error}")
+/// Why NVML could not answer. Clone and comparable, so a probe's finding can be kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NvmlFailure {
+    /// An NVML call failed: what was asked, and NVML's message.
+    #[error("{what}: {detail}")]
+    Call {
+        /// What was asked (e.g. `device count`).
+        what: String,
+        /// NVML's error message.
+        detail: String,
+    },
+    /// Loading NVML panicked (the panic's message).
+    #[error("NVML initialisation panicked: {0}")]
+    InitPanicked(String),
+    /// A device refused the registration for Xid events.
+    #[error("registering Xid events on device {index}: {detail}")]
+    XidRegistration {
+        /// NVML index of the device.
+        index: u32,
+        /// NVML's error message.
+        detail: String,
+    },
+    /// NVML is not used here, for the reason given (e.g. the GPUs are simulated).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<&str> for NvmlFailure {
+    /// [`NvmlFailure::Unavailable`] with `reason`.
+    fn from(reason: &str) -> NvmlFailure {
+        NvmlFailure::Unavailable(reason.to_owned())
+    }
+}
+
+fn reason(what: &str, error: &NvmlError) -> NvmlFailure {
+    NvmlFailure::Call { what: what.to_owned(), detail: error.to_string() }
 }
 
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
@@ -43,11 +79,11 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Loads and initialises NVML. Without the driver this is `Err` with the reason (e.g. the
 /// library could not be loaded, or the driver is not running).
-pub fn probe_nvml() -> Result<NvmlHandle, String> {
+pub fn probe_nvml() -> Result<NvmlHandle, NvmlFailure> {
     match catch_unwind(Nvml::init) {
         Ok(Ok(nvml)) => Ok(NvmlHandle { nvml }),
         Ok(Err(error)) => Err(reason("NVML initialisation failed", &error)),
-        Err(payload) => Err(format!("NVML initialisation panicked: {}", panic_text(payload.as_ref()))),
+        Err(payload) => Err(NvmlFailure::InitPanicked(panic_text(payload.as_ref()))),
     }
 }
 
@@ -115,17 +151,17 @@ pub struct NvmlXid {
 
 impl NvmlHandle {
     /// The driver version.
-    pub fn driver_version(&self) -> Result<String, String> {
+    pub fn driver_version(&self) -> Result<String, NvmlFailure> {
         self.nvml.sys_driver_version().map_err(|e| reason("driver version", &e))
     }
 
     /// Number of devices (at most [`MAX_DEVICES`]).
-    pub fn device_count(&self) -> Result<u32, String> {
+    pub fn device_count(&self) -> Result<u32, NvmlFailure> {
         self.nvml.device_count().map(|count| count.min(MAX_DEVICES)).map_err(|e| reason("device count", &e))
     }
 
     /// Every device with its identity, memory and the driver version.
-    pub fn devices(&self) -> Result<Vec<GpuDevice>, String> {
+    pub fn devices(&self) -> Result<Vec<GpuDevice>, NvmlFailure> {
         let driver_version = self.driver_version()?;
         let mut devices = Vec::new();
         for index in 0..self.device_count()? {
@@ -150,7 +186,7 @@ impl NvmlHandle {
 
     /// One telemetry sample of device `index`. Unsupported values are `None`; only a
     /// missing device or identity is an error.
-    pub fn telemetry(&self, index: u32) -> Result<GpuTelemetry, String> {
+    pub fn telemetry(&self, index: u32) -> Result<GpuTelemetry, NvmlFailure> {
         let device = self.nvml.device_by_index(index).map_err(|e| reason(&format!("device {index}"), &e))?;
         let uuid = device.uuid().map_err(|e| reason("uuid", &e))?;
         let pci_bus_id = device.pci_info().map_err(|e| reason("pci info", &e))?.bus_id;
@@ -197,14 +233,14 @@ impl NvmlHandle {
     }
 
     /// Registers for critical-Xid events on every device.
-    pub fn xid_events(&self) -> Result<XidEvents<'_>, String> {
+    pub fn xid_events(&self) -> Result<XidEvents<'_>, NvmlFailure> {
         let mut set = self.nvml.create_event_set().map_err(|e| reason("event set", &e))?;
         for index in 0..self.device_count()? {
             let device =
                 self.nvml.device_by_index(index).map_err(|e| reason(&format!("device {index}"), &e))?;
             set = device
                 .register_events(EventTypes::CRITICAL_XID_ERROR, set)
-                .map_err(|e| format!("registering Xid events on device {index}: {}", e.error))?;
+                .map_err(|e| NvmlFailure::XidRegistration { index, detail: e.error.to_string() })?;
         }
         Ok(XidEvents { set })
     }
@@ -238,7 +274,7 @@ impl std::fmt::Debug for XidEvents<'_> {
 
 impl XidEvents<'_> {
     /// Waits up to `timeout_ms` for the next Xid; `Ok(None)` on timeout.
-    pub fn next(&self, timeout_ms: u32) -> Result<Option<NvmlXid>, String> {
+    pub fn next(&self, timeout_ms: u32) -> Result<Option<NvmlXid>, NvmlFailure> {
         match self.set.wait(timeout_ms) {
             Ok(event) => {
                 let Some(xid) = event.event_data else {
@@ -269,7 +305,7 @@ mod tests {
         let driver_loaded = std::path::Path::new("/proc/driver/nvidia/version").exists();
         match probe_nvml() {
             Err(reason) => {
-                assert!(!reason.trim().is_empty());
+                assert!(!reason.to_string().trim().is_empty());
                 if !driver_loaded {
                     eprintln!("NVML unavailable, as expected without a driver: {reason}");
                 }

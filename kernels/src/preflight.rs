@@ -3,10 +3,11 @@
 
 use serde_json::{Value, json};
 
+use crate::campaign::CellOutcome;
 use crate::campaign::{Cell, run_cell_cpu};
 use crate::cpu::{InputRange, KernelSpec};
 use crate::cuda::{CudaProbe, probe_cuda};
-use crate::nvml::{GpuDevice, probe_nvml};
+use crate::nvml::{GpuDevice, NvmlFailure, probe_nvml};
 
 /// Longest reason recorded (the schema allows 1024 characters).
 const REASON_MAX_CHARS: usize = 1000;
@@ -17,7 +18,7 @@ pub struct Preflight {
     /// CUDA: devices, or why it is unusable.
     pub cuda: CudaProbe,
     /// NVML: devices, or why it is unusable.
-    pub nvml: Result<Vec<GpuDevice>, String>,
+    pub nvml: Result<Vec<GpuDevice>, NvmlFailure>,
 }
 
 fn clip(text: &str, max: usize) -> String {
@@ -103,7 +104,7 @@ impl Preflight {
     pub fn worker_preflight(&self, worker: &str) -> Value {
         let mut checks = Vec::new();
         let cpu = cpu_self_test();
-        checks.push(check("cpu_kernels", cpu.is_ok(), cpu.unwrap_or_else(|e| e)));
+        checks.push(check("cpu_kernels", cpu.is_ok(), cpu.unwrap_or_else(|e| e.to_string())));
         let proc_ok = crate::supervise::read_stat(std::process::id()).is_ok();
         checks.push(check(
             "proc",
@@ -125,7 +126,7 @@ impl Preflight {
         checks.push(check_required("cuda", self.cuda.is_available(), cuda_detail, nvml_devices > 0));
         let (nvml_ok, nvml_detail) = match &self.nvml {
             Ok(devices) => (true, format!("{} device(s)", devices.len())),
-            Err(reason) => (false, reason.clone()),
+            Err(reason) => (false, reason.to_string()),
         };
         checks.push(check_required("nvml", nvml_ok, nvml_detail, false));
         // One rule: healthy iff every check that counts passed.
@@ -168,8 +169,16 @@ pub fn why_not_required(check_name: &str) -> &'static str {
     }
 }
 
+/// A reference kernel that failed the worker's self-test, with what it produced.
+#[derive(Debug, thiserror::Error)]
+#[error("{kernel} failed its self-test: {outcome:?}")]
+struct SelfTestFailure {
+    kernel: &'static str,
+    outcome: Box<CellOutcome>,
+}
+
 /// Runs a few tiny CPU cells and checks they pass.
-fn cpu_self_test() -> Result<String, String> {
+fn cpu_self_test() -> Result<String, SelfTestFailure> {
     let cells = [
         KernelSpec::Saxpy { n: 64, alpha: 1.5 },
         KernelSpec::MatmulTiled { m: 9, n: 7, k: 13, tile: 4 },
@@ -179,7 +188,7 @@ fn cpu_self_test() -> Result<String, String> {
         let cell = Cell { spec, seed: 1, range: InputRange::default(), tolerance: 1e-4 };
         let outcome = run_cell_cpu(&cell);
         if !outcome.passed() {
-            return Err(format!("{} failed its self-test: {outcome:?}", spec.name()));
+            return Err(SelfTestFailure { kernel: spec.name(), outcome: Box::new(outcome) });
         }
     }
     Ok(format!("{} reference kernels pass", cells.len()))

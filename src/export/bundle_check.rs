@@ -144,7 +144,7 @@ fn run(file: &Path, proof_file: &Path, key: &VerifierKey, o: &mut Outcome) -> Re
     let mut records: Vec<(usize, Record)> = Vec::new();
     let mut statements: Vec<(usize, DecodedEnvelope, Statement)> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let env = parse_envelope(line).map_err(|e| bad_line(i, e))?;
+        let env = parse_envelope(line).map_err(|e| bad_line(i, e.to_string()))?;
         if env.payload_type == PAYLOAD_TYPE {
             let digest = Hash32::blake3(&env.payload);
             let p =

@@ -241,7 +241,7 @@ impl Cursor {
 
     fn take(&mut self) -> Result<(EventRow, u64), String> {
         let b = self.batch.as_ref().ok_or("no current batch")?;
-        let row = EventColumns::of(b)?.row(self.at);
+        let row = EventColumns::of(b).map_err(|e| e.to_string())?.row(self.at);
         let index = self.base + self.at as u64;
         self.at += 1;
         Ok((row, index))
@@ -302,7 +302,8 @@ impl<'m> EventsCheck<'m> {
             let ty = partition_type(&f.path)
                 .ok_or_else(|| bad_file(&f.path, "an events file outside events/type=<type>/"))?;
             types.push(ty);
-            let reader = open_batches(&dir.join(&f.path), 4096).map_err(|e| bad_file(&f.path, e))?;
+            let reader =
+                open_batches(&dir.join(&f.path), 4096).map_err(|e| bad_file(&f.path, e.to_string()))?;
             let mut c = Cursor { file: i, reader, batch: None, at: 0, base: 0 };
             if let Some(seq) = c.peek_seq().map_err(|e| bad_file(&f.path, e))? {
                 heap.push(Reverse((seq, i)));
@@ -675,7 +676,10 @@ impl<'m> TypedFiles<'m> {
         while offset < expected.num_rows() {
             if f.pending.as_ref().is_none_or(|b| b.num_rows() == 0) {
                 if f.reader.is_none() {
-                    f.reader = Some(open_batches(&self.dir.join(path), 4096).map_err(|e| bad_file(path, e))?);
+                    f.reader = Some(
+                        open_batches(&self.dir.join(path), 4096)
+                            .map_err(|e| bad_file(path, e.to_string()))?,
+                    );
                 }
                 match f.reader.as_mut().and_then(Iterator::next) {
                     Some(Ok(b)) => f.pending = Some(b),
@@ -736,7 +740,7 @@ impl<'m> TypedFiles<'m> {
 
     /// The verdicts file `f` holds exactly the rows of `expected`.
     fn compare_verdicts(&self, f: &FileEntry, expected: &RecordBatch) -> Result<(), Bad> {
-        let (batches, _) = read_all(&self.dir.join(&f.path)).map_err(|e| bad_file(&f.path, e))?;
+        let (batches, _) = read_all(&self.dir.join(&f.path)).map_err(|e| bad_file(&f.path, e.to_string()))?;
         let got_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let mut offset = 0;
         for b in &batches {

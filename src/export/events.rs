@@ -79,11 +79,21 @@ pub struct Prepared {
     pub time_ns: Option<i64>,
 }
 
+/// A stored record whose own hashes do not hold (its seq).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordHashError {
+    #[error("record {0}: the payload does not match its digest")]
+    Digest(u64),
+    #[error("record {0}: the record hash does not match its leaf")]
+    Leaf(u64),
+}
+
 /// Checks a stored record's own hashes and builds its leaf. Order-independent (run in
 /// parallel); the chain and the tree are checked by the caller in seq order.
-pub fn prepare(r: &StoredRecord) -> Result<Prepared, String> {
+pub fn prepare(r: &StoredRecord) -> Result<Prepared, RecordHashError> {
     if Hash32::blake3(&r.payload) != r.digest {
-        return Err(format!("record {}: the payload does not match its digest", r.seq));
+        return Err(RecordHashError::Digest(r.seq));
     }
     let fields = LeafFields {
         seq: r.seq,
@@ -94,7 +104,7 @@ pub fn prepare(r: &StoredRecord) -> Result<Prepared, String> {
     };
     let leaf = fields.to_bytes();
     if Hash32::blake3(&leaf) != r.record_hash {
-        return Err(format!("record {}: the record hash does not match its leaf", r.seq));
+        return Err(RecordHashError::Leaf(r.seq));
     }
     Ok(Prepared { leaf_hash: assay_events::merkle::leaf_hash(&leaf), leaf, time_ns: time_ns(&r.time) })
 }
@@ -191,16 +201,26 @@ pub struct EventColumns<'b> {
     signatures: &'b StringArray,
 }
 
+/// A column of an `events` file that is missing or of the wrong type (its name).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ColumnError {
+    #[error("no column {0:?}")]
+    Missing(&'static str),
+    #[error("column {0:?} has the wrong type")]
+    WrongType(&'static str),
+}
+
 impl<'b> EventColumns<'b> {
     /// Errors name the first missing or mistyped column.
-    pub fn of(batch: &'b RecordBatch) -> Result<EventColumns<'b>, String> {
-        fn col<'b, T: 'static>(batch: &'b RecordBatch, name: &str) -> Result<&'b T, String> {
+    pub fn of(batch: &'b RecordBatch) -> Result<EventColumns<'b>, ColumnError> {
+        fn col<'b, T: 'static>(batch: &'b RecordBatch, name: &'static str) -> Result<&'b T, ColumnError> {
             batch
                 .column_by_name(name)
-                .ok_or_else(|| format!("no column {name:?}"))?
+                .ok_or(ColumnError::Missing(name))?
                 .as_any()
                 .downcast_ref::<T>()
-                .ok_or_else(|| format!("column {name:?} has the wrong type"))
+                .ok_or(ColumnError::WrongType(name))
         }
         Ok(EventColumns {
             seq: col(batch, "seq")?,

@@ -224,13 +224,26 @@ pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
     Ok((hasher.finalize().to_hex().to_string(), bytes))
 }
 
+/// Why a Parquet file could not be read (the underlying message as it is: the caller names
+/// the file).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("{0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
 /// Every batch of a Parquet file, and the row count its footer declares.
-pub fn read_all(path: &Path) -> Result<(Vec<RecordBatch>, u64), String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
+pub fn read_all(path: &Path) -> Result<(Vec<RecordBatch>, u64), ReadError> {
+    let file = File::open(path)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
     let declared = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-    let reader = builder.with_batch_size(8192).build().map_err(|e| e.to_string())?;
-    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+    let reader = builder.with_batch_size(8192).build()?;
+    let batches = reader.collect::<Result<Vec<_>, _>>()?;
     Ok((batches, declared))
 }
 
@@ -238,11 +251,7 @@ pub fn read_all(path: &Path) -> Result<(Vec<RecordBatch>, u64), String> {
 pub fn open_batches(
     path: &Path,
     batch_rows: usize,
-) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| e.to_string())?
-        .with_batch_size(batch_rows)
-        .build()
-        .map_err(|e| e.to_string())
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, ReadError> {
+    let file = File::open(path)?;
+    Ok(ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(batch_rows).build()?)
 }

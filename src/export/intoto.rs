@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use assay_events::b64;
-use assay_events::dsse::{DecodedEnvelope, Envelope, PAYLOAD_TYPE, Signature, pae};
+use assay_events::dsse::{DecodedEnvelope, Envelope, EnvelopeError, PAYLOAD_TYPE, Signature, pae};
 use assay_events::keys::SignerKey;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -67,17 +67,28 @@ impl Statement {
     }
 }
 
+/// Why a bundle line is not a DSSE envelope this ledger writes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeLineError {
+    #[error("not a DSSE envelope: {0}")]
+    NotDsse(serde_json::Error),
+    #[error("unexpected payloadType {0:?}")]
+    PayloadType(String),
+    #[error("{0}")]
+    Envelope(#[from] EnvelopeError),
+}
+
 /// Parses a DSSE envelope of any payload type (Assay events and in-toto statements).
-pub fn parse_envelope(json: &[u8]) -> Result<DecodedEnvelope, String> {
-    let env: Envelope = serde_json::from_slice(json).map_err(|e| format!("not a DSSE envelope: {e}"))?;
+pub fn parse_envelope(json: &[u8]) -> Result<DecodedEnvelope, EnvelopeLineError> {
+    let env: Envelope = serde_json::from_slice(json).map_err(EnvelopeLineError::NotDsse)?;
     let payload_type = env.payload_type.clone();
     if payload_type != PAYLOAD_TYPE && payload_type != INTOTO_PAYLOAD_TYPE {
-        return Err(format!("unexpected payloadType {payload_type:?}"));
+        return Err(EnvelopeLineError::PayloadType(payload_type));
     }
     // `decode` checks the payload type against the event type; the checks of the base64 and
     // the signatures are the same for both.
-    let mut decoded =
-        Envelope { payload_type: PAYLOAD_TYPE.to_owned(), ..env }.decode().map_err(|e| e.to_string())?;
+    let mut decoded = Envelope { payload_type: PAYLOAD_TYPE.to_owned(), ..env }.decode()?;
     decoded.payload_type = payload_type;
     Ok(decoded)
 }

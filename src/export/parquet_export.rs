@@ -20,7 +20,7 @@ use assay_projections::Projections;
 use rayon::prelude::*;
 
 use super::columns::{BatchBuilder, Row};
-use super::events::{self, Prepared};
+use super::events::{self, Prepared, RecordHashError};
 use super::files::{Finished, PartWriter, ROW_GROUP_ROWS, properties};
 use super::manifest::{FORMAT, FileEntry, Manifest, Step};
 use super::source::{LedgerSource, parse, replay, scan};
@@ -56,7 +56,7 @@ pub struct ExportSummary {
 }
 
 /// A record's leaf (or why it is bad) and, when typed tables are written, its parse.
-type Checked = (Result<Prepared, String>, Option<Result<Record, ExportError>>);
+type Checked = (Result<Prepared, RecordHashError>, Option<Result<Record, ExportError>>);
 
 /// Rows buffered per typed table before they are handed to the Parquet writer.
 const TYPED_BATCH_ROWS: usize = 8192;
@@ -214,7 +214,7 @@ impl<'a> Run<'a> {
             if stored.seq != seq {
                 return Err(ExportError::Ledger(format!("record {seq} is missing")));
             }
-            let prep = prep.map_err(ExportError::Ledger)?;
+            let prep = prep.map_err(|e| ExportError::Ledger(e.to_string()))?;
             if stored.prev_hash != self.last_hash {
                 return Err(ExportError::Ledger(format!(
                     "record {seq}: prev_hash does not link to record {}",

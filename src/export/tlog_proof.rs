@@ -7,7 +7,8 @@
 //! and a bundle's sidecar holds one proof per event, concatenated: each starts with the header.
 
 use assay_events::Hash32;
-use assay_events::b64;
+use assay_events::b64::{self, Base64Error};
+use assay_events::hash::HashParseError;
 
 pub const HEADER: &str = "c2sp.org/tlog-proof@v1";
 
@@ -18,6 +19,39 @@ pub struct TlogProof {
     pub hashes: Vec<Hash32>,
     /// The checkpoint note, verbatim (ends in a newline).
     pub checkpoint: String,
+}
+
+/// Why a text is not a `c2sp.org/tlog-proof@v1` proof (or a concatenation of them).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlogProofError {
+    #[error("no empty line before the checkpoint")]
+    NoEmptyLine,
+    #[error("the first line is not {HEADER}")]
+    NoHeader,
+    #[error("no index line")]
+    NoIndexLine,
+    #[error("extra: {0}")]
+    Extra(Base64Error),
+    /// The line found where the index line belongs.
+    #[error("expected an index line, got {0:?}")]
+    ExpectedIndex(String),
+    #[error("index {0:?} is not a decimal number")]
+    IndexNotDecimal(String),
+    #[error("index {index:?}: {error}")]
+    IndexRange { index: String, error: std::num::ParseIntError },
+    #[error("proof hash {line:?}: {error}")]
+    HashBase64 { line: String, error: Base64Error },
+    #[error("proof hash {line:?}: {error}")]
+    HashLength { line: String, error: HashParseError },
+    #[error("no checkpoint")]
+    NoCheckpoint,
+    /// A concatenation that does not begin with a proof.
+    #[error("does not start with {HEADER}")]
+    NoFirstHeader,
+    /// The `index`-th proof of a concatenation (from 0).
+    #[error("proof {index}: {error}")]
+    InProof { index: usize, error: Box<TlogProofError> },
 }
 
 impl TlogProof {
@@ -37,42 +71,45 @@ impl TlogProof {
     }
 
     /// Parses one proof.
-    pub fn parse(text: &str) -> Result<TlogProof, String> {
-        let (head, checkpoint) = text.split_once("\n\n").ok_or("no empty line before the checkpoint")?;
+    pub fn parse(text: &str) -> Result<TlogProof, TlogProofError> {
+        let (head, checkpoint) = text.split_once("\n\n").ok_or(TlogProofError::NoEmptyLine)?;
         let mut lines = head.split('\n');
         if lines.next() != Some(HEADER) {
-            return Err(format!("the first line is not {HEADER}"));
+            return Err(TlogProofError::NoHeader);
         }
-        let mut line = lines.next().ok_or("no index line")?;
+        let mut line = lines.next().ok_or(TlogProofError::NoIndexLine)?;
         let mut extra = None;
         if let Some(e) = line.strip_prefix("extra ") {
-            extra = Some(b64::decode_any(e).map_err(|e| format!("extra: {e}"))?);
-            line = lines.next().ok_or("no index line")?;
+            extra = Some(b64::decode_any(e).map_err(TlogProofError::Extra)?);
+            line = lines.next().ok_or(TlogProofError::NoIndexLine)?;
         }
         let index =
-            line.strip_prefix("index ").ok_or_else(|| format!("expected an index line, got {line:?}"))?;
+            line.strip_prefix("index ").ok_or_else(|| TlogProofError::ExpectedIndex(line.to_owned()))?;
         let canonical = !index.is_empty()
             && index.bytes().all(|b| b.is_ascii_digit())
             && (index == "0" || !index.starts_with('0'));
         if !canonical {
-            return Err(format!("index {index:?} is not a decimal number"));
+            return Err(TlogProofError::IndexNotDecimal(index.to_owned()));
         }
-        let index = index.parse().map_err(|e| format!("index {index:?}: {e}"))?;
+        let index =
+            index.parse().map_err(|error| TlogProofError::IndexRange { index: index.to_owned(), error })?;
         let hashes = lines
             .map(|l| {
-                let raw = b64::decode_any(l).map_err(|e| format!("proof hash {l:?}: {e}"))?;
-                Hash32::from_slice(&raw).map_err(|e| format!("proof hash {l:?}: {e}"))
+                let raw = b64::decode_any(l)
+                    .map_err(|error| TlogProofError::HashBase64 { line: l.to_owned(), error })?;
+                Hash32::from_slice(&raw)
+                    .map_err(|error| TlogProofError::HashLength { line: l.to_owned(), error })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if checkpoint.is_empty() {
-            return Err("no checkpoint".into());
+            return Err(TlogProofError::NoCheckpoint);
         }
         Ok(TlogProof { extra, index, hashes, checkpoint: checkpoint.to_owned() })
     }
 }
 
 /// Parses proofs concatenated one after another (each starting with the header line).
-pub fn parse_many(text: &str) -> Result<Vec<TlogProof>, String> {
+pub fn parse_many(text: &str) -> Result<Vec<TlogProof>, TlogProofError> {
     let mut starts = Vec::new();
     let mut at = 0;
     for line in text.split_inclusive('\n') {
@@ -82,13 +119,16 @@ pub fn parse_many(text: &str) -> Result<Vec<TlogProof>, String> {
         at += line.len();
     }
     if starts.first() != Some(&0) {
-        return Err(format!("does not start with {HEADER}"));
+        return Err(TlogProofError::NoFirstHeader);
     }
     starts.push(text.len());
     starts
         .windows(2)
         .enumerate()
-        .map(|(i, w)| TlogProof::parse(&text[w[0]..w[1]]).map_err(|e| format!("proof {i}: {e}")))
+        .map(|(index, w)| {
+            TlogProof::parse(&text[w[0]..w[1]])
+                .map_err(|error| TlogProofError::InProof { index, error: Box::new(error) })
+        })
         .collect()
 }
 

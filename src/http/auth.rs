@@ -17,6 +17,7 @@
 //! `/login`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -24,7 +25,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::error::ApiError;
-use super::state::AppState;
 use crate::store::Store;
 
 /// The name of the cookie that carries a read token for browsers.
@@ -122,9 +122,10 @@ fn cookie_decode(value: &str) -> String {
 }
 
 /// Middleware on the `/v1` read routes (and `/metrics`): a missing or refused credential is a
-/// JSON 401 with a `Bearer` challenge.
-pub async fn require_read_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let refusal = match state.read_auth.authorize(request.headers()).await {
+/// JSON 401 with a `Bearer` challenge. Its state is the server's [`ReadAuth`] alone, so this
+/// module needs nothing of the handlers' state (which holds the same `ReadAuth`).
+pub async fn require_read_token(State(auth): State<Arc<ReadAuth>>, request: Request, next: Next) -> Response {
+    let refusal = match auth.authorize(request.headers()).await {
         Ok(Access::Granted { .. }) => return next.run(request).await,
         Ok(Access::Missing) => ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -37,7 +37,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::error::RETRY_AFTER_UNAVAILABLE_S;
-use super::state::HttpMetrics;
+use super::metrics::HttpMetrics;
 
 /// Refused connections answered after their request head at once; beyond these a refused
 /// connection is answered without waiting and closed, so a flood cannot use up the

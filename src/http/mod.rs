@@ -17,19 +17,23 @@ mod dispatch;
 pub(crate) mod error;
 pub(crate) mod events;
 mod extract;
+mod metrics;
 pub mod openapi;
 mod ops;
+mod options;
 mod projections;
 mod proofs;
 mod ratelimit;
+mod rendered;
 mod server;
 pub(crate) mod state;
 mod stream;
 pub mod wire;
 
 pub use conn::ConnLimits;
+pub use options::ServeOptions;
 pub use ratelimit::RateLimit;
-pub use server::{ServeError, ServeOptions, Server};
+pub use server::{ServeError, Server};
 
 /// The largest request body.
 pub const BODY_BYTES_MAX: usize = 4 << 20;

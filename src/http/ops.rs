@@ -12,7 +12,6 @@
 //! by [`track_requests`], labelled by the matched route template (never the raw path: label
 //! values stay a fixed, small set), method and status.
 
-use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use axum::Json;
@@ -20,14 +19,11 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
 
 use super::error::{ApiError, RETRY_AFTER_UNAVAILABLE_S};
+use super::metrics::RequestLabels;
+#[cfg(doc)]
+use super::metrics::ServiceMetrics;
 use super::state::AppState;
 use super::wire::{ErrorBody, Health};
 
@@ -82,7 +78,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     security((), ("bearer" = []))
 )]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    state.metrics.service.refresh(&state).await;
+    state.metrics.service.refresh(&state.ledger, &state.live).await;
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &state.registry)
         .map_err(|e| ApiError::internal("metrics", e.to_string()))?;
@@ -159,116 +155,6 @@ pub fn prometheus_text(openmetrics: &str) -> String {
     out
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct AuditLabel {
-    audit: &'static str,
-}
-
-/// The labels of a request: the matched route template, the method, the status.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    route: String,
-    method: &'static str,
-    status: u16,
-}
-
-fn latency_histogram() -> Histogram {
-    // 500 µs … ~16 s.
-    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
-}
-
-/// The service's gauges of the ledger's state, and its request counters and latencies.
-///
-/// TODO(witnesses): a gauge of each witness's lag (records between the head and the latest
-/// checkpoint it cosigned) once witnesses exist; the ledger has none yet.
-#[derive(Debug)]
-pub struct ServiceMetrics {
-    tree_size: Gauge,
-    checkpoint_age_seconds: Gauge<f64, AtomicU64>,
-    gpus_needing_reset: Gauge,
-    artifacts: Family<AuditLabel, Gauge>,
-    requests: Family<RequestLabels, Counter>,
-    request_seconds: Family<RequestLabels, Histogram, fn() -> Histogram>,
-}
-
-impl Default for ServiceMetrics {
-    fn default() -> Self {
-        ServiceMetrics {
-            tree_size: Gauge::default(),
-            checkpoint_age_seconds: Gauge::default(),
-            gpus_needing_reset: Gauge::default(),
-            artifacts: Family::default(),
-            requests: Family::default(),
-            request_seconds: Family::new_with_constructor(latency_histogram),
-        }
-    }
-}
-
-impl ServiceMetrics {
-    /// Adds every metric to `registry` (names get the `assay_` prefix there).
-    pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "tree_size_records",
-            "Records in the log: the size of the latest signed checkpoint",
-            self.tree_size.clone(),
-        );
-        registry.register(
-            "checkpoint_age_seconds",
-            "Seconds since the latest checkpoint was signed (NaN when it cannot be read)",
-            self.checkpoint_age_seconds.clone(),
-        );
-        registry.register(
-            "gpus_needing_reset",
-            "GPUs (host and PCI id) that an Xid marked as needing a reset and no preflight has found working since",
-            self.gpus_needing_reset.clone(),
-        );
-        registry.register(
-            "artifacts",
-            "Audited artifacts by audit result: pass (canonical, every claim supported) or fail",
-            self.artifacts.clone(),
-        );
-        registry.register(
-            "http_requests",
-            "HTTP requests answered, by route template, method and status",
-            self.requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "Time to answer an HTTP request (to the response head; a stream's life is not counted), by route template, method and status",
-            self.request_seconds.clone(),
-        );
-    }
-
-    /// Sets the gauges from the ledger's state now: its head, the store's row of the head's
-    /// checkpoint, the live projections. The projections' lock is not held across the read.
-    async fn refresh(&self, state: &AppState) {
-        let size = state.ledger.head().borrow().size;
-        self.tree_size.set(i64::try_from(size).unwrap_or(i64::MAX));
-        let age_s = match state.ledger.store().checkpoint_at(size).await {
-            Ok(Some(row)) => (crate::clock::now_ns() - row.signed_at_ns).max(0) as f64 / 1e9,
-            Ok(None) => f64::NAN,
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics: the latest checkpoint could not be read");
-                f64::NAN
-            }
-        };
-        self.checkpoint_age_seconds.set(age_s);
-        let p = state.live.read();
-        self.gpus_needing_reset.set(p.gpus.needing_reset().count() as i64);
-        let report = p.audit_report();
-        drop(p);
-        let passing = report.artifacts.iter().filter(|a| a.passes).count() as i64;
-        let failing = report.artifacts.len() as i64 - passing;
-        self.artifacts.get_or_create(&AuditLabel { audit: "pass" }).set(passing);
-        self.artifacts.get_or_create(&AuditLabel { audit: "fail" }).set(failing);
-    }
-
-    fn observe(&self, labels: RequestLabels, seconds: f64) {
-        self.request_seconds.get_or_create(&labels).observe(seconds);
-        self.requests.get_or_create(&labels).inc();
-    }
-}
-
 /// A method as a label: the standard ones by name, anything else `other` (so a client cannot
 /// make up label values).
 fn method_label(method: &Method) -> &'static str {
@@ -299,7 +185,12 @@ pub async fn track_requests(State(state): State<AppState>, request: Request, nex
 
 #[cfg(test)]
 mod tests {
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::registry::Registry;
+
     use super::*;
+    use crate::http::metrics::latency_histogram;
 
     #[test]
     fn accept_chooses_the_format() {

@@ -5,10 +5,6 @@
 //! digest is blake3 of exactly the `state` bytes served. Bodies of the live state are rendered
 //! once per seq and shared by every reader until the next commit.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use assay_events::Hash32;
 use assay_projections::Projections;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -19,6 +15,7 @@ use utoipa::IntoParams;
 
 use super::error::ApiError;
 use super::extract::{Path, Query, Seq, seq};
+use super::rendered::render;
 use super::state::AppState;
 use super::wire::{ArtifactAudit, ErrorBody, ProjectionBody};
 
@@ -29,20 +26,6 @@ pub struct AtParams {
     /// The state as of this seq (records 0..=SEQ); default: the live head.
     #[param(value_type = Option<u64>, minimum = 0)]
     at: Option<Seq>,
-}
-
-/// Rendered bodies of the live state: name → (seq, body).
-#[derive(Default)]
-pub struct RenderCache {
-    bodies: Mutex<HashMap<&'static str, (Option<u64>, Bytes)>>,
-}
-
-fn render(p: &Projections, name: &str) -> Option<Bytes> {
-    let state = p.state_json(name)?;
-    let canonical = assay_projections::canon::canonical_string(&state);
-    let digest = Hash32::blake3(canonical.as_bytes());
-    let seq = p.seq().map_or("null".to_owned(), |s| s.to_string());
-    Some(Bytes::from(format!(r#"{{"seq":{seq},"digest":"{}","state":{canonical}}}"#, digest.to_hex())))
 }
 
 fn json(body: Bytes) -> Response {
@@ -74,7 +57,7 @@ async fn projection_body(state: &AppState, name: &'static str, at: Option<u64>) 
         let p = replayed(state, at).await?;
         return render(&p, name).ok_or_else(missing);
     }
-    let cached = state.renders.bodies.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+    let cached = state.renders.get(name);
     // While the follower applies a batch, the last rendering (which names its seq) is served
     // rather than waiting for the batch.
     let (seq, body) = match (state.live.try_read(), cached) {
@@ -86,7 +69,7 @@ async fn projection_body(state: &AppState, name: &'static str, at: Option<u64>) 
             (p.seq(), render(&p, name).ok_or_else(missing)?)
         }
     };
-    state.renders.bodies.lock().unwrap_or_else(|p| p.into_inner()).insert(name, (seq, body.clone()));
+    state.renders.put(name, seq, body.clone());
     Ok(body)
 }
 

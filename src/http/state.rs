@@ -2,15 +2,14 @@
 
 use std::sync::Arc;
 
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::sync::{Semaphore, watch};
 
-use super::ServeOptions;
 use super::auth::ReadAuth;
-use super::projections::RenderCache;
+use super::metrics::HttpMetrics;
+use super::options::ServeOptions;
 use super::ratelimit::RateLimiter;
+use super::rendered::RenderCache;
 use crate::ledger::Ledger;
 use crate::live::LiveProjections;
 
@@ -68,40 +67,5 @@ impl AppState {
             replays: Arc::new(Semaphore::new(REPLAYS_AT_ONCE)),
             renders: Arc::new(RenderCache::default()),
         }))
-    }
-}
-
-/// The service's own metrics (the ledger's are registered beside them).
-#[derive(Debug, Default)]
-pub struct HttpMetrics {
-    pub subscribers: Gauge,
-    pub subscribers_dropped: Counter,
-    pub rate_limited: Counter,
-    /// Gauges of the ledger's state and requests by route ([`super::ops`]).
-    pub service: super::ops::ServiceMetrics,
-    pub connections: Gauge,
-    pub connections_refused: Counter,
-}
-
-impl HttpMetrics {
-    fn register(&self, registry: &mut Registry) {
-        registry.register("stream_subscribers", "Open /v1/stream subscriptions", self.subscribers.clone());
-        registry.register(
-            "stream_subscribers_dropped",
-            "Subscribers disconnected because they could not keep up (told where to resume)",
-            self.subscribers_dropped.clone(),
-        );
-        registry.register(
-            "rate_limited_requests",
-            "Write requests refused by the per-key rate limit",
-            self.rate_limited.clone(),
-        );
-        self.service.register(registry);
-        registry.register("http_connections", "Client connections being served", self.connections.clone());
-        registry.register(
-            "http_connections_refused",
-            "Connections refused with 503 (or closed) because the connection cap was reached",
-            self.connections_refused.clone(),
-        );
     }
 }

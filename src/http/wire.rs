@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+// The envelope's schema lives with the record JSON that embeds it; bodies name it from here.
 use crate::view::RecordView;
+pub use crate::view::{EnvelopeSchema, SignatureSchema};
 
 /// Every error: a short machine-readable code and a sentence for people.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -16,35 +18,6 @@ pub struct ErrorBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0)]
     pub index: Option<usize>,
-}
-
-/// A DSSE envelope around a CloudEvent (DESIGN §2).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(as = Envelope)]
-pub struct EnvelopeSchema {
-    /// Always `application/vnd.assay.event+json`.
-    #[serde(rename = "payloadType")]
-    #[schema(pattern = "^application/vnd\\.assay\\.event\\+json$")]
-    pub payload_type: String,
-    /// base64 of the CloudEvent JSON bytes (at most 1 MiB).
-    #[schema(min_length = 1, pattern = "^[A-Za-z0-9+/_-]+=*$")]
-    pub payload: String,
-    /// 1 to 8 signatures over DSSE PAE, each by a different key; every one must verify under a
-    /// registered, unrevoked key (the key `source` names also needs a role for the type).
-    #[schema(min_items = 1, max_items = 8)]
-    pub signatures: Vec<SignatureSchema>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(as = Signature)]
-pub struct SignatureSchema {
-    /// `name+hexid` of the signing key: no whitespace or control characters, at most 256
-    /// characters.
-    #[schema(max_length = 256, pattern = "^[^+\\s\\x00-\\x1f\\x7f-\\x9f]+\\+[0-9a-f]{8}$")]
-    pub keyid: String,
-    /// base64 of the 64-byte Ed25519 signature over DSSE PAE.
-    #[schema(pattern = "^[A-Za-z0-9+/_-]{86}(==)?$")]
-    pub sig: String,
 }
 
 /// Up to 1000 envelopes appended all-or-nothing.

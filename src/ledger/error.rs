@@ -168,6 +168,19 @@ pub enum OpenError {
          then `assay recover --truncate-to {truncate_to}` (it keeps what it removes in a file)"
     )]
     Unsigned { found: String, truncate_to: u64 },
+    /// The sequencer refused or could not commit the genesis record (the reason, not a
+    /// source: the message already holds it).
     #[error("genesis rejected: {0}")]
-    Genesis(String),
+    Genesis(AppendError),
+}
+
+/// Why a sequencer batch failed as a whole: nothing of it is acknowledged, and every request
+/// in it gets [`AppendError::Storage`] with this text.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Catching up with the store (or rebuilding from it) failed.
+    #[error(transparent)]
+    Fold(#[from] OpenError),
 }

@@ -1,11 +1,10 @@
 //! The append path's counters and histograms (Prometheus types; the HTTP service exposes
 //! them at `/metrics`).
 //!
-//! Each ledger owns one [`LedgerMetrics`]. The sequencer task reaches it as a task-local
-//! ([`with`]), set when the task is spawned, so no sequencing code has to carry it.
+//! Each ledger owns one [`LedgerMetrics`]: [`crate::ledger::Ledger::prepare`] counts the
+//! envelopes it refuses, and the sequencer, which holds the same handle as a field, counts
+//! batches and replies.
 
-use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -114,18 +113,4 @@ impl LedgerMetrics {
             self.commit_seconds.observe(elapsed.as_secs_f64());
         }
     }
-}
-
-tokio::task_local! {
-    static CURRENT: Arc<LedgerMetrics>;
-}
-
-/// Runs `task` with `metrics` as the task's metrics.
-pub(crate) fn scope<F: Future>(metrics: Arc<LedgerMetrics>, task: F) -> impl Future<Output = F::Output> {
-    CURRENT.scope(metrics, task)
-}
-
-/// Calls `f` with the current task's metrics, if it has any.
-pub(crate) fn with(f: impl FnOnce(&LedgerMetrics)) {
-    let _ = CURRENT.try_with(|m| f(m));
 }

@@ -151,10 +151,7 @@ impl Ledger {
         });
         let envelope =
             build_envelope(&ledger_key, "ledger.initialized", Some("ledger"), data, None, now_ns());
-        ledger
-            .append(vec![Incoming::Decoded(envelope)])
-            .await
-            .map_err(|e| OpenError::Genesis(e.to_string()))?;
+        ledger.append(vec![Incoming::Decoded(envelope)]).await.map_err(OpenError::Genesis)?;
         Ok(ledger)
     }
 
@@ -201,6 +198,7 @@ impl Ledger {
         let keys = Arc::new(RwLock::new(Arc::new(KeyRegistry::new())));
         let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (committed_tx, _) = broadcast::channel(COMMITTED_BATCHES_BUFFERED);
+        let metrics = Arc::new(LedgerMetrics::default());
         let mut sequencer = Sequencer {
             store: store.clone(),
             ledger_key: ledger_key.clone(),
@@ -222,14 +220,14 @@ impl Ledger {
             preflight_max_age_ns: i64::try_from(options.preflight_max_age_ms.saturating_mul(1_000_000))
                 .unwrap_or(i64::MAX),
             call_timeout: options.store_call_timeout,
+            metrics: metrics.clone(),
         };
         sequencer.catch_up_quietly().await?;
         sequencer.check_nothing_beyond().await?;
         let opened = options
             .keep_opened_state
             .then(|| (sequencer.state.projections.clone(), committed_tx.subscribe()));
-        let metrics = Arc::new(LedgerMetrics::default());
-        let task = tokio::spawn(metrics::scope(metrics.clone(), sequencer.run(rx, shutdown_rx)));
+        let task = tokio::spawn(sequencer.run(rx, shutdown_rx));
         Ok(Ledger {
             inner: Arc::new(Inner {
                 store,

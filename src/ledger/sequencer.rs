@@ -21,7 +21,8 @@ use assay_projections::gates::LedgerDecision;
 use assay_projections::{GateError, KeyRegistry, admission_decision, dispatch_decision};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::error::{AppendError, OpenError, Rejection};
+use super::error::{AppendError, BatchError, OpenError, Rejection};
+use super::metrics::LedgerMetrics;
 use super::prepare::Prepared;
 use super::state::LedgerState;
 use super::{Ack, AppendOutcome, Committed, HeadInfo};
@@ -74,6 +75,8 @@ pub(crate) struct Sequencer {
     /// Longest wait for one database call; past it the call counts as failed (see
     /// [`crate::store::CALL_TIMEOUT`]).
     pub call_timeout: std::time::Duration,
+    /// The ledger's append metrics (the same handle [`super::Ledger::metrics`] returns).
+    pub metrics: Arc<LedgerMetrics>,
 }
 
 /// What woke the sequencer.
@@ -212,13 +215,13 @@ impl Sequencer {
         };
         self.healthy.store(!self.dirty && !self.write_failing, std::sync::atomic::Ordering::Relaxed);
         let committed = if self.dirty { 0 } else { self.frontier.size().saturating_sub(size_before) };
-        super::metrics::with(|m| m.batch(committed, started.elapsed()));
+        self.metrics.batch(committed, started.elapsed());
         for (request, outcome) in batch.into_iter().zip(outcomes) {
             let reply = match outcome {
                 Outcome::Done(acks) => Ok(AppendOutcome { acks, checkpoint: self.checkpoint.clone() }),
                 Outcome::Rejected(e) => Err(e),
             };
-            super::metrics::with(|m| m.request(&reply));
+            self.metrics.request(&reply);
             // The requester may have gone away; the records are committed regardless.
             let _ = request.reply.send(reply);
         }
@@ -227,31 +230,40 @@ impl Sequencer {
     /// Takes the writer lock, folds in whatever other writers committed, sequences the batch
     /// against that head and commits it, all under the lock: seqs stay gap-free and no
     /// other writer can sign a checkpoint in between.
-    async fn lock_sequence_commit(&mut self, batch: &[Request]) -> Result<Vec<Outcome>, String> {
+    async fn lock_sequence_commit(&mut self, batch: &[Request]) -> Result<Vec<Outcome>, BatchError> {
         if self.dirty {
-            self.rebuild().await.map_err(|e| e.to_string())?;
+            self.rebuild().await?;
         } else if self.store.notifies() {
             // Other servers may write here: fold what they committed before taking the lock,
             // so it is held only for the (usually empty) rest and one writer's catch-up
             // overlaps another's commit instead of waiting for it.
-            self.catch_up().await.map_err(|e| e.to_string())?;
+            self.catch_up().await?;
         }
         let limit = self.call_timeout;
-        let (mut tx, stored_size) =
-            bounded("lock", limit, self.store.lock()).await.map_err(|e| e.to_string())?;
+        let (mut tx, stored_size) = bounded("lock", limit, self.store.lock()).await?;
         if stored_size != self.frontier.size() {
-            self.catch_up().await.map_err(|e| e.to_string())?;
+            self.catch_up().await?;
         }
+        // Under the writer lock nobody else commits, so a successful catch-up stands exactly
+        // at the locked head: the batch extends what is stored, with no gap and no overlap.
+        // (Without a head row the lock reads 0 and the catch-up leaves the state as it was.)
+        let base_size = self.frontier.size();
+        assert!(
+            base_size == stored_size || stored_size == 0,
+            "the sequencer's tree ({base_size} leaves) must stand at the head read under the writer lock \
+             ({stored_size} records)"
+        );
         if !self.nothing_beyond {
-            self.refuse_beyond(&mut tx).await.map_err(|e| e.to_string())?;
+            self.refuse_beyond(&mut tx).await?;
         }
         let (outcomes, commit) = self.sequence(batch).await?;
         if let Some((commit, records)) = commit {
+            check_batch(&commit, &records, base_size, self.frontier.size());
             // Mark dirty until the commit is known to have happened.
             self.dirty = true;
             // A timeout here is a failed commit: the batch may or may not have committed, so
             // nothing is acknowledged and the state is rebuilt from the store.
-            bounded("commit", limit, tx.write(&commit)).await.map_err(|e| e.to_string())?;
+            bounded("commit", limit, tx.write(&commit)).await?;
             self.dirty = false;
             self.write_failing = false;
             self.published(&commit, records);
@@ -367,9 +379,14 @@ impl Sequencer {
     async fn sequence(
         &mut self,
         batch: &[Request],
-    ) -> Result<(Vec<Outcome>, Option<(CommitBatch, Vec<Record>)>), String> {
+    ) -> Result<(Vec<Outcome>, Option<(CommitBatch, Vec<Record>)>), StoreError> {
         let base_size = self.frontier.size();
-        let existing = self.existing_ids(batch).await.map_err(|e| e.to_string())?;
+        let existing = self.existing_ids(batch).await?;
+        // The store was seen (under this lock) to hold nothing beyond the head, so every id it
+        // knows names a record the state has folded.
+        if let Some(k) = existing.values().find(|k| k.seq >= base_size) {
+            panic!("the store found an id at seq {} beyond the head's {base_size} records", k.seq);
+        }
         let mut in_batch: KnownIds = HashMap::new();
         let mut commit = CommitBatch { base_size, ..CommitBatch::default() };
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -592,6 +609,7 @@ impl Sequencer {
 
     fn published(&mut self, commit: &CommitBatch, records: Vec<Record>) {
         if let Some(c) = commit.checkpoints.last() {
+            assert_eq!(c.size, self.frontier.size(), "a committed checkpoint must cover the whole tree");
             self.checkpoint = Arc::from(c.note.as_str());
             // No receiver is fine: nobody follows this ledger live.
             let _ = self.committed_tx.send(Arc::new(Committed {
@@ -648,6 +666,18 @@ impl Sequencer {
                 self.store.records_bulk(self.frontier.size(), CATCH_UP_PAGE_RECORDS),
             )
             .await?;
+            // The store's own promise (ordered by its key, bounded by the limit), not the
+            // data's: a missing seq is reported below as an inconsistency.
+            assert!(
+                page.len() <= CATCH_UP_PAGE_RECORDS as usize,
+                "the store returned more records than asked"
+            );
+            assert!(
+                page.first().is_none_or(|r| r.seq >= self.frontier.size())
+                    && page.windows(2).all(|w| w[0].seq < w[1].seq),
+                "the store returned records out of seq order or before {}",
+                self.frontier.size()
+            );
             let mut records = Vec::with_capacity(page.len());
             for stored in page.into_iter().take_while(|r| r.seq < head.size) {
                 let record = stored.to_record()?;
@@ -693,6 +723,94 @@ impl Sequencer {
     }
 }
 
-fn vec_of_errors(n: usize, e: &str) -> Vec<Outcome> {
-    (0..n).map(|_| Outcome::Rejected(AppendError::Storage(e.to_owned()))).collect()
+fn vec_of_errors(n: usize, e: &BatchError) -> Vec<Outcome> {
+    let e = e.to_string();
+    (0..n).map(|_| Outcome::Rejected(AppendError::Storage(e.clone()))).collect()
+}
+
+/// The postconditions of sequencing a batch onto a head of `base_size` records: its records
+/// have the next seqs without a gap, the followers' copies match them, the tree grew by one
+/// leaf per record, and the head and the one checkpoint both stand at the tree's new size.
+fn check_batch(commit: &CommitBatch, records: &[Record], base_size: u64, tree_size: u64) {
+    assert_eq!(commit.base_size, base_size, "a batch must extend the head it was sequenced on");
+    assert!(
+        commit.records.iter().zip(base_size..).all(|(r, seq)| r.seq == seq),
+        "a batch's records must have contiguous seqs from {base_size}"
+    );
+    assert!(
+        records.len() == commit.records.len()
+            && records.iter().zip(&commit.records).all(|(r, row)| r.seq == row.seq),
+        "the records handed to followers must be the batch's records"
+    );
+    let size = base_size + commit.records.len() as u64;
+    assert_eq!(tree_size, size, "the tree must grow by one leaf per record of the batch");
+    let head = commit.head.as_ref().map(|h| (h.size, h.checkpoint_size));
+    assert_eq!(head, Some((size, size)), "the head must stand at the tree's size, at its checkpoint");
+    let checkpoints: Vec<u64> = commit.checkpoints.iter().map(|c| c.size).collect();
+    assert_eq!(checkpoints, [size], "one checkpoint must cover the batch, at the tree's size");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` records from seq `base` as one batch on a head of `base` records, with the head
+    /// and the checkpoint at the new size.
+    fn batch(base: u64, n: u64) -> (CommitBatch, Vec<Record>) {
+        let key = SignerKey::from_seed("ledger", [7; 32]).expect("a key");
+        let mut commit = CommitBatch { base_size: base, ..CommitBatch::default() };
+        let mut records = Vec::new();
+        for seq in base..base + n {
+            let data = serde_json::json!({"reason": "x"});
+            let env = build_envelope(&key, "control.paused", Some("control"), data, None, 0);
+            let r = Record::new(seq, 0, env.payload, env.signatures, Hash32::ZERO).expect("a record");
+            commit.records.push(RecordRow::from_record(&r, signatures_canonical_json(&r.signatures)));
+            records.push(r);
+        }
+        let size = base + n;
+        commit.head =
+            Some(HeadRow { size, record_hash: Hash32::ZERO, frontier: Vec::new(), checkpoint_size: size });
+        commit.checkpoints =
+            vec![CheckpointRow { size, root: Hash32::ZERO, note: String::new(), signed_at_ns: 0 }];
+        (commit, records)
+    }
+
+    #[test]
+    fn a_well_formed_batch_passes() {
+        let (commit, records) = batch(5, 3);
+        check_batch(&commit, &records, 5, 8);
+    }
+
+    #[test]
+    #[should_panic(expected = "contiguous seqs")]
+    fn a_gap_in_a_batch_is_caught() {
+        let (mut commit, records) = batch(5, 3);
+        commit.records[1].seq = 7;
+        check_batch(&commit, &records, 5, 8);
+    }
+
+    #[test]
+    #[should_panic(expected = "one leaf per record")]
+    fn a_tree_that_did_not_grow_with_the_batch_is_caught() {
+        let (commit, records) = batch(5, 3);
+        check_batch(&commit, &records, 5, 9);
+    }
+
+    #[test]
+    #[should_panic(expected = "the head must stand at the tree's size")]
+    fn a_head_behind_the_tree_is_caught() {
+        let (mut commit, records) = batch(5, 3);
+        if let Some(h) = commit.head.as_mut() {
+            h.size = 7;
+        }
+        check_batch(&commit, &records, 5, 8);
+    }
+
+    #[test]
+    #[should_panic(expected = "one checkpoint must cover the batch")]
+    fn a_checkpoint_short_of_the_tree_is_caught() {
+        let (mut commit, records) = batch(5, 3);
+        commit.checkpoints[0].size = 7;
+        check_batch(&commit, &records, 5, 8);
+    }
 }

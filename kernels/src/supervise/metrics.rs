@@ -33,39 +33,70 @@ impl Metric {
     }
 }
 
+/// What is wrong with one metrics line.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetricLineError {
+    /// The line is not JSON (serde_json's message).
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    /// The line is JSON but not an object.
+    #[error("not a JSON object")]
+    NotObject,
+    /// A required key is absent.
+    #[error("no {0}")]
+    Missing(&'static str),
+    /// `name` is not an identifier (the value as found).
+    #[error("name must be an identifier ([A-Za-z0-9][A-Za-z0-9._:/-]*), got {0}")]
+    BadName(Value),
+    /// `step` is not a non-negative integer (the value as found).
+    #[error("step must be a non-negative integer, got {0}")]
+    BadStep(Value),
+    /// `value` is a number that is not finite.
+    #[error("value {0} is not finite")]
+    NotFinite(serde_json::Number),
+    /// `value` is not a number (the value as found).
+    #[error("value must be a number, got {0}")]
+    BadValue(Value),
+    /// `unit` is not a string of 1 to 32 characters (the value as found).
+    #[error("unit must be a string of 1 to 32 characters, got {0}")]
+    BadUnit(Value),
+    /// The file follower did not keep the line (its reason, e.g. too long).
+    #[error("{0}")]
+    Skipped(String),
+}
+
 /// Parses one metrics line; the error says what is wrong. Other keys are ignored.
-pub fn parse_metric(line: &str) -> Result<Metric, String> {
-    let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+pub fn parse_metric(line: &str) -> Result<Metric, MetricLineError> {
+    let value: Value = serde_json::from_str(line).map_err(|e| MetricLineError::NotJson(e.to_string()))?;
     let Value::Object(object) = value else {
-        return Err("not a JSON object".into());
+        return Err(MetricLineError::NotObject);
     };
     let name = match object.get("name") {
         Some(Value::String(name)) if is_identifier(name) => name.clone(),
-        Some(other) => {
-            return Err(format!("name must be an identifier ([A-Za-z0-9][A-Za-z0-9._:/-]*), got {other}"));
-        }
-        None => return Err("no name".into()),
+        Some(other) => return Err(MetricLineError::BadName(other.clone())),
+        None => return Err(MetricLineError::Missing("name")),
     };
     let step = match object.get("step") {
         Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
             (Some(step), _) => step,
             (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 && f < 9.0e15 => f as u64,
-            _ => return Err(format!("step must be a non-negative integer, got {n}")),
+            _ => return Err(MetricLineError::BadStep(Value::Number(n.clone()))),
         },
-        Some(other) => return Err(format!("step must be a non-negative integer, got {other}")),
-        None => return Err("no step".into()),
+        Some(other) => return Err(MetricLineError::BadStep(other.clone())),
+        None => return Err(MetricLineError::Missing("step")),
     };
     let value = match object.get("value") {
         Some(Value::Number(n)) => {
-            n.as_f64().filter(|v| v.is_finite()).ok_or_else(|| format!("value {n} is not finite"))?
+            n.as_f64().filter(|v| v.is_finite()).ok_or_else(|| MetricLineError::NotFinite(n.clone()))?
         }
-        Some(other) => return Err(format!("value must be a number, got {other}")),
-        None => return Err("no value".into()),
+        Some(other) => return Err(MetricLineError::BadValue(other.clone())),
+        None => return Err(MetricLineError::Missing("value")),
     };
     let unit = match object.get("unit") {
         None | Some(Value::Null) => None,
         Some(Value::String(unit)) if !unit.is_empty() && unit.chars().count() <= 32 => Some(unit.clone()),
-        Some(other) => return Err(format!("unit must be a string of 1 to 32 characters, got {other}")),
+        Some(other) => return Err(MetricLineError::BadUnit(other.clone())),
     };
     Ok(Metric { name, step, value, unit })
 }
@@ -77,7 +108,7 @@ pub struct MetricsTail {
 }
 
 /// One line read from the metrics file: its number and what it held.
-pub type MetricLine = (u64, Result<Metric, String>);
+pub type MetricLine = (u64, Result<Metric, MetricLineError>);
 
 impl MetricsTail {
     /// Follows `path` from its beginning (it need not exist yet).
@@ -98,7 +129,9 @@ impl MetricsTail {
                     out.push((number, parse_metric(text.trim())));
                 }
                 FollowEvent::Truncated => {}
-                FollowEvent::Skipped { number, reason } => out.push((number, Err(reason))),
+                FollowEvent::Skipped { number, reason } => {
+                    out.push((number, Err(MetricLineError::Skipped(reason))))
+                }
             }
         }
         Ok(out)
@@ -135,7 +168,7 @@ mod tests {
             (r#"{"name":"a","step":1}"#, "no value"),
             (r#"{"name":"a","step":1,"value":1,"unit":""}"#, "unit"),
         ] {
-            let error = parse_metric(line).expect_err(line);
+            let error = parse_metric(line).expect_err(line).to_string();
             assert!(error.contains(want), "{line}: {error}");
         }
     }

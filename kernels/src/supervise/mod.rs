@@ -14,7 +14,7 @@ pub use evidence::{
     EvidenceFile, FILES_PER_EVENT, bundle_digest, evidence_events, hash_file, hash_folder, manifest,
 };
 pub use exec::{ExecError, ExecOptions, ExecReport, GpuUtilization, exec};
-pub use metrics::{Metric, MetricLine, MetricsTail, parse_metric};
+pub use metrics::{Metric, MetricLine, MetricLineError, MetricsTail, parse_metric};
 pub use proc::{
     ProcStat, clock_ticks_per_second, page_size, parse_stat, read_stat, signal_group, snapshot,
     uptime_seconds,

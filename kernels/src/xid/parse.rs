@@ -97,7 +97,7 @@ fn parse_xid(after: &str) -> XidParse {
     };
     let (pid, name, message) = match split_process(body.trim_start()) {
         Ok(parts) => parts,
-        Err(reason) => return malformed(reason),
+        Err(reason) => return malformed(reason.to_string()),
     };
     let message = message.trim();
     if message.is_empty() {
@@ -108,13 +108,25 @@ fn parse_xid(after: &str) -> XidParse {
 
 type ProcessParts<'a> = (Option<u32>, Option<String>, &'a str);
 
+/// What is wrong with the `pid=…, name=…, ` prefix of an Xid message.
+#[derive(Debug, thiserror::Error)]
+enum ProcessFieldError {
+    #[error("truncated pid field")]
+    TruncatedPid,
+    #[error("truncated name field")]
+    TruncatedName,
+    /// The pid text, shortened for the reason.
+    #[error("not a pid: {0:?}")]
+    NotAPid(String),
+}
+
 /// Splits an optional `pid=…, name=…, ` prefix off an Xid message.
-fn split_process(body: &str) -> Result<ProcessParts<'_>, String> {
+fn split_process(body: &str) -> Result<ProcessParts<'_>, ProcessFieldError> {
     let Some(after_pid) = body.strip_prefix("pid=") else {
         return Ok((None, None, body));
     };
     let Some((pid_text, rest)) = after_pid.split_once(',') else {
-        return Err("truncated pid field".to_owned());
+        return Err(ProcessFieldError::TruncatedPid);
     };
     let pid = parse_pid(pid_text.trim())?;
     let rest = rest.trim_start();
@@ -122,7 +134,7 @@ fn split_process(body: &str) -> Result<ProcessParts<'_>, String> {
         return Ok((pid, None, rest));
     };
     let Some((name_text, message)) = after_name.split_once(", ") else {
-        return Err("truncated name field".to_owned());
+        return Err(ProcessFieldError::TruncatedName);
     };
     let name_text = name_text.trim();
     let name = if name_text.is_empty() || is_unknown(name_text) { None } else { Some(name_text.to_owned()) };
@@ -133,12 +145,12 @@ fn is_unknown(value: &str) -> bool {
     value.trim_matches(['\'', '"']) == "<unknown>"
 }
 
-fn parse_pid(text: &str) -> Result<Option<u32>, String> {
+fn parse_pid(text: &str) -> Result<Option<u32>, ProcessFieldError> {
     if is_unknown(text) {
         return Ok(None);
     }
     let unquoted = text.trim_matches(['\'', '"']);
-    unquoted.parse::<u32>().map(Some).map_err(|_| format!("not a pid: {:?}", excerpt(text)))
+    unquoted.parse::<u32>().map(Some).map_err(|_| ProcessFieldError::NotAPid(excerpt(text)))
 }
 
 /// Reads the PCI address from a "fallen off the bus" line that has no Xid number.

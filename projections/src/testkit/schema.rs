@@ -22,11 +22,27 @@ fn validators() -> &'static BTreeMap<&'static str, jsonschema::Validator> {
     })
 }
 
+/// Why a test event's `data` does not meet its schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FixtureSchemaError {
+    /// No schema is listed for this event type.
+    #[error("no schema for event type {0:?}")]
+    UnknownType(String),
+    /// The first failing field (a JSON pointer below `data`) and the validator's message.
+    #[error("{ty}: data{path}: {message}")]
+    Invalid { ty: String, path: String, message: String },
+}
+
 /// `Err` naming the first failing field, or the unknown type.
-pub fn validate(ty: &str, data: &Value) -> Result<(), String> {
-    let v = validators().get(ty).ok_or_else(|| format!("no schema for event type {ty:?}"))?;
+pub fn validate(ty: &str, data: &Value) -> Result<(), FixtureSchemaError> {
+    let v = validators().get(ty).ok_or_else(|| FixtureSchemaError::UnknownType(ty.to_owned()))?;
     match v.iter_errors(data).next() {
         None => Ok(()),
-        Some(e) => Err(format!("{ty}: data{}: {e}", e.instance_path)),
+        Some(e) => Err(FixtureSchemaError::Invalid {
+            ty: ty.to_owned(),
+            path: e.instance_path.to_string(),
+            message: e.to_string(),
+        }),
     }
 }
