@@ -62,6 +62,11 @@ pub struct BundleSummary {
     pub passes: bool,
 }
 
+/// The verification summary's `verificationResult` of an artifact that passes its audit.
+pub const PASSED: &str = "PASSED";
+/// … and of one that does not.
+pub const FAILED: &str = "FAILED";
+
 /// The sidecar of `file`: `<file>.proof`.
 pub fn proof_path(file: &Path) -> PathBuf {
     let mut s = file.as_os_str().to_owned();
@@ -198,7 +203,7 @@ impl BundlePlan {
                 "resourceUri": format!("assay:{}/artifact/{slug}", checkpoint.origin),
                 "policy": {"uri": AUDIT_POLICY},
                 "inputAttestations": inputs,
-                "verificationResult": if artifact.passes { super::bundle_check::PASSED } else { super::bundle_check::FAILED },
+                "verificationResult": if artifact.passes { PASSED } else { FAILED },
                 "verifiedLevels": if artifact.passes { vec!["ASSAY_CLAIMS_SUPPORTED"] } else { Vec::new() },
                 "slsaVersion": "1.0",
                 "assay": {

@@ -34,10 +34,7 @@ use super::intoto::{
 use super::tlog_proof::parse_many;
 use crate::verify::check_content;
 
-/// The verification summary's `verificationResult` of an artifact that passes its audit.
-pub const PASSED: &str = "PASSED";
-/// … and of one that does not.
-pub const FAILED: &str = "FAILED";
+pub use super::bundle::{FAILED, PASSED};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct BundleReport {
