@@ -24,7 +24,10 @@ class Normal(html.parser.HTMLParser):
     def handle_starttag(self, tag, attrs):
         self.parts.append("<%s %s>" % (tag, sorted((k, v or "") for k, v in attrs)))
 
-    handle_startendtag = handle_starttag
+    def handle_startendtag(self, tag, attrs):
+        # `<rect …/>` and `<rect …></rect>` are one element (maud writes the second).
+        self.handle_starttag(tag, attrs)
+        self.handle_endtag(tag)
 
     def handle_endtag(self, tag):
         self.parts.append("</%s>" % tag)
