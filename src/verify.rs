@@ -467,22 +467,31 @@ fn check_alone(stored: &StoredRecord) -> Result<Record, Bad> {
     {
         return Err(bad("indexed columns disagree with the payload".into()));
     }
-    check_content(&record).map_err(bad)?;
+    check_content(&record).map_err(|e| bad(e.to_string()))?;
     Ok(record)
 }
 
 /// Checks of a stored record's content that need nothing else: the schema of its `data` (as
 /// stored records are read, [`crate::schema::validate_recorded`]) and its subject. Export
 /// verification checks exported records with it too.
-pub(crate) fn check_content(record: &Record) -> Result<(), String> {
+pub(crate) fn check_content(record: &Record) -> Result<(), ContentError> {
     let e = &record.event;
-    crate::schema::validate_recorded(&e.ty, &e.data).map_err(|err| err.to_string())?;
+    crate::schema::validate_recorded(&e.ty, &e.data)?;
     if let Some(expected) = expected_subject(e)
         && e.subject.as_deref() != Some(expected.as_str())
     {
-        return Err(format!("subject must be {expected}"));
+        return Err(ContentError::Subject { expected });
     }
     Ok(())
+}
+
+/// Why a record's content is wrong on its own ([`check_content`]).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ContentError {
+    #[error(transparent)]
+    Schema(#[from] crate::schema::SchemaError),
+    #[error("subject must be {expected}")]
+    Subject { expected: String },
 }
 
 impl StoredRecord {

@@ -157,7 +157,7 @@ fn run(file: &Path, proof_file: &Path, key: &VerifierKey, o: &mut Outcome) -> Re
             let record =
                 Record::new(seq, p.leaf.received_at_ns, env.payload, env.signatures, p.leaf.prev_hash)
                     .map_err(|e| at(e.to_string()))?;
-            check_content(&record).map_err(at)?;
+            check_content(&record).map_err(|e| at(e.to_string()))?;
             records.push((i, record));
         } else {
             let s: Statement = serde_json::from_slice(&env.payload)

@@ -550,7 +550,7 @@ fn check_row(l: &Located) -> Result<(Record, Hash32), String> {
         record_hash,
         event,
     };
-    check_content(&record)?;
+    check_content(&record).map_err(|e| e.to_string())?;
     Ok((record, leaf_hash(&r.leaf)))
 }
 

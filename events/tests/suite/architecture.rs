@@ -278,11 +278,8 @@ fn circles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
     let reached: BTreeMap<&String, BTreeSet<String>> = edges.keys().map(|m| (m, reach(m))).collect();
     let mut out: Vec<Vec<String>> = Vec::new();
     for (m, r) in &reached {
-        let mut circle: Vec<String> = r
-            .iter()
-            .filter(|o| reached.get(o).is_some_and(|back| back.contains(*m)))
-            .cloned()
-            .collect();
+        let mut circle: Vec<String> =
+            r.iter().filter(|o| reached.get(o).is_some_and(|back| back.contains(*m))).cloned().collect();
         circle.sort();
         if circle.len() > 1 && !out.contains(&circle) {
             out.push(circle);
