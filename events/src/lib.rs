@@ -16,6 +16,7 @@
 //! - [`pci`]: PCI bus ids in their one canonical form.
 //! - [`text`]: the rule for identifier strings (no control characters, bounded length).
 //! - [`json`]: strict JSON (no duplicate keys).
+//! - [`xid`]: NVIDIA's Xid catalog: class and recommended action per Xid code.
 
 #![forbid(unsafe_code)]
 
@@ -34,6 +35,7 @@ pub mod roles;
 pub mod schemas;
 pub mod source;
 pub mod text;
+pub mod xid;
 
 pub use hash::Hash32;
 pub use schemas::{EventType, UnknownEventType};

@@ -108,6 +108,12 @@ impl PartialEq<EventType> for str {
     }
 }
 
+impl PartialEq<&str> for EventType {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl PartialEq<EventType> for String {
     fn eq(&self, other: &EventType) -> bool {
         self == other.as_str()
