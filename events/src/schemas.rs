@@ -102,21 +102,10 @@ impl std::fmt::Display for EventType {
     }
 }
 
-impl PartialEq<EventType> for str {
-    fn eq(&self, other: &EventType) -> bool {
-        self == other.as_str()
-    }
-}
-
+/// So that a test can compare a type with the string it expects.
 impl PartialEq<&str> for EventType {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
-    }
-}
-
-impl PartialEq<EventType> for String {
-    fn eq(&self, other: &EventType) -> bool {
-        self == other.as_str()
     }
 }
 
