@@ -20,7 +20,7 @@
 //! | `RESTART_VM` | `RESTART_VM` |
 //! | `WORKFLOW_XID_45` (follow the Xid it accompanies) | `NONE` |
 //! | `WORKFLOW_NVLINK5_ERR` (Xids 144–150: decided by the error unit; see the Xid 154 that follows) | `WORKFLOW_NVLINK` |
-//! | `XID_154` | `SEE_RECOVERY_ACTION`, refined from the message by the runner (from the message) |
+//! | `XID_154` | `SEE_RECOVERY_ACTION`, refined from the message by the runner (`assay_kernels::xid::classify`) |
 //!
 //! [`Severity`] and [`XidInfo::taints_hardware`] are this project's classes: `hardware` Xids
 //! (memory ECC, row remapping, fallen off the bus, GSP, micro-controller halts) and the
