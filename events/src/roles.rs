@@ -74,6 +74,11 @@ impl EventType {
             }
         }
     }
+
+    /// A change to the key registry after genesis: `key.registered` or `key.revoked`.
+    pub fn is_key_change(self) -> bool {
+        matches!(self, EventType::KeyRegistered | EventType::KeyRevoked)
+    }
 }
 
 /// The roles any of which lets a key emit `event_type` ([`EventType::allowed_roles`]);

@@ -391,7 +391,8 @@ impl Sequencer {
                             continue;
                         }
                         let (record, decision) = self.sequence_one(item, &mut commit);
-                        keys_changed |= record.event.ty.starts_with("key.") || record.seq == 0;
+                        keys_changed |=
+                            record.event_type().is_some_and(EventType::is_key_change) || record.seq == 0;
                         acks.push(Ack { seq: record.seq, digest: record.digest, existed: false });
                         for r in std::iter::once(record).chain(decision) {
                             in_batch
@@ -529,7 +530,7 @@ impl Sequencer {
             if let Some(k) = known {
                 return Err(reject(Rejection::Conflict { event_source: id.0, id: id.1, seq: k.seq }));
             }
-            if item.event.ty.starts_with("key.") || position == 0 {
+            if item.event.event_type().is_some_and(EventType::is_key_change) || position == 0 {
                 let mut next = scratch.take().unwrap_or_else(|| self.state.keys().clone());
                 if let Ok(r) = Record::new(
                     position,
