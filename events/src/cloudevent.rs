@@ -4,6 +4,7 @@ use chrono::Datelike;
 use serde_json::{Map, Value};
 
 use crate::Hash32;
+use crate::schemas::EventType;
 use crate::text::{
     ID_CHARS_MAX, SOURCE_CHARS_MAX, SUBJECT_CHARS_MAX, TIME_CHARS_MAX, TYPE_CHARS_MAX, check_text,
 };
@@ -38,6 +39,12 @@ pub const TIME_YEAR_MIN: i32 = 1970;
 pub const TIME_YEAR_MAX: i32 = 2261;
 
 impl CloudEvent {
+    /// The event's `type` as a v1 [`EventType`]; `None` for a type outside v1 (a later
+    /// version's), which projections ignore and the ledger still stores and verifies.
+    pub fn event_type(&self) -> Option<EventType> {
+        EventType::parse(&self.ty).ok()
+    }
+
     /// Parses payload bytes. Requires a JSON object with `specversion` == "1.0", non-empty
     /// `id`, `source`, `type`, and `time` in RFC 3339; `datacontenttype`, when present, must
     /// be `application/json`. Errors name the field.

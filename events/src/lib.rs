@@ -10,11 +10,13 @@
 //! - [`checkpoint`]: C2SP `tlog-checkpoint` bodies, signed as notes.
 //! - [`merkle`]: the RFC 6962 SHA-256 tree, its compact frontier, proofs and their checks.
 //! - [`record`]: the record leaf, the record hash and the hash chain.
-//! - [`roles`]: event types and the roles that may emit them.
+//! - [`schemas`]: the v1 event types ([`EventType`]) and their compiled-in schemas.
+//! - [`roles`]: the roles that may emit each event type.
 //! - [`source`]: the key an event's `source` names, and that key's signature.
 //! - [`pci`]: PCI bus ids in their one canonical form.
 //! - [`text`]: the rule for identifier strings (no control characters, bounded length).
 //! - [`json`]: strict JSON (no duplicate keys).
+//! - [`xid`]: NVIDIA's Xid catalog: class and recommended action per Xid code.
 
 #![forbid(unsafe_code)]
 
@@ -33,5 +35,7 @@ pub mod roles;
 pub mod schemas;
 pub mod source;
 pub mod text;
+pub mod xid;
 
 pub use hash::Hash32;
+pub use schemas::{EventType, UnknownEventType};

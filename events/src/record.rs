@@ -149,6 +149,11 @@ impl Record {
         }
     }
 
+    /// The event's v1 type, for matching (see [`CloudEvent::event_type`]); `None` outside v1.
+    pub fn event_type(&self) -> Option<crate::schemas::EventType> {
+        self.event.event_type()
+    }
+
     pub fn leaf_fields(&self) -> LeafFields {
         LeafFields {
             seq: self.seq,

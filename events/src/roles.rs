@@ -1,4 +1,4 @@
-//! Event types (v1) and the roles allowed to emit each (DESIGN §2).
+//! The roles, and the roles allowed to emit each v1 event type (DESIGN §2).
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -40,32 +40,51 @@ impl Role {
     }
 }
 
-pub use crate::schemas::EVENT_TYPES;
+pub use crate::schemas::{EVENT_TYPES, EventType};
 
-/// The roles any of which lets a key emit `event_type`; `None` for an unknown type.
-/// admin: key.*, control.*, artifact.superseded; dispatcher: run.queued, dispatch.requested,
-/// run.cancelled; worker: worker.preflight, run.started/finished/quiesced/heartbeat,
-/// evidence.captured, metric.recorded; runner: kernel.*, gpu.*, and all a worker may;
-/// author: artifact.submitted, claim.asserted, claim.withdrawn; auditor: audit.attested;
-/// ledger: ledger.initialized, dispatch.decided, artifact.admitted, artifact.rejected.
+impl EventType {
+    /// The roles any of which lets a key emit this type.
+    /// admin: key.*, control.*, artifact.superseded; dispatcher: run.queued,
+    /// dispatch.requested, run.cancelled; worker: worker.preflight,
+    /// run.started/finished/quiesced/heartbeat, evidence.captured, metric.recorded; runner:
+    /// kernel.*, gpu.*, and all a worker may; author: artifact.submitted, claim.asserted,
+    /// claim.withdrawn; auditor: audit.attested; ledger: ledger.initialized,
+    /// dispatch.decided, artifact.admitted, artifact.rejected.
+    pub fn allowed_roles(self) -> &'static [Role] {
+        use EventType as T;
+        use Role::*;
+        match self {
+            T::KeyRegistered | T::KeyRevoked => &[Admin],
+            T::ControlPaused | T::ControlResumed | T::ControlMaintenance => &[Admin],
+            T::ArtifactSuperseded => &[Admin],
+            T::RunQueued | T::DispatchRequested | T::RunCancelled => &[Dispatcher],
+            T::WorkerPreflight
+            | T::RunStarted
+            | T::RunFinished
+            | T::RunQuiesced
+            | T::RunHeartbeat
+            | T::EvidenceCaptured
+            | T::MetricRecorded => &[Worker, Runner],
+            T::KernelLaunchCompleted | T::KernelLaunchFaulted => &[Runner],
+            T::GpuPreflight | T::GpuTelemetry | T::GpuXid => &[Runner],
+            T::ArtifactSubmitted | T::ClaimAsserted | T::ClaimWithdrawn => &[Author],
+            T::AuditAttested => &[Auditor],
+            T::LedgerInitialized | T::DispatchDecided | T::ArtifactAdmitted | T::ArtifactRejected => {
+                &[Ledger]
+            }
+        }
+    }
+
+    /// A change to the key registry after genesis: `key.registered` or `key.revoked`.
+    pub fn is_key_change(self) -> bool {
+        matches!(self, EventType::KeyRegistered | EventType::KeyRevoked)
+    }
+}
+
+/// The roles any of which lets a key emit `event_type` ([`EventType::allowed_roles`]);
+/// `None` for a type outside v1, so that an unknown `key.foo` gets no role.
 pub fn allowed_roles(event_type: &str) -> Option<&'static [Role]> {
-    use Role::*;
-    // Listed type by type, not by prefix, so that an unknown `key.foo` gets no role.
-    let roles: &'static [Role] = match event_type {
-        "key.registered" | "key.revoked" => &[Admin],
-        "control.paused" | "control.resumed" | "control.maintenance" => &[Admin],
-        "artifact.superseded" => &[Admin],
-        "run.queued" | "dispatch.requested" | "run.cancelled" => &[Dispatcher],
-        "worker.preflight" | "run.started" | "run.finished" | "run.quiesced" | "run.heartbeat"
-        | "evidence.captured" | "metric.recorded" => &[Worker, Runner],
-        "kernel.launch.completed" | "kernel.launch.faulted" => &[Runner],
-        "gpu.preflight" | "gpu.telemetry" | "gpu.xid" => &[Runner],
-        "artifact.submitted" | "claim.asserted" | "claim.withdrawn" => &[Author],
-        "audit.attested" => &[Auditor],
-        "ledger.initialized" | "dispatch.decided" | "artifact.admitted" | "artifact.rejected" => &[Ledger],
-        _ => return None,
-    };
-    Some(roles)
+    EventType::parse(event_type).ok().map(EventType::allowed_roles)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! not send a type only the ledger writes, every co-signer must be live too, and a key change
 //! must make sense for the key it names (revocation is final, the ledger key stays as it is).
 
+use assay_events::EventType;
 use assay_events::cloudevent::CloudEvent;
 use assay_events::dsse::Signature;
 use assay_events::keys::{KeyError, VerifierKey};
@@ -20,7 +21,9 @@ use assay_events::source::{signature_by_name, source_key_name};
 use crate::keys::{KeyEntry, KeyProblem, KeyRegistry};
 
 /// The type of record 0, and of no other record.
-pub const GENESIS_TYPE: &str = "ledger.initialized";
+pub const GENESIS: EventType = EventType::LedgerInitialized;
+/// [`GENESIS`] as it is written in events.
+pub const GENESIS_TYPE: &str = GENESIS.as_str();
 
 /// Why a record may not stand where it is, or a new envelope may not be appended.
 ///
@@ -111,7 +114,7 @@ pub fn authorize_record(
     if keys.ledger_keyid().is_none() {
         return Err(AuthError::NoGenesis);
     }
-    if ty == GENESIS_TYPE {
+    if event.event_type() == Some(GENESIS) {
         return Err(AuthError::SecondGenesis);
     }
     let roles = roles_for(ty)?;
@@ -128,7 +131,7 @@ fn recorded_genesis(
     event: &CloudEvent,
     signer: &str,
 ) -> Result<VerifierKey, AuthError> {
-    if event.ty != GENESIS_TYPE {
+    if event.event_type() != Some(GENESIS) {
         return Err(AuthError::NotGenesis);
     }
     let named = VerifierKey::parse(event.data["ledger_key"].as_str().unwrap_or_default())
@@ -203,15 +206,15 @@ pub fn authorize_submission(
     verifies: impl FnMut(&str, &str, &VerifierKey) -> bool,
 ) -> Result<(), AuthError> {
     let Submission { seq, event, signer, signatures } = submission;
-    if event.ty == GENESIS_TYPE {
+    if event.event_type() == Some(GENESIS) {
         return submitted_genesis(ledger, submission, verifies);
     }
     if seq == 0 {
         return Err(AuthError::NotGenesis);
     }
     authorize_signers(keys, &event.ty, signer, signatures, verifies)?;
-    match event.ty.as_str() {
-        "key.registered" | "key.revoked" => key_change(keys, event),
+    match event.event_type() {
+        Some(EventType::KeyRegistered | EventType::KeyRevoked) => key_change(keys, event),
         _ => Ok(()),
     }
 }
@@ -276,10 +279,10 @@ fn key_change(keys: &KeyRegistry, event: &CloudEvent) -> Result<(), AuthError> {
         return Err(AuthError::LedgerKeyChange(keyid));
     }
     let revoked = keys.get(&keyid).map(|e| e.revoked_seq);
-    match (event.ty.as_str(), revoked) {
-        ("key.registered", Some(Some(seq))) => Err(AuthError::RevocationFinal { keyid, seq }),
-        ("key.revoked", None) => Err(AuthError::NotRegistered(keyid)),
-        ("key.revoked", Some(Some(_))) => Err(AuthError::AlreadyRevoked(keyid)),
+    match (event.event_type(), revoked) {
+        (Some(EventType::KeyRegistered), Some(Some(seq))) => Err(AuthError::RevocationFinal { keyid, seq }),
+        (Some(EventType::KeyRevoked), None) => Err(AuthError::NotRegistered(keyid)),
+        (Some(EventType::KeyRevoked), Some(Some(_))) => Err(AuthError::AlreadyRevoked(keyid)),
         _ => Ok(()),
     }
 }

@@ -13,11 +13,8 @@ use crate::digest::state_digest;
 use crate::gpus::Gpus;
 use crate::kernels::Kernels;
 use crate::keys::KeyRegistry;
+use crate::name::ProjectionName;
 use crate::queue::Queue;
-
-/// Projection names, in display order. `verdicts` is the audit report (evaluated from
-/// `audit`, `keys` and `corpus`), listed so that its digest can be compared too.
-pub const NAMES: &[&str] = &["keys", "queue", "corpus", "audit", "gpus", "kernels", "verdicts"];
 
 /// The state folded from records `0..=seq`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -62,8 +59,9 @@ impl Projections {
         self.seq
     }
 
-    pub fn names() -> &'static [&'static str] {
-        NAMES
+    /// Every projection, in display order.
+    pub fn names() -> &'static [ProjectionName] {
+        ProjectionName::ALL
     }
 
     /// The audit report of this state.
@@ -71,37 +69,36 @@ impl Projections {
         self.audit.report(&self.keys, &self.corpus)
     }
 
-    /// One digest per name in [`NAMES`]: blake3 of the canonical JSON of each state.
+    /// One digest per projection, keyed by its name: blake3 of the canonical JSON of each
+    /// state.
     pub fn digests(&self) -> BTreeMap<&'static str, Hash32> {
-        NAMES.iter().filter_map(|n| Some((*n, self.digest(n)?))).collect()
+        ProjectionName::ALL.iter().map(|n| (n.as_str(), self.digest(*n))).collect()
     }
 
-    /// The digest of one projection; `None` for an unknown name.
-    pub fn digest(&self, name: &str) -> Option<Hash32> {
-        Some(match name {
-            "keys" => self.keys.digest(),
-            "queue" => self.queue.digest(),
-            "corpus" => self.corpus.digest(),
-            "audit" => self.audit.digest(),
-            "gpus" => self.gpus.digest(),
-            "kernels" => self.kernels.digest(),
-            "verdicts" => state_digest(&self.audit_report()),
-            _ => return None,
-        })
-    }
-
-    /// The state of one projection as JSON (the bytes its digest covers); `None` for an
-    /// unknown name.
-    pub fn state_json(&self, name: &str) -> Option<Value> {
+    /// The digest of one projection.
+    pub fn digest(&self, name: ProjectionName) -> Hash32 {
         match name {
-            "keys" => serde_json::to_value(&self.keys).ok(),
-            "queue" => serde_json::to_value(&self.queue).ok(),
-            "corpus" => serde_json::to_value(&self.corpus).ok(),
-            "audit" => serde_json::to_value(&self.audit).ok(),
-            "gpus" => serde_json::to_value(&self.gpus).ok(),
-            "kernels" => serde_json::to_value(&self.kernels).ok(),
-            "verdicts" => serde_json::to_value(self.audit_report()).ok(),
-            _ => None,
+            ProjectionName::Keys => self.keys.digest(),
+            ProjectionName::Queue => self.queue.digest(),
+            ProjectionName::Corpus => self.corpus.digest(),
+            ProjectionName::Audit => self.audit.digest(),
+            ProjectionName::Gpus => self.gpus.digest(),
+            ProjectionName::Kernels => self.kernels.digest(),
+            ProjectionName::Verdicts => state_digest(&self.audit_report()),
+        }
+    }
+
+    /// The state of one projection as JSON (the bytes its digest covers); `None` if it does
+    /// not serialize.
+    pub fn state_json(&self, name: ProjectionName) -> Option<Value> {
+        match name {
+            ProjectionName::Keys => serde_json::to_value(&self.keys).ok(),
+            ProjectionName::Queue => serde_json::to_value(&self.queue).ok(),
+            ProjectionName::Corpus => serde_json::to_value(&self.corpus).ok(),
+            ProjectionName::Audit => serde_json::to_value(&self.audit).ok(),
+            ProjectionName::Gpus => serde_json::to_value(&self.gpus).ok(),
+            ProjectionName::Kernels => serde_json::to_value(&self.kernels).ok(),
+            ProjectionName::Verdicts => serde_json::to_value(self.audit_report()).ok(),
         }
     }
 }

@@ -12,8 +12,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use assay_events::Hash32;
 use assay_events::record::Record;
+use assay_events::{EventType, Hash32};
 use serde::Serialize;
 
 use crate::data::{owned, str_of, strs_of, u64_of};
@@ -103,11 +103,12 @@ impl Corpus {
     }
 
     pub fn apply(&mut self, record: &Record) {
-        match record.event.ty.as_str() {
-            "artifact.submitted" => self.apply_submitted(record),
-            "artifact.admitted" => self.apply_decided(record, true),
-            "artifact.rejected" => self.apply_decided(record, false),
-            "artifact.superseded" => self.apply_superseded(record),
+        let Some(ty) = record.event_type() else { return };
+        match ty {
+            EventType::ArtifactSubmitted => self.apply_submitted(record),
+            EventType::ArtifactAdmitted => self.apply_decided(record, true),
+            EventType::ArtifactRejected => self.apply_decided(record, false),
+            EventType::ArtifactSuperseded => self.apply_superseded(record),
             _ => {}
         }
     }

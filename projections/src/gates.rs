@@ -6,8 +6,8 @@
 //! and applies it, the state reflects it (an accepted dispatch holds its lane; an admitted
 //! artifact is canonical), so the next request is decided against it.
 
-use assay_events::Hash32;
 use assay_events::record::Record;
+use assay_events::{EventType, Hash32};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -25,7 +25,7 @@ pub const MAX_REASONS: usize = 64;
 #[non_exhaustive]
 pub enum GateError {
     #[error("record {seq} is a {got}, not a {expected}")]
-    WrongType { seq: u64, expected: &'static str, got: String },
+    WrongType { seq: u64, expected: EventType, got: String },
     #[error("record {seq}: data field `{field}` is missing or malformed")]
     Field { seq: u64, field: &'static str },
 }
@@ -33,7 +33,7 @@ pub enum GateError {
 /// A decision the ledger records as its own event.
 pub trait LedgerDecision {
     /// The CloudEvents `type` of the ledger's event.
-    fn event_type(&self) -> &'static str;
+    fn event_type(&self) -> EventType;
     /// The CloudEvents `subject`.
     fn subject(&self) -> String;
     /// The event's `data`, valid against `schemas/events/<event_type>.json`.
@@ -60,8 +60,8 @@ pub struct DispatchDecision {
 }
 
 impl LedgerDecision for DispatchDecision {
-    fn event_type(&self) -> &'static str {
-        "dispatch.decided"
+    fn event_type(&self) -> EventType {
+        EventType::DispatchDecided
     }
     fn subject(&self) -> String {
         format!("run/{}", self.run)
@@ -98,7 +98,7 @@ pub fn dispatch_decision(
     request: &Record,
     preflight_max_age_ns: i64,
 ) -> Result<DispatchDecision, GateError> {
-    expect_type(request, "dispatch.requested")?;
+    expect_type(request, EventType::DispatchRequested)?;
     let data = &request.event.data;
     let run = field(request, "run", str_of(data, "run"))?;
     let worker = field(request, "worker", str_of(data, "worker"))?;
@@ -171,8 +171,8 @@ pub struct AdmissionDecision {
 }
 
 impl LedgerDecision for AdmissionDecision {
-    fn event_type(&self) -> &'static str {
-        if self.admitted { "artifact.admitted" } else { "artifact.rejected" }
+    fn event_type(&self) -> EventType {
+        if self.admitted { EventType::ArtifactAdmitted } else { EventType::ArtifactRejected }
     }
     fn subject(&self) -> String {
         format!("artifact/{}", self.slug)
@@ -198,7 +198,7 @@ impl LedgerDecision for AdmissionDecision {
 ///   `artifact.superseded` it first);
 /// - `version_not_newer`: the version is not above every version of the slug ever admitted.
 pub fn admission_decision(state: &Projections, submission: &Record) -> Result<AdmissionDecision, GateError> {
-    expect_type(submission, "artifact.submitted")?;
+    expect_type(submission, EventType::ArtifactSubmitted)?;
     let data = &submission.event.data;
     let slug = field(submission, "slug", str_of(data, "slug"))?;
     let version = field(submission, "version", u64_of(data, "version"))?;
@@ -231,8 +231,8 @@ pub fn admission_decision(state: &Projections, submission: &Record) -> Result<Ad
     })
 }
 
-fn expect_type(record: &Record, expected: &'static str) -> Result<(), GateError> {
-    if record.event.ty == expected {
+fn expect_type(record: &Record, expected: EventType) -> Result<(), GateError> {
+    if record.event_type() == Some(expected) {
         Ok(())
     } else {
         Err(GateError::WrongType { seq: record.seq, expected, got: record.event.ty.clone() })

@@ -22,8 +22,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
-use assay_events::Hash32;
 use assay_events::record::Record;
+use assay_events::{EventType, Hash32};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -153,10 +153,11 @@ impl Gpus {
     }
 
     pub fn apply(&mut self, record: &Record) {
-        match record.event.ty.as_str() {
-            "gpu.preflight" => self.apply_preflight(record),
-            "gpu.telemetry" => self.apply_telemetry(record),
-            "gpu.xid" => self.apply_xid(record),
+        let Some(ty) = record.event_type() else { return };
+        match ty {
+            EventType::GpuPreflight => self.apply_preflight(record),
+            EventType::GpuTelemetry => self.apply_telemetry(record),
+            EventType::GpuXid => self.apply_xid(record),
             _ => {}
         }
     }

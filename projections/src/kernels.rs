@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use assay_events::Hash32;
 use assay_events::record::Record;
+use assay_events::{EventType, Hash32};
 use serde::Serialize;
 
 use crate::canon::canonical_string;
@@ -47,9 +47,9 @@ impl Kernels {
     }
 
     pub fn apply(&mut self, record: &Record) {
-        let faulted = match record.event.ty.as_str() {
-            "kernel.launch.completed" => false,
-            "kernel.launch.faulted" => true,
+        let faulted = match record.event_type() {
+            Some(EventType::KernelLaunchCompleted) => false,
+            Some(EventType::KernelLaunchFaulted) => true,
             _ => return,
         };
         let data = &record.event.data;

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use assay_events::Hash32;
 use assay_events::keys::VerifierKey;
 use assay_events::record::Record;
 use assay_events::roles::Role;
+use assay_events::{EventType, Hash32};
 use serde::Serialize;
 
 /// One key the ledger knows about.
@@ -58,8 +58,9 @@ impl KeyRegistry {
     /// parse is ignored here (the schema and the sequencer rejected it before it was stored).
     pub fn apply(&mut self, record: &Record) {
         let data = &record.event.data;
-        match record.event.ty.as_str() {
-            "ledger.initialized" => {
+        let Some(ty) = record.event_type() else { return };
+        match ty {
+            EventType::LedgerInitialized => {
                 self.origin = data["origin"].as_str().map(str::to_owned);
                 if let Some(v) = data["ledger_key"].as_str().and_then(parse_vkey) {
                     self.ledger_keyid = Some(v.keyid());
@@ -71,7 +72,7 @@ impl KeyRegistry {
                     }
                 }
             }
-            "key.registered" => {
+            EventType::KeyRegistered => {
                 let Some(v) = data["vkey"].as_str().and_then(parse_vkey) else { return };
                 let mut roles: Vec<Role> = data["roles"]
                     .as_array()
@@ -83,7 +84,7 @@ impl KeyRegistry {
                 roles.dedup();
                 self.insert(v, roles, record.seq);
             }
-            "key.revoked" => {
+            EventType::KeyRevoked => {
                 let Some(v) = data["vkey"].as_str().and_then(parse_vkey) else { return };
                 if let Some(entry) = self.keys.get_mut(&v.keyid()) {
                     entry.revoked_seq.get_or_insert(record.seq);

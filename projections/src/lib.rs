@@ -13,6 +13,7 @@
 //! - [`gpus`]: per-device (host, PCI id) telemetry, Xid history, needs-reset.
 //! - [`kernels`]: the campaign matrix.
 //! - [`bundle`]: all of them together ([`Projections`]).
+//! - [`name`]: the projection names, in one list ([`ProjectionName`]).
 //! - [`reasons`]: every reason code the verdicts and gates write, in words.
 
 #![forbid(unsafe_code)]
@@ -29,6 +30,7 @@ pub mod gates;
 pub mod gpus;
 pub mod kernels;
 pub mod keys;
+pub mod name;
 pub mod pci;
 pub mod queue;
 pub mod reasons;
@@ -36,10 +38,11 @@ pub mod reasons;
 pub mod testkit;
 pub mod xid_class;
 
-pub use bundle::{NAMES, Projections};
+pub use bundle::Projections;
 pub use data::reason_code;
 pub use gates::{
     AdmissionDecision, DispatchDecision, GateError, LedgerDecision, admission_decision, dispatch_decision,
     ledger_event_data,
 };
 pub use keys::KeyRegistry;
+pub use name::{ProjectionName, UnknownProjection};

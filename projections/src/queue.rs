@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use assay_events::Hash32;
 use assay_events::record::Record;
+use assay_events::{EventType, Hash32};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -295,20 +295,21 @@ impl Queue {
         let data = &record.event.data;
         let at = record.received_at_ns;
         let time = || Some(record.event.time.clone());
-        match record.event.ty.as_str() {
-            "control.paused" => {
+        let Some(ty) = record.event_type() else { return };
+        match ty {
+            EventType::ControlPaused => {
                 self.paused =
                     Some(Pause { reason: owned(str_of(data, "reason")), seq: record.seq, at_ns: at });
             }
-            "control.resumed" => self.paused = None,
-            "control.maintenance" => {
+            EventType::ControlResumed => self.paused = None,
+            EventType::ControlMaintenance => {
                 let Some(on) = bool_of(data, "on") else { return };
                 let gpus: Vec<String> = strs_of(data, "gpus").filter_map(pci::canonical).collect();
                 let entry = MaintenanceEntry { reason: owned(str_of(data, "reason")), seq: record.seq };
                 self.maintenance.apply(on, str_of(data, "worker"), &gpus, entry);
             }
-            "worker.preflight" => self.apply_preflight(record),
-            "run.queued" => {
+            EventType::WorkerPreflight => self.apply_preflight(record),
+            EventType::RunQueued => {
                 let Some(id) = str_of(data, "run") else { return };
                 if self.runs.contains_key(id) {
                     return;
@@ -322,8 +323,8 @@ impl Queue {
                 run.producer_time.queued = time();
                 self.runs.insert(id.to_owned(), run);
             }
-            "dispatch.decided" => self.apply_decision(record),
-            "run.started" => {
+            EventType::DispatchDecided => self.apply_decision(record),
+            EventType::RunStarted => {
                 let Some(run) = self.run_mut(record) else { return };
                 if run.started_at_ns.is_none() {
                     run.started_at_ns = Some(at);
@@ -340,7 +341,7 @@ impl Queue {
                     run.state = RunState::Running;
                 }
             }
-            "run.heartbeat" => {
+            EventType::RunHeartbeat => {
                 let Some(run) = self.run_mut(record) else { return };
                 run.heartbeat = Some(Heartbeat {
                     at_ns: at,
@@ -350,7 +351,7 @@ impl Queue {
                     processes: u64_of(data, "processes"),
                 });
             }
-            "run.finished" => {
+            EventType::RunFinished => {
                 let Some(run) = self.run_mut(record) else { return };
                 run.finished_at_ns = Some(at);
                 run.producer_time.finished = time();
@@ -361,7 +362,7 @@ impl Queue {
                     run.state = if run.exit_code == Some(0) { RunState::Finished } else { RunState::Failed };
                 }
             }
-            "run.quiesced" => {
+            EventType::RunQuiesced => {
                 let Some(run) = self.run_mut(record) else { return };
                 run.quiesced_at_ns = Some(at);
                 run.producer_time.quiesced = time();
@@ -370,7 +371,7 @@ impl Queue {
                 }
                 self.release_lane(record);
             }
-            "run.cancelled" => {
+            EventType::RunCancelled => {
                 let Some(run) = self.run_mut(record) else { return };
                 run.cancelled_at_ns = Some(at);
                 run.producer_time.cancelled = time();

@@ -1,20 +1,13 @@
 //! Xid classes: which NVIDIA Xid errors are hardware faults (they taint runs on that GPU)
 //! and which are the application's own doing (context only).
 //!
-//! The catalog table wins; codes it does not list take the class the producer recorded in
-//! the event's `severity` (the runner fills it from NVIDIA's Xid catalog).
+//! The Xid catalog ([`assay_events::xid`], the table the runner labels events from) wins
+//! where it is decisive: a code it says taints takes the catalog's class, and so does a code
+//! it classes as the application's. Other codes take the class the producer recorded in the
+//! event's `severity`.
 
+use assay_events::xid::{Severity, catalog};
 use serde::Serialize;
-
-/// Hardware-class Xids: memory ECC/DBE and row remapping (48, 63, 64, 92, 94, 95), internal
-/// microcontroller faults (61, 62), NVLink (74), fallen off the bus (79), GSP/firmware
-/// errors (119, 120).
-pub const HARDWARE_XIDS: &[u32] = &[48, 61, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120];
-/// NVLink Xids of NVIDIA's newer catalog.
-pub const NVLINK_XIDS: std::ops::RangeInclusive<u32> = 144..=150;
-/// Application-class Xids: graphics engine exception (13), MMU fault (31), channel reset
-/// (43), preemptive cleanup (45).
-pub const APPLICATION_XIDS: &[u32] = &[13, 31, 43, 45];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -57,17 +50,24 @@ impl XidClass {
     }
 }
 
-/// The class our table gives `code`, if it lists it.
-pub fn catalog_class(code: u32) -> Option<XidClass> {
-    if HARDWARE_XIDS.contains(&code) {
-        Some(XidClass::Hardware)
-    } else if NVLINK_XIDS.contains(&code) {
-        Some(XidClass::Nvlink)
-    } else if APPLICATION_XIDS.contains(&code) {
-        Some(XidClass::Application)
-    } else {
-        None
+impl From<Severity> for XidClass {
+    fn from(severity: Severity) -> XidClass {
+        match severity {
+            Severity::Hardware => XidClass::Hardware,
+            Severity::Nvlink => XidClass::Nvlink,
+            Severity::Application => XidClass::Application,
+            Severity::Driver => XidClass::Driver,
+            Severity::Informational => XidClass::Informational,
+            _ => XidClass::Unknown,
+        }
     }
+}
+
+/// The catalog's class for `code`, where the catalog decides it: a code that taints (by the
+/// catalog), or the application's own fault.
+pub fn catalog_class(code: u32) -> Option<XidClass> {
+    let info = catalog(code);
+    (info.taints_hardware || info.severity == Severity::Application).then(|| XidClass::from(info.severity))
 }
 
 /// The table's class for `code`, else the event's own `severity`.
@@ -86,10 +86,10 @@ mod tests {
 
     #[test]
     fn table_then_severity() {
-        for code in [48, 61, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120] {
+        for code in [48, 61, 62, 63, 64, 79, 92, 94, 95, 119, 120] {
             assert_eq!(classify(code, "application"), XidClass::Hardware, "{code}");
         }
-        for code in 144..=150 {
+        for code in [74].into_iter().chain(144..=150) {
             assert_eq!(classify(code, "unknown"), XidClass::Nvlink);
         }
         for code in [13, 31, 43, 45] {

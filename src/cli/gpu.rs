@@ -3,6 +3,7 @@
 //! `worker.preflight` (checks and the GPU lanes offered).
 
 use anyhow::Context;
+use assay_events::EventType;
 use assay_events::roles::Role;
 use assay_kernels::preflight::Preflight;
 
@@ -43,8 +44,8 @@ async fn preflight(a: PreflightArgs) -> anyhow::Result<Exit> {
         let preflight = Preflight::gather();
         let gpu = preflight.gpu_preflight(&worker);
         let health = preflight.worker_preflight(&worker);
-        sink.emit("gpu.preflight", &subject, gpu.clone())?;
-        sink.emit("worker.preflight", &subject, health.clone())?;
+        sink.emit(EventType::GpuPreflight.as_str(), &subject, gpu.clone())?;
+        sink.emit(EventType::WorkerPreflight.as_str(), &subject, health.clone())?;
         sink.flush()?;
         anyhow::Ok((gpu, health))
     })

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use assay::keyfile;
 use assay::ledger::{AppendError, Incoming, build_envelope};
+use assay_events::EventType;
 use assay_events::roles::Role;
 
 use super::{DbArgs, Exit, LedgerKeyArgs, keys, open, suggest};
@@ -73,14 +74,14 @@ pub async fn run(cmd: KeyCommand) -> anyhow::Result<Exit> {
                 );
             }
             let data = serde_json::json!({ "vkey": read_vkey_text(&vkey)?, "roles": roles });
-            change(&db, &ledger_key, &signer, "key.registered", &vkey, data).await
+            change(&db, &ledger_key, &signer, EventType::KeyRegistered.as_str(), &vkey, data).await
         }
         KeyCommand::Revoke { db, ledger_key, signer, vkey, reason } => {
             let mut data = serde_json::json!({ "vkey": read_vkey_text(&vkey)? });
             if let Some(r) = reason {
                 data["reason"] = r.into();
             }
-            change(&db, &ledger_key, &signer, "key.revoked", &vkey, data).await
+            change(&db, &ledger_key, &signer, EventType::KeyRevoked.as_str(), &vkey, data).await
         }
     }
 }

@@ -1,8 +1,8 @@
 //! `assay replay`, `assay audit`, `assay queue`, `assay gpus`: projections rebuilt from the log.
 
 use anyhow::Context;
-use assay_projections::Projections;
 use assay_projections::queue::{Queue, Run};
+use assay_projections::{ProjectionName, Projections};
 
 use super::progress::Progress;
 use super::table::{Table, or_dash, time_ns, time_text};
@@ -59,11 +59,11 @@ async fn state(db: &ReadDbArgs, at: Option<u64>) -> anyhow::Result<Projections> 
 }
 
 pub async fn replay(a: ReplayArgs) -> anyhow::Result<Exit> {
-    let names: Vec<&str> = if a.projection == "all" {
-        Projections::names().to_vec()
+    let names: Vec<ProjectionName> = if a.projection == "all" {
+        ProjectionName::ALL.to_vec()
     } else {
-        let n = Projections::names().iter().find(|n| **n == a.projection).with_context(|| {
-            let mut names = Projections::names().to_vec();
+        let n = ProjectionName::parse(&a.projection).ok().with_context(|| {
+            let mut names: Vec<&str> = ProjectionName::names().collect();
             names.push("all");
             format!(
                 "--projection: unknown projection {:?}{}",
@@ -71,13 +71,13 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<Exit> {
                 suggest::hint(&a.projection, &names)
             )
         })?;
-        vec![*n]
+        vec![n]
     };
     let p = state(&a.db, a.at).await?;
     let seq = p.seq();
     if a.digest_only || a.json {
         for name in names {
-            let digest = p.digest(name).context("projection digest")?;
+            let digest = p.digest(name);
             if a.digest_only {
                 outln!("{name} {digest}");
             } else {
@@ -96,23 +96,23 @@ pub async fn replay(a: ReplayArgs) -> anyhow::Result<Exit> {
     }
     let mut table = Table::new(&["PROJECTION", "DIGEST", "HOLDS"]);
     for name in names {
-        let digest = p.digest(name).context("projection digest")?;
+        let digest = p.digest(name);
         let short: String = digest.to_hex().chars().take(16).collect();
-        table.row(vec![name.to_owned(), short, holds(&p, name)]);
+        table.row(vec![name.to_string(), short, holds(&p, name)]);
     }
     out!("{}", table.render());
     Ok(Exit::Ok)
 }
 
 /// What a projection holds, counted.
-fn holds(p: &Projections, name: &str) -> String {
+fn holds(p: &Projections, name: ProjectionName) -> String {
     match name {
-        "keys" => {
+        ProjectionName::Keys => {
             let (all, revoked) =
                 p.keys.keys().fold((0, 0), |(n, r), (_, k)| (n + 1, r + u64::from(k.revoked_seq.is_some())));
             format!("{all} keys, {revoked} revoked")
         }
-        "queue" => {
+        ProjectionName::Queue => {
             let d = p.queue.decisions();
             format!(
                 "{} runs ({}); {} dispatches accepted, {} refused",
@@ -122,7 +122,7 @@ fn holds(p: &Projections, name: &str) -> String {
                 d.refused
             )
         }
-        "corpus" => {
+        ProjectionName::Corpus => {
             let c = p.corpus.counts();
             format!(
                 "{} artifacts: {} submitted, {} admitted, {} rejected, {} superseded",
@@ -133,11 +133,11 @@ fn holds(p: &Projections, name: &str) -> String {
                 c.superseded
             )
         }
-        "audit" => {
+        ProjectionName::Audit => {
             let claims: usize = p.audit.claims().values().map(|c| c.len()).sum();
             format!("{} runs, {claims} claims", p.audit.runs().len())
         }
-        "gpus" => {
+        ProjectionName::Gpus => {
             let xids: u64 = p.gpus.devices().values().map(|d| d.xids.total).sum();
             format!(
                 "{} GPUs on {} hosts, {xids} Xids, {} needing a reset",
@@ -146,14 +146,14 @@ fn holds(p: &Projections, name: &str) -> String {
                 p.gpus.needing_reset().count()
             )
         }
-        "kernels" => {
+        ProjectionName::Kernels => {
             let t = p.kernels.totals();
             format!(
                 "{} launches: {} passed, {} failed, {} faulted",
                 t.launches, t.passed, t.failed, t.faulted
             )
         }
-        "verdicts" => {
+        ProjectionName::Verdicts => {
             let r = p.audit_report();
             let v = &r.verdicts;
             format!(
@@ -166,7 +166,6 @@ fn holds(p: &Projections, name: &str) -> String {
                 r.artifacts_canonical
             )
         }
-        _ => String::new(),
     }
 }
 
@@ -251,7 +250,10 @@ fn print_artifact(
 pub async fn queue(a: StateArgs) -> anyhow::Result<Exit> {
     let p = state(&a.db, None).await?;
     if a.json {
-        outln!("{}", serde_json::to_string(&p.state_json("queue").context("projection state")?)?);
+        outln!(
+            "{}",
+            serde_json::to_string(&p.state_json(ProjectionName::Queue).context("projection state")?)?
+        );
         return Ok(Exit::Ok);
     }
     out!("{}", queue_text(&p.queue));
@@ -341,7 +343,10 @@ fn duration(ms: u64) -> String {
 pub async fn gpus(a: StateArgs) -> anyhow::Result<Exit> {
     let p = state(&a.db, None).await?;
     if a.json {
-        outln!("{}", serde_json::to_string(&p.state_json("gpus").context("projection state")?)?);
+        outln!(
+            "{}",
+            serde_json::to_string(&p.state_json(ProjectionName::Gpus).context("projection state")?)?
+        );
         return Ok(Exit::Ok);
     }
     out!("{}", gpus_text(&p.gpus));

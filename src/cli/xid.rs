@@ -18,6 +18,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use assay_events::EventType;
 use assay_events::roles::Role;
 use assay_kernels::nvml::probe_nvml;
 use assay_kernels::sink::EventSink;
@@ -103,8 +104,7 @@ fn parse_host(text: &str) -> Result<String, String> {
 
 /// The action names `gpu.xid` accepts, read from its schema.
 fn accepted_actions() -> Vec<String> {
-    let text = assay::schema::SCHEMA_TEXTS.iter().find(|(ty, _)| *ty == "gpu.xid").map(|(_, text)| *text);
-    let schema: serde_json::Value = text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+    let schema: serde_json::Value = serde_json::from_str(EventType::GpuXid.schema_text()).unwrap_or_default();
     schema["properties"]["action"]["enum"]
         .as_array()
         .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
@@ -373,7 +373,7 @@ fn watch_blocking(
             let action = recorded_action(report.action, &accepted);
             let mut data = report.data(&action);
             data["host"] = host.into();
-            sink.emit("gpu.xid", &format!("gpu/{}", report.pci), data.clone())?;
+            sink.emit(EventType::GpuXid.as_str(), &format!("gpu/{}", report.pci), data.clone())?;
             emitted = true;
             recorded += 1;
             let mut out = stdout.lock();

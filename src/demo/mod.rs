@@ -390,7 +390,7 @@ pub async fn build(
     let v = report.verdicts;
     let data = json!({
         "checkpoint": head.checkpoint.to_string(),
-        "projection_digest": state.digest("audit").map(|d| d.to_hex()).unwrap_or_default(),
+        "projection_digest": state.digest(assay_projections::ProjectionName::Audit).to_hex(),
         "verdicts": {"supported": v.supported, "contradicted": v.contradicted, "unsupported": v.unsupported, "tainted": v.tainted},
         "artifacts_passing": report.artifacts_passing,
         "artifacts_canonical": report.artifacts_canonical,

@@ -457,7 +457,7 @@ impl<'m> EventsCheck<'m> {
             self.frontier.push(leaf);
             self.last_hash = record.record_hash;
             *records += 1;
-            if let Some(t) = table_of(&record.event.ty) {
+            if let Some(t) = record.event_type().and_then(table_of) {
                 let row = Row {
                     seq: record.seq,
                     time_ns: l.data.time_ns,

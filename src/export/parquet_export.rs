@@ -9,13 +9,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use assay_events::Hash32;
 use assay_events::b64;
 use assay_events::checkpoint::Checkpoint;
 use assay_events::cloudevent::CloudEvent;
 use assay_events::keys::VerifierKey;
 use assay_events::merkle::Frontier;
 use assay_events::record::Record;
+use assay_events::{EventType, Hash32};
 use assay_projections::Projections;
 use rayon::prelude::*;
 
@@ -231,7 +231,7 @@ impl<'a> Run<'a> {
             }
             if let Some(record) = record {
                 let record = record?;
-                if let Some(t) = table_of(&record.event.ty) {
+                if let Some(t) = record.event_type().and_then(table_of) {
                     let typed = &mut self.typed[t];
                     typed.builder.push(&Row {
                         seq,
@@ -263,7 +263,7 @@ impl<'a> Run<'a> {
     fn genesis(&mut self, stored: &StoredRecord) -> Result<(), ExportError> {
         let event =
             CloudEvent::parse(&stored.payload).map_err(|e| ExportError::Ledger(format!("record 0: {e}")))?;
-        if event.ty != "ledger.initialized" {
+        if event.event_type() != Some(EventType::LedgerInitialized) {
             return Err(ExportError::Ledger("record 0 is not ledger.initialized".into()));
         }
         let key = VerifierKey::parse(event.data["ledger_key"].as_str().unwrap_or_default())

@@ -5,6 +5,7 @@
 
 use arrow_array::RecordBatch;
 use arrow_schema::{ArrowError, SchemaRef};
+use assay_events::EventType;
 use assay_projections::audit::AuditReport;
 use serde_json::{Value, json};
 
@@ -14,7 +15,7 @@ use super::columns::{BatchBuilder, Cell, Column, Kind, Row, integer, schema_of};
 /// columns.
 pub struct TableDef {
     pub name: &'static str,
-    pub types: &'static [&'static str],
+    pub types: &'static [EventType],
     pub columns: &'static [Column],
     pub required: &'static [&'static str],
 }
@@ -47,7 +48,13 @@ fn nested<'a>(r: &Row<'a>, outer: &str, inner: &str) -> Cell<'a> {
 
 pub const RUNS: TableDef = TableDef {
     name: "runs",
-    types: &["run.queued", "run.started", "run.finished", "run.quiesced", "run.cancelled"],
+    types: &[
+        EventType::RunQueued,
+        EventType::RunStarted,
+        EventType::RunFinished,
+        EventType::RunQuiesced,
+        EventType::RunCancelled,
+    ],
     columns: &[
         SEQ,
         TIME,
@@ -73,7 +80,7 @@ pub const RUNS: TableDef = TableDef {
 
 pub const DISPATCHES: TableDef = TableDef {
     name: "dispatches",
-    types: &["dispatch.requested", "dispatch.decided"],
+    types: &[EventType::DispatchRequested, EventType::DispatchDecided],
     columns: &[
         SEQ,
         TIME,
@@ -90,7 +97,7 @@ pub const DISPATCHES: TableDef = TableDef {
 
 pub const METRICS: TableDef = TableDef {
     name: "metrics",
-    types: &["metric.recorded"],
+    types: &[EventType::MetricRecorded],
     columns: &[
         RUN,
         col!("name", Str, |r| r.str("name")),
@@ -107,14 +114,14 @@ pub const METRICS: TableDef = TableDef {
 
 pub const KERNEL_LAUNCHES: TableDef = TableDef {
     name: "kernel_launches",
-    types: &["kernel.launch.completed", "kernel.launch.faulted"],
+    types: &[EventType::KernelLaunchCompleted, EventType::KernelLaunchFaulted],
     columns: &[
         SEQ,
         TIME,
         RUN,
         col!("kernel", Str, |r| r.str("kernel")),
         col!("outcome", Str, |r| {
-            if r.ty == "kernel.launch.faulted" {
+            if r.ty == EventType::KernelLaunchFaulted.as_str() {
                 Cell::Str("faulted")
             } else if r.data.get("passed").and_then(Value::as_bool) == Some(true) {
                 Cell::Str("passed")
@@ -143,7 +150,7 @@ pub const KERNEL_LAUNCHES: TableDef = TableDef {
 
 pub const XIDS: TableDef = TableDef {
     name: "xids",
-    types: &["gpu.xid"],
+    types: &[EventType::GpuXid],
     columns: &[
         SEQ,
         TIME,
@@ -165,7 +172,7 @@ pub const XIDS: TableDef = TableDef {
 
 pub const TELEMETRY: TableDef = TableDef {
     name: "telemetry",
-    types: &["gpu.telemetry"],
+    types: &[EventType::GpuTelemetry],
     columns: &[
         SEQ,
         TIME,
@@ -185,7 +192,7 @@ pub const TELEMETRY: TableDef = TableDef {
 
 pub const CLAIMS: TableDef = TableDef {
     name: "claims",
-    types: &["claim.asserted", "claim.withdrawn"],
+    types: &[EventType::ClaimAsserted, EventType::ClaimWithdrawn],
     columns: &[
         SEQ,
         TIME,
@@ -206,7 +213,12 @@ pub const CLAIMS: TableDef = TableDef {
 
 pub const ARTIFACTS: TableDef = TableDef {
     name: "artifacts",
-    types: &["artifact.submitted", "artifact.admitted", "artifact.rejected", "artifact.superseded"],
+    types: &[
+        EventType::ArtifactSubmitted,
+        EventType::ArtifactAdmitted,
+        EventType::ArtifactRejected,
+        EventType::ArtifactSuperseded,
+    ],
     columns: &[
         SEQ,
         TIME,
@@ -246,7 +258,7 @@ pub const EVENT_TABLES: &[&TableDef] =
     &[&RUNS, &DISPATCHES, &METRICS, &KERNEL_LAUNCHES, &XIDS, &TELEMETRY, &CLAIMS, &ARTIFACTS];
 
 /// The index in [`EVENT_TABLES`] of the table taking `ty`, if any.
-pub fn table_of(ty: &str) -> Option<usize> {
+pub fn table_of(ty: EventType) -> Option<usize> {
     EVENT_TABLES.iter().position(|t| t.types.contains(&ty))
 }
 

@@ -2,6 +2,7 @@
 //! The sequencer decides inside the batch and appends the decision right after the request,
 //! so the decision is the record at the request's seq + 1.
 
+use assay_events::EventType;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -46,8 +47,8 @@ pub async fn dispatch(
     JsonBytes(body): JsonBytes,
 ) -> Result<(StatusCode, Json<DispatchResponse>), ApiError> {
     let outcome = append_items(&state, vec![Incoming::Json(body.to_vec())], |prepared| {
-        match prepared.first().map(|p| p.event.ty.as_str()) {
-            Some("dispatch.requested") => Ok(()),
+        match prepared.first().map(|p| (p.event.event_type(), p.event.ty.as_str())) {
+            Some((Some(EventType::DispatchRequested), _)) => Ok(()),
             other => Err(ApiError {
                 index: Some(0),
                 ..ApiError::new(
@@ -55,7 +56,7 @@ pub async fn dispatch(
                     "not_a_dispatch_request",
                     format!(
                         "POST /v1/dispatch takes a dispatch.requested event, got {}",
-                        other.unwrap_or("none")
+                        other.map_or("none", |(_, ty)| ty)
                     ),
                 )
             }),
@@ -73,7 +74,7 @@ pub async fn dispatch(
     let stored = state.ledger.store().records(ack.seq + 1, 1).await?;
     let stored = stored
         .first()
-        .filter(|r| r.seq == ack.seq + 1 && r.ty == "dispatch.decided")
+        .filter(|r| r.seq == ack.seq + 1 && r.event_type() == Some(EventType::DispatchDecided))
         .ok_or_else(no_decision)?;
     let view = RecordView::of_stored(stored)?;
     let event: serde_json::Value = serde_json::from_str(view.event.get()).unwrap_or_default();

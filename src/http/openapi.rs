@@ -62,7 +62,7 @@ use super::{bundle, dispatch, events, ops, projections, proofs, stream};
         ArtifactAudit,
         DispatchResponse,
         Health,
-        projections::ProjectionName,
+        projections::ProjectionNameSchema,
     )),
     modifiers(&BearerScheme, &ConnectionCap),
     tags(

@@ -5,7 +5,7 @@
 //! digest is blake3 of exactly the `state` bytes served. Bodies of the live state are rendered
 //! once per seq and shared by every reader until the next commit.
 
-use assay_projections::Projections;
+use assay_projections::{ProjectionName, Projections};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header;
@@ -32,12 +32,6 @@ fn json(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn known(name: &str) -> Result<&'static str, ApiError> {
-    Projections::names().iter().copied().find(|n| *n == name).ok_or_else(|| {
-        ApiError::not_found(format!("no projection {name:?}; one of {}", Projections::names().join(", ")))
-    })
-}
-
 /// The state as of `at` (replayed from the store, a few at a time).
 async fn replayed(state: &AppState, at: u64) -> Result<Projections, ApiError> {
     let size = state.ledger.head().borrow().size;
@@ -51,7 +45,7 @@ async fn replayed(state: &AppState, at: u64) -> Result<Projections, ApiError> {
     Ok(crate::replay::replay(state.ledger.store(), Some(at), |_, _| {}).await?)
 }
 
-async fn projection_body(state: &AppState, name: &'static str, at: Option<u64>) -> Result<Bytes, ApiError> {
+async fn projection_body(state: &AppState, name: ProjectionName, at: Option<u64>) -> Result<Bytes, ApiError> {
     let missing = || ApiError::internal("projection", format!("projection {name} did not render"));
     if let Some(at) = at {
         let p = replayed(state, at).await?;
@@ -80,7 +74,7 @@ async fn projection_body(state: &AppState, name: &'static str, at: Option<u64>) 
     get,
     path = "/v1/projections/{name}",
     tag = "projections",
-    params(("name" = ProjectionName, Path, description = "The projection"), AtParams),
+    params(("name" = ProjectionNameSchema, Path, description = "The projection"), AtParams),
     responses(
         (status = 200, description = "The state", body = ProjectionBody),
         (status = 400, description = "Bad `at`", body = ErrorBody),
@@ -94,7 +88,7 @@ pub async fn projection(
     Path(name): Path<String>,
     Query(q): Query<AtParams>,
 ) -> Result<Response, ApiError> {
-    let name = known(&name)?;
+    let name = ProjectionName::parse(&name).map_err(|e| ApiError::not_found(e.to_string()))?;
     Ok(json(projection_body(&state, name, seq(q.at)).await?))
 }
 
@@ -112,7 +106,7 @@ pub async fn projection(
     security((), ("bearer" = []))
 )]
 pub async fn queue(State(state): State<AppState>, Query(q): Query<AtParams>) -> Result<Response, ApiError> {
-    Ok(json(projection_body(&state, "queue", seq(q.at)).await?))
+    Ok(json(projection_body(&state, ProjectionName::Queue, seq(q.at)).await?))
 }
 
 /// GPUs: telemetry, Xid history by code and severity, needs-reset.
@@ -129,7 +123,7 @@ pub async fn queue(State(state): State<AppState>, Query(q): Query<AtParams>) -> 
     security((), ("bearer" = []))
 )]
 pub async fn gpus(State(state): State<AppState>, Query(q): Query<AtParams>) -> Result<Response, ApiError> {
-    Ok(json(projection_body(&state, "gpus", seq(q.at)).await?))
+    Ok(json(projection_body(&state, ProjectionName::Gpus, seq(q.at)).await?))
 }
 
 /// The audit report: a verdict per claim with reasons, per artifact, and the headline.
@@ -146,7 +140,7 @@ pub async fn gpus(State(state): State<AppState>, Query(q): Query<AtParams>) -> R
     security((), ("bearer" = []))
 )]
 pub async fn audit(State(state): State<AppState>, Query(q): Query<AtParams>) -> Result<Response, ApiError> {
-    Ok(json(projection_body(&state, "verdicts", seq(q.at)).await?))
+    Ok(json(projection_body(&state, ProjectionName::Verdicts, seq(q.at)).await?))
 }
 
 /// One artifact's audit: whether it passes, why not, and its claims' verdicts.
@@ -211,16 +205,21 @@ pub async fn audit_path(
     }
 }
 
-/// The projections served (for the API description).
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum ProjectionName {
-    Keys,
-    Queue,
-    Corpus,
-    Audit,
-    Gpus,
-    Kernels,
-    Verdicts,
+/// The projections served (for the API description), from [`ProjectionName::ALL`].
+pub struct ProjectionNameSchema;
+
+impl utoipa::PartialSchema for ProjectionNameSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("The projections served (for the API description)."))
+            .enum_values(Some(ProjectionName::names()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ProjectionNameSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ProjectionName".into()
+    }
 }

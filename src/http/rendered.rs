@@ -5,29 +5,29 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use assay_events::Hash32;
-use assay_projections::Projections;
+use assay_projections::{ProjectionName, Projections};
 use axum::body::Bytes;
 
 /// Rendered bodies of the live state: name → (seq, body).
 #[derive(Default)]
 pub struct RenderCache {
-    bodies: Mutex<HashMap<&'static str, (Option<u64>, Bytes)>>,
+    bodies: Mutex<HashMap<ProjectionName, (Option<u64>, Bytes)>>,
 }
 
 impl RenderCache {
     /// The last body rendered for `name`, with the seq it was rendered at.
-    pub fn get(&self, name: &str) -> Option<(Option<u64>, Bytes)> {
-        self.bodies.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    pub fn get(&self, name: ProjectionName) -> Option<(Option<u64>, Bytes)> {
+        self.bodies.lock().unwrap_or_else(|p| p.into_inner()).get(&name).cloned()
     }
 
     /// Keeps `body`, rendered at `seq`, as `name`'s (the one before is dropped).
-    pub fn put(&self, name: &'static str, seq: Option<u64>, body: Bytes) {
+    pub fn put(&self, name: ProjectionName, seq: Option<u64>, body: Bytes) {
         self.bodies.lock().unwrap_or_else(|p| p.into_inner()).insert(name, (seq, body));
     }
 }
 
 /// The body of projection `name` of `p`; None for a name `p` does not know.
-pub fn render(p: &Projections, name: &str) -> Option<Bytes> {
+pub fn render(p: &Projections, name: ProjectionName) -> Option<Bytes> {
     let state = p.state_json(name)?;
     let canonical = assay_projections::canon::canonical_string(&state);
     let digest = Hash32::blake3(canonical.as_bytes());

@@ -13,11 +13,11 @@ pub mod state;
 
 use std::sync::{Arc, RwLock};
 
-use assay_events::Hash32;
 use assay_events::cloudevent::CloudEvent;
 use assay_events::dsse::DecodedEnvelope;
 use assay_events::keys::{SignerKey, VerifierKey};
 use assay_events::merkle::Frontier;
+use assay_events::{EventType, Hash32};
 use assay_projections::{KeyRegistry, Projections};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -149,8 +149,14 @@ impl Ledger {
             "ledger_key": ledger_key.verifier().to_text(),
             "admin_keys": admin_keys.iter().map(VerifierKey::to_text).collect::<Vec<_>>(),
         });
-        let envelope =
-            build_envelope(&ledger_key, "ledger.initialized", Some("ledger"), data, None, now_ns());
+        let envelope = build_envelope(
+            &ledger_key,
+            EventType::LedgerInitialized.as_str(),
+            Some("ledger"),
+            data,
+            None,
+            now_ns(),
+        );
         ledger.append(vec![Incoming::Decoded(envelope)]).await.map_err(OpenError::Genesis)?;
         Ok(ledger)
     }

@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use assay_events::Hash32;
 use assay_events::record::Record;
+use assay_events::{EventType, Hash32};
 use assay_projections::KeyRegistry;
 use assay_projections::authorize::authorize_signers;
 
@@ -51,10 +51,9 @@ pub async fn precheck(store: &Store, keys: &KeyRegistry, items: &[Prepared]) -> 
         // The sequencer's rule for the signers (signatures are checked in prepare, or by the
         // sequencer for a key this input registers).
         let registry = scratch.as_ref().unwrap_or(keys);
-        let ty = item.event.ty.as_str();
-        authorize_signers(registry, ty, &item.signer, &item.envelope.signatures, |_, _, _| true)
+        authorize_signers(registry, &item.event.ty, &item.signer, &item.envelope.signatures, |_, _, _| true)
             .map_err(|e| reject(e.into()))?;
-        if ty.starts_with("key.") {
+        if item.event.event_type().is_some_and(EventType::is_key_change) {
             // Later items may use a key this one registers (or must not use one it revokes).
             let mut next = scratch.take().unwrap_or_else(|| keys.clone());
             let r = Record::from_parts(

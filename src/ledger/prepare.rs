@@ -4,13 +4,13 @@
 //! last published (a signature by a key not registered yet is checked again inside the
 //! sequencer, against the keys at its position).
 
-use assay_events::Hash32;
 use assay_events::cloudevent::{CloudEvent, event_digest};
 use assay_events::dsse::{
     DecodedEnvelope, Envelope, VERIFY_BATCH_MAX, signatures_canonical_json, verify_many,
 };
 use assay_events::keys::VerifierKey;
 use assay_events::source::{source_key_name, source_signature};
+use assay_events::{EventType, Hash32};
 use assay_projections::KeyRegistry;
 use assay_projections::keys::KeyEntry;
 use rayon::prelude::*;
@@ -129,25 +129,36 @@ fn signer_keyid(event: &CloudEvent, envelope: &DecodedEnvelope) -> Result<String
         .ok_or_else(|| Rejection::SourceNotSigner { event_source: event.source.clone() })
 }
 
-/// The subject an event's `data` dictates (schemas/events/README.md), for every v1 type.
+/// The subject an event's `data` dictates (schemas/events/README.md), for every v1 type;
+/// `None` for a type outside v1.
 pub fn expected_subject(event: &CloudEvent) -> Option<String> {
     let data = &event.data;
     let field = |name: &str| data.get(name).and_then(|v| v.as_str());
     let scoped = |prefix: &str, value: Option<&str>| value.map(|v| format!("{prefix}/{v}"));
-    let ty = event.ty.as_str();
-    match ty.split('.').next().unwrap_or("") {
-        "ledger" | "audit" => Some("ledger".to_owned()),
-        "control" => Some("control".to_owned()),
-        "key" => scoped("key", field("vkey").and_then(|k| k.split('+').next())),
-        "run" | "evidence" | "metric" | "kernel" | "dispatch" => scoped("run", field("run")),
-        "artifact" => scoped("artifact", field("slug")),
-        "claim" => scoped("artifact", field("artifact")),
-        "worker" => scoped("worker", field("worker")),
-        "gpu" if ty == "gpu.preflight" => {
-            scoped("worker", field("host").or_else(|| source_key_name(&event.source)))
+    use EventType as T;
+    match event.event_type()? {
+        T::LedgerInitialized | T::AuditAttested => Some("ledger".to_owned()),
+        T::ControlPaused | T::ControlResumed | T::ControlMaintenance => Some("control".to_owned()),
+        T::KeyRegistered | T::KeyRevoked => scoped("key", field("vkey").and_then(|k| k.split('+').next())),
+        T::RunQueued
+        | T::RunStarted
+        | T::RunHeartbeat
+        | T::RunFinished
+        | T::RunQuiesced
+        | T::RunCancelled
+        | T::EvidenceCaptured
+        | T::MetricRecorded
+        | T::KernelLaunchCompleted
+        | T::KernelLaunchFaulted
+        | T::DispatchRequested
+        | T::DispatchDecided => scoped("run", field("run")),
+        T::ArtifactSubmitted | T::ArtifactAdmitted | T::ArtifactRejected | T::ArtifactSuperseded => {
+            scoped("artifact", field("slug"))
         }
-        "gpu" => scoped("gpu", field("pci")),
-        _ => None,
+        T::ClaimAsserted | T::ClaimWithdrawn => scoped("artifact", field("artifact")),
+        T::WorkerPreflight => scoped("worker", field("worker")),
+        T::GpuPreflight => scoped("worker", field("host").or_else(|| source_key_name(&event.source))),
+        T::GpuTelemetry | T::GpuXid => scoped("gpu", field("pci")),
     }
 }
 

@@ -9,13 +9,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use assay_events::Hash32;
 use assay_events::checkpoint::Checkpoint;
 use assay_events::cloudevent::{CloudEvent, event_digest};
 use assay_events::dsse::{DecodedEnvelope, signatures_canonical_json};
 use assay_events::keys::{SignerKey, VerifierKey};
 use assay_events::merkle::{Frontier, leaf_hash};
 use assay_events::record::Record;
+use assay_events::{EventType, Hash32};
 use assay_projections::authorize::{LedgerIdentity, Submission, authorize_submission};
 use assay_projections::gates::LedgerDecision;
 use assay_projections::{GateError, KeyRegistry, admission_decision, dispatch_decision};
@@ -408,7 +408,8 @@ impl Sequencer {
                             continue;
                         }
                         let (record, decision) = self.sequence_one(item, &mut commit);
-                        keys_changed |= record.event.ty.starts_with("key.") || record.seq == 0;
+                        keys_changed |=
+                            record.event_type().is_some_and(EventType::is_key_change) || record.seq == 0;
                         acks.push(Ack { seq: record.seq, digest: record.digest, existed: false });
                         for r in std::iter::once(record).chain(decision) {
                             in_batch
@@ -462,11 +463,11 @@ impl Sequencer {
     /// The ledger's decision on `record`, if a gate applies to its type (DESIGN §6).
     fn gate(&self, record: &Record) -> Option<DecodedEnvelope> {
         let state = &self.state.projections;
-        let decided: Result<(&str, String, serde_json::Value), GateError> = match record.event.ty.as_str() {
-            "dispatch.requested" => dispatch_decision(state, record, self.preflight_max_age_ns)
-                .map(|d| (d.event_type(), d.subject(), d.ledger_event_data())),
-            "artifact.submitted" => admission_decision(state, record)
-                .map(|d| (d.event_type(), d.subject(), d.ledger_event_data())),
+        let decided: Result<(&str, String, serde_json::Value), GateError> = match record.event_type() {
+            Some(EventType::DispatchRequested) => dispatch_decision(state, record, self.preflight_max_age_ns)
+                .map(|d| (d.event_type().as_str(), d.subject(), d.ledger_event_data())),
+            Some(EventType::ArtifactSubmitted) => admission_decision(state, record)
+                .map(|d| (d.event_type().as_str(), d.subject(), d.ledger_event_data())),
             _ => return None,
         };
         match decided {
@@ -546,7 +547,7 @@ impl Sequencer {
             if let Some(k) = known {
                 return Err(reject(Rejection::Conflict { event_source: id.0, id: id.1, seq: k.seq }));
             }
-            if item.event.ty.starts_with("key.") || position == 0 {
+            if item.event.event_type().is_some_and(EventType::is_key_change) || position == 0 {
                 let mut next = scratch.take().unwrap_or_else(|| self.state.keys().clone());
                 if let Ok(r) = Record::new(
                     position,

@@ -1,9 +1,9 @@
 //! Rows as the store reads and writes them: plain data, no SQL.
 
-use assay_events::Hash32;
 use assay_events::dsse::signatures_from_json;
 use assay_events::merkle::NodeId;
 use assay_events::record::Record;
+use assay_events::{EventType, Hash32};
 
 use super::StoreError;
 
@@ -26,6 +26,11 @@ pub struct StoredRecord {
 }
 
 impl StoredRecord {
+    /// The `type` column as a v1 [`EventType`]; `None` for a type outside v1.
+    pub fn event_type(&self) -> Option<EventType> {
+        EventType::parse(&self.ty).ok()
+    }
+
     /// Rebuilds the record, recomputing digest and record hash from the stored bytes
     /// (so a tampered row yields a record whose hashes differ from the stored ones).
     pub fn to_record(&self) -> Result<Record, StoreError> {

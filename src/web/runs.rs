@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use assay_events::EventType;
 use assay_events::record::Record;
 use assay_projections::Projections;
 use assay_projections::audit::{Check, Verdict};
@@ -63,11 +64,11 @@ type Line = (String, Vec<(f64, f64)>);
 
 /// The run's records of type `ty`, in seq order, at most [`RUN_EVENTS_MAX`], read a page
 /// (at most 1000) at a time; and whether there were more.
-async fn records_of(store: &Store, subject: &str, ty: &str) -> Result<(Vec<Record>, bool), WebError> {
+async fn records_of(store: &Store, subject: &str, ty: EventType) -> Result<(Vec<Record>, bool), WebError> {
     let mut out = Vec::new();
     let mut from = 0;
     loop {
-        let page = store.records_filtered(from, PAGE_MAX, Some(ty), Some(subject)).await?;
+        let page = store.records_filtered(from, PAGE_MAX, Some(ty.as_str()), Some(subject)).await?;
         let full = page.len() == PAGE_MAX as usize;
         for stored in &page {
             out.push(stored.to_record()?);
@@ -90,9 +91,9 @@ async fn run(state: &AppState, id: &str) -> PageResult {
         .map_err(|e| WebError::bad_request(format!("the run id {e}")))?;
     let subject = format!("run/{id}");
     let any = store.records_filtered(0, 1, None, Some(&subject)).await?;
-    let (metrics, metrics_more) = records_of(store, &subject, "metric.recorded").await?;
-    let (beats, beats_more) = records_of(store, &subject, "run.heartbeat").await?;
-    let (evidence, _) = records_of(store, &subject, "evidence.captured").await?;
+    let (metrics, metrics_more) = records_of(store, &subject, EventType::MetricRecorded).await?;
+    let (beats, beats_more) = records_of(store, &subject, EventType::RunHeartbeat).await?;
+    let (evidence, _) = records_of(store, &subject, EventType::EvidenceCaptured).await?;
 
     let (facts, citations) = {
         let p = state.live.read();

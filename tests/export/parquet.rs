@@ -96,7 +96,7 @@ async fn round_trip_record_by_record() {
     let payloads: BTreeMap<u64, serde_json::Value> =
         stored.iter().map(|r| (r.seq, serde_json::from_slice(&r.payload).expect("JSON"))).collect();
     for t in EVENT_TABLES {
-        let want: u64 = t.types.iter().map(|ty| by_type.get(*ty).copied().unwrap_or(0)).sum();
+        let want: u64 = t.types.iter().map(|ty| by_type.get(ty.as_str()).copied().unwrap_or(0)).sum();
         let got = table_rows(&out, t.name);
         assert_eq!(got.len() as u64, want, "table {}", t.name);
     }

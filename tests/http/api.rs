@@ -268,7 +268,7 @@ async fn projections_dispatch_and_operations() {
         );
         assert_eq!(
             body["digest"],
-            replayed.digest(name).expect("digest").to_hex(),
+            replayed.digest(name.parse().expect("a projection")).to_hex(),
             "{path}: same as a replay"
         );
     }

@@ -1,5 +1,6 @@
 //! Running one cell and turning its outcome into an event.
 
+use assay_events::EventType;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -115,7 +116,7 @@ impl CellOutcome {
     pub fn event(&self, run: &str, cell: &Cell) -> (&'static str, Value) {
         match self {
             CellOutcome::Completed(c) => (
-                "kernel.launch.completed",
+                EventType::KernelLaunchCompleted.as_str(),
                 json!({
                     "run": run,
                     "kernel": cell.spec.name(),
@@ -148,7 +149,7 @@ impl CellOutcome {
                 if let Some(detail) = &f.detail {
                     data["detail"] = Value::from(detail.as_str());
                 }
-                ("kernel.launch.faulted", data)
+                (EventType::KernelLaunchFaulted.as_str(), data)
             }
         }
     }

@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use assay_events::EventType;
+
 use super::cell::{CellOutcome, run_cell_cpu};
 use super::isolate::{ChildCommand, IsolatedRunner};
 use super::summary::Summary;
@@ -77,7 +79,8 @@ pub fn run_campaign(
         return Err(CampaignError(format!("{:?} is not a valid worker name", options.worker)));
     }
     let subject = format!("worker/{}", options.worker);
-    sink.emit("gpu.preflight", &subject, preflight.gpu_preflight(&options.worker)).map_err(recording)?;
+    sink.emit(EventType::GpuPreflight.as_str(), &subject, preflight.gpu_preflight(&options.worker))
+        .map_err(recording)?;
     let backend = match (options.backend, preflight.available()) {
         (BackendRequest::Cpu, _) | (BackendRequest::Auto, false) => Backend::Cpu,
         (BackendRequest::Auto, true) | (BackendRequest::Cuda, true) => Backend::Cuda,

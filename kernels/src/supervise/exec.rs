@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use assay_events::EventType;
 use serde_json::{Value, json};
 
 use super::evidence::{evidence_events, hash_folder};
@@ -184,7 +185,7 @@ pub fn exec(
     if let Some(gpu) = &options.gpu {
         started_data["gpu"] = Value::from(gpu.as_str());
     }
-    recorder.emit("run.started", &subject, started_data)?;
+    recorder.emit(EventType::RunStarted.as_str(), &subject, started_data)?;
     recorder.submit()?;
 
     let mut tracker = TreeTracker::new(pid, pid, ticks_per_second, page_size(), start_uptime);
@@ -268,7 +269,7 @@ pub fn exec(
             }
             let duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX);
             recorder.emit(
-                "run.finished",
+                EventType::RunFinished.as_str(),
                 &subject,
                 json!({"run": run, "exit_code": report.exit_code, "signal": report.signal, "duration_ms": duration_ms}),
             )?;
@@ -283,7 +284,7 @@ pub fn exec(
                         }
                         report.evidence_files = files.len();
                         for data in evidence_events(run, &files) {
-                            recorder.emit("evidence.captured", &subject, data)?;
+                            recorder.emit(EventType::EvidenceCaptured.as_str(), &subject, data)?;
                         }
                     }
                     Err(e) => eprintln!("evidence: {}: {e}; nothing captured", folder.display()),
@@ -314,7 +315,7 @@ pub fn exec(
                 if let Some(util) = gpu_util {
                     data["gpu_util_pct"] = Value::from(round1(util));
                 }
-                recorder.emit("run.heartbeat", &subject, data)?;
+                recorder.emit(EventType::RunHeartbeat.as_str(), &subject, data)?;
                 report.heartbeats += 1;
             }
             let state = gate.observe(&QuietSample {
@@ -334,7 +335,7 @@ pub fn exec(
                     "cpu_pct_max": round1(quiesced.cpu_pct_max.max(0.0)),
                     "gpu_util_max": quiesced.gpu_util_max.map(round1),
                 });
-                recorder.emit("run.quiesced", &subject, data)?;
+                recorder.emit(EventType::RunQuiesced.as_str(), &subject, data)?;
                 recorder.flush()?;
                 report.quiesced = Some(quiesced);
                 return Ok(report);
@@ -405,7 +406,7 @@ fn record_metrics(
     for (number, parsed) in lines {
         match parsed {
             Ok(metric) => {
-                recorder.emit("metric.recorded", subject, metric.data(run))?;
+                recorder.emit(EventType::MetricRecorded.as_str(), subject, metric.data(run))?;
                 report.metrics += 1;
             }
             Err(reason) => {

@@ -11,8 +11,8 @@ pub mod verdict;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use assay_events::Hash32;
 use assay_events::record::Record;
+use assay_events::{EventType, Hash32};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -140,8 +140,9 @@ impl Audit {
 
     pub fn apply(&mut self, record: &Record) {
         let data = &record.event.data;
-        match record.event.ty.as_str() {
-            "metric.recorded" => {
+        let Some(ty) = record.event_type() else { return };
+        match ty {
+            EventType::MetricRecorded => {
                 let (Some(run), Some(name), Some(step), Some(value)) =
                     (str_of(data, "run"), str_of(data, "name"), u64_of(data, "step"), f64_of(data, "value"))
                 else {
@@ -160,7 +161,7 @@ impl Audit {
                     }
                 }
             }
-            "dispatch.decided" => {
+            EventType::DispatchDecided => {
                 if bool_of(data, "accepted") == Some(true)
                     && let Some(gpu) = str_of(data, "gpu").and_then(pci::canonical)
                     && let Some(run) = self.run_mut(data)
@@ -171,7 +172,7 @@ impl Audit {
                     }
                 }
             }
-            "run.started" => {
+            EventType::RunStarted => {
                 let at = event_time_ns(record);
                 let Some(run) = self.run_mut(data) else { return };
                 run.started_ns = Some(run.started_ns.map_or(at, |s| s.min(at)));
@@ -182,7 +183,7 @@ impl Audit {
                     }
                 }
             }
-            "run.finished" => {
+            EventType::RunFinished => {
                 let at = event_time_ns(record);
                 let Some(run) = self.run_mut(data) else { return };
                 run.finished = true;
@@ -190,12 +191,12 @@ impl Audit {
                 run.exit_code = i64_of(data, "exit_code");
                 run.signal = i64_of(data, "signal");
             }
-            "run.quiesced" => {
+            EventType::RunQuiesced => {
                 if let Some(run) = self.run_mut(data) {
                     run.quiesced = true;
                 }
             }
-            "evidence.captured" => {
+            EventType::EvidenceCaptured => {
                 let Some(run_id) = str_of(data, "run") else { return };
                 if let Some(run) = self.run_mut(data) {
                     run.evidence += 1;
@@ -210,8 +211,8 @@ impl Audit {
                     },
                 );
             }
-            "kernel.launch.completed" | "kernel.launch.faulted" => self.apply_launch(record),
-            "gpu.xid" => {
+            EventType::KernelLaunchCompleted | EventType::KernelLaunchFaulted => self.apply_launch(record),
+            EventType::GpuXid => {
                 let Some(gpu) = str_of(data, "pci").and_then(pci::canonical) else { return };
                 let Some(code) = u64_of(data, "code").and_then(|c| u32::try_from(c).ok()) else { return };
                 let class = classify(code, str_of(data, "severity").unwrap_or("unknown"));
@@ -219,7 +220,7 @@ impl Audit {
                 let fact = XidFact { host, seq: record.seq, time_ns: event_time_ns(record), code, class };
                 self.xids.entry(gpu).or_default().push(fact);
             }
-            "claim.asserted" => {
+            EventType::ClaimAsserted => {
                 let (Some(slug), Some(id)) = (str_of(data, "artifact"), str_of(data, "claim")) else {
                     return;
                 };
@@ -233,7 +234,7 @@ impl Audit {
                 };
                 self.claims.entry(slug.to_owned()).or_default().insert(id.to_owned(), claim);
             }
-            "claim.withdrawn" => {
+            EventType::ClaimWithdrawn => {
                 let (Some(slug), Some(id)) = (str_of(data, "artifact"), str_of(data, "claim")) else {
                     return;
                 };
@@ -269,7 +270,7 @@ impl Audit {
             .or_default()
             .entry(backend.to_owned())
             .or_insert_with(|| LaunchCell { variant: canonical(variant), ..LaunchCell::default() });
-        if record.event.ty == "kernel.launch.faulted" {
+        if record.event_type() == Some(EventType::KernelLaunchFaulted) {
             cell.faulted += 1;
             if let Some(e) = str_of(data, "error") {
                 cell.errors.insert(e.to_owned());

@@ -346,5 +346,5 @@ impl Scenario {
 
 /// The ledger's event for a gate decision.
 pub fn decision_event(d: &impl LedgerDecision) -> Ev {
-    ev(d.event_type(), d.ledger_event_data()).signed_by("ledger").subject(&d.subject())
+    ev(d.event_type().as_str(), d.ledger_event_data()).signed_by("ledger").subject(&d.subject())
 }

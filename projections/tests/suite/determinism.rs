@@ -5,7 +5,7 @@ use assay_events::Hash32;
 use assay_events::record::Record;
 use assay_projections::canon::canonical_string;
 use assay_projections::testkit::*;
-use assay_projections::{NAMES, Projections};
+use assay_projections::{ProjectionName, Projections};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -106,7 +106,10 @@ fn digests(p: &Projections) -> Vec<(&'static str, Hash32)> {
 }
 
 fn states(p: &Projections) -> Vec<String> {
-    NAMES.iter().map(|n| p.state_json(n).map(|v| canonical_string(&v)).unwrap_or_default()).collect()
+    ProjectionName::ALL
+        .iter()
+        .map(|n| p.state_json(*n).map(|v| canonical_string(&v)).unwrap_or_default())
+        .collect()
 }
 
 fn replay(records: &[Record]) -> Projections {
@@ -160,11 +163,11 @@ fn digests_hash_the_canonical_state_json() {
     ]);
     let p = s.state();
     for (name, digest) in p.digests() {
-        let json = p.state_json(name).unwrap();
+        let json = p.state_json(name.parse().unwrap()).unwrap();
         assert_eq!(Hash32::blake3(canonical_string(&json).as_bytes()), digest, "{name}");
     }
-    assert_eq!(p.digests().len(), NAMES.len());
-    assert!(p.state_json("nope").is_none());
+    assert_eq!(p.digests().len(), ProjectionName::ALL.len());
+    assert!(ProjectionName::parse("nope").is_err());
 }
 
 #[test]

@@ -21,14 +21,14 @@ fn refused(s: &Projections, r: &Record, reasons: &[&str]) {
     let d = dispatch(s, r);
     assert!(!d.accepted, "{d:?}");
     assert_eq!(d.reasons, reasons);
-    schema::validate(d.event_type(), &ledger_event_data(&d)).unwrap_or_else(|e| panic!("{e}"));
+    schema::validate(d.event_type().as_str(), &ledger_event_data(&d)).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[track_caller]
 fn accepted(s: &Projections, r: &Record) {
     let d = dispatch(s, r);
     assert!(d.accepted && d.reasons.is_empty(), "{d:?}");
-    schema::validate(d.event_type(), &ledger_event_data(&d)).unwrap_or_else(|e| panic!("{e}"));
+    schema::validate(d.event_type().as_str(), &ledger_event_data(&d)).unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn ready() -> Vec<Ev> {
@@ -285,7 +285,7 @@ fn rejected(s: &Projections, r: &Record, reasons: &[&str]) {
     assert!(!d.admitted, "{d:?}");
     assert_eq!(d.reasons, reasons);
     assert_eq!(d.event_type(), "artifact.rejected");
-    schema::validate(d.event_type(), &ledger_event_data(&d)).unwrap_or_else(|e| panic!("{e}"));
+    schema::validate(d.event_type().as_str(), &ledger_event_data(&d)).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[track_caller]
@@ -295,7 +295,7 @@ fn admitted(s: &Projections, r: &Record) {
     assert_eq!(d.event_type(), "artifact.admitted");
     assert_eq!(d.submission, r.digest);
     assert_eq!(d.subject(), format!("artifact/{}", d.slug));
-    schema::validate(d.event_type(), &ledger_event_data(&d)).unwrap_or_else(|e| panic!("{e}"));
+    schema::validate(d.event_type().as_str(), &ledger_event_data(&d)).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]

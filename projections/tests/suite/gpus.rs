@@ -33,7 +33,7 @@ fn telemetry_xids_and_reset() {
         let needing: Vec<String> = s.gpus.needing_reset().map(|(k, _)| k.to_string()).collect();
         assert_eq!(needing, ["node-1/0000:01:00"]);
         assert!(!s.gpus.device(NODE1, GPU1).unwrap().needs_reset);
-        let json = s.state_json("gpus").unwrap();
+        let json = s.state_json(assay_projections::ProjectionName::Gpus).unwrap();
         assert_eq!(json["devices"]["node-1/0000:01:00"]["xids"]["by_code"]["13"], 2);
         assert_eq!(json["devices"]["node-1/0000:01:00"]["xids"]["by_severity"]["hardware"], 1);
     })
@@ -106,7 +106,7 @@ fn a_reset_without_a_host_holds_for_that_pci_on_every_host() {
         assert_eq!(s.gpus.needs_reset("node-1", GPU0).map(|c| c.code), Some(48));
         assert_eq!(s.gpus.needs_reset("node-9", GPU0).map(|c| c.code), Some(48));
         assert_eq!(s.gpus.needs_reset("node-9", GPU1), None);
-        assert_eq!(s.state_json("gpus").unwrap()["devices"]["0000:01:00"]["needs_reset"], true);
+        assert_eq!(s.state_json(assay_projections::ProjectionName::Gpus).unwrap()["devices"]["0000:01:00"]["needs_reset"], true);
     })
     // A host's preflight clears the host-less entry (as before hosts were recorded) and its own.
     .when(gpu_preflight("node-2", true, &[GPU0]))

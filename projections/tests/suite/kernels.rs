@@ -22,7 +22,7 @@ fn the_matrix_counts_by_kernel_variant_and_backend() {
         assert_eq!(cuda.last_error.as_deref(), Some("CUDA_ERROR_ILLEGAL_ADDRESS"));
         let t = s.kernels.totals();
         assert_eq!((t.launches, t.passed, t.failed, t.faulted), (5, 3, 1, 1));
-        let json = s.state_json("kernels").unwrap();
+        let json = s.state_json(assay_projections::ProjectionName::Kernels).unwrap();
         assert_eq!(json["matrix"]["vector_add"][r#"{"dtype":"f32","n":1024}"#]["cuda"]["faulted"], 1);
     });
 }

@@ -70,7 +70,7 @@ fn producer_times_are_kept_beside_the_ledgers_receive_times() {
             assert_eq!(r.producer_time.cancelled, None);
             assert_eq!(r.started_at_ns, Some(BASE_NS + hour + 10 * STEP_NS));
             assert_eq!(r.finished_at_ns, Some(BASE_NS + hour + 70 * STEP_NS));
-            let json = s.state_json("queue").unwrap();
+            let json = s.state_json(assay_projections::ProjectionName::Queue).unwrap();
             assert_eq!(json["runs"]["r1"]["producer_time"]["started"], rfc3339(BASE_NS + 10 * STEP_NS));
         });
 }

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use assay_events::EventType;
 use assay_events::keys::VerifierKey;
 use assay_events::record::Record;
 use assay_projections::Projections;
@@ -72,16 +73,18 @@ impl Needs {
             || stored.ty.starts_with("key.")
             || stored.subject.as_deref() == Some(self.subject.as_str())
             || matches!(
-                stored.ty.as_str(),
-                "run.started"
-                    | "run.finished"
-                    | "run.quiesced"
-                    | "evidence.captured"
-                    | "dispatch.decided"
-                    | "metric.recorded"
-                    | "kernel.launch.completed"
-                    | "kernel.launch.faulted"
-                    | "gpu.xid"
+                stored.event_type(),
+                Some(
+                    EventType::RunStarted
+                        | EventType::RunFinished
+                        | EventType::RunQuiesced
+                        | EventType::EvidenceCaptured
+                        | EventType::DispatchDecided
+                        | EventType::MetricRecorded
+                        | EventType::KernelLaunchCompleted
+                        | EventType::KernelLaunchFaulted
+                        | EventType::GpuXid
+                )
             )
     }
 
@@ -90,17 +93,19 @@ impl Needs {
         let data = &r.event.data;
         let s = |k: &str| data.get(k).and_then(Value::as_str);
         let run_needed = || s("run").is_some_and(|run| self.runs.contains(run));
-        match r.event.ty.as_str() {
-            "ledger.initialized" => true,
+        match r.event_type() {
+            Some(EventType::LedgerInitialized) => true,
             _ if r.event.subject.as_deref() == Some(self.subject.as_str()) => true,
-            "run.started" | "run.finished" | "run.quiesced" => run_needed(),
-            "evidence.captured" => run_needed() || self.cited.contains(&r.digest.to_hex()),
-            "dispatch.decided" => run_needed() && data.get("accepted").and_then(Value::as_bool) == Some(true),
-            "metric.recorded" => match (s("run"), s("name")) {
+            Some(EventType::RunStarted | EventType::RunFinished | EventType::RunQuiesced) => run_needed(),
+            Some(EventType::EvidenceCaptured) => run_needed() || self.cited.contains(&r.digest.to_hex()),
+            Some(EventType::DispatchDecided) => {
+                run_needed() && data.get("accepted").and_then(Value::as_bool) == Some(true)
+            }
+            Some(EventType::MetricRecorded) => match (s("run"), s("name")) {
                 (Some(run), Some(name)) => self.series.contains(&(run.to_owned(), name.to_owned())),
                 _ => false,
             },
-            "kernel.launch.completed" | "kernel.launch.faulted" => {
+            Some(EventType::KernelLaunchCompleted | EventType::KernelLaunchFaulted) => {
                 let variant = data.get("variant").map(canonical).unwrap_or(Value::Null);
                 self.kernels.iter().any(|(kernel, v, backend)| {
                     s("kernel") == Some(kernel.as_str())
@@ -108,7 +113,7 @@ impl Needs {
                         && variant_matches(v.as_ref(), &variant)
                 })
             }
-            "gpu.xid" => {
+            Some(EventType::GpuXid) => {
                 let Some(gpu) = s("pci").and_then(pci::canonical) else { return false };
                 let at = r.event.time_ns().unwrap_or(r.received_at_ns);
                 let host = s("host");
