@@ -211,6 +211,30 @@ const CATALOG: &[Row] = &[
     (158, "GPU_FATAL_TIMEOUT", "GPU Fatal Timeout", S::Hardware, A::ResetGpu, "RESET_GPU", true),
 ];
 
+/// The audit's class of the codes it classes whatever an event's own `severity` says: memory
+/// ECC/DBE and row remapping (48, 63, 64, 92, 94, 95), microcontroller faults (61, 62),
+/// NVLink (74), fallen off the bus (79), GSP (119, 120) as hardware; NVLink 144–150 as nvlink;
+/// 13, 31, 43, 45 as the application's. Verdicts are recomputed from records (by `verify-export`
+/// and `verify-bundle` too), so this table is part of the audit's rules as of v1 and changes
+/// only with them: every code is catalogued, and a code it classes as hardware or nvlink is one
+/// the catalog says taints (74 keeps the `hardware` class v1 gave it although the catalog's own
+/// class is `nvlink`; both taint). Other codes take the event's `severity`.
+#[rustfmt::skip]
+const AUDIT_V1_CLASSES: &[(u32, Severity)] = &[
+    (13, S::Application), (31, S::Application), (43, S::Application), (45, S::Application),
+    (48, S::Hardware), (61, S::Hardware), (62, S::Hardware), (63, S::Hardware), (64, S::Hardware),
+    (74, S::Hardware), (79, S::Hardware), (92, S::Hardware), (94, S::Hardware), (95, S::Hardware),
+    (119, S::Hardware), (120, S::Hardware),
+    (144, S::Nvlink), (145, S::Nvlink), (146, S::Nvlink), (147, S::Nvlink), (148, S::Nvlink),
+    (149, S::Nvlink), (150, S::Nvlink),
+];
+
+/// The audit's class for `code` where the audit decides it ([`AUDIT_V1_CLASSES`]), else None
+/// (the event's own `severity` then counts).
+pub fn audit_class(code: u32) -> Option<Severity> {
+    AUDIT_V1_CLASSES.iter().find(|(c, _)| *c == code).map(|(_, s)| *s)
+}
+
 /// The catalog entry for `code`; unknown codes come back with severity and action
 /// `Unknown`, not tainting.
 pub fn catalog(code: u32) -> XidInfo {
@@ -239,6 +263,26 @@ pub fn catalogued_codes() -> impl Iterator<Item = u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_classes_agree_with_the_catalog() {
+        assert!(AUDIT_V1_CLASSES.windows(2).all(|pair| pair[0].0 < pair[1].0), "sorted, unique");
+        for &(code, class) in AUDIT_V1_CLASSES {
+            let info = catalog(code);
+            assert!(info.is_known(), "Xid {code} is classed by the audit but not catalogued");
+            match class {
+                S::Hardware | S::Nvlink => {
+                    assert!(info.taints_hardware, "Xid {code} taints in the audit only")
+                }
+                S::Application => assert_eq!(info.severity, S::Application, "Xid {code}"),
+                other => {
+                    panic!("Xid {code}: the audit classes only hardware, nvlink, application ({other:?})")
+                }
+            }
+        }
+        assert_eq!(audit_class(74), Some(S::Hardware), "v1's class, kept");
+        assert_eq!(audit_class(54), None, "the event's severity decides");
+    }
 
     #[test]
     fn catalog_is_sorted_and_unique() {

@@ -1,12 +1,12 @@
 //! Xid classes: which NVIDIA Xid errors are hardware faults (they taint runs on that GPU)
 //! and which are the application's own doing (context only).
 //!
-//! The Xid catalog ([`assay_events::xid`], the table the runner labels events from) wins
-//! where it is decisive: a code it says taints takes the catalog's class, and so does a code
-//! it classes as the application's. Other codes take the class the producer recorded in the
-//! event's `severity`.
+//! The audit's classes live beside the Xid catalog ([`assay_events::xid::audit_class`], the
+//! module the runner labels events from, with a test that they agree): a code the audit
+//! classes takes that class; other codes take the class the producer recorded in the event's
+//! `severity`.
 
-use assay_events::xid::{Severity, catalog};
+use assay_events::xid::{Severity, audit_class};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -63,11 +63,11 @@ impl From<Severity> for XidClass {
     }
 }
 
-/// The catalog's class for `code`, where the catalog decides it: a code that taints (by the
-/// catalog), or the application's own fault.
+/// The audit's class for `code`, where the audit decides it whatever the event says
+/// ([`assay_events::xid::audit_class`]: v1's rules, kept so that verdicts recomputed from an
+/// older export or bundle agree with it).
 pub fn catalog_class(code: u32) -> Option<XidClass> {
-    let info = catalog(code);
-    (info.taints_hardware || info.severity == Severity::Application).then(|| XidClass::from(info.severity))
+    audit_class(code).map(XidClass::from)
 }
 
 /// The table's class for `code`, else the event's own `severity`.
@@ -86,12 +86,14 @@ mod tests {
 
     #[test]
     fn table_then_severity() {
-        for code in [48, 61, 62, 63, 64, 79, 92, 94, 95, 119, 120] {
+        for code in [48, 61, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120] {
             assert_eq!(classify(code, "application"), XidClass::Hardware, "{code}");
         }
-        for code in [74].into_iter().chain(144..=150) {
+        for code in 144..=150 {
             assert_eq!(classify(code, "unknown"), XidClass::Nvlink);
         }
+        // Codes the catalog says taint but the audit leaves to the event (v1's rules).
+        assert_eq!(classify(54, "informational"), XidClass::Informational);
         for code in [13, 31, 43, 45] {
             assert_eq!(classify(code, "hardware"), XidClass::Application, "{code}");
         }
