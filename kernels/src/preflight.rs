@@ -226,7 +226,7 @@ mod tests {
                 index: 0,
                 uuid: "GPU-34d7319c-5b19-1e75-186d-c187099e4fe5".into(),
                 pci_bus_id: "00000000:01:00.0".into(),
-                pci: "0000:01:00".into(),
+                pci: "0000:01:00.0".into(),
                 name: "NVIDIA B200".into(),
                 memory_total_bytes: 1 << 30,
                 driver_version: "570.133.20".into(),
@@ -236,9 +236,9 @@ mod tests {
         assert_eq!(gpu["available"], true);
         assert!(gpu["unavailable_reason"].is_null());
         assert_eq!(gpu["devices"][0]["cuda"], "12.8");
-        assert_eq!(gpu["devices"][0]["pci"], "0000:01:00");
+        assert_eq!(gpu["devices"][0]["pci"], "0000:01:00.0");
         let worker = preflight.worker_preflight("n");
-        assert_eq!(worker["gpus"], json!(["0000:01:00"]));
+        assert_eq!(worker["gpus"], json!(["0000:01:00.0"]));
         assert_eq!(worker["healthy"], true);
         // With a GPU visible, CUDA counts.
         assert!(worker["checks"][2].get("required").is_none(), "{worker}");

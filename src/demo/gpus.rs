@@ -152,7 +152,9 @@ pub fn xid_event(
     time_ns: i64,
     rng: &mut StdRng,
 ) -> Result<XidEvent, String> {
-    let body = format!("NVRM: Xid (PCI:{}): {code}, {}", gpu.pci, driver_text(code, process, rng));
+    // The kernel log prints the id without its function, as real drivers do.
+    let log_pci = gpu.pci.strip_suffix(".0").unwrap_or(&gpu.pci);
+    let body = format!("NVRM: Xid (PCI:{log_pci}): {code}, {}", driver_text(code, process, rng));
     let at = DateTime::<Utc>::from_timestamp_nanos(time_ns);
     let uptime_ns = (time_ns - worker.booted_ns).max(SEC);
     let uptime = format!("{}.{:06}", uptime_ns / SEC, (uptime_ns % SEC) / 1000);

@@ -66,7 +66,8 @@ pub const B200: GpuModel = GpuModel {
 /// One GPU of a worker.
 #[derive(Debug, Clone)]
 pub struct Gpu {
-    /// Kernel-log form, `0000:18:00`: what dispatch requests and Xid lines name.
+    /// The one canonical form, `0000:18:00.0`: what dispatch requests and events name (the
+    /// kernel log's lines print it without the function, `0000:18:00`).
     pub pci: String,
     /// NVML form, `00000000:18:00.0`: what telemetry and preflights name.
     pub nvml_pci: String,
@@ -111,7 +112,7 @@ pub fn workers(rng: &mut StdRng, start_ns: i64) -> Vec<Worker> {
                 .iter()
                 .enumerate()
                 .map(|(i, bus)| Gpu {
-                    pci: format!("0000:{bus:02x}:00"),
+                    pci: format!("0000:{bus:02x}:00.0"),
                     nvml_pci: format!("00000000:{bus:02X}:00.0"),
                     uuid: gpu_uuid(rng),
                     index: i as u64,

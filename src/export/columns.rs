@@ -84,7 +84,7 @@ impl<'a> Row<'a> {
     pub fn i64(&self, key: &str) -> Cell<'a> {
         self.data.get(key).and_then(integer).and_then(|i| i64::try_from(i).ok()).map_or(Cell::Null, Cell::I64)
     }
-    /// A PCI id field in its one canonical form (`0000:ca:00`), whatever form the event holds,
+    /// A PCI id field in its one canonical form (`0000:ca:00.0`), whatever form the event holds,
     /// so that tables join on (host, pci); text that is not a PCI id is kept as it is.
     pub fn pci(&self, key: &str) -> Cell<'a> {
         match self.data.get(key).and_then(Value::as_str) {

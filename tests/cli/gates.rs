@@ -11,7 +11,7 @@ use assay_events::keys::SignerKey;
 use serde_json::{Value, json};
 
 const WORKER: &str = "gpu-node-1";
-const GPU: &str = "0000:01:00";
+const GPU: &str = "0000:01:00.0";
 
 struct Lab {
     ledger: Ledger,

@@ -186,13 +186,13 @@ fn a_gpu_has_one_identity_whatever_form_its_events_hold() {
     let telemetry = serde_json::json!({"type": "gpu.telemetry", "subject": "gpu/00000000:CA:00.0", "data": {
         "host": "node-1", "pci": "00000000:CA:00.0", "uuid": "GPU-34d7319c-5b19-1e75-186d-c187099e4fe5",
         "temp_c": 61, "power_mw": 287000, "util_gpu_pct": 97.0, "mem_used_bytes": 1024}});
-    let xid = serde_json::json!({"type": "gpu.xid", "subject": "gpu/0000:ca:00", "data": {
-        "host": "node-1", "pci": "0000:ca:00", "code": 79, "pid": null, "process": null,
+    let xid = serde_json::json!({"type": "gpu.xid", "subject": "gpu/0000:ca:00.0", "data": {
+        "host": "node-1", "pci": "0000:ca:00.0", "code": 79, "pid": null, "process": null,
         "message": "GPU has fallen off the bus.", "source": "kmsg", "severity": "hardware",
         "action": "RESET_GPU"}});
     let file = lab.write("gpu.ndjson", format!("{telemetry}\n{xid}\n"));
     lab.append_ndjson(&runner, &file, &[]).ok();
-    for form in ["gpu/0000:ca:00", "gpu/00000000:CA:00.0", "gpu/0000:CA:00"] {
+    for form in ["gpu/0000:ca:00.0", "gpu/00000000:CA:00.0", "gpu/0000:CA:00"] {
         let found = lab.log(&["--subject", form]);
         let types: Vec<&str> = found.iter().filter_map(|r| r["type"].as_str()).collect();
         assert_eq!(types, ["gpu.telemetry", "gpu.xid"], "--subject {form}");

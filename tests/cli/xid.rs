@@ -72,7 +72,11 @@ fn parse_gives_exactly_the_expected_records() {
     assert!(bad.code == 2 && bad.stderr.contains("not a valid host name"), "{}", bad.stderr);
     // The human form says the same in words.
     let text = lab.run([OsStr::new("xid"), OsStr::new("parse"), log.as_os_str()]).ok();
-    assert!(text.stdout.contains("line 9: gpu 0000:01:00 Xid 48 [hardware / RESET_GPU]"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("line 9: gpu 0000:01:00.0 Xid 48 [hardware / RESET_GPU]"),
+        "{}",
+        text.stdout
+    );
     assert!(text.stderr.contains("7 Xid(s), 1 malformed line(s)"), "{}", text.stderr);
 }
 
@@ -99,7 +103,7 @@ fn parse_survives_hostile_input_and_reads_more_shapes() {
     assert_eq!(found[0]["severity"], "nvlink");
     assert_eq!(found[1]["pid"], 2131);
     assert_eq!(found[1]["name"], "python3");
-    assert_eq!(found[2]["pci"], "0000:3b:00");
+    assert_eq!(found[2]["pci"], "0000:3b:00.0");
     assert_eq!(found[2]["message"], "GPU 0000:3b:00.0: GPU has fallen off the bus.");
     assert_eq!(found[3]["action"], "REBOOT");
     assert_eq!(found[4]["severity"], "unknown");
@@ -179,12 +183,12 @@ fn watch_records_each_new_xid_once() {
         .iter()
         .map(|e| (e["data"]["code"].as_u64().unwrap_or(0), e["subject"].as_str().unwrap_or("")))
         .collect();
-    assert_eq!(summary, vec![(13, "gpu/0000:41:00"), (79, "gpu/0000:3b:00"), (48, "gpu/0000:01:00")]);
+    assert_eq!(summary, vec![(13, "gpu/0000:41:00.0"), (79, "gpu/0000:3b:00.0"), (48, "gpu/0000:01:00.0")]);
     assert_eq!(
         events[1]["data"],
         // The host defaults to the key's name, as `assay gpu preflight` names its worker.
         json!({
-            "host": "runner", "pci": "0000:3b:00", "code": 79, "pid": 2131, "process": "python3",
+            "host": "runner", "pci": "0000:3b:00.0", "code": 79, "pid": 2131, "process": "python3",
             "message": "GPU has fallen off the bus.", "source": "kmsg", "severity": "hardware",
             "action": "REBOOT", "kernel_time": "3.0",
         })

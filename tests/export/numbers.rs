@@ -467,13 +467,13 @@ async fn a_ledger_from_before_the_integer_rule_verifies_and_exports() {
         ),
         (
             "gpu.xid",
-            "gpu/0000:01:00",
-            r#"{"host":"gpu-node-1","pci":"0000:01:00","code":1e30,"pid":7.0,"process":null,"message":"m","source":"kmsg","severity":"unknown","action":"UNKNOWN"}"#,
+            "gpu/0000:01:00.0",
+            r#"{"host":"gpu-node-1","pci":"0000:01:00.0","code":1e30,"pid":7.0,"process":null,"message":"m","source":"kmsg","severity":"unknown","action":"UNKNOWN"}"#,
         ),
         (
             "gpu.telemetry",
-            "gpu/0000:01:00",
-            r#"{"host":"gpu-node-1","uuid":"GPU-34d7319c-5b19-1e75-186d-c187099e4fe5","pci":"0000:01:00","temp_c":-5e1,"power_mw":1e30,"util_gpu_pct":97,"mem_used_bytes":0,"throttle":[]}"#,
+            "gpu/0000:01:00.0",
+            r#"{"host":"gpu-node-1","uuid":"GPU-34d7319c-5b19-1e75-186d-c187099e4fe5","pci":"0000:01:00.0","temp_c":-5e1,"power_mw":1e30,"util_gpu_pct":97,"mem_used_bytes":0,"throttle":[]}"#,
         ),
     ];
     let runner_seqs = append_as_before(&demo, "runner-gpu-node-1", runner).await;

@@ -203,7 +203,7 @@ async fn projections_dispatch_and_operations() {
         &worker,
         "worker.preflight",
         "worker/node-1",
-        json!({"worker": "node-1", "healthy": true, "checks": [{"name": "nvml", "ok": true}], "gpus": ["0000:01:00"]}),
+        json!({"worker": "node-1", "healthy": true, "checks": [{"name": "nvml", "ok": true}], "gpus": ["0000:01:00.0"]}),
     );
     app.append_ok(&[preflight]).await;
 
@@ -213,7 +213,7 @@ async fn projections_dispatch_and_operations() {
             &dispatcher,
             "dispatch.requested",
             &format!("run/{run}"),
-            json!({"run": run, "worker": "node-1", "gpu": "0000:01:00"}),
+            json!({"run": run, "worker": "node-1", "gpu": "0000:01:00.0"}),
         )
     };
     let first = request("r-1");

@@ -206,7 +206,7 @@ async fn the_dispatch_gate_holds_across_two_sequencers_on_one_database() {
             &worker,
             "worker.preflight",
             "worker/n1".into(),
-            json!({"worker": "n1", "healthy": true, "checks": [], "gpus": ["0000:01:00"]}),
+            json!({"worker": "n1", "healthy": true, "checks": [], "gpus": ["0000:01:00.0"]}),
         ),
     ])
     .await
@@ -239,7 +239,7 @@ async fn the_dispatch_gate_holds_across_two_sequencers_on_one_database() {
             &dispatcher,
             "dispatch.requested",
             format!("run/{run}"),
-            json!({"run": run, "worker": "n1", "gpu": "0000:01:00"}),
+            json!({"run": run, "worker": "n1", "gpu": "0000:01:00.0"}),
         );
         tasks.push(tokio::spawn(async move { ledger.append(vec![e]).await.unwrap() }));
     }

@@ -175,7 +175,7 @@ async fn the_dispatch_gate_holds_across_two_server_processes() {
     let http = client();
     let dispatcher = register(&http, &urls[0], &ledger.admin, "dispatcher", &["dispatcher"]).await;
     let worker = register(&http, &urls[1], &ledger.admin, "worker", &["worker"]).await;
-    let gpu = "0000:01:00";
+    let gpu = "0000:01:00.0";
     let preflight = envelope(
         &worker,
         "worker.preflight",

@@ -79,7 +79,7 @@ def main(export, log_path):
     check(s == xid_code_sum, "duckdb: xid codes")
     # One identity per GPU: every PCI column holds the canonical form, so the typed tables join
     # on (host, pci) — telemetry with Xids, and the runs on a GPU with the Xids on it.
-    canonical = r"^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}$"
+    canonical = r"^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$"
     for table, column in [("xids", "pci"), ("telemetry", "pci"), ("runs", "gpu"), ("dispatches", "gpu")]:
         bad = con.execute(
             f"SELECT count(*) FROM read_parquet('{glob(table)}') WHERE {column} IS NOT NULL "

@@ -87,7 +87,7 @@ queue = json.loads(get("/v1/queue")[1])
 v1 = [
     "/v1/checkpoint", "/v1/checkpoints", "/v1/checkpoints?from=5&limit=2", "/v1/audit", "/v1/queue",
     "/v1/gpus", "/v1/events", "/v1/events?from=100&limit=7", "/v1/events?type=gpu.xid",
-    "/v1/events?subject=gpu/0000:ca:00", "/v1/openapi.json", "/healthz",
+    "/v1/events?subject=gpu/0000:ca:00", "/v1/events?subject=gpu/0000:ca:00.0", "/v1/openapi.json", "/healthz",
     "/v1/proof/inclusion?seq=42", "/v1/proof/inclusion?seq=3&size=%d" % sizes[1],
     "/v1/proof/consistency?old=%d&new=%d" % (sizes[0], sizes[-1]),
     "/v1/proof/consistency?old=0&new=1", "/v1/projections/nope", "/v1/events?subject=%00",

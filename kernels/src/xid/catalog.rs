@@ -32,7 +32,7 @@ mod tests {
     #[test]
     fn xid_154_action_comes_from_the_message() {
         let record = |message: &str| XidRecord {
-            pci: "0000:01:00".into(),
+            pci: "0000:01:00.0".into(),
             code: 154,
             pid: None,
             name: None,

@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn pairs_one_report_from_each_source() {
         let mut dedup = XidDeduper::new(5 * SECOND_NS, 16);
-        assert_eq!(dedup.observe(XidSource::Kmsg, "0000:3b:00", 79, 0), Seen::New);
+        assert_eq!(dedup.observe(XidSource::Kmsg, "0000:3b:00.0", 79, 0), Seen::New);
         assert_eq!(dedup.observe(XidSource::Nvml, "00000000:3B:00.0", 79, SECOND_NS), Seen::Duplicate);
         // A second NVML report has nothing left to pair with.
         assert_eq!(dedup.observe(XidSource::Nvml, "00000000:3B:00.0", 79, 2 * SECOND_NS), Seen::New);
@@ -135,31 +135,31 @@ mod tests {
     fn same_source_repeats_are_kept() {
         let mut dedup = XidDeduper::new(5 * SECOND_NS, 16);
         for at in 0..3 {
-            assert_eq!(dedup.observe(XidSource::Kmsg, "0000:41:00", 13, at), Seen::New);
+            assert_eq!(dedup.observe(XidSource::Kmsg, "0000:41:00.0", 13, at), Seen::New);
         }
-        assert_eq!(dedup.observe(XidSource::Nvml, "0000:41:00", 13, 10), Seen::Duplicate);
-        assert_eq!(dedup.observe(XidSource::Nvml, "0000:41:00", 13, 11), Seen::Duplicate);
+        assert_eq!(dedup.observe(XidSource::Nvml, "0000:41:00.0", 13, 10), Seen::Duplicate);
+        assert_eq!(dedup.observe(XidSource::Nvml, "0000:41:00.0", 13, 11), Seen::Duplicate);
     }
 
     #[test]
     fn different_keys_and_old_reports_do_not_pair() {
         let mut dedup = XidDeduper::new(SECOND_NS, 16);
-        dedup.observe(XidSource::Nvml, "0000:01:00", 48, 0);
-        assert_eq!(dedup.observe(XidSource::Kmsg, "0000:02:00", 48, 1), Seen::New);
-        assert_eq!(dedup.observe(XidSource::Kmsg, "0000:01:00", 63, 2), Seen::New);
-        assert_eq!(dedup.observe(XidSource::Kmsg, "0000:01:00", 48, 3 * SECOND_NS), Seen::New);
+        dedup.observe(XidSource::Nvml, "0000:01:00.0", 48, 0);
+        assert_eq!(dedup.observe(XidSource::Kmsg, "0000:02:00.0", 48, 1), Seen::New);
+        assert_eq!(dedup.observe(XidSource::Kmsg, "0000:01:00.0", 63, 2), Seen::New);
+        assert_eq!(dedup.observe(XidSource::Kmsg, "0000:01:00.0", 48, 3 * SECOND_NS), Seen::New);
     }
 
     #[test]
     fn memory_is_bounded() {
         let mut dedup = XidDeduper::new(i64::MAX, 4);
         for at in 0..100 {
-            dedup.observe(XidSource::Kmsg, "0000:01:00", 13, at);
+            dedup.observe(XidSource::Kmsg, "0000:01:00.0", 13, at);
         }
         assert_eq!(dedup.len(), 4);
         let mut tiny = XidDeduper::new(-5, 0);
-        assert_eq!(tiny.observe(XidSource::Kmsg, "0000:01:00", 13, i64::MIN), Seen::New);
-        assert_eq!(tiny.observe(XidSource::Nvml, "0000:01:00", 13, i64::MIN), Seen::Duplicate);
+        assert_eq!(tiny.observe(XidSource::Kmsg, "0000:01:00.0", 13, i64::MIN), Seen::New);
+        assert_eq!(tiny.observe(XidSource::Nvml, "0000:01:00.0", 13, i64::MIN), Seen::Duplicate);
         assert_eq!(tiny.len(), 1);
     }
 }

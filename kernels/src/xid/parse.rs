@@ -199,11 +199,11 @@ mod tests {
 
     #[test]
     fn normalises_pci_forms() {
-        assert_eq!(normalize_pci("PCI:0000:01:00").as_deref(), Some("0000:01:00"));
-        assert_eq!(normalize_pci("0000:3B:00.0").as_deref(), Some("0000:3b:00"));
-        assert_eq!(normalize_pci("00000000:3B:00.0").as_deref(), Some("0000:3b:00"));
-        assert_eq!(normalize_pci("10000:01:00.0").as_deref(), Some("10000:01:00"));
-        assert_eq!(normalize_pci("3b:00.0").as_deref(), Some("0000:3b:00"));
+        assert_eq!(normalize_pci("PCI:0000:01:00").as_deref(), Some("0000:01:00.0"));
+        assert_eq!(normalize_pci("0000:3B:00.0").as_deref(), Some("0000:3b:00.0"));
+        assert_eq!(normalize_pci("00000000:3B:00.0").as_deref(), Some("0000:3b:00.0"));
+        assert_eq!(normalize_pci("10000:01:00.0").as_deref(), Some("10000:01:00.0"));
+        assert_eq!(normalize_pci("3b:00.0").as_deref(), Some("0000:3b:00.0"));
         assert_eq!(normalize_pci("0000:3b:00.12"), None);
         assert_eq!(normalize_pci("0000:3b"), None);
         assert_eq!(normalize_pci("zz:00:00"), None);
@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn reads_plain_dmesg_line() {
         let record = xid("[ 1399.140323] NVRM: Xid (PCI:0000:01:00): 32, Channel ID 00000009 intr 00800000");
-        assert_eq!(record.pci, "0000:01:00");
+        assert_eq!(record.pci, "0000:01:00.0");
         assert_eq!(record.code, 32);
         assert_eq!(record.pid, None);
         assert_eq!(record.message, "Channel ID 00000009 intr 00800000");
@@ -287,11 +287,11 @@ mod tests {
             parse_line(
                 "[ 5.1] NVRM: The NVIDIA GPU 0000:3b:00.0 (PCI ID: 10de:1db6) installed in this system has fallen off the bus and is not responding to commands."
             ),
-            XidParse::FallenOffBus { pci: "0000:3b:00".into() }
+            XidParse::FallenOffBus { pci: "0000:3b:00.0".into() }
         );
         assert_eq!(
             parse_line("NVRM: GPU 0000:af:00.0: GPU has fallen off the bus."),
-            XidParse::FallenOffBus { pci: "0000:af:00".into() }
+            XidParse::FallenOffBus { pci: "0000:af:00.0".into() }
         );
         assert!(matches!(parse_line("NVRM: A GPU has fallen off the bus."), XidParse::Malformed { .. }));
     }
@@ -315,7 +315,7 @@ mod tests {
         assert_eq!(json["message"], "b");
         let back: XidParse = serde_json::from_value(json).unwrap_or(XidParse::NotXid);
         assert_eq!(back, parsed);
-        let fallen = serde_json::to_value(XidParse::FallenOffBus { pci: "0000:3b:00".into() });
+        let fallen = serde_json::to_value(XidParse::FallenOffBus { pci: "0000:3b:00.0".into() });
         assert_eq!(fallen.unwrap_or_default()["kind"], "fallen_off_bus");
     }
 

@@ -172,7 +172,7 @@ mod tests {
         else {
             panic!("fallen off the bus")
         };
-        assert_eq!((bus.code, bus.pci.as_str()), (79, "0000:3b:00"));
+        assert_eq!((bus.code, bus.pci.as_str()), (79, "0000:3b:00.0"));
         assert_eq!(bus.message, "GPU 0000:3b:00.0: GPU has fallen off the bus.");
         assert_eq!(bus.kernel_time.as_deref(), Some("5.1"));
         assert!(matches!(
@@ -181,7 +181,7 @@ mod tests {
         ));
         assert_eq!(XidReport::from_line("usb 1-2: new device"), LineReport::None);
         let nvml = XidReport::from_nvml("00000000:3B:00.0", 79);
-        assert_eq!(nvml.pci, "0000:3b:00");
+        assert_eq!(nvml.pci, "0000:3b:00.0");
         assert!(nvml.data("REBOOT").get("kernel_time").is_none());
     }
 

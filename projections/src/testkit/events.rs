@@ -5,11 +5,11 @@ use serde_json::{Value, json};
 use super::{Ev, ev, key};
 
 /// A GPU in the kernel-log form.
-pub const GPU0: &str = "0000:01:00";
+pub const GPU0: &str = "0000:01:00.0";
 /// The same GPU as NVML prints it.
 pub const GPU0_NVML: &str = "00000000:01:00.0";
 /// Another GPU.
-pub const GPU1: &str = "0000:41:00";
+pub const GPU1: &str = "0000:41:00.0";
 
 /// A digest-shaped hex string derived from `seed`.
 pub fn hex_of(seed: &str) -> String {

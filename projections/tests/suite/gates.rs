@@ -169,8 +169,8 @@ fn gpu_required_and_gpu_not_offered() {
     given(ready())
         .when(dispatch_requested("r1", "w1", None))
         .then_with(|s, r| refused(s, r, &["gpu_required"]))
-        .when(dispatch_requested("r1", "w1", Some("0000:81:00")))
-        .then_with(|s, r| refused(s, r, &["gpu_not_offered:0000:81:00"]));
+        .when(dispatch_requested("r1", "w1", Some("0000:81:00.0")))
+        .then_with(|s, r| refused(s, r, &["gpu_not_offered:0000:81:00.0"]));
 }
 
 #[test]
@@ -251,7 +251,7 @@ fn a_refused_decision_holds_nothing_and_every_reason_applies() {
                     "maintenance",
                     "preflight_failed",
                     "preflight_stale",
-                    "gpu_not_offered:0000:01:00",
+                    "gpu_not_offered:0000:01:00.0",
                     "lane_held_by:r1",
                 ],
             );

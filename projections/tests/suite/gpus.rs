@@ -31,11 +31,11 @@ fn telemetry_xids_and_reset() {
         assert!(d.needs_reset);
         assert_eq!(d.reset_cause.as_ref().map(|c| c.code), Some(79));
         let needing: Vec<String> = s.gpus.needing_reset().map(|(k, _)| k.to_string()).collect();
-        assert_eq!(needing, ["node-1/0000:01:00"]);
+        assert_eq!(needing, ["node-1/0000:01:00.0"]);
         assert!(!s.gpus.device(NODE1, GPU1).unwrap().needs_reset);
         let json = s.state_json(assay_projections::ProjectionName::Gpus).unwrap();
-        assert_eq!(json["devices"]["node-1/0000:01:00"]["xids"]["by_code"]["13"], 2);
-        assert_eq!(json["devices"]["node-1/0000:01:00"]["xids"]["by_severity"]["hardware"], 1);
+        assert_eq!(json["devices"]["node-1/0000:01:00.0"]["xids"]["by_code"]["13"], 2);
+        assert_eq!(json["devices"]["node-1/0000:01:00.0"]["xids"]["by_severity"]["hardware"], 1);
     })
     // An unavailable preflight does not clear it; an available one listing the device does.
     .when(gpu_preflight("node-1", false, &[GPU0]))
@@ -71,7 +71,7 @@ fn devices_are_per_host_and_a_reset_on_one_host_leaves_the_same_pci_elsewhere_al
     ])
     .then(|s| {
         let keys: Vec<String> = s.gpus.devices().keys().map(ToString::to_string).collect();
-        assert_eq!(keys, ["node-1/0000:01:00", "node-2/0000:01:00"]);
+        assert_eq!(keys, ["node-1/0000:01:00.0", "node-2/0000:01:00.0"]);
         let (one, two) = (s.gpus.device(NODE1, GPU0).unwrap(), s.gpus.device(Some("node-2"), GPU0).unwrap());
         assert_eq!((one.xids.total, two.xids.total), (1, 0));
         assert!(one.telemetry.is_none() && two.telemetry.as_ref().is_some_and(|t| t.temp_c == Some(44)));
@@ -106,7 +106,7 @@ fn a_reset_without_a_host_holds_for_that_pci_on_every_host() {
         assert_eq!(s.gpus.needs_reset("node-1", GPU0).map(|c| c.code), Some(48));
         assert_eq!(s.gpus.needs_reset("node-9", GPU0).map(|c| c.code), Some(48));
         assert_eq!(s.gpus.needs_reset("node-9", GPU1), None);
-        assert_eq!(s.state_json(assay_projections::ProjectionName::Gpus).unwrap()["devices"]["0000:01:00"]["needs_reset"], true);
+        assert_eq!(s.state_json(assay_projections::ProjectionName::Gpus).unwrap()["devices"]["0000:01:00.0"]["needs_reset"], true);
     })
     // A host's preflight clears the host-less entry (as before hosts were recorded) and its own.
     .when(gpu_preflight("node-2", true, &[GPU0]))
