@@ -110,7 +110,7 @@ async fn change(
         AppendError::Rejected { reason, .. } => anyhow::anyhow!("{ty}: {reason} [{}]", reason.code()),
         other => other.into(),
     })?;
-    let ack = outcome.acks[0];
+    let ack = &outcome.acks[0];
     outln!("{ty} {} at seq {} digest {}", target.keyid(), ack.seq, ack.digest);
     Ok(Exit::Ok)
 }

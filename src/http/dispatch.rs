@@ -1,6 +1,7 @@
 //! `POST /v1/dispatch`: a signed `dispatch.requested` in, the gate's `dispatch.decided` out.
-//! The sequencer decides inside the batch and appends the decision right after the request,
-//! so the decision is the record at the request's seq + 1.
+//! The sequencer decides inside the batch and appends the decision right after the request
+//! (the record at the request's seq + 1), and hands it back in the request's ack; a resend's
+//! decision is read from the store.
 
 use assay_events::EventType;
 use axum::Json;
@@ -71,12 +72,24 @@ pub async fn dispatch(
     let no_decision = || {
         ApiError::internal("no_decision", format!("the ledger recorded no decision after seq {}", ack.seq))
     };
-    let stored = state.ledger.store().records(ack.seq + 1, 1).await?;
-    let stored = stored
-        .first()
-        .filter(|r| r.seq == ack.seq + 1 && r.event_type() == Some(EventType::DispatchDecided))
-        .ok_or_else(no_decision)?;
-    let view = RecordView::of_stored(stored)?;
+    // The ack carries the decision the sequencer appended in the same batch; only a resend's
+    // decision, committed earlier, is read back from the store.
+    let view = match &ack.decision {
+        Some(decided) => {
+            if decided.seq != ack.seq + 1 || decided.event_type() != Some(EventType::DispatchDecided) {
+                return Err(no_decision());
+            }
+            RecordView::of(decided)?
+        }
+        None => {
+            let stored = state.ledger.store().records(ack.seq + 1, 1).await?;
+            let stored = stored
+                .first()
+                .filter(|r| r.seq == ack.seq + 1 && r.event_type() == Some(EventType::DispatchDecided))
+                .ok_or_else(no_decision)?;
+            RecordView::of_stored(stored)?
+        }
+    };
     let event: serde_json::Value = serde_json::from_str(view.event.get()).unwrap_or_default();
     let data = &event["data"];
     if data["request"].as_str() != Some(digest.as_str()) {

@@ -68,12 +68,17 @@ impl Default for LedgerOptions {
 }
 
 /// One acknowledged envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Ack {
     pub seq: u64,
     pub digest: Hash32,
     /// True when identical bytes were already in the ledger (no new record).
     pub existed: bool,
+    /// The gate's decision on this record (`dispatch.decided`, `artifact.admitted|rejected`),
+    /// appended right after it in the same batch, so a caller that wants the decision need
+    /// not read it back. None when no gate applies, and for a resend (`existed`): its
+    /// decision is the stored record at `seq + 1`.
+    pub decision: Option<Arc<assay_events::record::Record>>,
 }
 
 /// The reply to an append: one ack per envelope, in order, and the checkpoint covering them.
@@ -431,6 +436,58 @@ mod tests {
         assert!(matches!(ledger.submit(bad).await, Err(AppendError::Rejected { index: 0, .. })));
         let outcome = ledger.submit(good).await.expect("queued").await.expect("a reply").expect("appended");
         assert_eq!(outcome.acks[0].seq, 1);
+        ledger.shutdown().await;
+    }
+
+    /// A gated request's ack carries the decision appended right after it; a resend's does
+    /// not (its decision was committed before), nor does an ungated event's.
+    #[tokio::test]
+    async fn a_gated_requests_ack_carries_its_decision() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let target = dir.path().join("l.db");
+        let store =
+            Store::open(target.to_str().expect("UTF-8"), Durability::Relaxed, true).await.expect("a store");
+        let key = SignerKey::from_seed("ledger", [7; 32]).expect("a key");
+        let admin = SignerKey::from_seed("admin", [8; 32]).expect("a key");
+        let dispatcher = SignerKey::from_seed("dispatcher", [9; 32]).expect("a key");
+        let ledger = Ledger::init(store, "t.local/assay", key, &[admin.verifier()], LedgerOptions::default())
+            .await
+            .expect("genesis");
+        let append = |env| {
+            let ledger = &ledger;
+            async move {
+                let items = ledger.prepare(vec![Incoming::Decoded(env)]).await.expect("a good envelope");
+                ledger.submit(items).await.expect("queued").await.expect("a reply").expect("appended")
+            }
+        };
+        let register = build_envelope(
+            &admin,
+            EventType::KeyRegistered.as_str(),
+            Some("key/dispatcher"),
+            serde_json::json!({"vkey": dispatcher.verifier().to_text(), "roles": ["dispatcher"]}),
+            None,
+            now_ns(),
+        );
+        let registered = append(register).await;
+        assert_eq!(registered.acks[0].decision, None, "no gate applies to a key registration");
+        let request = build_envelope(
+            &dispatcher,
+            EventType::DispatchRequested.as_str(),
+            Some("run/r-1"),
+            serde_json::json!({"run": "r-1", "worker": "node-1", "gpu": "0000:01:00.0"}),
+            None,
+            now_ns(),
+        );
+        let first = append(request.clone()).await;
+        let ack = &first.acks[0];
+        let decided = ack.decision.as_ref().expect("the decision in the ack");
+        assert_eq!(decided.seq, ack.seq + 1);
+        assert_eq!(decided.event_type(), Some(EventType::DispatchDecided));
+        assert_eq!(decided.event.data["request"], ack.digest.to_hex());
+        let stored = ledger.store().records(ack.seq + 1, 1).await.expect("a read");
+        assert_eq!(stored[0].to_record().expect("a record"), **decided, "the decision the store holds");
+        let again = append(request).await;
+        assert!(again.acks[0].existed && again.acks[0].decision.is_none(), "{:?}", again.acks[0]);
         ledger.shutdown().await;
     }
 }

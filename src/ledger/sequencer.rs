@@ -399,18 +399,23 @@ impl Sequencer {
                     let mut acks = Vec::with_capacity(plan.len());
                     for (item, known) in request.items.iter().zip(plan) {
                         if let Some((seq, digest)) = known {
-                            acks.push(Ack { seq, digest, existed: true });
+                            acks.push(Ack { seq, digest, existed: true, decision: None });
                             continue;
                         }
                         // The same envelope earlier in this request: its record, not a second one.
                         if let Some(k) = in_batch.get(&(item.event.source.clone(), item.event.id.clone())) {
-                            acks.push(Ack { seq: k.seq, digest: k.digest, existed: true });
+                            acks.push(Ack { seq: k.seq, digest: k.digest, existed: true, decision: None });
                             continue;
                         }
                         let (record, decision) = self.sequence_one(item, &mut commit);
                         keys_changed |=
                             record.event_type().is_some_and(EventType::is_key_change) || record.seq == 0;
-                        acks.push(Ack { seq: record.seq, digest: record.digest, existed: false });
+                        acks.push(Ack {
+                            seq: record.seq,
+                            digest: record.digest,
+                            existed: false,
+                            decision: decision.clone().map(Arc::new),
+                        });
                         for r in std::iter::once(record).chain(decision) {
                             in_batch
                                 .insert((r.event.source.clone(), r.event.id.clone()), Known::of_record(&r));
