@@ -398,10 +398,9 @@ mod tests {
     use super::*;
     use crate::store::Durability;
 
-    /// An item made without [`Ledger::prepare`] that breaks the identifier rule is refused at
-    /// submit, before any SQL, and the ledger keeps appending.
-    #[tokio::test]
-    async fn submit_refuses_what_the_store_cannot_keep() {
+    /// A new SQLite ledger in a temporary folder (kept alive by the returned guard), and its
+    /// admin key.
+    async fn ledger_in_a_folder() -> (tempfile::TempDir, Ledger, SignerKey) {
         let dir = tempfile::tempdir().expect("a folder");
         let target = dir.path().join("l.db");
         let store =
@@ -411,6 +410,14 @@ mod tests {
         let ledger = Ledger::init(store, "t.local/assay", key, &[admin.verifier()], LedgerOptions::default())
             .await
             .expect("genesis");
+        (dir, ledger, admin)
+    }
+
+    /// An item made without [`Ledger::prepare`] that breaks the identifier rule is refused at
+    /// submit, before any SQL, and the ledger keeps appending.
+    #[tokio::test]
+    async fn submit_refuses_what_the_store_cannot_keep() {
+        let (_dir, ledger, admin) = ledger_in_a_folder().await;
         let env = build_envelope(
             &admin,
             "control.paused",
@@ -443,16 +450,8 @@ mod tests {
     /// not (its decision was committed before), nor does an ungated event's.
     #[tokio::test]
     async fn a_gated_requests_ack_carries_its_decision() {
-        let dir = tempfile::tempdir().expect("a folder");
-        let target = dir.path().join("l.db");
-        let store =
-            Store::open(target.to_str().expect("UTF-8"), Durability::Relaxed, true).await.expect("a store");
-        let key = SignerKey::from_seed("ledger", [7; 32]).expect("a key");
-        let admin = SignerKey::from_seed("admin", [8; 32]).expect("a key");
+        let (_dir, ledger, admin) = ledger_in_a_folder().await;
         let dispatcher = SignerKey::from_seed("dispatcher", [9; 32]).expect("a key");
-        let ledger = Ledger::init(store, "t.local/assay", key, &[admin.verifier()], LedgerOptions::default())
-            .await
-            .expect("genesis");
         let append = |env| {
             let ledger = &ledger;
             async move {
