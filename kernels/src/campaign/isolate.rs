@@ -24,6 +24,9 @@ use crate::backend::Backend;
 use crate::cuda::{CudaError, CudaRunner};
 use crate::supervise::signal_group;
 
+/// Re-exported for the callers that name it through `campaign`; it lives in the taxonomy.
+pub use super::taxonomy::signal_name;
+
 /// Lines of a worker's stdout queued for the cell loop, at most.
 const LINES_QUEUED_MAX: usize = 1024;
 
@@ -116,45 +119,6 @@ impl std::fmt::Debug for IsolatedRunner {
 
 /// How long a child that was asked to stop may take before it is killed.
 const RETIRE_GRACE: Duration = Duration::from_secs(5);
-
-/// The conventional name of a signal (`SIGABRT`), or its number for the rest.
-pub fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        5 => "SIGTRAP",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        10 => "SIGUSR1",
-        11 => "SIGSEGV",
-        12 => "SIGUSR2",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        16 => "SIGSTKFLT",
-        17 => "SIGCHLD",
-        18 => "SIGCONT",
-        19 => "SIGSTOP",
-        20 => "SIGTSTP",
-        21 => "SIGTTIN",
-        22 => "SIGTTOU",
-        23 => "SIGURG",
-        24 => "SIGXCPU",
-        25 => "SIGXFSZ",
-        26 => "SIGVTALRM",
-        27 => "SIGPROF",
-        28 => "SIGWINCH",
-        29 => "SIGIO",
-        30 => "SIGPWR",
-        31 => "SIGSYS",
-        other => return format!("SIG{other}"),
-    };
-    name.to_owned()
-}
 
 /// Waits up to `limit` for `child`; `None` if it is still running.
 pub(crate) fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {

@@ -25,6 +25,7 @@ mod cell;
 mod isolate;
 mod runner;
 mod summary;
+pub mod taxonomy;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -2,4 +2,5 @@
 
 mod cpu_kernels;
 mod cuda_backend;
+mod taxonomy;
 mod xid_fixtures;
