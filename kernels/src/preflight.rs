@@ -86,6 +86,17 @@ impl Preflight {
             .collect()
     }
 
+    /// The NVML device with CUDA ordinal `ordinal` (NVML and CUDA agree on order when
+    /// `CUDA_DEVICE_ORDER=PCI_BUS_ID`, which the runner's children are given).
+    pub fn device(&self, ordinal: u32) -> Option<&GpuDevice> {
+        self.nvml.as_ref().ok()?.iter().find(|d| d.index == ordinal)
+    }
+
+    /// The UUID of device `ordinal`, when NVML knows it.
+    pub fn device_uuid(&self, ordinal: u32) -> Option<String> {
+        self.device(ordinal).map(|d| d.uuid.clone())
+    }
+
     /// `gpu.preflight` data; the subject is `worker/<host>`.
     pub fn gpu_preflight(&self, host: &str) -> Value {
         let available = self.available();

@@ -23,7 +23,8 @@ use assay_events::roles::Role;
 use assay_kernels::nvml::probe_nvml;
 use assay_kernels::sink::EventSink;
 use assay_kernels::xid::{
-    FALLEN_OFF_THE_BUS, JournalReader, KernelLog, LineReport, Seen, XidDeduper, XidReport, recorded_action,
+    FALLEN_OFF_THE_BUS, JournalReader, KernelLog, LineReport, Seen, XidDeduper, XidReport, accepted_actions,
+    recorded_action,
 };
 
 use super::Exit;
@@ -100,15 +101,6 @@ fn parse_host(text: &str) -> Result<String, String> {
     } else {
         Err("not a valid host name (1-128 letters, digits and ._:/-, starting with a letter or digit)".into())
     }
-}
-
-/// The action names `gpu.xid` accepts, read from its schema.
-fn accepted_actions() -> Vec<String> {
-    let schema: serde_json::Value = serde_json::from_str(EventType::GpuXid.schema_text()).unwrap_or_default();
-    schema["properties"]["action"]["enum"]
-        .as_array()
-        .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
 }
 
 /// Reads lines of at most `max` bytes (the rest of a longer line is dropped), lossily.

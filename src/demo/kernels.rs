@@ -133,6 +133,10 @@ pub fn run(file: CampaignFile, run: &str, worker: &str) -> Result<Vec<Launch>, S
         isolation: Isolation::MayFault,
         child: None,
         cell_timeout: Duration::from_secs(60),
+        device: 0,
+        scratch: std::env::temp_dir(),
+        kernel_log: None,
+        xid_grace: Duration::from_millis(500),
     };
     // Not `Preflight::gather()`: the worker is simulated, and probing the machine that builds
     // the demo would make the history depend on it.
@@ -141,12 +145,11 @@ pub fn run(file: CampaignFile, run: &str, worker: &str) -> Result<Vec<Launch>, S
         nvml: Err("the demo's GPUs are simulated".into()),
     };
     let mut sink = SimulatedClockSink::default();
-    let mut specs = Vec::with_capacity(campaign.cells.len());
+    // Built-in cells run and are recorded in matrix order, one launch each.
+    let specs: Vec<KernelSpec> = campaign.cells.iter().map(|cell| cell.spec).collect();
     let report =
-        run_campaign(&campaign, &options, &preflight, &mut sink, &AtomicBool::new(false), &mut |cell, _| {
-            specs.push(cell.spec)
-        })
-        .map_err(|e| format!("campaign {}: {e}", file.name))?;
+        run_campaign(&campaign, &options, &preflight, &mut sink, &AtomicBool::new(false), &mut |_| {})
+            .map_err(|e| format!("campaign {}: {e}", file.name))?;
     if report.interrupted
         || sink.launches.len() != campaign.cells.len()
         || specs.len() != campaign.cells.len()

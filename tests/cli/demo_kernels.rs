@@ -46,11 +46,15 @@ fn campaign_launches(file: &str, run: &str) -> Vec<Value> {
         isolation: Isolation::MayFault,
         child: None,
         cell_timeout: Duration::from_secs(60),
+        device: 0,
+        scratch: std::env::temp_dir(),
+        kernel_log: None,
+        xid_grace: Duration::from_millis(500),
     };
     let preflight =
         Preflight { cuda: CudaProbe::Unavailable { reason: "test".into() }, nvml: Err("test".into()) };
     let mut sink = MemorySink::new();
-    run_campaign(&campaign, &options, &preflight, &mut sink, &AtomicBool::new(false), &mut |_, _| {})
+    run_campaign(&campaign, &options, &preflight, &mut sink, &AtomicBool::new(false), &mut |_| {})
         .unwrap_or_else(|e| panic!("{e}"));
     sink.of_type("kernel.launch.completed").into_iter().map(|e| e.data.clone()).collect()
 }

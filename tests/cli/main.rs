@@ -13,6 +13,7 @@ mod proofs;
 mod replay;
 mod roundtrip;
 mod run_campaign;
+mod run_command;
 mod run_exec;
 mod schemas;
 mod store_scan;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Cell;
+use super::taxonomy::is_error_name;
 use crate::backend::Backend;
 use crate::cpu::{evaluate, run_cpu_checked};
 use crate::cuda::{CudaError, CudaRunner};
@@ -65,7 +66,7 @@ pub enum CellOutcome {
 /// Longest `detail` recorded.
 const DETAIL_MAX_CHARS: usize = 4000;
 
-fn clip(text: &str) -> String {
+pub(crate) fn clip(text: &str) -> String {
     if text.chars().count() <= DETAIL_MAX_CHARS {
         text.to_owned()
     } else {
@@ -235,15 +236,6 @@ pub(crate) fn cuda_fault(device: Option<String>, error: &CudaError) -> CellOutco
     };
     let name = if is_error_name(&name) { name } else { "CUDA_ERROR".to_owned() };
     CellOutcome::fault(Backend::Cuda, device, &name, sticky, error.to_string())
-}
-
-/// Whether `name` fits the recorded error pattern `^[A-Z][A-Z0-9_]{0,127}$`.
-pub(crate) fn is_error_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 128
-        && bytes[0].is_ascii_uppercase()
-        && bytes.iter().all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]

@@ -21,11 +21,16 @@
 //! cells are the cartesian product of the axes (in key order), times the seeds. `seed` is an
 //! integer, an array of integers, or `{ first = 0, count = 1000 }`.
 
+mod capture;
 mod cell;
+mod command;
+mod command_run;
 mod isolate;
+mod result;
 mod runner;
 mod summary;
 pub mod taxonomy;
+mod xids;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,10 +38,17 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use capture::{RESULT_PREFIX, StreamReport, TAIL_BYTES_MAX};
 pub use cell::{CellOutcome, Completed, Faulted, run_cell_cpu, run_cell_cuda};
+pub use command::{COMMAND_SETTINGS, CommandCell, REPEAT_MAX, locate, substitute};
+pub use command_run::{
+    CommandEnv, CommandLaunch, Execution, Repeats, Verdict, execute, judge, run_command_cell,
+};
 pub use isolate::{CellRequest, ChildCommand, IsolatedRunner, ServeHooks, serve_cells, signal_name};
+pub use result::{CellResult, ResultError, parse_result};
 pub use runner::{CampaignOptions, CampaignReport, Isolation, run_campaign};
 pub use summary::{KernelCounts, Summary};
+pub use xids::{SeenXid, XidWatch, line_time};
 
 use crate::cpu::{InputRange, KernelSpec};
 
@@ -52,7 +64,7 @@ pub const KERNEL_NAMES: &[&str] =
 #[error("{0}")]
 pub struct CampaignError(pub String);
 
-fn err<T>(message: impl Into<String>) -> Result<T, CampaignError> {
+pub(crate) fn err<T>(message: impl Into<String>) -> Result<T, CampaignError> {
     Err(CampaignError(message.into()))
 }
 
@@ -118,8 +130,10 @@ pub struct Campaign {
     pub description: Option<String>,
     /// The run id to record under, when the file names one.
     pub run: Option<String>,
-    /// Every cell, in matrix order.
+    /// Every built-in kernel cell, in matrix order.
     pub cells: Vec<Cell>,
+    /// Every command cell, in matrix order (run after the built-in cells).
+    pub commands: Vec<CommandCell>,
 }
 
 impl Campaign {
@@ -127,11 +141,21 @@ impl Campaign {
     pub fn load(path: &Path) -> Result<Campaign, CampaignError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| CampaignError(format!("reading {}: {e}", path.display())))?;
-        Campaign::parse(&text).map_err(|e| CampaignError(format!("{}: {}", path.display(), e.0)))
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        Campaign::parse_in(&text, dir).map_err(|e| CampaignError(format!("{}: {}", path.display(), e.0)))
     }
 
-    /// Parses campaign TOML.
+    /// Parses campaign TOML; command cells run in (and their paths are relative to) the
+    /// current folder.
     pub fn parse(text: &str) -> Result<Campaign, CampaignError> {
+        Campaign::parse_in(text, Path::new("."))
+    }
+
+    /// Parses campaign TOML whose command cells run in (and name paths relative to) `dir`.
+    pub fn parse_in(text: &str, dir: &Path) -> Result<Campaign, CampaignError> {
         let table: toml::Table =
             toml::from_str(text).map_err(|e| CampaignError(format!("not valid TOML: {e}")))?;
         let mut top = to_json_map(table)?;
@@ -171,11 +195,19 @@ impl Campaign {
         let kernels = match top.remove("kernel") {
             Some(Value::Array(kernels)) if !kernels.is_empty() => kernels,
             Some(_) => return err("kernel must be a non-empty array of tables ([[kernel]])"),
-            None => return err("the campaign names no kernels (add [[kernel]] tables)"),
+            None => Vec::new(),
         };
+        let commands = match top.remove("command") {
+            Some(Value::Array(commands)) if !commands.is_empty() => commands,
+            Some(_) => return err("command must be a non-empty array of tables ([[command]])"),
+            None => Vec::new(),
+        };
+        if kernels.is_empty() && commands.is_empty() {
+            return err("the campaign names no kernels (add [[kernel]] or [[command]] tables)");
+        }
         if let Some(key) = top.keys().next() {
             return err(format!(
-                "unknown top-level key {key:?} (expected name, description, run, seed, range, tolerance, kernel)"
+                "unknown top-level key {key:?} (expected name, description, run, seed, range, tolerance, kernel, command)"
             ));
         }
         let mut cells = Vec::new();
@@ -186,7 +218,15 @@ impl Campaign {
             expand(entry, &defaults, &mut cells)
                 .map_err(|e| CampaignError(format!("kernel #{}: {}", index + 1, e.0)))?;
         }
-        Ok(Campaign { name, description, run, cells })
+        let mut command_cells = Vec::new();
+        for (index, entry) in commands.into_iter().enumerate() {
+            let Value::Object(entry) = entry else {
+                return err(format!("command #{} is not a table", index + 1));
+            };
+            let room = MAX_CELLS.saturating_sub(cells.len());
+            command::expand_command(entry, index, text, dir, room, &mut command_cells)?;
+        }
+        Ok(Campaign { name, description, run, cells, commands: command_cells })
     }
 }
 
@@ -257,7 +297,7 @@ fn range(value: &Value) -> Result<InputRange, CampaignError> {
     Ok(range)
 }
 
-fn tolerance(value: &Value) -> Result<f64, CampaignError> {
+pub(crate) fn tolerance(value: &Value) -> Result<f64, CampaignError> {
     match value.as_f64() {
         Some(t) if t.is_finite() && t >= 0.0 => Ok(t),
         _ => err(format!("tolerance must be a finite number >= 0, got {value}")),
@@ -265,7 +305,7 @@ fn tolerance(value: &Value) -> Result<f64, CampaignError> {
 }
 
 /// One axis: the parameter groups it can contribute.
-fn axis(key: &str, value: Value) -> Result<Vec<Map<String, Value>>, CampaignError> {
+pub(crate) fn axis(key: &str, value: Value) -> Result<Vec<Map<String, Value>>, CampaignError> {
     let single = |v: Value| -> Result<Map<String, Value>, CampaignError> {
         match v {
             Value::Object(group) => Ok(group),
@@ -288,7 +328,10 @@ fn expand(
     let name = match entry.remove("name") {
         Some(Value::String(name)) if KERNEL_NAMES.contains(&name.as_str()) => name,
         Some(other) => {
-            return err(format!("unknown kernel {other} (expected one of {})", KERNEL_NAMES.join(", ")));
+            return err(format!(
+                "unknown kernel {other} (expected one of {}; the lab's own programs go in [[command]] tables)",
+                KERNEL_NAMES.join(", ")
+            ));
         }
         None => return err("no name (the kernel to run)"),
     };
@@ -308,28 +351,50 @@ fn expand(
         .into_iter()
         .map(|(key, value)| Ok((key.clone(), axis(&key, value)?)))
         .collect::<Result<_, CampaignError>>()?;
-    let combinations = axes.iter().try_fold(seeds.len(), |acc, (_, options)| acc.checked_mul(options.len()));
+    let room = MAX_CELLS.saturating_sub(out.len()) / seeds.len().max(1);
+    for_each_combination(&axes, room, &mut |mut params, given| {
+        params.insert("kernel".into(), Value::String(name.clone()));
+        let spec = spec_from(&name, params, given)?;
+        for &seed in &seeds {
+            out.push(Cell { spec, seed, range, tolerance });
+        }
+        Ok(())
+    })
+    .map_err(|e| {
+        if e.0.starts_with(&format!("{name}:")) { e } else { CampaignError(format!("{name}: {}", e.0)) }
+    })
+}
+
+/// What [`for_each_combination`] calls: the merged parameters, and the axis that set each.
+pub(crate) type EachCombination<'a> =
+    dyn FnMut(Map<String, Value>, &BTreeMap<String, &str>) -> Result<(), CampaignError> + 'a;
+
+/// Calls `each` with every combination of the axes' groups (last axis fastest), merged into
+/// one map, with the axis that set each key. Refuses a key set by two axes, and more than
+/// `combinations_max` combinations (before running any).
+pub(crate) fn for_each_combination(
+    axes: &[(String, Vec<Map<String, Value>>)],
+    combinations_max: usize,
+    each: &mut EachCombination<'_>,
+) -> Result<(), CampaignError> {
+    let combinations = axes.iter().try_fold(1usize, |acc, (_, options)| acc.checked_mul(options.len()));
     match combinations {
-        Some(count) if out.len().saturating_add(count) <= MAX_CELLS => {}
-        _ => return err(format!("{name}: the matrix has more than {MAX_CELLS} cells")),
+        Some(count) if count <= combinations_max => {}
+        _ => return err(format!("the matrix has more than {MAX_CELLS} cells")),
     }
     let mut index = vec![0usize; axes.len()];
     loop {
         let mut params = Map::new();
-        params.insert("kernel".into(), Value::String(name.clone()));
         let mut given: BTreeMap<String, &str> = BTreeMap::new();
         for ((axis_key, options), &i) in axes.iter().zip(&index) {
             for (key, value) in &options[i] {
                 if let Some(previous) = given.insert(key.clone(), axis_key) {
-                    return err(format!("{name}: {key} is set by both {previous} and {axis_key}"));
+                    return err(format!("{key} is set by both {previous} and {axis_key}"));
                 }
                 params.insert(key.clone(), value.clone());
             }
         }
-        let spec = spec_from(&name, params, &given)?;
-        for &seed in &seeds {
-            out.push(Cell { spec, seed, range, tolerance });
-        }
+        each(params, &given)?;
         // Next combination, last axis fastest.
         let mut position = axes.len();
         loop {

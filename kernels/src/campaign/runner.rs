@@ -5,13 +5,19 @@ use std::time::Duration;
 
 use assay_events::EventType;
 
-use super::cell::{CellOutcome, run_cell_cpu};
+use serde_json::Value;
+
+use super::cell::run_cell_cpu;
+use super::command_run::{CommandEnv, CommandLaunch, run_command_cell};
 use super::isolate::{ChildCommand, IsolatedRunner};
 use super::summary::Summary;
-use super::{Campaign, CampaignError, Cell};
+use super::xids::{SeenXid, XidWatch, xid_data};
+use super::{Campaign, CampaignError};
 use crate::backend::{Backend, BackendRequest};
 use crate::preflight::Preflight;
+use crate::sink::SinkError;
 use crate::sink::{EventSink, is_identifier};
+use crate::xid::accepted_actions;
 
 /// Which cells run in a child process.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,8 +43,17 @@ pub struct CampaignOptions {
     pub isolation: Isolation,
     /// How to start a cell child; required for CUDA cells and [`Isolation::Always`].
     pub child: Option<ChildCommand>,
-    /// How long one cell may take in a child before it is killed.
+    /// How long one cell may take in a child before it is killed (command cells: unless
+    /// their table sets `timeout`).
     pub cell_timeout: Duration,
+    /// The CUDA device ordinal cells run on (command cells get it as `CUDA_VISIBLE_DEVICES`).
+    pub device: u32,
+    /// Folder for command cells' result files.
+    pub scratch: std::path::PathBuf,
+    /// The kernel log to follow for Xids during command cells (a file or a kmsg device).
+    pub kernel_log: Option<std::path::PathBuf>,
+    /// How long after a cell's end an Xid still counts as the cell's.
+    pub xid_grace: Duration,
 }
 
 /// What a campaign did.
@@ -56,6 +71,10 @@ pub struct CampaignReport {
     pub interrupted: bool,
     /// Child processes started.
     pub children: u64,
+    /// `gpu.xid` events recorded (attached to a launch, and not).
+    pub xids: u64,
+    /// Why the kernel log stopped being followed, if it did.
+    pub xid_note: Option<String>,
 }
 
 fn recording(error: impl std::fmt::Display) -> CampaignError {
@@ -70,7 +89,7 @@ pub fn run_campaign(
     preflight: &Preflight,
     sink: &mut dyn EventSink,
     interrupted: &AtomicBool,
-    progress: &mut dyn FnMut(&Cell, &CellOutcome),
+    progress: &mut dyn FnMut(bool),
 ) -> Result<CampaignReport, CampaignError> {
     if !is_identifier(&options.run) {
         return Err(CampaignError(format!("{:?} is not a valid run id", options.run)));
@@ -102,6 +121,9 @@ pub fn run_campaign(
     let subject = format!("run/{}", options.run);
     let mut summary = Summary::default();
     let mut was_interrupted = false;
+    // Each launch's ordinal in the run: a fallback names its primary by it, and an Xid the
+    // launch it happened in.
+    let mut launch = 0u64;
     for cell in &campaign.cells {
         if interrupted.load(Ordering::Relaxed) {
             was_interrupted = true;
@@ -113,11 +135,67 @@ pub fn run_campaign(
             Some(child) if options.isolation == Isolation::Always => child.run(cell, Backend::Cpu),
             _ => run_cell_cpu(cell),
         };
-        let (ty, data) = outcome.event(&options.run, cell);
+        let (ty, mut data) = outcome.event(&options.run, cell);
+        data["launch"] = Value::from(launch);
+        launch += 1;
         sink.emit(ty, &subject, data).map_err(recording)?;
         summary.record(cell, &outcome);
-        progress(cell, &outcome);
+        progress(outcome.passed());
     }
+    let env = CommandEnv {
+        visible_devices: options.device.to_string(),
+        backend,
+        device: match backend {
+            Backend::Cuda => preflight.device_uuid(options.device).unwrap_or_else(|| "cpu".to_owned()),
+            Backend::Cpu => "cpu".to_owned(),
+        },
+        scratch: options.scratch.clone(),
+        timeout: options.cell_timeout,
+    };
+    let mut result_files = 0u64;
+    let mut watch = match &options.kernel_log {
+        Some(path) => Some(
+            XidWatch::open(path)
+                .map_err(|e| CampaignError(format!("following the kernel log {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let mut xids = Xids {
+        watch: watch.as_mut(),
+        gpu: preflight.device(options.device).map(|d| d.pci.clone()),
+        grace: options.xid_grace,
+        host: options.worker.clone(),
+        accepted: accepted_actions(),
+        recorded: 0,
+        note: None,
+        unattached: Vec::new(),
+    };
+    for cell in &campaign.commands {
+        if was_interrupted || interrupted.load(Ordering::Relaxed) {
+            was_interrupted = true;
+            break;
+        }
+        let primary = run_command_cell(cell, &env, &mut result_files);
+        let attached = xids.seen_during(&primary);
+        let (ty, data) = primary.event(&options.run, cell, &env, launch, None);
+        sink.emit(ty, &subject, data).map_err(recording)?;
+        xids.record(sink, &attached, &options.run, launch)?;
+        summary.record_command(cell, env.backend.as_str(), &primary, &codes(&attached));
+        progress(primary.passed());
+        let primary_launch = launch;
+        launch += 1;
+        if let (false, Some(fallback)) = (primary.passed(), &cell.fallback) {
+            let second = run_command_cell(fallback, &env, &mut result_files);
+            let attached = xids.seen_during(&second);
+            let (ty, data) = second.event(&options.run, fallback, &env, launch, Some(primary_launch));
+            sink.emit(ty, &subject, data).map_err(recording)?;
+            xids.record(sink, &attached, &options.run, launch)?;
+            summary.record_fallback(fallback, &second, &codes(&attached));
+            launch += 1;
+        }
+    }
+    xids.finish(sink)?;
+    let (xids_recorded, xid_note) = (xids.recorded, xids.note.take());
     let children = isolated.as_ref().map_or(0, IsolatedRunner::spawned);
     if let Some(mut child) = isolated {
         child.shutdown();
@@ -130,7 +208,89 @@ pub fn run_campaign(
         summary,
         interrupted: was_interrupted,
         children,
+        xids: xids_recorded,
+        xid_note,
     })
+}
+
+/// The kernel log as a campaign follows it, and what it recorded.
+struct Xids<'a> {
+    watch: Option<&'a mut XidWatch>,
+    /// The cell's GPU's PCI id, when NVML knows it.
+    gpu: Option<String>,
+    grace: Duration,
+    host: String,
+    accepted: Vec<String>,
+    recorded: u64,
+    note: Option<String>,
+    /// Seen, not attached, not yet recorded.
+    unattached: Vec<SeenXid>,
+}
+
+impl Xids<'_> {
+    /// The Xids that happened during `launch` on its GPU. Waits out the grace only after a
+    /// launch that did not pass: a passing cell is not held up for a fault it did not have.
+    /// Xids seen that are not the launch's are recorded at once, naming no launch.
+    fn seen_during(&mut self, launch: &CommandLaunch) -> Vec<SeenXid> {
+        let Some(watch) = self.watch.as_deref_mut() else { return Vec::new() };
+        let read =
+            if launch.passed() { watch.poll() } else { watch.poll_until(launch.window.1 + self.grace) };
+        if let Err(e) = read {
+            self.note =
+                Some(format!("the kernel log could not be read ({e}); Xids were not followed after that"));
+            self.watch = None;
+            return Vec::new();
+        }
+        let (attached, other) = watch.take(launch.window, self.grace, self.gpu.as_deref());
+        self.unattached.extend(other);
+        attached
+    }
+
+    /// Records `attached` (naming `run` and `launch`) and any unattached Xids seen so far.
+    fn record(
+        &mut self,
+        sink: &mut dyn EventSink,
+        attached: &[SeenXid],
+        run: &str,
+        launch: u64,
+    ) -> Result<(), CampaignError> {
+        for seen in attached {
+            self.emit(sink, seen, Some((run, launch))).map_err(recording)?;
+        }
+        for seen in std::mem::take(&mut self.unattached) {
+            self.emit(sink, &seen, None).map_err(recording)?;
+        }
+        Ok(())
+    }
+
+    fn emit(
+        &mut self,
+        sink: &mut dyn EventSink,
+        seen: &SeenXid,
+        launch: Option<(&str, u64)>,
+    ) -> Result<(), SinkError> {
+        let data = xid_data(seen, &self.host, launch, &self.accepted);
+        sink.emit(EventType::GpuXid.as_str(), &format!("gpu/{}", seen.report.pci), data)?;
+        self.recorded += 1;
+        Ok(())
+    }
+
+    /// Records what is left pending at the end of the campaign.
+    fn finish(&mut self, sink: &mut dyn EventSink) -> Result<(), CampaignError> {
+        if let Some(watch) = self.watch.as_deref_mut() {
+            let _ = watch.poll();
+            let rest = watch.drain();
+            self.unattached.extend(rest);
+        }
+        for seen in std::mem::take(&mut self.unattached) {
+            self.emit(sink, &seen, None).map_err(recording)?;
+        }
+        Ok(())
+    }
+}
+
+fn codes(xids: &[SeenXid]) -> Vec<u32> {
+    xids.iter().map(|x| x.report.code).collect()
 }
 
 #[cfg(test)]
@@ -165,6 +325,10 @@ mod tests {
             isolation: Isolation::MayFault,
             child: None,
             cell_timeout: Duration::from_secs(60),
+            device: 0,
+            scratch: std::env::temp_dir(),
+            kernel_log: None,
+            xid_grace: Duration::from_millis(500),
         }
     }
 
@@ -176,15 +340,11 @@ mod tests {
     fn records_preflight_then_every_cell() {
         let mut sink = MemorySink::new();
         let mut seen = 0;
-        let report = run_campaign(
-            &campaign(),
-            &options(),
-            &no_gpu(),
-            &mut sink,
-            &AtomicBool::new(false),
-            &mut |_, _| seen += 1,
-        )
-        .expect("runs");
+        let report =
+            run_campaign(&campaign(), &options(), &no_gpu(), &mut sink, &AtomicBool::new(false), &mut |_| {
+                seen += 1
+            })
+            .expect("runs");
         assert_eq!(seen, 3);
         assert_eq!(report.backend, Backend::Cpu);
         assert_eq!(report.cuda_unavailable.as_deref(), Some("no driver; no NVML"));
@@ -206,15 +366,9 @@ mod tests {
     fn cuda_required_without_cuda_is_an_error_after_preflight() {
         let mut sink = MemorySink::new();
         let options = CampaignOptions { backend: BackendRequest::Cuda, ..options() };
-        let error = run_campaign(
-            &campaign(),
-            &options,
-            &no_gpu(),
-            &mut sink,
-            &AtomicBool::new(false),
-            &mut |_, _| {},
-        )
-        .expect_err("cuda is unavailable");
+        let error =
+            run_campaign(&campaign(), &options, &no_gpu(), &mut sink, &AtomicBool::new(false), &mut |_| {})
+                .expect_err("cuda is unavailable");
         assert!(error.0.contains("no driver"), "{error}");
         assert_eq!(sink.events.len(), 1);
     }
@@ -223,7 +377,7 @@ mod tests {
     fn an_interrupt_stops_between_cells() {
         let mut sink = MemorySink::new();
         let stop = AtomicBool::new(false);
-        let report = run_campaign(&campaign(), &options(), &no_gpu(), &mut sink, &stop, &mut |_, _| {
+        let report = run_campaign(&campaign(), &options(), &no_gpu(), &mut sink, &stop, &mut |_| {
             stop.store(true, Ordering::Relaxed)
         })
         .expect("runs");

@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use super::Cell;
 use super::cell::CellOutcome;
+use super::command::CommandCell;
+use super::command_run::{CommandLaunch, Verdict};
 
 /// Counts of one kernel (or of all).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -26,13 +28,21 @@ impl KernelCounts {
         self.passed + self.failed + self.faulted
     }
 
-    fn add(&mut self, outcome: &CellOutcome) {
-        match outcome {
-            CellOutcome::Completed(c) if c.passed => self.passed += 1,
-            CellOutcome::Completed(_) => self.failed += 1,
-            CellOutcome::Faulted(_) => self.faulted += 1,
+    fn add(&mut self, class: Class) {
+        match class {
+            Class::Passed => self.passed += 1,
+            Class::Failed => self.failed += 1,
+            Class::Faulted => self.faulted += 1,
         }
     }
+}
+
+/// A cell's outcome class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Passed,
+    Failed,
+    Faulted,
 }
 
 /// A cell that did not pass, for the report.
@@ -60,31 +70,87 @@ pub struct Summary {
     pub totals: KernelCounts,
     /// Cells that failed or faulted (the first few hundred).
     pub problems: Vec<Problem>,
+    /// Fallback launches (counted apart from the cells: each stands in for a primary).
+    pub fallbacks: KernelCounts,
+    /// What each fallback did (the first few hundred).
+    pub fallback_lines: Vec<Problem>,
 }
 
 impl Summary {
-    /// Adds one outcome.
+    /// Adds one built-in kernel's outcome.
     pub fn record(&mut self, cell: &Cell, outcome: &CellOutcome) {
-        let key = (cell.spec.name().to_owned(), outcome.backend().as_str().to_owned());
-        self.matrix.entry(key).or_default().add(outcome);
-        self.totals.add(outcome);
-        if outcome.passed() || self.problems.len() >= PROBLEMS_LISTED * 4 {
-            return;
-        }
         let what = match outcome {
-            CellOutcome::Completed(c) => match c.max_abs_err {
+            CellOutcome::Completed(c) if c.passed => None,
+            CellOutcome::Completed(c) => Some(match c.max_abs_err {
                 Some(err) => format!("failed: max_abs_err {err:.3e} > tolerance {:.1e}", c.tolerance),
                 None => "failed: non-finite output".to_owned(),
-            },
-            CellOutcome::Faulted(f) => match &f.detail {
+            }),
+            CellOutcome::Faulted(f) => Some(match &f.detail {
                 Some(detail) => format!("faulted: {} ({detail})", f.error),
                 None => format!("faulted: {}", f.error),
-            },
+            }),
         };
+        let class = match outcome {
+            CellOutcome::Completed(c) if c.passed => Class::Passed,
+            CellOutcome::Completed(_) => Class::Failed,
+            CellOutcome::Faulted(_) => Class::Faulted,
+        };
+        self.add(cell.spec.name(), outcome.backend().as_str(), class, || cell.label(), what);
+    }
+
+    /// Adds one command cell's launch, with the codes of the Xids attached to it.
+    pub fn record_command(
+        &mut self,
+        cell: &CommandCell,
+        backend: &str,
+        launch: &CommandLaunch,
+        xids: &[u32],
+    ) {
+        let class = match launch.verdict {
+            Verdict::Completed { passed: true, .. } => Class::Passed,
+            Verdict::Completed { .. } => Class::Failed,
+            Verdict::Faulted { .. } => Class::Faulted,
+        };
+        self.add(&cell.name, backend, class, || cell.label(), launch.problem_with(xids));
+    }
+
+    /// Adds a fallback launch, which re-ran a primary cell that did not pass.
+    pub fn record_fallback(&mut self, cell: &CommandCell, launch: &CommandLaunch, xids: &[u32]) {
+        let class = match launch.verdict {
+            Verdict::Completed { passed: true, .. } => Class::Passed,
+            Verdict::Completed { .. } => Class::Failed,
+            Verdict::Faulted { .. } => Class::Faulted,
+        };
+        self.fallbacks.add(class);
+        if self.fallback_lines.len() < PROBLEMS_LISTED * 4 {
+            self.fallback_lines.push(Problem {
+                kernel: cell.name.clone(),
+                backend: String::new(),
+                variant: cell.label(),
+                what: launch.problem_with(xids).unwrap_or_else(|| "passed".to_owned()),
+            });
+        }
+    }
+
+    fn add(
+        &mut self,
+        kernel: &str,
+        backend: &str,
+        class: Class,
+        label: impl FnOnce() -> String,
+        what: Option<String>,
+    ) {
+        let key = (kernel.to_owned(), backend.to_owned());
+        self.matrix.entry(key).or_default().add(class);
+        self.totals.add(class);
+        let Some(what) = what else { return };
+        if self.problems.len() >= PROBLEMS_LISTED * 4 {
+            return;
+        }
         self.problems.push(Problem {
-            kernel: cell.spec.name().to_owned(),
-            backend: outcome.backend().as_str().to_owned(),
-            variant: cell.label(),
+            kernel: kernel.to_owned(),
+            backend: backend.to_owned(),
+            variant: label(),
             what,
         });
     }
@@ -126,6 +192,20 @@ impl Summary {
             let more = (t.failed + t.faulted).saturating_sub(PROBLEMS_LISTED as u64);
             if more > 0 {
                 let _ = writeln!(out, "  … and {more} more");
+            }
+        }
+        let f = self.fallbacks;
+        if f.total() > 0 {
+            let _ = writeln!(
+                out,
+                "\nfallbacks: {} ran for cells that did not pass; {} passed, {} failed, {} faulted",
+                f.total(),
+                f.passed,
+                f.failed,
+                f.faulted
+            );
+            for line in self.fallback_lines.iter().take(PROBLEMS_LISTED) {
+                let _ = writeln!(out, "  {} {}: {}", line.kernel, line.variant, line.what);
             }
         }
         out

@@ -14,5 +14,5 @@ pub use dedup::{Seen, XidDeduper, XidSource};
 pub use parse::{MAX_LINE_BYTES, normalize_pci, parse_line, parse_lines, parse_log};
 pub use record::{XidParse, XidRecord};
 pub use recovery::{RecoveryAction, RecoveryChange, recovery_change};
-pub use report::{FALLEN_OFF_THE_BUS, LineReport, XidReport, recorded_action};
+pub use report::{FALLEN_OFF_THE_BUS, LineReport, XidReport, accepted_actions, recorded_action};
 pub use source::{JournalReader, KernelLog, KmsgReader, kernel_time};

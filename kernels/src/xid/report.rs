@@ -131,6 +131,16 @@ impl XidReport {
     }
 }
 
+/// The action names `gpu.xid` accepts, read from its schema.
+pub fn accepted_actions() -> Vec<String> {
+    let schema: Value =
+        serde_json::from_str(assay_events::EventType::GpuXid.schema_text()).unwrap_or_default();
+    schema["properties"]["action"]["enum"]
+        .as_array()
+        .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
 /// The action name to record, given the names the event schema accepts: the catalog's own
 /// name when accepted, else the nearest accepted one (`UPDATE_SOFTWARE` → `UPDATE_SW`,
 /// `RESTART_VM` → `REBOOT`, `WORKFLOW_NVLINK` → `RESET_GPU` (the catalog's NVLink workflow

@@ -42,12 +42,31 @@ pub struct CampaignArgs {
     /// CUDA device ordinal.
     #[arg(long, default_value_t = 0)]
     device: u32,
+    /// The kernel log followed for Xids during command cells: a file being appended to, a
+    /// kmsg device, or `none` (default: /dev/kmsg when it can be read).
+    #[arg(long, value_name = "PATH|none")]
+    kernel_log: Option<PathBuf>,
+    /// How long after a cell's end an Xid still counts as the cell's.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    xid_grace: Duration,
     /// Exit with status 1 when any cell failed or faulted.
     #[arg(long)]
     strict: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// The kernel log to follow: the one named, none for `none`, else `/dev/kmsg` when this
+/// process can read it and the campaign has command cells (the only ones Xids attach to).
+fn kernel_log(named: Option<&std::path::Path>, has_commands: bool) -> Option<PathBuf> {
+    const KMSG: &str = "/dev/kmsg";
+    match named {
+        Some(path) if path.as_os_str() == "none" => None,
+        Some(path) => Some(path.to_owned()),
+        None if has_commands && std::fs::File::open(KMSG).is_ok() => Some(PathBuf::from(KMSG)),
+        None => None,
+    }
 }
 
 fn default_run(name: &str) -> String {
@@ -76,6 +95,10 @@ pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
             ],
         }),
         cell_timeout: a.cell_timeout,
+        device: a.device,
+        scratch: std::env::temp_dir(),
+        kernel_log: kernel_log(a.kernel_log.as_deref(), !campaign.commands.is_empty()),
+        xid_grace: a.xid_grace,
     };
     let interrupts = count_interrupts()?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -93,7 +116,7 @@ pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
             }
         })
     };
-    let total = campaign.cells.len() as u64;
+    let total = (campaign.cells.len() + campaign.commands.len()) as u64;
     let name = campaign.name.clone();
     let Opened { sink, closer, .. } = opened;
     let result = tokio::task::spawn_blocking(move || {
@@ -102,14 +125,13 @@ pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
         let bar = Progress::named(name, "ran", "cells");
         bar.set_length(total);
         let mut problems = 0u64;
-        let result =
-            run_campaign(&campaign, &options, &preflight, sink.as_mut(), &stop, &mut |_, outcome| {
-                if !outcome.passed() {
-                    problems += 1;
-                    bar.set_message(format!("{problems} not passed"));
-                }
-                bar.inc();
-            });
+        let result = run_campaign(&campaign, &options, &preflight, sink.as_mut(), &stop, &mut |passed| {
+            if !passed {
+                problems += 1;
+                bar.set_message(format!("{problems} not passed"));
+            }
+            bar.inc();
+        });
         bar.finish();
         result
     })
@@ -118,6 +140,9 @@ pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
     watcher.abort();
     closer.close().await;
     let report = result?;
+    if let Some(note) = &report.xid_note {
+        eprintln!("{note}");
+    }
     if a.json {
         outln!(
             "{}",
@@ -131,6 +156,8 @@ pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
                     serde_json::json!({"kernel": kernel, "backend": backend, "passed": counts.passed, "failed": counts.failed, "faulted": counts.faulted})
                 }).collect::<Vec<_>>(),
                 "problems": report.summary.problems,
+                "fallbacks": report.summary.fallbacks,
+                "xids": report.xids,
             })
         );
     } else {

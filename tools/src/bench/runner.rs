@@ -139,6 +139,10 @@ fn options(run: &str) -> CampaignOptions {
         isolation: Isolation::MayFault,
         child: None,
         cell_timeout: Duration::from_secs(60),
+        device: 0,
+        scratch: std::env::temp_dir(),
+        kernel_log: None,
+        xid_grace: Duration::from_millis(500),
     }
 }
 
@@ -172,7 +176,7 @@ pub async fn run(a: RunnerArgs) -> anyhow::Result<()> {
                 &preflight,
                 &mut sink,
                 &AtomicBool::new(false),
-                &mut |_, _| {},
+                &mut |_| {},
             )?;
             let elapsed = t.elapsed();
             anyhow::ensure!(
@@ -227,7 +231,7 @@ async fn limits(
                 &preflight,
                 &mut sink,
                 &AtomicBool::new(false),
-                &mut |_, _| {},
+                &mut |_| {},
             )?;
             anyhow::Ok((sink.0 as f64 / t.elapsed().as_secs_f64(), t.elapsed()))
         })
@@ -250,7 +254,7 @@ async fn limits(
                 &preflight,
                 &mut sink,
                 &AtomicBool::new(false),
-                &mut |_, _| {},
+                &mut |_| {},
             )?;
             anyhow::Ok(sink.events)
         })
