@@ -136,7 +136,8 @@ fn cells_match_by_kernel_and_variant_whatever_the_key_order() {
 fn timing_rules() {
     let v = |n: u64| json!({"n": n});
     // (base duration, base repeats [min, median, p90], new …) → change
-    let cases: Vec<(u64, Option<[u64; 3]>, u64, Option<[u64; 3]>, TimingChange)> = vec![
+    type Case = (u64, Option<[u64; 3]>, u64, Option<[u64; 3]>, TimingChange);
+    let cases: Vec<Case> = vec![
         (100, Some([90, 100, 110]), 130, Some([111, 130, 150]), TimingChange::Slower),
         (100, Some([90, 100, 110]), 120, Some([110, 120, 150]), TimingChange::WithinSpread),
         (100, Some([90, 100, 110]), 70, Some([60, 70, 89]), TimingChange::Faster),
