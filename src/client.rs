@@ -187,6 +187,17 @@ impl Client {
         self.json(self.request(reqwest::Method::GET, "/v1/proof/consistency").query(&query)).await
     }
 
+    /// The regression diff of campaign run `base` → `new` (`GET /v1/campaigns/{new}/diff`).
+    pub async fn campaign_diff(
+        &self,
+        base: &str,
+        new: &str,
+    ) -> Result<assay_projections::campaign_diff::CampaignDiff, ClientError> {
+        let req =
+            self.request(reqwest::Method::GET, &format!("/v1/campaigns/{new}/diff")).query(&[("base", base)]);
+        self.json(req).await
+    }
+
     pub async fn health(&self) -> Result<Health, ClientError> {
         self.json(self.request(reqwest::Method::GET, "/healthz")).await
     }

@@ -7,9 +7,11 @@
 //! - [`schema`]: event `data` schemas.
 //! - [`export`]: Parquet exports and offline audit bundles, and their verification.
 //! - [`http`]: the HTTP service; [`client`]: its client; [`live`]: projections kept current.
+//! - [`campaign_runs`]: a campaign run's launches from the store, and the diff of two runs.
 //! - [`view`]: the JSON form of a record; [`tokens`]: read tokens.
 //! - `web`: the dashboard, HTML pages over the HTTP service's read model.
 
+pub mod campaign_runs;
 pub mod client;
 pub mod clock;
 pub mod copy;

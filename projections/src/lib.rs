@@ -12,6 +12,7 @@
 //! - [`audit`]: claim verdicts from runs, metrics, Xids, kernel launches and evidence.
 //! - [`gpus`]: per-device (host, PCI id) telemetry, Xid history, needs-reset.
 //! - [`kernels`]: the campaign matrix.
+//! - [`campaign_diff`]: one campaign run's cells, and the regression diff of two runs.
 //! - [`bundle`]: all of them together ([`Projections`]).
 //! - [`name`]: the projection names, in one list ([`ProjectionName`]).
 //! - [`reasons`]: every reason code the verdicts and gates write, in words.
@@ -21,6 +22,7 @@
 pub mod audit;
 pub mod authorize;
 pub mod bundle;
+pub mod campaign_diff;
 pub mod canon;
 pub mod corpus;
 mod data;

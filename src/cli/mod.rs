@@ -18,6 +18,7 @@ macro_rules! out {
 }
 
 mod append;
+mod campaign;
 mod copy;
 mod demo;
 mod docs;
@@ -182,6 +183,9 @@ enum Command {
     /// The kernel runner: campaigns and supervised runs.
     #[command(subcommand)]
     Run(run::RunCommand),
+    /// Campaign runs: the regression diff of two runs.
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
     /// GPU Xid errors: parse kernel logs, watch and record them.
     #[command(subcommand)]
     Xid(xid::XidCommand),
@@ -221,6 +225,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::VerifyExport(a) => verify_export::export(a).await,
         Command::VerifyBundle(a) => verify_export::bundle(a).await,
         Command::Run(c) => run::run(c).await,
+        Command::Campaign(c) => campaign::run(c).await,
         Command::Xid(c) => xid::run(c).await,
         Command::Gpu(c) => gpu::run(c).await,
         Command::Completions(a) => docs::completions(a),

@@ -5,6 +5,7 @@
 //! - [`stream`]: Server-Sent Events from a seq, catch-up then live.
 //! - [`proofs`]: checkpoint, inclusion and consistency proofs.
 //! - [`projections`]: live projections and `?at=SEQ` replays; audit; queue; gpus.
+//! - [`campaigns`]: a campaign run's cells and the regression diff of two runs.
 //! - [`dispatch`]: the dispatch gate.
 //! - [`ops`]: `/healthz`, `/metrics`; [`openapi`]: `/v1/openapi.json`.
 //! - [`auth`]: read tokens beyond loopback; [`ratelimit`]: per-key write limits.
@@ -12,6 +13,7 @@
 
 pub(crate) mod auth;
 mod bundle;
+mod campaigns;
 mod conn;
 mod dispatch;
 pub(crate) mod error;

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::wire::*;
-use super::{bundle, dispatch, events, ops, projections, proofs, stream};
+use super::{bundle, campaigns, dispatch, events, ops, projections, proofs, stream};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,6 +39,8 @@ use super::{bundle, dispatch, events, ops, projections, proofs, stream};
         bundle::bundle,
         projections::queue,
         projections::gpus,
+        campaigns::campaign,
+        campaigns::campaign_diff,
         dispatch::dispatch,
         openapi_json,
         ops::healthz,
@@ -60,6 +62,8 @@ use super::{bundle, dispatch, events, ops, projections, proofs, stream};
         CheckpointList,
         ProjectionBody,
         ArtifactAudit,
+        CampaignCells,
+        CampaignDiffBody,
         DispatchResponse,
         Health,
         projections::ProjectionNameSchema,
@@ -69,6 +73,7 @@ use super::{bundle, dispatch, events, ops, projections, proofs, stream};
         (name = "events", description = "Append signed events; read and follow the log"),
         (name = "proofs", description = "Checkpoints, inclusion and consistency proofs (RFC 9162)"),
         (name = "projections", description = "State folded from the log, live or at any seq"),
+        (name = "campaigns", description = "Kernel campaign runs: their cells and regression diffs"),
         (name = "dispatch", description = "The dispatch gate"),
         (name = "operations", description = "Health, metrics and this description"),
     )

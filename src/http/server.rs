@@ -23,7 +23,7 @@ use super::conn::{self, ConnLimits};
 use super::error::{json_errors, not_found};
 use super::options::ServeOptions;
 use super::state::AppState;
-use super::{BODY_BYTES_MAX, dispatch, events, openapi, ops, projections, proofs, stream};
+use super::{BODY_BYTES_MAX, campaigns, dispatch, events, openapi, ops, projections, proofs, stream};
 use crate::ledger::Ledger;
 use crate::live::LiveProjections;
 use crate::store::StoreError;
@@ -132,6 +132,8 @@ fn router(state: AppState) -> Router {
         // Slugs may hold `/`: one wildcard route for `{slug}` and `{slug}/bundle`.
         .route("/v1/audit/{*path}", get(projections::audit_path).route_layer(auth.clone()))
         .route("/v1/checkpoints", get(proofs::checkpoints).route_layer(auth.clone()))
+        // Run ids may hold `/`: one wildcard route for `{run}` and `{run}/diff`.
+        .route("/v1/campaigns/{*path}", get(campaigns::campaign_path).route_layer(auth.clone()))
         .route("/v1/queue", get(projections::queue).route_layer(auth.clone()))
         .route("/v1/gpus", get(projections::gpus).route_layer(auth.clone()))
         .route("/v1/dispatch", post(dispatch::dispatch))

@@ -170,3 +170,29 @@ pub struct CheckpointList {
 
 /// Most checkpoints in one page of `/v1/checkpoints` (and of `assay checkpoint --list` reads).
 pub const CHECKPOINTS_PAGE_MAX: u32 = 1000;
+
+/// A campaign run's cells (`GET /v1/campaigns/{run}`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CampaignCells {
+    pub run: String,
+    /// `{kernel, variant, outcome (passed|failed|faulted), error?, duration_us?, repeats?
+    /// {count, min_us, median_us, p90_us}, launch?, seq, fallback? {variant, outcome, …}}`.
+    #[schema(value_type = Vec<Object>)]
+    pub cells: Vec<serde_json::Value>,
+}
+
+/// The regression diff of two campaign runs (`GET /v1/campaigns/{run}/diff?base=RUN`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CampaignDiffBody {
+    /// The base run.
+    pub base: String,
+    /// The new run.
+    pub new: String,
+    /// Cells per class: `unchanged`, `fixed`, `regressed`, `newly_faulted`, `gone`, `new`.
+    #[schema(value_type = Object)]
+    pub counts: serde_json::Value,
+    /// `{kernel, variant, class, base?, new?, timing? {change (slower|faster|within_spread|
+    /// no_spread), ratio, base_us, new_us}}`, sorted by kernel and variant.
+    #[schema(value_type = Vec<Object>)]
+    pub cells: Vec<serde_json::Value>,
+}

@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod campaign_diff;
 mod crash;
 mod demo;
 mod demo_kernels;

@@ -333,6 +333,8 @@ async fn projections_dispatch_and_operations() {
         ("/v1/audit/{slug}", "get"),
         ("/v1/queue", "get"),
         ("/v1/gpus", "get"),
+        ("/v1/campaigns/{run}", "get"),
+        ("/v1/campaigns/{run}/diff", "get"),
         ("/v1/dispatch", "post"),
         ("/v1/openapi.json", "get"),
         ("/metrics", "get"),

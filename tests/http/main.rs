@@ -6,6 +6,7 @@ mod support;
 mod api;
 mod auth;
 mod bad_input;
+mod campaigns;
 mod dashboard;
 mod dashboard_browser;
 mod dashboard_login;
