@@ -187,6 +187,11 @@ impl Client {
         self.json(self.request(reqwest::Method::GET, "/v1/proof/consistency").query(&query)).await
     }
 
+    /// The cells of campaign run `run` with their outcomes (`GET /v1/campaigns/{run}`).
+    pub async fn campaign_cells(&self, run: &str) -> Result<crate::http::wire::CampaignCells, ClientError> {
+        self.json(self.request(reqwest::Method::GET, &format!("/v1/campaigns/{run}"))).await
+    }
+
     /// The regression diff of campaign run `base` → `new` (`GET /v1/campaigns/{new}/diff`).
     pub async fn campaign_diff(
         &self,

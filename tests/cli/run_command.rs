@@ -336,3 +336,75 @@ route = ["bad", "good"]
     );
     assert_eq!(by_code(13)["subject"], "gpu/0000:41:00.0");
 }
+
+#[test]
+fn only_failed_of_reruns_what_did_not_pass_and_the_diff_gates_on_regressions() {
+    let rig = Rig::new();
+    let state = rig.lab.write("broken", "1\n2\n");
+    // Cell i fails while its number is listed in the state file; its fallback always passes.
+    let file = rig.lab.write(
+        "state.toml",
+        format!(
+            r#"name = "state"
+[[command]]
+name = "stateful"
+command = ["sh", "-c", "[ {{mode}} = safe ] && exit 0; grep -qx {{i}} {state} && exit 1; exit 0"]
+fallback = {{ mode = "safe" }}
+i = [0, 1, 2, 3]
+mode = "fast"
+"#,
+            state = state.display()
+        ),
+    );
+    run_campaign(&rig, &file, "base");
+    std::fs::write(&state, "2\n").expect("write state");
+    let out = rig
+        .run(
+            &["run", "campaign"],
+            &[file.as_os_str(), os("--run"), os("rerun"), os("--only-failed-of"), os("base"), os("--json")],
+        )
+        .ok();
+    assert!(out.stderr.contains("rerunning 2 cell(s)"), "{}", out.stderr);
+    let rerun = launches(&rig, "rerun");
+    let primaries: Vec<u64> = rerun
+        .iter()
+        .filter(|l| l.get("fallback_of").is_none())
+        .map(|l| l["variant"]["i"].as_u64().expect("i"))
+        .collect();
+    assert_eq!(primaries, [1, 2], "only the cells that did not pass in base ran again");
+
+    // base → rerun: 1 fixed, 2 unchanged, 0 and 3 gone; nothing regressed → exit 0.
+    let diff = rig.lab.db(&["campaign", "diff"], &["base", "rerun", "--json"]).ok().json();
+    assert_eq!(diff["counts"]["fixed"], 1, "{diff}");
+    assert_eq!(diff["counts"]["gone"], 2, "{diff}");
+    assert_eq!(diff["counts"]["regressed"], 0, "{diff}");
+    let two =
+        diff["cells"].as_array().expect("cells").iter().find(|c| c["variant"]["i"] == 2).expect("cell 2");
+    assert_eq!(two["new"]["fallback"]["outcome"], "passed", "the fallback is shown: {two}");
+
+    // A full run where cell 0 now fails: base → full has a regression, and exits 1.
+    std::fs::write(&state, "0\n").expect("write state");
+    run_campaign(&rig, &file, "full");
+    let out = rig.lab.db(&["campaign", "diff"], &["base", "full"]).status(1);
+    assert!(out.stdout.contains("regressed"), "{}", out.stdout);
+    let nothing = rig.run(
+        &["run", "campaign"],
+        &[file.as_os_str(), os("--run"), os("none"), os("--only-failed-of"), os("full"), os("--json")],
+    );
+    // Cell 0 failed in `full`, so one cell reruns; a run with no failures reruns nothing.
+    assert_eq!(nothing.code, 0, "{}", nothing.stderr);
+    std::fs::write(&state, "").expect("write state");
+    run_campaign(&rig, &file, "clean");
+    let out = rig
+        .run(
+            &["run", "campaign"],
+            &[file.as_os_str(), os("--run"), os("after-clean"), os("--only-failed-of"), os("clean")],
+        )
+        .ok();
+    assert!(out.stdout.contains("nothing to rerun"), "{}", out.stdout);
+    assert!(launches(&rig, "after-clean").is_empty(), "nothing was recorded for a run with nothing to rerun");
+    let unknown = rig
+        .run(&["run", "campaign"], &[file.as_os_str(), os("--only-failed-of"), os("no-such-run")])
+        .status(2);
+    assert!(unknown.stderr.contains("no-such-run"), "{}", unknown.stderr);
+}

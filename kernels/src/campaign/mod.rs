@@ -230,6 +230,19 @@ impl Campaign {
     }
 }
 
+impl Campaign {
+    /// Keeps only the cells named in `wanted` (kernel, recorded variant): what
+    /// `--only-failed-of RUN` reruns. Returns the cells kept.
+    pub fn keep_only(&mut self, wanted: &[(String, Value)]) -> usize {
+        let wanted: std::collections::BTreeSet<(String, String)> =
+            wanted.iter().map(|(kernel, variant)| (kernel.clone(), variant.to_string())).collect();
+        let named = |kernel: &str, variant: Value| wanted.contains(&(kernel.to_owned(), variant.to_string()));
+        self.cells.retain(|cell| named(cell.spec.name(), cell.variant()));
+        self.commands.retain(|cell| named(&cell.name, cell.variant_value()));
+        self.cells.len() + self.commands.len()
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Settings {
     seeds: Option<Vec<u64>>,

@@ -49,6 +49,10 @@ pub struct CampaignArgs {
     /// How long after a cell's end an Xid still counts as the cell's.
     #[arg(long, default_value = "500ms", value_parser = parse_duration)]
     xid_grace: Duration,
+    /// Rerun only the cells that failed or faulted in this earlier run (matched by kernel and
+    /// variant); the launches are recorded under the new run id.
+    #[arg(long, value_name = "RUN")]
+    only_failed_of: Option<String>,
     /// Exit with status 1 when any cell failed or faulted.
     #[arg(long)]
     strict: bool,
@@ -73,8 +77,37 @@ fn default_run(name: &str) -> String {
     format!("{name}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
 }
 
+/// The cells of `run` that did not pass, from the ledger or the server the sink records into.
+async fn not_passed_in(sink: &SinkArgs, run: &str) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
+    assay::campaign_runs::check_run_id(run)?;
+    if let Some(db) = &sink.db {
+        let store = crate::cli::open::existing(db, sink.durability).await?;
+        let launches = assay::campaign_runs::run_launches(&store, run).await;
+        store.close().await;
+        return Ok(launches?.not_passed());
+    }
+    let server = sink.server.as_deref().context("--only-failed-of needs --db or --server")?;
+    let client = assay::client::Client::new(server)?;
+    let cells = client.campaign_cells(run).await?;
+    Ok(cells
+        .cells
+        .into_iter()
+        .filter(|cell| cell["outcome"] != "passed")
+        .filter_map(|cell| Some((cell["kernel"].as_str()?.to_owned(), cell["variant"].clone())))
+        .collect())
+}
+
 pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
-    let campaign = Campaign::load(&a.file)?;
+    let mut campaign = Campaign::load(&a.file)?;
+    if let Some(base) = &a.only_failed_of {
+        let wanted = not_passed_in(&a.sink, base).await?;
+        let kept = campaign.keep_only(&wanted);
+        eprintln!("rerunning {kept} cell(s) of {} that did not pass in {base}", wanted.len());
+        if kept == 0 {
+            outln!("nothing to rerun: no cell of {} failed or faulted in {base}", a.file.display());
+            return Ok(Exit::Ok);
+        }
+    }
     let opened = open_sink(&a.sink, &[Role::Runner]).await?;
     let worker = worker_name(a.worker.as_deref(), &opened)?;
     let run = a.run.clone().or_else(|| campaign.run.clone()).unwrap_or_else(|| default_run(&campaign.name));
