@@ -1,6 +1,7 @@
 //! Benchmarks. Each measures its limits and the real path in one run, so ratios hold on a
 //! shared, noisy machine.
 
+mod commands;
 mod export;
 mod fixture;
 mod ingest;
@@ -21,6 +22,9 @@ pub enum BenchCommand {
     /// The kernel runner: campaign → ledger throughput of tiny cells, and the overhead of
     /// `run exec` supervision on a CPU-bound command.
     Runner(runner::RunnerArgs),
+    /// Command cells: cells of `true` recorded per second against spawning `true` alone,
+    /// and the runner's share of a 1-second CPU-bound cell.
+    Commands(commands::CommandsArgs),
     /// The HTTP service: writers posting batches of pre-signed envelopes while readers fetch
     /// projections, on loopback.
     Serve(serve::ServeArgs),
@@ -35,6 +39,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Export(a) => export::run(a).await,
         BenchCommand::Rebuild(a) => rebuild::run(a).await,
         BenchCommand::Runner(a) => runner::run(a).await,
+        BenchCommand::Commands(a) => commands::run(a).await,
         BenchCommand::Serve(a) => serve::run(a).await,
         BenchCommand::Spin(a) => runner::spin(a),
     }

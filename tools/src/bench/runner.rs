@@ -78,13 +78,17 @@ pub fn spin(a: SpinArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Fixture {
-    ledger: Ledger,
-    store: Store,
-    runner: SignerKey,
+pub(super) struct Fixture {
+    pub(super) ledger: Ledger,
+    pub(super) store: Store,
+    pub(super) runner: SignerKey,
 }
 
-async fn fixture(dir: &std::path::Path, name: &str, durability: Durability) -> anyhow::Result<Fixture> {
+pub(super) async fn fixture(
+    dir: &std::path::Path,
+    name: &str,
+    durability: Durability,
+) -> anyhow::Result<Fixture> {
     let store = Store::open(&dir.join(format!("{name}.db")).to_string_lossy(), durability, true).await?;
     let ledger_key = keyfile::generate("ledger")?;
     let admin = keyfile::generate("admin")?;
@@ -131,7 +135,7 @@ fn tiny_campaign(cells: u64) -> anyhow::Result<Campaign> {
     Ok(campaign)
 }
 
-fn options(run: &str) -> CampaignOptions {
+pub(super) fn options(run: &str) -> CampaignOptions {
     CampaignOptions {
         run: run.into(),
         worker: "bench".into(),
@@ -315,14 +319,14 @@ async fn limits(
 }
 
 /// CPU time this process has used, seconds (user + system, all threads).
-fn cpu_seconds() -> f64 {
+pub(super) fn cpu_seconds() -> f64 {
     let ticks = assay_kernels::supervise::clock_ticks_per_second() as f64;
     assay_kernels::supervise::read_stat(std::process::id())
         .map(|s| (s.utime + s.stime) as f64 / ticks)
         .unwrap_or(f64::NAN)
 }
 
-fn spin_command(iterations: u64, threads: usize) -> anyhow::Result<Vec<std::ffi::OsString>> {
+pub(super) fn spin_command(iterations: u64, threads: usize) -> anyhow::Result<Vec<std::ffi::OsString>> {
     let exe = std::env::current_exe()?;
     Ok(vec![
         exe.into_os_string(),
@@ -335,14 +339,14 @@ fn spin_command(iterations: u64, threads: usize) -> anyhow::Result<Vec<std::ffi:
     ])
 }
 
-fn direct(command: &[std::ffi::OsString]) -> anyhow::Result<Duration> {
+pub(super) fn direct(command: &[std::ffi::OsString]) -> anyhow::Result<Duration> {
     let t = Instant::now();
     let status = Command::new(&command[0]).args(&command[1..]).status()?;
     anyhow::ensure!(status.success(), "the CPU-bound command failed: {status}");
     Ok(t.elapsed())
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub(super) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n == 0 {
