@@ -48,6 +48,14 @@ pub const REASONS: &[Reason] = &[
     ),
     r("xid_nvlink_in_window:<code>", "An NVLink Xid <code> hit the run's GPU while the run was on it."),
     r(
+        "xid_hardware_in_launch:<code>",
+        "A hardware-class Xid <code> hit the GPU while one of the run's kernel launches ran on it.",
+    ),
+    r(
+        "xid_nvlink_in_launch:<code>",
+        "An NVLink Xid <code> hit the GPU while one of the run's kernel launches ran on it.",
+    ),
+    r(
         "producer_lacks_role:<keyid>",
         "A cited evidence bundle was signed by key <keyid>, which held neither the worker nor the runner role when it was appended.",
     ),
@@ -93,6 +101,22 @@ pub const REASONS: &[Reason] = &[
     r(
         "xid_unknown_in_window:<code>",
         "An Xid <code> of unknown class was seen on the run's GPU during the run (it does not taint).",
+    ),
+    r(
+        "xid_application_in_launch:<code>",
+        "An application-class Xid <code> was attached to one of the run's kernel launches (it does not taint).",
+    ),
+    r(
+        "xid_driver_in_launch:<code>",
+        "A driver-class Xid <code> was attached to one of the run's kernel launches (it does not taint).",
+    ),
+    r(
+        "xid_informational_in_launch:<code>",
+        "An informational Xid <code> was attached to one of the run's kernel launches (it does not taint).",
+    ),
+    r(
+        "xid_unknown_in_launch:<code>",
+        "An Xid <code> of unknown class was attached to one of the run's kernel launches (it does not taint).",
     ),
     r("launches:<counts>", "Matching kernel launches: <counts>."),
     r("kernel_error:<error>", "A matching kernel launch reported the error <error>."),

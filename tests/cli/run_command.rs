@@ -408,3 +408,24 @@ mode = "fast"
         .status(2);
     assert!(unknown.stderr.contains("no-such-run"), "{}", unknown.stderr);
 }
+
+#[test]
+fn the_torch_example_runs_where_it_can_and_says_why_not_elsewhere() {
+    let rig = Rig::new();
+    let file = campaigns().join("examples/torch-matmul.toml");
+    run_campaign(&rig, &file, "torch-1");
+    let all = launches(&rig, "torch-1");
+    assert_eq!(all.len(), 6, "3 dtypes × 2 shapes");
+    for launch in &all {
+        let stderr = launch["command"]["stderr"]["tail"].as_str().unwrap_or_default();
+        if stderr.contains("not run:") {
+            // No PyTorch or no GPU here: a failed cell with the reason, never a pass.
+            assert_eq!(launch["passed"], false, "{launch}");
+            assert_eq!(launch["command"]["exit_code"], 1, "{launch}");
+        } else {
+            assert_eq!(launch["type"], "kernel.launch.completed", "{launch}");
+            assert!(launch["metrics"]["tflops"].as_f64().is_some(), "{launch}");
+            assert_eq!(launch["repeats"]["count"], 5, "{launch}");
+        }
+    }
+}

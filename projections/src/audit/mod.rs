@@ -77,6 +77,21 @@ pub fn xid_on_run_host(xid_host: Option<&str>, run_workers: &BTreeSet<String>) -
     }
 }
 
+/// An Xid the runner attached to one launch of a campaign run (it happened on the launch's GPU
+/// inside the launch's window).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LaunchXid {
+    /// The launch's ordinal in its run.
+    pub launch: u64,
+    pub seq: u64,
+    pub code: u32,
+    pub class: XidClass,
+}
+
+/// Attached Xids kept per run, at most (a run whose launches keep faulting the GPU needs no
+/// more to be tainted).
+pub const LAUNCH_XIDS_PER_RUN_MAX: usize = 1024;
+
 /// An `evidence.captured` event, by its event digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EvidenceFact {
@@ -127,6 +142,11 @@ pub struct Audit {
     xids: BTreeMap<String, Vec<XidFact>>,
     /// kernel → canonical variant JSON → backend → launches.
     kernels: BTreeMap<String, BTreeMap<String, BTreeMap<String, LaunchCell>>>,
+    /// campaign run → the Xids attached to its launches (`gpu.xid` naming `run` and
+    /// `launch`). Left out of the serialized state when empty, so ledgers without any keep
+    /// their audit digest.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    launch_xids: BTreeMap<String, Vec<LaunchXid>>,
     /// event digest (hex) → evidence bundle.
     evidence: BTreeMap<String, EvidenceFact>,
     /// artifact slug → claim id → claim.
@@ -219,6 +239,12 @@ impl Audit {
                 let host = owned(str_of(data, "host"));
                 let fact = XidFact { host, seq: record.seq, time_ns: event_time_ns(record), code, class };
                 self.xids.entry(gpu).or_default().push(fact);
+                if let (Some(run), Some(launch)) = (str_of(data, "run"), u64_of(data, "launch")) {
+                    let attached = self.launch_xids.entry(run.to_owned()).or_default();
+                    if attached.len() < LAUNCH_XIDS_PER_RUN_MAX {
+                        attached.push(LaunchXid { launch, seq: record.seq, code, class });
+                    }
+                }
             }
             EventType::ClaimAsserted => {
                 let (Some(slug), Some(id)) = (str_of(data, "artifact"), str_of(data, "claim")) else {
@@ -296,6 +322,11 @@ impl Audit {
     /// The values of metric `name` of `run`, in seq order.
     pub fn series(&self, run: &str, name: &str) -> &[MetricPoint] {
         self.metrics.get(run).and_then(|m| m.get(name)).map_or(&[], Vec::as_slice)
+    }
+
+    /// The Xids attached to launches of campaign run `run`, in seq order.
+    pub fn launch_xids(&self, run: &str) -> &[LaunchXid] {
+        self.launch_xids.get(run).map_or(&[], Vec::as_slice)
     }
 
     /// Xids seen on a PCI id (either form) on any host, in seq order.

@@ -5,13 +5,14 @@
 //!
 //! | class | codes |
 //! |---|---|
-//! | tainted | `xid_hardware_in_window:<code>`, `xid_nvlink_in_window:<code>` (a hardware-class Xid on the run's GPU between its `run.started` and `run.finished`, or after the start of a run not yet finished; "the run's GPU" is its PCI id on its worker: an Xid whose `host` is another worker does not count, one without a `host` counts on every host), `producer_lacks_role:<keyid>` (a cited evidence bundle was signed by a key that did not hold `worker` or `runner` when it was appended) |
+//! | tainted | `xid_hardware_in_window:<code>`, `xid_nvlink_in_window:<code>` (a hardware-class Xid on the run's GPU between its `run.started` and `run.finished`, or after the start of a run not yet finished; "the run's GPU" is its PCI id on its worker: an Xid whose `host` is another worker does not count, one without a `host` counts on every host), `xid_hardware_in_launch:<code>`, `xid_nvlink_in_launch:<code>` (a hardware-class Xid the runner attached to a launch of the run: on the launch's GPU inside its window), `producer_lacks_role:<keyid>` (a cited evidence bundle was signed by a key that did not hold `worker` or `runner` when it was appended) |
 //! | unsupported | `evidence_missing` (no evidence cited), `evidence_missing:<digest>` (a cited digest is not an `evidence.captured` event of the log, yet), `run_without_evidence:<run>`, `run_not_finished:<run>`, `run_not_started:<run>` (finished but never started: no window to check), `run_not_quiesced:<run>`, `metric_missing:<run>`, `kernel_missing`, `check_invalid` |
 //! | contradicted | `value_mismatch`, `kernel_failed`, `kernel_faulted`, `run_failed:<run>` (a `completed` check on a run that exited nonzero or by a signal) |
 //!
 //! Context (never changes the verdict): `observed:<value>` (`<sum>/<n>` for a mean, exact),
 //! `observed_delta:<a> - <b>`, `xid_application_in_window:<code>` and likewise for the
-//! `driver`, `informational` and `unknown` classes, `run_failed:<run>` for metric and
+//! `driver`, `informational` and `unknown` classes (and `xid_<class>_in_launch:<code>` for
+//! those attached to a launch), `run_failed:<run>` for metric and
 //! compare checks (their data stands even if the process then failed),
 //! `launches:passed=<n>,failed=<n>,faulted=<n>`, `kernel_error:<error>`.
 //!
@@ -64,7 +65,11 @@ impl Verdict {
 /// The class a reason puts a claim in. Unknown codes count as unsupported.
 pub fn reason_class(reason: &str) -> Verdict {
     match reason_code(reason) {
-        "xid_hardware_in_window" | "xid_nvlink_in_window" | "producer_lacks_role" => Verdict::Tainted,
+        "xid_hardware_in_window"
+        | "xid_nvlink_in_window"
+        | "xid_hardware_in_launch"
+        | "xid_nvlink_in_launch"
+        | "producer_lacks_role" => Verdict::Tainted,
         "value_mismatch" | "kernel_failed" | "kernel_faulted" | "run_failed" => Verdict::Contradicted,
         _ => Verdict::Unsupported,
     }
@@ -380,6 +385,12 @@ impl Audit {
     /// Hardware-class Xids on the run's GPUs (its PCI ids on its worker, or host-less)
     /// inside its window taint; others are context.
     fn check_taint(&self, run: &str, f: &mut Findings) {
+        // An Xid the runner attached to one of the run's launches: the campaign's own record
+        // that the GPU faulted while that launch ran.
+        for x in self.launch_xids(run) {
+            let finding = format!("xid_{}_in_launch:{}", x.class.as_str(), x.code);
+            if x.class.taints() { f.reason(finding) } else { f.context(finding) }
+        }
         let Some(facts) = self.runs.get(run) else { return };
         let Some(start) = facts.started_ns else { return };
         let end = if facts.finished { facts.finished_ns.unwrap_or(i64::MAX) } else { i64::MAX };

@@ -490,6 +490,38 @@ fn kernel_checks_are_tainted_through_their_launch_runs() {
     given(h).then(|s| assert_verdict(s, "k", "f32", Verdict::Tainted, &["xid_hardware_in_window:62"]));
 }
 
+/// A command campaign's run (no `run.started`: the runner records launches only) whose
+/// first launch had Xid `code` of `severity` attached to it, and a kernel claim on it.
+fn campaign_with_attached_xid(code: u32, severity: &str, attached: bool) -> Vec<Ev> {
+    let mut launch =
+        kernel_completed("sweep", "fp4_gemm", json!({"m": 128, "route": "cutlass"}), "cuda", true);
+    launch.data["launch"] = json!(0);
+    let mut xid = gpu_xid(GPU0, code, severity, "RESET_GPU");
+    if attached {
+        xid.data["run"] = json!("sweep");
+        xid.data["launch"] = json!(0);
+    }
+    vec![
+        launch,
+        xid,
+        evidence_captured("sweep"),
+        claim("k", "gemm", kernel_check("fp4_gemm", None, None), &["@evidence:sweep"]),
+    ]
+}
+
+#[test]
+fn an_xid_attached_to_a_launch_taints_kernel_claims_on_its_run() {
+    given(campaign_with_attached_xid(48, "hardware", true))
+        .then(|s| assert_verdict(s, "k", "gemm", Verdict::Tainted, &["xid_hardware_in_launch:48"]));
+    given(campaign_with_attached_xid(13, "application", true)).then(|s| {
+        assert_verdict(s, "k", "gemm", Verdict::Supported, &[]);
+        assert!(verdict(s, "k", "gemm").context.contains(&"xid_application_in_launch:13".to_owned()));
+    });
+    // The same Xid not attached to the launch (and no run window to put it in) does not taint.
+    given(campaign_with_attached_xid(48, "hardware", false))
+        .then(|s| assert_verdict(s, "k", "gemm", Verdict::Supported, &[]));
+}
+
 #[test]
 fn completed_checks() {
     let mut h = clean_run("ok", "w1", GPU0, &[]);
