@@ -222,11 +222,28 @@ mode = ["nan", "file", "over"]
 name = "repeated"
 command = ["true"]
 repeat = 5
+
+[[command]]
+name = "ab"
+command = ["sh", "-c", "case {route} in fast) d=10;; slow) d=50;; near) d=11;; esac; echo \"ASSAY_RESULT {{\\\"duration_us\\\": $d}}\""]
+repeat = 3
+route = ["fast", "slow", "near"]
 "#,
     );
-    run_campaign(&rig, &file, "results-1");
+    let summary = run_campaign(&rig, &file, "results-1");
+    let routes = summary["routes"].as_array().expect("routes");
+    let pair = |faster: &str, slower: &str| {
+        routes
+            .iter()
+            .find(|c| c["faster"]["route"] == faster && c["slower"]["route"] == slower)
+            .unwrap_or_else(|| panic!("no {faster} vs {slower} in {routes:?}"))
+    };
+    assert_eq!(pair("fast", "slow")["beyond_spread"], true);
+    assert_eq!(pair("fast", "near")["beyond_spread"], true, "10 µs every time is below 11 µs every time");
+    assert_eq!(pair("fast", "slow")["ratio"], 5.0);
+    assert_eq!(routes.len(), 3, "three routes, three pairs");
     let all = launches(&rig, "results-1");
-    assert_eq!(all.len(), 4);
+    assert_eq!(all.len(), 7);
     assert_eq!(all[0]["type"], "kernel.launch.faulted");
     assert_eq!(all[0]["error"], "NAN_IN_OUTPUT");
     assert_eq!(all[1]["passed"], false, "the result file said so: {}", all[1]);

@@ -27,6 +27,7 @@ mod command;
 mod command_run;
 mod isolate;
 mod result;
+mod routes;
 mod runner;
 mod summary;
 pub mod taxonomy;
@@ -46,6 +47,7 @@ pub use command_run::{
 };
 pub use isolate::{CellRequest, ChildCommand, IsolatedRunner, ServeHooks, serve_cells, signal_name};
 pub use result::{CellResult, ResultError, parse_result};
+pub use routes::{ROUTE_AXIS, RouteComparison, RouteTiming, Routes};
 pub use runner::{CampaignOptions, CampaignReport, Isolation, run_campaign};
 pub use summary::{KernelCounts, Summary};
 pub use xids::{SeenXid, XidWatch, line_time};

@@ -10,6 +10,7 @@ use super::Cell;
 use super::cell::CellOutcome;
 use super::command::CommandCell;
 use super::command_run::{CommandLaunch, Verdict};
+use super::routes::Routes;
 
 /// Counts of one kernel (or of all).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -74,6 +75,9 @@ pub struct Summary {
     pub fallbacks: KernelCounts,
     /// What each fallback did (the first few hundred).
     pub fallback_lines: Vec<Problem>,
+    /// Repeated, passed command cells by route, for A/B timing.
+    #[serde(skip)]
+    pub routes: Routes,
 }
 
 impl Summary {
@@ -112,6 +116,9 @@ impl Summary {
             Verdict::Faulted { .. } => Class::Faulted,
         };
         self.add(&cell.name, backend, class, || cell.label(), launch.problem_with(xids));
+        if let (Class::Passed, Some(repeats)) = (class, launch.repeats) {
+            self.routes.add(&cell.name, &cell.variant, repeats);
+        }
     }
 
     /// Adds a fallback launch, which re-ran a primary cell that did not pass.
@@ -192,6 +199,32 @@ impl Summary {
             let more = (t.failed + t.faulted).saturating_sub(PROBLEMS_LISTED as u64);
             if more > 0 {
                 let _ = writeln!(out, "  … and {more} more");
+            }
+        }
+        let comparisons = self.routes.comparisons();
+        if !comparisons.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nroutes (repeated cells; beyond the spread: the faster p90 is below the slower min):"
+            );
+            for c in comparisons.iter().take(PROBLEMS_LISTED) {
+                let _ = writeln!(
+                    out,
+                    "  {} {}: {} {} µs [{}–{}] vs {} {} µs [{}–{}]: {} faster ×{:.2}, {}",
+                    c.kernel,
+                    c.cell,
+                    c.faster.route,
+                    c.faster.repeats.median_us,
+                    c.faster.repeats.min_us,
+                    c.faster.repeats.p90_us,
+                    c.slower.route,
+                    c.slower.repeats.median_us,
+                    c.slower.repeats.min_us,
+                    c.slower.repeats.p90_us,
+                    c.faster.route,
+                    c.ratio,
+                    if c.beyond_spread { "beyond the spread" } else { "within the spread" }
+                );
             }
         }
         let f = self.fallbacks;

@@ -190,6 +190,7 @@ pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
                 }).collect::<Vec<_>>(),
                 "problems": report.summary.problems,
                 "fallbacks": report.summary.fallbacks,
+                "routes": report.summary.routes.comparisons(),
                 "xids": report.xids,
             })
         );
