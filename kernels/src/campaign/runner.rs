@@ -8,6 +8,7 @@ use assay_events::EventType;
 use serde_json::Value;
 
 use super::cell::run_cell_cpu;
+use super::cuda_cell::not_runnable;
 use super::command_run::{CommandEnv, CommandLaunch, run_command_cell};
 use super::isolate::{ChildCommand, IsolatedRunner};
 use super::summary::Summary;
@@ -140,6 +141,25 @@ pub fn run_campaign(
         launch += 1;
         sink.emit(ty, &subject, data).map_err(recording)?;
         summary.record(cell, &outcome);
+        progress(outcome.passed());
+    }
+    // [[cuda]] cells: in a child on CUDA; where CUDA is not used, recorded as not runnable.
+    for cell in &campaign.cuda {
+        if was_interrupted || interrupted.load(Ordering::Relaxed) {
+            was_interrupted = true;
+            break;
+        }
+        let outcome = match (backend, isolated.as_mut()) {
+            (Backend::Cuda, Some(child)) => child.run_source(cell),
+            _ => not_runnable(&cuda_unavailable.clone().unwrap_or_else(|| {
+                "the campaign runs on the CPU (--backend cpu)".to_owned()
+            })),
+        };
+        let (ty, mut data) = outcome.event_for(&options.run, &cell.name, cell.variant());
+        data["launch"] = Value::from(launch);
+        launch += 1;
+        sink.emit(ty, &subject, data).map_err(recording)?;
+        summary.record_source(cell, &outcome);
         progress(outcome.passed());
     }
     let env = CommandEnv {

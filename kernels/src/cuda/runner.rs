@@ -38,12 +38,14 @@ pub struct CudaLaunch {
 /// After a sticky fault (see [`CudaFault::sticky`]) the context is unusable and every later
 /// [`run`](Self::run) returns that fault again; run cells that may fault in a child process.
 pub struct CudaRunner {
-    ctx: Arc<CudaContext>,
-    stream: Arc<CudaStream>,
+    pub(super) ctx: Arc<CudaContext>,
+    pub(super) stream: Arc<CudaStream>,
     device: String,
     uuid: String,
     modules: HashMap<&'static str, Arc<CudaModule>>,
-    poisoned: Option<CudaFault>,
+    /// The lab's own programs compiled so far (see `own.rs`), by the digest of what NVRTC saw.
+    pub(super) programs: HashMap<String, Arc<CudaModule>>,
+    pub(super) poisoned: Option<CudaFault>,
 }
 
 impl std::fmt::Debug for CudaRunner {
@@ -56,13 +58,13 @@ impl std::fmt::Debug for CudaRunner {
     }
 }
 
-fn guarded<T>(during: &'static str, body: impl FnOnce() -> Result<T, CudaError>) -> Result<T, CudaError> {
+pub(super) fn guarded<T>(during: &'static str, body: impl FnOnce() -> Result<T, CudaError>) -> Result<T, CudaError> {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
         Err(CudaError::Panicked { during, message: panic_message(payload.as_ref()) })
     })
 }
 
-fn compile_message(error: &CompileError) -> String {
+pub(super) fn compile_message(error: &CompileError) -> String {
     match error {
         CompileError::CompileError { nvrtc, log, .. } => {
             format!("{:?}: {}", nvrtc.0, log.to_string_lossy())
@@ -74,7 +76,7 @@ fn compile_message(error: &CompileError) -> String {
     }
 }
 
-fn cfg(dims: LaunchDims) -> LaunchConfig {
+pub(super) fn cfg(dims: LaunchDims) -> LaunchConfig {
     LaunchConfig {
         grid_dim: (dims.grid[0], dims.grid[1], dims.grid[2]),
         block_dim: (dims.block[0], dims.block[1], dims.block[2]),
@@ -107,7 +109,15 @@ impl CudaRunner {
             // The UUID identifies the GPU in launch events; the name is the fallback.
             let uuid = ctx.uuid().map(|uuid| format_uuid(&uuid.bytes)).unwrap_or_else(|_| device.clone());
             let stream = ctx.default_stream();
-            Ok(CudaRunner { ctx, stream, device, uuid, modules: HashMap::new(), poisoned: None })
+            Ok(CudaRunner {
+                ctx,
+                stream,
+                device,
+                uuid,
+                modules: HashMap::new(),
+                programs: HashMap::new(),
+                poisoned: None,
+            })
         })
     }
 
@@ -132,7 +142,7 @@ impl CudaRunner {
         }
         let options = CompileOptions { name: Some(source.file.to_owned()), ..Default::default() };
         let ptx = compile_ptx_with_opts(source.source, options)
-            .map_err(|error| CudaError::Compile { file: source.file, message: compile_message(&error) })?;
+            .map_err(|error| CudaError::Compile { file: source.file.to_owned(), message: compile_message(&error) })?;
         let module = self.ctx.load_module(ptx)?;
         self.modules.insert(source.file, module.clone());
         Ok(module)
