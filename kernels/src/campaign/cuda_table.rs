@@ -49,8 +49,19 @@ use crate::sink::is_identifier;
 
 /// Keys of a `[[cuda]]` table that are settings, not axes.
 pub const CUDA_SETTINGS: &[&str] = &[
-    "name", "source", "entry", "nvrtc", "define", "grid", "block", "inputs", "output", "reference",
-    "tolerance", "range", "seed",
+    "name",
+    "source",
+    "entry",
+    "nvrtc",
+    "define",
+    "grid",
+    "block",
+    "inputs",
+    "output",
+    "reference",
+    "tolerance",
+    "range",
+    "seed",
 ];
 
 /// Built-in kernels that can be a `[[cuda]]` cell's reference: those whose inputs and output
@@ -170,7 +181,9 @@ pub fn eval_size(expression: &str) -> Option<u64> {
 /// A size setting for `variant`: an integer, or an expression with placeholders.
 fn size(what: &str, template: &Value, variant: &Map<String, Value>) -> Result<u64, String> {
     match template {
-        Value::Number(n) => n.as_u64().ok_or_else(|| format!("{what} must be a non-negative integer, got {n}")),
+        Value::Number(n) => {
+            n.as_u64().ok_or_else(|| format!("{what} must be a non-negative integer, got {n}"))
+        }
         Value::String(text) => {
             let filled = substitute(text, variant).map_err(|e| e.0)?;
             eval_size(&filled).ok_or_else(|| {
@@ -192,7 +205,8 @@ pub fn entry_points(source: &str) -> Vec<String> {
         let mut scan = rest;
         for _ in 0..8 {
             scan = scan.trim_start();
-            let ident_len = scan.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(scan.len());
+            let ident_len =
+                scan.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(scan.len());
             if ident_len == 0 {
                 break;
             }
@@ -309,8 +323,12 @@ impl Template {
                 ),
             );
         }
-        let mut options =
-            self.nvrtc.iter().map(|o| substitute(o, variant)).collect::<Result<Vec<_>, _>>().map_err(|e| ("nvrtc", e.0))?;
+        let mut options = self
+            .nvrtc
+            .iter()
+            .map(|o| substitute(o, variant))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ("nvrtc", e.0))?;
         for name in &self.define {
             let value = variant.get(name).map(text_of).unwrap_or_default();
             options.push(format!("-D{name}={value}"));
@@ -333,7 +351,11 @@ impl Template {
         Ok(SourceLaunch { program, dims: self.dims(variant)?, inputs, output_len })
     }
 
-    fn reference(&self, variant: &Map<String, Value>, launch: &SourceLaunch) -> Result<SourceReference, Miss> {
+    fn reference(
+        &self,
+        variant: &Map<String, Value>,
+        launch: &SourceLaunch,
+    ) -> Result<SourceReference, Miss> {
         match &self.reference {
             ReferenceTemplate::Route(overrides) => {
                 let mut other = variant.clone();
@@ -451,8 +473,10 @@ fn template(entry: &mut Map<String, Value>, dir: &Path) -> Result<Template, Miss
         Some(other) => return miss("entry", format!("entry must be a string, got {other}")),
         None => return miss("", format!("{name}: no entry (the __global__ function to launch)")),
     };
-    let nvrtc = entry.remove("nvrtc").map(|v| strings("nvrtc", v, OPTIONS_MAX)).transpose()?.unwrap_or_default();
-    let define = entry.remove("define").map(|v| strings("define", v, OPTIONS_MAX)).transpose()?.unwrap_or_default();
+    let nvrtc =
+        entry.remove("nvrtc").map(|v| strings("nvrtc", v, OPTIONS_MAX)).transpose()?.unwrap_or_default();
+    let define =
+        entry.remove("define").map(|v| strings("define", v, OPTIONS_MAX)).transpose()?.unwrap_or_default();
     if let Some(bad) = define.iter().find(|d| !is_c_identifier(d)) {
         return miss("define", format!("define {bad:?} is not a C identifier"));
     }
@@ -461,7 +485,10 @@ fn template(entry: &mut Map<String, Value>, dir: &Path) -> Result<Template, Miss
     let inputs = match entry.remove("inputs") {
         Some(Value::Array(items)) if (1..=INPUTS_MAX).contains(&items.len()) => items,
         Some(other) => {
-            return miss("inputs", format!("inputs must be 1..={INPUTS_MAX} tables {{ name, len }}, got {other}"));
+            return miss(
+                "inputs",
+                format!("inputs must be 1..={INPUTS_MAX} tables {{ name, len }}, got {other}"),
+            );
         }
         None => return miss("", format!("{name}: no inputs (e.g. [{{ name = \"x\", len = \"{{n}}\" }}])")),
     };
@@ -476,12 +503,17 @@ fn template(entry: &mut Map<String, Value>, dir: &Path) -> Result<Template, Miss
         match fields.get("dtype") {
             None => {}
             Some(Value::String(dtype)) if dtype == "f32" => {}
-            Some(other) => return miss("inputs", format!("dtype {other}: only \"f32\" buffers are supported")),
+            Some(other) => {
+                return miss("inputs", format!("dtype {other}: only \"f32\" buffers are supported"));
+            }
         }
         match fields.get("name") {
             Some(Value::String(n)) if is_c_identifier(n) && names.insert(n.clone()) => {}
             other => {
-                return miss("inputs", format!("each input needs a distinct name (a C identifier), got {other:?}"));
+                return miss(
+                    "inputs",
+                    format!("each input needs a distinct name (a C identifier), got {other:?}"),
+                );
             }
         }
         if !fields.contains_key("len") {
@@ -502,11 +534,20 @@ fn template(entry: &mut Map<String, Value>, dir: &Path) -> Result<Template, Miss
             other => return miss("reference", format!("reference kernel must be a string, got {other:?}")),
         },
         Some(Value::Object(overrides)) if !overrides.is_empty() => ReferenceTemplate::Route(overrides),
-        Some(other) => return miss("reference", format!("reference must be a built-in kernel name, {{ kernel = … }} or axis overrides such as {{ route = \"naive\" }}, got {other}")),
+        Some(other) => {
+            return miss(
+                "reference",
+                format!(
+                    "reference must be a built-in kernel name, {{ kernel = … }} or axis overrides such as {{ route = \"naive\" }}, got {other}"
+                ),
+            );
+        }
         None => {
             return miss(
                 "",
-                format!("{name}: no reference (a built-in such as \"saxpy\", or {{ route = \"naive\" }}: another route of this cell)"),
+                format!(
+                    "{name}: no reference (a built-in such as \"saxpy\", or {{ route = \"naive\" }}: another route of this cell)"
+                ),
             );
         }
     };
@@ -515,7 +556,10 @@ fn template(entry: &mut Map<String, Value>, dir: &Path) -> Result<Template, Miss
     {
         return miss(
             "reference",
-            format!("{kernel:?} is not a built-in reference (expected one of {})", BUILTIN_REFERENCES.join(", ")),
+            format!(
+                "{kernel:?} is not a built-in reference (expected one of {})",
+                BUILTIN_REFERENCES.join(", ")
+            ),
         );
     }
     Ok(Template {
@@ -632,7 +676,10 @@ route = ["naive", "strided"]
         assert_eq!(campaign.cuda.len(), 2 * 2 * 2);
         let first = &campaign.cuda[0];
         assert_eq!((first.name.as_str(), first.seed, first.tolerance, first.line), ("own", 1, 0.0, 4));
-        assert_eq!(first.variant(), serde_json::json!({"alpha": 2.0, "n": 1000, "route": "naive", "seed": 1}));
+        assert_eq!(
+            first.variant(),
+            serde_json::json!({"alpha": 2.0, "n": 1000, "route": "naive", "seed": 1})
+        );
         assert_eq!(first.label(), "alpha=2.0 n=1000 route=naive seed=1");
         let launch = &first.launch;
         assert_eq!(launch.program.entry, "saxpy_naive");
@@ -651,14 +698,16 @@ route = ["naive", "strided"]
         let wire = serde_json::to_string(strided).expect("json");
         assert_eq!(&serde_json::from_str::<SourceCell>(&wire).expect("back"), strided);
 
-        let builtin = TABLE.replace("reference = { route = \"naive\" }", "reference = \"saxpy\"\ntolerance = 1e-6");
+        let builtin =
+            TABLE.replace("reference = { route = \"naive\" }", "reference = \"saxpy\"\ntolerance = 1e-6");
         let campaign = Campaign::parse_in(&builtin, &examples()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             campaign.cuda[0].reference,
             SourceReference::Builtin(KernelSpec::Saxpy { n: 1000, alpha: 2.0 })
         );
         assert_eq!(campaign.cuda[0].tolerance, 1e-6);
-        let explicit = builtin.replace("reference = \"saxpy\"", "reference = { kernel = \"saxpy\", alpha = 3 }");
+        let explicit =
+            builtin.replace("reference = \"saxpy\"", "reference = { kernel = \"saxpy\", alpha = 3 }");
         let campaign = Campaign::parse_in(&explicit, &examples()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             campaign.cuda[0].reference,
@@ -679,21 +728,51 @@ route = ["naive", "strided"]
     fn mistakes_name_their_line() {
         let cases = [
             (TABLE.replace("own_saxpy.cu", "missing.cu"), "line 6: cuda #1: "),
-            (TABLE.replace("\"strided\"]", "\"tiled\"]"), "line 7: cuda #1: \"saxpy_tiled\" is not an extern"),
+            (
+                TABLE.replace("\"strided\"]", "\"tiled\"]"),
+                "line 7: cuda #1: \"saxpy_tiled\" is not an extern",
+            ),
             (TABLE.replace("\"{n}/256\"", "\"{m}/256\""), "line 9: cuda #1: unknown placeholder {m}"),
             (TABLE.replace("block = [256]", "block = [2048]"), "line 10: cuda #1: block[0] is 2048"),
-            (TABLE.replace("block = [256]", "block = [64, 64]"), "line 10: cuda #1: the block has 4096 threads"),
-            (TABLE.replace("block = [256]", "block = [1, 1, 1, 1]"), "line 10: cuda #1: block must hold 1 to 3"),
-            (TABLE.replace("\"{n}/256\"", "\"{route}/256\""), "line 9: cuda #1: grid[0] \"{route}/256\" is \"naive/256\""),
-            (TABLE.replace("{ route = \"naive\" }", "{ n = 256 }"), "line 13: cuda #1: the reference (n=256) takes"),
+            (
+                TABLE.replace("block = [256]", "block = [64, 64]"),
+                "line 10: cuda #1: the block has 4096 threads",
+            ),
+            (
+                TABLE.replace("block = [256]", "block = [1, 1, 1, 1]"),
+                "line 10: cuda #1: block must hold 1 to 3",
+            ),
+            (
+                TABLE.replace("\"{n}/256\"", "\"{route}/256\""),
+                "line 9: cuda #1: grid[0] \"{route}/256\" is \"naive/256\"",
+            ),
+            (
+                TABLE.replace("{ route = \"naive\" }", "{ n = 256 }"),
+                "line 13: cuda #1: the reference (n=256) takes",
+            ),
             (TABLE.replace("dtype = \"f32\"", "dtype = \"f16\""), "line 11: cuda #1: dtype \"f16\""),
-            (TABLE.replace("output = { len = \"{n}\" }", "output = { len = 0 }"), "line 12: cuda #1: output.len is 0"),
-            (TABLE.replace("{ route = \"naive\" }", "{ rout = \"naive\" }"), "line 13: cuda #1: the reference overrides \"rout\""),
-            (TABLE.replace("define = [\"alpha\"]", "define = [\"beta\"]"), "line 8: cuda #1: define \"beta\" names no axis"),
-            (TABLE.replace("{ route = \"naive\" }", "\"matmul_tiled\""), "line 13: cuda #1: the built-in matmul_tiled reference"),
+            (
+                TABLE.replace("output = { len = \"{n}\" }", "output = { len = 0 }"),
+                "line 12: cuda #1: output.len is 0",
+            ),
+            (
+                TABLE.replace("{ route = \"naive\" }", "{ rout = \"naive\" }"),
+                "line 13: cuda #1: the reference overrides \"rout\"",
+            ),
+            (
+                TABLE.replace("define = [\"alpha\"]", "define = [\"beta\"]"),
+                "line 8: cuda #1: define \"beta\" names no axis",
+            ),
+            (
+                TABLE.replace("{ route = \"naive\" }", "\"matmul_tiled\""),
+                "line 13: cuda #1: the built-in matmul_tiled reference",
+            ),
             (TABLE.replace("{ route = \"naive\" }", "\"fp4_dequant_matmul\""), "is not a built-in reference"),
             (TABLE.replace("reference = { route = \"naive\" }\n", ""), "line 4: cuda #1: own: no reference"),
-            (TABLE.replace("route = [\"naive\", \"strided\"]", "route = []"), "line 16: cuda #1: route: empty list"),
+            (
+                TABLE.replace("route = [\"naive\", \"strided\"]", "route = []"),
+                "line 16: cuda #1: route: empty list",
+            ),
         ];
         for (text, want) in cases {
             let Err(error) = Campaign::parse_in(&text, &examples()) else { panic!("{want}: it parsed") };

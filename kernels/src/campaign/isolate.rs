@@ -101,10 +101,12 @@ pub fn serve_cells(input: impl BufRead, mut output: impl Write, hooks: &ServeHoo
                     Err(error) => cuda_fault(None, error),
                 }
             }
-            CellRequest::Source { cell } => match cuda.get_or_insert_with(|| CudaRunner::new(hooks.ordinal)) {
-                Ok(runner) => run_source_cell(cell, runner),
-                Err(error) => cuda_fault(None, error),
-            },
+            CellRequest::Source { cell } => {
+                match cuda.get_or_insert_with(|| CudaRunner::new(hooks.ordinal)) {
+                    Ok(runner) => run_source_cell(cell, runner),
+                    Err(error) => cuda_fault(None, error),
+                }
+            }
         };
         let mut text = serde_json::to_vec(&outcome).map_err(io::Error::other)?;
         text.push(b'\n');
@@ -370,7 +372,8 @@ mod tests {
             range: InputRange::default(),
             tolerance: 0.0,
         };
-        let request = serde_json::to_string(&CellRequest::Builtin { cell, backend: Backend::Cpu }).expect("json");
+        let request =
+            serde_json::to_string(&CellRequest::Builtin { cell, backend: Backend::Cpu }).expect("json");
         let input = format!("{request}\n\n{request}\n");
         let mut output = Vec::new();
         serve_cells(input.as_bytes(), &mut output, &ServeHooks::default()).expect("serves");
@@ -395,7 +398,8 @@ mod tests {
             range: InputRange::default(),
             tolerance: 0.0,
         };
-        let request = serde_json::to_string(&CellRequest::Builtin { cell, backend: Backend::Cuda }).expect("json");
+        let request =
+            serde_json::to_string(&CellRequest::Builtin { cell, backend: Backend::Cuda }).expect("json");
         let mut output = Vec::new();
         serve_cells(format!("{request}\n").as_bytes(), &mut output, &ServeHooks::default()).expect("serves");
         let outcome: CellOutcome = serde_json::from_slice(output.trim_ascii_end()).expect("outcome");

@@ -49,7 +49,9 @@ pub use command::{COMMAND_SETTINGS, CommandCell, REPEAT_MAX, locate, substitute}
 pub use command_run::{
     CommandEnv, CommandLaunch, Execution, Repeats, Verdict, execute, judge, run_command_cell,
 };
-pub use cuda_cell::{Judgement, NOT_RUNNABLE, generate_inputs, inputs_digest, judge_output, not_runnable};
+pub use cuda_cell::{
+    Judgement, NOT_RUNNABLE, generate_inputs, inputs_digest, judge_output, not_runnable, run_source_cell,
+};
 pub use cuda_table::{
     BUILTIN_REFERENCES, CUDA_SETTINGS, SourceCell, SourceLaunch, SourceReference, entry_points, eval_size,
 };
