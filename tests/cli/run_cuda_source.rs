@@ -3,11 +3,12 @@
 //! reason and nothing passes; with CUDA the example's routes pass and fail as written; bad
 //! tables are refused with their line, exit status 2, nothing recorded.
 
+use crate::support;
 use crate::support::runner::{Rig, campaigns};
 
 use std::ffi::OsStr;
 
-use assay_kernels::campaign::{Campaign, NOT_RUNNABLE};
+use assay_kernels::campaign::{Campaign, CellOutcome, CellRequest, NOT_RUNNABLE};
 use serde_json::{Value, json};
 
 fn os(s: &str) -> &OsStr {
@@ -130,4 +131,40 @@ fn bad_cuda_tables_name_the_line_and_record_nothing() {
         assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     }
     assert_eq!(rig.lab.records(), before, "nothing was recorded");
+}
+
+#[test]
+fn the_cell_child_takes_a_cuda_cell_up_to_the_driver() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let campaign =
+        Campaign::load(&campaigns().join("examples/own-saxpy.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let request = CellRequest::Source { cell: Box::new(campaign.cuda[0].clone()) };
+    let mut child = support::command()
+        .args(["run", "cell", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the cell child starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "{}", serde_json::to_string(&request).expect("json")).expect("request sent");
+    drop(stdin);
+    let out = child.wait_with_output().expect("the child ends");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let outcome: CellOutcome = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let available = assay_kernels::cuda::probe_cuda().is_available();
+    match outcome {
+        // No usable CUDA here: the cell reaches the driver boundary and says so.
+        CellOutcome::Faulted(fault) if !available => {
+            if !assay_kernels::cuda::driver_library_present() {
+                assert_eq!(fault.error, "CUDA_UNAVAILABLE", "{fault:?}");
+            }
+        }
+        // A GPU: the naive route agrees with a second launch of itself.
+        CellOutcome::Completed(done) if available => assert!(done.passed, "{done:?}"),
+        other => panic!("CUDA available: {available}; {other:?}"),
+    }
 }

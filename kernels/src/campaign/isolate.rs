@@ -405,6 +405,20 @@ mod tests {
         let outcome: CellOutcome = serde_json::from_slice(output.trim_ascii_end()).expect("outcome");
         let CellOutcome::Faulted(fault) = outcome else { panic!("{outcome:?}") };
         assert_eq!(fault.error, "CUDA_UNAVAILABLE");
+
+        // A [[cuda]] cell travels with its source text and reaches the driver boundary too.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/examples/own-saxpy.toml");
+        let campaign = super::super::Campaign::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let request = CellRequest::Source { cell: Box::new(campaign.cuda[2].clone()) };
+        let line = serde_json::to_string(&request).expect("json");
+        assert_eq!(serde_json::from_str::<CellRequest>(&line).expect("back"), request);
+        assert_eq!((request.kernel(), request.backend()), ("own_saxpy", Backend::Cuda));
+        let mut output = Vec::new();
+        serve_cells(format!("{line}\n").as_bytes(), &mut output, &ServeHooks::default()).expect("serves");
+        let outcome: CellOutcome = serde_json::from_slice(output.trim_ascii_end()).expect("outcome");
+        let CellOutcome::Faulted(fault) = outcome else { panic!("{outcome:?}") };
+        assert_eq!(fault.error, "CUDA_UNAVAILABLE");
+        assert!(fault.detail.is_some_and(|d| d.contains("libcuda")));
     }
 
     #[test]

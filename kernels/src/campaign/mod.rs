@@ -29,6 +29,7 @@ mod cell;
 mod command;
 mod command_run;
 mod cuda_cell;
+mod cuda_scan;
 mod cuda_table;
 mod isolate;
 mod result;
@@ -52,9 +53,8 @@ pub use command_run::{
 pub use cuda_cell::{
     Judgement, NOT_RUNNABLE, generate_inputs, inputs_digest, judge_output, not_runnable, run_source_cell,
 };
-pub use cuda_table::{
-    BUILTIN_REFERENCES, CUDA_SETTINGS, SourceCell, SourceLaunch, SourceReference, entry_points, eval_size,
-};
+pub use cuda_scan::{entry_points, eval_size};
+pub use cuda_table::{BUILTIN_REFERENCES, CUDA_SETTINGS, SourceCell, SourceLaunch, SourceReference};
 pub use isolate::{CellRequest, ChildCommand, IsolatedRunner, ServeHooks, serve_cells, signal_name};
 pub use result::{CellResult, ResultError, parse_result};
 pub use runner::{CampaignOptions, CampaignReport, Isolation, run_campaign};
