@@ -15,6 +15,7 @@ mod replay;
 mod roundtrip;
 mod run_campaign;
 mod run_command;
+mod run_cuda_source;
 mod run_exec;
 mod schemas;
 mod store_scan;

@@ -115,13 +115,18 @@ impl CellOutcome {
 
     /// The event recording this outcome: `(type, data)`, subject `run/<run>`.
     pub fn event(&self, run: &str, cell: &Cell) -> (&'static str, Value) {
+        self.event_for(run, cell.spec.name(), cell.variant())
+    }
+
+    /// The event recording this outcome of a launch of `kernel` with `variant`.
+    pub fn event_for(&self, run: &str, kernel: &str, variant: Value) -> (&'static str, Value) {
         match self {
             CellOutcome::Completed(c) => (
                 EventType::KernelLaunchCompleted.as_str(),
                 json!({
                     "run": run,
-                    "kernel": cell.spec.name(),
-                    "variant": cell.variant(),
+                    "kernel": kernel,
+                    "variant": variant,
                     "backend": c.backend,
                     "device": c.device,
                     "grid": c.grid,
@@ -138,8 +143,8 @@ impl CellOutcome {
             CellOutcome::Faulted(f) => {
                 let mut data = json!({
                     "run": run,
-                    "kernel": cell.spec.name(),
-                    "variant": cell.variant(),
+                    "kernel": kernel,
+                    "variant": variant,
                     "backend": f.backend,
                     "error": f.error,
                     "sticky": f.sticky,

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Cell;
 use super::cell::{CellOutcome, cuda_fault, run_cell_cpu, run_cell_cuda};
+use super::cuda_cell::run_source_cell;
+use super::cuda_table::SourceCell;
 use crate::backend::Backend;
 use crate::cuda::{CudaError, CudaRunner};
 use crate::supervise::signal_group;
@@ -31,12 +33,39 @@ pub use super::taxonomy::signal_name;
 const LINES_QUEUED_MAX: usize = 1024;
 
 /// One request to a cell child.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct CellRequest {
-    /// The cell.
-    pub cell: Cell,
-    /// The backend to run it on.
-    pub backend: Backend,
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CellRequest {
+    /// A built-in kernel's cell.
+    Builtin {
+        /// The cell.
+        cell: Cell,
+        /// The backend to run it on.
+        backend: Backend,
+    },
+    /// A `[[cuda]]` cell (always on CUDA).
+    Source {
+        /// The cell, with its source text.
+        cell: Box<SourceCell>,
+    },
+}
+
+impl CellRequest {
+    /// The kernel name the launch is recorded under.
+    pub fn kernel(&self) -> &str {
+        match self {
+            CellRequest::Builtin { cell, .. } => cell.spec.name(),
+            CellRequest::Source { cell } => &cell.name,
+        }
+    }
+
+    /// The backend it runs on.
+    pub fn backend(&self) -> Backend {
+        match self {
+            CellRequest::Builtin { backend, .. } => *backend,
+            CellRequest::Source { .. } => Backend::Cuda,
+        }
+    }
 }
 
 /// Settings of the child side.
@@ -61,15 +90,23 @@ pub fn serve_cells(input: impl BufRead, mut output: impl Write, hooks: &ServeHoo
         }
         let request: CellRequest = serde_json::from_str(&line)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad cell request: {e}")))?;
-        if hooks.abort_kernel.as_deref() == Some(request.cell.spec.name()) {
+        if hooks.abort_kernel.as_deref() == Some(request.kernel()) {
             std::process::abort();
         }
-        let outcome = match request.backend {
-            Backend::Cpu => run_cell_cpu(&request.cell),
-            Backend::Cuda => match cuda.get_or_insert_with(|| CudaRunner::new(hooks.ordinal)) {
-                Ok(runner) => run_cell_cuda(&request.cell, runner),
-                Err(error) => cuda_fault(None, error),
-            },
+        let outcome = match &request {
+            CellRequest::Builtin { cell, backend: Backend::Cpu } => run_cell_cpu(cell),
+            CellRequest::Builtin { cell, backend: Backend::Cuda } => {
+                match cuda.get_or_insert_with(|| CudaRunner::new(hooks.ordinal)) {
+                    Ok(runner) => run_cell_cuda(cell, runner),
+                    Err(error) => cuda_fault(None, error),
+                }
+            }
+            CellRequest::Source { cell } => {
+                match cuda.get_or_insert_with(|| CudaRunner::new(hooks.ordinal)) {
+                    Ok(runner) => run_source_cell(cell, runner),
+                    Err(error) => cuda_fault(None, error),
+                }
+            }
         };
         let mut text = serde_json::to_vec(&outcome).map_err(io::Error::other)?;
         text.push(b'\n');
@@ -170,8 +207,19 @@ impl IsolatedRunner {
         self.worker.as_mut().ok_or_else(|| io::Error::other("no child"))
     }
 
-    /// Runs one cell in the child (starting one if needed).
+    /// Runs one built-in kernel's cell in the child (starting one if needed).
     pub fn run(&mut self, cell: &Cell, backend: Backend) -> CellOutcome {
+        self.exchange(&CellRequest::Builtin { cell: *cell, backend })
+    }
+
+    /// Runs one `[[cuda]]` cell in the child (starting one if needed).
+    pub fn run_source(&mut self, cell: &SourceCell) -> CellOutcome {
+        self.exchange(&CellRequest::Source { cell: Box::new(cell.clone()) })
+    }
+
+    /// Sends `request` to the child and waits for its outcome.
+    fn exchange(&mut self, request: &CellRequest) -> CellOutcome {
+        let backend = request.backend();
         let timeout = self.timeout;
         let worker = match self.worker() {
             Ok(worker) => worker,
@@ -185,7 +233,7 @@ impl IsolatedRunner {
                 );
             }
         };
-        let mut request = serde_json::to_vec(&CellRequest { cell: *cell, backend }).unwrap_or_default();
+        let mut request = serde_json::to_vec(request).unwrap_or_default();
         request.push(b'\n');
         let sent = match worker.stdin.as_mut() {
             Some(stdin) => stdin.write_all(&request).and_then(|()| stdin.flush()),
@@ -324,7 +372,8 @@ mod tests {
             range: InputRange::default(),
             tolerance: 0.0,
         };
-        let request = serde_json::to_string(&CellRequest { cell, backend: Backend::Cpu }).expect("json");
+        let request =
+            serde_json::to_string(&CellRequest::Builtin { cell, backend: Backend::Cpu }).expect("json");
         let input = format!("{request}\n\n{request}\n");
         let mut output = Vec::new();
         serve_cells(input.as_bytes(), &mut output, &ServeHooks::default()).expect("serves");
@@ -349,12 +398,27 @@ mod tests {
             range: InputRange::default(),
             tolerance: 0.0,
         };
-        let request = serde_json::to_string(&CellRequest { cell, backend: Backend::Cuda }).expect("json");
+        let request =
+            serde_json::to_string(&CellRequest::Builtin { cell, backend: Backend::Cuda }).expect("json");
         let mut output = Vec::new();
         serve_cells(format!("{request}\n").as_bytes(), &mut output, &ServeHooks::default()).expect("serves");
         let outcome: CellOutcome = serde_json::from_slice(output.trim_ascii_end()).expect("outcome");
         let CellOutcome::Faulted(fault) = outcome else { panic!("{outcome:?}") };
         assert_eq!(fault.error, "CUDA_UNAVAILABLE");
+
+        // A [[cuda]] cell travels with its source text and reaches the driver boundary too.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/examples/own-saxpy.toml");
+        let campaign = super::super::Campaign::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let request = CellRequest::Source { cell: Box::new(campaign.cuda[2].clone()) };
+        let line = serde_json::to_string(&request).expect("json");
+        assert_eq!(serde_json::from_str::<CellRequest>(&line).expect("back"), request);
+        assert_eq!((request.kernel(), request.backend()), ("own_saxpy", Backend::Cuda));
+        let mut output = Vec::new();
+        serve_cells(format!("{line}\n").as_bytes(), &mut output, &ServeHooks::default()).expect("serves");
+        let outcome: CellOutcome = serde_json::from_slice(output.trim_ascii_end()).expect("outcome");
+        let CellOutcome::Faulted(fault) = outcome else { panic!("{outcome:?}") };
+        assert_eq!(fault.error, "CUDA_UNAVAILABLE");
+        assert!(fault.detail.is_some_and(|d| d.contains("libcuda")));
     }
 
     #[test]

@@ -20,11 +20,17 @@
 //! (or an array of tables, like `shape` above) is a group of parameters set together. The
 //! cells are the cartesian product of the axes (in key order), times the seeds. `seed` is an
 //! integer, an array of integers, or `{ first = 0, count = 1000 }`.
+//!
+//! The lab's own work goes in `[[command]]` tables (any program; see `command.rs`) and
+//! `[[cuda]]` tables (their own `.cu` kernels, compiled with NVRTC; see `cuda_table.rs`).
 
 mod capture;
 mod cell;
 mod command;
 mod command_run;
+mod cuda_cell;
+mod cuda_scan;
+mod cuda_table;
 mod isolate;
 mod result;
 mod routes;
@@ -45,6 +51,11 @@ pub use command::{COMMAND_SETTINGS, CommandCell, REPEAT_MAX, locate, substitute}
 pub use command_run::{
     CommandEnv, CommandLaunch, Execution, Repeats, Verdict, execute, judge, run_command_cell,
 };
+pub use cuda_cell::{
+    Judgement, NOT_RUNNABLE, generate_inputs, inputs_digest, judge_output, not_runnable, run_source_cell,
+};
+pub use cuda_scan::{entry_points, eval_size};
+pub use cuda_table::{BUILTIN_REFERENCES, CUDA_SETTINGS, SourceCell, SourceLaunch, SourceReference};
 pub use isolate::{CellRequest, ChildCommand, IsolatedRunner, ServeHooks, serve_cells, signal_name};
 pub use result::{CellResult, ResultError, parse_result};
 pub use routes::{ROUTE_AXIS, RouteComparison, RouteTiming, Routes};
@@ -134,7 +145,9 @@ pub struct Campaign {
     pub run: Option<String>,
     /// Every built-in kernel cell, in matrix order.
     pub cells: Vec<Cell>,
-    /// Every command cell, in matrix order (run after the built-in cells).
+    /// Every `[[cuda]]` cell, in matrix order (run after the built-in cells).
+    pub cuda: Vec<SourceCell>,
+    /// Every command cell, in matrix order (run after the `[[cuda]]` cells).
     pub commands: Vec<CommandCell>,
 }
 
@@ -204,12 +217,17 @@ impl Campaign {
             Some(_) => return err("command must be a non-empty array of tables ([[command]])"),
             None => Vec::new(),
         };
-        if kernels.is_empty() && commands.is_empty() {
-            return err("the campaign names no kernels (add [[kernel]] or [[command]] tables)");
+        let cuda = match top.remove("cuda") {
+            Some(Value::Array(tables)) if !tables.is_empty() => tables,
+            Some(_) => return err("cuda must be a non-empty array of tables ([[cuda]])"),
+            None => Vec::new(),
+        };
+        if kernels.is_empty() && commands.is_empty() && cuda.is_empty() {
+            return err("the campaign names no kernels (add [[kernel]], [[cuda]] or [[command]] tables)");
         }
         if let Some(key) = top.keys().next() {
             return err(format!(
-                "unknown top-level key {key:?} (expected name, description, run, seed, range, tolerance, kernel, command)"
+                "unknown top-level key {key:?} (expected name, description, run, seed, range, tolerance, kernel, cuda, command)"
             ));
         }
         let mut cells = Vec::new();
@@ -220,15 +238,23 @@ impl Campaign {
             expand(entry, &defaults, &mut cells)
                 .map_err(|e| CampaignError(format!("kernel #{}: {}", index + 1, e.0)))?;
         }
+        let mut cuda_cells = Vec::new();
+        for (index, entry) in cuda.into_iter().enumerate() {
+            let Value::Object(entry) = entry else {
+                return err(format!("cuda #{} is not a table", index + 1));
+            };
+            let room = MAX_CELLS.saturating_sub(cells.len());
+            cuda_table::expand_cuda(entry, index, text, dir, &defaults, room, &mut cuda_cells)?;
+        }
         let mut command_cells = Vec::new();
         for (index, entry) in commands.into_iter().enumerate() {
             let Value::Object(entry) = entry else {
                 return err(format!("command #{} is not a table", index + 1));
             };
-            let room = MAX_CELLS.saturating_sub(cells.len());
+            let room = MAX_CELLS.saturating_sub(cells.len() + cuda_cells.len());
             command::expand_command(entry, index, text, dir, room, &mut command_cells)?;
         }
-        Ok(Campaign { name, description, run, cells, commands: command_cells })
+        Ok(Campaign { name, description, run, cells, cuda: cuda_cells, commands: command_cells })
     }
 }
 
@@ -240,16 +266,23 @@ impl Campaign {
             wanted.iter().map(|(kernel, variant)| (kernel.clone(), variant.to_string())).collect();
         let named = |kernel: &str, variant: Value| wanted.contains(&(kernel.to_owned(), variant.to_string()));
         self.cells.retain(|cell| named(cell.spec.name(), cell.variant()));
+        self.cuda.retain(|cell| named(&cell.name, cell.variant()));
         self.commands.retain(|cell| named(&cell.name, cell.variant_value()));
-        self.cells.len() + self.commands.len()
+        self.cells.len() + self.cuda.len() + self.commands.len()
+    }
+
+    /// Cells of every kind.
+    pub fn cell_count(&self) -> usize {
+        self.cells.len() + self.cuda.len() + self.commands.len()
     }
 }
 
+/// The campaign's defaults for its tables.
 #[derive(Debug, Clone)]
-struct Settings {
-    seeds: Option<Vec<u64>>,
-    range: Option<InputRange>,
-    tolerance: Option<f64>,
+pub(crate) struct Settings {
+    pub(crate) seeds: Option<Vec<u64>>,
+    pub(crate) range: Option<InputRange>,
+    pub(crate) tolerance: Option<f64>,
 }
 
 fn to_json_map(table: toml::Table) -> Result<Map<String, Value>, CampaignError> {
@@ -275,7 +308,7 @@ fn to_json(value: toml::Value) -> Result<Value, CampaignError> {
     })
 }
 
-fn seeds(value: &Value) -> Result<Vec<u64>, CampaignError> {
+pub(crate) fn seeds(value: &Value) -> Result<Vec<u64>, CampaignError> {
     let one = |v: &Value| {
         v.as_u64().ok_or_else(|| CampaignError(format!("a seed must be a non-negative integer, got {v}")))
     };
@@ -302,7 +335,7 @@ fn seeds(value: &Value) -> Result<Vec<u64>, CampaignError> {
     }
 }
 
-fn range(value: &Value) -> Result<InputRange, CampaignError> {
+pub(crate) fn range(value: &Value) -> Result<InputRange, CampaignError> {
     let pair = value.as_array().filter(|a| a.len() == 2).and_then(|a| Some((a[0].as_f64()?, a[1].as_f64()?)));
     let Some((lo, hi)) = pair else {
         return err(format!("range must be [lo, hi], got {value}"));

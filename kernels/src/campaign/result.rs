@@ -144,7 +144,7 @@ mod tests {
         {
             assert!(matches!(parse_result(text), Err(ResultError::NonFinite(_))), "{text}");
         }
-        assert!(matches!(parse_result(r#"{"note": "NaN"}"#), Ok(_)));
+        assert!(parse_result(r#"{"note": "NaN"}"#).is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::cell::run_cell_cpu;
 use super::command_run::{CommandEnv, CommandLaunch, run_command_cell};
+use super::cuda_cell::not_runnable;
 use super::isolate::{ChildCommand, IsolatedRunner};
 use super::summary::Summary;
 use super::xids::{SeenXid, XidWatch, xid_data};
@@ -140,6 +141,28 @@ pub fn run_campaign(
         launch += 1;
         sink.emit(ty, &subject, data).map_err(recording)?;
         summary.record(cell, &outcome);
+        progress(outcome.passed());
+    }
+    // [[cuda]] cells: in a child on CUDA; where CUDA is not used, recorded as not runnable.
+    let not_runnable_reason = match (options.backend, &cuda_unavailable) {
+        (BackendRequest::Cpu, _) => "the campaign was asked to run on the CPU (--backend cpu)".to_owned(),
+        (_, Some(reason)) => reason.clone(),
+        (_, None) => "CUDA is not in use".to_owned(),
+    };
+    for cell in &campaign.cuda {
+        if was_interrupted || interrupted.load(Ordering::Relaxed) {
+            was_interrupted = true;
+            break;
+        }
+        let outcome = match (backend, isolated.as_mut()) {
+            (Backend::Cuda, Some(child)) => child.run_source(cell),
+            _ => not_runnable(&not_runnable_reason),
+        };
+        let (ty, mut data) = outcome.event_for(&options.run, &cell.name, cell.variant());
+        data["launch"] = Value::from(launch);
+        launch += 1;
+        sink.emit(ty, &subject, data).map_err(recording)?;
+        summary.record_source(cell, &outcome);
         progress(outcome.passed());
     }
     let env = CommandEnv {
@@ -296,6 +319,7 @@ fn codes(xids: &[SeenXid]) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::campaign::NOT_RUNNABLE;
     use crate::cuda::CudaProbe;
     use crate::sink::MemorySink;
 
@@ -371,6 +395,43 @@ mod tests {
                 .expect_err("cuda is unavailable");
         assert!(error.0.contains("no driver"), "{error}");
         assert_eq!(sink.events.len(), 1);
+    }
+
+    #[test]
+    fn cuda_cells_without_cuda_are_recorded_not_runnable_never_passed() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/examples/own-saxpy.toml");
+        let campaign = Campaign::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        for backend in [BackendRequest::Auto, BackendRequest::Cpu] {
+            let mut sink = MemorySink::new();
+            let options = CampaignOptions { backend, ..options() };
+            let report = run_campaign(
+                &campaign,
+                &options,
+                &no_gpu(),
+                &mut sink,
+                &AtomicBool::new(false),
+                &mut |passed| assert!(!passed),
+            )
+            .expect("runs");
+            assert!(sink.of_type("kernel.launch.completed").is_empty());
+            let faulted = sink.of_type("kernel.launch.faulted");
+            assert_eq!(faulted.len(), campaign.cuda.len());
+            for (ordinal, (event, cell)) in faulted.iter().zip(&campaign.cuda).enumerate() {
+                assert_eq!(event.data["error"], NOT_RUNNABLE);
+                assert_eq!(event.data["kernel"], cell.name.as_str());
+                assert_eq!(event.data["variant"], cell.variant());
+                assert_eq!(event.data["backend"], "cuda");
+                assert_eq!(event.data["sticky"], false);
+                assert_eq!(event.data["launch"], ordinal as u64);
+                let detail = event.data["detail"].as_str().expect("detail");
+                let why = if backend == BackendRequest::Cpu { "--backend cpu" } else { "no driver" };
+                assert!(detail.contains(why), "{detail}");
+            }
+            let totals = report.summary.totals;
+            assert_eq!((totals.passed, totals.failed, totals.faulted), (0, 0, campaign.cuda.len() as u64));
+            assert_eq!(report.summary.not_runnable, campaign.cuda.len() as u64);
+            assert!(report.summary.render().contains("not runnable here"), "{}", report.summary.render());
+        }
     }
 
     #[test]

@@ -10,7 +10,10 @@ use super::Cell;
 use super::cell::CellOutcome;
 use super::command::CommandCell;
 use super::command_run::{CommandLaunch, Verdict};
+use super::cuda_cell::NOT_RUNNABLE;
+use super::cuda_table::SourceCell;
 use super::routes::Routes;
+use crate::backend::Backend;
 
 /// Counts of one kernel (or of all).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -78,11 +81,17 @@ pub struct Summary {
     /// Repeated, passed command cells by route, for A/B timing.
     #[serde(skip)]
     pub routes: Routes,
+    /// `[[cuda]]` cells recorded as not runnable here (counted among the faulted).
+    pub not_runnable: u64,
 }
 
 impl Summary {
     /// Adds one built-in kernel's outcome.
     pub fn record(&mut self, cell: &Cell, outcome: &CellOutcome) {
+        self.add_outcome(cell.spec.name(), outcome, || cell.label());
+    }
+
+    fn add_outcome(&mut self, kernel: &str, outcome: &CellOutcome, label: impl FnOnce() -> String) {
         let what = match outcome {
             CellOutcome::Completed(c) if c.passed => None,
             CellOutcome::Completed(c) => Some(match c.max_abs_err {
@@ -99,7 +108,25 @@ impl Summary {
             CellOutcome::Completed(_) => Class::Failed,
             CellOutcome::Faulted(_) => Class::Faulted,
         };
-        self.add(cell.spec.name(), outcome.backend().as_str(), class, || cell.label(), what);
+        self.add(kernel, outcome.backend().as_str(), class, label, what);
+    }
+
+    /// Adds one `[[cuda]]` cell's outcome; a cell that could not run is also counted in
+    /// `not_runnable` (the reason is listed with the first only: it is the same for all).
+    pub fn record_source(&mut self, cell: &SourceCell, outcome: &CellOutcome) {
+        let not_runnable = matches!(outcome, CellOutcome::Faulted(f) if f.error == NOT_RUNNABLE);
+        if not_runnable {
+            self.not_runnable += 1;
+            let what = match outcome {
+                CellOutcome::Faulted(f) if self.not_runnable == 1 => {
+                    format!("faulted: {NOT_RUNNABLE} ({})", f.detail.as_deref().unwrap_or_default())
+                }
+                _ => format!("faulted: {NOT_RUNNABLE}"),
+            };
+            self.add(&cell.name, Backend::Cuda.as_str(), Class::Faulted, || cell.label(), Some(what));
+            return;
+        }
+        self.add_outcome(&cell.name, outcome, || cell.label());
     }
 
     /// Adds one command cell's launch, with the codes of the Xids attached to it.
@@ -226,6 +253,13 @@ impl Summary {
                     if c.beyond_spread { "beyond the spread" } else { "within the spread" }
                 );
             }
+        }
+        if self.not_runnable > 0 {
+            let _ = writeln!(
+                out,
+                "\n{} [[cuda]] cell(s) not runnable here (recorded as faulted, NOT_RUNNABLE)",
+                self.not_runnable
+            );
         }
         let f = self.fallbacks;
         if f.total() > 0 {

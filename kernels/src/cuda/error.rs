@@ -17,7 +17,7 @@ pub enum CudaError {
     #[error("NVRTC failed on {file}: {message}")]
     Compile {
         /// The `.cu` file.
-        file: &'static str,
+        file: String,
         /// NVRTC's result and log.
         message: String,
     },

@@ -7,6 +7,7 @@
 mod dims;
 mod error;
 mod fault;
+mod own;
 mod probe;
 mod runner;
 pub mod sources;
@@ -14,5 +15,6 @@ pub mod sources;
 pub use dims::{ELEMENTWISE_BLOCK, FP4_BLOCK_EDGE, LaunchDims, launch_dims};
 pub use error::CudaError;
 pub use fault::{CudaFault, STICKY_CODES, code_of, is_sticky, is_sticky_name};
+pub use own::{CudaProgram, nvrtc_options};
 pub use probe::{CudaDevice, CudaProbe, driver_library_present, nvrtc_library_present, probe_cuda};
 pub use runner::{CudaLaunch, CudaRunner};

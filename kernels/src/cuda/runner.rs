@@ -1,4 +1,5 @@
-//! Running kernels on a CUDA device: NVRTC compilation, launch, event timing, copy back.
+//! Running kernels on a CUDA device, the built-in ones and the lab's own programs (`own.rs`):
+//! NVRTC compilation, launch, event timing, copy back.
 
 // One of the files ARCHITECTURE.md names as holding `unsafe`: kernel launches through cudarc are
 // `unsafe` by nature; every block says why it is sound.
@@ -9,16 +10,20 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use cudarc::driver::sys::CUevent_flags;
-use cudarc::driver::{CudaContext, CudaModule, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaContext, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use cudarc::nvrtc::{CompileError, CompileOptions, compile_ptx_with_opts};
 use serde::{Deserialize, Serialize};
 
 use super::dims::{LaunchDims, launch_dims};
 use super::error::{CudaError, panic_message};
 use super::fault::CudaFault;
+use super::own::{CudaProgram, nvrtc_options};
 use super::probe::missing_library;
 use super::sources::{CudaSource, source_for};
 use crate::cpu::{Inputs, KernelSpec, sum_partials};
+
+/// The lab's own programs one context keeps compiled; the cache is emptied when it is full.
+const PROGRAMS_MAX: usize = 64;
 
 /// One CUDA launch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +48,8 @@ pub struct CudaRunner {
     device: String,
     uuid: String,
     modules: HashMap<&'static str, Arc<CudaModule>>,
+    /// The lab's own programs compiled so far, by the digest of what NVRTC saw.
+    programs: HashMap<String, Arc<CudaModule>>,
     poisoned: Option<CudaFault>,
 }
 
@@ -107,7 +114,15 @@ impl CudaRunner {
             // The UUID identifies the GPU in launch events; the name is the fallback.
             let uuid = ctx.uuid().map(|uuid| format_uuid(&uuid.bytes)).unwrap_or_else(|_| device.clone());
             let stream = ctx.default_stream();
-            Ok(CudaRunner { ctx, stream, device, uuid, modules: HashMap::new(), poisoned: None })
+            Ok(CudaRunner {
+                ctx,
+                stream,
+                device,
+                uuid,
+                modules: HashMap::new(),
+                programs: HashMap::new(),
+                poisoned: None,
+            })
         })
     }
 
@@ -131,8 +146,10 @@ impl CudaRunner {
             return Ok(module.clone());
         }
         let options = CompileOptions { name: Some(source.file.to_owned()), ..Default::default() };
-        let ptx = compile_ptx_with_opts(source.source, options)
-            .map_err(|error| CudaError::Compile { file: source.file, message: compile_message(&error) })?;
+        let ptx = compile_ptx_with_opts(source.source, options).map_err(|error| CudaError::Compile {
+            file: source.file.to_owned(),
+            message: compile_message(&error),
+        })?;
         let module = self.ctx.load_module(ptx)?;
         self.modules.insert(source.file, module.clone());
         Ok(module)
@@ -247,6 +264,83 @@ impl CudaRunner {
         let elapsed_ms = start.elapsed_ms(&end)?;
         let duration_us = (f64::from(elapsed_ms) * 1000.0).round().max(0.0) as u64;
         Ok(CudaLaunch { output, duration_us, dims, device: self.device.clone() })
+    }
+}
+
+impl CudaRunner {
+    fn program_module(&mut self, program: &CudaProgram) -> Result<Arc<CudaModule>, CudaError> {
+        let capability = self.ctx.compute_capability()?;
+        let options = nvrtc_options(&program.options, capability);
+        let key = program.key(&options);
+        if let Some(module) = self.programs.get(&key) {
+            return Ok(module.clone());
+        }
+        let compile = CompileOptions { name: Some(program.file.clone()), options, ..Default::default() };
+        let ptx = compile_ptx_with_opts(&*program.source, compile).map_err(|error| CudaError::Compile {
+            file: program.file.clone(),
+            message: compile_message(&error),
+        })?;
+        let module = self.ctx.load_module(ptx)?;
+        if self.programs.len() >= PROGRAMS_MAX {
+            self.programs.clear();
+        }
+        self.programs.insert(key, module.clone());
+        Ok(module)
+    }
+
+    /// Compiles (once per source and options), launches and times `program` on `inputs`
+    /// with the ABI [`CudaProgram`] documents, and copies `output_len` values back. Beside
+    /// the built-in launches so that `unsafe` stays in this one file of the backend.
+    pub fn run_program(
+        &mut self,
+        program: &CudaProgram,
+        dims: LaunchDims,
+        inputs: &[Vec<f32>],
+        output_len: u32,
+    ) -> Result<CudaLaunch, CudaError> {
+        if let Some(fault) = &self.poisoned {
+            return Err(CudaError::Driver(fault.clone()));
+        }
+        let result = guarded("kernel launch", || self.launch_program(program, dims, inputs, output_len));
+        if let Err(CudaError::Driver(fault)) = &result
+            && fault.sticky
+        {
+            self.poisoned = Some(fault.clone());
+        }
+        result
+    }
+
+    fn launch_program(
+        &mut self,
+        program: &CudaProgram,
+        dims: LaunchDims,
+        inputs: &[Vec<f32>],
+        output_len: u32,
+    ) -> Result<CudaLaunch, CudaError> {
+        let module = self.program_module(program)?;
+        let function = module.load_function(&program.entry)?;
+        let stream = self.stream.clone();
+        let start = self.ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
+        let end = self.ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
+        let buffers: Vec<CudaSlice<f32>> =
+            inputs.iter().map(|input| stream.clone_htod(input)).collect::<Result<_, _>>()?;
+        let mut out = stream.alloc_zeros::<f32>(output_len as usize)?;
+        let mut launch = stream.launch_builder(&function);
+        for buffer in &buffers {
+            launch.arg(buffer);
+        }
+        launch.arg(&mut out).arg(&output_len);
+        start.record(&stream)?;
+        // SAFETY: the arguments follow the documented ABI (the campaign's inputs in order, the
+        // output, its length); the kernel is the lab's own and may still read or write out of
+        // bounds, which surfaces as a driver fault at the synchronize below, in a child process.
+        unsafe { launch.launch(cfg(dims)) }?;
+        end.record(&stream)?;
+        stream.synchronize()?;
+        let output = stream.clone_dtoh(&out)?;
+        let elapsed_ms = start.elapsed_ms(&end)?;
+        let duration_us = (f64::from(elapsed_ms) * 1000.0).round().max(0.0) as u64;
+        Ok(CudaLaunch { output, duration_us, dims, device: self.device().to_owned() })
     }
 }
 

@@ -49,3 +49,28 @@ fn cuda_kernels_match_the_reference_when_a_gpu_is_present() {
     let inputs = broken.generate(1, InputRange::default()).expect("inputs");
     assert!(matches!(runner.run(&broken, &inputs), Err(CudaError::Unsupported { .. })));
 }
+
+#[test]
+fn own_cuda_sources_are_judged_against_their_references_when_a_gpu_is_present() {
+    use assay_kernels::campaign::{Campaign, CellOutcome, run_source_cell};
+    let CudaProbe::Available { .. } = probe_cuda() else {
+        eprintln!("CUDA unavailable here; skipping the [[cuda]] cells on a GPU");
+        return;
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/examples");
+    let campaign = Campaign::load(&dir.join("own-saxpy.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let mut runner = CudaRunner::new(0).expect("context");
+    for cell in &campaign.cuda {
+        let outcome = run_source_cell(cell, &mut runner);
+        let CellOutcome::Completed(done) = &outcome else { panic!("{}: {outcome:?}", cell.label()) };
+        let off = cell.axes["route"] == "off_by_one";
+        assert_eq!(done.passed, !off, "{} {}: {done:?}", cell.name, cell.label());
+        assert_eq!(done.grid[0], (cell.axes["n"].as_u64().expect("n") as u32).div_ceil(256));
+    }
+    // A source NVRTC refuses is a fault of the cell, named, not a panic.
+    let mut broken = campaign.cuda[0].clone();
+    broken.launch.program.source = std::sync::Arc::from("extern \"C\" __global__ void saxpy_naive( {");
+    let outcome = run_source_cell(&broken, &mut runner);
+    let CellOutcome::Faulted(fault) = outcome else { panic!("{outcome:?}") };
+    assert_eq!(fault.error, "NVRTC_COMPILE_FAILED", "{fault:?}");
+}

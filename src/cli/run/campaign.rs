@@ -149,7 +149,7 @@ pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
             }
         })
     };
-    let total = (campaign.cells.len() + campaign.commands.len()) as u64;
+    let total = campaign.cell_count() as u64;
     let name = campaign.name.clone();
     let Opened { sink, closer, .. } = opened;
     let result = tokio::task::spawn_blocking(move || {
@@ -191,6 +191,7 @@ pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
                 "problems": report.summary.problems,
                 "fallbacks": report.summary.fallbacks,
                 "routes": report.summary.routes.comparisons(),
+                "not_runnable": report.summary.not_runnable,
                 "xids": report.xids,
             })
         );
