@@ -1,42 +1,101 @@
-//! `/kernels`: the campaign matrix (kernel × variant × backend) as a heatmap whose cells say
-//! what they hold (passed, failed, faulted), and the same numbers as a table (the `kernels`
-//! projection `GET /v1/projections/kernels` serves).
+//! The kernel pages.
+//!
+//! - `/kernels` (here): the campaign runs, latest first (each linked to its matrix), a form
+//!   to diff two, and the whole ledger's matrix (kernel × variant × backend) as a heatmap whose
+//!   cells say what they hold (passed, failed, faulted), with the same numbers as a table (the
+//!   `kernels` projection `GET /v1/projections/kernels` serves). [`heatmap`] draws it.
+//! - `/kernels/run/{run}` ([`matrix`]): one run's matrix, one kernel at a time, rows and
+//!   columns chosen from its axes ([`axes`]).
+//! - `/kernels/diff?base=RUN&new=RUN` ([`diff`]): the regression diff of two runs.
+//!
+//! [`outcome`] draws a cell's outcome for both. The run and diff pages read the store as
+//! `GET /v1/campaigns/…` does, under the same replay permits.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod axes;
+mod diff;
+mod heatmap;
+mod matrix;
+mod outcome;
+
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use assay_projections::kernels::Cell;
 use axum::extract::State;
 use axum::response::Response;
 use maud::{Markup, html};
 
-use super::layout::{Nav, duration, num, or_dash, thead};
-use super::page::{Page, PageResult, Viewer};
-use super::svg::f1;
+pub use diff::page as diff_page;
+use heatmap::{ROWS_MAX, Row, heatmap};
+pub use matrix::page as run_page;
+
+use super::layout::{Nav, duration, enc_path, link, num, or_dash, thead, time_ns};
+use super::page::{Page, PageResult, Viewer, first_of};
 use crate::http::state::AppState;
 
-/// Matrix rows drawn at most (a campaign matrix is small; this bounds a runaway one).
-const ROWS_MAX: usize = 300;
+/// Campaign runs listed (and offered in the diff form) at most.
+const RUNS_SHOWN: usize = 100;
 
-/// The worst outcome of a cell, its CSS class and its label.
-fn status(c: &Cell) -> (&'static str, String) {
-    if c.faulted > 0 {
-        ("k-fault", format!("{} fault · {} pass", c.faulted, c.passed))
-    } else if c.failed > 0 {
-        ("k-fail", format!("{} fail · {} pass", c.failed, c.passed))
-    } else {
-        ("k-pass", format!("{} pass", c.passed))
+/// The link to a campaign run's matrix.
+pub fn run_href(run: &str) -> String {
+    format!("/kernels/run/{}", enc_path(run))
+}
+
+/// The latest campaign runs' ids, latest first (at most [`RUNS_SHOWN`]).
+fn latest_runs(state: &AppState) -> Vec<String> {
+    let p = state.live.read();
+    p.kernels.runs().latest_first().take(RUNS_SHOWN).map(|r| r.run.clone()).collect()
+}
+
+/// The form asking for a diff of two runs (GET `/kernels/diff`), filled with `base` and
+/// `new`, offering the latest runs.
+fn diff_form(state: &AppState, base: &str, new: &str) -> Markup {
+    let runs = latest_runs(state);
+    html! {
+        form.filters #diff-form method="get" action="/kernels/diff" {
+            label { "Base run " input type="text" name="base" value=(base) list="campaign-run-ids" required; }
+            label { "New run " input type="text" name="new" value=(new) list="campaign-run-ids" required; }
+            button type="submit" { "Diff" }
+            datalist #campaign-run-ids { @for r in &runs { option value=(r) {} } }
+        }
     }
 }
 
 pub async fn page(viewer: Viewer, State(state): State<AppState>) -> Response {
-    viewer.show(kernels(&state))
+    let runs = runs_table(&state);
+    let form = diff_form(&state, "", "");
+    viewer.show(kernels(&state, runs, form))
 }
 
-/// A row of the matrix: kernel, variant, and its cells by backend.
-type Row<'a> = (&'a String, &'a String, &'a BTreeMap<String, Cell>);
+/// The latest campaign runs, each linked to its matrix.
+fn runs_table(state: &AppState) -> Markup {
+    let p = state.live.read();
+    let runs = p.kernels.runs();
+    let shown: Vec<_> = runs.latest_first().take(RUNS_SHOWN).collect();
+    html! {
+        @if shown.is_empty() {
+            p #campaign-runs-empty { "No campaign run recorded." }
+        } @else {
+            table #campaign-runs {
+                (thead(&["run", "launches", "passed", "failed", "faulted", "last launch"]))
+                tbody {
+                    @for r in &shown {
+                        tr {
+                            td.kname { (link(&run_href(&r.run), &r.run)) }
+                            td.num { (r.launches) }
+                            td.num { (r.passed) }
+                            td.num { (r.failed) }
+                            td.num { (r.faulted) }
+                            td { (time_ns(r.last_received_at_ns)) }
+                        }
+                    }
+                }
+            }
+            (first_of(shown.len(), runs.len(), "runs, latest first"))
+        }
+    }
+}
 
-fn kernels(state: &AppState) -> PageResult {
+fn kernels(state: &AppState, runs: Markup, diff_form: Markup) -> PageResult {
     let p = state.live.read();
     let kernels = &p.kernels;
     let totals = kernels.totals();
@@ -58,6 +117,11 @@ fn kernels(state: &AppState) -> PageResult {
             (totals.launches) " launches: " (totals.passed) " passed, " (totals.failed) " failed, "
             (totals.faulted) " faulted."
         }
+        h2 { "Campaign runs" }
+        p { "Each run's matrix, kernel by kernel, with faults, Xids and fallbacks." }
+        (runs)
+        (diff_form)
+        h2 { "All launches" }
         @if rows.is_empty() {
             p { "No kernel launch recorded." }
         } @else {
@@ -90,7 +154,7 @@ fn kernels(state: &AppState) -> PageResult {
                     @for (kernel, variant, cells) in &rows {
                         @for (b, c) in cells.iter() {
                             tr {
-                                td { (kernel) }
+                                td.kname { (kernel) }
                                 td.mono { (variant) }
                                 td { (b) }
                                 td.num { (c.passed) }
@@ -116,60 +180,4 @@ fn kernels(state: &AppState) -> PageResult {
     };
     drop(p);
     Ok(Page::new("Kernels", Nav::Kernels, body))
-}
-
-/// The matrix as a heatmap: a row per kernel and variant (at most [`ROWS_MAX`]), a column per
-/// backend, each cell saying what it holds.
-fn heatmap(rows: &[Row<'_>], backends: &[&str]) -> Markup {
-    let shown = &rows[..rows.len().min(ROWS_MAX)];
-    let (label_w, cell_w, row_h, head_h) = (520.0, 170.0, 26.0, 30.0);
-    let width = label_w + cell_w * backends.len() as f64 + 10.0;
-    let legend_y = head_h + row_h * shown.len() as f64 + 22.0;
-    let height = legend_y + 14.0;
-    let legend = [
-        ("k-pass", "all passed"),
-        ("k-fail", "some failed"),
-        ("k-fault", "some faulted"),
-        ("k-none", "not run"),
-    ];
-    html! {
-        div.scroll {
-            svg #kernel-heatmap.chart.heatmap viewBox={ "0 0 " (width) " " (height) } width=(width) role="img"
-                aria-label="Campaign matrix: kernel and variant by backend" {
-                title { "Campaign matrix: kernel × variant × backend" }
-                @for (j, b) in backends.iter().enumerate() {
-                    text.colhead x=(f1(label_w + cell_w * (j as f64 + 0.5))) y="20" text-anchor="middle" {
-                        (b)
-                    }
-                }
-                @for (i, (kernel, variant, cells)) in shown.iter().enumerate() {
-                    @let y = head_h + row_h * i as f64;
-                    text.tick x=(f1(label_w - 8.0)) y=(f1(y + 17.0)) text-anchor="end" {
-                        tspan.kname { (kernel) } " " (variant)
-                    }
-                    @for (j, b) in backends.iter().enumerate() {
-                        @let x = label_w + cell_w * j as f64;
-                        @let (class, label) = match cells.get(*b) {
-                            Some(c) => status(c),
-                            None => ("k-none", "not run".to_owned()),
-                        };
-                        g.cell.(class) {
-                            title { (kernel) " " (variant) " on " (b) ": " (label) }
-                            rect x=(f1(x)) y=(f1(y)) width=(cell_w - 4.0) height=(row_h - 4.0) {}
-                            text x=(f1(x + (cell_w - 4.0) / 2.0)) y=(f1(y + 16.0)) text-anchor="middle" {
-                                (label)
-                            }
-                        }
-                    }
-                }
-                @for (i, (class, name)) in legend.iter().enumerate() {
-                    @let x = 10.0 + 150.0 * i as f64;
-                    g.cell.(class).legend {
-                        rect x=(x) y=(legend_y - 11.0) width="14" height="14" {}
-                        text.tick x=(x + 20.0) y=(legend_y) { (name) }
-                    }
-                }
-            }
-        }
-    }
 }
