@@ -10,6 +10,10 @@
 
 use std::collections::BTreeMap;
 
+use assay_events::record::Record;
+
+use crate::data::event_time_ns;
+
 /// Runs kept, at most (the least recently active are dropped beyond).
 pub const RUNS_KEPT: usize = 10_000;
 
@@ -23,6 +27,8 @@ pub struct RunSummary {
     pub faulted: u64,
     /// The seq of its latest launch.
     pub last_seq: u64,
+    /// When the producer says its latest launch happened (the event's `time`).
+    pub last_time_ns: i64,
     /// When the ledger received its latest launch.
     pub last_received_at_ns: i64,
 }
@@ -44,8 +50,9 @@ pub struct RecentRuns {
 }
 
 impl RecentRuns {
-    /// Counts a launch of `run` at `seq` (records come in seq order).
-    pub fn record(&mut self, run: &str, seq: u64, received_at_ns: i64, ended: Ended) {
+    /// Counts a launch of `run`, the record at `seq` (records come in seq order).
+    pub fn record(&mut self, run: &str, record: &Record, ended: Ended) {
+        let seq = record.seq;
         let summary = self
             .by_run
             .entry(run.to_owned())
@@ -59,8 +66,11 @@ impl RecentRuns {
             Ended::Failed => summary.failed += 1,
             Ended::Faulted => summary.faulted += 1,
         }
-        summary.last_seq = summary.last_seq.max(seq);
-        summary.last_received_at_ns = summary.last_received_at_ns.max(received_at_ns);
+        if seq >= summary.last_seq {
+            summary.last_seq = seq;
+            summary.last_time_ns = event_time_ns(record);
+            summary.last_received_at_ns = record.received_at_ns;
+        }
         self.by_last.insert(summary.last_seq, run.to_owned());
         // Bounded: one run added per call, so at most one is dropped.
         if self.by_run.len() > RUNS_KEPT
@@ -86,14 +96,31 @@ impl RecentRuns {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::testkit::{Ledger, ev};
+
+    /// The records of a ledger whose record `seq` was received at `seq * 10` ns.
+    fn records(n: u64) -> Vec<Record> {
+        let mut ledger = Ledger::bare();
+        (0..n)
+            .map(|i| {
+                let mut r = ledger
+                    .push(ev("metric.recorded", json!({"run": "x", "name": "m", "step": i, "value": 1.0})));
+                r.received_at_ns = i as i64 * 10;
+                r
+            })
+            .collect()
+    }
 
     #[test]
     fn runs_come_latest_first_with_their_counts() {
+        let r = records(4);
         let mut runs = RecentRuns::default();
-        runs.record("a", 1, 10, Ended::Passed);
-        runs.record("b", 2, 20, Ended::Faulted);
-        runs.record("a", 3, 30, Ended::Failed);
+        runs.record("a", &r[1], Ended::Passed);
+        runs.record("b", &r[2], Ended::Faulted);
+        runs.record("a", &r[3], Ended::Failed);
         let order: Vec<(&str, u64, u64, u64, u64)> = runs
             .latest_first()
             .map(|r| (r.run.as_str(), r.launches, r.passed, r.failed, r.faulted))
@@ -101,13 +128,16 @@ mod tests {
         assert_eq!(order, vec![("a", 2, 1, 1, 0), ("b", 1, 0, 0, 1)]);
         let a = runs.latest_first().next().expect("a");
         assert_eq!((a.last_seq, a.last_received_at_ns), (3, 30));
+        assert_eq!(a.last_time_ns, event_time_ns(&r[3]), "the producer's time");
     }
 
     #[test]
     fn the_least_recently_active_run_is_dropped_past_the_bound() {
+        let r = records(1);
         let mut runs = RecentRuns::default();
         for i in 0..=RUNS_KEPT as u64 {
-            runs.record(&format!("r{i}"), i, 0, Ended::Passed);
+            let record = Record { seq: i, ..r[0].clone() };
+            runs.record(&format!("r{i}"), &record, Ended::Passed);
         }
         assert_eq!(runs.len(), RUNS_KEPT);
         assert!(runs.latest_first().all(|r| r.run != "r0"), "r0 was the least recently active");

@@ -81,7 +81,7 @@ impl Kernels {
             Ended::Failed
         };
         if let Some(run) = record.event.subject.as_deref().and_then(|s| s.strip_prefix("run/")) {
-            self.runs.record(run, record.seq, record.received_at_ns, ended);
+            self.runs.record(run, record, ended);
         }
         match ended {
             Ended::Faulted => {

@@ -210,7 +210,7 @@ async fn the_matrix_and_the_diff_of_real_campaign_runs() {
     let (class, _) = cell(&first, "1", "—");
     assert_eq!(class, "k-pass");
 
-    // gemm: rows m (3 values), columns route (2), seed stacked.
+    // gemm: rows m (3 values), columns route (2); seed has one value, said once.
     let m = lab.ok("/kernels/run/lab/base?kernel=gemm").await;
     assert_eq!(
         heads(&m),
@@ -219,7 +219,8 @@ async fn the_matrix_and_the_diff_of_real_campaign_runs() {
             vec!["64".to_owned(), "128".to_owned(), "256".to_owned()]
         )
     );
-    assert_eq!(text_of(&m, "#stacked"), "Stacked in each cell: seed.");
+    assert_eq!(text_of(&m, "#constants"), "In every cell: seed=1.");
+    assert!(select(&m, "#stacked").is_empty(), "an axis of one value is said once, not stacked");
     let (class, text64) = cell(&m, "64", "oob");
     assert_eq!(class, "k-fault");
     // The fallback's pass ends with its duration.
@@ -227,13 +228,13 @@ async fn the_matrix_and_the_diff_of_real_campaign_runs() {
         let rest = text.strip_prefix(&format!("{head} → fallback route=reference passed "));
         assert!(rest.is_some_and(|d| d.ends_with('s')), "{text}");
     };
-    rescued("seed=1 faulted CUDA_ERROR_ILLEGAL_ADDRESS · Xid 13", &text64);
+    rescued("faulted CUDA_ERROR_ILLEGAL_ADDRESS · Xid 13", &text64);
     let (class, text128) = cell(&m, "128", "oob");
     assert_eq!(class, "k-fault");
-    rescued("seed=1 faulted SIGNAL_SIGSEGV", &text128);
+    rescued("faulted SIGNAL_SIGSEGV", &text128);
     let (class, good) = cell(&m, "128", "good");
     assert_eq!(class, "k-pass");
-    assert!(good.starts_with("seed=1 passed "), "{good}");
+    assert!(good.starts_with("passed "), "{good}");
     let duration = select(&m, r#"#matrix td[data-row="128"][data-col="good"] .detail"#);
     assert!(duration.first().is_some_and(|d| text(d).ends_with('s')), "a pass says its duration: {good}");
     assert_eq!(select(&m, "#matrix .fallback.k-pass").len(), 3, "three fallbacks, all passed");
@@ -241,12 +242,12 @@ async fn the_matrix_and_the_diff_of_real_campaign_runs() {
     // The new run: a failure, a new fault, a fix.
     let n = lab.ok("/kernels/run/lab/new?kernel=gemm").await;
     assert_eq!(cell(&n, "128", "good").0, "k-fail");
-    rescued("seed=1 failed", &cell(&n, "128", "good").1);
+    rescued("failed", &cell(&n, "128", "good").1);
     assert_eq!(cell(&n, "256", "good").0, "k-fault");
-    rescued("seed=1 faulted SIGNAL_SIGSEGV", &cell(&n, "256", "good").1);
+    rescued("faulted SIGNAL_SIGSEGV", &cell(&n, "256", "good").1);
     assert_eq!(cell(&n, "128", "oob").0, "k-pass");
 
-    // Rows and columns chosen: route down, m across; seed held; m stacked when rows=seed.
+    // Rows and columns chosen: route down, m across, seed held; m stacked when rows=seed.
     let t = lab.ok("/kernels/run/lab/base?kernel=gemm&rows=route&cols=m&where.seed=1").await;
     assert_eq!(
         heads(&t),
@@ -255,7 +256,6 @@ async fn the_matrix_and_the_diff_of_real_campaign_runs() {
             vec!["good".to_owned(), "oob".to_owned()]
         )
     );
-    assert!(select(&t, "#stacked").is_empty(), "the only other axis is held");
     assert!(
         cell(&t, "oob", "64").1.starts_with("faulted CUDA_ERROR_ILLEGAL_ADDRESS · Xid 13"),
         "{:?}",
@@ -289,6 +289,11 @@ async fn the_matrix_and_the_diff_of_real_campaign_runs() {
         "{}",
         text_of(&dp, "#diff-gate")
     );
+    let counted: Vec<String> = select(&dp, "#diff-counts tbody tr")
+        .iter()
+        .map(|r| r.value().attr("class").unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(counted, ["d-regressed", "d-newly_faulted", "d-fixed", "d-gone", "d-new", "d-unchanged"]);
     let order: Vec<String> = select(&dp, "#diff-cells tbody tr")
         .iter()
         .map(|r| r.value().attr("data-class").unwrap_or("").to_owned())

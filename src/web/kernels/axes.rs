@@ -116,14 +116,26 @@ impl Layout {
         self.filters.iter().all(|(axis, value)| AxisValue::of(&cell.variant, axis).text() == value)
     }
 
-    /// The axes stacked inside a matrix cell: neither rows nor columns nor held by a filter.
+    /// The axes stacked inside a matrix cell: neither rows nor columns, nor held by a filter,
+    /// nor of one value in every cell (see [`constants`]).
     pub fn stacked<'a>(&self, axes: &'a [Axis]) -> Vec<&'a str> {
         axes.iter()
+            .filter(|a| a.values.len() > 1)
             .map(|a| a.name.as_str())
             .filter(|n| Some(*n) != self.rows.as_deref() && Some(*n) != self.cols.as_deref())
             .filter(|n| !self.filters.contains_key(*n))
             .collect()
     }
+}
+
+/// `axis=value` of the axes with one value in every cell: said once, not on every entry.
+pub fn constants(axes: &[Axis]) -> Vec<String> {
+    axes.iter()
+        .filter_map(|a| match a.values.as_slice() {
+            [one] => Some(format!("{}={}", a.name, one.text())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The names of `axes`, for error messages.
@@ -236,7 +248,8 @@ mod tests {
         let none = BTreeMap::new();
         let l = choose("k", &axes, None, None, &none).expect("a layout");
         assert_eq!((l.rows.as_deref(), l.cols.as_deref()), (Some("m"), Some("route")));
-        assert_eq!(l.stacked(&axes), ["seed"]);
+        assert!(l.stacked(&axes).is_empty(), "seed has one value: not stacked");
+        assert_eq!(constants(&axes), ["seed=1"]);
         let l = choose("k", &axes, Some("route"), None, &none).expect("a layout");
         assert_eq!((l.rows.as_deref(), l.cols.as_deref()), (Some("route"), Some("m")));
         let l = choose("k", &axes, None, Some("m"), &none).expect("a layout");

@@ -38,6 +38,13 @@ fn rank(class: Class) -> u8 {
     }
 }
 
+/// Every class, in [`rank`] order.
+fn by_rank() -> Vec<Class> {
+    let mut all = Class::ALL.to_vec();
+    all.sort_by_key(|c| rank(*c));
+    all
+}
+
 /// A class as people read it: `newly faulted`.
 fn words(class: Class) -> String {
     class.as_str().replace('_', " ")
@@ -73,7 +80,7 @@ async fn diff(state: &AppState, q: &DiffParams) -> PageResult {
         table.compact #diff-counts {
             (thead(&["class", "cells"]))
             tbody {
-                @for class in Class::ALL.iter().copied().filter(|c| *c != Class::Unchanged).chain([Class::Unchanged]) {
+                @for class in by_rank() {
                     tr.{ "d-" (class.as_str()) } {
                         td { (class_badge(class)) }
                         td.num #{ "count-" (class.as_str()) } { (d.counts.get(class)) }

@@ -2,7 +2,7 @@
 //! default the first by name), read from the store as `GET /v1/campaigns/{run}` reads it.
 //! `rows=AXIS` and `cols=AXIS` lay it out (defaults: see [`super::axes`]); the other axes are
 //! stacked inside each cell, each entry labelled with their values, unless `where.AXIS=VALUE`
-//! holds one at a value. Each cell is coloured by its outcome and says it in words, with the
+//! holds one at a value (an axis with one value in every cell is said once above the matrix). Each cell is coloured by its outcome and says it in words, with the
 //! fault's name, the attached Xids and the fallback's outcome. A bad parameter is a 400 page
 //! naming it; an unknown run a 404.
 
@@ -13,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{Markup, html};
 
-use super::axes::{Axis, AxisValue, Layout, axes, choose};
+use super::axes::{Axis, AxisValue, Layout, axes, choose, constants};
 use super::{diff_form, outcome, run_href};
 use crate::http::campaigns::read_run;
 use crate::http::state::AppState;
@@ -174,6 +174,10 @@ fn layout_form(run: &str, kernel: &str, axes: &[Axis], layout: &Layout) -> Marku
                 }
             }
             button type="submit" { "Lay out" }
+        }
+        @let same = constants(axes);
+        @if !same.is_empty() {
+            p.note #constants { "In every cell: " (same.join(", ")) "." }
         }
         @if !stacked.is_empty() {
             p.note #stacked { "Stacked in each cell: " (stacked.join(", ")) "." }

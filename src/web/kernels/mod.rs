@@ -85,7 +85,7 @@ fn runs_table(state: &AppState) -> Markup {
                             td.num { (r.passed) }
                             td.num { (r.failed) }
                             td.num { (r.faulted) }
-                            td { (time_ns(r.last_received_at_ns)) }
+                            td title={ "received " (time_ns(r.last_received_at_ns)) } { (time_ns(r.last_time_ns)) }
                         }
                     }
                 }
