@@ -2,6 +2,10 @@
 //! `GET /v1/campaigns/{run}[/diff]`. Only the run's launch records are read (by type and
 //! subject, on the store's indexes), a page at a time, and folded into
 //! [`assay_projections::campaign_diff::RunLaunches`], whose bound stops a run with too many.
+//! Then the `gpu.xid` records (by type: their subject is the GPU's, not the run's) from the
+//! run's first launch on, of which those naming the run are attached to its launches. The
+//! runner records an attached Xid right after the launch it names, so none precedes the run's
+//! first launch, and a run's page does not read the Xids of the ledger's whole past.
 
 use assay_events::EventType;
 use assay_kernels::sink::is_identifier;
@@ -12,6 +16,10 @@ use crate::store::{Store, StoreError};
 
 /// Records read per query.
 const PAGE_RECORDS: u32 = 4096;
+
+/// `gpu.xid` records read at most for one run (every GPU's, from the run's first launch on):
+/// far more than a ledger logs in the time of a campaign.
+pub const XID_RECORDS_READ_MAX: usize = 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -26,6 +34,9 @@ pub enum CampaignRunError {
     UnknownRun(String),
     #[error(transparent)]
     TooMany(#[from] CampaignError),
+    /// More `gpu.xid` records follow the run's first launch than are read.
+    #[error("more than {records_max} gpu.xid records follow the first launch of run {run:?}, the most read")]
+    TooManyXidRecords { run: String, records_max: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -36,7 +47,8 @@ pub fn check_run_id(run: &str) -> Result<(), CampaignRunError> {
 }
 
 /// The launches of `run`: every `kernel.launch.completed` and `kernel.launch.faulted` with
-/// subject `run/<run>`. A run with no launch is [`CampaignRunError::UnknownRun`].
+/// subject `run/<run>`, with the `gpu.xid`s attached to them. A run with no launch is
+/// [`CampaignRunError::UnknownRun`].
 pub async fn run_launches(store: &Store, run: &str) -> Result<RunLaunches, CampaignRunError> {
     check_run_id(run)?;
     let subject = format!("run/{run}");
@@ -56,10 +68,39 @@ pub async fn run_launches(store: &Store, run: &str) -> Result<RunLaunches, Campa
             }
         }
     }
-    if launches.is_empty() {
+    let Some(first_seq) = launches.first_seq() else {
         return Err(CampaignRunError::UnknownRun(run.to_owned()));
-    }
+    };
+    attach_xids(store, &mut launches, first_seq).await?;
     Ok(launches)
+}
+
+/// Folds the `gpu.xid` records from `from` on into `launches` (those naming its run attach).
+async fn attach_xids(
+    store: &Store,
+    launches: &mut RunLaunches,
+    mut from: u64,
+) -> Result<(), CampaignRunError> {
+    let mut read = 0usize;
+    // Each full page adds PAGE_RECORDS to `read`, which is bounded: at most
+    // XID_RECORDS_READ_MAX / PAGE_RECORDS + 1 pages.
+    loop {
+        let page = store.records_filtered(from, PAGE_RECORDS, Some(EventType::GpuXid.as_str()), None).await?;
+        read += page.len();
+        for stored in &page {
+            launches.apply(&trusted(stored)?)?;
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE_RECORDS as usize => from = last.seq + 1,
+            _ => return Ok(()),
+        }
+        if read >= XID_RECORDS_READ_MAX {
+            return Err(CampaignRunError::TooManyXidRecords {
+                run: launches.run().to_owned(),
+                records_max: XID_RECORDS_READ_MAX,
+            });
+        }
+    }
 }
 
 /// The diff of two runs read from `store` (base first).

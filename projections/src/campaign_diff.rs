@@ -9,10 +9,15 @@
 //! its own. Ledgers written before `launch`, `fallback_of` and `repeats` existed have none of
 //! them: every launch is then a primary, and timing has no spread.
 //!
+//! A `gpu.xid` whose `run` is the run and whose `launch` names a launch's ordinal was attached
+//! to that launch by the runner (it happened on the launch's GPU in its window): its code is
+//! shown on the launch, primary or fallback, so a cell reads "CUDA_ERROR_ILLEGAL_ADDRESS with
+//! Xid 13".
+//!
 //! [`diff`] matches the cells of two runs by key and classes each; see [`Class`] and
 //! [`TimingChange`] for the rules.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use assay_events::EventType;
 use assay_events::record::Record;
@@ -26,12 +31,21 @@ use crate::data::{bool_of, str_of, u64_of};
 /// both runs in memory.
 pub const LAUNCHES_PER_RUN_MAX: usize = 1_000_000;
 
+/// Distinct Xid codes kept per launch: a faulting launch logs one or two; the bound only stops
+/// a runaway producer (further codes are not shown).
+pub const XIDS_PER_LAUNCH_MAX: usize = 32;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CampaignError {
     /// The run holds more launches than a diff reads.
     #[error("run {run:?} has more than {launches_max} kernel launches, the most a campaign diff reads")]
     TooManyLaunches { run: String, launches_max: usize },
+    /// More `gpu.xid` events are attached to the run's launches than it has launches at most.
+    #[error(
+        "run {run:?} has more than {xids_max} Xids attached to its launches, the most a campaign diff reads"
+    )]
+    TooManyXids { run: String, xids_max: usize },
 }
 
 /// How one launch ended.
@@ -77,6 +91,10 @@ pub struct Launch {
     pub duration_us: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeats: Option<Repeats>,
+    /// The codes of the `gpu.xid` events attached to this launch, distinct and ascending (at
+    /// most [`XIDS_PER_LAUNCH_MAX`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xids: Vec<u64>,
     /// The launch's ordinal within its run, when the runner recorded one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch: Option<u64>,
@@ -85,12 +103,26 @@ pub struct Launch {
 }
 
 impl Launch {
-    /// `passed`, `failed`, or `faulted: ERROR`.
+    /// `passed`, `failed`, or `faulted: ERROR`, then ` with Xid 13, 31` when Xids are
+    /// attached (the runner's summary says it so).
     pub fn outcome_text(&self) -> String {
-        match &self.error {
+        let outcome = match &self.error {
             Some(e) if self.outcome == Outcome::Faulted => format!("faulted: {e}"),
             _ => self.outcome.as_str().to_owned(),
+        };
+        match self.xids_text() {
+            Some(xids) => format!("{outcome} with {xids}"),
+            None => outcome,
         }
+    }
+
+    /// `Xid 13, 31`, or `None` when no Xid is attached.
+    pub fn xids_text(&self) -> Option<String> {
+        if self.xids.is_empty() {
+            return None;
+        }
+        let codes: Vec<String> = self.xids.iter().map(u64::to_string).collect();
+        Some(format!("Xid {}", codes.join(", ")))
     }
 }
 
@@ -144,6 +176,12 @@ pub struct RunLaunches {
     primaries: BTreeMap<Key, Seen>,
     /// Fallback launches by the ordinal of the primary they re-ran (highest seq wins).
     fallbacks: BTreeMap<u64, Seen>,
+    /// The lowest seq of a launch folded in.
+    first_seq: Option<u64>,
+    /// Attached `gpu.xid` events folded in (at most `launches_max`).
+    xid_events: usize,
+    /// Xid codes by the ordinal of the launch they are attached to.
+    xids: BTreeMap<u64, BTreeSet<u64>>,
 }
 
 impl RunLaunches {
@@ -161,6 +199,9 @@ impl RunLaunches {
             launches: 0,
             primaries: BTreeMap::new(),
             fallbacks: BTreeMap::new(),
+            first_seq: None,
+            xid_events: 0,
+            xids: BTreeMap::new(),
         }
     }
 
@@ -173,17 +214,25 @@ impl RunLaunches {
         self.launches
     }
 
-    /// No launch of this run was folded in.
+    /// No launch of this run was folded in (Xids alone make no run).
     pub fn is_empty(&self) -> bool {
         self.launches == 0
     }
 
-    /// Folds in a record: a launch of this run (by subject) counts; anything else is ignored.
-    /// Records may come in any order: the primary (and fallback) with the highest seq wins.
+    /// The lowest seq of the run's launches folded in.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.first_seq
+    }
+
+    /// Folds in a record: a launch of this run (by subject) counts, and a `gpu.xid` attached
+    /// to one of its launches (by `run`); anything else is ignored. Records may come in any
+    /// order: the primary (and fallback) with the highest seq wins, and an Xid is matched to
+    /// its launch's ordinal when the cells are read.
     pub fn apply(&mut self, record: &Record) -> Result<(), CampaignError> {
         let faulted = match record.event_type() {
             Some(EventType::KernelLaunchCompleted) => false,
             Some(EventType::KernelLaunchFaulted) => true,
+            Some(EventType::GpuXid) => return self.apply_xid(&record.event.data),
             _ => return Ok(()),
         };
         if record.event.subject.as_deref() != Some(self.subject.as_str()) {
@@ -200,6 +249,7 @@ impl RunLaunches {
             });
         }
         self.launches += 1;
+        self.first_seq = Some(self.first_seq.map_or(record.seq, |s| s.min(record.seq)));
         let outcome = if faulted {
             Outcome::Faulted
         } else if bool_of(data, "passed") == Some(true) {
@@ -212,6 +262,7 @@ impl RunLaunches {
             error: if faulted { str_of(data, "error").map(str::to_owned) } else { None },
             duration_us: if faulted { None } else { u64_of(data, "duration_us") },
             repeats: data.get("repeats").and_then(|r| serde_json::from_value(r.clone()).ok()),
+            xids: Vec::new(),
             launch: u64_of(data, "launch"),
             seq: record.seq,
         };
@@ -223,16 +274,41 @@ impl RunLaunches {
         Ok(())
     }
 
+    /// Folds in a `gpu.xid`'s data: its code, when it names this run and a launch.
+    fn apply_xid(&mut self, data: &Value) -> Result<(), CampaignError> {
+        if str_of(data, "run") != Some(self.run.as_str()) {
+            return Ok(());
+        }
+        let (Some(launch), Some(code)) = (u64_of(data, "launch"), u64_of(data, "code")) else {
+            return Ok(());
+        };
+        if self.xid_events >= self.launches_max {
+            return Err(CampaignError::TooManyXids { run: self.run.clone(), xids_max: self.launches_max });
+        }
+        self.xid_events += 1;
+        let codes = self.xids.entry(launch).or_default();
+        if codes.len() < XIDS_PER_LAUNCH_MAX {
+            codes.insert(code);
+        }
+        Ok(())
+    }
+
+    /// `launch` with the codes of the Xids attached to its ordinal.
+    fn with_xids(&self, launch: &Launch) -> Launch {
+        let codes = launch.launch.and_then(|ordinal| self.xids.get(&ordinal));
+        Launch { xids: codes.map(|c| c.iter().copied().collect()).unwrap_or_default(), ..launch.clone() }
+    }
+
     /// The cell's side: its primary and the fallback naming the primary's ordinal (of the same
-    /// kernel).
+    /// kernel), each with its attached Xids.
     fn side(&self, primary: &Seen) -> Side {
         let fallback = primary
             .launch
             .launch
             .and_then(|ordinal| self.fallbacks.get(&ordinal))
             .filter(|f| f.kernel == primary.kernel)
-            .map(|f| Fallback { variant: f.variant.clone(), launch: f.launch.clone() });
-        Side { launch: primary.launch.clone(), fallback }
+            .map(|f| Fallback { variant: f.variant.clone(), launch: self.with_xids(&f.launch) });
+        Side { launch: self.with_xids(&primary.launch), fallback }
     }
 
     /// Every cell, sorted by (kernel, canonical variant JSON).

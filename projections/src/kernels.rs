@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::canon::canonical_string;
 use crate::data::{bool_of, f64_of, owned, str_of, u64_of};
+use crate::kernel_runs::{Ended, RecentRuns};
 
 /// One cell of the matrix.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -39,6 +40,10 @@ pub struct Kernels {
     /// kernel → canonical variant JSON → backend → cell.
     matrix: BTreeMap<String, BTreeMap<String, BTreeMap<String, Cell>>>,
     totals: KernelTotals,
+    /// The runs of the launches (subject `run/<run>`), for the dashboard: not part of the
+    /// state or its digest (see [`crate::kernel_runs`]).
+    #[serde(skip)]
+    runs: RecentRuns,
 }
 
 impl Kernels {
@@ -68,16 +73,30 @@ impl Kernels {
             .or_default();
         cell.last_seq = record.seq;
         self.totals.launches += 1;
-        if faulted {
-            cell.faulted += 1;
-            cell.last_error = owned(str_of(data, "error"));
-            self.totals.faulted += 1;
+        let ended = if faulted {
+            Ended::Faulted
         } else if bool_of(data, "passed") == Some(true) {
-            cell.passed += 1;
-            self.totals.passed += 1;
+            Ended::Passed
         } else {
-            cell.failed += 1;
-            self.totals.failed += 1;
+            Ended::Failed
+        };
+        if let Some(run) = record.event.subject.as_deref().and_then(|s| s.strip_prefix("run/")) {
+            self.runs.record(run, record, ended);
+        }
+        match ended {
+            Ended::Faulted => {
+                cell.faulted += 1;
+                cell.last_error = owned(str_of(data, "error"));
+                self.totals.faulted += 1;
+            }
+            Ended::Passed => {
+                cell.passed += 1;
+                self.totals.passed += 1;
+            }
+            Ended::Failed => {
+                cell.failed += 1;
+                self.totals.failed += 1;
+            }
         }
         if !faulted {
             cell.last_max_abs_err = f64_of(data, "max_abs_err");
@@ -98,6 +117,11 @@ impl Kernels {
 
     pub fn totals(&self) -> &KernelTotals {
         &self.totals
+    }
+
+    /// The campaign runs, the one with the latest launch first.
+    pub fn runs(&self) -> &RecentRuns {
+        &self.runs
     }
 
     pub fn digest(&self) -> Hash32 {

@@ -11,7 +11,7 @@
 //! - [`corpus`]: artifacts by slug and version, canonical versions, duplicates.
 //! - [`audit`]: claim verdicts from runs, metrics, Xids, kernel launches and evidence.
 //! - [`gpus`]: per-device (host, PCI id) telemetry, Xid history, needs-reset.
-//! - [`kernels`]: the campaign matrix.
+//! - [`kernels`]: the campaign matrix; [`kernel_runs`]: the campaign runs, latest first.
 //! - [`campaign_diff`]: one campaign run's cells, and the regression diff of two runs.
 //! - [`bundle`]: all of them together ([`Projections`]).
 //! - [`name`]: the projection names, in one list ([`ProjectionName`]).
@@ -30,6 +30,7 @@ pub mod decimal;
 pub mod digest;
 pub mod gates;
 pub mod gpus;
+pub mod kernel_runs;
 pub mod kernels;
 pub mod keys;
 pub mod name;

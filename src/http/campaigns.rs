@@ -3,7 +3,7 @@
 //! --json` prints). Both read the run's launches from the store, a few requests at a time
 //! (the replay permits): a diff reads two runs, up to a million launches each.
 
-use assay_projections::campaign_diff::{CampaignDiff, RunCell};
+use assay_projections::campaign_diff::{CampaignDiff, CampaignError, RunCell, RunLaunches};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,6 +22,10 @@ impl From<CampaignRunError> for ApiError {
         match e {
             CampaignRunError::BadRun(_) => ApiError::bad_request("bad_run", e.to_string()),
             CampaignRunError::UnknownRun(_) => ApiError::not_found(e.to_string()),
+            CampaignRunError::TooMany(CampaignError::TooManyXids { .. })
+            | CampaignRunError::TooManyXidRecords { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_xids", e.to_string())
+            }
             CampaignRunError::TooMany(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_launches", e.to_string())
             }
@@ -57,8 +61,26 @@ async fn permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, Ap
     state.replays.acquire().await.map_err(|_| ApiError::unavailable("shutting down"))
 }
 
+/// A run's launches (with their Xids), read under a replay permit; the dashboard's campaign
+/// pages read them through here too, so a page holds the same permits the API does.
+pub(crate) async fn read_run(state: &AppState, run: &str) -> Result<RunLaunches, ApiError> {
+    campaign_runs::check_run_id(run)?;
+    let _permit = permit(state).await?;
+    Ok(campaign_runs::run_launches(state.ledger.store(), run).await?)
+}
+
+/// The diff of `base` → `new`, read under a replay permit (ids checked first, `base: ` naming
+/// a bad base).
+pub(crate) async fn read_diff(state: &AppState, base: &str, new: &str) -> Result<CampaignDiff, ApiError> {
+    campaign_runs::check_run_id(base).map_err(|e| ApiError::bad_request("bad_run", format!("base: {e}")))?;
+    campaign_runs::check_run_id(new)?;
+    let _permit = permit(state).await?;
+    Ok(campaign_runs::campaign_diff(state.ledger.store(), base, new).await?)
+}
+
 /// A campaign run's cells: each (kernel, variant) with its primary launch's outcome, error,
-/// duration and repeats, and the fallback launch that re-ran it.
+/// duration, repeats and attached Xids (`xids`: the codes of the `gpu.xid` events naming the
+/// launch), and the fallback launch that re-ran it (with its own).
 #[utoipa::path(
     get,
     path = "/v1/campaigns/{run}",
@@ -69,16 +91,12 @@ async fn permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, Ap
         (status = 400, description = "Not a run id", body = ErrorBody),
         (status = 401, description = "A bearer token is required", body = ErrorBody),
         (status = 404, description = "No kernel launch has this run's subject", body = ErrorBody),
-        (status = 422, description = "The run has more launches than are read (a million)", body = ErrorBody),
+        (status = 422, description = "The run has more launches, or attached Xids, than are read (a million)", body = ErrorBody),
     ),
     security((), ("bearer" = []))
 )]
 pub async fn campaign(State(state): State<AppState>, Path(run): Path<String>) -> Result<Response, ApiError> {
-    campaign_runs::check_run_id(&run)?;
-    let launches = {
-        let _permit = permit(&state).await?;
-        campaign_runs::run_launches(state.ledger.store(), &run).await?
-    };
+    let launches = read_run(&state, &run).await?;
     Ok(Json(Cells { run: &run, cells: launches.cells() }).into_response())
 }
 
@@ -95,7 +113,7 @@ pub async fn campaign(State(state): State<AppState>, Path(run): Path<String>) ->
         (status = 400, description = "Not a run id, or `base` missing", body = ErrorBody),
         (status = 401, description = "A bearer token is required", body = ErrorBody),
         (status = 404, description = "No kernel launch has the subject of one of the runs", body = ErrorBody),
-        (status = 422, description = "A run has more launches than are read (a million)", body = ErrorBody),
+        (status = 422, description = "A run has more launches, or attached Xids, than are read (a million)", body = ErrorBody),
     ),
     security((), ("bearer" = []))
 )]
@@ -104,11 +122,7 @@ pub async fn campaign_diff(
     Path(run): Path<String>,
     Query(q): Query<DiffParams>,
 ) -> Result<Json<CampaignDiff>, ApiError> {
-    campaign_runs::check_run_id(&q.base)
-        .map_err(|e| ApiError::bad_request("bad_run", format!("base: {e}")))?;
-    campaign_runs::check_run_id(&run)?;
-    let _permit = permit(&state).await?;
-    Ok(Json(campaign_runs::campaign_diff(state.ledger.store(), &q.base, &run).await?))
+    Ok(Json(read_diff(&state, &q.base, &run).await?))
 }
 
 /// `/v1/campaigns/{*path}`: a run id may hold `/`, so one route serves both a run's cells and

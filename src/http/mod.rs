@@ -13,7 +13,7 @@
 
 pub(crate) mod auth;
 mod bundle;
-mod campaigns;
+pub(crate) mod campaigns;
 mod conn;
 mod dispatch;
 pub(crate) mod error;

@@ -176,7 +176,8 @@ pub const CHECKPOINTS_PAGE_MAX: u32 = 1000;
 pub struct CampaignCells {
     pub run: String,
     /// `{kernel, variant, outcome (passed|failed|faulted), error?, duration_us?, repeats?
-    /// {count, min_us, median_us, p90_us}, launch?, seq, fallback? {variant, outcome, …}}`.
+    /// {count, min_us, median_us, p90_us}, xids? [code…] (the attached Xids), launch?, seq,
+    /// fallback? {variant, outcome, …, xids?}}`.
     #[schema(value_type = Vec<Object>)]
     pub cells: Vec<serde_json::Value>,
 }
@@ -192,7 +193,8 @@ pub struct CampaignDiffBody {
     #[schema(value_type = Object)]
     pub counts: serde_json::Value,
     /// `{kernel, variant, class, base?, new?, timing? {change (slower|faster|within_spread|
-    /// no_spread), ratio, base_us, new_us}}`, sorted by kernel and variant.
+    /// no_spread), ratio, base_us, new_us}}`, sorted by kernel and variant; `base` and `new`
+    /// are cells as `GET /v1/campaigns/{run}` serves them (`xids` included).
     #[schema(value_type = Vec<Object>)]
     pub cells: Vec<serde_json::Value>,
 }

@@ -21,7 +21,8 @@
 //!   `html!`, which escapes every value it interpolates.
 //! - [`page`]: what every page shares: who it is drawn for ([`page::Viewer`]), its result,
 //!   the error pages, query parameters and paging.
-//! - [`home`], [`artifacts`], [`queue`], [`gpus`], [`kernels`], [`runs`], [`events`]: pages.
+//! - [`home`], [`artifacts`], [`queue`], [`gpus`], [`kernels`], [`runs`], [`events`]: pages
+//!   ([`kernels`] also a campaign run's matrix and the diff of two runs).
 //! - [`login`]: the sign-in form, sign-out, and the pages' read check.
 
 mod artifacts;
@@ -59,6 +60,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/queue", get(queue::page))
         .route("/gpus", get(gpus::page))
         .route("/kernels", get(kernels::page))
+        .route("/kernels/run/{*run}", get(kernels::run_page))
+        .route("/kernels/diff", get(kernels::diff_page))
         .route("/runs/{*id}", get(runs::page))
         .route("/events", get(events::list))
         .route("/events/{digest}", get(events::one))

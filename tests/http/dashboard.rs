@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 /// GETs `path`: the status and the body, after checking the page is HTML that parses
 /// without a single error.
-async fn page(http: &reqwest::Client, base: &str, path: &str) -> (StatusCode, Html) {
+pub(crate) async fn page(http: &reqwest::Client, base: &str, path: &str) -> (StatusCode, Html) {
     let r = http.get(format!("{base}{path}")).send().await.expect("GET");
     let status = r.status();
     let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
@@ -27,11 +27,11 @@ async fn page(http: &reqwest::Client, base: &str, path: &str) -> (StatusCode, Ht
     (status, html)
 }
 
-fn select<'a>(html: &'a Html, css: &str) -> Vec<scraper::ElementRef<'a>> {
+pub(crate) fn select<'a>(html: &'a Html, css: &str) -> Vec<scraper::ElementRef<'a>> {
     html.select(&Selector::parse(css).expect("a selector")).collect()
 }
 
-fn text_of(html: &Html, css: &str) -> String {
+pub(crate) fn text_of(html: &Html, css: &str) -> String {
     let found = select(html, css);
     let first = found.first().unwrap_or_else(|| panic!("no {css}"));
     first.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ")

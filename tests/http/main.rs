@@ -11,6 +11,7 @@ mod dashboard;
 mod dashboard_browser;
 mod dashboard_login;
 mod demo_serve;
+mod kernels_pages;
 mod numbers;
 mod remote;
 mod schemathesis;

@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::testkit::{Ev, Ledger, kernel_completed, kernel_faulted, metric};
+use crate::testkit::{Ev, Ledger, gpu_xid, kernel_completed, kernel_faulted, metric};
 
 fn passed(run: &str, kernel: &str, variant: Value) -> Ev {
     kernel_completed(run, kernel, variant, "cpu", true)
@@ -217,6 +217,80 @@ fn a_fallback_stays_beside_its_primary() {
     let json = serde_json::to_value(c).expect("serializes");
     assert_eq!(json["base"]["fallback"]["outcome"], "passed", "{json}");
     assert_eq!(json["base"]["fallback"]["variant"]["route"], "cute_dsl", "{json}");
+}
+
+/// Xid `code` on a GPU, attached to launch `launch` of `run`.
+fn xid(run: &str, launch: u64, code: u32) -> Ev {
+    with(gpu_xid("0000:41:00.0", code, "application", "RESTART_APP"), json!({"run": run, "launch": launch}))
+}
+
+#[test]
+fn xids_attach_to_the_launch_they_name_primary_or_fallback() {
+    let events = vec![
+        // Before the launch it names: matched when the cells are read, whatever the order.
+        xid("a", 0, 31),
+        with(
+            faulted("a", "gemm", json!({"m": 64, "route": "oob"}), "CUDA_ERROR_ILLEGAL_ADDRESS"),
+            json!({"launch": 0}),
+        ),
+        xid("a", 0, 13),
+        xid("a", 0, 13),
+        with(failed("a", "gemm", json!({"m": 64, "route": "ref"})), json!({"launch": 1, "fallback_of": 0})),
+        xid("a", 1, 43),
+        with(passed("a", "gemm", json!({"m": 128, "route": "oob"})), json!({"launch": 2})),
+        // Another run's launch 2, an Xid naming no launch, one naming a launch that is not there.
+        xid("b", 2, 79),
+        gpu_xid("0000:41:00.0", 48, "hardware", "RESET_GPU"),
+        xid("a", 9, 74),
+    ];
+    let launches = fold("a", events.clone());
+    let cells = launches.cells();
+    let (clean, hit) = (&cells[0], &cells[1]);
+    assert_eq!(hit.side.launch.xids, vec![13, 31], "distinct and ascending");
+    let fb = hit.side.fallback.as_ref().expect("the fallback");
+    assert_eq!(fb.launch.xids, vec![43]);
+    assert!(clean.side.launch.xids.is_empty(), "{clean:?}");
+    assert_eq!(hit.side.launch.outcome_text(), "faulted: CUDA_ERROR_ILLEGAL_ADDRESS with Xid 13, 31");
+    assert_eq!(fb.launch.outcome_text(), "failed with Xid 43");
+    assert_eq!(clean.side.launch.outcome_text(), "passed");
+    assert_eq!(launches.launches(), 3, "Xids are not launches");
+    assert_eq!(launches.first_seq(), Some(1));
+    let json = serde_json::to_value(hit).expect("serializes");
+    assert_eq!(json["xids"], json!([13, 31]), "{json}");
+    assert_eq!(json["fallback"]["xids"], json!([43]), "{json}");
+    assert!(serde_json::to_value(clean).expect("serializes").get("xids").is_none(), "none: no field");
+
+    // The diff shows them on both sides.
+    let d = diff(&launches, &launches);
+    let c = class_of(&d, "gemm", json!({"m": 64, "route": "oob"}));
+    assert_eq!(c.new.as_ref().map(|s| s.launch.xids.clone()), Some(vec![13, 31]));
+    let json = serde_json::to_value(c).expect("serializes");
+    assert_eq!(json["base"]["xids"], json!([13, 31]), "{json}");
+    assert_eq!(json["base"]["fallback"]["xids"], json!([43]), "{json}");
+    let back: CampaignDiff =
+        serde_json::from_value(serde_json::to_value(&d).expect("JSON")).expect("reads back");
+    assert_eq!(back, d);
+
+    // Xids alone make no run.
+    assert!(fold("b", vec![xid("b", 0, 13)]).is_empty());
+}
+
+#[test]
+fn the_xids_of_a_run_are_bounded() {
+    let mut ledger = Ledger::bare();
+    let mut launches = RunLaunches::with_launches_max("a", 2);
+    launches.apply(&ledger.push(xid("a", 0, 13))).expect("within the bound");
+    launches.apply(&ledger.push(xid("a", 0, 31))).expect("within the bound");
+    let err = launches.apply(&ledger.push(xid("a", 1, 43))).expect_err("past the bound");
+    assert_eq!(err, CampaignError::TooManyXids { run: "a".to_owned(), xids_max: 2 });
+    assert!(err.to_string().contains("more than 2 Xids"), "{err}");
+
+    // Codes past the per-launch bound are not kept.
+    let many: Vec<Ev> = std::iter::once(with(passed("a", "k", json!({})), json!({"launch": 0})))
+        .chain((0..XIDS_PER_LAUNCH_MAX as u32 + 5).map(|code| xid("a", 0, code)))
+        .collect();
+    let cells = fold("a", many).cells();
+    assert_eq!(cells[0].side.launch.xids.len(), XIDS_PER_LAUNCH_MAX);
 }
 
 #[test]
