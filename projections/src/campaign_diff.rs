@@ -368,6 +368,19 @@ pub enum Class {
 }
 
 impl Class {
+    /// Where a cell of this class is listed: what fails the gate first (the CLI and the
+    /// dashboard list cells in this order).
+    pub fn rank(self) -> u8 {
+        match self {
+            Class::Regressed => 0,
+            Class::NewlyFaulted => 1,
+            Class::Fixed => 2,
+            Class::Gone => 3,
+            Class::New => 4,
+            Class::Unchanged => 5,
+        }
+    }
+
     pub const ALL: [Class; 6] =
         [Class::Unchanged, Class::Fixed, Class::Regressed, Class::NewlyFaulted, Class::Gone, Class::New];
 

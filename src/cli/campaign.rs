@@ -64,18 +64,6 @@ async fn diff(a: DiffArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// The order cells are listed in: what fails the gate first.
-fn rank(class: Class) -> u8 {
-    match class {
-        Class::Regressed => 0,
-        Class::NewlyFaulted => 1,
-        Class::Fixed => 2,
-        Class::Gone => 3,
-        Class::New => 4,
-        Class::Unchanged => 5,
-    }
-}
-
 /// `failed`, `faulted: TIMEOUT (fallback passed)`, or `-` for no launch.
 fn side_text(side: Option<&Side>) -> String {
     let Some(side) = side else { return "-".to_owned() };
@@ -98,7 +86,7 @@ fn text(d: &CampaignDiff) -> String {
         Class::ALL.iter().map(|c| format!("{} {}", d.counts.get(*c), c.as_str().replace('_', " "))).collect();
     let mut out = format!("campaign diff {} → {}: {}\n", d.base, d.new, counts.join(", "));
     let mut cells: Vec<&CellDiff> = d.cells.iter().filter(|c| changed(c)).collect();
-    cells.sort_by_key(|c| rank(c.class));
+    cells.sort_by_key(|c| c.class.rank());
     if !cells.is_empty() {
         let mut table = Table::new(&["CLASS", "KERNEL", "VARIANT", "BASE", "NEW"]);
         for c in cells {

@@ -157,14 +157,25 @@ impl CudaRunner {
 
     /// Compiles (once), launches and times `spec` on `inputs`, and copies the output back.
     pub fn run(&mut self, spec: &KernelSpec, inputs: &Inputs) -> Result<CudaLaunch, CudaError> {
+        self.unless_poisoned(|runner| {
+            spec.check_inputs(inputs)?;
+            let (Some((source, entry)), Some(dims)) = (source_for(spec), launch_dims(spec)) else {
+                return Err(CudaError::Unsupported { kernel: spec.name() });
+            };
+            guarded("kernel launch", || runner.launch(spec, inputs, source, entry, dims))
+        })
+    }
+
+    /// Runs `launch` unless an earlier sticky fault poisoned the context (then that fault is
+    /// the answer), and remembers a sticky fault it returns: every later launch gets it.
+    fn unless_poisoned(
+        &mut self,
+        launch: impl FnOnce(&mut Self) -> Result<CudaLaunch, CudaError>,
+    ) -> Result<CudaLaunch, CudaError> {
         if let Some(fault) = &self.poisoned {
             return Err(CudaError::Driver(fault.clone()));
         }
-        spec.check_inputs(inputs)?;
-        let (Some((source, entry)), Some(dims)) = (source_for(spec), launch_dims(spec)) else {
-            return Err(CudaError::Unsupported { kernel: spec.name() });
-        };
-        let result = guarded("kernel launch", || self.launch(spec, inputs, source, entry, dims));
+        let result = launch(self);
         if let Err(CudaError::Driver(fault)) = &result
             && fault.sticky
         {
@@ -298,16 +309,9 @@ impl CudaRunner {
         inputs: &[Vec<f32>],
         output_len: u32,
     ) -> Result<CudaLaunch, CudaError> {
-        if let Some(fault) = &self.poisoned {
-            return Err(CudaError::Driver(fault.clone()));
-        }
-        let result = guarded("kernel launch", || self.launch_program(program, dims, inputs, output_len));
-        if let Err(CudaError::Driver(fault)) = &result
-            && fault.sticky
-        {
-            self.poisoned = Some(fault.clone());
-        }
-        result
+        self.unless_poisoned(|runner| {
+            guarded("kernel launch", || runner.launch_program(program, dims, inputs, output_len))
+        })
     }
 
     fn launch_program(

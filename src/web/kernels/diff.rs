@@ -25,23 +25,10 @@ pub struct DiffParams {
     new: Option<String>,
 }
 
-/// The order cells are listed in: what fails the gate first (as `assay campaign diff` lists
-/// them).
-fn rank(class: Class) -> u8 {
-    match class {
-        Class::Regressed => 0,
-        Class::NewlyFaulted => 1,
-        Class::Fixed => 2,
-        Class::Gone => 3,
-        Class::New => 4,
-        Class::Unchanged => 5,
-    }
-}
-
-/// Every class, in [`rank`] order.
+/// Every class, in [`Class::rank`] order.
 fn by_rank() -> Vec<Class> {
     let mut all = Class::ALL.to_vec();
-    all.sort_by_key(|c| rank(*c));
+    all.sort_by_key(|c| c.rank());
     all
 }
 
@@ -63,7 +50,7 @@ async fn diff(state: &AppState, q: &DiffParams) -> PageResult {
     let d = read_diff(state, base, new).await?;
     let mut cells: Vec<&CellDiff> = d.cells.iter().collect();
     // Stable: within a class, by kernel and variant as the diff sorts them.
-    cells.sort_by_key(|c| rank(c.class));
+    cells.sort_by_key(|c| c.class.rank());
     let shown = &cells[..cells.len().min(TABLE_MAX)];
     let body = html! {
         h1 { "Campaign diff " span #diff-base { (base) } " → " span #diff-new { (new) } }
