@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use assay_events::EventType;
 use assay_events::record::Record;
 use assay_projections::Projections;
-use assay_projections::audit::{Check, Verdict};
+use assay_projections::audit::Verdict;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{Markup, html};
