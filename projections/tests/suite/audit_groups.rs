@@ -532,3 +532,23 @@ fn registration_is_kept_out_of_the_audit_state_of_post_hoc_ledgers() {
         assert_eq!(state["claims"]["a"]["c"]["preregistered"], true);
     });
 }
+
+#[test]
+fn pinned_intervals_are_the_same_on_every_machine() {
+    // Bits computed once and written here: a platform, compiler or refactoring that changed
+    // one bit of an interval would change verdicts that offline verifiers recompute.
+    let g = group_interval(&[1.0, 2.0, 3.0, 4.0, 5.0], Stat::Mean, Level::DEFAULT).unwrap();
+    assert_eq!(bits(g), (0x3ffc_cccc_cccc_cccd, 0x4010_cccc_cccc_cccd), "{g:?}"); // 1.8..4.2
+    let m = group_interval(&SEEDS, Stat::Median, Level::DEFAULT).unwrap();
+    assert_eq!((m.lo, m.hi), (3.08, 3.12));
+    let r = compare_interval(
+        &[0.70, 0.69, 0.71, 0.70],
+        &[1.0, 1.01, 0.99, 1.0],
+        Stat::Mean,
+        Relation::Ratio,
+        Level::DEFAULT,
+    )
+    .unwrap();
+    assert_eq!(bits(r), (0x3fe6_211d_4b24_ef72, 0x3fe6_ac61_c4d2_f991), "{r:?}");
+    assert_eq!(r.display(), "0.691542288557214..0.7085427135678392");
+}
