@@ -8,7 +8,8 @@
 //! detail goes. A code with and without a detail (`evidence_missing`,
 //! `evidence_missing:<digest>`) has an entry for each form.
 //!
-//! The codes: artifact verdicts (`not_canonical`, `no_claims`, `claim_<verdict>:<claim>`),
+//! The codes: artifact verdicts (`not_canonical`, `no_claims`, `claim_<verdict>:<claim>`,
+//! `claim_post_hoc:<claim>`),
 //! claim verdicts and their context (see [`crate::audit::verdict`]), and the ledger's gates:
 //! dispatch refusals and admission rejections (see [`crate::gates`]).
 
