@@ -75,8 +75,11 @@ impl Stat {
         }
     }
 
-    /// The statistic of `values` (non-empty); sorts them for the median.
+    /// The statistic of `values` (NaN for none); sorts them for the median.
     pub fn of(self, values: &mut [f64]) -> f64 {
+        if values.is_empty() {
+            return f64::NAN;
+        }
         match self {
             Stat::Mean => {
                 let c = values[0];
@@ -247,6 +250,19 @@ mod tests {
         let mut r = SplitMix64::new(1_234_567);
         let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
         assert_eq!(got, [6_457_827_717_110_365_317, 3_203_168_211_198_807_973, 9_817_491_932_198_370_423]);
+    }
+
+    #[test]
+    fn statistics() {
+        assert_eq!(Stat::Mean.of(&mut [3.1; 7]), 3.1, "exact for equal values");
+        assert_eq!(Stat::Median.of(&mut [5.0, 1.0, 3.0]), 3.0);
+        assert_eq!(Stat::Median.of(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(Stat::Mean.of(&mut []).is_nan(), "no values, no statistic, no panic");
+        assert_eq!(group_interval(&[], Stat::Mean, Level::DEFAULT), Err(BootstrapError::Empty));
+        assert_eq!(
+            group_interval(&[0.0; GROUP_MAX + 1], Stat::Mean, Level::DEFAULT),
+            Err(BootstrapError::TooMany)
+        );
     }
 
     #[test]
