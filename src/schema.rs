@@ -120,17 +120,37 @@ fn check(rules: Rules, ty: &str, data: &Value) -> Result<(), SchemaError> {
     for e in validator.iter_errors(data) {
         let ours = matches!(e.kind, ValidationErrorKind::Custom { .. });
         if ours || first.is_none() {
-            first = Some(SchemaError::Invalid {
-                ty: ty.to_owned(),
-                path: e.instance_path.to_string(),
-                message: e.to_string(),
-            });
+            let (path, message) = match chosen_branch_error(&e) {
+                Some(inner) => (inner.instance_path.to_string(), inner.to_string()),
+                None => (e.instance_path.to_string(), e.to_string()),
+            };
+            first = Some(SchemaError::Invalid { ty: ty.to_owned(), path, message });
         }
         if ours {
             break;
         }
     }
     first.map_or(Ok(()), Err)
+}
+
+/// For a `oneOf` of objects told apart by a `kind` constant (`claim.asserted` `check`): the
+/// first error of the one branch whose `kind` matched, so the refusal names the field that is
+/// wrong (`data/check/claimed/lo: "3.o" does not match …`) rather than only that no branch
+/// matched. `None` when no branch, or more than one, took the `kind`.
+fn chosen_branch_error<'a>(e: &'a ValidationError<'_>) -> Option<&'a ValidationError<'static>> {
+    let ValidationErrorKind::OneOfNotValid { context } = &e.kind else { return None };
+    let kind_path = format!("{}/kind", e.instance_path);
+    let mut took_kind = context.iter().filter(|errors| {
+        !errors.iter().any(|x| {
+            x.instance_path.to_string() == kind_path && matches!(x.kind, ValidationErrorKind::Constant { .. })
+        })
+    });
+    let branch = took_kind.next()?;
+    if took_kind.next().is_some() {
+        return None;
+    }
+    let first = branch.first()?;
+    Some(chosen_branch_error(first).unwrap_or(first))
 }
 
 /// True iff `ty` is a v1 event type.

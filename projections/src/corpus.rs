@@ -16,7 +16,7 @@ use assay_events::record::Record;
 use assay_events::{EventType, Hash32};
 use serde::Serialize;
 
-use crate::data::{owned, str_of, strs_of, u64_of};
+use crate::data::{bool_of, owned, str_of, strs_of, u64_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,6 +52,11 @@ pub struct Version {
     /// Duplicates noted at submission: `slug:<slug>@<canonical version>` when the slug was
     /// canonical, `content:<other slug>` for each other slug with the same content digest.
     pub duplicate_of: Vec<String>,
+    /// The submission asks that every claim be preregistered (`require_preregistration`):
+    /// while this version is canonical, a `post_hoc` claim keeps the artifact from passing.
+    /// Left out of the serialized state when false, so older ledgers keep their digest.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_preregistration: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -162,6 +167,7 @@ impl Corpus {
                 superseded_seq: None,
                 supersede_reason: None,
                 duplicate_of,
+                require_preregistration: bool_of(data, "require_preregistration") == Some(true),
             },
         );
     }

@@ -8,7 +8,8 @@
 //! detail goes. A code with and without a detail (`evidence_missing`,
 //! `evidence_missing:<digest>`) has an entry for each form.
 //!
-//! The codes: artifact verdicts (`not_canonical`, `no_claims`, `claim_<verdict>:<claim>`),
+//! The codes: artifact verdicts (`not_canonical`, `no_claims`, `claim_<verdict>:<claim>`,
+//! `claim_post_hoc:<claim>`),
 //! claim verdicts and their context (see [`crate::audit::verdict`]), and the ledger's gates:
 //! dispatch refusals and admission rejections (see [`crate::gates`]).
 
@@ -37,6 +38,10 @@ pub const REASONS: &[Reason] = &[
     r("no_claims", "No claim stands for the artifact: none was asserted, or every one was withdrawn."),
     r("claim_contradicted:<claim>", "Claim <claim> is contradicted by the ledger's records."),
     r("claim_unsupported:<claim>", "Claim <claim> is unsupported: something it rests on is missing."),
+    r(
+        "claim_post_hoc:<claim>",
+        "Claim <claim> was stated after the runs it rests on started, and this version of the artifact requires every claim to be preregistered.",
+    ),
     r(
         "claim_tainted:<claim>",
         "Claim <claim> is tainted: a hardware fault or an unauthorized signer touched its evidence.",
@@ -78,6 +83,14 @@ pub const REASONS: &[Reason] = &[
         "check_invalid",
         "The claim's check cannot be evaluated: an unknown kind, a missing field or a threshold that is not a decimal.",
     ),
+    r(
+        "inconclusive",
+        "The observed confidence interval straddles a bound of the claimed interval: the runs neither support nor contradict the claim.",
+    ),
+    r(
+        "interval_undefined",
+        "The observed interval is not a finite number: a ratio over a baseline of zero, or values too large to add.",
+    ),
     // Claim verdicts: contradicted.
     r("value_mismatch", "The observed value does not meet the claim's threshold."),
     r("kernel_failed", "A matching kernel launch failed its correctness check."),
@@ -86,6 +99,12 @@ pub const REASONS: &[Reason] = &[
     // Context of a claim verdict (never changes it).
     r("observed:<value>", "Observed value: <value>."),
     r("observed_delta:<delta>", "Observed difference: <delta>."),
+    r(
+        "observed_interval:<interval>",
+        "Observed confidence interval (deterministic bootstrap of the claimed statistic across the runs): <interval>.",
+    ),
+    r("estimate:<value>", "The claimed statistic over the runs themselves: <value>."),
+    r("n:<n>", "Runs in the group: <n> (runs/baseline runs for a comparison)."),
     r(
         "xid_application_in_window:<code>",
         "An application-class Xid <code> was seen on the run's GPU during the run (it does not taint).",
@@ -247,6 +266,10 @@ mod tests {
             "claim_tainted:c1",
             "observed:1.5",
             "observed_delta:2 - 1",
+            "observed_interval:3.05..3.1 (pair 2)",
+            "estimate:3.07",
+            "n:5/4",
+            "claim_post_hoc:c1",
             "xid_application_in_window:13",
             "xid_driver_in_window:13",
             "xid_informational_in_window:154",

@@ -239,7 +239,14 @@ fn print_artifact(
         outln!("  reason: {r}");
     }
     for c in claims {
-        outln!("  claim {} [{}]: {:?} {}", c.claim, c.kind, c.verdict, c.reasons.join(", "));
+        outln!(
+            "  claim {} [{}, {}]: {:?} {}",
+            c.claim,
+            c.kind,
+            c.registration.as_str(),
+            c.verdict,
+            c.reasons.join(", ")
+        );
         if !c.context.is_empty() {
             outln!("    context: {}", c.context.join(", "));
         }

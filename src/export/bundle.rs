@@ -423,6 +423,7 @@ pub fn claim_predicate(
         "checkpointSize": size,
         "kind": c.kind,
         "verdict": c.verdict.as_str(),
+        "registration": c.registration.as_str(),
         "reasons": c.reasons,
         "context": c.context,
         "runs": c.runs,

@@ -35,7 +35,9 @@ use super::columns::{BatchBuilder, Row};
 use super::events::{EventColumns, EventRow};
 use super::files::{hash_file, open_batches, read_all};
 use super::manifest::{FileEntry, MANIFEST, Manifest, Step};
-use super::typed::{CURRENT_VERDICTS, EVENT_TABLES, VERDICTS, VERDICTS_HISTORY, table_of, verdicts_batch};
+use super::typed::{
+    CURRENT_VERDICTS, EVENT_TABLES, VERDICTS, VERDICTS_ADDED, VERDICTS_HISTORY, table_of, verdicts_batch,
+};
 use crate::verify::check_content;
 
 /// Rows checked per parallel stage.
@@ -741,6 +743,14 @@ impl<'m> TypedFiles<'m> {
     /// The verdicts file `f` holds exactly the rows of `expected`.
     fn compare_verdicts(&self, f: &FileEntry, expected: &RecordBatch) -> Result<(), Bad> {
         let (batches, _) = read_all(&self.dir.join(&f.path)).map_err(|e| bad_file(&f.path, e.to_string()))?;
+        let older;
+        let expected = match batches.first() {
+            Some(b) => {
+                older = in_layout_of(expected, b).map_err(|e| bad_file(&f.path, e.to_string()))?;
+                &older
+            }
+            None => expected,
+        };
         let got_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let mut offset = 0;
         for b in &batches {
@@ -772,6 +782,19 @@ impl<'m> TypedFiles<'m> {
             None => Ok(()),
         }
     }
+}
+
+/// `expected` without the columns added since `file`'s layout ([`VERDICTS_ADDED`]) that
+/// `file` lacks, so a verdicts file an older export wrote is compared on what it holds.
+fn in_layout_of(expected: &RecordBatch, file: &RecordBatch) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let schema = expected.schema();
+    let keep: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| {
+            let name = schema.field(i).name();
+            !VERDICTS_ADDED.contains(&name.as_str()) || file.schema().column_with_name(name).is_some()
+        })
+        .collect();
+    expected.project(&keep)
 }
 
 fn file_name(path: &str) -> &str {

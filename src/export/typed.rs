@@ -287,9 +287,15 @@ pub const VERDICTS: TableDef = TableDef {
         col!("runs", Strs, |r| r.strs("runs")),
         col!("evidence", Strs, |r| r.strs("evidence")),
         col!("asserted_seq", U64, |r| r.u64("asserted_seq")),
+        col!("registration", Str, |r| r.str("registration")),
     ],
     required: &["artifact", "level", "passes"],
 };
+
+/// Columns of [`VERDICTS`] added after its first layout, last in the table. A verdicts file
+/// written before one was added lacks it, and `verify-export` compares that file without it
+/// (`registration`: whether each claim was preregistered; null on artifact rows).
+pub const VERDICTS_ADDED: &[&str] = &["registration"];
 
 /// The verdicts at the export's checkpoint (table [`VERDICTS`]).
 pub const CURRENT_VERDICTS: &str = "verdicts/current.parquet";
@@ -323,6 +329,7 @@ pub fn verdict_rows(report: &AuditReport) -> Vec<Value> {
                 "runs": c.runs,
                 "evidence": c.evidence,
                 "asserted_seq": c.asserted_seq,
+                "registration": c.registration.as_str(),
             }));
         }
     }

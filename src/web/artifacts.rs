@@ -2,7 +2,7 @@
 //! slug or title; `/artifacts/{slug}`: its claims, each claim's verdict and reasons, the
 //! evidence and runs they rest on, its versions, and how to export its audit bundle.
 
-use assay_projections::audit::{ArtifactVerdict, Verdict};
+use assay_projections::audit::{ArtifactVerdict, Registration, Verdict};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{Markup, html};
@@ -195,7 +195,8 @@ fn artifact(state: &AppState, slug: &str) -> PageResult {
                 tbody {
                     @for c in claims.iter().take(CLAIMS_MAX) {
                         @let claim = claims_of_slug.and_then(|m| m.get(&c.claim));
-                        tr #{ "claim-" (c.claim) } data-claim=(c.claim) data-verdict=(c.verdict.as_str()) {
+                        tr #{ "claim-" (c.claim) } data-claim=(c.claim) data-verdict=(c.verdict.as_str())
+                            data-registration=(c.registration.as_str()) {
                             td { (c.claim) }
                             td.statement {
                                 @if let Some(cl) = claim {
@@ -203,7 +204,16 @@ fn artifact(state: &AppState, slug: &str) -> PageResult {
                                     @if let Some(l) = &cl.location { br; span.sub { "at " (l) } }
                                 }
                             }
-                            td { (c.kind) }
+                            td {
+                                (c.kind) br;
+                                span.sub {
+                                    @if c.registration == Registration::Preregistered {
+                                        "preregistered"
+                                    } @else {
+                                        "post hoc"
+                                    }
+                                }
+                            }
                             td { (verdict_badge(c.verdict)) }
                             td.reasons {
                                 @if c.verdict == Verdict::Supported {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use assay_events::EventType;
 use assay_events::record::Record;
 use assay_projections::Projections;
-use assay_projections::audit::{Check, Verdict};
+use assay_projections::audit::Verdict;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{Markup, html};
@@ -133,9 +133,8 @@ fn citations(p: &Projections, id: &str) -> Vec<Citation> {
                 .and_then(|m| m.get(&c.claim))
                 .and_then(|c| c.check.as_ref());
             let metrics = match check {
-                Some(Check::Metric { run, metric, .. }) if run == id => vec![metric.clone()],
-                Some(Check::Compare { metric, run, baseline_run, .. }) if run == id || baseline_run == id => {
-                    vec![metric.clone()]
+                Some(c) if c.named_runs().is_some_and(|runs| runs.contains(&id)) => {
+                    c.metric().map(|m| vec![m.to_owned()]).unwrap_or_default()
                 }
                 _ => Vec::new(),
             };

@@ -281,3 +281,106 @@ fn every_integer_field_states_its_range() {
     }
     assert!(seen >= 26, "{seen} integer fields");
 }
+
+/// The valid `claim.asserted` example with `check` replaced.
+fn claim_with_check(check: Value) -> Value {
+    let mut data = read_json(&schemas_dir("examples").join("claim.asserted.json"));
+    data["check"] = check;
+    data
+}
+
+#[test]
+fn group_claims_validate_and_malformed_ones_name_the_field() {
+    let group = || {
+        parse(
+            r#"{"kind": "group", "metric": "val/loss", "runs": ["r-1", "r-2", "r-3"], "agg": "last",
+                "stat": "mean", "claimed": {"lo": "3.05", "hi": "3.15"}}"#,
+        )
+    };
+    let compare = || {
+        parse(
+            r#"{"kind": "compare_groups", "metric": "step_time_s", "runs": ["r-1"], "baseline_runs": ["r-2"],
+                "agg": "mean", "stat": "median", "as": "ratio", "claimed": {"hi": "0.73"}, "level": "0.9"}"#,
+        )
+    };
+    let replicated = || {
+        parse(
+            r#"{"kind": "replicated", "metric": "acc", "agg": "max", "stat": "mean", "as": "difference",
+                "claimed": {"lo": "0"}, "pairs": [{"runs": ["a"], "baseline_runs": ["b"]},
+                {"runs": ["c", "d"], "baseline_runs": ["e"]}]}"#,
+        )
+    };
+    for check in [group(), compare(), replicated()] {
+        assert_eq!(validate("claim.asserted", &claim_with_check(check.clone())), Ok(()), "{check}");
+    }
+    // Sets (or, with null, removes) the member at `pointer`.
+    let with = |mut check: Value, pointer: &str, value: Value| {
+        let (parent, key) = pointer.rsplit_once('/').expect("a pointer");
+        let at = check.pointer_mut(parent).expect("parent");
+        match at.as_object_mut() {
+            Some(o) if value.is_null() => {
+                o.remove(key);
+            }
+            Some(o) => {
+                o.insert(key.to_owned(), value);
+            }
+            None => *check.pointer_mut(pointer).expect("pointer") = value,
+        }
+        check
+    };
+    let many: Vec<String> = (0..1001).map(|i| format!("r-{i}")).collect();
+    // (check, the field the error names, words of the message)
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (with(group(), "/claimed/lo", Value::from(3.05)), "/check/claimed/lo", "is not of type \"string\""),
+        (with(group(), "/claimed/hi", Value::from("3.l5")), "/check/claimed/hi", "does not match"),
+        (with(group(), "/claimed", parse("{}")), "/check/claimed", "less than 1 property"),
+        (with(group(), "/claimed/mid", Value::from("3")), "/check/claimed", "mid"),
+        (with(group(), "/runs", parse("[]")), "/check/runs", "[]"),
+        (with(group(), "/runs", parse(r#"["r-1", "r-1"]"#)), "/check/runs", "unique"),
+        (
+            with(group(), "/runs", serde_json::to_value(&many).unwrap()),
+            "/check/runs",
+            "has more than 1000 items",
+        ),
+        (with(group(), "/stat", Value::from("mode")), "/check/stat", "mode"),
+        (with(group(), "/level", Value::from("95%")), "/check/level", "does not match"),
+        (with(group(), "/level", Value::from(0.95)), "/check/level", "is not of type"),
+        (with(group(), "/stat", Value::Null), "/check", "\"stat\" is a required property"),
+        (with(group(), "/op", Value::from("lt")), "/check", "op"),
+        (with(compare(), "/as", Value::from("percent")), "/check/as", "percent"),
+        (with(compare(), "/baseline_runs", Value::Null), "/check", "\"baseline_runs\" is a required"),
+        (with(replicated(), "/pairs", parse("[]")), "/check/pairs", "[]"),
+        (
+            with(replicated(), "/pairs/1/runs/0", Value::from(" bad id")),
+            "/check/pairs/1/runs/0",
+            "does not match",
+        ),
+        (with(replicated(), "/pairs/0/seeds", Value::from(1)), "/check/pairs/0", "seeds"),
+    ];
+    let mut wrong = Vec::new();
+    for (check, path, words) in cases {
+        match validate("claim.asserted", &claim_with_check(check.clone())) {
+            Err(SchemaError::Invalid { path: p, message, .. }) if p == path && message.contains(words) => {}
+            other => wrong.push(format!("{check}: want {path} {words:?}, got {other:?}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // An unknown kind matches no branch: the error says so about the whole check.
+    match validate("claim.asserted", &claim_with_check(parse(r#"{"kind": "groups"}"#))) {
+        Err(SchemaError::Invalid { path, message, .. }) => {
+            assert_eq!(path, "/check");
+            assert!(message.contains("oneOf"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_artifact_may_require_preregistration() {
+    let mut data = read_json(&schemas_dir("examples").join("artifact.submitted.json"));
+    assert_eq!(validate("artifact.submitted", &data), Ok(()));
+    data["require_preregistration"] = Value::from(true);
+    assert_eq!(validate("artifact.submitted", &data), Ok(()));
+    data["require_preregistration"] = Value::from("yes");
+    assert!(validate("artifact.submitted", &data).is_err());
+}

@@ -249,3 +249,65 @@ fn audit_is_a_gate() {
     let text = assay(&["audit", "--db", &demo.db(), "--require-all"]);
     assert!(text.stderr.contains("canonical artifacts do not pass"), "{}", text.stderr);
 }
+
+#[test]
+fn a_group_claims_bundle_holds_every_run_it_rests_on_and_recomputes() {
+    let demo = Demo::new(11);
+    let log = demo.log();
+    let asserted = log
+        .iter()
+        .find(|r| r["type"] == "claim.asserted" && r["event"]["data"]["check"]["kind"] == "metric")
+        .expect("a metric claim in the demo");
+    let data = &asserted["event"]["data"];
+    let slug = data["artifact"].as_str().expect("artifact");
+    let metric = data["check"]["metric"].as_str().expect("metric");
+    // Runs that recorded the metric: most rest on no claim of this artifact, so only the group
+    // check brings their metrics into the bundle.
+    let mut runs: Vec<String> = Vec::new();
+    for r in log.iter().filter(|r| r["type"] == "metric.recorded" && r["event"]["data"]["name"] == metric) {
+        let run = r["event"]["data"]["run"].as_str().expect("run").to_owned();
+        if !runs.contains(&run) && runs.len() < 4 {
+            runs.push(run);
+        }
+    }
+    assert!(runs.len() >= 2, "{runs:?}");
+    let check = serde_json::json!({"kind": "group", "metric": metric, "runs": runs, "agg": "last",
+        "stat": "mean", "claimed": {"lo": "-1e9"}});
+    let claim = serde_json::json!({"artifact": slug, "claim": "c-group", "statement": "The runs agree.",
+        "check": check, "evidence": data["evidence"]});
+    let key = asserted["source"].as_str().and_then(|s| s.strip_prefix("assay:key/")).expect("a key");
+    demo.append(key, &[serde_json::json!({"type": "claim.asserted", "subject": format!("artifact/{slug}"), "data": claim})])
+        .ok();
+
+    let audit = assay(&["audit", "--db", &demo.db(), "--json"]).ok().json();
+    let verdict = audit["claims"]
+        .as_array()
+        .expect("claims")
+        .iter()
+        .find(|c| c["artifact"] == slug && c["claim"] == "c-group")
+        .expect("the group claim is judged")
+        .clone();
+    assert_eq!(verdict["kind"], "group", "{verdict}");
+    assert_eq!(verdict["registration"], "post_hoc", "{verdict}");
+    let context: Vec<&str> =
+        verdict["context"].as_array().expect("context").iter().filter_map(Value::as_str).collect();
+    assert!(context.contains(&format!("n:{}", runs.len()).as_str()), "{verdict}");
+    assert!(context.iter().any(|c| c.starts_with("observed_interval:")), "{verdict}");
+
+    let file = bundle(&demo, slug, "group.intoto.jsonl");
+    let (code, report) = verify(&file, &demo.ledger_vkey());
+    assert_eq!(code, 0, "{report}");
+    let payloads: Vec<Value> = lines(&file).iter().map(|l| payload(l)).collect();
+    for run in &runs {
+        assert!(
+            payloads.iter().any(|p| p["type"] == "metric.recorded"
+                && p["data"]["run"] == run.as_str()
+                && p["data"]["name"] == metric),
+            "the bundle holds {run}'s {metric}"
+        );
+    }
+    let statement =
+        payloads.iter().find(|p| p["predicate"]["claim"] == "c-group").expect("the group claim's statement");
+    assert_eq!(statement["predicate"]["registration"], "post_hoc");
+    assert_eq!(statement["predicate"]["verdict"], verdict["verdict"]);
+}

@@ -318,3 +318,54 @@ fn an_export_in_the_format_before_current_verdicts_is_refused_with_a_reason() {
     assert_eq!(o.code, 2, "{o:?}");
     assert!(o.stderr.contains("assay-export/v1") && o.stderr.contains("empty folder"), "{}", o.stderr);
 }
+
+/// Rewrites a verdicts file with its `registration` column replaced by `f` of it (`None`:
+/// without the column, as exports wrote it before claims said their registration).
+fn rewrite_registration(out: &Path, rel: &str, f: impl Fn(&StringArray) -> Option<StringArray>) {
+    let batches: Vec<RecordBatch> = read(&out.join(rel))
+        .into_iter()
+        .map(|b| {
+            let i = b.schema().index_of("registration").expect("a registration column");
+            let column = b.column(i).as_any().downcast_ref::<StringArray>().expect("strings");
+            match f(column) {
+                None => {
+                    b.project(&(0..b.num_columns()).filter(|&j| j != i).collect::<Vec<_>>()).expect("project")
+                }
+                Some(new) => {
+                    let mut columns = b.columns().to_vec();
+                    columns[i] = Arc::new(new);
+                    RecordBatch::try_new(b.schema(), columns).expect("a batch")
+                }
+            }
+        })
+        .collect();
+    write(&out.join(rel), &batches, ROWS);
+    refresh_manifest_entry(out, rel);
+}
+
+#[test]
+fn verdicts_written_before_registration_verify_and_a_changed_registration_does_not() {
+    let demo = Demo::new(7);
+    // Every verdicts file of a two-step export as an older export wrote it: still verifies.
+    let out = two_step_export(&demo, "older", 0);
+    let mut verdicts = files_of(&out, "verdicts_history");
+    verdicts.extend(files_of(&out, "verdicts"));
+    for rel in &verdicts {
+        rewrite_registration(&out, rel, |_| None);
+    }
+    let (code, report) = demo.verify_export(&out);
+    assert_eq!(code, 0, "{report}");
+    assert!(read(&out.join("verdicts/current.parquet"))[0].schema().index_of("registration").is_err());
+
+    // A claim said to be preregistered that was not.
+    let out = two_step_export(&demo, "registered", 1);
+    let flipped = |c: &StringArray| {
+        Some(
+            c.iter()
+                .map(|v| v.map(|v| if v == "post_hoc" { "preregistered" } else { v }))
+                .collect::<StringArray>(),
+        )
+    };
+    rewrite_registration(&out, "verdicts/current.parquet", flipped);
+    assert_bad(&demo, &out, Some("verdicts/current.parquet"), None, None, "the audit of the verified events");
+}

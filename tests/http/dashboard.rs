@@ -278,6 +278,11 @@ async fn pages_of_the_demo_show_the_numbers_the_api_serves() {
             let id = c["claim"].as_str().unwrap();
             let row = format!("#claims tr[data-claim=\"{id}\"]");
             assert_eq!(attr(&html, &row, "data-verdict"), c["verdict"].as_str().unwrap(), "{slug} {id}");
+            assert_eq!(
+                attr(&html, &row, "data-registration"),
+                c["registration"].as_str().unwrap(),
+                "{slug} {id}"
+            );
             let reasons = text_of(&html, &format!("{row} td.reasons"));
             for r in c["reasons"].as_array().unwrap() {
                 assert!(reasons.contains(r.as_str().unwrap()), "{slug} {id}: {r} in {reasons}");

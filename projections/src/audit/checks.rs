@@ -12,6 +12,11 @@ use crate::canon::canonical;
 use crate::data::str_of;
 use crate::decimal::Decimal;
 
+use super::bootstrap::{GROUP_MAX, Level, Relation, Stat};
+
+/// Pairs of a `replicated` check, at most (each pair is two bootstraps).
+pub const PAIRS_MAX: usize = 8;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Agg {
@@ -87,11 +92,97 @@ pub enum Check {
     },
     /// Holds iff the run has a `run.finished` with exit code 0.
     Completed { run: String },
+    /// Holds iff the bootstrap interval of `stat` over the runs' `agg(metric)` lies inside
+    /// `claimed` ([`super::bootstrap`]).
+    Group { metric: String, runs: Vec<String>, agg: Agg, stat: Stat, claimed: Bounds, level: String },
+    /// Holds iff the interval of `stat(runs) − stat(baseline_runs)` (`difference`) or
+    /// `stat(runs) / stat(baseline_runs)` (`ratio`) lies inside `claimed`.
+    #[serde(rename = "compare_groups")]
+    CompareGroups {
+        metric: String,
+        runs: Vec<String>,
+        baseline_runs: Vec<String>,
+        agg: Agg,
+        stat: Stat,
+        #[serde(rename = "as")]
+        relation: Relation,
+        claimed: Bounds,
+        level: String,
+    },
+    /// Holds iff the comparison holds in every pair (e.g. screening and confirmation).
+    Replicated {
+        metric: String,
+        agg: Agg,
+        stat: Stat,
+        #[serde(rename = "as")]
+        relation: Relation,
+        claimed: Bounds,
+        level: String,
+        pairs: Vec<GroupPair>,
+    },
+}
+
+/// A claimed interval; a side left out is unbounded. Decimal texts known to parse, `lo ≤ hi`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bounds {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lo: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hi: Option<String>,
+}
+
+impl Bounds {
+    /// At least one side, each a decimal, `lo ≤ hi`.
+    fn parse(v: &Value) -> Option<Bounds> {
+        let side = |k: &str| match v.get(k) {
+            None => Some(None),
+            Some(t) => t.as_str().filter(|t| Decimal::parse(t).is_some()).map(|t| Some(t.to_owned())),
+        };
+        let (lo, hi) = (side("lo")?, side("hi")?);
+        let known = v.as_object()?.keys().all(|k| k == "lo" || k == "hi");
+        let ordered = match (lo.as_deref().and_then(Decimal::parse), hi.as_deref().and_then(Decimal::parse)) {
+            (Some(l), Some(h)) => l.cmp(&h) != Ordering::Greater,
+            _ => true,
+        };
+        (known && ordered && (lo.is_some() || hi.is_some())).then_some(Bounds { lo, hi })
+    }
+
+    /// `[lo..hi]` with `-inf`/`inf` for an open side.
+    pub fn display(&self) -> String {
+        format!("{}..{}", self.lo.as_deref().unwrap_or("-inf"), self.hi.as_deref().unwrap_or("inf"))
+    }
+}
+
+/// One (runs, baseline runs) pair of a `replicated` check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupPair {
+    pub runs: Vec<String>,
+    pub baseline_runs: Vec<String>,
+}
+
+/// 1 to [`GROUP_MAX`] distinct run ids.
+fn run_list(v: Option<&Value>) -> Option<Vec<String>> {
+    let items = v?.as_array()?;
+    if items.is_empty() || items.len() > GROUP_MAX {
+        return None;
+    }
+    let runs: Vec<String> = items.iter().map(|r| r.as_str().map(str::to_owned)).collect::<Option<_>>()?;
+    let distinct: std::collections::BTreeSet<&String> = runs.iter().collect();
+    (distinct.len() == runs.len()).then_some(runs)
+}
+
+/// `level`, default `0.95`, known to parse.
+fn level_of(v: &Value) -> Option<String> {
+    match v.get("level") {
+        None => Some("0.95".to_owned()),
+        Some(l) => l.as_str().filter(|t| Level::parse(t).is_some()).map(str::to_owned),
+    }
 }
 
 impl Check {
-    /// Parses a `check` object; `None` if it is not one of the four kinds or a threshold
-    /// is not a decimal.
+    /// Parses a `check` object; `None` if it is not one of the seven kinds, a threshold or
+    /// bound is not a decimal, a claimed interval is empty or reversed, a level is not
+    /// `0.d…`, or a group is empty, too large or names a run twice.
     pub fn parse(v: &Value) -> Option<Check> {
         let s = |k: &str| str_of(v, k).map(str::to_owned);
         let decimal = |k: &str| s(k).filter(|t| Decimal::parse(t).is_some());
@@ -117,8 +208,78 @@ impl Check {
                 backend: s("backend"),
             },
             "completed" => Check::Completed { run: s("run")? },
+            "group" => Check::Group {
+                metric: s("metric")?,
+                runs: run_list(v.get("runs"))?,
+                agg: Agg::parse(str_of(v, "agg")?)?,
+                stat: Stat::parse(str_of(v, "stat")?)?,
+                claimed: Bounds::parse(v.get("claimed")?)?,
+                level: level_of(v)?,
+            },
+            "compare_groups" => Check::CompareGroups {
+                metric: s("metric")?,
+                runs: run_list(v.get("runs"))?,
+                baseline_runs: run_list(v.get("baseline_runs"))?,
+                agg: Agg::parse(str_of(v, "agg")?)?,
+                stat: Stat::parse(str_of(v, "stat")?)?,
+                relation: Relation::parse(str_of(v, "as")?)?,
+                claimed: Bounds::parse(v.get("claimed")?)?,
+                level: level_of(v)?,
+            },
+            "replicated" => {
+                let pairs = v.get("pairs")?.as_array()?;
+                if pairs.is_empty() || pairs.len() > PAIRS_MAX {
+                    return None;
+                }
+                Check::Replicated {
+                    metric: s("metric")?,
+                    agg: Agg::parse(str_of(v, "agg")?)?,
+                    stat: Stat::parse(str_of(v, "stat")?)?,
+                    relation: Relation::parse(str_of(v, "as")?)?,
+                    claimed: Bounds::parse(v.get("claimed")?)?,
+                    level: level_of(v)?,
+                    pairs: pairs
+                        .iter()
+                        .map(|p| {
+                            Some(GroupPair {
+                                runs: run_list(p.get("runs"))?,
+                                baseline_runs: run_list(p.get("baseline_runs"))?,
+                            })
+                        })
+                        .collect::<Option<_>>()?,
+                }
+            }
             _ => return None,
         })
+    }
+
+    /// The runs a check names, in the order it names them; `None` for a kernel check, whose
+    /// runs are those of the matching launches.
+    pub fn named_runs(&self) -> Option<Vec<&str>> {
+        Some(match self {
+            Check::Metric { run, .. } | Check::Completed { run } => vec![run],
+            Check::Compare { run, baseline_run, .. } => vec![run, baseline_run],
+            Check::Kernel { .. } => return None,
+            Check::Group { runs, .. } => runs.iter().map(String::as_str).collect(),
+            Check::CompareGroups { runs, baseline_runs, .. } => {
+                runs.iter().chain(baseline_runs).map(String::as_str).collect()
+            }
+            Check::Replicated { pairs, .. } => {
+                pairs.iter().flat_map(|p| p.runs.iter().chain(&p.baseline_runs)).map(String::as_str).collect()
+            }
+        })
+    }
+
+    /// The metric a check reads, if it reads one.
+    pub fn metric(&self) -> Option<&str> {
+        match self {
+            Check::Metric { metric, .. }
+            | Check::Compare { metric, .. }
+            | Check::Group { metric, .. }
+            | Check::CompareGroups { metric, .. }
+            | Check::Replicated { metric, .. } => Some(metric),
+            Check::Kernel { .. } | Check::Completed { .. } => None,
+        }
     }
 
     pub fn kind(&self) -> &'static str {
@@ -127,6 +288,9 @@ impl Check {
             Check::Compare { .. } => "compare",
             Check::Kernel { .. } => "kernel",
             Check::Completed { .. } => "completed",
+            Check::Group { .. } => "group",
+            Check::CompareGroups { .. } => "compare_groups",
+            Check::Replicated { .. } => "replicated",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! after a claim changes its verdict, and the verdicts at any seq are those of the state
 //! folded up to it. The rules are in [`verdict`].
 
+pub mod bootstrap;
 pub mod checks;
 pub mod verdict;
 
@@ -22,7 +23,9 @@ use crate::pci;
 use crate::xid_class::{XidClass, classify};
 
 pub use checks::{Agg, Aggregate, Check, MetricPoint, Op};
-pub use verdict::{ArtifactVerdict, AuditReport, ClaimVerdict, Verdict, VerdictCounts, WithdrawnClaim};
+pub use verdict::{
+    ArtifactVerdict, AuditReport, ClaimVerdict, Registration, Verdict, VerdictCounts, WithdrawnClaim,
+};
 
 /// What the audit knows of a run. Times are the producers' event `time` (Unix ns), so an
 /// Xid recorded late still falls in the window it happened in.
@@ -131,6 +134,11 @@ pub struct Claim {
     pub evidence: Vec<String>,
     pub asserted_seq: u64,
     pub withdrawn: Option<Withdrawal>,
+    /// Asserted before any data it rests on existed ([`Audit::registered_before_data`]).
+    /// Left out of the serialized state when false, so the digest of a ledger whose claims
+    /// all came after their runs is what it was before registration was kept.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub preregistered: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -250,13 +258,23 @@ impl Audit {
                 let (Some(slug), Some(id)) = (str_of(data, "artifact"), str_of(data, "claim")) else {
                     return;
                 };
+                let check = data.get("check").and_then(Check::parse);
+                // A restatement with the same check (to cite evidence, fix the wording) keeps
+                // the registration of the check's first assertion: what was registered is the
+                // check. A new check is registered anew.
+                let earlier = self.claims.get(slug).and_then(|c| c.get(id));
+                let preregistered = match earlier {
+                    Some(e) if check.is_some() && e.check == check => e.preregistered,
+                    _ => check.as_ref().is_some_and(|c| self.registered_before_data(c)),
+                };
                 let claim = Claim {
                     statement: str_of(data, "statement").unwrap_or_default().to_owned(),
                     location: owned(str_of(data, "location")),
-                    check: data.get("check").and_then(Check::parse),
+                    check,
                     evidence: strs_of(data, "evidence").map(str::to_owned).collect(),
                     asserted_seq: record.seq,
                     withdrawn: None,
+                    preregistered,
                 };
                 self.claims.entry(slug.to_owned()).or_default().insert(id.to_owned(), claim);
             }
@@ -270,6 +288,24 @@ impl Audit {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Whether a check asserted now comes before the data it rests on: none of the runs it
+    /// names has a `run.started` yet; for a kernel check (which names no run), no launch
+    /// matching it has been recorded yet. Judged by ledger order (seq), not by producers'
+    /// clocks, so an author cannot backdate a claim.
+    pub fn registered_before_data(&self, check: &Check) -> bool {
+        match check.named_runs() {
+            Some(runs) => runs.iter().all(|r| self.runs.get(*r).is_none_or(|f| f.started_ns.is_none())),
+            None => {
+                let Check::Kernel { kernel, variant, backend } = check else { return false };
+                let cells = self.kernels.get(kernel).into_iter().flat_map(|by_variant| by_variant.values());
+                !cells.flat_map(|by_backend| by_backend.iter()).any(|(b, cell)| {
+                    backend.as_ref().is_none_or(|want| want == b)
+                        && checks::variant_matches(variant.as_ref(), &cell.variant)
+                })
+            }
         }
     }
 

@@ -6,15 +6,31 @@
 //! | class | codes |
 //! |---|---|
 //! | tainted | `xid_hardware_in_window:<code>`, `xid_nvlink_in_window:<code>` (a hardware-class Xid on the run's GPU between its `run.started` and `run.finished`, or after the start of a run not yet finished; "the run's GPU" is its PCI id on its worker: an Xid whose `host` is another worker does not count, one without a `host` counts on every host), `xid_hardware_in_launch:<code>`, `xid_nvlink_in_launch:<code>` (a hardware-class Xid the runner attached to a launch of the run: on the launch's GPU inside its window), `producer_lacks_role:<keyid>` (a cited evidence bundle was signed by a key that did not hold `worker` or `runner` when it was appended) |
-//! | unsupported | `evidence_missing` (no evidence cited), `evidence_missing:<digest>` (a cited digest is not an `evidence.captured` event of the log, yet), `run_without_evidence:<run>`, `run_not_finished:<run>`, `run_not_started:<run>` (finished but never started: no window to check), `run_not_quiesced:<run>`, `metric_missing:<run>`, `kernel_missing`, `check_invalid` |
-//! | contradicted | `value_mismatch`, `kernel_failed`, `kernel_faulted`, `run_failed:<run>` (a `completed` check on a run that exited nonzero or by a signal) |
+//! | unsupported | `evidence_missing` (no evidence cited), `evidence_missing:<digest>` (a cited digest is not an `evidence.captured` event of the log, yet), `run_without_evidence:<run>`, `run_not_finished:<run>`, `run_not_started:<run>` (finished but never started: no window to check), `run_not_quiesced:<run>`, `metric_missing:<run>`, `kernel_missing`, `check_invalid`, `inconclusive` (a group check's observed interval straddles a bound of the claimed one), `interval_undefined` (a group check's interval is not finite: a ratio over a zero baseline, or sums that overflow) |
+//! | contradicted | `value_mismatch` (for a group check: the observed interval lies wholly outside the claimed one), `kernel_failed`, `kernel_faulted`, `run_failed:<run>` (a `completed` check on a run that exited nonzero or by a signal) |
 //!
 //! Context (never changes the verdict): `observed:<value>` (`<sum>/<n>` for a mean, exact),
 //! `observed_delta:<a> - <b>`, `xid_application_in_window:<code>` and likewise for the
 //! `driver`, `informational` and `unknown` classes (and `xid_<class>_in_launch:<code>` for
 //! those attached to a launch), `run_failed:<run>` for metric and
 //! compare checks (their data stands even if the process then failed),
-//! `launches:passed=<n>,failed=<n>,faulted=<n>`, `kernel_error:<error>`.
+//! `launches:passed=<n>,failed=<n>,faulted=<n>`, `kernel_error:<error>`; for group checks
+//! `observed_interval:<lo>..<hi>` (the bootstrap interval, [`super::bootstrap`]),
+//! `estimate:<value>` (the statistic over the runs themselves), `n:<n>` (`<n>/<n baseline>` for
+//! a comparison), each followed by ` (pair <i>)` for the pairs of a `replicated` check.
+//!
+//! Group checks (`group`, `compare_groups`, `replicated`): each run's `agg(metric)` is taken
+//! exactly, rounded to binary64 once, and the statistic's interval is bootstrapped. The
+//! observed interval `[a, b]` against the claimed `[lo, hi]` (compared exactly as decimals; a
+//! side left out is unbounded): supported iff `lo ≤ a` and `b ≤ hi` (touching a bound is
+//! inside); contradicted iff `b < lo` or `a > hi`; otherwise `inconclusive`. A `replicated`
+//! check is contradicted if any pair is, else inconclusive if any pair is, else supported.
+//!
+//! Registration: a claim is `preregistered` when its check was first asserted before any data
+//! it rests on existed (no `run.started` of a run it names; for a kernel check, no matching
+//! launch), otherwise `post_hoc` (see [`super::Audit::registered_before_data`]). An artifact
+//! whose canonical version was submitted with `require_preregistration` does not pass while
+//! any of its claims is `post_hoc` (`claim_post_hoc:<claim>`).
 //!
 //! A GPU is (host, PCI id): nodes of one model share PCI bus ids. An Xid with no `host`
 //! (written before producers recorded it) is matched to that PCI id on every host, so old
@@ -42,6 +58,8 @@ use crate::data::reason_code;
 use crate::decimal::Decimal;
 use crate::keys::KeyRegistry;
 
+mod groups;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
@@ -49,6 +67,23 @@ pub enum Verdict {
     Contradicted,
     Unsupported,
     Tainted,
+}
+
+/// Whether a claim was stated before the data it rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    Preregistered,
+    PostHoc,
+}
+
+impl Registration {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registration::Preregistered => "preregistered",
+            Registration::PostHoc => "post_hoc",
+        }
+    }
 }
 
 impl Verdict {
@@ -80,9 +115,11 @@ pub fn reason_class(reason: &str) -> Verdict {
 pub struct ClaimVerdict {
     pub artifact: String,
     pub claim: String,
-    /// `metric`, `compare`, `kernel`, `completed`, or `invalid`.
+    /// `metric`, `compare`, `kernel`, `completed`, `group`, `compare_groups`, `replicated`,
+    /// or `invalid`.
     pub kind: &'static str,
     pub verdict: Verdict,
+    pub registration: Registration,
     /// Sorted, deduplicated; empty iff supported.
     pub reasons: Vec<String>,
     /// Sorted, deduplicated.
@@ -124,7 +161,8 @@ pub struct ArtifactVerdict {
     pub passes: bool,
     /// Verdicts of its claims that are not withdrawn.
     pub claims: VerdictCounts,
-    /// Why it does not pass: `not_canonical`, `no_claims`, `claim_<verdict>:<claim>`.
+    /// Why it does not pass: `not_canonical`, `no_claims`, `claim_<verdict>:<claim>`,
+    /// `claim_post_hoc:<claim>` (its canonical version requires preregistration).
     pub reasons: Vec<String>,
 }
 
@@ -215,6 +253,9 @@ impl Audit {
         let mut artifacts = Vec::with_capacity(by_slug.len());
         for (slug, of_slug) in by_slug {
             let canonical_version = corpus.canonical(slug);
+            let require_preregistration = canonical_version
+                .and_then(|v| corpus.artifact(slug)?.versions.get(&v))
+                .is_some_and(|v| v.require_preregistration);
             let mut counts = VerdictCounts::default();
             let mut reasons = Vec::new();
             if canonical_version.is_none() {
@@ -227,6 +268,9 @@ impl Audit {
                 }
                 if c.verdict != Verdict::Supported {
                     reasons.push(format!("claim_{}:{}", c.verdict.as_str(), c.claim));
+                }
+                if require_preregistration && c.registration == Registration::PostHoc {
+                    reasons.push(format!("claim_post_hoc:{}", c.claim));
                 }
             }
             if counts.total() == 0 {
@@ -318,6 +362,9 @@ impl Audit {
                 self.require_run(run, true, &mut f);
                 BTreeSet::from([run.clone()])
             }
+            Some(group @ (Check::Group { .. } | Check::CompareGroups { .. } | Check::Replicated { .. })) => {
+                self.check_groups(group, &mut f)
+            }
         };
         for run in &runs {
             self.check_taint(run, &mut f);
@@ -327,6 +374,11 @@ impl Audit {
             claim: id.to_owned(),
             kind: claim.check.as_ref().map_or("invalid", Check::kind),
             verdict: f.verdict(),
+            registration: if claim.preregistered {
+                Registration::Preregistered
+            } else {
+                Registration::PostHoc
+            },
             reasons: f.reasons.into_iter().collect(),
             context: f.context.into_iter().collect(),
             runs: runs.into_iter().collect(),

@@ -66,12 +66,23 @@ fn event(kind: u8, a: u8, b: u8, c: u8) -> Ev {
         14 => artifact_submitted(slug, u64::from(b % 3) + 1, &format!("content-{}", c % 4), &[run]),
         15 => artifact_superseded(slug, u64::from(b % 3) + 1, u64::from(b % 3) + 2),
         16 => {
-            let check = match c % 4 {
+            let group: Vec<String> = (0..=a % 4).map(|i| format!("r{i}")).collect();
+            let others: Vec<String> = (a % 4 + 1..4).map(|i| format!("r{i}")).collect();
+            let claimed = json!({"lo": "-4", "hi": format!("{}", f64::from(b) / 64.0 - 3.0)});
+            let check = match c % 7 {
                 0 => {
                     metric_check(run, "loss", ["last", "min", "max", "mean"][usize::from(b) % 4], "lt", "0.5")
                 }
                 1 => compare_check("loss", run, &format!("r{}", (a % 4 + 1) % 4), "mean", "ge", "-1.25"),
                 2 => kernel_check("vector_add", b.is_multiple_of(2).then(|| json!({"dtype": "f32"})), None),
+                3 => json!({"kind": "group", "metric": "loss", "runs": group, "agg": "mean",
+                            "stat": if b.is_multiple_of(2) { "mean" } else { "median" }, "claimed": claimed}),
+                4 if !others.is_empty() => json!({"kind": "compare_groups", "metric": "loss", "runs": group,
+                            "baseline_runs": others, "agg": "last", "stat": "mean", "as": "difference",
+                            "claimed": claimed}),
+                5 if !others.is_empty() => json!({"kind": "replicated", "metric": "loss", "agg": "max",
+                            "stat": "median", "as": "ratio", "claimed": claimed,
+                            "pairs": [{"runs": group, "baseline_runs": others}, {"runs": others, "baseline_runs": group}]}),
                 _ => completed_check(run),
             };
             let evidence = format!("@evidence:{run}");

@@ -52,6 +52,15 @@ impl Needs {
                 Some(Check::Kernel { kernel, variant, backend }) => {
                     n.kernels.push((kernel.clone(), variant.clone(), backend.clone()));
                 }
+                Some(
+                    c @ (Check::Group { metric, .. }
+                    | Check::CompareGroups { metric, .. }
+                    | Check::Replicated { metric, .. }),
+                ) => {
+                    for run in c.named_runs().unwrap_or_default() {
+                        n.series.insert((run.to_owned(), metric.clone()));
+                    }
+                }
                 Some(Check::Completed { .. }) | None => {}
             }
         }
