@@ -446,3 +446,49 @@ fn the_torch_example_runs_where_it_can_and_says_why_not_elsewhere() {
         }
     }
 }
+
+#[test]
+fn ctrl_c_reaches_a_running_cell_and_nothing_unfinished_is_recorded() {
+    use std::time::{Duration, Instant};
+    let rig = Rig::new();
+    let (started, got) = (rig.path("started"), rig.path("got-int"));
+    let file = rig.lab.write(
+        "long.toml",
+        format!(
+            r#"name = "long"
+[[command]]
+name = "long"
+command = ["sh", "-c", "trap 'touch {got}; exit 3' INT; touch {started}; while :; do sleep 0.05; done"]
+timeout = "300s"
+i = [1, 2]
+"#,
+            got = got.display(),
+            started = started.display()
+        ),
+    );
+    let mut command = crate::support::command();
+    command
+        .args(["run", "campaign", "--db"])
+        .arg(&rig.lab.db)
+        .arg("--key")
+        .arg(&rig.runner.key)
+        .arg(&file)
+        .args(["--run", "long-1", "--kernel-log", "none"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the first cell never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill =
+        std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(kill.success());
+    let output = child.wait_with_output().expect("exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "an interrupted campaign exits 1: {stderr}");
+    assert!(got.exists(), "the cell's group did not get SIGINT: {stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("interrupted"));
+    assert!(launches(&rig, "long-1").is_empty(), "the unfinished cell was recorded");
+}

@@ -10,6 +10,7 @@
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,6 +25,9 @@ use super::result::{CellResult, RESULT_BYTES_MAX, ResultError, metrics_value, pa
 use super::taxonomy::{self, Ending, FaultClass, NAN_IN_OUTPUT};
 use crate::backend::Backend;
 use crate::supervise::signal_group;
+
+/// How often a waiting cell looks at the interrupt flag.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// How long the output readers may go on after the child's group was killed (a process that
 /// left the group can hold the pipes open; its output is then cut there).
@@ -49,6 +53,8 @@ pub struct CommandEnv {
 pub struct Execution {
     /// How it ended; `None` when it could not be started.
     pub ending: Option<Ending>,
+    /// Whether an interrupt stopped it (it is then not recorded: it did not finish).
+    pub interrupted: bool,
     /// Why it could not be started.
     pub spawn_error: Option<String>,
     /// Wall clock from start to exit, microseconds.
@@ -68,7 +74,7 @@ fn empty_stream() -> StreamReport {
 }
 
 /// Runs `cell` once. `id` makes its result file's name unique within the campaign.
-pub fn execute(cell: &CommandCell, env: &CommandEnv, id: u64) -> Execution {
+pub fn execute(cell: &CommandCell, env: &CommandEnv, id: u64, stop: &AtomicBool) -> Execution {
     let result_file = env.scratch.join(format!("assay-result-{}-{id}.json", std::process::id()));
     let _ = std::fs::remove_file(&result_file);
     let cell_json = Value::Object(cell.variant.clone()).to_string();
@@ -94,6 +100,7 @@ pub fn execute(cell: &CommandCell, env: &CommandEnv, id: u64) -> Execution {
         Err(e) => {
             return Execution {
                 ending: None,
+                interrupted: false,
                 spawn_error: Some(format!("starting {:?}: {e}", cell.argv[0])),
                 wall_us: 0,
                 window: (started_at, SystemTime::now()),
@@ -122,8 +129,33 @@ pub fn execute(cell: &CommandCell, env: &CommandEnv, id: u64) -> Execution {
         let _ = exit_tx.send((status, Instant::now()));
     });
     let limit = cell.timeout.unwrap_or(env.timeout);
-    let (ending, exited) = match exit_rx.recv_timeout(limit) {
-        Ok((Ok(status), at)) => {
+    let deadline = started + limit;
+    let mut interrupted = false;
+    // Waits in slices so that an interrupt reaches a long cell: the cell's group is not the
+    // terminal's, so Ctrl-C is forwarded to it (SIGINT, then SIGKILL after a grace).
+    let waited = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break None;
+        }
+        match exit_rx.recv_timeout(left.min(STOP_POLL)) {
+            Ok(exit) => break Some(exit),
+            Err(mpsc::RecvTimeoutError::Timeout) if stop.load(Ordering::Relaxed) && !interrupted => {
+                interrupted = true;
+                signal_group(pid, libc::SIGINT);
+                match exit_rx.recv_timeout(DRAIN_GRACE) {
+                    Ok(exit) => break Some(exit),
+                    Err(_) => break None,
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Some((Err(std::io::Error::other("the waiter ended")), Instant::now()));
+            }
+        }
+    };
+    let (ending, exited) = match waited {
+        Some((Ok(status), at)) => {
             let ending = match (status.code(), status.signal()) {
                 (Some(code), _) => Ending::Exited(code),
                 (None, Some(signal)) => Ending::Signaled(signal),
@@ -131,8 +163,8 @@ pub fn execute(cell: &CommandCell, env: &CommandEnv, id: u64) -> Execution {
             };
             (ending, at)
         }
-        Ok((Err(_), at)) => (Ending::Exited(-1), at),
-        Err(_) => {
+        Some((Err(_), at)) => (Ending::Exited(-1), at),
+        None => {
             signal_group(pid, libc::SIGKILL);
             // The leader was killed with the group; reap it so no zombie is left.
             let _ = exit_rx.recv_timeout(DRAIN_GRACE);
@@ -158,6 +190,7 @@ pub fn execute(cell: &CommandCell, env: &CommandEnv, id: u64) -> Execution {
         .or_else(|| stderr.result_line.as_deref().map(parse_result));
     Execution {
         ending: Some(ending),
+        interrupted,
         spawn_error: None,
         wall_us,
         window: (started_at, ended_at),
@@ -299,15 +332,20 @@ fn merge(stderr: Option<FaultClass>, stdout: Option<FaultClass>) -> Option<Fault
     }
 }
 
-/// Runs `cell` `cell.repeat` times (stopping at the first run that does not pass) and judges
-/// it. `next_id` numbers result files.
-pub fn run_command_cell(cell: &CommandCell, env: &CommandEnv, next_id: &mut u64) -> CommandLaunch {
+/// Runs `cell` `cell.repeat` times (stopping at the first run that does not pass, or that
+/// `stop` interrupted) and judges it. `next_id` numbers result files.
+pub fn run_command_cell(
+    cell: &CommandCell,
+    env: &CommandEnv,
+    next_id: &mut u64,
+    stop: &AtomicBool,
+) -> CommandLaunch {
     let timeout = cell.timeout.unwrap_or(env.timeout);
     let mut durations = Vec::with_capacity(cell.repeat as usize);
     let mut first_start = None;
     loop {
         *next_id += 1;
-        let execution = execute(cell, env, *next_id);
+        let execution = execute(cell, env, *next_id, stop);
         let started = *first_start.get_or_insert(execution.window.0);
         let verdict = judge(cell, &execution, timeout);
         let reported = match &execution.result {
@@ -316,7 +354,7 @@ pub fn run_command_cell(cell: &CommandCell, env: &CommandEnv, next_id: &mut u64)
         };
         durations.push(reported.as_ref().and_then(|r| r.duration_us).unwrap_or(execution.wall_us));
         let passed = matches!(verdict, Verdict::Completed { passed: true, .. });
-        if !passed || durations.len() >= cell.repeat as usize {
+        if !passed || execution.interrupted || durations.len() >= cell.repeat as usize {
             let repeats = (cell.repeat > 1).then(|| Repeats::of(&durations));
             return CommandLaunch {
                 verdict,
@@ -331,6 +369,11 @@ pub fn run_command_cell(cell: &CommandCell, env: &CommandEnv, next_id: &mut u64)
 }
 
 impl CommandLaunch {
+    /// Whether an interrupt stopped it before it finished (it is not recorded then).
+    pub fn interrupted(&self) -> bool {
+        self.last.interrupted
+    }
+
     /// Whether it completed and passed.
     pub fn passed(&self) -> bool {
         matches!(self.verdict, Verdict::Completed { passed: true, .. })

@@ -198,7 +198,11 @@ pub fn run_campaign(
             was_interrupted = true;
             break;
         }
-        let primary = run_command_cell(cell, &env, &mut result_files);
+        let primary = run_command_cell(cell, &env, &mut result_files, interrupted);
+        if primary.interrupted() {
+            was_interrupted = true;
+            break;
+        }
         let attached = xids.seen_during(&primary);
         let (ty, data) = primary.event(&options.run, cell, &env, launch, None);
         sink.emit(ty, &subject, data).map_err(recording)?;
@@ -208,7 +212,11 @@ pub fn run_campaign(
         let primary_launch = launch;
         launch += 1;
         if let (false, Some(fallback)) = (primary.passed(), &cell.fallback) {
-            let second = run_command_cell(fallback, &env, &mut result_files);
+            let second = run_command_cell(fallback, &env, &mut result_files, interrupted);
+            if second.interrupted() {
+                was_interrupted = true;
+                break;
+            }
             let attached = xids.seen_during(&second);
             let (ty, data) = second.event(&options.run, fallback, &env, launch, Some(primary_launch));
             sink.emit(ty, &subject, data).map_err(recording)?;

@@ -141,7 +141,9 @@ pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
             loop {
                 if interrupts.load(Ordering::Relaxed) > 0 {
                     if !stop.swap(true, Ordering::Relaxed) {
-                        eprintln!("interrupted: stopping after the current cell");
+                        eprintln!(
+                            "interrupted: stopping (a running command cell gets SIGINT and is not recorded; a built-in cell finishes first)"
+                        );
                     }
                     break;
                 }
