@@ -7,7 +7,6 @@ use crate::support;
 use crate::support::runner::Rig;
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader};
 
 use serde_json::{Value, json};
 
@@ -155,19 +154,8 @@ fn every_class_and_the_exit_status() {
     );
 
     // The same diff from a server, and its errors as exit status 2.
-    let mut serve = support::command()
-        .args(["serve", "--db"])
-        .arg(&rig.lab.db)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("assay serve starts");
-    let mut first = String::new();
-    BufReader::new(serve.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("the server prints its URL");
-    let url = first.trim().to_owned();
+    let served = rig.lab.serve();
+    let url = served.url.clone();
     let remote = rig.lab.run([
         OsStr::new("campaign"),
         OsStr::new("diff"),
@@ -178,8 +166,7 @@ fn every_class_and_the_exit_status() {
         OsStr::new(&url),
     ]);
     let unknown = rig.lab.run(["campaign", "diff", "base-1", "nope", "--server", &url]);
-    let _ = serve.kill();
-    let _ = serve.wait();
+    drop(served);
     assert_eq!(remote.status(1).json(), d, "the server's diff is the database's");
     let unknown = unknown.status(2);
     assert!(unknown.stderr.contains("no run \"nope\""), "{}", unknown.stderr);

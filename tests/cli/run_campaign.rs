@@ -255,22 +255,9 @@ fn without_a_gpu_nothing_panics_and_preflight_says_why() {
 
 #[test]
 fn a_campaign_records_through_a_server() {
-    use std::io::{BufRead, BufReader};
     let rig = Rig::new();
-    let mut serve = support::command()
-        .args(["serve", "--db"])
-        .arg(&rig.lab.db)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("assay serve starts");
-    let mut first = String::new();
-    BufReader::new(serve.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("the server prints its URL");
-    let url = first.trim().to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url:?}");
+    let served = rig.lab.serve();
+    let url = served.url.clone();
     let file = rig.lab.write(
         "tiny.toml",
         "name = \"tiny\"\ntolerance = 1e-6\nseed = [1, 2, 3]\n[[kernel]]\nname = \"saxpy\"\nn = [1, 64]\nalpha = 2\n",
@@ -286,8 +273,7 @@ fn a_campaign_records_through_a_server() {
         os("--run"),
         os("srv-1"),
     ]);
-    let _ = serve.kill();
-    let _ = serve.wait();
+    drop(served);
     let out = out.ok();
     no_panic(&out);
     let launches = rig.events("kernel.launch.completed");

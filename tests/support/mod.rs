@@ -159,7 +159,41 @@ pub struct Lab {
     dir: TempDir,
 }
 
+/// `assay serve` on this lab's ledger, on a port of loopback; killed when dropped.
+pub struct Served {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`, as the server printed it.
+    pub url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Lab {
+    /// Starts `assay serve --db DB --listen 127.0.0.1:0` and waits for the URL it prints.
+    pub fn serve(&self) -> Served {
+        use std::io::{BufRead, BufReader};
+        let mut child = command()
+            .args(["serve", "--db"])
+            .arg(&self.db)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("assay serve starts");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("the server prints its URL");
+        let url = first.trim().to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url:?}");
+        Served { child, url }
+    }
+
     /// `assay init --db DB --origin t.local/assay --keys DIR/keys`.
     pub fn new() -> Lab {
         let dir = tempfile::tempdir().expect("a temporary folder");

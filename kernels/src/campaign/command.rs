@@ -20,7 +20,7 @@
 //! cell is passed as JSON in `ASSAY_CELL`. The settings above are not axes; `seed` is an
 //! ordinary axis here (commands draw their own inputs).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -240,14 +240,23 @@ struct Template {
 }
 
 impl Template {
-    fn cell(&self, variant: Map<String, Value>) -> Result<CommandCell, CampaignError> {
+    /// The cell for `variant`. `found` holds the programs already found: a matrix of a
+    /// million cells looks each program up on PATH once, not once a cell.
+    fn cell(
+        &self,
+        variant: Map<String, Value>,
+        found: &mut BTreeSet<String>,
+    ) -> Result<CommandCell, CampaignError> {
         let argv = self.argv.iter().map(|arg| substitute(arg, &variant)).collect::<Result<Vec<_>, _>>()?;
         let env = self
             .env
             .iter()
             .map(|(key, value)| Ok((key.clone(), substitute(value, &variant)?)))
             .collect::<Result<Vec<_>, CampaignError>>()?;
-        find_program(&argv[0], &self.cwd)?;
+        if !found.contains(&argv[0]) {
+            find_program(&argv[0], &self.cwd)?;
+            found.insert(argv[0].clone());
+        }
         Ok(CommandCell {
             name: self.name.clone(),
             variant,
@@ -352,14 +361,16 @@ pub(super) fn expand_command(
     }
     // A placeholder in argv or env is named on its own key's line when it is wrong.
     let key_of = |message: &str| if message.contains("in env") { Some("env") } else { Some("command") };
+    let mut found = BTreeSet::new();
     for_each_combination(&axes, cells_max.saturating_sub(out.len()), &mut |variant, _| {
-        let mut cell = template.cell(variant.clone()).map_err(|e| at(key_of(&e.0), e.0))?;
+        let mut cell = template.cell(variant.clone(), &mut found).map_err(|e| at(key_of(&e.0), e.0))?;
         if let Some(overrides) = &template.fallback {
             let mut fallback = variant;
             for (key, value) in overrides {
                 fallback.insert(key.clone(), value.clone());
             }
-            cell.fallback = Some(Box::new(template.cell(fallback).map_err(|e| at(Some("fallback"), e.0))?));
+            cell.fallback =
+                Some(Box::new(template.cell(fallback, &mut found).map_err(|e| at(Some("fallback"), e.0))?));
         }
         out.push(cell);
         Ok(())
