@@ -8,6 +8,7 @@
 //! - [`export`]: Parquet exports and offline audit bundles, and their verification.
 //! - [`http`]: the HTTP service; [`client`]: its client; [`live`]: projections kept current.
 //! - [`campaign_runs`]: a campaign run's launches from the store, and the diff of two runs.
+//! - [`report`]: publication-style reports of an artifact and of the corpus.
 //! - [`view`]: the JSON form of a record; [`tokens`]: read tokens.
 //! - `web`: the dashboard, HTML pages over the HTTP service's read model.
 
@@ -23,6 +24,7 @@ pub mod live;
 pub mod proof;
 pub mod recover;
 pub mod replay;
+pub mod report;
 pub mod schema;
 pub mod sink;
 pub mod store;

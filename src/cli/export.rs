@@ -33,7 +33,7 @@ pub struct SourceArgs {
 }
 
 /// The ledger an export reads.
-enum Source {
+pub(super) enum Source {
     Db(Store),
     Server(ServerSource),
 }
@@ -82,7 +82,7 @@ pub async fn run(cmd: ExportCommand) -> anyhow::Result<Exit> {
     }
 }
 
-async fn open(source: &SourceArgs) -> anyhow::Result<Source> {
+pub(super) async fn open(source: &SourceArgs) -> anyhow::Result<Source> {
     if let Some(client) = source.server.client()? {
         return Ok(Source::Server(ServerSource::new(client)));
     }

@@ -33,6 +33,7 @@ mod progress;
 mod proof;
 mod recover;
 mod remote;
+mod report;
 mod run;
 mod serve;
 mod state;
@@ -173,6 +174,8 @@ enum Command {
     /// Bearer tokens for reading over HTTP beyond loopback.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Publication-style reports: one artifact's, or the corpus's.
+    Report(report::ReportArgs),
     /// Export Parquet tables, or an artifact's offline audit bundle.
     #[command(subcommand)]
     Export(export::ExportCommand),
@@ -221,6 +224,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Serve(a) => serve::run(a).await,
         Command::Token(c) => token::run(c).await,
         Command::Demo(a) => demo::run(a).await,
+        Command::Report(a) => report::run(a).await,
         Command::Export(c) => export::run(c).await,
         Command::VerifyExport(a) => verify_export::export(a).await,
         Command::VerifyBundle(a) => verify_export::bundle(a).await,

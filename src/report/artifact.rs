@@ -1,0 +1,1 @@
+//! One artifact's report: see the parent module.

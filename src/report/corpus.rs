@@ -1,0 +1,1 @@
+//! The corpus report: see the parent module.

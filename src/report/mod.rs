@@ -1,0 +1,32 @@
+//! Publication-style reports rendered from the ledger at a signed checkpoint.
+//!
+//! - [`artifact`]: one artifact's report (`assay report --artifact`, `/artifacts/{slug}/report`):
+//!   its claims verbatim with their verdicts in words, observed values with intervals and n,
+//!   figures, runs, Xids, kernel cells, what could not be checked, and provenance.
+//! - [`corpus`]: the corpus report (`assay report --corpus`, `/report`): the headline, the
+//!   failing artifacts grouped by reason, and the headline's trend over the checkpoints.
+//!
+//! A report is a pure function of the ledger state at its checkpoint: the same state gives the
+//! same bytes (no clock, no host, no random order).
+
+pub mod artifact;
+pub mod corpus;
+
+/// The formats a report is rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A self-contained, printable HTML page (no external assets).
+    Html,
+    /// Markdown.
+    Md,
+}
+
+impl Format {
+    /// The file extension of the format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Html => "html",
+            Format::Md => "md",
+        }
+    }
+}
