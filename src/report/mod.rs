@@ -5,12 +5,14 @@
 //!   figures, runs, Xids, kernel cells, what could not be checked, and provenance.
 //! - [`corpus`]: the corpus report (`assay report --corpus`, `/report`): the headline, the
 //!   failing artifacts grouped by reason, and the headline's trend over the checkpoints.
+//! - [`page`]: the self-contained HTML shell (inline CSS with print rules) both share.
 //!
 //! A report is a pure function of the ledger state at its checkpoint: the same state gives the
 //! same bytes (no clock, no host, no random order).
 
 pub mod artifact;
 pub mod corpus;
+pub mod page;
 
 /// The formats a report is rendered in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
