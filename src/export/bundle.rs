@@ -80,6 +80,8 @@ pub fn proof_path(file: &Path) -> PathBuf {
 pub struct BundlePlan {
     slug: String,
     checkpoint: Checkpoint,
+    /// The checkpoint's signed note, verbatim.
+    note: String,
     /// The checkpoint's size as stored (the verdict is taken at it).
     size: u64,
     artifact: ArtifactVerdict,
@@ -89,6 +91,8 @@ pub struct BundlePlan {
     events: Vec<Record>,
     /// The sidecar: one `c2sp.org/tlog-proof@v1` proof per event, in the same order.
     proofs: Arc<[u8]>,
+    /// Where each event's proof ends in `proofs`.
+    proof_ends: Vec<usize>,
 }
 
 /// Reads what the bundle of `slug` at the latest checkpoint holds. `ledger_key` must be the
@@ -102,6 +106,17 @@ pub async fn plan<S: LedgerSource>(
     ledger_key: &VerifierKey,
     folded: impl FnOnce(u64) -> Option<Projections>,
 ) -> Result<BundlePlan, ExportError> {
+    Ok(plan_with_state(src, slug, ledger_key, folded).await?.0)
+}
+
+/// [`plan`], and the projections at the checkpoint it was read at (what a report shows beside
+/// the events the verdict rests on).
+pub async fn plan_with_state<S: LedgerSource>(
+    src: &S,
+    slug: &str,
+    ledger_key: &VerifierKey,
+    folded: impl FnOnce(u64) -> Option<Projections>,
+) -> Result<(BundlePlan, Projections), ExportError> {
     let cp_row = src.latest_checkpoint().await?;
     let size = cp_row.size;
     let checkpoint = Checkpoint::open(&cp_row.note, ledger_key).map_err(|e| {
@@ -140,8 +155,20 @@ pub async fn plan<S: LedgerSource>(
     }
     let subject = artifact_subject(&state, slug)?;
     let events: Vec<Record> = selected.into_values().collect();
-    let proofs = prove(src, &events, size).await?;
-    Ok(BundlePlan { slug: slug.to_owned(), checkpoint, size, artifact, claims, subject, events, proofs })
+    let (proofs, proof_ends) = prove(src, &events, size).await?;
+    let plan = BundlePlan {
+        slug: slug.to_owned(),
+        checkpoint,
+        note: cp_row.note,
+        size,
+        artifact,
+        claims,
+        subject,
+        events,
+        proofs,
+        proof_ends,
+    };
+    Ok((plan, state))
 }
 
 /// Whether the selected records alone give the artifact the same verdict.
@@ -155,9 +182,15 @@ fn reproduces(
     again.artifact(slug) == Some(artifact) && again.claims_of(slug).eq(claims.iter())
 }
 
-/// The sidecar's text: an inclusion proof of every event in the tree of size `size`.
-async fn prove<S: LedgerSource>(src: &S, events: &[Record], size: u64) -> Result<Arc<[u8]>, ExportError> {
+/// The sidecar's text: an inclusion proof of every event in the tree of size `size`; and where
+/// each event's proof ends in it.
+async fn prove<S: LedgerSource>(
+    src: &S,
+    events: &[Record],
+    size: u64,
+) -> Result<(Arc<[u8]>, Vec<usize>), ExportError> {
     let mut proofs = String::new();
+    let mut ends = Vec::with_capacity(events.len());
     for r in events {
         let p = src.inclusion(r.seq, size).await?;
         let hashes = p
@@ -170,11 +203,35 @@ async fn prove<S: LedgerSource>(src: &S, events: &[Record], size: u64) -> Result
             &TlogProof { extra: Some(r.leaf().to_vec()), index: r.seq, hashes, checkpoint: p.checkpoint }
                 .to_text(),
         );
+        ends.push(proofs.len());
     }
-    Ok(Arc::from(proofs.into_bytes()))
+    Ok((Arc::from(proofs.into_bytes()), ends))
 }
 
 impl BundlePlan {
+    /// The artifact's slug.
+    pub fn slug(&self) -> &str {
+        &self.slug
+    }
+
+    /// The checkpoint the verdict is taken at, and its signed note verbatim.
+    pub fn checkpoint(&self) -> (&Checkpoint, &str) {
+        (&self.checkpoint, &self.note)
+    }
+
+    /// The artifact's verdict and its claims' (by claim id).
+    pub fn verdicts(&self) -> (&ArtifactVerdict, &[ClaimVerdict]) {
+        (&self.artifact, &self.claims)
+    }
+
+    /// The events the verdict rests on, in seq order, each with its inclusion proof
+    /// (`c2sp.org/tlog-proof@v1` text, as in the sidecar).
+    pub fn cited(&self) -> impl Iterator<Item = (&Record, &str)> {
+        let text = std::str::from_utf8(&self.proofs).unwrap_or_default();
+        let starts = std::iter::once(0).chain(self.proof_ends.iter().copied());
+        self.events.iter().zip(starts.zip(&self.proof_ends)).map(move |(r, (a, b))| (r, &text[a..*b]))
+    }
+
     /// The signed bundle: one statement per claim and the verification summary, signed with
     /// `ledger_key` (the key the plan was read with); `now` is `timeVerified` (RFC 3339).
     pub fn sign(self, ledger_key: &SignerKey, now: &str) -> Bundle {

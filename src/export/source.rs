@@ -5,8 +5,10 @@ use std::future::Future;
 
 use assay_events::cloudevent::CloudEvent;
 use assay_events::dsse::signatures_from_json;
+use assay_events::keys::VerifierKey;
 use assay_events::record::Record;
 use assay_projections::Projections;
+use assay_projections::keys::KeyRegistry;
 use rayon::prelude::*;
 use tokio::sync::mpsc;
 
@@ -80,6 +82,18 @@ pub fn parse(s: &StoredRecord) -> Result<Record, ExportError> {
         record_hash: s.record_hash,
         event,
     })
+}
+
+/// The ledger key genesis (record 0) names, read through the key registry that folds it. The
+/// checkpoint an export reads must then verify under it, so a report needs no key file.
+pub async fn genesis_key<S: LedgerSource>(src: &S) -> Result<VerifierKey, ExportError> {
+    let first = src.records(0, 1).await?;
+    let genesis = first.first().ok_or_else(|| ExportError::Invalid("the ledger is empty".into()))?;
+    let mut keys = KeyRegistry::new();
+    keys.apply(&parse(genesis)?);
+    keys.ledger_key()
+        .cloned()
+        .ok_or_else(|| ExportError::Ledger("record 0 is not a genesis naming the ledger key".into()))
 }
 
 /// The projections folded from records `[0, end)`.

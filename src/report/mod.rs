@@ -23,6 +23,11 @@ pub enum Format {
     Md,
 }
 
+/// A slug as a flat file name (its `/` would make a folder), as the audit bundle names it.
+pub fn file_stem(slug: &str) -> String {
+    crate::http::bundle_file_stem(slug)
+}
+
 impl Format {
     /// The file extension of the format.
     pub fn extension(self) -> &'static str {

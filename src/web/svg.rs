@@ -52,7 +52,8 @@ pub fn downsample(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
     out
 }
 
-fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+/// The finite range of `values` (`0..1` for none; one value widened by 1 each side).
+pub fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) =
         values.filter(|v| v.is_finite()).fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(v), h.max(v)));
     if lo > hi {

@@ -300,13 +300,24 @@ impl Audit {
             Some(runs) => runs.iter().all(|r| self.runs.get(*r).is_none_or(|f| f.started_ns.is_none())),
             None => {
                 let Check::Kernel { kernel, variant, backend } = check else { return false };
-                let cells = self.kernels.get(kernel).into_iter().flat_map(|by_variant| by_variant.values());
-                !cells.flat_map(|by_backend| by_backend.iter()).any(|(b, cell)| {
-                    backend.as_ref().is_none_or(|want| want == b)
-                        && checks::variant_matches(variant.as_ref(), &cell.variant)
-                })
+                self.matching_cells(kernel, variant.as_ref(), backend.as_deref()).next().is_none()
             }
         }
+    }
+
+    /// The launch cells a kernel check matches, with their backend: kernel equal, backend
+    /// equal if given, variant keys equal if given; in (variant, backend) order.
+    pub fn matching_cells<'a>(
+        &'a self,
+        kernel: &str,
+        variant: Option<&'a Value>,
+        backend: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a str, &'a LaunchCell)> + 'a {
+        let cells = self.kernels.get(kernel).into_iter().flat_map(|by_variant| by_variant.values());
+        cells.flat_map(|by_backend| by_backend.iter()).filter_map(move |(b, cell)| {
+            (backend.is_none_or(|want| want == b) && checks::variant_matches(variant, &cell.variant))
+                .then_some((b.as_str(), cell))
+        })
     }
 
     fn run_mut(&mut self, data: &Value) -> Option<&mut RunFacts> {

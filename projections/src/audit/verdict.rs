@@ -51,8 +51,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use assay_events::roles::Role;
 use serde::Serialize;
 
-use super::checks::{Check, aggregate, variant_matches};
-use super::{Audit, Claim, xid_on_run_host};
+use super::checks::{Check, aggregate};
+use super::{Audit, Claim, XidFact, xid_on_run_host};
 use crate::corpus::Corpus;
 use crate::data::reason_code;
 use crate::decimal::Decimal;
@@ -443,19 +443,29 @@ impl Audit {
             let finding = format!("xid_{}_in_launch:{}", x.class.as_str(), x.code);
             if x.class.taints() { f.reason(finding) } else { f.context(finding) }
         }
-        let Some(facts) = self.runs.get(run) else { return };
-        let Some(start) = facts.started_ns else { return };
-        let end = if facts.finished { facts.finished_ns.unwrap_or(i64::MAX) } else { i64::MAX };
-        for gpu in &facts.gpus {
-            for x in self.xids.get(gpu).into_iter().flatten() {
-                if x.time_ns < start || x.time_ns > end || !xid_on_run_host(x.host.as_deref(), &facts.workers)
-                {
-                    continue;
-                }
-                let finding = format!("xid_{}_in_window:{}", x.class.as_str(), x.code);
-                if x.class.taints() { f.reason(finding) } else { f.context(finding) }
-            }
+        for (_, x) in self.xids_in_window(run) {
+            let finding = format!("xid_{}_in_window:{}", x.class.as_str(), x.code);
+            if x.class.taints() { f.reason(finding) } else { f.context(finding) }
         }
+    }
+
+    /// The Xids on the run's GPUs (its PCI ids on its worker, or host-less) inside its window,
+    /// from its `run.started` to its `run.finished` (on, while it has not finished), each with
+    /// its GPU; none for a run that never started.
+    pub fn xids_in_window<'a>(&'a self, run: &str) -> impl Iterator<Item = (&'a str, &'a XidFact)> + 'a {
+        let facts = self.runs.get(run).filter(|f| f.started_ns.is_some());
+        facts.into_iter().flat_map(move |facts| {
+            let start = facts.started_ns.unwrap_or(i64::MIN);
+            let end = if facts.finished { facts.finished_ns.unwrap_or(i64::MAX) } else { i64::MAX };
+            facts.gpus.iter().flat_map(move |gpu| {
+                self.xids.get(gpu).into_iter().flatten().filter_map(move |x| {
+                    (x.time_ns >= start
+                        && x.time_ns <= end
+                        && xid_on_run_host(x.host.as_deref(), &facts.workers))
+                    .then_some((gpu.as_str(), x))
+                })
+            })
+        })
     }
 
     /// Matching launches: kernel equal, backend equal if given, variant keys equal if given.
@@ -468,11 +478,7 @@ impl Audit {
     ) -> BTreeSet<String> {
         let (mut passed, mut failed, mut faulted) = (0u64, 0u64, 0u64);
         let mut runs = BTreeSet::new();
-        let cells = self.kernels.get(kernel).into_iter().flat_map(|by_variant| by_variant.values());
-        for (b, cell) in cells.flat_map(|by_backend| by_backend.iter()) {
-            if backend.is_some_and(|want| want != b) || !variant_matches(variant, &cell.variant) {
-                continue;
-            }
+        for (_, cell) in self.matching_cells(kernel, variant, backend) {
             passed += cell.passed;
             failed += cell.failed;
             faulted += cell.faulted;

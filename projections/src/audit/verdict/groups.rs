@@ -138,7 +138,7 @@ impl Audit {
         let mut missing = false;
         for run in runs {
             match aggregate(self.series(run, spec.metric), spec.agg) {
-                Some(a) => values.push(a.num.to_f64_lossy() / a.den as f64),
+                Some(a) => values.push(a.as_f64()),
                 None => {
                     f.reason(format!("metric_missing:{run}"));
                     missing = true;

@@ -1,1 +1,0 @@
-//! One artifact's report: see the parent module.
