@@ -56,12 +56,7 @@ pub async fn bundle(State(state): State<AppState>, Path(slug): Path<String>) -> 
         // A bundle reads the whole log (and replays it when the live state has moved past the
         // checkpoint): it shares the replay slots of `?at=`. Sending it does not.
         let _permit = state.replays.acquire().await.map_err(|_| ApiError::unavailable("shutting down"))?;
-        // The live projections at the checkpoint save replaying the log; they are one clone
-        // away unless a commit lands in between.
-        let live = |size: u64| {
-            let p = state.live.read();
-            (p.seq().map(|s| s + 1) == Some(size)).then(|| p.clone())
-        };
+        let live = |size: u64| state.live_at(size);
         let plan = plan(state.ledger.store(), &slug, &key.verifier(), live).await.map_err(|e| match e {
             ExportError::Store(e) => ApiError::from(e),
             // The artifact was audited a moment ago; the bundle is built from the store's checkpoint.

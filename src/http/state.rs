@@ -68,4 +68,12 @@ impl AppState {
             renders: Arc::new(RenderCache::default()),
         }))
     }
+
+    /// A copy of the live projections if they are folded from exactly the records `[0, size)`
+    /// (what [`crate::export::bundle::plan`]'s `folded` takes: it saves replaying the log
+    /// unless a commit lands in between).
+    pub fn live_at(&self, size: u64) -> Option<assay_projections::Projections> {
+        let p = self.live.read();
+        (p.seq().map(|s| s + 1) == Some(size)).then(|| p.clone())
+    }
 }

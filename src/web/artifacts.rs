@@ -1,6 +1,7 @@
 //! `/artifacts`: every audited artifact with its verdict, filtered by verdict and searched by
 //! slug or title; `/artifacts/{slug}`: its claims, each claim's verdict and reasons, the
-//! evidence and runs they rest on, its versions, and how to export its audit bundle.
+//! evidence and runs they rest on, its versions, and how to export its audit bundle; and
+//! `/artifacts/{slug}/report`, its report ([`super::report`]).
 
 use assay_projections::audit::{ArtifactVerdict, Registration, Verdict};
 use axum::extract::{Path, State};
@@ -13,6 +14,7 @@ use super::layout::{
     run_href, thead, verdict_badge,
 };
 use super::page::{Page, PageResult, Params, Viewer, WebError, given, page_slice, paging};
+use super::report::{self, ReportParams};
 use crate::http::state::AppState;
 
 /// The verdict filters, as `?verdict=` takes them.
@@ -148,8 +150,30 @@ fn shell_word(s: &str) -> String {
     }
 }
 
-pub async fn one(viewer: Viewer, State(state): State<AppState>, Path(slug): Path<String>) -> Response {
+/// An artifact's page; or, for a path `<slug>/report` that is not itself an artifact's, the
+/// report of `<slug>` (a slug may hold `/`, so the artifact of the whole path comes first).
+pub async fn one(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Params(q): Params<ReportParams>,
+) -> Response {
+    if let Some(of) = slug.strip_suffix(report::SUFFIX)
+        && !known(&state, &slug)
+    {
+        let shown = match report::format_of(&q) {
+            Ok(format) => report::report(&state, of, format).await,
+            Err(e) => Err(e),
+        };
+        return shown.unwrap_or_else(|e| e.page(viewer.signed_in));
+    }
     viewer.show(artifact(&state, &slug))
+}
+
+/// Whether `slug` was submitted or has claims.
+fn known(state: &AppState, slug: &str) -> bool {
+    let p = state.live.read();
+    p.corpus.artifact(slug).is_some() || p.audit.claims().contains_key(slug)
 }
 
 /// A version's status as the API names it (`canonical`, `superseded`, …).
@@ -272,6 +296,13 @@ fn artifact(state: &AppState, slug: &str) -> PageResult {
                     }
                 }
             }
+        }
+        h2 { "Report" }
+        p #artifact-report {
+            "A printable report of this artifact, built at the latest checkpoint with its provenance: "
+            a href={ (artifact_href(slug)) (report::SUFFIX) } { "HTML" } " · "
+            a href={ (artifact_href(slug)) (report::SUFFIX) "?format=md" } { "Markdown" }
+            " (the same bytes as " code { "assay report --artifact " (shell_word(slug)) " --out DIR" } ")."
         }
         (bundle(slug))
     };

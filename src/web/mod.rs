@@ -23,6 +23,7 @@
 //!   the error pages, query parameters and paging.
 //! - [`home`], [`artifacts`], [`queue`], [`gpus`], [`kernels`], [`runs`], [`events`]: pages
 //!   ([`kernels`] also a campaign run's matrix and the diff of two runs).
+//! - [`report`]: an artifact's report (`/artifacts/{slug}/report`, [`crate::report`]).
 //! - [`login`]: the sign-in form, sign-out, and the pages' read check.
 
 mod artifacts;
@@ -34,6 +35,7 @@ mod layout;
 mod login;
 mod page;
 mod queue;
+mod report;
 mod runs;
 pub(crate) mod svg;
 
