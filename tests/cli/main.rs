@@ -12,6 +12,7 @@ mod gates;
 mod pipe;
 mod proofs;
 mod replay;
+mod report;
 mod roundtrip;
 mod run_campaign;
 mod run_command;
