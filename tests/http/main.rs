@@ -14,6 +14,7 @@ mod demo_serve;
 mod kernels_pages;
 mod numbers;
 mod remote;
+mod report;
 mod schemathesis;
 mod serve_cli;
 mod stream;

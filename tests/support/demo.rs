@@ -54,14 +54,22 @@ pub fn url(printed: &[String]) -> &str {
     printed.last().map(String::as_str).expect("the URL line")
 }
 
-/// A plain HTTP/1.1 GET of `path` from `base` (`host:port` or `http://host:port/`); asserts
-/// 200 and returns the body.
-pub fn get_ok(base: &str, path: &str) -> String {
+/// A plain HTTP/1.1 GET of `path` from `base` (`host:port` or `http://host:port/`): the status,
+/// the header block and the body.
+pub fn get(base: &str, path: &str) -> (u16, String, String) {
     let addr = base.trim_start_matches("http://").trim_end_matches('/');
     let mut s = TcpStream::connect(addr).unwrap();
     write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();
     s.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{path}: {}", response.lines().next().unwrap_or(""));
-    response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// [`get`], asserting 200; the body.
+pub fn get_ok(base: &str, path: &str) -> String {
+    let (status, head, body) = get(base, path);
+    assert_eq!(status, 200, "{path}: {}", head.lines().next().unwrap_or(""));
+    body
 }
