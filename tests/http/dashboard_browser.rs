@@ -12,6 +12,10 @@
 //!   `next`, the cookie authorizes the headline's `/v1/audit` and the live feed, and signing out
 //!   sends the browser back to `/login`.
 //!
+//! - `assay demo --size small --serve` on port 0, then `tests/browser/report.mjs`: a failing
+//!   and a passing artifact's report load with nothing fetched beside them, their verdicts,
+//!   registrations and observed values equal `/v1/audit`, and each prints to a PDF.
+//!
 //! Needs node, /usr/bin/chromium and `npm ci --prefix tests/browser`. Without them the tests
 //! fail under CI=true (which installs them) and are skipped otherwise.
 
@@ -211,5 +215,35 @@ fn signing_in_works_in_chromium() {
     assert!(out.contains("in the live feed over the cookie after"), "the live-feed check ran:\n{out}");
     assert!(out.contains("signed out:"), "the sign-out check ran:\n{out}");
     assert_saved(&screenshots, &shots);
+    assert!(stopped.success(), "graceful stop: {stopped}");
+}
+
+#[test]
+fn the_report_prints_to_pdf_in_chromium() {
+    let Some(browser_dir) = browser_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let lab = dir.path().join("lab");
+    let (child, printed) = demo::serve(&lab);
+    let server = Served { child: Some(child) };
+    let url = demo::url(&printed).to_owned();
+    let pdfs = dir.path().join("pdf");
+
+    let screenshots = screenshot_dir(&["report"]);
+    let run = node(
+        &browser_dir.join("report.mjs"),
+        &[
+            ("DASHBOARD_URL", url.as_ref()),
+            ("PDF_DIR", pdfs.as_os_str()),
+            ("SCREENSHOT_DIR", screenshots.as_os_str()),
+        ],
+    );
+    let stopped = server.stop();
+    let out = passed(&run);
+    assert!(out.contains("printed to a PDF"), "the PDF check ran:\n{out}");
+    for i in 0..2 {
+        let pdf = std::fs::read(pdfs.join(format!("report-{i}.pdf"))).expect("the PDF");
+        assert!(pdf.starts_with(b"%PDF-") && pdf.len() > 1000, "report-{i}.pdf is a PDF");
+    }
+    assert_saved(&screenshots, &["report"]);
     assert!(stopped.success(), "graceful stop: {stopped}");
 }

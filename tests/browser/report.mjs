@@ -1,0 +1,101 @@
+// Loads artifact reports of a running demo ledger in Debian's chromium (playwright-core, no
+// downloaded browser), checks their numbers against /v1/audit, and prints each to PDF.
+// tests/http/dashboard_browser.rs starts `assay demo --serve` and runs this with:
+//   DASHBOARD_URL   the server's URL
+//   PDF_DIR         where to write the PDFs
+//   SCREENSHOT_DIR  where to save a PNG of a report
+// Exits nonzero with a message on the first failed check.
+
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { CHROMIUM, CHROMIUM_ARGS } from "./common.mjs";
+
+const url = process.env.DASHBOARD_URL;
+const pdfDir = process.env.PDF_DIR;
+const shots = process.env.SCREENSHOT_DIR;
+for (const [name, value] of Object.entries({ DASHBOARD_URL: url, PDF_DIR: pdfDir, SCREENSHOT_DIR: shots })) {
+  if (!value) throw new Error(`${name} is not set`);
+}
+mkdirSync(shots, { recursive: true });
+mkdirSync(pdfDir, { recursive: true });
+
+function check(ok, message) {
+  if (!ok) throw new Error(`check failed: ${message}`);
+  console.log(`ok: ${message}`);
+}
+
+async function json(path) {
+  const r = await fetch(url + path);
+  if (!r.ok) throw new Error(`GET ${path}: ${r.status}`);
+  return r.json();
+}
+
+// The report's attribute for a context code of the audit (the observed values), if any.
+const ATTRIBUTES = { n: "data-n", estimate: "data-estimate", observed_interval: "data-interval", observed: "data-value", observed_delta: "data-value" };
+
+const profile = mkdtempSync(join(tmpdir(), "assay-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: CHROMIUM,
+  headless: true,
+  viewport: { width: 1200, height: 860 },
+  args: ["--headless", ...CHROMIUM_ARGS],
+});
+const errors = [];
+try {
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`console error: ${m.text()}`);
+  });
+  const requests = [];
+  page.on("request", (r) => requests.push(r.url()));
+
+  const audit = (await json("/v1/audit")).state;
+  const failing = audit.artifacts.find((a) => !a.passes);
+  const passing = audit.artifacts.find((a) => a.passes);
+  check(failing && passing, "the demo has a failing and a passing artifact");
+  for (const [i, artifact] of [failing, passing].entries()) {
+    const slug = artifact.slug;
+    requests.length = 0;
+    const response = await page.goto(`${url}/artifacts/${encodeURI(slug)}/report`);
+    check(response.status() === 200, `${slug}: the report loads`);
+    // Chromium may ask for a favicon on its own; the page itself loads nothing.
+    const fetched = requests.filter((u) => !u.endsWith("/favicon.ico"));
+    check(fetched.length === 1, `${slug}: the report fetches nothing else (${fetched.join(", ")})`);
+    const passes = await page.locator("#report-verdict").getAttribute("data-passes");
+    check(passes === String(artifact.passes), `${slug}: passes ${passes} = /v1/audit ${artifact.passes}`);
+    const claims = audit.claims.filter((c) => c.artifact === slug);
+    check((await page.locator("section.claim").count()) === claims.length, `${slug}: ${claims.length} claims`);
+    for (const c of claims) {
+      const section = page.locator(`section.claim[data-claim="${c.claim}"]`);
+      const verdict = await section.getAttribute("data-verdict");
+      check(verdict === c.verdict, `${slug} ${c.claim}: verdict ${verdict} = ${c.verdict}`);
+      const registration = await section.getAttribute("data-registration");
+      check(registration === c.registration, `${slug} ${c.claim}: ${registration} = ${c.registration}`);
+      const words = await section.locator(".verdict").innerText();
+      check(words.length > c.verdict.length + 10, `${slug} ${c.claim}: the verdict in words (${words})`);
+      for (const item of c.context) {
+        const at = item.indexOf(":");
+        const attribute = ATTRIBUTES[item.slice(0, at)];
+        if (!attribute) continue;
+        const detail = item.slice(at + 1);
+        const m = detail.match(/^(.*) \(pair (\d+)\)$/);
+        const [value, pair] = m ? [m[1], `pair ${m[2]}`] : [detail, null];
+        const rows = section.locator(pair ? `table.observed tr[data-pair="${pair}"]` : "table.observed tbody tr");
+        const shown = await rows.first().getAttribute(attribute);
+        check(shown === value, `${slug} ${c.claim}: ${attribute} ${shown} = ${value}`);
+      }
+    }
+    if (i === 0) await page.screenshot({ path: join(shots, "report.png"), fullPage: true });
+    const pdf = join(pdfDir, `report-${i}.pdf`);
+    await page.pdf({ path: pdf, format: "A4", printBackground: true });
+    const bytes = readFileSync(pdf);
+    check(bytes.length > 1000 && bytes.subarray(0, 5).toString("latin1") === "%PDF-", `${slug}: printed to a PDF of ${bytes.length} bytes`);
+  }
+  check(errors.length === 0, `no script errors${errors.length ? ": " + errors.join("; ") : ""}`);
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
