@@ -9,13 +9,16 @@ use maud::{Markup, html};
 use super::model::Observed;
 use crate::web::svg::{Axis, Scale, Series, f1, line_chart, number_ticks, span, tick_text};
 
+/// Each run's value, by run.
+pub type Dots = Vec<(String, f64)>;
+
 /// A figure of a claim.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Figure {
     /// A metric's values by step, one line per run.
     Series { title: String, metric: String, series: Vec<(String, Vec<(f64, f64)>)> },
     /// Each run's aggregate, one row per group; and, when known, the statistic's interval.
-    Strip { title: String, rows: Vec<(String, Vec<(String, f64)>)>, band: Option<Band> },
+    Strip { title: String, rows: Vec<(String, Dots)>, band: Option<Band> },
 }
 
 /// The statistic's observed interval, its estimate, and the claimed bounds (unbounded sides
@@ -46,7 +49,7 @@ pub fn figures_of(audit: &Audit, check: &Check, observed: &[Observed]) -> Vec<Fi
             })
             .collect(),
     };
-    let values = |runs: &[String], metric: &str, agg: Agg| -> Vec<(String, f64)> {
+    let values = |runs: &[String], metric: &str, agg: Agg| -> Dots {
         runs.iter()
             .filter_map(|r| aggregate(audit.series(r, metric), agg).map(|a| (r.clone(), a.as_f64())))
             .collect()
@@ -87,7 +90,7 @@ fn pair_figures(
     (metric, agg, stat, relation): &(&str, Agg, String, String),
     claimed: &Bounds,
     observed: Option<&Observed>,
-    values: &dyn Fn(&[String], &str, Agg) -> Vec<(String, f64)>,
+    values: &dyn Fn(&[String], &str, Agg) -> Dots,
 ) -> Vec<Figure> {
     let of = label.map(|l| format!(" ({l})")).unwrap_or_default();
     vec![
@@ -144,7 +147,7 @@ pub fn svg(figure: &Figure) -> Markup {
 
 /// Dots per row on a shared value axis; the band row shades the interval, marks the estimate,
 /// and draws the claimed bounds as dashed lines.
-fn strip(title: &str, rows: &[(String, Vec<(String, f64)>)], band: Option<&Band>) -> Markup {
+fn strip(title: &str, rows: &[(String, Dots)], band: Option<&Band>) -> Markup {
     let mut all: Vec<f64> = rows.iter().flat_map(|(_, v)| v.iter().map(|p| p.1)).collect();
     if let Some(b) = band {
         all.extend([Some(b.lo), Some(b.hi), b.estimate, b.claimed_lo, b.claimed_hi].into_iter().flatten());
