@@ -23,6 +23,12 @@ pub enum Format {
     Md,
 }
 
+/// The name a unit enum serializes to (`canonical`, `mean`, `ratio`): how pages and reports
+/// write a state or a kind, the same word the JSON uses.
+pub fn serde_name(v: impl serde::Serialize) -> String {
+    serde_json::to_value(v).ok().and_then(|s| s.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
 /// A slug as a flat file name (its `/` would make a folder), as the audit bundle names it.
 pub fn file_stem(slug: &str) -> String {
     crate::http::bundle_file_stem(slug)

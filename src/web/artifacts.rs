@@ -16,6 +16,7 @@ use super::layout::{
 use super::page::{Page, PageResult, Params, Viewer, WebError, given, page_slice, paging};
 use super::report::{self, ReportParams};
 use crate::http::state::AppState;
+use crate::report::serde_name;
 
 /// The verdict filters, as `?verdict=` takes them.
 const FILTERS: &[(&str, &str)] = &[
@@ -176,11 +177,6 @@ fn known(state: &AppState, slug: &str) -> bool {
     p.corpus.artifact(slug).is_some() || p.audit.claims().contains_key(slug)
 }
 
-/// A version's status as the API names it (`canonical`, `superseded`, …).
-fn status_name(status: impl serde::Serialize) -> String {
-    serde_json::to_value(status).ok().and_then(|s| s.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 fn artifact(state: &AppState, slug: &str) -> PageResult {
     let p = state.live.read();
     let report = p.audit_report();
@@ -285,7 +281,7 @@ fn artifact(state: &AppState, slug: &str) -> PageResult {
                     @for (version, v) in a.versions.iter().rev() {
                         tr {
                             td.num { (version) @if a.canonical == Some(*version) { " (canonical)" } }
-                            td { (status_name(v.status)) }
+                            td { (serde_name(v.status)) }
                             td { (v.title.as_deref().unwrap_or("—")) }
                             td { (joined(v.runs.iter().map(|r| link(&run_href(r), r)), html! { ", " }, "—")) }
                             td.num { (v.files) }

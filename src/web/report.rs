@@ -13,6 +13,10 @@ use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::report::{Format, artifact};
 
+/// Bytes of one report served at most: it holds every event its verdicts rest on with a proof
+/// each; a larger one is for `assay report`, which writes it to a file.
+const REPORT_BYTES_MAX: usize = 64 << 20;
+
 /// The path suffix that asks for an artifact's report.
 pub const SUFFIX: &str = "/report";
 
@@ -46,5 +50,13 @@ pub async fn report(state: &AppState, slug: &str, format: Format) -> Result<Resp
         Format::Html => "text/html; charset=utf-8",
         Format::Md => "text/markdown; charset=utf-8",
     };
-    Ok(([(header::CONTENT_TYPE, content_type)], artifact::render(&report, format)).into_response())
+    let text = artifact::render(&report, format);
+    if text.len() > REPORT_BYTES_MAX {
+        return Err(ApiError::internal(
+            "report",
+            format!("the report has {} bytes, more than {REPORT_BYTES_MAX}; use `assay report`", text.len()),
+        )
+        .into());
+    }
+    Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }

@@ -7,6 +7,7 @@ use assay_projections::audit::{Agg, Audit, Check};
 use maud::{Markup, html};
 
 use super::model::Observed;
+use crate::report::serde_name as name_of;
 use crate::web::svg::{Axis, Scale, Series, f1, line_chart, number_ticks, span, tick_text};
 
 /// Each run's value, by run.
@@ -30,11 +31,6 @@ pub struct Band {
     pub estimate: Option<f64>,
     pub claimed_lo: Option<f64>,
     pub claimed_hi: Option<f64>,
-}
-
-/// A serialized enum's name (`mean`, `ratio`).
-fn name_of(v: impl serde::Serialize) -> String {
-    serde_json::to_value(v).ok().and_then(|s| s.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// The figures of `check`, `observed` being its observed values by pair.

@@ -12,6 +12,7 @@ use assay_projections::reasons::explain;
 
 use super::figures::{Figure, figures_of};
 use crate::export::bundle::BundlePlan;
+use crate::report::serde_name;
 
 /// An artifact's report.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,10 +191,7 @@ pub fn of(plan: &BundlePlan, state: &Projections, ledger_keyid: &str) -> Artifac
         .flat_map(|a| {
             a.versions.iter().map(move |(n, v)| VersionRow {
                 version: *n,
-                status: serde_json::to_value(v.status)
-                    .ok()
-                    .and_then(|s| s.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                status: serde_name(v.status),
                 title: v.title.clone(),
                 content_digest: v.content_digest.clone(),
                 submitted_seq: v.submitted_seq,
