@@ -192,3 +192,32 @@ fn strip(title: &str, rows: &[(String, Dots)], band: Option<&Band>) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_band_is_the_observed_interval_against_the_claimed_bounds() {
+        let observed = Observed {
+            interval: Some("1.1..1.3".into()),
+            estimate: Some("1.2".into()),
+            ..Observed::default()
+        };
+        let claimed = Bounds { lo: Some("1".into()), hi: None };
+        let b = band(Some(&observed), &claimed).expect("a band");
+        assert_eq!(
+            (b.lo, b.hi, b.estimate, b.claimed_lo, b.claimed_hi),
+            (1.1, 1.3, Some(1.2), Some(1.0), None)
+        );
+        assert_eq!(band(Some(&Observed::default()), &claimed), None, "no interval, no band");
+
+        let rows = vec![("runs".to_owned(), vec![("r-1".to_owned(), 1.15), ("r-2".to_owned(), 1.25)])];
+        let figure = Figure::Strip { title: "t".into(), rows, band: Some(b) };
+        let drawn = svg(&figure).into_string();
+        assert_eq!(drawn.matches("<circle").count(), 2, "a dot per run");
+        assert_eq!(drawn.matches("class=\"claimed\"").count(), 1, "the one claimed bound");
+        assert!(drawn.contains("data-lo=\"1.1\" data-hi=\"1.3\""), "{drawn}");
+        assert_eq!(drawn, svg(&figure).into_string(), "the same figure, the same bytes");
+    }
+}
