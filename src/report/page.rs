@@ -15,6 +15,8 @@ pub fn document(title: &str, body: Markup) -> String {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                // No favicon request either: a saved report asks nothing of any server.
+                link rel="icon" href="data:,";
                 title { (title) }
                 style { (PreEscaped(CSS)) }
             }
