@@ -6,6 +6,7 @@ mod export;
 mod fixture;
 mod ingest;
 mod rebuild;
+mod report;
 mod runner;
 mod serve;
 
@@ -19,6 +20,8 @@ pub enum BenchCommand {
     Export(export::ExportArgs),
     /// Rebuild of every projection, and full verification, of a large ledger.
     Rebuild(rebuild::RebuildArgs),
+    /// The audit of the demo lab and a report of every artifact, as ratios of a plain replay.
+    Report(report::ReportArgs),
     /// The kernel runner: campaign → ledger throughput of tiny cells, and the overhead of
     /// `run exec` supervision on a CPU-bound command.
     Runner(runner::RunnerArgs),
@@ -38,6 +41,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ingest(a) => ingest::run(a).await,
         BenchCommand::Export(a) => export::run(a).await,
         BenchCommand::Rebuild(a) => rebuild::run(a).await,
+        BenchCommand::Report(a) => report::run(a).await,
         BenchCommand::Runner(a) => runner::run(a).await,
         BenchCommand::Commands(a) => commands::run(a).await,
         BenchCommand::Serve(a) => serve::run(a).await,
