@@ -322,12 +322,12 @@ impl Aggregate {
         lhs.cmp(&margin.mul_u64(self.den).mul_u64(baseline.den))
     }
 
-    /// `num` for a single value, `num/den` for a mean (exact either way).
     /// The value as binary64: the exact quotient rounded once (what group checks aggregate).
     pub fn as_f64(&self) -> f64 {
         self.num.to_f64_lossy() / self.den as f64
     }
 
+    /// `num` for a single value, `num/den` for a mean (exact either way).
     pub fn display(&self) -> String {
         if self.den == 1 { self.num.to_string() } else { format!("{}/{}", self.num, self.den) }
     }

@@ -106,7 +106,7 @@ fn claim(c: &ClaimPart) -> Markup {
                                 td.num { (o.estimate.as_deref().unwrap_or("—")) }
                                 td { (o.interval.as_deref().unwrap_or("—")) }
                                 td { (c.claimed.as_deref().unwrap_or("—")) }
-                                td { (o.value.as_deref().unwrap_or("—")) }
+                                td { (o.value_shown().as_deref().unwrap_or("—")) }
                             }
                         }
                     }

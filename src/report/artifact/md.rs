@@ -117,7 +117,7 @@ fn claim(o: &mut String, c: &ClaimPart) {
                 or_dash(v.estimate.as_deref()),
                 or_dash(v.interval.as_deref()),
                 or_dash(c.claimed.as_deref()),
-                or_dash(v.value.as_deref())
+                or_dash(v.value_shown().as_deref())
             );
         }
         o.push('\n');

@@ -73,7 +73,10 @@ pub async fn run(a: ReportArgs) -> anyhow::Result<()> {
     }
     let (replay, audit, reports) = (median(&mut replay_s), median(&mut audit_s), median(&mut reports_s));
     println!("replay   all projections to the checkpoint: {replay:>8.3} s");
-    println!("audit    {claims} claims:                     {audit:>8.3} s  = {:.3} × replay", audit / replay);
+    println!(
+        "audit    {claims} claims:                     {audit:>8.3} s  = {:.3} × replay",
+        audit / replay
+    );
     println!(
         "reports  {artifacts} artifacts ({:.1} MB of HTML): {reports:>8.3} s  = {:.2} × replay ({:.4} × replay each)",
         bytes as f64 / 1e6,
