@@ -7,6 +7,7 @@ mod bad_input;
 mod campaign_diff;
 mod crash;
 mod demo;
+mod demo_groups;
 mod demo_kernels;
 mod gates;
 mod pipe;
