@@ -3,10 +3,12 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use assay::report::Format;
+use assay::report::corpus::CorpusReport;
 
 use super::Exit;
-use super::export::SourceArgs;
+use super::export::{Source, SourceArgs, open};
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["artifact", "corpus"])))]
@@ -39,6 +41,21 @@ async fn artifact(_a: &ReportArgs, _slug: &str) -> anyhow::Result<Exit> {
     anyhow::bail!("the artifact report is being built")
 }
 
-async fn corpus(_a: &ReportArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("the corpus report is being built")
+async fn corpus(a: &ReportArgs) -> anyhow::Result<Exit> {
+    let report = match open(&a.source).await? {
+        Source::Db(store) => CorpusReport::build(&store).await?,
+        Source::Server(server) => CorpusReport::build(&server).await?,
+    };
+    // A folder (existing, or named with a trailing slash) gets `corpus.<ext>` inside it.
+    let path = if a.out.is_dir() || a.out.as_os_str().to_string_lossy().ends_with('/') {
+        a.out.join(format!("corpus.{}", a.format.extension()))
+    } else {
+        a.out.clone()
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(&path, report.render(a.format)).with_context(|| format!("writing {}", path.display()))?;
+    outln!("{}: the corpus report at checkpoint size {}: {}", path.display(), report.size, report.headline);
+    Ok(Exit::Ok)
 }

@@ -35,7 +35,7 @@ mod login;
 mod page;
 mod queue;
 mod runs;
-mod svg;
+pub(crate) mod svg;
 
 use axum::Router;
 use axum::http::header;
