@@ -13,6 +13,7 @@ mod gates;
 mod pipe;
 mod proofs;
 mod replay;
+mod report_corpus;
 mod roundtrip;
 mod run_campaign;
 mod run_command;
