@@ -14,6 +14,7 @@ mod demo_serve;
 mod kernels_pages;
 mod numbers;
 mod remote;
+mod report_page;
 mod schemathesis;
 mod serve_cli;
 mod stream;

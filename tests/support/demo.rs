@@ -54,14 +54,23 @@ pub fn url(printed: &[String]) -> &str {
     printed.last().map(String::as_str).expect("the URL line")
 }
 
-/// A plain HTTP/1.1 GET of `path` from `base` (`host:port` or `http://host:port/`); asserts
-/// 200 and returns the body.
-pub fn get_ok(base: &str, path: &str) -> String {
+/// A plain HTTP/1.1 GET of `path` from `base` (`host:port` or `http://host:port/`): the
+/// response's head (status line and headers) and its body.
+pub fn get(base: &str, path: &str) -> (String, String) {
     let addr = base.trim_start_matches("http://").trim_end_matches('/');
     let mut s = TcpStream::connect(addr).unwrap();
     write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();
     s.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{path}: {}", response.lines().next().unwrap_or(""));
-    response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+    match response.split_once("\r\n\r\n") {
+        Some((head, body)) => (head.to_owned(), body.to_owned()),
+        None => (response, String::new()),
+    }
+}
+
+/// [`get`], asserting 200; the body.
+pub fn get_ok(base: &str, path: &str) -> String {
+    let (head, body) = get(base, path);
+    assert!(head.starts_with("HTTP/1.1 200"), "{path}: {}", head.lines().next().unwrap_or(""));
+    body
 }
