@@ -43,10 +43,29 @@ fn wire_name(v: impl Serialize) -> String {
 /// A claim's `check`, with runs by index.
 #[derive(Debug, Clone)]
 pub enum Check {
-    Metric { run: usize, metric: String, agg: Agg, op: Op, value: String },
-    Compare { metric: String, run: usize, baseline: usize, agg: Agg, op: Op, margin: String },
-    Kernel { kernel: &'static str, variant: Option<Value>, backend: Option<&'static str> },
-    Completed { run: usize },
+    Metric {
+        run: usize,
+        metric: String,
+        agg: Agg,
+        op: Op,
+        value: String,
+    },
+    Compare {
+        metric: String,
+        run: usize,
+        baseline: usize,
+        agg: Agg,
+        op: Op,
+        margin: String,
+    },
+    Kernel {
+        kernel: &'static str,
+        variant: Option<Value>,
+        backend: Option<&'static str>,
+    },
+    Completed {
+        run: usize,
+    },
     /// `group`, `compare_groups` or `replicated`.
     Groups(GroupCheck),
 }

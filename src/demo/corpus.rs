@@ -608,7 +608,14 @@ impl<'a, 'k> Corpus<'a, 'k> {
         ev
     }
 
-    pub(super) fn claim(&mut self, facts: &Facts, p: &SlugPlan, n: usize, check: Check, time: i64) -> ClaimPlan {
+    pub(super) fn claim(
+        &mut self,
+        facts: &Facts,
+        p: &SlugPlan,
+        n: usize,
+        check: Check,
+        time: i64,
+    ) -> ClaimPlan {
         let evidence = self.evidence_for(&check.runs(facts), &p.runs, time);
         let statement = check.statement(self.runs);
         ClaimPlan {
@@ -942,7 +949,13 @@ impl<'a, 'k> Corpus<'a, 'k> {
                     "artifact": c.slug, "claim": c.id, "statement": c.statement,
                     "location": "PREREGISTRATION.md", "check": c.check.json(self.runs), "evidence": [],
                 });
-                tl.emit(&self.keys.authors[c.author], "claim.asserted", &format!("artifact/{}", c.slug), data, at);
+                tl.emit(
+                    &self.keys.authors[c.author],
+                    "claim.asserted",
+                    &format!("artifact/{}", c.slug),
+                    data,
+                    at,
+                );
             }
             if facts.preregistered(&c.check, c.registered_at.unwrap_or(c.time)) {
                 expectations.preregistered.insert((c.slug.clone(), c.id.clone()));

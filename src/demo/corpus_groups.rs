@@ -93,34 +93,38 @@ impl Corpus<'_, '_> {
         for (k, want) in [Fit::Inside, Fit::Outside, Fit::Straddles].into_iter().enumerate() {
             // Each verdict from another group where there are several.
             let group = (0..seeds.len()).map(|i| seeds[(i + k) % seeds.len()]).find_map(|runs| {
-                let probe = GroupCheck::Group { metric: metric(runs[0]), agg, runs: runs.clone(), claimed: none() };
+                let probe =
+                    GroupCheck::Group { metric: metric(runs[0]), agg, runs: runs.clone(), claimed: none() };
                 probe.fitted(self.runs, want, better(runs[0]))
             });
-            let ratio = (0..comparisons.len()).map(|i| &comparisons[(i + k) % comparisons.len()]).find_map(|c| {
-                let probe = GroupCheck::Ratio {
-                    metric: metric(c.runs[0]),
-                    agg,
-                    runs: c.runs.clone(),
-                    baseline: c.baseline.clone(),
-                    claimed: none(),
-                };
-                probe.fitted(self.runs, want, better(c.runs[0]))
-            });
+            let ratio =
+                (0..comparisons.len()).map(|i| &comparisons[(i + k) % comparisons.len()]).find_map(|c| {
+                    let probe = GroupCheck::Ratio {
+                        metric: metric(c.runs[0]),
+                        agg,
+                        runs: c.runs.clone(),
+                        baseline: c.baseline.clone(),
+                        claimed: none(),
+                    };
+                    probe.fitted(self.runs, want, better(c.runs[0]))
+                });
             // Screening and confirmation: the configuration's earlier and later seeds, each
             // against the same baseline seeds.
             let replicable: Vec<&Comparison> = comparisons
                 .iter()
                 .filter(|c| c.runs.len() >= 2 && (c.baseline.len() >= 2 || c.runs.len() >= 3))
                 .collect();
-            let replicated = (0..replicable.len()).map(|i| replicable[(i + k) % replicable.len()]).find_map(|c| {
-                let half = c.runs.len().div_ceil(2);
-                let pairs = vec![
-                    (c.runs[..half].to_vec(), c.baseline.clone()),
-                    (c.runs[half..].to_vec(), c.baseline.clone()),
-                ];
-                let probe = GroupCheck::Replicated { metric: metric(c.runs[0]), agg, pairs, claimed: none() };
-                probe.fitted(self.runs, want, better(c.runs[0]))
-            });
+            let replicated =
+                (0..replicable.len()).map(|i| replicable[(i + k) % replicable.len()]).find_map(|c| {
+                    let half = c.runs.len().div_ceil(2);
+                    let pairs = vec![
+                        (c.runs[..half].to_vec(), c.baseline.clone()),
+                        (c.runs[half..].to_vec(), c.baseline.clone()),
+                    ];
+                    let probe =
+                        GroupCheck::Replicated { metric: metric(c.runs[0]), agg, pairs, claimed: none() };
+                    probe.fitted(self.runs, want, better(c.runs[0]))
+                });
             for check in [group, ratio, replicated].into_iter().flatten() {
                 // The supported group and comparison claims were registered before their runs.
                 let prereg = want == Fit::Inside && !matches!(check, GroupCheck::Replicated { .. });
@@ -146,7 +150,12 @@ impl Corpus<'_, '_> {
     }
 
     /// The canonical (non-kernel) artifact citing most of `runs`, the latest on ties.
-    fn host_for<'p>(&self, plans: &'p [SlugPlan], outcome: &CorpusOutcome, runs: &[usize]) -> Option<&'p SlugPlan> {
+    fn host_for<'p>(
+        &self,
+        plans: &'p [SlugPlan],
+        outcome: &CorpusOutcome,
+        runs: &[usize],
+    ) -> Option<&'p SlugPlan> {
         plans
             .iter()
             .filter(|p| outcome.canonical.contains_key(&p.slug) && p.project != Project::Kernels)
@@ -189,7 +198,8 @@ impl Corpus<'_, '_> {
         let metric = metrics::headline(project).to_owned();
         let better = first.series(&metric).map_or(Better::Lower, |s| s.def.better);
         let make = |agg: Agg| {
-            let probe = GroupCheck::Group { metric: metric.clone(), agg, runs: runs.clone(), claimed: none() };
+            let probe =
+                GroupCheck::Group { metric: metric.clone(), agg, runs: runs.clone(), claimed: none() };
             probe.fitted(self.runs, Fit::Inside, better)
         };
         let best = if better == Better::Lower { Agg::Min } else { Agg::Max };
@@ -230,7 +240,13 @@ impl Corpus<'_, '_> {
             "slug": slug, "version": 1, "title": plan.title, "content_digest": written.digest,
             "runs": ids, "files": written.files, "generator": GENERATOR, "require_preregistration": true,
         });
-        tl.emit(&self.keys.authors[plan.author], "artifact.submitted", &format!("artifact/{slug}"), data, submitted);
+        tl.emit(
+            &self.keys.authors[plan.author],
+            "artifact.submitted",
+            &format!("artifact/{slug}"),
+            data,
+            submitted,
+        );
         outcome.submitted += 1;
         outcome.admitted += 1;
         outcome.canonical.insert(slug, 1);

@@ -6,7 +6,9 @@
 //! the model and the audit's exact decimal comparison cannot disagree by rounding.
 
 use assay_projections::audit::Agg;
-use assay_projections::audit::bootstrap::{Interval, Level, Relation, Stat, compare_interval, group_interval};
+use assay_projections::audit::bootstrap::{
+    Interval, Level, Relation, Stat, compare_interval, group_interval,
+};
 use serde_json::{Value, json};
 
 use super::metrics::{Better, above, below};
@@ -248,7 +250,8 @@ pub fn claim_for(intervals: &[Interval], want: Fit, better: Better) -> Option<Cl
 /// A short decimal well inside `(a, b)` (a quarter of the gap from either end at least).
 fn strictly_between(a: f64, b: f64) -> Option<String> {
     let gap = b - a;
-    if !(gap > a.abs().max(b.abs()) * 1e-9) {
+    // NaN or too narrow to cut well inside.
+    if gap.is_nan() || gap <= a.abs().max(b.abs()) * 1e-9 {
         return None;
     }
     let mid = a + gap / 2.0;
@@ -282,6 +285,9 @@ mod tests {
         let x: f64 = straddle.lo.unwrap().parse().unwrap();
         assert!(x > 1.25 && x < 1.31, "{x}");
         assert_eq!(claim_for(&[Interval { lo: 2.0, hi: 2.0 }], Fit::Straddles, Better::Lower), None);
-        assert_eq!(percent(&Claimed { lo: Some("1.27".into()), hi: Some("1.34".into()) }), " (27–34% higher)");
+        assert_eq!(
+            percent(&Claimed { lo: Some("1.27".into()), hi: Some("1.34".into()) }),
+            " (27–34% higher)"
+        );
     }
 }

@@ -30,12 +30,18 @@ pub trait LedgerSource: Clone + Send + Sync + 'static {
         seq: u64,
         size: u64,
     ) -> impl Future<Output = Result<InclusionProof, ExportError>> + Send;
-    /// The tree sizes of up to `limit` signed checkpoints from size `from`, ascending.
+    /// The tree sizes of up to `limit` signed checkpoints from size `from`, ascending. By
+    /// default a source keeps no history of checkpoints: only the latest is listed.
     fn checkpoint_sizes(
         &self,
         from: u64,
         limit: u32,
-    ) -> impl Future<Output = Result<Vec<u64>, ExportError>> + Send;
+    ) -> impl Future<Output = Result<Vec<u64>, ExportError>> + Send {
+        async move {
+            let latest = self.latest_checkpoint().await?.size;
+            Ok(if latest >= from && limit > 0 { vec![latest] } else { Vec::new() })
+        }
+    }
 }
 
 impl LedgerSource for Store {

@@ -162,7 +162,11 @@ impl CorpusReport {
             if next.peek() == Some(&folded) {
                 next.next();
                 let r = p.audit_report();
-                trend.push(TrendPoint { size: folded, passing: r.artifacts_passing, canonical: r.artifacts_canonical });
+                trend.push(TrendPoint {
+                    size: folded,
+                    passing: r.artifacts_passing,
+                    canonical: r.artifacts_canonical,
+                });
             }
         })
         .await?;
@@ -173,7 +177,8 @@ impl CorpusReport {
             headline: report.headline.clone(),
             passing: report.artifacts_passing,
             canonical: report.artifacts_canonical,
-            failing: report.artifacts.iter().filter(|a| a.canonical_version.is_some() && !a.passes).count() as u64,
+            failing: report.artifacts.iter().filter(|a| a.canonical_version.is_some() && !a.passes).count()
+                as u64,
             reasons: by_reason(&report),
             checkpoints: sizes.len() as u64,
             trend,

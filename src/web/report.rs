@@ -27,12 +27,17 @@ pub struct ReportParams {
 /// The report of the latest checkpoint, kept: (its tree size, the report).
 pub type CorpusCache = tokio::sync::Mutex<Option<(u64, Arc<CorpusReport>)>>;
 
-pub async fn page(viewer: Viewer, State(state): State<AppState>, Params(q): Params<ReportParams>) -> Response {
+pub async fn page(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Params(q): Params<ReportParams>,
+) -> Response {
     let format = match given(&q.format) {
         None | Some("html") => Format::Html,
         Some("md") => Format::Md,
         Some(other) => {
-            return viewer.show(Err(WebError::bad_request(format!("format must be html or md, got {other:?}"))));
+            return viewer
+                .show(Err(WebError::bad_request(format!("format must be html or md, got {other:?}"))));
         }
     };
     match report(&state).await {

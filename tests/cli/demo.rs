@@ -245,11 +245,9 @@ impl Recount {
                     },
                 );
             }
-            "artifact.submitted" => {
-                if data["require_preregistration"] == Value::Bool(true) {
-                    let version = data["version"].as_u64().expect("version");
-                    self.require_preregistration.insert((s(data, "slug"), version));
-                }
+            "artifact.submitted" if data["require_preregistration"] == Value::Bool(true) => {
+                let version = data["version"].as_u64().expect("version");
+                self.require_preregistration.insert((s(data, "slug"), version));
             }
             "claim.withdrawn" => {
                 if let Some(c) = self.claims.get_mut(&(s(data, "artifact"), s(data, "claim"))) {
@@ -289,7 +287,9 @@ impl Recount {
 
     /// An artifact's canonical version requires every claim to be preregistered.
     fn requires_preregistration(&self, slug: &str) -> bool {
-        self.canonical.get(slug).is_some_and(|v| self.require_preregistration.contains(&(slug.to_owned(), *v)))
+        self.canonical
+            .get(slug)
+            .is_some_and(|v| self.require_preregistration.contains(&(slug.to_owned(), *v)))
     }
 
     /// last = value at the highest step (latest seq on ties); min, max, mean.
@@ -496,8 +496,7 @@ fn check_demo(dir: &Path, seed: &str) {
     // The headline: canonical artifacts whose claims (at least one) are all supported, and
     // all preregistered where the canonical version requires it.
     let post_hoc = |slug: &str| {
-        recount.requires_preregistration(slug)
-            && live.iter().any(|((s, _), c)| s == slug && !c.preregistered)
+        recount.requires_preregistration(slug) && live.iter().any(|((s, _), c)| s == slug && !c.preregistered)
     };
     let passing = recount
         .canonical

@@ -108,14 +108,16 @@ fn the_demo_shows_every_group_kind_supported_contradicted_and_inconclusive() {
         if !matches!(kind, "group" | "compare_groups" | "replicated") {
             continue;
         }
-        let reasons: Vec<&str> = c["reasons"].as_array().expect("reasons").iter().filter_map(|r| r.as_str()).collect();
+        let reasons: Vec<&str> =
+            c["reasons"].as_array().expect("reasons").iter().filter_map(|r| r.as_str()).collect();
         let outcome = match c["verdict"].as_str().unwrap_or_default() {
             "unsupported" if reasons == ["inconclusive"] => "inconclusive",
             v => v,
         };
         *seen.entry((kind.to_owned(), outcome.to_owned())).or_default() += 1;
         // Every group verdict shows its interval and n.
-        let context: Vec<&str> = c["context"].as_array().expect("context").iter().filter_map(|r| r.as_str()).collect();
+        let context: Vec<&str> =
+            c["context"].as_array().expect("context").iter().filter_map(|r| r.as_str()).collect();
         assert!(context.iter().any(|x| x.starts_with("observed_interval:")), "{c}");
         assert!(context.iter().any(|x| x.starts_with("n:")), "{c}");
     }
@@ -134,7 +136,8 @@ fn the_demo_shows_every_group_kind_supported_contradicted_and_inconclusive() {
         .find(|a| a["slug"].as_str().is_some_and(|s| s.ends_with("-preregistered")))
         .expect("the preregistered study");
     assert_eq!(study["passes"], false);
-    let reasons: Vec<&str> = study["reasons"].as_array().expect("reasons").iter().filter_map(|r| r.as_str()).collect();
+    let reasons: Vec<&str> =
+        study["reasons"].as_array().expect("reasons").iter().filter_map(|r| r.as_str()).collect();
     assert!(!reasons.is_empty() && reasons.iter().all(|r| r.starts_with("claim_post_hoc:")), "{reasons:?}");
     let slug = study["slug"].as_str().expect("slug");
     let of_study: Vec<&Value> = claims.iter().filter(|c| c["artifact"] == slug).collect();

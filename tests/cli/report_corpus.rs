@@ -34,7 +34,8 @@ fn parse_md(md: &str) -> (Vec<(u64, u64, u64)>, Failing) {
             code = rest.split('`').next().expect("a code").to_owned();
         } else if line.starts_with("| ") && !line.starts_with("| Artifact") {
             let c = cells(line);
-            let details = if c[2].is_empty() { Vec::new() } else { c[2].split(", ").map(str::to_owned).collect() };
+            let details =
+                if c[2].is_empty() { Vec::new() } else { c[2].split(", ").map(str::to_owned).collect() };
             failing.insert((c[0].clone(), code.clone()), details);
         }
     }
@@ -50,7 +51,8 @@ fn failing_of(audit: &Value) -> Failing {
         }
         for r in a["reasons"].as_array().expect("reasons").iter().filter_map(Value::as_str) {
             let (code, detail) = r.split_once(':').map_or((r, None), |(c, d)| (c, Some(d)));
-            let details = out.entry((a["slug"].as_str().expect("slug").to_owned(), code.to_owned())).or_default();
+            let details =
+                out.entry((a["slug"].as_str().expect("slug").to_owned(), code.to_owned())).or_default();
             details.extend(detail.map(str::to_owned));
         }
     }
@@ -78,7 +80,8 @@ fn the_corpus_report_is_the_audit_with_its_trend_and_the_same_bytes_twice() {
     let html = std::fs::read_to_string(out.join("corpus.html")).expect("corpus.html");
     assert!(said.stdout.contains("corpus.html"), "{}", said.stdout);
     let md_path = lab.path("corpus.md");
-    lab.run(["report", "--corpus", "--db", db, "--format", "md", "--out", md_path.to_str().expect("UTF-8")]).ok();
+    lab.run(["report", "--corpus", "--db", db, "--format", "md", "--out", md_path.to_str().expect("UTF-8")])
+        .ok();
     let md = std::fs::read_to_string(&md_path).expect("corpus.md");
 
     let headline = audit["headline"].as_str().expect("headline");
@@ -95,7 +98,11 @@ fn the_corpus_report_is_the_audit_with_its_trend_and_the_same_bytes_twice() {
     assert_eq!(trend.len(), checkpoints.min(200), "a point per checkpoint: {trend:?}");
     assert!(trend.windows(2).all(|w| w[0].0 < w[1].0), "ascending sizes");
     let last = *trend.last().expect("a point");
-    let at_end = (records, audit["artifacts_passing"].as_u64().unwrap(), audit["artifacts_canonical"].as_u64().unwrap());
+    let at_end = (
+        records,
+        audit["artifacts_passing"].as_u64().unwrap(),
+        audit["artifacts_canonical"].as_u64().unwrap(),
+    );
     assert_eq!(last, at_end, "the last point is the headline at the latest checkpoint");
     assert_eq!(html.matches("<tr data-size=").count(), trend.len());
 

@@ -35,7 +35,8 @@ impl CorpusReport {
 
     pub fn html(&self) -> String {
         let passing: Vec<(f64, f64)> = self.trend.iter().map(|t| (t.size as f64, t.passing as f64)).collect();
-        let canonical: Vec<(f64, f64)> = self.trend.iter().map(|t| (t.size as f64, t.canonical as f64)).collect();
+        let canonical: Vec<(f64, f64)> =
+            self.trend.iter().map(|t| (t.size as f64, t.canonical as f64)).collect();
         let chart = line_chart(
             "The headline over the ledger's history",
             &[Series { name: "passing", points: &passing }, Series { name: "canonical", points: &canonical }],
@@ -93,7 +94,12 @@ impl CorpusReport {
             out.push_str(&format!("\n### {}\n\n`{}` — {n} artifact{}\n\n", g.words, g.code, plural(n)));
             out.push_str("| Artifact | Version | Claims |\n|---|---:|---|\n");
             for a in &g.artifacts {
-                out.push_str(&format!("| {} | {} | {} |\n", md_cell(&a.slug), version(a), md_cell(&a.details.join(", "))));
+                out.push_str(&format!(
+                    "| {} | {} | {} |\n",
+                    md_cell(&a.slug),
+                    version(a),
+                    md_cell(&a.details.join(", "))
+                ));
             }
         }
         out
