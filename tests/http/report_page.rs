@@ -42,3 +42,14 @@ fn the_report_page_is_the_cli_report_byte_for_byte() {
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     assert!(child.wait().unwrap().success());
 }
+
+#[tokio::test]
+async fn a_fresh_ledger_reports_nothing_yet_at_its_genesis_checkpoint() {
+    let app = crate::support::http::spawn_app().await;
+    let (status, md) = app.get_text("/report?format=md").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(md.contains("**0 of 0 canonical artifacts pass the claim/evidence audit.**"), "{md}");
+    assert!(md.contains("| 1 | 0 | 0 |\n"), "one point, at the genesis checkpoint: {md}");
+    assert!(md.contains("0 of 0 canonical artifacts fail"), "{md}");
+    app.stop().await;
+}
