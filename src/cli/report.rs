@@ -46,16 +46,22 @@ async fn corpus(a: &ReportArgs) -> anyhow::Result<Exit> {
         Source::Db(store) => CorpusReport::build(&store).await?,
         Source::Server(server) => CorpusReport::build(&server).await?,
     };
-    // A folder (existing, or named with a trailing slash) gets `corpus.<ext>` inside it.
+    let path = write(a, "corpus", &report.render(a.format))?;
+    outln!("{}: the corpus report at checkpoint size {}: {}", path.display(), report.size, report.headline);
+    Ok(Exit::Ok)
+}
+
+/// Writes a report to `--out`: a folder (existing, or named with a trailing `/`) gets
+/// `<stem>.<extension>` inside it; any other path is the file. Returns the file's path.
+fn write(a: &ReportArgs, stem: &str, text: &str) -> anyhow::Result<PathBuf> {
     let path = if a.out.is_dir() || a.out.as_os_str().to_string_lossy().ends_with('/') {
-        a.out.join(format!("corpus.{}", a.format.extension()))
+        a.out.join(format!("{stem}.{}", a.format.extension()))
     } else {
         a.out.clone()
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    std::fs::write(&path, report.render(a.format)).with_context(|| format!("writing {}", path.display()))?;
-    outln!("{}: the corpus report at checkpoint size {}: {}", path.display(), report.size, report.headline);
-    Ok(Exit::Ok)
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }

@@ -85,20 +85,24 @@ pub fn sample(sizes: &[u64], max: usize) -> Vec<u64> {
     out
 }
 
-/// The sizes of every signed checkpoint up to `size`, ascending.
+/// The sizes of every signed checkpoint up to `size`, ascending. Each page must start past the
+/// one before (sizes strictly ascending, at most `size` of them), so a source that repeats
+/// itself ends the listing with an error, not a loop.
 async fn checkpoint_sizes<S: LedgerSource>(src: &S, size: u64) -> Result<Vec<u64>, ExportError> {
-    let mut sizes = Vec::new();
+    let mut sizes: Vec<u64> = Vec::new();
     let mut from = 0;
     loop {
         let page = src.checkpoint_sizes(from, CHECKPOINTS_PAGE).await?;
-        let last = page.last().copied();
-        sizes.extend(page.into_iter().filter(|s| *s <= size && *s > 0));
-        match last {
-            Some(l) if l < size => from = l + 1,
-            _ => break,
+        let Some(&last) = page.last() else { break };
+        if page.first().is_some_and(|f| *f < from) || page.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(ExportError::Ledger(format!("the checkpoints listed from size {from} are out of order")));
         }
+        sizes.extend(page.into_iter().filter(|s| *s <= size && *s > 0));
+        if last >= size {
+            break;
+        }
+        from = last + 1;
     }
-    sizes.dedup();
     if sizes.last() != Some(&size) {
         return Err(ExportError::Ledger(format!("no signed checkpoint is listed at the latest size {size}")));
     }
