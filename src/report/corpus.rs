@@ -95,7 +95,9 @@ async fn checkpoint_sizes<S: LedgerSource>(src: &S, size: u64) -> Result<Vec<u64
         let page = src.checkpoint_sizes(from, CHECKPOINTS_PAGE).await?;
         let Some(&last) = page.last() else { break };
         if page.first().is_some_and(|f| *f < from) || page.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(ExportError::Ledger(format!("the checkpoints listed from size {from} are out of order")));
+            return Err(ExportError::Ledger(format!(
+                "the checkpoints listed from size {from} are out of order"
+            )));
         }
         sizes.extend(page.into_iter().filter(|s| *s <= size && *s > 0));
         if last >= size {
