@@ -14,7 +14,7 @@ mod render;
 
 use std::collections::BTreeMap;
 
-use assay_projections::audit::AuditReport;
+use assay_projections::audit::{AuditReport, ClaimVerdict};
 use assay_projections::{reason_code, reasons};
 
 use crate::export::ExportError;
@@ -42,6 +42,8 @@ pub struct Failing {
     pub version: Option<u64>,
     /// The reasons' details under this code (claim ids), in the audit's order.
     pub details: Vec<String>,
+    /// Why each claim named in `details` has its verdict: `<claim>: <reason in words>`.
+    pub why: Vec<String>,
 }
 
 /// The failing artifacts that share a reason code.
@@ -113,6 +115,8 @@ async fn checkpoint_sizes<S: LedgerSource>(src: &S, size: u64) -> Result<Vec<u64
 
 /// The failing canonical artifacts of `report`, by reason code.
 fn by_reason(report: &AuditReport) -> Vec<ReasonGroup> {
+    let claims: BTreeMap<(&str, &str), &ClaimVerdict> =
+        report.claims.iter().map(|c| ((c.artifact.as_str(), c.claim.as_str()), c)).collect();
     let mut groups: BTreeMap<&str, Vec<Failing>> = BTreeMap::new();
     for a in report.artifacts.iter().filter(|a| a.canonical_version.is_some() && !a.passes) {
         let mut codes: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -123,10 +127,20 @@ fn by_reason(report: &AuditReport) -> Vec<ReasonGroup> {
             }
         }
         for (code, details) in codes {
+            let why = details
+                .iter()
+                .filter_map(|id| claims.get(&(a.slug.as_str(), id.as_str())))
+                .flat_map(|c| {
+                    c.reasons
+                        .iter()
+                        .map(|r| format!("{}: {}", c.claim, reasons::explain(r).unwrap_or_else(|| r.clone())))
+                })
+                .collect();
             groups.entry(code).or_default().push(Failing {
                 slug: a.slug.clone(),
                 version: a.canonical_version,
                 details,
+                why,
             });
         }
     }

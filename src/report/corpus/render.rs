@@ -92,13 +92,14 @@ impl CorpusReport {
         for g in &self.reasons {
             let n = g.artifacts.len();
             out.push_str(&format!("\n### {}\n\n`{}` — {n} artifact{}\n\n", g.words, g.code, plural(n)));
-            out.push_str("| Artifact | Version | Claims |\n|---|---:|---|\n");
+            out.push_str("| Artifact | Version | Claims | Why |\n|---|---:|---|---|\n");
             for a in &g.artifacts {
                 out.push_str(&format!(
-                    "| {} | {} | {} |\n",
+                    "| {} | {} | {} | {} |\n",
                     md_cell(&a.slug),
                     version(a),
-                    md_cell(&a.details.join(", "))
+                    md_cell(&a.details.join(", ")),
+                    md_cell(&a.why.join(" "))
                 ));
             }
         }
@@ -109,11 +110,12 @@ impl CorpusReport {
 fn failing_table(artifacts: &[Failing]) -> Markup {
     html! {
         table {
-            thead { tr { th { "Artifact" } th.num { "Version" } th { "Claims" } } }
+            thead { tr { th { "Artifact" } th.num { "Version" } th { "Claims" } th { "Why" } } }
             tbody {
                 @for a in artifacts {
                     tr data-slug=(a.slug) {
                         td { code { (a.slug) } } td.num { (version(a)) } td { (a.details.join(", ")) }
+                        td.why { @for w in &a.why { span { (w) } " " } }
                     }
                 }
             }
