@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::demo_groups;
 
-fn assay(args: &[&str]) -> String {
+pub(super) fn assay(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_assay"))
         .args(args)
         .env_remove("ASSAY_DB")

@@ -5,10 +5,11 @@
 //! preregistered claims and a post-hoc one on an artifact that requires preregistration.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use assay_projections::audit::bootstrap::{Level, Relation, Stat, compare_interval, group_interval};
 use serde_json::Value;
+
+use super::demo::assay;
 
 /// Where the observed intervals of a group check lie against its claimed one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,17 +80,6 @@ pub fn fit(check: &Value, value: impl Fn(&str) -> Option<f64>) -> Option<Fit> {
     } else {
         Fit::Inside
     })
-}
-
-fn assay(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args(args)
-        .env_remove("ASSAY_DB")
-        .env_remove("ASSAY_LEDGER_KEY")
-        .output()
-        .expect("the assay binary runs");
-    assert!(out.status.success(), "assay {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("UTF-8")
 }
 
 #[test]
