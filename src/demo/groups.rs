@@ -116,11 +116,11 @@ impl GroupCheck {
                 claimed.words()
             ),
             GroupCheck::Ratio { metric, agg, runs: group, baseline, claimed } => format!(
-                "{} ({} runs) vs {} ({} runs): the ratio of mean {} is {}{}.",
+                "{} ({}) vs {} ({}): the ratio of mean {} is {}{}.",
                 config(group),
-                group.len(),
+                ids(runs, group).join(", "),
                 config(baseline),
-                baseline.len(),
+                ids(runs, baseline).join(", "),
                 what(metric, agg),
                 claimed.words(),
                 percent(claimed)

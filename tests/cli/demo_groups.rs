@@ -88,7 +88,7 @@ fn the_demo_shows_every_group_kind_supported_contradicted_and_inconclusive() {
     let lab = dir.path().join("lab");
     let lab = lab.to_str().expect("UTF-8 temp path");
     // 40 runs: enough seeds of one configuration for screening and confirmation groups.
-    assay(&["demo", "--size", "small", "--runs", "40", "--dir", lab]);
+    let summary = assay(&["demo", "--size", "small", "--runs", "40", "--dir", lab]);
     let db = format!("{lab}/assay.db");
     let audit: Value = serde_json::from_str(&assay(&["audit", "--db", &db, "--json"])).expect("audit --json");
     let claims = audit["claims"].as_array().expect("claims");
@@ -118,6 +118,19 @@ fn the_demo_shows_every_group_kind_supported_contradicted_and_inconclusive() {
     }
     let registration = |r: &str| claims.iter().filter(|c| c["registration"] == r).count();
     assert!(registration("preregistered") >= 2, "preregistered claims");
+    // The summary counts those of canonical artifacts, as its verdict counts do.
+    let canonical: Vec<&str> = audit["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .filter(|a| !a["canonical_version"].is_null())
+        .filter_map(|a| a["slug"].as_str())
+        .collect();
+    let counted = claims
+        .iter()
+        .filter(|c| c["registration"] == "preregistered" && canonical.iter().any(|s| c["artifact"] == *s))
+        .count();
+    assert!(summary.contains(&format!("tainted; {counted} preregistered\n")), "{summary}");
     // The study that requires preregistration fails on its post-hoc claim, and only on it.
     let study = audit["artifacts"]
         .as_array()
