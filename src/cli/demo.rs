@@ -143,8 +143,17 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<Exit> {
         );
     }
     let v = s.verdicts();
+    // Of the same claims the verdicts count: those of canonical artifacts.
+    let canonical = |slug: &str| s.audit.artifact(slug).is_some_and(|a| a.canonical_version.is_some());
+    let preregistered = s
+        .audit
+        .claims
+        .iter()
+        .filter(|c| canonical(&c.artifact))
+        .filter(|c| c.registration == assay_projections::audit::Registration::Preregistered)
+        .count();
     outln!(
-        "claims:      {} supported, {} contradicted, {} unsupported, {} tainted",
+        "claims:      {} supported, {} contradicted, {} unsupported, {} tainted; {preregistered} preregistered",
         v.supported,
         v.contradicted,
         v.unsupported,

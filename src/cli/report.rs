@@ -1,9 +1,10 @@
 //! `assay report --artifact SLUG | --corpus (--db|--server) --out DIR|FILE [--format html|md]`:
 //! publication-style reports (`assay::report`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
+use assay::report::corpus::CorpusReport;
 use assay::report::{self, Format};
 
 use super::Exit;
@@ -43,9 +44,7 @@ async fn artifact(a: &ReportArgs, slug: &str) -> anyhow::Result<Exit> {
         Source::Db(store) => report::artifact::build(store, slug, |_| None).await?,
         Source::Server(server) => report::artifact::build(server, slug, |_| None).await?,
     };
-    let path = out_path(&a.out, &report::file_stem(slug), a.format);
-    let text = report::artifact::render(&report, a.format);
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    let path = write(a, &report::file_stem(slug), &report::artifact::render(&report, a.format))?;
     outln!(
         "{}: the report of {slug} ({} claims, {}) at checkpoint size {}",
         path.display(),
@@ -56,12 +55,27 @@ async fn artifact(a: &ReportArgs, slug: &str) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// `out` itself, or when it is a folder (or ends with a `/`), `<stem>.<extension>` in it.
-fn out_path(out: &Path, stem: &str, format: Format) -> PathBuf {
-    let folder = out.is_dir() || out.as_os_str().to_string_lossy().ends_with('/');
-    if folder { out.join(format!("{stem}.{}", format.extension())) } else { out.to_owned() }
+async fn corpus(a: &ReportArgs) -> anyhow::Result<Exit> {
+    let report = match open(&a.source).await? {
+        Source::Db(store) => CorpusReport::build(&store).await?,
+        Source::Server(server) => CorpusReport::build(&server).await?,
+    };
+    let path = write(a, "corpus", &report.render(a.format))?;
+    outln!("{}: the corpus report at checkpoint size {}: {}", path.display(), report.size, report.headline);
+    Ok(Exit::Ok)
 }
 
-async fn corpus(_a: &ReportArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("the corpus report is being built")
+/// Writes a report to `--out`: a folder (existing, or named with a trailing `/`) gets
+/// `<stem>.<extension>` inside it; any other path is the file. Returns the file's path.
+fn write(a: &ReportArgs, stem: &str, text: &str) -> anyhow::Result<PathBuf> {
+    let path = if a.out.is_dir() || a.out.as_os_str().to_string_lossy().ends_with('/') {
+        a.out.join(format!("{stem}.{}", a.format.extension()))
+    } else {
+        a.out.clone()
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }

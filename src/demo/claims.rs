@@ -2,12 +2,13 @@
 //! verdict the scenario expects for each (from the same facts the audit will see). The demo
 //! compares these expectations with the ledger's audit once the history is appended.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use assay_projections::audit::{Agg, Op};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::groups::{Fit, GroupCheck};
 use super::kernels::LaunchFact;
 use super::metrics::{Better, aggregate};
 use super::runs::Run;
@@ -42,10 +43,31 @@ fn wire_name(v: impl Serialize) -> String {
 /// A claim's `check`, with runs by index.
 #[derive(Debug, Clone)]
 pub enum Check {
-    Metric { run: usize, metric: String, agg: Agg, op: Op, value: String },
-    Compare { metric: String, run: usize, baseline: usize, agg: Agg, op: Op, margin: String },
-    Kernel { kernel: &'static str, variant: Option<Value>, backend: Option<&'static str> },
-    Completed { run: usize },
+    Metric {
+        run: usize,
+        metric: String,
+        agg: Agg,
+        op: Op,
+        value: String,
+    },
+    Compare {
+        metric: String,
+        run: usize,
+        baseline: usize,
+        agg: Agg,
+        op: Op,
+        margin: String,
+    },
+    Kernel {
+        kernel: &'static str,
+        variant: Option<Value>,
+        backend: Option<&'static str>,
+    },
+    Completed {
+        run: usize,
+    },
+    /// `group`, `compare_groups` or `replicated`.
+    Groups(GroupCheck),
 }
 
 impl Check {
@@ -70,6 +92,7 @@ impl Check {
                 v
             }
             Check::Completed { run } => json!({"kind": "completed", "run": runs[*run].id}),
+            Check::Groups(g) => g.json(runs),
         }
     }
 
@@ -80,6 +103,12 @@ impl Check {
             Check::Compare { run, baseline, .. } => vec![*run, *baseline],
             Check::Kernel { kernel, variant, backend } => {
                 facts.kernel_runs(kernel, variant.as_ref(), *backend)
+            }
+            Check::Groups(g) => {
+                let mut runs = g.runs();
+                runs.sort_unstable();
+                runs.dedup();
+                runs
             }
         }
     }
@@ -124,6 +153,7 @@ impl Check {
                 let r = &runs[*run];
                 format!("Run {} ({} seed {}) completed successfully.", r.id, r.config, r.seed)
             }
+            Check::Groups(g) => g.statement(runs),
         }
     }
 }
@@ -139,6 +169,8 @@ pub struct ClaimPlan {
     /// `evidence.captured` digests cited.
     pub evidence: Vec<String>,
     pub time: i64,
+    /// First asserted (with nothing to cite) at this earlier time, before its runs started.
+    pub registered_at: Option<i64>,
     pub author: usize,
     /// Withdrawn later, for this reason.
     pub withdraw: Option<&'static str>,
@@ -205,6 +237,18 @@ impl<'a> Facts<'a> {
         aggregate(agg, &self.runs[run].series(metric)?.points)
     }
 
+    /// Whether a check first asserted at `time` is preregistered: no run it names has
+    /// started by then (a kernel check: no matching launch was ever recorded, as every
+    /// launch the demo records comes before the claims about it).
+    pub fn preregistered(&self, check: &Check, time: i64) -> bool {
+        match check {
+            Check::Kernel { kernel, variant, backend } => {
+                self.kernel_counts(kernel, variant.as_ref(), *backend) == (0, 0, 0)
+            }
+            _ => check.runs(self).iter().all(|&r| self.runs[r].started.is_none_or(|s| s > time)),
+        }
+    }
+
     /// The verdict the audit should reach, with its reason codes.
     pub fn expect(&self, check: &Check, evidence: &[String]) -> (Verdict, Vec<String>) {
         let mut reasons: Vec<(Verdict, String)> = Vec::new();
@@ -264,6 +308,17 @@ impl<'a> Facts<'a> {
                 }
             }
             Check::Completed { run } => require(*run, true, &mut reasons),
+            Check::Groups(g) => {
+                for run in g.runs() {
+                    require(run, false, &mut reasons);
+                }
+                match g.fit(self.runs) {
+                    None => reasons.push((Verdict::Unsupported, "metric_missing".into())),
+                    Some(Fit::Inside) => {}
+                    Some(Fit::Outside) => reasons.push((Verdict::Contradicted, "value_mismatch".into())),
+                    Some(Fit::Straddles) => reasons.push((Verdict::Unsupported, "inconclusive".into())),
+                }
+            }
         }
         for run in check.runs(self) {
             if self.runs[run].tainted() {
@@ -324,4 +379,6 @@ pub fn compare_claim(
 pub struct Expectations {
     /// (slug, claim) → (verdict, reason codes), for claims not withdrawn.
     pub claims: BTreeMap<(String, String), (Verdict, Vec<String>)>,
+    /// The claims that are preregistered (every other one is post hoc).
+    pub preregistered: BTreeSet<(String, String)>,
 }

@@ -25,7 +25,7 @@ use super::timeline::Timeline;
 use assay_projections::audit::{Agg, Op};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flow {
+pub(super) enum Flow {
     /// Admitted on first submission.
     Normal,
     /// v2 submitted while v1 is canonical (rejected), v1 superseded, v2 resubmitted
@@ -43,14 +43,14 @@ enum Flow {
 }
 
 #[derive(Debug, Clone)]
-struct SlugPlan {
-    slug: String,
-    title: String,
-    project: Project,
-    author: usize,
-    runs: Vec<usize>,
-    time: i64,
-    flow: Flow,
+pub(super) struct SlugPlan {
+    pub(super) slug: String,
+    pub(super) title: String,
+    pub(super) project: Project,
+    pub(super) author: usize,
+    pub(super) runs: Vec<usize>,
+    pub(super) time: i64,
+    pub(super) flow: Flow,
 }
 
 /// One corpus event to emit, in time order.
@@ -92,7 +92,7 @@ pub struct Corpus<'a, 'k> {
     pub scale: Scale,
 }
 
-fn author_of(project: Project) -> usize {
+pub(super) fn author_of(project: Project) -> usize {
     match project {
         Project::Pretrain | Project::Tokenizer => 0,
         Project::FlashAttn | Project::Kernels => 1,
@@ -149,6 +149,9 @@ impl<'a, 'k> Corpus<'a, 'k> {
         let mut outcome = self.emit_corpus(tl, &plans, &actions, &claims)?;
         // Claims every history should have, whatever the dice said, on canonical artifacts.
         claims.extend(self.coverage(&facts, &plans, &claims, &outcome));
+        // Claims over groups of runs, and a preregistered study (after every draw above, so
+        // the rest of the history is what it was without them).
+        claims.extend(self.group_claims(tl, &facts, &plans, &claims, &mut outcome)?);
         self.emit_claims(tl, &facts, &plans, &claims, &mut outcome);
         Ok(outcome)
     }
@@ -605,7 +608,14 @@ impl<'a, 'k> Corpus<'a, 'k> {
         ev
     }
 
-    fn claim(&mut self, facts: &Facts, p: &SlugPlan, n: usize, check: Check, time: i64) -> ClaimPlan {
+    pub(super) fn claim(
+        &mut self,
+        facts: &Facts,
+        p: &SlugPlan,
+        n: usize,
+        check: Check,
+        time: i64,
+    ) -> ClaimPlan {
         let evidence = self.evidence_for(&check.runs(facts), &p.runs, time);
         let statement = check.statement(self.runs);
         ClaimPlan {
@@ -616,6 +626,7 @@ impl<'a, 'k> Corpus<'a, 'k> {
             location: format!("README.md#claims, item {n}"),
             evidence,
             time,
+            registered_at: None,
             author: p.author,
             withdraw: None,
         }
@@ -932,6 +943,23 @@ impl<'a, 'k> Corpus<'a, 'k> {
     ) {
         let mut expectations = Expectations::default();
         for c in claims {
+            if let Some(at) = c.registered_at {
+                // The check as registered before its runs: nothing to cite yet.
+                let data = json!({
+                    "artifact": c.slug, "claim": c.id, "statement": c.statement,
+                    "location": "PREREGISTRATION.md", "check": c.check.json(self.runs), "evidence": [],
+                });
+                tl.emit(
+                    &self.keys.authors[c.author],
+                    "claim.asserted",
+                    &format!("artifact/{}", c.slug),
+                    data,
+                    at,
+                );
+            }
+            if facts.preregistered(&c.check, c.registered_at.unwrap_or(c.time)) {
+                expectations.preregistered.insert((c.slug.clone(), c.id.clone()));
+            }
             let data = json!({
                 "artifact": c.slug, "claim": c.id, "statement": c.statement, "location": c.location,
                 "check": c.check.json(self.runs), "evidence": c.evidence,
@@ -964,6 +992,13 @@ impl<'a, 'k> Corpus<'a, 'k> {
                 time,
             );
             expectations.claims.insert((p.slug.clone(), "c1".into()), facts.expect(&fixed, &c1.evidence));
+            // A new check is registered anew, when it is asserted.
+            let key = (p.slug.clone(), "c1".to_owned());
+            if facts.preregistered(&fixed, time) {
+                expectations.preregistered.insert(key);
+            } else {
+                expectations.preregistered.remove(&key);
+            }
         }
         let mut withdrawn = 0;
         for c in claims {
@@ -978,6 +1013,7 @@ impl<'a, 'k> Corpus<'a, 'k> {
                     time,
                 );
                 expectations.claims.remove(&(c.slug.clone(), c.id.clone()));
+                expectations.preregistered.remove(&(c.slug.clone(), c.id.clone()));
                 withdrawn += 1;
             }
         }

@@ -15,8 +15,10 @@
 
 mod claims;
 mod corpus;
+mod corpus_groups;
 mod evidence;
 mod gpus;
+mod groups;
 mod kernels;
 mod lab;
 mod metrics;
@@ -483,16 +485,20 @@ fn check(
         };
         let codes: Vec<&str> = claim.reasons.iter().map(|r| assay_projections::reason_code(r)).collect();
         let missing: Vec<&String> = reasons.iter().filter(|r| !codes.contains(&r.as_str())).collect();
-        if claim.verdict != *verdict || !missing.is_empty() {
+        let preregistered = corpus.expectations.preregistered.contains(&key);
+        let registered = claim.registration == assay_projections::audit::Registration::Preregistered;
+        if claim.verdict != *verdict || !missing.is_empty() || registered != preregistered {
             mismatched += 1;
             if mismatched <= 10 {
                 out.push(format!(
-                    "claim {}#{}: ledger {} {:?}, scenario {} {:?}",
+                    "claim {}#{}: ledger {} {} {:?}, scenario {} {} {:?}",
                     claim.artifact,
                     claim.claim,
                     claim.verdict.as_str(),
+                    claim.registration.as_str(),
                     claim.reasons,
                     verdict.as_str(),
+                    if preregistered { "preregistered" } else { "post_hoc" },
                     reasons
                 ));
             }

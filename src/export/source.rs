@@ -32,6 +32,18 @@ pub trait LedgerSource: Clone + Send + Sync + 'static {
         seq: u64,
         size: u64,
     ) -> impl Future<Output = Result<InclusionProof, ExportError>> + Send;
+    /// The tree sizes of up to `limit` signed checkpoints from size `from`, ascending. By
+    /// default a source keeps no history of checkpoints: only the latest is listed.
+    fn checkpoint_sizes(
+        &self,
+        from: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<u64>, ExportError>> + Send {
+        async move {
+            let latest = self.latest_checkpoint().await?.size;
+            Ok(if latest >= from && limit > 0 { vec![latest] } else { Vec::new() })
+        }
+    }
 }
 
 impl LedgerSource for Store {
@@ -49,6 +61,10 @@ impl LedgerSource for Store {
 
     async fn inclusion(&self, seq: u64, size: u64) -> Result<InclusionProof, ExportError> {
         crate::proof::inclusion(self, seq, Some(size)).await.map_err(|e| ExportError::Invalid(e.to_string()))
+    }
+
+    async fn checkpoint_sizes(&self, from: u64, limit: u32) -> Result<Vec<u64>, ExportError> {
+        Ok(self.checkpoints(from, limit).await?.iter().map(|c| c.size).collect())
     }
 }
 
@@ -98,6 +114,15 @@ pub async fn genesis_key<S: LedgerSource>(src: &S) -> Result<VerifierKey, Export
 
 /// The projections folded from records `[0, end)`.
 pub async fn replay<S: LedgerSource>(src: &S, end: u64) -> Result<Projections, ExportError> {
+    replay_observed(src, end, |_, _| {}).await
+}
+
+/// Like [`replay`], showing `observe` the state after each record: (records folded, state).
+pub async fn replay_observed<S: LedgerSource>(
+    src: &S,
+    end: u64,
+    mut observe: impl FnMut(u64, &Projections),
+) -> Result<Projections, ExportError> {
     let mut p = Projections::new();
     let mut next = 0;
     let mut pages = scan(src, 0, end, PAGE_RECORDS);
@@ -109,6 +134,7 @@ pub async fn replay<S: LedgerSource>(src: &S, end: u64) -> Result<Projections, E
             }
             p.apply(r);
             next += 1;
+            observe(next, &p);
         }
     }
     if next != end {
@@ -225,6 +251,11 @@ impl LedgerSource for ServerSource {
             *c = (from + out.len() as u64, prev);
         }
         Ok(out)
+    }
+
+    async fn checkpoint_sizes(&self, from: u64, limit: u32) -> Result<Vec<u64>, ExportError> {
+        let page = self.client.checkpoints(from, limit).await.map_err(Self::err)?;
+        Ok(page.checkpoints.iter().map(|c| c.size).collect())
     }
 
     async fn inclusion(&self, seq: u64, size: u64) -> Result<InclusionProof, ExportError> {

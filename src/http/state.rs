@@ -40,6 +40,8 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     pub replays: Arc<Semaphore>,
     pub renders: Arc<RenderCache>,
+    /// The corpus report of the latest checkpoint (`/report`).
+    pub corpus_report: crate::web::report::CorpusCache,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
             shutdown,
             replays: Arc::new(Semaphore::new(REPLAYS_AT_ONCE)),
             renders: Arc::new(RenderCache::default()),
+            corpus_report: Default::default(),
         }))
     }
 

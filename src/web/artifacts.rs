@@ -163,7 +163,7 @@ pub async fn one(
         && !known(&state, &slug)
     {
         let shown = match report::format_of(&q) {
-            Ok(format) => report::report(&state, of, format).await,
+            Ok(format) => report::artifact_report(&state, of, format).await,
             Err(e) => Err(e),
         };
         return shown.unwrap_or_else(|e| e.page(viewer.signed_in));

@@ -106,6 +106,7 @@ async fn overview(state: &AppState) -> PageResult {
                         (p.seq().map_or("none (empty ledger)".to_owned(), |s| s.to_string())) ". "
                         (link(&format!("/artifacts{}", query(&[("verdict", "fail")])), "artifacts that fail"))
                         " · " (link("/artifacts", "all artifacts"))
+                        " · " a #corpus-report href="/report" { "the corpus report" }
                     }
                 }
                 (health(&p))

@@ -3,7 +3,8 @@
 //! `/v1` serves. Tables and charts (SVG) work without JavaScript; `assets/live.js` only adds
 //! the live feed (EventSource on `/v1/stream`) and filtering of the rows shown.
 //!
-//! Pages only read: they never append, never replay (`?at=` stays an API feature), and every
+//! Pages only read: they never append, never replay (`?at=` stays an API feature; `/report`
+//! is the exception, see [`report`]), and every
 //! list is bounded (rows per page, records per store query, points per chart).
 //!
 //! Pages take the read authorization of `/v1` (`crate::http::auth`), but where `/v1` answers
@@ -23,7 +24,8 @@
 //!   the error pages, query parameters and paging.
 //! - [`home`], [`artifacts`], [`queue`], [`gpus`], [`kernels`], [`runs`], [`events`]: pages
 //!   ([`kernels`] also a campaign run's matrix and the diff of two runs).
-//! - [`report`]: an artifact's report (`/artifacts/{slug}/report`, [`crate::report`]).
+//! - [`report`]: the reports, the CLI's bytes: an artifact's (`/artifacts/{slug}/report`) and the
+//!   corpus's (`/report`, the one page that replays, once per checkpoint).
 //! - [`login`]: the sign-in form, sign-out, and the pages' read check.
 
 mod artifacts;
@@ -35,7 +37,7 @@ mod layout;
 mod login;
 mod page;
 mod queue;
-mod report;
+pub(crate) mod report;
 mod runs;
 pub(crate) mod svg;
 
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/artifacts", get(artifacts::list))
         .route("/artifacts/{*slug}", get(artifacts::one))
         .route("/queue", get(queue::page))
+        .route("/report", get(report::page))
         .route("/gpus", get(gpus::page))
         .route("/kernels", get(kernels::page))
         .route("/kernels/run/{*run}", get(kernels::run_page))

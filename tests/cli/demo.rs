@@ -10,7 +10,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn assay(args: &[&str]) -> String {
+use super::demo_groups;
+
+pub(super) fn assay(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_assay"))
         .args(args)
         .env_remove("ASSAY_DB")
@@ -81,6 +83,9 @@ struct ClaimState {
     check: Value,
     evidence: Vec<String>,
     withdrawn: bool,
+    /// Its check was first asserted before any run it names started (a kernel check: before
+    /// any matching launch).
+    preregistered: bool,
 }
 
 /// Everything the recount needs, folded from the log in seq order.
@@ -96,6 +101,8 @@ struct Recount {
     launches: Vec<Launch>,
     claims: BTreeMap<(String, String), ClaimState>,
     canonical: BTreeMap<String, u64>,
+    /// (slug, version) submitted with `require_preregistration`.
+    require_preregistration: BTreeSet<(String, u64)>,
 }
 
 /// `dddd:bb:dd` from either PCI form the drivers print.
@@ -222,14 +229,25 @@ impl Recount {
             }
             "claim.asserted" => {
                 let evidence = data["evidence"].as_array().into_iter().flatten().filter_map(|d| d.as_str());
+                let key = (s(data, "artifact"), s(data, "claim"));
+                let check = data["check"].clone();
+                let preregistered = match self.claims.get(&key) {
+                    Some(earlier) if earlier.check == check => earlier.preregistered,
+                    _ => self.before_data(&check),
+                };
                 self.claims.insert(
-                    (s(data, "artifact"), s(data, "claim")),
+                    key,
                     ClaimState {
-                        check: data["check"].clone(),
+                        check,
                         evidence: evidence.map(str::to_owned).collect(),
                         withdrawn: false,
+                        preregistered,
                     },
                 );
+            }
+            "artifact.submitted" if data["require_preregistration"] == Value::Bool(true) => {
+                let version = data["version"].as_u64().expect("version");
+                self.require_preregistration.insert((s(data, "slug"), version));
             }
             "claim.withdrawn" => {
                 if let Some(c) = self.claims.get_mut(&(s(data, "artifact"), s(data, "claim"))) {
@@ -247,6 +265,31 @@ impl Recount {
             }
             _ => {}
         }
+    }
+
+    /// No run the check names has started yet (a kernel check: no launch matches it yet).
+    fn before_data(&self, c: &Value) -> bool {
+        let runs = match c["kind"].as_str().unwrap_or_default() {
+            "kernel" => return !self.launches.iter().any(|l| Self::matches(c, l)),
+            "compare" => vec![s(c, "run"), s(c, "baseline_run")],
+            "metric" | "completed" => vec![s(c, "run")],
+            _ => demo_groups::named_runs(c),
+        };
+        runs.iter().all(|r| self.runs.get(r).is_none_or(|f| f.started.is_none()))
+    }
+
+    fn matches(c: &Value, l: &Launch) -> bool {
+        let want = c.get("variant").and_then(Value::as_object);
+        l.kernel == s(c, "kernel")
+            && c.get("backend").and_then(Value::as_str).is_none_or(|b| b == l.backend)
+            && want.is_none_or(|w| w.iter().all(|(k, v)| l.variant.get(k) == Some(v)))
+    }
+
+    /// An artifact's canonical version requires every claim to be preregistered.
+    fn requires_preregistration(&self, slug: &str) -> bool {
+        self.canonical
+            .get(slug)
+            .is_some_and(|v| self.require_preregistration.contains(&(slug.to_owned(), *v)))
     }
 
     /// last = value at the highest step (latest seq on ties); min, max, mean.
@@ -349,16 +392,7 @@ impl Recount {
                 vec![run, base]
             }
             "kernel" => {
-                let want = c.get("variant").and_then(Value::as_object);
-                let matching: Vec<&Launch> = self
-                    .launches
-                    .iter()
-                    .filter(|l| {
-                        l.kernel == s(c, "kernel")
-                            && c.get("backend").and_then(Value::as_str).is_none_or(|b| b == l.backend)
-                            && want.is_none_or(|w| w.iter().all(|(k, v)| l.variant.get(k) == Some(v)))
-                    })
-                    .collect();
+                let matching: Vec<&Launch> = self.launches.iter().filter(|l| Self::matches(c, l)).collect();
                 if matching.is_empty() {
                     found.push(Verdict::Unsupported);
                 }
@@ -371,6 +405,19 @@ impl Recount {
                 let run = s(c, "run");
                 self.require(&run, true, &mut found);
                 vec![run]
+            }
+            _ if demo_groups::is_group(c) => {
+                let runs = demo_groups::named_runs(c);
+                for run in &runs {
+                    self.require(run, false, &mut found);
+                }
+                let (metric, agg) = (s(c, "metric"), s(c, "agg"));
+                match demo_groups::fit(c, |run| self.aggregate(run, &metric, &agg)) {
+                    None | Some(demo_groups::Fit::Straddles) => found.push(Verdict::Unsupported),
+                    Some(demo_groups::Fit::Outside) => found.push(Verdict::Contradicted),
+                    Some(demo_groups::Fit::Inside) => {}
+                }
+                runs
             }
             other => panic!("check kind {other}"),
         };
@@ -430,6 +477,8 @@ fn check_demo(dir: &Path, seed: &str) {
             claim.check,
             theirs["reasons"]
         );
+        let registration = if claim.preregistered { "preregistered" } else { "post_hoc" };
+        assert_eq!(theirs["registration"].as_str(), Some(registration), "{slug}#{id} {}", claim.check);
         if recount.canonical.contains_key(slug) {
             *counts.entry(verdict.name()).or_default() += 1;
             by_slug.entry(slug).or_default().push(verdict);
@@ -444,11 +493,16 @@ fn check_demo(dir: &Path, seed: &str) {
         assert!(ours >= 1, "no {class} claim in the demo (seed {seed})");
     }
 
-    // The headline: canonical artifacts whose claims (at least one) are all supported.
+    // The headline: canonical artifacts whose claims (at least one) are all supported, and
+    // all preregistered where the canonical version requires it.
+    let post_hoc = |slug: &str| {
+        recount.requires_preregistration(slug) && live.iter().any(|((s, _), c)| s == slug && !c.preregistered)
+    };
     let passing = recount
         .canonical
         .keys()
         .filter(|slug| by_slug.get(slug.as_str()).is_some_and(|v| v.iter().all(|v| *v == Verdict::Supported)))
+        .filter(|slug| !post_hoc(slug))
         .count();
     let headline =
         format!("{passing} of {} canonical artifacts pass the claim/evidence audit", recount.canonical.len());

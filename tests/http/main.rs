@@ -15,6 +15,7 @@ mod kernels_pages;
 mod numbers;
 mod remote;
 mod report;
+mod report_page;
 mod schemathesis;
 mod serve_cli;
 mod stream;
