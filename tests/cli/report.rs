@@ -26,10 +26,14 @@ fn group_claims(demo: &Demo) -> String {
     let mut slug = None;
     for r in demo.log() {
         let data = &r["event"]["data"];
-        if r["type"] == "claim.asserted" && data["check"]["metric"] == "val/loss" {
+        // A preregistered claim is first asserted without evidence; its restatement cites it.
+        if r["type"] == "claim.asserted"
+            && data["check"]["kind"] == "metric"
+            && data["check"]["metric"] == "val/loss"
+            && let Some(evidence) = data["evidence"][0].as_str()
+        {
             slug.get_or_insert_with(|| data["artifact"].as_str().expect("artifact").to_owned());
-            let evidence = data["evidence"][0].as_str().expect("evidence").to_owned();
-            runs.insert(data["check"]["run"].as_str().expect("run").to_owned(), evidence);
+            runs.insert(data["check"]["run"].as_str().expect("run").to_owned(), evidence.to_owned());
         }
     }
     let slug = slug.expect("a val/loss claim in the demo");
