@@ -94,6 +94,25 @@ try {
     const bytes = readFileSync(pdf);
     check(bytes.length > 1000 && bytes.subarray(0, 5).toString("latin1") === "%PDF-", `${slug}: printed to a PDF of ${bytes.length} bytes`);
   }
+  // The corpus report: its headline and failing artifacts are the audit's, and it prints.
+  requests.length = 0;
+  const corpus = await page.goto(`${url}/report`);
+  check(corpus.status() === 200, "the corpus report loads");
+  check(requests.filter((u) => !u.endsWith("/favicon.ico")).length === 1, "the corpus report fetches nothing else");
+  const headline = page.locator("#headline");
+  check((await headline.getAttribute("data-passing")) === String(audit.artifacts_passing), `passing = ${audit.artifacts_passing}`);
+  check((await headline.getAttribute("data-canonical")) === String(audit.artifacts_canonical), `canonical = ${audit.artifacts_canonical}`);
+  check((await headline.innerText()).startsWith(audit.headline), `the headline reads "${audit.headline}"`);
+  const last = await page.locator("table#trend tbody tr").last().locator("td").allInnerTexts();
+  check(last[1] === String(audit.artifacts_passing) && last[2] === String(audit.artifacts_canonical), `the trend ends at the headline (${last.join(" ")})`);
+  const failingSlugs = new Set(audit.artifacts.filter((a) => !a.passes && a.canonical_version !== null).map((a) => a.slug));
+  const listed = new Set(await page.locator("section.reason tr[data-slug]").evaluateAll((rows) => rows.map((r) => r.dataset.slug)));
+  check([...failingSlugs].every((s) => listed.has(s)) && [...listed].every((s) => failingSlugs.has(s)), `the ${failingSlugs.size} failing artifacts are listed by reason`);
+  const corpusPdf = join(pdfDir, "corpus.pdf");
+  await page.pdf({ path: corpusPdf, format: "A4", printBackground: true });
+  const corpusBytes = readFileSync(corpusPdf);
+  check(corpusBytes.subarray(0, 5).toString("latin1") === "%PDF-", `the corpus report printed to a PDF of ${corpusBytes.length} bytes`);
+
   check(errors.length === 0, `no script errors${errors.length ? ": " + errors.join("; ") : ""}`);
 } finally {
   await context.close();

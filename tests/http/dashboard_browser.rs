@@ -14,7 +14,8 @@
 //!
 //! - `assay demo --size small --serve` on port 0, then `tests/browser/report.mjs`: a failing
 //!   and a passing artifact's report load with nothing fetched beside them, their verdicts,
-//!   registrations and observed values equal `/v1/audit`, and each prints to a PDF.
+//!   registrations and observed values equal `/v1/audit`, and each prints to a PDF; so does the
+//!   corpus report (`/report`), whose headline, trend end and failing artifacts are the audit's.
 //!
 //! Needs node, /usr/bin/chromium and `npm ci --prefix tests/browser`. Without them the tests
 //! fail under CI=true (which installs them) and are skipped otherwise.
@@ -240,6 +241,9 @@ fn the_report_prints_to_pdf_in_chromium() {
     let stopped = server.stop();
     let out = passed(&run);
     assert!(out.contains("printed to a PDF"), "the PDF check ran:\n{out}");
+    assert!(out.contains("the corpus report printed to a PDF"), "the corpus report's check ran:\n{out}");
+    let corpus = std::fs::read(pdfs.join("corpus.pdf")).expect("the corpus report's PDF");
+    assert!(corpus.starts_with(b"%PDF-"), "corpus.pdf is a PDF");
     for i in 0..2 {
         let pdf = std::fs::read(pdfs.join(format!("report-{i}.pdf"))).expect("the PDF");
         assert!(pdf.starts_with(b"%PDF-") && pdf.len() > 1000, "report-{i}.pdf is a PDF");
