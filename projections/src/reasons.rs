@@ -92,7 +92,10 @@ pub const REASONS: &[Reason] = &[
         "The observed interval is not a finite number: a ratio over a baseline of zero, or values too large to add.",
     ),
     // Claim verdicts: contradicted.
-    r("value_mismatch", "The observed value does not meet the claim's threshold."),
+    r(
+        "value_mismatch",
+        "The observed value does not meet the claim's threshold (for a claim over groups of runs: the observed interval lies wholly outside the claimed one).",
+    ),
     r("kernel_failed", "A matching kernel launch failed its correctness check."),
     r("kernel_faulted", "A matching kernel launch faulted."),
     r("run_failed:<run>", "Run <run> exited with a nonzero code or was killed by a signal."),

@@ -36,7 +36,7 @@ pub async fn run(a: ReportArgs) -> anyhow::Result<()> {
     let lab = dir.path().join("lab");
     let t = Instant::now();
     let built = Command::new(&assay)
-        .args(["demo", "--size", &a.size, "--out"])
+        .args(["demo", "--size", &a.size, "--dir"])
         .arg(&lab)
         .output()
         .with_context(|| format!("running {}", assay.display()))?;
