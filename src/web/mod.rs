@@ -3,9 +3,9 @@
 //! `/v1` serves. Tables and charts (SVG) work without JavaScript; `assets/live.js` only adds
 //! the live feed (EventSource on `/v1/stream`) and filtering of the rows shown.
 //!
-//! Pages only read: they never append, never replay (`?at=` stays an API feature; `/report`
-//! is the exception, see [`report`]), and every
-//! list is bounded (rows per page, records per store query, points per chart).
+//! Pages only read: they never append, never replay (`?at=` stays an API feature; the reports
+//! are the exception, under a replay permit, see [`report`]), and every list is bounded (rows
+//! per page, records per store query, points per chart).
 //!
 //! Pages take the read authorization of `/v1` (`crate::http::auth`), but where `/v1` answers
 //! a missing or refused credential with a JSON 401, a page answers 303 to
@@ -25,7 +25,7 @@
 //! - [`home`], [`artifacts`], [`queue`], [`gpus`], [`kernels`], [`runs`], [`events`]: pages
 //!   ([`kernels`] also a campaign run's matrix and the diff of two runs).
 //! - [`report`]: the reports, the CLI's bytes: an artifact's (`/artifacts/{slug}/report`) and the
-//!   corpus's (`/report`, the one page that replays, once per checkpoint).
+//!   corpus's (`/report`, which replays once per checkpoint).
 //! - [`login`]: the sign-in form, sign-out, and the pages' read check.
 
 mod artifacts;
