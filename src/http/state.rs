@@ -41,7 +41,7 @@ pub struct Shared {
     pub replays: Arc<Semaphore>,
     pub renders: Arc<RenderCache>,
     /// The corpus report of the latest checkpoint (`/report`).
-    pub corpus_report: crate::web::report::CorpusCache,
+    pub corpus_report: crate::report::corpus::CorpusCache,
 }
 
 impl AppState {

@@ -20,6 +20,10 @@ use assay_projections::{reason_code, reasons};
 use crate::export::ExportError;
 use crate::export::source::{LedgerSource, replay_observed};
 
+/// A server's corpus report of its latest checkpoint, kept between requests: (its tree size,
+/// the report).
+pub type CorpusCache = tokio::sync::Mutex<Option<(u64, std::sync::Arc<CorpusReport>)>>;
+
 /// Points of the trend at most.
 pub const TREND_POINTS_MAX: usize = 200;
 

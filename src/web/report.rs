@@ -76,9 +76,6 @@ pub async fn artifact_report(state: &AppState, slug: &str, format: Format) -> Re
     Ok(served(format, text))
 }
 
-/// The corpus report of the latest checkpoint, kept: (its tree size, the report).
-pub type CorpusCache = tokio::sync::Mutex<Option<(u64, Arc<CorpusReport>)>>;
-
 /// `/report`.
 pub async fn page(
     viewer: Viewer,

@@ -6,7 +6,7 @@ use assay_projections::audit::checks::{Bounds, GroupPair, aggregate};
 use assay_projections::audit::{Agg, Audit, Check};
 use maud::{Markup, html};
 
-use super::model::Observed;
+use super::observed::Observed;
 use crate::report::serde_name as name_of;
 use crate::web::svg::{Axis, Scale, Series, f1, line_chart, number_ticks, span, tick_text};
 

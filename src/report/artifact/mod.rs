@@ -11,6 +11,7 @@ mod figures;
 pub mod html;
 pub mod md;
 pub mod model;
+mod observed;
 mod rows;
 
 use assay_projections::Projections;
