@@ -7,8 +7,10 @@
 //! through [`BlobWriter`] (hashed while written, bounded, kept only when whole) and come back
 //! through [`BlobReader`], a chunk at a time: no blob is ever held whole in memory.
 
+pub mod cited;
 mod folder;
 mod postgres;
+pub mod signed;
 
 use std::fmt;
 use std::path::Path;
@@ -47,7 +49,8 @@ impl BlobName {
         BlobName(*blake3::hash(bytes).as_bytes())
     }
 
-    fn from_hasher(hasher: &blake3::Hasher) -> BlobName {
+    /// The name of the bytes `hasher` has seen.
+    pub fn of_hash(hasher: &blake3::Hasher) -> BlobName {
         BlobName(*hasher.finalize().as_bytes())
     }
 
@@ -212,7 +215,7 @@ impl BlobStore {
                 Err(e) => return Err(e),
             }
         }
-        let found = BlobName::from_hasher(&hasher);
+        let found = BlobName::of_hash(&hasher);
         Ok(if found == *name {
             BlobState::Whole { bytes }
         } else {
@@ -278,7 +281,7 @@ impl BlobWriter {
     /// Checks the name, makes the bytes durable and visible under it (or finds them already
     /// stored), and reports what was kept.
     pub async fn finish(mut self) -> Result<Put, BlobError> {
-        let name = BlobName::from_hasher(&self.hasher);
+        let name = BlobName::of_hash(&self.hasher);
         if let Some(expected) = self.expected
             && expected != name
         {
