@@ -8,6 +8,7 @@ mod campaign_diff;
 mod crash;
 mod demo;
 mod demo_kernels;
+mod evidence;
 mod gates;
 mod pipe;
 mod proofs;
