@@ -69,7 +69,7 @@ async fn two_servers_share_one_evidence_store() {
     until_known(&http, &b.url, &worker).await;
 
     // Over two chunks, so a range crosses the chunk boundary.
-    let data: Vec<u8> = (0..(2_500_000u32)).map(|i| (i % 249) as u8).collect();
+    let data: Vec<u8> = (0..2_500_000u32).map(|i| (i % 249) as u8).collect();
     let name = name_of(&data);
     assert_eq!(put(&http, &a.url, &worker, data.clone(), &name).await, StatusCode::CREATED);
     assert_eq!(put(&http, &b.url, &worker, data.clone(), &name).await, StatusCode::OK, "stored once");
