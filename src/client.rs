@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::blobs::{BlobName, BlobState, CHUNK_BYTES, signed};
+use crate::blobs::{BlobName, BlobState, CHUNK_BYTES, Check, signed};
 use crate::http::wire::{
     AppendResponse, BlobPutBody, CheckpointList, ConsistencyProofSchema, DispatchResponse, ErrorBody,
     EventsPage, Health, InclusionProofSchema,
@@ -263,23 +263,13 @@ impl Client {
             Err(ClientError::Api { status: 404, .. }) => return Ok(BlobState::Missing),
             Err(e) => return Err(e),
         };
-        let mut hasher = blake3::Hasher::new();
-        let mut bytes = 0u64;
+        let mut check = Check::default();
         loop {
             match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    bytes += chunk.len() as u64;
-                    hasher.update(&chunk);
-                }
-                Ok(None) => break,
-                Err(_) => return Ok(BlobState::Corrupt { found: None, bytes }),
+                Ok(Some(chunk)) => check.update(&chunk),
+                Ok(None) => return Ok(check.finish(name)),
+                Err(_) => return Ok(check.cut_short()),
             }
         }
-        let found = BlobName::of_hash(&hasher);
-        Ok(if found == *name {
-            BlobState::Whole { bytes }
-        } else {
-            BlobState::Corrupt { found: Some(found), bytes }
-        })
     }
 }

@@ -202,25 +202,45 @@ impl BlobStore {
     /// Reads the blob `name` whole and says whether its bytes still hash to its name.
     pub async fn check(&self, name: &BlobName) -> Result<BlobState, BlobError> {
         let Some(mut reader) = self.read(name, 0, u64::MAX).await? else { return Ok(BlobState::Missing) };
-        let mut hasher = blake3::Hasher::new();
-        let mut bytes = 0u64;
+        let mut check = Check::default();
         loop {
             match reader.next_chunk().await {
-                Ok(Some(chunk)) => {
-                    bytes += chunk.len() as u64;
-                    hasher.update(&chunk);
-                }
-                Ok(None) => break,
-                Err(BlobError::Damaged { .. }) => return Ok(BlobState::Corrupt { found: None, bytes }),
+                Ok(Some(chunk)) => check.update(&chunk),
+                Ok(None) => return Ok(check.finish(name)),
+                Err(BlobError::Damaged { .. }) => return Ok(check.cut_short()),
                 Err(e) => return Err(e),
             }
         }
-        let found = BlobName::of_hash(&hasher);
-        Ok(if found == *name {
-            BlobState::Whole { bytes }
+    }
+}
+
+/// A blob's bytes read back, hashed as they come: what [`BlobStore::check`] and a download's
+/// check conclude.
+#[derive(Default)]
+pub struct Check {
+    hasher: blake3::Hasher,
+    bytes: u64,
+}
+
+impl Check {
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.bytes += chunk.len() as u64;
+        self.hasher.update(chunk);
+    }
+
+    /// Every byte was read: whole when they hash to `name`.
+    pub fn finish(&self, name: &BlobName) -> BlobState {
+        let found = BlobName::of_hash(&self.hasher);
+        if found == *name {
+            BlobState::Whole { bytes: self.bytes }
         } else {
-            BlobState::Corrupt { found: Some(found), bytes }
-        })
+            BlobState::Corrupt { found: Some(found), bytes: self.bytes }
+        }
+    }
+
+    /// The bytes stopped before the end.
+    pub fn cut_short(&self) -> BlobState {
+        BlobState::Corrupt { found: None, bytes: self.bytes }
     }
 }
 

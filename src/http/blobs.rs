@@ -20,7 +20,7 @@ use super::error::ApiError;
 use super::extract::Path;
 use super::state::AppState;
 use super::wire::{BlobPutBody, ErrorBody};
-use crate::blobs::{BlobError, BlobName, BlobReader, BlobStore, signed};
+use crate::blobs::{BlobError, BlobName, BlobReader, BlobState, BlobStore, Check, signed};
 
 fn name_of(text: &str) -> Result<BlobName, ApiError> {
     BlobName::parse(text).map_err(|e| ApiError::bad_request("bad_blob_name", e.to_string()))
@@ -170,28 +170,41 @@ fn etag(name: &BlobName) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{name}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
 }
 
-/// The body of a download; hashed when it is the whole blob, so that damaged bytes end it with
-/// an error instead of arriving under the blob's name.
+/// The body of a download. A whole blob is hashed as it is read, and each chunk is held back
+/// until the next one is read: the last is sent only once the bytes are known to hash to the
+/// name, so damaged bytes end the transfer short (with an error) instead of arriving complete.
 fn body(reader: BlobReader, name: BlobName, whole: bool) -> Body {
-    let hasher = whole.then(blake3::Hasher::new);
-    let stream =
-        futures_util::stream::try_unfold((reader, hasher), move |(mut reader, mut hasher)| async move {
-            match reader.next_chunk().await? {
+    struct Download {
+        reader: BlobReader,
+        check: Option<Check>,
+        held: Option<Vec<u8>>,
+    }
+    let start = Download { reader, check: whole.then(Check::default), held: None };
+    let stream = futures_util::stream::try_unfold(start, move |mut d| async move {
+        loop {
+            match d.reader.next_chunk().await? {
                 Some(chunk) => {
-                    if let Some(h) = hasher.as_mut() {
-                        h.update(&chunk);
+                    if let Some(c) = d.check.as_mut() {
+                        c.update(&chunk);
                     }
-                    Ok(Some((Bytes::from(chunk), (reader, hasher))))
+                    if let Some(previous) = d.held.replace(chunk) {
+                        return Ok(Some((Bytes::from(previous), d)));
+                    }
                 }
-                None => match hasher {
-                    Some(h) if BlobName::of_hash(&h) != name => Err(BlobError::Damaged {
-                        name,
-                        detail: format!("its bytes hash to {}", BlobName::of_hash(&h)),
-                    }),
-                    _ => Ok(None),
-                },
+                None => {
+                    if let Some(BlobState::Corrupt { found, .. }) = d.check.as_ref().map(|c| c.finish(&name))
+                    {
+                        let found = found.map_or_else(|| "other bytes".to_owned(), |f| f.to_hex());
+                        return Err(BlobError::Damaged {
+                            name,
+                            detail: format!("its bytes hash to {found}"),
+                        });
+                    }
+                    return Ok(d.held.take().map(|last| (Bytes::from(last), d)));
+                }
             }
-        });
+        }
+    });
     Body::from_stream(stream.map(|r: Result<Bytes, BlobError>| {
         r.inspect_err(|e| tracing::error!(error = %e, "a blob download ended early"))
     }))

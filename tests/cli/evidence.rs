@@ -3,10 +3,11 @@
 //! once, and a writer killed with SIGKILL mid-upload leaves nothing under a blob name.
 
 use crate::support;
+use crate::support::blobs::named_files;
 use crate::support::runner::Rig;
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// `run exec` with a short quiet window, writing `files` (name, contents) into the evidence
@@ -60,24 +61,6 @@ fn blob_folder(rig: &Rig) -> Option<PathBuf> {
         return None;
     }
     Some(PathBuf::from(format!("{}.blobs", rig.lab.db)))
-}
-
-/// Every file under `root` that is not in `tmp/`: (its name, the blake3 of its bytes).
-fn named_files(root: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            if entry.file_name() != "tmp" {
-                out.extend(named_files(&path));
-            }
-        } else {
-            let hash = blake3::hash(&std::fs::read(&path).unwrap()).to_hex().to_string();
-            out.push((entry.file_name().to_string_lossy().into_owned(), hash));
-        }
-    }
-    out.sort();
-    out
 }
 
 fn verify(rig: &Rig) -> support::Out {

@@ -1,9 +1,8 @@
 //! `PUT|GET|HEAD /v1/blobs/{blake3}` on the real service: a signed upload kept only when its
 //! bytes hash to its name, reads with ETag and one Range, the size limit, and who may do what.
 
+use crate::support::blobs::named_files;
 use crate::support::http as app;
-
-use std::path::Path;
 
 use app::{App, assay_cli, envelope, spawn_app, spawn_app_with};
 use assay::blobs::{BlobName, BlobStore, FolderBlobs, signed};
@@ -85,21 +84,6 @@ async fn a_signed_upload_is_kept_once_and_read_back_whole_or_in_a_range() {
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_blob_name")));
 }
 
-/// Files under the evidence folder that are not in `tmp/`.
-fn named_files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
-        if entry.path().is_dir() {
-            if entry.file_name() != "tmp" {
-                out.extend(named_files(&entry.path()));
-            }
-        } else {
-            out.push(entry.file_name().to_string_lossy().into_owned());
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn a_body_that_does_not_hash_to_its_name_or_is_too_large_is_refused_and_not_kept() {
     let dir = tempfile::tempdir().unwrap();
@@ -126,7 +110,7 @@ async fn a_body_that_does_not_hash_to_its_name_or_is_too_large_is_refused_and_no
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = put_as(&app, Some(&worker), &name_of(b"fits"), b"fits").await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(named_files(&root), vec![name_of(b"fits")]);
+    assert_eq!(named_files(&root), vec![(name_of(b"fits"), name_of(b"fits"))]);
 }
 
 #[tokio::test]
@@ -222,4 +206,30 @@ async fn the_cli_puts_and_verifies_through_a_server() {
     assert!(stdout.starts_with(&format!("{}  missing", name_of(b"never uploaded"))), "{stdout}");
     let (code, _, stderr) = assay_cli(&["evidence", "put", "--server", &app.url, file.to_str().unwrap()]);
     assert_eq!(code, 2, "--server needs --key: {stderr}");
+}
+
+/// Multi-threaded: the server answers while this thread waits for the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_blob_is_never_served_as_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = FolderBlobs::new(dir.path().join("blobs"), 1 << 30);
+    let options = ServeOptions { blobs: Some(BlobStore::Folder(folder.clone())), ..ServeOptions::default() };
+    let app = spawn_app_with(options).await;
+    let worker = app.key("w1", &["worker"]).await;
+    let data = vec![5u8; 1_500_000];
+    let name = name_of(&data);
+    assert_eq!(put_as(&app, Some(&worker), &name, &data).await.0, StatusCode::CREATED);
+    let mut damaged = data.clone();
+    damaged[1_400_000] = 6;
+    std::fs::write(folder.path_of(&BlobName::parse(&name).unwrap()), &damaged).unwrap();
+    let r = app.http.get(app.url(&format!("/v1/blobs/{name}"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the damage shows only at the end");
+    assert!(r.bytes().await.is_err(), "the download ends with an error, not with the damaged bytes");
+    let manifest = format!("{name}  d.bin\n");
+    let files = json!([{"path": "d.bin", "blake3": name, "bytes": data.len()}]);
+    let event = json!({"run": "r-1", "files": files, "bundle_digest": name_of(manifest.as_bytes())});
+    app.append_ok(&[envelope(&worker, "evidence.captured", "run/r-1", event)]).await;
+    let (code, stdout, stderr) = assay_cli(&["evidence", "verify", "--server", &app.url]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.starts_with(&format!("{name}  corrupt")), "{stdout}");
 }
