@@ -9,7 +9,7 @@ use crate::support::cluster;
 use std::time::Duration;
 
 use assay::blobs::{BlobName, signed};
-use cluster::http::store::fresh_pg;
+use cluster::http::store::{count_rows, fresh_pg};
 use cluster::{Ledger, Server, WAIT, assay, client, envelope, post, register};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
@@ -34,18 +34,6 @@ async fn put(
         .send()
         .await;
     r.expect("the server answers").status()
-}
-
-/// Rows of `table` in the ledger's schema, counted from outside any upload's transaction.
-async fn rows(db: &str, table: &str) -> i64 {
-    use sqlx::Connection;
-    let (base, schema) = db.split_once("?schema=").expect("a schema URL");
-    let mut conn = sqlx::PgConnection::connect(base).await.expect("PostgreSQL");
-    let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{schema}\".{table}"))
-        .fetch_one(&mut conn)
-        .await
-        .expect("a count");
-    count
 }
 
 /// Waits until `server` knows `key` (it follows the other server's commits).
@@ -138,11 +126,11 @@ async fn a_server_killed_mid_upload_leaves_nothing() {
     assert!(upload.await.unwrap().is_err(), "the upload could not finish");
     // The dead session's transaction is rolled back: no chunk, no name.
     let deadline = tokio::time::Instant::now() + WAIT;
-    while rows(&db, "blob_chunks").await > 0 {
+    while count_rows(&db, "blob_chunks").unwrap() > 0 {
         assert!(tokio::time::Instant::now() < deadline, "chunks of a dead upload stayed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(rows(&db, "blobs").await, 0);
+    assert_eq!(count_rows(&db, "blobs").unwrap(), 0);
     let b = Server::start(&db, ledger.dir.path(), "b");
     let r = http.head(format!("{}/v1/blobs/{name}", b.url)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
