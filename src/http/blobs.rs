@@ -284,9 +284,9 @@ pub async fn get(
     params(("blake3" = String, Path, description = "blake3 of the bytes, 64 lower-case hex characters", pattern = "^[0-9a-f]{64}$")),
     responses(
         (status = 200, description = "Stored", headers(("ETag" = String, description = "The quoted name"), ("Content-Length" = u64, description = "The blob's size"))),
-        (status = 400, description = "Not a blob name"),
-        (status = 401, description = "A bearer token is required"),
-        (status = 404, description = "No blob of this name is stored"),
+        (status = 400, description = "Not a blob name (a HEAD response carries no body)", body = ErrorBody),
+        (status = 401, description = "A bearer token is required", body = ErrorBody),
+        (status = 404, description = "No blob of this name is stored", body = ErrorBody),
     ),
     security((), ("bearer" = []))
 )]

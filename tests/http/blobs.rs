@@ -233,3 +233,44 @@ async fn a_damaged_blob_is_never_served_as_whole() {
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stdout.starts_with(&format!("{name}  corrupt")), "{stdout}");
 }
+
+/// Multi-threaded: the server answers while this thread waits for the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_exec_through_a_server_uploads_before_it_cites() {
+    let app = spawn_app().await;
+    let runner = app.key("r1", &["runner"]).await;
+    let (key_path, _) = assay::keyfile::write_pair(app.dir.path(), &runner).unwrap();
+    let folder = app.dir.path().join("ev");
+    let script = format!("printf 'out' > '{}/out.txt'", folder.display());
+    let (code, _, stderr) = assay_cli(&[
+        "run",
+        "exec",
+        "--server",
+        &app.url,
+        "--key",
+        key_path.to_str().unwrap(),
+        "--run",
+        "r-1",
+        "--evidence",
+        folder.to_str().unwrap(),
+        "--quiet-window",
+        "100ms",
+        "--sample-every",
+        "20ms",
+        "--quiesce-timeout",
+        "10s",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (status, page) = app.get("/v1/events?type=evidence.captured").await;
+    assert_eq!(status, StatusCode::OK);
+    let files = &page["records"][0]["event"]["data"]["files"];
+    assert_eq!(files[0]["blake3"], name_of(b"out"), "{page}");
+    let (status, body) = app.get_text(&format!("/v1/blobs/{}", name_of(b"out"))).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "out"));
+    let (code, _, stderr) = assay_cli(&["evidence", "verify", "--server", &app.url]);
+    assert_eq!(code, 0, "{stderr}");
+}

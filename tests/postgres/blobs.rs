@@ -101,6 +101,15 @@ async fn two_servers_share_one_evidence_store() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(stdout.starts_with(&format!("{missing}  missing")), "{stdout}");
+    // Put into the database from the command line, it is whole for both servers.
+    let file = ledger.path("a.bin");
+    std::fs::write(&file, b"never uploaded").unwrap();
+    let out = assay(&["evidence", "put", "--db", &db, file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = assay(&["evidence", "verify", "--db", &db]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let r = http.get(format!("{}/v1/blobs/{missing}", b.url)).send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"never uploaded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
