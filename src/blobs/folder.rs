@@ -47,7 +47,16 @@ impl FolderBlobs {
 
     pub(super) async fn temp(&self) -> Result<Temp, BlobError> {
         let dir = self.root.join("tmp");
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| BlobError::io(dir.display(), e))?;
+        if !tokio::fs::try_exists(&dir).await.map_err(|e| BlobError::io(dir.display(), e))? {
+            tokio::fs::create_dir_all(&dir).await.map_err(|e| BlobError::io(dir.display(), e))?;
+            // The store's own name, beside the ledger, must survive a power loss too.
+            let parent = match self.root.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+                _ => PathBuf::from("."),
+            };
+            sync_dir(parent).await?;
+            sync_dir(self.root.clone()).await?;
+        }
         let path = dir.join(format!("{}.part", uuid::Uuid::now_v7()));
         let file = tokio::fs::OpenOptions::new()
             .write(true)

@@ -2,7 +2,9 @@
 //! `crate::store::blobs`). One upload is one transaction: its chunks and its `blobs` row become
 //! visible together at commit, so several servers on one database see a blob whole or not at
 //! all. The store keeps its own small pool, so long uploads never hold the connections the
-//! sequencer appends with.
+//! sequencer appends with. The session setting `idle_in_transaction_session_timeout` (30 s,
+//! `crate::store`) also bounds an upload: a client that sends less than one chunk (1 MiB) in
+//! 30 s loses its upload, which is rolled back whole.
 
 use super::{BlobError, BlobName, CHUNK_BYTES};
 use crate::store::{CALL_TIMEOUT, Durability, PgBlobUpload, PgStore, bounded};
