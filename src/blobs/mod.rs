@@ -186,6 +186,9 @@ impl BlobStore {
 
     /// Stores the file at `path`, read a chunk at a time.
     pub async fn put_file(&self, path: &Path) -> Result<Put, BlobError> {
+        if let BlobStore::Folder(f) = self {
+            return f.put_file(path).await;
+        }
         let mut file = tokio::fs::File::open(path).await.map_err(|e| BlobError::io(path.display(), e))?;
         let mut writer = self.writer(None).await?;
         let mut buffer = vec![0u8; CHUNK_BYTES];
