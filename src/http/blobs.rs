@@ -109,12 +109,9 @@ pub async fn put(
     let blobs = store(&state)?;
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if let Some(bytes) = declared.filter(|b| *b > blobs.bytes_max()) {
-        return Err(BlobError::TooLarge { bytes_max: blobs.bytes_max() }.into()).inspect_err(
-            |_: &ApiError| {
-                tracing::debug!(bytes, "upload over the limit refused before reading");
-            },
-        );
+    // A declared length over the limit is refused before a byte is read.
+    if declared.is_some_and(|b| b > blobs.bytes_max()) {
+        return Err(BlobError::TooLarge { bytes_max: blobs.bytes_max() }.into());
     }
     if let Some(bytes) = blobs.size(&name).await? {
         return Ok((StatusCode::OK, Json(BlobPutBody { blake3: name.to_hex(), bytes, existed: true })));
