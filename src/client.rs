@@ -1,18 +1,22 @@
 //! A client of the HTTP service (`assay serve`): append envelopes, read the log, fetch
-//! checkpoints and proofs, ask the dispatch gate. Used by the CLI's `--server` option.
+//! checkpoints and proofs, ask the dispatch gate, store and fetch evidence blobs. Used by the CLI's `--server` option.
 //!
 //! Nothing it returns need be trusted: checkpoints are signed notes and proofs verify with
 //! `assay_events::merkle` against them.
 
+use std::path::Path;
 use std::time::Duration;
+
+use assay_events::keys::SignerKey;
 
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
+use crate::blobs::{BlobName, BlobState, CHUNK_BYTES, Check, signed};
 use crate::http::wire::{
-    AppendResponse, CheckpointList, ConsistencyProofSchema, DispatchResponse, ErrorBody, EventsPage, Health,
-    InclusionProofSchema,
+    AppendResponse, BlobPutBody, CheckpointList, ConsistencyProofSchema, DispatchResponse, ErrorBody,
+    EventsPage, Health, InclusionProofSchema,
 };
 use crate::view::RecordView;
 
@@ -30,7 +34,13 @@ pub enum ClientError {
     Input { index: usize, detail: String },
     #[error("bad server URL {0:?}: it must start with http:// or https://")]
     Url(String),
+    #[error("{path}: {source}")]
+    File { path: String, source: std::io::Error },
 }
+
+/// Longest a blob upload or download may take (the 120 s of other requests would cut large
+/// evidence files short).
+const BLOB_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// The reply to an append, and whether anything new was stored (201) or all was already (200).
 #[derive(Debug, Clone)]
@@ -205,5 +215,61 @@ impl Client {
 
     pub async fn health(&self) -> Result<Health, ClientError> {
         self.json(self.request(reqwest::Method::GET, "/healthz")).await
+    }
+
+    /// Uploads the file at `path` as an evidence blob (`PUT /v1/blobs/{blake3}`), signed by
+    /// `key`: hashed first to name it, then streamed a chunk at a time.
+    pub async fn put_blob(&self, key: &SignerKey, path: &Path) -> Result<BlobPutBody, ClientError> {
+        let file_error = |source| ClientError::File { path: path.display().to_string(), source };
+        let owned = path.to_owned();
+        let (hex, bytes) = tokio::task::spawn_blocking(move || assay_kernels::supervise::hash_file(&owned))
+            .await
+            .map_err(|e| file_error(std::io::Error::other(e)))?
+            .map_err(file_error)?;
+        let name = BlobName::parse(&hex).map_err(|e| file_error(std::io::Error::other(e)))?;
+        let file = tokio::fs::File::open(path).await.map_err(file_error)?;
+        let chunks = futures_util::stream::try_unfold(file, |mut file| async move {
+            let mut buffer = vec![0u8; CHUNK_BYTES];
+            let n = tokio::io::AsyncReadExt::read(&mut file, &mut buffer).await?;
+            buffer.truncate(n);
+            Ok::<_, std::io::Error>((n > 0).then_some((buffer, file)))
+        });
+        let req = self
+            .request(reqwest::Method::PUT, &format!("/v1/blobs/{name}"))
+            .timeout(BLOB_TIMEOUT)
+            .header(signed::SIGNATURE_HEADER, signed::header_value(key, &name))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, bytes)
+            .body(reqwest::Body::wrap_stream(chunks));
+        self.json(req).await
+    }
+
+    /// The size of the blob `name`, if the server stores it (`HEAD /v1/blobs/{blake3}`).
+    pub async fn blob_size(&self, name: &BlobName) -> Result<Option<u64>, ClientError> {
+        match self.send(self.request(reqwest::Method::HEAD, &format!("/v1/blobs/{name}"))).await {
+            Ok(response) => Ok(response.content_length()),
+            Err(ClientError::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Downloads the blob `name` whole and says whether its bytes hash to its name. A download
+    /// the server ends early (it does so when the stored bytes no longer hash to the name) is
+    /// [`BlobState::Corrupt`] with no name found.
+    pub async fn check_blob(&self, name: &BlobName) -> Result<BlobState, ClientError> {
+        let req = self.request(reqwest::Method::GET, &format!("/v1/blobs/{name}")).timeout(BLOB_TIMEOUT);
+        let mut response = match self.send(req).await {
+            Ok(response) => response,
+            Err(ClientError::Api { status: 404, .. }) => return Ok(BlobState::Missing),
+            Err(e) => return Err(e),
+        };
+        let mut check = Check::default();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => check.update(&chunk),
+                Ok(None) => return Ok(check.finish(name)),
+                Err(_) => return Ok(check.cut_short()),
+            }
+        }
     }
 }

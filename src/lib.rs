@@ -12,6 +12,7 @@
 //! - [`view`]: the JSON form of a record; [`tokens`]: read tokens.
 //! - `web`: the dashboard, HTML pages over the HTTP service's read model.
 
+pub mod blobs;
 pub mod campaign_runs;
 pub mod client;
 pub mod clock;

@@ -8,6 +8,7 @@
 //! (`tokio::task::spawn_blocking` or a plain thread), never from inside an async task.
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use assay_events::keys::SignerKey;
@@ -16,6 +17,7 @@ use serde_json::Value;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::blobs::BlobStore;
 use crate::client::{Client, ClientError};
 use crate::ledger::{AppendError, AppendOutcome, Incoming, Ledger, Prepared, Rejection, build_envelope};
 
@@ -106,6 +108,9 @@ struct Shared {
 /// Signs events with a producer key and appends them to a [`Ledger`] or a server.
 pub struct LedgerSink {
     key: SignerKey,
+    /// Where evidence files are kept before they are cited; `None`: not kept.
+    evidence: Option<Keeper>,
+    runtime: Handle,
     batch: usize,
     buffer: Vec<Unsigned>,
     tx: mpsc::Sender<Msg>,
@@ -133,15 +138,38 @@ impl LedgerSink {
         let (tx, rx) = mpsc::channel(QUEUED_BATCHES);
         let shared = Arc::new(Mutex::new(Shared::default()));
         runtime.spawn(pump(ledger, key.clone(), rx, shared.clone()));
-        LedgerSink { key, batch: batch.clamp(1, BATCH_EVENTS), buffer: Vec::new(), tx, shared }
+        LedgerSink {
+            key,
+            evidence: None,
+            runtime: runtime.clone(),
+            batch: batch.clamp(1, BATCH_EVENTS),
+            buffer: Vec::new(),
+            tx,
+            shared,
+        }
     }
 
-    /// A sink appending through the HTTP service behind `client` (`POST /v1/events`).
+    /// A sink appending through the HTTP service behind `client` (`POST /v1/events`); it
+    /// keeps evidence files in the server's evidence store (`PUT /v1/blobs/{blake3}`).
     pub fn server(client: Client, key: SignerKey, runtime: &Handle) -> LedgerSink {
         let (tx, rx) = mpsc::channel(QUEUED_BATCHES);
         let shared = Arc::new(Mutex::new(Shared::default()));
-        runtime.spawn(pump_server(client, key.clone(), rx, shared.clone()));
-        LedgerSink { key, batch: BATCH_EVENTS, buffer: Vec::new(), tx, shared }
+        runtime.spawn(pump_server(client.clone(), key.clone(), rx, shared.clone()));
+        LedgerSink {
+            key,
+            evidence: Some(Keeper::Server(client)),
+            runtime: runtime.clone(),
+            batch: BATCH_EVENTS,
+            buffer: Vec::new(),
+            tx,
+            shared,
+        }
+    }
+
+    /// Keeps evidence files in `blobs` (the local ledger's evidence store) before they are cited.
+    pub fn keeping_evidence(mut self, blobs: BlobStore) -> LedgerSink {
+        self.evidence = Some(Keeper::Local(blobs));
+        self
     }
 
     /// The signing key's name (events carry `source` = `assay:key/<name>`).
@@ -169,7 +197,30 @@ impl LedgerSink {
     }
 }
 
+/// Where a sink keeps evidence files.
+enum Keeper {
+    Local(BlobStore),
+    Server(Client),
+}
+
 impl EventSink for LedgerSink {
+    fn keep_evidence(&mut self, path: &Path) -> Result<Option<(String, u64)>, SinkError> {
+        let kept = match &self.evidence {
+            None => return Ok(None),
+            Some(Keeper::Local(blobs)) => self
+                .runtime
+                .block_on(blobs.put_file(path))
+                .map(|put| (put.name.to_hex(), put.bytes))
+                .map_err(|e| SinkError::new(e.to_string()))?,
+            Some(Keeper::Server(client)) => self
+                .runtime
+                .block_on(client.put_blob(&self.key, path))
+                .map(|put| (put.blake3, put.bytes))
+                .map_err(|e| SinkError::new(e.to_string()))?,
+        };
+        Ok(Some(kept))
+    }
+
     fn emit(&mut self, ty: &str, subject: &str, data: Value) -> Result<(), SinkError> {
         if let Some(failure) = self.failure() {
             return Err(failure.into());

@@ -6,6 +6,8 @@
 //! far is recorded (for a ledger: committed and covered by a signed checkpoint), or with the
 //! first error.
 
+use std::path::Path;
+
 use serde_json::Value;
 
 /// A sink could not record an event.
@@ -33,11 +35,24 @@ pub trait EventSink {
 
     /// Waits until every event emitted so far is recorded.
     fn flush(&mut self) -> Result<(), SinkError>;
+
+    /// Keeps a copy of the evidence file at `path` where the events go (their evidence
+    /// store), before an `evidence.captured` that cites it is emitted, so that a recorded digest
+    /// always has its blob. Returns the blake3 (hex) and size of the bytes kept; `None` for a
+    /// sink that keeps no evidence (the default).
+    fn keep_evidence(&mut self, path: &Path) -> Result<Option<(String, u64)>, SinkError> {
+        let _ = path;
+        Ok(None)
+    }
 }
 
 impl<S: EventSink + ?Sized> EventSink for &mut S {
     fn emit(&mut self, ty: &str, subject: &str, data: Value) -> Result<(), SinkError> {
         (**self).emit(ty, subject, data)
+    }
+
+    fn keep_evidence(&mut self, path: &Path) -> Result<Option<(String, u64)>, SinkError> {
+        (**self).keep_evidence(path)
     }
 
     fn submit(&mut self) -> Result<(), SinkError> {
@@ -52,6 +67,10 @@ impl<S: EventSink + ?Sized> EventSink for &mut S {
 impl<S: EventSink + ?Sized> EventSink for Box<S> {
     fn emit(&mut self, ty: &str, subject: &str, data: Value) -> Result<(), SinkError> {
         (**self).emit(ty, subject, data)
+    }
+
+    fn keep_evidence(&mut self, path: &Path) -> Result<Option<(String, u64)>, SinkError> {
+        (**self).keep_evidence(path)
     }
 
     fn submit(&mut self) -> Result<(), SinkError> {

@@ -22,6 +22,7 @@ mod campaign;
 mod copy;
 mod demo;
 mod docs;
+mod evidence;
 mod export;
 mod gpu;
 mod init;
@@ -176,6 +177,9 @@ enum Command {
     Token(token::TokenCommand),
     /// Publication-style reports: one artifact's, or the corpus's.
     Report(report::ReportArgs),
+    /// The evidence store: copy files in, check every file the log cites.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
     /// Export Parquet tables, or an artifact's offline audit bundle.
     #[command(subcommand)]
     Export(export::ExportCommand),
@@ -225,6 +229,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Token(c) => token::run(c).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Report(a) => report::run(a).await,
+        Command::Evidence(c) => evidence::run(c).await,
         Command::Export(c) => export::run(c).await,
         Command::VerifyExport(a) => verify_export::export(a).await,
         Command::VerifyBundle(a) => verify_export::bundle(a).await,

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobStore};
 use assay::ledger::Ledger;
 use assay::sink::LedgerSink;
 use assay::store::Durability;
@@ -96,6 +97,16 @@ impl Opened {
 /// ledger and hold one of `roles` (checked before anything runs, so that a command is not
 /// started only to find that nothing it does can be recorded).
 pub async fn open_sink(args: &SinkArgs, roles: &[Role]) -> anyhow::Result<Opened> {
+    open_sink_keeping(args, roles, false).await
+}
+
+/// [`open_sink`]; with `keep_evidence`, a local ledger's sink keeps evidence files in the
+/// ledger's evidence store before citing them (a server's sink always does, in the server's).
+pub async fn open_sink_keeping(
+    args: &SinkArgs,
+    roles: &[Role],
+    keep_evidence: bool,
+) -> anyhow::Result<Opened> {
     let key = keys::signer("--key", &args.key)?;
     if let Some(url) = &args.server {
         let client = assay::client::Client::new(url)?;
@@ -120,7 +131,17 @@ pub async fn open_sink(args: &SinkArgs, roles: &[Role]) -> anyhow::Result<Opened
             needed.last().copied().unwrap_or("runner")
         );
     }
-    let sink = LedgerSink::new(ledger.clone(), key.clone(), &tokio::runtime::Handle::current());
+    let mut sink = LedgerSink::new(ledger.clone(), key.clone(), &tokio::runtime::Handle::current());
+    if keep_evidence {
+        let blobs = match BlobStore::open(&db_args.db, BLOB_BYTES_MAX_DEFAULT).await {
+            Ok(blobs) => blobs,
+            Err(e) => {
+                ledger.shutdown().await;
+                return Err(anyhow::Error::new(e).context("opening the ledger's evidence store"));
+            }
+        };
+        sink = sink.keeping_evidence(blobs);
+    }
     Ok(Opened { sink: Box::new(sink), key, closer: Closer { ledger: Some(ledger) } })
 }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobStore};
 use assay::http::{RateLimit, ServeOptions, Server};
 use assay::ledger::LedgerOptions;
 
@@ -48,6 +49,9 @@ pub struct ServeArgs {
     /// Retry-After.
     #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     connections_max: u32,
+    /// The largest evidence blob `PUT /v1/blobs/{blake3}` takes, in bytes (413 beyond).
+    #[arg(long, default_value_t = BLOB_BYTES_MAX_DEFAULT, value_name = "BYTES")]
+    blob_bytes_max: u64,
 }
 
 pub async fn run(a: ServeArgs) -> anyhow::Result<Exit> {
@@ -72,7 +76,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Exit> {
         connections_max: a.connections_max as usize,
         ..ServeOptions::default()
     };
-    serve_ledger(&a.db, &a.ledger_key, options).await
+    serve_ledger_with(&a.db, &a.ledger_key, options, a.blob_bytes_max).await
 }
 
 /// Opens the ledger, serves it until SIGINT or SIGTERM, and prints the URL once bound.
@@ -81,11 +85,33 @@ pub async fn serve_ledger(
     ledger_key: &LedgerKeyArgs,
     options: ServeOptions,
 ) -> anyhow::Result<Exit> {
+    serve_ledger_with(db, ledger_key, options, BLOB_BYTES_MAX_DEFAULT).await
+}
+
+/// [`serve_ledger`] with evidence blobs of at most `blob_bytes_max` bytes.
+pub async fn serve_ledger_with(
+    db: &DbArgs,
+    ledger_key: &LedgerKeyArgs,
+    options: ServeOptions,
+    blob_bytes_max: u64,
+) -> anyhow::Result<Exit> {
     // Follow other writers (another server on the same PostgreSQL, `assay append` on the same
     // file), so streams and projections see every commit.
     let ledger_options =
         LedgerOptions { follow_poll_ms: Some(500), keep_opened_state: true, ..LedgerOptions::default() };
     let (ledger, key) = open::ledger_and_key(db, ledger_key, ledger_options).await?;
+    // Opened after the ledger: the ledger is known to exist there.
+    let blobs = match options.blobs {
+        Some(blobs) => blobs,
+        None => match BlobStore::open(&db.db, blob_bytes_max).await {
+            Ok(blobs) => blobs,
+            Err(e) => {
+                ledger.shutdown().await;
+                return Err(e.into());
+            }
+        },
+    };
+    let options = ServeOptions { blobs: Some(blobs), ..options };
     // The service signs audit bundles with the key it signs checkpoints with.
     let options = ServeOptions { bundle_key: options.bundle_key.or(Some(key)), ..options };
     let server = match Server::bind(ledger.clone(), options).await {

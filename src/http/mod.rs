@@ -7,11 +7,13 @@
 //! - [`projections`]: live projections and `?at=SEQ` replays; audit; queue; gpus.
 //! - [`campaigns`]: a campaign run's cells and the regression diff of two runs.
 //! - [`dispatch`]: the dispatch gate.
+//! - [`blobs`]: the evidence store: upload, download, presence.
 //! - [`ops`]: `/healthz`, `/metrics`; [`openapi`]: `/v1/openapi.json`.
 //! - [`auth`]: read tokens beyond loopback; [`ratelimit`]: per-key write limits.
 //! - [`server`]: binding, the router and its limits, graceful shutdown.
 
 pub(crate) mod auth;
+mod blobs;
 mod bundle;
 pub(crate) mod campaigns;
 mod conn;

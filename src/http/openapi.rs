@@ -8,7 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::wire::*;
-use super::{bundle, campaigns, dispatch, events, ops, projections, proofs, stream};
+use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs, stream};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +42,9 @@ use super::{bundle, campaigns, dispatch, events, ops, projections, proofs, strea
         campaigns::campaign,
         campaigns::campaign_diff,
         dispatch::dispatch,
+        blobs::put,
+        blobs::get,
+        blobs::head,
         openapi_json,
         ops::healthz,
         ops::metrics,
@@ -66,6 +69,7 @@ use super::{bundle, campaigns, dispatch, events, ops, projections, proofs, strea
         CampaignDiffBody,
         DispatchResponse,
         Health,
+        BlobPutBody,
         projections::ProjectionNameSchema,
     )),
     modifiers(&BearerScheme, &ConnectionCap),
@@ -75,6 +79,7 @@ use super::{bundle, campaigns, dispatch, events, ops, projections, proofs, strea
         (name = "projections", description = "State folded from the log, live or at any seq"),
         (name = "campaigns", description = "Kernel campaign runs: their cells and regression diffs"),
         (name = "dispatch", description = "The dispatch gate"),
+        (name = "evidence", description = "Evidence blobs named by the blake3 of their bytes"),
         (name = "operations", description = "Health, metrics and this description"),
     )
 )]

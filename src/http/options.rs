@@ -6,6 +6,7 @@ use std::time::Duration;
 use assay_events::keys::SignerKey;
 
 use super::ratelimit::RateLimit;
+use crate::blobs::BlobStore;
 
 /// How the service runs. Every queue and wait is bounded.
 #[derive(Clone)]
@@ -41,6 +42,9 @@ pub struct ServeOptions {
     pub connections_max: usize,
     /// The ledger's signing key, for audit bundles (`/v1/audit/{slug}/bundle`); None: 503.
     pub bundle_key: Option<SignerKey>,
+    /// The evidence store behind `/v1/blobs` (its size limit included); None: those routes
+    /// answer 503.
+    pub blobs: Option<BlobStore>,
 }
 
 impl Default for ServeOptions {
@@ -60,6 +64,7 @@ impl Default for ServeOptions {
             idle_timeout: Duration::from_secs(60),
             connections_max: 1024,
             bundle_key: None,
+            blobs: None,
         }
     }
 }

@@ -23,7 +23,7 @@ use super::conn::{self, ConnLimits};
 use super::error::{json_errors, not_found};
 use super::options::ServeOptions;
 use super::state::AppState;
-use super::{BODY_BYTES_MAX, campaigns, dispatch, events, openapi, ops, projections, proofs, stream};
+use super::{BODY_BYTES_MAX, blobs, campaigns, dispatch, events, openapi, ops, projections, proofs, stream};
 use crate::ledger::Ledger;
 use crate::live::LiveProjections;
 use crate::store::StoreError;
@@ -144,10 +144,14 @@ fn router(state: AppState) -> Router {
         .merge(crate::web::router(state.clone()))
         .layer(timeout)
         // Live streams last as long as the subscriber stays.
-        .route("/v1/stream", get(stream::stream).route_layer(auth))
+        .route("/v1/stream", get(stream::stream).route_layer(auth.clone()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(BODY_BYTES_MAX))
+        // Blobs stream up to the evidence store's own limit (4 GiB by default), for as long as
+        // bytes keep moving (the connection's idle timeout ends a stalled one): outside the
+        // body limit and the request timeout above.
+        .route("/v1/blobs/{blake3}", get(blobs::get).head(blobs::head).route_layer(auth).put(blobs::put))
         .layer(map_response(json_errors))
         .layer(from_fn_with_state(state.clone(), ops::track_requests))
         .layer(TraceLayer::new_for_http())

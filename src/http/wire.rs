@@ -198,3 +198,15 @@ pub struct CampaignDiffBody {
     #[schema(value_type = Vec<Object>)]
     pub cells: Vec<serde_json::Value>,
 }
+
+/// A blob stored (or found already stored) by `PUT /v1/blobs/{blake3}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BlobPutBody {
+    /// The blob's name: the lower-case hex blake3 of its bytes.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub blake3: String,
+    #[schema(minimum = 0)]
+    pub bytes: u64,
+    /// True when the blob was already stored (the body was not read; nothing was written).
+    pub existed: bool,
+}

@@ -4,6 +4,7 @@
 //! else stored is derived or operator configuration.
 
 mod backend;
+mod blobs;
 mod postgres;
 mod read_ahead;
 mod rows;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use assay_events::Hash32;
 use assay_events::merkle::NodeId;
 
+pub use blobs::PgBlobUpload;
 pub use postgres::PgStore;
 pub use rows::{CheckpointRow, CommitBatch, HeadRow, RecordRow, StoredId, StoredRecord};
 pub use sqlite::SqliteStore;

@@ -60,6 +60,17 @@ impl PgStore {
     /// `url` is a `postgres://` URL; an optional `schema=NAME` query parameter keeps the ledger
     /// in its own schema (created if `create`), so one database can hold several ledgers.
     pub async fn open(url: &str, durability: Durability, create: bool) -> Result<PgStore, StoreError> {
+        PgStore::open_with(url, durability, create, CONNECTIONS_MAX).await
+    }
+
+    /// [`PgStore::open`] with a pool of at most `connections_max` connections (the evidence
+    /// store keeps its own pool, so that long uploads never take the sequencer's connections).
+    pub async fn open_with(
+        url: &str,
+        durability: Durability,
+        create: bool,
+        connections_max: u32,
+    ) -> Result<PgStore, StoreError> {
         let open_err = |source| StoreError::Open { target: redact(url), source };
         let (base, schema) = split_schema(url);
         let mut options = PgConnectOptions::from_str(&base).map_err(open_err)?;
@@ -87,7 +98,7 @@ impl PgStore {
             options = options.options([("synchronous_commit", "off")]);
         }
         let pool = PgPoolOptions::new()
-            .max_connections(CONNECTIONS_MAX)
+            .max_connections(connections_max)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_release(|conn, _| {
                 Box::pin(async move {
@@ -108,6 +119,10 @@ impl PgStore {
             .map_err(open_err)?;
         sqlx::migrate!("schemas/sql/postgres").run(&pool).await?;
         Ok(PgStore { pool })
+    }
+
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// A listener on [`HEAD_CHANNEL`]: wakes when any server commits.

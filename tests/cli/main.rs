@@ -9,6 +9,7 @@ mod crash;
 mod demo;
 mod demo_groups;
 mod demo_kernels;
+mod evidence;
 mod gates;
 mod pipe;
 mod proofs;

@@ -6,6 +6,7 @@ mod support;
 mod api;
 mod auth;
 mod bad_input;
+mod blobs;
 mod campaigns;
 mod dashboard;
 mod dashboard_browser;

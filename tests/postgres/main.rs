@@ -4,5 +4,6 @@
 mod support;
 
 mod blackhole;
+mod blobs;
 mod copies;
 mod servers;

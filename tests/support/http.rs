@@ -70,6 +70,12 @@ pub async fn spawn_app_on(
     let ledger = Ledger::init(store.clone(), ORIGIN, ledger_key.clone(), &[admin.verifier()], ledger_options)
         .await
         .expect("genesis");
+    // As `assay serve` does: the ledger's own evidence store unless the test brings one.
+    if options.blobs.is_none() {
+        let blobs =
+            assay::blobs::BlobStore::open(&test_db.target, assay::blobs::BLOB_BYTES_MAX_DEFAULT).await;
+        options.blobs = Some(blobs.expect("the evidence store"));
+    }
     let server = Server::bind(ledger, options).await.expect("the server binds");
     let addr = server.local_addr();
     // A server on every interface is reached on loopback.

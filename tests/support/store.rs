@@ -142,6 +142,27 @@ pub fn run_sql(url: &str, sql: &str) -> Result<(), String> {
     .map_err(|_| "the SQL thread panicked".to_owned())?
 }
 
+/// Rows of `table` in the schema a `…?schema=NAME` ledger URL names, counted from a session of
+/// its own (outside any transaction in flight: an upload not yet committed counts nothing).
+pub fn count_rows(db: &str, table: &str) -> Result<i64, String> {
+    let (base, schema) = db.split_once("?schema=").ok_or("not a URL with ?schema=")?;
+    let (base, sql) = (base.to_owned(), format!("SELECT count(*) FROM \"{schema}\".{table}"));
+    std::thread::spawn(move || {
+        let rt =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&base).await.map_err(|e| e.to_string())?;
+            let count: i64 =
+                sqlx::query_scalar(&sql).fetch_one(&mut conn).await.map_err(|e| e.to_string())?;
+            conn.close().await.map_err(|e| e.to_string())?;
+            Ok(count)
+        })
+    })
+    .join()
+    .map_err(|_| "the SQL thread panicked".to_owned())?
+}
+
 /// Says why a PostgreSQL test does not run, past libtest's capture of `eprintln!` (as
 /// `support/skip.rs` does; this file is included on its own by some binaries).
 fn say_skipped(name: &str, reason: &str) {

@@ -17,7 +17,7 @@ use assay_events::roles::Role;
 use assay_kernels::nvml::{NvmlUtilization, probe_nvml};
 use assay_kernels::supervise::{ExecOptions, GpuUtilization, exec};
 
-use super::{Opened, SinkArgs, count_interrupts, open_sink, parse_duration};
+use super::{Opened, SinkArgs, count_interrupts, open_sink_keeping, parse_duration};
 use crate::cli::Exit;
 
 #[derive(clap::Args)]
@@ -34,7 +34,8 @@ pub struct ExecArgs {
     #[arg(long)]
     gpu: Option<String>,
     /// Folder whose files are hashed into evidence.captured after the command exits (created
-    /// if absent, before the command starts, so that it can write there).
+    /// if absent, before the command starts, so that it can write there); each file is first
+    /// copied into the ledger's evidence store (the server's with --server).
     #[arg(long)]
     evidence: Option<PathBuf>,
     /// JSONL file the command appends metrics to ({"name","step","value","unit"?} per line).
@@ -92,7 +93,8 @@ pub async fn run(a: ExecArgs) -> anyhow::Result<Exit> {
         heartbeat_every: a.heartbeat_every,
         quiesce_timeout: a.quiesce_timeout,
     };
-    let Opened { sink, closer, .. } = open_sink(&a.sink, &[Role::Worker, Role::Runner]).await?;
+    let Opened { sink, closer, .. } =
+        open_sink_keeping(&a.sink, &[Role::Worker, Role::Runner], a.evidence.is_some()).await?;
     if let Some(dir) = &a.evidence
         && let Err(e) = std::fs::create_dir_all(dir)
     {

@@ -1,6 +1,7 @@
 //! Benchmarks. Each measures its limits and the real path in one run, so ratios hold on a
 //! shared, noisy machine.
 
+mod blobs;
 mod commands;
 mod export;
 mod fixture;
@@ -12,6 +13,9 @@ mod serve;
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
+    /// The evidence store: a folder of many small and a few large files stored into the
+    /// folder beside a SQLite ledger, against a plain copy with an fsync per file.
+    Blobs(blobs::BlobsArgs),
     /// Ingest: Ed25519 verification and raw SQLite inserts (the limits) against the real
     /// verify → sequence → commit path.
     Ingest(ingest::IngestArgs),
@@ -38,6 +42,7 @@ pub enum BenchCommand {
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Blobs(a) => blobs::run(a).await,
         BenchCommand::Ingest(a) => ingest::run(a).await,
         BenchCommand::Export(a) => export::run(a).await,
         BenchCommand::Rebuild(a) => rebuild::run(a).await,

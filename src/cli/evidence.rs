@@ -1,0 +1,170 @@
+//! `assay evidence put FILES… (--db | --server --key K)`: copy files made elsewhere into the
+//! ledger's evidence store. `assay evidence verify (--db | --server)`: every evidence file the
+//! log cites must have its blob, whole; each missing or corrupt one is named (exit status 1).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use assay::blobs::cited::{self, Citation};
+use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobName, BlobState, BlobStore};
+use assay_events::EventType;
+
+use super::remote::ServerArgs;
+use super::{Exit, ReadDbArgs, keys, open};
+
+#[derive(clap::Subcommand)]
+pub enum EvidenceCommand {
+    /// Copy files into the evidence store, named by their blake3; prints digest, size and path
+    /// per file.
+    Put(PutArgs),
+    /// Check that every evidence file the log cites is stored whole; names each missing or
+    /// corrupt blob (exit status 1 when there is one).
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args)]
+pub struct PutArgs {
+    /// The files to store.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    db: ReadDbArgs,
+    #[command(flatten)]
+    server: ServerArgs,
+    /// With --server: the producer key that signs each upload (registered as worker or runner).
+    #[arg(long, requires = "server")]
+    key: Option<PathBuf>,
+    /// With --db: the largest file taken, in bytes (a server applies its own limit).
+    #[arg(long, default_value_t = BLOB_BYTES_MAX_DEFAULT, value_name = "BYTES")]
+    blob_bytes_max: u64,
+}
+
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    db: ReadDbArgs,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+pub async fn run(command: EvidenceCommand) -> anyhow::Result<Exit> {
+    match command {
+        EvidenceCommand::Put(a) => put(a).await,
+        EvidenceCommand::Verify(a) => verify(a).await,
+    }
+}
+
+async fn put(a: PutArgs) -> anyhow::Result<Exit> {
+    // Every file is checked before any is stored: bad input stores nothing.
+    for file in &a.files {
+        let meta = std::fs::metadata(file).with_context(|| format!("{}", file.display()))?;
+        anyhow::ensure!(meta.is_file(), "{} is not a regular file", file.display());
+        if a.server.server.is_none() {
+            anyhow::ensure!(
+                meta.len() <= a.blob_bytes_max,
+                "{} has {} bytes, more than --blob-bytes-max {}",
+                file.display(),
+                meta.len(),
+                a.blob_bytes_max
+            );
+        }
+    }
+    let (mut stored, mut existed) = (0usize, 0usize);
+    if let Some(client) = a.server.client()? {
+        let key_path = a.key.as_ref().context("--server needs --key KEY (a worker or runner key)")?;
+        let key = keys::signer("--key", key_path)?;
+        for file in &a.files {
+            let put = client.put_blob(&key, file).await.with_context(|| format!("{}", file.display()))?;
+            if put.existed {
+                existed += 1
+            } else {
+                stored += 1
+            }
+            outln!("{}  {}  {}", put.blake3, put.bytes, file.display());
+        }
+    } else {
+        open::store(&a.db).await?.close().await;
+        let blobs = BlobStore::open(&a.db.db, a.blob_bytes_max).await?;
+        for file in &a.files {
+            let put = blobs.put_file(file).await.with_context(|| format!("{}", file.display()))?;
+            if put.existed {
+                existed += 1
+            } else {
+                stored += 1
+            }
+            outln!("{}  {}  {}", put.name, put.bytes, file.display());
+        }
+    }
+    eprintln!("{stored} blob(s) stored, {existed} already stored");
+    Ok(Exit::Ok)
+}
+
+/// Checks one blob: `Some(problem)` when it is missing or corrupt.
+fn problem(state: BlobState, citation: &Citation) -> Option<String> {
+    match state {
+        BlobState::Whole { bytes } if bytes == citation.bytes => None,
+        BlobState::Whole { bytes } => {
+            Some(format!("corrupt: {bytes} bytes stored, {} recorded", citation.bytes))
+        }
+        BlobState::Missing => Some("missing".to_owned()),
+        BlobState::Corrupt { found: Some(found), .. } => Some(format!("corrupt: its bytes hash to {found}")),
+        BlobState::Corrupt { found: None, bytes } => {
+            Some(format!("corrupt: it could not be read whole (stopped after {bytes} bytes)"))
+        }
+    }
+}
+
+async fn verify(a: VerifyArgs) -> anyhow::Result<Exit> {
+    let mut bad = 0usize;
+    let cited = match a.server.client()? {
+        Some(client) => {
+            let cited = cited_through(&client).await?;
+            for (name, citation) in &cited {
+                bad += report(name, citation, client.check_blob(name).await?)?;
+            }
+            cited
+        }
+        None => {
+            let store = open::store(&a.db).await?;
+            let cited = cited::cited(&store).await;
+            store.close().await;
+            let cited = cited?;
+            let blobs = BlobStore::open(&a.db.db, u64::MAX).await?;
+            for (name, citation) in &cited {
+                bad += report(name, citation, blobs.check(name).await?)?;
+            }
+            cited
+        }
+    };
+    if bad > 0 {
+        eprintln!("error: {bad} of {} cited evidence file(s) missing or corrupt", cited.len());
+        return Ok(Exit::VerifyFailed);
+    }
+    eprintln!("{} cited evidence file(s), every one stored whole", cited.len());
+    Ok(Exit::Ok)
+}
+
+/// Prints the line of a missing or corrupt blob; 1 when it is one, else 0.
+fn report(name: &BlobName, citation: &Citation, state: BlobState) -> anyhow::Result<usize> {
+    let Some(problem) = problem(state, citation) else { return Ok(0) };
+    outln!("{name}  {problem}  (run {}, {}, record {})", citation.run, citation.path, citation.seq);
+    Ok(1)
+}
+
+/// [`cited::cited`] through a server's `GET /v1/events?type=evidence.captured`.
+async fn cited_through(client: &assay::client::Client) -> anyhow::Result<BTreeMap<BlobName, Citation>> {
+    const PAGE: u32 = 1000;
+    let mut cited = BTreeMap::new();
+    let mut from = 0;
+    loop {
+        let page = client.events(from, PAGE, Some(EventType::EvidenceCaptured.as_str()), None).await?;
+        for record in &page.records {
+            cited::add(&mut cited, record.seq, record.event.get().as_bytes())?;
+        }
+        match page.next {
+            Some(next) => from = next,
+            None => return Ok(cited),
+        }
+    }
+}
