@@ -7,6 +7,7 @@
 mod dims;
 mod error;
 mod fault;
+pub mod libs;
 mod own;
 mod probe;
 mod runner;

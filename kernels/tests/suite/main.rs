@@ -2,5 +2,6 @@
 
 mod cpu_kernels;
 mod cuda_backend;
+mod cuda_libs;
 mod taxonomy;
 mod xid_fixtures;
