@@ -6,12 +6,15 @@
 #![allow(unsafe_code)]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
 
 use cudarc::driver::{result, sys};
 use serde::{Deserialize, Serialize};
 
 use super::error::panic_message;
 use super::fault::CudaFault;
+use super::libs::{CudaLibrary, SearchEnv, search};
+use super::nvrtc;
 
 /// One CUDA device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,27 +66,38 @@ impl CudaProbe {
 /// Most devices the probe lists.
 const MAX_DEVICES: i32 = 64;
 
+/// Opens the driver at the path the search found and keeps it open, so that cudarc's later
+/// open of the bare soname `libcuda.so.1` gets this one (the dynamic linker matches an
+/// already-loaded library by its soname). Without a found path, cudarc's own search decides.
+fn preload_driver() {
+    static DRIVER: OnceLock<Option<libloading::Library>> = OnceLock::new();
+    DRIVER.get_or_init(|| {
+        let found = search(CudaLibrary::Driver, &SearchEnv::from_process());
+        let path = found.found()?.path.clone();
+        // SAFETY: opening the driver library runs only its own initialisers.
+        unsafe { libloading::Library::new(path) }.ok()
+    });
+}
+
 /// Whether the driver library can be loaded. Must be checked before any other cudarc call.
 pub fn driver_library_present() -> bool {
+    preload_driver();
     // SAFETY: only tries to open the library under its usual names and closes it again.
     unsafe { sys::is_culib_present() }
 }
 
-/// Whether the NVRTC library can be loaded.
+/// Whether the NVRTC library can be loaded (found as `libs.rs` searches, opened by path).
 pub fn nvrtc_library_present() -> bool {
-    // SAFETY: as for the driver library.
-    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+    nvrtc::loaded().is_ok()
 }
 
 /// The reason CUDA cannot be used, checking only the libraries (no driver calls).
 pub(crate) fn missing_library() -> Option<String> {
     if !driver_library_present() {
-        return Some("the CUDA driver library (libcuda.so) was not found".to_owned());
+        return Some("the CUDA driver library (libcuda.so.1) was not found".to_owned());
     }
-    if !nvrtc_library_present() {
-        return Some(
-            "the NVRTC library (libnvrtc.so), needed to compile the kernels, was not found".to_owned(),
-        );
+    if let Err(error) = nvrtc::loaded() {
+        return Some(format!("the NVRTC library, needed to compile the kernels, was not found ({error})"));
     }
     None
 }

@@ -112,3 +112,34 @@ fn driver_and_nvml_are_found_in_the_system_and_ld_library_path_folders() {
     assert_eq!(nvml_search.found().map(|c| c.origin.as_str()), Some("LD_LIBRARY_PATH"));
     assert_eq!(nvml_search.found().map(|c| c.path.clone()), Some(nvml));
 }
+
+#[test]
+fn loading_a_file_that_is_not_nvrtc_is_an_error_naming_it_not_a_crash() {
+    use assay_kernels::cuda::nvrtc::{Nvrtc, NvrtcError, open_found};
+    let root = tempfile::tempdir().expect("tmp");
+    // An empty file where NVRTC should be: found by the search, refused by the loader.
+    let fake = root.path().join("usr/local/cuda/lib64/libnvrtc.so.13");
+    touch(&fake);
+    let error = open_found(&env(root.path(), &[])).expect_err("an empty file is no library");
+    let NvrtcError::NotLoaded(reason) = &error else { panic!("{error:?}") };
+    assert!(reason.contains(&fake.display().to_string()), "{reason}");
+    // A real library without NVRTC's calls (the C library, found by the dynamic linker).
+    match Nvrtc::open(Path::new("libc.so.6")) {
+        Err(NvrtcError::MissingSymbol { symbol, .. }) => assert_eq!(symbol, "nvrtcVersion"),
+        other => panic!("{other:?}"),
+    }
+    // A missing override is reported as such, never replaced by another NVRTC.
+    let named = root.path().join("nowhere/libnvrtc.so.12");
+    let error = open_found(&env(root.path(), &[("ASSAY_NVRTC", named.display().to_string())]))
+        .expect_err("missing override");
+    assert!(error.to_string().contains("none exists"), "{error}");
+}
+
+#[test]
+fn an_nvrtc_older_than_the_gpu_names_both_versions() {
+    use assay_kernels::cuda::nvrtc::NvrtcError;
+    let error = NvrtcError::ArchUnsupported { arch: 121, nvrtc_version: "12.8".into(), supported: 120 };
+    let text = error.to_string();
+    assert!(text.contains("NVRTC 12.8") && text.contains("sm_121") && text.contains("sm_120"), "{text}");
+    assert!(text.contains("ASSAY_NVRTC"), "the fix is named: {text}");
+}
