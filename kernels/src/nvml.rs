@@ -162,6 +162,23 @@ impl NvmlHandle {
         self.nvml.sys_driver_version().map_err(|e| reason("driver version", &e))
     }
 
+    /// The newest CUDA version the driver supports, as `cuDriverGetVersion` gives it (12080).
+    pub fn cuda_driver_version(&self) -> Result<i32, NvmlFailure> {
+        self.nvml.sys_cuda_driver_version().map_err(|e| reason("CUDA driver version", &e))
+    }
+
+    /// Whether this process may list the compute processes on the first device (other users'
+    /// GPU use, which the quiet window waits on): `Ok(false)` when NVML refuses for lack of
+    /// permission.
+    pub fn processes_readable(&self) -> Result<bool, NvmlFailure> {
+        let device = self.nvml.device_by_index(0).map_err(|e| reason("device 0", &e))?;
+        match device.running_compute_processes() {
+            Ok(_) => Ok(true),
+            Err(NvmlError::NoPermission) => Ok(false),
+            Err(error) => Err(reason("running compute processes", &error)),
+        }
+    }
+
     /// Number of devices (at most [`MAX_DEVICES`]).
     pub fn device_count(&self) -> Result<u32, NvmlFailure> {
         self.nvml.device_count().map(|count| count.min(MAX_DEVICES)).map_err(|e| reason("device count", &e))

@@ -7,6 +7,7 @@ use crate::campaign::CellOutcome;
 use crate::campaign::{Cell, run_cell_cpu};
 use crate::cpu::{InputRange, KernelSpec};
 use crate::cuda::{CudaProbe, probe_cuda};
+use crate::doctor::cuda_version_text;
 use crate::nvml::{GpuDevice, NvmlFailure, probe_nvml};
 
 /// Longest reason recorded (the schema allows 1024 characters).
@@ -53,9 +54,7 @@ impl Preflight {
 
     fn cuda_version(&self) -> Option<String> {
         match &self.cuda {
-            CudaProbe::Available { driver_version, .. } => {
-                Some(format!("{}.{}", driver_version / 1000, (driver_version % 1000) / 10))
-            }
+            CudaProbe::Available { driver_version, .. } => Some(cuda_version_text(*driver_version)),
             _ => None,
         }
     }

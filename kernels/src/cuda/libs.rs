@@ -202,7 +202,8 @@ fn python_site_packages(env: &SearchEnv) -> Vec<PathBuf> {
         for lib in ["lib", "lib64"] {
             for python in glob_dirs(&prefix.join(lib), "python3") {
                 for site in ["site-packages", "dist-packages"] {
-                    let site = python.join(site);
+                    // Canonical, so `/bin` and `/usr/bin` (merged /usr) give one site.
+                    let Ok(site) = python.join(site).canonicalize() else { continue };
                     if site.is_dir() && !sites.contains(&site) {
                         sites.push(site);
                     }

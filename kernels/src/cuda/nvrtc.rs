@@ -222,6 +222,7 @@ pub fn open_found(env: &SearchEnv) -> Result<Nvrtc, NvrtcError> {
     for path in paths {
         match Nvrtc::open(&path) {
             Ok(nvrtc) => return Ok(nvrtc),
+            Err(NvrtcError::NotLoaded(reason)) => tried.push(reason),
             Err(error) => tried.push(error.to_string()),
         }
     }

@@ -63,6 +63,9 @@ impl CudaProbe {
     }
 }
 
+/// Why CUDA is unusable when the driver library cannot be opened.
+const DRIVER_MISSING: &str = "the CUDA driver library (libcuda.so.1) was not found";
+
 /// Most devices the probe lists.
 const MAX_DEVICES: i32 = 64;
 
@@ -94,7 +97,7 @@ pub fn nvrtc_library_present() -> bool {
 /// The reason CUDA cannot be used, checking only the libraries (no driver calls).
 pub(crate) fn missing_library() -> Option<String> {
     if !driver_library_present() {
-        return Some("the CUDA driver library (libcuda.so.1) was not found".to_owned());
+        return Some(DRIVER_MISSING.to_owned());
     }
     if let Err(error) = nvrtc::loaded() {
         return Some(format!("the NVRTC library, needed to compile the kernels, was not found ({error})"));
@@ -107,6 +110,15 @@ pub(crate) fn missing_library() -> Option<String> {
 pub fn probe_cuda() -> CudaProbe {
     if let Some(reason) = missing_library() {
         return CudaProbe::Unavailable { reason };
+    }
+    probe_driver()
+}
+
+/// Asks the driver for its version and devices, whether or not NVRTC is there (the doctor
+/// reports both). Never panics.
+pub fn probe_driver() -> CudaProbe {
+    if !driver_library_present() {
+        return CudaProbe::Unavailable { reason: DRIVER_MISSING.to_owned() };
     }
     match catch_unwind(AssertUnwindSafe(probe_devices)) {
         Ok(Ok(probe)) => probe,
