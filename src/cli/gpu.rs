@@ -7,7 +7,7 @@ use anyhow::Context;
 use assay_events::EventType;
 use assay_events::roles::Role;
 use assay_kernels::doctor::Doctor;
-use assay_kernels::preflight::Preflight;
+use assay_kernels::preflight::{Preflight, doctor_checks};
 
 use super::Exit;
 use super::run::{Opened, SinkArgs, open_sink, worker_name};
@@ -102,7 +102,10 @@ async fn preflight(a: PreflightArgs) -> anyhow::Result<Exit> {
         let mut sink = sink;
         let preflight = Preflight::gather();
         let gpu = preflight.gpu_preflight(&worker);
-        let health = preflight.worker_preflight(&worker);
+        let mut health = preflight.worker_preflight(&worker);
+        if let Some(checks) = health["checks"].as_array_mut() {
+            checks.extend(doctor_checks(&Doctor::gather()));
+        }
         sink.emit(EventType::GpuPreflight.as_str(), &subject, gpu.clone())?;
         sink.emit(EventType::WorkerPreflight.as_str(), &subject, health.clone())?;
         sink.flush()?;
