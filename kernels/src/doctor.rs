@@ -75,8 +75,10 @@ impl Doctor {
     /// Looks at this machine. Never panics without a driver.
     pub fn gather() -> Doctor {
         let env = SearchEnv::from_process();
-        let searched: Vec<LibrarySearch> =
-            [CudaLibrary::Driver, CudaLibrary::Nvrtc, CudaLibrary::Nvml].into_iter().map(|l| search(l, &env)).collect();
+        let searched: Vec<LibrarySearch> = [CudaLibrary::Driver, CudaLibrary::Nvrtc, CudaLibrary::Nvml]
+            .into_iter()
+            .map(|l| search(l, &env))
+            .collect();
         let mut problems = Vec::new();
         let (driver_version, devices) = match probe_driver() {
             CudaProbe::Available { driver_version, devices } => (Some(driver_version), devices),
@@ -91,8 +93,15 @@ impl Doctor {
                 let major = found.version().0;
                 if let Some(driver) = driver_version.filter(|v| v / 1000 < major) {
                     problems.push(problem(
-                        format!("NVRTC {} makes PTX the CUDA {} driver cannot load", found.version_text(), cuda_version_text(driver)),
-                        format!("update the driver to one for CUDA {major}, or set ASSAY_NVRTC to an NVRTC {}.x", driver / 1000),
+                        format!(
+                            "NVRTC {} makes PTX the CUDA {} driver cannot load",
+                            found.version_text(),
+                            cuda_version_text(driver)
+                        ),
+                        format!(
+                            "update the driver to one for CUDA {major}, or set ASSAY_NVRTC to an NVRTC {}.x",
+                            driver / 1000
+                        ),
                     ));
                 }
             }
@@ -120,7 +129,10 @@ impl Doctor {
             })
             .collect();
         if driver_version.is_some() && devices.is_empty() {
-            problems.push(problem("the driver lists no devices", "check `nvidia-smi`; in a container, pass the GPU in (--gpus all)"));
+            problems.push(problem(
+                "the driver lists no devices",
+                "check `nvidia-smi`; in a container, pass the GPU in (--gpus all)",
+            ));
         }
         let handle = probe_nvml();
         let (nvml, nvml_driver, other_processes_readable) = match &handle {
@@ -175,7 +187,11 @@ fn driver_problem(reason: &str, file_found: bool) -> Problem {
 fn nvrtc_problem(error: &NvrtcError, searched: &LibrarySearch) -> Problem {
     if let Some(named) = searched.candidates.iter().find(|c| c.origin == crate::cuda::libs::NVRTC_OVERRIDE) {
         return problem(
-            format!("ASSAY_NVRTC names {}, which {}", named.path.display(), if named.exists { "did not load" } else { "does not exist" }),
+            format!(
+                "ASSAY_NVRTC names {}, which {}",
+                named.path.display(),
+                if named.exists { "did not load" } else { "does not exist" }
+            ),
             "point ASSAY_NVRTC at a libnvrtc.so.12 or libnvrtc.so.13 file, or unset it",
         );
     }
@@ -184,5 +200,8 @@ fn nvrtc_problem(error: &NvrtcError, searched: &LibrarySearch) -> Problem {
         Some(major) => format!("NVRTC {major} was found but did not load: {error}"),
         None => format!("NVRTC was not found ({} places looked at): {error}", searched.candidates.len()),
     };
-    problem(detail, "pip install nvidia-cuda-nvrtc (in a Python environment on PATH), install the toolkit's NVRTC (cuda-nvrtc-13-0 or cuda-nvrtc-12-8), or set ASSAY_NVRTC to the file")
+    problem(
+        detail,
+        "pip install nvidia-cuda-nvrtc (in a Python environment on PATH), install the toolkit's NVRTC (cuda-nvrtc-13-0 or cuda-nvrtc-12-8), or set ASSAY_NVRTC to the file",
+    )
 }

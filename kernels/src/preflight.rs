@@ -174,7 +174,12 @@ pub fn doctor_checks(doctor: &Doctor) -> Vec<Value> {
     vec![
         check_required("nvrtc", doctor.nvrtc_path.is_some(), nvrtc, false),
         check_required("kmsg", doctor.kmsg_readable, kmsg.to_owned(), false),
-        check_required("gpu_processes", doctor.other_processes_readable == Some(true), processes.to_owned(), false),
+        check_required(
+            "gpu_processes",
+            doctor.other_processes_readable == Some(true),
+            processes.to_owned(),
+            false,
+        ),
     ]
 }
 

@@ -57,8 +57,14 @@ async fn doctor(a: DoctorArgs) -> anyhow::Result<Exit> {
     for searched in &found.searched {
         let library = serde_json::to_value(searched.library)?;
         match searched.found() {
-            Some(hit) => outln!("{} found: {} ({})", library.as_str().unwrap_or("?"), hit.path.display(), hit.origin),
-            None => outln!("{} not found in {} places:", library.as_str().unwrap_or("?"), searched.candidates.len()),
+            Some(hit) => {
+                outln!("{} found: {} ({})", library.as_str().unwrap_or("?"), hit.path.display(), hit.origin)
+            }
+            None => outln!(
+                "{} not found in {} places:",
+                library.as_str().unwrap_or("?"),
+                searched.candidates.len()
+            ),
         }
         if searched.found().is_none() {
             for candidate in &searched.candidates {
@@ -76,7 +82,13 @@ async fn doctor(a: DoctorArgs) -> anyhow::Result<Exit> {
             Some(false) => "NOT supported by this NVRTC",
             None => "no NVRTC",
         };
-        outln!("device {} {} compute {} ({}: {supported})", device.ordinal, device.name, device.compute_capability, device.nvrtc_arch);
+        outln!(
+            "device {} {} compute {} ({}: {supported})",
+            device.ordinal,
+            device.name,
+            device.compute_capability,
+            device.nvrtc_arch
+        );
     }
     outln!("/dev/kmsg {}", if found.kmsg_readable { "readable" } else { "not readable" });
     let others = match found.other_processes_readable {

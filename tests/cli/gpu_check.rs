@@ -25,8 +25,9 @@ fn the_self_check_without_a_gpu_says_what_it_skipped_and_passes() {
     let dir = tempfile::tempdir().expect("tmp");
     let out_dir = dir.path().join("check");
     let out = check(&[Path::new(support::bin()), &out_dir]);
-    let summary: Value = serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).expect("summary.json"))
-        .expect("summary is JSON");
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).expect("summary.json"))
+            .expect("summary is JSON");
     assert_eq!(out.code, if summary["ok"] == true { 0 } else { 1 }, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(summary["ok"], true, "{summary:#}\n{}", out.stderr);
     assert!(out_dir.join("ledger.db").is_file());
@@ -38,7 +39,8 @@ fn the_self_check_without_a_gpu_says_what_it_skipped_and_passes() {
         assert_eq!(status(ran).as_deref(), Some("passed"), "{ran}: {summary:#}");
     }
     if summary["mode"] == "no-gpu" {
-        let skipped: Vec<&str> = summary["skipped"].as_array().expect("skipped").iter().filter_map(Value::as_str).collect();
+        let skipped: Vec<&str> =
+            summary["skipped"].as_array().expect("skipped").iter().filter_map(Value::as_str).collect();
         assert_eq!(skipped, ["smoke-cuda", "blackwell-fp4-cuda", "large-cuda", "fault", "xid"]);
         assert_eq!(status("smoke-cpu").as_deref(), Some("passed"));
         for line in ["smoke-cuda: skipped (no GPU)", "xid: skipped (no GPU)"] {

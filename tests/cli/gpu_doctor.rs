@@ -51,7 +51,10 @@ fn doctor_json_names_every_library_searched_and_a_found_wheel_that_does_not_load
     for library in ["driver", "nvrtc", "nvml"] {
         let candidates = searched(&report, library)["candidates"].as_array().expect("candidates");
         assert!(!candidates.is_empty(), "{library}");
-        assert!(candidates.iter().all(|c| c["path"].as_str().is_some_and(|p| p.starts_with('/'))), "{library}");
+        assert!(
+            candidates.iter().all(|c| c["path"].as_str().is_some_and(|p| p.starts_with('/'))),
+            "{library}"
+        );
     }
     let wheel_text = wheel.canonicalize().expect("canonical").display().to_string();
     let nvrtc = searched(&report, "nvrtc")["candidates"].as_array().expect("candidates");
@@ -79,8 +82,14 @@ fn doctor_text_without_a_gpu_gives_each_fix_and_exits_1() {
     let named = dir.path().join("no/libnvrtc.so.12");
     let out = doctor(&[], "/usr/bin:/bin", Some(&named));
     // The override is the whole NVRTC search: a missing file is the problem, whatever else is here.
-    assert!(out.stdout.contains(&format!("nvrtc not found in 1 places:\n  {}", named.display())), "{}", out.stdout);
-    assert!(out.stdout.contains(&format!("problem: ASSAY_NVRTC names {}, which does not exist", named.display())));
+    assert!(
+        out.stdout.contains(&format!("nvrtc not found in 1 places:\n  {}", named.display())),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!("problem: ASSAY_NVRTC names {}, which does not exist", named.display()))
+    );
     assert!(out.stdout.contains("  fix: point ASSAY_NVRTC at"), "{}", out.stdout);
     assert!(out.stdout.ends_with("kernels cannot run\n"), "{}", out.stdout);
     let out = out.status(1);

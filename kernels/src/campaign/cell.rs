@@ -295,7 +295,8 @@ mod tests {
         let (_, data) = unavailable.event("r-1", &c);
         assert_eq!(data["error"], "CUDA_UNAVAILABLE");
         assert!(data.get("device").is_none());
-        let old_nvrtc = cuda_fault(Some("GPU-1".into()), &CudaError::ArchUnsupported { message: "NVRTC 12.8 …".into() });
+        let old_nvrtc =
+            cuda_fault(Some("GPU-1".into()), &CudaError::ArchUnsupported { message: "NVRTC 12.8 …".into() });
         let (_, data) = old_nvrtc.event("r-1", &c);
         assert_eq!(data["error"], "NVRTC_ARCH_UNSUPPORTED");
         assert_eq!(data["sticky"], false);

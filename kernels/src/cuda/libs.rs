@@ -123,11 +123,12 @@ pub fn search(library: CudaLibrary, env: &SearchEnv) -> LibrarySearch {
     if library == CudaLibrary::Nvrtc {
         for site in python_site_packages(env) {
             folders.push((site.join("nvidia/cu13/lib"), "pip wheel (nvidia-cuda-nvrtc, CUDA 13)".to_owned()));
-            folders.push((site.join("nvidia/cuda_nvrtc/lib"), "pip wheel (nvidia-cuda-nvrtc-cu12)".to_owned()));
+            folders
+                .push((site.join("nvidia/cuda_nvrtc/lib"), "pip wheel (nvidia-cuda-nvrtc-cu12)".to_owned()));
         }
         let mut toolkits = glob_dirs(&env.under_root("usr/local"), "cuda");
         // `cuda` (the alternatives link) first, then the versions newest first.
-        toolkits.sort_by(|a, b| toolkit_rank(b).cmp(&toolkit_rank(a)));
+        toolkits.sort_by_key(|toolkit| std::cmp::Reverse(toolkit_rank(toolkit)));
         for toolkit in toolkits {
             toolkit_folders(&toolkit, "/usr/local/cuda*", &mut folders);
         }
@@ -217,7 +218,8 @@ fn python_site_packages(env: &SearchEnv) -> Vec<PathBuf> {
 /// The distribution's library folders, this architecture's multiarch folder first (so nothing
 /// here assumes x86-64), then containers' and WSL's driver folders.
 fn system_folders() -> [&'static str; 6] {
-    let multiarch = if cfg!(target_arch = "aarch64") { "usr/lib/aarch64-linux-gnu" } else { "usr/lib/x86_64-linux-gnu" };
+    let multiarch =
+        if cfg!(target_arch = "aarch64") { "usr/lib/aarch64-linux-gnu" } else { "usr/lib/x86_64-linux-gnu" };
     [multiarch, "usr/lib64", "usr/lib", "usr/local/nvidia/lib64", "usr/lib/wsl/lib", "usr/local/lib"]
 }
 

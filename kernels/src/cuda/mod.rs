@@ -18,5 +18,7 @@ pub use dims::{ELEMENTWISE_BLOCK, FP4_BLOCK_EDGE, LaunchDims, launch_dims};
 pub use error::CudaError;
 pub use fault::{CudaFault, STICKY_CODES, code_of, is_sticky, is_sticky_name};
 pub use own::{CudaProgram, gpu_architecture, nvrtc_options};
-pub use probe::{CudaDevice, CudaProbe, driver_library_present, nvrtc_library_present, probe_cuda, probe_driver};
+pub use probe::{
+    CudaDevice, CudaProbe, driver_library_present, nvrtc_library_present, probe_cuda, probe_driver,
+};
 pub use runner::{CudaLaunch, CudaRunner};

@@ -87,7 +87,8 @@ impl Nvrtc {
     pub fn open(path: &Path) -> Result<Nvrtc, NvrtcError> {
         // SAFETY: opening a library runs its initialisers; NVRTC's do no more than set up the
         // library itself.
-        let lib = unsafe { Library::new(path) }.map_err(|e| NvrtcError::NotLoaded(format!("{}: {e}", path.display())))?;
+        let lib = unsafe { Library::new(path) }
+            .map_err(|e| NvrtcError::NotLoaded(format!("{}: {e}", path.display())))?;
         let mut nvrtc = Nvrtc { lib, path: path.to_path_buf(), version: (0, 0) };
         let (mut major, mut minor) = (0, 0);
         let version: unsafe extern "C" fn(*mut c_int, *mut c_int) -> Status = nvrtc.symbol("nvrtcVersion")?;
@@ -123,7 +124,8 @@ impl Nvrtc {
     }
 
     fn status_name(&self, status: Status) -> String {
-        let Ok(text) = self.symbol::<unsafe extern "C" fn(Status) -> *const c_char>("nvrtcGetErrorString") else {
+        let Ok(text) = self.symbol::<unsafe extern "C" fn(Status) -> *const c_char>("nvrtcGetErrorString")
+        else {
             return format!("NVRTC error {status}");
         };
         // SAFETY: nvrtcGetErrorString returns a static NUL-terminated string for any value.
@@ -141,14 +143,18 @@ impl Nvrtc {
 
     /// The real architectures this NVRTC compiles for (`[75, 80, …, 121]`).
     pub fn supported_archs(&self) -> Result<Vec<i32>, NvrtcError> {
-        let count_of: unsafe extern "C" fn(*mut c_int) -> Status = self.symbol("nvrtcGetNumSupportedArchs")?;
+        let count_of: unsafe extern "C" fn(*mut c_int) -> Status =
+            self.symbol("nvrtcGetNumSupportedArchs")?;
         let list: unsafe extern "C" fn(*mut c_int) -> Status = self.symbol("nvrtcGetSupportedArchs")?;
         let mut count = 0;
         // SAFETY: the pointer is to a live int.
         self.check("nvrtcGetNumSupportedArchs", unsafe { count_of(&mut count) })?;
         let mut archs = vec![0; count.clamp(0, ARCHS_MAX) as usize];
         if count > ARCHS_MAX {
-            return Err(NvrtcError::Call { call: "nvrtcGetNumSupportedArchs", status: format!("{count} architectures") });
+            return Err(NvrtcError::Call {
+                call: "nvrtcGetNumSupportedArchs",
+                status: format!("{count} architectures"),
+            });
         }
         // SAFETY: the buffer holds the `count` ints NVRTC said it will write.
         self.check("nvrtcGetSupportedArchs", unsafe { list(archs.as_mut_ptr()) })?;
@@ -168,25 +174,41 @@ impl Nvrtc {
 
     /// Compiles `source` (named `name` in messages) with `options`, returning the PTX.
     pub fn compile_ptx(&self, source: &str, name: &str, options: &[String]) -> Result<String, NvrtcError> {
-        let nul = |text: &str| CString::new(text).map_err(|_| NvrtcError::Call { call: "nvrtcCreateProgram", status: format!("NUL byte in {name}") });
+        let nul = |text: &str| {
+            CString::new(text).map_err(|_| NvrtcError::Call {
+                call: "nvrtcCreateProgram",
+                status: format!("NUL byte in {name}"),
+            })
+        };
         let source = nul(source)?;
         let file = nul(name)?;
         let options: Vec<CString> = options.iter().map(|o| nul(o)).collect::<Result<_, _>>()?;
         let pointers: Vec<*const c_char> = options.iter().map(|o| o.as_ptr()).collect();
-        type Create = unsafe extern "C" fn(*mut Program, *const c_char, *const c_char, c_int, *const *const c_char, *const *const c_char) -> Status;
+        type Create = unsafe extern "C" fn(
+            *mut Program,
+            *const c_char,
+            *const c_char,
+            c_int,
+            *const *const c_char,
+            *const *const c_char,
+        ) -> Status;
         let create: Create = self.symbol("nvrtcCreateProgram")?;
-        let compile: unsafe extern "C" fn(Program, c_int, *const *const c_char) -> Status = self.symbol("nvrtcCompileProgram")?;
+        let compile: unsafe extern "C" fn(Program, c_int, *const *const c_char) -> Status =
+            self.symbol("nvrtcCompileProgram")?;
         let destroy: unsafe extern "C" fn(*mut Program) -> Status = self.symbol("nvrtcDestroyProgram")?;
         let mut program: Program = std::ptr::null_mut();
         // SAFETY: the strings live until the end of this function; no headers are passed.
-        let created = unsafe { create(&mut program, source.as_ptr(), file.as_ptr(), 0, std::ptr::null(), std::ptr::null()) };
+        let created = unsafe {
+            create(&mut program, source.as_ptr(), file.as_ptr(), 0, std::ptr::null(), std::ptr::null())
+        };
         self.check("nvrtcCreateProgram", created)?;
         // SAFETY: `program` was created above; the option pointers outlive the call.
         let status = unsafe { compile(program, pointers.len() as c_int, pointers.as_ptr()) };
         let result = if status == 0 {
             self.output(program, "nvrtcGetPTXSize", "nvrtcGetPTX")
         } else {
-            let log = self.output(program, "nvrtcGetProgramLogSize", "nvrtcGetProgramLog").unwrap_or_default();
+            let log =
+                self.output(program, "nvrtcGetProgramLogSize", "nvrtcGetProgramLog").unwrap_or_default();
             Err(NvrtcError::Compile { status: self.status_name(status), log })
         };
         // SAFETY: `program` was created above and is destroyed once.
@@ -195,7 +217,12 @@ impl Nvrtc {
     }
 
     /// Reads one of the program's texts (PTX or log) through its size and copy calls.
-    fn output(&self, program: Program, size_call: &'static str, copy_call: &'static str) -> Result<String, NvrtcError> {
+    fn output(
+        &self,
+        program: Program,
+        size_call: &'static str,
+        copy_call: &'static str,
+    ) -> Result<String, NvrtcError> {
         let size_of: unsafe extern "C" fn(Program, *mut usize) -> Status = self.symbol(size_call)?;
         let copy: unsafe extern "C" fn(Program, *mut c_char) -> Status = self.symbol(copy_call)?;
         let mut size = 0usize;
