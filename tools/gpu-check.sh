@@ -244,11 +244,16 @@ if "$ASSAY" init --db "$W/busy.db" --origin gpu-check.local/busy --keys "$W/busy
     exec_rc=$?
     verdict=$("$ASSAY" log --db "$DB" --subject run/check-exec --json | python3 -c '
 import json, sys
-types = [json.loads(line)["type"] for line in sys.stdin]
-beats = [t for t in types if t == "run.heartbeat"]
-print(len(beats), "heartbeats", "quiesced" if "run.quiesced" in types else "not quiesced")
+records = [json.loads(line) for line in sys.stdin]
+types = [r["type"] for r in records]
+beats = [r for r in records if r["type"] == "run.heartbeat"]
+util = [b for b in beats if b["event"]["data"].get("gpu_util_pct") is not None]
+print(len(beats), "heartbeats,", len(util), "with NVML utilisation,", "quiesced" if "run.quiesced" in types else "not quiesced")
 ' 2>&1)
-    if [ $exec_rc -eq 0 ] && [[ $verdict == *" quiesced"* ]] && [[ $verdict != 0* ]]; then
+    # On a GPU the heartbeats must carry NVML utilisation; without one, only their presence.
+    util_ok=1
+    [ $GPU -eq 1 ] && [[ $verdict == *", 0 with NVML"* ]] && util_ok=0
+    if [ $exec_rc -eq 0 ] && [ $util_ok -eq 1 ] && [[ $verdict == *", quiesced"* ]] && [[ $verdict != 0* ]]; then
         step exec passed "$verdict"
     else
         step exec failed "exit $exec_rc, $verdict: $(tail -c 300 "$W/exec.out")"
