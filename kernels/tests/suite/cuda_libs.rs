@@ -143,3 +143,54 @@ fn an_nvrtc_older_than_the_gpu_names_both_versions() {
     assert!(text.contains("NVRTC 12.8") && text.contains("sm_121") && text.contains("sm_120"), "{text}");
     assert!(text.contains("ASSAY_NVRTC"), "the fix is named: {text}");
 }
+
+/// Where an NVRTC is installed (a toolkit, or `pip install nvidia-cuda-nvrtc` in a Python
+/// environment on PATH), the binding compiles for real: no GPU is needed to make PTX.
+#[test]
+fn a_real_nvrtc_compiles_every_built_in_kernel_for_each_architecture_it_lists() {
+    use assay_kernels::cuda::gpu_architecture;
+    use assay_kernels::cuda::nvrtc::{NvrtcError, open_found};
+    use assay_kernels::cuda::sources::SOURCES;
+    let nvrtc = match open_found(&SearchEnv::from_process()) {
+        Ok(nvrtc) => nvrtc,
+        Err(error) => {
+            eprintln!("no NVRTC here, so its binding was not exercised: {error}");
+            return;
+        }
+    };
+    let (major, _) = nvrtc.version();
+    assert!(major >= 12, "NVRTC {}", nvrtc.version_text());
+    let archs = nvrtc.supported_archs().expect("supported archs");
+    assert!(!archs.is_empty() && archs.windows(2).all(|w| w[0] < w[1]), "{archs:?}");
+    let newest = *archs.last().expect("one");
+    let capability = (newest / 10, newest % 10);
+    nvrtc.check_arch(capability).expect("its own newest architecture");
+    for source in SOURCES {
+        let options = [gpu_architecture(capability)];
+        let ptx = nvrtc
+            .compile_ptx(source.source, source.file, &options)
+            .unwrap_or_else(|e| panic!("{}: {e}", source.file));
+        assert!(
+            ptx.contains(&format!(".target sm_{newest}")),
+            "{}: {}",
+            source.file,
+            &ptx[..ptx.len().min(400)]
+        );
+    }
+    // A device newer than this NVRTC is the named fault, with both versions.
+    match nvrtc.check_arch((99, 9)) {
+        Err(NvrtcError::ArchUnsupported { arch: 999, nvrtc_version, supported }) => {
+            assert_eq!(nvrtc_version, nvrtc.version_text());
+            assert_eq!(supported, newest);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A source NVRTC refuses comes back with its log, not a crash.
+    match nvrtc.compile_ptx("extern \"C\" __global__ void k( {", "broken.cu", &[]) {
+        Err(NvrtcError::Compile { status, log }) => {
+            assert!(status.contains("COMPILATION"), "{status}");
+            assert!(log.contains("broken.cu"), "{log}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
