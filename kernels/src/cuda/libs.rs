@@ -192,7 +192,7 @@ fn split_paths(value: Option<&str>) -> Vec<PathBuf> {
 }
 
 /// The site-packages of the Python environments on `PATH`: for each `bin` folder holding a
-/// `python3`, `../lib/python3*/site-packages` (venvs, conda, the system Python).
+/// `python3`, `../lib/python3*/site-packages` (venvs, conda, the system Python, pyenv).
 fn python_site_packages(env: &SearchEnv) -> Vec<PathBuf> {
     let mut sites = Vec::new();
     for bin in split_paths(env.var("PATH")) {
@@ -200,19 +200,32 @@ fn python_site_packages(env: &SearchEnv) -> Vec<PathBuf> {
             continue;
         }
         let Some(prefix) = bin.parent() else { continue };
-        for lib in ["lib", "lib64"] {
-            for python in glob_dirs(&prefix.join(lib), "python3") {
-                for site in ["site-packages", "dist-packages"] {
-                    // Canonical, so `/bin` and `/usr/bin` (merged /usr) give one site.
-                    let Ok(site) = python.join(site).canonicalize() else { continue };
-                    if site.is_dir() && !sites.contains(&site) {
-                        sites.push(site);
-                    }
+        // pyenv's shims stand for every installed version: `<root>/versions/*`.
+        let prefixes = if bin.ends_with("shims") {
+            glob_dirs(&prefix.join("versions"), "")
+        } else {
+            vec![prefix.to_path_buf()]
+        };
+        for prefix in prefixes {
+            add_sites(&prefix, &mut sites);
+        }
+    }
+    sites
+}
+
+/// `PREFIX/lib*/python3*/{site,dist}-packages` that exist, once each.
+fn add_sites(prefix: &Path, sites: &mut Vec<PathBuf>) {
+    for lib in ["lib", "lib64"] {
+        for python in glob_dirs(&prefix.join(lib), "python3") {
+            for site in ["site-packages", "dist-packages"] {
+                // Canonical, so `/bin` and `/usr/bin` (merged /usr) give one site.
+                let Ok(site) = python.join(site).canonicalize() else { continue };
+                if site.is_dir() && !sites.contains(&site) {
+                    sites.push(site);
                 }
             }
         }
     }
-    sites
 }
 
 /// The distribution's library folders, this architecture's multiarch folder first (so nothing

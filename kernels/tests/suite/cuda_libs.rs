@@ -78,6 +78,14 @@ fn the_pip_wheels_of_a_python_environment_on_path_are_searched() {
     let search = search(CudaLibrary::Nvrtc, &env13);
     assert_eq!(search.found().map(|c| c.path.clone()), Some(cu13));
     assert!(search.found().expect("found").origin.contains("pip wheel"));
+    // pyenv: the shims folder stands for each installed version.
+    let pyenv = root.path().join("home/lab/.pyenv");
+    touch(&pyenv.join("shims/python3"));
+    let in_version =
+        pyenv.join("versions/3.12.1/lib/python3.12/site-packages/nvidia/cu13/lib/libnvrtc.so.13");
+    touch(&in_version);
+    let shims = env(root.path(), &[("PATH", pyenv.join("shims").display().to_string())]);
+    assert_eq!(found(CudaLibrary::Nvrtc, &shims), Some(in_version));
     // A folder on PATH without a Python contributes nothing.
     let bare = env(root.path(), &[("PATH", root.path().join("usr/bin").display().to_string())]);
     assert_eq!(found(CudaLibrary::Nvrtc, &bare), None);
