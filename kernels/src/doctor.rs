@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cuda::libs::{CudaLibrary, LibrarySearch, SearchEnv, search, soname_major};
-use crate::cuda::nvrtc::{self, NvrtcError};
-use crate::cuda::{CudaProbe, gpu_architecture, probe_driver};
+use crate::cuda::nvrtc::NvrtcError;
+use crate::cuda::{CudaProbe, gpu_architecture, probe_driver, process_nvrtc};
 use crate::nvml::probe_nvml;
 
 /// The kernel log Xids are read from.
@@ -87,7 +87,7 @@ impl Doctor {
                 (None, Vec::new())
             }
         };
-        let nvrtc = nvrtc::loaded();
+        let nvrtc = process_nvrtc();
         match &nvrtc {
             Ok(found) => {
                 let major = found.version().0;

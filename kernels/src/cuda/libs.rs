@@ -92,6 +92,17 @@ impl LibrarySearch {
     pub fn found(&self) -> Option<&Candidate> {
         self.candidates.iter().find(|candidate| candidate.exists)
     }
+
+    /// The NVRTC to load for a driver supporting CUDA `driver_major`: the first found whose
+    /// soname's major is not newer than the driver's (PTX from a newer NVRTC is refused by an
+    /// older driver), else the first found. Without a driver version, the first found.
+    pub fn choose(&self, driver_major: Option<u32>) -> Option<&Candidate> {
+        let fits = |candidate: &&Candidate| match (driver_major, soname_major(&candidate.path)) {
+            (Some(driver), Some(nvrtc)) => nvrtc <= driver,
+            _ => true,
+        };
+        self.candidates.iter().filter(|candidate| candidate.exists).find(fits).or_else(|| self.found())
+    }
 }
 
 /// Lists, in order, where `library` is looked for under `env`, and which of those exist.

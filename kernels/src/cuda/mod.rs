@@ -20,5 +20,6 @@ pub use fault::{CudaFault, STICKY_CODES, code_of, is_sticky, is_sticky_name};
 pub use own::{CudaProgram, gpu_architecture, nvrtc_options};
 pub use probe::{
     CudaDevice, CudaProbe, driver_library_present, nvrtc_library_present, probe_cuda, probe_driver,
+    process_nvrtc,
 };
 pub use runner::{CudaLaunch, CudaRunner};

@@ -11,7 +11,6 @@
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use libloading::Library;
 
@@ -237,11 +236,13 @@ impl Nvrtc {
     }
 }
 
-/// Opens the first NVRTC the search finds, else the first the dynamic linker finds by soname.
-pub fn open_found(env: &SearchEnv) -> Result<Nvrtc, NvrtcError> {
+/// Opens the NVRTC the search finds (for a driver supporting CUDA `driver_major`, see
+/// [`LibrarySearch::choose`](super::libs::LibrarySearch::choose)), else the first the dynamic
+/// linker finds by soname.
+pub fn open_found(env: &SearchEnv, driver_major: Option<u32>) -> Result<Nvrtc, NvrtcError> {
     let found = search(CudaLibrary::Nvrtc, env);
     let mut tried = Vec::new();
-    let paths: Vec<PathBuf> = match found.found() {
+    let paths: Vec<PathBuf> = match found.choose(driver_major) {
         Some(candidate) => vec![candidate.path.clone()],
         None if env.vars.contains_key(super::libs::NVRTC_OVERRIDE) => Vec::new(),
         None => NVRTC_NAMES.iter().map(PathBuf::from).collect(),
@@ -257,10 +258,4 @@ pub fn open_found(env: &SearchEnv) -> Result<Nvrtc, NvrtcError> {
         tried.push(format!("{} files looked at, none exists", found.candidates.len()));
     }
     Err(NvrtcError::NotLoaded(tried.join("; ")))
-}
-
-/// This process's NVRTC, opened once.
-pub fn loaded() -> Result<&'static Nvrtc, NvrtcError> {
-    static NVRTC: OnceLock<Result<Nvrtc, NvrtcError>> = OnceLock::new();
-    NVRTC.get_or_init(|| open_found(&SearchEnv::from_process())).as_ref().map_err(Clone::clone)
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::error::panic_message;
 use super::fault::CudaFault;
 use super::libs::{CudaLibrary, SearchEnv, search};
-use super::nvrtc;
+use super::nvrtc::{self, Nvrtc, NvrtcError};
 
 /// One CUDA device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,9 +89,34 @@ pub fn driver_library_present() -> bool {
     unsafe { sys::is_culib_present() }
 }
 
+/// This process's NVRTC, opened once: found as `libs.rs` searches, chosen to suit the driver's
+/// CUDA version where a driver is present.
+pub fn process_nvrtc() -> Result<&'static Nvrtc, NvrtcError> {
+    static NVRTC: OnceLock<Result<Nvrtc, NvrtcError>> = OnceLock::new();
+    NVRTC
+        .get_or_init(|| nvrtc::open_found(&SearchEnv::from_process(), driver_cuda_major()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// The CUDA major version the driver supports, without initialising it; `None` without one.
+fn driver_cuda_major() -> Option<u32> {
+    if !driver_library_present() {
+        return None;
+    }
+    let mut version = 0i32;
+    // SAFETY: the library is present; cuDriverGetVersion may be called before cuInit and
+    // writes one i32 through a pointer to a live one.
+    let called = catch_unwind(AssertUnwindSafe(|| unsafe { sys::cuDriverGetVersion(&mut version) }));
+    match called {
+        Ok(sys::CUresult::CUDA_SUCCESS) if version > 0 => u32::try_from(version / 1000).ok(),
+        _ => None,
+    }
+}
+
 /// Whether the NVRTC library can be loaded (found as `libs.rs` searches, opened by path).
 pub fn nvrtc_library_present() -> bool {
-    nvrtc::loaded().is_ok()
+    process_nvrtc().is_ok()
 }
 
 /// The reason CUDA cannot be used, checking only the libraries (no driver calls).
@@ -99,7 +124,7 @@ pub(crate) fn missing_library() -> Option<String> {
     if !driver_library_present() {
         return Some(DRIVER_MISSING.to_owned());
     }
-    if let Err(error) = nvrtc::loaded() {
+    if let Err(error) = process_nvrtc() {
         return Some(format!("the NVRTC library, needed to compile the kernels, was not found ({error})"));
     }
     None

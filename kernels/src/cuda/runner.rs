@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 use super::dims::{LaunchDims, launch_dims};
 use super::error::{CudaError, panic_message};
 use super::fault::CudaFault;
-use super::nvrtc::{self, NvrtcError};
+use super::nvrtc::NvrtcError;
 use super::own::{CudaProgram, nvrtc_options};
 use super::probe::missing_library;
+use super::probe::process_nvrtc;
 use super::sources::{CudaSource, source_for};
 use crate::cpu::{Inputs, KernelSpec, sum_partials};
 
@@ -73,7 +74,7 @@ fn guarded<T>(during: &'static str, body: impl FnOnce() -> Result<T, CudaError>)
 /// Compiles `source` with this process's NVRTC for the device's architecture, checking
 /// first that NVRTC knows it (an old NVRTC on a new GPU is a recorded fault, not a crash).
 fn compile(file: &str, source: &str, options: &[String], capability: (i32, i32)) -> Result<Ptx, CudaError> {
-    let nvrtc = nvrtc::loaded().map_err(|error| CudaError::Unavailable { reason: error.to_string() })?;
+    let nvrtc = process_nvrtc().map_err(|error| CudaError::Unavailable { reason: error.to_string() })?;
     let all = nvrtc_options(options, capability);
     if all.len() > options.len() {
         nvrtc.check_arch(capability).map_err(|error| nvrtc_error(file, error))?;

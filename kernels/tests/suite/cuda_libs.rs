@@ -128,7 +128,7 @@ fn loading_a_file_that_is_not_nvrtc_is_an_error_naming_it_not_a_crash() {
     // An empty file where NVRTC should be: found by the search, refused by the loader.
     let fake = root.path().join("usr/local/cuda/lib64/libnvrtc.so.13");
     touch(&fake);
-    let error = open_found(&env(root.path(), &[])).expect_err("an empty file is no library");
+    let error = open_found(&env(root.path(), &[]), None).expect_err("an empty file is no library");
     let NvrtcError::NotLoaded(reason) = &error else { panic!("{error:?}") };
     assert!(reason.contains(&fake.display().to_string()), "{reason}");
     // A real library without NVRTC's calls (the C library, found by the dynamic linker).
@@ -138,7 +138,7 @@ fn loading_a_file_that_is_not_nvrtc_is_an_error_naming_it_not_a_crash() {
     }
     // A missing override is reported as such, never replaced by another NVRTC.
     let named = root.path().join("nowhere/libnvrtc.so.12");
-    let error = open_found(&env(root.path(), &[("ASSAY_NVRTC", named.display().to_string())]))
+    let error = open_found(&env(root.path(), &[("ASSAY_NVRTC", named.display().to_string())]), None)
         .expect_err("missing override");
     assert!(error.to_string().contains("none exists"), "{error}");
 }
@@ -159,7 +159,7 @@ fn a_real_nvrtc_compiles_every_built_in_kernel_for_each_architecture_it_lists() 
     use assay_kernels::cuda::gpu_architecture;
     use assay_kernels::cuda::nvrtc::{NvrtcError, open_found};
     use assay_kernels::cuda::sources::SOURCES;
-    let nvrtc = match open_found(&SearchEnv::from_process()) {
+    let nvrtc = match open_found(&SearchEnv::from_process(), None) {
         Ok(nvrtc) => nvrtc,
         Err(error) => {
             eprintln!("no NVRTC here, so its binding was not exercised: {error}");
@@ -201,4 +201,28 @@ fn a_real_nvrtc_compiles_every_built_in_kernel_for_each_architecture_it_lists() 
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn with_a_cuda_12_driver_an_nvrtc_12_is_chosen_over_a_13_found_first() {
+    let root = tempfile::tempdir().expect("tmp");
+    let venv = root.path().join("venv");
+    touch(&venv.join("bin/python3"));
+    let cu13 = venv.join("lib/python3.12/site-packages/nvidia/cu13/lib/libnvrtc.so.13");
+    let cu12 = root.path().join("usr/local/cuda-12.8/lib64/libnvrtc.so.12");
+    touch(&cu13);
+    touch(&cu12);
+    let env = env(root.path(), &[("PATH", venv.join("bin").display().to_string())]);
+    let searched = search(CudaLibrary::Nvrtc, &env);
+    let path = |candidate: Option<&assay_kernels::cuda::libs::Candidate>| candidate.map(|c| c.path.clone());
+    assert_eq!(path(searched.found()), Some(cu13.clone()), "the wheel comes first in the search");
+    assert_eq!(
+        path(searched.choose(Some(12))),
+        Some(cu12),
+        "PTX from NVRTC 13 would not load on a 12.x driver"
+    );
+    assert_eq!(path(searched.choose(Some(13))), Some(cu13.clone()));
+    assert_eq!(path(searched.choose(None)), Some(cu13.clone()), "without a driver, the search order");
+    // Nothing old enough: the first found, and the doctor names the mismatch.
+    assert_eq!(path(searched.choose(Some(11))), Some(cu13));
 }
