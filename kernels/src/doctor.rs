@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cuda::libs::{CudaLibrary, LibrarySearch, SearchEnv, search, soname_major};
-use crate::cuda::nvrtc::NvrtcError;
+use crate::cuda::nvrtc::{NvrtcError, check_arch};
 use crate::cuda::{CudaProbe, gpu_architecture, probe_driver, process_nvrtc};
 use crate::nvml::probe_nvml;
 
@@ -71,31 +71,89 @@ pub fn cuda_version_text(version: i32) -> String {
     format!("{}.{}", version / 1000, (version % 1000) / 10)
 }
 
+/// What the doctor looks at, gathered from this machine or laid out by a test.
+#[derive(Debug, Clone)]
+pub struct Findings {
+    /// The driver, NVRTC and NVML searches.
+    pub searched: Vec<LibrarySearch>,
+    /// The driver's version and devices, or why not.
+    pub driver: CudaProbe,
+    /// The NVRTC loaded: path, `(major, minor)` and the architectures it lists.
+    pub nvrtc: Result<NvrtcFacts, NvrtcError>,
+    /// NVML: the driver's version and whether other processes' GPU use is readable, or why
+    /// NVML is unusable.
+    pub nvml: Result<(Option<String>, Option<bool>), String>,
+    /// Whether `/dev/kmsg` can be read.
+    pub kmsg_readable: bool,
+}
+
+/// The NVRTC loaded, as the doctor needs it.
+#[derive(Debug, Clone)]
+pub struct NvrtcFacts {
+    /// The file opened.
+    pub path: String,
+    /// `(major, minor)`.
+    pub version: (i32, i32),
+    /// The real architectures it lists (`[75, 80, …]`), or why they could not be read.
+    pub archs: Result<Vec<i32>, NvrtcError>,
+}
+
+impl Findings {
+    /// Looks at this machine. Never panics without a driver.
+    pub fn gather() -> Findings {
+        let env = SearchEnv::from_process();
+        let searched = [CudaLibrary::Driver, CudaLibrary::Nvrtc, CudaLibrary::Nvml]
+            .into_iter()
+            .map(|library| search(library, &env))
+            .collect();
+        let nvrtc = process_nvrtc().map(|n| NvrtcFacts {
+            path: n.path().display().to_string(),
+            version: n.version(),
+            archs: n.supported_archs(),
+        });
+        let nvml = probe_nvml()
+            .map(|handle| (handle.driver_version().ok(), handle.processes_readable().ok()))
+            .map_err(|failure| failure.to_string());
+        Findings {
+            searched,
+            driver: probe_driver(),
+            nvrtc,
+            nvml,
+            kmsg_readable: std::fs::File::open(KMSG).is_ok(),
+        }
+    }
+}
+
 impl Doctor {
     /// Looks at this machine. Never panics without a driver.
     pub fn gather() -> Doctor {
-        let env = SearchEnv::from_process();
-        let searched: Vec<LibrarySearch> = [CudaLibrary::Driver, CudaLibrary::Nvrtc, CudaLibrary::Nvml]
-            .into_iter()
-            .map(|l| search(l, &env))
-            .collect();
+        Doctor::assess(Findings::gather())
+    }
+
+    /// What the findings mean: the problems, each with its fix, and whether kernels can run.
+    pub fn assess(found: Findings) -> Doctor {
+        let Findings { searched, driver, nvrtc, nvml, kmsg_readable } = found;
         let mut problems = Vec::new();
-        let (driver_version, devices) = match probe_driver() {
+        let driver_found = searched.iter().any(|s| s.library == CudaLibrary::Driver && s.found().is_some());
+        let (driver_version, devices) = match driver {
             CudaProbe::Available { driver_version, devices } => (Some(driver_version), devices),
             CudaProbe::Unavailable { reason } => {
-                problems.push(driver_problem(&reason, searched[0].found().is_some()));
+                problems.push(driver_problem(&reason, driver_found));
                 (None, Vec::new())
             }
         };
-        let nvrtc = process_nvrtc();
+        // PTX from an NVRTC newer than the driver cannot be loaded, so kernels cannot run.
+        let mut nvrtc_too_new = false;
         match &nvrtc {
-            Ok(found) => {
-                let major = found.version().0;
+            Ok(facts) => {
+                let major = facts.version.0;
                 if let Some(driver) = driver_version.filter(|v| v / 1000 < major) {
+                    nvrtc_too_new = true;
                     problems.push(problem(
                         format!(
-                            "NVRTC {} makes PTX the CUDA {} driver cannot load",
-                            found.version_text(),
+                            "NVRTC {}.{} makes PTX the CUDA {} driver cannot load",
+                            facts.version.0,
+                            facts.version.1,
                             cuda_version_text(driver)
                         ),
                         format!(
@@ -105,26 +163,31 @@ impl Doctor {
                     ));
                 }
             }
-            Err(error) => problems.push(nvrtc_problem(error, &searched[1])),
+            Err(error) => {
+                let nvrtc_search = searched.iter().find(|s| s.library == CudaLibrary::Nvrtc);
+                problems.push(nvrtc_problem(error, nvrtc_search));
+            }
         }
         let devices: Vec<DoctorDevice> = devices
             .iter()
             .map(|device| {
                 let (major, minor) = device.compute_capability;
-                let check = nvrtc.as_ref().ok().map(|n| n.check_arch(device.compute_capability));
+                let check = nvrtc.as_ref().ok().map(|facts| {
+                    let version = format!("{}.{}", facts.version.0, facts.version.1);
+                    facts.archs.clone().and_then(|archs| check_arch(&archs, &version, device.compute_capability))
+                });
                 if let Some(Err(error)) = &check {
                     problems.push(problem(
                         error.to_string(),
                         "install an NVRTC as new as the GPU (pip install nvidia-cuda-nvrtc, or a newer toolkit) and set ASSAY_NVRTC to it",
                     ));
                 }
-                let supports = check.map(|result| result.is_ok());
                 DoctorDevice {
                     ordinal: device.ordinal,
                     name: device.name.clone(),
                     compute_capability: format!("{major}.{minor}"),
                     nvrtc_arch: gpu_architecture(device.compute_capability),
-                    nvrtc_supports: supports,
+                    nvrtc_supports: check.map(|result| result.is_ok()),
                 }
             })
             .collect();
@@ -134,9 +197,8 @@ impl Doctor {
                 "check `nvidia-smi`; in a container, pass the GPU in (--gpus all)",
             ));
         }
-        let handle = probe_nvml();
-        let (nvml, nvml_driver, other_processes_readable) = match &handle {
-            Ok(handle) => (true, handle.driver_version().ok(), handle.processes_readable().ok()),
+        let (nvml_ok, nvml_driver, other_processes_readable) = match nvml {
+            Ok((driver, readable)) => (true, driver, readable),
             Err(failure) => {
                 problems.push(problem(
                     format!("NVML is unusable: {failure}"),
@@ -151,22 +213,25 @@ impl Doctor {
                 "run as a user NVML lets list compute processes (root, or the GPU's owning group)",
             ));
         }
-        let kmsg_readable = std::fs::File::open(KMSG).is_ok();
         if !kmsg_readable {
             problems.push(problem(
                 "/dev/kmsg is not readable, so Xids are captured only through NVML",
                 "run with CAP_SYSLOG, or set kernel.dmesg_restrict=0 (sysctl)",
             ));
         }
-        let can_run_kernels = nvrtc.is_ok() && devices.iter().any(|d| d.nvrtc_supports == Some(true));
+        let can_run_kernels =
+            nvrtc.is_ok() && !nvrtc_too_new && devices.iter().any(|d| d.nvrtc_supports == Some(true));
         Doctor {
             can_run_kernels,
             searched,
             driver_cuda_version: driver_version.map(cuda_version_text),
             driver_version: nvml_driver,
-            nvrtc_path: nvrtc.as_ref().ok().map(|n| n.path().display().to_string()),
-            nvrtc_version: nvrtc.as_ref().ok().map(|n| n.version_text()),
-            nvml,
+            nvrtc_path: nvrtc.as_ref().ok().map(|facts| facts.path.clone()),
+            nvrtc_version: nvrtc
+                .as_ref()
+                .ok()
+                .map(|facts| format!("{}.{}", facts.version.0, facts.version.1)),
+            nvml: nvml_ok,
             devices,
             kmsg_readable,
             other_processes_readable,
@@ -184,8 +249,9 @@ fn driver_problem(reason: &str, file_found: bool) -> Problem {
     problem(format!("CUDA driver: {reason}"), fix)
 }
 
-fn nvrtc_problem(error: &NvrtcError, searched: &LibrarySearch) -> Problem {
-    if let Some(named) = searched.candidates.iter().find(|c| c.origin == crate::cuda::libs::NVRTC_OVERRIDE) {
+fn nvrtc_problem(error: &NvrtcError, searched: Option<&LibrarySearch>) -> Problem {
+    let candidates = searched.map(|s| s.candidates.as_slice()).unwrap_or_default();
+    if let Some(named) = candidates.iter().find(|c| c.origin == crate::cuda::libs::NVRTC_OVERRIDE) {
         return problem(
             format!(
                 "ASSAY_NVRTC names {}, which {}",
@@ -195,10 +261,10 @@ fn nvrtc_problem(error: &NvrtcError, searched: &LibrarySearch) -> Problem {
             "point ASSAY_NVRTC at a libnvrtc.so.12 or libnvrtc.so.13 file, or unset it",
         );
     }
-    let found_major = searched.found().and_then(|c| soname_major(&c.path));
+    let found_major = searched.and_then(LibrarySearch::found).and_then(|c| soname_major(&c.path));
     let detail = match found_major {
         Some(major) => format!("NVRTC {major} was found but did not load: {error}"),
-        None => format!("NVRTC was not found ({} places looked at): {error}", searched.candidates.len()),
+        None => format!("NVRTC was not found ({} places looked at): {error}", candidates.len()),
     };
     problem(
         detail,

@@ -162,13 +162,7 @@ impl Nvrtc {
 
     /// Fails with [`NvrtcError::ArchUnsupported`] unless this NVRTC knows `compute_capability`.
     pub fn check_arch(&self, compute_capability: (i32, i32)) -> Result<(), NvrtcError> {
-        let arch = compute_capability.0 * 10 + compute_capability.1;
-        let archs = self.supported_archs()?;
-        if archs.contains(&arch) {
-            return Ok(());
-        }
-        let supported = archs.iter().copied().max().unwrap_or(0);
-        Err(NvrtcError::ArchUnsupported { arch, nvrtc_version: self.version_text(), supported })
+        check_arch(&self.supported_archs()?, &self.version_text(), compute_capability)
     }
 
     /// Compiles `source` (named `name` in messages) with `options`, returning the PTX.
@@ -234,6 +228,17 @@ impl Nvrtc {
         buffer.truncate(end.min(if copy_call == "nvrtcGetProgramLog" { LOG_BYTES_MAX } else { usize::MAX }));
         Ok(String::from_utf8_lossy(&buffer).into_owned())
     }
+}
+
+/// Fails with [`NvrtcError::ArchUnsupported`] unless `archs` (what NVRTC `version` lists) hold
+/// the architecture of `compute_capability`.
+pub fn check_arch(archs: &[i32], version: &str, compute_capability: (i32, i32)) -> Result<(), NvrtcError> {
+    let arch = compute_capability.0 * 10 + compute_capability.1;
+    if archs.contains(&arch) {
+        return Ok(());
+    }
+    let supported = archs.iter().copied().max().unwrap_or(0);
+    Err(NvrtcError::ArchUnsupported { arch, nvrtc_version: version.to_owned(), supported })
 }
 
 /// Opens the NVRTC the search finds (for a driver supporting CUDA `driver_major`, see
