@@ -13,7 +13,9 @@
 #
 # Without a GPU (no nvidia-smi, or the doctor exits 1) it runs what can run (doctor,
 # preflight, the smoke campaign on the CPU, a supervised command, verify) and says what it
-# skipped. OUT_DIR gets summary.json and ledger.db. Exit 0 unless a step that ran failed;
+# skipped. Where nvidia-smi lists a GPU but the doctor says kernels cannot run, that is a
+# failure, with the doctor's fixes. OUT_DIR gets summary.json (with the doctor's findings)
+# and ledger.db. Exit 0 unless a step that ran failed;
 # 2 for bad arguments. Needs bash and python3 (for the JSON checks).
 set -uo pipefail
 
@@ -78,7 +80,11 @@ GPU=0
 if [ $doctor_rc -eq 0 ] && command -v nvidia-smi >/dev/null; then
     GPU=1
     step doctor passed "kernels can run"
-elif [ $doctor_rc -le 1 ]; then
+elif [ $doctor_rc -eq 1 ] && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+    # A GPU is there but kernels cannot run: that is the finding, with the doctor's fixes.
+    problems=$(python3 -c 'import json,sys; print("; ".join(p["problem"] + " (fix: " + p["fix"] + ")" for p in json.load(open(sys.argv[1]))["problems"]))' "$OUT/doctor.json" 2>&1)
+    step doctor failed "nvidia-smi lists a GPU but kernels cannot run: $problems"
+elif [ $doctor_rc -eq 1 ]; then
     why="the doctor says kernels cannot run"
     command -v nvidia-smi >/dev/null || why="no nvidia-smi on PATH"
     step doctor passed "no-GPU mode: $why"
@@ -271,9 +277,9 @@ fi
 
 # The summary: the steps, the machine, kernel times and NVML samples where they ran.
 "$ASSAY" log --db "$DB" --json >"$W/log.ndjson" 2>/dev/null
-python3 - "$STEPS" "$W/log.ndjson" "$OUT/summary.json" "$GPU" "$MACHINE" <<'PY'
+python3 - "$STEPS" "$W/log.ndjson" "$OUT/summary.json" "$GPU" "$MACHINE" "$OUT/doctor.json" <<'PY'
 import json, sys
-steps_file, log_file, out_file, gpu, machine = sys.argv[1:6]
+steps_file, log_file, out_file, gpu, machine, doctor_file = sys.argv[1:7]
 steps = []
 for line in open(steps_file):
     name, status, detail = line.rstrip("\n").split("\t", 2)
@@ -287,6 +293,10 @@ for line in open(log_file):
     if record["type"] == "run.heartbeat" and data.get("gpu_util_pct") is not None:
         util.append(data["gpu_util_pct"])
 failed = [s["name"] for s in steps if s["status"] == "failed"]
+try:
+    doctor = json.load(open(doctor_file))
+except (OSError, ValueError):
+    doctor = None
 summary = {
     "mode": "gpu" if gpu == "1" else "no-gpu",
     "machine": machine,
@@ -297,6 +307,7 @@ summary = {
     "kernel_times": times,
     "nvml_gpu_util_pct": util,
     "ledger": "ledger.db",
+    "doctor": doctor,
 }
 json.dump(summary, open(out_file, "w"), indent=2)
 print(json.dumps({"ok": summary["ok"], "failed": failed, "skipped": summary["skipped"]}))

@@ -31,6 +31,9 @@ fn the_self_check_without_a_gpu_says_what_it_skipped_and_passes() {
     assert_eq!(out.code, if summary["ok"] == true { 0 } else { 1 }, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(summary["ok"], true, "{summary:#}\n{}", out.stderr);
     assert!(out_dir.join("ledger.db").is_file());
+    // The doctor's findings travel with the summary.
+    assert!(summary["doctor"]["can_run_kernels"].is_boolean(), "{summary:#}");
+    assert_eq!(summary["doctor"]["searched"].as_array().map(Vec::len), Some(3), "{summary:#}");
     let steps = summary["steps"].as_array().expect("steps");
     let status = |name: &str| {
         steps.iter().find(|s| s["name"] == name).map(|s| s["status"].as_str().unwrap_or("").to_owned())
