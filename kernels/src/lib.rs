@@ -7,6 +7,7 @@ pub mod campaign;
 pub mod cpu;
 pub mod cuda;
 pub mod digest;
+pub mod doctor;
 mod error;
 pub mod follow;
 pub mod nvml;

@@ -12,6 +12,7 @@ use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::event::EventSet;
 use serde::{Deserialize, Serialize};
 
+use crate::cuda::libs::{CudaLibrary, SearchEnv, search};
 use crate::xid::normalize_pci;
 
 /// Most devices listed or watched.
@@ -80,7 +81,13 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 /// Loads and initialises NVML. Without the driver this is `Err` with the reason (e.g. the
 /// library could not be loaded, or the driver is not running).
 pub fn probe_nvml() -> Result<NvmlHandle, NvmlFailure> {
-    match catch_unwind(Nvml::init) {
+    // The path the search found, else NVML's own open of the bare soname.
+    let found = search(CudaLibrary::Nvml, &SearchEnv::from_process()).found().map(|c| c.path.clone());
+    let init = || match &found {
+        Some(path) => Nvml::builder().lib_path(path.as_os_str()).init(),
+        None => Nvml::init(),
+    };
+    match catch_unwind(init) {
         Ok(Ok(nvml)) => Ok(NvmlHandle { nvml }),
         Ok(Err(error)) => Err(reason("NVML initialisation failed", &error)),
         Err(payload) => Err(NvmlFailure::InitPanicked(panic_text(payload.as_ref()))),
@@ -153,6 +160,23 @@ impl NvmlHandle {
     /// The driver version.
     pub fn driver_version(&self) -> Result<String, NvmlFailure> {
         self.nvml.sys_driver_version().map_err(|e| reason("driver version", &e))
+    }
+
+    /// The newest CUDA version the driver supports, as `cuDriverGetVersion` gives it (12080).
+    pub fn cuda_driver_version(&self) -> Result<i32, NvmlFailure> {
+        self.nvml.sys_cuda_driver_version().map_err(|e| reason("CUDA driver version", &e))
+    }
+
+    /// Whether this process may list the compute processes on the first device (other users'
+    /// GPU use, which the quiet window waits on): `Ok(false)` when NVML refuses for lack of
+    /// permission.
+    pub fn processes_readable(&self) -> Result<bool, NvmlFailure> {
+        let device = self.nvml.device_by_index(0).map_err(|e| reason("device 0", &e))?;
+        match device.running_compute_processes() {
+            Ok(_) => Ok(true),
+            Err(NvmlError::NoPermission) => Ok(false),
+            Err(error) => Err(reason("running compute processes", &error)),
+        }
     }
 
     /// Number of devices (at most [`MAX_DEVICES`]).

@@ -7,6 +7,7 @@ use crate::campaign::CellOutcome;
 use crate::campaign::{Cell, run_cell_cpu};
 use crate::cpu::{InputRange, KernelSpec};
 use crate::cuda::{CudaProbe, probe_cuda};
+use crate::doctor::{Doctor, cuda_version_text};
 use crate::nvml::{GpuDevice, NvmlFailure, probe_nvml};
 
 /// Longest reason recorded (the schema allows 1024 characters).
@@ -53,9 +54,7 @@ impl Preflight {
 
     fn cuda_version(&self) -> Option<String> {
         match &self.cuda {
-            CudaProbe::Available { driver_version, .. } => {
-                Some(format!("{}.{}", driver_version / 1000, (driver_version % 1000) / 10))
-            }
+            CudaProbe::Available { driver_version, .. } => Some(cuda_version_text(*driver_version)),
             _ => None,
         }
     }
@@ -154,6 +153,36 @@ impl Preflight {
     }
 }
 
+/// The doctor's findings as `worker.preflight` checks that do not count toward `healthy`
+/// (the `cuda` check already does): which NVRTC, whether `/dev/kmsg` and other processes' GPU
+/// use can be read. The `gpu.preflight` schema allows no more fields, so they go here.
+pub fn doctor_checks(doctor: &Doctor) -> Vec<Value> {
+    let nvrtc = match (&doctor.nvrtc_version, &doctor.nvrtc_path) {
+        (Some(version), Some(path)) => format!("NVRTC {version} at {path}"),
+        _ => doctor
+            .problems
+            .iter()
+            .find(|p| p.problem.contains("NVRTC"))
+            .map_or_else(|| "NVRTC not loaded".to_owned(), |p| format!("{} (fix: {})", p.problem, p.fix)),
+    };
+    let kmsg = if doctor.kmsg_readable { "/dev/kmsg readable" } else { "/dev/kmsg not readable" };
+    let processes = match doctor.other_processes_readable {
+        Some(true) => "NVML lists other processes' GPU use",
+        Some(false) => "NVML refuses to list other processes' GPU use",
+        None => "unknown without NVML",
+    };
+    vec![
+        check_required("nvrtc", doctor.nvrtc_path.is_some(), nvrtc, false),
+        check_required("kmsg", doctor.kmsg_readable, kmsg.to_owned(), false),
+        check_required(
+            "gpu_processes",
+            doctor.other_processes_readable == Some(true),
+            processes.to_owned(),
+            false,
+        ),
+    ]
+}
+
 fn check(name: &str, ok: bool, detail: String) -> Value {
     check_required(name, ok, detail, true)
 }
@@ -176,6 +205,9 @@ pub fn why_not_required(check_name: &str) -> &'static str {
     match check_name {
         "cuda" => "no GPU is visible to NVML, so this worker offers CPU lanes only",
         "nvml" => "NVML only lists GPUs; without it this worker offers CPU lanes only",
+        "nvrtc" => "the cuda check already counts NVRTC; this one says which NVRTC",
+        "kmsg" => "Xids are still captured through NVML where it runs",
+        "gpu_processes" => "the quiet window then sees only this user's GPU use",
         _ => "this check is informational",
     }
 }

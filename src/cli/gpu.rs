@@ -1,11 +1,13 @@
 //! `assay gpu preflight (--db|--server) --key K.key [--worker NAME]`: records `gpu.preflight`
 //! (the devices, with UUID, PCI bus id, memory and driver, or why CUDA is unusable) and
-//! `worker.preflight` (checks and the GPU lanes offered).
+//! `worker.preflight` (checks and the GPU lanes offered). `assay gpu doctor [--json]`: what the
+//! CUDA path looked for, what it found, and the fix for each missing piece.
 
 use anyhow::Context;
 use assay_events::EventType;
 use assay_events::roles::Role;
-use assay_kernels::preflight::Preflight;
+use assay_kernels::doctor::Doctor;
+use assay_kernels::preflight::{Preflight, doctor_checks};
 
 use super::Exit;
 use super::run::{Opened, SinkArgs, open_sink, worker_name};
@@ -14,6 +16,16 @@ use super::run::{Opened, SinkArgs, open_sink, worker_name};
 pub enum GpuCommand {
     /// Probe CUDA and NVML and record gpu.preflight and worker.preflight.
     Preflight(PreflightArgs),
+    /// Say what the CUDA path looked for and where, what it found, and how to fix what is
+    /// missing. Exit 0 when kernels can run, 1 when not.
+    Doctor(DoctorArgs),
+}
+
+#[derive(clap::Args)]
+pub struct DoctorArgs {
+    /// Print the findings as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -31,7 +43,66 @@ pub struct PreflightArgs {
 pub async fn run(command: GpuCommand) -> anyhow::Result<Exit> {
     match command {
         GpuCommand::Preflight(a) => preflight(a).await,
+        GpuCommand::Doctor(a) => doctor(a).await,
     }
+}
+
+async fn doctor(a: DoctorArgs) -> anyhow::Result<Exit> {
+    let found = tokio::task::spawn_blocking(Doctor::gather).await.context("the doctor task failed")?;
+    let exit = if found.can_run_kernels { Exit::Ok } else { Exit::VerifyFailed };
+    if a.json {
+        outln!("{}", serde_json::to_string(&found)?);
+        return Ok(exit);
+    }
+    for searched in &found.searched {
+        let library = serde_json::to_value(searched.library)?;
+        match searched.found() {
+            Some(hit) => {
+                outln!("{} found: {} ({})", library.as_str().unwrap_or("?"), hit.path.display(), hit.origin)
+            }
+            None => outln!(
+                "{} not found in {} places:",
+                library.as_str().unwrap_or("?"),
+                searched.candidates.len()
+            ),
+        }
+        if searched.found().is_none() {
+            for candidate in &searched.candidates {
+                outln!("  {} ({})", candidate.path.display(), candidate.origin);
+            }
+        }
+    }
+    let or_none = |value: &Option<String>| value.clone().unwrap_or_else(|| "none".to_owned());
+    outln!("driver {} (CUDA {})", or_none(&found.driver_version), or_none(&found.driver_cuda_version));
+    outln!("nvrtc {} at {}", or_none(&found.nvrtc_version), or_none(&found.nvrtc_path));
+    outln!("nvml {}", if found.nvml { "loaded" } else { "unusable" });
+    for device in &found.devices {
+        let supported = match device.nvrtc_supports {
+            Some(true) => "supported",
+            Some(false) => "NOT supported by this NVRTC",
+            None => "no NVRTC",
+        };
+        outln!(
+            "device {} {} compute {} ({}: {supported})",
+            device.ordinal,
+            device.name,
+            device.compute_capability,
+            device.nvrtc_arch
+        );
+    }
+    outln!("/dev/kmsg {}", if found.kmsg_readable { "readable" } else { "not readable" });
+    let others = match found.other_processes_readable {
+        Some(true) => "readable",
+        Some(false) => "not readable",
+        None => "unknown (no NVML)",
+    };
+    outln!("other processes' GPU use {others}");
+    for problem in &found.problems {
+        outln!("problem: {}", problem.problem);
+        outln!("  fix: {}", problem.fix);
+    }
+    outln!("kernels {}", if found.can_run_kernels { "can run" } else { "cannot run" });
+    Ok(exit)
 }
 
 async fn preflight(a: PreflightArgs) -> anyhow::Result<Exit> {
@@ -43,7 +114,10 @@ async fn preflight(a: PreflightArgs) -> anyhow::Result<Exit> {
         let mut sink = sink;
         let preflight = Preflight::gather();
         let gpu = preflight.gpu_preflight(&worker);
-        let health = preflight.worker_preflight(&worker);
+        let mut health = preflight.worker_preflight(&worker);
+        if let Some(checks) = health["checks"].as_array_mut() {
+            checks.extend(doctor_checks(&Doctor::gather()));
+        }
         sink.emit(EventType::GpuPreflight.as_str(), &subject, gpu.clone())?;
         sink.emit(EventType::WorkerPreflight.as_str(), &subject, health.clone())?;
         sink.flush()?;

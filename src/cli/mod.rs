@@ -196,7 +196,7 @@ enum Command {
     /// GPU Xid errors: parse kernel logs, watch and record them.
     #[command(subcommand)]
     Xid(xid::XidCommand),
-    /// GPU preflight.
+    /// GPU preflight and doctor.
     #[command(subcommand)]
     Gpu(gpu::GpuCommand),
     /// Shell completions (bash, zsh, fish, elvish, powershell) on stdout.

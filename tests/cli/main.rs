@@ -11,6 +11,8 @@ mod demo_groups;
 mod demo_kernels;
 mod evidence;
 mod gates;
+mod gpu_check;
+mod gpu_doctor;
 mod pipe;
 mod proofs;
 mod replay;

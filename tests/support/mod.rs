@@ -55,7 +55,7 @@ pub struct Out {
 }
 
 impl Out {
-    fn from_output(cmdline: String, o: Output) -> Out {
+    pub fn from_output(cmdline: String, o: Output) -> Out {
         Out {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8(o.stdout).expect("stdout is UTF-8"),

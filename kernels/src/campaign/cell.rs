@@ -235,6 +235,7 @@ pub(crate) fn cuda_fault(device: Option<String>, error: &CudaError) -> CellOutco
         CudaError::Driver(fault) => (fault.name.clone(), fault.sticky),
         CudaError::Unavailable { .. } => ("CUDA_UNAVAILABLE".to_owned(), false),
         CudaError::Compile { .. } => ("NVRTC_COMPILE_FAILED".to_owned(), false),
+        CudaError::ArchUnsupported { .. } => ("NVRTC_ARCH_UNSUPPORTED".to_owned(), false),
         CudaError::Unsupported { .. } => ("UNSUPPORTED".to_owned(), false),
         CudaError::Kernel(_) => ("INVALID_VARIANT".to_owned(), false),
         CudaError::Panicked { .. } => ("CUDA_LIBRARY_PANICKED".to_owned(), false),
@@ -294,6 +295,11 @@ mod tests {
         let (_, data) = unavailable.event("r-1", &c);
         assert_eq!(data["error"], "CUDA_UNAVAILABLE");
         assert!(data.get("device").is_none());
+        let old_nvrtc =
+            cuda_fault(Some("GPU-1".into()), &CudaError::ArchUnsupported { message: "NVRTC 12.8 …".into() });
+        let (_, data) = old_nvrtc.event("r-1", &c);
+        assert_eq!(data["error"], "NVRTC_ARCH_UNSUPPORTED");
+        assert_eq!(data["sticky"], false);
         assert!(is_error_name("SIGNAL_SIGABRT"));
         assert!(!is_error_name("signal") && !is_error_name("") && !is_error_name("A-B"));
     }

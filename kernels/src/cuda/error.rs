@@ -21,6 +21,12 @@ pub enum CudaError {
         /// NVRTC's result and log.
         message: String,
     },
+    /// NVRTC does not know the device's architecture (an NVRTC older than the GPU).
+    #[error("{message}")]
+    ArchUnsupported {
+        /// Both versions and the fix.
+        message: String,
+    },
     /// The driver returned an error (a kernel fault surfaces at the next synchronizing call).
     #[error("CUDA driver error: {0}")]
     Driver(CudaFault),

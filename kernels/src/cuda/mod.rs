@@ -7,6 +7,8 @@
 mod dims;
 mod error;
 mod fault;
+pub mod libs;
+pub mod nvrtc;
 mod own;
 mod probe;
 mod runner;
@@ -15,6 +17,9 @@ pub mod sources;
 pub use dims::{ELEMENTWISE_BLOCK, FP4_BLOCK_EDGE, LaunchDims, launch_dims};
 pub use error::CudaError;
 pub use fault::{CudaFault, STICKY_CODES, code_of, is_sticky, is_sticky_name};
-pub use own::{CudaProgram, nvrtc_options};
-pub use probe::{CudaDevice, CudaProbe, driver_library_present, nvrtc_library_present, probe_cuda};
+pub use own::{CudaProgram, gpu_architecture, nvrtc_options};
+pub use probe::{
+    CudaDevice, CudaProbe, driver_library_present, nvrtc_library_present, probe_cuda, probe_driver,
+    process_nvrtc,
+};
 pub use runner::{CudaLaunch, CudaRunner};

@@ -60,10 +60,16 @@ fn names_arch(options: &[String]) -> bool {
 pub fn nvrtc_options(options: &[String], compute_capability: (i32, i32)) -> Vec<String> {
     let mut all = options.to_vec();
     if !names_arch(options) {
-        let (major, minor) = compute_capability;
-        all.push(format!("--gpu-architecture=compute_{major}{minor}"));
+        all.push(gpu_architecture(compute_capability));
     }
     all
+}
+
+/// The NVRTC option for a device of `compute_capability`: `(12, 1)` (GB10) is
+/// `--gpu-architecture=compute_121`.
+pub fn gpu_architecture(compute_capability: (i32, i32)) -> String {
+    let (major, minor) = compute_capability;
+    format!("--gpu-architecture=compute_{major}{minor}")
 }
 
 impl CudaProgram {
@@ -89,6 +95,23 @@ mod tests {
         for named in ["-arch=sm_90a", "--gpu-architecture=compute_80"] {
             let options = vec![named.to_owned(), "-DX=1".to_owned()];
             assert_eq!(nvrtc_options(&options, (9, 0)), options);
+        }
+    }
+
+    #[test]
+    fn each_compute_capability_has_its_architecture() {
+        for (capability, arch) in [
+            ((7, 5), "compute_75"),
+            ((8, 0), "compute_80"),
+            ((8, 6), "compute_86"),
+            ((8, 9), "compute_89"),
+            ((9, 0), "compute_90"),
+            ((10, 0), "compute_100"),
+            ((10, 3), "compute_103"),
+            ((12, 0), "compute_120"),
+            ((12, 1), "compute_121"),
+        ] {
+            assert_eq!(gpu_architecture(capability), format!("--gpu-architecture={arch}"), "{capability:?}");
         }
     }
 

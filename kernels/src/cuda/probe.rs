@@ -6,12 +6,15 @@
 #![allow(unsafe_code)]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
 
 use cudarc::driver::{result, sys};
 use serde::{Deserialize, Serialize};
 
 use super::error::panic_message;
 use super::fault::CudaFault;
+use super::libs::{CudaLibrary, SearchEnv, search};
+use super::nvrtc::{self, Nvrtc, NvrtcError};
 
 /// One CUDA device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,30 +63,69 @@ impl CudaProbe {
     }
 }
 
+/// Why CUDA is unusable when the driver library cannot be opened.
+const DRIVER_MISSING: &str = "the CUDA driver library (libcuda.so.1) was not found";
+
 /// Most devices the probe lists.
 const MAX_DEVICES: i32 = 64;
 
+/// Opens the driver at the path the search found and keeps it open, so that cudarc's later
+/// open of the bare soname `libcuda.so.1` gets this one (the dynamic linker matches an
+/// already-loaded library by its soname). Without a found path, cudarc's own search decides.
+fn preload_driver() {
+    static DRIVER: OnceLock<Option<libloading::Library>> = OnceLock::new();
+    DRIVER.get_or_init(|| {
+        let found = search(CudaLibrary::Driver, &SearchEnv::from_process());
+        let path = found.found()?.path.clone();
+        // SAFETY: opening the driver library runs only its own initialisers.
+        unsafe { libloading::Library::new(path) }.ok()
+    });
+}
+
 /// Whether the driver library can be loaded. Must be checked before any other cudarc call.
 pub fn driver_library_present() -> bool {
+    preload_driver();
     // SAFETY: only tries to open the library under its usual names and closes it again.
     unsafe { sys::is_culib_present() }
 }
 
-/// Whether the NVRTC library can be loaded.
+/// This process's NVRTC, opened once: found as `libs.rs` searches, chosen to suit the driver's
+/// CUDA version where a driver is present.
+pub fn process_nvrtc() -> Result<&'static Nvrtc, NvrtcError> {
+    static NVRTC: OnceLock<Result<Nvrtc, NvrtcError>> = OnceLock::new();
+    NVRTC
+        .get_or_init(|| nvrtc::open_found(&SearchEnv::from_process(), driver_cuda_major()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// The CUDA major version the driver supports, without initialising it; `None` without one.
+fn driver_cuda_major() -> Option<u32> {
+    if !driver_library_present() {
+        return None;
+    }
+    let mut version = 0i32;
+    // SAFETY: the library is present; cuDriverGetVersion may be called before cuInit and
+    // writes one i32 through a pointer to a live one.
+    let called = catch_unwind(AssertUnwindSafe(|| unsafe { sys::cuDriverGetVersion(&mut version) }));
+    match called {
+        Ok(sys::CUresult::CUDA_SUCCESS) if version > 0 => u32::try_from(version / 1000).ok(),
+        _ => None,
+    }
+}
+
+/// Whether the NVRTC library can be loaded (found as `libs.rs` searches, opened by path).
 pub fn nvrtc_library_present() -> bool {
-    // SAFETY: as for the driver library.
-    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+    process_nvrtc().is_ok()
 }
 
 /// The reason CUDA cannot be used, checking only the libraries (no driver calls).
 pub(crate) fn missing_library() -> Option<String> {
     if !driver_library_present() {
-        return Some("the CUDA driver library (libcuda.so) was not found".to_owned());
+        return Some(DRIVER_MISSING.to_owned());
     }
-    if !nvrtc_library_present() {
-        return Some(
-            "the NVRTC library (libnvrtc.so), needed to compile the kernels, was not found".to_owned(),
-        );
+    if let Err(error) = process_nvrtc() {
+        return Some(format!("the NVRTC library, needed to compile the kernels, was not found ({error})"));
     }
     None
 }
@@ -93,6 +135,15 @@ pub(crate) fn missing_library() -> Option<String> {
 pub fn probe_cuda() -> CudaProbe {
     if let Some(reason) = missing_library() {
         return CudaProbe::Unavailable { reason };
+    }
+    probe_driver()
+}
+
+/// Asks the driver for its version and devices, whether or not NVRTC is there (the doctor
+/// reports both). Never panics.
+pub fn probe_driver() -> CudaProbe {
+    if !driver_library_present() {
+        return CudaProbe::Unavailable { reason: DRIVER_MISSING.to_owned() };
     }
     match catch_unwind(AssertUnwindSafe(probe_devices)) {
         Ok(Ok(probe)) => probe,

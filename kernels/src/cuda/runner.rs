@@ -11,14 +11,16 @@ use std::sync::Arc;
 
 use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaContext, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
-use cudarc::nvrtc::{CompileError, CompileOptions, compile_ptx_with_opts};
+use cudarc::nvrtc::Ptx;
 use serde::{Deserialize, Serialize};
 
 use super::dims::{LaunchDims, launch_dims};
 use super::error::{CudaError, panic_message};
 use super::fault::CudaFault;
+use super::nvrtc::NvrtcError;
 use super::own::{CudaProgram, nvrtc_options};
 use super::probe::missing_library;
+use super::probe::process_nvrtc;
 use super::sources::{CudaSource, source_for};
 use crate::cpu::{Inputs, KernelSpec, sum_partials};
 
@@ -69,15 +71,23 @@ fn guarded<T>(during: &'static str, body: impl FnOnce() -> Result<T, CudaError>)
     })
 }
 
-fn compile_message(error: &CompileError) -> String {
+/// Compiles `source` with this process's NVRTC for the device's architecture, checking
+/// first that NVRTC knows it (an old NVRTC on a new GPU is a recorded fault, not a crash).
+fn compile(file: &str, source: &str, options: &[String], capability: (i32, i32)) -> Result<Ptx, CudaError> {
+    let nvrtc = process_nvrtc().map_err(|error| CudaError::Unavailable { reason: error.to_string() })?;
+    let all = nvrtc_options(options, capability);
+    if all.len() > options.len() {
+        nvrtc.check_arch(capability).map_err(|error| nvrtc_error(file, error))?;
+    }
+    let ptx = nvrtc.compile_ptx(source, file, &all).map_err(|error| nvrtc_error(file, error))?;
+    Ok(Ptx::from_src(ptx))
+}
+
+fn nvrtc_error(file: &str, error: NvrtcError) -> CudaError {
     match error {
-        CompileError::CompileError { nvrtc, log, .. } => {
-            format!("{:?}: {}", nvrtc.0, log.to_string_lossy())
-        }
-        CompileError::CreationError(e)
-        | CompileError::GetLogError(e)
-        | CompileError::GetPtxError(e)
-        | CompileError::DestroyError(e) => format!("{:?}", e.0),
+        NvrtcError::ArchUnsupported { .. } => CudaError::ArchUnsupported { message: error.to_string() },
+        NvrtcError::NotLoaded(reason) => CudaError::Unavailable { reason },
+        other => CudaError::Compile { file: file.to_owned(), message: other.to_string() },
     }
 }
 
@@ -145,11 +155,8 @@ impl CudaRunner {
         if let Some(module) = self.modules.get(source.file) {
             return Ok(module.clone());
         }
-        let options = CompileOptions { name: Some(source.file.to_owned()), ..Default::default() };
-        let ptx = compile_ptx_with_opts(source.source, options).map_err(|error| CudaError::Compile {
-            file: source.file.to_owned(),
-            message: compile_message(&error),
-        })?;
+        let capability = self.ctx.compute_capability()?;
+        let ptx = compile(source.file, source.source, &[], capability)?;
         let module = self.ctx.load_module(ptx)?;
         self.modules.insert(source.file, module.clone());
         Ok(module)
@@ -286,11 +293,7 @@ impl CudaRunner {
         if let Some(module) = self.programs.get(&key) {
             return Ok(module.clone());
         }
-        let compile = CompileOptions { name: Some(program.file.clone()), options, ..Default::default() };
-        let ptx = compile_ptx_with_opts(&*program.source, compile).map_err(|error| CudaError::Compile {
-            file: program.file.clone(),
-            message: compile_message(&error),
-        })?;
+        let ptx = compile(&program.file, &program.source, &program.options, capability)?;
         let module = self.ctx.load_module(ptx)?;
         if self.programs.len() >= PROGRAMS_MAX {
             self.programs.clear();

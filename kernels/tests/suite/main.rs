@@ -2,5 +2,7 @@
 
 mod cpu_kernels;
 mod cuda_backend;
+mod cuda_libs;
+mod doctor;
 mod taxonomy;
 mod xid_fixtures;
