@@ -7,11 +7,9 @@
 //   SCREENSHOT_DIR  where to save a PNG of each page
 // Exits nonzero with a message on the first failed check.
 
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { CHROMIUM, CHROMIUM_ARGS, appendProbe } from "./common.mjs";
+import { appendProbe, launch } from "./common.mjs";
 
 const url = process.env.DASHBOARD_URL;
 const bin = process.env.ASSAY_BIN;
@@ -33,20 +31,8 @@ async function json(path) {
   return r.json();
 }
 
-const profile = mkdtempSync(join(tmpdir(), "assay-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: CHROMIUM,
-  headless: true,
-  viewport: { width: 1366, height: 860 },
-  args: ["--headless", ...CHROMIUM_ARGS],
-});
-const errors = [];
+const { page, errors, close } = await launch(1366);
 try {
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(`console error: ${m.text()}`);
-  });
   const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 
   // The overview: the headline's numbers are the API's.
@@ -152,6 +138,5 @@ try {
 
   check(errors.length === 0, `no script errors${errors.length ? ": " + errors.join("; ") : ""}`);
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }

@@ -6,11 +6,9 @@
 //   SCREENSHOT_DIR  where to save a PNG of a report
 // Exits nonzero with a message on the first failed check.
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { CHROMIUM, CHROMIUM_ARGS } from "./common.mjs";
+import { launch } from "./common.mjs";
 
 const url = process.env.DASHBOARD_URL;
 const pdfDir = process.env.PDF_DIR;
@@ -35,20 +33,8 @@ async function json(path) {
 // The report's attribute for a context code of the audit (the observed values), if any.
 const ATTRIBUTES = { n: "data-n", estimate: "data-estimate", observed_interval: "data-interval", observed: "data-value", observed_delta: "data-value" };
 
-const profile = mkdtempSync(join(tmpdir(), "assay-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: CHROMIUM,
-  headless: true,
-  viewport: { width: 1200, height: 860 },
-  args: ["--headless", ...CHROMIUM_ARGS],
-});
-const errors = [];
+const { page, errors, close } = await launch(1200);
 try {
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(`console error: ${m.text()}`);
-  });
   const requests = [];
   page.on("request", (r) => requests.push(r.url()));
 
@@ -115,6 +101,5 @@ try {
 
   check(errors.length === 0, `no script errors${errors.length ? ": " + errors.join("; ") : ""}`);
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
