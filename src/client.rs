@@ -253,16 +253,22 @@ impl Client {
         }
     }
 
+    /// The download of the blob `name` (`GET /v1/blobs/{blake3}`), its body not yet read;
+    /// `None` when the server does not store it.
+    pub async fn get_blob(&self, name: &BlobName) -> Result<Option<reqwest::Response>, ClientError> {
+        let req = self.request(reqwest::Method::GET, &format!("/v1/blobs/{name}")).timeout(BLOB_TIMEOUT);
+        match self.send(req).await {
+            Ok(response) => Ok(Some(response)),
+            Err(ClientError::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Downloads the blob `name` whole and says whether its bytes hash to its name. A download
     /// the server ends early (it does so when the stored bytes no longer hash to the name) is
     /// [`BlobState::Corrupt`] with no name found.
     pub async fn check_blob(&self, name: &BlobName) -> Result<BlobState, ClientError> {
-        let req = self.request(reqwest::Method::GET, &format!("/v1/blobs/{name}")).timeout(BLOB_TIMEOUT);
-        let mut response = match self.send(req).await {
-            Ok(response) => response,
-            Err(ClientError::Api { status: 404, .. }) => return Ok(BlobState::Missing),
-            Err(e) => return Err(e),
-        };
+        let Some(mut response) = self.get_blob(name).await? else { return Ok(BlobState::Missing) };
         let mut check = Check::default();
         loop {
             match response.chunk().await {

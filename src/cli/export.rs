@@ -3,8 +3,12 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use assay::blobs::BlobStore;
+use assay::export::evidence_tar::{Blobs, EvidenceSummary, export_bundle_with_evidence};
 use assay::export::source::ServerSource;
-use assay::export::{ExportOptions, export_bundle, export_parquet, files::ROW_GROUP_ROWS};
+use assay::export::{
+    BundleSummary, ExportError, ExportOptions, export_bundle, export_parquet, files::ROW_GROUP_ROWS,
+};
 use assay::store::{Durability, Store};
 
 use super::open::LEDGER_KEY_SETTING;
@@ -70,6 +74,11 @@ pub struct BundleArgs {
     /// ledger's settings by `assay init`).
     #[arg(long, env = "ASSAY_LEDGER_KEY")]
     ledger_key: Option<PathBuf>,
+    /// Also write FILE.evidence.tar: every file of every evidence.captured event in the bundle,
+    /// from the evidence store (or the server's), with a manifest. A cited file missing from
+    /// the store exits 1 (the store's state, not the request, is wrong) and writes nothing.
+    #[arg(long)]
+    with_evidence: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -143,18 +152,31 @@ async fn bundle(a: BundleArgs) -> anyhow::Result<Exit> {
     };
     let key = keys::signer("--ledger-key", &key_path)?;
     let now = assay::clock::rfc3339(assay::clock::now_ns());
-    let s = match &source {
-        Source::Db(store) => export_bundle(store, &a.artifact, &key, &a.out, &now).await?,
-        Source::Server(server) => export_bundle(server, &a.artifact, &key, &a.out, &now).await?,
+    let (s, evidence) = if a.with_evidence {
+        match with_evidence(&a, &source, &key, &now).await? {
+            Ok((s, e)) => (s, Some(e)),
+            Err(detail) => {
+                eprintln!("error: {detail}");
+                return Ok(Exit::VerifyFailed);
+            }
+        }
+    } else {
+        let s = match &source {
+            Source::Db(store) => export_bundle(store, &a.artifact, &key, &a.out, &now).await?,
+            Source::Server(server) => export_bundle(server, &a.artifact, &key, &a.out, &now).await?,
+        };
+        (s, None)
     };
     if a.json {
-        outln!(
-            "{}",
-            serde_json::json!({
-                "bundle": s.path, "proofs": s.proof_path, "events": s.events, "claims": s.claims,
-                "checkpoint_size": s.size, "passes": s.passes,
-            })
-        );
+        let mut summary = serde_json::json!({
+            "bundle": s.path, "proofs": s.proof_path, "events": s.events, "claims": s.claims,
+            "checkpoint_size": s.size, "passes": s.passes,
+        });
+        if let Some(e) = &evidence {
+            summary["evidence"] =
+                serde_json::json!({"tar": e.path, "files": e.files, "blobs": e.blobs, "bytes": e.bytes});
+        }
+        outln!("{summary}");
     } else {
         outln!(
             "{}: {} events, {} claim statements and the verification summary ({}), at checkpoint size {}",
@@ -165,6 +187,41 @@ async fn bundle(a: BundleArgs) -> anyhow::Result<Exit> {
             s.size
         );
         outln!("{}: inclusion proofs", s.proof_path.display());
+        if let Some(e) = &evidence {
+            outln!(
+                "{}: {} evidence file(s), {} distinct blob(s), {} bytes",
+                e.path.display(),
+                e.files,
+                e.blobs,
+                e.bytes
+            );
+        }
     }
     Ok(Exit::Ok)
+}
+
+/// The bundle and its evidence tar; `Err(detail)` when the store lacks or has damaged evidence
+/// the bundle cites (nothing is written then).
+async fn with_evidence(
+    a: &BundleArgs,
+    source: &Source,
+    key: &assay_events::keys::SignerKey,
+    now: &str,
+) -> anyhow::Result<Result<(BundleSummary, EvidenceSummary), String>> {
+    let result = match source {
+        Source::Db(store) => {
+            let db = a.source.db.as_deref().unwrap_or("assay.db");
+            let blobs = BlobStore::open(db, u64::MAX).await?;
+            export_bundle_with_evidence(store, Blobs::Store(&blobs), &a.artifact, key, &a.out, now).await
+        }
+        Source::Server(server) => {
+            let client = a.source.server.client()?.context("--server: no client")?;
+            export_bundle_with_evidence(server, Blobs::Server(&client), &a.artifact, key, &a.out, now).await
+        }
+    };
+    match result {
+        Ok(done) => Ok(Ok(done)),
+        Err(ExportError::Evidence(detail)) => Ok(Err(detail)),
+        Err(e) => Err(e.into()),
+    }
 }

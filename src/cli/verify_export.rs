@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use assay::export::bundle::proof_path;
 use assay::export::bundle_check::PASSED;
-use assay::export::{verify_bundle, verify_export};
+use assay::export::evidence_tar::evidence_path;
+use assay::export::{BundleReport, bundle_check::verify_bundle_with_evidence, verify_export};
 
 use super::progress::Progress;
 use super::{Exit, keys};
@@ -31,6 +32,10 @@ pub struct VerifyBundleArgs {
     /// The inclusion proofs (default: FILE.proof).
     #[arg(long)]
     proof: Option<PathBuf>,
+    /// The evidence tar to check against the bundle's evidence.captured events (default:
+    /// FILE.evidence.tar when it exists).
+    #[arg(long, value_name = "TAR")]
+    evidence: Option<PathBuf>,
     /// Check only that the bundle is authentic (signatures, proofs, the recomputed verdict
     /// equals the stated one), and exit 0 even when the artifact's verdict is FAILED.
     #[arg(long)]
@@ -75,10 +80,29 @@ pub async fn bundle(a: VerifyBundleArgs) -> anyhow::Result<Exit> {
     let key = keys::verifier("--ledger-key", &a.ledger_key)?;
     let proof = a.proof.clone().unwrap_or_else(|| proof_path(&a.file));
     let file = a.file.clone();
-    let report = tokio::task::spawn_blocking(move || verify_bundle(&file, &proof, &key)).await?;
+    let evidence = a.evidence.clone().or_else(|| Some(evidence_path(&a.file)).filter(|p| p.exists()));
+    if let Some(tar) = &evidence {
+        anyhow::ensure!(tar.is_file(), "--evidence {}: no such file", tar.display());
+    }
+    let report = tokio::task::spawn_blocking(move || {
+        verify_bundle_with_evidence(&file, &proof, &key, evidence.as_deref())
+    })
+    .await?;
     if a.json {
         outln!("{}", serde_json::to_string(&report)?);
-    } else if report.ok {
+        return Ok(bundle_exit(&report, &a));
+    }
+    if let Some(e) = &report.evidence {
+        for p in &e.problems {
+            outln!("bad evidence: {p}");
+        }
+        if e.ok {
+            outln!("evidence: {} file(s) in {} blob(s), every one whole", e.files, e.blobs_whole);
+        } else if e.problem_count > e.problems.len() as u64 {
+            outln!("bad evidence: … {} problem(s) in all", e.problem_count);
+        }
+    }
+    if report.ok {
         outln!(
             "authentic: {} {} — {} events and {} statements verified against the checkpoint at size {}",
             report.artifact.as_deref().unwrap_or("-"),
@@ -98,13 +122,17 @@ pub async fn bundle(a: VerifyBundleArgs) -> anyhow::Result<Exit> {
         let at = if at.is_empty() { String::new() } else { format!("{}: ", at.join(" ")) };
         outln!("bad: {at}{}", report.reason.as_deref().unwrap_or("unknown"));
     }
-    // A bundle is a gate: authentic but FAILED is a failure unless only authenticity was asked.
-    let passed = report.verdict.as_deref() == Some(PASSED);
-    if report.ok && !passed && !a.authentic_only && !a.json {
+    if report.ok && report.verdict.as_deref() != Some(PASSED) && !a.authentic_only {
         eprintln!(
             "error: the artifact does not pass its audit (verdict {}); --authentic-only checks only the bundle's authenticity",
             report.verdict.as_deref().unwrap_or("-")
         );
     }
-    Ok(if report.ok && (passed || a.authentic_only) { Exit::Ok } else { Exit::VerifyFailed })
+    Ok(bundle_exit(&report, &a))
+}
+
+/// A bundle is a gate: authentic but FAILED is a failure unless only authenticity was asked.
+fn bundle_exit(report: &BundleReport, a: &VerifyBundleArgs) -> Exit {
+    let passed = report.verdict.as_deref() == Some(PASSED);
+    if report.ok && (passed || a.authentic_only) { Exit::Ok } else { Exit::VerifyFailed }
 }

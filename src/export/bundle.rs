@@ -397,7 +397,7 @@ pub async fn export_bundle_with<S: LedgerSource>(
 }
 
 /// Writes the bundle to `out` and its sidecar beside it.
-fn write_files(bundle: &Bundle, out: PathBuf) -> Result<BundleSummary, ExportError> {
+pub(super) fn write_files(bundle: &Bundle, out: PathBuf) -> Result<BundleSummary, ExportError> {
     let create = |path: &Path| std::fs::File::create(path).map(BufWriter::new);
     let mut file = create(&out).map_err(|e| ExportError::io(&out, e))?;
     io::copy(&mut Bundle::file(bundle), &mut file)

@@ -28,6 +28,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::bundle::{artifact_subject, claim_predicate};
+use super::evidence_check::{EvidenceReport, check_evidence_tar};
+use super::evidence_tar::{EvidenceFile, files_of};
 use super::intoto::{
     CLAIM_PREDICATE, STATEMENT_TYPE, Statement, VSA_PREDICATE, parse_envelope, root_b64, sha256_hex,
 };
@@ -49,6 +51,9 @@ pub struct BundleReport {
     pub first_bad_line: Option<u64>,
     pub first_bad_seq: Option<u64>,
     pub reason: Option<String>,
+    /// The evidence tar checked against the bundle's `evidence.captured` events, when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceReport>,
 }
 
 #[derive(Debug, Default)]
@@ -73,16 +78,49 @@ struct Outcome {
     events: u64,
     statements: u64,
     size: Option<u64>,
+    /// The files the bundle's `evidence.captured` events record.
+    evidence: Vec<EvidenceFile>,
 }
 
 pub fn verify_bundle(file: &Path, proof: &Path, key: &VerifierKey) -> BundleReport {
+    verify_bundle_with_evidence(file, proof, key, None)
+}
+
+/// [`verify_bundle`], and then, when the bundle is authentic and `evidence` names a tar, that
+/// tar checked against the files the bundle's signed `evidence.captured` events record; a
+/// problem there makes the report not ok.
+pub fn verify_bundle_with_evidence(
+    file: &Path,
+    proof: &Path,
+    key: &VerifierKey,
+    evidence: Option<&Path>,
+) -> BundleReport {
+    let (mut report, expected) = verify_bundle_only(file, proof, key);
+    if let (true, Some(tar)) = (report.ok, evidence) {
+        let checked = check_evidence_tar(tar, &expected);
+        if !checked.ok {
+            report.ok = false;
+            report.reason = Some(format!(
+                "{}: {} evidence problem(s), the first: {}",
+                tar.display(),
+                checked.problem_count,
+                checked.problems.first().map(String::as_str).unwrap_or("-")
+            ));
+        }
+        report.evidence = Some(checked);
+    }
+    report
+}
+
+/// The report, and the files the bundle's `evidence.captured` events record.
+fn verify_bundle_only(file: &Path, proof: &Path, key: &VerifierKey) -> (BundleReport, Vec<EvidenceFile>) {
     let mut o = Outcome::default();
     let result = run(file, proof, key, &mut o);
     let (ok, line, seq, reason) = match result {
         Ok(()) => (true, None, None, None),
         Err(b) => (false, b.line, b.seq, Some(b.reason)),
     };
-    BundleReport {
+    let report = BundleReport {
         ok,
         artifact: o.artifact,
         verdict: if ok { o.verdict } else { None },
@@ -92,7 +130,9 @@ pub fn verify_bundle(file: &Path, proof: &Path, key: &VerifierKey) -> BundleRepo
         first_bad_line: line,
         first_bad_seq: seq,
         reason,
-    }
+        evidence: None,
+    };
+    (report, o.evidence)
 }
 
 /// A proof checked against the checkpoint.
@@ -177,6 +217,7 @@ fn run(file: &Path, proof_file: &Path, key: &VerifierKey, o: &mut Outcome) -> Re
     o.events = records.len() as u64;
     o.statements = statements.len() as u64;
     records.sort_by_key(|(_, r)| r.seq);
+    o.evidence = files_of(records.iter().map(|(_, r)| r)).map_err(|e| bad(e.to_string()))?;
 
     // Keys, roles and signatures, in seq order.
     let mut auth = RecordAuthorizer::new(Some(key.clone()));

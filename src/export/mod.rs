@@ -11,12 +11,17 @@
 //!   inclusion proofs in `c2sp.org/tlog-proof@v1` text ([`tlog_proof`]).
 //! - [`bundle_check`]: `assay verify-bundle` — all of that checked offline, and the verdict
 //!   recomputed from the bundle's events alone.
+//! - [`evidence_tar`]: `assay export bundle --with-evidence` — the files of the bundle's
+//!   `evidence.captured` events, from the evidence store, in `FILE.evidence.tar`;
+//!   [`evidence_check`] checks them against the bundle's signed events.
 
 pub mod bundle;
 pub mod bundle_check;
 pub mod check;
 pub mod columns;
 pub mod events;
+pub mod evidence_check;
+pub mod evidence_tar;
 pub mod files;
 pub mod intoto;
 pub mod manifest;
@@ -56,6 +61,10 @@ pub enum ExportError {
     /// The source ledger is inconsistent; nothing was exported.
     #[error("the ledger does not verify: {0}")]
     Ledger(String),
+    /// Evidence the bundle cites is missing from the store or does not hash to its name: bad
+    /// state of the store, not bad input; nothing was written.
+    #[error("{0}")]
+    Evidence(String),
 }
 
 impl ExportError {

@@ -3,7 +3,7 @@
 //! built at the latest checkpoint and signed with the ledger's key, then streamed as the client
 //! reads it. `assay verify-bundle` checks it with nothing but the ledger's public key.
 
-mod tar_stream;
+pub(crate) mod tar_stream;
 
 use std::sync::Arc;
 

@@ -14,7 +14,7 @@
 
 pub(crate) mod auth;
 mod blobs;
-mod bundle;
+pub(crate) mod bundle;
 pub(crate) mod campaigns;
 mod conn;
 mod dispatch;

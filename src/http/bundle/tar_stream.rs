@@ -9,7 +9,7 @@ use std::io::{self, Read};
 const CHUNK_BYTES: u64 = 64 << 10;
 
 /// The end of an archive: two zero blocks.
-const TRAILER_BYTES: u64 = 1024;
+pub(crate) const TRAILER_BYTES: u64 = 1024;
 
 /// One file of the archive: its name, its length, and its bytes.
 pub struct Entry {
@@ -66,7 +66,7 @@ impl Tar {
 /// The blocks `tar::Builder` writes before an entry's data: a GNU long-name entry when the
 /// name does not fit the header, then the header. Given empty data it writes no padding, so
 /// what it wrote is exactly those blocks.
-fn head(name: &str, bytes: u64, mtime: u64) -> io::Result<Vec<u8>> {
+pub(crate) fn head(name: &str, bytes: u64, mtime: u64) -> io::Result<Vec<u8>> {
     let mut head = tar::Header::new_ustar();
     head.set_size(bytes);
     head.set_mode(0o644);
@@ -78,7 +78,7 @@ fn head(name: &str, bytes: u64, mtime: u64) -> io::Result<Vec<u8>> {
 }
 
 /// Zeros after `bytes` of data, to the next 512-byte block.
-fn padding(bytes: u64) -> u64 {
+pub(crate) fn padding(bytes: u64) -> u64 {
     (512 - bytes % 512) % 512
 }
 
