@@ -247,7 +247,11 @@ impl Client {
     /// The size of the blob `name`, if the server stores it (`HEAD /v1/blobs/{blake3}`).
     pub async fn blob_size(&self, name: &BlobName) -> Result<Option<u64>, ClientError> {
         match self.send(self.request(reqwest::Method::HEAD, &format!("/v1/blobs/{name}"))).await {
-            Ok(response) => Ok(response.content_length()),
+            // The header itself: reqwest's `content_length()` is the body's, which a HEAD lacks.
+            Ok(response) => Ok(response
+                .headers()
+                .get(reqwest::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok())),
             Err(ClientError::Api { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }

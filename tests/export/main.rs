@@ -4,6 +4,7 @@
 mod support;
 
 mod bundle;
+mod evidence;
 mod numbers;
 mod parquet;
 mod python;

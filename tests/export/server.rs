@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use export_support::{Demo, assay, files_of, manifest, read, s};
 
 /// `assay serve` over the demo's ledger; killed on drop.
-struct Served(Child, String);
+pub(crate) struct Served(Child, pub(crate) String);
 
 impl Drop for Served {
     fn drop(&mut self) {
@@ -19,7 +19,7 @@ impl Drop for Served {
     }
 }
 
-fn serve(demo: &Demo) -> Served {
+pub(crate) fn serve(demo: &Demo) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
         .args(["serve", "--db", &demo.db(), "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
