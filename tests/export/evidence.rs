@@ -213,3 +213,25 @@ fn evidence_missing_from_the_store_writes_nothing_and_the_plain_bundle_verifies_
     let absent = verify(&demo, &out, &["--evidence", &s(&demo.path("none.tar"))]);
     assert_eq!(absent.code, 2, "{}", absent.stderr);
 }
+
+#[test]
+fn a_blob_damaged_in_the_store_is_named_and_nothing_is_written() {
+    if crate::support::store::is_postgres() {
+        return crate::support::skip::say("damaging a blob on disk", "the blobs are in PostgreSQL");
+    }
+    let (demo, first) = exported();
+    let (_, text) =
+        entries(&tar_of(&first)).into_iter().find(|(n, _)| n == "manifest.json").expect("a manifest");
+    let manifest: Value = serde_json::from_slice(&text).expect("JSON");
+    let name = manifest["files"][0]["blake3"].as_str().expect("a blake3").to_owned();
+    let blob = PathBuf::from(format!("{}.blobs", demo.db())).join(&name[..2]).join(&name);
+    let mut bytes = std::fs::read(&blob).expect("the stored blob");
+    bytes[0] ^= 1;
+    std::fs::write(&blob, bytes).expect("damaging it");
+    let out = demo.path("damaged.intoto.jsonl");
+    let refused = export_db(&demo, &slug(&demo), &out);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains(&name) && refused.stderr.contains("hash to"), "{}", refused.stderr);
+    assert!(!out.exists() && !tar_of(&out).exists(), "nothing written");
+    assert!(!demo.path("damaged.intoto.jsonl.evidence.tar.partial").exists(), "no partial tar left");
+}
