@@ -9,6 +9,8 @@
 
 pub mod cited;
 mod folder;
+mod folder_gc;
+pub mod gc;
 mod postgres;
 pub mod signed;
 

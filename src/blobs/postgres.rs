@@ -28,6 +28,11 @@ impl PgBlobs {
         self.bytes_max
     }
 
+    /// The ledger's store this evidence store keeps its tables in.
+    pub(super) fn store(&self) -> &PgStore {
+        &self.store
+    }
+
     pub(super) async fn upload(&self) -> Result<PgBlobUpload, BlobError> {
         Ok(bounded("starting a blob upload", CALL_TIMEOUT, self.store.blob_upload()).await?)
     }
