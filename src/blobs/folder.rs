@@ -98,6 +98,11 @@ impl FolderBlobs {
         }
     }
 
+    pub(super) async fn refresh(&self, name: &BlobName) -> Result<bool, BlobError> {
+        let path = self.path_of(name);
+        blocking(move || refresh(&path)).await
+    }
+
     /// The blob's file, positioned at `start`.
     pub(super) async fn open(
         &self,

@@ -44,7 +44,9 @@ pub(super) fn collect(
         let dir = fan.path();
         for entry in entries(&dir)? {
             let entry = entry.map_err(|e| BlobError::io(dir.display(), e))?;
-            let Some(name) = entry.file_name().to_str().and_then(|n| BlobName::parse(n).ok()) else { continue };
+            let Some(name) = entry.file_name().to_str().and_then(|n| BlobName::parse(n).ok()) else {
+                continue;
+            };
             let meta = entry.metadata().map_err(|e| BlobError::io(entry.path().display(), e))?;
             if cited.contains(&name) || !meta.is_file() || mtime_ns(&meta) >= cutoff_ns {
                 continue;

@@ -24,9 +24,15 @@ const PAGE_BLOBS: u32 = 1000;
 /// One thing retention removes (or would remove).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {
-    Blob { name: BlobName, bytes: u64 },
+    Blob {
+        name: BlobName,
+        bytes: u64,
+    },
     /// A temporary upload file left behind (folder backend only).
-    Part { path: PathBuf, bytes: u64 },
+    Part {
+        path: PathBuf,
+        bytes: u64,
+    },
 }
 
 impl Removal {
@@ -78,13 +84,16 @@ pub async fn collect(
             let mut after = String::new();
             loop {
                 let page =
-                    bounded("listing blobs", CALL_TIMEOUT, pg.blobs_before(&after, cutoff_ns, PAGE_BLOBS)).await?;
+                    bounded("listing blobs", CALL_TIMEOUT, pg.blobs_before(&after, cutoff_ns, PAGE_BLOBS))
+                        .await?;
                 for (digest, bytes, _) in &page {
                     let Ok(name) = BlobName::parse(digest) else { continue };
                     if cited.contains(&name) {
                         continue;
                     }
-                    if dry_run || bounded("removing a blob", CALL_TIMEOUT, pg.blob_remove(digest, cutoff_ns)).await? {
+                    if dry_run
+                        || bounded("removing a blob", CALL_TIMEOUT, pg.blob_remove(digest, cutoff_ns)).await?
+                    {
                         last = counted(&Removal::Blob { name, bytes: *bytes })?;
                     }
                 }

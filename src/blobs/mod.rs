@@ -171,6 +171,16 @@ impl BlobStore {
         }
     }
 
+    /// Marks the stored blob `name` as stored now (retention reads a blob's age from its last
+    /// store, `gc.rs`): what an upload of bytes already stored does instead of writing them.
+    /// False when it is not stored (any more).
+    pub async fn refresh(&self, name: &BlobName) -> Result<bool, BlobError> {
+        match self {
+            BlobStore::Folder(f) => f.refresh(name).await,
+            BlobStore::Postgres(p) => p.refresh(name).await,
+        }
+    }
+
     /// A reader of bytes `[start, end)` of the blob `name` (`end` past its size reads to its
     /// end); `None` when the blob is not stored.
     pub async fn read(&self, name: &BlobName, start: u64, end: u64) -> Result<Option<BlobReader>, BlobError> {

@@ -41,6 +41,12 @@ impl PgBlobs {
         Ok(bounded("reading a blob's size", CALL_TIMEOUT, self.store.blob_size(&name.to_hex())).await?)
     }
 
+    pub(super) async fn refresh(&self, name: &BlobName) -> Result<bool, BlobError> {
+        let now_ns = crate::clock::now_ns();
+        Ok(bounded("refreshing a blob", CALL_TIMEOUT, self.store.blob_refresh(&name.to_hex(), now_ns))
+            .await?)
+    }
+
     /// Up to `want` bytes from `at` (within one chunk); empty when that chunk is missing.
     pub(super) async fn read_at(&self, name: &BlobName, at: u64, want: usize) -> Result<Vec<u8>, BlobError> {
         let chunk_bytes = CHUNK_BYTES as u64;

@@ -85,7 +85,10 @@ impl PgBlobUpload {
         .await?;
         let inserted: bool = row.try_get("inserted")?;
         if !inserted {
-            sqlx::query("DELETE FROM blob_chunks WHERE upload = $1").bind(&self.upload).execute(&mut *self.tx).await?;
+            sqlx::query("DELETE FROM blob_chunks WHERE upload = $1")
+                .bind(&self.upload)
+                .execute(&mut *self.tx)
+                .await?;
         }
         self.tx.commit().await?;
         Ok(inserted)
@@ -119,6 +122,17 @@ impl PgStore {
                 Ok((digest, bytes, r.try_get("created_at")?))
             })
             .collect()
+    }
+
+    /// Moves the `created_at` of the blob `digest` up to `now_ns`; false when it is not stored.
+    pub async fn blob_refresh(&self, digest: &str, now_ns: i64) -> Result<bool, StoreError> {
+        let changed = sqlx::query("UPDATE blobs SET created_at = GREATEST(created_at, $2) WHERE digest = $1")
+            .bind(digest)
+            .bind(now_ns)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(changed == 1)
     }
 
     /// Removes the blob `digest` and its chunks if it is still stored before `before_ns` (a

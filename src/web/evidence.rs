@@ -92,7 +92,9 @@ pub fn table(data: &Value, presence: &BTreeMap<String, Presence>) -> Markup {
 fn badge(p: Presence) -> Markup {
     match p {
         Presence::Stored => html! { span.badge.pass.stored { "✓ stored" } },
-        Presence::Missing => html! { span.badge.fail.missing title="the evidence store does not hold this file" { "✗ missing" } },
+        Presence::Missing => {
+            html! { span.badge.fail.missing title="the evidence store does not hold this file" { "✗ missing" } }
+        }
         Presence::Unknown => html! { span.unknown { "not checked" } },
     }
 }

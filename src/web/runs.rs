@@ -96,7 +96,8 @@ async fn run(state: &AppState, id: &str) -> PageResult {
     let (beats, beats_more) = records_of(store, &subject, EventType::RunHeartbeat).await?;
     let (evidence, _) = records_of(store, &subject, EventType::EvidenceCaptured).await?;
 
-    let presence = evidence::presence(state, evidence.iter().flat_map(|r| evidence::files(&r.event.data))).await;
+    let presence =
+        evidence::presence(state, evidence.iter().flat_map(|r| evidence::files(&r.event.data))).await;
     let (facts, citations) = {
         let p = state.live.read();
         if p.queue.run(id).is_none() && p.audit.run(id).is_none() && any.is_empty() {

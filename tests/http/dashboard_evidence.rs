@@ -2,6 +2,7 @@
 //! each file's digest to its blob, the link serves the file's bytes, and a file the store does
 //! not hold is shown as missing.
 
+use crate::blobs::name_of;
 use crate::dashboard::{page, select};
 use crate::support::http as app;
 
@@ -10,10 +11,6 @@ use assay::blobs::{BlobName, signed};
 use reqwest::StatusCode;
 use scraper::Html;
 use serde_json::json;
-
-fn name_of(bytes: &[u8]) -> String {
-    blake3::hash(bytes).to_hex().to_string()
-}
 
 /// The row of the evidence table whose path cell is `path`: (the blob link's href, its
 /// presence badge's class list).
