@@ -96,7 +96,12 @@ fn remove_aged(root: &Path, dir: &Path, name: &BlobName, cutoff_ns: i64) -> Resu
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(BlobError::io(target.display(), e)),
     }
-    let meta = std::fs::metadata(&aside).map_err(|e| BlobError::io(aside.display(), e))?;
+    let meta = match std::fs::metadata(&aside) {
+        Ok(meta) => meta,
+        // Another collection running at once took it as a leftover.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(BlobError::io(aside.display(), e)),
+    };
     let removed = mtime_ns(&meta) < cutoff_ns;
     if !removed {
         // Stored again meanwhile: back under its name (unless the new upload already is).
@@ -106,7 +111,11 @@ fn remove_aged(root: &Path, dir: &Path, name: &BlobName, cutoff_ns: i64) -> Resu
             Err(e) => return Err(BlobError::io(target.display(), e)),
         }
     }
-    std::fs::remove_file(&aside).map_err(|e| BlobError::io(aside.display(), e))?;
+    match std::fs::remove_file(&aside) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(BlobError::io(aside.display(), e)),
+    }
     sync_dir(dir)?;
     Ok(removed)
 }

@@ -5,7 +5,8 @@
 //! The cited names are listed first, then the stored blobs walked. A blob whose citing event is
 //! appended after that listing was uploaded just before it (a capture stores every file before
 //! appending its `evidence.captured`), so it is younger than the cutoff and the age bound
-//! protects it; [`OLDER_THAN_MIN`] keeps that bound well above the time a capture takes. A blob
+//! protects it as long as the bound exceeds the longest capture (a `--older-than` of days
+//! does; [`OLDER_THAN_MIN`] refuses the bounds no capture could fit in). A blob
 //! stored again counts as stored then (`folder.rs`, `crate::store::blobs`), and the age is
 //! read again at the moment of removal.
 
