@@ -98,6 +98,11 @@ impl FolderBlobs {
         }
     }
 
+    pub(super) async fn refresh(&self, name: &BlobName) -> Result<bool, BlobError> {
+        let path = self.path_of(name);
+        blocking(move || refresh(&path)).await
+    }
+
     /// The blob's file, positioned at `start`.
     pub(super) async fn open(
         &self,
@@ -206,24 +211,49 @@ fn keep(root: &Path, part: Part, file: std::fs::File, name: &BlobName) -> Result
         sync_dir(root)?;
     }
     let target = dir.join(&hex);
-    let existed = match std::fs::hard_link(&part.0, &target) {
-        Ok(()) => false,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => true,
-        // A file system without hard links: rename, unless the name is taken.
-        Err(_) if target.exists() => true,
-        Err(_) => {
-            std::fs::rename(&part.0, &target).map_err(|e| BlobError::io(target.display(), e))?;
-            false
-        }
-    };
+    let mut existed = link(&part.0, &target)?;
+    // Stored again, the old file counts as just stored: retention (`folder_gc.rs`) moves a
+    // blob aside before it reads its age, so either it sees this refresh and keeps the blob, or
+    // the name is already gone here and this upload's own file takes it.
+    if existed && !refresh(&target)? {
+        existed = link(&part.0, &target)?;
+    }
     // The temporary name goes whether or not the link was made (a rename already took it).
     drop(part);
     sync_dir(&dir)?;
     Ok(existed)
 }
 
+/// Links `part` under `target`; true when `target` already exists (a link never replaces it).
+fn link(part: &Path, target: &Path) -> Result<bool, BlobError> {
+    match std::fs::hard_link(part, target) {
+        Ok(()) => Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(true),
+        // A file system without hard links: rename, unless the name is taken.
+        Err(_) if target.exists() => Ok(true),
+        Err(_) => {
+            std::fs::rename(part, target).map_err(|e| BlobError::io(target.display(), e))?;
+            Ok(false)
+        }
+    }
+}
+
+/// Sets the modification time of the stored file `target` (its age for retention) to now;
+/// false when it is gone.
+fn refresh(target: &Path) -> Result<bool, BlobError> {
+    let file = match std::fs::File::open(target) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(BlobError::io(target.display(), e)),
+    };
+    file.set_modified(std::time::SystemTime::now()).map_err(|e| BlobError::io(target.display(), e))?;
+    // Moved aside after the open but before the new time was set, the collector may have read
+    // the old time: the name must still be there after the refresh.
+    Ok(target.exists())
+}
+
 /// Runs blocking file work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, BlobError> + Send + 'static,
 ) -> Result<T, BlobError> {
     tokio::task::spawn_blocking(work)
@@ -232,6 +262,6 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// fsyncs a folder, so a name made or removed in it survives a power loss.
-fn sync_dir(dir: &Path) -> Result<(), BlobError> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), BlobError> {
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| BlobError::io(dir.display(), e))
 }

@@ -9,6 +9,8 @@
 
 pub mod cited;
 mod folder;
+mod folder_gc;
+pub mod gc;
 mod postgres;
 pub mod signed;
 
@@ -166,6 +168,16 @@ impl BlobStore {
         match self {
             BlobStore::Folder(f) => f.size(name).await,
             BlobStore::Postgres(p) => p.size(name).await,
+        }
+    }
+
+    /// Marks the stored blob `name` as stored now (retention reads a blob's age from its last
+    /// store, `gc.rs`): what an upload of bytes already stored does instead of writing them.
+    /// False when it is not stored (any more).
+    pub async fn refresh(&self, name: &BlobName) -> Result<bool, BlobError> {
+        match self {
+            BlobStore::Folder(f) => f.refresh(name).await,
+            BlobStore::Postgres(p) => p.refresh(name).await,
         }
     }
 

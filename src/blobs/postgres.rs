@@ -28,12 +28,23 @@ impl PgBlobs {
         self.bytes_max
     }
 
+    /// The ledger's store this evidence store keeps its tables in.
+    pub(super) fn store(&self) -> &PgStore {
+        &self.store
+    }
+
     pub(super) async fn upload(&self) -> Result<PgBlobUpload, BlobError> {
         Ok(bounded("starting a blob upload", CALL_TIMEOUT, self.store.blob_upload()).await?)
     }
 
     pub(super) async fn size(&self, name: &BlobName) -> Result<Option<u64>, BlobError> {
         Ok(bounded("reading a blob's size", CALL_TIMEOUT, self.store.blob_size(&name.to_hex())).await?)
+    }
+
+    pub(super) async fn refresh(&self, name: &BlobName) -> Result<bool, BlobError> {
+        let now_ns = crate::clock::now_ns();
+        Ok(bounded("refreshing a blob", CALL_TIMEOUT, self.store.blob_refresh(&name.to_hex(), now_ns))
+            .await?)
     }
 
     /// Up to `want` bytes from `at` (within one chunk); empty when that chunk is missing.

@@ -1,13 +1,15 @@
 //! `assay evidence put FILES… (--db | --server --key K)`: copy files made elsewhere into the
 //! ledger's evidence store. `assay evidence verify (--db | --server)`: every evidence file the
 //! log cites must have its blob, whole; each missing or corrupt one is named (exit status 1).
+//! `assay evidence gc --older-than DURATION --db …`: retention (`assay::blobs::gc`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use anyhow::Context;
 use assay::blobs::cited::{self, Citation};
-use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobName, BlobState, BlobStore};
+use assay::blobs::gc::{self, Removal};
+use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobError, BlobName, BlobState, BlobStore};
 use assay_events::EventType;
 
 use super::remote::ServerArgs;
@@ -21,6 +23,34 @@ pub enum EvidenceCommand {
     /// Check that every evidence file the log cites is stored whole; names each missing or
     /// corrupt blob (exit status 1 when there is one).
     Verify(VerifyArgs),
+    /// Remove stored blobs that no event cites and that were stored more than --older-than
+    /// ago, and temporary upload files as old; cited blobs always stay. Prints each with its
+    /// size, and the total.
+    Gc(GcArgs),
+}
+
+#[derive(clap::Args)]
+pub struct GcArgs {
+    /// Only what was stored longer ago than this is removed: 30m, 12h, 7d (at least 1m).
+    #[arg(long, value_name = "DURATION", value_parser = older_than)]
+    older_than: std::time::Duration,
+    /// List what would be removed; remove nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    db: ReadDbArgs,
+}
+
+/// `--older-than`: a duration of at least [`gc::OLDER_THAN_MIN`].
+fn older_than(text: &str) -> Result<std::time::Duration, String> {
+    let d = super::run::parse_duration(text)?;
+    if d < gc::OLDER_THAN_MIN {
+        return Err(format!(
+            "{text:?} is under {}s: an upload whose event is not appended yet would be removed",
+            gc::OLDER_THAN_MIN.as_secs()
+        ));
+    }
+    Ok(d)
 }
 
 #[derive(clap::Args)]
@@ -52,7 +82,33 @@ pub async fn run(command: EvidenceCommand) -> anyhow::Result<Exit> {
     match command {
         EvidenceCommand::Put(a) => put(a).await,
         EvidenceCommand::Verify(a) => verify(a).await,
+        EvidenceCommand::Gc(a) => collect(a).await,
     }
+}
+
+async fn collect(a: GcArgs) -> anyhow::Result<Exit> {
+    // The cutoff is fixed before the cited names are read: whatever is stored after the
+    // listing is younger than it (see `assay::blobs::gc`).
+    let older_than_ns = i64::try_from(a.older_than.as_nanos()).unwrap_or(i64::MAX);
+    let cutoff_ns = assay::clock::now_ns().saturating_sub(older_than_ns);
+    let store = open::store(&a.db).await?;
+    let cited = cited::cited(&store).await;
+    store.close().await;
+    let cited: BTreeSet<BlobName> = cited?.into_keys().collect();
+    let blobs = BlobStore::open(&a.db.db, u64::MAX).await?;
+    let verb = if a.dry_run { "would remove" } else { "removed" };
+    let total = gc::collect(&blobs, cited, cutoff_ns, a.dry_run, move |removal| {
+        use std::io::Write as _;
+        let line = match removal {
+            Removal::Blob { name, bytes } => format!("{verb}  {name}  {bytes}"),
+            Removal::Part { path, bytes } => format!("{verb}  {}  {bytes}", path.display()),
+        };
+        writeln!(std::io::stdout().lock(), "{line}")
+            .map_err(|source| BlobError::Io { what: "writing to stdout".to_owned(), source })
+    })
+    .await?;
+    outln!("{verb} {} file(s), {} bytes in all", total.files, total.bytes);
+    Ok(Exit::Ok)
 }
 
 async fn put(a: PutArgs) -> anyhow::Result<Exit> {

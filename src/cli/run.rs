@@ -145,7 +145,7 @@ pub async fn open_sink_keeping(
     Ok(Opened { sink: Box::new(sink), key, closer: Closer { ledger: Some(ledger) } })
 }
 
-/// `300ms`, `5s`, `1.5s`, `2m`, `1h`; a bare number is seconds.
+/// `300ms`, `5s`, `1.5s`, `2m`, `1h`, `7d`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
@@ -157,7 +157,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => value,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
-        other => return Err(format!("unknown unit {other:?} in {text:?} (use ms, s, m or h)")),
+        "d" => value * 86_400.0,
+        other => return Err(format!("unknown unit {other:?} in {text:?} (use ms, s, m, h or d)")),
     };
     if !seconds.is_finite() || !(0.0..=1.0e9).contains(&seconds) {
         return Err(format!("{text:?} is out of range"));
@@ -204,6 +205,7 @@ mod tests {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("-1s").is_err());

@@ -113,7 +113,11 @@ pub async fn put(
     if declared.is_some_and(|b| b > blobs.bytes_max()) {
         return Err(BlobError::TooLarge { bytes_max: blobs.bytes_max() }.into());
     }
-    if let Some(bytes) = blobs.size(&name).await? {
+    // Already stored: the upload counts as a store for retention (else its age would let
+    // `evidence gc` take it before the event that cites it is appended).
+    if let Some(bytes) = blobs.size(&name).await?
+        && blobs.refresh(&name).await?
+    {
         return Ok((StatusCode::OK, Json(BlobPutBody { blake3: name.to_hex(), bytes, existed: true })));
     }
     let mut writer = blobs.writer(Some(name)).await?;

@@ -66,27 +66,88 @@ impl PgBlobUpload {
         Ok(())
     }
 
-    /// Names the upload `digest` and commits. False, with everything rolled back, when a blob
-    /// of that name is already stored (the same content is stored once).
+    /// Names the upload `digest` and commits. False when a blob of that name is already stored
+    /// (the same content is stored once): this upload's chunks are dropped and the stored blob's
+    /// `created_at` moves to now, so that retention sees it as just stored (a collection that
+    /// has not yet deleted it re-reads the row and keeps it).
     pub async fn commit(mut self, digest: &str, bytes: u64, created_at_ns: i64) -> Result<bool, StoreError> {
         let bytes = i64::try_from(bytes).map_err(|_| StoreError::Corrupt(format!("blob size {bytes}")))?;
-        let inserted = sqlx::query(
+        let row = sqlx::query(
             "INSERT INTO blobs (digest, upload, bytes, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (digest) DO NOTHING",
+             ON CONFLICT (digest) DO UPDATE SET created_at = GREATEST(blobs.created_at, EXCLUDED.created_at) \
+             RETURNING (xmax = 0) AS inserted",
         )
         .bind(digest)
         .bind(&self.upload)
         .bind(bytes)
         .bind(created_at_ns)
-        .execute(&mut *self.tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if inserted {
-            self.tx.commit().await?;
-        } else {
-            self.tx.rollback().await?;
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let inserted: bool = row.try_get("inserted")?;
+        if !inserted {
+            sqlx::query("DELETE FROM blob_chunks WHERE upload = $1")
+                .bind(&self.upload)
+                .execute(&mut *self.tx)
+                .await?;
         }
+        self.tx.commit().await?;
         Ok(inserted)
+    }
+}
+
+impl PgStore {
+    /// Up to `limit` committed blobs stored before `before_ns`, by digest after `after`:
+    /// (digest, bytes, created_at).
+    pub async fn blobs_before(
+        &self,
+        after: &str,
+        before_ns: i64,
+        limit: u32,
+    ) -> Result<Vec<(String, u64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT digest, bytes, created_at FROM blobs WHERE digest > $1 AND created_at < $2 \
+             ORDER BY digest LIMIT $3",
+        )
+        .bind(after)
+        .bind(before_ns)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let digest: String = r.try_get("digest")?;
+                let bytes: i64 = r.try_get("bytes")?;
+                let bytes = u64::try_from(bytes)
+                    .map_err(|_| StoreError::Corrupt(format!("blob {digest}: size {bytes}")))?;
+                Ok((digest, bytes, r.try_get("created_at")?))
+            })
+            .collect()
+    }
+
+    /// Moves the `created_at` of the blob `digest` up to `now_ns`; false when it is not stored.
+    pub async fn blob_refresh(&self, digest: &str, now_ns: i64) -> Result<bool, StoreError> {
+        let changed = sqlx::query("UPDATE blobs SET created_at = GREATEST(created_at, $2) WHERE digest = $1")
+            .bind(digest)
+            .bind(now_ns)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Removes the blob `digest` and its chunks if it is still stored before `before_ns` (a
+    /// blob stored again meanwhile has a newer `created_at` and stays). True when removed.
+    pub async fn blob_remove(&self, digest: &str, before_ns: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query("DELETE FROM blobs WHERE digest = $1 AND created_at < $2 RETURNING upload")
+            .bind(digest)
+            .bind(before_ns)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(false) };
+        let upload: String = row.try_get("upload")?;
+        sqlx::query("DELETE FROM blob_chunks WHERE upload = $1").bind(&upload).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

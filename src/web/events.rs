@@ -2,7 +2,7 @@
 //! `GET /v1/events`), live at its tail; `/events/{digest}`: one record with its verbatim
 //! envelope, its inclusion proof and the checkpoint the proof ends at.
 
-use assay_events::Hash32;
+use assay_events::{EventType, Hash32};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{Markup, html};
@@ -186,6 +186,11 @@ async fn record(state: &AppState, digest: &str) -> PageResult {
         .map_err(crate::http::error::ApiError::from)?;
     let event: serde_json::Value = serde_json::from_str(view.event.get()).unwrap_or_default();
     let pretty = serde_json::to_string_pretty(&event).unwrap_or_else(|_| view.event.get().to_owned());
+    let evidence = (view.ty == EventType::EvidenceCaptured.as_str()).then(|| &event["data"]);
+    let presence = match evidence {
+        Some(data) => super::evidence::presence(state, super::evidence::files(data)).await,
+        None => Default::default(),
+    };
 
     let body = html! {
         h1 { "Record " (view.seq) " " span.sub { (view.ty) } }
@@ -197,6 +202,10 @@ async fn record(state: &AppState, digest: &str) -> PageResult {
             dt { "event id" } dd.mono { (view.id) }
             dt { "producer time" } dd { (view.time) }
             dt { "received" } dd { (view.received_at) }
+        }
+        @if let Some(data) = evidence {
+            h2 { "Evidence files" }
+            (super::evidence::table(data, &presence))
         }
         h2 { "The CloudEvent" }
         pre.json { (pretty) }

@@ -30,6 +30,7 @@
 
 mod artifacts;
 mod events;
+mod evidence;
 mod gpus;
 mod home;
 mod kernels;

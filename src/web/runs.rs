@@ -14,8 +14,9 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::Value;
 
+use super::evidence::{self, Presence};
 use super::layout::{
-    Nav, artifact_href, bytes, claim_href, digest_link, duration_ms, exit_text, joined, link, num, or_dash,
+    Nav, artifact_href, claim_href, digest_link, duration_ms, exit_text, joined, link, num, or_dash,
     parse_time_ns, query, thead, time_ns, verdict_badge,
 };
 use super::page::{Page, PageResult, Viewer, WebError};
@@ -95,6 +96,8 @@ async fn run(state: &AppState, id: &str) -> PageResult {
     let (beats, beats_more) = records_of(store, &subject, EventType::RunHeartbeat).await?;
     let (evidence, _) = records_of(store, &subject, EventType::EvidenceCaptured).await?;
 
+    let presence =
+        evidence::presence(state, evidence.iter().flat_map(|r| evidence::files(&r.event.data))).await;
     let (facts, citations) = {
         let p = state.live.read();
         if p.queue.run(id).is_none() && p.audit.run(id).is_none() && any.is_empty() {
@@ -112,7 +115,7 @@ async fn run(state: &AppState, id: &str) -> PageResult {
         (heartbeat_charts(&beats, beats_more))
         h2 { "Evidence" }
         @if evidence.is_empty() { p { "No evidence captured." } }
-        @for r in &evidence { (evidence_table(r)) }
+        @for r in &evidence { (evidence_table(r, &presence)) }
     };
     Ok(Page::new(format!("Run {id}"), Nav::None, body))
 }
@@ -316,23 +319,12 @@ fn heartbeat_charts(beats: &[Record], more: bool) -> Markup {
 }
 
 /// One `evidence.captured` record: its bundle digest and its files.
-fn evidence_table(r: &Record) -> Markup {
+fn evidence_table(r: &Record, presence: &BTreeMap<String, Presence>) -> Markup {
     let d = &r.event.data;
     html! {
         h3 { "Record " (r.seq) " · " (digest_link(&r.digest.to_hex())) }
         p { "Bundle digest " code { (d.get("bundle_digest").and_then(Value::as_str).unwrap_or("—")) } }
-        table.evidence {
-            (thead(&["path", "bytes", "blake3"]))
-            tbody {
-                @for f in d.get("files").and_then(Value::as_array).into_iter().flatten().take(1000) {
-                    tr {
-                        td.mono { (f.get("path").and_then(Value::as_str).unwrap_or("—")) }
-                        td.num { (f.get("bytes").and_then(Value::as_u64).map_or("—".to_owned(), bytes)) }
-                        td.mono { (f.get("blake3").and_then(Value::as_str).unwrap_or("—")) }
-                    }
-                }
-            }
-        }
+        (evidence::table(d, presence))
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// `run exec` with a short quiet window, writing `files` (name, contents) into the evidence
 /// folder `ev-<run>`.
-fn exec_writing(rig: &Rig, run: &str, files: &[(&str, &str)]) -> support::Out {
+pub fn exec_writing(rig: &Rig, run: &str, files: &[(&str, &str)]) -> support::Out {
     let folder = rig.path(&format!("ev-{run}"));
     let script: String = files
         .iter()
@@ -40,7 +40,7 @@ fn exec_writing(rig: &Rig, run: &str, files: &[(&str, &str)]) -> support::Out {
 }
 
 /// The (blake3, bytes) of each file the run's `evidence.captured` cites, by path.
-fn cited(rig: &Rig, run: &str) -> Vec<(String, String, u64)> {
+pub fn cited(rig: &Rig, run: &str) -> Vec<(String, String, u64)> {
     rig.events("evidence.captured")
         .iter()
         .filter(|e| e["data"]["run"] == run)
@@ -56,7 +56,7 @@ fn cited(rig: &Rig, run: &str) -> Vec<(String, String, u64)> {
 }
 
 /// The blob folder beside a SQLite ledger; `None` on PostgreSQL (blobs live in the database).
-fn blob_folder(rig: &Rig) -> Option<PathBuf> {
+pub fn blob_folder(rig: &Rig) -> Option<PathBuf> {
     if support::store::is_postgres() {
         return None;
     }

@@ -23,7 +23,7 @@ async fn put_as(app: &App, key: Option<&SignerKey>, name: &str, body: &[u8]) -> 
     (status, serde_json::from_str(&r.text().await.unwrap()).unwrap_or(Value::Null))
 }
 
-fn name_of(bytes: &[u8]) -> String {
+pub(crate) fn name_of(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
 
@@ -273,4 +273,23 @@ async fn run_exec_through_a_server_uploads_before_it_cites() {
     assert_eq!((status, body.as_str()), (StatusCode::OK, "out"));
     let (code, _, stderr) = assay_cli(&["evidence", "verify", "--server", &app.url]);
     assert_eq!(code, 0, "{stderr}");
+}
+
+/// Retention reads a blob's age from its last store: a PUT of bytes already stored renews it.
+#[tokio::test]
+async fn uploading_stored_bytes_again_renews_their_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = FolderBlobs::new(dir.path().join("blobs"), 1 << 20);
+    let options = ServeOptions { blobs: Some(BlobStore::Folder(folder.clone())), ..ServeOptions::default() };
+    let app = spawn_app_with(options).await;
+    let worker = app.key("w1", &["worker"]).await;
+    let data = b"kept twice";
+    let name = name_of(data);
+    assert_eq!(put_as(&app, Some(&worker), &name, data).await.0, StatusCode::CREATED);
+    let path = folder.path_of(&BlobName::parse(&name).unwrap());
+    let week_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7 * 86_400);
+    std::fs::File::open(&path).unwrap().set_modified(week_ago).unwrap();
+    assert_eq!(put_as(&app, Some(&worker), &name, data).await.0, StatusCode::OK);
+    let age = std::fs::metadata(&path).unwrap().modified().unwrap().elapsed().unwrap_or_default();
+    assert!(age < std::time::Duration::from_secs(600), "the stored blob is still {age:?} old");
 }

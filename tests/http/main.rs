@@ -10,6 +10,7 @@ mod blobs;
 mod campaigns;
 mod dashboard;
 mod dashboard_browser;
+mod dashboard_evidence;
 mod dashboard_login;
 mod demo_serve;
 mod kernels_pages;
