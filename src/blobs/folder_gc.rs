@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use super::folder::sync_dir;
-use super::gc::Removal;
+use super::removal::Removal;
 use super::{BlobError, BlobName};
 
 /// The modification time of `meta`, in ns since the epoch (0 when unknown: old).

@@ -11,9 +11,9 @@
 //! read again at the moment of removal.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::removal::Removal;
 use super::{BlobError, BlobName, BlobStore, folder_gc};
 use crate::store::{CALL_TIMEOUT, bounded};
 
@@ -21,28 +21,6 @@ use crate::store::{CALL_TIMEOUT, bounded};
 pub const OLDER_THAN_MIN: Duration = Duration::from_secs(60);
 /// Blobs read per page of the PostgreSQL walk.
 const PAGE_BLOBS: u32 = 1000;
-
-/// One thing retention removes (or would remove).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Removal {
-    Blob {
-        name: BlobName,
-        bytes: u64,
-    },
-    /// A temporary upload file left behind (folder backend only).
-    Part {
-        path: PathBuf,
-        bytes: u64,
-    },
-}
-
-impl Removal {
-    pub fn bytes(&self) -> u64 {
-        match self {
-            Removal::Blob { bytes, .. } | Removal::Part { bytes, .. } => *bytes,
-        }
-    }
-}
 
 /// What a collection removed (or would remove) in all.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

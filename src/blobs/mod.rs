@@ -12,6 +12,7 @@ mod folder;
 mod folder_gc;
 pub mod gc;
 mod postgres;
+mod removal;
 pub mod signed;
 
 use std::fmt;
