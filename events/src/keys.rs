@@ -21,9 +21,15 @@ pub fn valid_key_name(name: &str) -> bool {
 
 /// First 4 bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ pubkey), as a big-endian u32.
 pub fn key_id(name: &str, pubkey: &[u8; 32]) -> u32 {
+    key_id_for(name, ALG_ED25519, pubkey)
+}
+
+/// First 4 bytes of SHA-256(name ‖ 0x0A ‖ alg ‖ pubkey): the key id of signed-note keys of any
+/// signature type (0x01 Ed25519 notes, 0x04 `cosignature/v1`).
+pub(crate) fn key_id_for(name: &str, alg: u8, pubkey: &[u8; 32]) -> u32 {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([b'\n', ALG_ED25519]);
+    h.update([b'\n', alg]);
     h.update(pubkey);
     let d = h.finalize();
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
@@ -151,7 +157,7 @@ impl VerifierKey {
 }
 
 /// Exactly 8 hex digits. `u32::from_str_radix` alone would also accept a sign or fewer digits.
-fn parse_hex_id(s: &str) -> Result<u32, KeyError> {
+pub(crate) fn parse_hex_id(s: &str) -> Result<u32, KeyError> {
     if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(KeyError::Malformed(format!("key id {s:?} is not 8 hex digits")));
     }
@@ -160,19 +166,28 @@ fn parse_hex_id(s: &str) -> Result<u32, KeyError> {
 
 /// base64(0x01 ‖ 32 bytes) → the 32 bytes.
 fn decode_material(s: &str) -> Result<[u8; 32], KeyError> {
+    decode_material_for(s, ALG_ED25519)
+}
+
+/// base64(alg ‖ 32 bytes) → the 32 bytes; any other algorithm byte is [`KeyError::Algorithm`].
+pub(crate) fn decode_material_for(s: &str, want: u8) -> Result<[u8; 32], KeyError> {
     let raw = b64::decode_any(s).map_err(|e| KeyError::Malformed(e.to_string()))?;
     let Some((&alg, rest)) = raw.split_first() else {
         return Err(KeyError::Length(0));
     };
-    if alg != ALG_ED25519 {
+    if alg != want {
         return Err(KeyError::Algorithm(alg));
     }
     rest.try_into().map_err(|_| KeyError::Length(rest.len()))
 }
 
 fn encode_material(key: &[u8; 32]) -> String {
+    encode_material_for(ALG_ED25519, key)
+}
+
+pub(crate) fn encode_material_for(alg: u8, key: &[u8; 32]) -> String {
     let mut raw = Vec::with_capacity(33);
-    raw.push(ALG_ED25519);
+    raw.push(alg);
     raw.extend_from_slice(key);
     b64::encode_std(&raw)
 }
@@ -184,7 +199,9 @@ pub enum KeyError {
     Malformed(String),
     #[error("invalid key name {0:?}: must be non-empty, without spaces or '+'")]
     Name(String),
-    #[error("unknown key algorithm {0:#04x} (only Ed25519, 0x01, is supported)")]
+    #[error(
+        "unexpected key algorithm {0:#04x} (note keys are Ed25519, 0x01; witness keys cosignature/v1, 0x04)"
+    )]
     Algorithm(u8),
     #[error("key material has the wrong length: {0} bytes")]
     Length(usize),

@@ -8,6 +8,7 @@
 //! - [`keys`]: Ed25519 keys in C2SP signed-note text form.
 //! - [`note`]: C2SP signed notes.
 //! - [`checkpoint`]: C2SP `tlog-checkpoint` bodies, signed as notes.
+//! - [`cosignature`]: C2SP `cosignature/v1`, a witness's timestamped signature on a checkpoint.
 //! - [`merkle`]: the RFC 6962 SHA-256 tree, its compact frontier, proofs and their checks.
 //! - [`record`]: the record leaf, the record hash and the hash chain.
 //! - [`schemas`]: the v1 event types ([`EventType`]) and their compiled-in schemas.
@@ -23,6 +24,7 @@
 pub mod b64;
 pub mod checkpoint;
 pub mod cloudevent;
+pub mod cosignature;
 pub mod dsse;
 pub mod hash;
 pub mod json;
