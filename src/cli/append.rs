@@ -1,21 +1,18 @@
 //! `assay append`: sign and append one event, an NDJSON file of events, or pre-signed envelopes.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use assay::ledger::{AppendError, AppendOutcome, Incoming, build_envelope};
+use assay::ledger::{AppendError, Incoming, build_envelope};
+use assay_events::dsse::DecodedEnvelope;
 use assay_events::keys::SignerKey;
-use tokio::sync::oneshot;
 
+use super::append_input::Lines;
+use super::append_local::{self, envelopes, print_ack};
+use super::append_sign::sign_chunk;
 use super::remote::{ServerArgs, at_line};
 use super::{DbArgs, Exit, LedgerKeyArgs, keys, open, suggest};
-
-/// Lines one invocation reads at most: the input is checked whole before anything is appended.
-const INPUT_LINES_MAX: usize = 2_000_000;
-/// Requests in flight while checking the next (pipelining check and commit).
-const IN_FLIGHT_MAX: usize = 4;
 
 #[derive(clap::Args)]
 pub struct AppendArgs {
@@ -57,195 +54,101 @@ pub struct AppendArgs {
     chunk: u16,
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Line {
-    #[serde(rename = "type")]
-    ty: String,
-    subject: Option<String>,
-    data: serde_json::Value,
-    id: Option<String>,
-    time: Option<String>,
-}
-
-fn read_lines(src: &str) -> anyhow::Result<Vec<(usize, String)>> {
-    let reader: Box<dyn BufRead> = if src == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::io::BufReader::new(std::fs::File::open(src).with_context(|| format!("opening {src}"))?))
-    };
-    let mut out = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        anyhow::ensure!(i < INPUT_LINES_MAX, "{src}: more than {INPUT_LINES_MAX} lines");
-        let line = line.with_context(|| format!("{src}: reading line {}", i + 1))?;
-        if !line.trim().is_empty() {
-            out.push((i + 1, line));
-        }
-    }
-    Ok(out)
-}
-
-fn sign_line(key: &SignerKey, lineno: usize, text: &str) -> anyhow::Result<Incoming> {
-    let line: Line = serde_json::from_str(text).with_context(|| format!("line {lineno}: malformed JSON"))?;
-    suggest::event_type(&line.ty).map_err(|e| anyhow::anyhow!("line {lineno}: {e} [schema_violation]"))?;
-    let time_ns = match &line.time {
-        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
-            .with_context(|| format!("line {lineno}: time {t:?} is not RFC 3339"))?
-            .timestamp_nanos_opt()
-            .with_context(|| format!("line {lineno}: time {t:?} is out of range"))?,
-        None => assay::clock::now_ns(),
-    };
-    Ok(Incoming::Decoded(build_envelope(key, &line.ty, line.subject.as_deref(), line.data, line.id, time_ns)))
-}
-
 pub async fn run(a: AppendArgs) -> anyhow::Result<Exit> {
-    // Build every envelope first: bad input is refused before anything is stored.
-    let (linenos, items): (Vec<usize>, Vec<Incoming>) = if let Some(src) = &a.envelopes {
-        read_lines(src)?.into_iter().map(|(n, l)| (n, Incoming::Json(l.into_bytes()))).unzip()
-    } else {
-        let key = keys::signer("--key", a.key.as_deref().context("--key is required")?)?;
-        if let Some(src) = &a.ndjson {
-            let mut out = (Vec::new(), Vec::new());
-            for (n, l) in read_lines(src)? {
-                out.0.push(n);
-                out.1.push(sign_line(&key, n, &l)?);
+    let chunk = usize::from(a.chunk);
+    let (src, sign) = match (&a.envelopes, &a.ndjson) {
+        (Some(src), _) => (src.clone(), None),
+        (None, ndjson) => {
+            let key = keys::signer("--key", a.key.as_deref().context("--key is required")?)?;
+            match ndjson {
+                Some(src) => (src.clone(), Some(key)),
+                None => return one(&a, &key).await,
             }
-            out
-        } else {
-            let ty = a.ty.clone().context("give --type/--data, --ndjson or --envelopes")?;
-            suggest::event_type(&ty).map_err(|e| anyhow::anyhow!("--type: {e} [schema_violation]"))?;
-            let data: serde_json::Value = serde_json::from_str(a.data.as_deref().unwrap_or("{}"))
-                .context("--data is not valid JSON")?;
-            let env =
-                build_envelope(&key, &ty, a.subject.as_deref(), data, a.id.clone(), assay::clock::now_ns());
-            (vec![1], vec![Incoming::Decoded(env)])
         }
     };
     if a.sign_only {
+        let key = sign.as_ref().context("--sign-only signs --ndjson or --type/--data")?;
+        let mut lines = Lines::open(&src)?;
         let mut out = std::io::stdout().lock();
-        for item in items {
-            if let Incoming::Decoded(env) = item {
+        loop {
+            let raw = lines.next_chunk(chunk)?;
+            if raw.is_empty() {
+                return Ok(Exit::Ok);
+            }
+            for env in sign_chunk(key, &raw)? {
                 out.write_all(&env.to_json())?;
                 out.write_all(b"\n")?;
             }
         }
-        return Ok(Exit::Ok);
     }
     if let Some(client) = a.server.client()? {
-        return remote(&client, items, &linenos, usize::from(a.chunk), a.json).await;
+        return remote(&client, &src, sign.as_ref(), chunk, a.json).await;
     }
     let ledger = open::ledger(&a.db, &a.ledger_key).await?;
-    let result = pipeline(&ledger, items, &linenos, usize::from(a.chunk), a.json).await;
+    let result = append_local::append(&ledger, &src, sign.as_ref(), chunk, a.json).await;
     ledger.shutdown().await;
     result?;
     Ok(Exit::Ok)
 }
 
-/// Appends through a server, a request per chunk, printing acknowledgements as they come.
-async fn remote(
-    client: &assay::client::Client,
-    items: Vec<Incoming>,
-    linenos: &[usize],
-    chunk: usize,
-    json: bool,
-) -> anyhow::Result<Exit> {
-    let wire: Vec<Vec<u8>> = items
-        .into_iter()
-        .map(|i| match i {
-            Incoming::Json(bytes) => bytes,
-            Incoming::Decoded(env) => env.to_json(),
-        })
-        .collect();
+/// One event from --type/--data, signed with `key`: printed, or appended here or through a
+/// server.
+async fn one(a: &AppendArgs, key: &SignerKey) -> anyhow::Result<Exit> {
+    let ty = a.ty.clone().context("give --type/--data, --ndjson or --envelopes")?;
+    suggest::event_type(&ty).map_err(|e| anyhow::anyhow!("--type: {e} [schema_violation]"))?;
+    let data: serde_json::Value =
+        serde_json::from_str(a.data.as_deref().unwrap_or("{}")).context("--data is not valid JSON")?;
+    let env: DecodedEnvelope =
+        build_envelope(key, &ty, a.subject.as_deref(), data, a.id.clone(), assay::clock::now_ns());
     let mut stdout = std::io::stdout().lock();
-    for (k, part) in wire.chunks(chunk).enumerate() {
-        let first = k * chunk;
-        let appended = client.append(part).await.map_err(|e| at_line(e, linenos, first))?;
+    if a.sign_only {
+        stdout.write_all(&env.to_json())?;
+        stdout.write_all(b"\n")?;
+        return Ok(Exit::Ok);
+    }
+    if let Some(client) = a.server.client()? {
+        let appended = client.append(&[env.to_json()]).await.map_err(|e| at_line(e, &[1], 0))?;
         for ack in &appended.response.records {
-            if json {
-                writeln!(stdout, "{{\"seq\":{},\"digest\":\"{}\"}}", ack.seq, ack.digest)?;
-            } else if ack.existed {
-                writeln!(stdout, "seq {} {} (already present)", ack.seq, ack.digest)?;
-            } else {
-                writeln!(stdout, "seq {} {}", ack.seq, ack.digest)?;
-            }
+            print_ack(&mut stdout, ack.seq, &ack.digest, ack.existed, a.json)?;
         }
-        stdout.flush()?;
+        return Ok(Exit::Ok);
+    }
+    let ledger = open::ledger(&a.db, &a.ledger_key).await?;
+    let result = ledger.append(vec![Incoming::Decoded(env)]).await;
+    ledger.shutdown().await;
+    let outcome = result.map_err(|e| match e {
+        AppendError::Rejected { reason, .. } => anyhow::anyhow!("line 1: {reason} [{}]", reason.code()),
+        other => other.into(),
+    })?;
+    for ack in outcome.acks {
+        print_ack(&mut stdout, ack.seq, ack.digest, ack.existed, a.json)?;
     }
     Ok(Exit::Ok)
 }
 
-type Pending = (usize, oneshot::Receiver<Result<AppendOutcome, AppendError>>);
-
-/// Checks the whole input first (every stateless check, then keys, roles and ids against the
-/// ledger as it is), so bad input stores nothing; then submits requests of `chunk` envelopes,
-/// several in flight, and prints acknowledgements in input order, each only after its commit.
-async fn pipeline(
-    ledger: &assay::ledger::Ledger,
-    items: Vec<Incoming>,
-    linenos: &[usize],
+/// Appends through a server, a request per chunk read, printing acknowledgements as they
+/// come. Each request is all-or-nothing on the server; the input is not checked whole first.
+async fn remote(
+    client: &assay::client::Client,
+    src: &str,
+    sign: Option<&SignerKey>,
     chunk: usize,
     json: bool,
-) -> anyhow::Result<()> {
-    let line_of = |start: usize, e: AppendError| -> anyhow::Error {
-        match e {
-            AppendError::Rejected { index, reason } => {
-                anyhow::anyhow!(
-                    "line {}: {reason} [{}]",
-                    linenos.get(start + index).copied().unwrap_or(0),
-                    reason.code()
-                )
-            }
-            other => other.into(),
-        }
-    };
-    let mut prepared = Vec::with_capacity(items.len());
-    let mut items = items.into_iter();
-    loop {
-        let batch: Vec<Incoming> = items.by_ref().take(chunk).collect();
-        if batch.is_empty() {
-            break;
-        }
-        let first = prepared.len();
-        prepared.extend(ledger.prepare(batch).await.map_err(|e| line_of(first, e))?);
-    }
-    ledger.precheck(&prepared).await.map_err(|e| line_of(0, e))?;
-
-    let mut in_flight: VecDeque<Pending> = VecDeque::new();
+) -> anyhow::Result<Exit> {
+    let mut lines = Lines::open(src)?;
     let mut stdout = std::io::stdout().lock();
-    let mut failure: Option<anyhow::Error> = None;
-    let mut first = 0usize;
-    let mut prepared = prepared.into_iter();
     loop {
-        let batch: Vec<_> = prepared.by_ref().take(chunk).collect();
-        let done = batch.is_empty() || failure.is_some();
-        if !done {
-            let n = batch.len();
-            in_flight.push_back((first, ledger.submit(batch).await.map_err(|e| line_of(first, e))?));
-            first += n;
+        let raw = lines.next_chunk(chunk)?;
+        if raw.is_empty() {
+            return Ok(Exit::Ok);
         }
-        while in_flight.len() > IN_FLIGHT_MAX || (done && !in_flight.is_empty()) {
-            let (start, rx) = in_flight.pop_front().expect("non-empty");
-            match rx.await.map_err(|_| AppendError::ShuttingDown).and_then(|r| r) {
-                Ok(outcome) => {
-                    for ack in outcome.acks {
-                        if json {
-                            writeln!(stdout, "{{\"seq\":{},\"digest\":\"{}\"}}", ack.seq, ack.digest)?;
-                        } else if ack.existed {
-                            writeln!(stdout, "seq {} {} (already present)", ack.seq, ack.digest)?;
-                        } else {
-                            writeln!(stdout, "seq {} {}", ack.seq, ack.digest)?;
-                        }
-                    }
-                    stdout.flush()?;
-                }
-                Err(e) => {
-                    failure.get_or_insert(line_of(start, e));
-                }
-            }
+        let (env_lines, _) = envelopes(sign, raw)?;
+        let linenos: Vec<usize> = env_lines.iter().map(|(n, _)| *n).collect();
+        let wire: Vec<Vec<u8>> = env_lines.into_iter().map(|(_, l)| l).collect();
+        let appended = client.append(&wire).await.map_err(|e| at_line(e, &linenos, 0))?;
+        for ack in &appended.response.records {
+            print_ack(&mut stdout, ack.seq, &ack.digest, ack.existed, json)?;
         }
-        if done {
-            break;
-        }
+        stdout.flush()?;
     }
-    failure.map_or(Ok(()), Err)
 }

@@ -18,6 +18,9 @@ macro_rules! out {
 }
 
 mod append;
+mod append_input;
+mod append_local;
+mod append_sign;
 mod campaign;
 mod copy;
 mod demo;

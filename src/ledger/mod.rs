@@ -8,6 +8,7 @@ pub mod error;
 pub mod metrics;
 pub mod precheck;
 pub mod prepare;
+mod seen_ids;
 mod sequencer;
 pub mod state;
 
@@ -294,10 +295,10 @@ impl Ledger {
         Ok(ok)
     }
 
-    /// Checks a whole input against the current keys and stored ids before any of it is
-    /// submitted (see [`precheck`]).
-    pub async fn precheck(&self, items: &[Prepared]) -> Result<(), AppendError> {
-        precheck::precheck(&self.inner.store, &self.keys(), items).await
+    /// Starts a check of a whole input, a chunk at a time, against the current keys and
+    /// stored ids, before any of it is submitted (see [`precheck`]).
+    pub fn precheck(&self) -> precheck::Precheck {
+        precheck::Precheck::new(self.keys())
     }
 
     /// Queues prepared envelopes for the sequencer, in call order; the receiver yields the

@@ -1,0 +1,261 @@
+//! The local append of an input of any size, in two streaming passes so that memory does not
+//! grow with it:
+//!
+//! 1. Check: every envelope is prepared (parsed, schema-checked, signature-verified, in
+//!    parallel) and prechecked (keys, roles, ids against the ledger and within the input) a
+//!    chunk at a time; only small facts are kept (the input's key changes, its ids on disk,
+//!    a digest per chunk). Stdin, and envelopes signed from NDJSON, are spooled to a temporary
+//!    file. The first bad line stops it and nothing is stored.
+//! 2. Append: the input is read again, each chunk compared with its digest from pass 1,
+//!    prepared again on the other core while the sequencer commits the chunks before it, and
+//!    acknowledged in input order, each only after its commit.
+//!
+//! A failure during pass 2 (the process killed, a key revoked meanwhile, the file changed)
+//! leaves a prefix of the input appended. Running the same envelopes again appends the rest:
+//! those already in are acknowledged as already present (the same bytes under a stored
+//! (source, id)), not refused.
+
+use std::collections::VecDeque;
+use std::io::Write;
+
+use anyhow::Context;
+use assay::ledger::precheck::PrecheckError;
+use assay::ledger::{AppendError, AppendOutcome, Incoming, Ledger, Rejection};
+use assay_events::cloudevent::CloudEvent;
+use assay_events::dsse::Envelope;
+use assay_events::keys::SignerKey;
+use tokio::sync::oneshot;
+
+use super::append_input::{Chunk, Lines, Reread, Spool, chunk_digest};
+use super::append_sign::sign_chunk;
+
+/// Requests in flight while preparing the next (pipelining checks and commits).
+const IN_FLIGHT_MAX: usize = 4;
+
+/// What pass 1 leaves for pass 2.
+struct Checked {
+    reread: Reread,
+    digests: Vec<[u8; 32]>,
+}
+
+/// The first bad item of the input: its index, line and why.
+struct Refused {
+    index: u64,
+    lineno: usize,
+    reason: Rejection,
+}
+
+impl Refused {
+    fn into_error(self) -> anyhow::Error {
+        anyhow::anyhow!("line {}: {} [{}]", self.lineno, self.reason, self.reason.code())
+    }
+}
+
+/// Appends the envelopes of `src` (a path or `-`), signing each line with `sign` when the
+/// input is NDJSON: checks it whole, then appends it (see the module documentation).
+pub async fn append(
+    ledger: &Ledger,
+    src: &str,
+    sign: Option<&SignerKey>,
+    chunk: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let checked = check(ledger, src, sign, chunk).await?;
+    append_checked(ledger, src, checked, chunk, json).await
+}
+
+/// The envelope lines of a chunk of input lines, and the items to prepare from them.
+pub fn envelopes(sign: Option<&SignerKey>, raw: Chunk) -> anyhow::Result<(Chunk, Vec<Incoming>)> {
+    match sign {
+        None => {
+            let items = raw.iter().map(|(_, l)| Incoming::Json(l.clone())).collect();
+            Ok((raw, items))
+        }
+        Some(key) => {
+            let signed = sign_chunk(key, &raw)?;
+            let lines = raw.iter().zip(&signed).map(|((n, _), env)| (*n, env.to_json())).collect();
+            Ok((lines, signed.into_iter().map(Incoming::Decoded).collect()))
+        }
+    }
+}
+
+/// Pass 1: checks every envelope, keeping only small facts.
+async fn check(ledger: &Ledger, src: &str, sign: Option<&SignerKey>, chunk: usize) -> anyhow::Result<Checked> {
+    let mut lines = Lines::open(src)?;
+    let mut spool = if src == "-" || sign.is_some() { Some(Spool::new()?) } else { None };
+    let mut precheck = ledger.precheck();
+    let mut digests = Vec::new();
+    let mut first = 0u64;
+    let mut refused: Option<Refused> = None;
+    loop {
+        let raw = lines.next_chunk(chunk)?;
+        if raw.is_empty() {
+            break;
+        }
+        let (env_lines, items) = envelopes(sign, raw)?;
+        if let Some(spool) = &mut spool {
+            for (n, line) in &env_lines {
+                spool.write(*n, line)?;
+            }
+        }
+        digests.push(chunk_digest(&env_lines));
+        let linenos: Vec<usize> = env_lines.iter().map(|(n, _)| *n).collect();
+        drop(env_lines);
+        let n = items.len() as u64;
+        let at = |index: usize, reason| Refused { index: first + index as u64, lineno: linenos[index], reason };
+        let prepared = match ledger.prepare(items).await {
+            Ok(p) => p,
+            Err(AppendError::Rejected { index, reason }) => {
+                refused = Some(at(index, reason));
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match precheck.check(ledger.store(), &prepared).await {
+            Ok(()) => {}
+            Err(PrecheckError::Append(AppendError::Rejected { index, reason })) => {
+                refused = Some(at(index, reason));
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        first += n;
+    }
+    let reread = match spool {
+        Some(spool) => spool.finish()?,
+        None => Reread::File(src.to_owned()),
+    };
+    // A reuse of an earlier line's id with other bytes, if it comes before the first other
+    // refusal, is the first bad line.
+    if let Some(index) = precheck.first_reused_id()?
+        && refused.as_ref().is_none_or(|r| index < r.index)
+    {
+        return Err(reused_id(&reread, index, chunk)?.into_error());
+    }
+    if let Some(r) = refused {
+        return Err(r.into_error());
+    }
+    Ok(Checked { reread, digests })
+}
+
+/// Reads the input again to name item `index` (which reuses an earlier item's id).
+fn reused_id(reread: &Reread, index: u64, chunk: usize) -> anyhow::Result<Refused> {
+    let mut lines = reread.open()?;
+    let mut first = 0u64;
+    loop {
+        let raw = lines.next_chunk(chunk)?;
+        anyhow::ensure!(!raw.is_empty(), "the input ended before item {index} it was checked with");
+        let n = raw.len() as u64;
+        if index < first + n {
+            let (lineno, line) = &raw[(index - first) as usize];
+            let envelope = Envelope::parse(line).context("reading a checked line again")?;
+            let event = CloudEvent::parse(&envelope.payload).context("reading a checked line again")?;
+            let reason = Rejection::Conflict { event_source: event.source, id: event.id, seq: 0 };
+            return Ok(Refused { index, lineno: *lineno, reason });
+        }
+        first += n;
+    }
+}
+
+type Pending = (Vec<usize>, oneshot::Receiver<Result<AppendOutcome, AppendError>>);
+
+/// The error of an append request, naming the input line of a refused envelope.
+fn at_line(linenos: &[usize], e: AppendError) -> anyhow::Error {
+    match e {
+        AppendError::Rejected { index, reason } => {
+            anyhow::anyhow!("line {}: {reason} [{}]", linenos.get(index).copied().unwrap_or(0), reason.code())
+        }
+        other => other.into(),
+    }
+}
+
+/// Pass 2: reads the checked input again and submits requests of `chunk` envelopes, several
+/// in flight, printing acknowledgements in input order, each only after its commit.
+async fn append_checked(
+    ledger: &Ledger,
+    src: &str,
+    checked: Checked,
+    chunk: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut lines = checked.reread.open()?;
+    let mut digests = checked.digests.iter();
+    let mut in_flight: VecDeque<Pending> = VecDeque::new();
+    let mut stdout = std::io::stdout().lock();
+    let mut failure: Option<anyhow::Error> = None;
+    let mut ended = false;
+    loop {
+        if failure.is_none() {
+            match next_checked(&mut lines, &mut digests, src, chunk) {
+                Ok(Some(raw)) => {
+                    let linenos: Vec<usize> = raw.iter().map(|(n, _)| *n).collect();
+                    let items = raw.into_iter().map(|(_, l)| Incoming::Json(l)).collect();
+                    let submitted = match ledger.prepare(items).await {
+                        Ok(prepared) => ledger.submit(prepared).await,
+                        Err(e) => Err(e),
+                    };
+                    match submitted {
+                        Ok(rx) => in_flight.push_back((linenos, rx)),
+                        Err(e) => failure = Some(at_line(&linenos, e)),
+                    }
+                }
+                Ok(None) => ended = true,
+                Err(e) => failure = Some(e),
+            }
+        }
+        let done = failure.is_some() || ended;
+        while in_flight.len() > IN_FLIGHT_MAX || (done && !in_flight.is_empty()) {
+            let (linenos, rx) = in_flight.pop_front().expect("non-empty");
+            match rx.await.map_err(|_| AppendError::ShuttingDown).and_then(|r| r) {
+                Ok(outcome) => {
+                    for ack in outcome.acks {
+                        print_ack(&mut stdout, ack.seq, ack.digest, ack.existed, json)?;
+                    }
+                    stdout.flush()?;
+                }
+                Err(e) => {
+                    failure.get_or_insert(at_line(&linenos, e));
+                }
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// The next chunk of pass 2, if it reads as pass 1 checked it; None at the end.
+fn next_checked<'a>(
+    lines: &mut Lines,
+    digests: &mut impl Iterator<Item = &'a [u8; 32]>,
+    src: &str,
+    chunk: usize,
+) -> anyhow::Result<Option<Chunk>> {
+    let raw = lines.next_chunk(chunk)?;
+    let changed = |at: &str| anyhow::anyhow!("{src} changed after it was checked ({at}); what came before is appended");
+    match (digests.next(), raw.first()) {
+        (Some(d), Some(_)) if *d == chunk_digest(&raw) => Ok(Some(raw)),
+        (Some(_), Some((n, _))) => Err(changed(&format!("at or after line {n}"))),
+        (Some(_), None) => Err(changed("it is shorter")),
+        (None, Some((n, _))) => Err(changed(&format!("line {n} is new"))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// One acknowledgement: `{"seq":N,"digest":"hex"}` with `json`, else `seq N DIGEST`.
+pub fn print_ack(
+    out: &mut impl Write,
+    seq: u64,
+    digest: impl std::fmt::Display,
+    existed: bool,
+    json: bool,
+) -> std::io::Result<()> {
+    if json {
+        writeln!(out, "{{\"seq\":{seq},\"digest\":\"{digest}\"}}")
+    } else if existed {
+        writeln!(out, "seq {seq} {digest} (already present)")
+    } else {
+        writeln!(out, "seq {seq} {digest}")
+    }
+}
