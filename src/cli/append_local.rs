@@ -99,15 +99,15 @@ async fn check(ledger: &Ledger, src: &str, sign: Option<&SignerKey>, chunk: usiz
             }
         }
         digests.push(chunk_digest(&env_lines));
-        let linenos: Vec<usize> = env_lines.iter().map(|(n, _)| *n).collect();
-        drop(env_lines);
         let n = items.len() as u64;
-        let at = |index: usize, reason| Refused { index: first + index as u64, lineno: linenos[index], reason };
-        let prepared = match ledger.prepare(items).await {
-            Ok(p) => p,
+        let at = |index: usize, reason| Refused { index: first + index as u64, lineno: env_lines[index].0, reason };
+        let (prepared, bad) = match ledger.prepare(items).await {
+            Ok(p) => (p, None),
             Err(AppendError::Rejected { index, reason }) => {
-                refused = Some(at(index, reason));
-                break;
+                // The lines before it still take part in the whole-input checks (an id they
+                // reuse may be the first bad line).
+                let before = env_lines[..index].iter().map(|(_, l)| Incoming::Json(l.clone())).collect();
+                (ledger.prepare(before).await?, Some(at(index, reason)))
             }
             Err(e) => return Err(e.into()),
         };
@@ -118,6 +118,10 @@ async fn check(ledger: &Ledger, src: &str, sign: Option<&SignerKey>, chunk: usiz
                 break;
             }
             Err(e) => return Err(e.into()),
+        }
+        if bad.is_some() {
+            refused = bad;
+            break;
         }
         first += n;
     }
