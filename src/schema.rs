@@ -59,44 +59,46 @@ enum Rules {
     Recorded,
 }
 
+/// Each type's validator, compiled when first used: a compiled validator holds the automata
+/// of its patterns (most of a one-shot `append`'s memory when every type was compiled at
+/// once), and an input usually holds a few types.
 struct Schemas {
-    validators: HashMap<&'static str, jsonschema::Validator>,
+    validators: HashMap<&'static str, (&'static str, OnceLock<jsonschema::Validator>)>,
 }
 
-fn compile(rules: Rules) -> Schemas {
-    let validators = SCHEMA_TEXTS
-        .iter()
-        .map(|(ty, text)| {
-            // The schemas ship inside the binary and are checked by tests; a broken one is a
-            // build defect, not bad input.
-            let mut schema: Value =
-                serde_json::from_str(text).unwrap_or_else(|e| panic!("schema {ty} is not JSON: {e}"));
-            let validator = match rules {
-                Rules::New => {
-                    mark_integers(&mut schema);
-                    jsonschema::draft202012::options()
-                        .with_keyword(INTEGER_KEYWORD, integer_rule)
-                        .build(&schema)
-                }
-                Rules::Recorded => {
-                    relax_integers(&mut schema);
-                    jsonschema::draft202012::new(&schema)
-                }
-            }
-            .unwrap_or_else(|e| panic!("schema {ty} does not compile: {e}"));
-            (*ty, validator)
-        })
-        .collect();
-    Schemas { validators }
+fn compile(rules: Rules, ty: &str, text: &str) -> jsonschema::Validator {
+    // The schemas ship inside the binary and are checked by tests; a broken one is a build
+    // defect, not bad input.
+    let mut schema: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("schema {ty} is not JSON: {e}"));
+    match rules {
+        Rules::New => {
+            mark_integers(&mut schema);
+            jsonschema::draft202012::options().with_keyword(INTEGER_KEYWORD, integer_rule).build(&schema)
+        }
+        Rules::Recorded => {
+            relax_integers(&mut schema);
+            jsonschema::draft202012::new(&schema)
+        }
+    }
+    .unwrap_or_else(|e| panic!("schema {ty} does not compile: {e}"))
 }
 
 fn schemas(rules: Rules) -> &'static Schemas {
     static NEW: OnceLock<Schemas> = OnceLock::new();
     static RECORDED: OnceLock<Schemas> = OnceLock::new();
+    let all = || Schemas {
+        validators: SCHEMA_TEXTS.iter().map(|(ty, text)| (*ty, (*text, OnceLock::new()))).collect(),
+    };
     match rules {
-        Rules::New => NEW.get_or_init(|| compile(Rules::New)),
-        Rules::Recorded => RECORDED.get_or_init(|| compile(Rules::Recorded)),
+        Rules::New => NEW.get_or_init(all),
+        Rules::Recorded => RECORDED.get_or_init(all),
     }
+}
+
+fn validator(rules: Rules, ty: &str) -> Result<&'static jsonschema::Validator, SchemaError> {
+    let (text, cell) =
+        schemas(rules).validators.get(ty).ok_or_else(|| SchemaError::UnknownType(ty.to_owned()))?;
+    Ok(cell.get_or_init(|| compile(rules, ty, text)))
 }
 
 /// Validates `data` of a new event of type `ty`: every rule, the integer rule included. The
@@ -112,8 +114,7 @@ pub fn validate_recorded(ty: &str, data: &Value) -> Result<(), SchemaError> {
 }
 
 fn check(rules: Rules, ty: &str, data: &Value) -> Result<(), SchemaError> {
-    let validator =
-        schemas(rules).validators.get(ty).ok_or_else(|| SchemaError::UnknownType(ty.to_owned()))?;
+    let validator = validator(rules, ty)?;
     // The integer rule's message says everything the built-in `minimum`/`maximum`/`type`
     // messages about the same value say, and why: it goes first.
     let mut first = None;

@@ -24,10 +24,15 @@ pub async fn ledger(dir: &Path, durability: Durability) -> anyhow::Result<Fixtur
 /// Initializes a ledger at `target` (a SQLite path or a PostgreSQL URL) with a worker key
 /// registered.
 pub async fn ledger_at(target: &str, durability: Durability) -> anyhow::Result<Fixture> {
+    ledger_registering(target, durability, keyfile::generate("worker")?).await
+}
+
+/// Initializes a ledger at `target` with `worker` registered (the same key in several
+/// ledgers, so one file of envelopes appends to each).
+pub async fn ledger_registering(target: &str, durability: Durability, worker: SignerKey) -> anyhow::Result<Fixture> {
     let store = Store::open(target, durability, true).await?;
     let ledger_key = keyfile::generate("ledger")?;
     let admin = keyfile::generate("admin")?;
-    let worker = keyfile::generate("worker")?;
     let ledger = Ledger::init(
         store.clone(),
         "bench.assay.dev/log",

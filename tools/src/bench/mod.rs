@@ -1,6 +1,7 @@
 //! Benchmarks. Each measures its limits and the real path in one run, so ratios hold on a
 //! shared, noisy machine.
 
+mod append;
 mod blobs;
 mod commands;
 mod export;
@@ -13,6 +14,9 @@ mod serve;
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
+    /// `assay append --envelopes` of pre-signed envelopes (wall time, CPU share, peak RSS)
+    /// against the Python `eventsourcing` peer, alternated.
+    Append(append::AppendArgs),
     /// The evidence store: a folder of many small and a few large files stored into the
     /// folder beside a SQLite ledger, against a plain copy with an fsync per file.
     Blobs(blobs::BlobsArgs),
@@ -42,6 +46,7 @@ pub enum BenchCommand {
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Append(a) => append::run(a).await,
         BenchCommand::Blobs(a) => blobs::run(a).await,
         BenchCommand::Ingest(a) => ingest::run(a).await,
         BenchCommand::Export(a) => export::run(a).await,
