@@ -69,7 +69,8 @@ struct Schemas {
 fn compile(rules: Rules, ty: &str, text: &str) -> jsonschema::Validator {
     // The schemas ship inside the binary and are checked by tests; a broken one is a build
     // defect, not bad input.
-    let mut schema: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("schema {ty} is not JSON: {e}"));
+    let mut schema: Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("schema {ty} is not JSON: {e}"));
     match rules {
         Rules::New => {
             mark_integers(&mut schema);

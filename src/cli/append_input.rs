@@ -23,6 +23,8 @@ pub struct Lines {
     name: String,
     reader: Box<dyn BufRead + Send>,
     lineno: usize,
+    /// The end was read: nothing more is read, even from a pipe that a new writer reopens.
+    ended: bool,
 }
 
 impl Lines {
@@ -34,7 +36,7 @@ impl Lines {
             let file = File::open(src).with_context(|| format!("opening {src}"))?;
             Box::new(BufReader::with_capacity(BUFFER_BYTES, file))
         };
-        Ok(Lines { name: src.to_owned(), reader, lineno: 0 })
+        Ok(Lines { name: src.to_owned(), reader, lineno: 0, ended: false })
     }
 
     fn spooled(spool: &File) -> anyhow::Result<Lines> {
@@ -44,23 +46,29 @@ impl Lines {
             name: "the spooled input".to_owned(),
             reader: Box::new(BufReader::with_capacity(BUFFER_BYTES, file)),
             lineno: 0,
+            ended: false,
         })
     }
 
     /// The next `n` non-blank lines (fewer at the end; none when it is over).
     pub fn next_chunk(&mut self, n: usize) -> anyhow::Result<Chunk> {
         let mut out = Vec::with_capacity(n);
-        while out.len() < n {
+        while out.len() < n && !self.ended {
             let mut line = Vec::new();
             let read = (&mut self.reader)
                 .take(LINE_BYTES_MAX as u64 + 1)
                 .read_until(b'\n', &mut line)
                 .with_context(|| format!("{}: reading line {}", self.name, self.lineno + 1))?;
             if read == 0 {
+                self.ended = true;
                 break;
             }
             self.lineno += 1;
-            anyhow::ensure!(self.lineno <= INPUT_LINES_MAX, "{}: more than {INPUT_LINES_MAX} lines", self.name);
+            anyhow::ensure!(
+                self.lineno <= INPUT_LINES_MAX,
+                "{}: more than {INPUT_LINES_MAX} lines",
+                self.name
+            );
             if line.last() == Some(&b'\n') {
                 line.pop();
                 if line.last() == Some(&b'\r') {

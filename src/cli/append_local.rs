@@ -7,7 +7,8 @@
 //!    a digest per chunk). Stdin, and envelopes signed from NDJSON, are spooled to a temporary
 //!    file. The first bad line stops it and nothing is stored.
 //! 2. Append: the input is read again, each chunk compared with its digest from pass 1,
-//!    prepared again on the other core while the sequencer commits the chunks before it, and
+//!    prepared again (every check but Ed25519: the same bytes verified in pass 1, under the
+//!    same keys) on the other core while the sequencer commits the chunks before it, and
 //!    acknowledged in input order, each only after its commit.
 //!
 //! A failure during pass 2 (the process killed, a key revoked meanwhile, the file changed)
@@ -17,6 +18,7 @@
 
 use std::collections::VecDeque;
 use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::Context;
 use assay::ledger::precheck::PrecheckError;
@@ -24,6 +26,7 @@ use assay::ledger::{AppendError, AppendOutcome, Incoming, Ledger, Rejection};
 use assay_events::cloudevent::CloudEvent;
 use assay_events::dsse::Envelope;
 use assay_events::keys::SignerKey;
+use assay_projections::KeyRegistry;
 use tokio::sync::oneshot;
 
 use super::append_input::{Chunk, Lines, Reread, Spool, chunk_digest};
@@ -36,6 +39,8 @@ const IN_FLIGHT_MAX: usize = 4;
 struct Checked {
     reread: Reread,
     digests: Vec<[u8; 32]>,
+    /// The registry pass 1 verified the signatures under.
+    keys: Arc<KeyRegistry>,
 }
 
 /// The first bad item of the input: its index, line and why.
@@ -80,7 +85,12 @@ pub fn envelopes(sign: Option<&SignerKey>, raw: Chunk) -> anyhow::Result<(Chunk,
 }
 
 /// Pass 1: checks every envelope, keeping only small facts.
-async fn check(ledger: &Ledger, src: &str, sign: Option<&SignerKey>, chunk: usize) -> anyhow::Result<Checked> {
+async fn check(
+    ledger: &Ledger,
+    src: &str,
+    sign: Option<&SignerKey>,
+    chunk: usize,
+) -> anyhow::Result<Checked> {
     let mut lines = Lines::open(src)?;
     let mut spool = if src == "-" || sign.is_some() { Some(Spool::new()?) } else { None };
     let mut precheck = ledger.precheck();
@@ -100,7 +110,11 @@ async fn check(ledger: &Ledger, src: &str, sign: Option<&SignerKey>, chunk: usiz
         }
         digests.push(chunk_digest(&env_lines));
         let n = items.len() as u64;
-        let at = |index: usize, reason| Refused { index: first + index as u64, lineno: env_lines[index].0, reason };
+        let at = |index: usize, reason| Refused {
+            index: first + index as u64,
+            lineno: env_lines[index].0,
+            reason,
+        };
         let (prepared, bad) = match ledger.prepare(items).await {
             Ok(p) => (p, None),
             Err(AppendError::Rejected { index, reason }) => {
@@ -139,7 +153,7 @@ async fn check(ledger: &Ledger, src: &str, sign: Option<&SignerKey>, chunk: usiz
     if let Some(r) = refused {
         return Err(r.into_error());
     }
-    Ok(Checked { reread, digests })
+    Ok(Checked { reread, digests, keys: precheck.keys() })
 }
 
 /// Reads the input again to name item `index` (which reuses an earlier item's id).
@@ -194,7 +208,9 @@ async fn append_checked(
                 Ok(Some(raw)) => {
                     let linenos: Vec<usize> = raw.iter().map(|(n, _)| *n).collect();
                     let items = raw.into_iter().map(|(_, l)| Incoming::Json(l)).collect();
-                    let submitted = match ledger.prepare(items).await {
+                    // The bytes are those pass 1 verified (their digest matched): every check
+                    // again but the Ed25519 one.
+                    let submitted = match ledger.prepare_verified_before(items, checked.keys.clone()).await {
                         Ok(prepared) => ledger.submit(prepared).await,
                         Err(e) => Err(e),
                     };
@@ -237,7 +253,8 @@ fn next_checked<'a>(
     chunk: usize,
 ) -> anyhow::Result<Option<Chunk>> {
     let raw = lines.next_chunk(chunk)?;
-    let changed = |at: &str| anyhow::anyhow!("{src} changed after it was checked ({at}); what came before is appended");
+    let changed =
+        |at: &str| anyhow::anyhow!("{src} changed after it was checked ({at}); what came before is appended");
     match (digests.next(), raw.first()) {
         (Some(d), Some(_)) if *d == chunk_digest(&raw) => Ok(Some(raw)),
         (Some(_), Some((n, _))) => Err(changed(&format!("at or after line {n}"))),
@@ -261,5 +278,54 @@ pub fn print_ack(
         writeln!(out, "seq {seq} {digest} (already present)")
     } else {
         writeln!(out, "seq {seq} {digest}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pass 2 appends a chunk only when it reads what pass 1 checked, line numbers included:
+    /// a changed byte, a moved blank line, a longer or a shorter input is refused, naming
+    /// where.
+    #[test]
+    fn a_chunk_whose_bytes_changed_since_the_check_is_refused() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let path = dir.path().join("input");
+        let src = path.to_str().expect("UTF-8");
+        std::fs::write(&path, "a\nb\n\nc\n").expect("written");
+        let mut lines = Lines::open(src).expect("opened");
+        let digests = [
+            chunk_digest(&lines.next_chunk(2).expect("read")),
+            chunk_digest(&lines.next_chunk(2).expect("read")),
+        ];
+        let second_pass = |text: &str| -> Vec<Result<bool, String>> {
+            std::fs::write(&path, text).expect("written");
+            let mut lines = Lines::open(src).expect("opened");
+            let mut checked = digests.iter();
+            (0..3)
+                .map(|_| {
+                    next_checked(&mut lines, &mut checked, src, 2)
+                        .map(|c| c.is_some())
+                        .map_err(|e| e.to_string())
+                })
+                .collect()
+        };
+        assert_eq!(second_pass("a\nb\n\nc\n"), [Ok(true), Ok(true), Ok(false)]);
+        let changed = second_pass("a\nb\n\nC\n");
+        assert_eq!(changed[0], Ok(true));
+        assert!(
+            changed[1]
+                .as_ref()
+                .is_err_and(|e| e.contains("changed after it was checked (at or after line 4)")),
+            "{changed:?}"
+        );
+        let moved = second_pass("a\n\nb\nc\n");
+        assert!(moved[0].as_ref().is_err_and(|e| e.contains("at or after line 1")), "{moved:?}");
+        let longer = second_pass("a\nb\n\nc\nd\n");
+        // The line joins the last chunk, which then differs.
+        assert!(longer[1].as_ref().is_err_and(|e| e.contains("at or after line 4")), "{longer:?}");
+        let shorter = second_pass("a\nb\n");
+        assert!(shorter[1].as_ref().is_err_and(|e| e.contains("shorter")), "{shorter:?}");
     }
 }

@@ -21,7 +21,8 @@ struct Line {
 }
 
 fn sign_line(key: &SignerKey, lineno: usize, text: &[u8]) -> anyhow::Result<DecodedEnvelope> {
-    let line: Line = serde_json::from_slice(text).with_context(|| format!("line {lineno}: malformed JSON"))?;
+    let line: Line =
+        serde_json::from_slice(text).with_context(|| format!("line {lineno}: malformed JSON"))?;
     suggest::event_type(&line.ty).map_err(|e| anyhow::anyhow!("line {lineno}: {e} [schema_violation]"))?;
     let time_ns = match &line.time {
         Some(t) => chrono::DateTime::parse_from_rfc3339(t)

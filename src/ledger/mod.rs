@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 pub use error::{AppendError, OpenError, Rejection, RejectionClass};
 pub use metrics::LedgerMetrics;
-pub use prepare::{Incoming, PAYLOAD_BYTES_MAX, Prepared};
+pub use prepare::{Incoming, PAYLOAD_BYTES_MAX, Prepared, Signatures};
 use sequencer::{Request, Sequencer};
 pub use state::LedgerState;
 
@@ -273,17 +273,35 @@ impl Ledger {
 
     /// The stateless checks of [`Ledger::append`], in parallel for many envelopes.
     pub async fn prepare(&self, items: Vec<Incoming>) -> Result<Vec<Prepared>, AppendError> {
+        self.prepare_with(items, self.keys(), Signatures::Verify).await
+    }
+
+    /// [`Ledger::prepare`] of envelopes whose signatures verified under `keys` before (see
+    /// [`Signatures::VerifiedBefore`]): every check but the Ed25519 one.
+    pub async fn prepare_verified_before(
+        &self,
+        items: Vec<Incoming>,
+        keys: Arc<KeyRegistry>,
+    ) -> Result<Vec<Prepared>, AppendError> {
+        self.prepare_with(items, keys, Signatures::VerifiedBefore).await
+    }
+
+    async fn prepare_with(
+        &self,
+        items: Vec<Incoming>,
+        keys: Arc<KeyRegistry>,
+        signatures: Signatures,
+    ) -> Result<Vec<Prepared>, AppendError> {
         let max = self.inner.options.request_envelopes_max;
         if items.len() > max {
             return Err(AppendError::TooManyEnvelopes { got: items.len(), max });
         }
-        let keys = self.inner.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
         let prepared = if items.len() > 1 {
-            tokio::task::spawn_blocking(move || prepare::prepare_all(items, &keys))
+            tokio::task::spawn_blocking(move || prepare::prepare_all(items, &keys, signatures))
                 .await
                 .map_err(|e| AppendError::Storage(format!("verification task failed: {e}")))?
         } else {
-            prepare::prepare_all(items, &keys)
+            prepare::prepare_all(items, &keys, signatures)
         };
         let mut ok = Vec::with_capacity(prepared.len());
         for (index, p) in prepared.into_iter().enumerate() {

@@ -78,8 +78,14 @@ impl Precheck {
             // The sequencer's rule for the signers (signatures are checked in prepare, or by
             // the sequencer for a key this input registers).
             let registry = self.scratch.as_ref().unwrap_or(&self.keys);
-            authorize_signers(registry, &item.event.ty, &item.signer, &item.envelope.signatures, |_, _, _| true)
-                .map_err(|e| reject(e.into()))?;
+            authorize_signers(
+                registry,
+                &item.event.ty,
+                &item.signer,
+                &item.envelope.signatures,
+                |_, _, _| true,
+            )
+            .map_err(|e| reject(e.into()))?;
             if item.event.event_type().is_some_and(EventType::is_key_change) {
                 // Later items may use a key this one registers (or must not use one it revokes).
                 let mut next = self.scratch.take().unwrap_or_else(|| (*self.keys).clone());
@@ -98,6 +104,11 @@ impl Precheck {
         }
         self.checked += items.len() as u64;
         Ok(())
+    }
+
+    /// The registry the input is checked against (and its signatures verified under).
+    pub fn keys(&self) -> Arc<KeyRegistry> {
+        self.keys.clone()
     }
 
     /// The input index of the first item checked so far whose (source, id) an earlier item

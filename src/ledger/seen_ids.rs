@@ -73,12 +73,24 @@ impl Default for SeenIds {
 
 impl SeenIds {
     fn with_bounds(run_entries_max: usize, runs_max: usize) -> SeenIds {
-        SeenIds { buffer: Vec::new(), runs: Vec::new(), conflict: None, run_entries_max, runs_max: runs_max.max(2) }
+        SeenIds {
+            buffer: Vec::new(),
+            runs: Vec::new(),
+            conflict: None,
+            run_entries_max,
+            runs_max: runs_max.max(2),
+        }
     }
 
     /// Notes item `index` (indexes must grow) with its (source, id) and its bytes (payload
     /// digest, signatures digest).
-    pub fn insert(&mut self, source: &str, id: &str, identity: (Hash32, Hash32), index: u64) -> std::io::Result<()> {
+    pub fn insert(
+        &mut self,
+        source: &str,
+        id: &str,
+        identity: (Hash32, Hash32),
+        index: u64,
+    ) -> std::io::Result<()> {
         let mut k = blake3::Hasher::new();
         k.update(&(source.len() as u64).to_le_bytes());
         k.update(source.as_bytes());

@@ -88,15 +88,18 @@ fn stdin_is_checked_whole_then_appended() {
     let lab = Lab::new();
     let w = lab.worker("w1");
     let before = lab.records();
-    let bad = r#"{"type":"metric.recorded","subject":"run/r","data":{"run":"r","name":"x","step":-1,"value":1}}"#;
+    let bad =
+        r#"{"type":"metric.recorded","subject":"run/r","data":{"run":"r","name":"x","step":-1,"value":1}}"#;
     let envelopes = signed(&lab, &w.key, "bad", lines(2500, 2200, bad));
     let out = append_from_stdin(&lab, &["--envelopes".as_ref(), "-".as_ref()], &envelopes).status(2);
     assert!(out.stderr.contains("line 2201") && out.stderr.contains("[schema_violation]"), "{}", out.stderr);
     assert_eq!(lab.records(), before, "nothing stored");
 
-    let good = r#"{"type":"metric.recorded","subject":"run/r","data":{"run":"r","name":"x","step":0,"value":2}}"#;
+    let good =
+        r#"{"type":"metric.recorded","subject":"run/r","data":{"run":"r","name":"x","step":0,"value":2}}"#;
     let envelopes = signed(&lab, &w.key, "good", lines(2500, 2200, good));
-    let out = append_from_stdin(&lab, &["--envelopes".as_ref(), "-".as_ref(), "--json".as_ref()], &envelopes).ok();
+    let out =
+        append_from_stdin(&lab, &["--envelopes".as_ref(), "-".as_ref(), "--json".as_ref()], &envelopes).ok();
     let acks = out.acks();
     assert_eq!(acks.len(), 2500);
     let seqs: Vec<u64> = acks.iter().map(|a| a.0).collect();
@@ -120,7 +123,8 @@ fn an_id_reused_late_with_other_bytes_stores_nothing() {
             r#"{{"type":"metric.recorded","subject":"run/r","data":{{"run":"r","name":"x","step":{step},"value":1}},"id":"{id}"}}"#
         )
     };
-    let schema_bad = r#"{"type":"metric.recorded","subject":"run/r","data":{"run":"r","name":"x","step":-1,"value":1}}"#;
+    let schema_bad =
+        r#"{"type":"metric.recorded","subject":"run/r","data":{"run":"r","name":"x","step":-1,"value":1}}"#;
     let input = |bad_at: Option<usize>| -> String {
         (0..2500)
             .map(|i| match i {
@@ -143,7 +147,11 @@ fn an_id_reused_late_with_other_bytes_stores_nothing() {
             .status(2);
         assert!(out.stderr.contains(line) && out.stderr.contains(code), "{name}: {}", out.stderr);
         if code == "[conflict]" {
-            assert!(out.stderr.contains("\"same\"") || out.stderr.contains(", same)"), "{name}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("\"same\"") || out.stderr.contains(", same)"),
+                "{name}: {}",
+                out.stderr
+            );
         }
         assert_eq!(lab.records(), before, "{name}: nothing stored");
     }
@@ -157,7 +165,8 @@ fn running_the_same_envelopes_again_appends_the_rest() {
     let lab = Lab::new();
     let w = lab.worker("w1");
     let before = lab.records();
-    let good = r#"{"type":"metric.recorded","subject":"run/r","data":{"run":"r","name":"x","step":0,"value":2}}"#;
+    let good =
+        r#"{"type":"metric.recorded","subject":"run/r","data":{"run":"r","name":"x","step":0,"value":2}}"#;
     let all = signed(&lab, &w.key, "all", lines(2500, 0, good));
     let text = std::fs::read_to_string(&all).expect("the envelopes");
     let prefix: String = text.lines().take(1200).map(|l| format!("{l}\n")).collect();

@@ -64,7 +64,9 @@ fn timed(cmd: &mut Command) -> anyhow::Result<Timed> {
     let report = String::from_utf8_lossy(&out.stderr);
     anyhow::ensure!(out.status.success(), "{cmd:?} failed: {report}");
     let wall = field(&report, "Elapsed (wall clock) time (h:mm:ss or m:ss)")?;
-    let wall_s = wall.split(':').try_fold(0.0, |acc, part| Ok::<f64, anyhow::Error>(acc * 60.0 + part.parse::<f64>()?))?;
+    let wall_s = wall
+        .split(':')
+        .try_fold(0.0, |acc, part| Ok::<f64, anyhow::Error>(acc * 60.0 + part.parse::<f64>()?))?;
     let user: f64 = field(&report, "User time (seconds)")?.parse()?;
     let system: f64 = field(&report, "System time (seconds)")?.parse()?;
     let cpu_percent: f64 = field(&report, "Percent of CPU this job got")?.trim_end_matches('%').parse()?;
@@ -96,7 +98,11 @@ pub async fn run(a: AppendArgs) -> anyhow::Result<()> {
         Some(p) => p,
         None => std::env::current_exe()?.with_file_name("assay"),
     };
-    anyhow::ensure!(assay.exists(), "{} not found: build it (cargo build --release) or give --assay", assay.display());
+    anyhow::ensure!(
+        assay.exists(),
+        "{} not found: build it (cargo build --release) or give --assay",
+        assay.display()
+    );
     let tmp = tempfile::tempdir()?;
     let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
     std::fs::create_dir_all(&dir)?;
@@ -127,7 +133,12 @@ pub async fn run(a: AppendArgs) -> anyhow::Result<()> {
         out.flush()?;
     }
     let bytes = std::fs::metadata(&envelopes)?.len();
-    println!("generated {} envelopes ({:.0} MiB) in {:.1} s", a.events, bytes as f64 / 1048576.0, t.elapsed().as_secs_f64());
+    println!(
+        "generated {} envelopes ({:.0} MiB) in {:.1} s",
+        a.events,
+        bytes as f64 / 1048576.0,
+        t.elapsed().as_secs_f64()
+    );
 
     let mut ours = Vec::new();
     let mut peers = Vec::new();

@@ -29,7 +29,11 @@ pub async fn ledger_at(target: &str, durability: Durability) -> anyhow::Result<F
 
 /// Initializes a ledger at `target` with `worker` registered (the same key in several
 /// ledgers, so one file of envelopes appends to each).
-pub async fn ledger_registering(target: &str, durability: Durability, worker: SignerKey) -> anyhow::Result<Fixture> {
+pub async fn ledger_registering(
+    target: &str,
+    durability: Durability,
+    worker: SignerKey,
+) -> anyhow::Result<Fixture> {
     let store = Store::open(target, durability, true).await?;
     let ledger_key = keyfile::generate("ledger")?;
     let admin = keyfile::generate("admin")?;
