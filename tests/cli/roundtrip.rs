@@ -94,6 +94,11 @@ fn init_register_append_10k_verify_log_checkpoint() {
         let event = &line["event"];
         assert_eq!(event["data"], input["data"], "seq {seq}");
         assert_eq!(event["specversion"], "1.0");
+        // `assay append` names the schema `data` follows.
+        assert_eq!(
+            event["dataschema"],
+            format!("https://assay.dev/schemas/events/{}.json", line["type"].as_str().expect("a type"))
+        );
         assert_eq!(event["type"], line["type"]);
         assert_eq!(event["subject"], line["subject"]);
         assert_eq!(event["source"], line["source"]);
