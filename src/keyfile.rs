@@ -49,10 +49,16 @@ pub fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (dir.join(format!("{name}.key")), dir.join(format!("{name}.vkey")))
 }
 
-/// Writes a new key pair into `dir`, refusing to overwrite.
+/// Writes a new key pair into `dir` as `NAME.key`/`NAME.vkey`, refusing to overwrite.
 pub fn write_pair(dir: &Path, key: &SignerKey) -> Result<(PathBuf, PathBuf), KeyFileError> {
+    write_pair_as(dir, key.name(), key)
+}
+
+/// [`write_pair`] under the file name `stem` rather than the key's name (the ledger key is
+/// named after the log's origin, which may hold `/`, and lives in `ledger.key`).
+pub fn write_pair_as(dir: &Path, stem: &str, key: &SignerKey) -> Result<(PathBuf, PathBuf), KeyFileError> {
     fs::create_dir_all(dir).map_err(|source| KeyFileError::Io { path: dir.to_owned(), source })?;
-    let (key_path, vkey_path) = paths(dir, key.name());
+    let (key_path, vkey_path) = paths(dir, stem);
     for p in [&key_path, &vkey_path] {
         if p.exists() {
             return Err(KeyFileError::Exists(p.clone()));

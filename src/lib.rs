@@ -29,6 +29,7 @@ pub mod report;
 pub mod schema;
 pub mod sink;
 pub mod store;
+pub mod tiles;
 pub mod tokens;
 pub mod verify;
 pub mod view;

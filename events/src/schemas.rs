@@ -35,6 +35,13 @@ macro_rules! v1_types {
                 }
             }
 
+            /// The `$id` of the type's schema, which CloudEvents name in `dataschema`.
+            pub const fn schema_id(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => concat!("https://assay.dev/schemas/events/", $ty, ".json"),)*
+                }
+            }
+
             /// The type's JSON Schema (2020-12) text.
             pub const fn schema_text(self) -> &'static str {
                 match self {
@@ -122,6 +129,8 @@ mod tests {
             assert_eq!(EventType::parse(t.as_str()), Ok(*t));
             assert_eq!(t.as_str().parse::<EventType>(), Ok(*t));
             assert_eq!(t.to_string(), t.as_str());
+            let schema: serde_json::Value = serde_json::from_str(t.schema_text()).expect("a schema");
+            assert_eq!(schema["$id"], t.schema_id(), "the dataschema of {t} is its schema's $id");
         }
         for s in ["", "run", "run.queued ", "Run.Queued", "run.queued.v2"] {
             assert_eq!(EventType::parse(s), Err(UnknownEventType(s.to_owned())));

@@ -40,6 +40,7 @@ mod serve;
 mod state;
 mod suggest;
 mod table;
+mod tiles;
 mod token;
 mod verify;
 mod verify_export;
@@ -180,6 +181,9 @@ enum Command {
     /// The evidence store: copy files in, check every file the log cites.
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
+    /// The tree as C2SP tlog-tiles files, for static storage.
+    #[command(subcommand)]
+    Tiles(tiles::TilesCommand),
     /// Export Parquet tables, or an artifact's offline audit bundle.
     #[command(subcommand)]
     Export(export::ExportCommand),
@@ -230,6 +234,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Demo(a) => demo::run(a).await,
         Command::Report(a) => report::run(a).await,
         Command::Evidence(c) => evidence::run(c).await,
+        Command::Tiles(c) => tiles::run(c).await,
         Command::Export(c) => export::run(c).await,
         Command::VerifyExport(a) => verify_export::export(a).await,
         Command::VerifyBundle(a) => verify_export::bundle(a).await,

@@ -3,7 +3,7 @@
 //!
 //! - [`events`]: append (one envelope or a batch), list, by digest.
 //! - [`stream`]: Server-Sent Events from a seq, catch-up then live.
-//! - [`proofs`]: checkpoint, inclusion and consistency proofs.
+//! - [`proofs`]: checkpoint, inclusion and consistency proofs; [`tiles`]: the tree as C2SP tlog-tiles.
 //! - [`projections`]: live projections and `?at=SEQ` replays; audit; queue; gpus.
 //! - [`campaigns`]: a campaign run's cells and the regression diff of two runs.
 //! - [`dispatch`]: the dispatch gate.
@@ -32,6 +32,7 @@ mod rendered;
 mod server;
 pub(crate) mod state;
 mod stream;
+mod tiles;
 pub mod wire;
 
 pub use conn::ConnLimits;

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::wire::*;
-use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs, stream};
+use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs, stream, tiles};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,6 +33,7 @@ use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs
         proofs::checkpoints,
         proofs::inclusion,
         proofs::consistency,
+        tiles::tile,
         projections::projection,
         projections::audit,
         projections::audit_artifact,

@@ -23,7 +23,9 @@ use super::conn::{self, ConnLimits};
 use super::error::{json_errors, not_found};
 use super::options::ServeOptions;
 use super::state::AppState;
-use super::{BODY_BYTES_MAX, blobs, campaigns, dispatch, events, openapi, ops, projections, proofs, stream};
+use super::{
+    BODY_BYTES_MAX, blobs, campaigns, dispatch, events, openapi, ops, projections, proofs, stream, tiles,
+};
 use crate::ledger::Ledger;
 use crate::live::LiveProjections;
 use crate::store::StoreError;
@@ -127,6 +129,8 @@ fn router(state: AppState) -> Router {
         .route("/v1/checkpoint", get(proofs::checkpoint).route_layer(auth.clone()))
         .route("/v1/proof/inclusion", get(proofs::inclusion).route_layer(auth.clone()))
         .route("/v1/proof/consistency", get(proofs::consistency).route_layer(auth.clone()))
+        // C2SP tlog-tiles: the tree for any tlog client, and for copying to static storage.
+        .route("/tile/{*path}", get(tiles::tile).route_layer(auth.clone()))
         .route("/v1/projections/{name}", get(projections::projection).route_layer(auth.clone()))
         .route("/v1/audit", get(projections::audit).route_layer(auth.clone()))
         // Slugs may hold `/`: one wildcard route for `{slug}` and `{slug}/bundle`.

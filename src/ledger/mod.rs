@@ -388,6 +388,7 @@ pub fn build_envelope(
         subject: subject.map(str::to_owned),
         time: rfc3339(time_ns),
         datacontenttype: Some("application/json".to_owned()),
+        dataschema: EventType::parse(ty).ok().map(|t| t.schema_id().to_owned()),
         data,
     };
     DecodedEnvelope::sign(event.to_bytes(), key)

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use assay_events::Hash32;
 use assay_events::merkle::NodeId;
+use assay_events::record::LeafFields;
 
 pub use blobs::PgBlobUpload;
 pub use postgres::PgStore;
@@ -256,6 +257,12 @@ impl Store {
             }
         }
         dispatch!(self, s => s.records_filtered(from, limit, ty, subject).await)
+    }
+
+    /// The leaf fields of records with seq in `[from, from + limit)`, ascending: what the
+    /// tree hashed, without the payloads.
+    pub async fn leaves(&self, from: u64, limit: u32) -> Result<Vec<LeafFields>, StoreError> {
+        dispatch!(self, s => s.leaves(from, limit).await)
     }
 
     pub async fn record_by_digest(&self, digest: &Hash32) -> Result<Option<StoredRecord>, StoreError> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use assay_events::Hash32;
 use assay_events::merkle::NodeId;
+use assay_events::record::LeafFields;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::{Connection, Executor, QueryBuilder, Row, Transaction};
 
