@@ -21,3 +21,4 @@ mod report_page;
 mod schemathesis;
 mod serve_cli;
 mod stream;
+mod witness;

@@ -15,6 +15,7 @@ pub mod runner;
 pub mod skip;
 pub mod sql;
 pub mod store;
+pub mod witness;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
