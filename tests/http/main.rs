@@ -22,3 +22,4 @@ mod schemathesis;
 mod serve_cli;
 mod stream;
 mod witness;
+mod witnessed_log;
