@@ -34,5 +34,5 @@ pub mod store;
 pub mod tokens;
 pub mod verify;
 pub mod view;
-pub mod witness;
 pub(crate) mod web;
+pub mod witness;

@@ -69,7 +69,12 @@ impl WitnessState {
         if !behind {
             self.behind_since_ns.store(0, Ordering::Release);
         } else {
-            let _ = self.behind_since_ns.compare_exchange(0, crate::clock::now_ns(), Ordering::AcqRel, Ordering::Acquire);
+            let _ = self.behind_since_ns.compare_exchange(
+                0,
+                crate::clock::now_ns(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }
     }
 }
@@ -107,7 +112,8 @@ impl Cosigning {
         let witnesses: Vec<Arc<WitnessState>> = specs
             .into_iter()
             .map(|spec| {
-                let w = WitnessState { spec, cosigned: AtomicI64::new(-1), behind_since_ns: AtomicI64::new(0) };
+                let w =
+                    WitnessState { spec, cosigned: AtomicI64::new(-1), behind_since_ns: AtomicI64::new(0) };
                 metrics.cosigned_size.get_or_create(&w.label()).set(-1);
                 Arc::new(w)
             })
@@ -142,14 +148,20 @@ impl Cosigning {
             let behind = head_size.saturating_sub(w.cosigned().unwrap_or(0));
             self.metrics.lag_entries.get_or_create(&label).set(i64::try_from(behind).unwrap_or(i64::MAX));
             let since = w.behind_since_ns.load(Ordering::Acquire);
-            let seconds = if since == 0 || w.cosigned() == Some(head_size) { 0.0 } else { (now - since) as f64 / 1e9 };
+            let seconds =
+                if since == 0 || w.cosigned() == Some(head_size) { 0.0 } else { (now - since) as f64 / 1e9 };
             self.metrics.lag_seconds.get_or_create(&label).set(seconds.max(0.0));
         }
     }
 
     /// `note` (the ledger's checkpoint at `size`) with the stored cosignatures of configured
     /// witnesses that verify over its body, and how many there are.
-    pub async fn cosigned_note(&self, store: &Store, size: u64, note: &str) -> Result<(String, usize), StoreError> {
+    pub async fn cosigned_note(
+        &self,
+        store: &Store,
+        size: u64,
+        note: &str,
+    ) -> Result<(String, usize), StoreError> {
         if self.witnesses.is_empty() {
             return Ok((note.to_owned(), 0));
         }
@@ -157,7 +169,9 @@ impl Cosigning {
         let mut out = note.to_owned();
         let mut count = 0;
         for row in store.cosignatures_at(size).await? {
-            let Some(w) = self.witnesses.iter().find(|w| w.spec.vkey.keyid() == row.witness) else { continue };
+            let Some(w) = self.witnesses.iter().find(|w| w.spec.vkey.keyid() == row.witness) else {
+                continue;
+            };
             let Ok(one) = note::parse(&format!("{}\n{}\n", parsed.text, row.line)) else { continue };
             let valid = one.signatures.first().is_some_and(|s| w.spec.vkey.verify(&parsed.text, s).is_ok());
             if valid {

@@ -140,7 +140,10 @@ async fn submit(
     let proof = if old == 0 || old == head.size {
         Vec::new()
     } else {
-        crate::proof::consistency(store, old, head.size).await.map_err(|e| Failure::Ledger(e.to_string()))?.proof
+        crate::proof::consistency(store, old, head.size)
+            .await
+            .map_err(|e| Failure::Ledger(e.to_string()))?
+            .proof
     };
     let body = AddCheckpoint::body(old, &proof, &head.checkpoint);
     let mut response = client.post(format!("{}/add-checkpoint", w.spec.url)).body(body).send().await?;
@@ -148,7 +151,7 @@ async fn submit(
     let size_answer = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(crate::http::TLOG_SIZE.as_bytes()));
+        .is_some_and(|v| v.as_bytes().starts_with(crate::witness::request::TLOG_SIZE.as_bytes()));
     let mut bytes = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         if bytes.len() + chunk.len() > ANSWER_BYTES_MAX {

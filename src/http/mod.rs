@@ -40,7 +40,7 @@ pub use conn::ConnLimits;
 pub use options::ServeOptions;
 pub use ratelimit::RateLimit;
 pub use server::{ServeError, Server};
-pub use witness::{TLOG_SIZE, WitnessServer};
+pub use witness::WitnessServer;
 
 /// The largest request body.
 pub const BODY_BYTES_MAX: usize = 4 << 20;

@@ -24,11 +24,8 @@ use super::conn::{self, ConnLimits};
 use super::metrics::HttpMetrics;
 use super::server::ServeError;
 use crate::witness::judge::Refused;
-use crate::witness::request::BODY_BYTES_MAX;
+use crate::witness::request::{BODY_BYTES_MAX, TLOG_SIZE};
 use crate::witness::{AddError, Witness};
-
-/// The `Content-Type` of a 409 naming the recorded size.
-pub const TLOG_SIZE: &str = "text/x.tlog.size";
 
 /// A bound witness server, not yet serving.
 pub struct WitnessServer {
@@ -65,7 +62,8 @@ impl WitnessServer {
         }
         .fitted_to_descriptors();
         let (stop, stopping) = watch::channel(false);
-        let serve = conn::serve(self.listener, self.router, limits, Arc::new(HttpMetrics::default()), stopping);
+        let serve =
+            conn::serve(self.listener, self.router, limits, Arc::new(HttpMetrics::default()), stopping);
         tokio::pin!(serve);
         tokio::select! {
             () = &mut serve => {}
@@ -81,7 +79,8 @@ async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Res
     match witness.add_checkpoint(&body, crate::clock::now_ns()).await {
         Ok(lines) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], lines).into_response(),
         Err(AddError::Refused(Refused::OldMismatch { recorded, .. })) => {
-            (StatusCode::CONFLICT, [(header::CONTENT_TYPE, TLOG_SIZE)], format!("{recorded}\n")).into_response()
+            (StatusCode::CONFLICT, [(header::CONTENT_TYPE, TLOG_SIZE)], format!("{recorded}\n"))
+                .into_response()
         }
         Err(AddError::Refused(r)) => {
             let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::BAD_REQUEST);

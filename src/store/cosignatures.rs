@@ -64,8 +64,9 @@ macro_rules! cosignatures_backend {
 
             pub async fn cosigned_size(&self, witness: &str) -> Result<Option<u64>, StoreError> {
                 use sqlx::Row as _;
-                let mut q =
-                    sqlx::QueryBuilder::<$Db>::new("SELECT MAX(size) AS size FROM cosignatures WHERE witness = ");
+                let mut q = sqlx::QueryBuilder::<$Db>::new(
+                    "SELECT MAX(size) AS size FROM cosignatures WHERE witness = ",
+                );
                 q.push_bind(witness);
                 let row = q.build().fetch_one(&self.pool).await?;
                 Ok(row.try_get::<Option<i64>, _>("size")?.map(|s| s as u64))
@@ -78,7 +79,8 @@ macro_rules! cosignatures_backend {
                 limit: u32,
             ) -> Result<Vec<u64>, StoreError> {
                 use sqlx::Row as _;
-                let mut q = sqlx::QueryBuilder::<$Db>::new("SELECT size FROM cosignatures WHERE witness IN (");
+                let mut q =
+                    sqlx::QueryBuilder::<$Db>::new("SELECT size FROM cosignatures WHERE witness IN (");
                 let mut list = q.separated(", ");
                 for w in witnesses {
                     list.push_bind(w.as_str());

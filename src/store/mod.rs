@@ -29,7 +29,7 @@ pub use postgres::PgStore;
 pub use rows::{CheckpointRow, CommitBatch, HeadRow, RecordRow, StoredId, StoredRecord};
 pub use sqlite::SqliteStore;
 pub use tail::{Beyond, Truncated, Truncation};
-pub use witness_state::{Refusal, Witnessed, WitnessStateStore, WitnessStep};
+pub use witness_state::{Refusal, WitnessStateStore, WitnessStep, Witnessed};
 
 /// Longest wait for one database call of the append path and the follower (a read, taking the
 /// writer lock, writing and committing a batch). Longer than any healthy call (a full batch of

@@ -11,7 +11,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use assay_events::Hash32;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::StoreError;
@@ -92,14 +94,17 @@ impl WitnessStateStore {
     ) -> Result<T, StoreError> {
         let _one = self.lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT origin, size, root, note FROM witnessed WHERE origin = ");
+        let mut q =
+            QueryBuilder::<Sqlite>::new("SELECT origin, size, root, note FROM witnessed WHERE origin = ");
         q.push_bind(origin);
-        let current = q.build().fetch_optional(&mut *tx).await?.map(|r| witnessed_from_row(&r)).transpose()?;
+        let current =
+            q.build().fetch_optional(&mut *tx).await?.map(|r| witnessed_from_row(&r)).transpose()?;
         let (step, answer) = decide(current.as_ref());
         match step {
             WitnessStep::Record(w) => {
-                let mut q =
-                    QueryBuilder::<Sqlite>::new("INSERT INTO witnessed (origin, size, root, note, updated_at) ");
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO witnessed (origin, size, root, note, updated_at) ",
+                );
                 q.push_values([&w], |mut b, w| {
                     b.push_bind(w.origin.as_str())
                         .push_bind(w.size as i64)
@@ -114,7 +119,10 @@ impl WitnessStateStore {
                 q.build().execute(&mut *tx).await?;
             }
             WitnessStep::Evidence(r) => {
-                let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM refusals").fetch_one(&mut *tx).await?.try_get("n")?;
+                let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM refusals")
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("n")?;
                 if count < REFUSALS_MAX {
                     let mut q = QueryBuilder::<Sqlite>::new(
                         "INSERT INTO refusals (origin, received_at, reason, old_size, proof, submitted, recorded) ",

@@ -80,7 +80,9 @@ pub fn check_consistent(req: &AddCheckpoint, recorded: Option<&Witnessed>) -> Re
             return Err(Refused::BadProof("the proof must be empty when the old size is 0".into()));
         }
         return match recorded {
-            Some(w) if new.size == w.size && new.root != w.root => Err(Refused::RootConflict { size: w.size }),
+            Some(w) if new.size == w.size && new.root != w.root => {
+                Err(Refused::RootConflict { size: w.size })
+            }
             _ => Ok(()),
         };
     };

@@ -78,8 +78,11 @@ impl Logs {
                 .iter()
                 .enumerate()
                 .map(|(index, k)| {
-                    VerifierKey::parse(k.trim())
-                        .map_err(|source| LogsError::Key { origin: e.origin.clone(), index, source })
+                    VerifierKey::parse(k.trim()).map_err(|source| LogsError::Key {
+                        origin: e.origin.clone(),
+                        index,
+                        source,
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             if by_origin.insert(e.origin.clone(), keys).is_some() {
@@ -115,7 +118,8 @@ mod tests {
     #[test]
     fn reads_logs_and_names_what_is_wrong() {
         let key = assay_events::keys::SignerKey::from_seed("log.example/a", [3; 32]).unwrap();
-        let text = format!("[[log]]\norigin = \"log.example/a\"\nvkeys = [\"{}\"]\n", key.verifier().to_text());
+        let text =
+            format!("[[log]]\norigin = \"log.example/a\"\nvkeys = [\"{}\"]\n", key.verifier().to_text());
         let logs = Logs::parse(&text).unwrap();
         assert_eq!(logs.keys("log.example/a").unwrap(), &[key.verifier()]);
         assert!(logs.keys("log.example/b").is_none());
@@ -123,7 +127,10 @@ mod tests {
         assert!(matches!(Logs::parse(&twice), Err(LogsError::Duplicate(o)) if o == "log.example/a"));
         let bad = "[[log]]\norigin = \"x\"\nvkeys = [\"nope\"]\n";
         assert!(Logs::parse(bad).unwrap_err().to_string().starts_with("log x: vkey 0:"));
-        assert!(matches!(Logs::parse("[[log]]\norigin = \"x\"\nvkeys = []\n"), Err(LogsError::NoKeys { .. })));
+        assert!(matches!(
+            Logs::parse("[[log]]\norigin = \"x\"\nvkeys = []\n"),
+            Err(LogsError::NoKeys { .. })
+        ));
         assert!(matches!(Logs::parse("[[log]]\norigin = \"x\"\nkeys = []\n"), Err(LogsError::Toml(_))));
     }
 }

@@ -13,6 +13,9 @@ pub const PROOF_LINES_MAX: usize = 63;
 /// [`assay_events::note::MAX_SIGNATURES`] signature lines fit well inside.
 pub const BODY_BYTES_MAX: usize = 64 * 1024;
 
+/// The `Content-Type` of a 409 naming the recorded size.
+pub const TLOG_SIZE: &str = "text/x.tlog.size";
+
 /// A parsed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddCheckpoint {
@@ -50,7 +53,9 @@ impl AddCheckpoint {
         let (old_line, rest) = body.split_once('\n').ok_or_else(|| RequestError::OldLine(body.into()))?;
         let old = old_line
             .strip_prefix("old ")
-            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && (*d == "0" || !d.starts_with('0')))
+            .filter(|d| {
+                !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && (*d == "0" || !d.starts_with('0'))
+            })
             .and_then(|d| d.parse::<u64>().ok())
             .ok_or_else(|| RequestError::OldLine(old_line.into()))?;
         let mut proof = Vec::new();

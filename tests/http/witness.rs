@@ -53,7 +53,8 @@ async fn every_response_code_of_the_spec() {
     let (status, _, text) = add_checkpoint(&s.http, url, impostor.body(0, 0, 3)).await;
     assert_eq!(status, 403, "{text}");
     // 400: old beyond the checkpoint's size, and malformed bodies.
-    let (status, _, text) = add_checkpoint(&s.http, url, s.log.body(0, 0, 3).replacen("old 0", "old 4", 1)).await;
+    let (status, _, text) =
+        add_checkpoint(&s.http, url, s.log.body(0, 0, 3).replacen("old 0", "old 4", 1)).await;
     assert_eq!((status, text.contains("beyond")), (400, true), "{text}");
     let hash = "PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=".to_owned();
     let cp = s.log.checkpoint(0, 3);
@@ -82,7 +83,8 @@ async fn every_response_code_of_the_spec() {
     let (status, ct, text) = add_checkpoint(&s.http, url, s.log.body(0, 3, 8)).await;
     assert_eq!((status, ct.as_str(), text.as_str()), (409, "text/x.tlog.size", "5\n"));
     // 422: a proof that does not verify.
-    let (status, _, text) = add_checkpoint(&s.http, url, body(5, &TestLog::proof(0, 4, 8), &s.log.checkpoint(0, 8))).await;
+    let (status, _, text) =
+        add_checkpoint(&s.http, url, body(5, &TestLog::proof(0, 4, 8), &s.log.checkpoint(0, 8))).await;
     assert_eq!(status, 422, "{text}");
     // 200: consistent growth, with the proof; the same checkpoint again is cosigned again.
     let (status, _, lines) = add_checkpoint(&s.http, url, s.log.body(0, 5, 8)).await;
@@ -147,7 +149,8 @@ async fn a_forked_log_is_refused_and_the_refusal_kept_as_evidence() {
 async fn a_kill_between_store_and_answer_loses_nothing() {
     let mut s = setup(true);
     // The witness stores size 5, then dies before answering.
-    let sent = s.http.post(format!("{}/add-checkpoint", s.witness.url)).body(s.log.body(0, 0, 5)).send().await;
+    let sent =
+        s.http.post(format!("{}/add-checkpoint", s.witness.url)).body(s.log.body(0, 0, 5)).send().await;
     assert!(sent.is_err(), "the witness aborted before answering: {sent:?}");
     let status = s.witness.child.wait().expect("the witness ended");
     assert!(!status.success(), "{status:?}");

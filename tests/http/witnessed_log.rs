@@ -22,10 +22,10 @@ struct Witnessed {
 }
 
 fn witness(lab: &Lab, name: &str) -> Witnessed {
-    let logs = lab.write("logs.toml", format!(
-        "[[log]]\norigin = \"t.local/assay\"\nvkeys = [\"{}\"]\n",
-        lab.ledger_vkey().to_text()
-    ));
+    let logs = lab.write(
+        "logs.toml",
+        format!("[[log]]\norigin = \"t.local/assay\"\nvkeys = [\"{}\"]\n", lab.ledger_vkey().to_text()),
+    );
     let (key, vkey) = new_witness_key(&lab.path(""), &format!("witness.test/{name}"), &format!("{name}.key"));
     let proc = WitnessProc::start(&key, &logs, &lab.path(&format!("{name}.db")), "127.0.0.1:0", false);
     Witnessed { proc, vkey }
@@ -90,7 +90,14 @@ async fn quorum_two_with_one_witness_down_then_back() {
     let worker = lab.worker("w");
     let w1 = witness(&lab, "w1");
     let mut w2 = witness(&lab, "w2");
-    let served = lab.serve_with(&["--witness", &flag("w1", &w1), "--witness", &flag("w2", &w2), "--witness-quorum", "2"]);
+    let served = lab.serve_with(&[
+        "--witness",
+        &flag("w1", &w1),
+        "--witness",
+        &flag("w2", &w2),
+        "--witness-quorum",
+        "2",
+    ]);
     let http = reqwest::Client::new();
     let (v1, v2) = (&w1.vkey, &w2.vkey);
     let head_url = format!("{}/v1/checkpoint", served.url);
@@ -98,7 +105,8 @@ async fn quorum_two_with_one_witness_down_then_back() {
     append(&lab, &worker, &served.url, "r-1", 3);
     let size = lab.records();
     // Both cosign the head; /checkpoint serves it.
-    let (_, both) = until(|| text(&http, &head_url), |(_, t)| read(t, &[v1, v2]) == (size, vec![true, true])).await;
+    let (_, both) =
+        until(|| text(&http, &head_url), |(_, t)| read(t, &[v1, v2]) == (size, vec![true, true])).await;
     let (status, quorum) = text(&http, &quorum_url).await;
     assert_eq!((status, quorum.as_str()), (200, both.as_str()));
 
@@ -122,7 +130,8 @@ async fn quorum_two_with_one_witness_down_then_back() {
     let (key, logs, state) = (w2.proc.key.clone(), w2.proc.logs.clone(), w2.proc.state.clone());
     w2.proc = WitnessProc::start(&key, &logs, &state, &listen, false);
     let v2 = &w2.vkey;
-    until(|| text(&http, &quorum_url), |(s, t)| *s == 200 && read(t, &[v1, v2]) == (later, vec![true, true])).await;
+    until(|| text(&http, &quorum_url), |(s, t)| *s == 200 && read(t, &[v1, v2]) == (later, vec![true, true]))
+        .await;
     let (_, metrics) = text(&http, &format!("{}/metrics", served.url)).await;
     assert_eq!(metric(&metrics, "assay_witness_lag_entries", "w2"), Some(0.0), "{metrics}");
     drop(served);
@@ -144,7 +153,8 @@ async fn a_witness_the_store_knows_nothing_of_is_resumed_from_its_409() {
     // The server starts from old 0, is told `size`, proves from there.
     let served = lab.serve_with(&["--witness", &flag("w1", &w1)]);
     let quorum_url = format!("{}/checkpoint", served.url);
-    until(|| text(&http, &quorum_url), |(s, t)| *s == 200 && read(t, &[&w1.vkey]) == (head, vec![true])).await;
+    until(|| text(&http, &quorum_url), |(s, t)| *s == 200 && read(t, &[&w1.vkey]) == (head, vec![true]))
+        .await;
     let (_, metrics) = text(&http, &format!("{}/metrics", served.url)).await;
     assert_eq!(metric(&metrics, "assay_witness_cosigned_size", "w1"), Some(head as f64), "{metrics}");
     assert!(metric(&metrics, "assay_witness_failures_total", "w1").is_none_or(|n| n == 0.0), "{metrics}");
@@ -157,7 +167,10 @@ fn witness_flags_are_checked_before_serving() {
     let vkey = assay_events::cosignature::Cosigner::from_seed("witness.test/w", [9; 32]).unwrap().verifier();
     let one = format!("w1=http://127.0.0.1:9={}", vkey.to_text());
     for (args, says) in [
-        (vec!["--witness", one.as_str(), "--witness-quorum", "2"], "--witness-quorum 2 exceeds the 1 --witness"),
+        (
+            vec!["--witness", one.as_str(), "--witness-quorum", "2"],
+            "--witness-quorum 2 exceeds the 1 --witness",
+        ),
         (vec!["--witness", "w1=http://127.0.0.1:9=nope"], "not a witness vkey"),
         (vec!["--witness", one.as_str(), "--witness", one.as_str()], "two --witness are named w1"),
     ] {

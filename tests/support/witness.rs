@@ -144,7 +144,11 @@ impl WitnessProc {
 }
 
 /// POST `body` to `url/add-checkpoint`: status, content type, text.
-pub async fn add_checkpoint(http: &reqwest::Client, url: &str, body: impl Into<reqwest::Body>) -> (u16, String, String) {
+pub async fn add_checkpoint(
+    http: &reqwest::Client,
+    url: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, String, String) {
     let r = http.post(format!("{url}/add-checkpoint")).body(body).send().await.expect("the witness answers");
     let status = r.status().as_u16();
     let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap_or("").to_owned()).unwrap_or_default();

@@ -78,7 +78,8 @@ pub async fn run(a: WitnessArgs) -> anyhow::Result<()> {
         let state_path = dir.path().join(format!("{name}.db"));
         let state = WitnessStateStore::open(&state_path.to_string_lossy(), true).await?;
         let server =
-            WitnessServer::bind(([127, 0, 0, 1], 0).into(), Arc::new(Witness::new(key, logs.clone(), state))).await?;
+            WitnessServer::bind(([127, 0, 0, 1], 0).into(), Arc::new(Witness::new(key, logs.clone(), state)))
+                .await?;
         specs.push(WitnessSpec { name: name.to_owned(), url: server.url(), vkey });
         let mut stopped = witnesses_stopped.clone();
         tokio::spawn(server.run(async move {
@@ -104,7 +105,8 @@ pub async fn run(a: WitnessArgs) -> anyhow::Result<()> {
     let (plain_url, plain_stop, plain_task) = serve(plain.ledger.clone(), Vec::new()).await?;
     let (witnessed_url, witnessed_stop, witnessed_task) = serve(witnessed.ledger.clone(), specs).await?;
 
-    let bodies = |key| -> Vec<Vec<u8>> { fixture::envelopes(key, a.events).par_chunks(a.batch).map(body).collect() };
+    let bodies =
+        |key| -> Vec<Vec<u8>> { fixture::envelopes(key, a.events).par_chunks(a.batch).map(body).collect() };
     let (plain_bodies, witnessed_bodies) = (bodies(&plain.worker), bodies(&witnessed.worker));
     let http = reqwest::Client::builder().pool_max_idle_per_host(a.appenders + 2).build()?;
 
@@ -142,9 +144,15 @@ pub async fn run(a: WitnessArgs) -> anyhow::Result<()> {
         if Instant::now() >= deadline {
             break;
         }
-        let (n, t) =
-            post_all(&http, &plain_url, plain_bodies.by_ref().take(per).collect(), a.appenders, a.batch, None)
-                .await?;
+        let (n, t) = post_all(
+            &http,
+            &plain_url,
+            plain_bodies.by_ref().take(per).collect(),
+            a.appenders,
+            a.batch,
+            None,
+        )
+        .await?;
         plain_done = (plain_done.0 + n, plain_done.1 + t);
         let batch = witnessed_bodies.by_ref().take(per).collect();
         let (n, t) = post_all(&http, &witnessed_url, batch, a.appenders, a.batch, Some(acks.clone())).await?;
@@ -171,7 +179,10 @@ pub async fn run(a: WitnessArgs) -> anyhow::Result<()> {
         witnessed_done.0,
         witnessed_done.1.as_secs_f64()
     );
-    println!("ratio  with witnesses / without:         {:>10.2}  (target >= 0.9)", witnessed_rate / plain_rate);
+    println!(
+        "ratio  with witnesses / without:         {:>10.2}  (target >= 0.9)",
+        witnessed_rate / plain_rate
+    );
 
     // Lag: from each acknowledgement to the first /checkpoint covering it.
     let cosigned = cosigned.lock().await.clone();
@@ -231,14 +242,19 @@ async fn post_all(
     let started = Instant::now();
     let tasks: Vec<_> = (0..appenders)
         .map(|_| {
-            let (http, url, queue, acks) = (http.clone(), format!("{base}/v1/events"), queue.clone(), acks.clone());
+            let (http, url, queue, acks) =
+                (http.clone(), format!("{base}/v1/events"), queue.clone(), acks.clone());
             tokio::spawn(async move {
                 loop {
                     let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
                     let Some(body) = next else { return anyhow::Ok(()) };
                     let r =
                         http.post(&url).header("content-type", "application/json").body(body).send().await?;
-                    anyhow::ensure!(r.status() == reqwest::StatusCode::CREATED, "append: {}", r.text().await?);
+                    anyhow::ensure!(
+                        r.status() == reqwest::StatusCode::CREATED,
+                        "append: {}",
+                        r.text().await?
+                    );
                     if let Some(acks) = &acks {
                         let at = Instant::now();
                         let v: serde_json::Value = serde_json::from_str(&r.text().await?)?;
