@@ -133,7 +133,7 @@ mod tests {
             (format!("old 1\nnot base64!\n\n{NOTE}"), "proof line 1"),
             (format!("old 1\nAAAA\n\n{NOTE}"), "proof line 1"),
             (format!("old 1\n{}\n{NOTE}", vec![line; 64].join("\n")), "more than 63"),
-            (format!("old 1\n\nnot a checkpoint\n"), "not a checkpoint"),
+            ("old 1\n\nnot a checkpoint\n".to_owned(), "not a checkpoint"),
             ("old 1\n".to_owned(), "no empty line"),
         ];
         for (body, want) in cases {

@@ -72,7 +72,7 @@ async fn every_response_code_of_the_spec() {
     let (status, _, _) = add_checkpoint(&s.http, url, "old 0\n".repeat(20_000)).await;
     assert_eq!(status, 413);
     // 422: a proof is sent with old 0.
-    let (status, _, text) = add_checkpoint(&s.http, url, body(0, &[hash.clone()], &cp)).await;
+    let (status, _, text) = add_checkpoint(&s.http, url, body(0, std::slice::from_ref(&hash), &cp)).await;
     assert_eq!(status, 422, "{text}");
     // 200: the first checkpoint, from 0.
     let (status, ct, lines) = add_checkpoint(&s.http, url, s.log.body(0, 0, 5)).await;
