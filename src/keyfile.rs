@@ -106,3 +106,26 @@ pub fn read_verifier(path: &Path) -> Result<VerifierKey, KeyFileError> {
     }
     VerifierKey::parse(text).map_err(|source| KeyFileError::Key { path: path.to_owned(), source })
 }
+
+/// A fresh witness key named `name` from the operating system's randomness.
+pub fn generate_cosigner(name: &str) -> Result<assay_events::cosignature::Cosigner, KeyError> {
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    assay_events::cosignature::Cosigner::from_seed(name, seed)
+}
+
+/// Writes a witness key to `path` (mode 0600), refusing to overwrite.
+pub fn write_cosigner(path: &Path, key: &assay_events::cosignature::Cosigner) -> Result<(), KeyFileError> {
+    if path.exists() {
+        return Err(KeyFileError::Exists(path.to_owned()));
+    }
+    write_private(path, &format!("{}\n", key.to_text()))
+}
+
+/// Reads a witness signing key (`PRIVATE+KEY+name+id+base64(0x04 ‖ seed)`).
+pub fn read_cosigner(path: &Path) -> Result<assay_events::cosignature::Cosigner, KeyFileError> {
+    let text =
+        fs::read_to_string(path).map_err(|source| KeyFileError::Io { path: path.to_owned(), source })?;
+    assay_events::cosignature::Cosigner::parse(text.trim())
+        .map_err(|source| KeyFileError::Key { path: path.to_owned(), source })
+}

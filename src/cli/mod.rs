@@ -44,6 +44,7 @@ mod tiles;
 mod token;
 mod verify;
 mod verify_export;
+mod witness;
 mod xid;
 
 use std::path::PathBuf;
@@ -203,6 +204,9 @@ enum Command {
     /// GPU preflight and doctor.
     #[command(subcommand)]
     Gpu(gpu::GpuCommand),
+    /// A C2SP tlog-witness: cosign other logs' checkpoints after checking they only grew.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
     /// Shell completions (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(docs::CompletionsArgs),
     /// Manual pages (roff): the whole tool on stdout, or one page per subcommand with --out.
@@ -242,6 +246,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Campaign(c) => campaign::run(c).await,
         Command::Xid(c) => xid::run(c).await,
         Command::Gpu(c) => gpu::run(c).await,
+        Command::Witness(c) => witness::run(c).await,
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
     }

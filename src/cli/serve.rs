@@ -52,6 +52,13 @@ pub struct ServeArgs {
     /// The largest evidence blob `PUT /v1/blobs/{blake3}` takes, in bytes (413 beyond).
     #[arg(long, default_value_t = BLOB_BYTES_MAX_DEFAULT, value_name = "BYTES")]
     blob_bytes_max: u64,
+    /// A C2SP witness to ask for cosignatures of each checkpoint: NAME=URL=VKEY (URL the
+    /// submission prefix, VKEY its `cosignature/v1` key); repeatable.
+    #[arg(long = "witness", value_name = "NAME=URL=VKEY")]
+    witnesses: Vec<assay::cosigning::WitnessSpec>,
+    /// Cosignatures `/checkpoint` needs (default: every --witness).
+    #[arg(long, value_name = "K", requires = "witnesses")]
+    witness_quorum: Option<usize>,
 }
 
 pub async fn run(a: ServeArgs) -> anyhow::Result<Exit> {
@@ -65,6 +72,8 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Exit> {
         per_second: f64::from(n.max(1)),
         burst: f64::from(a.rate_burst.unwrap_or(n.max(1000)).max(1)),
     });
+    // Checked before the ledger opens: a usage error names the flag.
+    assay::cosigning::Cosigning::new(a.witnesses.clone(), a.witness_quorum)?;
     let options = ServeOptions {
         listen: a.listen,
         require_read_token: a.require_read_token,
@@ -74,6 +83,8 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Exit> {
         header_read_timeout: Duration::from_millis(a.header_read_timeout_ms.max(1)),
         idle_timeout: Duration::from_millis(a.idle_timeout_ms.max(1)),
         connections_max: a.connections_max as usize,
+        witnesses: a.witnesses,
+        witness_quorum: a.witness_quorum,
         ..ServeOptions::default()
     };
     serve_ledger_with(&a.db, &a.ledger_key, options, a.blob_bytes_max).await
@@ -135,7 +146,7 @@ pub async fn serve_ledger_with(
 }
 
 /// SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -11,6 +11,7 @@
 //! - [`ops`]: `/healthz`, `/metrics`; [`openapi`]: `/v1/openapi.json`.
 //! - [`auth`]: read tokens beyond loopback; [`ratelimit`]: per-key write limits.
 //! - [`server`]: binding, the router and its limits, graceful shutdown.
+//! - [`witness`]: `assay witness serve`, the C2SP tlog-witness route.
 
 pub(crate) mod auth;
 mod blobs;
@@ -34,11 +35,13 @@ pub(crate) mod state;
 mod stream;
 mod tiles;
 pub mod wire;
+mod witness;
 
 pub use conn::ConnLimits;
 pub use options::ServeOptions;
 pub use ratelimit::RateLimit;
 pub use server::{ServeError, Server};
+pub use witness::WitnessServer;
 
 /// The largest request body.
 pub const BODY_BYTES_MAX: usize = 4 << 20;

@@ -30,6 +30,7 @@ use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs
         events::by_digest,
         stream::stream,
         proofs::checkpoint,
+        proofs::cosigned_checkpoint,
         proofs::checkpoints,
         proofs::inclusion,
         proofs::consistency,

@@ -26,6 +26,7 @@ use super::state::AppState;
 use super::{
     BODY_BYTES_MAX, blobs, campaigns, dispatch, events, openapi, ops, projections, proofs, stream, tiles,
 };
+use crate::cosigning::Cosigning;
 use crate::ledger::Ledger;
 use crate::live::LiveProjections;
 use crate::store::StoreError;
@@ -42,6 +43,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Witnesses(#[from] crate::cosigning::ConfigError),
 }
 
 /// A bound server, not yet serving.
@@ -69,6 +72,7 @@ impl Server {
             .await
             .map_err(|source| ServeError::Bind { addr: options.listen, source })?;
         let addr = listener.local_addr()?;
+        let cosigning = Cosigning::new(options.witnesses.clone(), options.witness_quorum)?;
         let live = LiveProjections::start(&ledger).await?;
         let read_auth = ReadAuth {
             required: options.require_read_token || !addr.ip().is_loopback(),
@@ -76,7 +80,9 @@ impl Server {
             store: ledger.store().clone(),
         };
         let (shutdown, stopping) = watch::channel(false);
-        let state = AppState::new(ledger, live, options, read_auth, stopping);
+        let state = AppState::new(ledger, live, options, read_auth, stopping.clone(), cosigning);
+        // Witnesses are asked from now on; they stop with the server.
+        state.cosigning.start(&state.ledger, stopping);
         let router = router(state.clone());
         Ok(Server { listener, addr, router, state, shutdown, limits })
     }
@@ -127,6 +133,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/events", get(events::list).route_layer(auth.clone()).post(events::append))
         .route("/v1/events/{digest}", get(events::by_digest).route_layer(auth.clone()))
         .route("/v1/checkpoint", get(proofs::checkpoint).route_layer(auth.clone()))
+        .route("/checkpoint", get(proofs::cosigned_checkpoint).route_layer(auth.clone()))
         .route("/v1/proof/inclusion", get(proofs::inclusion).route_layer(auth.clone()))
         .route("/v1/proof/consistency", get(proofs::consistency).route_layer(auth.clone()))
         // C2SP tlog-tiles: the tree for any tlog client, and for copying to static storage.

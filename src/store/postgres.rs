@@ -187,6 +187,7 @@ sql_backend!(
     "JOIN"
 );
 super::tokens::tokens_backend!(PgStore, Postgres);
+super::cosignatures::cosignatures_backend!(PgStore, Postgres);
 // The announcement as in `sql_backend!` above: a truncation moves the head too.
 super::tail::tail_backend!(
     PgStore,

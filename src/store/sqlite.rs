@@ -70,6 +70,7 @@ async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::
 
 sql_backend!(SqliteStore, Sqlite, SqliteRow, values, begin, "", "", "CROSS JOIN");
 super::tokens::tokens_backend!(SqliteStore, Sqlite);
+super::cosignatures::cosignatures_backend!(SqliteStore, Sqlite);
 super::tail::tail_backend!(SqliteStore, Sqlite, sqlx::SqliteConnection, begin, "");
 
 #[cfg(test)]

@@ -22,3 +22,5 @@ mod schemathesis;
 mod serve_cli;
 mod stream;
 mod tiles;
+mod witness;
+mod witnessed_log;
