@@ -8,7 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::wire::*;
-use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs, stream};
+use super::{blobs, bundle, campaigns, dispatch, events, evidence, ops, projections, proofs, stream};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,6 +45,7 @@ use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs
         blobs::put,
         blobs::get,
         blobs::head,
+        evidence::sync,
         openapi_json,
         ops::healthz,
         ops::metrics,
@@ -70,6 +71,7 @@ use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs
         DispatchResponse,
         Health,
         BlobPutBody,
+        EvidenceSyncBody,
         projections::ProjectionNameSchema,
     )),
     modifiers(&BearerScheme, &ConnectionCap),

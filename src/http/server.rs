@@ -23,7 +23,9 @@ use super::conn::{self, ConnLimits};
 use super::error::{json_errors, not_found};
 use super::options::ServeOptions;
 use super::state::AppState;
-use super::{BODY_BYTES_MAX, blobs, campaigns, dispatch, events, openapi, ops, projections, proofs, stream};
+use super::{
+    BODY_BYTES_MAX, blobs, campaigns, dispatch, events, evidence, openapi, ops, projections, proofs, stream,
+};
 use crate::ledger::Ledger;
 use crate::live::LiveProjections;
 use crate::store::StoreError;
@@ -137,6 +139,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/queue", get(projections::queue).route_layer(auth.clone()))
         .route("/v1/gpus", get(projections::gpus).route_layer(auth.clone()))
         .route("/v1/dispatch", post(dispatch::dispatch))
+        .route("/v1/evidence/{digest}/sync", post(evidence::sync))
         .route("/v1/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(ops::metrics).route_layer(auth.clone()))
         .route("/healthz", get(ops::healthz))

@@ -10,6 +10,7 @@ mod demo;
 mod demo_groups;
 mod demo_kernels;
 mod evidence;
+mod evidence_gate;
 mod evidence_gc;
 mod gates;
 mod gpu_check;
