@@ -17,6 +17,7 @@ mod gpu_check;
 mod gpu_doctor;
 mod pipe;
 mod proofs;
+mod recompute;
 mod replay;
 mod report;
 mod report_corpus;
