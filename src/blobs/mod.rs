@@ -8,6 +8,7 @@
 //! through [`BlobReader`], a chunk at a time: no blob is ever held whole in memory.
 
 pub mod cited;
+pub mod copy;
 mod folder;
 mod folder_gc;
 pub mod gc;
