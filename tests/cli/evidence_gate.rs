@@ -122,6 +122,8 @@ fn the_gate_refuses_evidence_not_in_the_store_until_it_is_put_and_synced() {
     appended(lab, &admin, "control.evidence_sync", "control", json!({"required": true}));
     let not_synced = format!("evidence_not_synced:{d2}");
     assert_eq!(verdict(lab, "paper", "c1"), ("unsupported".to_owned(), vec![not_synced.clone()]));
+    // The bundle carries the switch, so the verdict recomputed offline is the same.
+    bundle_verdict(lab, "unsupported.bundle", 1);
     appended(
         lab,
         &admin,
@@ -153,6 +155,28 @@ fn the_gate_refuses_evidence_not_in_the_store_until_it_is_put_and_synced() {
     appended(lab, &author, "artifact.submitted", "artifact/paper", submission("paper", 3, &"3".repeat(64)));
     assert_eq!(decision(lab, "paper"), ("artifact.admitted".to_owned(), vec![]));
     assert!(lab.verify(&[]).ok, "the log verifies");
+    // And the facts of its evidence: it passes offline too.
+    bundle_verdict(lab, "passing.bundle", 0);
+}
+
+/// `assay export bundle` of `paper`, then `assay verify-bundle` as a gate: its exit status.
+fn bundle_verdict(lab: &Lab, name: &str, status: i32) {
+    let file = lab.path(name);
+    lab.db(
+        &["export", "bundle"],
+        &[OsStr::new("--artifact"), OsStr::new("paper"), OsStr::new("--out"), file.as_os_str()],
+    )
+    .ok();
+    let vkey = lab.keys.join("ledger.vkey");
+    let out = lab.run([
+        OsStr::new("verify-bundle"),
+        file.as_os_str(),
+        OsStr::new("--ledger-key"),
+        vkey.as_os_str(),
+    ]);
+    let expected = if status == 0 { "PASSED" } else { "FAILED" };
+    assert!(out.stdout.contains(expected), "{}{}", out.stdout, out.stderr);
+    out.status(status);
 }
 
 #[test]
