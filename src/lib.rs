@@ -25,6 +25,7 @@ pub mod keyfile;
 pub mod ledger;
 pub mod live;
 pub mod proof;
+pub mod recompute;
 pub mod recover;
 pub mod replay;
 pub mod report;

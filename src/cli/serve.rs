@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobStore};
+use assay::blobs::BLOB_BYTES_MAX_DEFAULT;
 use assay::http::{RateLimit, ServeOptions, Server};
 use assay::ledger::LedgerOptions;
 
@@ -111,18 +111,9 @@ pub async fn serve_ledger_with(
     let ledger_options =
         LedgerOptions { follow_poll_ms: Some(500), keep_opened_state: true, ..LedgerOptions::default() };
     let (ledger, key) = open::ledger_and_key(db, ledger_key, ledger_options).await?;
-    // Opened after the ledger: the ledger is known to exist there.
-    let blobs = match options.blobs {
-        Some(blobs) => blobs,
-        None => match BlobStore::open(&db.db, blob_bytes_max).await {
-            Ok(blobs) => blobs,
-            Err(e) => {
-                ledger.shutdown().await;
-                return Err(e.into());
-            }
-        },
-    };
-    let options = ServeOptions { blobs: Some(blobs), ..options };
+    // The ledger's own evidence store (opened with it), taking uploads up to the limit.
+    let blobs = options.blobs.or_else(|| ledger.evidence().map(|b| b.clone().with_bytes_max(blob_bytes_max)));
+    let options = ServeOptions { blobs, ..options };
     // The service signs audit bundles with the key it signs checkpoints with.
     let options = ServeOptions { bundle_key: options.bundle_key.or(Some(key)), ..options };
     let server = match Server::bind(ledger.clone(), options).await {

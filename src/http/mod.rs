@@ -8,6 +8,7 @@
 //! - [`campaigns`]: a campaign run's cells and the regression diff of two runs.
 //! - [`dispatch`]: the dispatch gate.
 //! - [`blobs`]: the evidence store: upload, download, presence.
+//! - [`evidence`]: asking the ledger to record `evidence.synced` for files put later.
 //! - [`ops`]: `/healthz`, `/metrics`; [`openapi`]: `/v1/openapi.json`.
 //! - [`auth`]: read tokens beyond loopback; [`ratelimit`]: per-key write limits.
 //! - [`server`]: binding, the router and its limits, graceful shutdown.
@@ -21,6 +22,7 @@ mod conn;
 mod dispatch;
 pub(crate) mod error;
 pub(crate) mod events;
+mod evidence;
 mod extract;
 mod metrics;
 pub mod openapi;

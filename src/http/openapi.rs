@@ -8,7 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::wire::*;
-use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs, stream, tiles};
+use super::{blobs, bundle, campaigns, dispatch, events, evidence, ops, projections, proofs, stream, tiles};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -47,6 +47,7 @@ use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs
         blobs::put,
         blobs::get,
         blobs::head,
+        evidence::sync,
         openapi_json,
         ops::healthz,
         ops::metrics,
@@ -72,6 +73,7 @@ use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs
         DispatchResponse,
         Health,
         BlobPutBody,
+        EvidenceSyncBody,
         projections::ProjectionNameSchema,
     )),
     modifiers(&BearerScheme, &ConnectionCap),

@@ -24,7 +24,8 @@ use super::error::{json_errors, not_found};
 use super::options::ServeOptions;
 use super::state::AppState;
 use super::{
-    BODY_BYTES_MAX, blobs, campaigns, dispatch, events, openapi, ops, projections, proofs, stream, tiles,
+    BODY_BYTES_MAX, blobs, campaigns, dispatch, events, evidence, openapi, ops, projections, proofs, stream,
+    tiles,
 };
 use crate::cosigning::Cosigning;
 use crate::ledger::Ledger;
@@ -148,6 +149,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/queue", get(projections::queue).route_layer(auth.clone()))
         .route("/v1/gpus", get(projections::gpus).route_layer(auth.clone()))
         .route("/v1/dispatch", post(dispatch::dispatch))
+        .route("/v1/evidence/{digest}/sync", post(evidence::sync))
         .route("/v1/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(ops::metrics).route_layer(auth.clone()))
         .route("/healthz", get(ops::healthz))

@@ -12,7 +12,9 @@ mod dashboard;
 mod dashboard_browser;
 mod dashboard_evidence;
 mod dashboard_login;
+
 mod demo_serve;
+mod evidence_sync;
 mod kernels_pages;
 mod numbers;
 mod remote;
