@@ -71,8 +71,15 @@ pub async fn run(a: VerifyArgs) -> anyhow::Result<Exit> {
         outln!("{json}");
     } else if report.ok {
         outln!("ok: {} records, {} checkpoints verified", report.records, report.checkpoints_checked);
-        if let Some(w) = &witnessed {
+        if let (Some(w), Some(policy)) = (&witnessed, &policy) {
             outln!("witnessed: {}", w.describe());
+            // What else the store holds, per listed witness (rows, not checked here).
+            let mut latest = Vec::new();
+            for v in policy.witnesses() {
+                let size = store.cosigned_size(&v.keyid()).await?;
+                latest.push(format!("{} {}", v.name(), size.map_or("none".to_owned(), |n| n.to_string())));
+            }
+            outln!("largest size stored per witness: {}", latest.join(", "));
         }
     } else {
         let reason = report.reason.as_deref().unwrap_or("unknown");

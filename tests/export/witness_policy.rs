@@ -140,6 +140,11 @@ fn a_quorum_passes_a_missing_witness_is_named_and_a_bad_policy_is_refused() {
                 && out.contains("quorum 2"),
             "{what}: {out}"
         );
+        if what == "verify" {
+            let stored =
+                format!("largest size stored per witness: witness.test/w1 {size}, witness.test/w2 {size}");
+            assert!(out.contains(&stored), "{out}");
+        }
     }
     let with_w3 = policy(&demo, "w3.policy", &[&w1.vkey, &w3, &w2.vkey], 3);
     for (what, code, out) in checks(&demo, &f, Some(&with_w3)) {
