@@ -1,7 +1,9 @@
 //! `--witness-policy FILE` of `assay verify`, `verify-bundle` and `verify-export`, with
 //! cosignatures from real `assay witness serve` processes kept in the ledger's `cosignatures`
 //! table as the log side keeps them: a quorum of listed witnesses passes (exit 0) and says who
-//! cosigned which size; a listed witness that never cosigned is named (exit 1); a tampered
+//! cosigned which size; a listed witness that never cosigned is named (exit 1); when the head
+//! is cosigned by too few, `verify` stands on the older checkpoint a quorum cosigned while a
+//! bundle and an export taken at the head are refused, naming who is missing; a tampered
 //! stored cosignature fails all three (exit 1), while the checks without a policy still pass;
 //! a bad policy file exits 2.
 
@@ -39,10 +41,27 @@ fn head_note(demo: &Demo) -> String {
 /// Has `w` cosign `note` (its first checkpoint of this log: `old 0`) and stores the line the
 /// way the log side does; returns the line.
 fn cosign(demo: &Demo, w: &Witness, note: &str) -> String {
+    cosign_from(demo, w, 0, note)
+}
+
+/// [`cosign`] of a later checkpoint, with the consistency proof from `old`, the size `w` cosigned.
+fn cosign_from(demo: &Demo, w: &Witness, old: u64, note: &str) -> String {
     let url = w.proc.url.clone();
+    let mut proof = Vec::new();
+    if old > 0 {
+        let new = note.lines().nth(1).expect("a size line");
+        let p =
+            assay(&["proof", "consistency", "--db", &demo.db(), &old.to_string(), new, "--json"]).ok().json();
+        proof = p["proof"]
+            .as_array()
+            .expect("proof")
+            .iter()
+            .map(|h| h.as_str().expect("base64").to_owned())
+            .collect();
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let (status, _, text) =
-        rt.block_on(async { add_checkpoint(&reqwest::Client::new(), &url, body(0, &[], note)).await });
+        rt.block_on(async { add_checkpoint(&reqwest::Client::new(), &url, body(old, &proof, note)).await });
     assert_eq!(status, 200, "{text}");
     let line = text.lines().find(|l| l.starts_with('\u{2014}')).expect("a cosignature line").to_owned();
     let parsed = note::parse(&format!("{note}{line}\n")).expect("the cosigned note");
@@ -168,6 +187,29 @@ fn a_quorum_passes_a_missing_witness_is_named_and_a_bad_policy_is_refused() {
     }
     for (what, code, out) in checks(&demo, &f, None) {
         assert_eq!(code, 0, "{what}: {out}");
+    }
+
+    // The log grows; only w1 cosigns the new head. The ledger still meets the quorum at the
+    // older size both cosigned; a bundle and an export taken at the new head do not.
+    demo.append_metrics("late", 3);
+    let later = head_note(&demo);
+    let later_size = later.lines().nth(1).expect("a size").to_owned();
+    assert_ne!(later_size, size);
+    cosign_from(&demo, &w1, size.parse().expect("a size"), &later);
+    let g = files(&demo, "later");
+    let results = checks(&demo, &g, Some(&both));
+    let (_, code, out) = &results[0];
+    assert_eq!(*code, 0, "{out}");
+    assert!(out.contains(&format!("size {size} cosigned by witness.test/w1")), "{out}");
+    let stored =
+        format!("largest size stored per witness: witness.test/w1 {later_size}, witness.test/w2 {size}");
+    assert!(out.contains(&stored), "{out}");
+    for (what, code, out) in &results[1..] {
+        assert_eq!(*code, 1, "{what}: {out}");
+        assert!(
+            out.contains(&format!("size {later_size}")) && out.contains("missing: witness.test/w2"),
+            "{what}: {out}"
+        );
     }
 }
 
