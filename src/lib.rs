@@ -38,3 +38,4 @@ pub mod verify;
 pub mod view;
 pub(crate) mod web;
 pub mod witness;
+pub mod witnessed;

@@ -156,7 +156,7 @@ pub async fn plan_with_state<S: LedgerSource>(
     }
     let events: Vec<Record> = selected.into_values().collect();
     let subject = artifact_subject(&state, slug, &events)?;
-    let (proofs, proof_ends) = prove(src, &events, size).await?;
+    let (proofs, proof_ends) = prove(src, &events, size, &cp_row.note).await?;
     let plan = BundlePlan {
         slug: slug.to_owned(),
         checkpoint,
@@ -183,17 +183,25 @@ fn reproduces(
     again.artifact(slug) == Some(artifact) && again.claims_of(slug).eq(claims.iter())
 }
 
-/// The sidecar's text: an inclusion proof of every event in the tree of size `size`; and where
+/// The sidecar's text: an inclusion proof of every event in the tree of size `size`, each with
+/// `note` (the checkpoint at `size` with the witnesses' cosignatures the source has); and where
 /// each event's proof ends in it.
 async fn prove<S: LedgerSource>(
     src: &S,
     events: &[Record],
     size: u64,
+    note: &str,
 ) -> Result<(Arc<[u8]>, Vec<usize>), ExportError> {
     let mut proofs = String::new();
     let mut ends = Vec::with_capacity(events.len());
     for r in events {
         let p = src.inclusion(r.seq, size).await?;
+        if p.tree_size != size {
+            return Err(ExportError::Ledger(format!(
+                "the inclusion proof of seq {} is in the tree of size {}, not {size}",
+                r.seq, p.tree_size
+            )));
+        }
         let hashes = p
             .proof
             .iter()
@@ -201,7 +209,7 @@ async fn prove<S: LedgerSource>(
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| ExportError::Ledger(format!("a malformed inclusion proof for seq {}", r.seq)))?;
         proofs.push_str(
-            &TlogProof { extra: Some(r.leaf().to_vec()), index: r.seq, hashes, checkpoint: p.checkpoint }
+            &TlogProof { extra: Some(r.leaf().to_vec()), index: r.seq, hashes, checkpoint: note.to_owned() }
                 .to_text(),
         );
         ends.push(proofs.len());

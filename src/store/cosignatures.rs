@@ -2,8 +2,11 @@
 //! log side of C2SP tlog-witness keeps each one it checked, by tree size and witness key. The
 //! SQL is shared by both dialects (`cosignatures_backend!`, stamped out in each backend).
 //!
-//! Readers (the checkpoint endpoints today, `verify` and bundles later) take the lines for a
-//! size and check them again under the witness keys they trust: a row is a claim, not a proof.
+//! Readers (the checkpoint endpoints, `verify --witness-policy`, exports and bundles) take the
+//! lines for a size and check them again under the witness keys they trust: a row is a claim,
+//! not a proof. [`Store::note_with_cosignatures`] is the one way a reader puts them in a note.
+
+use assay_events::note;
 
 use super::{Store, StoreError};
 
@@ -124,6 +127,28 @@ impl Store {
             Store::Sqlite(s) => s.cosignatures_at(size).await,
             Store::Postgres(s) => s.cosignatures_at(size).await,
         }
+    }
+
+    /// `note` (the ledger's checkpoint at `size`) with the signature lines stored for that size
+    /// appended, in witness order: each line that reads as a note signature line, up to the
+    /// note's limit of signature lines. Nothing is verified here; a reader checks the lines under
+    /// the witness keys it trusts (they verify over the note's body). A note that does not parse
+    /// is returned as it is.
+    pub async fn note_with_cosignatures(&self, size: u64, note: &str) -> Result<String, StoreError> {
+        let Ok(parsed) = note::parse(note) else { return Ok(note.to_owned()) };
+        let mut lines = parsed.signatures.len();
+        let mut out = note.to_owned();
+        for row in self.cosignatures_at(size).await? {
+            if lines == note::MAX_SIGNATURES {
+                break;
+            }
+            let with = format!("{out}{}\n", row.line);
+            if note::parse(&with).is_ok_and(|n| n.signatures.len() == lines + 1) {
+                out = with;
+                lines += 1;
+            }
+        }
+        Ok(out)
     }
 
     /// The largest size `witness` (`name+hexid`) cosigned, as stored.
