@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use crate::blobs::{BlobName, BlobState, CHUNK_BYTES, Check, signed};
 use crate::http::wire::{
     AppendResponse, BlobPutBody, CheckpointList, ConsistencyProofSchema, DispatchResponse, ErrorBody,
-    EventsPage, Health, InclusionProofSchema,
+    EventsPage, EvidenceSyncBody, Health, InclusionProofSchema,
 };
 use crate::view::RecordView;
 
@@ -241,6 +241,19 @@ impl Client {
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .header(reqwest::header::CONTENT_LENGTH, bytes)
             .body(reqwest::Body::wrap_stream(chunks));
+        self.json(req).await
+    }
+
+    /// Asks the server to record `evidence.synced` for the `evidence.captured` with event
+    /// digest `evidence` (hex), signed by `key` (`POST /v1/evidence/{digest}/sync`).
+    pub async fn sync_evidence(
+        &self,
+        key: &SignerKey,
+        evidence: &str,
+    ) -> Result<EvidenceSyncBody, ClientError> {
+        let req = self
+            .request(reqwest::Method::POST, &format!("/v1/evidence/{evidence}/sync"))
+            .header(signed::SIGNATURE_HEADER, signed::sync_header_value(key, evidence));
         self.json(req).await
     }
 

@@ -49,10 +49,16 @@ pub fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (dir.join(format!("{name}.key")), dir.join(format!("{name}.vkey")))
 }
 
-/// Writes a new key pair into `dir`, refusing to overwrite.
+/// Writes a new key pair into `dir` as `NAME.key`/`NAME.vkey`, refusing to overwrite.
 pub fn write_pair(dir: &Path, key: &SignerKey) -> Result<(PathBuf, PathBuf), KeyFileError> {
+    write_pair_as(dir, key.name(), key)
+}
+
+/// [`write_pair`] under the file name `stem` rather than the key's name (the ledger key is
+/// named after the log's origin, which may hold `/`, and lives in `ledger.key`).
+pub fn write_pair_as(dir: &Path, stem: &str, key: &SignerKey) -> Result<(PathBuf, PathBuf), KeyFileError> {
     fs::create_dir_all(dir).map_err(|source| KeyFileError::Io { path: dir.to_owned(), source })?;
-    let (key_path, vkey_path) = paths(dir, key.name());
+    let (key_path, vkey_path) = paths(dir, stem);
     for p in [&key_path, &vkey_path] {
         if p.exists() {
             return Err(KeyFileError::Exists(p.clone()));
@@ -99,4 +105,27 @@ pub fn read_verifier(path: &Path) -> Result<VerifierKey, KeyFileError> {
         return Err(KeyFileError::PrivateGiven { path: path.to_owned(), public: sibling(path, "vkey") });
     }
     VerifierKey::parse(text).map_err(|source| KeyFileError::Key { path: path.to_owned(), source })
+}
+
+/// A fresh witness key named `name` from the operating system's randomness.
+pub fn generate_cosigner(name: &str) -> Result<assay_events::cosignature::Cosigner, KeyError> {
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    assay_events::cosignature::Cosigner::from_seed(name, seed)
+}
+
+/// Writes a witness key to `path` (mode 0600), refusing to overwrite.
+pub fn write_cosigner(path: &Path, key: &assay_events::cosignature::Cosigner) -> Result<(), KeyFileError> {
+    if path.exists() {
+        return Err(KeyFileError::Exists(path.to_owned()));
+    }
+    write_private(path, &format!("{}\n", key.to_text()))
+}
+
+/// Reads a witness signing key (`PRIVATE+KEY+name+id+base64(0x04 ‖ seed)`).
+pub fn read_cosigner(path: &Path) -> Result<assay_events::cosignature::Cosigner, KeyFileError> {
+    let text =
+        fs::read_to_string(path).map_err(|source| KeyFileError::Io { path: path.to_owned(), source })?;
+    assay_events::cosignature::Cosigner::parse(text.trim())
+        .map_err(|source| KeyFileError::Key { path: path.to_owned(), source })
 }

@@ -24,6 +24,10 @@ pub struct CloudEvent {
     pub time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datacontenttype: Option<String>,
+    /// The `$id` of the schema `data` follows ([`EventType::schema_id`]). Optional: events
+    /// signed before producers wrote it have none, and it cannot be added to a signed payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataschema: Option<String>,
     #[serde(default)]
     pub data: serde_json::Value,
 }
@@ -72,9 +76,10 @@ impl CloudEvent {
         {
             return Err(invalid("datacontenttype", format!("must be {DATA_CONTENT_TYPE:?}, got {ct:?}")));
         }
+        let dataschema = optional(&obj, "dataschema")?;
         let data = obj.remove("data").unwrap_or(Value::Null);
 
-        Ok(CloudEvent { specversion, id, source, ty, subject, time, datacontenttype, data })
+        Ok(CloudEvent { specversion, id, source, ty, subject, time, datacontenttype, dataschema, data })
     }
 
     /// Parses the payload of an envelope offered for appending: [`CloudEvent::parse`], plus the
@@ -92,8 +97,17 @@ impl CloudEvent {
     /// no control character and are at most [`ID_CHARS_MAX`], [`SOURCE_CHARS_MAX`],
     /// [`TYPE_CHARS_MAX`] and [`SUBJECT_CHARS_MAX`] characters ([`crate::text`]); `time` is at
     /// most [`TIME_CHARS_MAX`] characters and falls in the years [`TIME_YEAR_MIN`] to
-    /// [`TIME_YEAR_MAX`] (UTC).
+    /// [`TIME_YEAR_MAX`] (UTC); `dataschema`, when present on an event of a v1 type, is that
+    /// type's schema `$id` (a producer may leave it out; it may not name another schema).
     pub fn check_submitted(&self) -> Result<(), CloudEventError> {
+        if let (Some(schema), Some(ty)) = (&self.dataschema, self.event_type())
+            && *schema != ty.schema_id()
+        {
+            return Err(invalid(
+                "dataschema",
+                format!("{schema:?} is not the schema of {}: {:?}", ty.as_str(), ty.schema_id()),
+            ));
+        }
         let fields = [
             ("id", Some(&self.id), ID_CHARS_MAX),
             ("source", Some(&self.source), SOURCE_CHARS_MAX),

@@ -17,6 +17,7 @@
 //! - [`pci`]: PCI bus ids in their one canonical form.
 //! - [`text`]: the rule for identifier strings (no control characters, bounded length).
 //! - [`json`]: strict JSON (no duplicate keys).
+//! - [`witness_policy`]: which witnesses a verifier trusts, and the quorum K of N it requires.
 //! - [`xid`]: NVIDIA's Xid catalog: class and recommended action per Xid code.
 
 #![forbid(unsafe_code)]
@@ -37,6 +38,7 @@ pub mod roles;
 pub mod schemas;
 pub mod source;
 pub mod text;
+pub mod witness_policy;
 pub mod xid;
 
 pub use hash::Hash32;

@@ -49,13 +49,13 @@ impl EventType {
     /// run.started/finished/quiesced/heartbeat, evidence.captured, metric.recorded; runner:
     /// kernel.*, gpu.*, and all a worker may; author: artifact.submitted, claim.asserted,
     /// claim.withdrawn; auditor: audit.attested; ledger: ledger.initialized,
-    /// dispatch.decided, artifact.admitted, artifact.rejected.
+    /// dispatch.decided, artifact.admitted, artifact.rejected, evidence.synced.
     pub fn allowed_roles(self) -> &'static [Role] {
         use EventType as T;
         use Role::*;
         match self {
             T::KeyRegistered | T::KeyRevoked => &[Admin],
-            T::ControlPaused | T::ControlResumed | T::ControlMaintenance => &[Admin],
+            T::ControlPaused | T::ControlResumed | T::ControlMaintenance | T::ControlEvidenceSync => &[Admin],
             T::ArtifactSuperseded => &[Admin],
             T::RunQueued | T::DispatchRequested | T::RunCancelled => &[Dispatcher],
             T::WorkerPreflight
@@ -69,9 +69,11 @@ impl EventType {
             T::GpuPreflight | T::GpuTelemetry | T::GpuXid => &[Runner],
             T::ArtifactSubmitted | T::ClaimAsserted | T::ClaimWithdrawn => &[Author],
             T::AuditAttested => &[Auditor],
-            T::LedgerInitialized | T::DispatchDecided | T::ArtifactAdmitted | T::ArtifactRejected => {
-                &[Ledger]
-            }
+            T::LedgerInitialized
+            | T::DispatchDecided
+            | T::ArtifactAdmitted
+            | T::ArtifactRejected
+            | T::EvidenceSynced => &[Ledger],
         }
     }
 
@@ -118,7 +120,7 @@ mod tests {
         // Every type is in the table and every table entry is a known type.
         let roles = [Admin, Dispatcher, Worker, Runner, Author, Auditor, Ledger];
         let total: usize = EVENT_TYPES.iter().map(|t| roles.iter().filter(|r| may(t, **r)).count()).sum();
-        // 29 types, 7 of which (the worker's) two roles may emit.
+        // 31 types, 7 of which (the worker's) two roles may emit.
         assert_eq!(total, EVENT_TYPES.len() + 7);
     }
 

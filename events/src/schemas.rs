@@ -35,6 +35,13 @@ macro_rules! v1_types {
                 }
             }
 
+            /// The `$id` of the type's schema, which CloudEvents name in `dataschema`.
+            pub const fn schema_id(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => concat!("https://assay.dev/schemas/events/", $ty, ".json"),)*
+                }
+            }
+
             /// The type's JSON Schema (2020-12) text.
             pub const fn schema_text(self) -> &'static str {
                 match self {
@@ -59,6 +66,7 @@ v1_types![
     ControlPaused => "control.paused",
     ControlResumed => "control.resumed",
     ControlMaintenance => "control.maintenance",
+    ControlEvidenceSync => "control.evidence_sync",
     RunQueued => "run.queued",
     WorkerPreflight => "worker.preflight",
     DispatchRequested => "dispatch.requested",
@@ -69,6 +77,7 @@ v1_types![
     RunQuiesced => "run.quiesced",
     RunCancelled => "run.cancelled",
     EvidenceCaptured => "evidence.captured",
+    EvidenceSynced => "evidence.synced",
     MetricRecorded => "metric.recorded",
     KernelLaunchCompleted => "kernel.launch.completed",
     KernelLaunchFaulted => "kernel.launch.faulted",
@@ -122,6 +131,8 @@ mod tests {
             assert_eq!(EventType::parse(t.as_str()), Ok(*t));
             assert_eq!(t.as_str().parse::<EventType>(), Ok(*t));
             assert_eq!(t.to_string(), t.as_str());
+            let schema: serde_json::Value = serde_json::from_str(t.schema_text()).expect("a schema");
+            assert_eq!(schema["$id"], t.schema_id(), "the dataschema of {t} is its schema's $id");
         }
         for s in ["", "run", "run.queued ", "Run.Queued", "run.queued.v2"] {
             assert_eq!(EventType::parse(s), Err(UnknownEventType(s.to_owned())));

@@ -192,6 +192,9 @@ impl LedgerDecision for AdmissionDecision {
 /// - per referenced run, in the submission's order: `run_not_finished:<run>` (no
 ///   `run.finished`; unknown runs included), `run_without_evidence:<run>` (no
 ///   `evidence.captured`);
+/// - `evidence_not_synced:<digest>`: the evidence gate is on (`control.evidence_sync`) and a
+///   claim of the slug standing at submission cites an `evidence.captured` without its
+///   `evidence.synced` (its files are not all in the evidence store), per digest, sorted;
 /// - `content_duplicate_of:<slug>`: an admitted artifact (any slug, this one included)
 ///   already has this content digest;
 /// - `slug_canonical:<slug>@<version>`: the slug has a canonical version (an admin must
@@ -212,6 +215,9 @@ pub fn admission_decision(state: &Projections, submission: &Record) -> Result<Ad
         if facts.is_none_or(|f| f.evidence == 0) {
             reasons.push(format!("run_without_evidence:{run}"));
         }
+    }
+    for digest in state.audit.unsynced_cited(slug) {
+        reasons.push(format!("evidence_not_synced:{digest}"));
     }
     if let Some(first) = state.corpus.content_admitted(content) {
         reasons.push(format!("content_duplicate_of:{}", first.slug));

@@ -70,6 +70,10 @@ pub const REASONS: &[Reason] = &[
         "evidence_missing:<digest>",
         "The cited event <digest> is not an evidence.captured event of the log (yet).",
     ),
+    r(
+        "evidence_not_synced:<digest>",
+        "The files of the cited evidence <digest> are not all in the evidence store (no evidence.synced), and the ledger requires them to be (control.evidence_sync).",
+    ),
     r("run_without_evidence:<run>", "Run <run> captured no evidence."),
     r("run_not_finished:<run>", "Run <run> has not finished."),
     r(

@@ -98,6 +98,24 @@ impl FolderBlobs {
         }
     }
 
+    /// The sizes of the stored blobs among `names` (a `stat` each, on a blocking thread).
+    pub(super) async fn sizes(&self, names: &[BlobName]) -> Result<Vec<(BlobName, u64)>, BlobError> {
+        let paths: Vec<(BlobName, PathBuf)> = names.iter().map(|n| (*n, self.path_of(n))).collect();
+        blocking(move || {
+            let mut found = Vec::with_capacity(paths.len());
+            for (name, path) in paths {
+                match std::fs::metadata(&path) {
+                    Ok(meta) if meta.is_file() => found.push((name, meta.len())),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(BlobError::io(path.display(), e)),
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     pub(super) async fn refresh(&self, name: &BlobName) -> Result<bool, BlobError> {
         let path = self.path_of(name);
         blocking(move || refresh(&path)).await

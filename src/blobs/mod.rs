@@ -8,12 +8,14 @@
 //! through [`BlobReader`], a chunk at a time: no blob is ever held whole in memory.
 
 pub mod cited;
+pub mod copy;
 mod folder;
 mod folder_gc;
 pub mod gc;
 mod postgres;
 mod removal;
 pub mod signed;
+pub mod stored;
 
 use std::fmt;
 use std::path::Path;
@@ -140,6 +142,15 @@ impl BlobStore {
         Ok(BlobStore::Folder(FolderBlobs::new(folder::beside(Path::new(path)), bytes_max)))
     }
 
+    /// The same store, refusing blobs larger than `bytes_max` (a clone shares the PostgreSQL
+    /// pool).
+    pub fn with_bytes_max(self, bytes_max: u64) -> BlobStore {
+        match self {
+            BlobStore::Folder(f) => BlobStore::Folder(FolderBlobs::new(f.root().to_path_buf(), bytes_max)),
+            BlobStore::Postgres(p) => BlobStore::Postgres(p.with_bytes_max(bytes_max)),
+        }
+    }
+
     pub fn bytes_max(&self) -> u64 {
         match self {
             BlobStore::Folder(f) => f.bytes_max(),
@@ -169,6 +180,15 @@ impl BlobStore {
         match self {
             BlobStore::Folder(f) => f.size(name).await,
             BlobStore::Postgres(p) => p.size(name).await,
+        }
+    }
+
+    /// The sizes of the stored blobs among `names` (at most [`stored::FILES_MAX`] at a time:
+    /// one query, or a `stat` each); a name not stored is left out.
+    pub async fn sizes(&self, names: &[BlobName]) -> Result<Vec<(BlobName, u64)>, BlobError> {
+        match self {
+            BlobStore::Folder(f) => f.sizes(names).await,
+            BlobStore::Postgres(p) => p.sizes(names).await,
         }
     }
 

@@ -24,6 +24,10 @@ impl PgBlobs {
         Ok(PgBlobs { store, bytes_max })
     }
 
+    pub fn with_bytes_max(self, bytes_max: u64) -> PgBlobs {
+        PgBlobs { bytes_max, ..self }
+    }
+
     pub fn bytes_max(&self) -> u64 {
         self.bytes_max
     }
@@ -39,6 +43,13 @@ impl PgBlobs {
 
     pub(super) async fn size(&self, name: &BlobName) -> Result<Option<u64>, BlobError> {
         Ok(bounded("reading a blob's size", CALL_TIMEOUT, self.store.blob_size(&name.to_hex())).await?)
+    }
+
+    /// The sizes of the stored blobs among `names`, in one query.
+    pub(super) async fn sizes(&self, names: &[BlobName]) -> Result<Vec<(BlobName, u64)>, BlobError> {
+        let digests: Vec<String> = names.iter().map(BlobName::to_hex).collect();
+        let found = bounded("reading blob sizes", CALL_TIMEOUT, self.store.blob_sizes(&digests)).await?;
+        found.into_iter().map(|(d, bytes)| Ok((BlobName::parse(&d)?, bytes))).collect()
     }
 
     pub(super) async fn refresh(&self, name: &BlobName) -> Result<bool, BlobError> {

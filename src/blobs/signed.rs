@@ -1,7 +1,9 @@
 //! How a producer authorizes an upload: `Assay-Signature: <keyid> <base64 Ed25519 signature>`
 //! over `assay blob v1\n<name>\n`. The signature names one blob, so a copy of the header
 //! authorizes nothing but storing those exact bytes again; the server checks the key is
-//! registered, live, and holds a role that may record evidence (`evidence.captured`).
+//! registered, live, and holds a role that may record evidence (`evidence.captured`). A request
+//! to record `evidence.synced` is signed the same way over `assay evidence sync v1\n<event
+//! digest>\n`.
 
 use assay_events::keys::SignerKey;
 use base64::Engine as _;
@@ -17,9 +19,24 @@ pub fn message(name: &BlobName) -> Vec<u8> {
     format!("assay blob v1\n{name}\n").into_bytes()
 }
 
+/// The bytes signed to ask the ledger to record that the files of the `evidence.captured`
+/// with event digest `evidence` (hex) are stored (`POST /v1/evidence/{digest}/sync`).
+pub fn sync_message(evidence: &str) -> Vec<u8> {
+    format!("assay evidence sync v1\n{evidence}\n").into_bytes()
+}
+
 /// The header value `key` sends to upload the blob `name`.
 pub fn header_value(key: &SignerKey, name: &BlobName) -> String {
-    format!("{} {}", key.keyid(), STANDARD.encode(key.sign(&message(name))))
+    signed_value(key, &message(name))
+}
+
+/// The header value `key` sends to ask for the sync of `evidence` (hex).
+pub fn sync_header_value(key: &SignerKey, evidence: &str) -> String {
+    signed_value(key, &sync_message(evidence))
+}
+
+fn signed_value(key: &SignerKey, message: &[u8]) -> String {
+    format!("{} {}", key.keyid(), STANDARD.encode(key.sign(message)))
 }
 
 /// The keyid and signature of a header value; `None` when it is not `<keyid> <base64 of 64

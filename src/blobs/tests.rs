@@ -92,3 +92,37 @@ fn names_are_lower_case_hex_only() {
         assert!(BlobName::parse(&bad).is_err(), "{bad}");
     }
 }
+
+/// An evidence's files are all stored only when each is there with the size it records; the
+/// missing ones are named in the event's order.
+#[tokio::test]
+async fn presence_needs_every_file_with_its_recorded_size() {
+    use super::stored::{MissingFile, Presence, presence};
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = store(&dir, BLOB_BYTES_MAX_DEFAULT);
+    for bytes in [&b"alpha"[..], b"beta"] {
+        let mut w = blobs.writer(None).await.unwrap();
+        w.write(bytes).await.unwrap();
+        w.finish().await.unwrap();
+    }
+    let file = |path: &str, bytes: &[u8], size: usize| serde_json::json!({"path": path, "blake3": BlobName::of(bytes).to_hex(), "bytes": size});
+    let data = serde_json::json!({"files": [file("a", b"alpha", 5), file("b", b"beta", 4)]});
+    assert_eq!(presence(&blobs, &data).await.unwrap(), Presence::Stored { files: 2 });
+    let data =
+        serde_json::json!({"files": [file("a", b"alpha", 6), file("b", b"beta", 4), file("c", b"gamma", 5)]});
+    let missing = |path: &str, bytes: &[u8], stored_bytes| MissingFile {
+        path: path.to_owned(),
+        blake3: BlobName::of(bytes).to_hex(),
+        stored_bytes,
+    };
+    assert_eq!(
+        presence(&blobs, &data).await.unwrap(),
+        Presence::Missing {
+            files: 3,
+            missing: 2,
+            named: vec![missing("a", b"alpha", Some(5)), missing("c", b"gamma", None)]
+        }
+    );
+    let none = serde_json::json!({"files": []});
+    assert_eq!(presence(&blobs, &none).await.unwrap().stored(), None, "no file, nothing to record");
+}

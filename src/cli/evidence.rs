@@ -1,6 +1,8 @@
 //! `assay evidence put FILES… (--db | --server --key K)`: copy files made elsewhere into the
 //! ledger's evidence store. `assay evidence verify (--db | --server)`: every evidence file the
 //! log cites must have its blob, whole; each missing or corrupt one is named (exit status 1).
+//! `assay evidence sync DIGEST… (--db | --server --key K)`: the ledger records `evidence.synced`
+//! for evidence whose files were put after it was appended (`assay::ledger::evidence_sync`).
 //! `assay evidence gc --older-than DURATION --db …`: retention (`assay::blobs::gc`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,10 +12,11 @@ use anyhow::Context;
 use assay::blobs::cited::{self, Citation};
 use assay::blobs::gc::{self, Removal};
 use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobError, BlobName, BlobState, BlobStore};
-use assay_events::EventType;
+use assay::ledger::SyncError;
+use assay_events::{EventType, Hash32};
 
 use super::remote::ServerArgs;
-use super::{Exit, ReadDbArgs, keys, open};
+use super::{DbArgs, Exit, LedgerKeyArgs, ReadDbArgs, keys, open};
 
 #[derive(clap::Subcommand)]
 pub enum EvidenceCommand {
@@ -23,6 +26,10 @@ pub enum EvidenceCommand {
     /// Check that every evidence file the log cites is stored whole; names each missing or
     /// corrupt blob (exit status 1 when there is one).
     Verify(VerifyArgs),
+    /// Ask the ledger to record that every file of an evidence.captured is in the evidence
+    /// store (evidence.synced), for files put after the event was appended; names the files
+    /// still missing (exit status 1 when there is one).
+    Sync(SyncArgs),
     /// Remove stored blobs that no event cites and that were stored more than --older-than
     /// ago, and temporary upload files as old; cited blobs always stay. Prints each with its
     /// size, and the total.
@@ -71,6 +78,22 @@ pub struct PutArgs {
 }
 
 #[derive(clap::Args)]
+pub struct SyncArgs {
+    /// Event digests of evidence.captured events (64 lower-case hex characters each).
+    #[arg(required = true, value_name = "DIGEST")]
+    evidence: Vec<String>,
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    ledger_key: LedgerKeyArgs,
+    #[command(flatten)]
+    server: ServerArgs,
+    /// With --server: the producer key that signs each request (registered as worker or runner).
+    #[arg(long, requires = "server")]
+    key: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
     db: ReadDbArgs,
@@ -82,6 +105,7 @@ pub async fn run(command: EvidenceCommand) -> anyhow::Result<Exit> {
     match command {
         EvidenceCommand::Put(a) => put(a).await,
         EvidenceCommand::Verify(a) => verify(a).await,
+        EvidenceCommand::Sync(a) => sync(a).await,
         EvidenceCommand::Gc(a) => collect(a).await,
     }
 }
@@ -153,6 +177,69 @@ async fn put(a: PutArgs) -> anyhow::Result<Exit> {
         }
     }
     eprintln!("{stored} blob(s) stored, {existed} already stored");
+    Ok(Exit::Ok)
+}
+
+/// Prints `DIGEST  synced  seq N  M file(s)` per evidence (`already synced` when the log
+/// held it); an evidence whose files are not all stored is named with them, and makes the exit
+/// status 1 once every digest was tried.
+async fn sync(a: SyncArgs) -> anyhow::Result<Exit> {
+    // Every digest is checked before any is asked for: bad input changes nothing.
+    let mut digests = Vec::with_capacity(a.evidence.len());
+    for text in &a.evidence {
+        let digest = Hash32::from_hex(text).ok().filter(|h| h.to_hex() == *text);
+        digests
+            .push(digest.with_context(|| {
+                format!("{text:?} is not an event digest (64 lower-case hex characters)")
+            })?);
+    }
+    let mut missing = 0usize;
+    let line = |digest: &Hash32, seq: u64, files: u64, existed: bool| -> anyhow::Result<()> {
+        let what = if existed { "already synced" } else { "synced" };
+        outln!("{digest}  {what}  seq {seq}  {files} file(s)");
+        Ok(())
+    };
+    if let Some(client) = a.server.client()? {
+        let key_path = a.key.as_ref().context("--server needs --key KEY (a worker or runner key)")?;
+        let key = keys::signer("--key", key_path)?;
+        for digest in &digests {
+            match client.sync_evidence(&key, &digest.to_hex()).await {
+                Ok(s) => line(digest, s.seq, s.files, s.existed)?,
+                Err(assay::client::ClientError::Api { status: 409, detail, .. }) => {
+                    eprintln!("error: {detail}");
+                    missing += 1;
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context(format!("evidence {digest}"))),
+            }
+        }
+    } else {
+        let ledger = open::ledger(&a.db, &a.ledger_key).await?;
+        let mut failed = None;
+        for digest in &digests {
+            match ledger.sync_evidence(*digest).await {
+                Ok(s) => line(digest, s.seq, s.files, s.existed)?,
+                Err(e @ SyncError::FilesMissing { .. }) => {
+                    eprintln!("error: {e}");
+                    missing += 1;
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        ledger.shutdown().await;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+    }
+    if missing > 0 {
+        eprintln!(
+            "error: {missing} of {} evidence not synced: put the missing files, then sync again",
+            digests.len()
+        );
+        return Ok(Exit::VerifyFailed);
+    }
     Ok(Exit::Ok)
 }
 

@@ -23,21 +23,21 @@ pub struct InitArgs {
     keys: PathBuf,
 }
 
-/// Loads `DIR/NAME.key` or creates it.
-fn key_in(dir: &Path, name: &str) -> anyhow::Result<SignerKey> {
-    let (key_path, _) = keyfile::paths(dir, name);
+/// Loads `DIR/STEM.key` or creates it, naming a new key `name`.
+fn key_in(dir: &Path, stem: &str, name: &str) -> anyhow::Result<SignerKey> {
+    let (key_path, _) = keyfile::paths(dir, stem);
     if key_path.exists() {
         return Ok(keyfile::read_signer(&key_path)?);
     }
     let key = keyfile::generate(name)?;
-    keyfile::write_pair(dir, &key)?;
+    keyfile::write_pair_as(dir, stem, &key)?;
     Ok(key)
 }
 
 pub async fn run(a: InitArgs) -> anyhow::Result<Exit> {
     anyhow::ensure!(
-        !a.origin.is_empty() && !a.origin.contains('\n') && !a.origin.chars().any(char::is_whitespace),
-        "--origin must be one word without spaces (it is the first line of every checkpoint)"
+        assay_events::keys::valid_key_name(&a.origin),
+        "--origin must be one word without spaces, control characters or `+` (it is the first line of every checkpoint, and the name of the ledger's key)"
     );
     let store = Store::open(&a.db.db, a.db.durability, true).await?;
     if let Some(head) = store.head().await? {
@@ -47,8 +47,11 @@ pub async fn run(a: InitArgs) -> anyhow::Result<Exit> {
             head.size
         );
     }
-    let ledger_key = key_in(&a.keys, "ledger")?;
-    let admin = key_in(&a.keys, "admin")?;
+    // C2SP tlog-checkpoint: the log's key is named after its origin, so that a note verifier
+    // finds it by the checkpoint's first line. A ledger.key already in DIR keeps its name
+    // (ledgers made before were signed by a key named `ledger`, and still verify).
+    let ledger_key = key_in(&a.keys, "ledger", &a.origin)?;
+    let admin = key_in(&a.keys, "admin", "admin")?;
     let key_path =
         std::fs::canonicalize(keyfile::paths(&a.keys, "ledger").0).context("locating the ledger key")?;
     store.set_setting(LEDGER_KEY_SETTING, &key_path.to_string_lossy()).await?;

@@ -43,9 +43,11 @@ mod serve;
 mod state;
 mod suggest;
 mod table;
+mod tiles;
 mod token;
 mod verify;
 mod verify_export;
+mod witness;
 mod xid;
 
 use std::path::PathBuf;
@@ -183,6 +185,9 @@ enum Command {
     /// The evidence store: copy files in, check every file the log cites.
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
+    /// The tree as C2SP tlog-tiles files, for static storage.
+    #[command(subcommand)]
+    Tiles(tiles::TilesCommand),
     /// Export Parquet tables, or an artifact's offline audit bundle.
     #[command(subcommand)]
     Export(export::ExportCommand),
@@ -202,6 +207,9 @@ enum Command {
     /// GPU preflight and doctor.
     #[command(subcommand)]
     Gpu(gpu::GpuCommand),
+    /// A C2SP tlog-witness: cosign other logs' checkpoints after checking they only grew.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
     /// Shell completions (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(docs::CompletionsArgs),
     /// Manual pages (roff): the whole tool on stdout, or one page per subcommand with --out.
@@ -233,6 +241,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Demo(a) => demo::run(a).await,
         Command::Report(a) => report::run(a).await,
         Command::Evidence(c) => evidence::run(c).await,
+        Command::Tiles(c) => tiles::run(c).await,
         Command::Export(c) => export::run(c).await,
         Command::VerifyExport(a) => verify_export::export(a).await,
         Command::VerifyBundle(a) => verify_export::bundle(a).await,
@@ -240,6 +249,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Campaign(c) => campaign::run(c).await,
         Command::Xid(c) => xid::run(c).await,
         Command::Gpu(c) => gpu::run(c).await,
+        Command::Witness(c) => witness::run(c).await,
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
     }

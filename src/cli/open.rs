@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context;
+use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobStore};
 use assay::ledger::{Ledger, LedgerOptions};
 use assay::store::{Durability, Store};
 use assay_events::keys::SignerKey;
@@ -79,6 +80,18 @@ pub async fn ledger_and_key(
     options: LedgerOptions,
 ) -> anyhow::Result<(Ledger, SignerKey)> {
     let store = store(db).await?;
+    // The ledger looks up evidence files in its own store to record `evidence.synced`;
+    // opened once the ledger is known to exist there.
+    let options = match options.evidence {
+        Some(_) => options,
+        None => match BlobStore::open(db.target(), BLOB_BYTES_MAX_DEFAULT).await {
+            Ok(blobs) => LedgerOptions { evidence: Some(blobs), ..options },
+            Err(e) => {
+                store.close().await;
+                return Err(anyhow::Error::new(e).context("opening the ledger's evidence store"));
+            }
+        },
+    };
     let ledger_key = match &key.ledger_key {
         Some(p) => keys::signer("--ledger-key", p)?,
         None => {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobStore};
+
 use assay::ledger::Ledger;
 use assay::sink::LedgerSink;
 use assay::store::Durability;
@@ -132,15 +132,8 @@ pub async fn open_sink_keeping(
         );
     }
     let mut sink = LedgerSink::new(ledger.clone(), key.clone(), &tokio::runtime::Handle::current());
-    if keep_evidence {
-        let blobs = match BlobStore::open(&db_args.db, BLOB_BYTES_MAX_DEFAULT).await {
-            Ok(blobs) => blobs,
-            Err(e) => {
-                ledger.shutdown().await;
-                return Err(anyhow::Error::new(e).context("opening the ledger's evidence store"));
-            }
-        };
-        sink = sink.keeping_evidence(blobs);
+    if keep_evidence && let Some(blobs) = ledger.evidence() {
+        sink = sink.keeping_evidence(blobs.clone());
     }
     Ok(Opened { sink: Box::new(sink), key, closer: Closer { ledger: Some(ledger) } })
 }

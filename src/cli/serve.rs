@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobStore};
+use assay::blobs::BLOB_BYTES_MAX_DEFAULT;
 use assay::http::{RateLimit, ServeOptions, Server};
 use assay::ledger::LedgerOptions;
 
@@ -52,6 +52,13 @@ pub struct ServeArgs {
     /// The largest evidence blob `PUT /v1/blobs/{blake3}` takes, in bytes (413 beyond).
     #[arg(long, default_value_t = BLOB_BYTES_MAX_DEFAULT, value_name = "BYTES")]
     blob_bytes_max: u64,
+    /// A C2SP witness to ask for cosignatures of each checkpoint: NAME=URL=VKEY (URL the
+    /// submission prefix, VKEY its `cosignature/v1` key); repeatable.
+    #[arg(long = "witness", value_name = "NAME=URL=VKEY")]
+    witnesses: Vec<assay::cosigning::WitnessSpec>,
+    /// Cosignatures `/checkpoint` needs (default: every --witness).
+    #[arg(long, value_name = "K", requires = "witnesses")]
+    witness_quorum: Option<usize>,
 }
 
 pub async fn run(a: ServeArgs) -> anyhow::Result<Exit> {
@@ -65,6 +72,8 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Exit> {
         per_second: f64::from(n.max(1)),
         burst: f64::from(a.rate_burst.unwrap_or(n.max(1000)).max(1)),
     });
+    // Checked before the ledger opens: a usage error names the flag.
+    assay::cosigning::Cosigning::new(a.witnesses.clone(), a.witness_quorum)?;
     let options = ServeOptions {
         listen: a.listen,
         require_read_token: a.require_read_token,
@@ -74,6 +83,8 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Exit> {
         header_read_timeout: Duration::from_millis(a.header_read_timeout_ms.max(1)),
         idle_timeout: Duration::from_millis(a.idle_timeout_ms.max(1)),
         connections_max: a.connections_max as usize,
+        witnesses: a.witnesses,
+        witness_quorum: a.witness_quorum,
         ..ServeOptions::default()
     };
     serve_ledger_with(&a.db, &a.ledger_key, options, a.blob_bytes_max).await
@@ -100,18 +111,9 @@ pub async fn serve_ledger_with(
     let ledger_options =
         LedgerOptions { follow_poll_ms: Some(500), keep_opened_state: true, ..LedgerOptions::default() };
     let (ledger, key) = open::ledger_and_key(db, ledger_key, ledger_options).await?;
-    // Opened after the ledger: the ledger is known to exist there.
-    let blobs = match options.blobs {
-        Some(blobs) => blobs,
-        None => match BlobStore::open(&db.db, blob_bytes_max).await {
-            Ok(blobs) => blobs,
-            Err(e) => {
-                ledger.shutdown().await;
-                return Err(e.into());
-            }
-        },
-    };
-    let options = ServeOptions { blobs: Some(blobs), ..options };
+    // The ledger's own evidence store (opened with it), taking uploads up to the limit.
+    let blobs = options.blobs.or_else(|| ledger.evidence().map(|b| b.clone().with_bytes_max(blob_bytes_max)));
+    let options = ServeOptions { blobs, ..options };
     // The service signs audit bundles with the key it signs checkpoints with.
     let options = ServeOptions { bundle_key: options.bundle_key.or(Some(key)), ..options };
     let server = match Server::bind(ledger.clone(), options).await {
@@ -135,7 +137,7 @@ pub async fn serve_ledger_with(
 }
 
 /// SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -39,6 +39,11 @@ pub struct AuditArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Recompute each claim's metric values from the metrics files kept as evidence
+    /// (`metrics.jsonl`, `*.metrics.jsonl`: the lines `run exec --metrics` reads) and compare
+    /// them with the recorded metrics; exit status 1 on a disagreement or an unreadable file.
+    #[arg(long, conflicts_with = "require_all")]
+    recompute_from_evidence: bool,
 }
 
 #[derive(clap::Args)]
@@ -181,6 +186,9 @@ fn nonzero(counts: &std::collections::BTreeMap<&'static str, u64>) -> String {
 pub async fn audit(a: AuditArgs) -> anyhow::Result<Exit> {
     let p = state(&a.db, None).await?;
     let report = p.audit_report();
+    if a.recompute_from_evidence {
+        return recompute(&a, &p, &report).await;
+    }
     if let Some(slug) = &a.artifact {
         let artifact = report.artifact(slug).with_context(|| format!("no artifact {slug:?}"))?;
         let claims: Vec<_> = report.claims_of(slug).collect();
@@ -223,6 +231,67 @@ pub async fn audit(a: AuditArgs) -> anyhow::Result<Exit> {
         );
     }
     Ok(exit)
+}
+
+/// `assay audit --recompute-from-evidence` (`assay::recompute`).
+async fn recompute(
+    a: &AuditArgs,
+    p: &Projections,
+    report: &assay_projections::audit::AuditReport,
+) -> anyhow::Result<Exit> {
+    let claims: Vec<_> = match &a.artifact {
+        Some(slug) => {
+            report.artifact(slug).with_context(|| format!("no artifact {slug:?}"))?;
+            report.claims_of(slug).collect()
+        }
+        None => report.claims.iter().collect(),
+    };
+    let store = open::store(&a.db).await?;
+    let blobs = assay::blobs::BlobStore::open(&a.db.db, u64::MAX).await;
+    let done = match blobs {
+        Ok(blobs) => {
+            assay::recompute::recompute(&store, &blobs, p, &claims).await.map_err(anyhow::Error::from)
+        }
+        Err(e) => Err(e.into()),
+    };
+    store.close().await;
+    let done = done?;
+    if a.json {
+        outln!("{}", serde_json::to_string(&done)?);
+    } else {
+        for r in &done.rows {
+            let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".to_owned());
+            let outcome = match r.outcome {
+                assay::recompute::Outcome::Agree => "agree",
+                assay::recompute::Outcome::Disagree => "DISAGREE",
+                assay::recompute::Outcome::NotKept => "no metrics file kept",
+            };
+            outln!(
+                "{}#{}  {} {}({})  recorded {}  from evidence {}  {outcome}",
+                r.artifact,
+                r.claim,
+                r.run,
+                r.agg,
+                r.metric,
+                show(&r.recorded),
+                show(&r.from_evidence)
+            );
+        }
+        for f in &done.problems {
+            outln!("{}  {}  {}  (run {})", f.blake3, f.path, f.problem, f.run);
+        }
+    }
+    let kept = done.rows.iter().filter(|r| r.outcome != assay::recompute::Outcome::NotKept).count();
+    let findings = done.findings();
+    if findings > 0 {
+        eprintln!(
+            "error: {findings} finding(s): of {} claim value(s), {kept} recomputed from evidence",
+            done.rows.len()
+        );
+        return Ok(Exit::VerifyFailed);
+    }
+    eprintln!("{} claim value(s), {kept} recomputed from evidence, every one agreeing", done.rows.len());
+    Ok(Exit::Ok)
 }
 
 fn print_artifact(

@@ -14,6 +14,11 @@ pub struct VerifyArgs {
     /// A checkpoint note saved earlier: the log must be consistent with it.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
+    /// A witness policy (`witness <vkey>` lines, `quorum K`): the largest stored checkpoint
+    /// whose stored cosignatures (each line verified again) come from K listed witnesses must be
+    /// one this run checked the tree against; exit 1 naming the missing witnesses otherwise.
+    #[arg(long, value_name = "FILE")]
+    witness_policy: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -40,14 +45,42 @@ pub async fn run(a: VerifyArgs) -> anyhow::Result<Exit> {
         Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
         None => None,
     };
+    let policy = a.witness_policy.as_deref().map(super::keys::witness_policy).transpose()?;
+    // Checkpoints up to this one are the ones the walk below checks the tree against.
+    let verified_up_to = store.head().await?.map_or(0, |h| h.checkpoint_size);
     let progress = Progress::new("verifying", "verified", "records");
-    let report =
+    let mut report =
         assay::verify::verify(&store, saved.as_deref(), |done, total| progress.update(done, total)).await?;
     progress.finish();
+    let mut witnessed = None;
+    if let (true, Some(policy)) = (report.ok, &policy) {
+        match assay::witnessed::latest_witnessed(&store, policy, verified_up_to).await {
+            Ok(w) => witnessed = Some(w),
+            Err(assay::witnessed::WitnessedError::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                report.ok = false;
+                report.reason = Some(format!("witness policy: {e}"));
+            }
+        }
+    }
     if a.json {
-        outln!("{}", serde_json::to_string(&report)?);
+        let mut json = serde_json::to_value(&report)?;
+        if let Some(w) = &witnessed {
+            json["witnessed"] = serde_json::to_value(w)?;
+        }
+        outln!("{json}");
     } else if report.ok {
         outln!("ok: {} records, {} checkpoints verified", report.records, report.checkpoints_checked);
+        if let (Some(w), Some(policy)) = (&witnessed, &policy) {
+            outln!("witnessed: {}", w.describe());
+            // What else the store holds, per listed witness (rows, not checked here).
+            let mut latest = Vec::new();
+            for v in policy.witnesses() {
+                let size = store.cosigned_size(&v.keyid()).await?;
+                latest.push(format!("{} {}", v.name(), size.map_or("none".to_owned(), |n| n.to_string())));
+            }
+            outln!("largest size stored per witness: {}", latest.join(", "));
+        }
     } else {
         let reason = report.reason.as_deref().unwrap_or("unknown");
         match report.first_bad_seq {

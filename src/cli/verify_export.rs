@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use assay::export::bundle::proof_path;
 use assay::export::bundle_check::PASSED;
 use assay::export::evidence_tar::evidence_path;
-use assay::export::{BundleReport, bundle_check::verify_bundle_with_evidence, verify_export};
+use assay::export::tlog_proof::parse_many;
+use assay::export::{BundleReport, Manifest, bundle_check::verify_bundle_with_evidence, verify_export};
+use assay::witnessed::{Witnessed, check_note};
+use assay_events::witness_policy::WitnessPolicy;
 
 use super::progress::Progress;
 use super::{Exit, keys};
@@ -17,6 +20,10 @@ pub struct VerifyExportArgs {
     /// The ledger's public verifier key (ledger.vkey): the only thing trusted.
     #[arg(long)]
     ledger_key: PathBuf,
+    /// A witness policy (`witness <vkey>` lines, `quorum K`): the checkpoint of the export's last step (manifest.json) must carry
+    /// valid cosignatures from K listed witnesses; exit 1 naming the missing ones otherwise.
+    #[arg(long, value_name = "FILE")]
+    witness_policy: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -40,6 +47,10 @@ pub struct VerifyBundleArgs {
     /// equals the stated one), and exit 0 even when the artifact's verdict is FAILED.
     #[arg(long)]
     authentic_only: bool,
+    /// A witness policy (`witness <vkey>` lines, `quorum K`): the checkpoint the bundle's proofs hold must carry
+    /// valid cosignatures from K listed witnesses; exit 1 naming the missing ones otherwise.
+    #[arg(long, value_name = "FILE")]
+    witness_policy: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -47,6 +58,7 @@ pub struct VerifyBundleArgs {
 
 pub async fn export(a: VerifyExportArgs) -> anyhow::Result<Exit> {
     let key = keys::verifier("--ledger-key", &a.ledger_key)?;
+    let policy = a.witness_policy.as_deref().map(keys::witness_policy).transpose()?;
     anyhow::ensure!(a.dir.is_dir(), "{} is not a folder", a.dir.display());
     let bar = std::sync::Arc::new(Progress::new("verifying", "verified", "records"));
     let progress = bar.clone();
@@ -56,10 +68,26 @@ pub async fn export(a: VerifyExportArgs) -> anyhow::Result<Exit> {
     })
     .await?;
     bar.finish();
+    let mut report = report;
+    let witnessed = judge(policy.as_ref(), report.ok, || {
+        let m = Manifest::read(&a.dir)?.ok_or_else(|| anyhow::anyhow!("no manifest.json"))?;
+        Ok(m.checkpoint)
+    });
+    let witnessed = match witnessed {
+        Ok(w) => w,
+        Err(reason) => {
+            report.ok = false;
+            report.reason = Some(reason);
+            None
+        }
+    };
     if a.json {
-        outln!("{}", serde_json::to_string(&report)?);
+        outln!("{}", with_witnessed(serde_json::to_value(&report)?, witnessed.as_ref())?);
     } else if report.ok {
         outln!("ok: {} records and {} files verified", report.records, report.files);
+        if let Some(w) = &witnessed {
+            outln!("witnessed: the last step's checkpoint, {}", w.describe());
+        }
     } else {
         let mut at = Vec::new();
         if let Some(f) = &report.first_bad_file {
@@ -78,18 +106,35 @@ pub async fn export(a: VerifyExportArgs) -> anyhow::Result<Exit> {
 
 pub async fn bundle(a: VerifyBundleArgs) -> anyhow::Result<Exit> {
     let key = keys::verifier("--ledger-key", &a.ledger_key)?;
+    let policy = a.witness_policy.as_deref().map(keys::witness_policy).transpose()?;
     let proof = a.proof.clone().unwrap_or_else(|| proof_path(&a.file));
     let file = a.file.clone();
     let evidence = a.evidence.clone().or_else(|| Some(evidence_path(&a.file)).filter(|p| p.exists()));
     if let Some(tar) = &evidence {
         anyhow::ensure!(tar.is_file(), "--evidence {}: no such file", tar.display());
     }
-    let report = tokio::task::spawn_blocking(move || {
+    let proof_file = proof.clone();
+    let mut report = tokio::task::spawn_blocking(move || {
         verify_bundle_with_evidence(&file, &proof, &key, evidence.as_deref())
     })
     .await?;
+    // Every proof carries the same checkpoint (checked above): the first one's is judged.
+    let witnessed = judge(policy.as_ref(), report.ok, || {
+        let text = std::fs::read_to_string(&proof_file)?;
+        let first = parse_many(&text)?.into_iter().next().ok_or_else(|| anyhow::anyhow!("no proofs"))?;
+        Ok(first.checkpoint)
+    });
+    let witnessed = match witnessed {
+        Ok(w) => w,
+        Err(reason) => {
+            report.ok = false;
+            report.verdict = None;
+            report.reason = Some(reason);
+            None
+        }
+    };
     if a.json {
-        outln!("{}", serde_json::to_string(&report)?);
+        outln!("{}", with_witnessed(serde_json::to_value(&report)?, witnessed.as_ref())?);
         return Ok(bundle_exit(&report, &a));
     }
     if let Some(e) = &report.evidence {
@@ -111,6 +156,9 @@ pub async fn bundle(a: VerifyBundleArgs) -> anyhow::Result<Exit> {
             report.statements,
             report.checkpoint_size.unwrap_or(0)
         );
+        if let Some(w) = &witnessed {
+            outln!("witnessed: the proofs' checkpoint, {}", w.describe());
+        }
     } else {
         let mut at = Vec::new();
         if let Some(l) = report.first_bad_line {
@@ -135,4 +183,24 @@ pub async fn bundle(a: VerifyBundleArgs) -> anyhow::Result<Exit> {
 fn bundle_exit(report: &BundleReport, a: &VerifyBundleArgs) -> Exit {
     let passed = report.verdict.as_deref() == Some(PASSED);
     if report.ok && (passed || a.authentic_only) { Exit::Ok } else { Exit::VerifyFailed }
+}
+
+/// With a policy and files that verified: the policy judged on the checkpoint `note` reads
+/// from them; the reason to refuse them otherwise.
+fn judge(
+    policy: Option<&WitnessPolicy>,
+    verified: bool,
+    note: impl FnOnce() -> anyhow::Result<String>,
+) -> Result<Option<Witnessed>, String> {
+    let Some(policy) = policy.filter(|_| verified) else { return Ok(None) };
+    let note = note().map_err(|e| format!("witness policy: the checkpoint cannot be read: {e:#}"))?;
+    check_note(policy, &note).map(Some).map_err(|e| format!("witness policy: {e}"))
+}
+
+/// The JSON report with `witnessed` added when a policy was met.
+fn with_witnessed(mut json: serde_json::Value, w: Option<&Witnessed>) -> anyhow::Result<serde_json::Value> {
+    if let Some(w) = w {
+        json["witnessed"] = serde_json::to_value(w)?;
+    }
+    Ok(json)
 }

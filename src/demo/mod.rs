@@ -251,16 +251,17 @@ fn default_start(scale: &Scale) -> i64 {
 }
 
 fn new_keys(keys_dir: &Path) -> Result<(assay_events::keys::SignerKey, lab::Keys), DemoError> {
-    let key = |name: &str| -> Result<assay_events::keys::SignerKey, DemoError> {
+    let key = |stem: &str, name: &str| -> Result<assay_events::keys::SignerKey, DemoError> {
         let k = keyfile::generate(name).map_err(|e| DemoError::Keys(e.to_string()))?;
-        keyfile::write_pair(keys_dir, &k).map_err(|e| DemoError::Keys(e.to_string()))?;
+        keyfile::write_pair_as(keys_dir, stem, &k).map_err(|e| DemoError::Keys(e.to_string()))?;
         Ok(k)
     };
-    let ledger = key("ledger")?;
+    // Named after the origin (C2SP tlog-checkpoint), kept in ledger.key.
+    let ledger = key("ledger", ORIGIN)?;
     let names = lab::key_names();
     let mut made = Vec::with_capacity(names.len());
     for n in &names {
-        made.push(key(n)?);
+        made.push(key(n, n)?);
     }
     let mut it = made.into_iter();
     let mut next = || it.next().ok_or_else(|| DemoError::Keys("missing key".into()));

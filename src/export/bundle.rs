@@ -44,6 +44,7 @@ use serde_json::{Value, json};
 use super::ExportError;
 use super::intoto::{
     AUDIT_POLICY, CLAIM_PREDICATE, ResourceDescriptor, Statement, VSA_PREDICATE, input_attestation, root_b64,
+    sha256_hex,
 };
 use super::source::{LedgerSource, replay};
 use super::tlog_proof::TlogProof;
@@ -153,9 +154,9 @@ pub async fn plan_with_state<S: LedgerSource>(
             "the events selected for {slug:?} do not reproduce its verdict; refusing to write a misleading bundle"
         )));
     }
-    let subject = artifact_subject(&state, slug)?;
     let events: Vec<Record> = selected.into_values().collect();
-    let (proofs, proof_ends) = prove(src, &events, size).await?;
+    let subject = artifact_subject(&state, slug, &events)?;
+    let (proofs, proof_ends) = prove(src, &events, size, &cp_row.note).await?;
     let plan = BundlePlan {
         slug: slug.to_owned(),
         checkpoint,
@@ -182,17 +183,25 @@ fn reproduces(
     again.artifact(slug) == Some(artifact) && again.claims_of(slug).eq(claims.iter())
 }
 
-/// The sidecar's text: an inclusion proof of every event in the tree of size `size`; and where
+/// The sidecar's text: an inclusion proof of every event in the tree of size `size`, each with
+/// `note` (the checkpoint at `size` with the witnesses' cosignatures the source has); and where
 /// each event's proof ends in it.
 async fn prove<S: LedgerSource>(
     src: &S,
     events: &[Record],
     size: u64,
+    note: &str,
 ) -> Result<(Arc<[u8]>, Vec<usize>), ExportError> {
     let mut proofs = String::new();
     let mut ends = Vec::with_capacity(events.len());
     for r in events {
         let p = src.inclusion(r.seq, size).await?;
+        if p.tree_size != size {
+            return Err(ExportError::Ledger(format!(
+                "the inclusion proof of seq {} is in the tree of size {}, not {size}",
+                r.seq, p.tree_size
+            )));
+        }
         let hashes = p
             .proof
             .iter()
@@ -200,7 +209,7 @@ async fn prove<S: LedgerSource>(
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| ExportError::Ledger(format!("a malformed inclusion proof for seq {}", r.seq)))?;
         proofs.push_str(
-            &TlogProof { extra: Some(r.leaf().to_vec()), index: r.seq, hashes, checkpoint: p.checkpoint }
+            &TlogProof { extra: Some(r.leaf().to_vec()), index: r.seq, hashes, checkpoint: note.to_owned() }
                 .to_text(),
         );
         ends.push(proofs.len());
@@ -409,8 +418,16 @@ pub(super) fn write_files(bundle: &Bundle, out: PathBuf) -> Result<BundleSummary
 }
 
 /// The artifact as an in-toto subject: its canonical version (else its latest) and that
-/// version's content digest (blake3).
-pub fn artifact_subject(state: &Projections, slug: &str) -> Result<ResourceDescriptor, ExportError> {
+/// version's content digest (`blake3`), with `sha256` beside it (policy engines match sha256):
+/// the SHA-256 of the same bytes, the b3sum manifest (`<blake3>  <path>\n` per file, in the
+/// submission's order), rebuilt from the submission's `files` among `events`. Only when the
+/// rebuilt manifest hashes to the content digest is `sha256` stated: a submission whose digest
+/// was computed some other way keeps blake3 alone.
+pub fn artifact_subject<'a>(
+    state: &Projections,
+    slug: &str,
+    events: impl IntoIterator<Item = &'a Record>,
+) -> Result<ResourceDescriptor, ExportError> {
     let a = state
         .corpus
         .artifact(slug)
@@ -424,12 +441,36 @@ pub fn artifact_subject(state: &Projections, slug: &str) -> Result<ResourceDescr
         .content_digest
         .clone()
         .ok_or_else(|| ExportError::Invalid(format!("{slug}@{version} has no content digest")))?;
+    let submission = events.into_iter().find(|r| r.digest.to_hex() == v.submission);
+    let manifest = submission.and_then(|r| b3sum_manifest(&r.event.data["files"]));
+    let mut digests = BTreeMap::new();
+    if let Some(m) = manifest.filter(|m| blake3::hash(m.as_bytes()).to_hex().as_str() == digest) {
+        digests.insert("sha256".to_owned(), sha256_hex(m.as_bytes()));
+    }
+    digests.insert("blake3".to_owned(), digest);
     Ok(ResourceDescriptor {
         name: Some(format!("{slug}@{version}")),
         uri: None,
-        digest: BTreeMap::from([("blake3".to_owned(), digest)]),
+        digest: digests,
         annotations: None,
     })
+}
+
+/// Whether a statement's subjects are `want`, or `want` as bundles wrote it before subjects
+/// carried `sha256` (blake3 alone).
+pub fn subject_matches(found: &[ResourceDescriptor], want: &ResourceDescriptor) -> bool {
+    let mut older = want.clone();
+    older.digest.remove("sha256");
+    found == [want.clone()] || found == [older]
+}
+
+/// The b3sum manifest of a `files` list (`[{path, blake3, …}]`); `None` when it is not one.
+fn b3sum_manifest(files: &Value) -> Option<String> {
+    let mut manifest = String::new();
+    for f in files.as_array()? {
+        manifest.push_str(&format!("{}  {}\n", f["blake3"].as_str()?, f["path"].as_str()?));
+    }
+    Some(manifest)
 }
 
 /// The claim with its verdict, as an in-toto statement about the artifact.

@@ -27,7 +27,7 @@ use assay_projections::authorize::RecordAuthorizer;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::bundle::{artifact_subject, claim_predicate};
+use super::bundle::{artifact_subject, claim_predicate, subject_matches};
 use super::evidence_check::{EvidenceReport, check_evidence_tar};
 use super::evidence_tar::{EvidenceFile, files_of};
 use super::intoto::{
@@ -311,8 +311,9 @@ fn run(file: &Path, proof_file: &Path, key: &VerifierKey, o: &mut Outcome) -> Re
     if vsa.predicate["verificationResult"] != result {
         return Err(bad_line(*vsa_line, format!("verificationResult is not {result}")));
     }
-    let subject = artifact_subject(&state, slug).map_err(|e| bad(e.to_string()))?;
-    if vsa.subject != [subject.clone()] {
+    let bundled = records.iter().map(|(_, r)| r);
+    let subject = artifact_subject(&state, slug, bundled).map_err(|e| bad(e.to_string()))?;
+    if !subject_matches(&vsa.subject, &subject) {
         return Err(bad_line(*vsa_line, "the summary's subject is not the artifact's content digest"));
     }
     let mut claim_statements: BTreeMap<String, (usize, &Statement)> = BTreeMap::new();
@@ -359,7 +360,7 @@ fn run(file: &Path, proof_file: &Path, key: &VerifierKey, o: &mut Outcome) -> Re
                 ),
             ));
         }
-        if s.subject != [subject.clone()] {
+        if !subject_matches(&s.subject, &subject) {
             return Err(bad_line(i, "the claim's subject is not the artifact's content digest"));
         }
     }

@@ -18,7 +18,8 @@ use crate::store::{CheckpointRow, Store, StoredRecord, read_ahead};
 
 /// What an export needs of a ledger.
 pub trait LedgerSource: Clone + Send + Sync + 'static {
-    /// The latest signed checkpoint (the head's).
+    /// The latest signed checkpoint (the head's); its note carries the witnesses' cosignature
+    /// lines the source has for it (a store's stored ones, a server's `/v1/checkpoint` ones).
     fn latest_checkpoint(&self) -> impl Future<Output = Result<CheckpointRow, ExportError>> + Send;
     /// Records with seq in `[from, from + limit)`, ascending.
     fn records(
@@ -49,9 +50,11 @@ pub trait LedgerSource: Clone + Send + Sync + 'static {
 impl LedgerSource for Store {
     async fn latest_checkpoint(&self) -> Result<CheckpointRow, ExportError> {
         let head = self.head().await?.ok_or_else(|| ExportError::Invalid("the ledger is empty".into()))?;
-        self.checkpoint_at(head.checkpoint_size).await?.ok_or_else(|| {
+        let mut row = self.checkpoint_at(head.checkpoint_size).await?.ok_or_else(|| {
             ExportError::Invalid(format!("the checkpoint at size {} is missing", head.checkpoint_size))
-        })
+        })?;
+        row.note = self.note_with_cosignatures(row.size, &row.note).await?;
+        Ok(row)
     }
 
     async fn records(&self, from: u64, limit: u32) -> Result<Vec<StoredRecord>, ExportError> {

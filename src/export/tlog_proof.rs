@@ -5,6 +5,8 @@
 //!
 //! Assay puts the record's 128-byte leaf in `extra` (the data needed to rebuild the leaf hash),
 //! and a bundle's sidecar holds one proof per event, concatenated: each starts with the header.
+//! One file rather than one per proof, so that a bundle's proofs travel whole and from one
+//! checkpoint (the README says why); [`parse_many`] splits at each header line.
 
 use assay_events::Hash32;
 use assay_events::b64::{self, Base64Error};

@@ -46,18 +46,33 @@ impl From<BlobError> for ApiError {
 
 /// The signer of an upload of `name`, checked against the live key registry.
 fn authorize_upload(state: &AppState, headers: &HeaderMap, name: &BlobName) -> Result<(), ApiError> {
+    let needs =
+        "an upload needs Assay-Signature: <keyid> <base64 signature of \"assay blob v1\\n<blake3>\\n\">";
+    authorize_signed(state, headers, &signed::message(name), needs, &format!("blob {name}"))
+}
+
+/// The signer of `message` in `Assay-Signature`: a registered, live key holding a role that
+/// records evidence. `needs` says what a request without the header lacks; `what` names what
+/// the signature is for.
+pub(super) fn authorize_signed(
+    state: &AppState,
+    headers: &HeaderMap,
+    message: &[u8],
+    needs: &str,
+    what: &str,
+) -> Result<(), ApiError> {
     let unauthorized = |detail: String| ApiError::new(StatusCode::UNAUTHORIZED, "signature_required", detail);
     let value = headers
         .get(signed::SIGNATURE_HEADER)
-        .ok_or_else(|| unauthorized("an upload needs Assay-Signature: <keyid> <base64 signature of \"assay blob v1\\n<blake3>\\n\">".to_owned()))?
+        .ok_or_else(|| unauthorized(needs.to_owned()))?
         .to_str()
         .map_err(|_| unauthorized("Assay-Signature is not text".to_owned()))?;
     let (keyid, signature) = signed::parse_header(value)
         .ok_or_else(|| unauthorized("Assay-Signature is not <keyid> <base64 of 64 bytes>".to_owned()))?;
     let keys = state.ledger.keys();
     let entry = keys.live(keyid).map_err(|e| unauthorized(e.to_string()))?;
-    if !entry.verifier.verify(&signed::message(name), &signature) {
-        return Err(unauthorized(format!("the signature by {keyid} does not verify for blob {name}")));
+    if !entry.verifier.verify(message, &signature) {
+        return Err(unauthorized(format!("the signature by {keyid} does not verify for {what}")));
     }
     // The roles that may upload: those that may record the evidence.
     let upload_roles = assay_events::EventType::EvidenceCaptured.allowed_roles();

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::wire::*;
-use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs, stream};
+use super::{blobs, bundle, campaigns, dispatch, events, evidence, ops, projections, proofs, stream, tiles};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,9 +30,11 @@ use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs
         events::by_digest,
         stream::stream,
         proofs::checkpoint,
+        proofs::cosigned_checkpoint,
         proofs::checkpoints,
         proofs::inclusion,
         proofs::consistency,
+        tiles::tile,
         projections::projection,
         projections::audit,
         projections::audit_artifact,
@@ -45,6 +47,7 @@ use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs
         blobs::put,
         blobs::get,
         blobs::head,
+        evidence::sync,
         openapi_json,
         ops::healthz,
         ops::metrics,
@@ -70,6 +73,7 @@ use super::{blobs, bundle, campaigns, dispatch, events, ops, projections, proofs
         DispatchResponse,
         Health,
         BlobPutBody,
+        EvidenceSyncBody,
         projections::ProjectionNameSchema,
     )),
     modifiers(&BearerScheme, &ConnectionCap),

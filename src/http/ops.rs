@@ -79,6 +79,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 )]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     state.metrics.service.refresh(&state.ledger, &state.live).await;
+    state.cosigning.refresh(state.ledger.head().borrow().size);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &state.registry)
         .map_err(|e| ApiError::internal("metrics", e.to_string()))?;

@@ -7,6 +7,7 @@ use assay_events::keys::SignerKey;
 
 use super::ratelimit::RateLimit;
 use crate::blobs::BlobStore;
+use crate::cosigning::WitnessSpec;
 
 /// How the service runs. Every queue and wait is bounded.
 #[derive(Clone)]
@@ -45,6 +46,10 @@ pub struct ServeOptions {
     /// The evidence store behind `/v1/blobs` (its size limit included); None: those routes
     /// answer 503.
     pub blobs: Option<BlobStore>,
+    /// Witnesses asked to cosign each checkpoint (`--witness`).
+    pub witnesses: Vec<WitnessSpec>,
+    /// Cosignatures `/checkpoint` needs (`--witness-quorum`); None: every witness's.
+    pub witness_quorum: Option<usize>,
 }
 
 impl Default for ServeOptions {
@@ -65,6 +70,8 @@ impl Default for ServeOptions {
             connections_max: 1024,
             bundle_key: None,
             blobs: None,
+            witnesses: Vec::new(),
+            witness_quorum: None,
         }
     }
 }

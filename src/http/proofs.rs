@@ -21,7 +21,9 @@ use crate::proof::{ConsistencyProof, InclusionProof};
 /// The latest signed checkpoint.
 ///
 /// A C2SP tlog-checkpoint signed note: origin, tree size and base64 root, a blank line, and
-/// the ledger's signature line. Check it with the ledger's verifier key.
+/// the ledger's signature line. Check it with the ledger's verifier key. When the server asks
+/// witnesses (`--witness`), the note also carries the `cosignature/v1` lines of those that
+/// have cosigned this checkpoint yet (possibly none: the head is served as soon as it is signed).
 #[utoipa::path(
     get,
     path = "/v1/checkpoint",
@@ -29,12 +31,57 @@ use crate::proof::{ConsistencyProof, InclusionProof};
     responses(
         (status = 200, description = "The signed note", content_type = "text/plain", body = String),
         (status = 401, description = "A bearer token is required", body = ErrorBody),
+        (status = 503, description = "The store cannot be read", body = ErrorBody),
     ),
     security((), ("bearer" = []))
 )]
-pub async fn checkpoint(State(state): State<AppState>) -> impl IntoResponse {
-    let note = state.ledger.head().borrow().checkpoint.to_string();
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note)
+pub async fn checkpoint(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let (size, note) = {
+        let head = state.ledger.head();
+        let head = head.borrow();
+        (head.size, head.checkpoint.to_string())
+    };
+    let (note, _) = state.cosigning.cosigned_note(state.ledger.store(), size, &note).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
+}
+
+/// The latest checkpoint cosigned by the witness quorum (C2SP tlog-tiles' `/checkpoint`).
+///
+/// The latest signed checkpoint that carries valid `cosignature/v1` lines from at least
+/// `--witness-quorum` of the server's witnesses, with those lines: what a C2SP client that
+/// requires witnesses accepts. It may be older than `/v1/checkpoint`'s while witnesses catch
+/// up. A server without witnesses serves its latest checkpoint.
+#[utoipa::path(
+    get,
+    path = "/checkpoint",
+    tag = "proofs",
+    responses(
+        (status = 200, description = "The signed, cosigned note", content_type = "text/plain", body = String),
+        (status = 401, description = "A bearer token is required", body = ErrorBody),
+        (status = 503, description = "No checkpoint has the quorum's cosignatures yet", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn cosigned_checkpoint(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let cosigning = &state.cosigning;
+    let note = if cosigning.quorum() == 0 {
+        let (size, note) = {
+            let head = state.ledger.head();
+            let head = head.borrow();
+            (head.size, head.checkpoint.to_string())
+        };
+        cosigning.cosigned_note(state.ledger.store(), size, &note).await?.0
+    } else {
+        cosigning.latest_with_quorum(state.ledger.store()).await?.ok_or_else(|| {
+            ApiError::unavailable(format!(
+                "no checkpoint is cosigned by {} of the {} witnesses yet",
+                cosigning.quorum(),
+                cosigning.witnesses().len()
+            ))
+        })?
+    };
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -23,7 +23,11 @@ use super::conn::{self, ConnLimits};
 use super::error::{json_errors, not_found};
 use super::options::ServeOptions;
 use super::state::AppState;
-use super::{BODY_BYTES_MAX, blobs, campaigns, dispatch, events, openapi, ops, projections, proofs, stream};
+use super::{
+    BODY_BYTES_MAX, blobs, campaigns, dispatch, events, evidence, openapi, ops, projections, proofs, stream,
+    tiles,
+};
+use crate::cosigning::Cosigning;
 use crate::ledger::Ledger;
 use crate::live::LiveProjections;
 use crate::store::StoreError;
@@ -40,6 +44,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Witnesses(#[from] crate::cosigning::ConfigError),
 }
 
 /// A bound server, not yet serving.
@@ -67,6 +73,7 @@ impl Server {
             .await
             .map_err(|source| ServeError::Bind { addr: options.listen, source })?;
         let addr = listener.local_addr()?;
+        let cosigning = Cosigning::new(options.witnesses.clone(), options.witness_quorum)?;
         let live = LiveProjections::start(&ledger).await?;
         let read_auth = ReadAuth {
             required: options.require_read_token || !addr.ip().is_loopback(),
@@ -74,7 +81,9 @@ impl Server {
             store: ledger.store().clone(),
         };
         let (shutdown, stopping) = watch::channel(false);
-        let state = AppState::new(ledger, live, options, read_auth, stopping);
+        let state = AppState::new(ledger, live, options, read_auth, stopping.clone(), cosigning);
+        // Witnesses are asked from now on; they stop with the server.
+        state.cosigning.start(&state.ledger, stopping);
         let router = router(state.clone());
         Ok(Server { listener, addr, router, state, shutdown, limits })
     }
@@ -125,8 +134,11 @@ fn router(state: AppState) -> Router {
         .route("/v1/events", get(events::list).route_layer(auth.clone()).post(events::append))
         .route("/v1/events/{digest}", get(events::by_digest).route_layer(auth.clone()))
         .route("/v1/checkpoint", get(proofs::checkpoint).route_layer(auth.clone()))
+        .route("/checkpoint", get(proofs::cosigned_checkpoint).route_layer(auth.clone()))
         .route("/v1/proof/inclusion", get(proofs::inclusion).route_layer(auth.clone()))
         .route("/v1/proof/consistency", get(proofs::consistency).route_layer(auth.clone()))
+        // C2SP tlog-tiles: the tree for any tlog client, and for copying to static storage.
+        .route("/tile/{*path}", get(tiles::tile).route_layer(auth.clone()))
         .route("/v1/projections/{name}", get(projections::projection).route_layer(auth.clone()))
         .route("/v1/audit", get(projections::audit).route_layer(auth.clone()))
         // Slugs may hold `/`: one wildcard route for `{slug}` and `{slug}/bundle`.
@@ -137,6 +149,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/queue", get(projections::queue).route_layer(auth.clone()))
         .route("/v1/gpus", get(projections::gpus).route_layer(auth.clone()))
         .route("/v1/dispatch", post(dispatch::dispatch))
+        .route("/v1/evidence/{digest}/sync", post(evidence::sync))
         .route("/v1/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(ops::metrics).route_layer(auth.clone()))
         .route("/healthz", get(ops::healthz))

@@ -10,6 +10,7 @@ use super::metrics::HttpMetrics;
 use super::options::ServeOptions;
 use super::ratelimit::RateLimiter;
 use super::rendered::RenderCache;
+use crate::cosigning::Cosigning;
 use crate::ledger::Ledger;
 use crate::live::LiveProjections;
 
@@ -42,6 +43,8 @@ pub struct Shared {
     pub renders: Arc<RenderCache>,
     /// The corpus report of the latest checkpoint (`/report`).
     pub corpus_report: crate::report::corpus::CorpusCache,
+    /// The witnesses asked to cosign checkpoints, and the quorum `/checkpoint` needs.
+    pub cosigning: Arc<Cosigning>,
 }
 
 impl AppState {
@@ -51,11 +54,13 @@ impl AppState {
         options: ServeOptions,
         read_auth: ReadAuth,
         shutdown: watch::Receiver<bool>,
+        cosigning: Cosigning,
     ) -> AppState {
         let metrics = Arc::new(HttpMetrics::default());
         let mut registry = Registry::with_prefix("assay");
         ledger.metrics().register(&mut registry);
         metrics.register(&mut registry);
+        cosigning.register(&mut registry);
         let limiter = options.rate_limit.map(|l| Arc::new(RateLimiter::new(l)));
         AppState(Arc::new(Shared {
             ledger,
@@ -69,6 +74,7 @@ impl AppState {
             replays: Arc::new(Semaphore::new(REPLAYS_AT_ONCE)),
             renders: Arc::new(RenderCache::default()),
             corpus_report: Default::default(),
+            cosigning: Arc::new(cosigning),
         }))
     }
 

@@ -199,6 +199,26 @@ pub struct CampaignDiffBody {
     pub cells: Vec<serde_json::Value>,
 }
 
+/// The ledger's `evidence.synced` for one `evidence.captured` (`POST
+/// /v1/evidence/{digest}/sync`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EvidenceSyncBody {
+    /// Event digest of the `evidence.captured`.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub evidence: String,
+    /// Seq of the `evidence.synced` record.
+    #[schema(minimum = 0)]
+    pub seq: u64,
+    /// Event digest of the `evidence.synced` record.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub digest: String,
+    /// The files found stored: every one the evidence lists.
+    #[schema(minimum = 1)]
+    pub files: u64,
+    /// True when the log already held the fact (nothing was appended).
+    pub existed: bool,
+}
+
 /// A blob stored (or found already stored) by `PUT /v1/blobs/{blake3}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BlobPutBody {

@@ -5,6 +5,7 @@
 //! the batch holding them is committed and covered by a signed checkpoint.
 
 pub mod error;
+pub mod evidence_sync;
 pub mod metrics;
 pub mod precheck;
 pub mod prepare;
@@ -24,6 +25,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use error::{AppendError, OpenError, Rejection, RejectionClass};
+pub use evidence_sync::{EvidenceSync, SyncError};
 pub use metrics::LedgerMetrics;
 pub use prepare::{Incoming, PAYLOAD_BYTES_MAX, Prepared, Signatures};
 use sequencer::{Request, Sequencer};
@@ -52,6 +54,9 @@ pub struct LedgerOptions {
     /// Keep a copy of the state folded at open, for the service's live read model
     /// ([`Ledger::take_opened_state`]), so the service does not fold the log a second time.
     pub keep_opened_state: bool,
+    /// The evidence store whose files the ledger looks up to record `evidence.synced`
+    /// ([`evidence_sync`]); without one the fact is never recorded.
+    pub evidence: Option<crate::blobs::BlobStore>,
 }
 
 impl Default for LedgerOptions {
@@ -64,6 +69,7 @@ impl Default for LedgerOptions {
             preflight_max_age_ms: 15 * 60 * 1000,
             store_call_timeout: crate::store::CALL_TIMEOUT,
             keep_opened_state: false,
+            evidence: None,
         }
     }
 }
@@ -76,6 +82,7 @@ pub struct Ack {
     /// True when identical bytes were already in the ledger (no new record).
     pub existed: bool,
     /// The gate's decision on this record (`dispatch.decided`, `artifact.admitted|rejected`),
+    /// or the `evidence.synced` that follows an `evidence.captured` whose files are all stored,
     /// appended right after it in the same batch, so a caller that wants the decision need
     /// not read it back. None when no gate applies, and for a resend (`existed`): its
     /// decision is the stored record at `seq + 1`.
@@ -337,13 +344,20 @@ impl Ledger {
                 .and_then(|()| p.event.check_submitted().map_err(Rejection::from));
             checked.map_err(|reason| AppendError::Rejected { index, reason })?;
         }
+        let stored = self.evidence_stored(&items).await;
         let (reply, rx) = oneshot::channel();
-        self.inner.tx.send(Request { items, reply }).await.map_err(|_| AppendError::ShuttingDown)?;
+        let request = Request { items, stored, sync: None, reply };
+        self.inner.tx.send(request).await.map_err(|_| AppendError::ShuttingDown)?;
         Ok(rx)
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The evidence store it records `evidence.synced` from, if it was opened with one.
+    pub fn evidence(&self) -> Option<&crate::blobs::BlobStore> {
+        self.inner.options.evidence.as_ref()
     }
 
     pub fn origin(&self) -> &str {
@@ -407,6 +421,7 @@ pub fn build_envelope(
         subject: subject.map(str::to_owned),
         time: rfc3339(time_ns),
         datacontenttype: Some("application/json".to_owned()),
+        dataschema: EventType::parse(ty).ok().map(|t| t.schema_id().to_owned()),
         data,
     };
     DecodedEnvelope::sign(event.to_bytes(), key)

@@ -156,7 +156,9 @@ pub fn expected_subject(event: &CloudEvent) -> Option<String> {
     use EventType as T;
     match event.event_type()? {
         T::LedgerInitialized | T::AuditAttested => Some("ledger".to_owned()),
-        T::ControlPaused | T::ControlResumed | T::ControlMaintenance => Some("control".to_owned()),
+        T::ControlPaused | T::ControlResumed | T::ControlMaintenance | T::ControlEvidenceSync => {
+            Some("control".to_owned())
+        }
         T::KeyRegistered | T::KeyRevoked => scoped("key", field("vkey").and_then(|k| k.split('+').next())),
         T::RunQueued
         | T::RunStarted
@@ -165,6 +167,7 @@ pub fn expected_subject(event: &CloudEvent) -> Option<String> {
         | T::RunQuiesced
         | T::RunCancelled
         | T::EvidenceCaptured
+        | T::EvidenceSynced
         | T::MetricRecorded
         | T::KernelLaunchCompleted
         | T::KernelLaunchFaulted

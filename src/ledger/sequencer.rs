@@ -37,6 +37,14 @@ const CATCH_UP_PAGE_RECORDS: u32 = 4096;
 
 pub(crate) struct Request {
     pub items: Vec<Prepared>,
+    /// Per item: for an `evidence.captured` whose files were all found in the evidence store
+    /// (checked before it was queued, `super::evidence_sync`), how many; the sequencer then
+    /// appends `evidence.synced` right after it. Empty, or one per item.
+    pub stored: Vec<Option<u64>>,
+    /// A request to record `evidence.synced` for the `evidence.captured` with this digest,
+    /// whose files (this many) were all found stored; `items` is then empty. Answered with
+    /// one ack (the fact, new or `existed`), or none when the log holds no such evidence.
+    pub sync: Option<(Hash32, u64)>,
     pub reply: oneshot::Sender<Result<AppendOutcome, AppendError>>,
 }
 
@@ -186,12 +194,12 @@ impl Sequencer {
     }
 
     fn drain(&self, first: Request, rx: &mut mpsc::Receiver<Request>) -> Vec<Request> {
-        let mut events = first.items.len();
+        let mut events = first.items.len().max(1);
         let mut batch = vec![first];
         while events < self.batch_events_max {
             match rx.try_recv() {
                 Ok(r) => {
-                    events += r.items.len();
+                    events += r.items.len().max(1);
                     batch.push(r);
                 }
                 Err(_) => break,
@@ -393,11 +401,17 @@ impl Sequencer {
         let mut keys_changed = false;
         let mut records = Vec::new();
         for request in batch {
+            if let Some((evidence, files)) = request.sync {
+                let acks =
+                    self.sequence_sync(evidence, files, &existing, &mut in_batch, &mut commit, &mut records);
+                outcomes.push(Outcome::Done(acks));
+                continue;
+            }
             match self.validate_request(&request.items, &existing, &in_batch) {
                 Err(e) => outcomes.push(Outcome::Rejected(e)),
                 Ok(plan) => {
                     let mut acks = Vec::with_capacity(plan.len());
-                    for (item, known) in request.items.iter().zip(plan) {
+                    for (i, (item, known)) in request.items.iter().zip(plan).enumerate() {
                         if let Some((seq, digest)) = known {
                             acks.push(Ack { seq, digest, existed: true, decision: None });
                             continue;
@@ -407,7 +421,8 @@ impl Sequencer {
                             acks.push(Ack { seq: k.seq, digest: k.digest, existed: true, decision: None });
                             continue;
                         }
-                        let (record, decision) = self.sequence_one(item, &mut commit);
+                        let stored = request.stored.get(i).copied().flatten();
+                        let (record, decision) = self.sequence_one(item, stored, &mut commit);
                         keys_changed |=
                             record.event_type().is_some_and(EventType::is_key_change) || record.seq == 0;
                         acks.push(Ack {
@@ -447,8 +462,14 @@ impl Sequencer {
     }
 
     /// Appends one accepted envelope as the next record and folds it into the state; when a
-    /// gate applies, appends the ledger's decision right after it.
-    fn sequence_one(&mut self, item: &Prepared, commit: &mut CommitBatch) -> (Record, Option<Record>) {
+    /// gate applies, appends the ledger's decision right after it, and after an
+    /// `evidence.captured` whose files were all found stored (`stored`), `evidence.synced`.
+    fn sequence_one(
+        &mut self,
+        item: &Prepared,
+        stored: Option<u64>,
+        commit: &mut CommitBatch,
+    ) -> (Record, Option<Record>) {
         let record = self.append_record(
             item.envelope.payload.clone(),
             item.envelope.signatures.clone(),
@@ -456,13 +477,74 @@ impl Sequencer {
             item.digest,
             commit,
         );
-        let decision = self.gate(&record).map(|env| {
-            let event = CloudEvent::parse(&env.payload).expect("the ledger's own event parses");
-            debug_assert!(crate::schema::validate(&event.ty, &event.data).is_ok(), "ledger event off schema");
-            let digest = event_digest(&env.payload);
-            self.append_record(env.payload, env.signatures, event, digest, commit)
-        });
-        (record, decision)
+        let follower = match (record.event_type(), stored) {
+            (Some(EventType::EvidenceCaptured), Some(files)) => {
+                let run =
+                    record.event.data.get("run").and_then(|r| r.as_str()).unwrap_or_default().to_owned();
+                Some(self.synced_envelope(&run, record.digest, files, record.received_at_ns))
+            }
+            _ => self.gate(&record),
+        };
+        let follower = follower.map(|env| self.append_ledger_event(env, commit));
+        (record, follower)
+    }
+
+    /// Appends an event the ledger signed itself (a gate's decision, `evidence.synced`).
+    fn append_ledger_event(&mut self, env: DecodedEnvelope, commit: &mut CommitBatch) -> Record {
+        let event = CloudEvent::parse(&env.payload).expect("the ledger's own event parses");
+        debug_assert!(crate::schema::validate(&event.ty, &event.data).is_ok(), "ledger event off schema");
+        let digest = event_digest(&env.payload);
+        self.append_record(env.payload, env.signatures, event, digest, commit)
+    }
+
+    /// `evidence.synced` for the `evidence.captured` `evidence` of `run`, named (like a
+    /// decision) by what it is about, so the log holds at most one per evidence.
+    fn synced_envelope(&self, run: &str, evidence: Hash32, files: u64, time_ns: i64) -> DecodedEnvelope {
+        let ty = EventType::EvidenceSynced.as_str();
+        build_envelope(
+            &self.ledger_key,
+            ty,
+            Some(&format!("run/{run}")),
+            serde_json::json!({"run": run, "evidence": evidence.to_hex(), "files": files}),
+            Some(format!("{ty}:{evidence}")),
+            time_ns,
+        )
+    }
+
+    /// The (source, id) the ledger's `evidence.synced` for `evidence` is stored under.
+    fn synced_id(&self, evidence: Hash32) -> (String, String) {
+        (
+            format!("{}{}", assay_events::source::SOURCE_KEY_PREFIX, self.ledger_key.name()),
+            format!("{}:{evidence}", EventType::EvidenceSynced.as_str()),
+        )
+    }
+
+    /// A sync request: appends `evidence.synced` for `evidence` unless the log (or this batch)
+    /// already holds it, which is then the ack (`existed`). No ack when the log holds no such
+    /// `evidence.captured`.
+    fn sequence_sync(
+        &mut self,
+        evidence: Hash32,
+        files: u64,
+        existing: &KnownIds,
+        in_batch: &mut KnownIds,
+        commit: &mut CommitBatch,
+        records: &mut Vec<Record>,
+    ) -> Vec<Ack> {
+        let id = self.synced_id(evidence);
+        if let Some(k) = existing.get(&id).or_else(|| in_batch.get(&id)) {
+            return vec![Ack { seq: k.seq, digest: k.digest, existed: true, decision: None }];
+        }
+        let Some(run) = self.state.projections.audit.evidence(&evidence.to_hex()).map(|e| e.run.clone())
+        else {
+            return Vec::new();
+        };
+        let env = self.synced_envelope(&run, evidence, files, now_ns());
+        let record = self.append_ledger_event(env, commit);
+        in_batch.insert(id, Known::of_record(&record));
+        let ack = Ack { seq: record.seq, digest: record.digest, existed: false, decision: None };
+        records.push(record);
+        vec![ack]
     }
 
     /// The ledger's decision on `record`, if a gate applies to its type (DESIGN §6).
@@ -598,10 +680,13 @@ impl Sequencer {
     }
 
     async fn existing_ids(&self, batch: &[Request]) -> Result<KnownIds, StoreError> {
+        let synced: Vec<(String, String)> =
+            batch.iter().filter_map(|r| r.sync).map(|(evidence, _)| self.synced_id(evidence)).collect();
         let ids: Vec<(&str, &str)> = batch
             .iter()
             .flat_map(|r| r.items.iter())
             .map(|p| (p.event.source.as_str(), p.event.id.as_str()))
+            .chain(synced.iter().map(|(s, i)| (s.as_str(), i.as_str())))
             .collect();
         let found = bounded("find ids", self.call_timeout, self.store.find_ids(&ids)).await?;
         Ok(found

@@ -217,6 +217,29 @@ macro_rules! sql_backend {
                 rows.iter().map(record_from_row).collect()
             }
 
+            pub async fn leaves(&self, from: u64, limit: u32) -> Result<Vec<LeafFields>, StoreError> {
+                let mut q = QueryBuilder::<$Db>::new(
+                    "SELECT seq, received_at, digest, signatures, prev_hash FROM records WHERE seq >= ",
+                );
+                q.push_bind(from as i64).push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit));
+                let rows = q.build().fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|r| {
+                        let seq = r.try_get::<i64, _>("seq")? as u64;
+                        let digest: Vec<u8> = r.try_get("digest")?;
+                        let signatures: Vec<u8> = r.try_get("signatures")?;
+                        let prev: Vec<u8> = r.try_get("prev_hash")?;
+                        Ok(LeafFields {
+                            seq,
+                            received_at_ns: r.try_get("received_at")?,
+                            digest: hash_from(&digest, &format!("seq {seq}: digest"))?,
+                            signatures_digest: Hash32::blake3(&signatures),
+                            prev_hash: hash_from(&prev, &format!("seq {seq}: prev_hash"))?,
+                        })
+                    })
+                    .collect()
+            }
+
             pub async fn record_by_digest(&self, digest: &Hash32) -> Result<Option<StoredRecord>, StoreError> {
                 let mut q =
                     QueryBuilder::<$Db>::new(format!("SELECT {RECORD_COLUMNS} FROM records WHERE digest = "));

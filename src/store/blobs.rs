@@ -38,6 +38,23 @@ impl PgStore {
         }
     }
 
+    /// The sizes of the committed blobs among `digests` (one query): (digest, bytes).
+    pub async fn blob_sizes(&self, digests: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query("SELECT digest, bytes FROM blobs WHERE digest = ANY($1)")
+            .bind(digests)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let digest: String = r.try_get("digest")?;
+                let bytes: i64 = r.try_get("bytes")?;
+                let bytes = u64::try_from(bytes)
+                    .map_err(|_| StoreError::Corrupt(format!("blob {digest}: size {bytes}")))?;
+                Ok((digest, bytes))
+            })
+            .collect()
+    }
+
     /// Chunk `idx` of the committed blob named `digest`; `None` when there is no such chunk.
     pub async fn blob_chunk(&self, digest: &str, idx: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let idx = i64::try_from(idx).map_err(|_| StoreError::Corrupt(format!("chunk index {idx}")))?;

@@ -5,6 +5,7 @@
 
 mod backend;
 mod blobs;
+mod cosignatures;
 mod postgres;
 mod read_ahead;
 mod rows;
@@ -12,6 +13,7 @@ mod sqlite;
 mod sqlite_scan;
 mod tail;
 mod tokens;
+mod witness_state;
 
 pub use read_ahead::read_ahead;
 
@@ -20,12 +22,15 @@ use std::time::Duration;
 
 use assay_events::Hash32;
 use assay_events::merkle::NodeId;
+use assay_events::record::LeafFields;
 
 pub use blobs::PgBlobUpload;
+pub use cosignatures::{CosignatureRow, WITNESSES_MAX};
 pub use postgres::PgStore;
 pub use rows::{CheckpointRow, CommitBatch, HeadRow, RecordRow, StoredId, StoredRecord};
 pub use sqlite::SqliteStore;
 pub use tail::{Beyond, Truncated, Truncation};
+pub use witness_state::{Refusal, WitnessStateStore, WitnessStep, Witnessed};
 
 /// Longest wait for one database call of the append path and the follower (a read, taking the
 /// writer lock, writing and committing a batch). Longer than any healthy call (a full batch of
@@ -256,6 +261,12 @@ impl Store {
             }
         }
         dispatch!(self, s => s.records_filtered(from, limit, ty, subject).await)
+    }
+
+    /// The leaf fields of records with seq in `[from, from + limit)`, ascending: what the
+    /// tree hashed, without the payloads.
+    pub async fn leaves(&self, from: u64, limit: u32) -> Result<Vec<LeafFields>, StoreError> {
+        dispatch!(self, s => s.leaves(from, limit).await)
     }
 
     pub async fn record_by_digest(&self, digest: &Hash32) -> Result<Option<StoredRecord>, StoreError> {

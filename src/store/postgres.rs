@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use assay_events::Hash32;
 use assay_events::merkle::NodeId;
+use assay_events::record::LeafFields;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::{Connection, Executor, QueryBuilder, Row, Transaction};
 
@@ -186,6 +187,7 @@ sql_backend!(
     "JOIN"
 );
 super::tokens::tokens_backend!(PgStore, Postgres);
+super::cosignatures::cosignatures_backend!(PgStore, Postgres);
 // The announcement as in `sql_backend!` above: a truncation moves the head too.
 super::tail::tail_backend!(
     PgStore,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use assay_events::Hash32;
 use assay_events::merkle::NodeId;
+use assay_events::record::LeafFields;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
@@ -69,6 +70,7 @@ async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::
 
 sql_backend!(SqliteStore, Sqlite, SqliteRow, values, begin, "", "", "CROSS JOIN");
 super::tokens::tokens_backend!(SqliteStore, Sqlite);
+super::cosignatures::cosignatures_backend!(SqliteStore, Sqlite);
 super::tail::tail_backend!(SqliteStore, Sqlite, sqlx::SqliteConnection, begin, "");
 
 #[cfg(test)]

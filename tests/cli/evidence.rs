@@ -193,3 +193,54 @@ fn sigkill_during_an_upload_leaves_no_blob_under_a_real_name() {
     assert_eq!(named.len(), 1);
     assert_eq!(named[0].0, named[0].1);
 }
+
+/// `assay copy` takes the evidence the log cites along (from either backend into a SQLite
+/// file's folder), not uploads no event cites; a cited blob the source lacks is named and the
+/// log still copies.
+#[test]
+fn copy_takes_the_cited_evidence_along() {
+    let rig = Rig::new();
+    exec_writing(&rig, "r-1", &[("a.txt", "alpha"), ("b.txt", "beta")]).ok();
+    let uncited = rig.lab.write("uncited.txt", "nobody cites this");
+    rig.lab.db(&["evidence", "put"], &[uncited.as_os_str()]).ok();
+    let copy = |to: &std::path::Path| {
+        rig.lab.run([
+            OsStr::new("copy"),
+            OsStr::new("--from"),
+            OsStr::new(&rig.lab.db),
+            OsStr::new("--to"),
+            to.as_os_str(),
+        ])
+    };
+    let to = rig.path("copy.db");
+    let out = copy(&to).ok();
+    assert!(out.stdout.contains("copied 2 evidence blob(s), 9 bytes; 0 already there"), "{}", out.stdout);
+    let mut named: Vec<String> = named_files(&PathBuf::from(format!("{}.blobs", to.display())))
+        .into_iter()
+        .map(|(n, h)| {
+            assert_eq!(n, h, "a blob under its own name");
+            n
+        })
+        .collect();
+    named.sort();
+    let mut names: Vec<String> = cited(&rig, "r-1").into_iter().map(|f| f.1).collect();
+    names.sort();
+    assert_eq!(named, names, "the cited blobs, and only they");
+    let out =
+        rig.lab.run([OsStr::new("evidence"), OsStr::new("verify"), OsStr::new("--db"), to.as_os_str()]).ok();
+    assert!(out.stderr.contains("2 cited evidence file(s), every one stored whole"), "{}", out.stderr);
+    let Some(folder) = blob_folder(&rig) else {
+        return support::skip::say("removing a blob from the source", "the blobs are in PostgreSQL");
+    };
+    let a = &cited(&rig, "r-1")[0].1;
+    std::fs::remove_file(folder.join(&a[..2]).join(a)).unwrap();
+    let to = rig.path("copy-2.db");
+    let out = copy(&to).ok();
+    assert!(out.stdout.contains("copied 1 evidence blob(s)"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains(&format!("evidence {a} missing in the source")) && out.stderr.contains("a.txt"),
+        "{}",
+        out.stderr
+    );
+    rig.lab.run([OsStr::new("evidence"), OsStr::new("verify"), OsStr::new("--db"), to.as_os_str()]).status(1);
+}

@@ -74,7 +74,8 @@ fn init_register_append_10k_verify_log_checkpoint() {
     }
     assert_eq!(log[0]["type"], "ledger.initialized");
     assert_eq!(log[0]["subject"], "ledger");
-    assert_eq!(log[0]["source"], "assay:key/ledger");
+    // The ledger's key is named after the origin (C2SP): genesis is its event.
+    assert_eq!(log[0]["source"], format!("assay:key/{ORIGIN}"));
     assert_eq!(log[0]["event"]["data"]["origin"], ORIGIN);
     assert_eq!(log[1]["type"], "key.registered");
     assert_eq!(log[1]["subject"], "key/w1");
@@ -93,6 +94,11 @@ fn init_register_append_10k_verify_log_checkpoint() {
         let event = &line["event"];
         assert_eq!(event["data"], input["data"], "seq {seq}");
         assert_eq!(event["specversion"], "1.0");
+        // `assay append` names the schema `data` follows.
+        assert_eq!(
+            event["dataschema"],
+            format!("https://assay.dev/schemas/events/{}.json", line["type"].as_str().expect("a type"))
+        );
         assert_eq!(event["type"], line["type"]);
         assert_eq!(event["subject"], line["subject"]);
         assert_eq!(event["source"], line["source"]);
@@ -133,6 +139,60 @@ fn init_register_append_10k_verify_log_checkpoint() {
     assert_eq!(cp.root, root_of(&leaf_hashes_from_log(&log)), "the tree of the logged records");
     assert!(Checkpoint::open(&note, &support::read_verifier(&lab.keys.join("admin.vkey"))).is_err());
     assert!(note.starts_with(&format!("{ORIGIN}\n{}\n", EVENTS + 2)), "{note}");
+    // Its signature line names the key by the origin, as C2SP tlog-checkpoint asks.
+    let signature = note.lines().last().expect("a signature line");
+    assert!(signature.starts_with(&format!("\u{2014} {ORIGIN} ")), "{note}");
+    assert_eq!(lab.ledger_vkey().name(), ORIGIN);
+}
+
+/// A ledger made before keys were named after the origin (its key is named `ledger`) keeps
+/// verifying, serving proofs and appending.
+#[test]
+fn a_ledger_whose_key_has_the_old_name_keeps_verifying() {
+    use assay::ledger::{Incoming, Ledger, LedgerOptions, build_envelope};
+    let dir = tempfile::tempdir().expect("a folder");
+    let db = support::store::TestDb::new(dir.path(), "old.db");
+    let keys = dir.path().join("keys");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+    let ledger_key = assay::keyfile::generate("ledger").expect("a key");
+    assay::keyfile::write_pair(&keys, &ledger_key).expect("ledger.key");
+    let admin = assay::keyfile::generate("admin").expect("a key");
+    let worker = assay::keyfile::generate("w-old").expect("a key");
+    rt.block_on(async {
+        let open = || assay::store::Store::open(&db.target, assay::store::Durability::Relaxed, true);
+        let store = open().await.expect("a store");
+        let ledger = Ledger::init(
+            store.clone(),
+            ORIGIN,
+            ledger_key.clone(),
+            &[admin.verifier()],
+            LedgerOptions::default(),
+        )
+        .await
+        .expect("genesis the old way");
+        ledger.shutdown().await;
+        // Reopened with the old-named key, it goes on signing checkpoints.
+        let ledger =
+            Ledger::open(store.clone(), ledger_key.clone(), LedgerOptions::default()).await.expect("reopens");
+        let data = json!({"vkey": worker.verifier().to_text(), "roles": ["worker"]});
+        let event = build_envelope(&admin, "key.registered", Some("key/w-old"), data, None, 1);
+        ledger.append(vec![Incoming::Decoded(event)]).await.expect("appends");
+        ledger.shutdown().await;
+        store.close().await;
+    });
+    let lab = |args: &[&str]| {
+        let out = support::command().args(args).output().expect("assay");
+        support::Out::from_output(args.join(" "), out)
+    };
+    let log = lab(&["log", "--db", &db.target, "--json"]).ok();
+    assert_eq!(log.json_lines()[0]["source"], "assay:key/ledger");
+    let verified = lab(&["verify", "--db", &db.target]).ok();
+    assert!(verified.stdout.contains("ok: 2 records"), "{}", verified.stdout);
+    let note = lab(&["checkpoint", "--db", &db.target]).ok().stdout;
+    assert!(note.lines().last().expect("a signature").starts_with("\u{2014} ledger "), "{note}");
+    lab(&["proof", "consistency", "--db", &db.target, "1", "2"]).ok();
+    let cp = Checkpoint::open(&note, &support::read_verifier(&keys.join("ledger.vkey"))).expect("opens");
+    assert_eq!((cp.origin.as_str(), cp.size), (ORIGIN, 2));
 }
 
 #[test]

@@ -311,3 +311,98 @@ fn a_group_claims_bundle_holds_every_run_it_rests_on_and_recomputes() {
     assert_eq!(statement["predicate"]["registration"], "post_hoc");
     assert_eq!(statement["predicate"]["verdict"], verdict["verdict"]);
 }
+
+/// Every statement of `file` with its subjects' digests changed by `f`, re-signed with the
+/// ledger key, and the summary's `inputAttestations` following the changed lines.
+fn resign_subjects(demo: &Demo, file: &Path, f: impl Fn(&mut serde_json::Map<String, Value>)) {
+    use assay::export::intoto::{Statement, sha256_hex};
+    let key = assay::keyfile::read_signer(&demo.keys().join("ledger.key")).expect("the ledger key");
+    let mut ls = lines(file);
+    let last = ls.len() - 1;
+    let mut digests = Vec::new();
+    for (i, line) in ls.iter_mut().enumerate() {
+        let mut p = payload(line);
+        if p["_type"] == "https://in-toto.io/Statement/v1" {
+            for s in p["subject"].as_array_mut().expect("subjects") {
+                f(s["digest"].as_object_mut().expect("digests"));
+            }
+            if i == last {
+                for (input, digest) in p["predicate"]["inputAttestations"]
+                    .as_array_mut()
+                    .expect("inputs")
+                    .iter_mut()
+                    .zip(&digests)
+                {
+                    input["digest"]["sha256"] = Value::String(String::clone(digest));
+                }
+            }
+            let statement: Statement = serde_json::from_value(p).expect("a statement");
+            *line = String::from_utf8(statement.sign(&key).to_json()).expect("UTF-8");
+        }
+        digests.push(sha256_hex(line.as_bytes()));
+    }
+    write_lines(file, &ls);
+}
+
+/// Statement subjects carry `sha256` beside `blake3`: the SHA-256 of the same b3sum manifest,
+/// rebuilt here from the submission's files. `verify-bundle` checks both; a bundle written
+/// before subjects carried sha256 still verifies.
+#[test]
+fn subjects_carry_sha256_beside_blake3_and_older_bundles_verify() {
+    use sha2::{Digest, Sha256};
+    let demo = Demo::new(7);
+    let (slug, _) = artifacts(&demo).into_iter().next().expect("an artifact");
+    let file = bundle(&demo, &slug, "sha.intoto.jsonl");
+    let ls = lines(&file);
+    let vsa = payload(ls.last().expect("a summary"));
+    let digest = &vsa["subject"][0]["digest"];
+    let submitted: Vec<Value> = ls
+        .iter()
+        .map(|l| payload(l))
+        .filter(|p| p["type"] == "artifact.submitted" && p["data"]["content_digest"] == digest["blake3"])
+        .collect();
+    let data = &submitted.last().expect("the submission is in the bundle")["data"];
+    let manifest: String = data["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            format!("{}  {}\n", f["blake3"].as_str().expect("blake3"), f["path"].as_str().expect("path"))
+        })
+        .collect();
+    assert_eq!(
+        blake3::hash(manifest.as_bytes()).to_hex().as_str(),
+        digest["blake3"].as_str().expect("blake3")
+    );
+    assert_eq!(digest["sha256"].as_str(), Some(hex::encode(Sha256::digest(manifest.as_bytes())).as_str()));
+    for l in &ls {
+        let p = payload(l);
+        if p["predicateType"] == "https://assay.dev/claim/v1" {
+            assert_eq!(&p["subject"][0]["digest"], digest);
+        }
+    }
+
+    // A sha256 that is not the manifest's: refused.
+    let wrong = demo.path("wrong.intoto.jsonl");
+    std::fs::copy(&file, &wrong).expect("a copy");
+    std::fs::copy(format!("{}.proof", file.display()), format!("{}.proof", wrong.display())).expect("a copy");
+    resign_subjects(&demo, &wrong, |d| {
+        d.insert("sha256".into(), Value::String("00".repeat(32)));
+    });
+    let (code, report) = verify(&wrong, &demo.ledger_vkey());
+    assert_eq!(code, 1, "{report}");
+    assert!(report.to_string().contains("subject is not the artifact's content digest"), "{report}");
+
+    // As bundles were written before: blake3 alone.
+    let older = demo.path("older.intoto.jsonl");
+    std::fs::copy(&file, &older).expect("a copy");
+    std::fs::copy(format!("{}.proof", file.display()), format!("{}.proof", older.display())).expect("a copy");
+    resign_subjects(&demo, &older, |d| {
+        d.remove("sha256");
+    });
+    assert!(
+        payload(lines(&older).last().expect("a summary"))["subject"][0]["digest"].get("sha256").is_none()
+    );
+    let (code, report) = verify(&older, &demo.ledger_vkey());
+    assert_eq!(code, 0, "{report}");
+}

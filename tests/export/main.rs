@@ -10,3 +10,4 @@ mod parquet;
 mod python;
 mod server;
 mod tamper;
+mod witness_policy;

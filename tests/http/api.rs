@@ -326,6 +326,7 @@ async fn projections_dispatch_and_operations() {
         ("/v1/events/{digest}", "get"),
         ("/v1/stream", "get"),
         ("/v1/checkpoint", "get"),
+        ("/checkpoint", "get"),
         ("/v1/proof/inclusion", "get"),
         ("/v1/proof/consistency", "get"),
         ("/v1/projections/{name}", "get"),

@@ -38,9 +38,15 @@ async fn reads_need_a_token_beyond_loopback() {
     let db = app.db.as_str();
 
     // No token: 401 with a JSON error and a Bearer challenge, on every read route.
-    for path in
-        ["/v1/checkpoint", "/v1/events", "/v1/queue", "/v1/proof/inclusion?seq=0", "/metrics", "/v1/stream"]
-    {
+    for path in [
+        "/v1/checkpoint",
+        "/v1/events",
+        "/v1/queue",
+        "/v1/proof/inclusion?seq=0",
+        "/metrics",
+        "/v1/stream",
+        "/tile/entries/000.p/1",
+    ] {
         let (status, headers, body) = get(&app, path, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
         assert_eq!(headers.get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"), "{path}");

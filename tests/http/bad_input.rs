@@ -610,6 +610,17 @@ async fn signed_bytes_mean_one_thing() {
             "duplicate key /envelopes",
         ),
         (
+            "a dataschema naming another type's schema",
+            {
+                let mut e = event("worker-1", "ds-1", "metric.recorded", "run/r1", data.clone());
+                e["dataschema"] = json!("https://assay.dev/schemas/events/run.queued.json");
+                signed(&worker, serde_json::to_vec(&e).expect("JSON"))
+            },
+            400,
+            "bad_event",
+            "https://assay.dev/schemas/events/metric.recorded.json",
+        ),
+        (
             "a garbage signature by an unknown key",
             add_signature(&plain, "nobody+00000000", &[0; 64]),
             401,

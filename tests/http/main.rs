@@ -12,7 +12,9 @@ mod dashboard;
 mod dashboard_browser;
 mod dashboard_evidence;
 mod dashboard_login;
+
 mod demo_serve;
+mod evidence_sync;
 mod kernels_pages;
 mod numbers;
 mod remote;
@@ -21,3 +23,6 @@ mod report_page;
 mod schemathesis;
 mod serve_cli;
 mod stream;
+mod tiles;
+mod witness;
+mod witnessed_log;

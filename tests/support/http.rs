@@ -67,15 +67,18 @@ pub async fn spawn_app_on(
     let store = Store::open(&test_db.target, Durability::Relaxed, true).await.expect("a store");
     let ledger_key = assay::keyfile::generate("ledger").expect("a key");
     let admin = assay::keyfile::generate("admin").expect("a key");
-    let ledger = Ledger::init(store.clone(), ORIGIN, ledger_key.clone(), &[admin.verifier()], ledger_options)
-        .await
-        .expect("genesis");
-    // As `assay serve` does: the ledger's own evidence store unless the test brings one.
+    // As `assay serve` does: the ledger's own evidence store unless the test brings one, for
+    // uploads and for `evidence.synced` alike.
     if options.blobs.is_none() {
         let blobs =
             assay::blobs::BlobStore::open(&test_db.target, assay::blobs::BLOB_BYTES_MAX_DEFAULT).await;
         options.blobs = Some(blobs.expect("the evidence store"));
     }
+    let ledger_options =
+        LedgerOptions { evidence: ledger_options.evidence.or(options.blobs.clone()), ..ledger_options };
+    let ledger = Ledger::init(store.clone(), ORIGIN, ledger_key.clone(), &[admin.verifier()], ledger_options)
+        .await
+        .expect("genesis");
     let server = Server::bind(ledger, options).await.expect("the server binds");
     let addr = server.local_addr();
     // A server on every interface is reached on loopback.

@@ -15,6 +15,7 @@ pub mod runner;
 pub mod skip;
 pub mod sql;
 pub mod store;
+pub mod witness;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -177,11 +178,17 @@ impl Drop for Served {
 impl Lab {
     /// Starts `assay serve --db DB --listen 127.0.0.1:0` and waits for the URL it prints.
     pub fn serve(&self) -> Served {
+        self.serve_with(&[])
+    }
+
+    /// [`Lab::serve`] with more arguments.
+    pub fn serve_with(&self, extra: &[&str]) -> Served {
         use std::io::{BufRead, BufReader};
         let mut child = command()
             .args(["serve", "--db"])
             .arg(&self.db)
             .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

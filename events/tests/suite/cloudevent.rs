@@ -169,3 +169,24 @@ fn new_events_hold_each_key_once_at_every_depth() {
         assert!(CloudEvent::parse(json.as_bytes()).is_ok(), "stored records are read as they are");
     }
 }
+
+/// `dataschema` is optional (events signed before producers wrote it have none); on a new
+/// event of a v1 type it must name that type's schema.
+#[test]
+fn dataschema_names_the_types_schema_when_present() {
+    let ty = base()["type"].as_str().unwrap().to_owned();
+    let id = assay_events::EventType::parse(&ty).unwrap().schema_id();
+    assert_eq!(id, format!("https://assay.dev/schemas/events/{ty}.json"));
+    assert_eq!(submitted(&base()).unwrap().dataschema, None);
+    assert_eq!(submitted(&with("dataschema", json!(id))).unwrap().dataschema.as_deref(), Some(id));
+    let other = "https://assay.dev/schemas/events/run.queued.json";
+    let err = submitted(&with("dataschema", json!(other))).unwrap_err();
+    assert!(err.to_string().contains("dataschema") && err.to_string().contains(id), "{err}");
+    assert!(submitted(&with("dataschema", json!(7))).is_err());
+    // Stored records are read whatever their dataschema says.
+    assert!(parse(&with("dataschema", json!(other))).is_ok());
+    // A type outside v1 may name any schema.
+    let mut later = with("dataschema", json!("https://example.com/s.json"));
+    later["type"] = json!("run.queued.v2");
+    assert!(submitted(&later).is_ok());
+}

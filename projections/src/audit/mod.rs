@@ -103,6 +103,11 @@ pub struct EvidenceFact {
     /// keyid of the signature by the `source` key.
     pub producer: Option<String>,
     pub bundle_digest: Option<String>,
+    /// The seq of the `evidence.synced` that found every file of it in the evidence store.
+    /// Left out of the serialized state when absent, so ledgers without any keep their audit
+    /// digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synced: Option<u64>,
 }
 
 /// Kernel launches of one (kernel, variant, backend).
@@ -159,6 +164,11 @@ pub struct Audit {
     evidence: BTreeMap<String, EvidenceFact>,
     /// artifact slug → claim id → claim.
     claims: BTreeMap<String, BTreeMap<String, Claim>>,
+    /// The evidence gate is on (the latest `control.evidence_sync` said `required: true`):
+    /// cited evidence must have its files in the evidence store. Left out of the serialized
+    /// state when off, so ledgers that never turned it on keep their audit digest.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    evidence_sync_required: bool,
 }
 
 impl Audit {
@@ -236,8 +246,20 @@ impl Audit {
                         seq: record.seq,
                         producer: owned(producer_keyid(record)),
                         bundle_digest: owned(str_of(data, "bundle_digest")),
+                        synced: None,
                     },
                 );
+            }
+            EventType::EvidenceSynced => {
+                // The first fact counts; the ledger records one per evidence.captured.
+                if let Some(e) = str_of(data, "evidence").and_then(|d| self.evidence.get_mut(d))
+                    && e.synced.is_none()
+                {
+                    e.synced = Some(record.seq);
+                }
+            }
+            EventType::ControlEvidenceSync => {
+                self.evidence_sync_required = bool_of(data, "required") == Some(true);
             }
             EventType::KernelLaunchCompleted | EventType::KernelLaunchFaulted => self.apply_launch(record),
             EventType::GpuXid => {
@@ -383,6 +405,31 @@ impl Audit {
 
     pub fn evidence(&self, digest: &str) -> Option<&EvidenceFact> {
         self.evidence.get(digest)
+    }
+
+    /// Whether the evidence gate is on: cited evidence must have its files in the evidence
+    /// store (`control.evidence_sync`).
+    pub fn evidence_sync_required(&self) -> bool {
+        self.evidence_sync_required
+    }
+
+    /// Whether the evidence gate holds `digest` against its claim: off, or the cited
+    /// `evidence.captured` has its `evidence.synced`. A digest that is no evidence of the log
+    /// is another finding (`evidence_missing:<digest>`), so it is not this one's.
+    pub fn evidence_unsynced(&self, digest: &str) -> bool {
+        self.evidence_sync_required && self.evidence.get(digest).is_some_and(|e| e.synced.is_none())
+    }
+
+    /// The evidence digests the standing (not withdrawn) claims of `slug` cite that the
+    /// evidence gate finds without their files stored, sorted, each once.
+    pub fn unsynced_cited(&self, slug: &str) -> BTreeSet<&str> {
+        let claims = self.claims.get(slug).into_iter().flat_map(|c| c.values());
+        claims
+            .filter(|c| c.withdrawn.is_none())
+            .flat_map(|c| c.evidence.iter())
+            .map(String::as_str)
+            .filter(|d| self.evidence_unsynced(d))
+            .collect()
     }
 
     /// artifact slug → claim id → claim (withdrawn ones included, marked).

@@ -6,7 +6,7 @@
 //! | class | codes |
 //! |---|---|
 //! | tainted | `xid_hardware_in_window:<code>`, `xid_nvlink_in_window:<code>` (a hardware-class Xid on the run's GPU between its `run.started` and `run.finished`, or after the start of a run not yet finished; "the run's GPU" is its PCI id on its worker: an Xid whose `host` is another worker does not count, one without a `host` counts on every host), `xid_hardware_in_launch:<code>`, `xid_nvlink_in_launch:<code>` (a hardware-class Xid the runner attached to a launch of the run: on the launch's GPU inside its window), `producer_lacks_role:<keyid>` (a cited evidence bundle was signed by a key that did not hold `worker` or `runner` when it was appended) |
-//! | unsupported | `evidence_missing` (no evidence cited), `evidence_missing:<digest>` (a cited digest is not an `evidence.captured` event of the log, yet), `run_without_evidence:<run>`, `run_not_finished:<run>`, `run_not_started:<run>` (finished but never started: no window to check), `run_not_quiesced:<run>`, `metric_missing:<run>`, `kernel_missing`, `check_invalid`, `inconclusive` (a group check's observed interval straddles a bound of the claimed one), `interval_undefined` (a group check's interval is not finite: a ratio over a zero baseline, or sums that overflow) |
+//! | unsupported | `evidence_missing` (no evidence cited), `evidence_missing:<digest>` (a cited digest is not an `evidence.captured` event of the log, yet), `evidence_not_synced:<digest>` (the evidence gate is on, `control.evidence_sync`, and the cited `evidence.captured` has no `evidence.synced`: its files are not all in the evidence store), `run_without_evidence:<run>`, `run_not_finished:<run>`, `run_not_started:<run>` (finished but never started: no window to check), `run_not_quiesced:<run>`, `metric_missing:<run>`, `kernel_missing`, `check_invalid`, `inconclusive` (a group check's observed interval straddles a bound of the claimed one), `interval_undefined` (a group check's interval is not finite: a ratio over a zero baseline, or sums that overflow) |
 //! | contradicted | `value_mismatch` (for a group check: the observed interval lies wholly outside the claimed one), `kernel_failed`, `kernel_faulted`, `run_failed:<run>` (a `completed` check on a run that exited nonzero or by a signal) |
 //!
 //! Context (never changes the verdict): `observed:<value>` (`<sum>/<n>` for a mean, exact),
@@ -387,7 +387,8 @@ impl Audit {
         }
     }
 
-    /// Cited digests must be `evidence.captured` events signed by a worker or runner key.
+    /// Cited digests must be `evidence.captured` events signed by a worker or runner key and,
+    /// while the evidence gate is on, with their files in the evidence store.
     fn check_evidence(&self, claim: &Claim, keys: &KeyRegistry, f: &mut Findings) {
         if claim.evidence.is_empty() {
             f.reason("evidence_missing");
@@ -403,6 +404,9 @@ impl Audit {
                 .is_some_and(|k| keys.held_role_at(k, &[Role::Worker, Role::Runner], e.seq));
             if !held {
                 f.reason(format!("producer_lacks_role:{}", e.producer.as_deref().unwrap_or("unsigned")));
+            }
+            if self.evidence_unsynced(digest) {
+                f.reason(format!("evidence_not_synced:{digest}"));
             }
         }
     }

@@ -129,6 +129,16 @@ pub fn evidence_captured(run: &str) -> Ev {
     )
 }
 
+/// `evidence.synced` (the ledger's) for the latest `evidence.captured` of `run`.
+pub fn evidence_synced(run: &str) -> Ev {
+    ev("evidence.synced", json!({"run": run, "evidence": format!("@evidence:{run}"), "files": 1}))
+}
+
+/// `control.evidence_sync`: the evidence gate on or off.
+pub fn evidence_sync_required(required: bool) -> Ev {
+    ev("control.evidence_sync", json!({"required": required}))
+}
+
 fn hex_of_bytes(b: &[u8]) -> String {
     blake3::hash(b).to_hex().to_string()
 }

@@ -206,6 +206,13 @@ impl Ledger {
                     }
                 }
             }
+            "evidence.synced" => {
+                if let Some(item) = data.get_mut("evidence")
+                    && let Some(d) = item.as_str().and_then(resolve)
+                {
+                    *item = Value::String(d);
+                }
+            }
             "dispatch.decided" => {
                 if let Some(item) = data.get_mut("request")
                     && let Some(d) = item.as_str().and_then(resolve)

@@ -672,3 +672,37 @@ fn artifacts_pass_only_when_canonical_with_all_claims_supported() {
             assert_eq!(s.audit_report().headline, "2 of 3 canonical artifacts pass the claim/evidence audit")
         });
 }
+
+/// The evidence gate: off, nothing changes; on, a claim whose cited evidence has no
+/// `evidence.synced` is unsupported; the fact clears it; off again, the rule no longer applies.
+#[test]
+fn evidence_not_synced_only_while_the_gate_is_on() {
+    let mut h = clean_run("r1", "w1", GPU0, &[("loss", 0, 1.0)]);
+    h.push(claim("a", "c1", metric_check("r1", "loss", "last", "le", "1"), &["@evidence:r1"]));
+    let off = given(h.clone());
+    let off = off.then(|s| {
+        assert_verdict(s, "a", "c1", Verdict::Supported, &[]);
+        assert!(!s.audit.evidence_sync_required());
+        // Ledgers without the gate's events serialize as before (their digests stay).
+        let state = serde_json::to_string(&s.audit).unwrap();
+        assert!(!state.contains("synced") && !state.contains("evidence_sync_required"), "{state}");
+    });
+    let on = off.clone().when(evidence_sync_required(true));
+    let digest = verdict(on.state(), "a", "c1").evidence[0].clone();
+    on.clone().then(|s| {
+        assert_verdict(s, "a", "c1", Verdict::Unsupported, &[&format!("evidence_not_synced:{digest}")]);
+        assert_eq!(s.audit.unsynced_cited("a").into_iter().collect::<Vec<_>>(), [digest.as_str()]);
+    });
+    on.clone().when(evidence_synced("r1")).then(|s| {
+        assert_verdict(s, "a", "c1", Verdict::Supported, &[]);
+        assert!(s.audit.evidence(&digest).is_some_and(|e| e.synced.is_some()));
+        assert!(s.audit.unsynced_cited("a").is_empty());
+    });
+    on.when(evidence_sync_required(false)).then(|s| assert_verdict(s, "a", "c1", Verdict::Supported, &[]));
+    // A fact naming an event that is no evidence changes nothing.
+    let mut h = clean_run("r1", "w1", GPU0, &[("loss", 0, 1.0)]);
+    h.push(evidence_sync_required(true));
+    h.push(ev("evidence.synced", json!({"run": "r1", "evidence": "0".repeat(64), "files": 1})));
+    h.push(claim("a", "c1", metric_check("r1", "loss", "last", "le", "1"), &["@evidence:r1"]));
+    given(h).then(|s| assert_eq!(verdict(s, "a", "c1").verdict, Verdict::Unsupported));
+}

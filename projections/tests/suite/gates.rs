@@ -376,3 +376,39 @@ fn reasons_are_capped_for_the_schema() {
         schema::validate("artifact.rejected", &ledger_event_data(&d)).unwrap();
     });
 }
+
+/// With the evidence gate on, a submission whose standing claims cite evidence without
+/// `evidence.synced` is rejected, once per digest; the fact admits it; withdrawn claims and a
+/// gate that is off do not count.
+#[test]
+fn the_evidence_gate_rejects_claims_citing_unsynced_evidence() {
+    let mut h = finished_runs();
+    h.push(claim("a", "c1", completed_check("r1"), &["@evidence:r1"]));
+    h.push(claim("a", "c2", completed_check("r1"), &["@evidence:r1", "@evidence:r2"]));
+    h.push(claim("a", "gone", completed_check("r2"), &["@evidence:r2"]));
+    h.push(claim_withdrawn("a", "gone"));
+    let submit = || artifact_submitted("a", 1, "a1", &["r1", "r2"]);
+    given(h.clone()).when(submit()).then_with(admitted);
+    h.push(evidence_sync_required(true));
+    let on = given(h.clone());
+    let cited = |run: &str| {
+        on.ledger()
+            .records()
+            .iter()
+            .rev()
+            .find(|r| r.event.ty == "evidence.captured" && r.event.data["run"] == run)
+            .map(|r| r.digest.to_hex())
+            .expect("captured")
+    };
+    let mut expected =
+        [format!("evidence_not_synced:{}", cited("r1")), format!("evidence_not_synced:{}", cited("r2"))];
+    expected.sort();
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    on.clone().when(submit()).then_with(|s, r| rejected(s, r, &expected));
+    h.push(evidence_synced("r1"));
+    h.push(evidence_synced("r2"));
+    given(h.clone()).when(submit()).then_with(admitted);
+    h.truncate(h.len() - 2);
+    h.push(evidence_sync_required(false));
+    given(h).when(submit()).then_with(admitted);
+}

@@ -88,6 +88,8 @@ impl Needs {
                         | EventType::RunFinished
                         | EventType::RunQuiesced
                         | EventType::EvidenceCaptured
+                        | EventType::EvidenceSynced
+                        | EventType::ControlEvidenceSync
                         | EventType::DispatchDecided
                         | EventType::MetricRecorded
                         | EventType::KernelLaunchCompleted
@@ -107,6 +109,9 @@ impl Needs {
             _ if r.event.subject.as_deref() == Some(self.subject.as_str()) => true,
             Some(EventType::RunStarted | EventType::RunFinished | EventType::RunQuiesced) => run_needed(),
             Some(EventType::EvidenceCaptured) => run_needed() || self.cited.contains(&r.digest.to_hex()),
+            // The evidence gate: whether it is on, and which cited evidence has its files stored.
+            Some(EventType::ControlEvidenceSync) => true,
+            Some(EventType::EvidenceSynced) => s("evidence").is_some_and(|d| self.cited.contains(d)),
             Some(EventType::DispatchDecided) => {
                 run_needed() && data.get("accepted").and_then(Value::as_bool) == Some(true)
             }

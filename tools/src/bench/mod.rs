@@ -11,6 +11,7 @@ mod rebuild;
 mod report;
 mod runner;
 mod serve;
+mod witness;
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
@@ -39,6 +40,9 @@ pub enum BenchCommand {
     /// The HTTP service: writers posting batches of pre-signed envelopes while readers fetch
     /// projections, on loopback.
     Serve(serve::ServeArgs),
+    /// Ingest over HTTP with two C2SP witnesses cosigning each checkpoint (quorum 2) against
+    /// none, and the lag from an acknowledgement to its checkpoint's quorum of cosignatures.
+    Witness(witness::WitnessArgs),
     /// The CPU-bound command `bench runner` supervises.
     #[command(hide = true)]
     Spin(runner::SpinArgs),
@@ -55,6 +59,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Runner(a) => runner::run(a).await,
         BenchCommand::Commands(a) => commands::run(a).await,
         BenchCommand::Serve(a) => serve::run(a).await,
+        BenchCommand::Witness(a) => witness::run(a).await,
         BenchCommand::Spin(a) => runner::spin(a),
     }
 }
