@@ -304,6 +304,7 @@ mod tests {
             "run exec",
             "xid watch",
             "gpu preflight",
+            "evidence sync",
         ];
         let mut found = Vec::new();
         collect_durability(&root, "", &mut found);

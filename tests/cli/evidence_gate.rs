@@ -93,7 +93,8 @@ fn the_gate_refuses_evidence_not_in_the_store_until_it_is_put_and_synced() {
     let synced = records(lab, "evidence.synced");
     assert_eq!(synced.len(), 1, "{synced:?}");
     assert_eq!(synced[0]["seq"], seq1 + 1);
-    assert_eq!(synced[0]["event"]["source"], "assay:key/ledger");
+    // Signed by the ledger key: the genesis record's source.
+    assert_eq!(synced[0]["event"]["source"], lab.log(&[])[0]["event"]["source"]);
     assert_eq!(synced[0]["event"]["data"], json!({"run": "r-1", "evidence": d1, "files": 1}));
     // Captured elsewhere and never put: no fact.
     let file = lab.write("late.txt", "late bytes");

@@ -222,7 +222,7 @@ async fn bad_input_matrix() {
         get("unknown route", "/v1/nothing", 404),
         // `/` and the other dashboard pages are HTML (tests/http/dashboard.rs); other paths are not routes.
         get("unknown page", "/nothing", 404),
-        get("unversioned", "/checkpoint", 404),
+        get("unversioned", "/v2/checkpoint", 404),
         Case { method: Method::DELETE, ..get("DELETE events", "/v1/events", 405) },
         Case { method: Method::PUT, ..get("PUT checkpoint", "/v1/checkpoint", 405) },
         Case {
