@@ -16,7 +16,7 @@ use std::time::Duration;
 use assay_events::note;
 use tokio::sync::watch;
 
-use super::{WitnessState, status::WitnessMetrics};
+use super::{Recent, WitnessState, status::WitnessMetrics};
 use crate::ledger::{HeadInfo, Ledger};
 use crate::store::{CosignatureRow, Store};
 use crate::witness::request::AddCheckpoint;
@@ -53,6 +53,7 @@ pub(super) async fn run(
     ledger: Ledger,
     w: Arc<WitnessState>,
     metrics: Arc<WitnessMetrics>,
+    recent: Arc<Recent>,
     mut stopping: watch::Receiver<bool>,
 ) {
     let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
@@ -63,6 +64,12 @@ pub(super) async fn run(
         }
     };
     let store = ledger.store().clone();
+    // The store write of each cosignature is this witness's writer's: the next request need
+    // not wait for the ledger's write lock (the sequencer holds it most of the time under
+    // load). Only the latest row waits there (a watch holds one); one skipped is not served
+    // from the store, but the witness still holds its record and the next one supersedes it.
+    let (to_writer, rows) = watch::channel::<Option<CosignatureRow>>(None);
+    tokio::spawn(write_rows(store.clone(), w.spec.name.clone(), rows));
     // What this witness recorded, as far as the store knows (0 when unknown: a 409 corrects it).
     let mut recorded = store.cosigned_size(&w.spec.vkey.keyid()).await.ok().flatten();
     if let Some(size) = recorded {
@@ -88,7 +95,9 @@ pub(super) async fn run(
         while tries < ROUND_TRIES {
             let head = heads.borrow_and_update().clone();
             match submit(&client, &w, &store, recorded.unwrap_or(0), &head).await {
-                Ok(()) => {
+                Ok(row) => {
+                    recent.insert(row.clone());
+                    to_writer.send_replace(Some(row));
                     recorded = Some(head.size);
                     w.set_cosigned(head.size, &metrics);
                     done = true;
@@ -133,7 +142,7 @@ async fn submit(
     store: &Store,
     old: u64,
     head: &HeadInfo,
-) -> Result<(), Failure> {
+) -> Result<CosignatureRow, Failure> {
     if old > head.size {
         return Err(Failure::Ahead { witness: old, head: head.size });
     }
@@ -180,7 +189,25 @@ async fn submit(
         }
     }
     let (line, cosigned_at) = kept.ok_or_else(|| Failure::NoCosignature(w.spec.vkey.keyid()))?;
-    let row = CosignatureRow { size: head.size, witness: w.spec.vkey.keyid(), line, cosigned_at };
-    store.put_cosignature(&row).await.map_err(|e| Failure::Ledger(e.to_string()))?;
-    Ok(())
+    Ok(CosignatureRow { size: head.size, witness: w.spec.vkey.keyid(), line, cosigned_at })
+}
+
+/// Stores the latest verified cosignature of one witness, each as it comes (a failed write is
+/// tried again after a pause, unless a newer row replaced it); ends when its task does.
+async fn write_rows(store: Store, name: String, mut rows: watch::Receiver<Option<CosignatureRow>>) {
+    while rows.changed().await.is_ok() {
+        let Some(row) = rows.borrow_and_update().clone() else { continue };
+        for pause in [BACKOFF_FIRST, BACKOFF_FIRST * 4, BACKOFF_FIRST * 16] {
+            match store.put_cosignature(&row).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(witness = %name, size = row.size, "storing a cosignature failed: {e}");
+                    tokio::time::sleep(pause).await;
+                    if rows.has_changed().unwrap_or(false) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
 }
