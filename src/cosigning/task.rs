@@ -3,6 +3,7 @@
 //!
 //! - Coalesced: each try takes the head as it is then; checkpoints signed meanwhile are
 //!   skipped, only the latest matters. One request in flight per witness, at most.
+//! - Paced: after a cosigned checkpoint the next request waits [`PACE`].
 //! - Bounded: a round is at most [`ROUND_TRIES`] tries, spaced by a doubling backoff from
 //!   [`BACKOFF_FIRST`]; a failed round rests [`REST`] (or until the next checkpoint). Every
 //!   request ends within [`REQUEST_TIMEOUT`].
@@ -25,6 +26,10 @@ pub const ROUND_TRIES: u32 = 5;
 pub const BACKOFF_FIRST: Duration = Duration::from_millis(200);
 pub const REST: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The least time between two cosigned checkpoints of one witness: under steady appends the
+/// log asks at most 10 times a second (checkpoints meanwhile are coalesced), so witnessing
+/// costs ingest little; a checkpoint waits at most this long more for its cosignatures.
+pub const PACE: Duration = Duration::from_millis(100);
 /// The largest answer read from a witness.
 const ANSWER_BYTES_MAX: usize = 64 * 1024;
 /// Resumes at another size within one round (a witness answering 409 forever).
@@ -101,6 +106,10 @@ pub(super) async fn run(
                     recorded = Some(head.size);
                     w.set_cosigned(head.size, &metrics);
                     done = true;
+                    tokio::select! {
+                        () = tokio::time::sleep(PACE) => {}
+                        _ = stopping.changed() => return,
+                    }
                     break;
                 }
                 Err(Failure::Resume(size)) if resumes < RESUMES_MAX && size <= head.size => {
