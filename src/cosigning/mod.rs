@@ -11,6 +11,7 @@ pub mod spec;
 pub mod status;
 mod task;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -18,12 +19,42 @@ use assay_events::note;
 use tokio::sync::watch;
 
 use crate::ledger::Ledger;
-use crate::store::{Store, StoreError, WITNESSES_MAX};
+use crate::store::{CosignatureRow, Store, StoreError, WITNESSES_MAX};
 pub use spec::{SpecError, WitnessSpec};
 use status::{WitnessLabel, WitnessMetrics};
 
 /// Sizes looked at, largest first, for the latest checkpoint with a quorum.
 const QUORUM_CANDIDATES_MAX: u32 = 16;
+/// Sizes whose verified cosignatures are kept in memory (served before their store write).
+const RECENT_SIZES_MAX: usize = 64;
+
+/// Verified cosignatures of the latest sizes, served at once while their store write waits for
+/// the ledger's write lock. A line is an attestation anyone can check, so serving it before it
+/// is stored risks nothing; it is stored right after.
+#[derive(Debug, Default)]
+pub struct Recent(std::sync::Mutex<BTreeMap<u64, Vec<CosignatureRow>>>);
+
+impl Recent {
+    fn insert(&self, row: CosignatureRow) {
+        let mut sizes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let rows = sizes.entry(row.size).or_default();
+        rows.retain(|r| r.witness != row.witness);
+        rows.push(row);
+        while sizes.len() > RECENT_SIZES_MAX {
+            sizes.pop_first();
+        }
+    }
+
+    fn at(&self, size: u64) -> Vec<CosignatureRow> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(&size).cloned().unwrap_or_default()
+    }
+
+    /// Sizes with rows from at least `quorum` witnesses, largest first.
+    fn sizes_with(&self, quorum: usize) -> Vec<u64> {
+        let sizes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        sizes.iter().rev().filter(|(_, rows)| rows.len() >= quorum).map(|(s, _)| *s).collect()
+    }
+}
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -85,6 +116,7 @@ pub struct Cosigning {
     witnesses: Vec<Arc<WitnessState>>,
     quorum: usize,
     metrics: Arc<WitnessMetrics>,
+    recent: Arc<Recent>,
 }
 
 impl Cosigning {
@@ -118,7 +150,7 @@ impl Cosigning {
                 Arc::new(w)
             })
             .collect();
-        Ok(Cosigning { witnesses, quorum, metrics })
+        Ok(Cosigning { witnesses, quorum, metrics, recent: Arc::default() })
     }
 
     pub fn witnesses(&self) -> &[Arc<WitnessState>] {
@@ -132,7 +164,14 @@ impl Cosigning {
     /// Starts one task per witness; they end when `stopping` turns true or the ledger stops.
     pub fn start(&self, ledger: &Ledger, stopping: watch::Receiver<bool>) {
         for w in &self.witnesses {
-            tokio::spawn(task::run(ledger.clone(), w.clone(), self.metrics.clone(), stopping.clone()));
+            let recent = self.recent.clone();
+            tokio::spawn(task::run(
+                ledger.clone(),
+                w.clone(),
+                self.metrics.clone(),
+                recent,
+                stopping.clone(),
+            ));
         }
     }
 
@@ -168,7 +207,13 @@ impl Cosigning {
         let Ok(parsed) = note::parse(note) else { return Ok((note.to_owned(), 0)) };
         let mut out = note.to_owned();
         let mut count = 0;
+        let mut rows = self.recent.at(size);
         for row in store.cosignatures_at(size).await? {
+            if !rows.iter().any(|r| r.witness == row.witness) {
+                rows.push(row);
+            }
+        }
+        for row in rows {
             let Some(w) = self.witnesses.iter().find(|w| w.spec.vkey.keyid() == row.witness) else {
                 continue;
             };
@@ -186,7 +231,11 @@ impl Cosigning {
     /// The latest checkpoint with valid cosignatures from at least the quorum, with them.
     pub async fn latest_with_quorum(&self, store: &Store) -> Result<Option<String>, StoreError> {
         let keyids: Vec<String> = self.witnesses.iter().map(|w| w.spec.vkey.keyid()).collect();
-        for size in store.sizes_cosigned_by(&keyids, self.quorum, QUORUM_CANDIDATES_MAX).await? {
+        let mut sizes = self.recent.sizes_with(self.quorum);
+        sizes.extend(store.sizes_cosigned_by(&keyids, self.quorum, QUORUM_CANDIDATES_MAX).await?);
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        sizes.dedup();
+        for size in sizes {
             let Some(checkpoint) = store.checkpoint_at(size).await? else { continue };
             let (note, count) = self.cosigned_note(store, size, &checkpoint.note).await?;
             if count >= self.quorum {

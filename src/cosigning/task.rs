@@ -3,6 +3,7 @@
 //!
 //! - Coalesced: each try takes the head as it is then; checkpoints signed meanwhile are
 //!   skipped, only the latest matters. One request in flight per witness, at most.
+//! - Paced: after a cosigned checkpoint the next request waits [`PACE`].
 //! - Bounded: a round is at most [`ROUND_TRIES`] tries, spaced by a doubling backoff from
 //!   [`BACKOFF_FIRST`]; a failed round rests [`REST`] (or until the next checkpoint). Every
 //!   request ends within [`REQUEST_TIMEOUT`].
@@ -16,7 +17,7 @@ use std::time::Duration;
 use assay_events::note;
 use tokio::sync::watch;
 
-use super::{WitnessState, status::WitnessMetrics};
+use super::{Recent, WitnessState, status::WitnessMetrics};
 use crate::ledger::{HeadInfo, Ledger};
 use crate::store::{CosignatureRow, Store};
 use crate::witness::request::AddCheckpoint;
@@ -25,6 +26,10 @@ pub const ROUND_TRIES: u32 = 5;
 pub const BACKOFF_FIRST: Duration = Duration::from_millis(200);
 pub const REST: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The least time between two cosigned checkpoints of one witness: under steady appends the
+/// log asks at most 10 times a second (checkpoints meanwhile are coalesced), so witnessing
+/// costs ingest little; a checkpoint waits at most this long more for its cosignatures.
+pub const PACE: Duration = Duration::from_millis(100);
 /// The largest answer read from a witness.
 const ANSWER_BYTES_MAX: usize = 64 * 1024;
 /// Resumes at another size within one round (a witness answering 409 forever).
@@ -53,6 +58,7 @@ pub(super) async fn run(
     ledger: Ledger,
     w: Arc<WitnessState>,
     metrics: Arc<WitnessMetrics>,
+    recent: Arc<Recent>,
     mut stopping: watch::Receiver<bool>,
 ) {
     let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
@@ -63,6 +69,12 @@ pub(super) async fn run(
         }
     };
     let store = ledger.store().clone();
+    // The store write of each cosignature is this witness's writer's: the next request need
+    // not wait for the ledger's write lock (the sequencer holds it most of the time under
+    // load). Only the latest row waits there (a watch holds one); one skipped is not served
+    // from the store, but the witness still holds its record and the next one supersedes it.
+    let (to_writer, rows) = watch::channel::<Option<CosignatureRow>>(None);
+    tokio::spawn(write_rows(store.clone(), w.spec.name.clone(), rows));
     // What this witness recorded, as far as the store knows (0 when unknown: a 409 corrects it).
     let mut recorded = store.cosigned_size(&w.spec.vkey.keyid()).await.ok().flatten();
     if let Some(size) = recorded {
@@ -88,10 +100,16 @@ pub(super) async fn run(
         while tries < ROUND_TRIES {
             let head = heads.borrow_and_update().clone();
             match submit(&client, &w, &store, recorded.unwrap_or(0), &head).await {
-                Ok(()) => {
+                Ok(row) => {
+                    recent.insert(row.clone());
+                    to_writer.send_replace(Some(row));
                     recorded = Some(head.size);
                     w.set_cosigned(head.size, &metrics);
                     done = true;
+                    tokio::select! {
+                        () = tokio::time::sleep(PACE) => {}
+                        _ = stopping.changed() => return,
+                    }
                     break;
                 }
                 Err(Failure::Resume(size)) if resumes < RESUMES_MAX && size <= head.size => {
@@ -133,7 +151,7 @@ async fn submit(
     store: &Store,
     old: u64,
     head: &HeadInfo,
-) -> Result<(), Failure> {
+) -> Result<CosignatureRow, Failure> {
     if old > head.size {
         return Err(Failure::Ahead { witness: old, head: head.size });
     }
@@ -180,7 +198,25 @@ async fn submit(
         }
     }
     let (line, cosigned_at) = kept.ok_or_else(|| Failure::NoCosignature(w.spec.vkey.keyid()))?;
-    let row = CosignatureRow { size: head.size, witness: w.spec.vkey.keyid(), line, cosigned_at };
-    store.put_cosignature(&row).await.map_err(|e| Failure::Ledger(e.to_string()))?;
-    Ok(())
+    Ok(CosignatureRow { size: head.size, witness: w.spec.vkey.keyid(), line, cosigned_at })
+}
+
+/// Stores the latest verified cosignature of one witness, each as it comes (a failed write is
+/// tried again after a pause, unless a newer row replaced it); ends when its task does.
+async fn write_rows(store: Store, name: String, mut rows: watch::Receiver<Option<CosignatureRow>>) {
+    while rows.changed().await.is_ok() {
+        let Some(row) = rows.borrow_and_update().clone() else { continue };
+        for pause in [BACKOFF_FIRST, BACKOFF_FIRST * 4, BACKOFF_FIRST * 16] {
+            match store.put_cosignature(&row).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(witness = %name, size = row.size, "storing a cosignature failed: {e}");
+                    tokio::time::sleep(pause).await;
+                    if rows.has_changed().unwrap_or(false) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
 }
