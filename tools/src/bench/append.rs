@@ -1,6 +1,6 @@
 //! `bench append`: `assay append --envelopes FILE` of pre-signed envelopes, as a user runs it
 //! (the release binary, a fresh SQLite ledger each run, durability full), against the peer
-//! (`../shared/peers/eventsourcing_sqlite.py`: the Python `eventsourcing` library saving the
+//! (`tools/peers/eventsourcing_sqlite.py`, the vendored peer benchmark: the Python `eventsourcing` library saving the
 //! same number of events to SQLite, no signatures, no tree), alternated, each under
 //! `/usr/bin/time -v`: wall time, CPU share and peak RSS per run, and the median of the
 //! per-pair wall-time ratios. `--peer-runs 0` measures Assay alone (the memory curve).
@@ -30,7 +30,7 @@ pub struct AppendArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     peer: bool,
     /// The peer script.
-    #[arg(long, default_value = "../shared/peers/eventsourcing_sqlite.py")]
+    #[arg(long, default_value = "tools/peers/eventsourcing_sqlite.py")]
     peer_script: PathBuf,
     /// The `assay` binary (default: beside this one).
     #[arg(long)]
