@@ -4,9 +4,9 @@
 //!
 //! SIZE must be the size of a stored checkpoint whose note opens under the ledger key (from
 //! genesis) and whose root the first SIZE records, folded from their bytes, have. Everything
-//! beyond it — records, tree nodes and checkpoints — is removed and the head rewritten at SIZE,
+//! beyond it — records, tree nodes, checkpoints and their witnesses' cosignatures — is removed and the head rewritten at SIZE,
 //! in one transaction under the writer lock. The removed records (seq, envelope, the columns as
-//! stored) and checkpoints, and the head they replaced, are first written to a new file and
+//! stored), checkpoints with their cosignatures, and the head they replaced, are first written to a new file and
 //! synced; the transaction then removes exactly the rows written there, or nothing.
 //! Tree nodes are not kept: the records determine them.
 
@@ -21,7 +21,9 @@ use assay_events::keys::{KeyError, VerifierKey};
 use assay_events::merkle::{Frontier, leaf_hash};
 use serde_json::json;
 
-use crate::store::{CheckpointRow, HeadRow, Store, StoreError, StoredRecord, Truncated, Truncation};
+use crate::store::{
+    CheckpointRow, CosignatureRow, HeadRow, Store, StoreError, StoredRecord, Truncated, Truncation,
+};
 
 /// Records read per page.
 const PAGE_RECORDS: u32 = 4096;
@@ -157,6 +159,11 @@ pub async fn apply(store: &Store, plan: &Plan, out: &Path) -> Result<Recovered, 
         for c in &page {
             writeln!(w, "{}", checkpoint_line(c)).map_err(io)?;
             checkpoints += 1;
+            // Its witnesses' cosignatures go too (the truncation removes them): kept here, they
+            // still show what each witness signed.
+            for cosig in store.cosignatures_at(c.size).await? {
+                writeln!(w, "{}", cosignature_line(&cosig)).map_err(io)?;
+            }
         }
         match page.last() {
             Some(last) if page.len() == CHECKPOINT_PAGE as usize => from = last.size + 1,
@@ -262,6 +269,16 @@ fn record_line(r: &StoredRecord) -> serde_json::Value {
         line["signatures_stored"] = encode_std(&r.signatures).into();
     }
     line
+}
+
+fn cosignature_line(c: &CosignatureRow) -> serde_json::Value {
+    json!({
+        "kind": "cosignature",
+        "size": c.size,
+        "witness": c.witness,
+        "line": c.line,
+        "cosigned_at": c.cosigned_at,
+    })
 }
 
 fn checkpoint_line(c: &CheckpointRow) -> serde_json::Value {

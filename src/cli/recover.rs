@@ -42,12 +42,13 @@ pub async fn run(a: RecoverArgs) -> anyhow::Result<Exit> {
     let done = recover::apply(&store, &plan, &out).await?;
     let r = done.removed;
     outln!(
-        "kept {} records (the checkpoint signed at size {}); removed {} records, {} checkpoints and {} tree nodes \
-         beyond it; the removed records and checkpoints are in {}",
+        "kept {} records (the checkpoint signed at size {}); removed {} records, {} checkpoints, {} cosignatures \
+         and {} tree nodes beyond it; the removed records, checkpoints and cosignatures are in {}",
         done.size,
         done.size,
         r.records,
         r.checkpoints,
+        r.cosignatures,
         r.nodes,
         done.file.display()
     );

@@ -61,6 +61,9 @@ pub struct Truncated {
     pub records: u64,
     pub nodes: u64,
     pub checkpoints: u64,
+    /// Witnesses' cosignatures of the removed checkpoints: kept, they would be served (and
+    /// copied into bundles) beside a later checkpoint of the same size and another root.
+    pub cosignatures: u64,
 }
 
 /// `(level, first index)` of the node ranges that reach past `size` leaves, for levels below
@@ -124,7 +127,7 @@ macro_rules! tail_backend {
                 row.as_ref().map(checkpoint_from_row).transpose()
             }
 
-            /// Removes every record, tree node and checkpoint beyond `t.size` and writes `t.head`,
+            /// Removes every record, tree node, checkpoint and cosignature beyond `t.size` and writes `t.head`,
             /// in one transaction under the writer lock, provided the head and the number of
             /// records and checkpoints beyond are still what the caller saved; else nothing.
             pub async fn truncate(
@@ -159,6 +162,9 @@ macro_rules! tail_backend {
                         t.expect_checkpoints
                     ));
                 }
+                let mut q = QueryBuilder::<$Db>::new("DELETE FROM cosignatures WHERE size > ");
+                q.push_bind(size);
+                let cosignatures = q.build().execute(&mut *tx).await?.rows_affected();
                 let (levels, height) = levels_beyond(t.size);
                 let mut q = QueryBuilder::<$Db>::new("DELETE FROM merkle_nodes WHERE level < 0 OR level >= ");
                 q.push_bind(i64::from(height));
@@ -183,7 +189,7 @@ macro_rules! tail_backend {
                     QueryBuilder::<$Db>::new($announce).build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
-                Ok(Truncated { records, nodes, checkpoints })
+                Ok(Truncated { records, nodes, checkpoints, cosignatures })
             }
         }
     };

@@ -765,7 +765,11 @@ fn a_signed_tail_record_is_refused_then_recovered_into_a_file() {
 
     let out = recover(&lab, RECORDS, &[]).ok();
     let file = default_removed(&lab, RECORDS, RECORDS + 1);
-    assert!(out.stdout.contains("removed 1 records, 0 checkpoints and 1 tree nodes"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("removed 1 records, 0 checkpoints, 0 cosignatures and 1 tree nodes"),
+        "{}",
+        out.stdout
+    );
     let name = file.file_name().unwrap().to_str().unwrap();
     assert!(out.stdout.contains(name), "{}", out.stdout);
     let lines = removed_lines(&file);
@@ -797,7 +801,11 @@ fn a_record_beyond_the_head_is_refused_then_recovered() {
     assert_append_refused(&lab, "record 602 is stored beyond the head's 602 records", RECORDS);
     let out_file = lab.path("kept.ndjson");
     let out = recover(&lab, RECORDS, &["--out", out_file.to_str().unwrap()]).ok();
-    assert!(out.stdout.contains("removed 1 records, 0 checkpoints and 1 tree nodes"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("removed 1 records, 0 checkpoints, 0 cosignatures and 1 tree nodes"),
+        "{}",
+        out.stdout
+    );
     let lines = removed_lines(&out_file);
     assert_eq!(lines[1]["seq"].as_u64(), Some(RECORDS));
     assert_recovered(&lab, RECORDS);
@@ -815,7 +823,11 @@ fn a_spare_tree_node_is_refused_then_recovered() {
         RECORDS,
     );
     let out = recover(&lab, RECORDS, &[]).ok();
-    assert!(out.stdout.contains("removed 0 records, 0 checkpoints and 1 tree nodes"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("removed 0 records, 0 checkpoints, 0 cosignatures and 1 tree nodes"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(removed_lines(&default_removed(&lab, RECORDS, RECORDS)).len(), 1, "the head only");
     assert_recovered(&lab, RECORDS);
 }
@@ -831,7 +843,7 @@ fn deleted_checkpoints_are_refused_then_recovered() {
     let out = recover(&lab, 402, &[]).status(2);
     assert!(out.stderr.contains("no checkpoint is stored at size 402"), "{}", out.stderr);
     let out = recover(&lab, 202, &[]).ok();
-    assert!(out.stdout.contains("removed 400 records, 0 checkpoints and "), "{}", out.stdout);
+    assert!(out.stdout.contains("removed 400 records, 0 checkpoints, 0 cosignatures and "), "{}", out.stdout);
     let lines = removed_lines(&default_removed(&lab, 202, RECORDS));
     let seqs: Vec<u64> = lines[1..].iter().map(|l| l["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (202..RECORDS).collect::<Vec<_>>());
@@ -861,19 +873,39 @@ fn recover_keeps_signed_checkpoints_it_removes_and_refuses_a_prefix_that_does_no
     assert!(out.stderr.contains("taken.ndjson"), "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(&taken).unwrap(), "mine\n");
     assert_bad_at(&lab, TARGET, "payload does not match its digest");
-    // Back to 202: the two signed checkpoints beyond are kept in the file, notes verbatim.
+    // Back to 202: the two signed checkpoints beyond are kept in the file, notes verbatim, each
+    // followed by its witnesses' cosignatures, which leave the store with it (kept, they would
+    // sit beside a later checkpoint of the same size and another root); 202's stay.
     let notes = {
         let mut db = Db::open(&lab.db);
         let notes = [db.note(402), db.note(RECORDS)];
+        for (size, witness) in
+            [(202, "w1+00000001"), (402, "w1+00000001"), (402, "w2+00000002"), (RECORDS, "w2+00000002")]
+        {
+            let sql = format!(
+                "INSERT INTO cosignatures (size, witness, line, cosigned_at) VALUES ({size}, '{witness}', '— {witness} AAAA', 7)"
+            );
+            assert_eq!(db.exec(&sql), 1);
+        }
         db.close();
         notes
     };
     let out = recover(&lab, 202, &[]).ok();
-    assert!(out.stdout.contains("removed 400 records, 2 checkpoints"), "{}", out.stdout);
+    assert!(out.stdout.contains("removed 400 records, 2 checkpoints, 3 cosignatures"), "{}", out.stdout);
     let lines = removed_lines(&default_removed(&lab, 202, RECORDS));
     let kept: Vec<&str> =
         lines.iter().filter(|l| l["kind"] == "checkpoint").map(|l| l["note"].as_str().unwrap()).collect();
     assert_eq!(kept, notes.iter().map(String::as_str).collect::<Vec<_>>());
+    let cosigned: Vec<(u64, &str)> = lines
+        .iter()
+        .filter(|l| l["kind"] == "cosignature")
+        .map(|l| (l["size"].as_u64().unwrap(), l["witness"].as_str().unwrap()))
+        .collect();
+    assert_eq!(cosigned, [(402, "w1+00000001"), (402, "w2+00000002"), (RECORDS, "w2+00000002")]);
+    let mut db = Db::open(&lab.db);
+    assert_eq!(db.int("SELECT COUNT(*) FROM cosignatures"), 1, "only the cosignature at 202 stays");
+    assert_eq!(db.int("SELECT MAX(size) FROM cosignatures"), 202);
+    db.close();
     assert_recovered(&lab, 202);
 }
 

@@ -165,7 +165,27 @@ fn a_quorum_passes_a_missing_witness_is_named_and_a_bad_policy_is_refused() {
             assert!(out.contains(&stored), "{out}");
         }
     }
+    // `verify --json` carries what met the policy, for scripts.
+    let json = |policy: &Path| {
+        let out = assay(&["verify", "--db", &demo.db(), "--witness-policy", &s(policy), "--json"]);
+        (out.code, serde_json::from_str::<serde_json::Value>(&out.stdout).expect("verify --json"))
+    };
+    let (code, v) = json(&both);
+    assert_eq!((code, &v["ok"]), (0, &serde_json::json!(true)), "{v}");
+    assert_eq!(v["witnessed"]["size"].as_u64(), Some(size.parse().expect("a size")), "{v}");
+    assert_eq!(v["witnessed"]["quorum"].as_u64(), Some(2), "{v}");
+    let names: Vec<&str> = v["witnessed"]["cosigned"]
+        .as_array()
+        .expect("cosigned")
+        .iter()
+        .map(|c| c[0].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["witness.test/w1", "witness.test/w2"], "{v}");
     let with_w3 = policy(&demo, "w3.policy", &[&w1.vkey, &w3, &w2.vkey], 3);
+    let (code, v) = json(&with_w3);
+    assert_eq!((code, &v["ok"]), (1, &serde_json::json!(false)), "{v}");
+    assert!(v["reason"].as_str().unwrap_or_default().contains("missing: witness.test/w3"), "{v}");
+    assert!(v.get("witnessed").is_none(), "no quorum, no `witnessed`: {v}");
     for (what, code, out) in checks(&demo, &f, Some(&with_w3)) {
         assert_eq!(code, 1, "{what}: {out}");
         assert!(out.contains("2 of the 3") && out.contains("missing: witness.test/w3"), "{what}: {out}");
