@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::Signer as _;
 
 use crate::keys::{
-    KeyError, decode_material_for, encode_material_for, key_id_for, parse_hex_id, valid_key_name,
+    KeyError, key_id_for, parse_signer, parse_verifier, signer_from_seed, signer_text, verifier_text,
 };
 use crate::note::{Note, NoteSignature};
 
@@ -57,35 +57,18 @@ pub struct CosignerVerifier {
 impl Cosigner {
     /// A key from a 32-byte seed (the caller draws the randomness).
     pub fn from_seed(name: &str, seed: [u8; 32]) -> Result<Cosigner, KeyError> {
-        if !valid_key_name(name) {
-            return Err(KeyError::Name(name.to_owned()));
-        }
-        let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let id = key_id(name, signing.verifying_key().as_bytes());
-        Ok(Cosigner { name: name.to_owned(), id, signing })
+        let (name, id, signing) = signer_from_seed(name, ALG_COSIGNATURE_V1, seed)?;
+        Ok(Cosigner { name, id, signing })
     }
 
     /// Parses `PRIVATE+KEY+<name>+<hexid>+base64(0x04 ‖ seed)`; checks the id.
     pub fn parse(text: &str) -> Result<Cosigner, KeyError> {
-        let parts: Vec<&str> = text.trim_end().splitn(5, '+').collect();
-        let [private, key, name, hexid, material] = parts[..] else {
-            return Err(KeyError::Malformed("expected PRIVATE+KEY+<name>+<id>+<key>".into()));
-        };
-        if private != "PRIVATE" || key != "KEY" {
-            return Err(KeyError::Malformed("witness key must start with PRIVATE+KEY+".into()));
-        }
-        let given = parse_hex_id(hexid)?;
-        let seed = decode_material_for(material, ALG_COSIGNATURE_V1)?;
-        let signer = Cosigner::from_seed(name, seed)?;
-        if signer.id != given {
-            return Err(KeyError::IdMismatch { given, expected: signer.id });
-        }
-        Ok(signer)
+        let (name, id, signing) = parse_signer(text.trim_end(), ALG_COSIGNATURE_V1, "witness key")?;
+        Ok(Cosigner { name, id, signing })
     }
 
     pub fn to_text(&self) -> String {
-        let material = encode_material_for(ALG_COSIGNATURE_V1, &self.signing.to_bytes());
-        format!("PRIVATE+KEY+{}+{:08x}+{material}", self.name, self.id)
+        signer_text(ALG_COSIGNATURE_V1, &self.name, self.id, &self.signing)
     }
     pub fn name(&self) -> &str {
         &self.name
@@ -118,27 +101,12 @@ impl std::fmt::Debug for Cosigner {
 impl CosignerVerifier {
     /// Parses a vkey `<name>+<hexid>+base64(0x04 ‖ public key)`; checks the id.
     pub fn parse(text: &str) -> Result<CosignerVerifier, KeyError> {
-        let parts: Vec<&str> = text.trim_end().splitn(3, '+').collect();
-        let [name, hexid, material] = parts[..] else {
-            return Err(KeyError::Malformed("expected <name>+<id>+<key>".into()));
-        };
-        if !valid_key_name(name) {
-            return Err(KeyError::Name(name.to_owned()));
-        }
-        let given = parse_hex_id(hexid)?;
-        let public = decode_material_for(material, ALG_COSIGNATURE_V1)?;
-        let verifying = ed25519_dalek::VerifyingKey::from_bytes(&public)
-            .map_err(|_| KeyError::Malformed("not a valid Ed25519 public key".into()))?;
-        let expected = key_id(name, &public);
-        if given != expected {
-            return Err(KeyError::IdMismatch { given, expected });
-        }
-        Ok(CosignerVerifier { name: name.to_owned(), id: expected, verifying })
+        let (name, id, verifying) = parse_verifier(text.trim_end(), ALG_COSIGNATURE_V1)?;
+        Ok(CosignerVerifier { name, id, verifying })
     }
 
     pub fn to_text(&self) -> String {
-        let material = encode_material_for(ALG_COSIGNATURE_V1, self.verifying.as_bytes());
-        format!("{}+{:08x}+{material}", self.name, self.id)
+        verifier_text(ALG_COSIGNATURE_V1, &self.name, self.id, &self.verifying)
     }
     pub fn name(&self) -> &str {
         &self.name

@@ -52,35 +52,18 @@ pub struct VerifierKey {
 impl SignerKey {
     /// A key from a 32-byte seed (the caller draws the randomness).
     pub fn from_seed(name: &str, seed: [u8; 32]) -> Result<SignerKey, KeyError> {
-        if !valid_key_name(name) {
-            return Err(KeyError::Name(name.to_owned()));
-        }
-        let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let id = key_id(name, signing.verifying_key().as_bytes());
-        Ok(SignerKey { name: name.to_owned(), id, signing })
+        let (name, id, signing) = signer_from_seed(name, ALG_ED25519, seed)?;
+        Ok(SignerKey { name, id, signing })
     }
 
     /// Parses the signer text form; checks the id matches.
     pub fn parse(text: &str) -> Result<SignerKey, KeyError> {
-        // At most 4 splits: the base64 tail may itself contain '+'.
-        let parts: Vec<&str> = text.splitn(5, '+').collect();
-        let [private, key, name, hexid, material] = parts[..] else {
-            return Err(KeyError::Malformed("expected PRIVATE+KEY+<name>+<id>+<key>".into()));
-        };
-        if private != "PRIVATE" || key != "KEY" {
-            return Err(KeyError::Malformed("signer key must start with PRIVATE+KEY+".into()));
-        }
-        let given = parse_hex_id(hexid)?;
-        let seed = decode_material(material)?;
-        let signer = SignerKey::from_seed(name, seed)?;
-        if signer.id != given {
-            return Err(KeyError::IdMismatch { given, expected: signer.id });
-        }
-        Ok(signer)
+        let (name, id, signing) = parse_signer(text, ALG_ED25519, "signer key")?;
+        Ok(SignerKey { name, id, signing })
     }
 
     pub fn to_text(&self) -> String {
-        format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.id, encode_material(&self.signing.to_bytes()))
+        signer_text(ALG_ED25519, &self.name, self.id, &self.signing)
     }
     pub fn name(&self) -> &str {
         &self.name
@@ -110,26 +93,12 @@ impl VerifierKey {
     /// Parses the verifier text form (split on '+' at most 2 times: base64 may hold '+');
     /// rejects wrong lengths, unknown algorithms and an id that does not match.
     pub fn parse(text: &str) -> Result<VerifierKey, KeyError> {
-        let parts: Vec<&str> = text.splitn(3, '+').collect();
-        let [name, hexid, material] = parts[..] else {
-            return Err(KeyError::Malformed("expected <name>+<id>+<key>".into()));
-        };
-        if !valid_key_name(name) {
-            return Err(KeyError::Name(name.to_owned()));
-        }
-        let given = parse_hex_id(hexid)?;
-        let public = decode_material(material)?;
-        let verifying = ed25519_dalek::VerifyingKey::from_bytes(&public)
-            .map_err(|_| KeyError::Malformed("not a valid Ed25519 public key".into()))?;
-        let expected = key_id(name, &public);
-        if given != expected {
-            return Err(KeyError::IdMismatch { given, expected });
-        }
-        Ok(VerifierKey { name: name.to_owned(), id: expected, verifying })
+        let (name, id, verifying) = parse_verifier(text, ALG_ED25519)?;
+        Ok(VerifierKey { name, id, verifying })
     }
 
     pub fn to_text(&self) -> String {
-        format!("{}+{:08x}+{}", self.name, self.id, encode_material(self.verifying.as_bytes()))
+        verifier_text(ALG_ED25519, &self.name, self.id, &self.verifying)
     }
     pub fn name(&self) -> &str {
         &self.name
@@ -156,21 +125,90 @@ impl VerifierKey {
     }
 }
 
+// The text forms, the name rule and the id rule are the same for every signed-note signature
+// type; only the type byte differs. Note keys (0x01, above) and witness keys (0x04,
+// `crate::cosignature`) are both made and read by these.
+
+/// A key of signature type `alg` from a 32-byte seed: its name, id and signing key.
+pub(crate) fn signer_from_seed(
+    name: &str,
+    alg: u8,
+    seed: [u8; 32],
+) -> Result<(String, u32, ed25519_dalek::SigningKey), KeyError> {
+    if !valid_key_name(name) {
+        return Err(KeyError::Name(name.to_owned()));
+    }
+    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let id = key_id_for(name, alg, signing.verifying_key().as_bytes());
+    Ok((name.to_owned(), id, signing))
+}
+
+/// Parses `PRIVATE+KEY+<name>+<hexid>+base64(alg ‖ seed)`; checks the id. `what` names the
+/// kind of key in the error.
+pub(crate) fn parse_signer(
+    text: &str,
+    alg: u8,
+    what: &str,
+) -> Result<(String, u32, ed25519_dalek::SigningKey), KeyError> {
+    // At most 4 splits: the base64 tail may itself contain '+'.
+    let parts: Vec<&str> = text.splitn(5, '+').collect();
+    let [private, key, name, hexid, material] = parts[..] else {
+        return Err(KeyError::Malformed("expected PRIVATE+KEY+<name>+<id>+<key>".into()));
+    };
+    if private != "PRIVATE" || key != "KEY" {
+        return Err(KeyError::Malformed(format!("{what} must start with PRIVATE+KEY+")));
+    }
+    let given = parse_hex_id(hexid)?;
+    let seed = decode_material_for(material, alg)?;
+    let signer = signer_from_seed(name, alg, seed)?;
+    if signer.1 != given {
+        return Err(KeyError::IdMismatch { given, expected: signer.1 });
+    }
+    Ok(signer)
+}
+
+/// Parses `<name>+<hexid>+base64(alg ‖ public key)` (split on '+' at most 2 times: base64 may
+/// hold '+'); rejects wrong lengths, other types and an id that does not match.
+pub(crate) fn parse_verifier(
+    text: &str,
+    alg: u8,
+) -> Result<(String, u32, ed25519_dalek::VerifyingKey), KeyError> {
+    let parts: Vec<&str> = text.splitn(3, '+').collect();
+    let [name, hexid, material] = parts[..] else {
+        return Err(KeyError::Malformed("expected <name>+<id>+<key>".into()));
+    };
+    if !valid_key_name(name) {
+        return Err(KeyError::Name(name.to_owned()));
+    }
+    let given = parse_hex_id(hexid)?;
+    let public = decode_material_for(material, alg)?;
+    let verifying = ed25519_dalek::VerifyingKey::from_bytes(&public)
+        .map_err(|_| KeyError::Malformed("not a valid Ed25519 public key".into()))?;
+    let expected = key_id_for(name, alg, &public);
+    if given != expected {
+        return Err(KeyError::IdMismatch { given, expected });
+    }
+    Ok((name.to_owned(), expected, verifying))
+}
+
+pub(crate) fn signer_text(alg: u8, name: &str, id: u32, signing: &ed25519_dalek::SigningKey) -> String {
+    format!("PRIVATE+KEY+{name}+{id:08x}+{}", encode_material_for(alg, &signing.to_bytes()))
+}
+
+pub(crate) fn verifier_text(alg: u8, name: &str, id: u32, verifying: &ed25519_dalek::VerifyingKey) -> String {
+    format!("{name}+{id:08x}+{}", encode_material_for(alg, verifying.as_bytes()))
+}
+
 /// Exactly 8 hex digits. `u32::from_str_radix` alone would also accept a sign or fewer digits.
-pub(crate) fn parse_hex_id(s: &str) -> Result<u32, KeyError> {
+fn parse_hex_id(s: &str) -> Result<u32, KeyError> {
     if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(KeyError::Malformed(format!("key id {s:?} is not 8 hex digits")));
     }
     u32::from_str_radix(s, 16).map_err(|e| KeyError::Malformed(format!("key id {s:?}: {e}")))
 }
 
-/// base64(0x01 ‖ 32 bytes) → the 32 bytes.
-fn decode_material(s: &str) -> Result<[u8; 32], KeyError> {
-    decode_material_for(s, ALG_ED25519)
-}
-
 /// base64(alg ‖ 32 bytes) → the 32 bytes; any other algorithm byte is [`KeyError::Algorithm`].
-pub(crate) fn decode_material_for(s: &str, want: u8) -> Result<[u8; 32], KeyError> {
+fn decode_material_for(s: &str, want: u8) -> Result<[u8; 32], KeyError> {
     let raw = b64::decode_any(s).map_err(|e| KeyError::Malformed(e.to_string()))?;
     let Some((&alg, rest)) = raw.split_first() else {
         return Err(KeyError::Length(0));
@@ -181,11 +219,7 @@ pub(crate) fn decode_material_for(s: &str, want: u8) -> Result<[u8; 32], KeyErro
     rest.try_into().map_err(|_| KeyError::Length(rest.len()))
 }
 
-fn encode_material(key: &[u8; 32]) -> String {
-    encode_material_for(ALG_ED25519, key)
-}
-
-pub(crate) fn encode_material_for(alg: u8, key: &[u8; 32]) -> String {
+fn encode_material_for(alg: u8, key: &[u8; 32]) -> String {
     let mut raw = Vec::with_capacity(33);
     raw.push(alg);
     raw.extend_from_slice(key);
