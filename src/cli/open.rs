@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context;
 use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobStore};
 use assay::ledger::{Ledger, LedgerOptions};
-use assay::store::{Durability, Store};
+use assay::store::{Durability, Store, StoreError};
 use assay_events::keys::SignerKey;
 
 use super::{DbTarget, LedgerKeyArgs, keys};
@@ -32,7 +32,10 @@ pub async fn existing(target: &str, durability: Durability) -> anyhow::Result<St
             _ => {}
         }
     }
-    let store = Store::open(target, durability, false).await?;
+    let store = match Store::open(target, durability, false).await {
+        Err(StoreError::NoLedger(_)) => anyhow::bail!(no_ledger(target)),
+        opened => opened?,
+    };
     // No head and no records: nothing was ever initialized here. A log with records but no
     // head row is a damaged ledger, for `assay verify` to report, not a missing one.
     if store.head().await?.is_none() && store.records(0, 1).await?.is_empty() {

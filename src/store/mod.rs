@@ -69,6 +69,9 @@ pub enum Durability {
 pub enum StoreError {
     #[error("cannot open the ledger database {target}: {source}")]
     Open { target: String, source: sqlx::Error },
+    /// Opened without `create`, and the database holds no ledger (no `head` table).
+    #[error("no ledger in {0}")]
+    NoLedger(String),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]

@@ -118,6 +118,16 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(open_err)?;
+        if !create {
+            // Opening is not making: migrations bring an existing ledger up to date, but an
+            // empty database (or schema) is left as it was found, without ledger tables.
+            let exists: bool =
+                sqlx::query_scalar("SELECT to_regclass('head') IS NOT NULL").fetch_one(&pool).await?;
+            if !exists {
+                pool.close().await;
+                return Err(StoreError::NoLedger(redact(url)));
+            }
+        }
         sqlx::migrate!("schemas/sql/postgres").run(&pool).await?;
         Ok(PgStore { pool })
     }

@@ -325,3 +325,24 @@ fn postgres_migrations_are_the_sqlite_ones_in_dialect() {
         assert_eq!(postgres, translated, "{} differs beyond the dialect mapping", name.to_string_lossy());
     }
 }
+
+/// A database (or schema) without a ledger is refused with the advice to run `assay init`, and
+/// left as it was: opening runs no migration there.
+#[test]
+fn a_schema_without_a_ledger_is_refused_and_left_empty() {
+    let Some(url) = store::fresh_pg("noledger") else { return };
+    let (base, schema) = url.split_once("?schema=").expect("a schema URL");
+    store::run_sql(base, &format!("CREATE SCHEMA {schema}")).expect("an empty schema");
+    for args in [vec!["verify", "--db", url.as_str()], vec!["log", "--db", url.as_str()]] {
+        let out = assay(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("no ledger at") && stderr.contains("assay init"), "{args:?}: {stderr}");
+    }
+    let tables = format!(
+        "DO $$ BEGIN IF EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = '{schema}') \
+         THEN RAISE EXCEPTION 'tables were created in {schema}'; END IF; END $$"
+    );
+    store::run_sql(base, &tables).expect("no table in the schema");
+    store::run_sql(base, &format!("DROP SCHEMA {schema} CASCADE")).expect("dropped");
+}
