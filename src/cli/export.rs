@@ -212,11 +212,11 @@ async fn with_evidence(
         Source::Db(store) => {
             let db = a.source.db.as_deref().unwrap_or("assay.db");
             let blobs = BlobStore::open(db, u64::MAX).await?;
-            export_bundle_with_evidence(store, Blobs::Store(&blobs), &a.artifact, key, &a.out, now).await
+            export_bundle_with_evidence(store, Blobs::Store(blobs), &a.artifact, key, &a.out, now).await
         }
         Source::Server(server) => {
             let client = a.source.server.client()?.context("--server: no client")?;
-            export_bundle_with_evidence(server, Blobs::Server(&client), &a.artifact, key, &a.out, now).await
+            export_bundle_with_evidence(server, Blobs::Server(client), &a.artifact, key, &a.out, now).await
         }
     };
     match result {
