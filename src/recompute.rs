@@ -35,7 +35,8 @@ use assay_projections::audit::{Agg, Check, ClaimVerdict, MetricPoint};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::blobs::{BlobError, BlobName, BlobReader, BlobState, BlobStore, Check as BlobCheck};
+use crate::blobs::source::{BlobSource, Piece, SourceError};
+use crate::blobs::{BlobError, BlobName, BlobState, BlobStore, Check as BlobCheck};
 use crate::client::{Client, ClientError};
 use crate::store::{Store, StoreError};
 
@@ -57,6 +58,8 @@ pub enum RecomputeError {
     TooManyPoints,
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
     #[error("the server sent record {seq} that is not a CloudEvent: {problem}")]
     Unreadable { seq: u64, problem: String },
 }
@@ -70,43 +73,12 @@ pub enum Evidence<'a> {
     Server(&'a Client),
 }
 
-/// One blob being read, a chunk at a time.
-enum Reader {
-    Local(BlobReader),
-    Server(reqwest::Response),
-}
-
-/// What the next read gave.
-enum Chunk {
-    Bytes(Vec<u8>),
-    End,
-    /// The bytes are not the blob's: the store found them damaged, or the server cut the
-    /// download short (it does so when the stored bytes no longer hash to the name).
-    Damaged,
-}
-
-impl Reader {
-    /// The blob `name` from its beginning; `None` when it is not stored.
-    async fn open(from: Evidence<'_>, name: &BlobName) -> Result<Option<Reader>, RecomputeError> {
-        Ok(match from {
-            Evidence::Local { blobs, .. } => blobs.read(name, 0, u64::MAX).await?.map(Reader::Local),
-            Evidence::Server(client) => client.get_blob(name).await?.map(Reader::Server),
-        })
-    }
-
-    async fn next(&mut self) -> Result<Chunk, RecomputeError> {
+impl Evidence<'_> {
+    /// Where its blobs are read.
+    fn blobs(&self) -> BlobSource {
         match self {
-            Reader::Local(reader) => match reader.next_chunk().await {
-                Ok(Some(chunk)) => Ok(Chunk::Bytes(chunk)),
-                Ok(None) => Ok(Chunk::End),
-                Err(BlobError::Damaged { .. }) => Ok(Chunk::Damaged),
-                Err(e) => Err(e.into()),
-            },
-            Reader::Server(response) => match response.chunk().await {
-                Ok(Some(chunk)) => Ok(Chunk::Bytes(chunk.to_vec())),
-                Ok(None) => Ok(Chunk::End),
-                Err(_) => Ok(Chunk::Damaged),
-            },
+            Evidence::Local { blobs, .. } => BlobSource::Store((*blobs).clone()),
+            Evidence::Server(client) => BlobSource::Server((*client).clone()),
         }
     }
 }
@@ -261,14 +233,14 @@ type Series = BTreeMap<(String, String), Vec<MetricPoint>>;
 /// Reads one metrics file into `series` (only the metrics in `wanted`); a problem when it is
 /// missing, damaged, or holds a line that is not a metric (its points are then not kept).
 async fn read_file(
-    from: Evidence<'_>,
+    blobs: &BlobSource,
     file: &Kept,
     index: u64,
     wanted: &BTreeSet<(String, String)>,
     series: &mut Series,
     points: &mut usize,
 ) -> Result<Option<String>, RecomputeError> {
-    let Some(mut reader) = Reader::open(from, &file.name).await? else {
+    let Some(mut reader) = blobs.open(&file.name).await? else {
         return Ok(Some("missing".into()));
     };
     let mut check = BlobCheck::default();
@@ -302,9 +274,9 @@ async fn read_file(
     };
     loop {
         let chunk = match reader.next().await? {
-            Chunk::Bytes(chunk) => chunk,
-            Chunk::End => break,
-            Chunk::Damaged => return Ok(Some("damaged".into())),
+            Piece::Bytes(chunk) => chunk,
+            Piece::End => break,
+            Piece::Damaged(_) => return Ok(Some("damaged".into())),
         };
         check.update(&chunk);
         for &b in &chunk {
@@ -354,11 +326,14 @@ pub async fn recompute(
     let runs: BTreeSet<String> = needs.iter().map(|n| n.2.clone()).collect();
     let wanted: BTreeSet<(String, String)> = needs.iter().map(|n| (n.2.clone(), n.3.clone())).collect();
     let files = kept_files(from, &runs).await?;
+    let blobs = from.blobs();
     let (mut series, mut points, mut problems) = (Series::new(), 0usize, Vec::new());
     let mut keeping: BTreeSet<&str> = BTreeSet::new();
     for (index, file) in files.iter().enumerate() {
         keeping.insert(file.run.as_str());
-        if let Some(problem) = read_file(from, file, index as u64, &wanted, &mut series, &mut points).await? {
+        if let Some(problem) =
+            read_file(&blobs, file, index as u64, &wanted, &mut series, &mut points).await?
+        {
             problems.push(Problem {
                 run: file.run.clone(),
                 path: file.path.clone(),

@@ -20,9 +20,9 @@ use tokio::io::AsyncWriteExt;
 use super::ExportError;
 use super::bundle::{BundleSummary, plan, write_files};
 use super::source::LedgerSource;
+use crate::blobs::BlobName;
 use crate::blobs::cited::cited_in;
-use crate::blobs::{BlobName, BlobReader, BlobStore};
-use crate::client::Client;
+use crate::blobs::source::{BlobSource, Download, Piece};
 use crate::http::bundle::tar_stream::{TRAILER_BYTES, head, padding};
 
 /// The manifest's name in the tar.
@@ -87,61 +87,12 @@ pub fn files_of<'a>(records: impl Iterator<Item = &'a Record>) -> Result<Vec<Evi
     Ok(files)
 }
 
-/// Where the blobs come from: the ledger's store, or a server's `GET /v1/blobs/`.
-#[derive(Clone)]
-pub enum Blobs {
-    Store(BlobStore),
-    Server(Client),
-}
-
-enum Chunks {
-    Store(BlobReader),
-    Server(reqwest::Response),
-}
-
-impl Chunks {
-    async fn next(&mut self) -> Result<Option<Vec<u8>>, String> {
-        match self {
-            Chunks::Store(r) => r.next_chunk().await.map_err(|e| e.to_string()),
-            Chunks::Server(r) => r.chunk().await.map(|c| c.map(|b| b.to_vec())).map_err(|e| e.to_string()),
-        }
-    }
-}
-
-impl Blobs {
-    async fn size(&self, name: &BlobName) -> Result<Option<u64>, ExportError> {
-        match self {
-            Blobs::Store(s) => {
-                s.size(name).await.map_err(|e| ExportError::Invalid(format!("the evidence store: {e}")))
-            }
-            Blobs::Server(c) => {
-                c.blob_size(name).await.map_err(|e| ExportError::Invalid(format!("the server: {e}")))
-            }
-        }
-    }
-
-    async fn open(&self, name: &BlobName) -> Result<Option<Chunks>, ExportError> {
-        match self {
-            Blobs::Store(s) => Ok(s
-                .read(name, 0, u64::MAX)
-                .await
-                .map_err(|e| ExportError::Invalid(format!("the evidence store: {e}")))?
-                .map(Chunks::Store)),
-            Blobs::Server(c) => Ok(c
-                .get_blob(name)
-                .await
-                .map_err(|e| ExportError::Invalid(format!("the server: {e}")))?
-                .map(Chunks::Server)),
-        }
-    }
-}
-
 /// The evidence tar of some files, checked against the store and laid out: its exact length is
 /// known before its first byte (the HTTP bundle sends it inside its own tar, with a
 /// `Content-Length`), and [`EvidenceTar::next`] produces it a piece at a time, each blob read a
 /// chunk at a time and hashed as it goes.
 pub struct EvidenceTar {
-    blobs: Blobs,
+    blobs: BlobSource,
     /// The manifest's entry (header, bytes, padding), until it is produced.
     manifest: Option<Vec<u8>>,
     /// Each distinct blob once, with the citation whose recorded size it must have.
@@ -159,7 +110,7 @@ pub struct EvidenceTar {
 struct Reading {
     name: BlobName,
     file: EvidenceFile,
-    chunks: Chunks,
+    chunks: Download,
     hasher: blake3::Hasher,
     bytes: u64,
 }
@@ -167,7 +118,11 @@ struct Reading {
 impl EvidenceTar {
     /// Lays out the tar of `files` (modified at `mtime`, Unix seconds). An error names every
     /// cited blob that is missing from `blobs` or stored with another size than recorded.
-    pub async fn plan(blobs: Blobs, files: &[EvidenceFile], mtime: u64) -> Result<EvidenceTar, ExportError> {
+    pub async fn plan(
+        blobs: BlobSource,
+        files: &[EvidenceFile],
+        mtime: u64,
+    ) -> Result<EvidenceTar, ExportError> {
         // Each distinct blob once, with the size its first citation records and the file it is.
         let mut distinct: BTreeMap<BlobName, &EvidenceFile> = BTreeMap::new();
         for f in files {
@@ -176,7 +131,7 @@ impl EvidenceTar {
         }
         let mut problems = Vec::new();
         for (name, f) in &distinct {
-            match blobs.size(name).await? {
+            match blobs.size(name).await.map_err(|e| ExportError::Invalid(e.to_string()))? {
                 None => problems
                     .push(format!("{name} ({}, event {}): missing from the evidence store", f.path, f.event)),
                 Some(bytes) if bytes != f.bytes => problems.push(format!(
@@ -240,8 +195,11 @@ impl EvidenceTar {
                         r.name, r.file.path, r.file.event
                     ))
                 };
-                match r.chunks.next().await.map_err(damaged)? {
-                    Some(chunk) => {
+                // A store that fails mid-read leaves the tar as unwritable as damaged bytes do.
+                let piece = r.chunks.next().await.map_err(|e| damaged(e.to_string()))?;
+                match piece {
+                    Piece::Damaged(detail) => return Err(damaged(detail)),
+                    Piece::Bytes(chunk) => {
                         r.bytes += chunk.len() as u64;
                         if r.bytes > r.file.bytes {
                             return Err(damaged(format!("longer than the {} bytes recorded", r.file.bytes)));
@@ -249,7 +207,7 @@ impl EvidenceTar {
                         r.hasher.update(&chunk);
                         return Ok(Some(chunk));
                     }
-                    None => {
+                    Piece::End => {
                         let found = BlobName::of_hash(&r.hasher);
                         if r.bytes != r.file.bytes || found != r.name {
                             return Err(damaged(format!("the stored bytes ({}) hash to {found}", r.bytes)));
@@ -270,7 +228,8 @@ impl EvidenceTar {
                 self.trailer_sent = true;
                 return Ok(Some(vec![0u8; TRAILER_BYTES as usize]));
             };
-            let chunks = self.blobs.open(&name).await?.ok_or_else(|| {
+            let opened = self.blobs.open(&name).await.map_err(|e| ExportError::Invalid(e.to_string()))?;
+            let chunks = opened.ok_or_else(|| {
                 ExportError::Evidence(format!(
                     "{name} ({}, event {}): missing from the evidence store; nothing written",
                     file.path, file.event
@@ -288,7 +247,7 @@ impl EvidenceTar {
 /// tar from `blobs`. When a cited blob is missing or damaged nothing is written.
 pub async fn export_bundle_with_evidence<S: LedgerSource>(
     src: &S,
-    blobs: Blobs,
+    blobs: BlobSource,
     slug: &str,
     ledger_key: &SignerKey,
     out: &Path,
@@ -314,7 +273,7 @@ pub async fn export_bundle_with_evidence<S: LedgerSource>(
 
 /// Writes the tar of `files` to `out` (through a temporary name, renamed once whole).
 pub async fn write_tar(
-    blobs: Blobs,
+    blobs: BlobSource,
     files: &[EvidenceFile],
     out: &Path,
 ) -> Result<EvidenceSummary, ExportError> {

@@ -21,9 +21,10 @@ use super::error::ApiError;
 use super::extract::Path;
 use super::state::AppState;
 use super::wire::ErrorBody;
+use crate::blobs::source::BlobSource;
 use crate::export::ExportError;
 use crate::export::bundle::{Bundle, plan};
-use crate::export::evidence_tar::{Blobs, EvidenceTar, files_of};
+use crate::export::evidence_tar::{EvidenceTar, files_of};
 use tar_stream::{Entry, TRAILER_BYTES, Tar, head, padding};
 
 /// Bytes of one bundle download at most: a bundle holds every event its verdict rests on. The
@@ -153,7 +154,7 @@ async fn evidence_tar(
         return Err(ApiError::unavailable("this server keeps no evidence store"));
     };
     let bytes_max = blobs.bytes_max();
-    let tar = EvidenceTar::plan(Blobs::Store(blobs), cited, mtime).await.map_err(|e| match e {
+    let tar = EvidenceTar::plan(BlobSource::Store(blobs), cited, mtime).await.map_err(|e| match e {
         ExportError::Evidence(detail) => ApiError::new(StatusCode::CONFLICT, "evidence_not_synced", detail),
         other => ApiError::internal("bundle", other.to_string()),
     })?;

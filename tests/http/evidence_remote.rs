@@ -1,7 +1,7 @@
 //! The evidence store through a server, over real HTTP: `assay audit
 //! --recompute-from-evidence --server` reads the log and the metrics files kept as evidence
 //! through `GET /v1/events` and `GET /v1/blobs/{blake3}`, and agrees with the same audit over
-//! `--db`.
+//! `--db`. Its `put` and `capture` serve the other evidence tests of this binary.
 
 use crate::support::http as app;
 
@@ -24,8 +24,8 @@ pub async fn put(app: &App, key: &SignerKey, bytes: &[u8]) {
     assert!(r.status().is_success(), "{}", r.status());
 }
 
-/// An `evidence.captured` of `run` listing `files` (path, contents); its event digest.
-pub async fn capture(app: &App, key: &SignerKey, run: &str, files: &[(&str, &[u8])]) -> String {
+/// An `evidence.captured` of `run` listing `files` (path, contents); its (seq, digest).
+pub async fn capture(app: &App, key: &SignerKey, run: &str, files: &[(&str, &[u8])]) -> (u64, String) {
     let listed: Vec<Value> = files
         .iter()
         .map(|(path, bytes)| json!({"path": path, "blake3": BlobName::of(bytes).to_hex(), "bytes": bytes.len()}))
@@ -34,7 +34,7 @@ pub async fn capture(app: &App, key: &SignerKey, run: &str, files: &[(&str, &[u8
         files.iter().map(|(path, bytes)| format!("{}  {path}\n", BlobName::of(bytes))).collect();
     let data = json!({"run": run, "files": listed,
                       "bundle_digest": blake3::hash(manifest.as_bytes()).to_hex().to_string()});
-    app.append_ok(&[envelope(key, "evidence.captured", &format!("run/{run}"), data)]).await.remove(0).1
+    app.append_ok(&[envelope(key, "evidence.captured", &format!("run/{run}"), data)]).await.remove(0)
 }
 
 fn metric(key: &SignerKey, run: &str, step: u64, value: f64) -> Vec<u8> {
@@ -52,7 +52,7 @@ async fn recompute_from_evidence_reads_the_log_and_blobs_through_the_server() {
         b"{\"name\":\"loss\",\"step\":0,\"value\":3.5}\n{\"name\":\"loss\",\"step\":1,\"value\":1.25}\n";
     put(&app, &worker, lines).await;
     app.append_ok(&[metric(&worker, "r-1", 0, 3.5), metric(&worker, "r-1", 1, 1.25)]).await;
-    let evidence = capture(&app, &worker, "r-1", &[("metrics.jsonl", lines)]).await;
+    let (_, evidence) = capture(&app, &worker, "r-1", &[("metrics.jsonl", lines)]).await;
     let check =
         json!({"kind": "metric", "run": "r-1", "metric": "loss", "agg": "last", "op": "le", "value": "2"});
     let claim = json!({"artifact": "paper", "claim": "last", "statement": "loss is low",
