@@ -257,6 +257,26 @@ impl Client {
         self.json(req).await
     }
 
+    /// Asks the server to collect the blobs no event cites that were stored more than
+    /// `older_than_s` seconds ago (`POST /v1/blobs/gc`), signed by `key` (an admin's).
+    pub async fn gc_blobs(
+        &self,
+        key: &SignerKey,
+        older_than_s: u64,
+        dry_run: bool,
+    ) -> Result<crate::http::wire::BlobGcBody, ClientError> {
+        let at_s = crate::clock::now_ns() / 1_000_000_000;
+        let request = crate::http::wire::BlobGcRequest { older_than_s, dry_run, at_s };
+        let body = serde_json::to_vec(&request).expect("a request serializes");
+        let req = self
+            .request(reqwest::Method::POST, "/v1/blobs/gc")
+            .timeout(BLOB_TIMEOUT)
+            .header(signed::SIGNATURE_HEADER, signed::gc_header_value(key, &body))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.json(req).await
+    }
+
     /// The size of the blob `name`, if the server stores it (`HEAD /v1/blobs/{blake3}`).
     pub async fn blob_size(&self, name: &BlobName) -> Result<Option<u64>, ClientError> {
         match self.send(self.request(reqwest::Method::HEAD, &format!("/v1/blobs/{name}"))).await {

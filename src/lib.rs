@@ -28,6 +28,7 @@ pub mod proof;
 pub mod recompute;
 pub mod recover;
 pub mod replay;
+pub mod replay_remote;
 pub mod report;
 pub mod schema;
 pub mod sink;

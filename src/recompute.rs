@@ -18,6 +18,9 @@
 //! from the evidence store, damaged (its bytes do not hash to its name), or holds a line that
 //! is not a metric.
 //!
+//! The log and its evidence are read from a ledger opened here or through a server
+//! ([`Evidence`]: `GET /v1/events?type=evidence.captured`, `GET /v1/blobs/{blake3}`).
+//!
 //! Bounded: a line of at most [`LINE_BYTES_MAX`] bytes (a longer one is a finding), at most
 //! [`POINTS_MAX`] points kept (only those of the (run, metric) pairs claims need), blobs read
 //! a chunk at a time.
@@ -32,7 +35,9 @@ use assay_projections::audit::{Agg, Check, ClaimVerdict, MetricPoint};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::blobs::source::{BlobSource, Piece, SourceError};
 use crate::blobs::{BlobError, BlobName, BlobState, BlobStore, Check as BlobCheck};
+use crate::client::{Client, ClientError};
 use crate::store::{Store, StoreError};
 
 /// The longest metrics line read.
@@ -51,6 +56,31 @@ pub enum RecomputeError {
     Blobs(#[from] BlobError),
     #[error("the metrics files hold more than {POINTS_MAX} points of the claimed metrics; not recomputed")]
     TooManyPoints,
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("the server sent record {seq} that is not a CloudEvent: {problem}")]
+    Unreadable { seq: u64, problem: String },
+}
+
+/// Where the log's `evidence.captured` events and their blobs are read.
+#[derive(Clone, Copy)]
+pub enum Evidence<'a> {
+    /// A ledger opened here and its evidence store.
+    Local { store: &'a Store, blobs: &'a BlobStore },
+    /// A server's `GET /v1/events` and `GET /v1/blobs/{blake3}`.
+    Server(&'a Client),
+}
+
+impl Evidence<'_> {
+    /// Where its blobs are read.
+    fn blobs(&self) -> BlobSource {
+        match self {
+            Evidence::Local { blobs, .. } => BlobSource::Store((*blobs).clone()),
+            Evidence::Server(client) => BlobSource::Server((*client).clone()),
+        }
+    }
 }
 
 /// Whether an evidence file at `path` is a metrics file.
@@ -150,15 +180,36 @@ struct Kept {
 
 /// The metrics files the runs in `runs` kept, in the order of their `evidence.captured`, each
 /// blob once per run.
-async fn kept_files(store: &Store, runs: &BTreeSet<String>) -> Result<Vec<Kept>, RecomputeError> {
+async fn kept_files(from: Evidence<'_>, runs: &BTreeSet<String>) -> Result<Vec<Kept>, RecomputeError> {
     let ty = EventType::EvidenceCaptured.as_str();
     let (mut kept, mut seen) = (Vec::new(), BTreeSet::new());
-    let mut from = 0;
-    loop {
-        let page = store.records_filtered(from, PAGE_RECORDS, Some(ty), None).await?;
-        for stored in &page {
-            let record = stored.to_record()?;
-            let data = &record.event.data;
+    let mut next = Some(0);
+    while let Some(from_seq) = next {
+        let datas: Vec<Value> = match from {
+            Evidence::Local { store, .. } => {
+                let page = store.records_filtered(from_seq, PAGE_RECORDS, Some(ty), None).await?;
+                next = match page.last() {
+                    Some(last) if page.len() == PAGE_RECORDS as usize => Some(last.seq + 1),
+                    _ => None,
+                };
+                page.iter()
+                    .map(|stored| Ok(stored.to_record()?.event.data))
+                    .collect::<Result<_, StoreError>>()?
+            }
+            Evidence::Server(client) => {
+                let page = client.events(from_seq, PAGE_RECORDS, Some(ty), None).await?;
+                next = page.next;
+                page.records
+                    .iter()
+                    .map(|r| {
+                        let event = assay_events::cloudevent::CloudEvent::parse(r.event.get().as_bytes())
+                            .map_err(|e| RecomputeError::Unreadable { seq: r.seq, problem: e.to_string() })?;
+                        Ok(event.data)
+                    })
+                    .collect::<Result<_, RecomputeError>>()?
+            }
+        };
+        for data in &datas {
             let Some(run) = data.get("run").and_then(Value::as_str).filter(|r| runs.contains(*r)) else {
                 continue;
             };
@@ -172,11 +223,8 @@ async fn kept_files(store: &Store, runs: &BTreeSet<String>) -> Result<Vec<Kept>,
                 }
             }
         }
-        match page.last() {
-            Some(last) if page.len() == PAGE_RECORDS as usize => from = last.seq + 1,
-            _ => return Ok(kept),
-        }
     }
+    Ok(kept)
 }
 
 /// (run, metric) → points, from the metrics files.
@@ -185,14 +233,14 @@ type Series = BTreeMap<(String, String), Vec<MetricPoint>>;
 /// Reads one metrics file into `series` (only the metrics in `wanted`); a problem when it is
 /// missing, damaged, or holds a line that is not a metric (its points are then not kept).
 async fn read_file(
-    blobs: &BlobStore,
+    blobs: &BlobSource,
     file: &Kept,
     index: u64,
     wanted: &BTreeSet<(String, String)>,
     series: &mut Series,
     points: &mut usize,
 ) -> Result<Option<String>, RecomputeError> {
-    let Some(mut reader) = blobs.read(&file.name, 0, u64::MAX).await? else {
+    let Some(mut reader) = blobs.open(&file.name).await? else {
         return Ok(Some("missing".into()));
     };
     let mut check = BlobCheck::default();
@@ -225,11 +273,10 @@ async fn read_file(
         }
     };
     loop {
-        let chunk = match reader.next_chunk().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => break,
-            Err(BlobError::Damaged { .. }) => return Ok(Some("damaged".into())),
-            Err(e) => return Err(e.into()),
+        let chunk = match reader.next().await? {
+            Piece::Bytes(chunk) => chunk,
+            Piece::End => break,
+            Piece::Damaged(_) => return Ok(Some("damaged".into())),
         };
         check.update(&chunk);
         for &b in &chunk {
@@ -269,22 +316,23 @@ async fn read_file(
 }
 
 /// Recomputes the metric values `claims` rest on from the metrics files kept as evidence
-/// (`p` is the state of the log in `store`; `blobs` its evidence store).
+/// (`p` is the state of the log `from` reads).
 pub async fn recompute(
-    store: &Store,
-    blobs: &BlobStore,
+    from: Evidence<'_>,
     p: &Projections,
     claims: &[&ClaimVerdict],
 ) -> Result<Recomputed, RecomputeError> {
     let needs = needs(p, claims);
     let runs: BTreeSet<String> = needs.iter().map(|n| n.2.clone()).collect();
     let wanted: BTreeSet<(String, String)> = needs.iter().map(|n| (n.2.clone(), n.3.clone())).collect();
-    let files = kept_files(store, &runs).await?;
+    let files = kept_files(from, &runs).await?;
+    let blobs = from.blobs();
     let (mut series, mut points, mut problems) = (Series::new(), 0usize, Vec::new());
     let mut keeping: BTreeSet<&str> = BTreeSet::new();
     for (index, file) in files.iter().enumerate() {
         keeping.insert(file.run.as_str());
-        if let Some(problem) = read_file(blobs, file, index as u64, &wanted, &mut series, &mut points).await?
+        if let Some(problem) =
+            read_file(&blobs, file, index as u64, &wanted, &mut series, &mut points).await?
         {
             problems.push(Problem {
                 run: file.run.clone(),

@@ -204,6 +204,10 @@ enum Keeper {
 }
 
 impl EventSink for LedgerSink {
+    fn keeps_evidence(&self) -> bool {
+        self.evidence.is_some()
+    }
+
     fn keep_evidence(&mut self, path: &Path) -> Result<Option<(String, u64)>, SinkError> {
         let kept = match &self.evidence {
             None => return Ok(None),

@@ -44,6 +44,12 @@ pub trait EventSink {
         let _ = path;
         Ok(None)
     }
+
+    /// Whether [`EventSink::keep_evidence`] keeps files (a campaign then spools its command
+    /// cells' output to keep it). False by default.
+    fn keeps_evidence(&self) -> bool {
+        false
+    }
 }
 
 impl<S: EventSink + ?Sized> EventSink for &mut S {
@@ -53,6 +59,10 @@ impl<S: EventSink + ?Sized> EventSink for &mut S {
 
     fn keep_evidence(&mut self, path: &Path) -> Result<Option<(String, u64)>, SinkError> {
         (**self).keep_evidence(path)
+    }
+
+    fn keeps_evidence(&self) -> bool {
+        (**self).keeps_evidence()
     }
 
     fn submit(&mut self) -> Result<(), SinkError> {
@@ -71,6 +81,10 @@ impl<S: EventSink + ?Sized> EventSink for Box<S> {
 
     fn keep_evidence(&mut self, path: &Path) -> Result<Option<(String, u64)>, SinkError> {
         (**self).keep_evidence(path)
+    }
+
+    fn keeps_evidence(&self) -> bool {
+        (**self).keeps_evidence()
     }
 
     fn submit(&mut self) -> Result<(), SinkError> {

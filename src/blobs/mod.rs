@@ -15,6 +15,7 @@ pub mod gc;
 mod postgres;
 mod removal;
 pub mod signed;
+pub mod source;
 pub mod stored;
 
 use std::fmt;

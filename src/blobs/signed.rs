@@ -3,7 +3,8 @@
 //! authorizes nothing but storing those exact bytes again; the server checks the key is
 //! registered, live, and holds a role that may record evidence (`evidence.captured`). A request
 //! to record `evidence.synced` is signed the same way over `assay evidence sync v1\n<event
-//! digest>\n`.
+//! digest>\n`, and a request to collect unreferenced blobs (`POST /v1/blobs/gc`, an admin's)
+//! over `assay blob gc v1\n` followed by the request body, which names its own time.
 
 use assay_events::keys::SignerKey;
 use base64::Engine as _;
@@ -23,6 +24,18 @@ pub fn message(name: &BlobName) -> Vec<u8> {
 /// with event digest `evidence` (hex) are stored (`POST /v1/evidence/{digest}/sync`).
 pub fn sync_message(evidence: &str) -> Vec<u8> {
     format!("assay evidence sync v1\n{evidence}\n").into_bytes()
+}
+
+/// The bytes signed to ask for a collection whose JSON request body is `body`.
+pub fn gc_message(body: &[u8]) -> Vec<u8> {
+    let mut message = b"assay blob gc v1\n".to_vec();
+    message.extend_from_slice(body);
+    message
+}
+
+/// The header value `key` sends with the collection request `body`.
+pub fn gc_header_value(key: &SignerKey, body: &[u8]) -> String {
+    signed_value(key, &gc_message(body))
 }
 
 /// The header value `key` sends to upload the blob `name`.

@@ -3,7 +3,8 @@
 //! log cites must have its blob, whole; each missing or corrupt one is named (exit status 1).
 //! `assay evidence sync DIGEST… (--db | --server --key K)`: the ledger records `evidence.synced`
 //! for evidence whose files were put after it was appended (`assay::ledger::evidence_sync`).
-//! `assay evidence gc --older-than DURATION --db …`: retention (`assay::blobs::gc`).
+//! `assay evidence gc --older-than DURATION (--db … | --server URL --key ADMIN.key)`: retention
+//! (`assay::blobs::gc`; through a server, `POST /v1/blobs/gc`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -46,6 +47,11 @@ pub struct GcArgs {
     dry_run: bool,
     #[command(flatten)]
     db: ReadDbArgs,
+    #[command(flatten)]
+    server: ServerArgs,
+    /// With --server: the admin key that signs the request.
+    #[arg(long, requires = "server")]
+    key: Option<PathBuf>,
 }
 
 /// `--older-than`: a duration of at least [`gc::OLDER_THAN_MIN`].
@@ -111,6 +117,21 @@ pub async fn run(command: EvidenceCommand) -> anyhow::Result<Exit> {
 }
 
 async fn collect(a: GcArgs) -> anyhow::Result<Exit> {
+    let verb = if a.dry_run { "would remove" } else { "removed" };
+    if let Some(client) = a.server.client()? {
+        let key_path = a.key.as_ref().context("--server needs --key KEY (an admin key)")?;
+        let key = keys::signer("--key", key_path)?;
+        let done = client.gc_blobs(&key, a.older_than.as_secs(), a.dry_run).await?;
+        for item in &done.removed {
+            outln!("{verb}  {}  {}", item.name, item.bytes);
+        }
+        let listed = done.removed.len() as u64;
+        if listed < done.files {
+            outln!("… and {} more", done.files - listed);
+        }
+        outln!("{verb} {} file(s), {} bytes in all", done.files, done.bytes);
+        return Ok(Exit::Ok);
+    }
     // The cutoff is fixed before the cited names are read: whatever is stored after the
     // listing is younger than it (see `assay::blobs::gc`).
     let older_than_ns = i64::try_from(a.older_than.as_nanos()).unwrap_or(i64::MAX);
@@ -120,7 +141,6 @@ async fn collect(a: GcArgs) -> anyhow::Result<Exit> {
     store.close().await;
     let cited: BTreeSet<BlobName> = cited?.into_keys().collect();
     let blobs = BlobStore::open(&a.db.db, u64::MAX).await?;
-    let verb = if a.dry_run { "would remove" } else { "removed" };
     let total = gc::collect(&blobs, cited, cutoff_ns, a.dry_run, move |removal| {
         use std::io::Write as _;
         let line = match removal {

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use assay::blobs::BlobStore;
-use assay::export::evidence_tar::{Blobs, EvidenceSummary, export_bundle_with_evidence};
+use assay::blobs::source::BlobSource;
+use assay::export::evidence_tar::{EvidenceSummary, export_bundle_with_evidence};
 use assay::export::source::ServerSource;
 use assay::export::{
     BundleSummary, ExportError, ExportOptions, export_bundle, export_parquet, files::ROW_GROUP_ROWS,
@@ -212,11 +213,12 @@ async fn with_evidence(
         Source::Db(store) => {
             let db = a.source.db.as_deref().unwrap_or("assay.db");
             let blobs = BlobStore::open(db, u64::MAX).await?;
-            export_bundle_with_evidence(store, Blobs::Store(&blobs), &a.artifact, key, &a.out, now).await
+            export_bundle_with_evidence(store, BlobSource::Store(blobs), &a.artifact, key, &a.out, now).await
         }
         Source::Server(server) => {
             let client = a.source.server.client()?.context("--server: no client")?;
-            export_bundle_with_evidence(server, Blobs::Server(&client), &a.artifact, key, &a.out, now).await
+            export_bundle_with_evidence(server, BlobSource::Server(client), &a.artifact, key, &a.out, now)
+                .await
         }
     };
     match result {

@@ -30,6 +30,9 @@ pub struct ReplayArgs {
 pub struct AuditArgs {
     #[command(flatten)]
     db: ReadDbArgs,
+    /// Read the log (and, with --recompute-from-evidence, its evidence) through a server.
+    #[command(flatten)]
+    server: super::remote::ServerArgs,
     /// Only this artifact; exit status 1 when it does not pass.
     #[arg(long)]
     artifact: Option<String>,
@@ -183,8 +186,19 @@ fn nonzero(counts: &std::collections::BTreeMap<&'static str, u64>) -> String {
     if parts.is_empty() { "none".to_owned() } else { parts.join(", ") }
 }
 
+/// The projections of the log a server holds, replayed from `GET /v1/events`.
+async fn state_through(client: &assay::client::Client) -> anyhow::Result<Projections> {
+    let progress = Progress::new("replaying", "replayed", "records");
+    let p = assay::replay_remote::replay(client, |done| progress.update(done, done)).await;
+    progress.finish();
+    p.with_context(|| format!("replaying the log of {}", client.base()))
+}
+
 pub async fn audit(a: AuditArgs) -> anyhow::Result<Exit> {
-    let p = state(&a.db, None).await?;
+    let p = match a.server.client()? {
+        Some(client) => state_through(&client).await?,
+        None => state(&a.db, None).await?,
+    };
     let report = p.audit_report();
     if a.recompute_from_evidence {
         return recompute(&a, &p, &report).await;
@@ -246,16 +260,22 @@ async fn recompute(
         }
         None => report.claims.iter().collect(),
     };
-    let store = open::store(&a.db).await?;
-    let blobs = assay::blobs::BlobStore::open(&a.db.db, u64::MAX).await;
-    let done = match blobs {
-        Ok(blobs) => {
-            assay::recompute::recompute(&store, &blobs, p, &claims).await.map_err(anyhow::Error::from)
+    use assay::recompute::{Evidence, recompute as recompute_claims};
+    let done = match a.server.client()? {
+        Some(client) => recompute_claims(Evidence::Server(&client), p, &claims).await?,
+        None => {
+            let store = open::store(&a.db).await?;
+            let blobs = assay::blobs::BlobStore::open(&a.db.db, u64::MAX).await;
+            let done = match blobs {
+                Ok(blobs) => recompute_claims(Evidence::Local { store: &store, blobs: &blobs }, p, &claims)
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(e) => Err(e.into()),
+            };
+            store.close().await;
+            done?
         }
-        Err(e) => Err(e.into()),
     };
-    store.close().await;
-    let done = done?;
     if a.json {
         outln!("{}", serde_json::to_string(&done)?);
     } else {

@@ -20,9 +20,9 @@ use tokio::io::AsyncWriteExt;
 use super::ExportError;
 use super::bundle::{BundleSummary, plan, write_files};
 use super::source::LedgerSource;
+use crate::blobs::BlobName;
 use crate::blobs::cited::cited_in;
-use crate::blobs::{BlobName, BlobReader, BlobStore};
-use crate::client::Client;
+use crate::blobs::source::{BlobSource, Download, Piece};
 use crate::http::bundle::tar_stream::{TRAILER_BYTES, head, padding};
 
 /// The manifest's name in the tar.
@@ -87,51 +87,158 @@ pub fn files_of<'a>(records: impl Iterator<Item = &'a Record>) -> Result<Vec<Evi
     Ok(files)
 }
 
-/// Where the blobs come from: the ledger's store, or a server's `GET /v1/blobs/`.
-#[derive(Clone, Copy)]
-pub enum Blobs<'a> {
-    Store(&'a BlobStore),
-    Server(&'a Client),
+/// The evidence tar of some files, checked against the store and laid out: its exact length is
+/// known before its first byte (the HTTP bundle sends it inside its own tar, with a
+/// `Content-Length`), and [`EvidenceTar::next`] produces it a piece at a time, each blob read a
+/// chunk at a time and hashed as it goes.
+pub struct EvidenceTar {
+    blobs: BlobSource,
+    /// The manifest's entry (header, bytes, padding), until it is produced.
+    manifest: Option<Vec<u8>>,
+    /// Each distinct blob once, with the citation whose recorded size it must have.
+    pending: std::collections::VecDeque<(BlobName, EvidenceFile)>,
+    current: Option<Reading>,
+    trailer_sent: bool,
+    bytes: u64,
+    files: usize,
+    distinct: usize,
+    blob_bytes: u64,
+    mtime: u64,
 }
 
-enum Chunks {
-    Store(BlobReader),
-    Server(reqwest::Response),
+/// The blob being produced.
+struct Reading {
+    name: BlobName,
+    file: EvidenceFile,
+    chunks: Download,
+    hasher: blake3::Hasher,
+    bytes: u64,
 }
 
-impl Chunks {
-    async fn next(&mut self) -> Result<Option<Vec<u8>>, String> {
-        match self {
-            Chunks::Store(r) => r.next_chunk().await.map_err(|e| e.to_string()),
-            Chunks::Server(r) => r.chunk().await.map(|c| c.map(|b| b.to_vec())).map_err(|e| e.to_string()),
+impl EvidenceTar {
+    /// Lays out the tar of `files` (modified at `mtime`, Unix seconds). An error names every
+    /// cited blob that is missing from `blobs` or stored with another size than recorded.
+    pub async fn plan(
+        blobs: BlobSource,
+        files: &[EvidenceFile],
+        mtime: u64,
+    ) -> Result<EvidenceTar, ExportError> {
+        // Each distinct blob once, with the size its first citation records and the file it is.
+        let mut distinct: BTreeMap<BlobName, &EvidenceFile> = BTreeMap::new();
+        for f in files {
+            let name = BlobName::parse(&f.blake3).map_err(|e| ExportError::Ledger(e.to_string()))?;
+            distinct.entry(name).or_insert(f);
         }
-    }
-}
-
-impl Blobs<'_> {
-    async fn size(&self, name: &BlobName) -> Result<Option<u64>, ExportError> {
-        match self {
-            Blobs::Store(s) => {
-                s.size(name).await.map_err(|e| ExportError::Invalid(format!("the evidence store: {e}")))
-            }
-            Blobs::Server(c) => {
-                c.blob_size(name).await.map_err(|e| ExportError::Invalid(format!("the server: {e}")))
+        let mut problems = Vec::new();
+        for (name, f) in &distinct {
+            match blobs.size(name).await.map_err(|e| ExportError::Invalid(e.to_string()))? {
+                None => problems
+                    .push(format!("{name} ({}, event {}): missing from the evidence store", f.path, f.event)),
+                Some(bytes) if bytes != f.bytes => problems.push(format!(
+                    "{name} ({}, event {}): {bytes} bytes stored, {} recorded",
+                    f.path, f.event, f.bytes
+                )),
+                Some(_) => {}
             }
         }
+        if !problems.is_empty() {
+            return Err(ExportError::Evidence(format!(
+                "{} cited evidence file(s) cannot go in the bundle; nothing written:\n{}",
+                problems.len(),
+                problems.join("\n")
+            )));
+        }
+        let io = |e: std::io::Error| ExportError::Invalid(format!("the evidence tar: {e}"));
+        let text = serde_json::to_vec_pretty(&EvidenceManifest { files: files.to_vec() })
+            .map_err(|e| ExportError::Invalid(format!("the evidence manifest: {e}")))?;
+        let mut manifest = head(MANIFEST, text.len() as u64, mtime).map_err(io)?;
+        manifest.extend_from_slice(&text);
+        manifest.resize(manifest.len() + padding(text.len() as u64) as usize, 0);
+        let mut bytes = manifest.len() as u64 + TRAILER_BYTES;
+        let mut blob_bytes = 0u64;
+        for (name, f) in &distinct {
+            bytes += head(&format!("{BLOBS_DIR}{name}"), f.bytes, mtime).map_err(io)?.len() as u64;
+            bytes += f.bytes + padding(f.bytes);
+            blob_bytes += f.bytes;
+        }
+        Ok(EvidenceTar {
+            blobs,
+            manifest: Some(manifest),
+            distinct: distinct.len(),
+            pending: distinct.into_iter().map(|(name, f)| (name, f.clone())).collect(),
+            current: None,
+            trailer_sent: false,
+            bytes,
+            files: files.len(),
+            blob_bytes,
+            mtime,
+        })
     }
 
-    async fn open(&self, name: &BlobName) -> Result<Option<Chunks>, ExportError> {
-        match self {
-            Blobs::Store(s) => Ok(s
-                .read(name, 0, u64::MAX)
-                .await
-                .map_err(|e| ExportError::Invalid(format!("the evidence store: {e}")))?
-                .map(Chunks::Store)),
-            Blobs::Server(c) => Ok(c
-                .get_blob(name)
-                .await
-                .map_err(|e| ExportError::Invalid(format!("the server: {e}")))?
-                .map(Chunks::Server)),
+    /// Bytes of the whole tar.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The next piece of the tar; `None` after its end. A blob that is gone, longer than
+    /// recorded, or whose bytes do not hash to its name is an error naming it: the tar is then
+    /// not whole, and must not be kept.
+    pub async fn next(&mut self) -> Result<Option<Vec<u8>>, ExportError> {
+        if let Some(manifest) = self.manifest.take() {
+            return Ok(Some(manifest));
+        }
+        loop {
+            if let Some(r) = self.current.as_mut() {
+                let damaged = |detail: String| {
+                    ExportError::Evidence(format!(
+                        "{} ({}, event {}): {detail}; nothing written",
+                        r.name, r.file.path, r.file.event
+                    ))
+                };
+                // A store that fails mid-read leaves the tar as unwritable as damaged bytes do.
+                let piece = r.chunks.next().await.map_err(|e| damaged(e.to_string()))?;
+                match piece {
+                    Piece::Damaged(detail) => return Err(damaged(detail)),
+                    Piece::Bytes(chunk) => {
+                        r.bytes += chunk.len() as u64;
+                        if r.bytes > r.file.bytes {
+                            return Err(damaged(format!("longer than the {} bytes recorded", r.file.bytes)));
+                        }
+                        r.hasher.update(&chunk);
+                        return Ok(Some(chunk));
+                    }
+                    Piece::End => {
+                        let found = BlobName::of_hash(&r.hasher);
+                        if r.bytes != r.file.bytes || found != r.name {
+                            return Err(damaged(format!("the stored bytes ({}) hash to {found}", r.bytes)));
+                        }
+                        let pad = vec![0u8; padding(r.bytes) as usize];
+                        self.current = None;
+                        if !pad.is_empty() {
+                            return Ok(Some(pad));
+                        }
+                        continue;
+                    }
+                }
+            }
+            let Some((name, file)) = self.pending.pop_front() else {
+                if self.trailer_sent {
+                    return Ok(None);
+                }
+                self.trailer_sent = true;
+                return Ok(Some(vec![0u8; TRAILER_BYTES as usize]));
+            };
+            let opened = self.blobs.open(&name).await.map_err(|e| ExportError::Invalid(e.to_string()))?;
+            let chunks = opened.ok_or_else(|| {
+                ExportError::Evidence(format!(
+                    "{name} ({}, event {}): missing from the evidence store; nothing written",
+                    file.path, file.event
+                ))
+            })?;
+            let head = head(&format!("{BLOBS_DIR}{name}"), file.bytes, self.mtime)
+                .map_err(|e| ExportError::Invalid(format!("the evidence tar: {e}")))?;
+            self.current = Some(Reading { name, file, chunks, hasher: blake3::Hasher::new(), bytes: 0 });
+            return Ok(Some(head));
         }
     }
 }
@@ -140,7 +247,7 @@ impl Blobs<'_> {
 /// tar from `blobs`. When a cited blob is missing or damaged nothing is written.
 pub async fn export_bundle_with_evidence<S: LedgerSource>(
     src: &S,
-    blobs: Blobs<'_>,
+    blobs: BlobSource,
     slug: &str,
     ledger_key: &SignerKey,
     out: &Path,
@@ -166,45 +273,22 @@ pub async fn export_bundle_with_evidence<S: LedgerSource>(
 
 /// Writes the tar of `files` to `out` (through a temporary name, renamed once whole).
 pub async fn write_tar(
-    blobs: Blobs<'_>,
+    blobs: BlobSource,
     files: &[EvidenceFile],
     out: &Path,
 ) -> Result<EvidenceSummary, ExportError> {
-    // Each distinct blob once, with the size its first citation records and the file it is.
-    let mut distinct: BTreeMap<BlobName, &EvidenceFile> = BTreeMap::new();
-    for f in files {
-        let name = BlobName::parse(&f.blake3).map_err(|e| ExportError::Ledger(e.to_string()))?;
-        distinct.entry(name).or_insert(f);
-    }
-    let mut problems = Vec::new();
-    for (name, f) in &distinct {
-        match blobs.size(name).await? {
-            None => problems
-                .push(format!("{name} ({}, event {}): missing from the evidence store", f.path, f.event)),
-            Some(bytes) if bytes != f.bytes => problems.push(format!(
-                "{name} ({}, event {}): {bytes} bytes stored, {} recorded",
-                f.path, f.event, f.bytes
-            )),
-            Some(_) => {}
-        }
-    }
-    if !problems.is_empty() {
-        return Err(ExportError::Evidence(format!(
-            "{} cited evidence file(s) cannot go in the bundle; nothing written:\n{}",
-            problems.len(),
-            problems.join("\n")
-        )));
-    }
+    let mtime = crate::clock::now_ns().max(0) as u64 / 1_000_000_000;
+    let tar = EvidenceTar::plan(blobs, files, mtime).await?;
+    let (files, blobs, bytes) = (tar.files, tar.distinct, tar.blob_bytes);
     let partial = {
         let mut s = out.as_os_str().to_owned();
         s.push(".partial");
         PathBuf::from(s)
     };
-    let result = stream(blobs, files, &distinct, &partial).await;
-    match result {
-        Ok(bytes) => {
+    match stream(tar, &partial).await {
+        Ok(()) => {
             tokio::fs::rename(&partial, out).await.map_err(|e| ExportError::io(out, e))?;
-            Ok(EvidenceSummary { path: out.to_owned(), files: files.len(), blobs: distinct.len(), bytes })
+            Ok(EvidenceSummary { path: out.to_owned(), files, blobs, bytes })
         }
         Err(e) => {
             let _ = tokio::fs::remove_file(&partial).await;
@@ -213,61 +297,15 @@ pub async fn write_tar(
     }
 }
 
-/// Writes the manifest and every blob to `path`; the bytes of blob data written.
-async fn stream(
-    blobs: Blobs<'_>,
-    files: &[EvidenceFile],
-    distinct: &BTreeMap<BlobName, &EvidenceFile>,
-    path: &Path,
-) -> Result<u64, ExportError> {
+/// Writes `tar` to `path`, synced.
+async fn stream(mut tar: EvidenceTar, path: &Path) -> Result<(), ExportError> {
     let io = |e| ExportError::io(path, e);
-    let mtime = crate::clock::now_ns().max(0) as u64 / 1_000_000_000;
     let file = tokio::fs::File::create(path).await.map_err(io)?;
     let mut w = tokio::io::BufWriter::new(file);
-    let manifest = serde_json::to_vec_pretty(&EvidenceManifest { files: files.to_vec() })
-        .map_err(|e| ExportError::Invalid(format!("the evidence manifest: {e}")))?;
-    entry(&mut w, MANIFEST, &manifest, mtime).await.map_err(io)?;
-    let mut total = 0u64;
-    for (name, f) in distinct {
-        let damaged = |detail: String| {
-            ExportError::Evidence(format!(
-                "{name} ({}, event {}): {detail}; nothing written",
-                f.path, f.event
-            ))
-        };
-        let mut chunks =
-            blobs.open(name).await?.ok_or_else(|| damaged("missing from the evidence store".into()))?;
-        w.write_all(&head(&format!("{BLOBS_DIR}{name}"), f.bytes, mtime).map_err(io)?).await.map_err(io)?;
-        let (mut hasher, mut bytes) = (blake3::Hasher::new(), 0u64);
-        while let Some(chunk) = chunks.next().await.map_err(&damaged)? {
-            bytes += chunk.len() as u64;
-            if bytes > f.bytes {
-                return Err(damaged(format!("longer than the {} bytes recorded", f.bytes)));
-            }
-            hasher.update(&chunk);
-            w.write_all(&chunk).await.map_err(io)?;
-        }
-        let found = BlobName::of_hash(&hasher);
-        if bytes != f.bytes || found != *name {
-            return Err(damaged(format!("the stored bytes ({bytes}) hash to {found}")));
-        }
-        w.write_all(&vec![0u8; padding(bytes) as usize]).await.map_err(io)?;
-        total += bytes;
+    while let Some(piece) = tar.next().await? {
+        w.write_all(&piece).await.map_err(io)?;
     }
-    w.write_all(&[0u8; TRAILER_BYTES as usize]).await.map_err(io)?;
     w.flush().await.map_err(io)?;
     w.into_inner().sync_all().await.map_err(io)?;
-    Ok(total)
-}
-
-/// One small entry written whole.
-async fn entry<W: AsyncWriteExt + Unpin>(
-    w: &mut W,
-    name: &str,
-    data: &[u8],
-    mtime: u64,
-) -> std::io::Result<()> {
-    w.write_all(&head(name, data.len() as u64, mtime)?).await?;
-    w.write_all(data).await?;
-    w.write_all(&vec![0u8; padding(data.len() as u64) as usize]).await
+    Ok(())
 }

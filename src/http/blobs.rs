@@ -48,18 +48,20 @@ impl From<BlobError> for ApiError {
 fn authorize_upload(state: &AppState, headers: &HeaderMap, name: &BlobName) -> Result<(), ApiError> {
     let needs =
         "an upload needs Assay-Signature: <keyid> <base64 signature of \"assay blob v1\\n<blake3>\\n\">";
-    authorize_signed(state, headers, &signed::message(name), needs, &format!("blob {name}"))
+    let roles = assay_events::EventType::EvidenceCaptured.allowed_roles();
+    authorize_signed(state, headers, &signed::message(name), needs, &format!("blob {name}"), roles)
 }
 
-/// The signer of `message` in `Assay-Signature`: a registered, live key holding a role that
-/// records evidence. `needs` says what a request without the header lacks; `what` names what
-/// the signature is for.
+/// The signer of `message` in `Assay-Signature`: a registered, live key holding one of `roles`
+/// (for uploads and syncs, those that record evidence). `needs` says what a request without the
+/// header lacks; `what` names what the signature is for.
 pub(super) fn authorize_signed(
     state: &AppState,
     headers: &HeaderMap,
     message: &[u8],
     needs: &str,
     what: &str,
+    roles: &[Role],
 ) -> Result<(), ApiError> {
     let unauthorized = |detail: String| ApiError::new(StatusCode::UNAUTHORIZED, "signature_required", detail);
     let value = headers
@@ -74,14 +76,12 @@ pub(super) fn authorize_signed(
     if !entry.verifier.verify(message, &signature) {
         return Err(unauthorized(format!("the signature by {keyid} does not verify for {what}")));
     }
-    // The roles that may upload: those that may record the evidence.
-    let upload_roles = assay_events::EventType::EvidenceCaptured.allowed_roles();
-    if !keys.may_emit(keyid, upload_roles) {
-        let roles: Vec<&str> = upload_roles.iter().map(Role::as_str).collect();
+    if !keys.may_emit(keyid, roles) {
+        let names: Vec<&str> = roles.iter().map(Role::as_str).collect();
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "role_required",
-            format!("{keyid} holds none of the roles that record evidence ({})", roles.join(", ")),
+            format!("{keyid} holds none of the roles this needs ({}) for {what}", names.join(", ")),
         ));
     }
     Ok(())

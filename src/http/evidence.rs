@@ -78,6 +78,7 @@ pub async fn sync(
         &signed::sync_message(&digest),
         needs,
         &format!("the sync of {digest}"),
+        assay_events::EventType::EvidenceCaptured.allowed_roles(),
     )?;
     let synced = state.ledger.sync_evidence(evidence).await?;
     let status = if synced.existed { StatusCode::OK } else { StatusCode::CREATED };

@@ -16,6 +16,7 @@
 
 pub(crate) mod auth;
 mod blobs;
+mod blobs_gc;
 pub(crate) mod bundle;
 pub(crate) mod campaigns;
 mod conn;

@@ -8,7 +8,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::wire::*;
-use super::{blobs, bundle, campaigns, dispatch, events, evidence, ops, projections, proofs, stream, tiles};
+use super::{
+    blobs, blobs_gc, bundle, campaigns, dispatch, events, evidence, ops, projections, proofs, stream, tiles,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -47,6 +49,7 @@ use super::{blobs, bundle, campaigns, dispatch, events, evidence, ops, projectio
         blobs::put,
         blobs::get,
         blobs::head,
+        blobs_gc::gc,
         evidence::sync,
         openapi_json,
         ops::healthz,
@@ -73,6 +76,9 @@ use super::{blobs, bundle, campaigns, dispatch, events, evidence, ops, projectio
         DispatchResponse,
         Health,
         BlobPutBody,
+        BlobGcRequest,
+        BlobGcItem,
+        BlobGcBody,
         EvidenceSyncBody,
         projections::ProjectionNameSchema,
     )),

@@ -28,6 +28,14 @@ pub struct AtParams {
     at: Option<Seq>,
 }
 
+/// `/v1/audit/{*path}`'s query: `at` for an artifact's audit, `with_evidence` for its bundle.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditPathParams {
+    at: Option<Seq>,
+    with_evidence: Option<bool>,
+}
+
 fn json(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
@@ -189,7 +197,7 @@ pub async fn audit_artifact(
 pub async fn audit_path(
     State(state): State<AppState>,
     Path(path): Path<String>,
-    Query(q): Query<AtParams>,
+    Query(q): Query<AuditPathParams>,
 ) -> Result<Response, ApiError> {
     let bundle_of = match path.strip_suffix("/bundle") {
         Some(slug) if state.live.read().audit_report().artifact(&path).is_none() => Some(slug.to_owned()),
@@ -200,8 +208,17 @@ pub async fn audit_path(
             "bad_parameter",
             "a bundle is built at the latest checkpoint: `at` does not apply",
         )),
-        Some(slug) => super::bundle::bundle(State(state), Path(slug)).await,
-        None => audit_artifact(State(state), Path(path), Query(q)).await.map(IntoResponse::into_response),
+        Some(slug) => {
+            let params = super::bundle::BundleParams { with_evidence: q.with_evidence };
+            super::bundle::bundle(State(state), Path(slug), params).await
+        }
+        None if q.with_evidence.is_some() => Err(ApiError::bad_request(
+            "bad_parameter",
+            "`with_evidence` applies to a bundle (…/bundle?with_evidence=true)",
+        )),
+        None => audit_artifact(State(state), Path(path), Query(AtParams { at: q.at }))
+            .await
+            .map(IntoResponse::into_response),
     }
 }
 

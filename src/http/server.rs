@@ -24,8 +24,8 @@ use super::error::{json_errors, not_found};
 use super::options::ServeOptions;
 use super::state::AppState;
 use super::{
-    BODY_BYTES_MAX, blobs, campaigns, dispatch, events, evidence, openapi, ops, projections, proofs, stream,
-    tiles,
+    BODY_BYTES_MAX, blobs, blobs_gc, campaigns, dispatch, events, evidence, openapi, ops, projections,
+    proofs, stream, tiles,
 };
 use crate::cosigning::Cosigning;
 use crate::ledger::Ledger;
@@ -158,6 +158,8 @@ fn router(state: AppState) -> Router {
         .layer(timeout)
         // Live streams last as long as the subscriber stays.
         .route("/v1/stream", get(stream::stream).route_layer(auth.clone()))
+        // A collection walks the whole store: it may take longer than a request may.
+        .route("/v1/blobs/gc", post(blobs_gc::gc))
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(BODY_BYTES_MAX))

@@ -219,6 +219,45 @@ pub struct EvidenceSyncBody {
     pub existed: bool,
 }
 
+/// `POST /v1/blobs/gc`: collect the blobs no event cites.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlobGcRequest {
+    /// Only blobs stored longer ago than this many seconds are removed (at least 60).
+    #[schema(minimum = 60)]
+    pub older_than_s: u64,
+    /// List what would be removed; remove nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// When the request was signed, Unix seconds: the server refuses one more than 5 minutes
+    /// from its own clock, so a copied request cannot be sent again later.
+    pub at_s: i64,
+}
+
+/// One blob (or leftover upload file) a collection removed or would remove.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BlobGcItem {
+    /// The blob's name (blake3, hex), or a leftover upload file's name.
+    pub name: String,
+    #[schema(minimum = 0)]
+    pub bytes: u64,
+    /// `blob` or `part` (an upload a crash left unfinished).
+    pub kind: String,
+}
+
+/// What `POST /v1/blobs/gc` removed, or with `dry_run` would remove.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BlobGcBody {
+    pub dry_run: bool,
+    /// The first 10 000 of them.
+    pub removed: Vec<BlobGcItem>,
+    /// How many in all.
+    #[schema(minimum = 0)]
+    pub files: u64,
+    #[schema(minimum = 0)]
+    pub bytes: u64,
+}
+
 /// A blob stored (or found already stored) by `PUT /v1/blobs/{blake3}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BlobPutBody {

@@ -124,3 +124,61 @@ fn gc_refuses_a_bad_or_too_short_duration_and_removes_nothing() {
     assert!(out.stderr.contains("--older-than"), "{}", out.stderr);
     assert!(stored(&rig, &digest("orphan")));
 }
+
+/// `POST /v1/blobs/gc` with `body` and no signature, over a plain socket: the status line.
+fn unsigned_gc(url: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(addr).expect("connecting");
+    write!(
+        stream,
+        "POST /v1/blobs/gc HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("sending");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("reading");
+    raw.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn gc_through_a_server_needs_an_admin_and_keeps_cited_blobs() {
+    let rig = Rig::new();
+    exec_writing(&rig, "r-1", &[("a.txt", "alpha")]).ok();
+    put(&rig, "orphan.txt", "orphan");
+    age_everything(&rig);
+    put(&rig, "young.txt", "young");
+    let served = rig.lab.serve();
+    let admin = rig.lab.admin();
+    let through = |key: &std::path::Path, extra: &[&str]| {
+        let mut args =
+            vec![OsStr::new("evidence"), OsStr::new("gc"), OsStr::new("--older-than"), OsStr::new("1d")];
+        args.extend([OsStr::new("--server"), OsStr::new(&served.url), OsStr::new("--key"), key.as_os_str()]);
+        args.extend(extra.iter().map(OsStr::new));
+        rig.lab.run(args)
+    };
+    // Not an admin: refused, nothing removed.
+    let refused = through(&rig.runner.key, &[]);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(refused.stderr.contains("403") && refused.stderr.contains("admin"), "{}", refused.stderr);
+    let status = unsigned_gc(&served.url, r#"{"older_than_s": 86400, "dry_run": false, "at_s": 0}"#);
+    assert!(status.contains(" 401 "), "{status}");
+    assert!(stored(&rig, &digest("orphan")));
+
+    let dry = through(&admin, &["--dry-run"]).ok();
+    assert_eq!(
+        dry.lines(),
+        [format!("would remove  {}  6", digest("orphan")).as_str(), "would remove 1 file(s), 6 bytes in all"],
+        "{}",
+        dry.stdout
+    );
+    assert!(stored(&rig, &digest("orphan")), "a dry run removed a blob");
+
+    let out = through(&admin, &[]).ok();
+    assert_eq!(out.lines().last().copied(), Some("removed 1 file(s), 6 bytes in all"), "{}", out.stdout);
+    assert!(!stored(&rig, &digest("orphan")));
+    assert!(stored(&rig, &digest("alpha")), "a cited blob was collected");
+    assert!(stored(&rig, &digest("young")), "a young blob was collected");
+    drop(served);
+    rig.lab.db(&["evidence", "verify"], &[] as &[&str]).ok();
+}

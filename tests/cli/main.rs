@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod campaign_diff;
+mod campaign_evidence;
 mod crash;
 mod demo;
 mod demo_groups;

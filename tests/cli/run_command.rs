@@ -21,11 +21,13 @@ fn run_campaign(rig: &Rig, file: &Path, run: &str) -> Value {
     out.json()
 }
 
-/// The launches of `run`, in recorded order (their `data`, with `type` added).
+/// The launches of `run`, in recorded order (their `data`, with `type` added); not the
+/// `evidence.captured` events that cite the cells' kept output.
 fn launches(rig: &Rig, run: &str) -> Vec<Value> {
     rig.check_signed_and_verified()
         .into_iter()
         .filter(|r| r["subject"] == format!("run/{run}"))
+        .filter(|r| r["type"].as_str().is_some_and(|t| t.starts_with("kernel.launch.")))
         .map(|r| {
             let mut data = r["event"]["data"].clone();
             data["type"] = r["type"].clone();

@@ -235,3 +235,69 @@ fn a_blob_damaged_in_the_store_is_named_and_nothing_is_written() {
     assert!(!out.exists() && !tar_of(&out).exists(), "nothing written");
     assert!(!demo.path("damaged.intoto.jsonl.evidence.tar.partial").exists(), "no partial tar left");
 }
+
+/// `GET /v1/audit/{slug}/bundle?with_evidence=true` for the demo's first artifact.
+fn download(served: &crate::server::Served, slug: &str, query: &str) -> (String, String, Vec<u8>) {
+    crate::server::http_get(&served.1, &format!("/v1/audit/{}/bundle{query}", slug.replace('/', "%2F")))
+}
+
+#[test]
+fn the_bundle_download_with_evidence_verifies_after_the_server_is_gone() {
+    let demo = Demo::new(5);
+    put_evidence(&demo);
+    let slug = slug(&demo);
+    let served = serve(&demo);
+    let (status, head, body) = download(&served, &slug, "?with_evidence=true");
+    assert!(status.contains(" 200 "), "{status}: {}", String::from_utf8_lossy(&body));
+    let length = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+        .expect("a Content-Length");
+    assert_eq!(length, body.len().to_string(), "the body is as long as declared");
+    drop(served);
+    let out = demo.path("download");
+    std::fs::create_dir_all(&out).expect("a folder");
+    tar::Archive::new(body.as_slice()).unpack(&out).expect("a tar");
+    let file = out.join(format!("{}.intoto.jsonl", slug.replace('/', "_")));
+    assert!(tar_of(&file).is_file(), "the evidence tar beside the bundle");
+    let report = verify(&demo, &file, &["--json"]);
+    assert_eq!(report.code, 0, "{}", report.stdout);
+    let report = report.json();
+    assert_eq!(report["evidence"]["ok"], true, "{report}");
+    // The same evidence as `assay export bundle --with-evidence` puts beside its bundle.
+    let local_out = demo.path("local.intoto.jsonl");
+    let local = export_db(&demo, &slug, &local_out).ok().json();
+    assert_eq!(report["evidence"]["files"], local["evidence"]["files"], "{report}");
+    assert_eq!(report["evidence"]["blobs_whole"], local["evidence"]["blobs"], "{report}");
+    let manifest = |bundle: &Path| entries(&tar_of(bundle)).into_iter().find(|(n, _)| n == "manifest.json");
+    assert_eq!(manifest(&file), manifest(&local_out), "the same manifest");
+    // A blob damaged in the downloaded tar is named offline.
+    let mut damaged = entries(&tar_of(&file));
+    let blob = damaged.iter_mut().find(|(n, _)| n.starts_with("blobs/")).expect("a blob");
+    blob.1[0] ^= 1;
+    let named = blob.0.clone();
+    write_entries(&tar_of(&file), &damaged);
+    let report = verify(&demo, &file, &[]);
+    assert_eq!(report.code, 1, "{}", report.stdout);
+    assert!(report.stdout.contains(named.trim_start_matches("blobs/")), "{}", report.stdout);
+}
+
+#[test]
+fn a_bundle_download_whose_evidence_is_not_stored_is_refused() {
+    let demo = Demo::new(5);
+    let slug = slug(&demo);
+    let served = serve(&demo);
+    let (status, _, body) = download(&served, &slug, "?with_evidence=true");
+    let text = String::from_utf8_lossy(&body);
+    assert!(status.contains(" 409 "), "{status}: {text}");
+    assert!(
+        text.contains("evidence_not_synced") && text.contains("missing from the evidence store"),
+        "{text}"
+    );
+    let (status, _, _) = download(&served, &slug, "?with_evidence=maybe");
+    assert!(status.contains(" 400 "), "{status}");
+    let (status, _, _) = download(&served, &slug, "");
+    assert!(status.contains(" 200 "), "without evidence the bundle is served as before: {status}");
+    let (status, _, _) = crate::server::http_get(&served.1, &format!("/v1/audit/{slug}?with_evidence=true"));
+    assert!(status.contains(" 400 "), "with_evidence applies to bundles only: {status}");
+}

@@ -122,7 +122,7 @@ fn a_bundle_over_http_needs_the_ledger_key_and_verifies() {
 }
 
 /// A plain HTTP/1.1 GET: (status line, headers, body bytes).
-fn http_get(url: &str, path: &str) -> (String, String, Vec<u8>) {
+pub(crate) fn http_get(url: &str, path: &str) -> (String, String, Vec<u8>) {
     let addr = url.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(addr).expect("connecting");
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("sending");

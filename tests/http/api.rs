@@ -340,6 +340,8 @@ async fn projections_dispatch_and_operations() {
         ("/v1/blobs/{blake3}", "put"),
         ("/v1/blobs/{blake3}", "get"),
         ("/v1/blobs/{blake3}", "head"),
+        ("/v1/blobs/gc", "post"),
+        ("/v1/audit/{slug}/bundle", "get"),
         ("/v1/openapi.json", "get"),
         ("/metrics", "get"),
         ("/healthz", "get"),
@@ -363,6 +365,8 @@ async fn projections_dispatch_and_operations() {
     ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "openapi lacks schema {schema}");
     }
+    let bundle = doc["paths"]["/v1/audit/{slug}/bundle"]["get"]["parameters"].as_array().expect("parameters");
+    assert!(bundle.iter().any(|p| p["name"] == "with_evidence" && p["in"] == "query"), "{bundle:?}");
     // The bounds the ledger enforces are the documented ones.
     let envelope = &doc["components"]["schemas"]["Envelope"]["properties"];
     assert_eq!(envelope["signatures"]["maxItems"], assay_events::dsse::SIGNATURES_MAX, "{envelope}");

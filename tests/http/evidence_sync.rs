@@ -5,24 +5,12 @@
 
 use crate::support::http as app;
 
-use app::{App, assay_cli, envelope, spawn_app};
-use assay::blobs::{BlobName, signed};
+use crate::evidence_remote::{capture, put};
+use app::{App, assay_cli, spawn_app};
+use assay::blobs::signed;
 use assay_events::keys::SignerKey;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-async fn put(app: &App, key: &SignerKey, bytes: &[u8]) {
-    let name = BlobName::of(bytes);
-    let r = app
-        .http
-        .put(app.url(&format!("/v1/blobs/{name}")))
-        .header(signed::SIGNATURE_HEADER, signed::header_value(key, &name))
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .expect("PUT");
-    assert!(r.status().is_success(), "{}", r.status());
-}
 
 async fn sync_as(app: &App, key: Option<&SignerKey>, digest: &str) -> (StatusCode, Value) {
     let mut req = app.http.post(app.url(&format!("/v1/evidence/{digest}/sync")));
@@ -32,19 +20,6 @@ async fn sync_as(app: &App, key: Option<&SignerKey>, digest: &str) -> (StatusCod
     let r = req.send().await.expect("POST");
     let status = r.status();
     (status, serde_json::from_str(&r.text().await.unwrap()).unwrap_or(Value::Null))
-}
-
-/// An `evidence.captured` of `run` listing `files` (path, contents); its (seq, digest).
-async fn capture(app: &App, key: &SignerKey, run: &str, files: &[(&str, &[u8])]) -> (u64, String) {
-    let listed: Vec<Value> = files
-        .iter()
-        .map(|(path, bytes)| json!({"path": path, "blake3": BlobName::of(bytes).to_hex(), "bytes": bytes.len()}))
-        .collect();
-    let manifest: String =
-        files.iter().map(|(path, bytes)| format!("{}  {path}\n", BlobName::of(bytes))).collect();
-    let data = json!({"run": run, "files": listed,
-                      "bundle_digest": blake3::hash(manifest.as_bytes()).to_hex().to_string()});
-    app.append_ok(&[envelope(key, "evidence.captured", &format!("run/{run}"), data)]).await.remove(0)
 }
 
 /// The `evidence.synced` records, as `GET /v1/events` lists them.

@@ -14,6 +14,7 @@ mod dashboard_evidence;
 mod dashboard_login;
 
 mod demo_serve;
+mod evidence_remote;
 mod evidence_sync;
 mod kernels_pages;
 mod numbers;

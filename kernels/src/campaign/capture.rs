@@ -1,8 +1,10 @@
 //! A command cell's stdout or stderr: digested whole, its tail kept, its lines read for an
-//! `ASSAY_RESULT` line and for CUDA errors. Memory is bounded whatever the child prints: the
-//! tail, one line, and the last result line.
+//! `ASSAY_RESULT` line and for CUDA errors, and (when the campaign keeps evidence) written to a
+//! spool file that is kept as a blob. Memory is bounded whatever the child prints: the tail,
+//! one line, and the last result line; the spool by [`KEPT_BYTES_MAX`].
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
@@ -14,6 +16,10 @@ pub const TAIL_BYTES_MAX: usize = 2048;
 const LINE_BYTES_MAX: usize = 64 * 1024;
 /// Bytes read at a time.
 const CHUNK_BYTES: usize = 16 * 1024;
+/// Bytes of a stream written to its spool (and so kept as evidence): the first bytes of a
+/// longer stream are kept, as `<stream>.head`. A bound on the scratch disk a runaway cell can
+/// fill; the digest on the launch event still covers every byte.
+pub const KEPT_BYTES_MAX: u64 = 1 << 30;
 /// The prefix of the line a command reports its result on.
 pub const RESULT_PREFIX: &str = "ASSAY_RESULT ";
 
@@ -41,8 +47,38 @@ impl StreamReport {
     }
 }
 
+/// A stream's bytes written to a scratch file to be kept as evidence. The file is removed
+/// when the last holder drops it.
+#[derive(Debug)]
+pub struct Spool {
+    /// The scratch file.
+    pub path: PathBuf,
+    /// Bytes written to it.
+    pub bytes: u64,
+    /// Whether it holds the whole stream (else its first [`KEPT_BYTES_MAX`] bytes).
+    pub complete: bool,
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Reads `stream` to its end (or first error).
-pub fn capture(mut stream: impl Read) -> StreamReport {
+pub fn capture(stream: impl Read) -> StreamReport {
+    capture_to(stream, None).0
+}
+
+/// [`capture`], also writing the stream's first [`KEPT_BYTES_MAX`] bytes to `spool` (a new
+/// file at that path). A write that fails drops the spool (removing the file): the stream is
+/// then not kept, and still digested.
+pub fn capture_to(
+    mut stream: impl Read,
+    spool: Option<(std::fs::File, PathBuf)>,
+) -> (StreamReport, Option<Spool>) {
+    let mut spool =
+        spool.map(|(file, path)| (std::io::BufWriter::new(file), Spool { path, bytes: 0, complete: true }));
     let mut hasher = blake3::Hasher::new();
     let mut bytes = 0u64;
     let mut tail: Vec<u8> = Vec::with_capacity(TAIL_BYTES_MAX * 2);
@@ -76,6 +112,14 @@ pub fn capture(mut stream: impl Read) -> StreamReport {
         let data = &chunk[..n];
         hasher.update(data);
         bytes += n as u64;
+        if let Some((writer, kept)) = spool.as_mut() {
+            let room = usize::try_from(KEPT_BYTES_MAX - kept.bytes).unwrap_or(usize::MAX).min(n);
+            kept.complete &= room == n;
+            match writer.write_all(&data[..room]) {
+                Ok(()) => kept.bytes += room as u64,
+                Err(_) => spool = None,
+            }
+        }
         tail.extend_from_slice(data);
         if tail.len() > TAIL_BYTES_MAX * 2 {
             tail.drain(..tail.len() - TAIL_BYTES_MAX);
@@ -104,14 +148,21 @@ pub fn capture(mut stream: impl Read) -> StreamReport {
     }
     // Cut at a character boundary so the tail never starts with half a character.
     let start = tail.iter().position(|&b| (b as i8) >= -0x40).unwrap_or(tail.len());
-    StreamReport {
+    let report = StreamReport {
         digest: hasher.finalize().to_hex().to_string(),
         bytes,
         tail: String::from_utf8_lossy(&tail[start..]).into_owned(),
         result_line,
         fault: classifier.finish(),
         read_error,
-    }
+    };
+    let spool = spool.and_then(|(writer, mut kept)| {
+        kept.complete &= report.read_error.is_none();
+        // A spool that cannot be written out whole is dropped (and removed).
+        writer.into_inner().ok()?.sync_all().ok()?;
+        Some(kept)
+    });
+    (report, spool)
 }
 
 #[cfg(test)]
@@ -144,6 +195,24 @@ mod tests {
         let report = capture(&text[..]);
         assert_eq!(report.bytes, text.len() as u64);
         assert_eq!(report.result_line.as_deref(), Some("{\"passed\": false}"));
+    }
+
+    #[test]
+    fn the_spool_holds_every_byte() {
+        let dir = std::env::temp_dir().join(format!("assay-spool-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("stdout");
+        let file = std::fs::File::create(&path).expect("create");
+        let text = "ASSAY_RESULT {}\n".repeat(5000);
+        let (report, spool) = capture_to(text.as_bytes(), Some((file, path.clone())));
+        let spool = spool.expect("spooled");
+        assert!(spool.complete);
+        assert_eq!(spool.bytes, text.len() as u64);
+        assert_eq!(std::fs::read(&path).expect("read"), text.as_bytes());
+        assert_eq!(report.digest, blake3::hash(text.as_bytes()).to_hex().to_string());
+        drop(spool);
+        assert!(!path.exists(), "a dropped spool is removed");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

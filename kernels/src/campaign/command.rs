@@ -11,6 +11,7 @@
 //! repeat = 5                              # optional; runs per cell (min, median, p90 recorded)
 //! tolerance = 1e-3                        # optional; a reported max_abs_err above it fails
 //! fallback = { route = "reference" }      # optional; axis overrides for a second try
+//! outputs = ["out/{route}-{m}.json"]      # optional; files the cell writes, kept as evidence
 //! m = [128, 4096]                         # every other key is an axis
 //! route = ["cutlass", "cute_dsl"]
 //! ```
@@ -19,6 +20,11 @@
 //! literal braces); a placeholder naming no axis is refused when the file is read. The whole
 //! cell is passed as JSON in `ASSAY_CELL`. The settings above are not axes; `seed` is an
 //! ordinary axis here (commands draw their own inputs).
+//!
+//! `outputs` paths are relative to the cell's working folder (placeholders filled in like
+//! argv); a campaign recorded into a ledger with an evidence store keeps each file found there
+//! after the cell ends, with the cell's whole stdout and stderr, as blobs before the
+//! `evidence.captured` that cites them (`campaign/kept.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -37,10 +43,14 @@ const TIMEOUT_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
 const ARGV_MAX: usize = 1024;
 const ENV_MAX: usize = 256;
 const STRING_BYTES_MAX: usize = 64 * 1024;
+/// Most `outputs` of one table, and the longest one (it is recorded under `launch-<n>/outputs/`
+/// within the schema's 1024-byte path).
+const OUTPUTS_MAX: usize = 256;
+const OUTPUT_BYTES_MAX: usize = 960;
 
 /// Keys of a `[[command]]` table that are settings, not axes.
 pub const COMMAND_SETTINGS: &[&str] =
-    &["name", "command", "env", "cwd", "timeout", "repeat", "tolerance", "fallback"];
+    &["name", "command", "env", "cwd", "timeout", "repeat", "tolerance", "fallback", "outputs"];
 
 /// One cell of a `[[command]]` table: the command with its placeholders filled in.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +71,8 @@ pub struct CommandCell {
     pub repeat: u32,
     /// Largest reported `max_abs_err` that passes, when set.
     pub tolerance: Option<f64>,
+    /// Files the cell writes, relative to `cwd` (`/`-separated, no `.` or `..` segment).
+    pub outputs: Vec<String>,
     /// The same cell with the fallback's overrides, run when this one fails or faults.
     pub fallback: Option<Box<CommandCell>>,
     /// Line of the table's `[[command]]` header in the campaign file (1-based).
@@ -201,6 +213,21 @@ fn strings(key: &str, value: Value) -> Result<Vec<String>, CampaignError> {
         .collect()
 }
 
+/// An `outputs` entry after substitution: a relative path that stays under the cell's folder.
+fn output_path(path: String) -> Result<String, CampaignError> {
+    let bad = path.is_empty()
+        || path.len() > OUTPUT_BYTES_MAX
+        || path.starts_with('/')
+        || path.contains(['\\', '\0'])
+        || path.split('/').any(|segment| segment.is_empty() || segment == "." || segment == "..");
+    if bad {
+        return err(format!(
+            "outputs: {path:?} must be a relative path under the cell's folder (at most {OUTPUT_BYTES_MAX} bytes, no empty, . or .. segment)"
+        ));
+    }
+    Ok(path)
+}
+
 /// Whether `program` can be started from `cwd`: a path (with a `/`) names an existing file,
 /// relative to `cwd`; a bare name is found on `PATH`.
 fn find_program(program: &str, cwd: &Path) -> Result<(), CampaignError> {
@@ -236,6 +263,7 @@ struct Template {
     repeat: u32,
     tolerance: Option<f64>,
     fallback: Option<Map<String, Value>>,
+    outputs: Vec<String>,
     line: usize,
 }
 
@@ -253,6 +281,15 @@ impl Template {
             .iter()
             .map(|(key, value)| Ok((key.clone(), substitute(value, &variant)?)))
             .collect::<Result<Vec<_>, CampaignError>>()?;
+        let outputs = self
+            .outputs
+            .iter()
+            .map(|path| {
+                let filled =
+                    substitute(path, &variant).map_err(|e| CampaignError(format!("outputs: {}", e.0)))?;
+                output_path(filled)
+            })
+            .collect::<Result<Vec<_>, CampaignError>>()?;
         if !found.contains(&argv[0]) {
             find_program(&argv[0], &self.cwd)?;
             found.insert(argv[0].clone());
@@ -266,6 +303,7 @@ impl Template {
             timeout: self.timeout,
             repeat: self.repeat,
             tolerance: self.tolerance,
+            outputs,
             fallback: None,
             line: self.line,
         })
@@ -349,7 +387,17 @@ pub(super) fn expand_command(
             ));
         }
     };
-    let template = Template { name, argv, env, cwd, timeout, repeat, tolerance, fallback, line };
+    let outputs = match entry.remove("outputs") {
+        None => Vec::new(),
+        Some(value) => {
+            let paths = strings("outputs", value).map_err(|e| at(Some("outputs"), e.0))?;
+            if paths.len() > OUTPUTS_MAX {
+                return Err(at(Some("outputs"), format!("{name}: at most {OUTPUTS_MAX} outputs")));
+            }
+            paths
+        }
+    };
+    let template = Template { name, argv, env, cwd, timeout, repeat, tolerance, fallback, outputs, line };
     let axes: Vec<(String, Vec<Map<String, Value>>)> = entry
         .into_iter()
         .map(|(key, value)| Ok((key.clone(), axis(&key, value).map_err(|e| at(Some(&key), e.0))?)))
@@ -360,7 +408,15 @@ pub(super) fn expand_command(
         return Err(at(Some("fallback"), format!("fallback overrides {key:?}, which is not an axis")));
     }
     // A placeholder in argv or env is named on its own key's line when it is wrong.
-    let key_of = |message: &str| if message.contains("in env") { Some("env") } else { Some("command") };
+    let key_of = |message: &str| {
+        if message.contains("in env") {
+            Some("env")
+        } else if message.starts_with("outputs") {
+            Some("outputs")
+        } else {
+            Some("command")
+        }
+    };
     let mut found = BTreeSet::new();
     for_each_combination(&axes, cells_max.saturating_sub(out.len()), &mut |variant, _| {
         let mut cell = template.cell(variant.clone(), &mut found).map_err(|e| at(key_of(&e.0), e.0))?;
@@ -410,6 +466,15 @@ mod tests {
         assert_eq!(locate(text, "command", 1, Some("m")), 10);
         assert_eq!(locate(text, "command", 1, Some("missing")), 7);
         assert_eq!(locate(text, "command", 2, None), 0);
+    }
+
+    #[test]
+    fn outputs_stay_under_the_cell_folder() {
+        assert_eq!(output_path("out/a.json".into()).expect("ok"), "out/a.json");
+        for bad in ["", "/etc/passwd", "../up", "a/../b", "a//b", "./a", "a\\b"] {
+            let e = output_path(bad.into()).expect_err(bad);
+            assert!(e.0.contains("relative path"), "{e}");
+        }
     }
 
     #[test]

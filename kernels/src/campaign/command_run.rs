@@ -11,14 +11,14 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use assay_events::EventType;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::capture::{StreamReport, capture};
+use super::capture::{Spool, StreamReport, capture, capture_to};
 use super::cell::clip;
 use super::command::CommandCell;
 use super::result::{CellResult, RESULT_BYTES_MAX, ResultError, metrics_value, parse_result};
@@ -46,6 +46,8 @@ pub struct CommandEnv {
     pub scratch: PathBuf,
     /// A cell's limit when its table sets none.
     pub timeout: Duration,
+    /// Whether cells' stdout and stderr are spooled to `scratch` to be kept as evidence.
+    pub spool: bool,
 }
 
 /// One run of a command.
@@ -67,6 +69,8 @@ pub struct Execution {
     pub stderr: StreamReport,
     /// What it reported, if it reported.
     pub result: Option<Result<CellResult, ResultError>>,
+    /// Its stdout and stderr as written to scratch files (with [`CommandEnv::spool`]).
+    pub spools: [Option<Arc<Spool>>; 2],
 }
 
 fn empty_stream() -> StreamReport {
@@ -107,20 +111,28 @@ pub fn execute(cell: &CommandCell, env: &CommandEnv, id: u64, stop: &AtomicBool)
                 stdout: empty_stream(),
                 stderr: empty_stream(),
                 result: None,
+                spools: [None, None],
             };
         }
     };
     let pid = child.id();
     let (out_tx, out_rx) = mpsc::sync_channel(1);
     let (err_tx, err_rx) = mpsc::sync_channel(1);
+    // A spool that cannot be made leaves the stream digested, not kept.
+    let spool_for = |stream: &str| {
+        let path = env.scratch.join(format!("assay-{stream}-{}-{id}", std::process::id()));
+        env.spool.then(|| std::fs::File::create(&path).ok().map(|file| (file, path))).flatten()
+    };
     if let Some(stdout) = child.stdout.take() {
+        let spool = spool_for("stdout");
         std::thread::spawn(move || {
-            let _ = out_tx.send(capture(stdout));
+            let _ = out_tx.send(capture_to(stdout, spool));
         });
     }
     if let Some(stderr) = child.stderr.take() {
+        let spool = spool_for("stderr");
         std::thread::spawn(move || {
-            let _ = err_tx.send(capture(stderr));
+            let _ = err_tx.send(capture_to(stderr, spool));
         });
     }
     let (exit_tx, exit_rx) = mpsc::sync_channel(1);
@@ -175,14 +187,17 @@ pub fn execute(cell: &CommandCell, env: &CommandEnv, id: u64, stop: &AtomicBool)
     signal_group(pid, libc::SIGKILL);
     let wall_us = u64::try_from(exited.duration_since(started).as_micros()).unwrap_or(u64::MAX);
     let ended_at = SystemTime::now();
-    let drain = |rx: mpsc::Receiver<StreamReport>| {
-        rx.recv_timeout(DRAIN_GRACE).unwrap_or_else(|_| StreamReport {
-            read_error: Some("the output was still open after the cell's group was killed".into()),
-            ..empty_stream()
+    let drain = |rx: mpsc::Receiver<(StreamReport, Option<Spool>)>| {
+        rx.recv_timeout(DRAIN_GRACE).unwrap_or_else(|_| {
+            let report = StreamReport {
+                read_error: Some("the output was still open after the cell's group was killed".into()),
+                ..empty_stream()
+            };
+            (report, None)
         })
     };
-    let stdout = drain(out_rx);
-    let stderr = drain(err_rx);
+    let (stdout, stdout_spool) = drain(out_rx);
+    let (stderr, stderr_spool) = drain(err_rx);
     let from_file = read_result_file(&result_file);
     let _ = std::fs::remove_file(&result_file);
     let result = from_file
@@ -197,6 +212,7 @@ pub fn execute(cell: &CommandCell, env: &CommandEnv, id: u64, stop: &AtomicBool)
         stdout,
         stderr,
         result,
+        spools: [stdout_spool.map(Arc::new), stderr_spool.map(Arc::new)],
     }
 }
 

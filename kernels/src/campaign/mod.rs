@@ -32,6 +32,7 @@ mod cuda_cell;
 mod cuda_scan;
 mod cuda_table;
 mod isolate;
+mod kept;
 mod result;
 mod routes;
 mod runner;
@@ -45,7 +46,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use capture::{RESULT_PREFIX, StreamReport, TAIL_BYTES_MAX};
+pub use capture::{KEPT_BYTES_MAX, RESULT_PREFIX, Spool, StreamReport, TAIL_BYTES_MAX};
 pub use cell::{CellOutcome, Completed, Faulted, run_cell_cpu, run_cell_cuda};
 pub use command::{COMMAND_SETTINGS, CommandCell, REPEAT_MAX, locate, substitute};
 pub use command_run::{

@@ -11,6 +11,7 @@ use super::cell::run_cell_cpu;
 use super::command_run::{CommandEnv, CommandLaunch, run_command_cell};
 use super::cuda_cell::not_runnable;
 use super::isolate::{ChildCommand, IsolatedRunner};
+use super::kept::keep_launch;
 use super::summary::Summary;
 use super::xids::{SeenXid, XidWatch, xid_data};
 use super::{Campaign, CampaignError};
@@ -174,6 +175,7 @@ pub fn run_campaign(
         },
         scratch: options.scratch.clone(),
         timeout: options.cell_timeout,
+        spool: sink.keeps_evidence(),
     };
     let mut result_files = 0u64;
     let mut watch = match &options.kernel_log {
@@ -206,6 +208,7 @@ pub fn run_campaign(
         let attached = xids.seen_during(&primary);
         let (ty, data) = primary.event(&options.run, cell, &env, launch, None);
         sink.emit(ty, &subject, data).map_err(recording)?;
+        keep_launch(sink, &options.run, launch, cell, &primary).map_err(recording)?;
         xids.record(sink, &attached, &options.run, launch)?;
         summary.record_command(cell, env.backend.as_str(), &primary, &codes(&attached));
         progress(primary.passed());
@@ -220,6 +223,7 @@ pub fn run_campaign(
             let attached = xids.seen_during(&second);
             let (ty, data) = second.event(&options.run, fallback, &env, launch, Some(primary_launch));
             sink.emit(ty, &subject, data).map_err(recording)?;
+            keep_launch(sink, &options.run, launch, fallback, &second).map_err(recording)?;
             xids.record(sink, &attached, &options.run, launch)?;
             summary.record_fallback(fallback, &second, &codes(&attached));
             launch += 1;

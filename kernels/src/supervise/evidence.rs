@@ -5,10 +5,12 @@
 //! (bytewise), the line `<blake3 hex>␠␠<path>\n`, so `b3sum --check` verifies the files.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::{Value, json};
+
+use crate::sink::EventSink;
 
 /// Most files in one `evidence.captured` event (the schema's limit); larger folders are
 /// recorded in several events.
@@ -123,6 +125,29 @@ pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
     let mut hasher = blake3::Hasher::new();
     let bytes = io::copy(&mut file, &mut hasher)?;
     Ok((hasher.finalize().to_hex().to_string(), bytes))
+}
+
+/// Has the sink keep a copy of each evidence file (at the path beside it) before any is
+/// cited. A file the sink could not keep is left out (said on stderr), as an unreadable one is:
+/// no recorded digest lacks its blob. A file that changed after it was hashed is recorded as the
+/// bytes kept. `assay run exec --evidence` and a campaign's command cells both keep through it.
+pub fn keep_files(files: Vec<(PathBuf, EvidenceFile)>, sink: &mut dyn EventSink) -> Vec<EvidenceFile> {
+    let mut kept = Vec::with_capacity(files.len());
+    for (source, mut file) in files {
+        match sink.keep_evidence(&source) {
+            Ok(None) => kept.push(file),
+            Ok(Some((blake3, bytes))) => {
+                if blake3 != file.blake3 {
+                    eprintln!("evidence: {} changed while it was kept; recording the bytes kept", file.path);
+                }
+                file.blake3 = blake3;
+                file.bytes = bytes;
+                kept.push(file);
+            }
+            Err(e) => eprintln!("evidence: {}: not kept ({e}); left out", file.path),
+        }
+    }
+    kept
 }
 
 /// `evidence.captured` data for `run`: one event per [`FILES_PER_EVENT`] files, each with

@@ -8,7 +8,7 @@
 
 use std::ffi::OsString;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use assay_events::EventType;
 use serde_json::{Value, json};
 
-use super::evidence::{EvidenceFile, evidence_events, hash_folder};
+use super::evidence::{evidence_events, hash_folder, keep_files};
 use super::metrics::MetricsTail;
 use super::proc::{clock_ticks_per_second, page_size, signal_group, snapshot, uptime_seconds};
 use super::quiet::{Quiesced, QuietConfig, QuietGate, QuietSample, QuietState};
@@ -282,7 +282,10 @@ pub fn exec(
                         if files.is_empty() {
                             eprintln!("evidence: {} holds no files; nothing captured", folder.display());
                         }
-                        let files = keep_evidence(folder, files, &mut *recorder.sink);
+                        let files = keep_files(
+                            files.into_iter().map(|f| (folder.join(&f.path), f)).collect(),
+                            &mut *recorder.sink,
+                        );
                         report.evidence_files = files.len();
                         for data in evidence_events(run, &files) {
                             recorder.emit(EventType::EvidenceCaptured.as_str(), &subject, data)?;
@@ -387,28 +390,6 @@ impl Recorder<'_> {
         self.emitted = false;
         self.sink.flush().map_err(|source| ExecError::Sink { pid: self.pid, source })
     }
-}
-
-/// Has the sink keep a copy of each evidence file before any is cited. A file the sink could
-/// not keep is left out (said on stderr), as an unreadable one is: no recorded digest lacks its
-/// blob. A file that changed after it was hashed is recorded as the bytes kept.
-fn keep_evidence(folder: &Path, files: Vec<EvidenceFile>, sink: &mut dyn EventSink) -> Vec<EvidenceFile> {
-    let mut kept = Vec::with_capacity(files.len());
-    for mut file in files {
-        match sink.keep_evidence(&folder.join(&file.path)) {
-            Ok(None) => kept.push(file),
-            Ok(Some((blake3, bytes))) => {
-                if blake3 != file.blake3 {
-                    eprintln!("evidence: {} changed while it was kept; recording the bytes kept", file.path);
-                }
-                file.blake3 = blake3;
-                file.bytes = bytes;
-                kept.push(file);
-            }
-            Err(e) => eprintln!("evidence: {}: not kept ({e}); left out", file.path),
-        }
-    }
-    kept
 }
 
 fn record_metrics(

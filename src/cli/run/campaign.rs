@@ -13,7 +13,7 @@ use assay_kernels::BackendRequest;
 use assay_kernels::campaign::{Campaign, CampaignOptions, ChildCommand, Isolation, run_campaign};
 use assay_kernels::preflight::Preflight;
 
-use super::{Opened, SinkArgs, count_interrupts, open_sink, parse_duration, worker_name};
+use super::{Opened, SinkArgs, count_interrupts, open_sink_keeping, parse_duration, worker_name};
 use crate::cli::Exit;
 use crate::cli::progress::Progress;
 
@@ -108,7 +108,8 @@ pub async fn run(a: CampaignArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Ok);
         }
     }
-    let opened = open_sink(&a.sink, &[Role::Runner]).await?;
+    // Command cells' output and declared outputs are kept in the ledger's evidence store.
+    let opened = open_sink_keeping(&a.sink, &[Role::Runner], true).await?;
     let worker = worker_name(a.worker.as_deref(), &opened)?;
     let run = a.run.clone().or_else(|| campaign.run.clone()).unwrap_or_else(|| default_run(&campaign.name));
     let program = std::env::current_exe().context("locating the assay binary for cell children")?;

@@ -27,8 +27,16 @@ pub struct Tar {
 impl Tar {
     /// The archive of `entries` (mode 0644, modified at `mtime`, Unix seconds).
     pub fn new(entries: Vec<Entry>, mtime: u64) -> io::Result<Tar> {
+        let open = Tar::open(entries, mtime)?;
+        let bytes = open.bytes + TRAILER_BYTES;
+        Ok(Tar { reader: Box::new(open.reader.chain(io::repeat(0).take(TRAILER_BYTES))), bytes })
+    }
+
+    /// The entries of an archive without its trailer: more entries (and the trailer) follow
+    /// from elsewhere (the HTTP bundle's evidence tar, read from the evidence store).
+    pub fn open(entries: Vec<Entry>, mtime: u64) -> io::Result<Tar> {
         let mut reader: Box<dyn Read + Send> = Box::new(io::empty());
-        let mut bytes = TRAILER_BYTES;
+        let mut bytes = 0;
         for entry in entries {
             let head = head(&entry.name, entry.bytes, mtime)?;
             let pad = padding(entry.bytes);
@@ -36,7 +44,7 @@ impl Tar {
             let data = Exact { inner: entry.data, left: entry.bytes, name: entry.name };
             reader = Box::new(reader.chain(io::Cursor::new(head)).chain(data).chain(io::repeat(0).take(pad)));
         }
-        Ok(Tar { reader: Box::new(reader.chain(io::repeat(0).take(TRAILER_BYTES))), bytes })
+        Ok(Tar { reader, bytes })
     }
 
     /// Bytes of the whole archive.
