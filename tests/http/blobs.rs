@@ -9,7 +9,7 @@ use assay::blobs::{BlobName, BlobStore, FolderBlobs, signed};
 use assay::http::ServeOptions;
 use assay_events::keys::SignerKey;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, ETAG, RANGE};
+use reqwest::header::{CONNECTION, CONTENT_LENGTH, CONTENT_RANGE, ETAG, RANGE};
 use serde_json::{Value, json};
 
 async fn put_as(app: &App, key: Option<&SignerKey>, name: &str, body: &[u8]) -> (StatusCode, Value) {
@@ -39,6 +39,25 @@ async fn a_signed_upload_is_kept_once_and_read_back_whole_or_in_a_range() {
     let (status, body) = put_as(&app, Some(&worker), &name, &data).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["existed"], true);
+    // Answered without reading the body: the answer says the connection closes, so no client
+    // sends its next request on it (which then fails with an incomplete message). One that read
+    // the whole body keeps the connection.
+    let again = |bytes: Vec<u8>, name: &str| {
+        let parsed = BlobName::parse(name).expect("a blob name");
+        app.http
+            .put(app.url(&format!("/v1/blobs/{name}")))
+            .header(signed::SIGNATURE_HEADER, signed::header_value(&worker, &parsed))
+            .body(bytes)
+            .send()
+    };
+    let r = again(data.clone(), &name).await.expect("PUT");
+    assert_eq!((r.status(), r.headers().get(CONNECTION)), (StatusCode::OK, Some(&"close".parse().unwrap())));
+    let r = app.http.put(app.url(&format!("/v1/blobs/{name}"))).body(data.clone()).send().await.expect("PUT");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers().get(CONNECTION).map(|v| v.to_str().unwrap()), Some("close"));
+    let small = b"read to its end".to_vec();
+    let r = again(small.clone(), &name_of(&small)).await.expect("PUT");
+    assert_eq!((r.status(), r.headers().get(CONNECTION)), (StatusCode::CREATED, None));
 
     let r = app.http.get(app.url(&format!("/v1/blobs/{name}"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
