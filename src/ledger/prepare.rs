@@ -133,11 +133,13 @@ fn check_unsigned(item: Incoming, strict: bool) -> Result<Prepared, Rejection> {
         Incoming::Json(bytes) => Envelope::parse(&bytes)?,
         Incoming::Decoded(env) => env,
     };
+    if strict {
+        envelope.check_submitted()?;
+    }
     if envelope.payload.len() > PAYLOAD_BYTES_MAX {
         return Err(Rejection::PayloadTooLarge { bytes: envelope.payload.len(), max: PAYLOAD_BYTES_MAX });
     }
     let event = if strict {
-        envelope.check_submitted()?;
         let event = CloudEvent::parse_submitted(&envelope.payload)?;
         schema::validate(&event.ty, &event.data)?;
         check_subject(&event)?;
