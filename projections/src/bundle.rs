@@ -34,6 +34,13 @@ impl Projections {
         Projections::default()
     }
 
+    /// The state gates are decided with: every projection, the audit without metric
+    /// points ([`Audit::for_gates`]), so it does not grow with metric events. Its audit
+    /// digest and report are not the ledger's.
+    pub fn for_gates() -> Projections {
+        Projections { audit: Audit::for_gates(), ..Projections::default() }
+    }
+
     /// Folds records in order from the empty state.
     pub fn replay<'a>(records: impl IntoIterator<Item = &'a Record>) -> Projections {
         let mut p = Projections::new();

@@ -208,9 +208,9 @@ async fn append_checked(
                 Ok(Some(raw)) => {
                     let linenos: Vec<usize> = raw.iter().map(|(n, _)| *n).collect();
                     let items = raw.into_iter().map(|(_, l)| Incoming::Json(l)).collect();
-                    // The bytes are those pass 1 verified (their digest matched): every check
-                    // again but the Ed25519 one.
-                    let submitted = match ledger.prepare_verified_before(items, checked.keys.clone()).await {
+                    // The bytes are those pass 1 checked (their digest matched): decoded
+                    // again, not checked again (neither the rules nor the Ed25519 signatures).
+                    let submitted = match ledger.prepare_checked_before(items, checked.keys.clone()).await {
                         Ok(prepared) => ledger.submit(prepared).await,
                         Err(e) => Err(e),
                     };

@@ -222,7 +222,7 @@ impl Ledger {
             store: store.clone(),
             ledger_key: ledger_key.clone(),
             origin: origin.clone(),
-            state: LedgerState::default(),
+            state: LedgerState::new(options.keep_opened_state),
             frontier: Frontier::new(),
             last_hash: Hash32::ZERO,
             last_received_ns: 0,
@@ -283,14 +283,14 @@ impl Ledger {
         self.prepare_with(items, self.keys(), Signatures::Verify).await
     }
 
-    /// [`Ledger::prepare`] of envelopes whose signatures verified under `keys` before (see
-    /// [`Signatures::VerifiedBefore`]): every check but the Ed25519 one.
-    pub async fn prepare_verified_before(
+    /// [`Ledger::prepare`] of envelopes that passed it before, their signatures under `keys`
+    /// (see [`Signatures::CheckedBefore`]): decoded again, not checked again.
+    pub async fn prepare_checked_before(
         &self,
         items: Vec<Incoming>,
         keys: Arc<KeyRegistry>,
     ) -> Result<Vec<Prepared>, AppendError> {
-        self.prepare_with(items, keys, Signatures::VerifiedBefore).await
+        self.prepare_with(items, keys, Signatures::CheckedBefore).await
     }
 
     async fn prepare_with(

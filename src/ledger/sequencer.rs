@@ -281,7 +281,7 @@ impl Sequencer {
 
     /// Forgets the in-memory state and folds the whole log again.
     async fn rebuild(&mut self) -> Result<(), OpenError> {
-        self.state = LedgerState::default();
+        self.state = self.state.emptied();
         self.frontier = Frontier::new();
         self.last_hash = Hash32::ZERO;
         self.last_received_ns = 0;

@@ -38,7 +38,12 @@ impl SqliteStore {
             .synchronous(sync)
             // Another process may hold the write lock for the length of one batch.
             .busy_timeout(Duration::from_secs(30))
-            .pragma("cache_size", "-65536");
+            // 16 MiB of page cache a connection (negative: KiB). In WAL mode a connection drops
+            // its cache whenever another one has committed, so only the writer's stays warm,
+            // and appends touch the right edge of the seq-ordered tables plus one index leaf
+            // per id; 64 MiB a connection grew the memory of a one-shot append with the
+            // ledger's size (BENCHMARKS.md, issue 20) and bought nothing measurable.
+            .pragma("cache_size", "-16384");
         let pool = SqlitePoolOptions::new()
             .max_connections(CONNECTIONS_MAX)
             .after_release(|conn, _| {

@@ -169,6 +169,10 @@ pub struct Audit {
     /// state when off, so ledgers that never turned it on keep their audit digest.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     evidence_sync_required: bool,
+    /// Metric points are not kept ([`Audit::for_gates`]). Not part of the state's JSON: an
+    /// audit for gates is never digested or reported.
+    #[serde(skip)]
+    for_gates: bool,
 }
 
 impl Audit {
@@ -176,10 +180,19 @@ impl Audit {
         Audit::default()
     }
 
+    /// An audit that keeps what gates read (runs, evidence, claims) but no metric points:
+    /// only claim verdicts read those, and they are one per metric event, so the sequencer's
+    /// state would otherwise grow with every metric the ledger holds. Its [`Audit::series`]
+    /// are empty; its verdicts, report and digest are not the ledger's.
+    pub fn for_gates() -> Audit {
+        Audit { for_gates: true, ..Audit::default() }
+    }
+
     pub fn apply(&mut self, record: &Record) {
         let data = &record.event.data;
         let Some(ty) = record.event_type() else { return };
         match ty {
+            EventType::MetricRecorded if self.for_gates => {}
             EventType::MetricRecorded => {
                 let (Some(run), Some(name), Some(step), Some(value)) =
                     (str_of(data, "run"), str_of(data, "name"), u64_of(data, "step"), f64_of(data, "value"))

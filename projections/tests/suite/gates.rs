@@ -412,3 +412,63 @@ fn the_evidence_gate_rejects_claims_citing_unsynced_evidence() {
     h.push(evidence_sync_required(false));
     given(h).when(submit()).then_with(admitted);
 }
+
+/// The sequencer decides with [`Projections::for_gates`], which keeps no metric points: at
+/// every request of a ledger mixing metrics with runs, evidence, claims and submissions, both
+/// gates decide exactly as with the whole state.
+#[test]
+fn the_state_for_gates_decides_as_the_whole_state() {
+    let mut events = vec![run_queued("r1", "p", true), worker_preflight("w1", true, &[GPU0])];
+    for step in 0..50 {
+        events.push(metric("r1", "loss", step, 1.0 / (1.0 + step as f64)));
+    }
+    events.extend([
+        dispatch_requested("r1", "w1", Some(GPU0)),
+        run_started("r1", "w1", Some(GPU0)),
+        metric("r1", "acc", 0, 0.9),
+        artifact_submitted("a", 1, "early", &["r1"]),
+        run_finished("r1", Some(0)),
+        evidence_captured("r1"),
+        evidence_sync_required(true),
+        claim("a", "c1", metric_check("r1", "loss", "last", "le", "0.1"), &["@evidence:r1"]),
+        artifact_submitted("a", 1, "unsynced", &["r1", "r2"]),
+        evidence_synced("r1"),
+        artifact_submitted("a", 2, "synced", &["r1"]),
+        dispatch_requested("r1", "w1", Some(GPU0)),
+    ]);
+    let mut ledger = Ledger::new();
+    for e in events {
+        ledger.push(e);
+    }
+    let (mut whole, mut lean) = (Projections::new(), Projections::for_gates());
+    let (mut decided, mut reasons) = (0, Vec::new());
+    for r in ledger.records() {
+        match r.event.ty.as_str() {
+            "dispatch.requested" => {
+                assert_eq!(dispatch(&whole, r), dispatch(&lean, r));
+                decided += 1;
+            }
+            "artifact.submitted" => {
+                let d = admission(&whole, r);
+                assert_eq!(d, admission(&lean, r));
+                reasons.extend(d.reasons);
+                decided += 1;
+            }
+            _ => {}
+        }
+        whole.apply(r);
+        lean.apply(r);
+    }
+    assert_eq!(decided, 5);
+    // The admissions read what the audit keeps: runs finished, evidence, unsynced citations.
+    for reason in ["run_not_finished:r1", "run_without_evidence:r2", "evidence_not_synced:"] {
+        assert!(reasons.iter().any(|r| r.starts_with(reason)), "{reason} in {reasons:?}");
+    }
+    // What it leaves out is the metric points, and only them.
+    assert_eq!(whole.audit.series("r1", "loss").len(), 50);
+    assert!(lean.audit.series("r1", "loss").is_empty());
+    assert_eq!(whole.audit.runs(), lean.audit.runs());
+    assert_eq!(whole.audit.claims(), lean.audit.claims());
+    assert_eq!((&whole.keys, &whole.queue, &whole.corpus), (&lean.keys, &lean.queue, &lean.corpus));
+    assert_eq!((&whole.gpus, &whole.kernels), (&lean.gpus, &lean.kernels));
+}
