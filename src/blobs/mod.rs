@@ -18,8 +18,9 @@ pub mod signed;
 pub mod stored;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncReadExt;
 
 use crate::store::StoreError;
@@ -31,6 +32,11 @@ pub use postgres::PgBlobs;
 pub const BLOB_BYTES_MAX_DEFAULT: u64 = 4 << 30;
 /// Bytes a reader or writer moves at a time (and a PostgreSQL chunk's size).
 pub const CHUNK_BYTES: usize = 1 << 20;
+/// Files one command stores (or uploads) at once. A blob costs two fsyncs (its bytes, then its
+/// name) that mostly wait on the disk; with several in flight the file system commits their
+/// journal entries together and one file's bytes are written while another's are synced. Few
+/// enough to bound memory (a chunk buffer each, here and on a server) and open files.
+pub const PUTS_IN_FLIGHT: usize = 4;
 
 /// A blob's name: the blake3 of its bytes. Its text form is 64 lower-case hex characters, the
 /// only form accepted (one blob, one name).
@@ -233,6 +239,13 @@ impl BlobStore {
             writer.write(&buffer[..n]).await?;
         }
         writer.finish().await
+    }
+
+    /// Stores the files at `paths` as [`BlobStore::put_file`] does, up to [`PUTS_IN_FLIGHT`] at
+    /// once; the results come in the order of `paths`. Each blob is durable under its name
+    /// when its result comes, as with one file at a time.
+    pub fn put_files<'a>(&'a self, paths: &'a [PathBuf]) -> impl Stream<Item = Result<Put, BlobError>> + 'a {
+        futures_util::stream::iter(paths.iter().map(|p| self.put_file(p))).buffered(PUTS_IN_FLIGHT)
     }
 
     /// Reads the blob `name` whole and says whether its bytes still hash to its name.
