@@ -12,9 +12,9 @@ use anyhow::Context;
 use assay::blobs::cited::{self, Citation};
 use assay::blobs::gc::{self, Removal};
 use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobError, BlobName, BlobState, BlobStore, PUTS_IN_FLIGHT};
-use futures_util::StreamExt;
 use assay::ledger::SyncError;
 use assay_events::{EventType, Hash32};
+use futures_util::StreamExt;
 
 use super::remote::ServerArgs;
 use super::{DbArgs, Exit, LedgerKeyArgs, ReadDbArgs, keys, open};

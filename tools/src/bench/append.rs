@@ -97,7 +97,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// A fresh ledger at `db` with `worker` registered (a new key when None); returns the
 /// ledger key's file (written into `keys`) and the worker.
-pub(super) async fn ledger(db: &Path, keys: &Path, worker: Option<SignerKey>) -> anyhow::Result<(PathBuf, SignerKey)> {
+pub(super) async fn ledger(
+    db: &Path,
+    keys: &Path,
+    worker: Option<SignerKey>,
+) -> anyhow::Result<(PathBuf, SignerKey)> {
     let worker = match worker {
         Some(w) => w,
         None => assay::keyfile::generate("worker")?,

@@ -96,8 +96,14 @@ pub async fn run(a: BlobsArgs) -> anyhow::Result<()> {
         peaks.push(rss_mib);
     }
     let max_peak = peaks.iter().copied().fold(0.0, f64::max);
-    println!("ratio  evidence store (folder) / plain copy: {:.2} median (target ≥ 0.7)", median(store_ratios));
-    println!("ratio  upload over HTTP / plain copy:        {:.2} median (target ≥ 0.7)", median(upload_ratios));
+    println!(
+        "ratio  evidence store (folder) / plain copy: {:.2} median (target ≥ 0.7)",
+        median(store_ratios)
+    );
+    println!(
+        "ratio  upload over HTTP / plain copy:        {:.2} median (target ≥ 0.7)",
+        median(upload_ratios)
+    );
     println!("memory server peak RSS during an upload:    {max_peak:.1} MiB at most (target < 64 MiB)");
     Ok(())
 }
