@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{BlobError, BlobName, CHUNK_BYTES, Put};
 
@@ -53,7 +53,7 @@ impl FolderBlobs {
             Ok((part, file))
         })
         .await?;
-        Ok(Temp { root: self.root.clone(), part: Some(part), file: Some(tokio::fs::File::from_std(file)) })
+        Ok(Temp { root: self.root.clone(), part: Some(part), file: Some(file) })
     }
 
     /// Stores the file at `source` in one pass on a blocking thread (read, hash, write), then
@@ -189,28 +189,38 @@ impl Drop for Part {
     }
 }
 
-/// A blob being written under its temporary name through async writes (an upload).
+/// A blob being written under its temporary name (an upload). Each chunk is written on a
+/// blocking thread from the writer's own buffer, moved there and handed back: no second copy
+/// of the bytes, and no second buffer per upload (what bounds a server's memory per upload).
 pub(super) struct Temp {
     root: PathBuf,
     part: Option<Part>,
-    file: Option<tokio::fs::File>,
+    /// Away on a blocking thread while a chunk is written; gone if that write failed.
+    file: Option<std::fs::File>,
 }
 
 impl Temp {
-    pub(super) async fn write(&mut self, data: &[u8]) -> Result<(), BlobError> {
-        let (Some(file), Some(part)) = (self.file.as_mut(), self.part.as_ref()) else {
+    /// Appends `chunk`; returns it (to be cleared and filled again).
+    pub(super) async fn write(&mut self, chunk: Vec<u8>) -> Result<Vec<u8>, BlobError> {
+        let (Some(mut file), Some(part)) = (self.file.take(), self.part.as_ref()) else {
             return Err(BlobError::io("a finished blob", std::io::ErrorKind::BrokenPipe.into()));
         };
-        file.write_all(data).await.map_err(|e| BlobError::io(part.0.display(), e))
+        let path = part.0.clone();
+        let (file, chunk) = blocking(move || {
+            use std::io::Write;
+            file.write_all(&chunk).map_err(|e| BlobError::io(path.display(), e))?;
+            Ok((file, chunk))
+        })
+        .await?;
+        self.file = Some(file);
+        Ok(chunk)
     }
 
     /// Makes the bytes durable and visible as `name` ([`keep`]).
     pub(super) async fn keep(mut self, name: &BlobName) -> Result<bool, BlobError> {
-        let (Some(mut file), Some(part)) = (self.file.take(), self.part.take()) else {
+        let (Some(file), Some(part)) = (self.file.take(), self.part.take()) else {
             return Err(BlobError::io("a finished blob", std::io::ErrorKind::BrokenPipe.into()));
         };
-        file.flush().await.map_err(|e| BlobError::io(part.0.display(), e))?;
-        let file = file.into_std().await;
         let (root, name) = (self.root.clone(), *name);
         blocking(move || keep(&root, part, file, &name)).await
     }

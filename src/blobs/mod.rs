@@ -19,8 +19,9 @@ pub mod source;
 pub mod stored;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncReadExt;
 
 use crate::store::StoreError;
@@ -32,6 +33,15 @@ pub use postgres::PgBlobs;
 pub const BLOB_BYTES_MAX_DEFAULT: u64 = 4 << 30;
 /// Bytes a reader or writer moves at a time (and a PostgreSQL chunk's size).
 pub const CHUNK_BYTES: usize = 1 << 20;
+/// Bytes a writer into the folder store gathers before it writes them out. Smaller than a
+/// chunk: a file takes any size of write, and a server holds one such buffer per upload in
+/// flight; a hop to a blocking thread per 256 KiB costs nothing next to the write itself.
+const FOLDER_WRITE_BYTES: usize = 256 << 10;
+/// Files one command stores (or uploads) at once. A blob costs two fsyncs (its bytes, then its
+/// name) that mostly wait on the disk; with several in flight the file system commits their
+/// journal entries together and one file's bytes are written while another's are synced. Few
+/// enough to bound memory (a chunk buffer each, here and on a server) and open files.
+pub const PUTS_IN_FLIGHT: usize = 4;
 
 /// A blob's name: the blake3 of its bytes. Its text form is 64 lower-case hex characters, the
 /// only form accepted (one blob, one name).
@@ -162,16 +172,17 @@ impl BlobStore {
     /// A writer for a new blob; `expected` is the name the bytes must hash to (else nothing is
     /// kept and [`BlobWriter::finish`] fails with [`BlobError::Mismatch`]).
     pub async fn writer(&self, expected: Option<BlobName>) -> Result<BlobWriter, BlobError> {
-        let sink = match self {
-            BlobStore::Folder(f) => Sink::Folder(f.temp().await?),
-            BlobStore::Postgres(p) => Sink::Postgres(p.upload().await?),
+        let (sink, buffer_bytes) = match self {
+            BlobStore::Folder(f) => (Sink::Folder(f.temp().await?), FOLDER_WRITE_BYTES),
+            BlobStore::Postgres(p) => (Sink::Postgres(p.upload().await?), CHUNK_BYTES),
         };
         Ok(BlobWriter {
             hasher: blake3::Hasher::new(),
             bytes: 0,
             bytes_max: self.bytes_max(),
             expected,
-            buffer: Vec::with_capacity(CHUNK_BYTES),
+            buffer: Vec::with_capacity(buffer_bytes),
+            buffer_bytes,
             sink,
         })
     }
@@ -236,6 +247,13 @@ impl BlobStore {
         writer.finish().await
     }
 
+    /// Stores the files at `paths` as [`BlobStore::put_file`] does, up to [`PUTS_IN_FLIGHT`] at
+    /// once; the results come in the order of `paths`. Each blob is durable under its name
+    /// when its result comes, as with one file at a time.
+    pub fn put_files<'a>(&'a self, paths: &'a [PathBuf]) -> impl Stream<Item = Result<Put, BlobError>> + 'a {
+        futures_util::stream::iter(paths.iter().map(|p| self.put_file(p))).buffered(PUTS_IN_FLIGHT)
+    }
+
     /// Reads the blob `name` whole and says whether its bytes still hash to its name.
     pub async fn check(&self, name: &BlobName) -> Result<BlobState, BlobError> {
         let Some(mut reader) = self.read(name, 0, u64::MAX).await? else { return Ok(BlobState::Missing) };
@@ -293,8 +311,10 @@ pub struct BlobWriter {
     bytes: u64,
     bytes_max: u64,
     expected: Option<BlobName>,
-    /// Bytes not yet handed to the backend (at most one chunk: PostgreSQL chunks are whole).
+    /// Bytes not yet handed to the backend (at most `buffer_bytes`: PostgreSQL chunks are
+    /// whole).
     buffer: Vec<u8>,
+    buffer_bytes: usize,
     sink: Sink,
 }
 
@@ -307,11 +327,11 @@ impl BlobWriter {
         }
         self.hasher.update(data);
         while !data.is_empty() {
-            let room = CHUNK_BYTES - self.buffer.len();
+            let room = self.buffer_bytes - self.buffer.len();
             let (now, rest) = data.split_at(room.min(data.len()));
             self.buffer.extend_from_slice(now);
             data = rest;
-            if self.buffer.len() == CHUNK_BYTES {
+            if self.buffer.len() == self.buffer_bytes {
                 self.drain().await?;
             }
         }
@@ -323,7 +343,7 @@ impl BlobWriter {
             return Ok(());
         }
         match &mut self.sink {
-            Sink::Folder(t) => t.write(&self.buffer).await?,
+            Sink::Folder(t) => self.buffer = t.write(std::mem::take(&mut self.buffer)).await?,
             Sink::Postgres(u) => u.chunk(&self.buffer).await?,
         }
         self.buffer.clear();

@@ -12,9 +12,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use assay::blobs::cited::{self, Citation};
 use assay::blobs::gc::{self, Removal};
-use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobError, BlobName, BlobState, BlobStore};
+use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobError, BlobName, BlobState, BlobStore, PUTS_IN_FLIGHT};
 use assay::ledger::SyncError;
 use assay_events::{EventType, Hash32};
+use futures_util::StreamExt;
 
 use super::remote::ServerArgs;
 use super::{DbArgs, Exit, LedgerKeyArgs, ReadDbArgs, keys, open};
@@ -170,34 +171,47 @@ async fn put(a: PutArgs) -> anyhow::Result<Exit> {
             );
         }
     }
-    let (mut stored, mut existed) = (0usize, 0usize);
-    if let Some(client) = a.server.client()? {
+    // Up to PUTS_IN_FLIGHT files at once, reported in the order given.
+    let (stored, existed) = if let Some(client) = a.server.client()? {
         let key_path = a.key.as_ref().context("--server needs --key KEY (a worker or runner key)")?;
         let key = keys::signer("--key", key_path)?;
-        for file in &a.files {
-            let put = client.put_blob(&key, file).await.with_context(|| format!("{}", file.display()))?;
-            if put.existed {
-                existed += 1
-            } else {
-                stored += 1
-            }
-            outln!("{}  {}  {}", put.blake3, put.bytes, file.display());
-        }
+        let (client, key) = (&client, &key);
+        let puts = futures_util::stream::iter(a.files.iter().map(|file| async move {
+            let put = client.put_blob(key, file).await.with_context(|| format!("{}", file.display()))?;
+            Ok((put.blake3, put.bytes, put.existed, file))
+        }))
+        .buffered(PUTS_IN_FLIGHT);
+        report_puts(puts).await?
     } else {
         open::store(&a.db).await?.close().await;
         let blobs = BlobStore::open(&a.db.db, a.blob_bytes_max).await?;
-        for file in &a.files {
-            let put = blobs.put_file(file).await.with_context(|| format!("{}", file.display()))?;
-            if put.existed {
-                existed += 1
-            } else {
-                stored += 1
-            }
-            outln!("{}  {}  {}", put.name, put.bytes, file.display());
-        }
-    }
+        let puts = blobs.put_files(&a.files).zip(futures_util::stream::iter(&a.files)).map(|(put, file)| {
+            let put = put.with_context(|| format!("{}", file.display()))?;
+            Ok((put.name.to_hex(), put.bytes, put.existed, file))
+        });
+        report_puts(puts).await?
+    };
     eprintln!("{stored} blob(s) stored, {existed} already stored");
     Ok(Exit::Ok)
+}
+
+/// Prints `DIGEST  BYTES  PATH` per stored file as each comes; (stored, already stored). The
+/// first failure ends the command (uploads still in flight are dropped: nothing partial is kept).
+async fn report_puts(
+    puts: impl futures_util::Stream<Item = anyhow::Result<(String, u64, bool, &PathBuf)>>,
+) -> anyhow::Result<(usize, usize)> {
+    let (mut stored, mut existed) = (0usize, 0usize);
+    let mut puts = std::pin::pin!(puts);
+    while let Some(put) = puts.next().await {
+        let (blake3, bytes, was_stored, file) = put?;
+        if was_stored {
+            existed += 1
+        } else {
+            stored += 1
+        }
+        outln!("{blake3}  {bytes}  {}", file.display());
+    }
+    Ok((stored, existed))
 }
 
 /// Prints `DIGEST  synced  seq N  M file(s)` per evidence (`already synced` when the log

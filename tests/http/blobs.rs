@@ -312,3 +312,40 @@ async fn uploading_stored_bytes_again_renews_their_age() {
     let age = std::fs::metadata(&path).unwrap().modified().unwrap().elapsed().unwrap_or_default();
     assert!(age < std::time::Duration::from_secs(600), "the stored blob is still {age:?} old");
 }
+
+/// `evidence put --server` uploads several files at once: every line still comes in the order
+/// the files were given, the same bytes given twice (perhaps in flight together) are stored
+/// once, and every blob lies whole under its true name. Multi-threaded: the server answers
+/// while this thread waits for the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_uploads_several_files_at_once_and_reports_them_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = FolderBlobs::new(dir.path().join("blobs"), 1 << 30);
+    let options = ServeOptions { blobs: Some(BlobStore::Folder(folder.clone())), ..ServeOptions::default() };
+    let app = spawn_app_with(options).await;
+    let worker = app.key("w1", &["worker"]).await;
+    let (key_path, _) = assay::keyfile::write_pair(app.dir.path(), &worker).unwrap();
+    // The first file is the largest, so later ones finish before it when uploads overlap.
+    let mut contents: Vec<Vec<u8>> = vec![vec![7u8; 3 << 20]];
+    contents.extend((0..8).map(|i| format!("small file {i}").into_bytes()));
+    contents.push(b"small file 3".to_vec());
+    let mut args = vec!["evidence".to_owned(), "put".to_owned(), "--server".to_owned(), app.url.clone()];
+    args.extend(["--key".to_owned(), key_path.to_str().unwrap().to_owned()]);
+    let mut expected = String::new();
+    for (i, bytes) in contents.iter().enumerate() {
+        let path = app.dir.path().join(format!("file-{i}"));
+        std::fs::write(&path, bytes).unwrap();
+        expected.push_str(&format!("{}  {}  {}\n", name_of(bytes), bytes.len(), path.display()));
+        args.push(path.to_str().unwrap().to_owned());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = assay_cli(&args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, expected);
+    assert!(stderr.contains("9 blob(s) stored, 1 already stored"), "{stderr}");
+    let named = named_files(folder.root());
+    assert_eq!(named.len(), 9, "{named:?}");
+    for (name, hash) in &named {
+        assert_eq!(name, hash, "every blob lies whole under its true name");
+    }
+}

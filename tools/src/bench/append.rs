@@ -74,6 +74,21 @@ fn timed(cmd: &mut Command) -> anyhow::Result<Timed> {
     Ok(Timed { wall_s, cpu_s: user + system, cpu_percent, rss_mib: rss_kib / 1024.0 })
 }
 
+/// The `assay` binary: `given`, else the one beside this binary (a release build measures the
+/// release `assay`).
+pub(super) fn assay_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let assay = match given {
+        Some(p) => p,
+        None => std::env::current_exe()?.with_file_name("assay"),
+    };
+    anyhow::ensure!(
+        assay.exists(),
+        "{} not found: build it (cargo build --release) or give --assay",
+        assay.display()
+    );
+    Ok(assay)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -82,7 +97,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// A fresh ledger at `db` with `worker` registered (a new key when None); returns the
 /// ledger key's file (written into `keys`) and the worker.
-async fn ledger(db: &Path, keys: &Path, worker: Option<SignerKey>) -> anyhow::Result<(PathBuf, SignerKey)> {
+pub(super) async fn ledger(
+    db: &Path,
+    keys: &Path,
+    worker: Option<SignerKey>,
+) -> anyhow::Result<(PathBuf, SignerKey)> {
     let worker = match worker {
         Some(w) => w,
         None => assay::keyfile::generate("worker")?,
@@ -94,15 +113,7 @@ async fn ledger(db: &Path, keys: &Path, worker: Option<SignerKey>) -> anyhow::Re
 }
 
 pub async fn run(a: AppendArgs) -> anyhow::Result<()> {
-    let assay = match a.assay.clone() {
-        Some(p) => p,
-        None => std::env::current_exe()?.with_file_name("assay"),
-    };
-    anyhow::ensure!(
-        assay.exists(),
-        "{} not found: build it (cargo build --release) or give --assay",
-        assay.display()
-    );
+    let assay = assay_binary(a.assay.clone())?;
     let tmp = tempfile::tempdir()?;
     let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
     std::fs::create_dir_all(&dir)?;

@@ -3,6 +3,7 @@
 
 mod append;
 mod blobs;
+mod blobs_http;
 mod commands;
 mod export;
 mod fixture;
@@ -19,7 +20,8 @@ pub enum BenchCommand {
     /// against the Python `eventsourcing` peer, alternated.
     Append(append::AppendArgs),
     /// The evidence store: a folder of many small and a few large files stored into the
-    /// folder beside a SQLite ledger, against a plain copy with an fsync per file.
+    /// folder beside a SQLite ledger and uploaded to `assay serve`, against a plain copy with
+    /// an fsync per file; the server's peak RSS.
     Blobs(blobs::BlobsArgs),
     /// Ingest: Ed25519 verification and raw SQLite inserts (the limits) against the real
     /// verify → sequence → commit path.
