@@ -6,6 +6,7 @@
 mod backend;
 mod blobs;
 mod cosignatures;
+mod migrations;
 mod postgres;
 mod read_ahead;
 mod rows;

@@ -128,7 +128,7 @@ impl PgStore {
                 return Err(StoreError::NoLedger(redact(url)));
             }
         }
-        sqlx::migrate!("schemas/sql/postgres").run(&pool).await?;
+        super::migrations::migrator(super::migrations::POSTGRES).await?.run(&pool).await?;
         Ok(PgStore { pool })
     }
 

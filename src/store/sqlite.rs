@@ -58,7 +58,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open { target: path.to_owned(), source })?;
-        sqlx::migrate!("schemas/sql/sqlite").run(&pool).await?;
+        super::migrations::migrator(super::migrations::SQLITE).await?.run(&pool).await?;
         Ok(SqliteStore { pool })
     }
 

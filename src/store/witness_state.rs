@@ -76,7 +76,7 @@ impl WitnessStateStore {
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open { target: path.to_owned(), source })?;
-        sqlx::migrate!("schemas/sql/witness").run(&pool).await?;
+        super::migrations::migrator(super::migrations::WITNESS).await?.run(&pool).await?;
         Ok(WitnessStateStore { pool, lock: tokio::sync::Mutex::new(()), path: path.to_owned() })
     }
 
