@@ -1,10 +1,12 @@
 //! A real restart of the PostgreSQL server under load (`pg_ctlcluster … restart`), then a
-//! longer outage (`stop`, a pause past the store's 10 s bound on a call, `start`): nothing
-//! acknowledged is lost, nothing is half-written, the writing server recovers by itself and a
-//! second server following the same database catches up. During a quick restart an append
-//! either waits for a connection (bounded) or gets 503: which depends on whether a call was in
-//! flight when the connections were cut. During the long outage it must be refused with 503 and
-//! Retry-After, and `/healthz` must say 503 (with Retry-After) meanwhile.
+//! longer outage (`stop`, a 12 s pause, `start`): nothing acknowledged is lost, nothing is
+//! half-written, the writing server recovers by itself and a second server following the same
+//! database catches up. During a quick restart an append either waits for a connection
+//! (bounded) or gets 503: which depends on whether a call was in flight when the connections
+//! were cut. During the long outage it must be refused with 503 and Retry-After (once the store
+//! is known to fail, a batch asks it one question bounded by 2 s before anything else, so the
+//! refusal comes well inside the outage whether a batch or the listener noticed first), and
+//! `/healthz` must say 503 (with Retry-After) meanwhile.
 //!
 //! It restarts the database everyone shares, so it runs only when `ASSAY_TEST_PG_RESTART=1`
 //! (CI sets it; cargo runs test binaries one after another, so no other test is using the
@@ -103,6 +105,10 @@ async fn a_database_restart_under_load_loses_nothing_and_servers_recover() {
     .await
     .expect("the outage");
     recovers(&http, &writer.url, &seen, 500).await;
+    eprintln!(
+        "long outage: {} appends refused with 503",
+        seen.unavailable.load(Ordering::Relaxed) - refused_before
+    );
     seen.stop_all(tasks).await;
     watcher.abort();
     assert!(

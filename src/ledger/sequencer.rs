@@ -35,6 +35,11 @@ use crate::store::{
 /// Records read per query while catching up with the store.
 const CATCH_UP_PAGE_RECORDS: u32 = 4096;
 
+/// Longest wait for the first read of a batch or follow step while the store is known to fail
+/// (see `Sequencer::probe`): long enough for a live database to hand out a fresh connection
+/// on a loaded machine, short beside [`crate::store::CALL_TIMEOUT`].
+const FAILING_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(crate) struct Request {
     pub items: Vec<Prepared>,
     /// Per item: for an `evidence.captured` whose files were all found in the evidence store
@@ -151,17 +156,26 @@ impl Sequencer {
                     self.run_batch(batch).await;
                 }
                 Some(Next::Follow(listener_ok)) => {
-                    // The notification connection broke (e.g. the database restarted), or
-                    // could not be opened then: poll meanwhile, and open it again once the
-                    // database answers, so followers go back to hearing of commits at once.
-                    let reopen = matches!(changes, Some(Changes::Poll)) && self.store.notifies();
-                    if !listener_ok || reopen {
-                        changes = Some(self.changes().await);
+                    if !listener_ok {
+                        // The notification connection broke (e.g. the database restarted):
+                        // until the store answers again, ask it quickly (see `probe`) rather
+                        // than letting queued appends wait out full call bounds behind us.
+                        self.healthy.store(false, std::sync::atomic::Ordering::Relaxed);
+                        changes = Some(Changes::Poll);
                     }
                     // A failed batch left the state ahead of the store: rebuild first.
-                    let followed = if self.dirty { self.rebuild().await } else { self.catch_up().await };
+                    let followed = match self.probe().await {
+                        Err(e) => Err(e.into()),
+                        Ok(()) if self.dirty => self.rebuild().await,
+                        Ok(()) => self.catch_up().await,
+                    };
                     if let Err(e) = &followed {
                         tracing::warn!(error = %e, "following the store failed; will retry");
+                    }
+                    // Polling meanwhile; once the database answers, listen again, so followers
+                    // go back to hearing of commits at once.
+                    if followed.is_ok() && matches!(changes, Some(Changes::Poll)) && self.store.notifies() {
+                        changes = Some(self.changes().await);
                     }
                     // Reading works again; whether writing does is for a write to say.
                     if followed.is_ok() && self.write_failing {
@@ -239,6 +253,7 @@ impl Sequencer {
     /// against that head and commits it, all under the lock: seqs stay gap-free and no
     /// other writer can sign a checkpoint in between.
     async fn lock_sequence_commit(&mut self, batch: &[Request]) -> Result<Vec<Outcome>, BatchError> {
+        self.probe().await?;
         if self.dirty {
             self.rebuild().await?;
         } else if self.store.notifies() {
@@ -277,6 +292,17 @@ impl Sequencer {
             self.published(&commit, records);
         }
         Ok(outcomes)
+    }
+
+    /// While the store is known to fail, one cheap read bounded by [`FAILING_PROBE_TIMEOUT`]
+    /// before anything else: a database that is down refuses a batch within that bound (503)
+    /// instead of after the full call bound of each step, so clients hear of an outage at once
+    /// and retry elsewhere. A healthy store is not probed.
+    async fn probe(&self) -> Result<(), StoreError> {
+        if self.healthy.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        bounded("probe", self.call_timeout.min(FAILING_PROBE_TIMEOUT), self.store.head()).await.map(drop)
     }
 
     /// Forgets the in-memory state and folds the whole log again.
