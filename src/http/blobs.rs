@@ -118,31 +118,12 @@ pub async fn put(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let empty = headers.get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0");
-    let mut read_whole = false;
-    let mut response = put_body(&state, &name, &headers, body, &mut read_whole).await.into_response();
-    // An answer given before the body was read (already stored, refused) leaves the rest of the
-    // body on the connection, so the server closes it after answering. Said in the answer, so
-    // that a client does not send its next request on a connection about to close (it would
-    // fail with an incomplete message).
-    if !empty && !read_whole {
-        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
-}
-
-/// [`put`]'s work; `read_whole` is set once the body has been read to its end.
-async fn put_body(
-    state: &AppState,
-    name: &str,
-    headers: &HeaderMap,
-    body: Body,
-    read_whole: &mut bool,
 ) -> Result<(StatusCode, Json<BlobPutBody>), ApiError> {
-    let name = name_of(name)?;
-    authorize_upload(state, headers, &name)?;
-    let blobs = store(state)?;
+    // An answer given before the body was read (already stored, refused) leaves the rest of it
+    // on the connection; the router's `unread_body` layer says `Connection: close` then.
+    let name = name_of(&name)?;
+    authorize_upload(&state, &headers, &name)?;
+    let blobs = store(&state)?;
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     // A declared length over the limit is refused before a byte is read.
@@ -163,7 +144,6 @@ async fn put_body(
             frame.map_err(|e| ApiError::bad_request("body_failed", format!("reading the body: {e}")))?;
         writer.write(&frame).await?;
     }
-    *read_whole = true;
     let put = writer.finish().await?;
     let status = if put.existed { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(BlobPutBody { blake3: put.name.to_hex(), bytes: put.bytes, existed: put.existed })))

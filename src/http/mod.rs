@@ -37,6 +37,7 @@ mod server;
 pub(crate) mod state;
 mod stream;
 mod tiles;
+mod unread_body;
 pub mod wire;
 mod witness;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::middleware::{from_fn_with_state, map_response};
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -25,7 +25,7 @@ use super::options::ServeOptions;
 use super::state::AppState;
 use super::{
     BODY_BYTES_MAX, blobs, blobs_gc, campaigns, dispatch, events, evidence, openapi, ops, projections,
-    proofs, stream, tiles,
+    proofs, stream, tiles, unread_body,
 };
 use crate::cosigning::Cosigning;
 use crate::ledger::Ledger;
@@ -169,6 +169,8 @@ fn router(state: AppState) -> Router {
         .route("/v1/blobs/{blake3}", get(blobs::get).head(blobs::head).route_layer(auth).put(blobs::put))
         .layer(map_response(json_errors))
         .layer(from_fn_with_state(state.clone(), ops::track_requests))
+        // Any answer given before the body was read to its end says `Connection: close`.
+        .layer(from_fn(unread_body::close_when_unread))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -44,6 +44,7 @@ impl WitnessServer {
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
             .layer(DefaultBodyLimit::disable())
             .layer(RequestBodyLimitLayer::new(BODY_BYTES_MAX))
+            .layer(axum::middleware::from_fn(super::unread_body::close_when_unread))
             .with_state(witness);
         Ok(WitnessServer { listener, addr, router })
     }
