@@ -83,6 +83,41 @@ fn command_cells_keep_output_and_declared_files_before_citing_them() {
     }
 }
 
+/// A file left at a declared output path by an earlier run, which this launch did not write,
+/// is not kept as this launch's evidence; one the launch rewrote is.
+#[test]
+fn an_output_the_launch_did_not_write_is_not_cited() {
+    let rig = Rig::new();
+    rig.lab.write("stale.txt", "from an earlier run");
+    rig.lab.write("rewritten.txt", "from an earlier run");
+    let file = rig.lab.write(
+        "stale.toml",
+        r#"
+name = "stale"
+
+[[command]]
+name = "quiet"
+command = ["sh", "-c", "printf 'this run' > rewritten.txt"]
+outputs = ["stale.txt", "rewritten.txt"]
+"#,
+    );
+    let out = rig
+        .run(
+            &["run", "campaign"],
+            &[file.as_os_str(), OsStr::new("--run"), OsStr::new("stale-1"), OsStr::new("--json")],
+        )
+        .ok();
+    assert!(
+        out.stderr.contains("stale.txt") && out.stderr.contains("not written by this launch"),
+        "the stale output is named: {}",
+        out.stderr
+    );
+    let files = cited(&rig, "stale-1");
+    let paths: Vec<&str> = files.iter().map(|(p, _, _)| p.as_str()).collect();
+    assert_eq!(paths, ["launch-0/outputs/rewritten.txt"], "{files:?}");
+    assert_eq!(files[0].1, blake3::hash(b"this run").to_hex().to_string());
+}
+
 #[test]
 fn an_output_path_leaving_the_cell_folder_is_refused_and_nothing_runs() {
     let rig = Rig::new();

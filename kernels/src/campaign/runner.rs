@@ -11,7 +11,7 @@ use super::cell::run_cell_cpu;
 use super::command_run::{CommandEnv, CommandLaunch, run_command_cell};
 use super::cuda_cell::not_runnable;
 use super::isolate::{ChildCommand, IsolatedRunner};
-use super::kept::keep_launch;
+use super::kept::{keep_launch, outputs_before};
 use super::summary::Summary;
 use super::xids::{SeenXid, XidWatch, xid_data};
 use super::{Campaign, CampaignError};
@@ -200,6 +200,7 @@ pub fn run_campaign(
             was_interrupted = true;
             break;
         }
+        let before = outputs_before(cell);
         let primary = run_command_cell(cell, &env, &mut result_files, interrupted);
         if primary.interrupted() {
             was_interrupted = true;
@@ -208,13 +209,14 @@ pub fn run_campaign(
         let attached = xids.seen_during(&primary);
         let (ty, data) = primary.event(&options.run, cell, &env, launch, None);
         sink.emit(ty, &subject, data).map_err(recording)?;
-        keep_launch(sink, &options.run, launch, cell, &primary).map_err(recording)?;
+        keep_launch(sink, &options.run, launch, cell, &primary, &before).map_err(recording)?;
         xids.record(sink, &attached, &options.run, launch)?;
         summary.record_command(cell, env.backend.as_str(), &primary, &codes(&attached));
         progress(primary.passed());
         let primary_launch = launch;
         launch += 1;
         if let (false, Some(fallback)) = (primary.passed(), &cell.fallback) {
+            let before = outputs_before(fallback);
             let second = run_command_cell(fallback, &env, &mut result_files, interrupted);
             if second.interrupted() {
                 was_interrupted = true;
@@ -223,7 +225,7 @@ pub fn run_campaign(
             let attached = xids.seen_during(&second);
             let (ty, data) = second.event(&options.run, fallback, &env, launch, Some(primary_launch));
             sink.emit(ty, &subject, data).map_err(recording)?;
-            keep_launch(sink, &options.run, launch, fallback, &second).map_err(recording)?;
+            keep_launch(sink, &options.run, launch, fallback, &second, &before).map_err(recording)?;
             xids.record(sink, &attached, &options.run, launch)?;
             summary.record_fallback(fallback, &second, &codes(&attached));
             launch += 1;
