@@ -4,7 +4,7 @@
 //! Nothing it returns need be trusted: checkpoints are signed notes and proofs verify with
 //! `assay_events::merkle` against them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assay_events::keys::SignerKey;
@@ -242,6 +242,18 @@ impl Client {
             .header(reqwest::header::CONTENT_LENGTH, bytes)
             .body(reqwest::Body::wrap_stream(chunks));
         self.json(req).await
+    }
+
+    /// Uploads the files at `paths` as [`Client::put_blob`] does, up to
+    /// [`crate::blobs::PUTS_IN_FLIGHT`] at once; the results come in the order of `paths`.
+    pub fn put_blobs<'a>(
+        &'a self,
+        key: &'a SignerKey,
+        paths: &'a [PathBuf],
+    ) -> impl futures_util::Stream<Item = Result<BlobPutBody, ClientError>> + 'a {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(paths.iter().map(|p| self.put_blob(key, p)))
+            .buffered(crate::blobs::PUTS_IN_FLIGHT)
     }
 
     /// Asks the server to record `evidence.synced` for the `evidence.captured` with event

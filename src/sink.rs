@@ -8,7 +8,7 @@
 //! (`tokio::task::spawn_blocking` or a plain thread), never from inside an async task.
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use assay_events::keys::SignerKey;
@@ -208,21 +208,25 @@ impl EventSink for LedgerSink {
         self.evidence.is_some()
     }
 
-    fn keep_evidence(&mut self, path: &Path) -> Result<Option<(String, u64)>, SinkError> {
-        let kept = match &self.evidence {
-            None => return Ok(None),
-            Some(Keeper::Local(blobs)) => self
-                .runtime
-                .block_on(blobs.put_file(path))
-                .map(|put| (put.name.to_hex(), put.bytes))
-                .map_err(|e| SinkError::new(e.to_string()))?,
-            Some(Keeper::Server(client)) => self
-                .runtime
-                .block_on(client.put_blob(&self.key, path))
-                .map(|put| (put.blake3, put.bytes))
-                .map_err(|e| SinkError::new(e.to_string()))?,
-        };
-        Ok(Some(kept))
+    fn keep_evidence(&mut self, paths: &[PathBuf]) -> Vec<Result<Option<(String, u64)>, SinkError>> {
+        use futures_util::StreamExt;
+        let failed = |e: &dyn std::fmt::Display| SinkError::new(e.to_string());
+        match &self.evidence {
+            None => paths.iter().map(|_| Ok(None)).collect(),
+            // Several files at once (`PUTS_IN_FLIGHT`), as `assay evidence put` stores them.
+            Some(Keeper::Local(blobs)) => self.runtime.block_on(
+                blobs
+                    .put_files(paths)
+                    .map(|put| put.map(|p| Some((p.name.to_hex(), p.bytes))).map_err(|e| failed(&e)))
+                    .collect(),
+            ),
+            Some(Keeper::Server(client)) => self.runtime.block_on(
+                client
+                    .put_blobs(&self.key, paths)
+                    .map(|put| put.map(|p| Some((p.blake3, p.bytes))).map_err(|e| failed(&e)))
+                    .collect(),
+            ),
+        }
     }
 
     fn emit(&mut self, ty: &str, subject: &str, data: Value) -> Result<(), SinkError> {

@@ -6,7 +6,7 @@
 //! far is recorded (for a ledger: committed and covered by a signed checkpoint), or with the
 //! first error.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -36,13 +36,13 @@ pub trait EventSink {
     /// Waits until every event emitted so far is recorded.
     fn flush(&mut self) -> Result<(), SinkError>;
 
-    /// Keeps a copy of the evidence file at `path` where the events go (their evidence
-    /// store), before an `evidence.captured` that cites it is emitted, so that a recorded digest
-    /// always has its blob. Returns the blake3 (hex) and size of the bytes kept; `None` for a
-    /// sink that keeps no evidence (the default).
-    fn keep_evidence(&mut self, path: &Path) -> Result<Option<(String, u64)>, SinkError> {
-        let _ = path;
-        Ok(None)
+    /// Keeps a copy of each evidence file in `paths` where the events go (their evidence
+    /// store), before an `evidence.captured` that cites them is emitted, so that a recorded
+    /// digest always has its blob. Returns, in the order of `paths`, the blake3 (hex) and size
+    /// of the bytes kept, or why a file was not kept; `None` for a sink that keeps no evidence
+    /// (the default). A sink may keep several files at once.
+    fn keep_evidence(&mut self, paths: &[PathBuf]) -> Vec<Result<Option<(String, u64)>, SinkError>> {
+        paths.iter().map(|_| Ok(None)).collect()
     }
 
     /// Whether [`EventSink::keep_evidence`] keeps files (a campaign then spools its command
@@ -57,8 +57,8 @@ impl<S: EventSink + ?Sized> EventSink for &mut S {
         (**self).emit(ty, subject, data)
     }
 
-    fn keep_evidence(&mut self, path: &Path) -> Result<Option<(String, u64)>, SinkError> {
-        (**self).keep_evidence(path)
+    fn keep_evidence(&mut self, paths: &[PathBuf]) -> Vec<Result<Option<(String, u64)>, SinkError>> {
+        (**self).keep_evidence(paths)
     }
 
     fn keeps_evidence(&self) -> bool {
@@ -79,8 +79,8 @@ impl<S: EventSink + ?Sized> EventSink for Box<S> {
         (**self).emit(ty, subject, data)
     }
 
-    fn keep_evidence(&mut self, path: &Path) -> Result<Option<(String, u64)>, SinkError> {
-        (**self).keep_evidence(path)
+    fn keep_evidence(&mut self, paths: &[PathBuf]) -> Vec<Result<Option<(String, u64)>, SinkError>> {
+        (**self).keep_evidence(paths)
     }
 
     fn keeps_evidence(&self) -> bool {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use assay::blobs::cited::{self, Citation};
 use assay::blobs::gc::{self, Removal};
-use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobError, BlobName, BlobState, BlobStore, PUTS_IN_FLIGHT};
+use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobError, BlobName, BlobState, BlobStore};
 use assay::ledger::SyncError;
 use assay_events::{EventType, Hash32};
 use futures_util::StreamExt;
@@ -171,16 +171,15 @@ async fn put(a: PutArgs) -> anyhow::Result<Exit> {
             );
         }
     }
-    // Up to PUTS_IN_FLIGHT files at once, reported in the order given.
+    // Up to `PUTS_IN_FLIGHT` files at once, reported in the order given.
     let (stored, existed) = if let Some(client) = a.server.client()? {
         let key_path = a.key.as_ref().context("--server needs --key KEY (a worker or runner key)")?;
         let key = keys::signer("--key", key_path)?;
-        let (client, key) = (&client, &key);
-        let puts = futures_util::stream::iter(a.files.iter().map(|file| async move {
-            let put = client.put_blob(key, file).await.with_context(|| format!("{}", file.display()))?;
-            Ok((put.blake3, put.bytes, put.existed, file))
-        }))
-        .buffered(PUTS_IN_FLIGHT);
+        let puts =
+            client.put_blobs(&key, &a.files).zip(futures_util::stream::iter(&a.files)).map(|(put, file)| {
+                let put = put.with_context(|| format!("{}", file.display()))?;
+                Ok((put.blake3, put.bytes, put.existed, file))
+            });
         report_puts(puts).await?
     } else {
         open::store(&a.db).await?.close().await;

@@ -133,8 +133,11 @@ pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
 /// bytes kept. `assay run exec --evidence` and a campaign's command cells both keep through it.
 pub fn keep_files(files: Vec<(PathBuf, EvidenceFile)>, sink: &mut dyn EventSink) -> Vec<EvidenceFile> {
     let mut kept = Vec::with_capacity(files.len());
-    for (source, mut file) in files {
-        match sink.keep_evidence(&source) {
+    let sources: Vec<PathBuf> = files.iter().map(|(source, _)| source.clone()).collect();
+    let results = sink.keep_evidence(&sources);
+    assert_eq!(results.len(), files.len(), "one result per file kept");
+    for ((_, mut file), result) in files.into_iter().zip(results) {
+        match result {
             Ok(None) => kept.push(file),
             Ok(Some((blake3, bytes))) => {
                 if blake3 != file.blake3 {
