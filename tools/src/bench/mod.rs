@@ -7,6 +7,7 @@ mod blobs_http;
 mod commands;
 mod export;
 mod fixture;
+mod growth;
 mod ingest;
 mod rebuild;
 mod report;
@@ -31,6 +32,9 @@ pub enum BenchCommand {
     Export(export::ExportArgs),
     /// Rebuild of every projection, and full verification, of a large ledger.
     Rebuild(rebuild::RebuildArgs),
+    /// One ledger grown to each size asked for: ingest rate, proof latency (p50, p99) and the
+    /// tree-node rows a proof reads, and rebuild rate, at each size.
+    Growth(growth::GrowthArgs),
     /// The audit of the demo lab and a report of every artifact, as ratios of a plain replay.
     Report(report::ReportArgs),
     /// The kernel runner: campaign → ledger throughput of tiny cells, and the overhead of
@@ -57,6 +61,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ingest(a) => ingest::run(a).await,
         BenchCommand::Export(a) => export::run(a).await,
         BenchCommand::Rebuild(a) => rebuild::run(a).await,
+        BenchCommand::Growth(a) => growth::run(a).await,
         BenchCommand::Report(a) => report::run(a).await,
         BenchCommand::Runner(a) => runner::run(a).await,
         BenchCommand::Commands(a) => commands::run(a).await,
