@@ -234,3 +234,28 @@ proptest! {
         prop_assert!(verify_consistency(old, size, &old_root, &root, &got).is_ok());
     }
 }
+
+/// What a proof reads from the store grows as log n, at any size: an inclusion proof asks for
+/// at most 2·⌈log2 n⌉ stored nodes, a consistency proof with the two roots it states for at
+/// most 4·⌈log2 n⌉ (so a proof in a ledger of 10 million records reads about a hundred rows).
+#[test]
+fn a_proof_reads_logarithmically_many_nodes() {
+    let mut sizes: Vec<u64> = vec![1, 2, 3, 10_000_000, (1 << 40) - 1, 1 << 40, (1 << 40) + 1, u64::MAX / 2];
+    // Sizes of every shape: all ones, alternating bits, a lone high bit and one more.
+    for k in [7u32, 23, 40, 62] {
+        sizes.extend([(1u64 << k) - 1, ((1u64 << k) - 1) / 3, (1u64 << k) + 1]);
+    }
+    for size in sizes {
+        let log = u64::BITS - (size - 1).leading_zeros().min(63);
+        let log = usize::try_from(log.max(1)).expect("a small number");
+        for index in [0, 1, size / 3, size / 2, size.saturating_sub(2), size - 1] {
+            let index = index.min(size - 1);
+            let nodes = inclusion_plan(index, size).expect("a plan").nodes().len();
+            assert!(nodes <= 2 * log, "inclusion of {index} in {size}: {nodes} nodes > 2·{log}");
+            let old = index.max(1);
+            let roots = range_nodes(0, old).len() + range_nodes(0, size).len();
+            let nodes = consistency_plan(old, size).expect("a plan").nodes().len() + roots;
+            assert!(nodes <= 4 * log, "consistency {old}..{size}: {nodes} nodes > 4·{log}");
+        }
+    }
+}
