@@ -18,25 +18,21 @@ pub fn exec_writing(rig: &Rig, run: &str, files: &[(&str, &str)]) -> support::Ou
         .iter()
         .map(|(name, text)| format!("printf '%s' '{text}' > '{}/{name}'\n", folder.display()))
         .collect();
-    rig.run(
-        &["run", "exec"],
-        &[
-            OsStr::new("--run"),
-            OsStr::new(run),
-            OsStr::new("--evidence"),
-            folder.as_os_str(),
-            OsStr::new("--quiet-window"),
-            OsStr::new("100ms"),
-            OsStr::new("--sample-every"),
-            OsStr::new("20ms"),
-            OsStr::new("--quiesce-timeout"),
-            OsStr::new("10s"),
-            OsStr::new("--"),
-            OsStr::new("sh"),
-            OsStr::new("-c"),
-            OsStr::new(&script),
-        ],
-    )
+    exec_script(rig, run, &[], &script)
+}
+
+/// `run exec` of `run` with `ev-<run>` as its evidence folder and `extra` options, running
+/// `sh -c script` with a short quiet window.
+pub fn exec_script(rig: &Rig, run: &str, extra: &[&OsStr], script: &str) -> support::Out {
+    let folder = rig.path(&format!("ev-{run}"));
+    let mut args = vec![OsStr::new("--run"), OsStr::new(run), OsStr::new("--evidence"), folder.as_os_str()];
+    args.extend_from_slice(extra);
+    args.extend(
+        ["--quiet-window", "100ms", "--sample-every", "20ms", "--quiesce-timeout", "10s", "--", "sh", "-c"]
+            .map(OsStr::new),
+    );
+    args.push(OsStr::new(script));
+    rig.run(&["run", "exec"], &args)
 }
 
 /// The (blake3, bytes) of each file the run's `evidence.captured` cites, by path.

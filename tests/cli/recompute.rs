@@ -11,31 +11,10 @@ use crate::support::{Lab, Out};
 
 /// `run exec` of `run` writing `lines` into `ev-<run>/metrics.jsonl`, read as its metrics.
 fn exec_with_metrics(rig: &Rig, run: &str, lines: &[&str]) -> Out {
-    let folder = rig.path(&format!("ev-{run}"));
-    let metrics = folder.join("metrics.jsonl");
+    let metrics = rig.path(&format!("ev-{run}")).join("metrics.jsonl");
     let script: String =
         lines.iter().map(|l| format!("printf '%s\\n' '{l}' >> '{}'\n", metrics.display())).collect();
-    rig.run(
-        &["run", "exec"],
-        &[
-            OsStr::new("--run"),
-            OsStr::new(run),
-            OsStr::new("--evidence"),
-            folder.as_os_str(),
-            OsStr::new("--metrics"),
-            metrics.as_os_str(),
-            OsStr::new("--quiet-window"),
-            OsStr::new("100ms"),
-            OsStr::new("--sample-every"),
-            OsStr::new("20ms"),
-            OsStr::new("--quiesce-timeout"),
-            OsStr::new("10s"),
-            OsStr::new("--"),
-            OsStr::new("sh"),
-            OsStr::new("-c"),
-            OsStr::new(&script),
-        ],
-    )
+    crate::evidence::exec_script(rig, run, &[OsStr::new("--metrics"), metrics.as_os_str()], &script)
 }
 
 fn append(lab: &Lab, key: &std::path::Path, ty: &str, subject: &str, data: serde_json::Value) {
