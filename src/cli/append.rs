@@ -84,7 +84,7 @@ pub async fn run(a: AppendArgs) -> anyhow::Result<Exit> {
     if let Some(client) = a.server.client()? {
         return remote(&client, &src, sign.as_ref(), chunk, a.json).await;
     }
-    let ledger = open::ledger(&a.db, &a.ledger_key).await?;
+    let ledger = open::one_shot_ledger(&a.db, &a.ledger_key).await?;
     let result = append_local::append(&ledger, &src, sign.as_ref(), chunk, a.json).await;
     ledger.shutdown().await;
     result?;
@@ -113,7 +113,7 @@ async fn one(a: &AppendArgs, key: &SignerKey) -> anyhow::Result<Exit> {
         }
         return Ok(Exit::Ok);
     }
-    let ledger = open::ledger(&a.db, &a.ledger_key).await?;
+    let ledger = open::one_shot_ledger(&a.db, &a.ledger_key).await?;
     let result = ledger.append(vec![Incoming::Decoded(env)]).await;
     ledger.shutdown().await;
     let outcome = result.map_err(|e| match e {

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context;
 use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobStore};
 use assay::ledger::{Ledger, LedgerOptions};
-use assay::store::{Durability, Store, StoreError};
+use assay::store::{Connections, Durability, Store, StoreError};
 use assay_events::keys::SignerKey;
 
 use super::{DbTarget, LedgerKeyArgs, keys};
@@ -22,6 +22,15 @@ pub async fn store(db: &impl DbTarget) -> anyhow::Result<Store> {
 /// missing (or empty) SQLite file is not created, and a database without a ledger is refused,
 /// with what to run instead.
 pub async fn existing(target: &str, durability: Durability) -> anyhow::Result<Store> {
+    existing_with(target, durability, Connections::Shared).await
+}
+
+/// [`existing`] with at most `connections` to a SQLite file.
+async fn existing_with(
+    target: &str,
+    durability: Durability,
+    connections: Connections,
+) -> anyhow::Result<Store> {
     let postgres = target.starts_with("postgres://") || target.starts_with("postgresql://");
     if !postgres {
         let path = Path::new(target.strip_prefix("sqlite://").unwrap_or(target));
@@ -32,7 +41,7 @@ pub async fn existing(target: &str, durability: Durability) -> anyhow::Result<St
             _ => {}
         }
     }
-    let store = match Store::open(target, durability, false).await {
+    let store = match Store::open_with(target, durability, false, connections).await {
         Err(StoreError::NoLedger(_)) => anyhow::bail!(no_ledger(target)),
         opened => opened?,
     };
@@ -67,6 +76,12 @@ pub async fn ledger(db: &impl DbTarget, key: &LedgerKeyArgs) -> anyhow::Result<L
     ledger_with(db, key, LedgerOptions::default()).await
 }
 
+/// [`ledger`] for a process that appends and exits: as few SQLite connections as the ledger
+/// works with (see [`Connections::OneShot`]).
+pub async fn one_shot_ledger(db: &impl DbTarget, key: &LedgerKeyArgs) -> anyhow::Result<Ledger> {
+    Ok(open_ledger(db, key, LedgerOptions::default(), Connections::OneShot).await?.0)
+}
+
 /// [`ledger`] with options (a server follows other writers' commits).
 pub async fn ledger_with(
     db: &impl DbTarget,
@@ -82,7 +97,16 @@ pub async fn ledger_and_key(
     key: &LedgerKeyArgs,
     options: LedgerOptions,
 ) -> anyhow::Result<(Ledger, SignerKey)> {
-    let store = store(db).await?;
+    open_ledger(db, key, options, Connections::Shared).await
+}
+
+async fn open_ledger(
+    db: &impl DbTarget,
+    key: &LedgerKeyArgs,
+    options: LedgerOptions,
+    connections: Connections,
+) -> anyhow::Result<(Ledger, SignerKey)> {
+    let store = existing_with(db.target(), db.durability(), connections).await?;
     // The ledger looks up evidence files in its own store to record `evidence.synced`;
     // opened once the ledger is known to exist there.
     let options = match options.evidence {

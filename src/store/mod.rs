@@ -11,6 +11,7 @@ mod postgres;
 mod read_ahead;
 mod rows;
 mod sqlite;
+mod sqlite_alloc;
 mod sqlite_scan;
 mod tail;
 mod tokens;
@@ -62,6 +63,21 @@ pub enum Durability {
     Full,
     /// `synchronous=NORMAL`: survives a process crash; the last commits may be lost on power loss.
     Relaxed,
+}
+
+/// How many connections a SQLite store opens at most (a PostgreSQL store sizes its pool by its
+/// own rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Connections {
+    /// A long-lived process's: readers beside the writer (a server answers reads in parallel).
+    #[default]
+    Shared,
+    /// A one-shot process that appends and then exits: the sequencer's write transaction and
+    /// one read beside it (its lookups of stored ids), the fewest it works with. Each SQLite
+    /// connection has a worker thread, a page cache and prepared statements of its own, and a
+    /// one-shot append of 200,000 envelopes opened all 8 of the shared pool by its end: 182.6
+    /// against 107.9 MiB peak RSS with 2 (BENCHMARKS.md, issue 20).
+    OneShot,
 }
 
 /// Errors from the store. Callers map them to exit codes and HTTP statuses.
@@ -154,6 +170,16 @@ impl Store {
     /// Opens (creating if `create`) the ledger at `target`: a `postgres://` URL (optionally
     /// with `?schema=NAME`), or a SQLite file path (optionally `sqlite://PATH`).
     pub async fn open(target: &str, durability: Durability, create: bool) -> Result<Store, StoreError> {
+        Store::open_with(target, durability, create, Connections::Shared).await
+    }
+
+    /// [`Store::open`] with at most `connections` to a SQLite file.
+    pub async fn open_with(
+        target: &str,
+        durability: Durability,
+        create: bool,
+        connections: Connections,
+    ) -> Result<Store, StoreError> {
         if target.starts_with("postgres://") || target.starts_with("postgresql://") {
             return Ok(Store::Postgres(PgStore::open(target, durability, create).await?));
         }
@@ -164,7 +190,7 @@ impl Store {
                 source: sqlx::Error::Configuration("no such file".into()),
             });
         }
-        Ok(Store::Sqlite(SqliteStore::open(path, durability, create).await?))
+        Ok(Store::Sqlite(SqliteStore::open(path, durability, create, connections).await?))
     }
 
     pub async fn head(&self) -> Result<Option<HeadRow>, StoreError> {

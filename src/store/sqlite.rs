@@ -16,9 +16,17 @@ use super::backend::{
     INSERT_NODES_ROWS_MAX, INSERT_RECORDS_ROWS_MAX, LOOKUP_PAIRS_MAX, RECORD_COLUMNS, WRITE_PROBE_SETTING,
     insert_rows, sql_backend,
 };
-use super::{CheckpointRow, CommitBatch, Durability, HeadRow, StoreError, StoredId, StoredRecord};
+use super::{
+    CheckpointRow, CommitBatch, Connections, Durability, HeadRow, StoreError, StoredId, StoredRecord,
+};
 
+/// Connections of [`Connections::Shared`] and of [`Connections::OneShot`].
 const CONNECTIONS_MAX: u32 = 8;
+const ONE_SHOT_CONNECTIONS_MAX: u32 = 2;
+/// Page cache a connection, in KiB (`PRAGMA cache_size` takes KiB when negative), of a shared
+/// and of a one-shot store.
+const CACHE_KIB: u32 = 16 << 10;
+const ONE_SHOT_CACHE_KIB: u32 = 4 << 10;
 
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -26,7 +34,18 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub async fn open(path: &str, durability: Durability, create: bool) -> Result<SqliteStore, StoreError> {
+    pub async fn open(
+        path: &str,
+        durability: Durability,
+        create: bool,
+        connections: Connections,
+    ) -> Result<SqliteStore, StoreError> {
+        // Before any connection: SQLite takes its allocator only before it initializes.
+        super::sqlite_alloc::install();
+        let (connections_max, cache_kib) = match connections {
+            Connections::Shared => (CONNECTIONS_MAX, CACHE_KIB),
+            Connections::OneShot => (ONE_SHOT_CONNECTIONS_MAX, ONE_SHOT_CACHE_KIB),
+        };
         let sync = match durability {
             Durability::Full => SqliteSynchronous::Full,
             Durability::Relaxed => SqliteSynchronous::Normal,
@@ -38,14 +57,16 @@ impl SqliteStore {
             .synchronous(sync)
             // Another process may hold the write lock for the length of one batch.
             .busy_timeout(Duration::from_secs(30))
-            // 16 MiB of page cache a connection (negative: KiB). In WAL mode a connection drops
-            // its cache whenever another one has committed, so only the writer's stays warm,
-            // and appends touch the right edge of the seq-ordered tables plus one index leaf
-            // per id; 64 MiB a connection grew the memory of a one-shot append with the
-            // ledger's size (BENCHMARKS.md, issue 20) and bought nothing measurable.
-            .pragma("cache_size", "-16384");
+            // 16 MiB of page cache a connection, 4 MiB in a one-shot process. In WAL mode a
+            // connection drops its cache whenever another one has committed, so only the
+            // writer's stays warm, and appends touch the right edge of the seq-ordered tables
+            // plus one index leaf per (UUIDv7, time-ordered) id; 64 MiB a connection grew the
+            // memory of a one-shot append with the ledger's size and bought nothing measurable,
+            // and a one-shot append's page caches still grew to their bound by 1M records
+            // (BENCHMARKS.md, issue 20).
+            .pragma("cache_size", format!("-{cache_kib}"));
         let pool = SqlitePoolOptions::new()
-            .max_connections(CONNECTIONS_MAX)
+            .max_connections(connections_max)
             .after_release(|conn, _| {
                 Box::pin(async move {
                     // The ping runs after the rollback a dropped transaction queued; a connection
@@ -92,7 +113,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("a folder");
         let path = dir.path().join("ledger.db");
         let store =
-            SqliteStore::open(path.to_str().expect("UTF-8"), Durability::Relaxed, true).await.expect("open");
+            SqliteStore::open(path.to_str().expect("UTF-8"), Durability::Relaxed, true, Connections::Shared)
+                .await
+                .expect("open");
         for _ in 0..CONNECTIONS_MAX {
             let (mut tx, _) = store.lock().await.expect("the writer lock");
             // What SQLite does when COMMIT fails for lack of space: the transaction is gone.
@@ -104,5 +127,36 @@ mod tests {
                 store.lock().await.unwrap_or_else(|e| panic!("batch {i} after failed commits: {e}"));
             tx.commit().await.expect("commit");
         }
+    }
+
+    /// A one-shot store opens at most two connections with a smaller page cache, enough for what the sequencer does at
+    /// once (a lookup of stored ids while it holds the writer's transaction), and SQLite
+    /// allocates through the global allocator.
+    #[tokio::test]
+    async fn a_one_shot_store_holds_two_connections_and_the_writer_can_still_read() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let path = dir.path().join("ledger.db");
+        let path = path.to_str().expect("UTF-8");
+        let shared =
+            SqliteStore::open(path, Durability::Relaxed, true, Connections::Shared).await.expect("open");
+        assert_eq!(shared.pool().options().get_max_connections(), CONNECTIONS_MAX);
+        let cache: i64 =
+            sqlx::query_scalar("PRAGMA cache_size").fetch_one(shared.pool()).await.expect("read");
+        assert_eq!(cache, -i64::from(CACHE_KIB), "the shared page cache, in KiB");
+        shared.pool().close().await;
+        let store =
+            SqliteStore::open(path, Durability::Relaxed, false, Connections::OneShot).await.expect("open");
+        assert_eq!(store.pool().options().get_max_connections(), ONE_SHOT_CONNECTIONS_MAX);
+        let cache: i64 = sqlx::query_scalar("PRAGMA cache_size").fetch_one(store.pool()).await.expect("read");
+        assert_eq!(cache, -i64::from(ONE_SHOT_CACHE_KIB), "the one-shot page cache, in KiB");
+        assert!(super::super::sqlite_alloc::installed(), "SQLite allocates through the global allocator");
+        let (tx, _) = store.lock().await.expect("the writer lock");
+        let read = tokio::time::timeout(Duration::from_secs(5), store.find_ids(&[("src", "id")]));
+        assert!(read.await.expect("a read beside the writer").expect("read").is_empty());
+        let second = tokio::time::timeout(Duration::from_secs(5), store.pool().acquire()).await;
+        let second = second.expect("a second connection").expect("acquired");
+        let third = tokio::time::timeout(Duration::from_millis(300), store.pool().acquire()).await;
+        assert!(third.is_err(), "a third connection while two are held");
+        drop((second, tx));
     }
 }

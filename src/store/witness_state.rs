@@ -65,6 +65,8 @@ pub struct WitnessStateStore {
 impl WitnessStateStore {
     /// Opens (or, with `create`, creates) the state file.
     pub async fn open(path: &str, create: bool) -> Result<WitnessStateStore, StoreError> {
+        // Whichever database a process opens first decides SQLite's allocator.
+        super::sqlite_alloc::install();
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
             .map_err(|source| StoreError::Open { target: path.to_owned(), source })?
             .create_if_missing(create)
