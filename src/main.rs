@@ -16,6 +16,9 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // While the process has one thread: `sqlite3_config` must not run beside other SQLite
+    // calls (opening a store installs it too, for the library's other users).
+    assay::store::sqlite_alloc::install();
     let args = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -11,7 +11,7 @@ mod postgres;
 mod read_ahead;
 mod rows;
 mod sqlite;
-mod sqlite_alloc;
+pub mod sqlite_alloc;
 mod sqlite_scan;
 mod tail;
 mod tokens;
