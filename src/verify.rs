@@ -6,7 +6,7 @@
 use assay_events::Hash32;
 use assay_events::checkpoint::Checkpoint;
 use assay_events::cloudevent::event_digest;
-use assay_events::dsse::{DecodedEnvelope, VERIFY_BATCH_MAX, verify_many};
+use assay_events::dsse::{DecodedEnvelope, PAYLOAD_TYPE, VERIFY_BATCH_MAX, verify_many};
 use assay_events::keys::VerifierKey;
 use assay_events::merkle::{Frontier, NodeId, leaf_hash};
 use assay_events::record::Record;
@@ -88,13 +88,45 @@ pub async fn verify(
             let store = fetch.clone();
             async move { store.records_bulk(next, limit).await }
         });
-        while let Some(page) = pages.recv().await {
-            match v.page(store, &page?, &mut checkpoints).await {
-                // A record no checkpoint covers is reported as that, whatever else is wrong with it.
-                Err(Bad { seq: Some(seq), .. }) if seq >= covered => return Err(uncovered(covered)),
-                walked => walked?,
+        // Two pages in flight: the checks of each record alone, the keys and the signatures of
+        // page k+1 (stages 1–3, on every core) run while the ordered stage of page k folds the
+        // tree and reads the stored nodes and checkpoints. Page k's failures are still reported
+        // before any of page k+1's.
+        let mut ready: Option<Checked> = None;
+        let mut next_seq = 0u64;
+        let mut unread: Option<StoreError> = None;
+        loop {
+            let job = match pages.recv().await {
+                Some(Ok(page)) => {
+                    let mut auth = std::mem::take(&mut v.auth);
+                    let start = next_seq;
+                    Some(tokio::task::spawn_blocking(move || {
+                        let checked = check_page(&mut auth, start, &page);
+                        (auth, checked)
+                    }))
+                }
+                Some(Err(e)) => {
+                    unread = Some(e);
+                    None
+                }
+                None => None,
+            };
+            if let Some(checked) = ready.take() {
+                match v.ordered(store, checked, &mut checkpoints).await {
+                    // A record no checkpoint covers is reported as that, whatever else is wrong with it.
+                    Err(Bad { seq: Some(seq), .. }) if seq >= covered => return Err(uncovered(covered)),
+                    walked => walked?,
+                }
+                progress(v.frontier.size(), total);
             }
-            progress(v.frontier.size(), total);
+            let Some(job) = job else { break };
+            let (auth, checked) = job.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            v.auth = auth;
+            next_seq = checked.start + checked.links.len() as u64;
+            ready = Some(checked);
+        }
+        if let Some(e) = unread {
+            return Err(e.into());
         }
         v.finish(store, head.as_ref(), covered, &mut checkpoints).await?;
         if let Some(note) = saved_checkpoint {
@@ -140,6 +172,13 @@ impl From<StoreError> for Bad {
     }
 }
 
+/// What the ordered stage needs of a record whose signature is being checked.
+struct Link {
+    seq: u64,
+    prev_hash: Hash32,
+    record_hash: Hash32,
+}
+
 #[derive(Default)]
 struct Verifier {
     /// Keys and roles as of the next record; genesis's ledger key and origin.
@@ -174,63 +213,13 @@ impl CheckpointCursor {
 }
 
 impl Verifier {
-    async fn page(
-        &mut self,
-        store: &Store,
-        page: &[StoredRecord],
-        cps: &mut CheckpointCursor,
-    ) -> Result<(), Bad> {
-        // Stage 1, in parallel: each record alone (hashes, payload, schema).
-        // The leaf hash is computed here too, so the ordered stage only folds the tree.
-        let parsed: Vec<Result<(Record, Hash32), Bad>> = page
-            .par_iter()
-            .map(|s| {
-                check_alone(s).map(|r| {
-                    let leaf = leaf_hash(&r.leaf());
-                    (r, leaf)
-                })
-            })
-            .collect();
-        // Stage 2, in order: the key that must have signed each record, as of its seq.
-        // An error here is reported only if no earlier record fails a later stage.
-        let mut jobs = Vec::with_capacity(page.len());
-        let mut leaves = Vec::with_capacity(page.len());
-        let mut pending: Option<Bad> = None;
-        for (stored, record) in page.iter().zip(parsed) {
-            let seq = self.frontier.size() + jobs.len() as u64;
-            if stored.seq != seq {
-                pending = Some(Bad::at(
-                    seq,
-                    format!("record {seq} is missing (next stored seq is {})", stored.seq),
-                ));
-                break;
-            }
-            let checked = record.and_then(|(record, leaf)| {
-                let verifier =
-                    self.auth.authorize(&record).map_err(|e| Bad::at(record.seq, e.to_string()))?;
-                Ok((record, leaf, verifier))
-            });
-            match checked {
-                Ok((record, leaf, verifier)) => {
-                    leaves.push(leaf);
-                    jobs.push((record, verifier));
-                }
-                Err(bad) => {
-                    pending = Some(bad);
-                    break;
-                }
-            }
-        }
-        // Stage 3, in parallel: signatures, in Ed25519 batches (the check ingest applies).
-        let envelopes: Vec<DecodedEnvelope> = jobs.par_iter().map(|(r, _)| r.envelope()).collect();
-        let pairs: Vec<(&DecodedEnvelope, &VerifierKey)> =
-            envelopes.iter().zip(jobs.iter().map(|(_, k)| k)).collect();
-        let verdicts: Vec<bool> = pairs.par_chunks(VERIFY_BATCH_MAX).flat_map_iter(verify_many).collect();
-        let bad_sig = verdicts.iter().position(|ok| !ok).map(|i| jobs[i].0.seq);
-        // Stage 4, in order: chain, tree, checkpoints; whichever failure comes first wins.
-        let mut nodes: Vec<(NodeId, Hash32, u64)> = Vec::with_capacity(2 * jobs.len());
-        for ((record, _), leaf) in jobs.iter().zip(leaves) {
-            if bad_sig == Some(record.seq) {
+    /// Stage 4 of a page whose stages 1–3 are done, in order: chain, tree, checkpoints;
+    /// whichever failure comes first wins, then the stored tree nodes, then the failure
+    /// stage 1 or 2 left pending.
+    async fn ordered(&mut self, store: &Store, page: Checked, cps: &mut CheckpointCursor) -> Result<(), Bad> {
+        let mut nodes: Vec<(NodeId, Hash32, u64)> = Vec::with_capacity(2 * page.links.len());
+        for (record, leaf) in page.links.iter().zip(page.leaves) {
+            if page.bad_sig == Some(record.seq) {
                 return Err(Bad::at(record.seq, "signature does not verify"));
             }
             if record.prev_hash != self.last_hash {
@@ -240,7 +229,7 @@ impl Verifier {
                 nodes.push((id, hash, record.seq));
             }
             self.last_hash = record.record_hash;
-            self.check_checkpoints(store, cps).await?;
+            self.check_checkpoints(store, cps, page.ledger_key.as_ref(), &page.origin).await?;
         }
         // The stored tree must be the one the records make: proofs are served from it. The
         // nodes a page completes are, per level, one contiguous run of indexes.
@@ -263,7 +252,7 @@ impl Verifier {
                 }
             }
         }
-        pending.map_or(Ok(()), Err)
+        page.pending.map_or(Ok(()), Err)
     }
 
     /// The origin genesis names ("" before genesis).
@@ -271,7 +260,15 @@ impl Verifier {
         self.auth.keys().origin().unwrap_or_default()
     }
 
-    async fn check_checkpoints(&mut self, store: &Store, cps: &mut CheckpointCursor) -> Result<(), Bad> {
+    /// The checkpoint signed at the tree's present size, if one is stored: it must verify under
+    /// `ledger_key` and name `origin` (genesis's, as of the page being folded).
+    async fn check_checkpoints(
+        &mut self,
+        store: &Store,
+        cps: &mut CheckpointCursor,
+        ledger_key: Option<&VerifierKey>,
+        origin: &str,
+    ) -> Result<(), Bad> {
         let size = self.frontier.size();
         let Some(cp) = cps.peek(store).await? else { return Ok(()) };
         if cp.size > size {
@@ -282,11 +279,11 @@ impl Verifier {
             return Err(Bad::none(format!("checkpoint at size {} out of order", cp.size)));
         }
         let seq = size - 1;
-        let key = self.auth.keys().ledger_key().ok_or_else(|| Bad::at(0, "no genesis"))?;
+        let key = ledger_key.ok_or_else(|| Bad::at(0, "no genesis"))?;
         let opened = Checkpoint::open(&cp.note, key)
             .map_err(|e| Bad::at(seq, format!("checkpoint at size {size}: {e}")))?;
         let root = self.frontier.root();
-        if opened.size != size || opened.root != root || cp.root != root || opened.origin != self.origin() {
+        if opened.size != size || opened.root != root || cp.root != root || opened.origin != origin {
             return Err(Bad::at(
                 seq,
                 format!(
@@ -446,15 +443,104 @@ impl Verifier {
     }
 }
 
+/// What stages 1–3 make of a page, for the ordered stage.
+struct Checked {
+    /// The seq the page had to start at.
+    start: u64,
+    links: Vec<Link>,
+    leaves: Vec<Hash32>,
+    /// The first record whose signature does not verify.
+    bad_sig: Option<u64>,
+    /// The failure of stage 1 or 2 that ended the page early, reported once everything before
+    /// it has passed stage 4.
+    pending: Option<Bad>,
+    /// The ledger key and origin genesis named, as of the page's last record: checkpoints
+    /// signed within the page are checked under them.
+    ledger_key: Option<VerifierKey>,
+    origin: String,
+}
+
+/// Stages 1–3 of a page that must start at seq `start`, `auth` holding the keys and roles as
+/// of that seq: each record alone in parallel (hashes, payload, schema, leaf hash), then in
+/// order the key that must have signed it, then the signatures in parallel.
+fn check_page(auth: &mut RecordAuthorizer, start: u64, page: &[StoredRecord]) -> Checked {
+    // Stage 1, in parallel: each record alone (hashes, payload, schema).
+    // The leaf hash is computed here too, so the ordered stage only folds the tree.
+    let parsed: Vec<Result<(Record, Hash32), Bad>> = page
+        .par_iter()
+        .map(|s| {
+            check_alone(s).map(|r| {
+                let leaf = leaf_hash(&r.leaf());
+                (r, leaf)
+            })
+        })
+        .collect();
+    // Stage 2, in order: the key that must have signed each record, as of its seq.
+    // An error here is reported only if no earlier record fails a later stage.
+    let mut jobs = Vec::with_capacity(page.len());
+    let mut leaves = Vec::with_capacity(page.len());
+    let mut pending: Option<Bad> = None;
+    for (stored, record) in page.iter().zip(parsed) {
+        let seq = start + jobs.len() as u64;
+        if stored.seq != seq {
+            pending =
+                Some(Bad::at(seq, format!("record {seq} is missing (next stored seq is {})", stored.seq)));
+            break;
+        }
+        let checked = record.and_then(|(record, leaf)| {
+            let verifier = auth.authorize(&record).map_err(|e| Bad::at(record.seq, e.to_string()))?;
+            Ok((record, leaf, verifier))
+        });
+        match checked {
+            Ok((record, leaf, verifier)) => {
+                leaves.push(leaf);
+                jobs.push((record, verifier));
+            }
+            Err(bad) => {
+                pending = Some(bad);
+                break;
+            }
+        }
+    }
+    // Stage 3, in parallel: signatures, in Ed25519 batches (the check ingest applies). Each
+    // record's payload and signatures move into its envelope (no copy); stage 4 needs only
+    // its seq and hashes.
+    let (links, checks): (Vec<Link>, Vec<(DecodedEnvelope, VerifierKey)>) = jobs
+        .into_par_iter()
+        .map(|(r, key)| {
+            let link = Link { seq: r.seq, prev_hash: r.prev_hash, record_hash: r.record_hash };
+            let envelope = DecodedEnvelope {
+                payload_type: PAYLOAD_TYPE.to_owned(),
+                payload: r.payload,
+                signatures: r.signatures,
+            };
+            (link, (envelope, key))
+        })
+        .unzip();
+    let pairs: Vec<(&DecodedEnvelope, &VerifierKey)> = checks.iter().map(|(e, k)| (e, k)).collect();
+    let verdicts: Vec<bool> = pairs.par_chunks(VERIFY_BATCH_MAX).flat_map_iter(verify_many).collect();
+    let bad_sig = verdicts.iter().position(|ok| !ok).map(|i| links[i].seq);
+    Checked {
+        start,
+        links,
+        leaves,
+        bad_sig,
+        pending,
+        ledger_key: auth.keys().ledger_key().cloned(),
+        origin: auth.keys().origin().unwrap_or_default().to_owned(),
+    }
+}
+
 /// Checks of one record that need nothing else: the stored hashes against the bytes, the
 /// columns against the payload, the schema.
 fn check_alone(stored: &StoredRecord) -> Result<Record, Bad> {
     let seq = stored.seq;
     let bad = |m: String| Bad::at(seq, m);
-    if event_digest(&stored.payload) != stored.digest {
+    let digest = event_digest(&stored.payload);
+    if digest != stored.digest {
         return Err(bad("payload does not match its digest".into()));
     }
-    let record = stored.to_record().map_err(|e| bad(e.to_string()))?;
+    let record = stored.to_record_hashed(digest).map_err(|e| bad(e.to_string()))?;
     if record.record_hash != stored.record_hash {
         return Err(bad("record hash does not match the record's leaf".into()));
     }

@@ -1,7 +1,7 @@
 //! The CloudEvents 1.0 structured-JSON payload.
 
 use chrono::Datelike;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::Hash32;
 use crate::schemas::EventType;
@@ -53,31 +53,39 @@ impl CloudEvent {
     /// `id`, `source`, `type`, and `time` in RFC 3339; `datacontenttype`, when present, must
     /// be `application/json`. Errors name the field.
     pub fn parse(payload: &[u8]) -> Result<CloudEvent, CloudEventError> {
-        let value: Value =
-            serde_json::from_slice(payload).map_err(|e| CloudEventError::Json(e.to_string()))?;
-        let Value::Object(mut obj) = value else {
-            return Err(CloudEventError::Json(format!("top level is {}", kind(&value))));
+        // One pass straight into the attributes (no map of the whole object, no copies of
+        // its strings). It accepts exactly the objects a `Value` parse accepts; anything else
+        // is parsed again as a `Value` only to say what is wrong.
+        let fields = match serde_json::from_slice::<Attributes>(payload) {
+            Ok(fields) => fields,
+            Err(e) => {
+                let value: Value =
+                    serde_json::from_slice(payload).map_err(|e| CloudEventError::Json(e.to_string()))?;
+                return Err(CloudEventError::Json(match value {
+                    Value::Object(_) => e.to_string(),
+                    other => format!("top level is {}", kind(&other)),
+                }));
+            }
         };
-
-        let specversion = required(&obj, "specversion")?;
+        let specversion = required(fields.specversion, "specversion")?;
         if specversion != SPEC_VERSION {
             return Err(invalid("specversion", format!("must be \"1.0\", got {specversion:?}")));
         }
-        let id = required(&obj, "id")?;
-        let source = required(&obj, "source")?;
-        let ty = required(&obj, "type")?;
-        let subject = optional(&obj, "subject")?;
-        let time = required(&obj, "time")?;
+        let id = required(fields.id, "id")?;
+        let source = required(fields.source, "source")?;
+        let ty = required(fields.ty, "type")?;
+        let subject = optional(fields.subject, "subject")?;
+        let time = required(fields.time, "time")?;
         chrono::DateTime::parse_from_rfc3339(&time)
             .map_err(|e| invalid("time", format!("not RFC 3339 ({e}): {time:?}")))?;
-        let datacontenttype = optional(&obj, "datacontenttype")?;
+        let datacontenttype = optional(fields.datacontenttype, "datacontenttype")?;
         if let Some(ct) = &datacontenttype
             && ct != DATA_CONTENT_TYPE
         {
             return Err(invalid("datacontenttype", format!("must be {DATA_CONTENT_TYPE:?}, got {ct:?}")));
         }
-        let dataschema = optional(&obj, "dataschema")?;
-        let data = obj.remove("data").unwrap_or(Value::Null);
+        let dataschema = optional(fields.dataschema, "dataschema")?;
+        let data = fields.data.unwrap_or(Value::Null);
 
         Ok(CloudEvent { specversion, id, source, ty, subject, time, datacontenttype, dataschema, data })
     }
@@ -173,17 +181,110 @@ fn kind(v: &Value) -> &'static str {
 
 /// A required, non-empty string attribute. JSON null counts as absent, as the CloudEvents
 /// JSON format says.
-fn required(obj: &Map<String, Value>, field: &'static str) -> Result<String, CloudEventError> {
-    optional(obj, field)?.ok_or(CloudEventError::Missing(field))
+fn required(value: Option<Value>, field: &'static str) -> Result<String, CloudEventError> {
+    optional(value, field)?.ok_or(CloudEventError::Missing(field))
 }
 
 /// An optional string attribute; when present it must be a non-empty string.
-fn optional(obj: &Map<String, Value>, field: &'static str) -> Result<Option<String>, CloudEventError> {
-    match obj.get(field) {
+fn optional(value: Option<Value>, field: &'static str) -> Result<Option<String>, CloudEventError> {
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Err(invalid(field, "must not be empty".into())),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(invalid(field, format!("must be a string, got {}", kind(other)))),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(invalid(field, format!("must be a string, got {}", kind(&other)))),
+    }
+}
+
+/// The members of a payload object that [`CloudEvent::parse`] reads, each as the JSON value
+/// it holds (the last one where a name repeats, as in a map of the object). Other members are
+/// parsed as values too and dropped, so the object is accepted exactly when a `Value` parse
+/// accepts it.
+#[derive(Default)]
+struct Attributes {
+    specversion: Option<Value>,
+    id: Option<Value>,
+    source: Option<Value>,
+    ty: Option<Value>,
+    subject: Option<Value>,
+    time: Option<Value>,
+    datacontenttype: Option<Value>,
+    dataschema: Option<Value>,
+    data: Option<Value>,
+}
+
+impl<'de> serde::Deserialize<'de> for Attributes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Attributes, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Attributes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
+                let mut a = Attributes::default();
+                while let Some(name) = map.next_key::<Name>()? {
+                    let slot = match name {
+                        Name::SpecVersion => &mut a.specversion,
+                        Name::Id => &mut a.id,
+                        Name::Source => &mut a.source,
+                        Name::Type => &mut a.ty,
+                        Name::Subject => &mut a.subject,
+                        Name::Time => &mut a.time,
+                        Name::DataContentType => &mut a.datacontenttype,
+                        Name::DataSchema => &mut a.dataschema,
+                        Name::Data => &mut a.data,
+                        Name::Other => {
+                            map.next_value::<Value>()?;
+                            continue;
+                        }
+                    };
+                    *slot = Some(map.next_value()?);
+                }
+                Ok(a)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// A member name of a payload object, read without copying it.
+enum Name {
+    SpecVersion,
+    Id,
+    Source,
+    Type,
+    Subject,
+    Time,
+    DataContentType,
+    DataSchema,
+    Data,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Name;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Name, E> {
+                Ok(match name {
+                    "specversion" => Name::SpecVersion,
+                    "id" => Name::Id,
+                    "source" => Name::Source,
+                    "type" => Name::Type,
+                    "subject" => Name::Subject,
+                    "time" => Name::Time,
+                    "datacontenttype" => Name::DataContentType,
+                    "dataschema" => Name::DataSchema,
+                    "data" => Name::Data,
+                    _ => Name::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(Visit)
     }
 }
 

@@ -207,6 +207,9 @@ impl<'a> Run<'a> {
         let checked: Vec<Checked> =
             page.par_iter().map(|s| (events::prepare(s), want_records.then(|| parse(s)))).collect();
         let mut prepared = Vec::with_capacity(page.len());
+        // Parsed records, dropped together on every core once folded (freeing their `data`
+        // trees one by one would hold up the ordered loop).
+        let mut folded = Vec::with_capacity(if want_records { page.len() } else { 0 });
         // Rows of this page per partition, in seq order.
         let mut by_type: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, (stored, (prep, record))) in page.iter().zip(checked).enumerate() {
@@ -246,9 +249,11 @@ impl<'a> Run<'a> {
                     }
                 }
                 self.projections.apply(&record);
+                folded.push(record);
             }
             prepared.push(prep);
         }
+        folded.into_par_iter().for_each(drop);
         for (ty, rows) in by_type {
             let rows: Vec<(&StoredRecord, &Prepared)> =
                 rows.iter().map(|&i| (&page[i], &prepared[i])).collect();

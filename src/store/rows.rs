@@ -1,8 +1,9 @@
 //! Rows as the store reads and writes them: plain data, no SQL.
 
+use assay_events::cloudevent::{CloudEvent, event_digest};
 use assay_events::dsse::signatures_from_json;
 use assay_events::merkle::NodeId;
-use assay_events::record::Record;
+use assay_events::record::{Record, RecordError};
 use assay_events::{EventType, Hash32};
 
 use super::StoreError;
@@ -34,10 +35,27 @@ impl StoredRecord {
     /// Rebuilds the record, recomputing digest and record hash from the stored bytes
     /// (so a tampered row yields a record whose hashes differ from the stored ones).
     pub fn to_record(&self) -> Result<Record, StoreError> {
+        self.to_record_hashed(event_digest(&self.payload))
+    }
+
+    /// [`StoredRecord::to_record`] for a caller that has hashed the payload already:
+    /// `digest` must be blake3 of `self.payload` (`verify` checks it against the stored
+    /// digest first, and the payload is not hashed twice).
+    pub fn to_record_hashed(&self, digest: Hash32) -> Result<Record, StoreError> {
+        debug_assert_eq!(digest, event_digest(&self.payload), "digest of another payload");
         let signatures = signatures_from_json(&self.signatures)
             .map_err(|e| StoreError::Corrupt(format!("seq {}: signatures: {e}", self.seq)))?;
-        Record::new(self.seq, self.received_at_ns, self.payload.clone(), signatures, self.prev_hash)
-            .map_err(|e| StoreError::Corrupt(format!("seq {}: {e}", self.seq)))
+        let event = CloudEvent::parse(&self.payload)
+            .map_err(|e| StoreError::Corrupt(format!("seq {}: {}", self.seq, RecordError::from(e))))?;
+        Ok(Record::from_parts(
+            self.seq,
+            self.received_at_ns,
+            self.payload.clone(),
+            signatures,
+            self.prev_hash,
+            event,
+            digest,
+        ))
     }
 }
 

@@ -190,3 +190,46 @@ fn dataschema_names_the_types_schema_when_present() {
     later["type"] = json!("run.queued.v2");
     assert!(submitted(&later).is_ok());
 }
+
+/// The one-pass parse reads a payload as a map of the object would: the last member where a
+/// name repeats, escaped names unescaped, nulls as absent, other members parsed and dropped
+/// (so a number out of range anywhere is still refused), and a JSON error is the parser's own.
+#[test]
+fn payload_members_are_read_as_a_map_of_the_object_reads_them() {
+    let attrs = r#""specversion":"1.0","source":"s","time":"2025-03-04T05:06:07Z""#;
+    let cases = [
+        format!(
+            r#"{{{attrs},"id":"first","type":"gpu.xid","id":"last","data":{{"code":1}},"data":{{"code":2}}}}"#
+        ),
+        format!(
+            r#"{{{attrs},"\u0069d":"escaped","typ\u0065":"gpu.xid","subject":null,"data":{{"code":3}}}}"#
+        ),
+        format!(r#"{{{attrs},"id":"x","type":"gpu.xid","ext":{{"deep":[1,{{"a":null}}]}},"data":null}}"#),
+        format!(r#"{{"id":"x","type":"gpu.xid",{attrs},"dataschema":null,"datacontenttype":null}}"#),
+    ];
+    for text in &cases {
+        let e = CloudEvent::parse(text.as_bytes()).unwrap();
+        let map: serde_json::Map<String, Value> = serde_json::from_str(text).unwrap();
+        let s = |k: &str| map.get(k).and_then(Value::as_str).map(str::to_owned);
+        assert_eq!(Some(e.id.clone()), s("id"), "{text}");
+        assert_eq!(Some(e.ty.clone()), s("type"), "{text}");
+        assert_eq!(e.subject, s("subject"), "{text}");
+        assert_eq!(e.dataschema, s("dataschema"), "{text}");
+        assert_eq!(e.data, map.get("data").cloned().unwrap_or(Value::Null), "{text}");
+    }
+    let refused = [
+        format!(r#"{{{attrs},"id":"x","type":"gpu.xid","ext":1e400}}"#),
+        format!(r#"{{{attrs},"id":"x","type":"gpu.xid"}} trailing"#),
+        format!(r#"{{{attrs},"id":"x","type":"gpu.xid","ext":{}}}"#, "[".repeat(200) + &"]".repeat(200)),
+        format!(r#"{{{attrs},"id":"x","type":"gpu.xid""#),
+    ];
+    for text in &refused {
+        let expected = serde_json::from_str::<Value>(text).unwrap_err().to_string();
+        assert_eq!(CloudEvent::parse(text.as_bytes()), Err(CloudEventError::Json(expected)), "{text}");
+    }
+    assert_eq!(
+        CloudEvent::parse(b"[1]"),
+        Err(CloudEventError::Json("top level is an array".into())),
+        "a non-object says what it is"
+    );
+}

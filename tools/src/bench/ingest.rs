@@ -150,7 +150,7 @@ async fn measure(a: &IngestArgs, place: &Place, backend: &str) -> anyhow::Result
 }
 
 /// Ed25519 batch verification of every signature, spread over all cores.
-fn verify_limit(envelopes: &[DecodedEnvelope], key: &assay_events::keys::VerifierKey) -> f64 {
+pub(super) fn verify_limit(envelopes: &[DecodedEnvelope], key: &assay_events::keys::VerifierKey) -> f64 {
     let t = Instant::now();
     let pairs: Vec<_> = envelopes.iter().map(|e| (e, key)).collect();
     let ok = pairs

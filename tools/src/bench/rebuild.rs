@@ -1,6 +1,8 @@
 //! `bench rebuild`: a ledger of N records (ingested through the real path, durability relaxed,
 //! not timed), then (a) rebuilding every projection from the log and (b) a full `verify`,
-//! each timed alone. Also the raw read of the same records, the bound both share.
+//! each timed alone. Also the bounds: the raw read of the same records, which both share,
+//! and Ed25519 batch verification of as many signatures on all cores, which bounds `verify`.
+//! Each figure comes with the CPU time per record, steadier than rates on a shared machine.
 
 use std::time::Instant;
 
@@ -8,7 +10,7 @@ use assay::ledger::Incoming;
 use assay::store::Durability;
 use rayon::prelude::*;
 
-use super::fixture;
+use super::{cpu_secs, fixture};
 
 #[derive(clap::Args)]
 pub struct RebuildArgs {
@@ -47,7 +49,7 @@ pub async fn run(a: RebuildArgs) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
 
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_secs());
     let mut read = 0u64;
     let mut next = 0u64;
     while next < head {
@@ -57,13 +59,33 @@ pub async fn run(a: RebuildArgs) -> anyhow::Result<()> {
         read += page.par_iter().map(|r| r.payload.len() as u64).sum::<u64>().min(1);
     }
     let read_rate = head as f64 / t.elapsed().as_secs_f64();
-    println!("limit  read records from SQLite:     {:>10.0} records/s ({read} pages)", read_rate);
+    println!(
+        "limit  read records from SQLite:     {:>10.0} records/s  ({:.2} CPU-µs/record, {read} pages)",
+        read_rate,
+        cpu_us(cpu, head)
+    );
 
-    let t = Instant::now();
+    // The signature bound, on envelopes like the ledger's (signed again, not timed).
+    let sample = head.min(slice_events);
+    let envelopes = fixture::envelopes_from(&fx.worker, 0, sample);
+    let cpu = cpu_secs();
+    let signature_rate = super::ingest::verify_limit(&envelopes, &fx.worker.verifier());
+    println!(
+        "limit  ed25519 verify (all cores):   {:>10.0} sig/s      ({:.2} CPU-µs/signature)",
+        signature_rate,
+        cpu_us(cpu, sample)
+    );
+    drop(envelopes);
+
+    let (t, cpu) = (Instant::now(), cpu_secs());
     let p = assay::replay::replay(&fx.store, None, |_, _| {}).await?;
     let rebuild_rate = head as f64 / t.elapsed().as_secs_f64();
     anyhow::ensure!(p.seq() == Some(head - 1), "replay reached the head");
-    println!("rebuild all projections:            {:>10.0} records/s", rebuild_rate);
+    println!(
+        "rebuild all projections:            {:>10.0} records/s  ({:.2} CPU-µs/record)",
+        rebuild_rate,
+        cpu_us(cpu, head)
+    );
 
     // The fold alone: records already decoded in memory (signatures verified before).
     let mut records = Vec::with_capacity(usize::try_from(head).unwrap_or(0));
@@ -80,12 +102,22 @@ pub async fn run(a: RebuildArgs) -> anyhow::Result<()> {
     println!("fold all projections (in memory):   {:>10.0} records/s", fold_rate);
     drop(records);
 
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_secs());
     let report = assay::verify::verify(&fx.store, None, |_, _| {}).await?;
     anyhow::ensure!(report.ok, "the ledger verifies: {:?}", report.reason);
     let verify_rate = head as f64 / t.elapsed().as_secs_f64();
-    println!("verify (signatures, chain, tree):   {:>10.0} records/s", verify_rate);
+    println!(
+        "verify (signatures, chain, tree):   {:>10.0} records/s  ({:.2} CPU-µs/record)",
+        verify_rate,
+        cpu_us(cpu, head)
+    );
     println!("ratio  rebuild / read:               {:>10.2}", rebuild_rate / read_rate);
     println!("ratio  verify / read:                {:>10.2}", verify_rate / read_rate);
+    println!("ratio  verify / signature limit:     {:>10.2}", verify_rate / signature_rate);
     Ok(())
+}
+
+/// CPU-µs per record since `cpu` (CPU seconds of this process then), over `n` records.
+fn cpu_us(cpu: f64, n: u64) -> f64 {
+    (cpu_secs() - cpu) * 1e6 / n.max(1) as f64
 }
