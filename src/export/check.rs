@@ -25,6 +25,7 @@ use assay_events::dsse::{DecodedEnvelope, VERIFY_BATCH_MAX, signatures_from_json
 use assay_events::keys::VerifierKey;
 use assay_events::merkle::{Frontier, leaf_hash};
 use assay_events::record::{LeafFields, Record};
+use assay_kernels::supervise::hash_file;
 use assay_projections::Projections;
 use assay_projections::authorize::RecordAuthorizer;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
@@ -33,7 +34,7 @@ use serde::Serialize;
 
 use super::columns::{BatchBuilder, Row};
 use super::events::{EventColumns, EventRow};
-use super::files::{hash_file, open_batches, read_all};
+use super::files::{open_batches, read_all};
 use super::manifest::{FileEntry, MANIFEST, Manifest, Step};
 use super::typed::{
     CURRENT_VERDICTS, EVENT_TABLES, VERDICTS, VERDICTS_ADDED, VERDICTS_HISTORY, table_of, verdicts_batch,

@@ -141,9 +141,7 @@ fn read_entries(
             report.problem(format!("{name}: not {MANIFEST} nor {BLOBS_DIR}<blake3>"));
             continue;
         };
-        let mut hasher = blake3::Hasher::new();
-        let bytes = std::io::copy(&mut entry, &mut hasher)?;
-        let found = BlobName::of_hash(&hasher);
+        let (found, bytes) = BlobName::of_reader(&mut entry)?;
         let hex = blob.to_hex();
         if whole.contains_key(&hex) || corrupt.contains(&hex) {
             report.problem(format!("{name}: twice in the tar"));

@@ -216,14 +216,6 @@ impl Finished {
     }
 }
 
-/// blake3 and length of a file.
-pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut hasher = blake3::Hasher::new();
-    let mut file = File::open(path)?;
-    let bytes = std::io::copy(&mut file, &mut hasher)?;
-    Ok((hasher.finalize().to_hex().to_string(), bytes))
-}
-
 /// Why a Parquet file could not be read (the underlying message as it is: the caller names
 /// the file).
 #[derive(Debug, thiserror::Error)]

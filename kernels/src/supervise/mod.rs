@@ -11,8 +11,8 @@ mod quiet;
 mod tree;
 
 pub use evidence::{
-    EvidenceFile, FILES_PER_EVENT, bundle_digest, evidence_events, hash_file, hash_folder, keep_files,
-    manifest,
+    EvidenceFile, FILES_PER_EVENT, bundle_digest, evidence_events, hash_file, hash_folder, hash_reader,
+    keep_files, manifest,
 };
 pub use exec::{ExecError, ExecOptions, ExecReport, GpuUtilization, exec};
 pub use metrics::{Metric, MetricLine, MetricLineError, MetricsTail, parse_metric};
