@@ -72,6 +72,7 @@ pub async fn run(a: BlobsArgs) -> anyhow::Result<()> {
         assay.display()
     );
     let (mut store_ratios, mut upload_ratios, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
+    let mut upload_cpus = Vec::new();
     for round in 0..a.rounds {
         // Each path runs after a copy of its own, so each ratio compares neighbours in time.
         let here = dir.path().join(format!("round-{round}"));
@@ -85,12 +86,15 @@ pub async fn run(a: BlobsArgs) -> anyhow::Result<()> {
         println!(
             "round {round}: copy {copy_s:>6.2} s | store (folder) {store_s:>6.2} s, ratio {:.2} | \
              copy {copy2_s:>6.2} s | upload over HTTP {:>6.2} s ({:>6.1} MiB/s), ratio {:.2}, \
-             server peak RSS {rss_mib:.1} MiB",
+             CPU {:.2} s client + {:.2} s server, server peak RSS {rss_mib:.1} MiB",
             copy_s / store_s,
             up.seconds,
             mib / up.seconds,
-            copy2_s / up.seconds
+            copy2_s / up.seconds,
+            up.client_cpu_s,
+            up.server_cpu_s,
         );
+        upload_cpus.push(up.client_cpu_s + up.server_cpu_s);
         store_ratios.push(copy_s / store_s);
         upload_ratios.push(copy2_s / up.seconds);
         peaks.push(rss_mib);
@@ -104,6 +108,7 @@ pub async fn run(a: BlobsArgs) -> anyhow::Result<()> {
         "ratio  upload over HTTP / plain copy:        {:.2} median (target ≥ 0.7)",
         median(upload_ratios)
     );
+    println!("cpu    upload, client and server together:  {:.2} s median", median(upload_cpus));
     println!("memory server peak RSS during an upload:    {max_peak:.1} MiB at most (target < 64 MiB)");
     Ok(())
 }

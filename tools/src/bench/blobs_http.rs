@@ -11,11 +11,15 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::append;
+use super::{Cpu, append, proc_cpu_secs};
 
 /// One upload of the folder over HTTP.
 pub struct Upload {
     pub seconds: f64,
+    /// CPU seconds of `assay evidence put` and of the server during the upload: what the
+    /// upload costs, steadier than its wall time on a shared machine.
+    pub client_cpu_s: f64,
+    pub server_cpu_s: f64,
     /// The server's peak resident memory.
     pub server_peak_rss_bytes: u64,
 }
@@ -55,6 +59,9 @@ pub async fn upload(assay: &Path, dir: &Path, files: &[PathBuf]) -> anyhow::Resu
     let url = url.trim();
     anyhow::ensure!(url.starts_with("http://"), "assay serve printed {url:?}, not its URL");
 
+    let pid = server.0.id().to_string();
+    let (server_cpu0, client_cpu0) =
+        (proc_cpu_secs(&pid, Cpu::Own), proc_cpu_secs("self", Cpu::WaitedChildren));
     let t = Instant::now();
     let status = Command::new(assay)
         .args(["evidence", "put", "--server", url, "--key"])
@@ -64,9 +71,11 @@ pub async fn upload(assay: &Path, dir: &Path, files: &[PathBuf]) -> anyhow::Resu
         .status()
         .context("running assay evidence put")?;
     let seconds = t.elapsed().as_secs_f64();
+    let client_cpu_s = proc_cpu_secs("self", Cpu::WaitedChildren) - client_cpu0;
+    let server_cpu_s = proc_cpu_secs(&pid, Cpu::Own) - server_cpu0;
     anyhow::ensure!(status.success(), "assay evidence put --server failed: {status}");
     let server_peak_rss_bytes = peak_rss_bytes(server.0.id())?;
-    Ok(Upload { seconds, server_peak_rss_bytes })
+    Ok(Upload { seconds, client_cpu_s, server_cpu_s, server_peak_rss_bytes })
 }
 
 /// `VmHWM` of the process `pid`, in bytes.

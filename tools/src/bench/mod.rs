@@ -57,13 +57,32 @@ pub enum BenchCommand {
 /// CPU seconds this process has used (user + system, from /proc/self/stat; 0 elsewhere). On a
 /// shared machine the CPU time per record holds when the wall-clock rate does not.
 fn cpu_secs() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    proc_cpu_secs("self", Cpu::Own)
+}
+
+/// Whose CPU time [`proc_cpu_secs`] reads.
+#[derive(Clone, Copy)]
+enum Cpu {
+    /// The process's own (utime + stime).
+    Own,
+    /// That of its children it has waited for (cutime + cstime).
+    WaitedChildren,
+}
+
+/// CPU seconds of the process `pid` (a number or `self`) from /proc; 0 where it cannot be read.
+fn proc_cpu_secs(pid: &str, whose: Cpu) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15,
+    // cutime 16, cstime 17.
     let Some((_, rest)) = stat.rsplit_once(") ") else { return 0.0 };
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let first = match whose {
+        Cpu::Own => 11,
+        Cpu::WaitedChildren => 13,
+    };
     // Clock ticks are 100 per second on Linux.
-    (ticks(11) + ticks(12)) / 100.0
+    (ticks(first) + ticks(first + 1)) / 100.0
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
