@@ -42,10 +42,19 @@ fn run_and_kill(
     moment: Moment,
 ) -> (Vec<(u64, String)>, bool) {
     let stderr = std::fs::File::create(lab.path("append.stderr")).expect("stderr file");
+    // On PostgreSQL the child's sessions carry a name of their own, so that the test can wait
+    // for them to end after the kill (see below).
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let sessions = format!("assay_crash_{}_{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed));
+    let db = if lab.db.starts_with("postgres") {
+        format!("{}&application_name={sessions}", lab.db)
+    } else {
+        lab.db.clone()
+    };
     let mut child = command()
         .arg("append")
         .arg("--db")
-        .arg(&lab.db)
+        .arg(&db)
         .arg("--key")
         .arg(&key.key)
         .arg("--ndjson")
@@ -95,6 +104,12 @@ fn run_and_kill(
     child.kill().expect("kill -9");
     let status = child.wait().expect("wait");
     let acks = reader.join().expect("the reader thread");
+    // A COMMIT the child sent before it died still runs to its end in the database; the
+    // ledger read next must see it (else the next run's first seq is past the count read).
+    if db != lab.db {
+        support::store::wait_sessions_gone(&db, &sessions, Duration::from_secs(30))
+            .expect("the killed append's database sessions end");
+    }
     let killed = status.signal() == Some(9);
     if !killed {
         let err = std::fs::read_to_string(lab.path("append.stderr")).unwrap_or_default();

@@ -163,6 +163,46 @@ pub fn count_rows(db: &str, table: &str) -> Result<i64, String> {
     .map_err(|_| "the SQL thread panicked".to_owned())?
 }
 
+/// Waits (at most `bound`) until no session named `application_name` is left on the server of
+/// `db` (a ledger URL). A client killed with SIGKILL may have sent a COMMIT its session is still
+/// running: the server finishes it, then finds the client gone and ends the session. Only then
+/// does a read see everything the killed process will ever have written.
+pub fn wait_sessions_gone(
+    db: &str,
+    application_name: &str,
+    bound: std::time::Duration,
+) -> Result<(), String> {
+    let base = db.split_once('?').map_or(db, |(base, _)| base).to_owned();
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1";
+    let name = application_name.to_owned();
+    std::thread::spawn(move || {
+        let rt =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&base).await.map_err(|e| e.to_string())?;
+            let deadline = std::time::Instant::now() + bound;
+            loop {
+                let left: i64 = sqlx::query_scalar(sql)
+                    .bind(&name)
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if left == 0 {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("{left} session(s) named {name} still open after {bound:?}"));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            conn.close().await.map_err(|e| e.to_string())
+        })
+    })
+    .join()
+    .map_err(|_| "the SQL thread panicked".to_owned())?
+}
+
 /// Says why a PostgreSQL test does not run, past libtest's capture of `eprintln!` (as
 /// `support/skip.rs` does; this file is included on its own by some binaries).
 fn say_skipped(name: &str, reason: &str) {
