@@ -123,6 +123,15 @@ pub enum BatchTx {
 }
 
 impl BatchTx {
+    /// Inserts part of a batch's records and nodes (see [`SqliteStore::insert`]); not committed
+    /// until [`BatchTx::write`].
+    pub async fn insert(&mut self, part: &CommitBatch) -> Result<(), StoreError> {
+        match self {
+            BatchTx::Sqlite(tx) => SqliteStore::insert(tx, part).await,
+            BatchTx::Postgres(tx) => PgStore::insert(tx, part).await,
+        }
+    }
+
     /// Writes records, nodes, checkpoint and head, and commits.
     pub async fn write(self, batch: &CommitBatch) -> Result<(), StoreError> {
         match self {
