@@ -28,9 +28,9 @@ pub const RECORD_COLUMNS: &str = "seq, digest, source, event_id, type, subject, 
 /// multi-row INSERTs of bound parameters (SQLite), `OR FAIL`: a failing row fails the
 /// statement without undoing its earlier rows, so SQLite keeps no statement journal (a copy of
 /// every page each statement changes, written to a temporary file: most of the writes of an
-/// append, BENCHMARKS.md) — the batch's transaction is rolled back whole on any error anyway. `unnest`: one statement per table with each
-/// column bound as an array (PostgreSQL): one round trip, one parse and one plan per batch
-/// instead of one per 64 rows.
+/// append, BENCHMARKS.md); the batch's transaction is rolled back whole on any error anyway.
+/// `unnest`: one statement per table with each column bound as an array (PostgreSQL): one
+/// round trip, one parse and one plan per batch instead of one per 64 rows.
 macro_rules! insert_rows {
     (values, $Db:ty, $tx:ident, $batch:ident) => {{
         for chunk in $batch.records.chunks(INSERT_RECORDS_ROWS_MAX) {
