@@ -28,7 +28,7 @@ pub(crate) struct RowWriter {
 impl RowWriter {
     /// Takes the batch's transaction; each part's insert is bounded by `call_timeout`.
     pub fn start(mut tx: BatchTx, call_timeout: std::time::Duration) -> RowWriter {
-        let (parts, mut rx) = mpsc::channel::<CommitBatch>(PARTS_QUEUED_MAX);
+        let (parts, mut rx) = mpsc::channel(PARTS_QUEUED_MAX);
         let task = tokio::spawn(async move {
             while let Some(part) = rx.recv().await {
                 bounded("insert rows", call_timeout, tx.insert(&part)).await?;
@@ -74,7 +74,7 @@ impl RowWriter {
     async fn stopped(&mut self) -> StoreError {
         match joined((&mut self.task).await) {
             Err(e) => e,
-            Ok(_) => StoreError::Db(sqlx::Error::WorkerCrashed),
+            Ok(_) => StoreError::WriterStopped,
         }
     }
 }
@@ -85,6 +85,6 @@ fn joined(r: Result<Result<BatchTx, StoreError>, tokio::task::JoinError>) -> Res
     match r {
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(StoreError::Db(sqlx::Error::WorkerCrashed)),
+        Err(_) => Err(StoreError::WriterStopped),
     }
 }
