@@ -129,7 +129,6 @@ impl Record {
         event: CloudEvent,
         digest: Hash32,
     ) -> Record {
-        debug_assert_eq!(digest, event_digest(&payload), "digest of another payload");
         let fields = LeafFields {
             seq,
             received_at_ns,
@@ -137,13 +136,32 @@ impl Record {
             signatures_digest: Hash32::blake3(&signatures_canonical_json(&signatures)),
             prev_hash,
         };
+        Record::from_leaf(&fields, payload, signatures, event)
+    }
+
+    /// Like [`Record::from_parts`] for a caller that also has the signatures' digest (the
+    /// sequencer has it from checking the envelope, so the canonical signatures JSON is not
+    /// built again for every record). `fields` must describe `payload` and `signatures`;
+    /// debug builds check.
+    pub fn from_leaf(
+        fields: &LeafFields,
+        payload: Vec<u8>,
+        signatures: Vec<Signature>,
+        event: CloudEvent,
+    ) -> Record {
+        debug_assert_eq!(fields.digest, event_digest(&payload), "digest of another payload");
+        debug_assert_eq!(
+            fields.signatures_digest,
+            Hash32::blake3(&signatures_canonical_json(&signatures)),
+            "digest of other signatures"
+        );
         Record {
-            seq,
-            received_at_ns,
+            seq: fields.seq,
+            received_at_ns: fields.received_at_ns,
             payload,
             signatures,
-            prev_hash,
-            digest,
+            prev_hash: fields.prev_hash,
+            digest: fields.digest,
             record_hash: fields.record_hash(),
             event,
         }

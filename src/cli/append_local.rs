@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use assay::ledger::precheck::PrecheckError;
-use assay::ledger::{AppendError, AppendOutcome, Incoming, Ledger, Rejection};
+use assay::ledger::{AppendError, AppendOutcome, Incoming, Ledger, Prepared, Rejection};
 use assay_events::cloudevent::CloudEvent;
 use assay_events::dsse::Envelope;
 use assay_events::keys::SignerKey;
@@ -34,6 +34,8 @@ use super::append_sign::sign_chunk;
 
 /// Requests in flight while preparing the next (pipelining checks and commits).
 const IN_FLIGHT_MAX: usize = 4;
+/// Acknowledgements buffered before a write (a request's 1000 fit).
+const ACKS_BUFFER_BYTES: usize = 128 << 10;
 
 /// What pass 1 leaves for pass 2.
 struct Checked {
@@ -84,7 +86,44 @@ pub fn envelopes(sign: Option<&SignerKey>, raw: Chunk) -> anyhow::Result<(Chunk,
     }
 }
 
-/// Pass 1: checks every envelope, keeping only small facts.
+/// A chunk of pass 1 read (signed, spooled and digested) whose preparation runs on the worker
+/// threads while the chunk before it is prechecked against the store.
+struct Staged {
+    env_lines: Chunk,
+    preparing: tokio::task::JoinHandle<Result<Vec<Prepared>, AppendError>>,
+}
+
+/// Reads the next chunk and starts preparing it; None at the end. Its errors (a line too
+/// long, a bad NDJSON line) are returned, not raised: they count only once every chunk
+/// before it has passed, so the first bad line is still the one reported.
+fn stage(
+    ledger: &Ledger,
+    lines: &mut Lines,
+    sign: Option<&SignerKey>,
+    chunk: usize,
+    spool: &mut Option<Spool>,
+    digests: &mut Vec<[u8; 32]>,
+) -> anyhow::Result<Option<Staged>> {
+    let raw = lines.next_chunk(chunk)?;
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let (env_lines, items) = envelopes(sign, raw)?;
+    if let Some(spool) = spool {
+        for (n, line) in &env_lines {
+            spool.write(*n, line)?;
+        }
+    }
+    digests.push(chunk_digest(&env_lines));
+    let ledger = ledger.clone();
+    let preparing = tokio::spawn(async move { ledger.prepare(items).await });
+    Ok(Some(Staged { env_lines, preparing }))
+}
+
+/// Pass 1: checks every envelope, keeping only small facts. Chunk N+1 is read and prepared
+/// (parse, schema, Ed25519, on the worker threads) while chunk N is prechecked (its ids
+/// looked up in the store, its signers authorized), so that both cores work; the chunks are
+/// still judged in input order, and the first refusal stops it.
 async fn check(
     ledger: &Ledger,
     src: &str,
@@ -97,25 +136,19 @@ async fn check(
     let mut digests = Vec::new();
     let mut first = 0u64;
     let mut refused: Option<Refused> = None;
+    let mut next = stage(ledger, &mut lines, sign, chunk, &mut spool, &mut digests);
     loop {
-        let raw = lines.next_chunk(chunk)?;
-        if raw.is_empty() {
-            break;
-        }
-        let (env_lines, items) = envelopes(sign, raw)?;
-        if let Some(spool) = &mut spool {
-            for (n, line) in &env_lines {
-                spool.write(*n, line)?;
-            }
-        }
-        digests.push(chunk_digest(&env_lines));
-        let n = items.len() as u64;
+        let Some(Staged { env_lines, preparing }) = std::mem::replace(&mut next, Ok(None))? else { break };
+        // At most one chunk is prepared ahead: memory stays a few chunks.
+        next = stage(ledger, &mut lines, sign, chunk, &mut spool, &mut digests);
+        let n = env_lines.len() as u64;
         let at = |index: usize, reason| Refused {
             index: first + index as u64,
             lineno: env_lines[index].0,
             reason,
         };
-        let (prepared, bad) = match ledger.prepare(items).await {
+        let prepared = preparing.await.map_err(|e| anyhow::anyhow!("preparing a chunk failed: {e}"))?;
+        let (prepared, bad) = match prepared {
             Ok(p) => (p, None),
             Err(AppendError::Rejected { index, reason }) => {
                 // The lines before it still take part in the whole-input checks (an id they
@@ -138,6 +171,10 @@ async fn check(
             break;
         }
         first += n;
+    }
+    if let Ok(Some(ahead)) = next {
+        // Refused before the chunk prepared ahead was needed.
+        ahead.preparing.abort();
     }
     let reread = match spool {
         Some(spool) => spool.finish()?,
@@ -199,7 +236,9 @@ async fn append_checked(
     let mut lines = checked.reread.open()?;
     let mut digests = checked.digests.iter();
     let mut in_flight: VecDeque<Pending> = VecDeque::new();
-    let mut stdout = std::io::stdout().lock();
+    // Stdout is line-buffered: a write a line, one a record. The acknowledgements of a request
+    // go out together, flushed after its commit.
+    let mut stdout = std::io::BufWriter::with_capacity(ACKS_BUFFER_BYTES, std::io::stdout().lock());
     let mut failure: Option<anyhow::Error> = None;
     let mut ended = false;
     loop {

@@ -9,6 +9,7 @@ pub mod evidence_sync;
 pub mod metrics;
 pub mod precheck;
 pub mod prepare;
+mod row_writer;
 mod seen_ids;
 mod sequencer;
 pub mod state;

@@ -33,6 +33,9 @@ pub struct Prepared {
     /// blake3 of the canonical signatures JSON (the leaf's signatures digest): with `digest`,
     /// what makes a resend identical to a stored record.
     pub signatures_digest: Hash32,
+    /// The canonical signatures JSON itself (as the store keeps it), made here on the worker
+    /// threads so the sequencer does not make it again.
+    pub signatures_json: Vec<u8>,
     /// The keyid (`name+hexid`) of the signature that `source` names.
     pub signer: String,
     /// Per signature, in envelope order: the verifier key text it verified under here, or
@@ -149,9 +152,10 @@ fn check_unsigned(item: Incoming, strict: bool) -> Result<Prepared, Rejection> {
     };
     let signer = signer_keyid(&event, &envelope)?;
     let digest = event_digest(&envelope.payload);
-    let signatures_digest = Hash32::blake3(&signatures_canonical_json(&envelope.signatures));
+    let signatures_json = signatures_canonical_json(&envelope.signatures);
+    let signatures_digest = Hash32::blake3(&signatures_json);
     let verified = vec![None; envelope.signatures.len()];
-    Ok(Prepared { envelope, event, digest, signatures_digest, signer, verified })
+    Ok(Prepared { envelope, event, digest, signatures_digest, signatures_json, signer, verified })
 }
 
 /// The keyid of the signature whose key name `source` (`assay:key/<name>`) names.

@@ -14,7 +14,7 @@ use assay_events::cloudevent::{CloudEvent, event_digest};
 use assay_events::dsse::{DecodedEnvelope, signatures_canonical_json};
 use assay_events::keys::{SignerKey, VerifierKey};
 use assay_events::merkle::{Frontier, leaf_hash};
-use assay_events::record::Record;
+use assay_events::record::{LeafFields, Record};
 use assay_events::{EventType, Hash32};
 use assay_projections::authorize::{LedgerIdentity, Submission, authorize_submission};
 use assay_projections::gates::LedgerDecision;
@@ -24,6 +24,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use super::error::{AppendError, BatchError, OpenError, Rejection};
 use super::metrics::LedgerMetrics;
 use super::prepare::Prepared;
+use super::row_writer::RowWriter;
 use super::state::LedgerState;
 use super::{Ack, AppendOutcome, Committed, HeadInfo};
 use crate::clock::now_ns;
@@ -279,9 +280,15 @@ impl Sequencer {
         if !self.nothing_beyond {
             self.refuse_beyond(&mut tx).await?;
         }
-        let (outcomes, commit) = self.sequence(batch).await?;
+        // The batch's rows are inserted as it is sequenced (`row_writer`); a failure there
+        // fails the batch, and its state, partly folded, is rebuilt (`run_batch`).
+        let mut writer = RowWriter::start(tx, limit);
+        let (outcomes, commit) = self.sequence(batch, &mut writer).await?;
+        let seqs: Vec<u64> = writer.seqs().to_vec();
+        // Every part handed over is inserted (not committed) before the last one is written.
+        let tx = writer.finish().await?;
         if let Some((commit, records)) = commit {
-            check_batch(&commit, &records, base_size, self.frontier.size());
+            check_batch(&commit, &seqs, &records, base_size, self.frontier.size());
             // Mark dirty until the commit is known to have happened.
             self.dirty = true;
             // A timeout here is a failed commit: the batch may or may not have committed, so
@@ -413,6 +420,7 @@ impl Sequencer {
     async fn sequence(
         &mut self,
         batch: &[Request],
+        writer: &mut RowWriter,
     ) -> Result<(Vec<Outcome>, Option<(CommitBatch, Vec<Record>)>), StoreError> {
         let base_size = self.frontier.size();
         let existing = self.existing_ids(batch).await?;
@@ -431,6 +439,7 @@ impl Sequencer {
                 let acks =
                     self.sequence_sync(evidence, files, &existing, &mut in_batch, &mut commit, &mut records);
                 outcomes.push(Outcome::Done(acks));
+                writer.offer(&mut commit).await?;
                 continue;
             }
             match self.validate_request(&request.items, &existing, &in_batch) {
@@ -457,17 +466,27 @@ impl Sequencer {
                             existed: false,
                             decision: decision.clone().map(Arc::new),
                         });
-                        for r in std::iter::once(record).chain(decision) {
-                            in_batch
-                                .insert((r.event.source.clone(), r.event.id.clone()), Known::of_record(&r));
+                        // The record's signatures are the item's: their digest is known.
+                        let record_known = Known {
+                            seq: record.seq,
+                            digest: record.digest,
+                            signatures_digest: item.signatures_digest,
+                        };
+                        let decision = decision.map(|d| {
+                            let known = Known::of_record(&d);
+                            (d, known)
+                        });
+                        for (r, known) in std::iter::once((record, record_known)).chain(decision) {
+                            in_batch.insert((r.event.source.clone(), r.event.id.clone()), known);
                             records.push(r);
                         }
                     }
                     outcomes.push(Outcome::Done(acks));
+                    writer.offer(&mut commit).await?;
                 }
             }
         }
-        if commit.records.is_empty() {
+        if commit.records.is_empty() && writer.seqs().is_empty() {
             return Ok((outcomes, None));
         }
         let size = self.frontier.size();
@@ -499,6 +518,7 @@ impl Sequencer {
         let record = self.append_record(
             item.envelope.payload.clone(),
             item.envelope.signatures.clone(),
+            (item.signatures_json.clone(), item.signatures_digest),
             item.event.clone(),
             item.digest,
             commit,
@@ -520,7 +540,16 @@ impl Sequencer {
         let event = CloudEvent::parse(&env.payload).expect("the ledger's own event parses");
         debug_assert!(crate::schema::validate(&event.ty, &event.data).is_ok(), "ledger event off schema");
         let digest = event_digest(&env.payload);
-        self.append_record(env.payload, env.signatures, event, digest, commit)
+        let signatures_json = signatures_canonical_json(&env.signatures);
+        let signatures_digest = Hash32::blake3(&signatures_json);
+        self.append_record(
+            env.payload,
+            env.signatures,
+            (signatures_json, signatures_digest),
+            event,
+            digest,
+            commit,
+        )
     }
 
     /// `evidence.synced` for the `evidence.captured` `evidence` of `run`, named (like a
@@ -601,10 +630,13 @@ impl Sequencer {
         }
     }
 
+    /// Appends the next record. `signatures` come with their canonical JSON (as stored) and
+    /// its blake3 (the leaf's signatures digest), made once, by whoever checked them.
     fn append_record(
         &mut self,
         payload: Vec<u8>,
         signatures: Vec<assay_events::dsse::Signature>,
+        (signatures_json, signatures_digest): (Vec<u8>, Hash32),
         event: CloudEvent,
         digest: Hash32,
         commit: &mut CommitBatch,
@@ -612,14 +644,13 @@ impl Sequencer {
         let seq = self.frontier.size();
         // received_at never goes backwards, whatever the wall clock does.
         let received_at_ns = now_ns().max(self.last_received_ns);
-        let record =
-            Record::from_parts(seq, received_at_ns, payload, signatures, self.last_hash, event, digest);
-        let leaf = record.leaf();
-        commit.nodes.extend(self.frontier.push(leaf_hash(&leaf)));
+        let fields = LeafFields { seq, received_at_ns, digest, signatures_digest, prev_hash: self.last_hash };
+        let record = Record::from_leaf(&fields, payload, signatures, event);
+        commit.nodes.extend(self.frontier.push(leaf_hash(&fields.to_bytes())));
         self.last_hash = record.record_hash;
         self.last_received_ns = received_at_ns;
         self.state.apply(&record);
-        commit.records.push(RecordRow::from_record(&record, signatures_canonical_json(&record.signatures)));
+        commit.records.push(RecordRow::from_record(&record, signatures_json));
         record
     }
 
@@ -846,20 +877,21 @@ fn vec_of_errors(n: usize, e: &BatchError) -> Vec<Outcome> {
 }
 
 /// The postconditions of sequencing a batch onto a head of `base_size` records: its records
-/// have the next seqs without a gap, the followers' copies match them, the tree grew by one
-/// leaf per record, and the head and the one checkpoint both stand at the tree's new size.
-fn check_batch(commit: &CommitBatch, records: &[Record], base_size: u64, tree_size: u64) {
+/// (those inserted as it was sequenced, `streamed`, then the rest in `commit`) have the next
+/// seqs without a gap, the followers' copies match them, the tree grew by one leaf per record,
+/// and the head and the one checkpoint both stand at the tree's new size.
+fn check_batch(commit: &CommitBatch, streamed: &[u64], records: &[Record], base_size: u64, tree_size: u64) {
     assert_eq!(commit.base_size, base_size, "a batch must extend the head it was sequenced on");
+    let seqs: Vec<u64> = streamed.iter().copied().chain(commit.records.iter().map(|r| r.seq)).collect();
     assert!(
-        commit.records.iter().zip(base_size..).all(|(r, seq)| r.seq == seq),
+        seqs.iter().zip(base_size..).all(|(s, seq)| *s == seq),
         "a batch's records must have contiguous seqs from {base_size}"
     );
     assert!(
-        records.len() == commit.records.len()
-            && records.iter().zip(&commit.records).all(|(r, row)| r.seq == row.seq),
+        records.len() == seqs.len() && records.iter().zip(&seqs).all(|(r, s)| r.seq == *s),
         "the records handed to followers must be the batch's records"
     );
-    let size = base_size + commit.records.len() as u64;
+    let size = base_size + seqs.len() as u64;
     assert_eq!(tree_size, size, "the tree must grow by one leaf per record of the batch");
     let head = commit.head.as_ref().map(|h| (h.size, h.checkpoint_size));
     assert_eq!(head, Some((size, size)), "the head must stand at the tree's size, at its checkpoint");
@@ -895,7 +927,17 @@ mod tests {
     #[test]
     fn a_well_formed_batch_passes() {
         let (commit, records) = batch(5, 3);
-        check_batch(&commit, &records, 5, 8);
+        check_batch(&commit, &[], &records, 5, 8);
+    }
+
+    /// Rows inserted while the batch was sequenced count with the rest.
+    #[test]
+    fn a_batch_partly_inserted_ahead_passes_and_a_gap_between_the_parts_is_caught() {
+        let (mut commit, records) = batch(5, 3);
+        commit.records.drain(..2);
+        check_batch(&commit, &[5, 6], &records, 5, 8);
+        let caught = std::panic::catch_unwind(|| check_batch(&commit, &[5, 5], &records, 5, 8));
+        assert!(caught.is_err(), "a repeated seq between the parts must be caught");
     }
 
     #[test]
@@ -903,14 +945,14 @@ mod tests {
     fn a_gap_in_a_batch_is_caught() {
         let (mut commit, records) = batch(5, 3);
         commit.records[1].seq = 7;
-        check_batch(&commit, &records, 5, 8);
+        check_batch(&commit, &[], &records, 5, 8);
     }
 
     #[test]
     #[should_panic(expected = "one leaf per record")]
     fn a_tree_that_did_not_grow_with_the_batch_is_caught() {
         let (commit, records) = batch(5, 3);
-        check_batch(&commit, &records, 5, 9);
+        check_batch(&commit, &[], &records, 5, 9);
     }
 
     #[test]
@@ -920,7 +962,7 @@ mod tests {
         if let Some(h) = commit.head.as_mut() {
             h.size = 7;
         }
-        check_batch(&commit, &records, 5, 8);
+        check_batch(&commit, &[], &records, 5, 8);
     }
 
     #[test]
@@ -928,6 +970,6 @@ mod tests {
     fn a_checkpoint_short_of_the_tree_is_caught() {
         let (mut commit, records) = batch(5, 3);
         commit.checkpoints[0].size = 7;
-        check_batch(&commit, &records, 5, 8);
+        check_batch(&commit, &[], &records, 5, 8);
     }
 }

@@ -25,13 +25,16 @@ pub const RECORD_COLUMNS: &str = "seq, digest, source, event_id, type, subject, 
                                   payload, signatures, prev_hash, record_hash";
 
 /// Inserts the records and Merkle nodes of `$batch` in the transaction `$tx`. `values`:
-/// multi-row INSERTs of bound parameters (SQLite). `unnest`: one statement per table with each
-/// column bound as an array (PostgreSQL): one round trip, one parse and one plan per batch
-/// instead of one per 64 rows.
+/// multi-row INSERTs of bound parameters (SQLite), `OR FAIL`: a failing row fails the
+/// statement without undoing its earlier rows, so SQLite keeps no statement journal (a copy of
+/// every page each statement changes, written to a temporary file: most of the writes of an
+/// append, BENCHMARKS.md); the batch's transaction is rolled back whole on any error anyway.
+/// `unnest`: one statement per table with each column bound as an array (PostgreSQL): one
+/// round trip, one parse and one plan per batch instead of one per 64 rows.
 macro_rules! insert_rows {
     (values, $Db:ty, $tx:ident, $batch:ident) => {{
         for chunk in $batch.records.chunks(INSERT_RECORDS_ROWS_MAX) {
-            let mut q = QueryBuilder::<$Db>::new(format!("INSERT INTO records ({RECORD_COLUMNS}) "));
+            let mut q = QueryBuilder::<$Db>::new(format!("INSERT OR FAIL INTO records ({RECORD_COLUMNS}) "));
             q.push_values(chunk, |mut b, r| {
                 b.push_bind(r.seq as i64)
                     .push_bind(r.digest.0.as_slice())
@@ -49,7 +52,7 @@ macro_rules! insert_rows {
             q.build().execute(&mut *$tx).await?;
         }
         for chunk in $batch.nodes.chunks(INSERT_NODES_ROWS_MAX) {
-            let mut q = QueryBuilder::<$Db>::new("INSERT INTO merkle_nodes (level, idx, hash) ");
+            let mut q = QueryBuilder::<$Db>::new("INSERT OR FAIL INTO merkle_nodes (level, idx, hash) ");
             q.push_values(chunk, |mut b, (id, hash)| {
                 b.push_bind(i64::from(id.level)).push_bind(id.index as i64).push_bind(hash.0.as_slice());
             });
@@ -146,6 +149,15 @@ macro_rules! sql_backend {
                     return Err(StoreError::HeadMoved { expected: batch.base_size, found });
                 }
                 Self::write(tx, batch).await
+            }
+
+            /// Inserts the records and nodes of `part` in the locked transaction, without
+            /// committing: a batch's rows may go in several parts while the rest is sequenced,
+            /// and [`Self::write`] then writes the last part, checkpoint and head, and commits.
+            pub async fn insert(tx: &mut Transaction<'static, $Db>, part: &CommitBatch) -> Result<(), StoreError> {
+                let conn: &mut <$Db as sqlx::Database>::Connection = &mut **tx;
+                insert_rows!($rows, $Db, conn, part);
+                Ok(())
             }
 
             /// Writes `batch` in the locked transaction and commits.

@@ -100,6 +100,10 @@ pub enum StoreError {
     /// Another writer changed the rows an all-or-nothing operation had read; it changed nothing.
     #[error("the ledger changed meanwhile ({0}); nothing was changed")]
     Changed(String),
+    /// The task inserting a batch's rows (`ledger::row_writer`) stopped before the batch was
+    /// written (the runtime shutting down); the batch fails and nothing of it is committed.
+    #[error("the batch's row writer stopped before the batch was written")]
+    WriterStopped,
     /// The database did not answer in time; the connection was given up.
     #[error("the database call {what} timed out after {after:?}")]
     Timeout { what: &'static str, after: Duration },
@@ -123,6 +127,15 @@ pub enum BatchTx {
 }
 
 impl BatchTx {
+    /// Inserts part of a batch's records and nodes (see [`SqliteStore::insert`]); not committed
+    /// until [`BatchTx::write`].
+    pub async fn insert(&mut self, part: &CommitBatch) -> Result<(), StoreError> {
+        match self {
+            BatchTx::Sqlite(tx) => SqliteStore::insert(tx, part).await,
+            BatchTx::Postgres(tx) => PgStore::insert(tx, part).await,
+        }
+    }
+
     /// Writes records, nodes, checkpoint and head, and commits.
     pub async fn write(self, batch: &CommitBatch) -> Result<(), StoreError> {
         match self {
