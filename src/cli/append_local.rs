@@ -32,8 +32,11 @@ use tokio::sync::oneshot;
 use super::append_input::{Chunk, Lines, Reread, Spool, chunk_digest};
 use super::append_sign::sign_chunk;
 
-/// Requests in flight while preparing the next (pipelining checks and commits).
-const IN_FLIGHT_MAX: usize = 4;
+/// Requests in flight while preparing the next (pipelining checks and commits). 2, not 4:
+/// with 4 the sequencer's batches grew to ~4,000 events and the peak RSS of a 200,000-envelope
+/// append to 110-131 MiB (goal: under 128 at any size); with 2 it stayed at 89-105 MiB for
+/// ~8% more wall time (BENCHMARKS.md, issue 20).
+const IN_FLIGHT_MAX: usize = 2;
 /// Acknowledgements buffered before a write (a request's 1000 fit).
 const ACKS_BUFFER_BYTES: usize = 128 << 10;
 
