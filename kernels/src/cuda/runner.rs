@@ -101,7 +101,10 @@ fn cfg(dims: LaunchDims) -> LaunchConfig {
 
 /// `GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` from the driver's 16 UUID bytes.
 pub(crate) fn format_uuid(bytes: &[std::ffi::c_char; 16]) -> String {
-    let hex: Vec<String> = bytes.iter().map(|&b| format!("{:02x}", b as u8)).collect();
+    // `c_char` is i8 on x86-64 and u8 on aarch64: the byte itself, whichever it is, with no
+    // cast (one that is needed on one target is an unnecessary one on the other).
+    let hex: Vec<String> =
+        bytes.iter().map(|&b| format!("{:02x}", u8::from_ne_bytes(b.to_ne_bytes()))).collect();
     format!(
         "GPU-{}-{}-{}-{}-{}",
         hex[0..4].concat(),
@@ -355,7 +358,8 @@ impl CudaRunner {
 mod tests {
     #[test]
     fn uuids_print_as_nvml_does() {
-        let bytes: [std::ffi::c_char; 16] = std::array::from_fn(|i| (i as u8 * 17) as std::ffi::c_char);
+        let bytes: [std::ffi::c_char; 16] =
+            std::array::from_fn(|i| std::ffi::c_char::from_ne_bytes([i as u8 * 17]));
         assert_eq!(super::format_uuid(&bytes), "GPU-00112233-4455-6677-8899-aabbccddeeff");
     }
 }
