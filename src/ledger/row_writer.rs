@@ -65,10 +65,11 @@ impl RowWriter {
         &self.seqs
     }
 
-    /// Waits for every part handed over to be inserted; returns the transaction.
-    pub async fn finish(self) -> Result<BatchTx, StoreError> {
+    /// Waits for every part handed over to be inserted; returns the transaction and the seqs
+    /// of the records inserted.
+    pub async fn finish(self) -> Result<(BatchTx, Vec<u64>), StoreError> {
         drop(self.parts);
-        joined(self.task.await)
+        Ok((joined(self.task.await)?, self.seqs))
     }
 
     async fn stopped(&mut self) -> StoreError {

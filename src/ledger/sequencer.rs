@@ -284,9 +284,8 @@ impl Sequencer {
         // fails the batch, and its state, partly folded, is rebuilt (`run_batch`).
         let mut writer = RowWriter::start(tx, limit);
         let (outcomes, commit) = self.sequence(batch, &mut writer).await?;
-        let seqs: Vec<u64> = writer.seqs().to_vec();
         // Every part handed over is inserted (not committed) before the last one is written.
-        let tx = writer.finish().await?;
+        let (tx, seqs) = writer.finish().await?;
         if let Some((commit, records)) = commit {
             check_batch(&commit, &seqs, &records, base_size, self.frontier.size());
             // Mark dirty until the commit is known to have happened.

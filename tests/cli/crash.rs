@@ -46,11 +46,8 @@ fn run_and_kill(
     // for them to end after the kill (see below).
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     let sessions = format!("assay_crash_{}_{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed));
-    let db = if lab.db.starts_with("postgres") {
-        format!("{}&application_name={sessions}", lab.db)
-    } else {
-        lab.db.clone()
-    };
+    let on_postgres = lab.db.starts_with("postgres");
+    let db = if on_postgres { format!("{}&application_name={sessions}", lab.db) } else { lab.db.clone() };
     let mut child = command()
         .arg("append")
         .arg("--db")
@@ -106,7 +103,7 @@ fn run_and_kill(
     let acks = reader.join().expect("the reader thread");
     // A COMMIT the child sent before it died still runs to its end in the database; the
     // ledger read next must see it (else the next run's first seq is past the count read).
-    if db != lab.db {
+    if on_postgres {
         support::store::wait_sessions_gone(&db, &sessions, Duration::from_secs(30))
             .expect("the killed append's database sessions end");
     }
