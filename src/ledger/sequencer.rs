@@ -223,9 +223,9 @@ impl Sequencer {
         batch
     }
 
-    async fn run_batch(&mut self, batch: Vec<Request>) {
+    async fn run_batch(&mut self, mut batch: Vec<Request>) {
         let (size_before, started) = (self.frontier.size(), std::time::Instant::now());
-        let outcomes = match self.lock_sequence_commit(&batch).await {
+        let outcomes = match self.lock_sequence_commit(&mut batch).await {
             Ok(outcomes) => outcomes,
             Err(e) => {
                 // Nothing of this batch is acknowledged; the in-memory state may hold some of
@@ -253,7 +253,7 @@ impl Sequencer {
     /// Takes the writer lock, folds in whatever other writers committed, sequences the batch
     /// against that head and commits it, all under the lock: seqs stay gap-free and no
     /// other writer can sign a checkpoint in between.
-    async fn lock_sequence_commit(&mut self, batch: &[Request]) -> Result<Vec<Outcome>, BatchError> {
+    async fn lock_sequence_commit(&mut self, batch: &mut [Request]) -> Result<Vec<Outcome>, BatchError> {
         self.probe().await?;
         if self.dirty {
             self.rebuild().await?;
@@ -414,11 +414,13 @@ impl Sequencer {
     }
 
     /// Validates and sequences every request; returns each request's outcome and the batch
-    /// to commit (None when nothing new was sequenced).
+    /// to commit (None when nothing new was sequenced). The requests' items are taken (moved
+    /// into the records, not copied): a failed batch is answered with errors, never sequenced
+    /// again, so nothing reads them after this.
     #[allow(clippy::type_complexity)]
     async fn sequence(
         &mut self,
-        batch: &[Request],
+        batch: &mut [Request],
         writer: &mut RowWriter,
     ) -> Result<(Vec<Outcome>, Option<(CommitBatch, Vec<Record>)>), StoreError> {
         let base_size = self.frontier.size();
@@ -441,21 +443,25 @@ impl Sequencer {
                 writer.offer(&mut commit).await?;
                 continue;
             }
-            match self.validate_request(&request.items, &existing, &in_batch) {
+            let items = std::mem::take(&mut request.items);
+            match self.validate_request(&items, &existing, &in_batch) {
                 Err(e) => outcomes.push(Outcome::Rejected(e)),
                 Ok(plan) => {
                     let mut acks = Vec::with_capacity(plan.len());
-                    for (i, (item, known)) in request.items.iter().zip(plan).enumerate() {
+                    for (i, (item, known)) in items.into_iter().zip(plan).enumerate() {
                         if let Some((seq, digest)) = known {
                             acks.push(Ack { seq, digest, existed: true, decision: None });
                             continue;
                         }
                         // The same envelope earlier in this request: its record, not a second one.
-                        if let Some(k) = in_batch.get(&(item.event.source.clone(), item.event.id.clone())) {
+                        // The key is made once, for this lookup and the record's entry below.
+                        let id = (item.event.source.clone(), item.event.id.clone());
+                        if let Some(k) = in_batch.get(&id) {
                             acks.push(Ack { seq: k.seq, digest: k.digest, existed: true, decision: None });
                             continue;
                         }
                         let stored = request.stored.get(i).copied().flatten();
+                        let signatures_digest = item.signatures_digest;
                         let (record, decision) = self.sequence_one(item, stored, &mut commit);
                         keys_changed |=
                             record.event_type().is_some_and(EventType::is_key_change) || record.seq == 0;
@@ -466,17 +472,15 @@ impl Sequencer {
                             decision: decision.clone().map(Arc::new),
                         });
                         // The record's signatures are the item's: their digest is known.
-                        let record_known = Known {
-                            seq: record.seq,
-                            digest: record.digest,
-                            signatures_digest: item.signatures_digest,
-                        };
+                        let record_known =
+                            Known { seq: record.seq, digest: record.digest, signatures_digest };
+                        debug_assert!(id == (record.event.source.clone(), record.event.id.clone()));
                         let decision = decision.map(|d| {
                             let known = Known::of_record(&d);
-                            (d, known)
+                            ((d.event.source.clone(), d.event.id.clone()), d, known)
                         });
-                        for (r, known) in std::iter::once((record, record_known)).chain(decision) {
-                            in_batch.insert((r.event.source.clone(), r.event.id.clone()), known);
+                        for (id, r, known) in std::iter::once((id, record, record_known)).chain(decision) {
+                            in_batch.insert(id, known);
                             records.push(r);
                         }
                     }
@@ -510,15 +514,15 @@ impl Sequencer {
     /// `evidence.captured` whose files were all found stored (`stored`), `evidence.synced`.
     fn sequence_one(
         &mut self,
-        item: &Prepared,
+        item: Prepared,
         stored: Option<u64>,
         commit: &mut CommitBatch,
     ) -> (Record, Option<Record>) {
         let record = self.append_record(
-            item.envelope.payload.clone(),
-            item.envelope.signatures.clone(),
-            (item.signatures_json.clone(), item.signatures_digest),
-            item.event.clone(),
+            item.envelope.payload,
+            item.envelope.signatures,
+            (item.signatures_json, item.signatures_digest),
+            item.event,
             item.digest,
             commit,
         );
