@@ -3,7 +3,12 @@
 //! (`tools/peers/eventsourcing_sqlite.py`, the vendored peer benchmark: the Python `eventsourcing` library saving the
 //! same number of events to SQLite, no signatures, no tree), alternated, each under
 //! `/usr/bin/time -v`: wall time, CPU share and peak RSS per run, and the median of the
-//! per-pair wall-time ratios. `--peer-runs 0` measures Assay alone (the memory curve).
+//! per-pair wall-time ratios. `--peer false` measures Assay alone (the memory curve).
+//!
+//! With the peer, each round also times the floor under any Assay append on this machine:
+//! Ed25519 batch verification of as many signatures on all cores, nothing else (measured on up
+//! to `FLOOR_SAMPLE_MAX` envelopes and scaled), printed as a ratio to that round's peer run. An
+//! Assay/peer ratio below that floor cannot be reached while every signature is checked.
 //!
 //! The envelopes are generated first and streamed to a file, a bounded chunk at a time, so
 //! inputs of millions of envelopes are made in bounded memory too.
@@ -42,6 +47,8 @@ pub struct AppendArgs {
 
 /// Envelopes generated and written per step.
 const GENERATE_CHUNK: u64 = 20_000;
+/// Envelopes held in memory to time the signature floor on (bounded: the rate is per signature).
+const FLOOR_SAMPLE_MAX: u64 = 50_000;
 
 /// What `/usr/bin/time -v` reports of one run.
 #[derive(Debug, Clone, Copy)]
@@ -151,9 +158,12 @@ pub async fn run(a: AppendArgs) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
 
+    let sample =
+        if a.peer { fixture::envelopes_from(&worker, 0, a.events.min(FLOOR_SAMPLE_MAX)) } else { Vec::new() };
     let mut ours = Vec::new();
     let mut peers = Vec::new();
     let mut ratios = Vec::new();
+    let mut floors = Vec::new();
     for i in 0..a.repeats {
         let db = dir.join(format!("run-{i}.db"));
         let key = if i == 0 {
@@ -185,6 +195,14 @@ pub async fn run(a: AppendArgs) -> anyhow::Result<()> {
                 them.wall_s, them.cpu_s, them.cpu_percent, them.rss_mib
             );
             ratios.push(us.wall_s / them.wall_s);
+            // The floor in the same round: every signature verified on all cores, nothing else.
+            let floor_s = a.events as f64 / super::ingest::verify_limit(&sample, &worker.verifier());
+            println!(
+                "floor  run {i}: {floor_s:>7.2} s wall  (Ed25519 batch verification of {} signatures on all cores) = {:.2} of the peer's",
+                a.events,
+                floor_s / them.wall_s
+            );
+            floors.push(floor_s / them.wall_s);
             peers.push(them);
         }
     }
@@ -205,6 +223,10 @@ pub async fn run(a: AppendArgs) -> anyhow::Result<()> {
             m(&peers, |t| t.rss_mib)
         );
         println!("assay / peer wall time: {:.2} (median of {} alternated pairs)", median(ratios), a.repeats);
+        println!(
+            "floor / peer wall time: {:.2} (signature checks alone; no append with every signature checked goes below it here)",
+            median(floors)
+        );
     }
     Ok(())
 }
