@@ -1,7 +1,5 @@
 //! DSSE v1 envelopes (https://github.com/secure-systems-lab/dsse) and PAE.
 
-use std::borrow::Cow;
-
 use crate::b64;
 use crate::keys::{SignerKey, VerifierKey};
 
@@ -228,7 +226,7 @@ pub fn signatures_canonical_json(sigs: &[Signature]) -> Vec<u8> {
 
 /// Parses [`signatures_canonical_json`] output back (as stored).
 pub fn signatures_from_json(json: &[u8]) -> Result<Vec<Signature>, EnvelopeError> {
-    let sigs: Vec<SignatureText<'_>> =
+    let sigs: Vec<borrowed::EnvelopeSignature<'_>> =
         serde_json::from_slice(json).map_err(|e| EnvelopeError::Json(e.to_string()))?;
     sigs.into_iter()
         .enumerate()
@@ -238,14 +236,18 @@ pub fn signatures_from_json(json: &[u8]) -> Result<Vec<Signature>, EnvelopeError
 
 /// An [`EnvelopeSignature`] read in place from the JSON that holds it: stored records are read
 /// by the million (replay, verify, export), and neither string needs a copy of its own on the
-/// way to being decoded. The same fields, rules and error messages.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields, rename = "EnvelopeSignature")]
-struct SignatureText<'a> {
-    #[serde(borrow)]
-    keyid: Cow<'a, str>,
-    #[serde(borrow)]
-    sig: Cow<'a, str>,
+/// way to being decoded. Same name (serde's messages name the type), fields, rules and errors.
+mod borrowed {
+    use std::borrow::Cow;
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct EnvelopeSignature<'a> {
+        #[serde(borrow)]
+        pub keyid: Cow<'a, str>,
+        #[serde(borrow)]
+        pub sig: Cow<'a, str>,
+    }
 }
 
 fn decode_signatures(sigs: &[EnvelopeSignature]) -> Result<Vec<Signature>, EnvelopeError> {
