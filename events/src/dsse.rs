@@ -226,24 +226,43 @@ pub fn signatures_canonical_json(sigs: &[Signature]) -> Vec<u8> {
 
 /// Parses [`signatures_canonical_json`] output back (as stored).
 pub fn signatures_from_json(json: &[u8]) -> Result<Vec<Signature>, EnvelopeError> {
-    let sigs: Vec<EnvelopeSignature> =
+    let sigs: Vec<borrowed::EnvelopeSignature<'_>> =
         serde_json::from_slice(json).map_err(|e| EnvelopeError::Json(e.to_string()))?;
-    decode_signatures(&sigs)
+    sigs.into_iter()
+        .enumerate()
+        .map(|(index, s)| decode_signature(index, s.keyid.into_owned(), &s.sig))
+        .collect()
+}
+
+/// An [`EnvelopeSignature`] read in place from the JSON that holds it: stored records are read
+/// by the million (replay, verify, export), and neither string needs a copy of its own on the
+/// way to being decoded. Same name (serde's messages name the type), fields, rules and errors.
+mod borrowed {
+    use std::borrow::Cow;
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct EnvelopeSignature<'a> {
+        #[serde(borrow)]
+        pub keyid: Cow<'a, str>,
+        #[serde(borrow)]
+        pub sig: Cow<'a, str>,
+    }
 }
 
 fn decode_signatures(sigs: &[EnvelopeSignature]) -> Result<Vec<Signature>, EnvelopeError> {
-    sigs.iter()
-        .enumerate()
-        .map(|(index, s)| {
-            let raw = b64::decode_any(&s.sig)
-                .map_err(|e| EnvelopeError::SignatureEncoding { index, reason: e.to_string() })?;
-            let sig: [u8; 64] = raw.as_slice().try_into().map_err(|_| EnvelopeError::SignatureEncoding {
-                index,
-                reason: format!("Ed25519 signatures are 64 bytes, got {}", raw.len()),
-            })?;
-            Ok(Signature { keyid: s.keyid.clone(), sig })
-        })
-        .collect()
+    sigs.iter().enumerate().map(|(index, s)| decode_signature(index, s.keyid.clone(), &s.sig)).collect()
+}
+
+/// Signature `index` of an envelope: `sig` decoded from base64, 64 bytes.
+fn decode_signature(index: usize, keyid: String, sig: &str) -> Result<Signature, EnvelopeError> {
+    let raw = b64::decode_any(sig)
+        .map_err(|e| EnvelopeError::SignatureEncoding { index, reason: e.to_string() })?;
+    let sig: [u8; 64] = raw.as_slice().try_into().map_err(|_| EnvelopeError::SignatureEncoding {
+        index,
+        reason: format!("Ed25519 signatures are 64 bytes, got {}", raw.len()),
+    })?;
+    Ok(Signature { keyid, sig })
 }
 
 /// `[{"keyid":…,"sig":…},…]`, compact.

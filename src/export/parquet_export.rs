@@ -14,7 +14,6 @@ use assay_events::checkpoint::Checkpoint;
 use assay_events::cloudevent::CloudEvent;
 use assay_events::keys::VerifierKey;
 use assay_events::merkle::Frontier;
-use assay_events::record::Record;
 use assay_events::{EventType, Hash32};
 use assay_projections::Projections;
 use rayon::prelude::*;
@@ -23,7 +22,7 @@ use super::columns::{BatchBuilder, Row};
 use super::events::{self, Prepared, RecordHashError};
 use super::files::{Finished, PartWriter, ROW_GROUP_ROWS, properties};
 use super::manifest::{FORMAT, FileEntry, Manifest, Step};
-use super::source::{LedgerSource, parse, replay, scan};
+use super::source::{Decoded, LedgerSource, decode, replay, scan};
 use super::typed::{CURRENT_VERDICTS, EVENT_TABLES, VERDICTS, VERDICTS_HISTORY, table_of, verdicts_batch};
 use super::{ExportError, PAGE_RECORDS};
 use crate::store::StoredRecord;
@@ -56,7 +55,7 @@ pub struct ExportSummary {
 }
 
 /// A record's leaf (or why it is bad) and, when typed tables are written, its parse.
-type Checked = (Result<Prepared, RecordHashError>, Option<Result<Record, ExportError>>);
+type Checked = (Result<Prepared, RecordHashError>, Option<Result<Decoded, ExportError>>);
 
 /// Rows buffered per typed table before they are handed to the Parquet writer.
 const TYPED_BATCH_ROWS: usize = 8192;
@@ -202,17 +201,17 @@ impl<'a> Run<'a> {
         })
     }
 
-    fn page(&mut self, page: Vec<StoredRecord>) -> Result<(), ExportError> {
+    fn page(&mut self, mut page: Vec<StoredRecord>) -> Result<(), ExportError> {
         let want_records = self.options.typed;
         let checked: Vec<Checked> =
-            page.par_iter().map(|s| (events::prepare(s), want_records.then(|| parse(s)))).collect();
+            page.par_iter().map(|s| (events::prepare(s), want_records.then(|| decode(s)))).collect();
         let mut prepared = Vec::with_capacity(page.len());
-        // Parsed records, dropped together on every core once folded (freeing their `data`
-        // trees one by one would hold up the ordered loop).
-        let mut folded = Vec::with_capacity(if want_records { page.len() } else { 0 });
+        let mut decoded = Vec::with_capacity(if want_records { page.len() } else { 0 });
         // Rows of this page per partition, in seq order.
         let mut by_type: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, (stored, (prep, record))) in page.iter().zip(checked).enumerate() {
+        // Every check first, record by record in seq order (the first record that fails names
+        // the error); the tables are written once the whole page holds.
+        for (i, (stored, (prep, parts))) in page.iter().zip(checked).enumerate() {
             let seq = self.frontier.size();
             if stored.seq != seq {
                 return Err(ExportError::Ledger(format!("record {seq} is missing")));
@@ -232,28 +231,11 @@ impl<'a> Run<'a> {
             if self.options.events {
                 by_type.entry(stored.ty.as_str()).or_default().push(i);
             }
-            if let Some(record) = record {
-                let record = record?;
-                if let Some(t) = record.event_type().and_then(table_of) {
-                    let typed = &mut self.typed[t];
-                    typed.builder.push(&Row {
-                        seq,
-                        time_ns: prep.time_ns,
-                        ty: &record.event.ty,
-                        data: &record.event.data,
-                    });
-                    typed.first.get_or_insert(seq);
-                    typed.last = seq;
-                    if typed.builder.rows() >= TYPED_BATCH_ROWS {
-                        flush_typed(typed)?;
-                    }
-                }
-                self.projections.apply(&record);
-                folded.push(record);
+            if let Some(parts) = parts {
+                decoded.push(parts?);
             }
             prepared.push(prep);
         }
-        folded.into_par_iter().for_each(drop);
         for (ty, rows) in by_type {
             let rows: Vec<(&StoredRecord, &Prepared)> =
                 rows.iter().map(|&i| (&page[i], &prepared[i])).collect();
@@ -261,6 +243,35 @@ impl<'a> Run<'a> {
             let (first, last) = (rows[0].0.seq, rows[rows.len() - 1].0.seq);
             self.partition(ty)?.write(&batch, Some((first, last)))?;
         }
+        if want_records {
+            // Parsed records, dropped together on every core once folded (freeing their `data`
+            // trees one by one would hold up the ordered loop).
+            let mut folded = Vec::with_capacity(page.len());
+            for ((stored, prep), parts) in page.iter_mut().zip(&prepared).zip(decoded) {
+                // The `events` batches hold their copy of the payload: the record takes it.
+                let payload = std::mem::take(&mut stored.payload);
+                let record = parts.into_record(stored, payload);
+                if let Some(t) = record.event_type().and_then(table_of) {
+                    let typed = &mut self.typed[t];
+                    typed.builder.push(&Row {
+                        seq: record.seq,
+                        time_ns: prep.time_ns,
+                        ty: &record.event.ty,
+                        data: &record.event.data,
+                    });
+                    typed.first.get_or_insert(record.seq);
+                    typed.last = record.seq;
+                    if typed.builder.rows() >= TYPED_BATCH_ROWS {
+                        flush_typed(typed)?;
+                    }
+                }
+                self.projections.apply(&record);
+                folded.push(record);
+            }
+            folded.into_par_iter().for_each(drop);
+        }
+        // The page's rows too, for the same reason.
+        page.into_par_iter().for_each(drop);
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use assay_events::cloudevent::CloudEvent;
-use assay_events::dsse::signatures_from_json;
+use assay_events::dsse::{Signature, signatures_from_json};
 use assay_events::keys::VerifierKey;
 use assay_events::record::Record;
 use assay_projections::Projections;
@@ -88,19 +88,39 @@ pub fn scan<S: LedgerSource>(
 
 /// The record as stored, parsed, its hashes taken as stored (exports check them separately).
 pub fn parse(s: &StoredRecord) -> Result<Record, ExportError> {
+    Ok(decode(s)?.into_record(s, s.payload.clone()))
+}
+
+/// What a record holds beyond its stored columns: its signatures and its event, parsed.
+#[derive(Debug)]
+pub struct Decoded {
+    pub signatures: Vec<Signature>,
+    pub event: CloudEvent,
+}
+
+impl Decoded {
+    /// The record of `s` whose payload bytes are `payload` (moved in: an export hands over the
+    /// page's payloads once the `events` table has its copy, rather than copying each one).
+    pub fn into_record(self, s: &StoredRecord, payload: Vec<u8>) -> Record {
+        Record {
+            seq: s.seq,
+            received_at_ns: s.received_at_ns,
+            payload,
+            signatures: self.signatures,
+            prev_hash: s.prev_hash,
+            digest: s.digest,
+            record_hash: s.record_hash,
+            event: self.event,
+        }
+    }
+}
+
+/// [`parse`] without the record: the signatures and the event, read from `s` in place.
+pub fn decode(s: &StoredRecord) -> Result<Decoded, ExportError> {
     let bad = |e: String| ExportError::Ledger(format!("record {}: {e}", s.seq));
     let signatures = signatures_from_json(&s.signatures).map_err(|e| bad(e.to_string()))?;
     let event = CloudEvent::parse(&s.payload).map_err(|e| bad(e.to_string()))?;
-    Ok(Record {
-        seq: s.seq,
-        received_at_ns: s.received_at_ns,
-        payload: s.payload.clone(),
-        signatures,
-        prev_hash: s.prev_hash,
-        digest: s.digest,
-        record_hash: s.record_hash,
-        event,
-    })
+    Ok(Decoded { signatures, event })
 }
 
 /// The ledger key genesis (record 0) names, read through the key registry that folds it. The

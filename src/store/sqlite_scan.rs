@@ -12,6 +12,7 @@ use std::ffi::{CStr, CString, c_int};
 use std::ptr::{NonNull, null_mut};
 
 use assay_events::Hash32;
+use assay_events::hash::HashParseError;
 use libsqlite3_sys as ffi;
 use sqlx::sqlite::SqlitePool;
 
@@ -52,8 +53,7 @@ pub async fn nodes(
     query(pool, sql, &[i64::from(level), first as i64, last as i64], n, |s| {
         // SAFETY: s is positioned on a row of two columns.
         let idx = unsafe { ffi::sqlite3_column_int64(s, 0) } as u64;
-        let hash =
-            Hash32::from_slice(&blob(s, 1)).map_err(|e| StoreError::Corrupt(format!("node {idx}: {e}")))?;
+        let hash = hash_column(s, 1).map_err(|e| StoreError::Corrupt(format!("node {idx}: {e}")))?;
         Ok((idx, hash))
     })
     .await
@@ -111,11 +111,27 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 /// A BLOB column, copied.
 fn blob(s: *mut ffi::sqlite3_stmt, i: c_int) -> Vec<u8> {
-    // SAFETY: s is positioned on a row; the pointer is valid until the next step and is copied.
+    // SAFETY: s is positioned on a row; the slice is copied before the next step.
+    unsafe { blob_ref(s, i) }.to_vec()
+}
+
+/// A hash column, read in place: no buffer per hash (three a record on every whole-log read).
+fn hash_column(s: *mut ffi::sqlite3_stmt, i: c_int) -> Result<Hash32, HashParseError> {
+    // SAFETY: s is positioned on a row; the slice is copied into the hash before the next step.
+    Hash32::from_slice(unsafe { blob_ref(s, i) })
+}
+
+/// A BLOB column in place.
+///
+/// # Safety
+/// `s` is positioned on a row, and the slice is not used after the next step or reset of `s`
+/// (SQLite owns the bytes until then).
+unsafe fn blob_ref<'s>(s: *mut ffi::sqlite3_stmt, i: c_int) -> &'s [u8] {
+    // SAFETY: per the contract above; SQLite returns a pointer to `n` bytes (or null if empty).
     unsafe {
         let p = ffi::sqlite3_column_blob(s, i) as *const u8;
         let n = ffi::sqlite3_column_bytes(s, i);
-        if p.is_null() || n <= 0 { Vec::new() } else { std::slice::from_raw_parts(p, n as usize).to_vec() }
+        if p.is_null() || n <= 0 { &[] } else { std::slice::from_raw_parts(p, n as usize) }
     }
 }
 
@@ -141,7 +157,7 @@ fn row(s: *mut ffi::sqlite3_stmt) -> Result<StoredRecord, StoreError> {
     };
     let seq = int(0) as u64;
     let hash = |i: c_int, what: &str| {
-        Hash32::from_slice(&bytes(i)).map_err(|e| StoreError::Corrupt(format!("seq {seq}: {what}: {e}")))
+        hash_column(s, i).map_err(|e| StoreError::Corrupt(format!("seq {seq}: {what}: {e}")))
     };
     let required = |i: c_int, what: &str| -> Result<String, StoreError> {
         text(i)?.ok_or_else(|| StoreError::Corrupt(format!("seq {seq}: {what} is NULL")))

@@ -117,6 +117,32 @@ fn canonical_signatures_json() {
     assert!(signatures_from_json(b"{}").is_err());
 }
 
+/// Stored signatures are read with their strings borrowed from the JSON: what that accepts, and
+/// the error it gives otherwise, are the wire struct's.
+#[test]
+fn stored_signatures_read_in_place_err_as_the_wire_struct() {
+    let cases: [&[u8]; 8] = [
+        b"{}",
+        b"[1]",
+        b"[[\"a\"]]",
+        b"[{\"keyid\":1,\"sig\":\"AA==\"}]",
+        b"[{\"keyid\":\"a\"}]",
+        b"[{\"keyid\":\"a\",\"sig\":\"AA==\",\"x\":1}]",
+        b"[{\"keyid\":\"a\",\"keyid\":\"b\",\"sig\":\"AA==\"}]",
+        b"[{\"keyid\":\"a\",\"sig\":\"AA==\"",
+    ];
+    for json in cases {
+        let wire =
+            serde_json::from_slice::<Vec<EnvelopeSignature>>(json).expect_err("the wire struct refuses it");
+        assert_eq!(
+            signatures_from_json(json),
+            Err(EnvelopeError::Json(wire.to_string())),
+            "{}",
+            String::from_utf8_lossy(json)
+        );
+    }
+}
+
 proptest! {
     #[test]
     fn parse_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
