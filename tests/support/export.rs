@@ -117,13 +117,18 @@ impl Demo {
         copy_folder(&built_demo(seed), &lab);
         let file = lab.join("assay.db");
         let key = std::fs::canonicalize(lab.join("keys/ledger.key")).expect("the copy's ledger key");
-        let mut settings = super::sql::Db::open(&s(&file));
         let set = format!(
             "UPDATE settings SET value = '{}' WHERE name = 'ledger_key_path'",
             s(&key).replace('\'', "''")
         );
-        assert_eq!(settings.exec(&set), 1, "the demo names its ledger key in its settings");
-        settings.close();
+        // On a thread of its own: `sql::Db` runs its own runtime, and async tests call this.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut settings = super::sql::Db::open(&s(&file));
+                assert_eq!(settings.exec(&set), 1, "the demo names its ledger key in its settings");
+                settings.close();
+            });
+        });
         let db = store::TestDb::from_sqlite(&file);
         Demo { db, dir }
     }
