@@ -9,9 +9,9 @@
 //! `/healthz` must say 503 (with Retry-After) meanwhile.
 //!
 //! It restarts the database everyone shares, so it runs only when `ASSAY_TEST_PG_RESTART=1`
-//! (CI sets it; cargo runs test binaries one after another, and under cargo-nextest
-//! `.config/nextest.toml` gives it every test thread, so no other test is using the database
-//! meanwhile).
+//! (CI sets it for this binary alone, run before every other test; `cargo test --workspace`
+//! runs test binaries one after another, and under cargo-nextest `.config/nextest.toml` gives it
+//! every test thread, so no other test is using the database meanwhile).
 
 #[path = "support/mod.rs"]
 mod support;

@@ -16,8 +16,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::{Lab, ack_of, command, metric_lines};
 
-/// Lines per append invocation: enough that a run is still appending when it is killed.
-const LINES: u64 = 10_000;
+/// Lines per append invocation: enough that a run is still appending when it is killed. 4,000
+/// are four requests of 1,000 (`assay append` acknowledges a request at a time), so a kill
+/// after a random number of acknowledgements below three quarters still lands with at least
+/// one request of 1,000 unacknowledged, in flight or not yet sent: the same moments as with
+/// 10,000 lines (before the first acknowledgement; mid-append, between or during commits),
+/// for 0.4 of the appending and of the ledger each `verify` reads.
+const LINES: u64 = 4_000;
 /// Killed runs wanted (each followed by `verify` and another run).
 const KILLS: usize = 6;
 /// Runs at most: a run may finish before its kill lands (on a quick machine the last

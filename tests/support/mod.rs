@@ -228,12 +228,25 @@ impl Lab {
         self.dir.path()
     }
 
-    /// A copy of this ledger (`assay copy`, verbatim and verified) in a fresh database and
-    /// folder, sharing this lab's keys: one ledger built once, tampered with many ways.
+    /// A copy of this ledger in a fresh database and folder, sharing this lab's keys: one
+    /// ledger built once, tampered with many ways. SQLite: the file (and its write-ahead log)
+    /// copied as it lies, which is verbatim by construction and costs no process (the tamper
+    /// matrix copies its base once per case); PostgreSQL: `assay copy`, verbatim and verified,
+    /// into a fresh schema.
     pub fn copy(&self) -> Lab {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let store = store::TestDb::new(dir.path(), "copy.db");
         let lab = Lab { db: store.target.clone(), keys: self.keys.clone(), store, dir };
+        if !lab.store.is_postgres() {
+            // No process holds the base open here (every command the lab ran has exited), so
+            // the file and its WAL are the whole ledger; SQLite replays the WAL on open.
+            std::fs::copy(&self.db, &lab.db).expect("copying the ledger file");
+            let wal = format!("{}-wal", self.db);
+            if Path::new(&wal).exists() {
+                std::fs::copy(&wal, format!("{}-wal", lab.db)).expect("copying the ledger's WAL");
+            }
+            return lab;
+        }
         lab.run([
             OsStr::new("copy"),
             OsStr::new("--from"),
