@@ -474,7 +474,10 @@ impl Sequencer {
                         // The record's signatures are the item's: their digest is known.
                         let record_known =
                             Known { seq: record.seq, digest: record.digest, signatures_digest };
-                        debug_assert!(id == (record.event.source.clone(), record.event.id.clone()));
+                        debug_assert!(
+                            id.0 == record.event.source && id.1 == record.event.id,
+                            "the record's id"
+                        );
                         let decision = decision.map(|d| {
                             let known = Known::of_record(&d);
                             ((d.event.source.clone(), d.event.id.clone()), d, known)
