@@ -21,7 +21,7 @@ use anyhow::Context;
 use assay::store::Durability;
 use assay_events::keys::SignerKey;
 
-use super::fixture;
+use super::{fixture, median};
 
 #[derive(clap::Args)]
 pub struct AppendArgs {
@@ -94,12 +94,6 @@ pub(super) fn assay_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         assay.display()
     );
     Ok(assay)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
 /// A fresh ledger at `db` with `worker` registered (a new key when None); returns the

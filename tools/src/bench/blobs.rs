@@ -12,7 +12,7 @@ use assay::blobs::{BLOB_BYTES_MAX_DEFAULT, BlobStore};
 
 use futures_util::StreamExt;
 
-use super::runner::median;
+use super::median;
 
 #[derive(clap::Args)]
 pub struct BlobsArgs {

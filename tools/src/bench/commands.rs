@@ -19,7 +19,8 @@ use assay_kernels::campaign::{Campaign, run_campaign};
 use assay_kernels::cuda::CudaProbe;
 use assay_kernels::preflight::Preflight;
 
-use super::runner::{cpu_seconds, direct, fixture, median, options, spin_command};
+use super::median;
+use super::runner::{cpu_seconds, direct, fixture, options, spin_command};
 
 #[derive(clap::Args)]
 pub struct CommandsArgs {

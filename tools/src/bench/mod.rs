@@ -54,6 +54,17 @@ pub enum BenchCommand {
     Spin(runner::SpinArgs),
 }
 
+/// The median of `values` (the mean of the middle two for an even count; NaN for none): the
+/// one summary every benchmark here prints of its repeated runs.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+}
+
 /// CPU seconds this process has used (user + system, from /proc/self/stat; 0 elsewhere). On a
 /// shared machine the CPU time per record holds when the wall-clock rate does not.
 fn cpu_secs() -> f64 {
@@ -99,5 +110,17 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Serve(a) => serve::run(a).await,
         BenchCommand::Witness(a) => witness::run(a).await,
         BenchCommand::Spin(a) => runner::spin(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_even_and_no_values() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(Vec::new()).is_nan());
     }
 }

@@ -13,6 +13,8 @@ use assay::export::source::LedgerSource;
 use assay::report::{Format, artifact};
 use assay::store::{Durability, Store};
 
+use super::median;
+
 #[derive(clap::Args)]
 pub struct ReportArgs {
     /// The `assay` binary that builds the demo lab (default: beside this one).
@@ -71,7 +73,7 @@ pub async fn run(a: ReportArgs) -> anyhow::Result<()> {
         }
         reports_s.push(t.elapsed().as_secs_f64());
     }
-    let (replay, audit, reports) = (median(&mut replay_s), median(&mut audit_s), median(&mut reports_s));
+    let (replay, audit, reports) = (median(replay_s), median(audit_s), median(reports_s));
     println!("replay   all projections to the checkpoint: {replay:>8.3} s");
     println!(
         "audit    {claims} claims:                     {audit:>8.3} s  = {:.3} × replay",
@@ -84,9 +86,4 @@ pub async fn run(a: ReportArgs) -> anyhow::Result<()> {
         reports / replay / artifacts.max(1) as f64
     );
     Ok(())
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }

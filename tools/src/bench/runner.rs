@@ -30,6 +30,8 @@ use assay_kernels::sink::{EventSink, MemorySink, SinkError};
 use assay_kernels::supervise::{ExecOptions, exec};
 use rayon::prelude::*;
 
+use super::median;
+
 #[derive(clap::Args)]
 pub struct RunnerArgs {
     /// Cells in the throughput campaign.
@@ -344,15 +346,6 @@ pub(super) fn direct(command: &[std::ffi::OsString]) -> anyhow::Result<Duration>
     let status = Command::new(&command[0]).args(&command[1..]).status()?;
     anyhow::ensure!(status.success(), "the CPU-bound command failed: {status}");
     Ok(t.elapsed())
-}
-
-pub(super) fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
 }
 
 async fn supervision(a: &RunnerArgs, dir: &std::path::Path, cores: usize) -> anyhow::Result<()> {
