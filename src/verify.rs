@@ -468,8 +468,7 @@ struct Checked {
 fn check_page(auth: &mut RecordAuthorizer, start: u64, page: Vec<StoredRecord>) -> Checked {
     // Stage 1, in parallel: each record alone (hashes, payload, schema).
     // The leaf hash is computed here too, so the ordered stage only folds the tree.
-    let parsed: Vec<(u64, Result<(Record, Hash32), Bad>)> =
-        page.into_par_iter().map(|s| (s.seq, check_alone(s))).collect();
+    let parsed: Vec<_> = page.into_par_iter().map(|s| (s.seq, check_alone(s))).collect();
     // Stage 2, in order: the key that must have signed each record, as of its seq.
     // An error here is reported only if no earlier record fails a later stage.
     let mut jobs = Vec::with_capacity(parsed.len());
