@@ -101,7 +101,7 @@ pub async fn verify(
                     let mut auth = std::mem::take(&mut v.auth);
                     let start = next_seq;
                     Some(tokio::task::spawn_blocking(move || {
-                        let checked = check_page(&mut auth, start, &page);
+                        let checked = check_page(&mut auth, start, page);
                         (auth, checked)
                     }))
                 }
@@ -462,29 +462,23 @@ struct Checked {
 
 /// Stages 1–3 of a page that must start at seq `start`, `auth` holding the keys and roles as
 /// of that seq: each record alone in parallel (hashes, payload, schema, leaf hash), then in
-/// order the key that must have signed it, then the signatures in parallel.
-fn check_page(auth: &mut RecordAuthorizer, start: u64, page: &[StoredRecord]) -> Checked {
+/// order the key that must have signed it, then the signatures in parallel. The page's rows
+/// are consumed: each payload moves into its record, and each row is freed on the core that
+/// checked it.
+fn check_page(auth: &mut RecordAuthorizer, start: u64, page: Vec<StoredRecord>) -> Checked {
     // Stage 1, in parallel: each record alone (hashes, payload, schema).
     // The leaf hash is computed here too, so the ordered stage only folds the tree.
-    let parsed: Vec<Result<(Record, Hash32), Bad>> = page
-        .par_iter()
-        .map(|s| {
-            check_alone(s).map(|r| {
-                let leaf = leaf_hash(&r.leaf());
-                (r, leaf)
-            })
-        })
-        .collect();
+    let parsed: Vec<_> = page.into_par_iter().map(|s| (s.seq, check_alone(s))).collect();
     // Stage 2, in order: the key that must have signed each record, as of its seq.
     // An error here is reported only if no earlier record fails a later stage.
-    let mut jobs = Vec::with_capacity(page.len());
-    let mut leaves = Vec::with_capacity(page.len());
+    let mut jobs = Vec::with_capacity(parsed.len());
+    let mut leaves = Vec::with_capacity(parsed.len());
     let mut pending: Option<Bad> = None;
-    for (stored, record) in page.iter().zip(parsed) {
+    for (stored_seq, record) in parsed {
         let seq = start + jobs.len() as u64;
-        if stored.seq != seq {
+        if stored_seq != seq {
             pending =
-                Some(Bad::at(seq, format!("record {seq} is missing (next stored seq is {})", stored.seq)));
+                Some(Bad::at(seq, format!("record {seq} is missing (next stored seq is {stored_seq})")));
             break;
         }
         let checked = record.and_then(|(record, leaf)| {
@@ -520,6 +514,9 @@ fn check_page(auth: &mut RecordAuthorizer, start: u64, page: &[StoredRecord]) ->
     let pairs: Vec<(&DecodedEnvelope, &VerifierKey)> = checks.iter().map(|(e, k)| (e, k)).collect();
     let verdicts: Vec<bool> = pairs.par_chunks(VERIFY_BATCH_MAX).flat_map_iter(verify_many).collect();
     let bad_sig = verdicts.iter().position(|ok| !ok).map(|i| links[i].seq);
+    // Payloads and signatures are freed on every core, not on this one while the others wait.
+    drop(pairs);
+    checks.into_par_iter().for_each(drop);
     Checked {
         start,
         links,
@@ -532,15 +529,16 @@ fn check_page(auth: &mut RecordAuthorizer, start: u64, page: &[StoredRecord]) ->
 }
 
 /// Checks of one record that need nothing else: the stored hashes against the bytes, the
-/// columns against the payload, the schema.
-fn check_alone(stored: &StoredRecord) -> Result<Record, Bad> {
+/// columns against the payload, the schema. Ok is the record (its payload moved out of the
+/// row) and its Merkle leaf hash.
+fn check_alone(mut stored: StoredRecord) -> Result<(Record, Hash32), Bad> {
     let seq = stored.seq;
     let bad = |m: String| Bad::at(seq, m);
     let digest = event_digest(&stored.payload);
     if digest != stored.digest {
         return Err(bad("payload does not match its digest".into()));
     }
-    let record = stored.to_record_hashed(digest).map_err(|e| bad(e.to_string()))?;
+    let (record, fields) = stored.take_record_hashed(digest).map_err(|e| bad(e.to_string()))?;
     if record.record_hash != stored.record_hash {
         return Err(bad("record hash does not match the record's leaf".into()));
     }
@@ -554,7 +552,8 @@ fn check_alone(stored: &StoredRecord) -> Result<Record, Bad> {
         return Err(bad("indexed columns disagree with the payload".into()));
     }
     check_content(&record).map_err(|e| bad(e.to_string()))?;
-    Ok(record)
+    let leaf = leaf_hash(&fields.to_bytes());
+    Ok((record, leaf))
 }
 
 /// Checks of a stored record's content that need nothing else: the schema of its `data` (as

@@ -23,6 +23,14 @@ pub fn encode_std(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// [`encode_std`] into `out`, which must hold the encoded length (4 characters per 3 bytes,
+/// rounded up); returns the number of bytes written.
+pub fn encode_std_into(bytes: &[u8], out: &mut [u8]) -> usize {
+    base64::engine::general_purpose::STANDARD
+        .encode_slice(bytes, out)
+        .expect("the output holds the encoded length")
+}
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("invalid base64: {0}")]
 pub struct Base64Error(pub String);

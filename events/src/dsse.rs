@@ -214,14 +214,31 @@ pub fn verify_many(items: &[(&DecodedEnvelope, &VerifierKey)]) -> Vec<bool> {
 /// The canonical signatures JSON that the record leaf hashes:
 /// `[{"keyid":"<keyid>","sig":"<standard padded base64>"}]`, compact, in envelope order,
 /// keys in that order, strings JSON-escaped as serde_json does.
+///
+/// Written straight into one buffer (no copy of a keyid, no string per signature): it is
+/// built for every record that is appended, verified or exported.
 pub fn signatures_canonical_json(sigs: &[Signature]) -> Vec<u8> {
-    let encoded: Vec<EnvelopeSignature> = sigs
-        .iter()
-        .map(|s| EnvelopeSignature { keyid: s.keyid.clone(), sig: b64::encode_std(&s.sig) })
-        .collect();
-    let mut out = String::new();
-    push_signatures(&mut out, &encoded);
-    out.into_bytes()
+    // An Ed25519 signature is 88 characters of padded base64.
+    const SIG_B64: usize = 88;
+    let mut out = Vec::with_capacity(2 + sigs.iter().map(|s| s.keyid.len() + SIG_B64 + 20).sum::<usize>());
+    out.push(b'[');
+    for (i, s) in sigs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"keyid\":");
+        // Escaped as serde_json escapes it: serializing a `str` into a `Vec` cannot fail.
+        serde_json::to_writer(&mut out, &s.keyid).expect("a string serializes into memory");
+        // Standard base64 holds no character JSON escapes, so it goes between the quotes as is.
+        out.extend_from_slice(b",\"sig\":\"");
+        let at = out.len();
+        out.resize(at + SIG_B64, 0);
+        let written = b64::encode_std_into(&s.sig, &mut out[at..]);
+        debug_assert_eq!(written, SIG_B64);
+        out.extend_from_slice(b"\"}");
+    }
+    out.push(b']');
+    out
 }
 
 /// Parses [`signatures_canonical_json`] output back (as stored).

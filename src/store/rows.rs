@@ -1,9 +1,9 @@
 //! Rows as the store reads and writes them: plain data, no SQL.
 
 use assay_events::cloudevent::{CloudEvent, event_digest};
-use assay_events::dsse::signatures_from_json;
+use assay_events::dsse::{Signature, signatures_canonical_json, signatures_from_json};
 use assay_events::merkle::NodeId;
-use assay_events::record::{Record, RecordError};
+use assay_events::record::{LeafFields, Record, RecordError};
 use assay_events::{EventType, Hash32};
 
 use super::StoreError;
@@ -43,10 +43,7 @@ impl StoredRecord {
     /// digest first, and the payload is not hashed twice).
     pub fn to_record_hashed(&self, digest: Hash32) -> Result<Record, StoreError> {
         debug_assert_eq!(digest, event_digest(&self.payload), "digest of another payload");
-        let signatures = signatures_from_json(&self.signatures)
-            .map_err(|e| StoreError::Corrupt(format!("seq {}: signatures: {e}", self.seq)))?;
-        let event = CloudEvent::parse(&self.payload)
-            .map_err(|e| StoreError::Corrupt(format!("seq {}: {}", self.seq, RecordError::from(e))))?;
+        let (signatures, event) = self.decode()?;
         Ok(Record::from_parts(
             self.seq,
             self.received_at_ns,
@@ -56,6 +53,34 @@ impl StoredRecord {
             event,
             digest,
         ))
+    }
+
+    /// [`StoredRecord::to_record_hashed`] that moves the payload into the record instead of
+    /// copying it (`self.payload` is left empty, and only on success), and also returns the
+    /// leaf the record hash was computed from: a caller that needs the leaf too (the Merkle
+    /// leaf hash) then builds the canonical signatures JSON once, not twice.
+    pub fn take_record_hashed(&mut self, digest: Hash32) -> Result<(Record, LeafFields), StoreError> {
+        debug_assert_eq!(digest, event_digest(&self.payload), "digest of another payload");
+        let (signatures, event) = self.decode()?;
+        let fields = LeafFields {
+            seq: self.seq,
+            received_at_ns: self.received_at_ns,
+            digest,
+            signatures_digest: Hash32::blake3(&signatures_canonical_json(&signatures)),
+            prev_hash: self.prev_hash,
+        };
+        let record = Record::from_leaf(&fields, std::mem::take(&mut self.payload), signatures, event);
+        Ok((record, fields))
+    }
+
+    /// The stored signatures and the parsed payload, with the errors [`StoredRecord::to_record`]
+    /// reports.
+    fn decode(&self) -> Result<(Vec<Signature>, CloudEvent), StoreError> {
+        let signatures = signatures_from_json(&self.signatures)
+            .map_err(|e| StoreError::Corrupt(format!("seq {}: signatures: {e}", self.seq)))?;
+        let event = CloudEvent::parse(&self.payload)
+            .map_err(|e| StoreError::Corrupt(format!("seq {}: {}", self.seq, RecordError::from(e))))?;
+        Ok((signatures, event))
     }
 }
 

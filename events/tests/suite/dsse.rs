@@ -158,6 +158,33 @@ proptest! {
         let json = envelope_json(&ty, &payload, &[(&keyid, &sig)]);
         let _ = Envelope::parse(&json);
     }
+
+    /// The canonical signatures JSON, written straight into its buffer, is byte for byte what
+    /// serde_json makes of the wire struct, for any keyids (quotes, backslashes, control
+    /// characters, any Unicode) and signatures, and reads back to the same signatures.
+    #[test]
+    fn canonical_signatures_json_is_serde_jsons(
+        sigs in proptest::collection::vec(
+            ("(\\PC|[\"\\\\/\u{0}-\u{1f}\u{7f}\u{2028}])*", proptest::array::uniform32(any::<u8>())),
+            0..4,
+        ),
+        tail in proptest::array::uniform32(any::<u8>()),
+    ) {
+        let sigs: Vec<Signature> = sigs
+            .into_iter()
+            .map(|(keyid, head)| {
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(&head);
+                sig[32..].copy_from_slice(&tail);
+                Signature { keyid, sig }
+            })
+            .collect();
+        let wire: Vec<EnvelopeSignature> =
+            sigs.iter().map(|s| EnvelopeSignature { keyid: s.keyid.clone(), sig: encode_std(&s.sig) }).collect();
+        let json = signatures_canonical_json(&sigs);
+        prop_assert_eq!(&json, &serde_json::to_vec(&wire).unwrap());
+        prop_assert_eq!(signatures_from_json(&json).unwrap(), sigs);
+    }
 }
 
 #[test]
