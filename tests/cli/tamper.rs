@@ -15,13 +15,25 @@ const RECORDS: u64 = 602;
 /// The record the tests tamper with: inside the second append.
 const TARGET: u64 = 250;
 
-/// A ledger of [`RECORDS`] records appended in three invocations (checkpoints at 202, 402, 602).
+/// A ledger of [`RECORDS`] records appended in three invocations (checkpoints at 202, 402, 602),
+/// its own copy for each test. The ledger is built once per test process, in SQLite, by the same
+/// `init`, key registration and three appends as before (each of the 22 tests built it; a test
+/// that builds it and runs two `verify` took 0.7 CPU-seconds), and each test gets a copy with its
+/// own keys folder: the file as it lies, or on PostgreSQL `assay copy` (verbatim and verified)
+/// into a fresh schema. Every test still tampers with its own ledger and runs the same `verify`
+/// and `append` checks on it; appending on PostgreSQL is exercised by the round-trip, crash and
+/// whole-input tests.
 fn setup() -> Lab {
-    let lab = Lab::new();
-    let w = lab.worker("w1");
-    for i in 0..3 {
-        lab.append_metrics(&w, "r-t", i * 200, 200);
-    }
+    let base = support::built_once("tamper-base", |folder| {
+        let lab = Lab::new_sqlite();
+        let w = lab.worker("w1");
+        for i in 0..3 {
+            lab.append_metrics(&w, "r-t", i * 200, 200);
+        }
+        assert_eq!(lab.records(), RECORDS);
+        lab.save_to(folder);
+    });
+    let lab = Lab::copy_of_saved(&base);
     assert_eq!(lab.records(), RECORDS);
     lab
 }

@@ -25,6 +25,20 @@ fn fresh_export(demo: &Demo, name: &str) -> PathBuf {
     out
 }
 
+/// [`fresh_export`] of `demo`, which must be the demo of `seed` as [`Demo::new`] made it (nothing
+/// appended): exported and verified once per test process and seed, then copied into `demo`'s
+/// folder as `name`. The demo of a seed is the same ledger in every copy, so its export is the
+/// same files; each test still tampers with its own copy and runs `verify-export` on it, and
+/// the untouched export still verifies (once, where it is made).
+fn export_of_untouched(demo: &Demo, seed: u64, name: &str) -> PathBuf {
+    let built = crate::support::built_once(&format!("export-seed-{seed}-rows-{ROWS}"), |folder| {
+        crate::support::copy_folder(&fresh_export(demo, "made"), folder);
+    });
+    let out = demo.path(name);
+    crate::support::copy_folder(&built, &out);
+    out
+}
+
 fn metrics_file(out: &Path) -> String {
     files_of(out, "events")
         .into_iter()
@@ -100,7 +114,7 @@ fn change_payload(path: &Path, row: usize) -> u64 {
 #[test]
 fn a_changed_payload_cell() {
     let demo = Demo::new(7);
-    let out = fresh_export(&demo, "payload");
+    let out = export_of_untouched(&demo, 7, "payload");
     let file = metrics_file(&out);
     let seq = change_payload(&out.join(&file), 70);
     // As it is: the file's digest no longer matches the manifest.
@@ -120,7 +134,7 @@ fn a_changed_payload_cell() {
 #[test]
 fn a_deleted_row_group() {
     let demo = Demo::new(7);
-    let out = fresh_export(&demo, "rowgroup");
+    let out = export_of_untouched(&demo, 7, "rowgroup");
     let file = metrics_file(&out);
     let path = out.join(&file);
     let groups = row_groups(&path);
@@ -153,7 +167,7 @@ fn a_deleted_row_group() {
 #[test]
 fn swapped_files() {
     let demo = Demo::new(7);
-    let out = fresh_export(&demo, "swap");
+    let out = export_of_untouched(&demo, 7, "swap");
     let files = files_of(&out, "events");
     let a = files.iter().find(|f| f.contains("type=run.started/")).expect("run.started").clone();
     let b = files.iter().find(|f| f.contains("type=run.finished/")).expect("run.finished").clone();
@@ -183,7 +197,7 @@ fn swapped_files() {
 #[test]
 fn a_manifest_pointing_at_another_checkpoint() {
     let demo = Demo::new(7);
-    let out = fresh_export(&demo, "checkpoint");
+    let out = export_of_untouched(&demo, 7, "checkpoint");
     let size = manifest(&out)["size"].as_u64().expect("size");
     // An earlier checkpoint of the same ledger (genesis is committed alone, under a checkpoint
     // at size 1): validly signed, another tree.
@@ -203,8 +217,8 @@ fn a_manifest_pointing_at_another_checkpoint() {
 
     // A checkpoint of the same size signed by another ledger's key.
     let other = Demo::new(8);
-    let other_out = fresh_export(&other, "other");
-    let out2 = fresh_export(&demo, "checkpoint2");
+    let other_out = export_of_untouched(&other, 8, "other");
+    let out2 = export_of_untouched(&demo, 7, "checkpoint2");
     let foreign = manifest(&other_out)["checkpoint"].as_str().expect("note").to_owned();
     edit_manifest(&out2, |m| {
         m["checkpoint"] = foreign.clone().into();
@@ -217,7 +231,7 @@ fn a_manifest_pointing_at_another_checkpoint() {
 #[test]
 fn a_changed_typed_table_cell() {
     let demo = Demo::new(7);
-    let out = fresh_export(&demo, "typed");
+    let out = export_of_untouched(&demo, 7, "typed");
     let file = files_of(&out, "metrics").into_iter().next().expect("a metrics file");
     let path = out.join(&file);
     let mut batches = read(&path);
@@ -308,7 +322,7 @@ fn stale_or_extra_current_verdicts() {
 #[test]
 fn an_export_in_the_format_before_current_verdicts_is_refused_with_a_reason() {
     let demo = Demo::new(7);
-    let out = fresh_export(&demo, "v1");
+    let out = export_of_untouched(&demo, 7, "v1");
     edit_manifest(&out, |m| m["format"] = "assay-export/v1".into());
     let report = assert_bad(&demo, &out, Some("manifest.json"), None, None, "export the ledger again");
     assert!(report["reason"].as_str().is_some_and(|r| r.contains("assay-export/v1")), "{report}");

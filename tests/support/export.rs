@@ -4,10 +4,8 @@
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, Once, OnceLock};
 
 use arrow_array::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -56,45 +54,11 @@ pub fn assay<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Out {
 }
 
 /// The folder of the small demo of `seed`, built by the first test of this process that asks for
-/// it, under `CARGO_TARGET_TMPDIR/demo-labs/PID/` (cargo's folder for integration tests' files);
-/// the folders of processes that have ended are removed when a process builds its first.
+/// it ([`super::built_once`]).
 fn built_demo(seed: u64) -> PathBuf {
-    static BUILT: Mutex<BTreeMap<u64, Arc<OnceLock<PathBuf>>>> = Mutex::new(BTreeMap::new());
-    let once = BUILT.lock().expect("the demo cache").entry(seed).or_default().clone();
-    once.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-labs");
-        static SWEPT: Once = Once::new();
-        SWEPT.call_once(|| {
-            for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let ended = name.parse::<u32>().is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
-                if ended {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        });
-        let lab = root.join(std::process::id().to_string()).join(format!("seed-{seed}"));
-        // A build this process left unfinished (a panic mid-build) is built again.
-        let _ = std::fs::remove_dir_all(&lab);
-        std::fs::create_dir_all(lab.parent().expect("a parent")).expect("the demo cache folder");
-        assay(&["demo", "--dir", &s(&lab), "--size", "small", "--seed", &seed.to_string()]).ok();
-        lab
+    super::built_once(&format!("demo-seed-{seed}"), |lab| {
+        assay(&["demo", "--dir", &s(lab), "--size", "small", "--seed", &seed.to_string()]).ok();
     })
-    .clone()
-}
-
-/// Copies the folder `from` to `to` (which must not exist), files and folders only.
-fn copy_folder(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("a folder");
-    for entry in std::fs::read_dir(from).expect("reading a folder") {
-        let entry = entry.expect("a folder entry");
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().expect("a file type").is_dir() {
-            copy_folder(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("copying {}: {e}", src.display()));
-        }
-    }
 }
 
 /// A small demo ledger (`assay demo --size small`) in a temporary folder; under
@@ -114,7 +78,7 @@ impl Demo {
     pub fn new(seed: u64) -> Demo {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let lab = dir.path().join("lab");
-        copy_folder(&built_demo(seed), &lab);
+        super::copy_folder(&built_demo(seed), &lab);
         let file = lab.join("assay.db");
         let key = std::fs::canonicalize(lab.join("keys/ledger.key")).expect("the copy's ledger key");
         let set = format!(

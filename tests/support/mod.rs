@@ -150,6 +150,52 @@ pub fn read_verifier(path: &Path) -> VerifierKey {
     VerifierKey::parse(text.trim()).expect("a verifier key")
 }
 
+/// The folder `CARGO_TARGET_TMPDIR/fixtures/PID/NAME` (cargo's folder for integration tests'
+/// files), made by `build` (given the path, which does not exist yet) for the first test of this
+/// process that asks for `NAME`; later callers wait for it and get the same path. Fixtures that
+/// cost seconds to build are built once per test process and copied for each test. The folders
+/// of processes that have ended are removed when a process builds its first.
+pub fn built_once(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex, Once, OnceLock};
+    static BUILT: Mutex<BTreeMap<String, Arc<OnceLock<PathBuf>>>> = Mutex::new(BTreeMap::new());
+    let once = BUILT.lock().expect("the fixture cache").entry(name.to_owned()).or_default().clone();
+    once.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+        static SWEPT: Once = Once::new();
+        SWEPT.call_once(|| {
+            for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+                let pid = entry.file_name().to_string_lossy().into_owned();
+                let ended = pid.parse::<u32>().is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+                if ended {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        });
+        let folder = root.join(std::process::id().to_string()).join(name);
+        // A build this process left unfinished (a panic mid-build) is built again.
+        let _ = std::fs::remove_dir_all(&folder);
+        std::fs::create_dir_all(folder.parent().expect("a parent")).expect("the fixture cache folder");
+        build(&folder);
+        folder
+    })
+    .clone()
+}
+
+/// Copies the folder `from` to `to` (which must not exist), files and folders only.
+pub fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("a folder");
+    for entry in std::fs::read_dir(from).expect("reading a folder") {
+        let entry = entry.expect("a folder entry");
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_folder(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("copying {}: {e}", src.display()));
+        }
+    }
+}
+
 /// A ledger initialized by `assay init` in a fresh temporary folder (keys and files) and a
 /// fresh database (`DIR/ledger.db`, or a PostgreSQL schema under `ASSAY_TEST_STORE=postgres`).
 pub struct Lab {
@@ -204,8 +250,18 @@ impl Lab {
 
     /// `assay init --db DB --origin t.local/assay --keys DIR/keys`.
     pub fn new() -> Lab {
+        Lab::init_in(|dir| store::TestDb::new(dir, "ledger.db"))
+    }
+
+    /// [`Lab::new`] in a SQLite file whatever the suite's backend: a fixture for
+    /// [`Lab::save_to`].
+    pub fn new_sqlite() -> Lab {
+        Lab::init_in(|dir| store::TestDb::sqlite_at(&dir.join("ledger.db")))
+    }
+
+    fn init_in(store: impl FnOnce(&Path) -> store::TestDb) -> Lab {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let store = store::TestDb::new(dir.path(), "ledger.db");
+        let store = store(dir.path());
         let db = store.target.clone();
         let keys = dir.path().join("keys");
         let lab = Lab { db, keys, store, dir };
@@ -226,6 +282,46 @@ impl Lab {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// A copy of the SQLite lab folder `from` ([`Lab::save_to`]: `ledger.db` and its write-ahead
+    /// log, `keys/`) in a fresh temporary folder, its ledger's key setting pointed at the copy's
+    /// own key; under `ASSAY_TEST_STORE=postgres` the ledger is then copied (`assay copy`, which
+    /// verifies) into a fresh schema and used there. The copy shares nothing with `from`.
+    pub fn copy_of_saved(from: &Path) -> Lab {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        copy_folder(from, dir.path());
+        let file = dir.path().join("ledger.db");
+        let keys = dir.path().join("keys");
+        let key = std::fs::canonicalize(keys.join("ledger.key")).expect("the copy's ledger key");
+        let set = format!(
+            "UPDATE settings SET value = '{}' WHERE name = 'ledger_key_path'",
+            key.to_string_lossy().replace('\'', "''")
+        );
+        // On a thread of its own: `sql::Db` runs its own runtime, and async tests may call this.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut settings = sql::Db::open(&file.to_string_lossy());
+                assert_eq!(settings.exec(&set), 1, "`assay init` names the ledger key in its settings");
+                settings.close();
+            });
+        });
+        let store = store::TestDb::from_sqlite(&file);
+        Lab { db: store.target.clone(), keys, store, dir }
+    }
+
+    /// Copies this SQLite lab (its ledger file and write-ahead log, and `keys/`) into `to`, which
+    /// must not exist, for [`Lab::copy_of_saved`]; every command the lab ran has exited, so the
+    /// files are the whole ledger.
+    pub fn save_to(&self, to: &Path) {
+        assert!(!self.store.is_postgres(), "a saved lab is a SQLite ledger");
+        std::fs::create_dir_all(to).expect("a folder");
+        std::fs::copy(&self.db, to.join("ledger.db")).expect("copying the ledger file");
+        let wal = format!("{}-wal", self.db);
+        if Path::new(&wal).exists() {
+            std::fs::copy(&wal, to.join("ledger.db-wal")).expect("copying the ledger's WAL");
+        }
+        copy_folder(&self.keys, &to.join("keys"));
     }
 
     /// A copy of this ledger in a fresh database and folder, sharing this lab's keys: one
