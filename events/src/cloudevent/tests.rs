@@ -373,6 +373,13 @@ fn one_pass_decides_as_the_two_passes_in_the_corners() {
             None,
         ),
     ];
+    // Nesting up to serde_json's depth limit and past it (a JSON error).
+    let deep = |depth: usize| {
+        let data = format!("{}1{}", r#"{"a":["#.repeat(depth), "]}".repeat(depth));
+        (format!(r#"{{{attrs},"id":"x","data":{data}}}"#), None)
+    };
+    let cases: Vec<(String, Option<&str>)> =
+        cases.into_iter().chain([deep(10), deep(63), deep(64), deep(200)]).collect();
     for (text, duplicate) in &cases {
         let one = CloudEvent::parse_submitted(text.as_bytes());
         assert_eq!(one, two_passes(text.as_bytes()), "{text}");
@@ -382,6 +389,8 @@ fn one_pass_decides_as_the_two_passes_in_the_corners() {
             assert!(err.to_string().contains(&format!("duplicate key {path}")), "{text}: {err}");
         }
     }
+    assert!(CloudEvent::parse_strict(deep(63).0.as_bytes()).is_some(), "at the depth limit, parsed once");
+    assert!(matches!(CloudEvent::parse_submitted(deep(64).0.as_bytes()), Err(CloudEventError::Json(_))));
     let raw = format!(r#"{{{attrs},"id":"x","data":{{"{RAW_VALUE}":"[1,2]"}}}}"#);
     assert_eq!(CloudEvent::parse_submitted(raw.as_bytes()).unwrap().data, json!([1, 2]));
     let plain = format!(r#"{{{attrs},"id":"x","ext":[1,{{"b":2}}],"data":{{"a":[1.5,-0,1e308,"\u0061"]}}}}"#);
