@@ -1,6 +1,7 @@
 //! The CloudEvents 1.0 structured-JSON payload.
 
 use chrono::Datelike;
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use crate::Hash32;
@@ -67,6 +68,11 @@ impl CloudEvent {
                 }));
             }
         };
+        CloudEvent::from_attributes(fields)
+    }
+
+    /// The attribute rules of [`CloudEvent::parse`], on the members it read.
+    fn from_attributes(fields: Attributes) -> Result<CloudEvent, CloudEventError> {
         let specversion = required(fields.specversion, "specversion")?;
         if specversion != SPEC_VERSION {
             return Err(invalid("specversion", format!("must be \"1.0\", got {specversion:?}")));
@@ -94,11 +100,34 @@ impl CloudEvent {
     /// rules for new events — no object in the payload holds a key twice (at any depth), and
     /// [`CloudEvent::check_submitted`]. Stored records are read with [`CloudEvent::parse`], so
     /// a ledger written before a rule existed still opens.
+    ///
+    /// A payload is parsed once: into the attributes, with every object's keys checked for
+    /// duplicates as it is built. Only where that finds anything wrong is it parsed again, by
+    /// [`CloudEvent::parse`] and then the duplicate-key pass, so that each refused payload gets
+    /// the same error, in the same order of precedence, as from those two alone.
     pub fn parse_submitted(payload: &[u8]) -> Result<CloudEvent, CloudEventError> {
-        let event = CloudEvent::parse(payload)?;
-        crate::json::check_unique_keys(payload).map_err(|e| CloudEventError::DuplicateKey(e.to_string()))?;
+        let event = match CloudEvent::parse_strict(payload) {
+            Some(event) => event,
+            None => {
+                let event = CloudEvent::parse(payload)?;
+                crate::json::check_unique_keys(payload)
+                    .map_err(|e| CloudEventError::DuplicateKey(e.to_string()))?;
+                event
+            }
+        };
         event.check_submitted()?;
         Ok(event)
+    }
+
+    /// [`CloudEvent::parse`] in the same one pass, refusing a key held twice by any object
+    /// (the payload's own members, extension attributes included, and every object in their
+    /// values). `None` for any payload it does not accept, whatever the reason: the caller
+    /// finds the reason.
+    fn parse_strict(payload: &[u8]) -> Option<CloudEvent> {
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        let fields = StrictAttributes::deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        CloudEvent::from_attributes(fields.0).ok()
     }
 
     /// The rules for the attributes of a new event: `id`, `source`, `type` and `subject` hold
@@ -223,24 +252,70 @@ impl<'de> serde::Deserialize<'de> for Attributes {
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
                 let mut a = Attributes::default();
                 while let Some(name) = map.next_key::<Name>()? {
-                    let slot = match name {
-                        Name::SpecVersion => &mut a.specversion,
-                        Name::Id => &mut a.id,
-                        Name::Source => &mut a.source,
-                        Name::Type => &mut a.ty,
-                        Name::Subject => &mut a.subject,
-                        Name::Time => &mut a.time,
-                        Name::DataContentType => &mut a.datacontenttype,
-                        Name::DataSchema => &mut a.dataschema,
-                        Name::Data => &mut a.data,
-                        Name::Other => {
-                            map.next_value::<Value>()?;
-                            continue;
-                        }
+                    let Some(slot) = a.slot(name) else {
+                        map.next_value::<Value>()?;
+                        continue;
                     };
                     *slot = Some(map.next_value()?);
                 }
                 Ok(a)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+impl Attributes {
+    /// Where the value of the member `name` goes; `None` for a member not read.
+    fn slot(&mut self, name: Name) -> Option<&mut Option<Value>> {
+        Some(match name {
+            Name::SpecVersion => &mut self.specversion,
+            Name::Id => &mut self.id,
+            Name::Source => &mut self.source,
+            Name::Type => &mut self.ty,
+            Name::Subject => &mut self.subject,
+            Name::Time => &mut self.time,
+            Name::DataContentType => &mut self.datacontenttype,
+            Name::DataSchema => &mut self.dataschema,
+            Name::Data => &mut self.data,
+            Name::Other => return None,
+        })
+    }
+}
+
+/// [`Attributes`] read by the strict rule: it fails where the payload object holds a member
+/// name twice (a read attribute or any other, escaped or not) or any object in a member's
+/// value holds a key twice ([`crate::json::StrictValue`]). Where it succeeds, the attributes
+/// are those [`Attributes`] reads from the same bytes.
+struct StrictAttributes(Attributes);
+
+impl<'de> serde::Deserialize<'de> for StrictAttributes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StrictAttributes, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = StrictAttributes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<StrictAttributes, A::Error> {
+                use serde::de::Error as _;
+                let mut a = Attributes::default();
+                // Extension attributes, by name (unescaped); most events have none.
+                let mut others = std::collections::BTreeSet::new();
+                while let Some(StrictName(name, other)) = map.next_key()? {
+                    let value = map.next_value_seed(crate::json::StrictValue)?;
+                    let first = match a.slot(name) {
+                        Some(slot) => slot.replace(value).is_none(),
+                        None => others.insert(other),
+                    };
+                    if !first {
+                        return Err(A::Error::custom("duplicate key"));
+                    }
+                }
+                Ok(StrictAttributes(a))
             }
         }
         d.deserialize_map(Visit)
@@ -270,23 +345,55 @@ impl<'de> serde::Deserialize<'de> for Name {
                 f.write_str("a member name")
             }
             fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Name, E> {
-                Ok(match name {
-                    "specversion" => Name::SpecVersion,
-                    "id" => Name::Id,
-                    "source" => Name::Source,
-                    "type" => Name::Type,
-                    "subject" => Name::Subject,
-                    "time" => Name::Time,
-                    "datacontenttype" => Name::DataContentType,
-                    "dataschema" => Name::DataSchema,
-                    "data" => Name::Data,
-                    _ => Name::Other,
+                Ok(Name::of(name))
+            }
+        }
+        d.deserialize_identifier(Visit)
+    }
+}
+
+impl Name {
+    fn of(name: &str) -> Name {
+        match name {
+            "specversion" => Name::SpecVersion,
+            "id" => Name::Id,
+            "source" => Name::Source,
+            "type" => Name::Type,
+            "subject" => Name::Subject,
+            "time" => Name::Time,
+            "datacontenttype" => Name::DataContentType,
+            "dataschema" => Name::DataSchema,
+            "data" => Name::Data,
+            _ => Name::Other,
+        }
+    }
+}
+
+/// A member name of a payload object, with the name itself (unescaped) where it is
+/// [`Name::Other`] (empty otherwise), so that a repeated extension attribute is noticed.
+struct StrictName(Name, String);
+
+impl<'de> serde::Deserialize<'de> for StrictName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StrictName, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = StrictName;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<StrictName, E> {
+                Ok(match Name::of(name) {
+                    Name::Other => StrictName(Name::Other, name.to_owned()),
+                    known => StrictName(known, String::new()),
                 })
             }
         }
         d.deserialize_identifier(Visit)
     }
 }
+
+#[cfg(test)]
+mod tests;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
