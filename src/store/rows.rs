@@ -35,14 +35,6 @@ impl StoredRecord {
     /// Rebuilds the record, recomputing digest and record hash from the stored bytes
     /// (so a tampered row yields a record whose hashes differ from the stored ones).
     pub fn to_record(&self) -> Result<Record, StoreError> {
-        self.to_record_hashed(event_digest(&self.payload))
-    }
-
-    /// [`StoredRecord::to_record`] for a caller that has hashed the payload already:
-    /// `digest` must be blake3 of `self.payload` (`verify` checks it against the stored
-    /// digest first, and the payload is not hashed twice).
-    pub fn to_record_hashed(&self, digest: Hash32) -> Result<Record, StoreError> {
-        debug_assert_eq!(digest, event_digest(&self.payload), "digest of another payload");
         let (signatures, event) = self.decode()?;
         Ok(Record::from_parts(
             self.seq,
@@ -51,11 +43,13 @@ impl StoredRecord {
             signatures,
             self.prev_hash,
             event,
-            digest,
+            event_digest(&self.payload),
         ))
     }
 
-    /// [`StoredRecord::to_record_hashed`] that moves the payload into the record instead of
+    /// [`StoredRecord::to_record`] for a caller that has hashed the payload already (`digest`
+    /// must be blake3 of `self.payload`: `verify` checks it against the stored digest first, so
+    /// the payload is not hashed twice). It moves the payload into the record instead of
     /// copying it (`self.payload` is left empty, and only on success), and also returns the
     /// leaf the record hash was computed from: a caller that needs the leaf too (the Merkle
     /// leaf hash) then builds the canonical signatures JSON once, not twice.
