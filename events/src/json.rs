@@ -3,6 +3,7 @@
 //! one thing to the ledger and maybe another to a reader that keeps the first; the ledger
 //! refuses them instead.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -14,8 +15,23 @@ use serde_json::{Map, Number, Value};
 /// `"a"` and `"\u0061"` are the same key). The error names the duplicate as a JSON pointer
 /// (`/data/value`). `json` should already be known to parse; a syntax error is reported too.
 pub fn check_unique_keys(json: &[u8]) -> Result<(), serde_json::Error> {
+    // Most inputs hold no duplicate: the first walk builds no paths and copies no key that
+    // needs no unescaping. Only an input it refuses is walked again, to name what it found;
+    // both walks read the same bytes with the same deserializer, so the second finds the same
+    // first problem (the error is the one this function always gave).
+    if distinct_keys(json).is_ok() {
+        return Ok(());
+    }
     let mut de = serde_json::Deserializer::from_slice(json);
     Unique { path: "" }.deserialize(&mut de)?;
+    de.end()
+}
+
+/// Whether `json` parses with no key twice in any object; the error says neither where nor
+/// what.
+fn distinct_keys(json: &[u8]) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    Distinct.deserialize(&mut de)?;
     de.end()
 }
 
@@ -89,6 +105,109 @@ impl<'de> Visitor<'de> for Unique<'_> {
             map.next_value_seed(Unique { path: &path })?;
         }
         Ok(())
+    }
+}
+
+/// Walks one value, as [`Unique`] does, without paths.
+struct Distinct;
+
+/// Objects with at most this many keys are checked against a list, larger ones with a set:
+/// a list's scan is cheaper than hashing for the few keys envelopes and events hold.
+const KEYS_LISTED_MAX: usize = 16;
+
+impl<'de> DeserializeSeed<'de> for Distinct {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Distinct {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i128<E>(self, _: i128) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u128<E>(self, _: u128) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Distinct)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut listed: Vec<Cow<'de, str>> = Vec::new();
+        let mut hashed: HashSet<Cow<'de, str>> = HashSet::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            let fresh = if hashed.is_empty() && listed.len() < KEYS_LISTED_MAX {
+                let fresh = !listed.contains(&key);
+                listed.push(key);
+                fresh
+            } else {
+                // `hashed.len() + listed.len()` stays the number of keys read: the list moves
+                // into the set once, when it is full.
+                hashed.extend(listed.drain(..));
+                hashed.insert(key)
+            };
+            if !fresh {
+                return Err(A::Error::custom("duplicate key"));
+            }
+            map.next_value_seed(Distinct)?;
+        }
+        Ok(())
+    }
+}
+
+/// An object's key, borrowed from the input where it needs no unescaping.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
     }
 }
 
@@ -181,7 +300,10 @@ impl<'de> Visitor<'de> for StrictValue {
 
 #[cfg(test)]
 mod tests {
-    use super::check_unique_keys;
+    use proptest::prelude::*;
+    use serde::de::DeserializeSeed as _;
+
+    use super::{Unique, check_unique_keys, distinct_keys};
 
     #[test]
     fn duplicates_at_any_depth() {
@@ -197,5 +319,80 @@ mod tests {
         }
         assert!(check_unique_keys(b"{").is_err());
         assert!(check_unique_keys(b"{} {}").is_err());
+    }
+
+    /// The walk that names the duplicate, alone: what `check_unique_keys` answers for
+    /// every input.
+    fn named(json: &[u8]) -> Result<(), String> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        Unique { path: "" }.deserialize(&mut de).map_err(|e| e.to_string())?;
+        de.end().map_err(|e| e.to_string())
+    }
+
+    /// JSON texts with keys that collide (also through `\u` escapes), objects past the
+    /// listed size, nesting, and now and then a syntax error or trailing bytes.
+    fn json_text() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            Just("a".to_owned()),
+            Just("\\u0061".to_owned()),
+            Just("b".to_owned()),
+            Just("k/~".to_owned()),
+            (0..40u32).prop_map(|n| format!("key{n}")),
+        ];
+        let leaf = prop_oneof![Just("1".to_owned()), Just("\"s\"".to_owned()), Just("null".to_owned())];
+        let value = leaf.prop_recursive(4, 64, 24, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec((key.clone(), inner.clone()), 0..24).prop_map(|members| {
+                    let members: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+                // Past the listed size: distinct keys, and now and then one of them again.
+                (17..40usize, prop::option::of(0..40usize), inner).prop_map(|(n, again, v)| {
+                    let mut members: Vec<String> = (0..n).map(|i| format!("\"key{i}\":{v}")).collect();
+                    if let Some(i) = again {
+                        members.push(format!("\"key{i}\":{v}"));
+                    }
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        });
+        (value, prop_oneof![4 => Just(""), 1 => Just(" {}"), 1 => Just("}")])
+            .prop_map(|(v, tail)| format!("{v}{tail}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// The first walk refuses exactly what the naming walk refuses, and the answer is
+        /// the naming walk's, error text included.
+        #[test]
+        fn the_quick_walk_agrees_with_the_naming_walk(json in json_text()) {
+            let expected = named(json.as_bytes());
+            prop_assert_eq!(distinct_keys(json.as_bytes()).is_ok(), expected.is_ok(), "{}", json);
+            prop_assert_eq!(check_unique_keys(json.as_bytes()).map_err(|e| e.to_string()), expected);
+        }
+    }
+
+    /// The generator reaches both answers and objects past the listed size, so the property
+    /// above is not vacuous.
+    #[test]
+    fn the_generator_reaches_every_case() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let mut runner = TestRunner::deterministic();
+        let (mut ok, mut duplicate, mut large) = (0, 0, 0);
+        for _ in 0..2048 {
+            let json = json_text().new_tree(&mut runner).expect("a value").current();
+            match named(json.as_bytes()) {
+                Ok(()) => ok += 1,
+                Err(e) if e.contains("duplicate key") => duplicate += 1,
+                Err(_) => {}
+            }
+            if json.matches("key").count() > super::KEYS_LISTED_MAX && named(json.as_bytes()).is_ok() {
+                large += 1;
+            }
+        }
+        assert!(ok > 50 && duplicate > 50 && large > 5, "ok {ok}, duplicate {duplicate}, large {large}");
     }
 }
