@@ -93,7 +93,7 @@ impl Demo {
                 settings.close();
             });
         });
-        let db = store::TestDb::from_sqlite(&file);
+        let db = store::TestDb::from_sqlite_shared(&format!("demo-seed-{seed}"), &file, &key);
         Demo { db, dir }
     }
 

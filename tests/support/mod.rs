@@ -306,7 +306,7 @@ impl Lab {
                 settings.close();
             });
         });
-        let store = store::TestDb::from_sqlite(&file);
+        let store = store::TestDb::from_sqlite_shared(&from.to_string_lossy(), &file, &key);
         Lab { db: store.target.clone(), keys, store, dir }
     }
 
@@ -327,30 +327,23 @@ impl Lab {
     /// A copy of this ledger in a fresh database and folder, sharing this lab's keys: one
     /// ledger built once, tampered with many ways. SQLite: the file (and its write-ahead log)
     /// copied as it lies, which is verbatim by construction and costs no process (the tamper
-    /// matrix copies its base once per case); PostgreSQL: `assay copy`, verbatim and verified,
-    /// into a fresh schema.
+    /// matrix copies its base once per case); PostgreSQL: a fresh schema holding the base's
+    /// tables, copied row for row inside the server ([`store::TestDb::pg_copy`]: verbatim by
+    /// construction too; an `assay copy` process per case verified the whole base each time).
     pub fn copy(&self) -> Lab {
         let dir = tempfile::tempdir().expect("a temporary folder");
+        if let Some(store) = self.store.pg_copy(dir.path()) {
+            return Lab { db: store.target.clone(), keys: self.keys.clone(), store, dir };
+        }
         let store = store::TestDb::new(dir.path(), "copy.db");
         let lab = Lab { db: store.target.clone(), keys: self.keys.clone(), store, dir };
-        if !lab.store.is_postgres() {
-            // No process holds the base open here (every command the lab ran has exited), so
-            // the file and its WAL are the whole ledger; SQLite replays the WAL on open.
-            std::fs::copy(&self.db, &lab.db).expect("copying the ledger file");
-            let wal = format!("{}-wal", self.db);
-            if Path::new(&wal).exists() {
-                std::fs::copy(&wal, format!("{}-wal", lab.db)).expect("copying the ledger's WAL");
-            }
-            return lab;
+        // No process holds the base open here (every command the lab ran has exited), so the
+        // file and its WAL are the whole ledger; SQLite replays the WAL on open.
+        std::fs::copy(&self.db, &lab.db).expect("copying the ledger file");
+        let wal = format!("{}-wal", self.db);
+        if Path::new(&wal).exists() {
+            std::fs::copy(&wal, format!("{}-wal", lab.db)).expect("copying the ledger's WAL");
         }
-        lab.run([
-            OsStr::new("copy"),
-            OsStr::new("--from"),
-            OsStr::new(&self.db),
-            OsStr::new("--to"),
-            OsStr::new(&lab.db),
-        ])
-        .ok();
         lab
     }
 
