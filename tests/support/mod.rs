@@ -182,6 +182,28 @@ pub fn built_once(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     .clone()
 }
 
+/// Copies a lab that `assay demo` built (`from`: its ledger `assay.db`, `keys/`, evidence) to
+/// `to` (which must not exist), the folder as it lies, and points the copy's `ledger_key_path`
+/// setting at the copy's own `keys/ledger.key`; the copy's ledger file.
+pub fn copy_lab(from: &Path, to: &Path) -> PathBuf {
+    copy_folder(from, to);
+    let file = to.join("assay.db");
+    let key = std::fs::canonicalize(to.join("keys/ledger.key")).expect("the copy's ledger key");
+    let set = format!(
+        "UPDATE settings SET value = '{}' WHERE name = 'ledger_key_path'",
+        key.to_string_lossy().replace('\'', "''")
+    );
+    // On a thread of its own: `sql::Db` runs its own runtime, and async tests call this.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut settings = sql::Db::open(&file.to_string_lossy());
+            assert_eq!(settings.exec(&set), 1, "the demo names its ledger key in its settings");
+            settings.close();
+        });
+    });
+    file
+}
+
 /// Copies the folder `from` to `to` (which must not exist), files and folders only.
 pub fn copy_folder(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("a folder");
