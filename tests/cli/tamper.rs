@@ -19,8 +19,9 @@ const TARGET: u64 = 250;
 /// its own copy for each test. The ledger is built once per test process, in SQLite, by the same
 /// `init`, key registration and three appends as before (each of the 22 tests built it; a test
 /// that builds it and runs two `verify` took 0.7 CPU-seconds), and each test gets a copy with its
-/// own keys folder: the file as it lies, or on PostgreSQL `assay copy` (verbatim and verified)
-/// into a fresh schema. Every test still tampers with its own ledger and runs the same `verify`
+/// own keys folder: the file as it lies, or on PostgreSQL a fresh schema holding the tables of
+/// one that `assay copy` (verbatim and verified) made once per process
+/// (`TestDb::from_sqlite_shared`). Every test still tampers with its own ledger and runs the same `verify`
 /// and `append` checks on it; appending on PostgreSQL is exercised by the round-trip, crash and
 /// whole-input tests.
 fn setup() -> Lab {

@@ -565,7 +565,7 @@ async fn metrics_count_requests_by_route_template_in_the_format_asked_for() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_gauges_of_the_demo_are_what_v1_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, printed) = demo::serve(&dir.path().join("lab"));
+    let (mut child, printed) = demo::serve_copy(&dir.path().join("lab"));
     let url = demo::url(&printed).to_owned();
     let http = reqwest::Client::new();
     let get = |path: &'static str| {

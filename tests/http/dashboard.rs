@@ -207,7 +207,7 @@ async fn text_from_producers_is_escaped() {
 #[tokio::test]
 async fn pages_of_the_demo_show_the_numbers_the_api_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, printed) = demo::serve(&dir.path().join("lab"));
+    let (mut child, printed) = demo::serve_copy(&dir.path().join("lab"));
     let url = demo::url(&printed).to_owned();
     let http = reqwest::Client::new();
     let audit = api(&http, &url, "/v1/audit").await["state"].clone();

@@ -158,7 +158,7 @@ fn the_dashboard_works_in_chromium() {
     let Some(browser_dir) = browser_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
     let lab = dir.path().join("lab");
-    let (child, printed) = demo::serve(&lab);
+    let (child, printed) = demo::serve_copy(&lab);
     let server = Served { child: Some(child) };
     let url = demo::url(&printed).to_owned();
 
@@ -186,7 +186,7 @@ fn signing_in_works_in_chromium() {
     let Some(browser_dir) = browser_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
     let lab = dir.path().join("lab");
-    let db = demo::build(&lab);
+    let db = demo::copy(&lab);
     let token = random_token();
     let token_file = dir.path().join("read-tokens");
     std::fs::write(&token_file, format!("# the browser test's token\n{token}\n")).unwrap();
@@ -224,7 +224,7 @@ fn the_report_prints_to_pdf_in_chromium() {
     let Some(browser_dir) = browser_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
     let lab = dir.path().join("lab");
-    let (child, printed) = demo::serve(&lab);
+    let (child, printed) = demo::serve_copy(&lab);
     let server = Served { child: Some(child) };
     let url = demo::url(&printed).to_owned();
     let pdfs = dir.path().join("pdf");

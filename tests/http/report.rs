@@ -24,7 +24,7 @@ fn cli_report(dir: &std::path::Path, slug: &str, args: &[&str], format: &str) ->
 fn the_dashboard_serves_the_same_report_as_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let lab = dir.path().join("lab");
-    let (mut child, printed) = demo::serve(&lab);
+    let (mut child, printed) = demo::serve_copy(&lab);
     let url = demo::url(&printed).to_owned();
     let db = lab.join("assay.db").to_str().unwrap().to_owned();
     let audit: serde_json::Value = serde_json::from_str(&demo::get_ok(&url, "/v1/audit")).unwrap();

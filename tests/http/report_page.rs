@@ -11,7 +11,7 @@ use crate::support::http::assay_cli;
 fn the_report_page_is_the_cli_report_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let lab = dir.path().join("lab");
-    let (mut child, printed) = demo::serve(&lab);
+    let (mut child, printed) = demo::serve_copy(&lab);
     let url = demo::url(&printed).to_owned();
     let db = lab.join("assay.db");
     let cli = |source: &[&str], format: &str| {

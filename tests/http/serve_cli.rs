@@ -175,7 +175,7 @@ fn idle_sockets_cannot_starve_a_server_of_descriptors() {
 #[test]
 fn the_served_projections_are_a_replay_of_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let db = demo::build(&dir.path().join("lab"));
+    let db = demo::copy(&dir.path().join("lab"));
     let db = db.as_str();
     let replayed = assay().args(["replay", "--db", db, "--digest-only"]).output().unwrap();
     assert!(replayed.status.success(), "replay: {}", String::from_utf8_lossy(&replayed.stderr));

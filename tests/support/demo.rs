@@ -1,6 +1,8 @@
 //! The small demo lab as the tests that need a realistic ledger use it: built by `assay demo`
-//! into a folder, or built and served on port 0 (`assay demo --serve`), and plain GETs of the
-//! served API. Std only, so any test file can include it with `#[path]`.
+//! into a folder, or built and served on port 0 (`assay demo --serve`); a copy of the one built
+//! once per test process ([`copy`], [`serve_copy`]: for tests of what is served, not of what
+//! `assay demo` builds, each of whose builds cost about 2 CPU-seconds); and plain GETs of the
+//! served API.
 
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -21,11 +23,22 @@ pub fn build(lab: &Path) -> String {
     lab.join("assay.db").to_str().expect("UTF-8 temp path").to_owned()
 }
 
+/// The small demo lab as [`build`] makes it, built once per test process and copied into `lab`
+/// (which must not exist; the copy's ledger key setting names the copy's own key); returns its
+/// ledger's path.
+pub fn copy(lab: &Path) -> String {
+    let built = super::built_once("demo-small", |folder| {
+        build(folder);
+    });
+    let file = super::copy_lab(&built, lab);
+    file.to_str().expect("UTF-8 temp path").to_owned()
+}
+
 /// `assay demo --size small --serve` on port 0 into `lab`: the child, and its stdout lines up
 /// to and including the URL line (`http://…`), the last of them. (The server prints nothing
 /// after the URL, so its stdout is let go.)
 pub fn serve(lab: &Path) -> (Child, Vec<String>) {
-    let mut child = assay()
+    let child = assay()
         .args(["demo", "--size", "small", "--dir"])
         .arg(lab)
         .args(["--serve", "--listen", "127.0.0.1:0"])
@@ -33,6 +46,27 @@ pub fn serve(lab: &Path) -> (Child, Vec<String>) {
         .stderr(Stdio::null())
         .spawn()
         .expect("assay demo --serve");
+    until_url(child)
+}
+
+/// What [`serve`] serves, from a [`copy`] of the demo in `lab`: `assay serve` on port 0 with the
+/// durability `assay demo --serve` opens its ledger with (the other serve options are the
+/// defaults both share); the child, and its stdout lines up to the URL line (the only one).
+pub fn serve_copy(lab: &Path) -> (Child, Vec<String>) {
+    let db = copy(lab);
+    let child = assay()
+        .args(["serve", "--db", &db, "--durability", "relaxed", "--listen", "127.0.0.1:0"])
+        .env_remove("ASSAY_DB")
+        .env_remove("ASSAY_LEDGER_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("assay serve");
+    until_url(child)
+}
+
+/// The stdout lines of `child` up to and including its URL line (`http://…`).
+fn until_url(mut child: Child) -> (Child, Vec<String>) {
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut printed = Vec::new();
     // The summary is a few dozen lines; the URL comes last.

@@ -78,22 +78,9 @@ impl Demo {
     pub fn new(seed: u64) -> Demo {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let lab = dir.path().join("lab");
-        super::copy_folder(&built_demo(seed), &lab);
-        let file = lab.join("assay.db");
+        let file = super::copy_lab(&built_demo(seed), &lab);
         let key = std::fs::canonicalize(lab.join("keys/ledger.key")).expect("the copy's ledger key");
-        let set = format!(
-            "UPDATE settings SET value = '{}' WHERE name = 'ledger_key_path'",
-            s(&key).replace('\'', "''")
-        );
-        // On a thread of its own: `sql::Db` runs its own runtime, and async tests call this.
-        std::thread::scope(|scope| {
-            scope.spawn(|| {
-                let mut settings = super::sql::Db::open(&s(&file));
-                assert_eq!(settings.exec(&set), 1, "the demo names its ledger key in its settings");
-                settings.close();
-            });
-        });
-        let db = store::TestDb::from_sqlite(&file);
+        let db = store::TestDb::from_sqlite_shared(&format!("demo-seed-{seed}"), &file, &key);
         Demo { db, dir }
     }
 

@@ -182,6 +182,28 @@ pub fn built_once(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     .clone()
 }
 
+/// Copies a lab that `assay demo` built (`from`: its ledger `assay.db`, `keys/`, evidence) to
+/// `to` (which must not exist), the folder as it lies, and points the copy's `ledger_key_path`
+/// setting at the copy's own `keys/ledger.key`; the copy's ledger file.
+pub fn copy_lab(from: &Path, to: &Path) -> PathBuf {
+    copy_folder(from, to);
+    let file = to.join("assay.db");
+    let key = std::fs::canonicalize(to.join("keys/ledger.key")).expect("the copy's ledger key");
+    let set = format!(
+        "UPDATE settings SET value = '{}' WHERE name = 'ledger_key_path'",
+        key.to_string_lossy().replace('\'', "''")
+    );
+    // On a thread of its own: `sql::Db` runs its own runtime, and async tests call this.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut settings = sql::Db::open(&file.to_string_lossy());
+            assert_eq!(settings.exec(&set), 1, "the demo names its ledger key in its settings");
+            settings.close();
+        });
+    });
+    file
+}
+
 /// Copies the folder `from` to `to` (which must not exist), files and folders only.
 pub fn copy_folder(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("a folder");
@@ -306,7 +328,7 @@ impl Lab {
                 settings.close();
             });
         });
-        let store = store::TestDb::from_sqlite(&file);
+        let store = store::TestDb::from_sqlite_shared(&from.to_string_lossy(), &file, &key);
         Lab { db: store.target.clone(), keys, store, dir }
     }
 
@@ -327,30 +349,23 @@ impl Lab {
     /// A copy of this ledger in a fresh database and folder, sharing this lab's keys: one
     /// ledger built once, tampered with many ways. SQLite: the file (and its write-ahead log)
     /// copied as it lies, which is verbatim by construction and costs no process (the tamper
-    /// matrix copies its base once per case); PostgreSQL: `assay copy`, verbatim and verified,
-    /// into a fresh schema.
+    /// matrix copies its base once per case); PostgreSQL: a fresh schema holding the base's
+    /// tables, copied row for row inside the server ([`store::TestDb::pg_copy`]: verbatim by
+    /// construction too; an `assay copy` process per case verified the whole base each time).
     pub fn copy(&self) -> Lab {
         let dir = tempfile::tempdir().expect("a temporary folder");
+        if let Some(store) = self.store.pg_copy(dir.path()) {
+            return Lab { db: store.target.clone(), keys: self.keys.clone(), store, dir };
+        }
         let store = store::TestDb::new(dir.path(), "copy.db");
         let lab = Lab { db: store.target.clone(), keys: self.keys.clone(), store, dir };
-        if !lab.store.is_postgres() {
-            // No process holds the base open here (every command the lab ran has exited), so
-            // the file and its WAL are the whole ledger; SQLite replays the WAL on open.
-            std::fs::copy(&self.db, &lab.db).expect("copying the ledger file");
-            let wal = format!("{}-wal", self.db);
-            if Path::new(&wal).exists() {
-                std::fs::copy(&wal, format!("{}-wal", lab.db)).expect("copying the ledger's WAL");
-            }
-            return lab;
+        // No process holds the base open here (every command the lab ran has exited), so the
+        // file and its WAL are the whole ledger; SQLite replays the WAL on open.
+        std::fs::copy(&self.db, &lab.db).expect("copying the ledger file");
+        let wal = format!("{}-wal", self.db);
+        if Path::new(&wal).exists() {
+            std::fs::copy(&wal, format!("{}-wal", lab.db)).expect("copying the ledger's WAL");
         }
-        lab.run([
-            OsStr::new("copy"),
-            OsStr::new("--from"),
-            OsStr::new(&self.db),
-            OsStr::new("--to"),
-            OsStr::new(&lab.db),
-        ])
-        .ok();
         lab
     }
 

@@ -96,9 +96,81 @@ impl TestDb {
         }
     }
 
+    /// [`TestDb::from_sqlite`] for a SQLite ledger that many tests of this process copy (a
+    /// fixture built once, copied per test, each copy's `ledger_key_path` setting pointed at its
+    /// own `ledger_key`; the caller has already set it in the SQLite file). For SQLite: the file
+    /// itself. For PostgreSQL: the first call for `name` copies it by `assay copy` (verbatim and
+    /// verified) into a template schema; every call gets a fresh schema holding the template's
+    /// tables, copied row for row inside the server, and sets its key setting there. An `assay
+    /// copy` process per test was most of the PostgreSQL rerun's extra CPU in the tamper tests
+    /// (it verifies the whole ledger each time); every test still verifies its own ledger.
+    pub fn from_sqlite_shared(name: &str, path: &Path, ledger_key: &Path) -> TestDb {
+        use std::collections::BTreeMap;
+        use std::sync::{Arc, Mutex, OnceLock};
+        if backend() == Backend::Sqlite {
+            return TestDb::from_sqlite(path);
+        }
+        // Never dropped: the template lives as long as the process. Schemas of ended
+        // processes are dropped by the first template a later process makes.
+        static TEMPLATES: Mutex<BTreeMap<String, Arc<OnceLock<String>>>> = Mutex::new(BTreeMap::new());
+        let once = TEMPLATES.lock().expect("the templates").entry(name.to_owned()).or_default().clone();
+        let base = database_url();
+        let template = once.get_or_init(|| {
+            drop_templates_of_ended_processes(&base);
+            let mut made = TestDb::from_sqlite(path);
+            let (_, schema) = made.schema.take().expect("a PostgreSQL schema");
+            let template = format!("t_tmpl_{}_{}", std::process::id(), template_number());
+            run_sql(
+                &base,
+                &format!(
+                    "DROP SCHEMA IF EXISTS {template} CASCADE; ALTER SCHEMA {schema} RENAME TO {template}"
+                ),
+            )
+            .unwrap_or_else(|e| panic!("naming the template schema: {e}"));
+            template
+        });
+        let db = TestDb::new(path.parent().unwrap_or(path), "unused");
+        let (_, schema) = db.schema.as_ref().expect("a PostgreSQL schema");
+        let key = ledger_key.to_string_lossy().replace('\'', "''");
+        let sql = format!(
+            "{}; UPDATE {schema}.settings SET value = '{key}' WHERE name = 'ledger_key_path'",
+            copy_schema_sql(template, schema)
+        );
+        run_sql(&base, &sql).unwrap_or_else(|e| panic!("copying the template schema {template}: {e}"));
+        let set = format!("settings WHERE name = 'ledger_key_path' AND value = '{key}'");
+        assert_eq!(count_rows(&db.target, &set), Ok(1), "the copy names its own ledger key");
+        db
+    }
+
+    /// PostgreSQL: a fresh schema holding a copy of this ledger's tables, row for row, made
+    /// inside the server (verbatim by construction, as a SQLite file copied as it lies); `None`
+    /// for SQLite, whose callers copy the file.
+    pub fn pg_copy(&self, dir: &Path) -> Option<TestDb> {
+        let (base, from) = self.schema.as_ref()?;
+        let db = TestDb::new(dir, "unused");
+        let (_, to) = db.schema.as_ref().expect("a PostgreSQL schema");
+        run_sql(base, &copy_schema_sql(from, to)).unwrap_or_else(|e| panic!("copying schema {from}: {e}"));
+        Some(db)
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.schema.is_some()
     }
+}
+
+/// SQL that creates schema `to` with every table of schema `from`: its columns, defaults,
+/// constraints and indexes (`LIKE … INCLUDING ALL`; the ledger's tables have no triggers,
+/// sequences or foreign keys), then its rows.
+fn copy_schema_sql(from: &str, to: &str) -> String {
+    format!(
+        "CREATE SCHEMA {to};
+         DO $$ DECLARE t text; BEGIN
+           FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = '{from}' LOOP
+             EXECUTE format('CREATE TABLE %I.%I (LIKE %I.%I INCLUDING ALL)', '{to}', t, '{from}', t);
+             EXECUTE format('INSERT INTO %I.%I SELECT * FROM %I.%I', '{to}', t, '{from}', t);
+           END LOOP;
+         END $$"
+    )
 }
 
 impl Drop for TestDb {
@@ -119,9 +191,44 @@ impl Drop for TestDb {
 
 /// A schema name unique to this process and call.
 fn fresh_schema_name() -> String {
+    format!("t_lab_{}_{}", std::process::id(), template_number())
+}
+
+/// A number unique to this process and call.
+fn template_number() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("t_lab_{}_{n}", std::process::id())
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Drops the template schemas (`t_tmpl_PID_N`, [`TestDb::from_sqlite_shared`]) of processes of
+/// this machine that have ended.
+fn drop_templates_of_ended_processes(base: &str) {
+    let base = base.to_owned();
+    let names: Vec<String> = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&base).await.expect("the test database");
+            let sql = "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 't\\_tmpl\\_%'";
+            let names: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut conn).await.expect("the schemas");
+            conn.close().await.expect("closing");
+            names
+        })
+    })
+    .join()
+    .expect("the SQL thread");
+    for name in names {
+        let pid = name.strip_prefix("t_tmpl_").and_then(|rest| rest.split('_').next());
+        let ended = pid
+            .and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
+        if ended {
+            let _ = run_sql(
+                &database_url(),
+                &format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {name} CASCADE"),
+            );
+        }
+    }
 }
 
 /// Runs SQL (one or more statements, no parameters) on its own thread and runtime, so it works
