@@ -27,6 +27,27 @@ pub fn decode_any(s: &str) -> Result<Vec<u8>, Base64Error> {
     }
 }
 
+/// [`decode_any`] of a string that decodes to exactly 64 bytes (an Ed25519 signature), into an
+/// array: no allocation (whole-log reads decode a signature a record). `None` for any other
+/// string, valid or not: [`decode_any`] then says what it holds.
+pub fn decode_any_64(s: &str) -> Option<[u8; 64]> {
+    // Room for the engine's estimate of the output (3 bytes per 4 characters, rounded up: 66
+    // for the 88 characters of a padded signature).
+    let mut buf = [0u8; 66];
+    // The alphabet as `decode_any` picks it: standard, URL-safe only where that fails on a
+    // string holding '-' or '_'.
+    let n = match STD_ANY_PAD.decode_slice(s, &mut buf) {
+        Ok(n) => n,
+        Err(_) if s.as_bytes().iter().any(|&b| b == b'-' || b == b'_') => {
+            URL_ANY_PAD.decode_slice(s, &mut buf).ok()?
+        }
+        Err(_) => return None,
+    };
+    let mut out = [0u8; 64];
+    out.copy_from_slice(buf.get(..64).filter(|_| n == 64)?);
+    Some(out)
+}
+
 /// Standard alphabet, padded.
 pub fn encode_std(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -47,6 +68,37 @@ pub struct Base64Error(pub String);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sixty_four_bytes_decode_into_an_array_as_decode_any_does() {
+        let sig: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37) ^ 0xfb).collect();
+        let forms = [
+            base64::engine::general_purpose::STANDARD.encode(&sig),
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(&sig),
+            base64::engine::general_purpose::URL_SAFE.encode(&sig),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&sig),
+        ];
+        for f in &forms {
+            assert_eq!(decode_any_64(f).map(Vec::from), Some(decode_any(f).expect("valid")), "{f}");
+        }
+        // Other lengths and invalid strings are left to `decode_any`.
+        for n in [0usize, 48, 63, 65, 66, 96] {
+            let text = encode_std(&vec![7u8; n]);
+            assert_eq!(decode_any_64(&text), None, "{n} bytes");
+        }
+        // Wherever `decode_any` gives 64 bytes this gives them too, and nowhere else.
+        let odd = [
+            format!("{}-_", &forms[0][..85]),
+            forms[0][..87].to_owned(),
+            format!("{}=", forms[0]),
+            format!("{}A", forms[1]),
+            format!(" {}", forms[0]),
+        ];
+        for f in &odd {
+            let expected = decode_any(f).ok().filter(|v| v.len() == 64);
+            assert_eq!(decode_any_64(f).map(Vec::from), expected, "{f:?}");
+        }
+    }
 
     #[test]
     fn all_four_forms_decode() {

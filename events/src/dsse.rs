@@ -273,6 +273,10 @@ fn decode_signatures(sigs: &[EnvelopeSignature]) -> Result<Vec<Signature>, Envel
 
 /// Signature `index` of an envelope: `sig` decoded from base64, 64 bytes.
 fn decode_signature(index: usize, keyid: String, sig: &str) -> Result<Signature, EnvelopeError> {
+    if let Some(sig) = b64::decode_any_64(sig) {
+        return Ok(Signature { keyid, sig });
+    }
+    // Not 64 bytes of base64: decoded again only to say what is wrong.
     let raw = b64::decode_any(sig)
         .map_err(|e| EnvelopeError::SignatureEncoding { index, reason: e.to_string() })?;
     let sig: [u8; 64] = raw.as_slice().try_into().map_err(|_| EnvelopeError::SignatureEncoding {

@@ -17,7 +17,7 @@ mod tail;
 mod tokens;
 mod witness_state;
 
-pub use read_ahead::read_ahead;
+pub use read_ahead::{Paged, read_ahead};
 
 use std::path::Path;
 use std::time::Duration;
@@ -29,7 +29,7 @@ use assay_events::record::LeafFields;
 pub use blobs::PgBlobUpload;
 pub use cosignatures::{CosignatureRow, WITNESSES_MAX};
 pub use postgres::PgStore;
-pub use rows::{CheckpointRow, CommitBatch, HeadRow, RecordRow, StoredId, StoredRecord};
+pub use rows::{CheckpointRow, CommitBatch, FoldRecord, HeadRow, RecordRow, StoredId, StoredRecord};
 pub use sqlite::SqliteStore;
 pub use tail::{Beyond, Truncated, Truncation};
 pub use witness_state::{Refusal, WitnessStateStore, WitnessStep, Witnessed};
@@ -254,6 +254,26 @@ impl Store {
         read_ahead(from, u64::MAX, page_records, move |next, limit| {
             let store = store.clone();
             async move { store.records_bulk(next, limit).await }
+        })
+    }
+
+    /// [`Store::scan`] of the columns a fold reads ([`FoldRecord`]).
+    pub fn scan_fold(
+        &self,
+        from: u64,
+        page_records: u32,
+    ) -> tokio::sync::mpsc::Receiver<Result<Vec<FoldRecord>, StoreError>> {
+        let store = self.clone();
+        read_ahead(from, u64::MAX, page_records, move |next, limit| {
+            let store = store.clone();
+            async move {
+                match &store {
+                    Store::Sqlite(s) => sqlite_scan::fold_records(s.pool(), next, limit).await,
+                    Store::Postgres(s) => {
+                        Ok(s.records(next, limit).await?.into_iter().map(FoldRecord::from).collect())
+                    }
+                }
+            }
         })
     }
 

@@ -7,6 +7,23 @@ use tokio::sync::mpsc;
 
 use super::StoredRecord;
 
+/// A row of a page read in seq order.
+pub trait Paged {
+    fn seq(&self) -> u64;
+}
+
+impl Paged for StoredRecord {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl Paged for super::FoldRecord {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
 /// Pages in flight between the reader and the consumer: one being consumed, one read ahead.
 const PAGES_AHEAD: usize = 2;
 
@@ -14,16 +31,17 @@ const PAGES_AHEAD: usize = 2;
 /// page ahead of the consumer (a channel of two pages), so reading overlaps the caller's work.
 /// The stream ends after `end`, at the first empty page, or after the first error, which it
 /// passes on. It stops reading when the receiver is dropped.
-pub fn read_ahead<E, F, Fut>(
+pub fn read_ahead<T, E, F, Fut>(
     from: u64,
     end: u64,
     page_records: u32,
     mut fetch: F,
-) -> mpsc::Receiver<Result<Vec<StoredRecord>, E>>
+) -> mpsc::Receiver<Result<Vec<T>, E>>
 where
+    T: Paged + Send + 'static,
     E: Send + 'static,
     F: FnMut(u64, u32) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<Vec<StoredRecord>, E>> + Send,
+    Fut: Future<Output = Result<Vec<T>, E>> + Send,
 {
     assert!(page_records > 0, "a page holds at least one record");
     let (tx, rx) = mpsc::channel(PAGES_AHEAD);
@@ -34,7 +52,7 @@ where
             let limit = u32::try_from((end - next).min(u64::from(page_records))).unwrap_or(page_records);
             let page = fetch(next, limit).await;
             let last = match &page {
-                Ok(p) => p.last().map(|r| r.seq),
+                Ok(p) => p.last().map(Paged::seq),
                 Err(_) => None,
             };
             if let Some(last) = last {

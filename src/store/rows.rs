@@ -26,6 +26,49 @@ pub struct StoredRecord {
     pub record_hash: Hash32,
 }
 
+/// A record as a fold reads it: [`StoredRecord`] without the columns that repeat attributes
+/// of the payload (source, event id, type, subject, time), which a fold parses anyway. A
+/// whole-log fold then copies five strings a record fewer out of SQLite, and frees five fewer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldRecord {
+    pub seq: u64,
+    pub digest: Hash32,
+    pub received_at_ns: i64,
+    pub payload: Vec<u8>,
+    /// Canonical signatures JSON.
+    pub signatures: Vec<u8>,
+    pub prev_hash: Hash32,
+    pub record_hash: Hash32,
+}
+
+impl From<StoredRecord> for FoldRecord {
+    fn from(r: StoredRecord) -> FoldRecord {
+        FoldRecord {
+            seq: r.seq,
+            digest: r.digest,
+            received_at_ns: r.received_at_ns,
+            payload: r.payload,
+            signatures: r.signatures,
+            prev_hash: r.prev_hash,
+            record_hash: r.record_hash,
+        }
+    }
+}
+
+impl From<&StoredRecord> for FoldRecord {
+    fn from(r: &StoredRecord) -> FoldRecord {
+        FoldRecord {
+            seq: r.seq,
+            digest: r.digest,
+            received_at_ns: r.received_at_ns,
+            payload: r.payload.clone(),
+            signatures: r.signatures.clone(),
+            prev_hash: r.prev_hash,
+            record_hash: r.record_hash,
+        }
+    }
+}
+
 impl StoredRecord {
     /// The `type` column as a v1 [`EventType`]; `None` for a type outside v1.
     pub fn event_type(&self) -> Option<EventType> {

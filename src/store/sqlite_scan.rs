@@ -17,7 +17,7 @@ use libsqlite3_sys as ffi;
 use sqlx::sqlite::SqlitePool;
 
 use super::backend::RECORD_COLUMNS;
-use super::{StoreError, StoredRecord};
+use super::{FoldRecord, StoreError, StoredRecord};
 
 /// Finalizes the statement on every path.
 struct Statement(NonNull<ffi::sqlite3_stmt>);
@@ -40,6 +40,15 @@ pub async fn records(pool: &SqlitePool, from: u64, limit: u32) -> Result<Vec<Sto
     let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE seq >= ?1 ORDER BY seq LIMIT ?2");
     query(pool, &sql, &[from as i64, i64::from(limit)], limit, row).await
 }
+
+/// [`records`] of the columns a fold reads ([`FoldRecord`]).
+pub async fn fold_records(pool: &SqlitePool, from: u64, limit: u32) -> Result<Vec<FoldRecord>, StoreError> {
+    let sql = format!("SELECT {FOLD_COLUMNS} FROM records WHERE seq >= ?1 ORDER BY seq LIMIT ?2");
+    query(pool, &sql, &[from as i64, i64::from(limit)], limit, fold_row).await
+}
+
+/// The columns of [`FoldRecord`], in the order [`fold_row`] reads them.
+const FOLD_COLUMNS: &str = "seq, digest, received_at, payload, signatures, prev_hash, record_hash";
 
 /// Tree nodes of one level with index in `[first, last]`, ascending.
 pub async fn nodes(
@@ -175,5 +184,24 @@ fn row(s: *mut ffi::sqlite3_stmt) -> Result<StoredRecord, StoreError> {
         signatures: bytes(9),
         prev_hash: hash(10, "prev_hash")?,
         record_hash: hash(11, "record_hash")?,
+    })
+}
+
+/// Reads the current row (columns in [`FOLD_COLUMNS`] order).
+fn fold_row(s: *mut ffi::sqlite3_stmt) -> Result<FoldRecord, StoreError> {
+    // SAFETY: s is positioned on a row and column indexes are within the 7 selected columns.
+    let int = |i: c_int| unsafe { ffi::sqlite3_column_int64(s, i) };
+    let seq = int(0) as u64;
+    let hash = |i: c_int, what: &str| {
+        hash_column(s, i).map_err(|e| StoreError::Corrupt(format!("seq {seq}: {what}: {e}")))
+    };
+    Ok(FoldRecord {
+        seq,
+        digest: hash(1, "digest")?,
+        received_at_ns: int(2),
+        payload: blob(s, 3),
+        signatures: blob(s, 4),
+        prev_hash: hash(5, "prev_hash")?,
+        record_hash: hash(6, "record_hash")?,
     })
 }
