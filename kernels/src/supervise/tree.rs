@@ -102,7 +102,11 @@ impl TreeTracker {
             };
             delta_ticks = delta_ticks.saturating_add(ticks.saturating_sub(before));
             seen.insert(p.identity(), ticks);
-            if !p.is_zombie() {
+            // A process with no resident memory that is not yet a zombie is exiting: the
+            // kernel has released its memory and it becomes a zombie next. It is not counted
+            // as live (a heartbeat said "1 process, 0 bytes" in that instant), but its last
+            // ticks count, as a zombie's do.
+            if !p.is_zombie() && p.rss_pages > 0 {
                 live += 1;
                 rss_pages = rss_pages.saturating_add(p.rss_pages);
             }
@@ -182,5 +186,16 @@ mod tests {
         let sample = tracker.sample(&[zombie], 200);
         assert_eq!(sample.processes, 0);
         assert!((sample.cpu_pct - 20.0).abs() < 1e-9);
+        // Nor is a process whose memory is released as it exits (not yet a zombie): its
+        // last ticks count.
+        let mut tracker = TreeTracker::new(8, 8, 100, 4096, 0);
+        tracker.sample(&[p(8, 1, 8, 10, 0), p(9, 8, 8, 0, 0)], 100);
+        let mut exiting = p(8, 1, 8, 40, 0);
+        exiting.state = 'R';
+        exiting.rss_pages = 0;
+        let sample = tracker.sample(&[exiting, p(9, 8, 8, 0, 0)], 200);
+        assert_eq!(sample.processes, 1);
+        assert_eq!(sample.rss_bytes, 10 * 4096);
+        assert!((sample.cpu_pct - 30.0).abs() < 1e-9, "{sample:?}");
     }
 }
