@@ -15,30 +15,36 @@ use serde_json::{Map, Number, Value};
 /// `"a"` and `"\u0061"` are the same key). The error names the duplicate as a JSON pointer
 /// (`/data/value`). `json` should already be known to parse; a syntax error is reported too.
 pub fn check_unique_keys(json: &[u8]) -> Result<(), serde_json::Error> {
-    // Most inputs hold no duplicate: the first walk builds no paths and copies no key that
-    // needs no unescaping. Only an input it refuses is walked again, to name what it found;
-    // both walks read the same bytes with the same deserializer, so the second finds the same
-    // first problem (the error is the one this function always gave).
+    // Most inputs hold no duplicate: the first walk builds no paths. Only an input it refuses
+    // is walked again, naming what it finds; both walks read the same bytes with the same
+    // deserializer, so the second finds the same first problem (the error is the one this
+    // function always gave).
     if distinct_keys(json).is_ok() {
         return Ok(());
     }
-    let mut de = serde_json::Deserializer::from_slice(json);
-    Unique { path: "" }.deserialize(&mut de)?;
-    de.end()
+    walk(json, Some(""))
 }
 
 /// Whether `json` parses with no key twice in any object; the error says neither where nor
 /// what.
 fn distinct_keys(json: &[u8]) -> Result<(), serde_json::Error> {
+    walk(json, None)
+}
+
+fn walk(json: &[u8], path: Option<&str>) -> Result<(), serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(json);
-    Distinct.deserialize(&mut de)?;
+    Unique { path }.deserialize(&mut de)?;
     de.end()
 }
 
-/// Walks one value; `path` is its JSON pointer.
+/// Walks one value; `path` is its JSON pointer, when the walk names what it finds.
 struct Unique<'a> {
-    path: &'a str,
+    path: Option<&'a str>,
 }
+
+/// Objects with at most this many keys are checked against a list, larger ones with a set:
+/// a list's scan is cheaper than hashing for the few keys envelopes and events hold.
+const KEYS_LISTED_MAX: usize = 16;
 
 impl<'de> DeserializeSeed<'de> for Unique<'_> {
     type Value = ();
@@ -86,8 +92,8 @@ impl<'de> Visitor<'de> for Unique<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0usize;
         loop {
-            let path = format!("{}/{index}", self.path);
-            if seq.next_element_seed(Unique { path: &path })?.is_none() {
+            let path = self.path.map(|p| format!("{p}/{index}"));
+            if seq.next_element_seed(Unique { path: path.as_deref() })?.is_none() {
                 return Ok(());
             }
             index += 1;
@@ -95,78 +101,11 @@ impl<'de> Visitor<'de> for Unique<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen: HashSet<String> = HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            // JSON pointer escaping (RFC 6901): `~` as `~0`, `/` as `~1`.
-            let path = format!("{}/{}", self.path, key.replace('~', "~0").replace('/', "~1"));
-            if !seen.insert(key) {
-                return Err(A::Error::custom(format!("duplicate key {path}")));
-            }
-            map.next_value_seed(Unique { path: &path })?;
-        }
-        Ok(())
-    }
-}
-
-/// Walks one value, as [`Unique`] does, without paths.
-struct Distinct;
-
-/// Objects with at most this many keys are checked against a list, larger ones with a set:
-/// a list's scan is cheaper than hashing for the few keys envelopes and events hold.
-const KEYS_LISTED_MAX: usize = 16;
-
-impl<'de> DeserializeSeed<'de> for Distinct {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Distinct {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i128<E>(self, _: i128) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u128<E>(self, _: u128) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_none<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Distinct)?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut listed: Vec<Cow<'de, str>> = Vec::new();
         let mut hashed: HashSet<Cow<'de, str>> = HashSet::new();
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            // JSON pointer escaping (RFC 6901): `~` as `~0`, `/` as `~1`.
+            let path = self.path.map(|p| format!("{p}/{}", key.replace('~', "~0").replace('/', "~1")));
             let fresh = if hashed.is_empty() && listed.len() < KEYS_LISTED_MAX {
                 let fresh = !listed.contains(&key);
                 listed.push(key);
@@ -178,9 +117,12 @@ impl<'de> Visitor<'de> for Distinct {
                 hashed.insert(key)
             };
             if !fresh {
-                return Err(A::Error::custom("duplicate key"));
+                return Err(A::Error::custom(match path {
+                    Some(path) => format!("duplicate key {path}"),
+                    None => "duplicate key".to_owned(),
+                }));
             }
-            map.next_value_seed(Distinct)?;
+            map.next_value_seed(Unique { path: path.as_deref() })?;
         }
         Ok(())
     }
@@ -300,10 +242,8 @@ impl<'de> Visitor<'de> for StrictValue {
 
 #[cfg(test)]
 mod tests {
+    use super::{check_unique_keys, distinct_keys, walk};
     use proptest::prelude::*;
-    use serde::de::DeserializeSeed as _;
-
-    use super::{Unique, check_unique_keys, distinct_keys};
 
     #[test]
     fn duplicates_at_any_depth() {
@@ -324,9 +264,7 @@ mod tests {
     /// The walk that names the duplicate, alone: what `check_unique_keys` answers for
     /// every input.
     fn named(json: &[u8]) -> Result<(), String> {
-        let mut de = serde_json::Deserializer::from_slice(json);
-        Unique { path: "" }.deserialize(&mut de).map_err(|e| e.to_string())?;
-        de.end().map_err(|e| e.to_string())
+        walk(json, Some("")).map_err(|e| e.to_string())
     }
 
     /// JSON texts with keys that collide (also through `\u` escapes), objects past the

@@ -189,6 +189,13 @@ pub fn copy_lab(from: &Path, to: &Path) -> PathBuf {
     copy_folder(from, to);
     let file = to.join("assay.db");
     let key = std::fs::canonicalize(to.join("keys/ledger.key")).expect("the copy's ledger key");
+    point_ledger_key(&file, &key, "the demo names its ledger key in its settings");
+    file
+}
+
+/// Points the `ledger_key_path` setting of the SQLite ledger `file` (a copy) at `key`; `held`
+/// says why the setting must be there.
+fn point_ledger_key(file: &Path, key: &Path, held: &str) {
     let set = format!(
         "UPDATE settings SET value = '{}' WHERE name = 'ledger_key_path'",
         key.to_string_lossy().replace('\'', "''")
@@ -197,11 +204,10 @@ pub fn copy_lab(from: &Path, to: &Path) -> PathBuf {
     std::thread::scope(|scope| {
         scope.spawn(|| {
             let mut settings = sql::Db::open(&file.to_string_lossy());
-            assert_eq!(settings.exec(&set), 1, "the demo names its ledger key in its settings");
+            assert_eq!(settings.exec(&set), 1, "{held}");
             settings.close();
         });
     });
-    file
 }
 
 /// Copies the folder `from` to `to` (which must not exist), files and folders only.
@@ -316,18 +322,7 @@ impl Lab {
         let file = dir.path().join("ledger.db");
         let keys = dir.path().join("keys");
         let key = std::fs::canonicalize(keys.join("ledger.key")).expect("the copy's ledger key");
-        let set = format!(
-            "UPDATE settings SET value = '{}' WHERE name = 'ledger_key_path'",
-            key.to_string_lossy().replace('\'', "''")
-        );
-        // On a thread of its own: `sql::Db` runs its own runtime, and async tests may call this.
-        std::thread::scope(|scope| {
-            scope.spawn(|| {
-                let mut settings = sql::Db::open(&file.to_string_lossy());
-                assert_eq!(settings.exec(&set), 1, "`assay init` names the ledger key in its settings");
-                settings.close();
-            });
-        });
+        point_ledger_key(&file, &key, "`assay init` names the ledger key in its settings");
         let store = store::TestDb::from_sqlite_shared(&from.to_string_lossy(), &file, &key);
         Lab { db: store.target.clone(), keys, store, dir }
     }
