@@ -9,6 +9,7 @@
 
 use std::sync::{Condvar, Mutex, PoisonError};
 
+use assay_events::Hash32;
 use assay_events::record::Record;
 use assay_projections::Projections;
 use tokio::sync::{mpsc, watch};
@@ -202,25 +203,48 @@ fn work(pages: &Mutex<Pages>, turns: &Turns, end: u64, folded: &watch::Sender<u6
 }
 
 /// The record as stored, its hashes taken as stored: replay folds state; `assay verify` is
-/// what checks hashes and signatures.
+/// what checks hashes and signatures. The payload is copied into the record; the signatures
+/// are parsed from the stored JSON in place.
 pub(crate) fn trusted(stored: &StoredRecord) -> Result<Record, StoreError> {
-    trusted_fold(FoldRecord::from(stored))
+    let hashes =
+        Hashes { prev_hash: stored.prev_hash, digest: stored.digest, record_hash: stored.record_hash };
+    record_of(stored.seq, stored.received_at_ns, stored.payload.clone(), &stored.signatures, hashes)
 }
 
 /// [`trusted`] of a row read for a fold: its payload moves into the record.
 fn trusted_fold(row: FoldRecord) -> Result<Record, StoreError> {
-    let signatures = assay_events::dsse::signatures_from_json(&row.signatures)
-        .map_err(|e| StoreError::Corrupt(format!("seq {}: {e}", row.seq)))?;
-    let event = assay_events::cloudevent::CloudEvent::parse(&row.payload)
-        .map_err(|e| StoreError::Corrupt(format!("seq {}: {e}", row.seq)))?;
+    let hashes = Hashes { prev_hash: row.prev_hash, digest: row.digest, record_hash: row.record_hash };
+    record_of(row.seq, row.received_at_ns, row.payload, &row.signatures, hashes)
+}
+
+/// A record's three stored hashes, taken as stored.
+struct Hashes {
+    prev_hash: Hash32,
+    digest: Hash32,
+    record_hash: Hash32,
+}
+
+/// The one place a stored row becomes a [`Record`] without checks: [`trusted`] and
+/// [`trusted_fold`] differ only in whether the payload is theirs to move.
+fn record_of(
+    seq: u64,
+    received_at_ns: i64,
+    payload: Vec<u8>,
+    signatures_json: &[u8],
+    hashes: Hashes,
+) -> Result<Record, StoreError> {
+    let signatures = assay_events::dsse::signatures_from_json(signatures_json)
+        .map_err(|e| StoreError::Corrupt(format!("seq {seq}: {e}")))?;
+    let event = assay_events::cloudevent::CloudEvent::parse(&payload)
+        .map_err(|e| StoreError::Corrupt(format!("seq {seq}: {e}")))?;
     Ok(Record {
-        seq: row.seq,
-        received_at_ns: row.received_at_ns,
-        payload: row.payload,
+        seq,
+        received_at_ns,
+        payload,
         signatures,
-        prev_hash: row.prev_hash,
-        digest: row.digest,
-        record_hash: row.record_hash,
+        prev_hash: hashes.prev_hash,
+        digest: hashes.digest,
+        record_hash: hashes.record_hash,
         event,
     })
 }

@@ -55,20 +55,6 @@ impl From<StoredRecord> for FoldRecord {
     }
 }
 
-impl From<&StoredRecord> for FoldRecord {
-    fn from(r: &StoredRecord) -> FoldRecord {
-        FoldRecord {
-            seq: r.seq,
-            digest: r.digest,
-            received_at_ns: r.received_at_ns,
-            payload: r.payload.clone(),
-            signatures: r.signatures.clone(),
-            prev_hash: r.prev_hash,
-            record_hash: r.record_hash,
-        }
-    }
-}
-
 impl StoredRecord {
     /// The `type` column as a v1 [`EventType`]; `None` for a type outside v1.
     pub fn event_type(&self) -> Option<EventType> {
