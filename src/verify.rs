@@ -80,7 +80,11 @@ pub async fn verify(
     let total = head.as_ref().map_or(0, |h| h.size);
     // Records past the last stored checkpoint no signed checkpoint covers.
     let covered = store.checkpoint_at_most(u64::MAX).await?.map_or(0, |c| c.size);
-    let mut v = Verifier::default();
+    let saved_size =
+        saved_checkpoint.and_then(|note| Checkpoint::parse_unverified(note).ok()).map(|c| c.size);
+    // The empty tree's root, which no record's push passes.
+    let saved_root = (saved_size == Some(0)).then(|| Frontier::new().root());
+    let mut v = Verifier { saved_size, saved_root, ..Verifier::default() };
     let mut checkpoints = CheckpointCursor::default();
     let outcome: Result<(), Bad> = async {
         let fetch = store.clone();
@@ -188,6 +192,12 @@ struct Verifier {
     checkpoints: u64,
     /// The size of the last checkpoint checked.
     checkpoint_size: u64,
+    /// The size of the saved checkpoint (`--checkpoint`), read before the walk (unverified: its
+    /// signature is checked once the walk has found the ledger key), and the root of the
+    /// records' own tree at that size, taken as the walk passes it: the saved checkpoint is
+    /// checked against the records without reading them a second time.
+    saved_size: Option<u64>,
+    saved_root: Option<Hash32>,
 }
 
 /// Stored checkpoints, read in pages as the verifier walks the log.
@@ -227,6 +237,9 @@ impl Verifier {
             }
             for (id, hash) in self.frontier.push(leaf) {
                 nodes.push((id, hash, record.seq));
+            }
+            if self.saved_size == Some(self.frontier.size()) {
+                self.saved_root = Some(self.frontier.root());
             }
             self.last_hash = record.record_hash;
             self.check_checkpoints(store, cps, page.ledger_key.as_ref(), &page.origin).await?;
@@ -415,7 +428,12 @@ impl Verifier {
             ));
         }
         let root = crate::proof::root_at(store, saved.size).await.map_err(|e| Bad::none(e.to_string()))?;
-        let recomputed = self.root_of_prefix(store, saved.size).await?;
+        // The walk passed every size up to the log's, so it took the root at this one (read
+        // from the same note before the walk).
+        let recomputed =
+            self.saved_root.filter(|_| self.saved_size == Some(saved.size)).ok_or_else(|| {
+                Bad::none(format!("the walk took no root at the saved checkpoint's size {}", saved.size))
+            })?;
         if root != saved.root || recomputed != saved.root {
             return Err(Bad::none(format!(
                 "checkpoint inconsistency: the log's first {} records do not have the root of the saved checkpoint",
@@ -423,23 +441,6 @@ impl Verifier {
             )));
         }
         Ok(())
-    }
-
-    /// Recomputes the root of a prefix from the records themselves (not stored nodes).
-    async fn root_of_prefix(&self, store: &Store, size: u64) -> Result<Hash32, Bad> {
-        let mut f = Frontier::new();
-        while f.size() < size {
-            let want = u32::try_from((size - f.size()).min(u64::from(PAGE_RECORDS))).unwrap_or(PAGE_RECORDS);
-            let page = store.records(f.size(), want).await?;
-            if page.is_empty() {
-                break;
-            }
-            for r in page {
-                let record = r.to_record().map_err(|e| Bad::at(r.seq, e.to_string()))?;
-                f.push(leaf_hash(&record.leaf()));
-            }
-        }
-        Ok(f.root())
     }
 }
 
