@@ -17,6 +17,8 @@ use assay_kernels::preflight::Preflight;
 use assay_kernels::sink::MemorySink;
 use serde_json::Value;
 
+use crate::support;
+
 /// A fixed first day, so two builds have the same history.
 const START: &str = "2026-03-01";
 
@@ -33,6 +35,15 @@ fn demo(dir: &Path) -> String {
     let printed = assay(&["demo", "--size", "small", "--start", START, "--dir", dir]);
     assert!(printed.contains("verify:      ok"), "{printed}");
     Path::new(dir).join("assay.db").to_str().expect("UTF-8 path").to_owned()
+}
+
+/// [`demo`], built once per test process (both tests below want it; a build costs a few
+/// CPU-seconds) and copied into `dir`, which must not exist; the copy's ledger path.
+fn demo_copy(dir: &Path) -> String {
+    let built = support::built_once("demo-kernels-start", |folder| {
+        demo(folder);
+    });
+    support::copy_lab(&built, dir).to_str().expect("UTF-8 path").to_owned()
 }
 
 /// The launches the runner records for a shipped campaign file under `run`, CPU backend.
@@ -82,7 +93,7 @@ fn close(a: Option<f64>, b: Option<f64>) -> bool {
 #[test]
 fn demo_launches_are_the_runners_for_the_shipped_campaigns() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = demo(dir.path());
+    let db = demo_copy(&dir.path().join("lab"));
     let log: Vec<Value> = assay(&["log", "--db", &db, "--json"])
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON record"))
@@ -188,10 +199,12 @@ fn demo_launches_are_the_runners_for_the_shipped_campaigns() {
 
 #[test]
 fn the_same_seed_gives_the_same_kernels_projection() {
+    // Two builds of the same seed: one shared with the test above, one made here.
     let (a, b) = (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
+    let (a, b) = (a.path().join("lab"), b.path());
     let digest = |db: &str| assay(&["replay", "--db", db, "--projection", "kernels", "--digest-only"]);
-    let first = digest(&demo(a.path()));
-    let second = digest(&demo(b.path()));
+    let first = digest(&demo_copy(&a));
+    let second = digest(&demo(b));
     assert!(first.contains("kernels"), "{first}");
     assert_eq!(first, second);
     let results = |dir: &Path| {
@@ -206,7 +219,7 @@ fn the_same_seed_gives_the_same_kernels_projection() {
         files.sort();
         files
     };
-    let (ra, rb) = (results(a.path()), results(b.path()));
+    let (ra, rb) = (results(&a), results(b));
     assert!(!ra.is_empty(), "campaign evidence");
     assert_eq!(ra, rb, "campaign evidence is the same for the same seed");
 }

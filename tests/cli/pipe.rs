@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::support::demo;
+use crate::support::export::Demo;
 
 fn assay() -> Command {
     Command::new(env!("CARGO_BIN_EXE_assay"))
@@ -12,8 +12,9 @@ fn assay() -> Command {
 
 #[test]
 fn commands_whose_reader_goes_away_exit_quietly() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = demo::build(&dir.path().join("lab"));
+    // The small demo of a seed the report tests use too (built once per test process).
+    let demo = Demo::new(3);
+    let db = demo.db();
     let db = db.as_str();
     // Each prints far more than a pipe buffer holds, so the writes after the close must fail.
     for args in [

@@ -2,7 +2,11 @@
 
 use std::process::Command;
 
-use crate::support::store;
+use crate::support::export::Demo;
+
+/// The small demo both tests read (built once per test process, each test its own copy; the
+/// report tests use this seed too).
+const SEED: u64 = 3;
 
 fn assay(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_assay")).args(args).output().unwrap();
@@ -12,11 +16,9 @@ fn assay(args: &[&str]) -> String {
 
 #[test]
 fn replay_at_a_past_head_equals_the_state_at_that_head() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = dir.path().join("first");
-    assay(&["demo", "--dir", first.to_str().unwrap(), "--size", "small", "--seed", "3"]);
-    let test_db = store::TestDb::from_sqlite(&first.join("assay.db"));
-    let db = test_db.target.as_str();
+    let demo = Demo::new(SEED);
+    let db = demo.db();
+    let db = db.as_str();
     let digests_then = assay(&["replay", "--db", db, "--digest-only"]);
     assert_eq!(digests_then, assay(&["replay", "--db", db, "--digest-only"]), "replay twice, same digests");
     let head: u64 = assay(&["verify", "--db", db, "--json"])
@@ -27,11 +29,11 @@ fn replay_at_a_past_head_equals_the_state_at_that_head() {
         .unwrap();
 
     // Grow the ledger, then ask for the state at the old head.
-    let key = first.join("keys/runner-gpu-node-1.key");
+    let key = demo.keys().join("runner-gpu-node-1.key");
     let lines: String = (0..50)
         .map(|i| format!("{{\"type\":\"metric.recorded\",\"subject\":\"run/late\",\"data\":{{\"run\":\"late\",\"name\":\"x\",\"step\":{i},\"value\":1}}}}\n"))
         .collect();
-    let ndjson = dir.path().join("more.ndjson");
+    let ndjson = demo.path("more.ndjson");
     std::fs::write(&ndjson, lines).unwrap();
     assay(&["append", "--db", db, "--key", key.to_str().unwrap(), "--ndjson", ndjson.to_str().unwrap()]);
     let now = assay(&["replay", "--db", db, "--digest-only"]);
@@ -62,11 +64,9 @@ fn assert_aligned(table: &[&str], column: &str) {
 /// `queue`, `gpus` and `replay` print aligned tables for people, holding what `--json` holds.
 #[test]
 fn state_commands_print_tables_for_people_and_json_for_programs() {
-    let dir = tempfile::tempdir().unwrap();
-    let lab = dir.path().join("lab");
-    assay(&["demo", "--dir", lab.to_str().unwrap(), "--size", "small", "--seed", "5"]);
-    let test_db = store::TestDb::from_sqlite(&lab.join("assay.db"));
-    let db = test_db.target.as_str();
+    let demo = Demo::new(SEED);
+    let db = demo.db();
+    let db = db.as_str();
 
     let queue: serde_json::Value = serde_json::from_str(&assay(&["queue", "--db", db, "--json"])).unwrap();
     let runs = queue["runs"].as_object().expect("runs");

@@ -65,7 +65,8 @@ fn a_parquet_export_over_http_equals_the_one_from_the_database() {
 
 #[test]
 fn a_bundle_over_http_needs_the_ledger_key_and_verifies() {
-    let demo = Demo::new(6);
+    // The seed most export tests use: built once per test process, copied here.
+    let demo = Demo::new(7);
     let served = serve(&demo);
     let audit = assay(&["audit", "--db", &demo.db(), "--json"]).ok().json();
     let slug = audit["artifacts"][0]["slug"].as_str().expect("an artifact").to_owned();

@@ -256,12 +256,16 @@ fn a_changed_typed_table_cell() {
     );
 }
 
-/// An export of the demo in two steps, the `n`th claim withdrawn between them (so the
-/// verdicts differ).
-fn two_step_export(demo: &Demo, name: &str, n: usize) -> PathBuf {
-    let out = fresh_export(demo, name);
+/// An export of the demo in two steps, the first claim withdrawn between them (so the verdicts
+/// differ), copied into `demo`'s folder once per name in `names`. `demo` must be the demo of
+/// `seed` as [`Demo::new`] made it (the first step is [`export_of_untouched`]); it holds the
+/// withdrawal afterwards. The cases of a test tamper with copies of one export (each its own
+/// copy, each checked by `verify-export`) where each made its own: an append, a first and a
+/// second export and two `verify-export` runs of the same ledger per case.
+fn two_step_exports(demo: &Demo, seed: u64, names: &[&str]) -> Vec<PathBuf> {
+    let out = export_of_untouched(demo, seed, "two-step");
     let log = demo.log();
-    let claim = log.iter().filter(|r| r["type"] == "claim.asserted").nth(n).expect("a claim");
+    let claim = log.iter().find(|r| r["type"] == "claim.asserted").expect("a claim");
     let (key, data) = (claim["source"].as_str().expect("source"), &claim["event"]["data"]);
     let withdrawn = serde_json::json!({"type": "claim.withdrawn", "subject": claim["subject"],
         "data": {"artifact": data["artifact"], "claim": data["claim"], "reason": "wrong split"}});
@@ -270,21 +274,31 @@ fn two_step_export(demo: &Demo, name: &str, n: usize) -> PathBuf {
     demo.export(&out, &["--since", &size]).ok();
     let (code, report) = demo.verify_export(&out);
     assert_eq!(code, 0, "the untouched export verifies: {report}");
-    out
+    names
+        .iter()
+        .map(|name| {
+            let copy = demo.path(name);
+            crate::support::copy_folder(&out, &copy);
+            copy
+        })
+        .collect()
 }
 
 #[test]
 fn stale_or_extra_current_verdicts() {
     let demo = Demo::new(7);
+    let [stale, extra, none, earlier] =
+        <[PathBuf; 4]>::try_from(two_step_exports(&demo, 7, &["stale", "extra", "none", "earlier"]))
+            .expect("four copies");
     // The first step's verdicts put back as the current ones, the manifest covering them.
-    let out = two_step_export(&demo, "stale", 0);
+    let out = stale;
     let first = files_of(&out, "verdicts_history").into_iter().next().expect("the first snapshot");
     std::fs::copy(out.join(&first), out.join("verdicts/current.parquet")).expect("copying");
     refresh_manifest_entry(&out, "verdicts/current.parquet");
     assert_bad(&demo, &out, Some("verdicts/current.parquet"), None, None, "the audit of the verified events");
 
     // A second verdicts file beside the current one: unlisted, then listed.
-    let out = two_step_export(&demo, "extra", 1);
+    let out = extra;
     let first = files_of(&out, "verdicts_history").into_iter().next().expect("the first snapshot");
     std::fs::copy(out.join(&first), out.join("verdicts/old.parquet")).expect("copying");
     assert_bad(&demo, &out, Some("verdicts/old.parquet"), None, None, "does not list");
@@ -299,7 +313,7 @@ fn stale_or_extra_current_verdicts() {
     assert_bad(&demo, &out, Some("verdicts/old.parquet"), None, None, "other than verdicts/current.parquet");
 
     // No current verdicts at all.
-    let out = two_step_export(&demo, "none", 2);
+    let out = none;
     std::fs::remove_file(out.join("verdicts/current.parquet")).expect("removing");
     edit_manifest(&out, |m| {
         m["files"].as_array_mut().expect("files").retain(|f| f["path"] != "verdicts/current.parquet");
@@ -307,7 +321,7 @@ fn stale_or_extra_current_verdicts() {
     assert_bad(&demo, &out, Some("manifest.json"), None, None, "no verdicts/current.parquet");
 
     // Current verdicts that claim an earlier step.
-    let out = two_step_export(&demo, "earlier", 3);
+    let out = earlier;
     let step1 = manifest(&out)["steps"][0]["size"].as_u64().expect("size");
     edit_manifest(&out, |m| {
         for f in m["files"].as_array_mut().expect("files") {
@@ -360,8 +374,10 @@ fn rewrite_registration(out: &Path, rel: &str, f: impl Fn(&StringArray) -> Optio
 #[test]
 fn verdicts_written_before_registration_verify_and_a_changed_registration_does_not() {
     let demo = Demo::new(7);
+    let [older, registered] =
+        <[PathBuf; 2]>::try_from(two_step_exports(&demo, 7, &["older", "registered"])).expect("two copies");
     // Every verdicts file of a two-step export as an older export wrote it: still verifies.
-    let out = two_step_export(&demo, "older", 0);
+    let out = older;
     let mut verdicts = files_of(&out, "verdicts_history");
     verdicts.extend(files_of(&out, "verdicts"));
     for rel in &verdicts {
@@ -372,7 +388,7 @@ fn verdicts_written_before_registration_verify_and_a_changed_registration_does_n
     assert!(read(&out.join("verdicts/current.parquet"))[0].schema().index_of("registration").is_err());
 
     // A claim said to be preregistered that was not.
-    let out = two_step_export(&demo, "registered", 1);
+    let out = registered;
     let flipped = |c: &StringArray| {
         Some(
             c.iter()

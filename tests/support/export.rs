@@ -54,11 +54,18 @@ pub fn assay<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Out {
 }
 
 /// The folder of the small demo of `seed`, built by the first test of this process that asks for
-/// it ([`super::built_once`]).
+/// it ([`super::built_once`]). What `assay demo` printed is kept beside it ([`Demo::printed`]).
 fn built_demo(seed: u64) -> PathBuf {
     super::built_once(&format!("demo-seed-{seed}"), |lab| {
-        assay(&["demo", "--dir", &s(lab), "--size", "small", "--seed", &seed.to_string()]).ok();
+        let out = assay(&["demo", "--dir", &s(lab), "--size", "small", "--seed", &seed.to_string()]).ok();
+        std::fs::write(printed_path(lab), out.stdout).expect("keeping what the demo printed");
     })
+}
+
+/// Where [`built_demo`] keeps what `assay demo` printed: beside the folder, so that copies of the
+/// folder hold only what the demo wrote.
+fn printed_path(lab: &Path) -> PathBuf {
+    lab.with_extension("stdout")
 }
 
 /// A small demo ledger (`assay demo --size small`) in a temporary folder; under
@@ -82,6 +89,12 @@ impl Demo {
         let key = std::fs::canonicalize(lab.join("keys/ledger.key")).expect("the copy's ledger key");
         let db = store::TestDb::from_sqlite_shared(&format!("demo-seed-{seed}"), &file, &key);
         Demo { db, dir }
+    }
+
+    /// What `assay demo --dir DIR --size small --seed SEED` printed when it built the demo this
+    /// is a copy of, for the demo's own tests (they check its summary against the ledger).
+    pub fn printed(seed: u64) -> String {
+        std::fs::read_to_string(printed_path(&built_demo(seed))).expect("what the demo printed")
     }
 
     /// What `--db` takes for the demo's ledger.
