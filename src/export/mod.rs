@@ -29,6 +29,7 @@ pub mod parquet_export;
 pub mod source;
 pub mod tlog_proof;
 pub mod typed;
+pub mod write_behind;
 
 use std::path::{Path, PathBuf};
 
