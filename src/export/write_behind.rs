@@ -107,3 +107,83 @@ fn write_all(mut files: Files, mut open: OpenPartition, jobs: Receiver<Job>) -> 
     }
     Ok(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Array, UInt64Array};
+    use arrow_schema::{DataType, Field, Schema, SchemaRef};
+
+    use super::*;
+    use crate::export::files::{properties, read_all};
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("seq", DataType::UInt64, false)]))
+    }
+
+    fn batch(seqs: std::ops::Range<u64>) -> RecordBatch {
+        let column = Arc::new(UInt64Array::from_iter_values(seqs));
+        RecordBatch::try_new(schema(), vec![column]).expect("a batch of the schema")
+    }
+
+    fn open_in(root: &Path) -> OpenPartition {
+        let root = root.to_owned();
+        Box::new(move |ty: &str| {
+            PartWriter::create(&root, format!("{ty}.parquet"), "t", schema(), properties(4, &[], &[]))
+        })
+    }
+
+    #[test]
+    fn batches_reach_their_files_in_order() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let files = Files { partitions: BTreeMap::new(), typed: Vec::new() };
+        let writes = WriteBehind::start(dir.path(), files, open_in(dir.path())).expect("the thread starts");
+        for (ty, seqs) in [("a", 0..3), ("b", 3..5), ("a", 5..11)] {
+            let (first, last) = (seqs.start, seqs.end - 1);
+            writes.write(Target::Partition(ty.into()), batch(seqs), (first, last)).expect("queued");
+        }
+        let files = writes.finish().expect("every batch written");
+        assert_eq!(files.partitions.keys().collect::<Vec<_>>(), ["a", "b"]);
+        let mut read = Vec::new();
+        for (ty, writer) in files.partitions {
+            let entry = writer.finish(11).expect("closed").publish().expect("in place");
+            assert_eq!(
+                (entry.first_seq, entry.last_seq),
+                if ty == "a" { (Some(0), Some(10)) } else { (Some(3), Some(4)) }
+            );
+            let (batches, rows) = read_all(&dir.path().join(&entry.path)).expect("readable");
+            let seqs: Vec<u64> = batches
+                .iter()
+                .flat_map(|b| {
+                    let c = b.column(0).as_any().downcast_ref::<UInt64Array>().expect("u64 column");
+                    (0..c.len()).map(|i| c.value(i)).collect::<Vec<_>>()
+                })
+                .collect();
+            read.push((ty, rows, seqs));
+        }
+        assert_eq!(
+            read,
+            [("a".to_owned(), 9, vec![0, 1, 2, 5, 6, 7, 8, 9, 10]), ("b".to_owned(), 2, vec![3, 4])]
+        );
+    }
+
+    #[test]
+    fn the_first_failing_write_is_the_error_and_stops_the_queue() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let files = Files { partitions: BTreeMap::new(), typed: Vec::new() };
+        let open: OpenPartition = Box::new(|ty: &str| Err(ExportError::Ledger(format!("no file for {ty}"))));
+        let writes = WriteBehind::start(dir.path(), files, open).expect("the thread starts");
+        // The first write fails on the thread; once it has stopped, a write is refused (within
+        // the queue's length and the one taken, every later write has waited for it).
+        let refused = (0..BATCHES_QUEUED as u64 + 3)
+            .map(|i| writes.write(Target::Partition(format!("t{i}")), batch(i..i + 1), (i, i)))
+            .find(Result::is_err);
+        assert_eq!(refused, Some(Err(Stopped)));
+        match writes.finish() {
+            Err(ExportError::Ledger(m)) => assert_eq!(m, "no file for t0"),
+            Err(e) => panic!("another error: {e}"),
+            Ok(_) => panic!("the failed write was not reported"),
+        }
+    }
+}
