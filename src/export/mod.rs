@@ -18,6 +18,7 @@
 pub mod bundle;
 pub mod bundle_check;
 pub mod check;
+pub mod check_ahead;
 pub mod columns;
 pub mod events;
 pub mod evidence_check;

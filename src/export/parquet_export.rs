@@ -19,11 +19,12 @@ use assay_events::{EventType, Hash32};
 use assay_projections::Projections;
 use rayon::prelude::*;
 
+use super::check_ahead::{CheckedPage, check_ahead};
 use super::columns::{BatchBuilder, Row};
-use super::events::{self, Prepared, RecordHashError};
+use super::events::{self, Prepared};
 use super::files::{Finished, PartWriter, ROW_GROUP_ROWS, properties};
 use super::manifest::{FORMAT, FileEntry, Manifest, Step};
-use super::source::{Decoded, LedgerSource, decode, replay, scan};
+use super::source::{LedgerSource, replay, scan};
 use super::typed::{CURRENT_VERDICTS, EVENT_TABLES, VERDICTS, VERDICTS_HISTORY, table_of, verdicts_batch};
 use super::write_behind::{Files, OpenPartition, Stopped, Target, WriteBehind};
 use super::{ExportError, PAGE_RECORDS};
@@ -55,9 +56,6 @@ pub struct ExportSummary {
     /// The manifest written, if any.
     pub manifest: Option<PathBuf>,
 }
-
-/// A record's leaf (or why it is bad) and, when typed tables are written, its parse.
-type Checked = (Result<Prepared, RecordHashError>, Option<Result<Decoded, ExportError>>);
 
 /// Rows buffered per typed table before they are handed to the Parquet writer.
 const TYPED_BATCH_ROWS: usize = 8192;
@@ -111,7 +109,7 @@ pub async fn export_parquet<S: LedgerSource>(
     if options.typed && from > 0 {
         run.projections = replay(src, from).await?;
     }
-    let mut pages = scan(src, from, size, PAGE_RECORDS);
+    let mut pages = check_ahead(scan(src, from, size, PAGE_RECORDS), options.typed);
     let read = async {
         while let Some(page) = pages.recv().await {
             run.page(page?)?;
@@ -227,10 +225,9 @@ impl<'a> Run<'a> {
         })
     }
 
-    fn page(&mut self, mut page: Vec<StoredRecord>) -> Result<(), ExportError> {
+    fn page(&mut self, page: CheckedPage) -> Result<(), ExportError> {
         let want_records = self.options.typed;
-        let checked: Vec<Checked> =
-            page.par_iter().map(|s| (events::prepare(s), want_records.then(|| decode(s)))).collect();
+        let CheckedPage { records: mut page, checked } = page;
         let mut prepared = Vec::with_capacity(page.len());
         let mut decoded = Vec::with_capacity(if want_records { page.len() } else { 0 });
         // Rows of this page per partition, in seq order.
