@@ -26,15 +26,38 @@ pub struct CheckedPage {
 /// one the ordered stage holds, three pages (and their parses) are in memory past the reader's.
 const PAGES_CHECKED_AHEAD: usize = 1;
 
+/// The checked pages, in order, from [`check_ahead`].
+pub struct CheckAhead {
+    rx: mpsc::Receiver<Result<CheckedPage, ExportError>>,
+    /// Taken once the stream has ended, to pass on a panic of the checking thread.
+    thread: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl CheckAhead {
+    /// The next checked page; `None` once every page was handed out. A panic of the checking
+    /// thread is raised here, where the stream ends, rather than read as a short stream.
+    pub async fn recv(&mut self) -> Option<Result<CheckedPage, ExportError>> {
+        let page = self.rx.recv().await;
+        if page.is_none()
+            && let Some(thread) = self.thread.take()
+            && let Err(e) = thread.await
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        page
+    }
+}
+
 /// The pages of `pages`, each with its results (`decode_records`: parse them too). A read
 /// error is passed on in its place and ends the stream; dropping the receiver stops the
 /// thread at its next page.
 pub fn check_ahead(
     mut pages: mpsc::Receiver<Result<Vec<StoredRecord>, ExportError>>,
     decode_records: bool,
-) -> mpsc::Receiver<Result<CheckedPage, ExportError>> {
+) -> CheckAhead {
     let (tx, rx) = mpsc::channel(PAGES_CHECKED_AHEAD);
-    tokio::task::spawn_blocking(move || {
+    let thread = tokio::task::spawn_blocking(move || {
         while let Some(page) = pages.blocking_recv() {
             let checked = page.map(|records| {
                 let checked = records
@@ -49,5 +72,5 @@ pub fn check_ahead(
             }
         }
     });
-    rx
+    CheckAhead { rx, thread: Some(thread) }
 }
