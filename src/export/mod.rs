@@ -18,6 +18,7 @@
 pub mod bundle;
 pub mod bundle_check;
 pub mod check;
+pub mod check_ahead;
 pub mod columns;
 pub mod events;
 pub mod evidence_check;
@@ -29,6 +30,7 @@ pub mod parquet_export;
 pub mod source;
 pub mod tlog_proof;
 pub mod typed;
+pub mod write_behind;
 
 use std::path::{Path, PathBuf};
 

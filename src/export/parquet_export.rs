@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use arrow_array::RecordBatch;
 use assay_events::b64;
 use assay_events::checkpoint::Checkpoint;
 use assay_events::cloudevent::CloudEvent;
@@ -18,12 +19,14 @@ use assay_events::{EventType, Hash32};
 use assay_projections::Projections;
 use rayon::prelude::*;
 
+use super::check_ahead::{CheckedPage, check_ahead};
 use super::columns::{BatchBuilder, Row};
-use super::events::{self, Prepared, RecordHashError};
+use super::events::{self, Prepared};
 use super::files::{Finished, PartWriter, ROW_GROUP_ROWS, properties};
 use super::manifest::{FORMAT, FileEntry, Manifest, Step};
-use super::source::{Decoded, LedgerSource, decode, replay, scan};
+use super::source::{LedgerSource, replay, scan};
 use super::typed::{CURRENT_VERDICTS, EVENT_TABLES, VERDICTS, VERDICTS_HISTORY, table_of, verdicts_batch};
+use super::write_behind::{Files, OpenPartition, Stopped, Target, WriteBehind};
 use super::{ExportError, PAGE_RECORDS};
 use crate::store::StoredRecord;
 
@@ -53,9 +56,6 @@ pub struct ExportSummary {
     /// The manifest written, if any.
     pub manifest: Option<PathBuf>,
 }
-
-/// A record's leaf (or why it is bad) and, when typed tables are written, its parse.
-type Checked = (Result<Prepared, RecordHashError>, Option<Result<Decoded, ExportError>>);
 
 /// Rows buffered per typed table before they are handed to the Parquet writer.
 const TYPED_BATCH_ROWS: usize = 8192;
@@ -109,12 +109,16 @@ pub async fn export_parquet<S: LedgerSource>(
     if options.typed && from > 0 {
         run.projections = replay(src, from).await?;
     }
-    let mut pages = scan(src, from, size, PAGE_RECORDS);
-    while let Some(page) = pages.recv().await {
-        run.page(page?)?;
-        progress(run.frontier.size() - from, size - from);
+    let mut pages = check_ahead(scan(src, from, size, PAGE_RECORDS), options.typed);
+    let read = async {
+        while let Some(page) = pages.recv().await {
+            run.page(page?)?;
+            progress(run.frontier.size() - from, size - from);
+        }
+        Ok(())
     }
-    let (manifest, files) = run.finish(&cp_row.note, previous)?;
+    .await;
+    let (manifest, files) = run.finish(read, &cp_row.note, previous)?;
     manifest.write(out)?;
     Ok(ExportSummary { from, size, files, manifest: Some(out.join(manifest.versioned_name())) })
 }
@@ -124,11 +128,26 @@ fn safe_type(ty: &str) -> bool {
     !ty.is_empty() && ty.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
+/// A batch and the first and last seq its rows hold.
+type Rows = (RecordBatch, (u64, u64));
+
+/// A typed table's rows not yet handed to its writer.
 struct Typed {
     builder: BatchBuilder<'static>,
-    writer: PartWriter,
     first: Option<u64>,
     last: u64,
+}
+
+impl Typed {
+    /// The rows buffered, as a batch, with the seqs they hold (None when there are none).
+    fn take(&mut self) -> Result<Option<Rows>, ExportError> {
+        if self.builder.rows() == 0 {
+            return Ok(None);
+        }
+        let batch = self.builder.finish()?;
+        let first = self.first.take().unwrap_or(self.last);
+        Ok(Some((batch, (first, self.last))))
+    }
 }
 
 /// One export run in progress.
@@ -139,7 +158,8 @@ struct Run<'a> {
     size: u64,
     suffix: String,
     schema: arrow_schema::SchemaRef,
-    partitions: BTreeMap<String, PartWriter>,
+    /// The `events` partitions and typed tables, written on a thread of their own.
+    writes: WriteBehind,
     typed: Vec<Typed>,
     frontier: Frontier,
     last_hash: Hash32,
@@ -176,22 +196,26 @@ impl<'a> Run<'a> {
             None => (Frontier::new(), Hash32::ZERO, None, None),
         };
         let mut typed = Vec::new();
+        let mut files = Files { partitions: BTreeMap::new(), typed: Vec::new() };
         if options.typed {
             for t in EVENT_TABLES {
                 let props = properties(options.row_group_rows, &[], &[]);
                 let writer =
                     PartWriter::create(out, format!("{}/{suffix}", t.name), t.name, t.schema(), props)?;
-                typed.push(Typed { builder: t.builder(TYPED_BATCH_ROWS), writer, first: None, last: 0 });
+                files.typed.push(writer);
+                typed.push(Typed { builder: t.builder(TYPED_BATCH_ROWS), first: None, last: 0 });
             }
         }
+        let schema = events::schema();
+        let writes = WriteBehind::start(out, files, open_partition(out, &suffix, &schema, options))?;
         Ok(Run {
             out,
             options,
             from,
             size,
             suffix,
-            schema: events::schema(),
-            partitions: BTreeMap::new(),
+            schema,
+            writes,
             typed,
             frontier,
             last_hash,
@@ -201,10 +225,9 @@ impl<'a> Run<'a> {
         })
     }
 
-    fn page(&mut self, mut page: Vec<StoredRecord>) -> Result<(), ExportError> {
+    fn page(&mut self, page: CheckedPage) -> Result<(), ExportError> {
         let want_records = self.options.typed;
-        let checked: Vec<Checked> =
-            page.par_iter().map(|s| (events::prepare(s), want_records.then(|| decode(s)))).collect();
+        let CheckedPage { records: mut page, checked } = page;
         let mut prepared = Vec::with_capacity(page.len());
         let mut decoded = Vec::with_capacity(if want_records { page.len() } else { 0 });
         // Rows of this page per partition, in seq order.
@@ -241,7 +264,7 @@ impl<'a> Run<'a> {
                 rows.iter().map(|&i| (&page[i], &prepared[i])).collect();
             let batch = events::batch(&self.schema, &rows)?;
             let (first, last) = (rows[0].0.seq, rows[rows.len() - 1].0.seq);
-            self.partition(ty)?.write(&batch, Some((first, last)))?;
+            self.writes.write(Target::Partition(ty.to_owned()), batch, (first, last)).map_err(stopped)?;
         }
         if want_records {
             // Parsed records, dropped together on every core once folded (freeing their `data`
@@ -261,8 +284,10 @@ impl<'a> Run<'a> {
                     });
                     typed.first.get_or_insert(record.seq);
                     typed.last = record.seq;
-                    if typed.builder.rows() >= TYPED_BATCH_ROWS {
-                        flush_typed(typed)?;
+                    if typed.builder.rows() >= TYPED_BATCH_ROWS
+                        && let Some((batch, seqs)) = typed.take()?
+                    {
+                        self.writes.write(Target::Typed(t), batch, seqs).map_err(stopped)?;
                     }
                 }
                 self.projections.apply(&record);
@@ -289,28 +314,18 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// The writer of the `type=<ty>` partition, created on first use.
-    fn partition(&mut self, ty: &str) -> Result<&mut PartWriter, ExportError> {
-        if !self.partitions.contains_key(ty) {
-            if !safe_type(ty) {
-                return Err(ExportError::Ledger(format!("type {ty:?} is not a plain name")));
-            }
-            let rel = format!("events/type={ty}/{}", self.suffix);
-            let props =
-                properties(self.options.row_group_rows, events::UNIQUE_COLUMNS, events::OPAQUE_COLUMNS);
-            let writer = PartWriter::create(self.out, rel, "events", self.schema.clone(), props)?;
-            self.partitions.insert(ty.to_owned(), writer);
-        }
-        self.partitions.get_mut(ty).ok_or_else(|| ExportError::Invalid(format!("no partition {ty}")))
-    }
-
-    /// Checks the end state against the checkpoint, closes every file, renames them into place
-    /// and builds the manifest.
+    /// Once reading has stopped (`read`: how): the writes queued so far, whose errors come
+    /// first (they concern earlier pages), then how reading ended, then the end state checked
+    /// against the checkpoint; closes every file, renames them into place and builds the
+    /// manifest.
     fn finish(
         mut self,
+        read: Result<(), ExportError>,
         note: &str,
         previous: Option<Manifest>,
     ) -> Result<(Manifest, Vec<FileEntry>), ExportError> {
+        let files = self.writes.finish()?;
+        read?;
         if self.frontier.size() != self.size {
             return Err(ExportError::Ledger(format!(
                 "read {} records, the checkpoint covers {}",
@@ -330,12 +345,14 @@ impl<'a> Run<'a> {
             )));
         }
         let mut finished: Vec<Finished> = Vec::new();
-        for (_, p) in std::mem::take(&mut self.partitions) {
+        for (_, p) in files.partitions {
             finished.push(p.finish(self.size)?);
         }
-        for mut t in std::mem::take(&mut self.typed) {
-            flush_typed(&mut t)?;
-            finished.push(t.writer.finish(self.size)?);
+        for (t, mut writer) in self.typed.iter_mut().zip(files.typed) {
+            if let Some((batch, seqs)) = t.take()? {
+                writer.write(&batch, Some(seqs))?;
+            }
+            finished.push(writer.finish(self.size)?);
         }
         let typed = self.options.typed;
         if typed {
@@ -392,11 +409,27 @@ impl<'a> Run<'a> {
     }
 }
 
-fn flush_typed(t: &mut Typed) -> Result<(), ExportError> {
-    if t.builder.rows() == 0 {
-        return Ok(());
-    }
-    let batch = t.builder.finish()?;
-    let first = t.first.take().unwrap_or(t.last);
-    t.writer.write(&batch, Some((first, t.last)))
+/// The writer has stopped: its own error is the export's (`Run::finish` returns it), not this
+/// placeholder.
+fn stopped(e: Stopped) -> ExportError {
+    ExportError::Invalid(e.to_string())
+}
+
+/// Opens the writer of the `type=<ty>` partition (on its first batch, on the writer's thread).
+fn open_partition(
+    out: &Path,
+    suffix: &str,
+    schema: &arrow_schema::SchemaRef,
+    options: &ExportOptions,
+) -> OpenPartition {
+    let (out, suffix, schema, group_rows) =
+        (out.to_owned(), suffix.to_owned(), schema.clone(), options.row_group_rows);
+    Box::new(move |ty: &str| {
+        if !safe_type(ty) {
+            return Err(ExportError::Ledger(format!("type {ty:?} is not a plain name")));
+        }
+        let rel = format!("events/type={ty}/{suffix}");
+        let props = properties(group_rows, events::UNIQUE_COLUMNS, events::OPAQUE_COLUMNS);
+        PartWriter::create(&out, rel, "events", schema.clone(), props)
+    })
 }
