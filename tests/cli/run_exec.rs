@@ -56,7 +56,7 @@ fn a_successful_run_records_metrics_evidence_and_quiet() {
         echo hello > ev/logs/out.txt
         for i in 0 1 2; do
           echo "{\"name\":\"train/loss\",\"step\":$i,\"value\":1.5,\"unit\":\"nats\"}" >> m.jsonl
-          sleep 0.1
+          sleep 0.25
         done
         echo 'not json' >> m.jsonl
         printf '{"name":"val/acc","step":2,"value":0.75}' >> m.jsonl
@@ -127,7 +127,10 @@ fn a_successful_run_records_metrics_evidence_and_quiet() {
     assert!(quiesced["cpu_pct_max"].as_f64().is_some_and(|c| c <= 5.0), "{quiesced}");
     assert!(quiesced["gpu_util_max"].is_null());
     let heartbeats: Vec<&Value> = events.iter().filter(|e| e["type"] == "run.heartbeat").collect();
-    assert!(!heartbeats.is_empty(), "a 300 ms run has heartbeats every 100 ms: {events:#?}");
+    assert!(
+        !heartbeats.is_empty(),
+        "a 750 ms run (sampled every 100 ms, so several chances under load) has heartbeats: {events:#?}"
+    );
     for h in &heartbeats {
         assert!(h["data"]["rss_bytes"].as_u64().is_some_and(|r| r > 0), "{h}");
         assert!(h["data"]["processes"].as_u64().is_some_and(|p| p >= 1), "{h}");
