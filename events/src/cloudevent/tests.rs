@@ -396,3 +396,157 @@ fn one_pass_decides_as_the_two_passes_in_the_corners() {
     let plain = format!(r#"{{{attrs},"id":"x","ext":[1,{{"b":2}}],"data":{{"a":[1.5,-0,1e308,"\u0061"]}}}}"#);
     assert!(CloudEvent::parse_strict(plain.as_bytes()).is_some(), "parsed once");
 }
+
+/// What `parse_lazy` keeps as text: `data` of the types it is asked to, when `type` comes first.
+fn keep_xid(ty: &str) -> bool {
+    ty == "gpu.xid"
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// `parse_lazy` answers as `parse` does: the same event, written as the same JSON (its
+    /// `data` built from the text), or the same error.
+    #[test]
+    fn the_lazy_parse_answers_as_parse(members in members(), damage in damage(), keep_all in any::<bool>()) {
+        let text = payload(&members, &damage);
+        let keep = |ty: &str| keep_all || keep_xid(ty);
+        let lazy = CloudEvent::parse_lazy(text.as_bytes(), &keep);
+        let eager = CloudEvent::parse(text.as_bytes());
+        if let (Ok(lazy), Ok(eager)) = (&lazy, &eager) {
+            prop_assert_eq!(serde_json::to_string(lazy).unwrap(), serde_json::to_string(eager).unwrap(), "{}", text);
+        }
+        prop_assert_eq!(&lazy, &eager, "{}", text);
+    }
+}
+
+/// The generated payloads reach the lazy path: accepted with `data` kept as text, and refused
+/// by it and then decided by `parse` (a generator that never kept text would prove nothing).
+#[test]
+fn the_payloads_reach_the_lazy_path() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut runner =
+        TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &[9; 32]));
+    let (mut kept, mut tree) = (0, 0);
+    for _ in 0..2000 {
+        let (members, damage) = (members(), damage()).new_tree(&mut runner).unwrap().current();
+        if let Ok(event) = CloudEvent::parse_lazy(payload(&members, &damage).as_bytes(), &|_| true) {
+            if event.data.is_unparsed() { kept += 1 } else { tree += 1 }
+        }
+    }
+    assert!(kept >= 80 && tree >= 80, "kept as text {kept}, built as a tree {tree} (of 2000)");
+}
+
+/// Data the check must hand back to `parse`, and data at the edges it keeps.
+#[test]
+fn the_lazy_parse_in_the_corners() {
+    let attrs = r#""specversion":"1.0","id":"x","source":"s","time":"2025-03-04T05:06:07Z","type":"gpu.xid""#;
+    let deep = |depth: usize| format!("{}1{}", r#"{"a":["#.repeat(depth), "]}".repeat(depth));
+    let cases = [
+        // Kept: every kind of JSON value, with escapes, spaces, big and negative numbers.
+        (r#"{"b":[1,-0,1e308,18446744073709551616,"\u0061\n"],"a":{"c":null}}"#.to_owned(), true),
+        (r#" [ 1 , true ] "#.to_owned(), true),
+        (r#""text""#.to_owned(), true),
+        ("null".to_owned(), true),
+        (r#"{"run":"r","run":"s"}"#.to_owned(), true),
+        // At the depth a payload allows (126 containers in `data`), and past it.
+        (deep(63), true),
+        (format!("{}{}", "[".repeat(126), "]".repeat(126)), true),
+        (format!("{}{}", "[".repeat(127), "]".repeat(127)), false),
+        (deep(64), false),
+        // What a `Value` parse refuses though it is well-formed text.
+        ("1e400".to_owned(), false),
+        (r#"{"a":[-1e400]}"#.to_owned(), false),
+        (r#""\ud800""#.to_owned(), false),
+        (r#"{"\udc00":1}"#.to_owned(), false),
+        // serde_json's raw-value token, which a `Value` parse reads as JSON text.
+        (format!(r#"{{"{RAW_VALUE}":"[1,2]"}}"#), false),
+        (format!(r#"{{"{RAW_VALUE}":"[1,"}}"#), false),
+        (format!(r#"{{"a":{{"{RAW_VALUE}":"{{}}"}}}}"#), false),
+    ];
+    for (data, kept) in &cases {
+        let text = format!(r#"{{{attrs},"data":{data}}}"#);
+        let lazy = CloudEvent::parse_lazy(text.as_bytes(), &keep_xid);
+        // Before the comparison, which builds the tree.
+        assert_eq!(lazy.as_ref().is_ok_and(|event| event.data.is_unparsed()), *kept, "{text}");
+        assert_eq!(lazy, CloudEvent::parse(text.as_bytes()), "{text}");
+    }
+    // `data` before `type` (keys sorted): decided once `type` is read; at the depth edge too.
+    let before = |ty: &str, data: &str| {
+        format!(
+            r#"{{"data":{data},"id":"x","source":"s","specversion":"1.0","time":"2025-03-04T05:06:07Z","type":"{ty}"}}"#
+        )
+    };
+    for (ty, data, kept) in [
+        ("gpu.xid", r#"{"a":1}"#.to_owned(), true),
+        ("run.queued", r#"{"a":1}"#.to_owned(), false),
+        ("gpu.xid", "1e400".to_owned(), false),
+        ("run.queued", "1e400".to_owned(), false),
+        ("run.queued", format!("{}{}", "[".repeat(126), "]".repeat(126)), false),
+        ("run.queued", format!("{}{}", "[".repeat(127), "]".repeat(127)), false),
+        ("gpu.xid", format!("{}{}", "[".repeat(127), "]".repeat(127)), false),
+    ] {
+        let text = before(ty, &data);
+        let lazy = CloudEvent::parse_lazy(text.as_bytes(), &keep_xid);
+        assert_eq!(lazy.as_ref().is_ok_and(|event| event.data.is_unparsed()), kept, "{text}");
+        assert_eq!(lazy, CloudEvent::parse(text.as_bytes()), "{text}");
+    }
+    // `data` twice: each must parse, and the last is kept (the proptest found the first case).
+    for (first, second) in [("[1e400]", "null"), ("{\"a\":1}", "[2]"), ("null", "1e400")] {
+        for text in [
+            format!(r#"{{"data":{first},"data":{second},{attrs}}}"#),
+            format!(r#"{{{attrs},"data":{first},"data":{second}}}"#),
+        ] {
+            assert_eq!(
+                CloudEvent::parse_lazy(text.as_bytes(), &keep_xid),
+                CloudEvent::parse(text.as_bytes()),
+                "{text}"
+            );
+        }
+    }
+    // Another type: a tree, as `parse` builds it.
+    let other =
+        format!(r#"{{{}"run.queued","data":{{"a":1}}}}"#, &attrs[..attrs.len() - "\"gpu.xid\"".len()]);
+    assert!(!CloudEvent::parse_lazy(other.as_bytes(), &keep_xid).unwrap().data.is_unparsed());
+    // Once read, the tree is built once and the text answers no more.
+    let event =
+        CloudEvent::parse_lazy(format!(r#"{{{attrs},"data":{{"a":1}}}}"#).as_bytes(), &keep_xid).unwrap();
+    assert!(event.data.is_unparsed());
+    assert_eq!(event.data["a"], 1);
+    assert!(!event.data.is_unparsed());
+}
+
+/// A struct read of `data` takes objects only, from the text and from the tree alike, and says
+/// `None` where the struct does not fit (the caller then reads the tree). It may be stricter
+/// than the tree, never looser: a key held twice fails it from the text.
+#[test]
+fn a_struct_read_of_data_takes_objects_only() {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Ab<'a> {
+        #[serde(borrow)]
+        a: std::borrow::Cow<'a, str>,
+        b: u64,
+    }
+    let attrs = r#""specversion":"1.0","id":"x","source":"s","time":"2025-03-04T05:06:07Z","type":"gpu.xid""#;
+    let owned = |ab: Option<Ab<'_>>| ab.map(|ab| (ab.a.into_owned(), ab.b));
+    let read = |data: &str| {
+        let text = format!(r#"{{{attrs},"data":{data}}}"#);
+        let lazy = CloudEvent::parse_lazy(text.as_bytes(), &keep_xid).unwrap();
+        let eager = CloudEvent::parse(text.as_bytes()).unwrap();
+        assert!(lazy.data.is_unparsed(), "{text}");
+        let from_text = owned(lazy.data.view_object::<Ab>());
+        assert!(lazy.data.is_unparsed(), "a struct read builds no tree: {text}");
+        (from_text, owned(eager.data.view_object::<Ab>()))
+    };
+    let r1 = Some(("r1".to_owned(), 2));
+    assert_eq!(read(r#"{"b":2,"x":[1],"a":"r\u0031"}"#), (r1.clone(), r1));
+    // Not an object; a field missing or of another type: not read, from either.
+    for data in
+        [r#"["r",2]"#, r#"{"a":"r"}"#, r#"{"a":"r","b":-2}"#, r#"{"a":"r","b":2.0}"#, r#"{"a":1,"b":2}"#]
+    {
+        assert_eq!(read(data), (None, None), "{data}");
+    }
+    // A key twice: the tree holds the last; the text is not read, so the caller reads the tree.
+    assert_eq!(read(r#"{"a":"r","b":2,"b":3}"#), (None, Some(("r".to_owned(), 3))));
+}
