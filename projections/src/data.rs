@@ -12,7 +12,8 @@ use serde_json::Value;
 /// high-volume types belong here; a type listed whose reader still builds the tree pays for a
 /// check of the text beside the tree (a test folds each listed type and checks that no tree
 /// was built).
-pub const DATA_READ_TYPED: &[EventType] = &[EventType::MetricRecorded];
+pub const DATA_READ_TYPED: &[EventType] =
+    &[EventType::MetricRecorded, EventType::GpuTelemetry, EventType::RunHeartbeat];
 
 /// Whether `ty` is one of [`DATA_READ_TYPED`].
 pub fn keeps_data_text(ty: &str) -> bool {
