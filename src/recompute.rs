@@ -192,11 +192,9 @@ async fn kept_files(from: Evidence<'_>, runs: &BTreeSet<String>) -> Result<Vec<K
                     Some(last) if page.len() == PAGE_RECORDS as usize => Some(last.seq + 1),
                     _ => None,
                 };
-                page.iter().map(|stored| Ok(stored.to_record()?.event.data.into_value())).collect::<Result<
-                    _,
-                    StoreError,
-                >>(
-                )?
+                page.iter()
+                    .map(|stored| Ok(stored.to_record()?.event.data))
+                    .collect::<Result<_, StoreError>>()?
             }
             Evidence::Server(client) => {
                 let page = client.events(from_seq, PAGE_RECORDS, Some(ty), None).await?;
@@ -206,7 +204,7 @@ async fn kept_files(from: Evidence<'_>, runs: &BTreeSet<String>) -> Result<Vec<K
                     .map(|r| {
                         let event = assay_events::cloudevent::CloudEvent::parse(r.event.get().as_bytes())
                             .map_err(|e| RecomputeError::Unreadable { seq: r.seq, problem: e.to_string() })?;
-                        Ok(event.data.into_value())
+                        Ok(event.data)
                     })
                     .collect::<Result<_, RecomputeError>>()?
             }

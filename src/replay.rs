@@ -235,11 +235,8 @@ fn record_of(
 ) -> Result<Record, StoreError> {
     let signatures = assay_events::dsse::signatures_from_json(signatures_json)
         .map_err(|e| StoreError::Corrupt(format!("seq {seq}: {e}")))?;
-    // The types the projections read as structs keep their `data` as text: a fold builds no
-    // tree for them.
-    let event =
-        assay_events::cloudevent::CloudEvent::parse_lazy(&payload, &assay_projections::keeps_data_text)
-            .map_err(|e| StoreError::Corrupt(format!("seq {seq}: {e}")))?;
+    let event = assay_events::cloudevent::CloudEvent::parse(&payload)
+        .map_err(|e| StoreError::Corrupt(format!("seq {seq}: {e}")))?;
     Ok(Record {
         seq,
         received_at_ns,

@@ -3,7 +3,6 @@
 use chrono::Datelike;
 use serde::Deserialize as _;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::Hash32;
 use crate::schemas::EventType;
@@ -30,14 +29,9 @@ pub struct CloudEvent {
     /// signed before producers wrote it have none, and it cannot be added to a signed payload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataschema: Option<String>,
-    /// The `data` member (null when absent); a `Value` to readers ([`Data`] dereferences to
-    /// one), kept as text until first read where [`CloudEvent::parse_lazy`] was asked to.
     #[serde(default)]
-    pub data: Data,
+    pub data: serde_json::Value,
 }
-
-mod data;
-pub use data::Data;
 
 /// The only `specversion` accepted.
 pub const SPEC_VERSION: &str = "1.0";
@@ -77,29 +71,6 @@ impl CloudEvent {
         CloudEvent::from_attributes(fields)
     }
 
-    /// [`CloudEvent::parse`], the same answer and the same errors, for a reader that folds many
-    /// records: the `data` of an event whose `type` `keep_text` names is checked to be what a
-    /// `Value` parse accepts and kept as text, not built into a tree ([`Data`]). Anything this parse does not accept is parsed
-    /// again by [`CloudEvent::parse`], for its answer and its error.
-    pub fn parse_lazy(
-        payload: &[u8],
-        keep_text: &dyn Fn(&str) -> bool,
-    ) -> Result<CloudEvent, CloudEventError> {
-        let mut de = serde_json::Deserializer::from_slice(payload);
-        let lazy = serde::de::DeserializeSeed::deserialize(LazyAttributes { keep_text }, &mut de).and_then(
-            |fields| {
-                de.end()?;
-                Ok(fields)
-            },
-        );
-        match lazy.ok().map(CloudEvent::from_attributes) {
-            Some(Ok(event)) => Ok(event),
-            // The attribute rules' errors are the same either way; the parse's, if any, are
-            // `parse`'s.
-            Some(Err(_)) | None => CloudEvent::parse(payload),
-        }
-    }
-
     /// The attribute rules of [`CloudEvent::parse`], on the members it read.
     fn from_attributes(fields: Attributes) -> Result<CloudEvent, CloudEventError> {
         let specversion = required(fields.specversion, "specversion")?;
@@ -120,7 +91,7 @@ impl CloudEvent {
             return Err(invalid("datacontenttype", format!("must be {DATA_CONTENT_TYPE:?}, got {ct:?}")));
         }
         let dataschema = optional(fields.dataschema, "dataschema")?;
-        let data = fields.data.unwrap_or_default();
+        let data = fields.data.unwrap_or(Value::Null);
 
         Ok(CloudEvent { specversion, id, source, ty, subject, time, datacontenttype, dataschema, data })
     }
@@ -267,7 +238,7 @@ struct Attributes {
     time: Option<Value>,
     datacontenttype: Option<Value>,
     dataschema: Option<Value>,
-    data: Option<Data>,
+    data: Option<Value>,
 }
 
 impl<'de> serde::Deserialize<'de> for Attributes {
@@ -281,10 +252,6 @@ impl<'de> serde::Deserialize<'de> for Attributes {
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
                 let mut a = Attributes::default();
                 while let Some(name) = map.next_key::<Name>()? {
-                    if let Name::Data = name {
-                        a.data = Some(Data::from(map.next_value::<Value>()?));
-                        continue;
-                    }
                     let Some(slot) = a.slot(name) else {
                         map.next_value::<Value>()?;
                         continue;
@@ -298,82 +265,8 @@ impl<'de> serde::Deserialize<'de> for Attributes {
     }
 }
 
-/// [`Attributes`] read by [`CloudEvent::parse_lazy`]: `data` kept as checked text where the
-/// `type` read before it is one `keep_text` names. It fails wherever it cannot give what
-/// [`Attributes`] gives (its caller then parses with [`Attributes`]).
-struct LazyAttributes<'k> {
-    keep_text: &'k dyn Fn(&str) -> bool,
-}
-
-impl LazyAttributes<'_> {
-    /// Whether the `data` of the event read so far is to be kept as text.
-    fn keeps(&self, a: &Attributes) -> bool {
-        matches!(&a.ty, Some(Value::String(ty)) if (self.keep_text)(ty))
-    }
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for LazyAttributes<'_> {
-    type Value = Attributes;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Attributes, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for LazyAttributes<'_> {
-    type Value = Attributes;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
-        use serde::de::Error as _;
-        let mut a = Attributes::default();
-        // `data` met before any `type` (a producer that sorts its keys writes it first): its
-        // text, decided on once the whole object is read.
-        let mut pending: Option<&'de RawValue> = None;
-        while let Some(name) = map.next_key::<Name>()? {
-            if let Name::Data = name {
-                // A `data` held twice: every one must be what a `Value` parse accepts, and the
-                // one kept is the last; left to `parse`.
-                if a.data.is_some() || pending.is_some() {
-                    return Err(A::Error::custom("data left to `parse`"));
-                }
-                (a.data, pending) = match &a.ty {
-                    None => (None, Some(map.next_value()?)),
-                    Some(_) if self.keeps(&a) => (Some(checked(map.next_value()?)?), None),
-                    Some(_) => (Some(Data::from(map.next_value::<Value>()?)), None),
-                };
-                continue;
-            }
-            let Some(slot) = a.slot(name) else {
-                map.next_value::<Value>()?;
-                continue;
-            };
-            *slot = Some(map.next_value()?);
-        }
-        if let Some(text) = pending {
-            a.data = Some(if self.keeps(&a) {
-                checked(text)?
-            } else {
-                // Parsed on its own, so one level less deep than inside the payload: a
-                // `data` deeper than the payload allows is left to `parse`.
-                let value: Value = serde_json::from_str(text.get()).map_err(A::Error::custom)?;
-                if data::depth(&value) > data::DATA_DEPTH_MAX {
-                    return Err(A::Error::custom("data left to `parse`"));
-                }
-                Data::from(value)
-            });
-        }
-        return Ok(a);
-
-        fn checked<E: serde::de::Error>(text: &RawValue) -> Result<Data, E> {
-            Data::checked_text(text).ok_or_else(|| E::custom("data left to `parse`"))
-        }
-    }
-}
-
 impl Attributes {
-    /// Where the value of the member `name` goes; `None` for a member not read, and for
-    /// `data`, which each reader parses its own way.
+    /// Where the value of the member `name` goes; `None` for a member not read.
     fn slot(&mut self, name: Name) -> Option<&mut Option<Value>> {
         Some(match name {
             Name::SpecVersion => &mut self.specversion,
@@ -384,7 +277,8 @@ impl Attributes {
             Name::Time => &mut self.time,
             Name::DataContentType => &mut self.datacontenttype,
             Name::DataSchema => &mut self.dataschema,
-            Name::Data | Name::Other => return None,
+            Name::Data => &mut self.data,
+            Name::Other => return None,
         })
     }
 }
@@ -413,13 +307,9 @@ impl<'de> serde::Deserialize<'de> for StrictAttributes {
                 let mut others = std::collections::BTreeSet::new();
                 while let Some(StrictName(name, other)) = map.next_key()? {
                     let value = map.next_value_seed(crate::json::StrictValue)?;
-                    let first = if let Name::Data = name {
-                        a.data.replace(Data::from(value)).is_none()
-                    } else {
-                        match a.slot(name) {
-                            Some(slot) => slot.replace(value).is_none(),
-                            None => others.insert(other),
-                        }
+                    let first = match a.slot(name) {
+                        Some(slot) => slot.replace(value).is_none(),
+                        None => others.insert(other),
                     };
                     if !first {
                         return Err(A::Error::custom("duplicate key"));

@@ -1,24 +1,8 @@
 //! Reading event `data`. The ledger validated every payload against its schema; a field that
 //! is missing or of the wrong type here makes the projection ignore the event (or the field).
 
-use assay_events::EventType;
 use assay_events::record::Record;
 use serde_json::Value;
-
-/// The event types whose `data` every projection reads as a struct
-/// ([`assay_events::cloudevent::Data::view_object`]), going to the tree only where that read
-/// refuses it: a fold may leave their `data` as checked text
-/// ([`assay_events::cloudevent::CloudEvent::parse_lazy`] with [`keeps_data_text`]). The
-/// high-volume types belong here; a type listed whose reader still builds the tree pays for a
-/// check of the text beside the tree (a test folds each listed type and checks that no tree
-/// was built).
-pub const DATA_READ_TYPED: &[EventType] =
-    &[EventType::MetricRecorded, EventType::GpuTelemetry, EventType::RunHeartbeat];
-
-/// Whether `ty` is one of [`DATA_READ_TYPED`].
-pub fn keeps_data_text(ty: &str) -> bool {
-    DATA_READ_TYPED.iter().any(|t| t.as_str() == ty)
-}
 
 pub(crate) fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key)?.as_str()

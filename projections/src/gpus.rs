@@ -78,49 +78,6 @@ pub struct Telemetry {
     pub throttle: Vec<String>,
 }
 
-/// The fields of `gpu.telemetry` the projection keeps. Read from the text as a struct
-/// ([`crate::DATA_READ_TYPED`]), a field of another type fails the whole read (then
-/// [`TelemetryFields::from_tree`] decides); from the tree, such a field is left out.
-#[derive(serde::Deserialize)]
-struct TelemetryFields<'a> {
-    #[serde(borrow)]
-    pci: std::borrow::Cow<'a, str>,
-    host: Option<String>,
-    uuid: Option<String>,
-    temp_c: Option<i64>,
-    power_mw: Option<u64>,
-    util_gpu_pct: Option<f64>,
-    mem_used_bytes: Option<u64>,
-    clocks: Option<BTreeMap<String, u64>>,
-    throttle: Option<Vec<String>>,
-}
-
-impl<'a> TelemetryFields<'a> {
-    /// The fields as the tree's accessors read them: `pci` a string, the rest what is of its
-    /// type (clock values that are no unsigned integer and throttle reasons that are no string
-    /// skipped).
-    fn from_tree(data: &'a Value) -> Option<TelemetryFields<'a>> {
-        Some(TelemetryFields {
-            pci: std::borrow::Cow::Borrowed(str_of(data, "pci")?),
-            host: owned(str_of(data, "host")),
-            uuid: owned(str_of(data, "uuid")),
-            temp_c: i64_of(data, "temp_c"),
-            power_mw: u64_of(data, "power_mw"),
-            util_gpu_pct: f64_of(data, "util_gpu_pct"),
-            mem_used_bytes: u64_of(data, "mem_used_bytes"),
-            clocks: Some(
-                data.get("clocks")
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
-                    .collect(),
-            ),
-            throttle: Some(strs_of(data, "throttle").map(str::to_owned).collect()),
-        })
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct XidEvent {
     pub seq: u64,
@@ -251,27 +208,31 @@ impl Gpus {
 
     fn apply_telemetry(&mut self, record: &Record) {
         let data = &record.event.data;
-        // Read straight from the text where the fold kept it (no tree built); the tree's
-        // accessors decide where that read refuses the data.
-        let Some(t) = data.view_object::<TelemetryFields>().or_else(|| TelemetryFields::from_tree(data))
-        else {
+        let Some(key) = str_of(data, "pci").and_then(|p| GpuKey::new(str_of(data, "host"), p)) else {
             return;
         };
-        let Some(key) = GpuKey::new(t.host.as_deref(), &t.pci) else { return };
+        let clocks = data
+            .get("clocks")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+            .collect();
         let device = self.device_mut(key);
-        if t.uuid.is_some() {
-            device.uuid.clone_from(&t.uuid);
+        let uuid = owned(str_of(data, "uuid"));
+        if uuid.is_some() {
+            device.uuid.clone_from(&uuid);
         }
         device.telemetry = Some(Telemetry {
             seq: record.seq,
             time: record.event.time.clone(),
-            uuid: t.uuid,
-            temp_c: t.temp_c,
-            power_mw: t.power_mw,
-            util_gpu_pct: t.util_gpu_pct,
-            mem_used_bytes: t.mem_used_bytes,
-            clocks: t.clocks.unwrap_or_default(),
-            throttle: t.throttle.unwrap_or_default(),
+            uuid,
+            temp_c: i64_of(data, "temp_c"),
+            power_mw: u64_of(data, "power_mw"),
+            util_gpu_pct: f64_of(data, "util_gpu_pct"),
+            mem_used_bytes: u64_of(data, "mem_used_bytes"),
+            clocks,
+            throttle: strs_of(data, "throttle").map(str::to_owned).collect(),
         });
     }
 

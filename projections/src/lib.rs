@@ -42,7 +42,7 @@ pub mod testkit;
 pub mod xid_class;
 
 pub use bundle::Projections;
-pub use data::{DATA_READ_TYPED, keeps_data_text, reason_code};
+pub use data::reason_code;
 pub use gates::{
     AdmissionDecision, DispatchDecision, GateError, LedgerDecision, admission_decision, dispatch_decision,
     ledger_event_data,

@@ -146,33 +146,6 @@ pub struct Heartbeat {
     pub processes: Option<u64>,
 }
 
-/// The fields of `run.heartbeat` the projection keeps. Read from the text as a struct
-/// ([`crate::DATA_READ_TYPED`]), a field of another type fails the whole read (then
-/// [`HeartbeatFields::from_tree`] decides); from the tree, such a field is left out.
-#[derive(serde::Deserialize)]
-struct HeartbeatFields<'a> {
-    #[serde(borrow)]
-    run: std::borrow::Cow<'a, str>,
-    cpu_pct: Option<f64>,
-    rss_bytes: Option<u64>,
-    gpu_util_pct: Option<f64>,
-    processes: Option<u64>,
-}
-
-impl<'a> HeartbeatFields<'a> {
-    /// The fields as the tree's accessors read them: `run` a string, the rest what is of its
-    /// type.
-    fn from_tree(data: &'a Value) -> Option<HeartbeatFields<'a>> {
-        Some(HeartbeatFields {
-            run: std::borrow::Cow::Borrowed(str_of(data, "run")?),
-            cpu_pct: f64_of(data, "cpu_pct"),
-            rss_bytes: u64_of(data, "rss_bytes"),
-            gpu_util_pct: f64_of(data, "gpu_util_pct"),
-            processes: u64_of(data, "processes"),
-        })
-    }
-}
-
 /// A (worker, GPU) lane.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Lane {
@@ -369,20 +342,13 @@ impl Queue {
                 }
             }
             EventType::RunHeartbeat => {
-                // Read straight from the text where the fold kept it (no tree built); the
-                // tree's accessors decide where that read refuses the data.
-                let Some(h) =
-                    data.view_object::<HeartbeatFields>().or_else(|| HeartbeatFields::from_tree(data))
-                else {
-                    return;
-                };
-                let run = self.run_named(&h.run, record.seq);
+                let Some(run) = self.run_mut(record) else { return };
                 run.heartbeat = Some(Heartbeat {
                     at_ns: at,
-                    cpu_pct: h.cpu_pct,
-                    rss_bytes: h.rss_bytes,
-                    gpu_util_pct: h.gpu_util_pct,
-                    processes: h.processes,
+                    cpu_pct: f64_of(data, "cpu_pct"),
+                    rss_bytes: u64_of(data, "rss_bytes"),
+                    gpu_util_pct: f64_of(data, "gpu_util_pct"),
+                    processes: u64_of(data, "processes"),
                 });
             }
             EventType::RunFinished => {
@@ -422,18 +388,13 @@ impl Queue {
     /// The run named by `data.run`, created (as queued) if the log never queued it.
     fn run_mut(&mut self, record: &Record) -> Option<&mut Run> {
         let id = str_of(&record.event.data, "run")?;
-        Some(self.run_named(id, record.seq))
-    }
-
-    /// The run `id`, as of the record `seq`, created (as queued) if the log never queued it.
-    fn run_named(&mut self, id: &str, seq: u64) -> &mut Run {
         // Looked up by `&str` first: a known run (the common case) costs no allocation.
         if !self.runs.contains_key(id) {
-            self.runs.insert(id.to_owned(), Run::new(seq));
+            self.runs.insert(id.to_owned(), Run::new(record.seq));
         }
-        let run = self.runs.get_mut(id).expect("inserted above");
-        run.last_seq = seq;
-        run
+        let run = self.runs.get_mut(id)?;
+        run.last_seq = record.seq;
+        Some(run)
     }
 
     fn apply_preflight(&mut self, record: &Record) {

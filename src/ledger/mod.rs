@@ -423,7 +423,7 @@ pub fn build_envelope(
         time: rfc3339(time_ns),
         datacontenttype: Some("application/json".to_owned()),
         dataschema: EventType::parse(ty).ok().map(|t| t.schema_id().to_owned()),
-        data: data.into(),
+        data,
     };
     DecodedEnvelope::sign(event.to_bytes(), key)
 }

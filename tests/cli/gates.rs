@@ -88,7 +88,7 @@ impl Lab {
     /// Every `dispatch.decided` record's data, in seq order.
     async fn decisions(&self) -> Vec<Value> {
         let records = self.store.records_filtered(0, 10_000, Some("dispatch.decided"), None).await.unwrap();
-        records.iter().map(|r| r.to_record().unwrap().event.data.into_value()).collect()
+        records.iter().map(|r| r.to_record().unwrap().event.data).collect()
     }
 }
 

@@ -27,19 +27,6 @@ pub use verdict::{
     ArtifactVerdict, AuditReport, ClaimVerdict, Registration, Verdict, VerdictCounts, WithdrawnClaim,
 };
 
-/// The fields of `metric.recorded` the audit keeps, read as `str_of`, `u64_of` and `f64_of`
-/// read them from the tree (strings; a non-negative integer; any number, finite); the fold
-/// reads them from the text ([`crate::DATA_READ_TYPED`]).
-#[derive(serde::Deserialize)]
-struct MetricFields<'a> {
-    #[serde(borrow)]
-    run: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    name: std::borrow::Cow<'a, str>,
-    step: u64,
-    value: f64,
-}
-
 /// What the audit knows of a run. Times are the producers' event `time` (Unix ns), so an
 /// Xid recorded late still falls in the window it happened in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -207,20 +194,10 @@ impl Audit {
         match ty {
             EventType::MetricRecorded if self.for_gates => {}
             EventType::MetricRecorded => {
-                // Read straight from the text where the fold kept it (no tree built), the tree's
-                // accessors where that read refuses the data (then they decide).
-                let typed = data.view_object::<MetricFields>().filter(|m| m.value.is_finite());
-                let (run, name, step, value) = match &typed {
-                    Some(m) => (&*m.run, &*m.name, m.step, m.value),
-                    None => match (
-                        str_of(data, "run"),
-                        str_of(data, "name"),
-                        u64_of(data, "step"),
-                        f64_of(data, "value"),
-                    ) {
-                        (Some(run), Some(name), Some(step), Some(value)) => (run, name, step, value),
-                        _ => return,
-                    },
+                let (Some(run), Some(name), Some(step), Some(value)) =
+                    (str_of(data, "run"), str_of(data, "name"), u64_of(data, "step"), f64_of(data, "value"))
+                else {
+                    return;
                 };
                 let point = MetricPoint { step, seq: record.seq, value };
                 // Look up by &str first: the common case (a known series) allocates nothing.

@@ -2,11 +2,10 @@
 //! plus the tail, for random histories.
 
 use assay_events::Hash32;
-use assay_events::cloudevent::CloudEvent;
 use assay_events::record::Record;
 use assay_projections::canon::canonical_string;
 use assay_projections::testkit::*;
-use assay_projections::{DATA_READ_TYPED, ProjectionName, Projections, keeps_data_text};
+use assay_projections::{ProjectionName, Projections};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -155,101 +154,6 @@ proptest! {
         prop_assert_eq!(states(&resumed), states(&full));
         prop_assert!(resumed == full);
     }
-}
-
-/// `record` with its payload parsed as a whole-log fold parses it: the `data` of the types the
-/// projections read as structs kept as text.
-fn parsed_lazily(record: &Record) -> Record {
-    let mut lazy = record.clone();
-    lazy.event = CloudEvent::parse_lazy(&record.payload, &keeps_data_text).expect("the payload parses");
-    lazy
-}
-
-/// Events of the types in `DATA_READ_TYPED` that a ledger may hold though their schemas refuse
-/// them today (accepted before a rule, or written by hand): fields missing or of other types,
-/// `data` no object; and some the schemas take, with escapes and edge values.
-fn odd_events(run: &str) -> Vec<Ev> {
-    let gpu = GPU0;
-    [
-        ("metric.recorded", json!({"run": run, "name": "loss", "step": 1.0, "value": 0.5})),
-        ("metric.recorded", json!({"run": run, "name": "loss", "step": -1, "value": 0.5})),
-        ("metric.recorded", json!({"run": run, "name": "loss", "step": 2, "value": "0.5"})),
-        ("metric.recorded", json!({"run": run, "step": 2, "value": 0.5})),
-        ("metric.recorded", json!({"run": 7, "name": "loss", "step": 2, "value": 0.5})),
-        ("metric.recorded", json!({"run": run, "name": "lo\"ss\u{e9}", "step": 3, "value": 1e300, "unit": "x"})),
-        ("metric.recorded", json!(["r0", "loss", 2, 0.5])),
-        ("gpu.telemetry", json!({"pci": gpu, "temp_c": "hot", "clocks": {"sm_mhz": 1.5, "mem_mhz": 7}, "throttle": ["a", 1]})),
-        ("gpu.telemetry", json!({"pci": gpu, "host": "n\u{1}", "temp_c": -3, "clocks": [1], "throttle": "x", "uuid": 4})),
-        ("gpu.telemetry", json!({"pci": gpu, "host": null, "temp_c": 18_446_744_073_709_551_615_u64, "util_gpu_pct": 7})),
-        ("gpu.telemetry", json!({"pci": "not a pci id", "temp_c": 40})),
-        ("gpu.telemetry", json!({"pci": gpu, "power_mw": null, "clocks": {}, "throttle": []})),
-        ("gpu.telemetry", json!([gpu])),
-        ("run.heartbeat", json!({"run": run, "cpu_pct": "busy", "processes": -1})),
-        ("run.heartbeat", json!({"run": run, "rss_bytes": 1.5, "gpu_util_pct": null})),
-        ("run.heartbeat", json!({"cpu_pct": 3})),
-        ("run.heartbeat", json!({"run": "r\u{e9}-new", "cpu_pct": 0})),
-        ("run.heartbeat", json!("r1")),
-    ]
-    .into_iter()
-    .map(|(ty, data)| ev(ty, data).unchecked())
-    .collect()
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
-
-    /// A fold of records parsed as a whole-log fold parses them (`data` of the types in
-    /// `DATA_READ_TYPED` kept as text) gives the state of a fold of fully parsed records, and
-    /// builds no tree for the well-formed events of those types.
-    #[test]
-    fn a_fold_of_lazily_parsed_records_is_the_same_fold(
-        events in proptest::collection::vec((0u8..20, any::<u8>(), any::<u8>(), any::<u8>()), 0..70),
-        odd in any::<bool>(),
-    ) {
-        let mut s = history(&events);
-        let usual = s.records().len();
-        if odd {
-            for e in odd_events("r1") {
-                s = s.when(e);
-            }
-        }
-        let records = s.records();
-        let lazy: Vec<Record> = records.iter().map(parsed_lazily).collect();
-        let folded = replay(&lazy);
-        prop_assert_eq!(digests(&folded), digests(&replay(records)));
-        prop_assert_eq!(states(&folded), states(&replay(records)));
-        // Every usual event of a listed type (as producers write them) is folded without a tree.
-        for (r, eager) in lazy.iter().zip(records).take(usual) {
-            if DATA_READ_TYPED.iter().any(|t| t.as_str() == r.event.ty) {
-                prop_assert!(r.event.data.is_unparsed(), "seq {}: {}", r.seq, eager.event.data.value());
-            }
-        }
-    }
-}
-
-/// A key held twice in a metric's `data` (the tree holds the last) is read as the tree reads it.
-#[test]
-fn a_metric_with_a_key_twice_folds_as_its_tree() {
-    let s = history(&[(0, 1, 1, 1), (3, 1, 0, 1)]);
-    let mut records = s.records().to_vec();
-    let template = Ledger::new().build(metric("r1", "loss", 1, 0.5));
-    let last = records.last().expect("records");
-    let text = String::from_utf8(template.payload.clone()).expect("UTF-8");
-    let twice = text
-        .replace(r#""step":1"#, r#""step":1,"step":4"#)
-        .replace(r#""value":0.5"#, r#""value":0.5,"value":2"#);
-    assert_ne!(text, twice, "the template holds the fields replaced");
-    let mut record = template.clone();
-    record.seq = last.seq + 1;
-    record.payload = twice.into_bytes();
-    record.event = CloudEvent::parse(&record.payload).expect("a payload");
-    records.push(record);
-    let lazy: Vec<Record> = records.iter().map(parsed_lazily).collect();
-    let (eager, folded) = (replay(&records), replay(&lazy));
-    assert_eq!(digests(&folded), digests(&eager));
-    let series = &eager.state_json(ProjectionName::Audit).expect("audit")["metrics"]["r1"]["loss"];
-    assert_eq!(series[0]["step"], 4, "the tree's last step: {series}");
-    assert_eq!(series[0]["value"], 2.0, "the tree's last value: {series}");
 }
 
 #[test]
