@@ -1,7 +1,6 @@
 //! The CloudEvents 1.0 structured-JSON payload.
 
 use chrono::Datelike;
-use serde::Deserialize as _;
 use serde_json::Value;
 
 use crate::Hash32;
@@ -57,9 +56,14 @@ impl CloudEvent {
         // One pass straight into the attributes (no map of the whole object, no copies of
         // its strings). It accepts exactly the objects a `Value` parse accepts; anything else
         // is parsed again as a `Value` only to say what is wrong.
-        let fields = match serde_json::from_slice::<Attributes>(payload) {
-            Ok(fields) => fields,
-            Err(e) => {
+        let fields = match crate::json::from_text::<Attributes>(payload) {
+            Some(fields) => fields,
+            None => {
+                // The error as the byte parser words it.
+                let e = match serde_json::from_slice::<Attributes>(payload) {
+                    Ok(fields) => return CloudEvent::from_attributes(fields),
+                    Err(e) => e,
+                };
                 let value: Value =
                     serde_json::from_slice(payload).map_err(|e| CloudEventError::Json(e.to_string()))?;
                 return Err(CloudEventError::Json(match value {
@@ -124,9 +128,7 @@ impl CloudEvent {
     /// values). `None` for any payload it does not accept, whatever the reason: the caller
     /// finds the reason.
     fn parse_strict(payload: &[u8]) -> Option<CloudEvent> {
-        let mut de = serde_json::Deserializer::from_slice(payload);
-        let fields = StrictAttributes::deserialize(&mut de).ok()?;
-        de.end().ok()?;
+        let fields = crate::json::from_text::<StrictAttributes>(payload)?;
         CloudEvent::from_attributes(fields.0).ok()
     }
 

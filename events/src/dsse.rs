@@ -59,7 +59,10 @@ impl Envelope {
     /// (malformed JSON, bad base64 in payload or in signature N, wrong signature length,
     /// no signatures, payload type other than [`PAYLOAD_TYPE`]).
     pub fn parse(json: &[u8]) -> Result<DecodedEnvelope, EnvelopeError> {
-        let env: Envelope = serde_json::from_slice(json).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+        let env: Envelope = match crate::json::from_text(json) {
+            Some(env) => env,
+            None => serde_json::from_slice(json).map_err(|e| EnvelopeError::Json(e.to_string()))?,
+        };
         env.decode()
     }
 
@@ -243,8 +246,10 @@ pub fn signatures_canonical_json(sigs: &[Signature]) -> Vec<u8> {
 
 /// Parses [`signatures_canonical_json`] output back (as stored).
 pub fn signatures_from_json(json: &[u8]) -> Result<Vec<Signature>, EnvelopeError> {
-    let sigs: Vec<borrowed::EnvelopeSignature<'_>> =
-        serde_json::from_slice(json).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+    let sigs: Vec<borrowed::EnvelopeSignature<'_>> = match crate::json::from_text(json) {
+        Some(sigs) => sigs,
+        None => serde_json::from_slice(json).map_err(|e| EnvelopeError::Json(e.to_string()))?,
+    };
     sigs.into_iter()
         .enumerate()
         .map(|(index, s)| decode_signature(index, s.keyid.into_owned(), &s.sig))

@@ -32,9 +32,26 @@ fn distinct_keys(json: &[u8]) -> Result<(), serde_json::Error> {
 }
 
 fn walk(json: &[u8], path: Option<&str>) -> Result<(), serde_json::Error> {
+    // As text where it is (see `from_text`); the bytes again for the error.
+    if let Ok(text) = std::str::from_utf8(json) {
+        let mut de = serde_json::Deserializer::from_str(text);
+        if (Unique { path }).deserialize(&mut de).and_then(|()| de.end()).is_ok() {
+            return Ok(());
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(json);
     Unique { path }.deserialize(&mut de)?;
     de.end()
+}
+
+/// `T` parsed from `json` as text, when it is valid UTF-8 throughout (checked once, here);
+/// `None` where it is not, or where the parse fails: the caller parses the bytes again
+/// (`serde_json::from_slice`) for the answer and the error. The byte parser checks the UTF-8 of
+/// every string again, one call a string, which was 6% of a stored record's parse
+/// (BENCHMARKS.md, issue 20); the text parser is the byte parser without that check, so it
+/// accepts what the byte parser accepts and builds the same values.
+pub(crate) fn from_text<'a, T: serde::Deserialize<'a>>(json: &'a [u8]) -> Option<T> {
+    serde_json::from_str(std::str::from_utf8(json).ok()?).ok()
 }
 
 /// Walks one value; `path` is its JSON pointer, when the walk names what it finds.

@@ -396,3 +396,62 @@ fn one_pass_decides_as_the_two_passes_in_the_corners() {
     let plain = format!(r#"{{{attrs},"id":"x","ext":[1,{{"b":2}}],"data":{{"a":[1.5,-0,1e308,"\u0061"]}}}}"#);
     assert!(CloudEvent::parse_strict(plain.as_bytes()).is_some(), "parsed once");
 }
+
+/// `CloudEvent::parse` as it was, on the bytes alone (the byte parser checks each string's
+/// UTF-8 itself): what the parse of the payload as text must agree with.
+fn parse_as_bytes(payload: &[u8]) -> Result<CloudEvent, CloudEventError> {
+    let fields = match serde_json::from_slice::<super::Attributes>(payload) {
+        Ok(fields) => fields,
+        Err(e) => {
+            let value: serde_json::Value =
+                serde_json::from_slice(payload).map_err(|e| CloudEventError::Json(e.to_string()))?;
+            return Err(CloudEventError::Json(match value {
+                serde_json::Value::Object(_) => e.to_string(),
+                other => format!("top level is {}", super::kind(&other)),
+            }));
+        }
+    };
+    CloudEvent::from_attributes(fields)
+}
+
+/// A byte that is no UTF-8 where it stands, at some place in the payload, now and then.
+fn bad_byte() -> impl Strategy<Value = Option<(prop::sample::Index, u8)>> {
+    prop::option::weighted(
+        0.2,
+        (any::<prop::sample::Index>(), prop::sample::select(vec![0xff_u8, 0xc3, 0x80, 0xed])),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// The parse of a payload as text decides every payload as the parse of its bytes: the same
+    /// event or the same error, invalid UTF-8 included.
+    #[test]
+    fn the_text_parse_decides_as_the_byte_parse(members in members(), damage in damage(), bad in bad_byte()) {
+        let mut bytes = payload(&members, &damage).into_bytes();
+        if let Some((at, byte)) = bad {
+            let at = at.index(bytes.len() + 1);
+            bytes.insert(at, byte);
+        }
+        prop_assert_eq!(CloudEvent::parse(&bytes), parse_as_bytes(&bytes), "{}", String::from_utf8_lossy(&bytes));
+    }
+}
+
+/// Invalid UTF-8 inside a string, and outside one, gets the byte parser's error.
+#[test]
+fn invalid_utf8_gets_the_byte_parsers_error() {
+    let attrs = r#""specversion":"1.0","id":"x","source":"s","time":"2025-03-04T05:06:07Z","type":"gpu.xid""#;
+    for (i, bytes) in [
+        [format!(r#"{{{attrs},"data":{{"a":""#).as_bytes(), &[0xff], br#""}}"#].concat(),
+        [format!(r#"{{{attrs},"data":"#).as_bytes(), &[0xc3], b"}"].concat(),
+        [format!(r#"{{{attrs},"subject":""#).as_bytes(), &[0xed, 0xa0, 0x80], br#""}"#].concat(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let err = CloudEvent::parse(bytes).expect_err("invalid UTF-8");
+        assert_eq!(Err(err.clone()), parse_as_bytes(bytes), "case {i}");
+        assert!(matches!(err, CloudEventError::Json(_)), "case {i}: {err}");
+    }
+}
