@@ -50,8 +50,20 @@ pub struct ConsistencyProof {
     pub checkpoint: String,
 }
 
+/// The size and note of the checkpoint signed at `size` (the latest where `None`). Every query
+/// is a round trip to the store's connection, a good part of a proof's latency: the head is
+/// read only when no size is asked for or none was signed at it (for the error's "latest").
 async fn checkpoint_note(store: &Store, size: Option<u64>) -> Result<(u64, String), ProofError> {
-    let head = store.head().await?.ok_or_else(|| ProofError::Range("the ledger is empty".into()))?;
+    let head = match size {
+        Some(size) => {
+            if let Some(c) = store.checkpoint_at(size).await? {
+                return Ok((size, c.note));
+            }
+            store.head().await?
+        }
+        None => store.head().await?,
+    };
+    let head = head.ok_or_else(|| ProofError::Range("the ledger is empty".into()))?;
     let size = size.unwrap_or(head.checkpoint_size);
     match store.checkpoint_at(size).await? {
         Some(c) => Ok((size, c.note)),
@@ -77,11 +89,12 @@ pub async fn root_at(store: &Store, size: u64) -> Result<Hash32, ProofError> {
 }
 
 pub async fn inclusion(store: &Store, seq: u64, size: Option<u64>) -> Result<InclusionProof, ProofError> {
-    let (tree_size, checkpoint) = checkpoint_note(store, size).await?;
+    // The record does not depend on the checkpoint: both are read at once (on two of the
+    // pool's connections), then the nodes.
+    let (note, records) = tokio::join!(checkpoint_note(store, size), store.records(seq, 1));
+    let (tree_size, checkpoint) = note?;
     let plan = merkle::inclusion_plan(seq, tree_size).map_err(|e| ProofError::Range(e.to_string()))?;
-    let record = store
-        .records(seq, 1)
-        .await?
+    let record = records?
         .into_iter()
         .next()
         .filter(|r| r.seq == seq)
@@ -101,12 +114,24 @@ pub async fn inclusion(store: &Store, seq: u64, size: Option<u64>) -> Result<Inc
 pub async fn consistency(store: &Store, old: u64, new: u64) -> Result<ConsistencyProof, ProofError> {
     let (new_size, checkpoint) = checkpoint_note(store, Some(new)).await?;
     let plan = merkle::consistency_plan(old, new_size).map_err(|e| ProofError::Range(e.to_string()))?;
-    let proof = fetch(store, &plan).await?;
+    // The proof's nodes and both roots' in one query: each non-empty root is one more range
+    // (`root_at`'s), after the proof's.
+    let mut with_roots = plan.clone();
+    with_roots.ranges.extend(
+        [old, new_size].into_iter().filter(|&size| size > 0).map(|size| merkle::range_nodes(0, size)),
+    );
+    let mut proof = fetch(store, &with_roots).await?;
+    let mut roots = proof.split_off(plan.ranges.len().min(proof.len())).into_iter();
+    let mut root_of = |size: u64| match size {
+        0 => Ok(merkle::empty_root()),
+        _ => roots.next().ok_or_else(|| ProofError::Range(format!("no root folded for size {size}"))),
+    };
+    let (old_root, new_root) = (root_of(old)?, root_of(new_size)?);
     Ok(ConsistencyProof {
         old_size: old,
         new_size,
-        old_root: encode_std(&root_at(store, old).await?.0),
-        new_root: encode_std(&root_at(store, new_size).await?.0),
+        old_root: encode_std(&old_root.0),
+        new_root: encode_std(&new_root.0),
         proof: proof.iter().map(|h| encode_std(&h.0)).collect(),
         checkpoint,
     })
