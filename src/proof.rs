@@ -54,21 +54,20 @@ pub struct ConsistencyProof {
 /// is a round trip to the store's connection, a good part of a proof's latency: the head is
 /// read only when no size is asked for or none was signed at it (for the error's "latest").
 async fn checkpoint_note(store: &Store, size: Option<u64>) -> Result<(u64, String), ProofError> {
-    let head = match size {
-        Some(size) => {
-            if let Some(c) = store.checkpoint_at(size).await? {
-                return Ok((size, c.note));
-            }
-            store.head().await?
-        }
-        None => store.head().await?,
-    };
-    let head = head.ok_or_else(|| ProofError::Range("the ledger is empty".into()))?;
-    let size = size.unwrap_or(head.checkpoint_size);
-    match store.checkpoint_at(size).await? {
-        Some(c) => Ok((size, c.note)),
-        None => Err(ProofError::NoCheckpoint(size, head.checkpoint_size)),
+    if let Some(size) = size
+        && let Some(c) = store.checkpoint_at(size).await?
+    {
+        return Ok((size, c.note));
     }
+    let head = store.head().await?.ok_or_else(|| ProofError::Range("the ledger is empty".into()))?;
+    let Some(size) = size else {
+        let size = head.checkpoint_size;
+        return match store.checkpoint_at(size).await? {
+            Some(c) => Ok((size, c.note)),
+            None => Err(ProofError::NoCheckpoint(size, size)),
+        };
+    };
+    Err(ProofError::NoCheckpoint(size, head.checkpoint_size))
 }
 
 async fn fetch(store: &Store, plan: &ProofPlan) -> Result<Vec<Hash32>, ProofError> {
